@@ -1,0 +1,3 @@
+from beam_pipelines.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""The batch pipeline: a day's channel files -> lake, warehouse, dead letter and run manifest.
+
+``build_batch_pipeline`` wires the graph from the composable transforms (and is what pipeline tests use);
+``run_batch`` discovers the input, runs the graph, checks that the counts balance, commits the staged output
+atomically and writes the run manifest.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import secrets
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import orjson
+from apache_beam.io.filesystems import FileSystems
+
+import schemas
+from beam_pipelines import __version__
+from beam_pipelines.config import Settings
+from models.rules import RulesModel
+from runners.options import build_options, make_runner
+from transforms import sinks
+from transforms.cleaning import clean_complaint
+from transforms.dedupe import DedupeShards, GroupIntoShards
+from transforms.enrichment import EnrichShards
+from transforms.outcomes import apply_stage
+from transforms.records import CLEAN, VALIDATE, RunContext
+from transforms.sources.customers import ReadCustomers
+from transforms.sources.phone_logs import ReadPhoneLogs
+from transforms.sources.sms import ReadSms
+from transforms.sources.twitter import ReadTwitter
+from transforms.sources.webforms import ReadWebforms
+from transforms.validation import validate_complaint
+
+_LOG = logging.getLogger(__name__)
+
+# Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
+CHANNEL_DIRS = {
+    "twitter": ("twitter", ("*.jsonl", "*.jsonl.gz")),
+    "webforms": ("webform", ("*.jsonl", "*.form", "*.jsonl.gz", "*.form.gz")),
+    "sms": ("sms", ("*.txt", "*.txt.gz")),
+    "phone_logs": ("phone", ("*.csv", "*.xml", "*.csv.gz", "*.xml.gz")),
+    "customers": ("customers", ("*.csv", "*.csv.gz")),
+}
+BYTES_PER_SHARD = 32 * 1024 * 1024
+
+
+class InputError(Exception):
+    """The input cannot be used (missing directory, no channel files)."""
+
+
+@dataclass
+class InputFile:
+    source: str
+    path: str
+    display_path: str  # relative to the input directory: stable across machines, recorded in every record
+    size: int
+
+
+@dataclass
+class BatchPlan:
+    input_dir: str
+    output_dir: str
+    batch_date: dt.date
+    batch_id: str
+    run_id: str
+    started_at: dt.datetime
+    files: list[InputFile]
+    shards: int
+    runner: str
+    beam_args: list[str] = field(default_factory=list)
+
+    def files_of(self, source: str) -> list[tuple[str, str, str]]:
+        return [(f.source, f.path, f.display_path) for f in self.files if f.source == source]
+
+
+def discover_inputs(input_dir: str) -> list[InputFile]:
+    """Every channel file under ``input_dir`` in the contract's layout, in a stable order."""
+    files = []
+    for folder, (source, patterns) in CHANNEL_DIRS.items():
+        seen = set()
+        for pattern in patterns:
+            matches = FileSystems.match([FileSystems.join(input_dir, folder, pattern)])[0].metadata_list
+            for metadata in matches:
+                if metadata.path in seen:
+                    continue
+                seen.add(metadata.path)
+                display = f"{folder}/{metadata.path.rsplit('/', 1)[-1]}"
+                files.append(InputFile(source, metadata.path, display, metadata.size_in_bytes))
+    return sorted(files, key=lambda f: f.display_path)
+
+
+def default_batch_id(input_dir: str, batch_date: dt.date) -> str:
+    """Same input directory and date -> same batch id, so a rerun replaces what the earlier run wrote."""
+    digest = hashlib.sha256(os.path.abspath(input_dir).encode("utf-8")).hexdigest()[:8]
+    return f"b{batch_date:%Y%m%d}-{digest}"
+
+
+def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_date: dt.date | None = None,
+               batch_id: str | None = None, runner: str = "DirectRunner", beam_args=()) -> BatchPlan:
+    if "://" not in input_dir and not os.path.isdir(input_dir):
+        raise InputError(f"input directory {input_dir} does not exist")
+    files = discover_inputs(input_dir)
+    if not any(f.source != "customers" for f in files):
+        raise InputError(f"no channel files under {input_dir} (expected twitter/, webforms/, sms/, phone_logs/)")
+    started_at = dt.datetime.now(dt.timezone.utc)
+    batch_date = batch_date or started_at.date()
+    total = sum(f.size for f in files)
+    shards = settings.shards or max(4, min(256, total // BYTES_PER_SHARD + 1))
+    batch_id = batch_id or default_batch_id(input_dir, batch_date)
+    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return BatchPlan(input_dir, output_dir, batch_date, batch_id, run_id, started_at, files, shards, runner,
+                     list(beam_args))
+
+
+def _sum_tallies(pcolls):
+    return (pcolls
+            | "AllTallies" >> beam.Flatten()
+            | "SumTallies" >> beam.CombinePerKey(sum)
+            | "TallyList" >> beam.combiners.ToList())
+
+
+def write_counts(path: str):
+    def write(tallies):
+        rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
+        with FileSystems.create(path) as handle:
+            handle.write(orjson.dumps(rows))
+        return len(rows)
+
+    return write
+
+
+def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Settings, model_factory=RulesModel):
+    """Wire the batch graph; every output goes to ``plan``'s staging directory."""
+    context = RunContext(plan.run_id, plan.batch_id, plan.started_at, settings.chunk_size)
+    staging = sinks.staging_root(plan.output_dir, plan.run_id)
+    rules = settings.rules(plan.batch_date)
+
+    def files(source: str, label: str):
+        return (pipeline
+                | f"List{label}Files" >> beam.Create(plan.files_of(source))
+                | f"Spread{label}Files" >> beam.Reshuffle())
+
+    channels = {
+        "twitter": files("twitter", "Twitter") | "ReadTwitter" >> ReadTwitter(context),
+        "webform": files("webform", "Webform") | "ReadWebforms" >> ReadWebforms(context),
+        "sms": files("sms", "Sms") | "ReadSms" >> ReadSms(context, settings.sms_timeout),
+        "phone": files("phone", "Phone") | "ReadPhoneLogs" >> ReadPhoneLogs(context, settings.call_centre_timezone),
+    }
+    customers = files("customers", "Customer") | "ReadCustomers" >> ReadCustomers(context)
+
+    parsed = [c["complaints"] for c in channels.values()] | "AllComplaints" >> beam.Flatten()
+    cleaned, clean_failures = apply_stage(parsed, "Clean", clean_complaint, CLEAN)
+    valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, rules)
+    deduped = valid | "GroupIntoShards" >> GroupIntoShards(plan.shards) | "Dedupe" >> DedupeShards()
+    enriched = deduped.complaints | "EnrichComplaints" >> EnrichShards(
+        customers["index"], model_factory, settings.contact_token_key)
+
+    lake_files = ([c["raw_batches"] for c in channels.values()]
+                  | "AllRawBatches" >> beam.Flatten()
+                  | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date))
+    written = enriched["complaints"] | "WriteWarehouse" >> sinks.WriteComplaints(staging, plan.batch_id)
+    dead_letters = ([c["dead_letters"] for c in channels.values()]
+                    + [customers["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
+                    | "AllDeadLetters" >> beam.Flatten())
+    rejected = dead_letters | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id)
+
+    tallies = [c["tallies"] for c in channels.values()] + [customers["tallies"], deduped.tally, written, rejected]
+    counts = (_sum_tallies(tallies)
+              | "WriteCounts" >> beam.Map(write_counts(FileSystems.join(staging, "_counts.json"))))
+    return {"lake_files": lake_files, "counts": counts}
+
+
+# -- the run manifest -------------------------------------------------------------------------------------
+OUTCOMES = ("read", "parsed", "duplicates", "merged_parts", "rejected", "flagged", "written")
+
+
+def summarise_counts(rows: list[dict]) -> dict:
+    """Tally rows -> per-source counts with rejections by reason, flags by flag, and the balance check."""
+    sources: dict[str, dict] = {}
+    for row in rows:
+        entry = sources.setdefault(row["source"], {"read": 0, "written": 0, "rejected": 0, "duplicates": 0,
+                                                   "merged_parts": 0, "rejected_by_reason": {},
+                                                   "duplicates_by_reason": {}, "flagged": {}})
+        outcome, reason, count = row["outcome"], row["reason"], row["count"]
+        if outcome == "rejected":
+            entry["rejected"] += count
+            entry["rejected_by_reason"][reason] = count
+        elif outcome == "duplicates":
+            entry["duplicates"] += count
+            entry["duplicates_by_reason"][reason] = count
+        elif outcome == "flagged":
+            entry["flagged"][reason] = count
+        else:
+            entry[outcome] = entry.get(outcome, 0) + count
+    for source, entry in sources.items():
+        if source == "customers":
+            accounted = entry.get("loaded", 0) + entry["rejected"]
+        else:
+            accounted = entry["written"] + entry["rejected"] + entry["duplicates"] + entry["merged_parts"]
+            early = sum(n for reason, n in entry["rejected_by_reason"].items()
+                        if reason.startswith(("read:", "parse:")))
+            entry["parsed"] = entry["read"] - early
+        entry["balanced"] = entry["read"] == accounted
+    return sources
+
+
+def build_manifest(plan: BatchPlan, settings: Settings, counts: dict, finished_at: dt.datetime,
+                   committed: dict, model_version: str) -> dict:
+    import apache_beam
+    import pyarrow
+
+    return {
+        "run_id": plan.run_id,
+        "batch_id": plan.batch_id,
+        "batch_date": plan.batch_date.isoformat(),
+        "status": "succeeded" if all(c["balanced"] for c in counts.values()) else "unbalanced",
+        "started_at": plan.started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "duration_seconds": round((finished_at - plan.started_at).total_seconds(), 3),
+        "runner": plan.runner,
+        "profile": settings.profile,
+        "options": plan.beam_args,
+        "shards": plan.shards,
+        "input_dir": plan.input_dir,
+        "output_dir": plan.output_dir,
+        "input_files": [{"source": f.source, "path": f.display_path, "bytes": f.size} for f in plan.files],
+        "versions": {"package": __version__, "schema": schemas.SCHEMA_VERSION, "model": model_version,
+                     "apache_beam": apache_beam.__version__, "pyarrow": pyarrow.__version__,
+                     "python": platform.python_version()},
+        "counts": counts,
+        "balanced": all(c["balanced"] for c in counts.values()),
+        "committed_files": committed,
+    }
+
+
+class UnbalancedRun(Exception):
+    """The counts did not balance: nothing was committed; the staged output is kept for inspection."""
+
+
+def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel) -> dict:
+    """Run the batch pipeline for ``plan`` and return the manifest (also written to ``_runs/<run_id>.json``)."""
+    options = build_options(plan.runner, plan.beam_args, settings.runner_defaults)
+    pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
+    build_batch_pipeline(pipeline, plan, settings, model_factory)
+    try:
+        pipeline.run().wait_until_finish()
+    except BaseException:
+        sinks.discard_staging(plan.output_dir, plan.run_id)
+        raise
+    staging = sinks.staging_root(plan.output_dir, plan.run_id)
+    with FileSystems.open(FileSystems.join(staging, "_counts.json")) as handle:
+        counts = summarise_counts(json.loads(handle.read()))
+    finished_at = dt.datetime.now(dt.timezone.utc)
+    model_version = getattr(model_factory(), "version", "unknown")
+    if not all(c["balanced"] for c in counts.values()):
+        manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
+        raise UnbalancedRun(json.dumps(manifest["counts"]))
+    committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id)
+    manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
+    write_manifest(plan.output_dir, manifest)
+    sinks.discard_staging(plan.output_dir, plan.run_id)
+    return manifest
+
+
+def write_manifest(output_dir: str, manifest: dict) -> str:
+    path = FileSystems.join(output_dir, "_runs", f"{manifest['run_id']}.json")
+    temporary = path + ".tmp"
+    with FileSystems.create(temporary) as handle:
+        handle.write(json.dumps(manifest, indent=2).encode("utf-8"))
+    FileSystems.rename([temporary], [path])
+    return path

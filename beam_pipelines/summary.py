@@ -1,0 +1,31 @@
+"""The short, human summary printed after a batch run."""
+from __future__ import annotations
+
+import os
+
+
+def format_summary(manifest: dict) -> str:
+    out = manifest["output_dir"]
+    lines = [f"run {manifest['run_id']} ({manifest['runner']}, {manifest['duration_seconds']:.1f} s): "
+             f"{'counts balance' if manifest['balanced'] else 'COUNTS DO NOT BALANCE'}",
+             f"{'source':<10}{'read':>9}{'written':>9}{'rejected':>9}{'dupes':>7}{'merged':>8}"]
+    for source, c in sorted(manifest["counts"].items()):
+        if source == "customers":
+            continue
+        lines.append(f"{source:<10}{c['read']:>9}{c['written']:>9}{c['rejected']:>9}{c['duplicates']:>7}"
+                     f"{c['merged_parts']:>8}")
+    customers = manifest["counts"].get("customers")
+    if customers:
+        lines.append(f"customers: {customers.get('loaded', 0)} loaded, {customers['rejected']} rejected")
+    reasons: dict[str, int] = {}
+    for c in manifest["counts"].values():
+        for reason, count in c["rejected_by_reason"].items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    if reasons:
+        lines.append("rejected by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(),
+                                                                                       key=lambda i: -i[1])))
+    lines += [f"lake:        {os.path.join(out, 'lake/raw')}",
+              f"warehouse:   {os.path.join(out, 'warehouse/complaints')}",
+              f"dead letter: {os.path.join(out, 'warehouse/dead_letter')}",
+              f"manifest:    {os.path.join(out, '_runs', manifest['run_id'] + '.json')}"]
+    return "\n".join(lines)

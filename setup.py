@@ -1,0 +1,27 @@
+"""Packaging for the complaint pipelines; also what ``--setup_file`` ships to Flink and Dataflow workers."""
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "apache-beam[gcp]==2.77.0",
+    "pyarrow==25.0.1",
+    "fastavro==1.13.1",
+    "google-cloud-pubsub==2.44.0",
+    "scikit-learn==1.9.1",
+    "pandas==3.1.1",
+    "orjson==3.13.0",          # fast JSON for the lake and the JSON channels
+    "phonenumbers==9.0.43",    # E.164 normalisation: a maintained port of Google's libphonenumber
+    "defusedxml==0.7.1",       # XML without entity expansion or external entities
+    "tzdata==2026.6",          # time zones where the OS has no tz database (slim images, Windows)
+]
+
+setup(
+    name="beejan-complaints",
+    version="0.1.0",
+    description="Apache Beam pipelines for Beejan Technologies' customer-complaint data platform",
+    python_requires=">=3.11",
+    packages=find_packages(include=["beam_pipelines*", "transforms*", "models*", "runners*", "schemas*"]),
+    package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest==9.2.0"]},
+    entry_points={"console_scripts": ["complaints=beam_pipelines.cli:main"]},
+)

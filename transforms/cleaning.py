@@ -1,0 +1,131 @@
+"""Cleaning: Unicode, HTML entities, whitespace, E.164 phone numbers, UTC times, masking of contact details.
+
+Plain functions on values and records; ``CleanComplaints`` in ``transforms/pipeline_steps.py`` wraps them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import unicodedata
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from transforms.records import CLEAN, RecordError
+
+DEFAULT_REGION = "NG"  # Beejan's home network: local numbers like 0803... are Nigerian.
+
+_CONTROL_CHARS = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b\u200e\u200f\u2028\u2029\ufeff]")
+_WHITESPACE = re.compile(r"\s+")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# A run of digits, possibly with a leading + and separators, long enough to be a phone number.
+_PHONE_CANDIDATE = re.compile(r"(?<![\w-])\+?\d[\d\s().\-]{6,}\d(?![\w-])")
+_DIGIT_RUN = re.compile(r"\d{7,}|(?:\d[\s().\-]?){8,}")
+
+
+def clean_text(text: str | None) -> str:
+    """NFC-normalise, unescape HTML entities (twice-escaped too), drop control characters, collapse spaces."""
+    if not text:
+        return ""
+    text = text.replace("\\n", "\n")
+    for _ in range(2):  # feeds double-escape: &amp;gt; -> &gt; -> >
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL_CHARS.sub("", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=200_000)
+def normalise_phone(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 form of a phone number in any local or international format; None if it is not a phone number."""
+    if not raw or not raw.strip():
+        return None
+    candidate = raw.strip()
+    if candidate[0].isdigit() and candidate.startswith("234") and len(re.sub(r"\D", "", candidate)) == 13:
+        candidate = "+" + candidate  # international form without the plus sign
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    email = raw.strip().lower()
+    return email if _EMAIL.fullmatch(email) else None
+
+
+def normalise_handle(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    handle = raw.strip().lstrip("@").lower()
+    return handle or None
+
+
+def mask_contacts(text: str) -> str:
+    """Replace e-mail addresses with [email] and phone numbers with [phone] (account numbers are kept)."""
+    if not text:
+        return text
+    if "@" in text:
+        text = _EMAIL.sub("[email]", text)
+    if _DIGIT_RUN.search(text):
+        text = _PHONE_CANDIDATE.sub(_mask_phone_match, text)
+    return text
+
+
+def _mask_phone_match(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "[phone]" if 7 <= len(digits) <= 15 else match.group(0)
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RecordError("invalid_timezone", f"unknown time zone {name!r}", CLEAN) from None
+
+
+def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = None) -> dt.datetime:
+    """Parse an ISO 8601 timestamp to an aware UTC datetime.
+
+    A value with an offset (``Z``, ``+01:00``) is converted by it. A value without one is wall-clock time in
+    ``local_zone`` when given (call-centre exports); otherwise it is rejected as ambiguous.
+    """
+    if value is None or not str(value).strip():
+        raise RecordError("missing_field", f"missing {field}")
+    text = str(value).strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise RecordError("invalid_timestamp", f"{field} is not an ISO 8601 time: {text[:60]!r}") from None
+    if parsed.tzinfo is None:
+        if local_zone is None:
+            raise RecordError("invalid_timestamp", f"{field} has no UTC offset: {text[:60]!r}")
+        parsed = parsed.replace(tzinfo=zone(local_zone))
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def clean_complaint(complaint: dict) -> dict:
+    """Clean a parsed complaint in place: text and subject, and its contact identifiers to canonical form
+    (E.164 phone, lower-case e-mail and handle, upper-case account number)."""
+    complaint["text"] = clean_text(complaint["text"])
+    if complaint.get("subject") is not None:
+        complaint["subject"] = clean_text(complaint["subject"]) or None
+    contacts = complaint["_contacts"]
+    contacts["account_number"] = (contacts.get("account_number") or "").strip().upper() or None
+    contacts["msisdn_e164"] = normalise_phone(contacts.get("msisdn"))
+    contacts["email"] = normalise_email(contacts.get("email"))
+    contacts["twitter_handle"] = normalise_handle(contacts.get("twitter_handle"))
+    if complaint.get("language"):
+        complaint["language"] = str(complaint["language"]).strip().lower()[:12] or None
+    return complaint

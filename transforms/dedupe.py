@@ -1,0 +1,64 @@
+"""Deduplication by deterministic ``complaint_id``, on shards of the complaint stream.
+
+Complaints are grouped into ``shards`` by a hash of their complaint_id, so every copy of a complaint meets
+in one shard. Within a shard the first copy in input order (source file, then position) is kept and the others
+are counted as duplicates; retweets are counted as duplicates outright. Working on shards (lists of complaints)
+instead of single records keeps Beam's per-element cost off the hot path and gives enrichment and the
+warehouse writer whole batches.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from transforms.outcomes import TALLY
+
+
+def shard_of(complaint_id: str, shards: int) -> int:
+    return int(complaint_id[-8:], 16) % shards
+
+
+def dedupe(complaints: list[dict]) -> tuple[list[dict], dict[tuple, int]]:
+    """Return (one complaint per complaint_id, in complaint_id order; tallies of what was removed)."""
+    tallies: dict[tuple, int] = {}
+    kept: dict[str, dict] = {}
+    ordered = sorted(complaints, key=lambda c: (c["complaint_id"], c["source_file"] or "",
+                                               c["source_position"] or 0))
+    for complaint in ordered:
+        reason = complaint.get("_duplicate_reason")
+        if reason is None and complaint["complaint_id"] in kept:
+            reason = "same_complaint_id"
+        if reason is not None:
+            key = (complaint["source"], "duplicates", reason)
+            tallies[key] = tallies.get(key, 0) + 1
+            continue
+        kept[complaint["complaint_id"]] = complaint
+    return list(kept.values()), tallies
+
+
+class GroupIntoShards(beam.PTransform):
+    """complaints -> (shard, [complaints]) with every copy of a complaint_id in the same shard."""
+
+    def __init__(self, shards: int):
+        super().__init__()
+        self.shards = shards
+
+    def expand(self, complaints):
+        shards = self.shards
+        return (complaints
+                | "KeyByShard" >> beam.Map(lambda c: (shard_of(c["complaint_id"], shards), c))
+                | "GroupByShard" >> beam.GroupByKey()
+                | "AsList" >> beam.MapTuple(lambda shard, group: (shard, list(group))))
+
+
+class DedupeShards(beam.PTransform):
+    """(shard, [complaints]) -> (shard, [unique complaints]); duplicates as tallies on ``TALLY``."""
+
+    def expand(self, shards):
+        def dedupe_shard(keyed):
+            shard, complaints = keyed
+            kept, tallies = dedupe(complaints)
+            yield shard, kept
+            for key, count in tallies.items():
+                yield beam.pvalue.TaggedOutput(TALLY, (key, count))
+
+        return shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_outputs(TALLY, main="complaints")

@@ -1,0 +1,139 @@
+"""Enrichment: customer linking and profile, contact token, masking, model labels, priority and routing.
+
+``enrich_complaints`` takes cleaned, validated complaints (working form) and returns rows of the warehouse
+``complaints`` schema. Customer linking tries, in order: the account number given, an account number written
+in the text, the MSISDN, the e-mail, the Twitter handle. ``contact_token`` is an HMAC-SHA256 of the
+normalised contact under a key from configuration, so the same contact always gets the same token without the
+value ever being stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Sequence
+
+import apache_beam as beam
+
+import schemas
+from models.base import ComplaintModel
+from transforms.cleaning import mask_contacts
+from transforms.outcomes import DEAD_LETTER, as_record_error
+from transforms.records import ENRICH, dead_letter_from_complaint
+from transforms.sources.customers import CustomerIndex
+
+ACCOUNT_IN_TEXT = re.compile(r"\bBJN-?\d{6,10}\b", re.IGNORECASE)
+ROUTES = {"Network": "network-operations", "Billing": "billing-disputes", "Customer Service": "customer-care",
+          "Other": "general-enquiries"}
+ESCALATION_QUEUE = "priority-escalations"
+COMPLAINT_FIELDS = [name for name in schemas.field_names("Complaint") if name != "event_date"]
+
+
+def link_customer(complaint: dict, index: CustomerIndex) -> tuple[dict | None, str]:
+    """Return (customer profile or None, how it was matched)."""
+    contacts = complaint["_contacts"]
+    account = contacts.get("account_number")
+    if account and account in index.by_account:
+        return index.by_account[account], "account_number"
+    for match in ACCOUNT_IN_TEXT.finditer(complaint.get("text") or ""):
+        candidate = match.group(0).upper()
+        candidate = candidate if "-" in candidate else candidate[:3] + "-" + candidate[3:]
+        if candidate in index.by_account:
+            return index.by_account[candidate], "account_in_text"
+    for key, lookup in (("msisdn_e164", index.by_msisdn), ("email", index.by_email),
+                        ("twitter_handle", index.by_handle)):
+        value = contacts.get(key)
+        if value and value in lookup:
+            return lookup[value], "msisdn" if key == "msisdn_e164" else key
+    return None, "none"
+
+
+def contact_token(contacts: dict, key: bytes) -> str | None:
+    """Keyed hash of the complaint's best contact (phone, else e-mail, else handle); None if it has none."""
+    for kind in ("msisdn_e164", "email", "twitter_handle"):
+        value = contacts.get(kind)
+        if value:
+            message = f"{kind}:{value}".encode("utf-8")
+            return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+    return None
+
+
+def route_queue(category: str, priority: str) -> str:
+    return ESCALATION_QUEUE if priority == "P1" else ROUTES.get(category, ROUTES["Other"])
+
+
+def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: ComplaintModel,
+                      token_key: bytes) -> list[dict]:
+    """Working-form complaints -> warehouse rows (schema ``Complaint``), labelled by ``model`` in one batch."""
+    for complaint in complaints:
+        customer, match = link_customer(complaint, index)
+        complaint["customer_id"] = customer["account_number"] if customer else None
+        complaint["customer_match"] = match
+        complaint["segment"] = customer["segment"] if customer else None
+        complaint["region"] = customer["region"] if customer else None
+        complaint["plan"] = customer["plan"] if customer else None
+        if customer is None:
+            complaint["flags"].append("unknown_customer")
+        complaint["contact_token"] = contact_token(complaint["_contacts"], token_key)
+    predictions = model.predict(complaints)
+    rows = []
+    for complaint, prediction in zip(complaints, predictions):
+        complaint["text"] = mask_contacts(complaint["text"])
+        if complaint.get("subject"):
+            complaint["subject"] = mask_contacts(complaint["subject"])
+        complaint["category"] = prediction.category
+        complaint["category_confidence"] = float(prediction.category_confidence)
+        complaint["sentiment_score"] = float(prediction.sentiment_score)
+        complaint["sentiment_label"] = prediction.sentiment_label
+        complaint["priority"] = prediction.priority
+        complaint["priority_reasons"] = list(prediction.priority_reasons)
+        complaint["route_queue"] = route_queue(prediction.category, prediction.priority)
+        complaint["model_version"] = model.version
+        complaint["schema_version"] = schemas.SCHEMA_VERSION
+        complaint["flags"] = sorted(set(complaint["flags"]))
+        rows.append({name: complaint.get(name) for name in COMPLAINT_FIELDS})
+    return rows
+
+
+class EnrichShardsFn(beam.DoFn):
+    """(shard, [complaints]) -> (shard, [warehouse rows]); a complaint that fails -> dead letter (enrich).
+
+    The model comes from ``model_factory`` once per worker (``setup``). The customer index is a side input.
+    A failing batch is retried one complaint at a time, so only the complaints that fail are dead-lettered.
+    """
+
+    def __init__(self, model_factory, token_key: bytes):
+        self.model_factory, self.token_key = model_factory, token_key
+        self.model = None
+
+    def setup(self):
+        self.model = self.model_factory()
+
+    def process(self, keyed, customer_index):
+        shard, complaints = keyed
+        try:
+            rows = enrich_complaints(complaints, customer_index, self.model, self.token_key)
+        except Exception:  # noqa: BLE001 - isolate the complaints that fail
+            rows = []
+            for complaint in complaints:
+                try:
+                    rows.extend(enrich_complaints([complaint], customer_index, self.model, self.token_key))
+                except Exception as error:  # noqa: BLE001
+                    yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
+                        complaint, as_record_error(error, ENRICH)))
+        yield shard, rows
+
+
+class EnrichShards(beam.PTransform):
+    """Link customers, label with the model, prioritise and route; {'complaints', 'dead_letters'}."""
+
+    def __init__(self, customer_index, model_factory, token_key: bytes):
+        super().__init__()
+        self.customer_index, self.model_factory, self.token_key = customer_index, model_factory, token_key
+
+    def expand(self, shards):
+        enriched = shards | "Enrich" >> beam.ParDo(
+            EnrichShardsFn(self.model_factory, self.token_key),
+            customer_index=beam.pvalue.AsSingleton(self.customer_index)).with_outputs(
+                DEAD_LETTER, main="complaints")
+        return {"complaints": enriched.complaints, "dead_letters": enriched[DEAD_LETTER]}

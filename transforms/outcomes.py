@@ -1,0 +1,87 @@
+"""Thin Beam wrappers that give every stage the same outcome discipline.
+
+Each record either continues (main output) or becomes a dead-letter record (``DEAD_LETTER`` output) with
+its stage and reason; nothing is dropped. A record that trips an unexpected exception in our own code is
+dead-lettered too (``unexpected_<ExceptionType>``), so one odd record never stops a run. Outcomes that are not
+rows anywhere (duplicates, merged SMS parts) are emitted as tallies on ``TALLY``: ``((source, outcome,
+reason), count)``; the run manifest sums them. Every outcome also increments a Beam counter.
+"""
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.records import RecordError, dead_letter, dead_letter_from_complaint
+
+DEAD_LETTER = "dead_letter"
+TALLY = "tally"
+NAMESPACE = "complaints"
+
+_LOG = logging.getLogger(__name__)
+
+
+def as_record_error(error: Exception, stage: str) -> RecordError:
+    if isinstance(error, RecordError):
+        return error
+    _LOG.warning("unexpected %s at stage %s: %s", type(error).__name__, stage, error)
+    return RecordError(f"unexpected_{type(error).__name__}", f"{type(error).__name__}: {error}", stage)
+
+
+class _CountingDoFn(beam.DoFn):
+    def __init__(self, stage: str):
+        self.stage = stage
+        self._counters: dict = {}
+
+    def count(self, source: str, outcome: str, n: int = 1):
+        key = (source, outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = Metrics.counter(NAMESPACE, f"{source}.{self.stage}.{outcome}")
+        counter.inc(n)
+
+
+class ParseRawRecords(_CountingDoFn):
+    """raw record -> complaint via ``parse_fn``; failures -> dead letter (stage from the error, else parse)."""
+
+    def __init__(self, parse_fn):
+        super().__init__("parse")
+        self.parse_fn = parse_fn
+
+    def process(self, raw_record):
+        try:
+            complaint = self.parse_fn(raw_record)
+        except Exception as error:  # noqa: BLE001 - every failure becomes a dead letter with its reason
+            record_error = as_record_error(error, "parse")
+            self.count(raw_record["source"], "rejected")
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                raw_record, record_error.stage, record_error.error_type, record_error.message))
+            return
+        self.count(raw_record["source"], "parsed")
+        yield complaint
+
+
+class MapComplaints(_CountingDoFn):
+    """complaint -> complaint via ``fn`` (cleaning, validation); failures -> dead letter at ``stage``."""
+
+    def __init__(self, fn, stage: str, *fn_args):
+        super().__init__(stage)
+        self.fn, self.fn_args = fn, fn_args
+
+    def process(self, complaint):
+        try:
+            result = self.fn(complaint, *self.fn_args)
+        except Exception as error:  # noqa: BLE001
+            self.count(complaint["source"], "rejected")
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
+                complaint, as_record_error(error, self.stage)))
+            return
+        yield result
+
+
+def apply_stage(pcoll, label: str, fn, stage: str, *fn_args):
+    """Apply ``fn`` to each complaint; returns (complaints, dead_letters)."""
+    outputs = pcoll | label >> beam.ParDo(MapComplaints(fn, stage, *fn_args)).with_outputs(
+        DEAD_LETTER, main="complaints")
+    return outputs.complaints, outputs[DEAD_LETTER]

@@ -1,0 +1,194 @@
+"""Sinks: the JSON data lake, the Parquet warehouse and dead-letter tables, and their atomic commit.
+
+Every file of a run is first written under ``OUT/_staging/<run_id>/`` with a deterministic name that starts
+with the batch id (``<batch_id>-...``). Only when the whole pipeline has succeeded does ``commit_staged``
+move the files into place (each an atomic rename) and then delete files of the same batch that the new run
+did not write again. So readers never see a half-written file, a failed run leaves the visible output as it
+was, and a rerun of the same batch replaces its files with the same rows. Paths go through Beam's
+``FileSystems``: local directories, ``gs://`` and other Beam file systems work alike.
+
+Layout (OUTPUTS.md):
+  lake/raw/source=<source>/ingest_date=YYYY-MM-DD/<batch_id>-<input-file>-<chunk>.jsonl
+  warehouse/complaints/event_date=YYYY-MM-DD/<batch_id>-<shard>.parquet
+  warehouse/dead_letter/ingest_date=YYYY-MM-DD/<batch_id>-<shard>.parquet
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+
+import apache_beam as beam
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
+
+import schemas
+
+LAKE_TABLE = "lake/raw"
+COMPLAINTS_TABLE = "warehouse/complaints"
+DEAD_LETTER_TABLE = "warehouse/dead_letter"
+TABLES = (LAKE_TABLE, COMPLAINTS_TABLE, DEAD_LETTER_TABLE)
+LAKE_FIELDS = schemas.field_names("RawRecord")
+
+
+def staging_root(output_dir: str, run_id: str) -> str:
+    return FileSystems.join(output_dir, "_staging", run_id)
+
+
+def _slug(path: str) -> str:
+    stem = re.sub(r"\.(jsonl|json|form|txt|csv|xml)(\.gz)?$", "", path, flags=re.IGNORECASE)
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", stem).strip("_") or "input"
+
+
+def lake_line(raw_record: dict) -> bytes:
+    return orjson.dumps({name: raw_record.get(name) for name in LAKE_FIELDS}) + b"\n"
+
+
+def to_arrow_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
+    return pa.table(columns, schema=schema)
+
+
+def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
+    table = to_arrow_table(rows, schema)
+    with FileSystems.create(path) as handle:
+        pq.write_table(table, handle, compression="snappy")
+
+
+class WriteLake(beam.PTransform):
+    """Raw batches -> one JSON-lines lake file per input file chunk, verbatim records (staged)."""
+
+    def __init__(self, staging: str, batch_id: str, ingest_date: dt.date):
+        super().__init__()
+        self.staging, self.batch_id, self.ingest_date = staging, batch_id, ingest_date
+
+    def expand(self, raw_batches):
+        staging, batch_id, ingest_date = self.staging, self.batch_id, self.ingest_date
+
+        def write(batch):
+            path = FileSystems.join(
+                staging, LAKE_TABLE, f"source={batch['source']}", f"ingest_date={ingest_date.isoformat()}",
+                f"{batch_id}-{_slug(batch['source_file'])}-{batch['chunk']:05d}.jsonl")
+            with FileSystems.create(path) as handle:
+                handle.write(b"".join(lake_line(record) for record in batch["records"]))
+            return path
+
+        return raw_batches | "WriteLakeFile" >> beam.Map(write)
+
+
+class WriteComplaints(beam.PTransform):
+    """(shard, [warehouse rows]) -> Parquet per event_date partition and shard (staged); emits tallies."""
+
+    def __init__(self, staging: str, batch_id: str):
+        super().__init__()
+        self.staging, self.batch_id = staging, batch_id
+
+    def expand(self, shards):
+        staging, batch_id = self.staging, self.batch_id
+        schema = schemas.arrow_schema("Complaint")
+
+        def write(keyed):
+            shard, rows = keyed
+            by_date: dict[str, list[dict]] = {}
+            for row in rows:
+                by_date.setdefault(row["event_time"].date().isoformat(), []).append(row)
+            tallies: Counter = Counter()
+            for event_date, date_rows in by_date.items():
+                date_rows.sort(key=lambda row: row["complaint_id"])
+                path = FileSystems.join(staging, COMPLAINTS_TABLE, f"event_date={event_date}",
+                                        f"{batch_id}-{shard:05d}.parquet")
+                write_parquet(path, date_rows, schema)
+            for row in rows:
+                tallies[(row["source"], "written", "")] += 1
+                for flag in row["flags"]:
+                    tallies[(row["source"], "flagged", flag)] += 1
+            yield from tallies.items()
+
+        return shards | "WriteComplaintFiles" >> beam.FlatMap(write)
+
+
+class WriteDeadLetters(beam.PTransform):
+    """Dead-letter records -> Parquet in their ingest_date partition, a few files per run; emits tallies."""
+
+    def __init__(self, staging: str, batch_id: str, shards: int = 2):
+        super().__init__()
+        self.staging, self.batch_id, self.shards = staging, batch_id, shards
+
+    def expand(self, dead_letters):
+        staging, batch_id, shards = self.staging, self.batch_id, self.shards
+        schema = schemas.arrow_schema("DeadLetter")
+
+        def write(keyed):
+            (ingest_date, shard), records = keyed
+            records = sorted(records, key=lambda record: record["error_id"])
+            path = FileSystems.join(staging, DEAD_LETTER_TABLE, f"ingest_date={ingest_date}",
+                                    f"{batch_id}-{shard:05d}.parquet")
+            write_parquet(path, records, schema)
+            tallies = Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
+            yield from tallies.items()
+
+        return (dead_letters
+                | "KeyByPartition" >> beam.Map(
+                    lambda r: ((r["ingest_date"].isoformat(), int(r["error_id"][-6:], 16) % shards), r))
+                | "GroupByPartition" >> beam.GroupByKey()
+                | "WriteDeadLetterFiles" >> beam.FlatMap(write))
+
+
+def _match(pattern: str) -> list[str]:
+    try:
+        return [metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list]
+    except BeamIOError:
+        return []
+
+
+def _mkdirs(path: str) -> None:
+    try:
+        FileSystems.mkdirs(path)
+    except (BeamIOError, IOError, OSError):
+        pass  # exists already (local), or a flat object store without directories
+
+
+def _partition_depth(table: str) -> int:
+    return 2 if table == LAKE_TABLE else 1
+
+
+def committed_files(output_dir: str, table: str, batch_id: str) -> list[str]:
+    """The visible files of ``batch_id`` in ``table``, across all its partitions."""
+    partitions = "/".join(["*"] * _partition_depth(table))
+    return sorted(_match(FileSystems.join(output_dir, table, partitions, f"{batch_id}-*")))
+
+
+def commit_staged(output_dir: str, run_id: str, batch_id: str) -> dict[str, int]:
+    """Move a run's staged files into place, then remove the batch's files the run did not rewrite.
+
+    Returns the number of files committed per table. Safe to call again after an interruption: moved files
+    are no longer staged, and the clean-up only touches files of this batch that are not in the new set.
+    """
+    staging = staging_root(output_dir, run_id)
+    committed: dict[str, int] = {}
+    for table in TABLES:
+        partitions = "/".join(["*"] * _partition_depth(table))
+        staged = sorted(_match(FileSystems.join(staging, table, partitions, "*")))
+        previous = set(committed_files(output_dir, table, batch_id))
+        targets = []
+        for path in staged:
+            relative = path[len(FileSystems.join(staging, table)):].lstrip("/")
+            target = FileSystems.join(output_dir, table, relative)
+            _mkdirs(target.rsplit("/", 1)[0])
+            targets.append(target)
+        if staged:
+            FileSystems.rename(staged, targets)
+        obsolete = sorted(previous - set(targets))
+        if obsolete:
+            FileSystems.delete(obsolete)
+        committed[table] = len(targets)
+    return committed
+
+
+def discard_staging(output_dir: str, run_id: str) -> None:
+    staging = staging_root(output_dir, run_id)
+    if FileSystems.exists(staging):
+        FileSystems.delete([staging])

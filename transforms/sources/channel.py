@@ -1,0 +1,34 @@
+"""``ReadChannel``: the composite every channel source is built from.
+
+files ``(source, path, display_path)`` -> ``raw_batches`` (chunks of raw records, for the lake),
+``complaints`` (parsed, working form) and ``dead_letters`` (records that could not be parsed, with reasons).
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from transforms.outcomes import DEAD_LETTER, ParseRawRecords
+from transforms.records import RunContext
+from transforms.sources.files import ReadRawBatches
+
+
+def read_tally(raw_batch: dict):
+    return (raw_batch["source"], "read", ""), len(raw_batch["records"])
+
+
+class ReadChannel(beam.PTransform):
+    def __init__(self, source: str, parse_fn, context: RunContext, label: str | None = None):
+        super().__init__(label)
+        self.source, self.parse_fn, self.context = source, parse_fn, context
+
+    def expand(self, files):
+        context = self.context
+        raw_batches = files | "ReadRawRecords" >> beam.ParDo(
+            ReadRawBatches(context.run_id, context.batch_id, context.ingested_at, context.chunk_size))
+        parsed = (raw_batches
+                  | "Unbatch" >> beam.FlatMap(lambda batch: batch["records"])
+                  | "Parse" >> beam.ParDo(ParseRawRecords(self.parse_fn)).with_outputs(
+                      DEAD_LETTER, main="complaints"))
+        tallies = raw_batches | "CountRead" >> beam.Map(read_tally)
+        return {"raw_batches": raw_batches, "complaints": parsed.complaints,
+                "dead_letters": parsed[DEAD_LETTER], "tallies": tallies}

@@ -1,0 +1,86 @@
+"""The customer master (reference data): ``account_number,msisdn,email,twitter_handle,full_name,segment,
+region,plan,tenure_months``. Rows become customer profiles; bad rows go to the dead letter."""
+from __future__ import annotations
+
+import apache_beam as beam
+from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
+from transforms.sources.channel import ReadChannel
+from transforms.records import RecordError, raw_text
+from transforms.sources.phone_logs import parse_csv_row
+
+SOURCE = "customers"
+SEGMENTS = ("consumer", "business", "vip")
+
+
+def parse_customer(raw_record: dict) -> dict:
+    attributes = raw_record.get("attributes") or {}
+    if attributes.get("error"):
+        raise RecordError("malformed_export", attributes["error"])
+    values = parse_csv_row(raw_text(raw_record), attributes.get("header", ""))
+    account = (values.get("account_number") or "").strip().upper()
+    if not account:
+        raise RecordError("missing_field", "missing account_number")
+    segment = (values.get("segment") or "").strip().lower()
+    if segment not in SEGMENTS:
+        raise RecordError("invalid_field", f"segment {segment!r} is not one of {', '.join(SEGMENTS)}")
+    tenure = (values.get("tenure_months") or "").strip()
+    return {
+        "account_number": account,
+        "msisdn": normalise_phone(values.get("msisdn")),
+        "email": normalise_email(values.get("email")),
+        "twitter_handle": normalise_handle(values.get("twitter_handle")),
+        "segment": segment,
+        "region": (values.get("region") or "").strip() or None,
+        "plan": (values.get("plan") or "").strip() or None,
+        "tenure_months": int(tenure) if tenure.isdigit() else None,
+    }
+
+
+class CustomerIndex:
+    """Look-ups from each identifier to a customer profile, in the linking order of the contract."""
+
+    def __init__(self, customers):
+        self.by_account, self.by_msisdn, self.by_email, self.by_handle = {}, {}, {}, {}
+        for customer in sorted(customers, key=lambda c: c["account_number"]):
+            self.by_account.setdefault(customer["account_number"], customer)
+            for index, key in ((self.by_msisdn, "msisdn"), (self.by_email, "email"),
+                               (self.by_handle, "twitter_handle")):
+                if customer.get(key):
+                    index.setdefault(customer[key], customer)
+
+    def __len__(self):
+        return len(self.by_account)
+
+
+class BuildCustomerIndex(beam.CombineFn):
+    """Customer profiles -> one CustomerIndex (used as a side input by enrichment)."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, customer):
+        accumulator.append(customer)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return [customer for accumulator in accumulators for customer in accumulator]
+
+    def extract_output(self, accumulator):
+        return CustomerIndex(accumulator)
+
+
+class ReadCustomers(beam.PTransform):
+    """Customer master files -> {'index': one CustomerIndex, 'dead_letters', 'tallies'}."""
+
+    def __init__(self, context):
+        super().__init__()
+        self.context = context
+
+    def expand(self, files):
+        read = files | ReadChannel(SOURCE, parse_customer, self.context)
+        index = read["complaints"] | "BuildIndex" >> beam.CombineGlobally(BuildCustomerIndex())
+        loaded = (read["complaints"]
+                  | "CountLoaded" >> beam.combiners.Count.Globally()
+                  | "LoadedTally" >> beam.Map(lambda n: ((SOURCE, "loaded", ""), n)))
+        return {"index": index, "dead_letters": read["dead_letters"],
+                "tallies": (read["tallies"], loaded) | "Tallies" >> beam.Flatten()}

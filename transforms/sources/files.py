@@ -1,0 +1,269 @@
+"""Reading channel files into raw records, losslessly.
+
+A raw record (schema ``RawRecord``) is one input record exactly as read: one line of a JSON-lines, form or SMS
+file, one (possibly multi-line) CSV record, or one ``<call>`` element of an XML export. Bytes that are not
+valid UTF-8 are kept as base64. Files are read through Beam's ``FileSystems``, so local paths, ``gs://`` and
+compressed files (``.gz``) all work.
+
+Records are emitted in ``RawBatch`` chunks of up to ``chunk_size`` records with a deterministic chunk number,
+so the lake writes one file per chunk with the same name in every run.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
+
+from transforms.records import decode_raw
+
+BOM = codecs.BOM_UTF8
+READ_BLOCK = 1 << 16
+
+
+class Position:
+    LINE = "line"
+    OFFSET = "offset"
+
+
+def _open(path: str):
+    return FileSystems.open(path)
+
+
+def split_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
+    """Yield ('line', line_number, bytes, {}) for each non-blank line; CRLF/LF and a leading BOM are removed."""
+    for number, line in enumerate(stream, start=1):
+        if number == 1 and line.startswith(BOM):
+            line = line[len(BOM):]
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield Position.LINE, number, line, {}
+
+
+def split_sms_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
+    """Like ``split_lines``, but the optional header line of an SMS export is not a record."""
+    for kind, number, line, attributes in split_lines(stream):
+        if number == 1 and line.startswith(b"received_at|"):
+            continue
+        yield kind, number, line, attributes
+
+
+def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
+    """Yield one item per CSV data record, joining lines inside quoted fields.
+
+    The header is not a record: it is passed along in each record's attributes (``header``), so a record
+    can be re-parsed from the lake on its own.
+
+    RFC 4180 quotes are doubled inside a quoted field, so a record is complete exactly when it holds an even
+    number of quote characters. A record still open at end of file (a truncated export) is yielded as it is;
+    the parser then rejects it.
+    """
+    pending: list[bytes] = []
+    quotes = 0
+    first_line = 0
+    attributes: dict = {}
+    for number, line in enumerate(stream, start=1):
+        if number == 1 and line.startswith(BOM):
+            line = line[len(BOM):]
+        if not pending:
+            if not line.strip():
+                continue
+            first_line = number
+        pending.append(line)
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            record = b"".join(pending).rstrip(b"\r\n")
+            pending, quotes = [], 0
+            if not attributes:
+                attributes = {"header": record.decode("utf-8", errors="replace")}
+                continue
+            yield Position.LINE, first_line, record, attributes
+    if pending:
+        yield Position.LINE, first_line, b"".join(pending).rstrip(b"\r\n"), \
+            {**attributes, "error": "unterminated quoted field at end of file (truncated export?)"}
+
+
+_CALL_START = re.compile(rb"<call[\s>/]")
+_CALL_END = re.compile(rb"</call\s*>")
+
+
+class _CallBoundaries:
+    """Parser target that records the byte span of every top-level ``<call>`` element and the export's zone."""
+
+    def __init__(self):
+        self.parser = None
+        self.depth = 0
+        self.timezone: str | None = None
+        self.open_start: int | None = None
+        self.completed: list[tuple[int, int]] = []  # (start, end-of-start-of-end-tag)
+
+    def start(self, tag, attrib):
+        if self.depth == 0 and tag == "calls":
+            self.timezone = attrib.get("timezone")
+        elif self.depth == 1 and tag == "call":
+            self.open_start = self.parser.parser.CurrentByteIndex
+        self.depth += 1
+
+    def end(self, tag):
+        self.depth -= 1
+        if self.depth == 1 and tag == "call" and self.open_start is not None:
+            self.completed.append((self.open_start, self.parser.parser.CurrentByteIndex))
+            self.open_start = None
+
+    def data(self, _text):
+        pass
+
+    def close(self):
+        return None
+
+
+def split_xml_calls(stream) -> Iterator[tuple[str, int, bytes, dict]]:
+    """Yield ('offset', byte_offset, element_bytes, {'timezone': ...}) for each ``<call>`` of an XML export.
+
+    The file is parsed incrementally with a parser that refuses DTD entity declarations and external entities
+    (defusedxml), so it is never held whole in memory and an entity bomb is never expanded. Each call's bytes
+    are sliced from the input exactly as written. If the document turns out to be malformed, the rest of the
+    file is split at ``<call>`` boundaries so that one bad call does not lose the good ones after it; the bytes
+    that belong to no call are yielded with an ``error`` attribute, so they land in the dead letter.
+    """
+    target = _CallBoundaries()
+    parser = DefusedXMLParser(target=target)
+    target.parser = parser
+    buffer = b""
+    buffer_start = 0  # file offset of buffer[0]
+    consumed = 0  # file offset up to which bytes are accounted for (yielded, or structure between calls)
+    attributes: dict = {}
+
+    def take_completed():
+        nonlocal consumed
+        for start, end_tag_at in target.completed:
+            match = _CALL_END.match(buffer, end_tag_at - buffer_start)
+            end = buffer_start + match.end() if match else end_tag_at
+            consumed = end
+            yield Position.OFFSET, start, buffer[start - buffer_start:end - buffer_start], attributes
+        target.completed.clear()
+
+    error: Exception | None = None
+    while True:
+        block = stream.read(READ_BLOCK)
+        if buffer_start == 0 and not buffer and block.startswith(BOM):
+            block, buffer_start, consumed = block[len(BOM):], len(BOM), len(BOM)
+        buffer += block
+        try:
+            if block:
+                parser.feed(block)
+            else:
+                parser.close()
+        except (SyntaxError, DefusedXmlException, ValueError) as caught:
+            error = caught
+        if target.timezone and not attributes:
+            attributes = {"timezone": target.timezone}
+        yield from take_completed()
+        if error is not None or not block:
+            break
+        keep_from = target.open_start if target.open_start is not None else max(consumed, buffer_start)
+        keep_from = min(keep_from, buffer_start + len(buffer) - READ_BLOCK) if target.open_start is None \
+            else keep_from
+        if keep_from > buffer_start:
+            buffer = buffer[keep_from - buffer_start:]
+            buffer_start = keep_from
+
+    if error is None:
+        return
+    # Malformed document: the rest of the file, from the first byte not yet accounted for.
+    rest_start = target.open_start if target.open_start is not None else consumed
+    rest = buffer[max(rest_start - buffer_start, 0):] + stream.read()
+    reason = f"{type(error).__name__}: {error}"
+    yield from _resync_calls(rest, rest_start, attributes, reason)
+
+
+def _resync_calls(rest: bytes, rest_start: int, attributes: dict, reason: str):
+    """Split bytes after an XML error into call elements (parsed on their own later) and leftover bytes."""
+    position = 0
+    while position < len(rest):
+        start_match = _CALL_START.search(rest, position)
+        if start_match is None:
+            break
+        if rest[position:start_match.start()].strip():
+            yield Position.OFFSET, rest_start + position, rest[position:start_match.start()], \
+                {**attributes, "error": reason}
+        end_match = _CALL_END.search(rest, start_match.end())
+        next_start = _CALL_START.search(rest, start_match.end())
+        if end_match is None or (next_start is not None and next_start.start() < end_match.start()):
+            stop = next_start.start() if next_start is not None else len(rest)
+            yield Position.OFFSET, rest_start + start_match.start(), rest[start_match.start():stop], \
+                {**attributes, "error": reason + " (unterminated <call>)"}
+            position = stop
+            continue
+        yield Position.OFFSET, rest_start + start_match.start(), rest[start_match.start():end_match.end()], \
+            attributes
+        position = end_match.end()
+    tail = rest[position:]
+    if tail.strip() and not re.fullmatch(rb"\s*</calls\s*>\s*", tail):
+        yield Position.OFFSET, rest_start + position, tail, {**attributes, "error": reason}
+
+
+def splitter_for(source: str, path: str):
+    lower = path.lower().removesuffix(".gz")
+    if lower.endswith(".csv"):
+        return split_csv_records
+    if lower.endswith(".xml"):
+        return split_xml_calls
+    if source == "sms":
+        return split_sms_lines
+    return split_lines
+
+
+def raw_records(source: str, path: str, display_path: str, *, run_id: str, batch_id: str,
+                ingested_at: str) -> Iterator[dict]:
+    """All raw records of one file, in file order."""
+    splitter = splitter_for(source, path)
+    with _open(path) as stream:
+        for kind, position, data, attributes in splitter(stream):
+            raw, encoding = decode_raw(data)
+            yield {
+                "source": source,
+                "source_file": display_path,
+                "message_id": None,
+                "line": position if kind == Position.LINE else None,
+                "offset": position if kind == Position.OFFSET else None,
+                "ingested_at": ingested_at,
+                "run_id": run_id,
+                "batch_id": batch_id,
+                "raw": raw,
+                "raw_encoding": encoding,
+                "attributes": dict(attributes),
+            }
+
+
+def chunked(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    chunk: list[dict] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class ReadRawBatches(beam.DoFn):
+    """(source, path, display_path) -> RawBatch dicts {source, source_file, chunk, records}.
+
+    Never fails on content: every byte of the file ends in some raw record. A file that cannot be opened
+    raises, which fails the run (an unreadable input is an operational error, not a bad record).
+    """
+
+    def __init__(self, run_id: str, batch_id: str, ingested_at: str, chunk_size: int = 10_000):
+        self.run_id, self.batch_id, self.ingested_at, self.chunk_size = run_id, batch_id, ingested_at, chunk_size
+
+    def process(self, element):
+        source, path, display_path = element
+        records = raw_records(source, path, display_path, run_id=self.run_id, batch_id=self.batch_id,
+                              ingested_at=self.ingested_at)
+        for number, chunk in enumerate(chunked(records, self.chunk_size)):
+            yield {"source": source, "source_file": display_path, "chunk": number, "records": chunk}

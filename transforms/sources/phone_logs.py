@@ -1,0 +1,108 @@
+"""Phone logs: daily call-centre exports, CSV (``calls_YYYYMMDD.csv``) or XML (``calls_YYYYMMDD.xml``).
+
+Identity is ``call_id``; event time the call's start. Times are local wall-clock times of the call centre:
+Africa/Lagos unless the export says otherwise (the XML ``timezone`` attribute, a CSV ``timezone`` column, or an
+explicit UTC offset on the time itself). The agent's notes are the complaint text.
+"""
+from __future__ import annotations
+
+import functools
+
+import apache_beam as beam
+import csv
+import datetime as dt
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from transforms.cleaning import parse_timestamp
+from transforms.sources.channel import ReadChannel
+from transforms.records import READ, RecordError, new_complaint, raw_text
+
+SOURCE = "phone"
+DEFAULT_TIMEZONE = "Africa/Lagos"
+CSV_COLUMNS = ("call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
+               "wrap_up_code", "disposition", "notes")
+XML_TAGS = {"start": "start_time", "end": "end_time", "caller": "caller_number", "account": "account_number",
+            "agent": "agent_id", "queue": "queue", "wrap_up": "wrap_up_code", "disposition": "disposition",
+            "notes": "notes"}
+
+
+def parse_csv_row(text: str, header: str) -> dict:
+    """One CSV record (possibly multi-line) -> {column: value} using the export's own header."""
+    try:
+        columns = next(csv.reader([header]))
+        rows = list(csv.reader(text.splitlines(keepends=True) or [""], strict=True))
+    except csv.Error as error:
+        raise RecordError("invalid_csv", f"malformed CSV record: {error}") from None
+    if len(rows) != 1:
+        raise RecordError("invalid_csv", f"expected one CSV record, found {len(rows)}")
+    values = rows[0]
+    if len(values) != len(columns):
+        raise RecordError("wrong_field_count", f"expected {len(columns)} fields as in the header, found {len(values)}")
+    return {name.strip().lower(): value for name, value in zip(columns, values)}
+
+
+def parse_call_xml(text: str) -> dict:
+    """One ``<call>`` element -> {field: value}; parsed with entity expansion and external entities refused."""
+    try:
+        element = fromstring(text)
+    except (SyntaxError, DefusedXmlException, ValueError) as error:
+        raise RecordError("invalid_xml", f"malformed <call> element: {error}") from None
+    if element.tag != "call":
+        raise RecordError("invalid_xml", f"expected a <call> element, found <{element.tag}>")
+    values = {"call_id": element.get("id")}
+    for child in element:
+        if child.tag in XML_TAGS:
+            values[XML_TAGS[child.tag]] = (child.text or "").strip()
+    return values
+
+
+def _optional(values: dict, name: str) -> str | None:
+    value = (values.get(name) or "").strip()
+    return value or None
+
+
+def parse_call(raw_record: dict, default_timezone: str = DEFAULT_TIMEZONE) -> dict:
+    """A CSV record or an XML ``<call>`` element -> complaint (working form)."""
+    attributes = raw_record.get("attributes") or {}
+    if attributes.get("error"):
+        error_type = "xml_forbidden" if "Forbidden" in attributes["error"] else "malformed_export"
+        raise RecordError(error_type, attributes["error"], READ)
+    text = raw_text(raw_record)
+    if raw_record.get("offset") is not None or text.lstrip().startswith("<"):
+        values = parse_call_xml(text)
+    else:
+        if "header" not in attributes:
+            raise RecordError("missing_header", "CSV record without its export's header")
+        values = parse_csv_row(text, attributes["header"])
+    zone_name = _optional(values, "timezone") or attributes.get("timezone") or default_timezone
+    start = parse_timestamp(values.get("start_time"), "start_time", local_zone=zone_name)
+    end_text = _optional(values, "end_time")
+    end = parse_timestamp(end_text, "end_time", local_zone=zone_name) if end_text else None
+    duration = int((end - start).total_seconds()) if end else None
+    complaint = new_complaint(
+        raw_record, values.get("call_id"), start, values.get("notes"),
+        contacts={"account_number": _optional(values, "account_number"),
+                  "msisdn": _optional(values, "caller_number")},
+        agent_id=_optional(values, "agent_id"), call_queue=_optional(values, "queue"),
+        wrap_up_code=_optional(values, "wrap_up_code"), disposition=_optional(values, "disposition"),
+        call_duration_seconds=duration,
+    )
+    return complaint
+
+
+def call_duration_is_plausible(seconds: int | None, maximum: dt.timedelta = dt.timedelta(hours=4)) -> bool:
+    return seconds is None or 0 <= seconds <= maximum.total_seconds()
+
+
+class ReadPhoneLogs(beam.PTransform):
+    """Call-centre exports (CSV and XML) -> raw batches, complaints, dead letters, tallies."""
+
+    def __init__(self, context, default_timezone: str = DEFAULT_TIMEZONE):
+        super().__init__()
+        self.context, self.default_timezone = context, default_timezone
+
+    def expand(self, files):
+        return files | ReadChannel(SOURCE, functools.partial(parse_call, default_timezone=self.default_timezone),
+                                   self.context)

@@ -1,0 +1,156 @@
+"""SMS: hourly gateway exports (``received_at|msisdn|shortcode|message_id|concat_ref|part|parts|body``).
+
+A message longer than one SMS arrives as several parts sharing ``concat_ref`` per sender; parts can arrive
+out of order and in different hourly files. ``parse_sms_part`` turns a line into a part; ``assemble_parts``
+joins the parts of one sender and reference into complaints. A set still incomplete after the timeout is
+emitted with the ``partial_sms`` flag; a part repeated with the same ``message_id`` is a counted duplicate.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import datetime as dt
+
+from transforms.cleaning import normalise_phone, parse_timestamp
+from transforms.sources.channel import ReadChannel
+from transforms.outcomes import TALLY
+from transforms.records import RecordError, new_complaint, raw_text
+
+SOURCE = "sms"
+FIELDS = ("received_at", "msisdn", "shortcode", "message_id", "concat_ref", "part", "parts", "body")
+MAX_PARTS = 255
+
+
+def _int_field(value: str, name: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise RecordError("invalid_field", f"{name} is not a whole number: {value[:20]!r}") from None
+
+
+def parse_sms_part(raw_record: dict) -> dict:
+    """One export line -> one SMS part (a complaint in working form, with ``_sms`` part details)."""
+    line = raw_text(raw_record)
+    values = line.split("|", len(FIELDS) - 1)
+    if len(values) != len(FIELDS):
+        raise RecordError("wrong_field_count", f"expected {len(FIELDS)} '|'-separated fields, found {len(values)}")
+    record = dict(zip(FIELDS, values))
+    if not record["message_id"].strip():
+        raise RecordError("missing_field", "missing message_id")
+    if not record["msisdn"].strip():
+        raise RecordError("missing_field", "missing msisdn")
+    received_at = parse_timestamp(record["received_at"], "received_at")
+    part, parts = _int_field(record["part"], "part"), _int_field(record["parts"], "parts")
+    if not 1 <= parts <= MAX_PARTS or not 1 <= part <= parts:
+        raise RecordError("invalid_part_numbers", f"part {part} of {parts} is not a valid part number")
+    sender = normalise_phone(record["msisdn"]) or record["msisdn"].strip()
+    concat_ref = record["concat_ref"].strip()
+    complaint = new_complaint(raw_record, record["message_id"], received_at, record["body"],
+                              contacts={"msisdn": record["msisdn"]})
+    complaint["_sms"] = {"sender": sender, "concat_ref": concat_ref, "part": part, "parts": parts,
+                         "message_id": record["message_id"].strip(), "shortcode": record["shortcode"].strip()}
+    if parts == 1:
+        complaint["sms_parts_expected"] = complaint["sms_parts_received"] = 1
+    return complaint
+
+
+def is_multipart(part: dict) -> bool:
+    return part["_sms"]["parts"] > 1
+
+
+def assembly_key(part: dict) -> str:
+    sms = part["_sms"]
+    return f"{sms['sender']}|{sms['concat_ref']}|{sms['parts']}"
+
+
+def assemble_parts(parts: list[dict], timeout: dt.timedelta) -> tuple[list[dict], int, int]:
+    """Join the parts of one (sender, concat_ref, parts) key into complaints.
+
+    Returns (complaints, merged_parts, duplicate_parts). Parts are taken in time order; a part number seen
+    again with a different message_id, or a gap longer than ``timeout`` since the message's first part,
+    starts a new message (references are reused by phones). The complaint takes the first part's identity
+    (its message_id, or sender+reference when part 1 is missing) and event time; its text is the parts'
+    bodies in part order; its raw record holds every part's line, so a rejection later keeps all of them.
+    """
+    ordered = sorted(parts, key=lambda p: (p["event_time"], p["_sms"]["part"], p["_sms"]["message_id"]))
+    messages: list[dict[int, dict]] = []
+    seen_ids: set[str] = set()
+    duplicates = 0
+    for part in ordered:
+        sms = part["_sms"]
+        if sms["message_id"] in seen_ids:
+            duplicates += 1
+            continue
+        seen_ids.add(sms["message_id"])
+        current = messages[-1] if messages else None
+        if (current is None or sms["part"] in current
+                or part["event_time"] - min(p["event_time"] for p in current.values()) > timeout):
+            messages.append({})
+            current = messages[-1]
+        current[sms["part"]] = part
+    complaints = [_join(message) for message in messages]
+    merged = sum(len(message) - 1 for message in messages)
+    return complaints, merged, duplicates
+
+
+def _join(message: dict[int, dict]) -> dict:
+    numbers = sorted(message)
+    first = message[numbers[0]]
+    expected = first["_sms"]["parts"]
+    earliest = min(part["event_time"] for part in message.values())
+    if 1 in message:
+        record_id = message[1]["_sms"]["message_id"]
+    else:
+        record_id = f"{first['_sms']['sender']}:{first['_sms']['concat_ref']}:{earliest.isoformat()}"
+    raw = dict(first["_raw"])
+    raw["raw"] = "\n".join(message[n]["_raw"]["raw"] for n in numbers)
+    complaint = new_complaint(raw, record_id, earliest, "".join(message[n]["text"] for n in numbers),
+                              contacts=first["_contacts"])
+    complaint["sms_parts_expected"] = expected
+    complaint["sms_parts_received"] = len(numbers)
+    complaint["_sms"] = {**first["_sms"], "part": numbers[0], "parts_received": numbers}
+    if len(numbers) < expected:
+        complaint["flags"].append("partial_sms")
+    return complaint
+
+
+class AssembleSmsParts(beam.PTransform):
+    """SMS parts -> complaints: single-part messages pass through; multi-part ones are grouped by
+    (sender, concat_ref, parts) and joined. Emits {'complaints', 'tallies'} (merged and duplicate parts)."""
+
+    def __init__(self, timeout: dt.timedelta):
+        super().__init__()
+        self.timeout = timeout
+
+    def expand(self, parts):
+        split = parts | "SingleOrMulti" >> beam.Partition(lambda part, _: int(is_multipart(part)), 2)
+        timeout = self.timeout
+
+        def assemble(keyed):
+            _, group = keyed
+            complaints, merged, duplicates = assemble_parts(list(group), timeout)
+            yield from complaints
+            if merged:
+                yield beam.pvalue.TaggedOutput(TALLY, ((SOURCE, "merged_parts", ""), merged))
+            if duplicates:
+                yield beam.pvalue.TaggedOutput(TALLY, ((SOURCE, "duplicates", "repeated_sms_part"), duplicates))
+
+        assembled = (split[1]
+                     | "KeyByMessage" >> beam.Map(lambda part: (assembly_key(part), part))
+                     | "GroupParts" >> beam.GroupByKey()
+                     | "JoinParts" >> beam.FlatMap(assemble).with_outputs(TALLY, main="complaints"))
+        complaints = (split[0], assembled.complaints) | "AllMessages" >> beam.Flatten()
+        return {"complaints": complaints, "tallies": assembled[TALLY]}
+
+
+class ReadSms(beam.PTransform):
+    """SMS exports -> raw batches, complaints (multi-part messages joined), dead letters, tallies."""
+
+    def __init__(self, context, timeout: dt.timedelta = dt.timedelta(hours=24)):
+        super().__init__()
+        self.context, self.timeout = context, timeout
+
+    def expand(self, files):
+        read = files | ReadChannel(SOURCE, parse_sms_part, self.context)
+        assembled = read["complaints"] | "Assemble" >> AssembleSmsParts(self.timeout)
+        tallies = (read["tallies"], assembled["tallies"]) | "Tallies" >> beam.Flatten()
+        return {**read, "complaints": assembled["complaints"], "tallies": tallies}

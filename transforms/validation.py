@@ -1,0 +1,60 @@
+"""Validation: which records are rejected (to the dead letter, with a reason) and which are flagged.
+
+Rejected: records that cannot be curated truthfully (an event time outside any plausible range, text far
+beyond any channel's limit). Flagged for manual review, but kept: empty text, a future timestamp, a late or
+stale record, an implausible call duration, a phone number that is not a phone number, no contact at all.
+``unknown_customer`` and ``partial_sms`` are flagged by enrichment and SMS assembly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from transforms.cleaning import normalise_phone
+from transforms.records import VALIDATE, RecordError
+from transforms.sources.phone_logs import call_duration_is_plausible
+
+EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """Thresholds of the rules, from the environment profile (``[validation]``)."""
+
+    batch_date: dt.date | None = None
+    future_tolerance: dt.timedelta = dt.timedelta(minutes=10)
+    late_after: dt.timedelta = dt.timedelta(days=1)
+    stale_after: dt.timedelta = dt.timedelta(days=365)
+    max_text_chars: int = 20_000
+    max_call_duration: dt.timedelta = dt.timedelta(hours=4)
+
+
+def validate_complaint(complaint: dict, rules: ValidationRules) -> dict:
+    """Return the complaint with its review flags added, or raise RecordError (stage ``validate``)."""
+    event_time = complaint["event_time"]
+    if not EARLIEST_EVENT <= event_time < LATEST_EVENT:
+        raise RecordError("event_time_out_of_range", f"event time {event_time.isoformat()} is not plausible",
+                          VALIDATE)
+    if len(complaint["text"]) > rules.max_text_chars:
+        raise RecordError("text_too_long", f"text of {len(complaint['text'])} characters exceeds "
+                                           f"{rules.max_text_chars}", VALIDATE)
+    flags = complaint["flags"]
+    if not complaint["text"].strip():
+        flags.append("empty_text")
+    reference = complaint["ingested_at"]
+    if event_time > reference + rules.future_tolerance:
+        flags.append("future_timestamp")
+    elif event_time < reference - rules.stale_after:
+        flags.append("stale_event_time")
+    batch_date = rules.batch_date or reference.date()
+    if event_time.date() < batch_date - dt.timedelta(days=rules.late_after.days):
+        flags.append("late_arrival")
+    if not call_duration_is_plausible(complaint.get("call_duration_seconds"), rules.max_call_duration):
+        flags.append("implausible_call_duration")
+    contacts = complaint["_contacts"]
+    if contacts.get("msisdn") and not normalise_phone(contacts["msisdn"]):
+        flags.append("invalid_phone")
+    if not any(contacts.values()):
+        flags.append("no_contact")
+    return complaint
