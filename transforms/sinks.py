@@ -15,6 +15,7 @@ Layout (OUTPUTS.md):
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections import Counter
 
@@ -39,8 +40,8 @@ def staging_root(output_dir: str, run_id: str) -> str:
 
 
 def _slug(path: str) -> str:
-    stem = re.sub(r"\.(jsonl|json|form|txt|csv|xml)(\.gz)?$", "", path, flags=re.IGNORECASE)
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", stem).strip("_") or "input"
+    """A file-name-safe, unique form of an input path (extension kept: calls.csv and calls.xml differ)."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", path).strip("_") or "input"
 
 
 def lake_line(raw_record: dict) -> bytes:
@@ -192,3 +193,9 @@ def discard_staging(output_dir: str, run_id: str) -> None:
     staging = staging_root(output_dir, run_id)
     if FileSystems.exists(staging):
         FileSystems.delete([staging])
+    parent = FileSystems.join(output_dir, "_staging")
+    if "://" not in parent:
+        try:
+            os.rmdir(parent)  # only when no other run is staging
+        except OSError:
+            pass

@@ -219,7 +219,7 @@ class DayGenerator:
 
     def webform(self, index: int, category: str):
         defect = self.defect_for("webform")
-        arrived = self.moment()
+        arrived = self.moment().replace(microsecond=0)  # forms submit whole seconds
         event_time, flags = self.event_time_for(defect, arrived)
         customer, known = self.customer("webform")
         flags = flags + ([] if known else ["unknown_customer"])

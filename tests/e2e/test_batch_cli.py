@@ -1,0 +1,159 @@
+"""End to end: ``complaints generate`` + ``complaints batch`` as a user runs them, outputs read back with pyarrow
+and checked against what the generator says it injected."""
+import json
+import re
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+import schemas
+from tests.conftest import latest_manifest, run_cli
+
+pytestmark = pytest.mark.e2e
+OUTCOMES = ("read", "written", "rejected", "duplicates", "merged_parts")
+
+
+def read_table(path: Path):
+    return ds.dataset(str(path), format="parquet", partitioning="hive").to_table()
+
+
+def test_manifest_counts_balance_and_equal_what_was_injected(generated_day, batch_output):
+    counts = batch_output["manifest"]["counts"]
+    assert batch_output["manifest"]["balanced"] is True
+    for source, expected in generated_day["expected"].items():
+        if source == "customers":
+            assert counts[source]["loaded"] == expected["loaded"]
+            assert counts[source]["rejected"] == expected.get("rejected", 0)
+            continue
+        got = {outcome: counts[source][outcome] for outcome in OUTCOMES}
+        assert got == {outcome: expected.get(outcome, 0) for outcome in OUTCOMES}, source
+        assert counts[source]["read"] == (counts[source]["written"] + counts[source]["rejected"]
+                                          + counts[source]["duplicates"] + counts[source]["merged_parts"])
+        for flag in ("late_arrival", "empty_text", "partial_sms", "implausible_call_duration", "unknown_customer"):
+            assert counts[source]["flagged"].get(flag, 0) == expected.get(f"flag:{flag}", 0), (source, flag)
+
+
+def test_warehouse_reads_back_with_the_schema_and_unique_ids(batch_output):
+    out = batch_output["dir"]
+    table = read_table(out / "warehouse" / "complaints")
+    manifest = batch_output["manifest"]
+    assert table.num_rows == sum(c["written"] for s, c in manifest["counts"].items() if s != "customers")
+    ids = table.column("complaint_id").to_pylist()
+    assert len(ids) == len(set(ids))
+    file_schema = pq.read_schema(next((out / "warehouse" / "complaints").rglob("*.parquet")))
+    assert file_schema.remove_metadata().equals(schemas.arrow_schema("Complaint").remove_metadata())
+    dates = {p.name for p in (out / "warehouse" / "complaints").iterdir()}
+    assert "event_date=2026-11-20" in dates and "event_date=2026-11-17" in dates  # late records
+    for row in table.select(["event_time", "event_date"]).to_pylist()[:500]:
+        assert str(row["event_date"]) == row["event_time"].date().isoformat()
+    assert set(table.column("category").to_pylist()) <= {"Network", "Billing", "Customer Service", "Other"}
+    assert set(table.column("priority").to_pylist()) <= {"P1", "P2", "P3", "P4"}
+
+
+def test_no_raw_contact_details_reach_the_warehouse(batch_output):
+    table = read_table(batch_output["dir"] / "warehouse" / "complaints")
+    email = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+    phone = re.compile(r"(?:\+?234|0)[789]\d{9}")
+    for text in table.column("text").to_pylist():
+        assert not email.search(text) and not phone.search(text.replace(" ", "").replace("-", "")), text
+    tokens = [t for t in table.column("contact_token").to_pylist() if t]
+    assert tokens and all(re.fullmatch(r"[0-9a-f]{32}", t) for t in tokens)
+
+
+def test_every_injected_defect_lands_where_it_should(generated_day, batch_output):
+    out = batch_output["dir"]
+    warehouse = {row["complaint_id"]: row for row in read_table(out / "warehouse" / "complaints").to_pylist()}
+    by_record = {(row["source"], row["source_record_id"]): row for row in warehouse.values()}
+    dead = read_table(out / "warehouse" / "dead_letter").to_pylist()
+    dead_at = {(row["source_file"], row["position"]): row for row in dead}
+    checked = 0
+    for defect in generated_day["defects"]:
+        if defect["expect"] == "dead_letter":
+            position = defect.get("line", defect.get("offset"))
+            row = dead_at.get((defect["source_file"], position))
+            assert row is not None, defect
+            assert (row["stage"], row["error_type"]) == (defect["stage"], defect["error_type"]), defect
+            assert row["raw"], defect
+        elif defect["expect"] == "written":
+            row = by_record.get((defect["source"], defect["source_record_id"]))
+            assert row is not None, defect
+            assert set(defect["flags"]) <= set(row["flags"]), (defect, row["flags"])
+            if defect["defect"] == "odd_timezone":
+                assert row["event_time"].isoformat() == defect["event_time"]
+        checked += 1
+    assert checked > 50
+
+
+def test_lake_keeps_every_raw_record_verbatim(generated_day, batch_output):
+    out = batch_output["dir"]
+    lines = [json.loads(line) for path in (out / "lake" / "raw").rglob("*.jsonl")
+             for line in path.read_bytes().decode("utf-8").split("\n") if line]
+    counts = batch_output["manifest"]["counts"]
+    assert len(lines) == sum(c["read"] for s, c in counts.items() if s != "customers")
+    assert {line["source"] for line in lines} == {"twitter", "webform", "sms", "phone"}
+    assert {"base64"} <= {line["raw_encoding"] for line in lines}
+    sample = next(line for line in lines if line["source"] == "twitter" and line["raw_encoding"] == "utf-8")
+    source_file = generated_day["dir"] / sample["source_file"]
+    original = source_file.read_bytes().split(b"\n")[sample["line"] - 1].rstrip(b"\r").lstrip(b"\xef\xbb\xbf")
+    assert original.decode("utf-8") == sample["raw"]
+    partitions = {p.relative_to(out / "lake" / "raw").parts[:2] for p in (out / "lake" / "raw").rglob("*.jsonl")}
+    assert ("source=sms", "ingest_date=2026-11-20") in partitions
+
+
+def test_rerun_of_the_same_input_replaces_its_output_with_the_same_rows(generated_day, batch_output, tmp_path):
+    out = batch_output["dir"]
+    before_files = sorted(p.relative_to(out) for p in (out / "warehouse").rglob("*.parquet"))
+    volatile = {"run_id", "ingested_at"}
+
+    def rows():
+        table = read_table(out / "warehouse" / "complaints")
+        return sorted((tuple((k, str(v)) for k, v in sorted(r.items()) if k not in volatile)
+                       for r in table.to_pylist()))
+
+    before = rows()
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out),
+                     "--date", generated_day["date"], "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert rows() == before
+    assert sorted(p.relative_to(out) for p in (out / "warehouse").rglob("*.parquet")) == before_files
+    assert len(list((out / "_runs").glob("*.json"))) == 2
+    assert not (out / "_staging").exists()
+
+
+def test_summary_names_the_outputs(batch_output):
+    assert "counts balance" in batch_output["stdout"]
+    for name in ("lake:", "warehouse:", "dead letter:", "manifest:"):
+        assert name in batch_output["stdout"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["batch", "--output-dir", "/tmp/x"], "required"),
+    (["batch", "--input-dir", "/definitely/missing", "--output-dir", "/tmp/x"], "does not exist"),
+    (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--date", "26/11/2026"], "invalid date"),
+    (["generate", "--output-dir", "/tmp/x", "--volume", "-3"], "positive"),
+    (["frobnicate"], "invalid choice"),
+    (["batch", "--input-dir", "tests", "--output-dir", "/tmp/x"], "no channel files"),
+])
+def test_bad_command_lines_give_one_clear_line_and_non_zero_exit(args, message):
+    result = run_cli(*args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_is_one_line(tmp_path, generated_day):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(blocker / "out"))
+    assert result.returncode == 3
+    assert len(result.stderr.strip().splitlines()) == 1 and "not writable" in result.stderr
+
+
+def test_prod_profile_refuses_to_run_without_the_token_key(generated_day, tmp_path):
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path),
+                     "--profile", "prod", env={"COMPLAINTS_CONTACT_TOKEN_KEY": ""})
+    assert result.returncode == 3 and "COMPLAINTS_CONTACT_TOKEN_KEY" in result.stderr
+    assert not list(tmp_path.rglob("*.parquet"))

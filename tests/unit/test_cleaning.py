@@ -1,0 +1,81 @@
+import datetime as dt
+
+import pytest
+
+from transforms.cleaning import (clean_complaint, clean_text, mask_contacts, normalise_email, normalise_handle,
+                                 normalise_phone, parse_timestamp)
+from transforms.records import RecordError
+
+
+@pytest.mark.parametrize("raw", ["+2348031234567", "2348031234567", "08031234567", "0803 123 4567",
+                                 "0803-123-4567", " +234 803 123 4567 "])
+def test_nigerian_numbers_in_every_format_become_the_same_e164(raw):
+    assert normalise_phone(raw) == "+2348031234567"
+
+
+@pytest.mark.parametrize("raw", ["", None, "12345", "not a number", "MTN"])
+def test_things_that_are_not_phone_numbers_give_none(raw):
+    assert normalise_phone(raw) is None
+
+
+def test_foreign_numbers_keep_their_country():
+    assert normalise_phone("+44 7700 900123") == "+447700900123"
+
+
+def test_clean_text_unescapes_entities_even_double_escaped_and_collapses_whitespace():
+    assert clean_text("no signal &amp;amp; no data &gt;&gt;  \u200b today\\nplease") == \
+        "no signal & no data >> today please"
+
+
+def test_clean_text_normalises_unicode_to_nfc_and_keeps_emoji():
+    assert clean_text("cafe\u0301 😡") == "caf\u00e9 😡"
+
+
+def test_mask_contacts_hides_phones_and_emails_but_keeps_accounts_and_amounts():
+    masked = mask_contacts("call 0803 123 4567 or +2348031234567, mail ada.k@example.com, acct BJN-00012345, N5000")
+    assert masked == "call [phone] or [phone], mail [email], acct BJN-00012345, N5000"
+
+
+def test_contact_normalisers():
+    assert normalise_email(" Ada@Example.COM ") == "ada@example.com"
+    assert normalise_email("not-an-email") is None
+    assert normalise_handle("@Ada_K") == "ada_k"
+
+
+def test_timestamps_with_offsets_become_utc():
+    assert parse_timestamp("2026-11-26T10:01:00+01:00", "t") == dt.datetime(2026, 11, 26, 9, 1, tzinfo=dt.timezone.utc)
+    assert parse_timestamp("2026-11-26T07:15:02.000Z", "t") == dt.datetime(2026, 11, 26, 7, 15, 2, tzinfo=dt.timezone.utc)
+    assert parse_timestamp("2026-11-26T10:00:00-08:00", "t").hour == 18
+
+
+def test_local_wall_clock_time_uses_the_given_zone():
+    assert parse_timestamp("2026-11-26 08:01:12", "t", local_zone="Africa/Lagos") == \
+        dt.datetime(2026, 11, 26, 7, 1, 12, tzinfo=dt.timezone.utc)
+    assert parse_timestamp("2026-07-01 08:00:00", "t", local_zone="Europe/London").hour == 7  # BST
+
+
+def test_bad_timestamps_are_record_errors_with_a_reason():
+    with pytest.raises(RecordError) as error:
+        parse_timestamp("26/11/2026 10:00", "created_at")
+    assert error.value.error_type == "invalid_timestamp"
+    with pytest.raises(RecordError) as error:
+        parse_timestamp("2026-11-26T10:00:00", "created_at")  # no offset and no local zone: ambiguous
+    assert error.value.error_type == "invalid_timestamp"
+    with pytest.raises(RecordError) as error:
+        parse_timestamp(None, "created_at")
+    assert error.value.error_type == "missing_field"
+    with pytest.raises(RecordError) as error:
+        parse_timestamp("2026-11-26 08:00:00", "start", local_zone="Mars/Olympus")
+    assert error.value.error_type == "invalid_timezone"
+
+
+def test_clean_complaint_normalises_text_and_contacts():
+    complaint = {"text": "Hi &amp; bye ", "subject": " Charged  twice ", "language": "EN",
+                 "_contacts": {"msisdn": "0803 123 4567", "email": "A@B.COM", "twitter_handle": "@Ada",
+                               "account_number": " bjn-00000001 "}}
+    clean_complaint(complaint)
+    assert complaint["text"] == "Hi & bye"
+    assert complaint["subject"] == "Charged twice"
+    assert complaint["language"] == "en"
+    assert complaint["_contacts"] == {"msisdn": "0803 123 4567", "msisdn_e164": "+2348031234567", "email": "a@b.com",
+                                      "twitter_handle": "ada", "account_number": "BJN-00000001"}

@@ -1,0 +1,93 @@
+import io
+
+from transforms.sources.files import raw_records, split_csv_records, split_lines, split_sms_lines, split_xml_calls
+
+
+def test_lines_drop_bom_crlf_and_blank_lines_but_keep_line_numbers():
+    data = b"\xef\xbb\xbf{\"a\":1}\r\n\r\n  \n{\"b\":2}\n{\"trunc"
+    assert [(n, line) for _, n, line, _ in split_lines(io.BytesIO(data))] == \
+        [(1, b'{"a":1}'), (4, b'{"b":2}'), (5, b'{"trunc')]
+
+
+def test_sms_header_is_not_a_record_but_a_first_data_line_is():
+    with_header = b"received_at|msisdn|shortcode|message_id|concat_ref|part|parts|body\nx|y\n"
+    assert [n for _, n, _, _ in split_sms_lines(io.BytesIO(with_header))] == [2]
+    assert [n for _, n, _, _ in split_sms_lines(io.BytesIO(b"x|y\n"))] == [1]
+
+
+def test_csv_records_join_quoted_newlines_and_carry_the_header():
+    data = b'id,notes\r\n1,"line one\r\nline two, with comma"\r\n2,"say ""hi"""\n3,"never closed\n'
+    records = list(split_csv_records(io.BytesIO(data)))
+    assert [(n, raw) for _, n, raw, _ in records] == [
+        (2, b'1,"line one\r\nline two, with comma"'), (4, b'2,"say ""hi"""'), (5, b'3,"never closed')]
+    assert all(attrs["header"] == "id,notes" for _, _, _, attrs in records)
+    assert "unterminated" in records[-1][3]["error"]
+    assert "error" not in records[0][3]
+
+
+XML = (b'<?xml version="1.0"?>\n<calls timezone="Africa/Lagos">\n'
+       b'  <call id="A"><notes>one &amp; two</notes></call>\n'
+       b'  <call id="B"><notes>multi\nline</notes></call>\n</calls>\n')
+
+
+def test_xml_calls_are_sliced_verbatim_with_their_byte_offsets_and_time_zone():
+    calls = list(split_xml_calls(io.BytesIO(XML)))
+    assert [raw for _, _, raw, _ in calls] == [b'<call id="A"><notes>one &amp; two</notes></call>',
+                                               b'<call id="B"><notes>multi\nline</notes></call>']
+    for _, offset, raw, attributes in calls:
+        assert XML[offset:offset + len(raw)] == raw
+        assert attributes == {"timezone": "Africa/Lagos"}
+
+
+def test_xml_is_read_incrementally_across_block_boundaries(monkeypatch):
+    import transforms.sources.files as files
+
+    monkeypatch.setattr(files, "READ_BLOCK", 7)
+    body = b"".join(b'<call id="%d"><notes>%s</notes></call>' % (i, b"x" * (i % 13)) for i in range(200))
+    data = b'<calls timezone="UTC">' + body + b"</calls>"
+    calls = list(split_xml_calls(io.BytesIO(data)))
+    assert len(calls) == 200
+    assert all(data[offset:offset + len(raw)] == raw for _, offset, raw, _ in calls)
+
+
+def test_entity_bomb_is_refused_not_expanded():
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE calls [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+            b'<calls><call id="1"><notes>&b;</notes></call></calls>')
+    records = list(split_xml_calls(io.BytesIO(bomb)))
+    assert "EntitiesForbidden" in records[0][3]["error"]
+    assert b"aaaaaaaaaaaaaaaaaaaa" not in b"".join(raw for _, _, raw, _ in records)
+
+
+def test_external_entities_are_refused(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE calls [<!ENTITY x SYSTEM "file://{secret}">]>'
+           '<calls><call id="1"><notes>&x;</notes></call></calls>').encode()
+    records = list(split_xml_calls(io.BytesIO(xxe)))
+    assert all(b"TOP SECRET" not in raw for _, _, raw, _ in records)
+    assert "Forbidden" in records[0][3]["error"]
+
+
+def test_malformed_xml_keeps_the_good_calls_after_the_bad_one_and_loses_no_bytes():
+    data = (b'<calls timezone="UTC">\n<call id="1"><notes>ok</notes></call>\n'
+            b'<call id="2"><notes>AT&T</notes></call>\n<call id="3"><notes>fine</notes></call>\n'
+            b'<call id="4"><notes>cut off')
+    calls = list(split_xml_calls(io.BytesIO(data)))
+    raws = [raw for _, _, raw, _ in calls]
+    assert raws[0] == b'<call id="1"><notes>ok</notes></call>'
+    assert b'<call id="2"><notes>AT&T</notes></call>' in raws
+    assert b'<call id="3"><notes>fine</notes></call>' in raws
+    assert raws[-1] == b'<call id="4"><notes>cut off'
+    assert "unterminated" in calls[-1][3]["error"]
+
+
+def test_raw_records_keep_undecodable_bytes_as_base64(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"ok": "caf\xc3\xa9"}\n{"bad": "\xff\xfe"}\n')
+    records = list(raw_records("twitter", str(path), "twitter/t.jsonl", run_id="r", batch_id="b",
+                               ingested_at="2026-11-26T00:00:00+00:00"))
+    assert records[0]["raw"] == '{"ok": "café"}' and records[0]["raw_encoding"] == "utf-8"
+    assert records[1]["raw_encoding"] == "base64"
+    import base64
+    assert base64.b64decode(records[1]["raw"]) == b'{"bad": "\xff\xfe"}'
+    assert [r["line"] for r in records] == [1, 2]

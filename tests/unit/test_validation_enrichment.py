@@ -1,0 +1,125 @@
+import copy
+import datetime as dt
+import json
+
+import pytest
+
+from models.rules import RulesModel
+from tests.conftest import make_raw
+from transforms.cleaning import clean_complaint
+from transforms.enrichment import contact_token, enrich_complaints, link_customer
+from transforms.records import RecordError
+from transforms.sources.customers import CustomerIndex
+from transforms.sources.twitter import parse_tweet
+from transforms.validation import ValidationRules, validate_complaint
+
+RULES = ValidationRules(batch_date=dt.date(2026, 11, 26))
+KEY = b"test-key"
+CUSTOMERS = CustomerIndex([
+    {"account_number": "BJN-00000001", "msisdn": "+2348031234567", "email": "ada@example.com",
+     "twitter_handle": "ada_k", "segment": "vip", "region": "Lagos", "plan": "Flex", "tenure_months": 3},
+    {"account_number": "BJN-00000002", "msisdn": "+2348030000002", "email": "bo@example.com",
+     "twitter_handle": "bo", "segment": "consumer", "region": "Abuja", "plan": "Lite", "tenure_months": 9},
+])
+
+
+def tweet(text="no signal in Ikeja", created_at="2026-11-26T07:15:02Z", handle="ada_k"):
+    payload = {"data": {"id": "42", "text": text, "created_at": created_at, "author_id": "1"},
+               "includes": {"users": [{"id": "1", "username": handle}]}}
+    return clean_complaint(parse_tweet(make_raw("twitter", json.dumps(payload))))
+
+
+def test_clean_record_passes_without_flags():
+    assert validate_complaint(tweet(), RULES)["flags"] == []
+
+
+@pytest.mark.parametrize("kwargs,flag", [
+    ({"text": "   "}, "empty_text"),
+    ({"created_at": "2036-11-26T07:15:02Z"}, "future_timestamp"),
+    ({"created_at": "2026-11-20T07:15:02Z"}, "late_arrival"),
+    ({"created_at": "2024-01-20T07:15:02Z"}, "stale_event_time"),
+    ({"handle": None}, "no_contact"),
+])
+def test_suspicious_records_are_flagged_not_rejected(kwargs, flag):
+    assert flag in validate_complaint(tweet(**kwargs), RULES)["flags"]
+
+
+def test_implausible_records_are_rejected_at_validate_stage():
+    with pytest.raises(RecordError) as error:
+        validate_complaint(tweet(created_at="1970-01-01T00:00:00Z"), RULES)
+    assert (error.value.stage, error.value.error_type) == ("validate", "event_time_out_of_range")
+    with pytest.raises(RecordError) as error:
+        validate_complaint(tweet(text="x" * 20_001), RULES)
+    assert error.value.error_type == "text_too_long"
+
+
+def test_implausible_call_duration_is_flagged():
+    complaint = tweet()
+    complaint["call_duration_seconds"] = -60
+    assert "implausible_call_duration" in validate_complaint(complaint, RULES)["flags"]
+
+
+def test_customer_linking_follows_the_contract_order():
+    complaint = tweet(handle="bo")
+    complaint["_contacts"].update(account_number="BJN-00000001")
+    assert link_customer(complaint, CUSTOMERS)[1] == "account_number"
+    complaint["_contacts"]["account_number"] = "BJN-99999999"  # unknown account: fall through
+    complaint["_contacts"]["msisdn_e164"] = "+2348031234567"
+    assert link_customer(complaint, CUSTOMERS)[0]["account_number"] == "BJN-00000001"
+    assert link_customer(complaint, CUSTOMERS)[1] == "msisdn"
+    complaint["_contacts"]["msisdn_e164"] = None
+    assert link_customer(complaint, CUSTOMERS) == (CUSTOMERS.by_handle["bo"], "twitter_handle")
+    complaint["text"] = "my account is BJN-00000001"
+    assert link_customer(complaint, CUSTOMERS)[1] == "account_in_text"
+
+
+def test_contact_token_is_keyed_stable_and_never_the_value():
+    contacts = {"msisdn_e164": "+2348031234567"}
+    token = contact_token(contacts, KEY)
+    assert token == contact_token(dict(contacts), KEY)
+    assert token != contact_token(contacts, b"another-key")
+    assert "2348031234567" not in token
+    assert contact_token({}, KEY) is None
+
+
+def test_enrichment_produces_warehouse_rows_that_match_the_schema_and_mask_contacts():
+    import schemas
+
+    complaint = tweet(text="@BeejanCare no signal in Ikeja for 2 days, call me on 0803 123 4567 or ada@example.com 😡")
+    rows = enrich_complaints([validate_complaint(complaint, RULES)], CUSTOMERS, RulesModel(), KEY)
+    [row] = rows
+    assert row["customer_id"] == "BJN-00000001" and row["segment"] == "vip"
+    assert "0803" not in row["text"] and "ada@example.com" not in row["text"]
+    assert "[phone]" in row["text"] and "[email]" in row["text"]
+    assert row["category"] == "Network" and row["priority"] == "P1"
+    assert row["route_queue"] == "priority-escalations"
+    assert row["model_version"].startswith("rules-")
+    schemas.validate("Complaint", {**row, "event_date": row["event_time"].date()})
+
+
+def test_unknown_customer_is_flagged():
+    [row] = enrich_complaints([tweet(handle="stranger")], CUSTOMERS, RulesModel(), KEY)
+    assert row["customer_id"] is None and row["customer_match"] == "none"
+    assert "unknown_customer" in row["flags"]
+
+
+@pytest.mark.parametrize("text,category", [
+    ("I was charged twice for my bundle, I want a refund", "Billing"),
+    ("no network in Lekki since yesterday, data not working", "Network"),
+    ("your agent was rude and hung up on me, no response to my ticket", "Customer Service"),
+    ("how do I do a sim swap", "Other"),
+])
+def test_rules_model_categories(text, category):
+    [prediction] = RulesModel().predict([{"text": text}])
+    assert prediction.category == category
+    assert 0 <= prediction.category_confidence <= 1
+
+
+def test_rules_model_sentiment_and_priority_reasons():
+    model = RulesModel()
+    [angry] = model.predict([{"text": "worst service ever, absolutely useless!!! I will report you to the NCC 😡"}])
+    [happy] = model.predict([{"text": "thank you, the data is fixed now, great support"}])
+    assert angry.sentiment_label == "negative" and angry.sentiment_score < 0
+    assert happy.sentiment_label == "positive" and happy.sentiment_score > 0
+    assert "regulator or legal threat" in angry.priority_reasons
+    assert angry.priority in ("P1", "P2") and happy.priority in ("P3", "P4")
