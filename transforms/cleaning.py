@@ -95,6 +95,20 @@ def zone(name: str) -> dt.tzinfo:
         raise RecordError("invalid_timezone", f"unknown time zone {name!r}", CLEAN) from None
 
 
+_UNPADDED = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def _unpadded_timestamp(text: str) -> dt.datetime | None:
+    """``2026-11-26 7:02:55``: unambiguous, and what real call-centre exports write; no offset."""
+    match = _UNPADDED.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        return dt.datetime(*(int(group or 0) for group in match.groups()))
+    except ValueError:
+        return None
+
+
 def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = None) -> dt.datetime:
     """Parse an ISO 8601 timestamp to an aware UTC datetime.
 
@@ -107,7 +121,9 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
-        raise RecordError("invalid_timestamp", f"{field} is not an ISO 8601 time: {text[:60]!r}") from None
+        parsed = _unpadded_timestamp(text)
+        if parsed is None:
+            raise RecordError("invalid_timestamp", f"{field} is not an ISO 8601 time: {text[:60]!r}") from None
     if parsed.tzinfo is None:
         if local_zone is None:
             raise RecordError("invalid_timestamp", f"{field} has no UTC offset: {text[:60]!r}")

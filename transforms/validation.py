@@ -1,7 +1,7 @@
 """Validation: which records are rejected (to the dead letter, with a reason) and which are flagged.
 
-Rejected: records that cannot be curated truthfully (an event time outside any plausible range, text far
-beyond any channel's limit). Flagged for manual review, but kept: empty text, a future timestamp, a late or
+Rejected: records that cannot be curated truthfully (an event time before 1990 or after 2100, which is a
+placeholder or epoch value rather than a complaint time; text far beyond any channel's limit). Flagged for manual review, but kept: empty text, a future timestamp, a late or
 stale record, an implausible call duration, a phone number that is not a phone number, no contact at all.
 ``unknown_customer`` and ``partial_sms`` are flagged by enrichment and SMS assembly.
 """
@@ -14,7 +14,7 @@ from transforms.cleaning import normalise_phone
 from transforms.records import VALIDATE, RecordError
 from transforms.sources.phone_logs import call_duration_is_plausible
 
-EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST_EVENT = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)  # older: a default or epoch value
 LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 
 

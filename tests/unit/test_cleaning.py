@@ -54,6 +54,11 @@ def test_local_wall_clock_time_uses_the_given_zone():
     assert parse_timestamp("2026-07-01 08:00:00", "t", local_zone="Europe/London").hour == 7  # BST
 
 
+def test_unpadded_local_times_from_real_exports_are_accepted():
+    assert parse_timestamp("1999-02-01 7:02:55", "t", local_zone="UTC") == \
+        dt.datetime(1999, 2, 1, 7, 2, 55, tzinfo=dt.timezone.utc)
+
+
 def test_bad_timestamps_are_record_errors_with_a_reason():
     with pytest.raises(RecordError) as error:
         parse_timestamp("26/11/2026 10:00", "created_at")

@@ -1,0 +1,133 @@
+"""Real public data (../shared/data/real, never copied into this repository) adapted into the channel formats
+and run through ``complaints batch``: nothing may be lost and nothing may crash."""
+import csv
+import datetime as dt
+import json
+import random
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import SHARED_REAL, latest_manifest, run_cli
+
+pytestmark = [pytest.mark.realdata, pytest.mark.skipif(
+    not SHARED_REAL.is_dir(), reason=f"real data not found at {SHARED_REAL} (it lives beside the repository)")]
+csv.field_size_limit(10**8)
+
+
+def rows(relative: str, limit: int | None = None, **kwargs):
+    with open(SHARED_REAL / relative, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        for number, row in enumerate(csv.DictReader(handle, **kwargs)):
+            if limit is not None and number >= limit:
+                break
+            yield row
+
+
+def x_payload(tweet_id: str, text: str, created_at: dt.datetime, author: str) -> bytes:
+    data = {"id": tweet_id, "text": text, "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "author_id": author, "lang": "en"}
+    if text.startswith("RT @"):
+        data["referenced_tweets"] = [{"type": "retweeted", "id": "0"}]
+    payload = {"data": data, "includes": {"users": [{"id": author, "username": f"user{author}"}]}}
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
+
+
+def twitter_time(value: str) -> dt.datetime:
+    return dt.datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y")
+
+
+def build_input(root) -> dict[str, int]:
+    """Write the real records as channel files; returns how many raw records each channel got."""
+    counts = {"twitter": 0, "webform": 0, "sms": 0, "phone": 0}
+    for folder in ("twitter", "webforms", "sms", "phone_logs"):
+        (root / folder).mkdir()
+
+    lines = []
+    for row in rows("twcs_telecom_inbound/twcs_telecom_inbound.csv"):
+        lines.append(x_payload(row["tweet_id"], row["text"], twitter_time(row["created_at"]), row["author_id"]))
+    for number, row in enumerate(rows("telecom_tweets_2015/telecom_tweets.csv")):
+        lines.append(x_payload(f"2015{number:06d}", row["text"], twitter_time(row["created_at"]), "2015"))
+    for number, row in enumerate(rows("us_isp_tweets_2021/analogous_tweets_nov_27.csv")):
+        try:
+            moment = dt.datetime.fromisoformat(row["Time"])
+        except (TypeError, ValueError):
+            moment = None
+        line = x_payload(f"2021{number:06d}", row["Text"] or "", moment or dt.datetime(2021, 11, 27), "2021")
+        if moment is None:  # the corrupted row: deliver it as the stream would, with its bad time
+            line = line.replace(b"2021-11-27T00:00:00.000Z", (row["Time"] or "").encode())
+        lines.append(line)
+    for number, row in enumerate(rows("uk_mobile_tweets/uk_mobile_tweets.csv", limit=4000)):
+        try:
+            moment = dt.datetime(1899, 12, 30, tzinfo=dt.timezone.utc) + dt.timedelta(days=float(row["Tweet Created At"]))
+        except ValueError:
+            moment = dt.datetime(2019, 12, 3, tzinfo=dt.timezone.utc)
+        lines.append(x_payload(f"uk{number:07d}", row["Tweet Text"], moment, "44"))
+    (root / "twitter" / "real.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    counts["twitter"] = len(lines)
+
+    forms, bodies = [], []
+    for number, row in enumerate(rows("comcast_fcc_2015/comcast_fcc_complaints_2015.csv")):
+        submitted = dt.datetime(2015, 6, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5))) + dt.timedelta(minutes=number)
+        forms.append(json.dumps({"submission_id": f"fcc-{number}", "submitted_at": submitted.isoformat(),
+                                 "fields": {"message": row["Description"], "topic": ""}}, ensure_ascii=False))
+    for number, row in enumerate(rows("cfpb_complaints_sample/complaints_sample.csv")):
+        if not row["Consumer complaint narrative"]:
+            continue
+        year, month, day = (int(part) for part in row["Date received"].split("/"))
+        bodies.append(urlencode({"submission_id": f"cfpb-{row['Complaint ID']}",
+                                 "submitted_at": f"{year:04d}-{month:02d}-{day:02d}T12:00:00Z",
+                                 "subject": row["Issue"], "topic": row["Product"],
+                                 "message": row["Consumer complaint narrative"]}))
+    (root / "webforms" / "fcc.jsonl").write_text("\n".join(forms) + "\n", encoding="utf-8", errors="surrogateescape")
+    (root / "webforms" / "cfpb.form").write_text("\n".join(bodies) + "\n", encoding="utf-8")
+    counts["webform"] = len(forms) + len(bodies)
+
+    rng = random.Random(3)
+    sms_lines = ["received_at|msisdn|shortcode|message_id|concat_ref|part|parts|body"]
+    start = dt.datetime(2026, 11, 26, 8, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    with open(SHARED_REAL / "sms_spam_collection" / "SMSSpamCollection", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle):
+            _, _, body = line.rstrip("\n").partition("\t")
+            body = body.replace("\n", "\\n")
+            parts = [body[i:i + 153] for i in range(0, len(body), 153)] or [""]
+            ref = f"{rng.randrange(256):02x}" if len(parts) > 1 else "0"
+            sender = f"080{number:08d}"
+            for index, text in enumerate(parts, start=1):
+                moment = (start + dt.timedelta(seconds=7 * number + index)).isoformat()
+                sms_lines.append(f"{moment}|{sender}|3737|real-{number}-{index}|{ref}|{index}|{len(parts)}|{text}")
+    (root / "sms" / "sms_2026112608.txt").write_text("\n".join(sms_lines) + "\n", encoding="utf-8")
+    counts["sms"] = len(sms_lines) - 1
+
+    columns = ["call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
+               "wrap_up_code", "disposition", "notes"]
+    with open(root / "phone_logs" / "calls_19990201.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows("callcenter_anonymous_bank_feb1999/data_anonymous_bank_february.csv", limit=6000):
+            day = dt.datetime.strptime(row["date"], "%y%m%d").date()
+            begin = row["ser_start"] if row["ser_start"] != "0:00:00" else row["vru_entry"]
+            end = row["ser_exit"] if row["ser_exit"] != "0:00:00" else row["vru_exit"]
+            writer.writerow([f"{row['vru+line']}-{row['call_id']}", f"{day} {begin}", f"{day} {end}",
+                             row["customer_id"], "", row["server"], row["type"], row["outcome"], row["outcome"],
+                             f"type {row['type']}, priority {row['priority']}, waited {row['q_time']} s"])
+            counts["phone"] += 1
+    return counts
+
+
+def test_real_records_are_all_accounted_for(tmp_path):
+    input_dir, output_dir = tmp_path / "in", tmp_path / "out"
+    input_dir.mkdir()
+    sent = build_input(input_dir)
+    result = run_cli("batch", "--input-dir", str(input_dir), "--output-dir", str(output_dir), "--date", "2026-11-26")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = latest_manifest(output_dir)
+    assert manifest["balanced"]
+    for source, count in sent.items():
+        got = manifest["counts"][source]
+        assert got["read"] == count, source
+        assert got["read"] == got["written"] + got["rejected"] + got["duplicates"] + got["merged_parts"]
+        assert got["written"] > 0.8 * (got["read"] - got["duplicates"] - got["merged_parts"]), (source, got)
+        assert not any(reason.split(":")[1].startswith("unexpected") for reason in got["rejected_by_reason"]), got
+    # Real retweets are duplicates, real multi-part texts are joined.
+    assert manifest["counts"]["twitter"]["duplicates_by_reason"].get("retweet", 0) > 500
+    assert manifest["counts"]["sms"]["merged_parts"] > 100
