@@ -26,9 +26,10 @@ from models.rules import RulesModel
 from runners.options import build_options, make_runner
 from transforms import sinks
 from transforms.cleaning import clean_complaint
-from transforms.dedupe import DedupeShards, GroupIntoShards
+from transforms.dedupe import DedupeShards, KeyByShard
 from transforms.enrichment import EnrichShards
 from transforms.outcomes import apply_stage
+from transforms.packing import GroupPacked, PackByKey
 from transforms.records import CLEAN, VALIDATE, RunContext
 from transforms.sources.customers import ReadCustomers
 from transforms.sources.phone_logs import ReadPhoneLogs
@@ -48,6 +49,7 @@ CHANNEL_DIRS = {
     "customers": ("customers", ("*.csv", "*.csv.gz")),
 }
 BYTES_PER_SHARD = 32 * 1024 * 1024
+DEAD_LETTER_FILES = 2  # per ingest_date partition and batch
 
 
 class InputError(Exception):
@@ -147,28 +149,36 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
                 | f"Spread{label}Files" >> beam.Reshuffle())
 
     channels = {
-        "twitter": files("twitter", "Twitter") | "ReadTwitter" >> ReadTwitter(context),
-        "webform": files("webform", "Webform") | "ReadWebforms" >> ReadWebforms(context),
-        "sms": files("sms", "Sms") | "ReadSms" >> ReadSms(context, settings.sms_timeout),
-        "phone": files("phone", "Phone") | "ReadPhoneLogs" >> ReadPhoneLogs(context, settings.call_centre_timezone),
+        "Twitter": files("twitter", "Twitter") | "ReadTwitter" >> ReadTwitter(context),
+        "Webform": files("webform", "Webform") | "ReadWebforms" >> ReadWebforms(context),
+        "Sms": files("sms", "Sms") | "ReadSms" >> ReadSms(context, settings.sms_timeout),
+        "Phone": files("phone", "Phone") | "ReadPhoneLogs" >> ReadPhoneLogs(context, settings.call_centre_timezone),
     }
     customers = files("customers", "Customer") | "ReadCustomers" >> ReadCustomers(context)
 
-    parsed = [c["complaints"] for c in channels.values()] | "AllComplaints" >> beam.Flatten()
-    cleaned, clean_failures = apply_stage(parsed, "Clean", clean_complaint, CLEAN)
-    valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, rules)
-    deduped = valid | "GroupIntoShards" >> GroupIntoShards(plan.shards) | "Dedupe" >> DedupeShards()
+    # Each channel is cleaned and validated in its own branch, and its records are packed to bytes before
+    # the branches meet: a Flatten of dicts would re-encode every record field by field (transforms/packing.py).
+    to_shards, dead_letters, lake_files = [], [customers["dead_letters"]], []
+    for label, channel in channels.items():
+        cleaned, clean_failures = apply_stage(channel["complaints"], f"Clean{label}", clean_complaint, CLEAN)
+        valid, invalid = apply_stage(cleaned, f"Validate{label}", validate_complaint, VALIDATE, rules)
+        to_shards.append(valid | f"KeyByShard{label}" >> KeyByShard(plan.shards))
+        dead_letters += [channel["dead_letters"], clean_failures, invalid]
+        lake_files.append(channel["raw_batches"]
+                          | f"WriteLake{label}" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date))
+
+    deduped = (to_shards
+               | "AllComplaints" >> beam.Flatten()
+               | "GroupIntoShards" >> GroupPacked()
+               | "Dedupe" >> DedupeShards())
     enriched = deduped.complaints | "EnrichComplaints" >> EnrichShards(
         customers["index"], model_factory, settings.contact_token_key)
-
-    lake_files = ([c["raw_batches"] for c in channels.values()]
-                  | "AllRawBatches" >> beam.Flatten()
-                  | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date))
     written = enriched["complaints"] | "WriteWarehouse" >> sinks.WriteComplaints(staging, plan.batch_id)
-    dead_letters = ([c["dead_letters"] for c in channels.values()]
-                    + [customers["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
-                    | "AllDeadLetters" >> beam.Flatten())
-    rejected = dead_letters | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id)
+    dead_letters.append(enriched["dead_letters"])
+    to_dead_letter_files = sinks.dead_letter_partition(DEAD_LETTER_FILES)
+    rejected = ([dl | f"PackDeadLetters{n}" >> PackByKey(to_dead_letter_files) for n, dl in enumerate(dead_letters)]
+                | "AllDeadLetters" >> beam.Flatten()
+                | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id))
 
     tallies = [c["tallies"] for c in channels.values()] + [customers["tallies"], deduped.tally, written, rejected]
     counts = (_sum_tallies(tallies)

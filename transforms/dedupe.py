@@ -11,6 +11,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.outcomes import TALLY
+from transforms.packing import GroupPacked, PackByKey
 
 
 def shard_of(complaint_id: str, shards: int) -> int:
@@ -35,6 +36,13 @@ def dedupe(complaints: list[dict]) -> tuple[list[dict], dict[tuple, int]]:
     return list(kept.values()), tallies
 
 
+class KeyByShard(PackByKey):
+    """complaint -> (shard, packed complaint); Flatten several of these before ``GroupPacked``."""
+
+    def __init__(self, shards: int):
+        super().__init__(lambda complaint: shard_of(complaint["complaint_id"], shards))
+
+
 class GroupIntoShards(beam.PTransform):
     """complaints -> (shard, [complaints]) with every copy of a complaint_id in the same shard."""
 
@@ -43,11 +51,7 @@ class GroupIntoShards(beam.PTransform):
         self.shards = shards
 
     def expand(self, complaints):
-        shards = self.shards
-        return (complaints
-                | "KeyByShard" >> beam.Map(lambda c: (shard_of(c["complaint_id"], shards), c))
-                | "GroupByShard" >> beam.GroupByKey()
-                | "AsList" >> beam.MapTuple(lambda shard, group: (shard, list(group))))
+        return complaints | "KeyByShard" >> KeyByShard(self.shards) | "GroupByShard" >> GroupPacked()
 
 
 class DedupeShards(beam.PTransform):

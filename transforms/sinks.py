@@ -27,6 +27,7 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
+from transforms.packing import GroupPacked
 
 LAKE_TABLE = "lake/raw"
 COMPLAINTS_TABLE = "warehouse/complaints"
@@ -111,15 +112,22 @@ class WriteComplaints(beam.PTransform):
         return shards | "WriteComplaintFiles" >> beam.FlatMap(write)
 
 
+def dead_letter_partition(shards: int):
+    """Dead letter -> (ingest_date, shard): its file."""
+    return lambda record: (record["ingest_date"].isoformat(), int(record["error_id"][-6:], 16) % shards)
+
+
 class WriteDeadLetters(beam.PTransform):
-    """Dead-letter records -> Parquet in their ingest_date partition, a few files per run; emits tallies."""
+    """(partition, packed dead letter) from ``PackByKey(dead_letter_partition(shards))`` -> Parquet in its
+    ingest_date partition, a few files per run (staged); emits tallies. Packing happens before the Flatten of
+    the many dead-letter outputs, so they cross it as bytes."""
 
-    def __init__(self, staging: str, batch_id: str, shards: int = 2):
+    def __init__(self, staging: str, batch_id: str):
         super().__init__()
-        self.staging, self.batch_id, self.shards = staging, batch_id, shards
+        self.staging, self.batch_id = staging, batch_id
 
-    def expand(self, dead_letters):
-        staging, batch_id, shards = self.staging, self.batch_id, self.shards
+    def expand(self, packed_dead_letters):
+        staging, batch_id = self.staging, self.batch_id
         schema = schemas.arrow_schema("DeadLetter")
 
         def write(keyed):
@@ -131,10 +139,8 @@ class WriteDeadLetters(beam.PTransform):
             tallies = Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
             yield from tallies.items()
 
-        return (dead_letters
-                | "KeyByPartition" >> beam.Map(
-                    lambda r: ((r["ingest_date"].isoformat(), int(r["error_id"][-6:], 16) % shards), r))
-                | "GroupByPartition" >> beam.GroupByKey()
+        return (packed_dead_letters
+                | "GroupByPartition" >> GroupPacked()
                 | "WriteDeadLetterFiles" >> beam.FlatMap(write))
 
 

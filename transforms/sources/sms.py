@@ -13,6 +13,7 @@ import datetime as dt
 from transforms.cleaning import normalise_phone, parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.outcomes import TALLY
+from transforms.packing import group_by
 from transforms.records import RecordError, new_complaint, raw_text
 
 SOURCE = "sms"
@@ -127,16 +128,14 @@ class AssembleSmsParts(beam.PTransform):
 
         def assemble(keyed):
             _, group = keyed
-            complaints, merged, duplicates = assemble_parts(list(group), timeout)
+            complaints, merged, duplicates = assemble_parts(group, timeout)
             yield from complaints
             if merged:
                 yield beam.pvalue.TaggedOutput(TALLY, ((SOURCE, "merged_parts", ""), merged))
             if duplicates:
                 yield beam.pvalue.TaggedOutput(TALLY, ((SOURCE, "duplicates", "repeated_sms_part"), duplicates))
 
-        assembled = (split[1]
-                     | "KeyByMessage" >> beam.Map(lambda part: (assembly_key(part), part))
-                     | "GroupParts" >> beam.GroupByKey()
+        assembled = (group_by(split[1], "Parts", assembly_key)
                      | "JoinParts" >> beam.FlatMap(assemble).with_outputs(TALLY, main="complaints"))
         complaints = (split[0], assembled.complaints) | "AllMessages" >> beam.Flatten()
         return {"complaints": complaints, "tallies": assembled[TALLY]}

@@ -1,0 +1,108 @@
+"""Batch benchmark: end-to-end throughput (raw records/s) and peak memory of ``complaints batch`` on the
+DirectRunner, beside the same record functions in a plain single-process loop (benchmarks/plain_loop.py).
+
+    python benchmarks/batch_throughput.py --records 100000 [--records 1000000] [--workers 2]
+
+Each command runs as a child process; peak memory is the largest total RSS of its process tree (sampled every
+0.1 s from /proc), so the pipeline's worker processes are counted. Results go to benchmarks/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATE = "2026-11-20"
+
+
+def _tree_rss(pid: int) -> int:
+    """Total resident memory (bytes) of ``pid`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total
+
+
+def measure(command: list[str]) -> dict:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} failed: {stderr.strip().splitlines()[-1:]}")
+    return {"seconds": round(elapsed, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": stdout}
+
+
+def bench(records: int, workers: int, keep: bool) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{records}-"))
+    python = sys.executable
+    try:
+        subprocess.run([python, "-m", "beam_pipelines", "generate", "--output-dir", str(work / "in"), "--date", DATE,
+                        "--volume", str(records), "--seed", "1"], cwd=REPO, check=True, capture_output=True)
+        expected = json.loads((work / "in" / "_truth" / "expected_counts.json").read_text())["expected"]
+        raw = sum(c["read"] for s, c in expected.items() if s != "customers")
+        loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
+                        "--output-dir", str(work / "loop"), "--date", DATE])
+        pipeline = measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / "in"),
+                            "--output-dir", str(work / "out"), "--date", DATE, "--quiet",
+                            f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
+        result = {
+            "complaints": records, "raw_records": raw, "workers": workers,
+            "pipeline": {"seconds": pipeline["seconds"], "records_per_s": round(raw / pipeline["seconds"]),
+                         "peak_rss_mb": pipeline["peak_rss_mb"]},
+            "plain_loop": {"seconds": loop["seconds"], "records_per_s": round(raw / loop["seconds"]),
+                           "peak_rss_mb": loop["peak_rss_mb"]},
+        }
+        result["pipeline_vs_loop"] = round(result["pipeline"]["records_per_s"] / result["plain_loop"]["records_per_s"], 2)
+        return result
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="batch throughput and memory against a plain loop")
+    parser.add_argument("--records", type=int, action="append", help="complaints to generate (repeatable)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
+    args = parser.parse_args()
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
+    for records in args.records or [100_000]:
+        run = bench(records, args.workers, args.keep)
+        results["runs"].append(run)
+        print(json.dumps(run), flush=True)
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"batch_{dt.datetime.now():%Y%m%dT%H%M%S}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
