@@ -144,8 +144,11 @@ def cmd_batch(args, beam_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("COMPLAINTS_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("COMPLAINTS_LOG_LEVEL", "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if "COMPLAINTS_LOG_LEVEL" not in os.environ:
+        # Beam's local job service relays its SDK workers' start-up warnings; they are not the user's concern.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
