@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import os
 import platform
 import secrets
@@ -37,8 +36,6 @@ from transforms.sources.sms import ReadSms
 from transforms.sources.twitter import ReadTwitter
 from transforms.sources.webforms import ReadWebforms
 from transforms.validation import validate_complaint
-
-_LOG = logging.getLogger(__name__)
 
 # Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
 CHANNEL_DIRS = {
@@ -187,9 +184,6 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
 
 
 # -- the run manifest -------------------------------------------------------------------------------------
-OUTCOMES = ("read", "parsed", "duplicates", "merged_parts", "rejected", "flagged", "written")
-
-
 def summarise_counts(rows: list[dict]) -> dict:
     """Tally rows -> per-source counts with rejections by reason, flags by flag, and the balance check."""
     sources: dict[str, dict] = {}

@@ -7,8 +7,6 @@ import hashlib
 
 import schemas
 
-SOURCES = ("twitter", "webform", "sms", "phone")
-
 # Stage names of the dead-letter contract.
 READ, PARSE, CLEAN, VALIDATE, ENRICH, WRITE = "read", "parse", "clean", "validate", "enrich", "write"
 
@@ -77,10 +75,6 @@ def dead_letter(raw_record: dict, stage: str, error_type: str, message: str, *,
         "run_id": raw_record["run_id"],
         "schema_version": schemas.SCHEMA_VERSION,
     }
-
-
-def dead_letter_from_error(raw_record: dict, error: RecordError, source_record_id: str | None = None) -> dict:
-    return dead_letter(raw_record, error.stage, error.error_type, error.message, source_record_id=source_record_id)
 
 
 def dead_letter_from_complaint(record: dict, error: RecordError) -> dict:
