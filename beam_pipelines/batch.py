@@ -46,6 +46,7 @@ CHANNEL_DIRS = {
     "customers": ("customers", ("*.csv", "*.csv.gz")),
 }
 BYTES_PER_SHARD = 32 * 1024 * 1024
+MIN_SHARDS = 8  # enough to keep every worker busy and balanced after the shuffle
 DEAD_LETTER_FILES = 2  # per ingest_date partition and batch
 
 
@@ -110,7 +111,7 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
     started_at = dt.datetime.now(dt.timezone.utc)
     batch_date = batch_date or started_at.date()
     total = sum(f.size for f in files)
-    shards = settings.shards or max(4, min(256, total // BYTES_PER_SHARD + 1))
+    shards = settings.shards or max(MIN_SHARDS, min(256, total // BYTES_PER_SHARD + 1))
     batch_id = batch_id or default_batch_id(input_dir, batch_date)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     return BatchPlan(input_dir, output_dir, batch_date, batch_id, run_id, started_at, files, shards, runner,

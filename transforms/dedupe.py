@@ -11,7 +11,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.outcomes import TALLY
-from transforms.packing import GroupPacked, PackByKey
+from transforms.packing import GroupPacked, PackByKey, RecordBatch
 
 
 def shard_of(complaint_id: str, shards: int) -> int:
@@ -44,7 +44,7 @@ class KeyByShard(PackByKey):
 
 
 class GroupIntoShards(beam.PTransform):
-    """complaints -> (shard, [complaints]) with every copy of a complaint_id in the same shard."""
+    """complaints -> RecordBatch(shard, complaints) with every copy of a complaint_id in the same shard."""
 
     def __init__(self, shards: int):
         super().__init__()
@@ -55,14 +55,15 @@ class GroupIntoShards(beam.PTransform):
 
 
 class DedupeShards(beam.PTransform):
-    """(shard, [complaints]) -> (shard, [unique complaints]); duplicates as tallies on ``TALLY``."""
+    """RecordBatch(shard, complaints) -> RecordBatch(shard, unique complaints); duplicates as tallies."""
 
     def expand(self, shards):
         def dedupe_shard(keyed):
             shard, complaints = keyed
             kept, tallies = dedupe(complaints)
-            yield shard, kept
+            yield RecordBatch(shard, kept)
             for key, count in tallies.items():
                 yield beam.pvalue.TaggedOutput(TALLY, (key, count))
 
-        return shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_outputs(TALLY, main="complaints")
+        return shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
+            TALLY, main="complaints")

@@ -19,6 +19,7 @@ import schemas
 from models.base import ComplaintModel
 from transforms.cleaning import mask_contacts
 from transforms.outcomes import DEAD_LETTER, as_record_error
+from transforms.packing import RecordBatch
 from transforms.records import ENRICH, dead_letter_from_complaint
 from transforms.sources.customers import CustomerIndex
 
@@ -96,7 +97,7 @@ def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: C
 
 
 class EnrichShardsFn(beam.DoFn):
-    """(shard, [complaints]) -> (shard, [warehouse rows]); a complaint that fails -> dead letter (enrich).
+    """RecordBatch(shard, complaints) -> RecordBatch(shard, warehouse rows); a complaint that fails -> dead letter (enrich).
 
     The model comes from ``model_factory`` once per worker (``setup``). The customer index is a side input.
     A failing batch is retried one complaint at a time, so only the complaints that fail are dead-lettered.
@@ -121,7 +122,7 @@ class EnrichShardsFn(beam.DoFn):
                 except Exception as error:  # noqa: BLE001
                     yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
                         complaint, as_record_error(error, ENRICH)))
-        yield shard, rows
+        yield RecordBatch(shard, rows)
 
 
 class EnrichShards(beam.PTransform):
@@ -134,6 +135,6 @@ class EnrichShards(beam.PTransform):
     def expand(self, shards):
         enriched = shards | "Enrich" >> beam.ParDo(
             EnrichShardsFn(self.model_factory, self.token_key),
-            customer_index=beam.pvalue.AsSingleton(self.customer_index)).with_outputs(
-                DEAD_LETTER, main="complaints")
+            customer_index=beam.pvalue.AsSingleton(self.customer_index)).with_output_types(
+                RecordBatch).with_outputs(DEAD_LETTER, main="complaints")
         return {"complaints": enriched.complaints, "dead_letters": enriched[DEAD_LETTER]}

@@ -30,16 +30,24 @@ def as_record_error(error: Exception, stage: str) -> RecordError:
 
 
 class _CountingDoFn(beam.DoFn):
+    """Counts outcomes per source in the bundle and adds them to Beam counters when the bundle finishes
+    (one counter update per bundle instead of one per record)."""
+
     def __init__(self, stage: str):
         self.stage = stage
-        self._counters: dict = {}
+        self._pending: dict = {}
+
+    def start_bundle(self):
+        self._pending = {}
 
     def count(self, source: str, outcome: str, n: int = 1):
         key = (source, outcome)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = Metrics.counter(NAMESPACE, f"{source}.{self.stage}.{outcome}")
-        counter.inc(n)
+        self._pending[key] = self._pending.get(key, 0) + n
+
+    def finish_bundle(self):
+        for (source, outcome), n in self._pending.items():
+            Metrics.counter(NAMESPACE, f"{source}.{self.stage}.{outcome}").inc(n)
+        self._pending = {}
 
 
 class ParseRawRecords(_CountingDoFn):

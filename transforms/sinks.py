@@ -27,7 +27,7 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
-from transforms.packing import GroupPacked
+from transforms.packing import GroupPacked, RecordBatch  # noqa: F401 (registers its coder)
 
 LAKE_TABLE = "lake/raw"
 COMPLAINTS_TABLE = "warehouse/complaints"
@@ -71,11 +71,12 @@ class WriteLake(beam.PTransform):
         staging, batch_id, ingest_date = self.staging, self.batch_id, self.ingest_date
 
         def write(batch):
+            source, source_file, chunk = batch.key
             path = FileSystems.join(
-                staging, LAKE_TABLE, f"source={batch['source']}", f"ingest_date={ingest_date.isoformat()}",
-                f"{batch_id}-{_slug(batch['source_file'])}-{batch['chunk']:05d}.jsonl")
+                staging, LAKE_TABLE, f"source={source}", f"ingest_date={ingest_date.isoformat()}",
+                f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl")
             with FileSystems.create(path) as handle:
-                handle.write(b"".join(lake_line(record) for record in batch["records"]))
+                handle.write(b"".join(lake_line(record) for record in batch.records))
             return path
 
         return raw_batches | "WriteLakeFile" >> beam.Map(write)

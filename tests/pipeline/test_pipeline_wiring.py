@@ -43,7 +43,7 @@ def test_read_twitter_splits_every_line_into_complaints_or_dead_letters(twitter_
                     equal_to(["1", "2", "3", "1"]), label="complaints")
         assert_that(read["dead_letters"] | "Reasons" >> beam.Map(lambda d: (d["position"], d["stage"], d["error_type"])),
                     equal_to([(2, "parse", "invalid_json"), (7, "read", "invalid_utf8")]), label="dead")
-        assert_that(read["raw_batches"] | "Chunks" >> beam.Map(lambda b: (b["chunk"], len(b["records"]))),
+        assert_that(read["raw_batches"] | "Chunks" >> beam.Map(lambda b: (b.key[2], len(b.records))),
                     equal_to([(0, 2), (1, 2), (2, 2)]), label="chunks")
         assert_that(read["tallies"], equal_to([(("twitter", "read", ""), 2)] * 3), label="tallies")
 
@@ -53,7 +53,7 @@ def test_dedupe_keeps_the_first_copy_and_counts_retweets_and_repeats(twitter_fil
         read = (p | beam.Create([("twitter", twitter_file, "twitter/tweets.jsonl")]) | ReadTwitter(CONTEXT))
         deduped = read["complaints"] | GroupIntoShards(3) | DedupeShards()
         kept = deduped.complaints | beam.FlatMap(lambda shard: [(c["source_record_id"], c["source_position"])
-                                                                for c in shard[1]])
+                                                                for c in shard.records])
         assert_that(kept, equal_to([("1", 1), ("2", 4)]), label="kept")
         totals = deduped.tally | beam.CombinePerKey(sum)
         assert_that(totals, equal_to([(("twitter", "duplicates", "retweet"), 1),

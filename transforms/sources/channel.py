@@ -8,12 +8,14 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.outcomes import DEAD_LETTER, ParseRawRecords
+from transforms.packing import RecordBatch
 from transforms.records import RunContext
 from transforms.sources.files import ReadRawBatches
 
 
 def read_tally(raw_batch: dict):
-    return (raw_batch["source"], "read", ""), len(raw_batch["records"])
+    source, _, _ = raw_batch.key
+    return (source, "read", ""), len(raw_batch.records)
 
 
 class ReadChannel(beam.PTransform):
@@ -24,9 +26,10 @@ class ReadChannel(beam.PTransform):
     def expand(self, files):
         context = self.context
         raw_batches = files | "ReadRawRecords" >> beam.ParDo(
-            ReadRawBatches(context.run_id, context.batch_id, context.ingested_at, context.chunk_size))
+            ReadRawBatches(context.run_id, context.batch_id, context.ingested_at, context.chunk_size)
+        ).with_output_types(RecordBatch)
         parsed = (raw_batches
-                  | "Unbatch" >> beam.FlatMap(lambda batch: batch["records"])
+                  | "Unbatch" >> beam.FlatMap(lambda batch: batch.records)
                   | "Parse" >> beam.ParDo(ParseRawRecords(self.parse_fn)).with_outputs(
                       DEAD_LETTER, main="complaints"))
         tallies = raw_batches | "CountRead" >> beam.Map(read_tally)

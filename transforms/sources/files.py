@@ -5,7 +5,7 @@ file, one (possibly multi-line) CSV record, or one ``<call>`` element of an XML 
 valid UTF-8 are kept as base64. Files are read through Beam's ``FileSystems``, so local paths, ``gs://`` and
 compressed files (``.gz``) all work.
 
-Records are emitted in ``RawBatch`` chunks of up to ``chunk_size`` records with a deterministic chunk number,
+Records are emitted in ``RecordBatch`` chunks of up to ``chunk_size`` records with a deterministic chunk number,
 so the lake writes one file per chunk with the same name in every run.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from transforms.packing import RecordBatch
 from transforms.records import decode_raw
 
 BOM = codecs.BOM_UTF8
@@ -252,7 +253,7 @@ def chunked(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 
 class ReadRawBatches(beam.DoFn):
-    """(source, path, display_path) -> RawBatch dicts {source, source_file, chunk, records}.
+    """(source, path, display_path) -> RecordBatch((source, display_path, chunk number), raw records).
 
     Never fails on content: every byte of the file ends in some raw record. A file that cannot be opened
     raises, which fails the run (an unreadable input is an operational error, not a bad record).
@@ -266,4 +267,4 @@ class ReadRawBatches(beam.DoFn):
         records = raw_records(source, path, display_path, run_id=self.run_id, batch_id=self.batch_id,
                               ingested_at=self.ingested_at)
         for number, chunk in enumerate(chunked(records, self.chunk_size)):
-            yield {"source": source, "source_file": display_path, "chunk": number, "records": chunk}
+            yield RecordBatch((source, display_path, number), chunk)
