@@ -25,16 +25,14 @@ from models.rules import RulesModel
 from runners.options import build_options, make_runner
 from transforms import sinks
 from transforms.cleaning import clean_complaint
-from transforms.dedupe import DedupeShards, KeyByShard
+from transforms.dedupe import DedupeShards, GroupIntoShards
 from transforms.enrichment import EnrichShards
-from transforms.outcomes import apply_stage
-from transforms.packing import GroupPacked, PackByKey
+from transforms.outcomes import apply_stage_to_batches
+from transforms.packing import PackByKey
 from transforms.records import CLEAN, VALIDATE, RunContext
-from transforms.sources.customers import ReadCustomers
-from transforms.sources.phone_logs import ReadPhoneLogs
-from transforms.sources.sms import ReadSms
-from transforms.sources.twitter import ReadTwitter
-from transforms.sources.webforms import ReadWebforms
+from transforms.sources.all_channels import ReadAllChannels
+from transforms.sources.customers import BuildCustomerIndex
+from transforms.sources.sms import AssembleSmsInBatches
 from transforms.validation import validate_complaint
 
 # Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
@@ -74,9 +72,6 @@ class BatchPlan:
     shards: int
     runner: str
     beam_args: list[str] = field(default_factory=list)
-
-    def files_of(self, source: str) -> list[tuple[str, str, str]]:
-        return [(f.source, f.path, f.display_path) for f in self.files if f.source == source]
 
 
 def discover_inputs(input_dir: str) -> list[InputFile]:
@@ -136,49 +131,40 @@ def write_counts(path: str):
 
 
 def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Settings, model_factory=RulesModel):
-    """Wire the batch graph; every output goes to ``plan``'s staging directory."""
+    """Wire the batch graph; every output goes to ``plan``'s staging directory.
+
+    Two heavy stages: one reads and parses every input file (and writes the lake); after one shuffle into
+    shards (every copy of a complaint, and every part of an SMS, in the same shard), the other joins SMS
+    parts, cleans, validates, dedupes, enriches and writes the warehouse, a shard at a time.
+    """
     context = RunContext(plan.run_id, plan.batch_id, plan.started_at, settings.chunk_size)
     staging = sinks.staging_root(plan.output_dir, plan.run_id)
     rules = settings.rules(plan.batch_date)
 
-    def files(source: str, label: str):
-        return (pipeline
-                | f"List{label}Files" >> beam.Create(plan.files_of(source))
-                | f"Spread{label}Files" >> beam.Reshuffle())
+    read = (pipeline
+            | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in plan.files])
+            | "SpreadInputFiles" >> beam.Reshuffle()
+            | "ReadAllChannels" >> ReadAllChannels(context, settings.call_centre_timezone))
+    lake_files = read["raw_batches"] | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date)
+    customer_index = read["customers"] | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex())
 
-    channels = {
-        "Twitter": files("twitter", "Twitter") | "ReadTwitter" >> ReadTwitter(context),
-        "Webform": files("webform", "Webform") | "ReadWebforms" >> ReadWebforms(context),
-        "Sms": files("sms", "Sms") | "ReadSms" >> ReadSms(context, settings.sms_timeout),
-        "Phone": files("phone", "Phone") | "ReadPhoneLogs" >> ReadPhoneLogs(context, settings.call_centre_timezone),
-    }
-    customers = files("customers", "Customer") | "ReadCustomers" >> ReadCustomers(context)
-
-    # Each channel is cleaned and validated in its own branch, and its records are packed to bytes before
-    # the branches meet: a Flatten of dicts would re-encode every record field by field (transforms/packing.py).
-    to_shards, dead_letters, lake_files = [], [customers["dead_letters"]], []
-    for label, channel in channels.items():
-        cleaned, clean_failures = apply_stage(channel["complaints"], f"Clean{label}", clean_complaint, CLEAN)
-        valid, invalid = apply_stage(cleaned, f"Validate{label}", validate_complaint, VALIDATE, rules)
-        to_shards.append(valid | f"KeyByShard{label}" >> KeyByShard(plan.shards))
-        dead_letters += [channel["dead_letters"], clean_failures, invalid]
-        lake_files.append(channel["raw_batches"]
-                          | f"WriteLake{label}" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date))
-
-    deduped = (to_shards
-               | "AllComplaints" >> beam.Flatten()
-               | "GroupIntoShards" >> GroupPacked()
-               | "Dedupe" >> DedupeShards())
+    shards = read["complaints"] | "GroupIntoShards" >> GroupIntoShards(plan.shards)
+    assembled = shards | "AssembleSms" >> AssembleSmsInBatches(settings.sms_timeout)
+    cleaned, clean_failures = apply_stage_to_batches(assembled["complaints"], "Clean", clean_complaint, CLEAN)
+    valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE, rules)
+    deduped = valid | "Dedupe" >> DedupeShards()
     enriched = deduped.complaints | "EnrichComplaints" >> EnrichShards(
-        customers["index"], model_factory, settings.contact_token_key)
+        customer_index, model_factory, settings.contact_token_key)
     written = enriched["complaints"] | "WriteWarehouse" >> sinks.WriteComplaints(staging, plan.batch_id)
-    dead_letters.append(enriched["dead_letters"])
+
+    # Dead letters of every stage are packed to bytes before they meet (transforms/packing.py).
+    dead_letters = [read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
     to_dead_letter_files = sinks.dead_letter_partition(DEAD_LETTER_FILES)
     rejected = ([dl | f"PackDeadLetters{n}" >> PackByKey(to_dead_letter_files) for n, dl in enumerate(dead_letters)]
                 | "AllDeadLetters" >> beam.Flatten()
                 | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id))
 
-    tallies = [c["tallies"] for c in channels.values()] + [customers["tallies"], deduped.tally, written, rejected]
+    tallies = [read["tallies"], assembled["tallies"], deduped.tally, written, rejected]
     counts = (_sum_tallies(tallies)
               | "WriteCounts" >> beam.Map(write_counts(FileSystems.join(staging, "_counts.json"))))
     return {"lake_files": lake_files, "counts": counts}

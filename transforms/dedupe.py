@@ -1,6 +1,7 @@
 """Deduplication by deterministic ``complaint_id``, on shards of the complaint stream.
 
-Complaints are grouped into ``shards`` by a hash of their complaint_id, so every copy of a complaint meets
+Complaints are grouped into ``shards`` by a hash of their complaint_id (SMS parts by their message's
+sender, reference and part count, which every copy of that message shares), so every copy of a complaint meets
 in one shard. Within a shard the first copy in input order (source file, then position) is kept and the others
 are counted as duplicates; retweets are counted as duplicates outright. Working on shards (lists of complaints)
 instead of single records keeps Beam's per-element cost off the hot path and gives enrichment and the
@@ -8,14 +9,19 @@ warehouse writer whole batches.
 """
 from __future__ import annotations
 
+import zlib
+
 import apache_beam as beam
 
 from transforms.outcomes import TALLY
 from transforms.packing import GroupPacked, PackByKey, RecordBatch
+from transforms.sources.sms import assembly_key
 
 
-def shard_of(complaint_id: str, shards: int) -> int:
-    return int(complaint_id[-8:], 16) % shards
+def shard_of(record: dict, shards: int) -> int:
+    """The shard of a complaint, or of an SMS part still to be joined with the other parts of its message."""
+    identity = assembly_key(record) if "_sms" in record else record["complaint_id"]
+    return zlib.crc32(identity.encode("utf-8")) % shards
 
 
 def dedupe(complaints: list[dict]) -> tuple[list[dict], dict[tuple, int]]:
@@ -40,7 +46,7 @@ class KeyByShard(PackByKey):
     """complaint -> (shard, packed complaint); Flatten several of these before ``GroupPacked``."""
 
     def __init__(self, shards: int):
-        super().__init__(lambda complaint: shard_of(complaint["complaint_id"], shards))
+        super().__init__(lambda complaint: shard_of(complaint, shards))
 
 
 class GroupIntoShards(beam.PTransform):

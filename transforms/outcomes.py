@@ -13,6 +13,7 @@ import logging
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.packing import RecordBatch
 from transforms.records import RecordError, dead_letter, dead_letter_from_complaint
 
 DEAD_LETTER = "dead_letter"
@@ -86,6 +87,32 @@ class MapComplaints(_CountingDoFn):
                 complaint, as_record_error(error, self.stage)))
             return
         yield result
+
+
+class MapComplaintsInBatches(_CountingDoFn):
+    """RecordBatch of complaints -> RecordBatch of what ``fn`` returned; failures -> dead letter at ``stage``."""
+
+    def __init__(self, fn, stage: str, *fn_args):
+        super().__init__(stage)
+        self.fn, self.fn_args = fn, fn_args
+
+    def process(self, batch):
+        kept = []
+        for complaint in batch.records:
+            try:
+                kept.append(self.fn(complaint, *self.fn_args))
+            except Exception as error:  # noqa: BLE001
+                self.count(complaint["source"], "rejected")
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
+                    complaint, as_record_error(error, self.stage)))
+        yield RecordBatch(batch.key, kept)
+
+
+def apply_stage_to_batches(batches, label: str, fn, stage: str, *fn_args):
+    """Like ``apply_stage``, on RecordBatches (shards); returns (batches, dead_letters)."""
+    outputs = batches | label >> beam.ParDo(MapComplaintsInBatches(fn, stage, *fn_args)).with_output_types(
+        RecordBatch).with_outputs(DEAD_LETTER, main="complaints")
+    return outputs.complaints, outputs[DEAD_LETTER]
 
 
 def apply_stage(pcoll, label: str, fn, stage: str, *fn_args):

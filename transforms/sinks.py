@@ -34,6 +34,7 @@ COMPLAINTS_TABLE = "warehouse/complaints"
 DEAD_LETTER_TABLE = "warehouse/dead_letter"
 TABLES = (LAKE_TABLE, COMPLAINTS_TABLE, DEAD_LETTER_TABLE)
 LAKE_FIELDS = schemas.field_names("RawRecord")
+LAKE_SOURCES = ("twitter", "webform", "sms", "phone")
 
 
 def staging_root(output_dir: str, run_id: str) -> str:
@@ -72,6 +73,8 @@ class WriteLake(beam.PTransform):
 
         def write(batch):
             source, source_file, chunk = batch.key
+            if source not in LAKE_SOURCES:
+                return None  # reference data (the customer master) is not a channel record
             path = FileSystems.join(
                 staging, LAKE_TABLE, f"source={source}", f"ingest_date={ingest_date.isoformat()}",
                 f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl")

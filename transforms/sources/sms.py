@@ -13,7 +13,7 @@ import datetime as dt
 from transforms.cleaning import normalise_phone, parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.outcomes import TALLY
-from transforms.packing import group_by
+from transforms.packing import RecordBatch, group_by
 from transforms.records import RecordError, new_complaint, raw_text
 
 SOURCE = "sms"
@@ -139,6 +139,46 @@ class AssembleSmsParts(beam.PTransform):
                      | "JoinParts" >> beam.FlatMap(assemble).with_outputs(TALLY, main="complaints"))
         complaints = (split[0], assembled.complaints) | "AllMessages" >> beam.Flatten()
         return {"complaints": complaints, "tallies": assembled[TALLY]}
+
+
+def assemble_batch(records: list[dict], timeout: dt.timedelta) -> tuple[list[dict], dict[tuple, int]]:
+    """Join the SMS parts in a batch of records (other records pass through); returns (records, tallies)."""
+    messages: dict[str, list[dict]] = {}
+    out = []
+    for record in records:
+        if "_sms" in record and is_multipart(record) and "parts_received" not in record["_sms"]:  # unjoined part
+            messages.setdefault(assembly_key(record), []).append(record)
+        else:
+            out.append(record)
+    tallies = {(SOURCE, "merged_parts", ""): 0, (SOURCE, "duplicates", "repeated_sms_part"): 0}
+    for key in sorted(messages):
+        complaints, merged, duplicates = assemble_parts(messages[key], timeout)
+        out.extend(complaints)
+        tallies[(SOURCE, "merged_parts", "")] += merged
+        tallies[(SOURCE, "duplicates", "repeated_sms_part")] += duplicates
+    return out, {key: n for key, n in tallies.items() if n}
+
+
+class AssembleSmsInBatches(beam.PTransform):
+    """RecordBatch of complaints and SMS parts -> RecordBatch with every SMS part joined into its message.
+    Needs the batch to hold all parts of a message (``dedupe.shard_of`` shards parts by message)."""
+
+    def __init__(self, timeout: dt.timedelta):
+        super().__init__()
+        self.timeout = timeout
+
+    def expand(self, batches):
+        timeout = self.timeout
+
+        def assemble(batch):
+            records, tallies = assemble_batch(batch.records, timeout)
+            yield RecordBatch(batch.key, records)
+            for key, count in tallies.items():
+                yield beam.pvalue.TaggedOutput(TALLY, (key, count))
+
+        outputs = batches | "JoinParts" >> beam.FlatMap(assemble).with_output_types(RecordBatch).with_outputs(
+            TALLY, main="complaints")
+        return {"complaints": outputs.complaints, "tallies": outputs[TALLY]}
 
 
 class ReadSms(beam.PTransform):
