@@ -70,3 +70,38 @@ def test_sms_assembly_joins_parts_from_different_bundles_and_counts_merges():
         assert_that(assembled["complaints"] | beam.Map(lambda c: (c["text"], c["flags"])),
                     equal_to([("Hello world", []), ("single", [])]), label="texts")
         assert_that(assembled["tallies"], equal_to([(("sms", "merged_parts", ""), 1)]), label="merged")
+
+
+def test_per_record_clean_and_validate_stages_route_failures_to_the_dead_letter():
+    from transforms.cleaning import clean_complaint
+    from transforms.outcomes import apply_stage
+    from transforms.sources.twitter import parse_tweet
+    from transforms.validation import ValidationRules, validate_complaint
+
+    good = parse_tweet(make_raw("twitter", tweet_line("1", text="no signal &amp; no data")))
+    ancient = parse_tweet(make_raw("twitter", tweet_line("2", created_at="1970-01-01T00:00:00Z"), line=2))
+    rules = ValidationRules(batch_date=dt.date(2026, 11, 26))
+    with pipeline() as p:
+        cleaned, clean_failures = apply_stage(p | beam.Create([good, ancient]), "Clean", clean_complaint, "clean")
+        valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, "validate", rules)
+        assert_that(valid | beam.Map(lambda c: c["text"]), equal_to(["no signal & no data"]), label="valid")
+        assert_that(invalid | beam.Map(lambda d: (d["position"], d["stage"], d["error_type"])),
+                    equal_to([(2, "validate", "event_time_out_of_range")]), label="invalid")
+        assert_that(clean_failures, equal_to([]), label="clean")
+
+
+def test_read_sms_joins_parts_written_in_different_files(tmp_path):
+    from transforms.sources.sms import ReadSms
+
+    first, second = tmp_path / "sms_2026112609.txt", tmp_path / "sms_2026112610.txt"
+    first.write_text("received_at|msisdn|shortcode|message_id|concat_ref|part|parts|body\n"
+                     "2026-11-26T09:59:59+01:00|08031234567|3737|m1|a7|1|2|Billed twice\n")
+    second.write_text("2026-11-26T10:00:03+01:00|+2348031234567|3737|m2|a7|2|2| this month\n"
+                      "garbage line without fields\n")
+    with pipeline() as p:
+        read = (p | beam.Create([("sms", str(first), "sms/sms_2026112609.txt"),
+                                 ("sms", str(second), "sms/sms_2026112610.txt")]) | ReadSms(CONTEXT))
+        assert_that(read["complaints"] | beam.Map(lambda c: (c["source_record_id"], c["text"])),
+                    equal_to([("m1", "Billed twice this month")]), label="joined")
+        assert_that(read["dead_letters"] | beam.Map(lambda d: (d["source_file"], d["error_type"])),
+                    equal_to([("sms/sms_2026112610.txt", "wrong_field_count")]), label="dead")
