@@ -6,6 +6,7 @@ atomically and writes the run manifest.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -21,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 import schemas
 from beam_pipelines import __version__
 from beam_pipelines.config import Settings
+from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import build_options, make_runner
 from transforms import sinks
@@ -234,13 +236,17 @@ class UnbalancedRun(Exception):
     """The counts did not balance: nothing was committed; the staged output is kept for inspection."""
 
 
-def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel) -> dict:
+def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, show_progress: bool = False) -> dict:
     """Run the batch pipeline for ``plan`` and return the manifest (also written to ``_runs/<run_id>.json``)."""
     options = build_options(plan.runner, plan.beam_args, settings.runner_defaults)
     pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
     build_batch_pipeline(pipeline, plan, settings, model_factory)
+    channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
+    progress = (ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
+                if show_progress else contextlib.nullcontext())
     try:
-        pipeline.run().wait_until_finish()
+        with progress:
+            pipeline.run().wait_until_finish()
     except BaseException:
         sinks.discard_staging(plan.output_dir, plan.run_id)
         raise

@@ -131,7 +131,7 @@ def cmd_batch(args, beam_args: list[str]) -> int:
         print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
               f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
     try:
-        manifest = run_batch(plan, settings)
+        manifest = run_batch(plan, settings, show_progress=not args.quiet)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged

@@ -1,0 +1,57 @@
+"""Progress of a running batch job, read from what it has staged so far.
+
+Beam's local runner reports no progress of its own, and a remote runner's progress lives in its UI. What every
+runner does is write staged files as it goes, with names that say which input file (lake chunks) and which
+shard (warehouse files) they belong to, so counting them tells how far the job has come.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+
+def staged_progress(staging: str) -> tuple[int, int]:
+    """(input files with at least one lake chunk staged, warehouse shards with a file staged)."""
+    inputs, shards = set(), set()
+    for root, _, names in os.walk(staging):
+        for name in names:
+            if name.endswith(".jsonl"):
+                inputs.add(name.rsplit("-", 1)[0])
+            elif name.endswith(".parquet") and "warehouse/complaints" in root.replace(os.sep, "/"):
+                shards.add(name)
+    return len(inputs), len(shards)
+
+
+class ProgressReporter:
+    """Prints a line to ``stream`` whenever the staged output has grown, at most every ``interval`` seconds."""
+
+    def __init__(self, staging: str, input_files: int, shards: int, interval: float = 10.0, stream=None):
+        self.staging, self.input_files, self.shards, self.interval = staging, input_files, shards, interval
+        self.stream = stream or sys.stderr
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._last = (0, 0)
+
+    def __enter__(self):
+        if "://" not in self.staging:  # local staging only: no listing calls against object stores
+            self._started = time.monotonic()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        return False
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            current = staged_progress(self.staging)
+            if current != self._last:
+                self._last = current
+                elapsed = time.monotonic() - self._started
+                print(f"  {elapsed:5.0f} s: {current[0]} of {self.input_files} channel files read, "
+                      f"{min(current[1], self.shards)} of {self.shards} shards written", file=self.stream,
+                      flush=True)
