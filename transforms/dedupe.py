@@ -13,7 +13,7 @@ import zlib
 
 import apache_beam as beam
 
-from transforms.outcomes import TALLY
+from transforms.outcomes import TALLY, count_tally
 from transforms.packing import GroupPacked, PackByKey, RecordBatch
 from transforms.sources.sms import assembly_key
 
@@ -69,7 +69,7 @@ class DedupeShards(beam.PTransform):
             kept, tallies = dedupe(complaints)
             yield RecordBatch(shard, kept)
             for key, count in tallies.items():
-                yield beam.pvalue.TaggedOutput(TALLY, (key, count))
+                yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
         return shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
             TALLY, main="complaints")

@@ -23,6 +23,14 @@ NAMESPACE = "complaints"
 _LOG = logging.getLogger(__name__)
 
 
+def count_tally(key: tuple, count: int) -> tuple:
+    """Add a tally ``((source, outcome, reason), count)`` to its Beam counter and return it for the manifest."""
+    source, outcome, reason = key
+    name = f"{source}.{outcome}" + (f".{reason}" if reason else "")
+    Metrics.counter(NAMESPACE, name).inc(count)
+    return key, count
+
+
 def as_record_error(error: Exception, stage: str) -> RecordError:
     if isinstance(error, RecordError):
         return error

@@ -27,6 +27,7 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
+from transforms.outcomes import count_tally
 from transforms.packing import GroupPacked, RecordBatch  # noqa: F401 (registers its coder)
 
 LAKE_TABLE = "lake/raw"
@@ -111,7 +112,7 @@ class WriteComplaints(beam.PTransform):
                 tallies[(row["source"], "written", "")] += 1
                 for flag in row["flags"]:
                     tallies[(row["source"], "flagged", flag)] += 1
-            yield from tallies.items()
+            yield from (count_tally(key, count) for key, count in tallies.items())
 
         return shards | "WriteComplaintFiles" >> beam.FlatMap(write)
 
@@ -141,7 +142,7 @@ class WriteDeadLetters(beam.PTransform):
                                     f"{batch_id}-{shard:05d}.parquet")
             write_parquet(path, records, schema)
             tallies = Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
-            yield from tallies.items()
+            yield from (count_tally(key, count) for key, count in tallies.items())
 
         return (packed_dead_letters
                 | "GroupByPartition" >> GroupPacked()

@@ -105,3 +105,17 @@ def test_read_sms_joins_parts_written_in_different_files(tmp_path):
                     equal_to([("m1", "Billed twice this month")]), label="joined")
         assert_that(read["dead_letters"] | beam.Map(lambda d: (d["source_file"], d["error_type"])),
                     equal_to([("sms/sms_2026112610.txt", "wrong_field_count")]), label="dead")
+
+
+def test_outcomes_are_also_beam_counters(twitter_file):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    p = pipeline()
+    read = (p | beam.Create([("twitter", twitter_file, "twitter/tweets.jsonl")]) | ReadTwitter(CONTEXT))
+    _ = read["complaints"] | GroupIntoShards(3) | DedupeShards()
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]}
+    assert counters["twitter.read"] == 6
+    assert counters["twitter.parse.parsed"] == 4 and counters["twitter.parse.rejected"] == 2
+    assert counters["twitter.duplicates.retweet"] == 1

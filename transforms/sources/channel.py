@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from transforms.outcomes import DEAD_LETTER, ParseRawRecords
+from transforms.outcomes import DEAD_LETTER, ParseRawRecords, count_tally
 from transforms.packing import RecordBatch
 from transforms.records import RunContext
 from transforms.sources.files import ReadRawBatches
@@ -15,7 +15,7 @@ from transforms.sources.files import ReadRawBatches
 
 def read_tally(raw_batch: dict):
     source, _, _ = raw_batch.key
-    return (source, "read", ""), len(raw_batch.records)
+    return count_tally((source, "read", ""), len(raw_batch.records))
 
 
 class ReadChannel(beam.PTransform):

@@ -12,7 +12,7 @@ import datetime as dt
 
 from transforms.cleaning import normalise_phone, parse_timestamp
 from transforms.sources.channel import ReadChannel
-from transforms.outcomes import TALLY
+from transforms.outcomes import TALLY, count_tally
 from transforms.packing import RecordBatch, group_by
 from transforms.records import RecordError, new_complaint, raw_text
 
@@ -131,9 +131,10 @@ class AssembleSmsParts(beam.PTransform):
             complaints, merged, duplicates = assemble_parts(group, timeout)
             yield from complaints
             if merged:
-                yield beam.pvalue.TaggedOutput(TALLY, ((SOURCE, "merged_parts", ""), merged))
+                yield beam.pvalue.TaggedOutput(TALLY, count_tally((SOURCE, "merged_parts", ""), merged))
             if duplicates:
-                yield beam.pvalue.TaggedOutput(TALLY, ((SOURCE, "duplicates", "repeated_sms_part"), duplicates))
+                yield beam.pvalue.TaggedOutput(TALLY, count_tally((SOURCE, "duplicates", "repeated_sms_part"),
+                                                                  duplicates))
 
         assembled = (group_by(split[1], "Parts", assembly_key)
                      | "JoinParts" >> beam.FlatMap(assemble).with_outputs(TALLY, main="complaints"))
@@ -174,7 +175,7 @@ class AssembleSmsInBatches(beam.PTransform):
             records, tallies = assemble_batch(batch.records, timeout)
             yield RecordBatch(batch.key, records)
             for key, count in tallies.items():
-                yield beam.pvalue.TaggedOutput(TALLY, (key, count))
+                yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
         outputs = batches | "JoinParts" >> beam.FlatMap(assemble).with_output_types(RecordBatch).with_outputs(
             TALLY, main="complaints")
