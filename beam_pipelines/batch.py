@@ -254,7 +254,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     with FileSystems.open(FileSystems.join(staging, "_counts.json")) as handle:
         counts = summarise_counts(json.loads(handle.read()))
     finished_at = dt.datetime.now(dt.timezone.utc)
-    model_version = getattr(model_factory(), "version", "unknown")
+    model_version = getattr(model_factory, "version", None) or getattr(model_factory(), "version", "unknown")
     if not all(c["balanced"] for c in counts.values()):
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
         raise UnbalancedRun(json.dumps(manifest["counts"]))

@@ -75,7 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--runner", default="DirectRunner",
                        help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner")
     batch.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
+    batch.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
     batch.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    train = commands.add_parser("train", help="train the category and sentiment models from labelled data")
+    train.add_argument("--data", required=True, help="directory with the known public layouts "
+                                                     "(uk_mobile_tweets/, sentitel_ug_telecom/) or *.labelled.csv")
+    train.add_argument("--output-dir", required=True, help="model directory to write")
+    train.add_argument("--seed", type=int, default=13, help="seed of the held-out split and the models")
+
+    evaluate = commands.add_parser("evaluate", help="score a model directory on any labelled CSV/JSONL file")
+    evaluate.add_argument("--model-dir", required=True)
+    evaluate.add_argument("--input", required=True, help="labelled CSV or JSON-lines file")
+    evaluate.add_argument("--text-column", required=True)
+    evaluate.add_argument("--label-column", required=True)
+    evaluate.add_argument("--label-map", help="uk_mobile, uk_mobile_sentiment, sentitel, or a JSON file; "
+                                              "without one, labels must already be ours")
+    evaluate.add_argument("--target", choices=("category", "sentiment"),
+                          help="which model to score (default: the label map's target, else category)")
+    evaluate.add_argument("--output", help="where to write the metrics JSON (default: MODEL_DIR/evaluations/)")
     return parser
 
 
@@ -104,10 +122,68 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from models.datasets import DatasetError, load_known_datasets
+    from models.training import train
+
+    try:
+        examples = load_known_datasets(args.data)
+    except DatasetError as error:
+        raise CliError(f"complaints train: {error}") from None
+    _check_writable(args.output_dir)
+    card = train(examples, args.output_dir, args.seed)
+    print(f"model {card['version']} written to {args.output_dir} ({card['training_data']['examples']} examples)")
+    for target, model in card["models"].items():
+        print(f"  {target:<10} held-out macro-F1 {model['held_out']['macro_f1']:.3f} "
+              + " ".join(f"[{d} {f:.3f}]" for d, f in model["held_out_macro_f1_by_dataset"].items()))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from models.datasets import DatasetError, load_label_map, load_labelled_file
+    from models.evaluation import classification_metrics
+    from models.sklearn_model import ModelDirectoryError, SklearnComplaintModel
+
+    try:
+        model = SklearnComplaintModel(args.model_dir)
+        target = args.target or (load_label_map(args.label_map).get("target") if args.label_map else "category")
+        examples, skipped = load_labelled_file(args.input, args.text_column, args.label_column, args.label_map,
+                                               target)
+    except (ModelDirectoryError, DatasetError) as error:
+        raise CliError(f"complaints evaluate: {error}") from None
+    if not examples:
+        raise CliError(f"complaints evaluate: no rows of {args.input} have a usable label ({skipped} left out)")
+    predictions = model.predict([{"text": example.text} for example in examples])
+    predicted = [p.category if target == "category" else p.sentiment_label for p in predictions]
+    metrics = classification_metrics([getattr(example, target) for example in examples], predicted)
+    metrics.update({"model_version": model.version, "input": args.input, "target": target,
+                    "label_map": args.label_map, "rows_left_out": skipped})
+    output = Path(args.output) if args.output else (
+        Path(args.model_dir) / "evaluations" / f"{Path(args.input).stem}-{args.label_column}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(metrics, indent=2))
+    print(f"{model.version} on {args.input} ({metrics['examples']} rows, {skipped} left out): "
+          f"macro-F1 {metrics['macro_f1']:.3f}, accuracy {metrics['accuracy']:.3f}")
+    print(f"{'class':<18}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}")
+    for label, scores in metrics["per_class"].items():
+        print(f"{label:<18}{scores['precision']:>10.3f}{scores['recall']:>8.3f}{scores['f1']:>8.3f}"
+              f"{scores['support']:>9}")
+    labels = metrics["confusion"]["labels"]
+    print("confusion (rows: truth, columns: predicted): " + " | ".join(labels))
+    for label, row in zip(labels, metrics["confusion"]["matrix"]):
+        print(f"  {label:<18}" + " ".join(f"{n:>6}" for n in row))
+    print(f"metrics written to {output}")
+    return 0
+
+
 def cmd_batch(args, beam_args: list[str]) -> int:
     from beam_pipelines.batch import InputError, UnbalancedRun, plan_batch, run_batch
     from beam_pipelines.config import ConfigError, load_settings
     from beam_pipelines.summary import format_summary
+    from models.sklearn_model import ModelDirectoryError, ModelFactory
 
     for flag in beam_args:
         if not flag.startswith("--"):
@@ -121,6 +197,11 @@ def cmd_batch(args, beam_args: list[str]) -> int:
     if "://" not in input_dir and not os.path.isdir(input_dir):
         raise CliError(f"complaints: input directory {args.input_dir} does not exist")
     _check_writable(output_dir)
+    model_factory = ModelFactory(os.path.abspath(args.model_dir) if args.model_dir else None)
+    try:
+        model_factory()  # load once here: a bad model directory fails now, not on a worker mid-run
+    except ModelDirectoryError as error:
+        raise CliError(f"complaints: {error}") from None
     try:
         plan = plan_batch(input_dir, output_dir, settings, batch_date=args.date, batch_id=args.batch_id,
                           runner=args.runner, beam_args=beam_args)
@@ -131,7 +212,7 @@ def cmd_batch(args, beam_args: list[str]) -> int:
         print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
               f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
     try:
-        manifest = run_batch(plan, settings, show_progress=not args.quiet)
+        manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
@@ -157,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         if args.command == "batch":
             return cmd_batch(args, extra)
+        if extra:
+            raise CliError(f"complaints {args.command}: unrecognised arguments: {' '.join(extra)} (see --help)",
+                           EXIT_USAGE)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
         if extra:
             raise CliError(f"complaints {args.command}: unrecognised arguments: {' '.join(extra)} (see --help)",
                            EXIT_USAGE)

@@ -1,0 +1,90 @@
+"""The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn
+pipelines in a model directory (``complaints train``), priority from the same explicit urgency rules as the
+rules model, using the trained labels. Loading checks the directory up front, so a missing or corrupted model
+fails the run at start-up with a clear message, never halfway through.
+
+Model files are pickles (joblib): load only model directories you produced or trust.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import joblib
+import numpy as np
+
+from models.base import CATEGORIES, SENTIMENT_LABELS, Prediction
+from models.rules import prioritise
+
+
+class ModelDirectoryError(Exception):
+    """A model directory that cannot be used; the message says what is wrong."""
+
+
+def _model_text(complaint: dict) -> str:
+    return " ".join(filter(None, (complaint.get("subject"), complaint.get("text")))) or ""
+
+
+class SklearnComplaintModel:
+    def __init__(self, model_dir: str):
+        root = Path(model_dir)
+        card_path = root / "model_card.json"
+        if not card_path.is_file():
+            raise ModelDirectoryError(f"{model_dir} is not a model directory (no model_card.json); "
+                                      f"create one with `complaints train`")
+        try:
+            self.card = json.loads(card_path.read_text())
+            self.version = self.card["version"]
+            self.category = joblib.load(root / self.card["models"]["category"]["file"])
+            self.sentiment = joblib.load(root / self.card["models"]["sentiment"]["file"])
+        except (OSError, KeyError, ValueError, EOFError, ImportError, AttributeError) as error:
+            raise ModelDirectoryError(f"model directory {model_dir} is incomplete or corrupted: "
+                                      f"{type(error).__name__}: {error}") from None
+        if not set(self.category.classes_) <= set(CATEGORIES) or \
+                not set(self.sentiment.classes_) <= set(SENTIMENT_LABELS):
+            raise ModelDirectoryError(f"model directory {model_dir} predicts labels outside our taxonomy")
+        classes = list(self.sentiment.classes_)
+        self._positive = classes.index("positive") if "positive" in classes else None
+        self._negative = classes.index("negative") if "negative" in classes else None
+
+    def predict(self, complaints: Sequence[dict]) -> list[Prediction]:
+        if not complaints:
+            return []
+        texts = [_model_text(complaint) for complaint in complaints]
+        category_probabilities = self.category.predict_proba(texts)
+        sentiment_probabilities = self.sentiment.predict_proba(texts)
+        predictions = []
+        for complaint, category_p, sentiment_p in zip(complaints, category_probabilities, sentiment_probabilities):
+            best = int(np.argmax(category_p))
+            category = str(self.category.classes_[best])
+            positive = float(sentiment_p[self._positive]) if self._positive is not None else 0.0
+            negative = float(sentiment_p[self._negative]) if self._negative is not None else 0.0
+            score = round(max(-1.0, min(1.0, positive - negative)), 3)
+            label = str(self.sentiment.classes_[int(np.argmax(sentiment_p))])
+            priority, reasons = prioritise(complaint, category, score)
+            predictions.append(Prediction(category, round(float(category_p[best]), 3), score, label, priority,
+                                          reasons))
+        return predictions
+
+
+class ModelFactory:
+    """Picklable factory that each worker calls once (``DoFn.setup``) to load the model."""
+
+    def __init__(self, model_dir: str | None):
+        self.model_dir = model_dir
+
+    @property
+    def version(self) -> str:
+        if self.model_dir is None:
+            from models.rules import VERSION
+
+            return VERSION
+        return json.loads((Path(self.model_dir) / "model_card.json").read_text())["version"]
+
+    def __call__(self):
+        if self.model_dir is None:
+            from models.rules import RulesModel
+
+            return RulesModel()
+        return SklearnComplaintModel(self.model_dir)

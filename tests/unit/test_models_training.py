@@ -1,0 +1,116 @@
+"""Training and evaluation on a small labelled fixture made here, and the trained model in the pipeline."""
+import csv
+import json
+import random
+
+import pytest
+
+from beam_pipelines.generator import text as texts
+from models.datasets import DatasetError, load_label_map, load_labelled_file, near_duplicate_key
+from models.evaluation import classification_metrics, majority_baseline
+from tests.conftest import run_cli
+
+POSITIVE = ["thank you, sorted now", "great support, all fixed", "love the quick help, thanks"]
+NEGATIVE = ["this is terrible", "worst service ever", "absolutely useless and frustrating"]
+
+
+def write_fixture(path, count=600, seed=5):
+    rng = random.Random(seed)
+    categories = ["Network", "Billing", "Customer Service", "Other"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category", "sentiment"])
+        for number in range(count):
+            category = categories[number % 4] if number % 3 else "Network"  # an imbalanced majority
+            sentiment = "positive" if rng.random() < 0.3 else "negative"
+            tail = rng.choice(POSITIVE if sentiment == "positive" else NEGATIVE)
+            writer.writerow([f"{texts.core_sentence(category, rng)}, {tail} #{number}", category, sentiment])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    write_fixture(data / "fixture.labelled.csv")
+    models = tmp_path_factory.mktemp("models")
+    result = run_cli("train", "--data", str(data), "--output-dir", str(models))
+    assert result.returncode == 0, result.stderr
+    return {"data": data, "models": models, "card": json.loads((models / "model_card.json").read_text())}
+
+
+def test_trained_models_beat_the_majority_classifier_on_held_out_data(trained):
+    for target in ("category", "sentiment"):
+        held_out = trained["card"]["models"][target]["held_out"]
+        truth = [label for label, scores in held_out["per_class"].items() for _ in range(scores["support"])]
+        floor = majority_baseline(truth, truth)["macro_f1"]
+        assert held_out["macro_f1"] > floor + 0.2, (target, held_out["macro_f1"], floor)
+
+
+def test_model_card_records_version_data_and_libraries(trained):
+    card = trained["card"]
+    assert card["version"].startswith("sklearn-")
+    assert len(card["training_data"]["fingerprint"]) == 16
+    assert "scikit-learn" in card["libraries"]
+    assert (trained["models"] / "model_card.md").read_text().startswith(f"# Model card: {card['version']}")
+
+
+def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_path):
+    output = tmp_path / "metrics.json"
+    result = run_cli("evaluate", "--model-dir", str(trained["models"]),
+                     "--input", str(trained["data"] / "fixture.labelled.csv"), "--text-column", "text",
+                     "--label-column", "sentiment", "--target", "sentiment", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(output.read_text())
+    assert {"macro_f1", "per_class", "confusion"} <= set(metrics)
+    assert metrics["target"] == "sentiment" and "macro-F1" in result.stdout
+
+
+def test_batch_with_a_model_dir_stamps_its_version(trained, generated_day, tmp_path):
+    import pyarrow.dataset as ds
+
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path),
+                     "--date", generated_day["date"], "--model-dir", str(trained["models"]), "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    versions = set(ds.dataset(str(tmp_path / "warehouse" / "complaints"), partitioning="hive")
+                   .to_table(columns=["model_version"]).column("model_version").to_pylist())
+    assert versions == {trained["card"]["version"]}
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda d: None, "not a model directory"),
+    (lambda d: (d / "model_card.json").write_text('{"version": "v", "models": {}}'), "incomplete or corrupted"),
+    (lambda d: ((d / "model_card.json").write_text(
+        '{"version": "v", "models": {"category": {"file": "c.joblib"}, "sentiment": {"file": "s.joblib"}}}'),
+        (d / "c.joblib").write_bytes(b"not a pickle")), "incomplete or corrupted"),
+])
+def test_a_bad_model_directory_fails_at_start_up_with_one_line(setup, message, generated_day, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    setup(model_dir)
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path / "out"),
+                     "--model-dir", str(model_dir))
+    assert result.returncode == 3
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "running" not in result.stderr  # refused before the pipeline started
+
+
+def test_label_maps_and_their_errors(tmp_path):
+    assert load_label_map("uk_mobile")["map"]["contract"] == "Billing"
+    with pytest.raises(DatasetError):
+        load_label_map("no-such-map")
+    path = tmp_path / "x.csv"
+    path.write_text("Tweet,Subject\nno signal,Network\nhello,\nbill wrong,CONTRACT\n")
+    examples, skipped = load_labelled_file(str(path), "Tweet", "Subject", "uk_mobile")
+    assert [(e.text, e.category) for e in examples] == [("no signal", "Network"), ("bill wrong", "Billing")]
+    assert skipped == 1
+    with pytest.raises(DatasetError):
+        load_labelled_file(str(path), "text", "Subject", "uk_mobile")
+
+
+def test_retweets_share_a_near_duplicate_group():
+    assert near_duplicate_key("RT @ada: No signal in Ikeja! https://t.co/x") == near_duplicate_key("no signal in ikeja")
+
+
+def test_metrics_shape():
+    metrics = classification_metrics(["a", "a", "b"], ["a", "b", "b"])
+    assert metrics["confusion"] == {"labels": ["a", "b"], "matrix": [[1, 1], [0, 1]]}
+    assert metrics["per_class"]["a"]["recall"] == 0.5
