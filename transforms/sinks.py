@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 
 import schemas
 from transforms.outcomes import count_tally
-from transforms.packing import GroupPacked, RecordBatch  # noqa: F401 (registers its coder)
+from transforms.packing import GroupPacked
 
 LAKE_TABLE = "lake/raw"
 COMPLAINTS_TABLE = "warehouse/complaints"

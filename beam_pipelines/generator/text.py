@@ -81,7 +81,7 @@ def tweet(category: str, rng: random.Random, handle: str = "BeejanCare") -> str:
 def web_message(category: str, rng: random.Random, name: str) -> tuple[str, str]:
     first = core_sentence(category, rng)
     subject = first[:1].upper() + first[1:60].rstrip(" ,")
-    body = [f"Dear Beejan,", f"{first[:1].upper()}{first[1:]}.",
+    body = ["Dear Beejan,", f"{first[:1].upper()}{first[1:]}.",
             core_sentence(category, rng).capitalize() + "." if rng.random() < 0.5 else "",
             rng.choice(ESCALATIONS).capitalize() + "." if rng.random() < 0.3 else "",
             "Kindly resolve this as soon as possible.", f"Regards, {name}"]

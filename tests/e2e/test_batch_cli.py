@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from tests.conftest import latest_manifest, run_cli
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 OUTCOMES = ("read", "written", "rejected", "duplicates", "merged_parts")
