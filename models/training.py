@@ -1,6 +1,6 @@
 """Training the category and sentiment models, with an honest held-out evaluation and a model card.
 
-Each model is a scikit-learn pipeline: word (1-2) and character (2-5, within word boundaries) TF-IDF features
+Each model is a scikit-learn pipeline: word (1-2) and character (3-5, within word boundaries, 50k most frequent) TF-IDF features
 and a class-balanced logistic regression, whose probabilities give ``category_confidence`` and the sentiment
 score. The held-out split is by near-duplicate group (``Example.group``), so a retweet never sits on the other
 side of the split from its original. A model directory holds ``category.joblib``, ``sentiment.joblib``,
@@ -31,8 +31,8 @@ TARGETS = ("category", "sentiment")
 def text_classifier(seed: int) -> Pipeline:
     features = FeatureUnion([
         ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
-                                  lowercase=True, max_features=200_000)),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
+                                  lowercase=True, max_features=50_000)),
     ])
     model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
     return Pipeline([("features", features), ("model", model)])
@@ -55,7 +55,8 @@ def split(examples: list[Example], seed: int, test_size: float = 0.2) -> tuple[l
 def train(examples: list[Example], output_dir: str, seed: int = 13) -> dict:
     """Train both models, evaluate them on the held-out split, write the model directory; returns the card."""
     train_set, test_set = split(examples, seed)
-    version = f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}"
+    settings = hashlib.sha256(repr(sorted(text_classifier(seed).get_params().items())).encode()).hexdigest()
+    version = f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings[:6]}"  # data + settings
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     card = {"version": version, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -64,7 +65,8 @@ def train(examples: list[Example], output_dir: str, seed: int = 13) -> dict:
                               "split": "GroupShuffleSplit by near-duplicate group", "seed": seed},
             "libraries": {"scikit-learn": sklearn.__version__, "numpy": np.__version__,
                           "python": platform.python_version()},
-            "features": "TF-IDF words 1-2 + characters 2-5 (char_wb); logistic regression, balanced classes",
+            "features": "TF-IDF words 1-2 + characters 3-5 (char_wb, 50k most frequent); "
+                        "logistic regression, balanced classes",
             "label_maps": ["uk_mobile", "uk_mobile_sentiment", "sentitel"], "models": {}}
     for target in TARGETS:
         train_rows = [(e.text, getattr(e, target)) for e in train_set if getattr(e, target)]
