@@ -1,5 +1,5 @@
 """The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn
-pipelines in a model directory (``complaints train``), priority from the same explicit urgency rules as the
+models in a model directory (``complaints train``: shared TF-IDF features, one logistic regression per label), priority from the same explicit urgency rules as the
 rules model, using the trained labels. Loading checks the directory up front, so a missing or corrupted model
 fails the run at start-up with a clear message, never halfway through.
 
@@ -36,9 +36,11 @@ class SklearnComplaintModel:
         try:
             self.card = json.loads(card_path.read_text())
             self.version = self.card["version"]
+            self.features = joblib.load(root / self.card["features"]["file"])
             self.category = joblib.load(root / self.card["models"]["category"]["file"])
             self.sentiment = joblib.load(root / self.card["models"]["sentiment"]["file"])
-        except (OSError, KeyError, ValueError, EOFError, ImportError, AttributeError) as error:
+        except (OSError, KeyError, TypeError, ValueError, EOFError, ImportError, AttributeError,
+                IndexError) as error:
             raise ModelDirectoryError(f"model directory {model_dir} is incomplete or corrupted: "
                                       f"{type(error).__name__}: {error}") from None
         if not set(self.category.classes_) <= set(CATEGORIES) or \
@@ -51,9 +53,9 @@ class SklearnComplaintModel:
     def predict(self, complaints: Sequence[dict]) -> list[Prediction]:
         if not complaints:
             return []
-        texts = [_model_text(complaint) for complaint in complaints]
-        category_probabilities = self.category.predict_proba(texts)
-        sentiment_probabilities = self.sentiment.predict_proba(texts)
+        features = self.features.transform([_model_text(complaint) for complaint in complaints])
+        category_probabilities = self.category.predict_proba(features)
+        sentiment_probabilities = self.sentiment.predict_proba(features)
         predictions = []
         for complaint, category_p, sentiment_p in zip(complaints, category_probabilities, sentiment_probabilities):
             best = int(np.argmax(category_p))

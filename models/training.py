@@ -1,10 +1,10 @@
 """Training the category and sentiment models, with an honest held-out evaluation and a model card.
 
-Each model is a scikit-learn pipeline: word (1-2) and character (3-5, within word boundaries, 50k most frequent) TF-IDF features
-and a class-balanced logistic regression, whose probabilities give ``category_confidence`` and the sentiment
-score. The held-out split is by near-duplicate group (``Example.group``), so a retweet never sits on the other
-side of the split from its original. A model directory holds ``category.joblib``, ``sentiment.joblib``,
-``model_card.json`` and ``model_card.md``.
+Features are fitted once and shared by both models: word (1-2) and character 4-gram (within word boundaries,
+50k most frequent) TF-IDF. Each model is a class-balanced logistic regression on them, whose probabilities give
+``category_confidence`` and the sentiment score. The held-out split is by near-duplicate group (``Example.group``), so a retweet never sits on the other
+side of the split from its original. A model directory holds ``features.joblib``, ``category.joblib``,
+``sentiment.joblib``, ``model_card.json`` and ``model_card.md``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import FeatureUnion
 
 from models.datasets import Example
 from models.evaluation import classification_metrics
@@ -28,14 +28,22 @@ from models.evaluation import classification_metrics
 TARGETS = ("category", "sentiment")
 
 
-def text_classifier(seed: int) -> Pipeline:
-    features = FeatureUnion([
+def text_features() -> FeatureUnion:
+    """Shared by both models: fitted once, computed once per text at prediction time."""
+    return FeatureUnion([
         ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 4), min_df=2, sublinear_tf=True,
                                   lowercase=True, max_features=50_000)),
     ])
-    model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
-    return Pipeline([("features", features), ("model", model)])
+
+
+def classifier(seed: int) -> LogisticRegression:
+    return LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
+
+
+def settings_hash(seed: int) -> str:
+    settings = repr((sorted(text_features().get_params().items()), sorted(classifier(seed).get_params().items())))
+    return hashlib.sha256(settings.encode()).hexdigest()[:6]
 
 
 def fingerprint(examples: list[Example]) -> str:
@@ -55,8 +63,7 @@ def split(examples: list[Example], seed: int, test_size: float = 0.2) -> tuple[l
 def train(examples: list[Example], output_dir: str, seed: int = 13) -> dict:
     """Train both models, evaluate them on the held-out split, write the model directory; returns the card."""
     train_set, test_set = split(examples, seed)
-    settings = hashlib.sha256(repr(sorted(text_classifier(seed).get_params().items())).encode()).hexdigest()
-    version = f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings[:6]}"  # data + settings
+    version = f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings_hash(seed)}"
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     card = {"version": version, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -65,22 +72,25 @@ def train(examples: list[Example], output_dir: str, seed: int = 13) -> dict:
                               "split": "GroupShuffleSplit by near-duplicate group", "seed": seed},
             "libraries": {"scikit-learn": sklearn.__version__, "numpy": np.__version__,
                           "python": platform.python_version()},
-            "features": "TF-IDF words 1-2 + characters 3-5 (char_wb, 50k most frequent); "
-                        "logistic regression, balanced classes",
+            "features": {"file": "features.joblib",
+                         "description": "TF-IDF words 1-2 + character 4-grams (char_wb, 50k most frequent), "
+                                        "shared by both models; logistic regression heads, balanced classes"},
             "label_maps": ["uk_mobile", "uk_mobile_sentiment", "sentitel"], "models": {}}
+    features = text_features().fit([e.text for e in train_set])
+    joblib.dump(features, out / "features.joblib")
     for target in TARGETS:
         train_rows = [(e.text, getattr(e, target)) for e in train_set if getattr(e, target)]
         test_rows = [(e, getattr(e, target)) for e in test_set if getattr(e, target)]
-        classifier = text_classifier(seed).fit([t for t, _ in train_rows], [y for _, y in train_rows])
-        predicted = classifier.predict([e.text for e, _ in test_rows])
+        head = classifier(seed).fit(features.transform([t for t, _ in train_rows]), [y for _, y in train_rows])
+        predicted = head.predict(features.transform([e.text for e, _ in test_rows]))
         metrics = classification_metrics([y for _, y in test_rows], list(predicted))
         by_dataset = {}
         for dataset in sorted({e.dataset for e, _ in test_rows}):
             index = [i for i, (e, _) in enumerate(test_rows) if e.dataset == dataset]
             by_dataset[dataset] = classification_metrics([test_rows[i][1] for i in index],
                                                          [predicted[i] for i in index])["macro_f1"]
-        joblib.dump(classifier, out / f"{target}.joblib")
-        card["models"][target] = {"file": f"{target}.joblib", "classes": list(classifier.classes_),
+        joblib.dump(head, out / f"{target}.joblib")
+        card["models"][target] = {"file": f"{target}.joblib", "classes": list(head.classes_),
                                   "train_examples": len(train_rows), "held_out_examples": len(test_rows),
                                   "held_out": metrics, "held_out_macro_f1_by_dataset": by_dataset}
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
@@ -90,7 +100,7 @@ def train(examples: list[Example], output_dir: str, seed: int = 13) -> dict:
 
 def render_card(card: dict) -> str:
     lines = [f"# Model card: {card['version']}", "",
-             f"Created {card['created_at']}. Features: {card['features']}.", "",
+             f"Created {card['created_at']}. Features: {card['features']['description']}.", "",
              "## Training data",
              f"{card['training_data']['examples']} labelled examples from {', '.join(card['training_data']['datasets'])}"
              f" (fingerprint `{card['training_data']['fingerprint']}`); label maps "
