@@ -14,9 +14,10 @@ import re
 from typing import Sequence
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 import schemas
-from models.base import ComplaintModel
+from models.base import ComplaintModel, Prediction
 from transforms.cleaning import mask_contacts
 from transforms.outcomes import DEAD_LETTER, as_record_error
 from transforms.packing import RecordBatch
@@ -28,6 +29,7 @@ ROUTES = {"Network": "network-operations", "Billing": "billing-disputes", "Custo
           "Other": "general-enquiries"}
 ESCALATION_QUEUE = "priority-escalations"
 COMPLAINT_FIELDS = [name for name in schemas.field_names("Complaint") if name != "event_date"]
+MODEL_METRICS = "complaints_model"
 
 
 def link_customer(complaint: dict, index: CustomerIndex) -> tuple[dict | None, str]:
@@ -63,37 +65,55 @@ def route_queue(category: str, priority: str) -> str:
     return ESCALATION_QUEUE if priority == "P1" else ROUTES.get(category, ROUTES["Other"])
 
 
+def link_and_protect(complaint: dict, index: CustomerIndex, token_key: bytes) -> dict:
+    """Add the customer profile (or the ``unknown_customer`` flag) and the contact token, in place."""
+    customer, match = link_customer(complaint, index)
+    complaint["customer_id"] = customer["account_number"] if customer else None
+    complaint["customer_match"] = match
+    complaint["segment"] = customer["segment"] if customer else None
+    complaint["region"] = customer["region"] if customer else None
+    complaint["plan"] = customer["plan"] if customer else None
+    if customer is None:
+        complaint["flags"].append("unknown_customer")
+    complaint["contact_token"] = contact_token(complaint["_contacts"], token_key)
+    return complaint
+
+
+def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> dict:
+    """A labelled complaint -> its warehouse row: contacts masked in the text, labels, route, versions."""
+    complaint["text"] = mask_contacts(complaint["text"])
+    if complaint.get("subject"):
+        complaint["subject"] = mask_contacts(complaint["subject"])
+    complaint["category"] = prediction.category
+    complaint["category_confidence"] = float(prediction.category_confidence)
+    complaint["sentiment_score"] = float(prediction.sentiment_score)
+    complaint["sentiment_label"] = prediction.sentiment_label
+    complaint["priority"] = prediction.priority
+    complaint["priority_reasons"] = list(prediction.priority_reasons)
+    complaint["route_queue"] = route_queue(prediction.category, prediction.priority)
+    complaint["model_version"] = model_version
+    complaint["schema_version"] = schemas.SCHEMA_VERSION
+    complaint["flags"] = sorted(set(complaint["flags"]))
+    return {name: complaint.get(name) for name in COMPLAINT_FIELDS}
+
+
+def record_prediction_metrics(predictions: Sequence[Prediction]) -> None:
+    """Per batch: how many of each category, and the confidence distribution, so a drift shows as metrics."""
+    for prediction in predictions:
+        Metrics.counter(MODEL_METRICS, f"category.{prediction.category}").inc()
+        Metrics.counter(MODEL_METRICS, f"sentiment.{prediction.sentiment_label}").inc()
+        Metrics.distribution(MODEL_METRICS, "category_confidence_permille").update(
+            int(round(prediction.category_confidence * 1000)))
+
+
 def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: ComplaintModel,
                       token_key: bytes) -> list[dict]:
     """Working-form complaints -> warehouse rows (schema ``Complaint``), labelled by ``model`` in one batch."""
     for complaint in complaints:
-        customer, match = link_customer(complaint, index)
-        complaint["customer_id"] = customer["account_number"] if customer else None
-        complaint["customer_match"] = match
-        complaint["segment"] = customer["segment"] if customer else None
-        complaint["region"] = customer["region"] if customer else None
-        complaint["plan"] = customer["plan"] if customer else None
-        if customer is None:
-            complaint["flags"].append("unknown_customer")
-        complaint["contact_token"] = contact_token(complaint["_contacts"], token_key)
+        link_and_protect(complaint, index, token_key)
     predictions = model.predict(complaints)
-    rows = []
-    for complaint, prediction in zip(complaints, predictions):
-        complaint["text"] = mask_contacts(complaint["text"])
-        if complaint.get("subject"):
-            complaint["subject"] = mask_contacts(complaint["subject"])
-        complaint["category"] = prediction.category
-        complaint["category_confidence"] = float(prediction.category_confidence)
-        complaint["sentiment_score"] = float(prediction.sentiment_score)
-        complaint["sentiment_label"] = prediction.sentiment_label
-        complaint["priority"] = prediction.priority
-        complaint["priority_reasons"] = list(prediction.priority_reasons)
-        complaint["route_queue"] = route_queue(prediction.category, prediction.priority)
-        complaint["model_version"] = model.version
-        complaint["schema_version"] = schemas.SCHEMA_VERSION
-        complaint["flags"] = sorted(set(complaint["flags"]))
-        rows.append({name: complaint.get(name) for name in COMPLAINT_FIELDS})
-    return rows
+    record_prediction_metrics(predictions)
+    return [finish_row(complaint, prediction, model.version) for complaint, prediction in zip(complaints, predictions)]
 
 
 class EnrichShardsFn(beam.DoFn):
@@ -138,3 +158,47 @@ class EnrichShards(beam.PTransform):
             customer_index=beam.pvalue.AsSingleton(self.customer_index)).with_output_types(
                 RecordBatch).with_outputs(DEAD_LETTER, main="complaints")
         return {"complaints": enriched.complaints, "dead_letters": enriched[DEAD_LETTER]}
+
+
+class EnrichComplaints(beam.PTransform):
+    """Per-record enrichment through Beam's RunInference (for pipelines that carry single complaints, such as
+    streaming): link customers, label with the model (keyed by complaint_id, batched, loaded once per worker),
+    prioritise, route, mask. {'complaints': warehouse rows, 'dead_letters': complaints the model failed on}.
+
+    ``model_metadata`` (optional) is RunInference's side input of model updates, e.g. WatchFilePattern over
+    a model directory, to swap models in a running job.
+    """
+
+    def __init__(self, customer_index, model_handler, token_key: bytes, model_metadata=None):
+        super().__init__()
+        self.customer_index, self.model_handler = customer_index, model_handler
+        self.token_key, self.model_metadata = token_key, model_metadata
+
+    def expand(self, complaints):
+        from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+        from models.inference import PredictionError
+
+        token_key = self.token_key
+        keyed = complaints | "LinkCustomers" >> beam.Map(
+            lambda complaint, index: (complaint["complaint_id"], link_and_protect(complaint, index, token_key)),
+            index=beam.pvalue.AsSingleton(self.customer_index))
+        results, failures = keyed | "Label" >> RunInference(
+            KeyedModelHandler(self.model_handler), model_metadata_pcoll=self.model_metadata
+        ).with_exception_handling()
+
+        def finish(keyed_result):
+            _, result = keyed_result
+            if isinstance(result.inference, PredictionError):
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
+                    result.example, as_record_error(RuntimeError(str(result.inference)), ENRICH)))
+                return
+            record_prediction_metrics([result.inference])
+            yield finish_row(result.example, result.inference, result.model_id)
+
+        rows = results | "FinishRows" >> beam.FlatMap(finish).with_outputs(DEAD_LETTER, main="complaints")
+        failed_batches = failures.failed_inferences | "FailedBatches" >> beam.FlatMap(
+            lambda failed: [dead_letter_from_complaint(complaint, as_record_error(failed[1], ENRICH))
+                            for _, complaint in failed[0]])
+        dead_letters = (rows[DEAD_LETTER], failed_batches) | "EnrichFailures" >> beam.Flatten()
+        return {"complaints": rows.complaints, "dead_letters": dead_letters}

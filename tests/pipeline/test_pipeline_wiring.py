@@ -119,3 +119,39 @@ def test_outcomes_are_also_beam_counters(twitter_file):
     assert counters["twitter.read"] == 6
     assert counters["twitter.parse.parsed"] == 4 and counters["twitter.parse.rejected"] == 2
     assert counters["twitter.duplicates.retweet"] == 1
+
+
+class _FlakyModel:
+    """A model that fails on complaints mentioning 'explode': to prove one bad complaint is dead-lettered alone."""
+
+    version = "flaky-1"
+
+    def predict(self, complaints):
+        from models.rules import RulesModel
+
+        if any("explode" in c["text"] for c in complaints):
+            raise ValueError("model cannot read this")
+        return RulesModel().predict(complaints)
+
+
+def test_run_inference_enrichment_labels_each_complaint_and_dead_letters_only_failures():
+    from models.inference import ComplaintModelHandler
+    from transforms.cleaning import clean_complaint
+    from transforms.enrichment import EnrichComplaints
+    from transforms.sources.customers import CustomerIndex
+    from transforms.sources.twitter import parse_tweet
+
+    complaints = [clean_complaint(parse_tweet(make_raw("twitter", tweet_line(str(n), text=text), line=n)))
+                  for n, text in enumerate(["no signal in Ikeja", "charged twice for my bundle",
+                                            "this will explode", "agent was rude"], start=1)]
+    with pipeline() as p:
+        index = p | "Index" >> beam.Create([CustomerIndex([])])
+        enriched = (p | beam.Create(complaints)
+                    | EnrichComplaints(index, ComplaintModelHandler(model_factory=_FlakyModel, min_batch_size=4,
+                                                                    max_batch_size=4), b"key"))
+        assert_that(enriched["complaints"] | beam.Map(lambda r: (r["source_record_id"], r["category"],
+                                                                 r["model_version"])),
+                    equal_to([("1", "Network", "flaky-1"), ("2", "Billing", "flaky-1"),
+                              ("4", "Customer Service", "flaky-1")]), label="rows")
+        assert_that(enriched["dead_letters"] | beam.Map(lambda d: (d["position"], d["stage"])),
+                    equal_to([(3, "enrich")]), label="dead")

@@ -114,3 +114,16 @@ def test_metrics_shape():
     metrics = classification_metrics(["a", "a", "b"], ["a", "b", "b"])
     assert metrics["confusion"] == {"labels": ["a", "b"], "matrix": [[1, 1], [0, 1]]}
     assert metrics["per_class"]["a"]["recall"] == 0.5
+
+
+def test_run_inference_handler_loads_a_model_dir_and_can_switch_to_another(trained):
+    from models.base import CATEGORIES
+    from models.inference import ComplaintModelHandler
+
+    handler = ComplaintModelHandler()
+    assert handler.load_model().version.startswith("rules-")
+    handler.update_model_path(str(trained["models"]))
+    model = handler.load_model()
+    assert model.version == trained["card"]["version"]
+    [result] = handler.run_inference([{"text": "no signal in Lekki since morning"}], model)
+    assert result.model_id == model.version and result.inference.category in CATEGORIES
