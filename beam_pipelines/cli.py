@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quiet", action="store_true", help="print only the summary")
 
     train = commands.add_parser("train", help="train the category and sentiment models from labelled data")
-    train.add_argument("--data", required=True, help="directory with the known public layouts "
-                                                     "(uk_mobile_tweets/, sentitel_ug_telecom/) or *.labelled.csv")
+    train.add_argument("--data", required=True, action="append",
+                       help="directory with the known public layouts (uk_mobile_tweets/, sentitel_ug_telecom/) "
+                            "or *.labelled.csv; repeat to combine, e.g. with a generated DIR/_truth")
     train.add_argument("--output-dir", required=True, help="model directory to write")
     train.add_argument("--seed", type=int, default=13, help="seed of the held-out split and the models")
 
@@ -127,11 +128,11 @@ def cmd_train(args) -> int:
     from models.training import train
 
     try:
-        examples = load_known_datasets(args.data)
+        examples = [example for data in args.data for example in load_known_datasets(data)]
+        _check_writable(args.output_dir)
+        card = train(examples, args.output_dir, args.seed)
     except DatasetError as error:
         raise CliError(f"complaints train: {error}") from None
-    _check_writable(args.output_dir)
-    card = train(examples, args.output_dir, args.seed)
     print(f"model {card['version']} written to {args.output_dir} ({card['training_data']['examples']} examples)")
     for target, model in card["models"].items():
         print(f"  {target:<10} held-out macro-F1 {model['held_out']['macro_f1']:.3f} "

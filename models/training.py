@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import FeatureUnion
 
-from models.datasets import Example
+from models.datasets import DatasetError, Example
 from models.evaluation import classification_metrics
 
 TARGETS = ("category", "sentiment")
@@ -76,6 +76,10 @@ def train(examples: list[Example], output_dir: str, seed: int = 13) -> dict:
                          "description": "TF-IDF words 1-2 + character 4-grams (char_wb, 50k most frequent), "
                                         "shared by both models; logistic regression heads, balanced classes"},
             "label_maps": ["uk_mobile", "uk_mobile_sentiment", "sentitel"], "models": {}}
+    for target in TARGETS:
+        if len({getattr(e, target) for e in train_set if getattr(e, target)}) < 2:
+            raise DatasetError(f"not enough {target} labels to train on (need at least two classes); "
+                               f"add a labelled dataset with a {target} column")
     features = text_features().fit([e.text for e in train_set])
     joblib.dump(features, out / "features.joblib")
     for target in TARGETS:

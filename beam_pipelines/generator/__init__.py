@@ -5,10 +5,13 @@ defect (duplicates, retweets, SMS parts split across hours or missing, malformed
 lines, missing fields, bad timestamps, unknown customers, odd time zones, late and future records,
 implausible call durations, empty text, malformed XML). What was injected is written to ``_truth/``:
 ``defects.jsonl`` (one line per defect, with where it should land) and ``expected_counts.json`` (per source:
-read, written, rejected, duplicates, merged_parts), so tests can check that every record lands where it should.
+read, written, rejected, duplicates, merged_parts), so tests can check that every record lands where it should;
+``generated.labelled.csv`` holds the true category of the first 20,000 complaint texts (training data in our
+labels: ``complaints train --data DIR/_truth``).
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import os
@@ -45,6 +48,7 @@ WRAP_UPS = {"Network": ["NO_SERVICE", "SLOW_DATA", "CALL_DROPS"], "Billing": ["B
             "Customer Service": ["AGENT_COMPLAINT", "SERVICE_DELAY"], "Other": ["SIM_SWAP", "GENERAL_ENQUIRY"]}
 LAGOS = dt.timezone(dt.timedelta(hours=1))
 SMS_PART_CHARS = 153
+MAX_LABELS = 20_000
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Generated:
     files: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
     expected: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     defects: list[dict] = field(default_factory=list)
+    labels: list[tuple[str, str, str]] = field(default_factory=list)  # (text, category, source)
 
 
 def _msisdn(rng: random.Random) -> str:
@@ -124,6 +129,11 @@ class DayGenerator:
                 "email": f"visitor{serial}@mail.example.org", "twitter_handle": f"someone_{serial}",
                 "full_name": f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}"}, False
 
+    def label(self, text: str, category: str, source: str):
+        """Remember the true category of a complaint's text (training data; the first MAX_LABELS only)."""
+        if text and len(self.out.labels) < MAX_LABELS:
+            self.out.labels.append((text, category, source))
+
     def defect_for(self, channel: str) -> str | None:
         if self.rng.random() >= self.defect_rate:
             return None
@@ -177,6 +187,7 @@ class DayGenerator:
         tweet_id = str(1_860_000_000_000_000_000 + int(self.tag) * 1_000_000 + index)
         author_id = str(900_000 + zlib.crc32(customer["twitter_handle"].encode()) % 9_000_000)
         text = "" if defect == "empty_text" else texts.tweet(category, self.rng)
+        self.label(text, category, "twitter")
         if defect == "empty_text":
             flags.append("empty_text")
         data = {"id": tweet_id, "text": text, "created_at": _iso_z(event_time), "author_id": author_id,
@@ -225,6 +236,7 @@ class DayGenerator:
         flags = flags + ([] if known else ["unknown_customer"])
         submission_id = f"wf-{self.date.isoformat()}-{index:07d}"
         subject, message = texts.web_message(category, self.rng, customer["full_name"])
+        self.label(f"{subject} {message}", category, "webform")
         if defect == "empty_text":
             message = ""
             flags.append("empty_text")
@@ -279,6 +291,7 @@ class DayGenerator:
         flags = [] if known else ["unknown_customer"]
         long = defect in ("sms_split_hours", "sms_missing_part") or self.rng.random() < 0.25
         body = "" if defect == "empty_text" else texts.sms_body(category, self.rng, long)
+        self.label(body, category, "sms")
         if defect == "empty_text":
             flags.append("empty_text")
         if body and self.rng.random() < 0.05:
@@ -337,6 +350,7 @@ class DayGenerator:
             duration = self.rng.choice([dt.timedelta(hours=9), dt.timedelta(minutes=-20)])
             flags.append("implausible_call_duration")
         notes = "" if defect == "empty_text" else texts.agent_note(category, self.rng)
+        self.label(notes, category, "phone")
         if defect == "empty_text":
             flags.append("empty_text")
         call_id = f"C-{self.tag}-{index:06d}"
@@ -466,6 +480,10 @@ def generate(output_dir: str, date: dt.date, volume: int, seed: int = 7, defect_
     with open(os.path.join(truth_dir, "defects.jsonl"), "w", encoding="utf-8") as handle:
         for defect in generated.defects:
             handle.write(json.dumps(defect) + "\n")
+    with open(os.path.join(truth_dir, "generated.labelled.csv"), "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category", "source"])
+        writer.writerows(generated.labels)
     expected = {source: dict(counts) for source, counts in sorted(generated.expected.items())}
     with open(os.path.join(truth_dir, "expected_counts.json"), "w", encoding="utf-8") as handle:
         json.dump({"date": date.isoformat(), "volume": volume, "seed": seed, "defect_rate": defect_rate,

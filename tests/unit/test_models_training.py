@@ -127,3 +127,13 @@ def test_run_inference_handler_loads_a_model_dir_and_can_switch_to_another(train
     assert model.version == trained["card"]["version"]
     [result] = handler.run_inference([{"text": "no signal in Lekki since morning"}], model)
     assert result.model_id == model.version and result.inference.category in CATEGORIES
+
+
+def test_generator_labels_are_training_data_but_alone_lack_sentiment(generated_day, tmp_path):
+    labels = generated_day["dir"] / "_truth" / "generated.labelled.csv"
+    rows = list(csv.DictReader(labels.open(encoding="utf-8")))
+    assert len(rows) > 1000 and {r["category"] for r in rows} == {"Network", "Billing", "Customer Service", "Other"}
+    result = run_cli("train", "--data", str(generated_day["dir"] / "_truth"), "--output-dir", str(tmp_path))
+    assert result.returncode == 3
+    assert result.stderr.strip() == ("complaints train: not enough sentiment labels to train on (need at least "
+                                     "two classes); add a labelled dataset with a sentiment column")
