@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections import Counter
 from typing import Sequence
 
 import apache_beam as beam
@@ -99,11 +100,14 @@ def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> d
 
 def record_prediction_metrics(predictions: Sequence[Prediction]) -> None:
     """Per batch: how many of each category, and the confidence distribution, so a drift shows as metrics."""
+    counts = Counter()
+    confidence = Metrics.distribution(MODEL_METRICS, "category_confidence_permille")
     for prediction in predictions:
-        Metrics.counter(MODEL_METRICS, f"category.{prediction.category}").inc()
-        Metrics.counter(MODEL_METRICS, f"sentiment.{prediction.sentiment_label}").inc()
-        Metrics.distribution(MODEL_METRICS, "category_confidence_permille").update(
-            int(round(prediction.category_confidence * 1000)))
+        counts[f"category.{prediction.category}"] += 1
+        counts[f"sentiment.{prediction.sentiment_label}"] += 1
+        confidence.update(int(round(prediction.category_confidence * 1000)))
+    for name, count in counts.items():
+        Metrics.counter(MODEL_METRICS, name).inc(count)
 
 
 def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: ComplaintModel,
