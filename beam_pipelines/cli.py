@@ -246,9 +246,6 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
-        if extra:
-            raise CliError(f"complaints {args.command}: unrecognised arguments: {' '.join(extra)} (see --help)",
-                           EXIT_USAGE)
         return cmd_generate(args)
     except CliError as error:
         print(str(error), file=sys.stderr)

@@ -86,33 +86,28 @@ class MapComplaints(_CountingDoFn):
         super().__init__(stage)
         self.fn, self.fn_args = fn, fn_args
 
-    def process(self, complaint):
+    def apply(self, complaint, kept: list):
+        """Append ``fn(complaint)`` to ``kept``, or yield the complaint's dead letter."""
         try:
-            result = self.fn(complaint, *self.fn_args)
+            kept.append(self.fn(complaint, *self.fn_args))
         except Exception as error:  # noqa: BLE001
             self.count(complaint["source"], "rejected")
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
                 complaint, as_record_error(error, self.stage)))
-            return
-        yield result
+
+    def process(self, complaint):
+        kept = []
+        yield from self.apply(complaint, kept)
+        yield from kept
 
 
-class MapComplaintsInBatches(_CountingDoFn):
+class MapComplaintsInBatches(MapComplaints):
     """RecordBatch of complaints -> RecordBatch of what ``fn`` returned; failures -> dead letter at ``stage``."""
-
-    def __init__(self, fn, stage: str, *fn_args):
-        super().__init__(stage)
-        self.fn, self.fn_args = fn, fn_args
 
     def process(self, batch):
         kept = []
         for complaint in batch.records:
-            try:
-                kept.append(self.fn(complaint, *self.fn_args))
-            except Exception as error:  # noqa: BLE001
-                self.count(complaint["source"], "rejected")
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
-                    complaint, as_record_error(error, self.stage)))
+            yield from self.apply(complaint, kept)
         yield RecordBatch(batch.key, kept)
 
 

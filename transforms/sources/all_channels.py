@@ -55,12 +55,10 @@ class ReadAllChannels(beam.PTransform):
         self.context, self.call_centre_timezone = context, call_centre_timezone
 
     def expand(self, files):
-        read = files | ReadChannel("all", ParseByChannel(self.call_centre_timezone), self.context)
+        read = files | ReadChannel(ParseByChannel(self.call_centre_timezone), self.context)
         split = read["complaints"] | "ComplaintsOrCustomers" >> beam.Partition(
             lambda record, _: int(is_customer(record)), 2)
-        loaded = (split[1]
-                  | "CountCustomers" >> beam.combiners.Count.Globally()
-                  | "CustomersTally" >> beam.Map(lambda n: ((customers.SOURCE, "loaded", ""), n)))
+        loaded = split[1] | "CountCustomers" >> customers.CountLoaded()
         return {"raw_batches": read["raw_batches"], "complaints": split[0], "customers": split[1],
                 "dead_letters": read["dead_letters"],
                 "tallies": (read["tallies"], loaded) | "Tallies" >> beam.Flatten()}

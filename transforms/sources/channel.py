@@ -13,15 +13,15 @@ from transforms.records import RunContext
 from transforms.sources.files import ReadRawBatches
 
 
-def read_tally(raw_batch: dict):
+def read_tally(raw_batch: RecordBatch):
     source, _, _ = raw_batch.key
     return count_tally((source, "read", ""), len(raw_batch.records))
 
 
 class ReadChannel(beam.PTransform):
-    def __init__(self, source: str, parse_fn, context: RunContext, label: str | None = None):
+    def __init__(self, parse_fn, context: RunContext, label: str | None = None):
         super().__init__(label)
-        self.source, self.parse_fn, self.context = source, parse_fn, context
+        self.parse_fn, self.context = parse_fn, context
 
     def expand(self, files):
         context = self.context

@@ -3,9 +3,11 @@ region,plan,tenure_months``. Rows become customer profiles; bad rows go to the d
 from __future__ import annotations
 
 import apache_beam as beam
+
 from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
-from transforms.sources.channel import ReadChannel
+from transforms.outcomes import count_tally
 from transforms.records import RecordError, raw_text
+from transforms.sources.channel import ReadChannel
 from transforms.sources.phone_logs import parse_csv_row
 
 SOURCE = "customers"
@@ -69,6 +71,15 @@ class BuildCustomerIndex(beam.CombineFn):
         return CustomerIndex(accumulator)
 
 
+class CountLoaded(beam.PTransform):
+    """Customer profiles -> one tally ((customers, loaded, ''), n), also a Beam counter."""
+
+    def expand(self, profiles):
+        return (profiles
+                | "Count" >> beam.combiners.Count.Globally()
+                | "Tally" >> beam.Map(lambda n: count_tally((SOURCE, "loaded", ""), n)))
+
+
 class ReadCustomers(beam.PTransform):
     """Customer master files -> {'index': one CustomerIndex, 'dead_letters', 'tallies'}."""
 
@@ -77,10 +88,8 @@ class ReadCustomers(beam.PTransform):
         self.context = context
 
     def expand(self, files):
-        read = files | ReadChannel(SOURCE, parse_customer, self.context)
+        read = files | ReadChannel(parse_customer, self.context)
         index = read["complaints"] | "BuildIndex" >> beam.CombineGlobally(BuildCustomerIndex())
-        loaded = (read["complaints"]
-                  | "CountLoaded" >> beam.combiners.Count.Globally()
-                  | "LoadedTally" >> beam.Map(lambda n: ((SOURCE, "loaded", ""), n)))
+        loaded = read["complaints"] | "CountLoaded" >> CountLoaded()
         return {"index": index, "dead_letters": read["dead_letters"],
                 "tallies": (read["tallies"], loaded) | "Tallies" >> beam.Flatten()}

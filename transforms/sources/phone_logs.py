@@ -104,5 +104,5 @@ class ReadPhoneLogs(beam.PTransform):
         self.context, self.default_timezone = context, default_timezone
 
     def expand(self, files):
-        return files | ReadChannel(SOURCE, functools.partial(parse_call, default_timezone=self.default_timezone),
+        return files | ReadChannel(functools.partial(parse_call, default_timezone=self.default_timezone),
                                    self.context)

@@ -128,13 +128,10 @@ class AssembleSmsParts(beam.PTransform):
 
         def assemble(keyed):
             _, group = keyed
-            complaints, merged, duplicates = assemble_parts(group, timeout)
+            complaints, tallies = assemble_batch(group, timeout)
             yield from complaints
-            if merged:
-                yield beam.pvalue.TaggedOutput(TALLY, count_tally((SOURCE, "merged_parts", ""), merged))
-            if duplicates:
-                yield beam.pvalue.TaggedOutput(TALLY, count_tally((SOURCE, "duplicates", "repeated_sms_part"),
-                                                                  duplicates))
+            for key, count in tallies.items():
+                yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
         assembled = (group_by(split[1], "Parts", assembly_key)
                      | "JoinParts" >> beam.FlatMap(assemble).with_outputs(TALLY, main="complaints"))
@@ -190,7 +187,7 @@ class ReadSms(beam.PTransform):
         self.context, self.timeout = context, timeout
 
     def expand(self, files):
-        read = files | ReadChannel(SOURCE, parse_sms_part, self.context)
+        read = files | ReadChannel(parse_sms_part, self.context)
         assembled = read["complaints"] | "Assemble" >> AssembleSmsParts(self.timeout)
         tallies = (read["tallies"], assembled["tallies"]) | "Tallies" >> beam.Flatten()
         return {**read, "complaints": assembled["complaints"], "tallies": tallies}

@@ -63,4 +63,4 @@ class ReadTwitter(beam.PTransform):
         self.context = context
 
     def expand(self, files):
-        return files | ReadChannel(SOURCE, parse_tweet, self.context)
+        return files | ReadChannel(parse_tweet, self.context)

@@ -80,4 +80,4 @@ class ReadWebforms(beam.PTransform):
         self.context = context
 
     def expand(self, files):
-        return files | ReadChannel(SOURCE, parse_webform, self.context)
+        return files | ReadChannel(parse_webform, self.context)
