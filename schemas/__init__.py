@@ -21,10 +21,12 @@ import pyarrow as pa
 SCHEMA_VERSION = "1.0.0"
 
 _AVRO_DIR = Path(__file__).parent / "avro"
-_FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc"}
+_FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc",
+          "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc"}
 
 #: The Hive partition key of each Parquet table (kept in the path, not in the files).
-PARTITION_KEYS = {"Complaint": "event_date", "DeadLetter": "ingest_date"}
+PARTITION_KEYS = {"Complaint": "event_date", "DeadLetter": "ingest_date", "ComplaintVolume": "event_date",
+                  "Alert": "alert_date", "StreamCount": "written_date"}
 
 
 @lru_cache(maxsize=None)

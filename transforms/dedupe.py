@@ -12,6 +12,10 @@ from __future__ import annotations
 import zlib
 
 import apache_beam as beam
+from apache_beam.coders import BooleanCoder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.outcomes import TALLY, count_tally
 from transforms.packing import GroupPacked, PackByKey, RecordBatch
@@ -73,3 +77,51 @@ class DedupeShards(beam.PTransform):
 
         return shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
             TALLY, main="complaints")
+
+
+class DedupeWithinHorizonFn(beam.DoFn):
+    """(complaint_id, complaint) -> the first complaint with that id; later copies within the horizon are
+    counted duplicates (``TALLY``). The id is remembered until the watermark passes the first copy's
+    timestamp plus ``horizon_seconds``, so state stays bounded in a job that runs for months."""
+
+    SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
+    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
+
+    def __init__(self, horizon_seconds: int):
+        self.horizon_seconds = horizon_seconds
+
+    def process(self, keyed, timestamp=beam.DoFn.TimestampParam, seen=beam.DoFn.StateParam(SEEN),
+                expire=beam.DoFn.TimerParam(EXPIRE)):
+        _, complaint = keyed
+        reason = complaint.get("_duplicate_reason")
+        if reason is None and seen.read():
+            reason = "same_complaint_id"
+        if reason is not None:
+            yield beam.pvalue.TaggedOutput(TALLY, count_tally((complaint["source"], "duplicates", reason), 1))
+            return
+        seen.write(True)
+        expire.set(timestamp + self.horizon_seconds)
+        yield complaint
+
+    @on_timer(EXPIRE)
+    def forget(self, seen=beam.DoFn.StateParam(SEEN)):
+        seen.clear()
+
+
+class DedupeWithinHorizon(beam.PTransform):
+    """Timestamped complaints -> the same, without redeliveries, replays and retweets (as tallies).
+
+    Works in the global window whatever the input's windowing, so a copy that arrives in another event window
+    is still caught; {'complaints', 'tallies'}."""
+
+    def __init__(self, horizon_seconds: int):
+        super().__init__()
+        self.horizon_seconds = horizon_seconds
+
+    def expand(self, complaints):
+        deduped = (complaints
+                   | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
+                   | "KeyByComplaintId" >> beam.Map(lambda complaint: (complaint["complaint_id"], complaint))
+                   | "FirstCopyOnly" >> beam.ParDo(DedupeWithinHorizonFn(self.horizon_seconds)).with_outputs(
+                       TALLY, main="complaints"))
+        return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}

@@ -1,0 +1,113 @@
+"""The streaming pipeline: live Twitter/X and web-form messages -> lake, warehouse, dead letter, live aggregates.
+
+It is the batch pipeline's transforms with streaming edges. ``build_stream_graph`` takes raw records
+timestamped with their arrival (from any edge: Kafka, Pub/Sub, or a TestStream in tests) and wires:
+
+    raw records ──► lake (windows by arrival)
+         ▼
+    parse ► clean ► validate ► dedupe by complaint_id within a horizon ► enrich (RunInference)
+         ▼
+    event time ► windows with early/on-time/late panes ► warehouse complaints, complaint_volume, alerts
+    every failure ► dead letter;  every outcome ► stream_counts and Beam counters
+
+The edges live in ``beam_pipelines/transports.py``; ``run_stream`` puts an edge and the graph together.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.transforms.window import TimestampedValue
+
+from beam_pipelines.config import Settings
+from models.inference import ComplaintModelHandler
+from transforms.aggregates import CountVolumes, DetectSpikes, SpikeRules
+from transforms.cleaning import clean_complaint
+from transforms.dedupe import DedupeWithinHorizon
+from transforms.enrichment import EnrichComplaints
+from transforms.event_time import AssignEventTime, StreamTiming
+from transforms.outcomes import apply_stage
+from transforms.records import CLEAN, VALIDATE, RunContext
+from transforms.sources.customers import CustomerIndex, ReadCustomers
+from transforms.sources.messages import ParseMessages
+from transforms.validation import validate_complaint
+from transforms import windowed_sinks as sinks
+
+
+@dataclass
+class StreamPlan:
+    output_dir: str
+    stream_id: str
+    timing: StreamTiming = field(default_factory=StreamTiming)
+    spike_rules: SpikeRules = field(default_factory=SpikeRules)
+    customers_path: str | None = None
+    model_dir: str | None = None
+    shards: int = 1
+    run_id: str = field(default_factory=lambda: f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-"
+                                                f"{secrets.token_hex(3)}")
+
+
+def customer_index(pipeline: beam.Pipeline, plan: StreamPlan):
+    """The customer master as a one-element PCollection (a side input of enrichment); empty without one."""
+    if not plan.customers_path:
+        return pipeline | "NoCustomers" >> beam.Create([CustomerIndex([])])
+    context = RunContext(plan.run_id, plan.stream_id, dt.datetime.now(dt.timezone.utc))
+    path = plan.customers_path
+    read = (pipeline
+            | "CustomerFile" >> beam.Create([("customers", path, path.rsplit("/", 1)[-1])])
+            | "ReadCustomers" >> ReadCustomers(context))
+    return read["index"]
+
+
+def restamp_dead_letter(record: dict):
+    """Dead letters of enrichment come out of RunInference's batches at the end of the global window; give
+    them their failure time so they are written with the current windows."""
+    return TimestampedValue(record, record["failed_at"].timestamp())
+
+
+def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_handler=None) -> dict:
+    """Wire the streaming graph onto ``raw_records`` (raw records of live channels, timestamped with their
+    arrival). Returns the PCollections of write results, for tests and for the runner to wait on."""
+    pipeline = raw_records.pipeline
+    timing, out = plan.timing, plan.output_dir
+    writer = {"stream_id": plan.stream_id, "run_id": plan.run_id}
+    model_handler = model_handler or ComplaintModelHandler(plan.model_dir, min_batch_size=1, max_batch_size=256)
+
+    lake = (raw_records
+            | sinks.stream_windowing(timing, "LakeWindows")
+            | "WriteLake" >> sinks.WriteWindowedFiles(out, sinks.LAKE, shards=plan.shards, **writer))
+
+    parsed = raw_records | "ParseMessages" >> ParseMessages()
+    cleaned, clean_failures = apply_stage(parsed["complaints"], "Clean", clean_complaint, CLEAN)
+    # Live records have no batch date: 'late' and 'future' are judged against their arrival.
+    valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, settings.rules(None))
+    deduped = valid | "Dedupe" >> DedupeWithinHorizon(timing.dedupe_horizon_seconds)
+    enriched = deduped["complaints"] | "Enrich" >> EnrichComplaints(
+        customer_index(pipeline, plan), model_handler, settings.contact_token_key)
+    rows = enriched["complaints"] | "EventTime" >> AssignEventTime(timing)
+    windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")
+
+    written = windowed_rows | "WriteComplaints" >> sinks.WriteWindowedFiles(
+        out, sinks.COMPLAINTS, shards=plan.shards, **writer)
+    volumes = (windowed_rows
+               | "CountVolumes" >> CountVolumes(timing.window_seconds)
+               | "WriteVolumes" >> sinks.WriteWindowedFiles(out, sinks.VOLUMES, **writer))
+    alerts = (rows
+              | "DetectSpikes" >> DetectSpikes(timing.window_seconds, plan.spike_rules)
+              | sinks.stream_windowing(timing, "AlertWindows")
+              | "WriteAlerts" >> sinks.WriteWindowedFiles(out, sinks.ALERTS, **writer))
+
+    enrich_failures = enriched["dead_letters"] | "RestampEnrichFailures" >> beam.Map(restamp_dead_letter)
+    rejected = ((parsed["dead_letters"], clean_failures, invalid, enrich_failures)
+                | "AllDeadLetters" >> beam.Flatten()
+                | sinks.stream_windowing(timing, "DeadLetterWindows")
+                | "WriteDeadLetters" >> sinks.WriteWindowedFiles(out, sinks.DEAD_LETTERS, shards=plan.shards,
+                                                                 **writer))
+
+    counts = ((parsed["tallies"], deduped["tallies"], written, rejected)
+              | "AllTallies" >> beam.Flatten()
+              | "WriteStreamCounts" >> sinks.WriteStreamCounts(out, plan.stream_id, plan.run_id, timing))
+    return {"lake": lake, "counts": counts, "volumes": volumes, "alerts": alerts}
+

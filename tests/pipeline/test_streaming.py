@@ -1,0 +1,215 @@
+"""The streaming graph under TestStream: event time, watermarks, late data, dedup, dead letters, aggregates.
+
+Runs on Beam's streaming DirectRunner (``BundleBasedDirectRunner``, named explicitly) and, where the Prism
+binary has been built (``runners/local_services.py``), on Prism as well: the runner ``complaints stream``
+uses with Kafka.
+"""
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.dataset as ds
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_stream import TestStream as BeamTestStream
+from apache_beam.transforms.window import TimestampedValue
+
+from beam_pipelines.config import load_settings
+from beam_pipelines.streaming import StreamPlan, build_stream_graph
+from transforms.aggregates import SpikeRules
+from transforms.event_time import StreamTiming
+from transforms.sources.messages import message_record
+
+T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
+PRISM = Path(__file__).resolve().parents[2] / ".services" / "bin" / "prism"
+
+
+def seconds(n):
+    return dt.timedelta(seconds=n)
+
+
+def tweet_message(n: int, event: dt.datetime, arrival: dt.datetime, *, text: str | None = None, retweet_of=None):
+    data = {"id": str(1000 + n), "text": text or f"no signal in lekki since morning ({n})",
+            "created_at": event.isoformat().replace("+00:00", "Z"), "author_id": "9"}
+    if retweet_of:
+        data["referenced_tweets"] = [{"type": "retweeted", "id": str(retweet_of)}]
+    record = message_record("twitter", json.dumps({"data": data}).encode(), f"complaints.twitter/0/{n}", n,
+                            arrival, {}, "run-test", "s-test")
+    return TimestampedValue(record, arrival.timestamp())
+
+
+def raw_message(n: int, payload: bytes, arrival: dt.datetime, source="twitter", attributes=None):
+    record = message_record(source, payload, f"topic/0/{n}", n, arrival, attributes or {}, "run-test", "s-test")
+    return TimestampedValue(record, arrival.timestamp())
+
+
+def streaming_options():
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    return options
+
+
+def run_stream(test_stream, output_dir, runner="direct", timing=None, spike_rules=None):
+    if runner == "prism":
+        pipeline = beam.Pipeline(options=PipelineOptions([
+            "--runner=PrismRunner", f"--prism_location={PRISM}", "--environment_type=LOOPBACK", "--streaming"]))
+    else:
+        from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+        pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options())
+    plan = StreamPlan(str(output_dir), "s-test", timing or StreamTiming(window_seconds=60,
+                                                                         allowed_lateness_seconds=3600),
+                      spike_rules or SpikeRules())
+    build_stream_graph(pipeline | test_stream, plan, load_settings("dev"))
+    pipeline.run().wait_until_finish()
+    return plan
+
+
+def table(output_dir, name):
+    path = Path(output_dir) / name
+    if not path.exists():
+        return []
+    return ds.dataset(str(path), partitioning="hive").to_table().to_pylist()
+
+
+def counts(output_dir):
+    totals = {}
+    for row in table(output_dir, "warehouse/stream_counts"):
+        key = (row["source"], row["outcome"], row["reason"])
+        totals[key] = totals.get(key, 0) + row["count"]
+    return totals
+
+
+def late_data_stream():
+    """Five tweets on time, a redelivery, a retweet, a poison message, one tweet late within the allowed
+    lateness and one far beyond it."""
+    return (BeamTestStream()
+            .advance_watermark_to(T0.timestamp())
+            .add_elements([tweet_message(n, T0 + seconds(n), T0 + seconds(n + 1)) for n in range(5)])
+            .add_elements([tweet_message(2, T0 + seconds(2), T0 + seconds(9))])
+            .add_elements([tweet_message(7, T0 + seconds(7), T0 + seconds(9), retweet_of=1001)])
+            .add_elements([raw_message(99, b"{not json", T0 + seconds(10))])
+            .advance_watermark_to((T0 + dt.timedelta(minutes=3)).timestamp())
+            .add_elements([tweet_message(50, T0 + seconds(20), T0 + dt.timedelta(minutes=3))])
+            .advance_watermark_to((T0 + dt.timedelta(hours=3)).timestamp())
+            .add_elements([tweet_message(60, T0 + seconds(30), T0 + dt.timedelta(hours=3))])
+            .advance_watermark_to_infinity())
+
+
+RUNNERS = ["direct", pytest.param("prism", marks=pytest.mark.skipif(
+    not PRISM.exists() and not os.environ.get("COMPLAINTS_REQUIRE_SERVICES"),
+    reason="Prism not built (python runners/local_services.py fetch)"))]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_every_message_lands_once_and_late_data_is_written_not_dropped(tmp_path, runner):
+    run_stream(late_data_stream(), tmp_path, runner)
+
+    complaints = table(tmp_path, "warehouse/complaints")
+    ids = sorted(row["source_record_id"] for row in complaints)
+    assert ids == ["1000", "1001", "1002", "1003", "1004", "1050", "1060"]  # once each, late ones included
+    by_id = {row["source_record_id"]: row for row in complaints}
+    assert "arrived_after_window" in by_id["1060"]["flags"]
+    assert "arrived_after_window" not in by_id["1050"]["flags"]
+    assert all(row["event_time"].date() == T0.date() for row in complaints)
+
+    dead = table(tmp_path, "warehouse/dead_letter")
+    assert [(d["stage"], d["error_type"], d["raw"], d["message_id"]) for d in dead] == [
+        ("parse", "invalid_json", "{not json", "topic/0/99")]
+
+    lake = [json.loads(line) for path in (tmp_path / "lake/raw").rglob("*.jsonl")
+            for line in path.read_text().splitlines()]
+    assert len(lake) == 10  # every message read, verbatim, duplicates and poison included
+    assert sum(1 for record in lake if record["raw"] == "{not json") == 1
+
+    totals = counts(tmp_path)
+    assert totals[("twitter", "read", "")] == 10
+    assert totals[("twitter", "written", "")] == 7
+    assert totals[("twitter", "rejected", "parse:invalid_json")] == 1
+    assert totals[("twitter", "duplicates", "same_complaint_id")] == 1
+    assert totals[("twitter", "duplicates", "retweet")] == 1
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_late_record_within_lateness_goes_to_a_late_pane_of_its_event_window(tmp_path, runner):
+    run_stream(late_data_stream(), tmp_path, runner)
+
+    files = sorted(p.name for p in (tmp_path / "warehouse/complaints").rglob("*.parquet"))
+    nine_oclock = [name for name in files if "-20261126T090000Z-" in name]
+    assert len(nine_oclock) == 2, files  # the on-time pane and one late pane of the 09:00 window
+    late_pane = [name for name in nine_oclock if "-p0000-" not in name][0]
+    rows = ds.dataset(str(next((tmp_path / "warehouse/complaints").rglob(late_pane)))).to_table().to_pylist()
+    assert [row["source_record_id"] for row in rows] == ["1050"]
+
+    volume = table(tmp_path, "warehouse/complaint_volume")
+    per_minute = {}
+    for row in volume:
+        per_minute[row["minute_start"]] = per_minute.get(row["minute_start"], 0) + row["complaints"]
+    assert per_minute == {T0: 7}  # the late and the too-late complaint count in their true minute
+    assert {row["pane"] for row in volume} >= {"on_time", "late"}
+
+
+def test_dedupe_horizon_forgets_old_ids(tmp_path):
+    horizon = 600
+    stream = (BeamTestStream()
+              .advance_watermark_to(T0.timestamp())
+              .add_elements([tweet_message(1, T0, T0 + seconds(1))])
+              .advance_watermark_to((T0 + seconds(horizon + 120)).timestamp())
+              .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 121))])  # a replay after the horizon
+              .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 122))])  # and its redelivery
+              .advance_watermark_to_infinity())
+    run_stream(stream, tmp_path, timing=StreamTiming(window_seconds=60, allowed_lateness_seconds=3600,
+                                                     dedupe_horizon_seconds=horizon))
+    totals = counts(tmp_path)
+    assert totals[("twitter", "written", "")] == 2
+    assert totals[("twitter", "duplicates", "same_complaint_id")] == 1
+
+
+def test_web_forms_json_and_urlencoded_and_poison_messages(tmp_path):
+    form = (b"submission_id=wf-2&submitted_at=2026-11-26T09%3A00%3A05Z&full_name=Ada&email=ada%40example.com"
+            b"&message=I+was+billed+twice+this+month")
+    payload = json.dumps({"submission_id": "wf-1", "submitted_at": "2026-11-26T10:00:03+01:00",
+                          "fields": {"message": "my data bundle vanished", "phone": "08031234567"}}).encode()
+    stream = (BeamTestStream()
+              .advance_watermark_to(T0.timestamp())
+              .add_elements([raw_message(1, payload, T0 + seconds(4), "webform", {"content_type": "application/json"}),
+                             raw_message(2, form, T0 + seconds(6), "webform",
+                                         {"content_type": "application/x-www-form-urlencoded"}),
+                             raw_message(3, b"\xff\xfe\x00", T0 + seconds(7), "webform"),
+                             raw_message(4, b"", T0 + seconds(8), "webform")])
+              .advance_watermark_to_infinity())
+    run_stream(stream, tmp_path)
+    complaints = {row["source_record_id"]: row for row in table(tmp_path, "warehouse/complaints")}
+    assert set(complaints) == {"wf-1", "wf-2"}
+    assert complaints["wf-1"]["event_time"] == T0 + seconds(3)  # +01:00 normalised to UTC
+    assert "08031234567" not in complaints["wf-1"]["text"] and complaints["wf-1"]["contact_token"]
+    dead = sorted((d["message_id"], d["stage"]) for d in table(tmp_path, "warehouse/dead_letter"))
+    assert [message_id for message_id, _ in dead] == ["topic/0/3", "topic/0/4"]
+    totals = counts(tmp_path)
+    assert totals[("webform", "read", "")] == 4
+    assert totals[("webform", "written", "")] + sum(
+        n for (s, o, _), n in totals.items() if s == "webform" and o == "rejected") == 4
+
+
+def test_spike_alert_when_the_minute_volume_jumps(tmp_path):
+    quiet = [tweet_message(n, T0 + dt.timedelta(minutes=n // 2, seconds=n % 2),
+                           T0 + dt.timedelta(minutes=n // 2, seconds=5)) for n in range(20)]  # 2 a minute
+    outage_minute = T0 + dt.timedelta(minutes=10)
+    outage = [tweet_message(100 + n, outage_minute + seconds(n % 50), outage_minute + seconds(55),
+                            text=f"total network outage, no service at all ({n})") for n in range(30)]
+    stream = BeamTestStream().advance_watermark_to(T0.timestamp())
+    for minute in range(10):
+        stream = stream.add_elements(quiet[2 * minute:2 * minute + 2]).advance_watermark_to(
+            (T0 + dt.timedelta(minutes=minute + 1)).timestamp())
+    stream = stream.add_elements(outage).advance_watermark_to_infinity()
+    run_stream(stream, tmp_path, spike_rules=SpikeRules(baseline_minutes=10, warmup_minutes=5, ratio=3.0,
+                                                        sigmas=3.0, min_complaints=10))
+    alerts = table(tmp_path, "warehouse/alerts")
+    scopes = {alert["scope"]: alert for alert in alerts}
+    assert "all" in scopes, alerts
+    assert scopes["all"]["minute_start"] == outage_minute
+    assert scopes["all"]["complaints"] == 30
+    assert scopes["all"]["baseline_mean"] == pytest.approx(2.0)
+    assert all(alert["minute_start"] == outage_minute for alert in alerts)  # no alert in the quiet minutes

@@ -1,0 +1,74 @@
+"""Event time for the streaming pipeline: which timestamp a complaint carries into its windows.
+
+A complaint is timestamped with its event time from the payload (``event_time``). The transport's watermark
+follows arrival time (``ingested_at``: Kafka's record timestamp, Pub/Sub's publish time), so a complaint that
+arrives up to ``allowed_lateness`` after its event time is on time or late-but-allowed: it lands in its event
+window, in the on-time pane or a later (late) pane. A complaint that arrives later than that would be behind
+the window's garbage collection and silently dropped by Beam; instead it keeps its arrival time as its
+timestamp and gets the flag ``arrived_after_window``, so it is still written (in the window of its arrival,
+in its event_date partition) and counted in its true event minute. An event time in the future (beyond the
+clock-skew tolerance) would hold its window open until then; it is timestamped at arrival as well.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.transforms.window import TimestampedValue
+
+ARRIVED_AFTER_WINDOW = "arrived_after_window"
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """The streaming pipeline's time settings (the ``[streaming]`` section of a profile, or CLI flags)."""
+
+    window_seconds: int = 60              # fixed event-time windows of files and live aggregates
+    allowed_lateness_seconds: int = 3600  # how long after its window closes a record still joins it
+    early_firing_count: int = 1000        # an open window writes early once this many records wait (0: never)
+    dedupe_horizon_seconds: int = 86400   # a complaint_id seen again within this is a duplicate
+    future_tolerance_seconds: int = 600   # clock skew allowed between a payload's time and arrival
+
+    def __post_init__(self):
+        for name in ("window_seconds", "dedupe_horizon_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("allowed_lateness_seconds", "early_firing_count"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+
+
+def event_timestamp(complaint: dict, timing: StreamTiming) -> tuple[dt.datetime, bool]:
+    """(timestamp for windowing, whether the complaint arrived too late for its own event window)."""
+    event, arrival = complaint["event_time"], complaint["ingested_at"]
+    if event > arrival + dt.timedelta(seconds=timing.future_tolerance_seconds):
+        return arrival, False
+    if arrival - event > dt.timedelta(seconds=timing.allowed_lateness_seconds):
+        return arrival, True
+    return event, False
+
+
+def window_start(moment: dt.datetime, seconds: int) -> dt.datetime:
+    """Start of the fixed window of ``seconds`` that holds ``moment`` (windows aligned to the epoch, UTC)."""
+    epoch = int(moment.timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % seconds, tz=dt.timezone.utc)
+
+
+class AssignEventTime(beam.PTransform):
+    """Complaints -> the same complaints, timestamped for event-time windowing (see the module docstring)."""
+
+    def __init__(self, timing: StreamTiming):
+        super().__init__()
+        self.timing = timing
+
+    def expand(self, complaints):
+        timing = self.timing
+
+        def stamp(complaint):
+            moment, too_late = event_timestamp(complaint, timing)
+            if too_late:
+                complaint["flags"].append(ARRIVED_AFTER_WINDOW)
+            return TimestampedValue(complaint, moment.timestamp())
+
+        return complaints | "StampEventTime" >> beam.Map(stamp)
