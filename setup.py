@@ -12,6 +12,8 @@ INSTALL_REQUIRES = [
     "phonenumbers==9.0.43",    # E.164 normalisation: a maintained port of Google's libphonenumber
     "defusedxml==0.7.1",       # XML without entity expansion or external entities
     "tzdata==2026.6",          # time zones where the OS has no tz database (slim images, Windows)
+    "confluent-kafka==2.16.1", # Kafka producer (librdkafka) for publish, the web-form endpoint, the X connector
+    "aiohttp==3.14.5",         # the web-form HTTP endpoint and the X filtered-stream client (streaming HTTP)
 ]
 
 setup(

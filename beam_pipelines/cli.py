@@ -53,6 +53,26 @@ def _rate(value: str) -> float:
     return rate
 
 
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="complaints", description="Beejan complaint data platform: pipelines and tools.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -95,7 +115,68 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--target", choices=("category", "sentiment"),
                           help="which model to score (default: the label map's target, else category)")
     evaluate.add_argument("--output", help="where to write the metrics JSON (default: MODEL_DIR/evaluations/)")
+
+    stream = commands.add_parser(
+        "stream", help="run the streaming pipeline on the live channels (Kafka or Pub/Sub)",
+        epilog="Other --flags are Beam pipeline options and pass through unchanged. Kafka runs on Prism by "
+               "default (start the local services with `python runners/local_services.py start`).")
+    stream.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
+    stream.add_argument("--output-dir", required=True, help="where lake/ and warehouse/ go")
+    _transport_arguments(stream)
+    stream.add_argument("--group-id", default="complaints-stream", help="Kafka consumer group")
+    stream.add_argument("--expansion-service", default=os.environ.get("COMPLAINTS_EXPANSION_SERVICE",
+                                                                      "localhost:18097"),
+                        help="address of Beam's Java expansion service for ReadFromKafka")
+    stream.add_argument("--max-records", type=_positive,
+                        help="stop after reading this many messages (a bounded run: tests, backfills)")
+    stream.add_argument("--customers", help="customer master CSV for linking (default: none, all unknown)")
+    stream.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
+    stream.add_argument("--stream-id", help="name of this stream in file names and stream_counts "
+                                            "(default: stream-<transport>)")
+    stream.add_argument("--window-seconds", type=_positive, default=60, help="event-time window (default 60)")
+    stream.add_argument("--allowed-lateness", type=_non_negative, default=3600,
+                        help="seconds after a window closes that late records still join it (default 3600)")
+    stream.add_argument("--early-firing-count", type=_non_negative, default=1000,
+                        help="write an open window early once this many records wait (default 1000, 0: never)")
+    stream.add_argument("--dedupe-horizon", type=_positive, default=86400,
+                        help="seconds a complaint_id is remembered for dedup (default 86400)")
+    stream.add_argument("--shards", type=_positive, default=1, help="files per partition and pane (default 1)")
+    stream.add_argument("--runner", help="PrismRunner (default for kafka), DirectRunner (default for pubsub), "
+                                         "FlinkRunner, DataflowRunner")
+    stream.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
+
+    publish = commands.add_parser("publish", help="replay channel files into the live topics")
+    publish.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
+    publish.add_argument("--from", dest="input_dir", required=True,
+                         help="directory with twitter/*.jsonl and webforms/*.jsonl|*.form (e.g. from generate)")
+    publish.add_argument("--rate", type=_positive_float, help="messages per second (default: as fast as it goes)")
+    publish.add_argument("--limit", type=_positive, help="publish at most this many messages")
+    _transport_arguments(publish)
+
+    endpoint = commands.add_parser("webform-endpoint",
+                                   help="HTTP endpoint that accepts web-form posts and publishes them")
+    endpoint.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
+    endpoint.add_argument("--host", default="127.0.0.1")
+    endpoint.add_argument("--port", type=_positive, default=8085)
+    _transport_arguments(endpoint)
+
+    x_stream = commands.add_parser("x-stream", help="read the X API v2 filtered stream and publish each post "
+                                                    "(bearer token from X_BEARER_TOKEN)")
+    x_stream.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
+    x_stream.add_argument("--url", default="https://api.x.com/2/tweets/search/stream",
+                          help="the filtered-stream endpoint")
+    x_stream.add_argument("--max-posts", type=_positive, help="stop after this many posts")
+    _transport_arguments(x_stream)
     return parser
+
+
+def _transport_arguments(parser) -> None:
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("COMPLAINTS_KAFKA", "localhost:9092"),
+                        help="Kafka brokers (default localhost:9092 or COMPLAINTS_KAFKA)")
+    parser.add_argument("--pubsub-project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
+                        help="Google Cloud project of the Pub/Sub topics")
+    parser.add_argument("--twitter-topic", default="complaints.twitter")
+    parser.add_argument("--webform-topic", default="complaints.webforms")
 
 
 def _check_writable(output_dir: str) -> None:
@@ -225,6 +306,127 @@ def cmd_batch(args, beam_args: list[str]) -> int:
     return 0
 
 
+def _transport_config(args, transport: str):
+    from beam_pipelines.transports import KafkaConfig, PubSubConfig
+
+    topics = {"twitter": args.twitter_topic, "webform": args.webform_topic}
+    if transport == "kafka":
+        return KafkaConfig(bootstrap_servers=args.bootstrap_servers, topics=topics,
+                           group_id=getattr(args, "group_id", "complaints-stream"),
+                           expansion_service=getattr(args, "expansion_service", "localhost:18097"),
+                           max_records=getattr(args, "max_records", None))
+    if not args.pubsub_project:
+        raise CliError(f"complaints {args.command}: Pub/Sub needs --pubsub-project (or GOOGLE_CLOUD_PROJECT)",
+                       EXIT_USAGE)
+    return PubSubConfig(project=args.pubsub_project, topics=topics)
+
+
+def _publisher(args):
+    from beam_pipelines.transports import KafkaPublisher, PubSubPublisher, TransportError
+
+    config = _transport_config(args, args.transport)
+    try:
+        publisher = KafkaPublisher(config) if args.transport == "kafka" else PubSubPublisher(config)
+        publisher.check()
+    except TransportError as error:
+        raise CliError(f"complaints {args.command}: {error}") from None
+    return publisher
+
+
+def cmd_stream(args, beam_args: list[str]) -> int:
+    from beam_pipelines.config import ConfigError, load_settings
+    from beam_pipelines.streaming import StreamPlan, run_stream
+    from models.sklearn_model import ModelDirectoryError, ModelFactory
+    from runners.options import RunnerSetupError
+    from transforms.event_time import StreamTiming
+
+    for flag in beam_args:
+        if not flag.startswith("--"):
+            raise CliError(f"complaints stream: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
+    try:
+        settings = load_settings(args.profile)
+    except ConfigError as error:
+        raise CliError(f"complaints: {error}") from None
+    output_dir = args.output_dir if "://" in args.output_dir else os.path.abspath(args.output_dir)
+    _check_writable(output_dir)
+    if args.customers and not os.path.isfile(args.customers):
+        raise CliError(f"complaints stream: customer file {args.customers} does not exist")
+    model_dir = os.path.abspath(args.model_dir) if args.model_dir else None
+    try:
+        ModelFactory(model_dir)()  # a bad model directory fails now, not on a worker mid-stream
+    except ModelDirectoryError as error:
+        raise CliError(f"complaints: {error}") from None
+    timing = StreamTiming(window_seconds=args.window_seconds, allowed_lateness_seconds=args.allowed_lateness,
+                          early_firing_count=args.early_firing_count, dedupe_horizon_seconds=args.dedupe_horizon)
+    plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
+                      customers_path=os.path.abspath(args.customers) if args.customers else None,
+                      model_dir=model_dir, shards=args.shards)
+    config = _transport_config(args, args.transport)
+    if args.transport == "kafka":
+        _publisher(args)  # the broker must answer before a job is started against it
+    print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
+          f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
+          file=sys.stderr, flush=True)
+    try:
+        totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args)
+    except RunnerSetupError as error:
+        raise CliError(f"complaints stream: {error}") from None
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported in one line; details are logged
+        logging.getLogger(__name__).debug("stream failed", exc_info=True)
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise CliError(f"complaints: the streaming pipeline failed: {message[:500]}", EXIT_FAILED) from None
+    for source, entry in sorted(totals.items()):
+        print(f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
+              f"  duplicates {entry['duplicates']:>6}  {'balanced' if entry['balanced'] else 'NOT BALANCED'}")
+    if not all(entry["balanced"] for entry in totals.values()):
+        return EXIT_UNBALANCED
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from beam_pipelines.ingest.replay import replay
+    from beam_pipelines.transports import TransportError
+
+    if not os.path.isdir(args.input_dir):
+        raise CliError(f"complaints publish: input directory {args.input_dir} does not exist")
+    publisher = _publisher(args)
+    try:
+        published = replay(args.input_dir, publisher, args.rate, args.limit)
+    except TransportError as error:
+        raise CliError(f"complaints publish: {error}") from None
+    if not published:
+        raise CliError(f"complaints publish: no twitter/ or webforms/ records under {args.input_dir}")
+    print("published " + ", ".join(f"{n} {source} messages" for source, n in sorted(published.items())))
+    return 0
+
+
+def cmd_webform_endpoint(args) -> int:
+    from beam_pipelines.ingest.webform_endpoint import serve
+
+    publisher = _publisher(args)
+    print(f"web-form endpoint on http://{args.host}:{args.port}/webforms publishing to {args.transport} "
+          f"topic {args.webform_topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    serve(publisher, args.host, args.port)
+    return 0
+
+
+def cmd_x_stream(args) -> int:
+    from beam_pipelines.ingest.x_stream import XStreamError, run_connector
+
+    token = os.environ.get("X_BEARER_TOKEN")
+    if not token:
+        raise CliError("complaints x-stream: set X_BEARER_TOKEN to the app's bearer token", EXIT_USAGE)
+    publisher = _publisher(args)
+    try:
+        published = run_connector(args.url, token, publisher, max_posts=args.max_posts)
+    except XStreamError as error:
+        raise CliError(f"complaints x-stream: {error}") from None
+    print(f"published {published} posts")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     level = os.environ.get("COMPLAINTS_LOG_LEVEL", "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -239,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         if args.command == "batch":
             return cmd_batch(args, extra)
+        if args.command == "stream":
+            return cmd_stream(args, extra)
         if extra:
             raise CliError(f"complaints {args.command}: unrecognised arguments: {' '.join(extra)} (see --help)",
                            EXIT_USAGE)
@@ -246,6 +450,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "evaluate":
             return cmd_evaluate(args)
+        if args.command == "publish":
+            return cmd_publish(args)
+        if args.command == "webform-endpoint":
+            return cmd_webform_endpoint(args)
+        if args.command == "x-stream":
+            return cmd_x_stream(args)
         return cmd_generate(args)
     except CliError as error:
         print(str(error), file=sys.stderr)

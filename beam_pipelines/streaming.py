@@ -111,3 +111,50 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
               | "WriteStreamCounts" >> sinks.WriteStreamCounts(out, plan.stream_id, plan.run_id, timing))
     return {"lake": lake, "counts": counts, "volumes": volumes, "alerts": alerts}
 
+
+
+def read_messages(pipeline: beam.Pipeline, transport: str, transport_config, plan: StreamPlan):
+    """The streaming edge: raw records of the live channels from Kafka or Pub/Sub."""
+    from beam_pipelines.transports import ReadKafkaMessages, ReadPubSubMessages
+
+    read = ReadKafkaMessages if transport == "kafka" else ReadPubSubMessages
+    return pipeline | "ReadMessages" >> read(transport_config, plan.run_id, plan.stream_id)
+
+
+def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_config, *, runner=None,
+               beam_args=(), model_handler=None) -> dict:
+    """Run the streaming pipeline until it is stopped (or, with a bounded read, until it has read it all);
+    returns this run's outcome totals from ``stream_counts``."""
+    from runners.options import stream_pipeline
+
+    pipeline = stream_pipeline(transport, runner, list(beam_args))
+    build_stream_graph(read_messages(pipeline, transport, transport_config, plan), plan, settings, model_handler)
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        result.cancel()
+        raise
+    return stream_totals(plan.output_dir, plan.run_id)
+
+
+def stream_totals(output_dir: str, run_id: str | None = None) -> dict:
+    """Outcome totals per source from ``stream_counts`` (of one run, or of all): read, written, rejected,
+    duplicates, and whether they balance."""
+    import pyarrow.dataset as ds
+    from apache_beam.io.filesystems import FileSystems
+
+    path = FileSystems.join(output_dir, sinks.STREAM_COUNTS_TABLE)
+    if not FileSystems.exists(path):
+        return {}
+    table = ds.dataset(path, partitioning="hive").to_table()
+    totals: dict = {}
+    for row in table.to_pylist():
+        if run_id and row["run_id"] != run_id:
+            continue
+        entry = totals.setdefault(row["source"], {"read": 0, "written": 0, "rejected": 0, "duplicates": 0})
+        if row["outcome"] in entry:
+            entry[row["outcome"]] += row["count"]
+    for entry in totals.values():
+        entry["balanced"] = entry["read"] == entry["written"] + entry["rejected"] + entry["duplicates"]
+    return totals

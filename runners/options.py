@@ -7,6 +7,9 @@ Any other runner name (``FlinkRunner``, ``DataflowRunner``, ``PortableRunner``..
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
 LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner")
@@ -29,3 +32,52 @@ def build_options(runner: str, beam_args: list[str], runner_defaults: dict) -> P
             if f"--{name}" not in given:
                 args.append(f"--{name}={value}")
     return PipelineOptions(args)
+
+
+# -- streaming ---------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+STREAM_RUNNER_FOR = {"kafka": "PrismRunner", "pubsub": "DirectRunner"}
+
+
+class RunnerSetupError(Exception):
+    """A runner that cannot start here; the message says what to do."""
+
+
+def prism_location() -> str:
+    """The Prism binary: ``COMPLAINTS_PRISM_LOCATION``, else the one ``runners/local_services.py`` builds."""
+    location = os.environ.get("COMPLAINTS_PRISM_LOCATION") or str(REPO / ".services" / "bin" / "prism")
+    if not os.path.exists(location):
+        raise RunnerSetupError(f"the Prism runner is not built at {location}: run "
+                               "`python runners/local_services.py fetch` (or set COMPLAINTS_PRISM_LOCATION)")
+    return location
+
+
+def stream_pipeline(transport: str, runner: str | None, beam_args: list[str]):
+    """A streaming ``beam.Pipeline`` for ``transport``. Kafka's cross-language read needs a portable runner:
+    Prism locally (LOOPBACK: Python workers in this process), Flink or Dataflow on a cluster. Pub/Sub locally
+    runs on Beam's streaming DirectRunner, named explicitly; ``DataflowRunner`` and others pass through."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = runner or STREAM_RUNNER_FOR[transport]
+    args = list(beam_args)
+    if runner == "PrismRunner":
+        given = " ".join(args)
+        if "--prism_location" not in given:
+            args.append(f"--prism_location={prism_location()}")
+        if "--environment_type" not in given:
+            args.append("--environment_type=LOOPBACK")
+        args.append("--runner=PrismRunner")
+        options = PipelineOptions(args)
+        options.view_as(StandardOptions).streaming = True
+        return beam.Pipeline(options=options)
+    options = PipelineOptions(args)
+    options.view_as(StandardOptions).streaming = True
+    if runner in LOCAL_RUNNERS:
+        if transport == "kafka":
+            raise RunnerSetupError("Kafka's cross-language read does not run on the DirectRunner: use "
+                                   "--runner PrismRunner (the default), FlinkRunner or DataflowRunner")
+        from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+        return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
+    return beam.Pipeline(runner=runner, options=options)

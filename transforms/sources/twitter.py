@@ -16,8 +16,10 @@ SOURCE = "twitter"
 
 
 def load_json_object(text: str) -> dict:
+    """A JSON object from a record's text; a leading byte-order mark (some webhook senders add one) is not
+    content and is ignored."""
     try:
-        payload = orjson.loads(text)
+        payload = orjson.loads(text.removeprefix("\ufeff"))
     except orjson.JSONDecodeError as error:
         raise RecordError("invalid_json", f"not valid JSON ({error}); truncated or corrupt line?") from None
     if not isinstance(payload, dict):

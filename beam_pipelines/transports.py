@@ -1,0 +1,162 @@
+"""The edges of the streaming pipeline: where live messages come from and how they are published.
+
+Kafka (self-hosted, Flink): Beam's cross-language ``ReadFromKafka`` with metadata, record CreateTime as the
+element timestamp and watermark, offsets committed when bundles finalise. Publishing uses librdkafka
+(confluent-kafka). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as timestamp; the
+Google client honours ``PUBSUB_EMULATOR_HOST``. Each channel has its own topic; a web form's body kind
+travels as the ``content_type`` header/attribute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+
+from transforms.sources.messages import kafka_record, pubsub_record
+
+DEFAULT_TOPICS = {"twitter": "complaints.twitter", "webform": "complaints.webforms"}
+JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+
+
+class TransportError(Exception):
+    """The transport cannot be reached or is misconfigured; the message says what to fix."""
+
+
+@dataclass
+class KafkaConfig:
+    bootstrap_servers: str = "localhost:9092"
+    topics: dict = field(default_factory=lambda: dict(DEFAULT_TOPICS))
+    group_id: str = "complaints-stream"
+    expansion_service: str = "localhost:18097"
+    max_records: int | None = None  # a bounded read (tests, benchmarks, backfills); None = run until stopped
+
+
+@dataclass
+class PubSubConfig:
+    project: str = ""
+    topics: dict = field(default_factory=lambda: dict(DEFAULT_TOPICS))
+    subscriptions: dict = field(default_factory=dict)  # source -> subscription name; default <topic>-stream
+
+
+class ReadKafkaMessages(beam.PTransform):
+    """Kafka topics of the live channels -> raw records timestamped with their Kafka CreateTime."""
+
+    def __init__(self, config: KafkaConfig, run_id: str, stream_id: str):
+        super().__init__()
+        self.config, self.run_id, self.stream_id = config, run_id, stream_id
+
+    def expand(self, pipeline):
+        from apache_beam.io.kafka import ReadFromKafka
+
+        config, run_id, stream_id = self.config, self.run_id, self.stream_id
+        topic_sources = {topic: source for source, topic in config.topics.items()}
+        consumer = {"bootstrap.servers": config.bootstrap_servers, "group.id": config.group_id,
+                    "auto.offset.reset": "earliest", "enable.auto.commit": "false"}
+        return (pipeline
+                | "ReadFromKafka" >> ReadFromKafka(
+                    consumer_config=consumer, topics=sorted(topic_sources), with_metadata=True,
+                    timestamp_policy=ReadFromKafka.create_time_policy, commit_offset_in_finalize=True,
+                    max_num_records=config.max_records, expansion_service=config.expansion_service)
+                | "ToRawRecords" >> beam.Map(lambda row: kafka_record(row, topic_sources, run_id, stream_id)))
+
+
+class ReadPubSubMessages(beam.PTransform):
+    """Pub/Sub subscriptions of the live channels -> raw records timestamped with their publish time."""
+
+    def __init__(self, config: PubSubConfig, run_id: str, stream_id: str):
+        super().__init__()
+        self.config, self.run_id, self.stream_id = config, run_id, stream_id
+
+    def expand(self, pipeline):
+        from apache_beam.io.gcp.pubsub import ReadFromPubSub
+
+        config, run_id, stream_id = self.config, self.run_id, self.stream_id
+        reads = []
+        for source, topic in sorted(config.topics.items()):
+            subscription = config.subscriptions.get(source) or f"{topic}-stream"
+            path = f"projects/{config.project}/subscriptions/{subscription}"
+            reads.append(pipeline
+                         | f"Read{source}" >> ReadFromPubSub(subscription=path, with_attributes=True)
+                         | f"ToRawRecords{source}" >> beam.Map(
+                             lambda message, source=source: pubsub_record(message, source, run_id, stream_id)))
+        return reads | "AllChannels" >> beam.Flatten()
+
+
+# -- publishing ----------------------------------------------------------------------------------------------
+class KafkaPublisher:
+    """Publishes channel payloads to their Kafka topics (acks=all, idempotent producer)."""
+
+    def __init__(self, config: KafkaConfig):
+        from confluent_kafka import Producer
+
+        self.topics, self.servers = config.topics, config.bootstrap_servers
+        self._producer = Producer({"bootstrap.servers": config.bootstrap_servers, "enable.idempotence": True,
+                                   "linger.ms": 20, "socket.timeout.ms": 10000, "message.timeout.ms": 30000,
+                                   "log_level": 3})  # librdkafka: errors only on stderr
+        self._errors: list[str] = []
+
+    def _delivered(self, error, message):
+        if error is not None:
+            self._errors.append(str(error))
+
+    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
+        headers = [(key, str(value).encode("utf-8")) for key, value in (attributes or {}).items()]
+        while True:
+            try:
+                self._producer.produce(self.topics[source], value=payload, headers=headers,
+                                       on_delivery=self._delivered)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain
+                self._producer.poll(0.5)
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 60) -> None:
+        remaining = self._producer.flush(timeout)
+        if remaining or self._errors:
+            raise TransportError(f"Kafka did not accept {remaining + len(self._errors)} messages "
+                                 f"({(self._errors or ['timed out'])[0]})")
+
+    def check(self, timeout: float = 10) -> None:
+        """Fail fast, with one clear line, when the broker cannot be reached."""
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except Exception as error:  # noqa: BLE001 - librdkafka raises KafkaException with a code
+            raise TransportError(f"cannot reach Kafka at {self.servers}: {error}") from None
+
+
+class PubSubPublisher:
+    """Publishes channel payloads to their Pub/Sub topics (honours ``PUBSUB_EMULATOR_HOST``)."""
+
+    def __init__(self, config: PubSubConfig):
+        from google.cloud import pubsub_v1
+
+        if not config.project:
+            raise TransportError("Pub/Sub needs a project: pass --pubsub-project")
+        self._client = pubsub_v1.PublisherClient()
+        self._paths = {source: self._client.topic_path(config.project, topic)
+                       for source, topic in config.topics.items()}
+        self._futures = []
+
+    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
+        self._futures.append(self._client.publish(self._paths[source], payload,
+                                                  **{k: str(v) for k, v in (attributes or {}).items()}))
+
+    def flush(self, timeout: float = 60) -> None:
+        failures = []
+        for future in self._futures:
+            try:
+                future.result(timeout=timeout)
+            except Exception as error:  # noqa: BLE001
+                failures.append(str(error))
+        self._futures = []
+        if failures:
+            raise TransportError(f"Pub/Sub did not accept {len(failures)} messages ({failures[0]})")
+
+    def check(self, timeout: float = 10) -> None:
+        return None
+
+
+def content_type_of(file_name: str) -> str:
+    """A web-form file's body kind: urlencoded for ``.form``, JSON otherwise."""
+    return FORM if file_name.removesuffix(".gz").endswith(".form") else JSON
+

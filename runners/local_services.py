@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Local services for the streaming pipeline: a Kafka broker, Beam's Kafka expansion service and Java worker
+pool, and the Prism runner. Standard library only, so it runs before the project's environment exists.
+
+    python runners/local_services.py fetch     # jars from Maven Central, Prism built from the Go module proxy
+    python runners/local_services.py start     # fetch if needed, then start all and wait until they listen
+    python runners/local_services.py stop
+    python runners/local_services.py status
+
+Everything lives under ``.services/`` in the repository (ignored by git): ``kafka/libs``, ``xlang/libs``,
+``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports come from the environment (defaults below).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOME = Path(os.environ.get("COMPLAINTS_SERVICES_DIR", REPO / ".services"))
+POMS = REPO / "runners" / "services"
+BEAM_VERSION = "2.77.0"  # Prism is built at the Python SDK's own version
+PRISM_MODULE = f"github.com/apache/beam/sdks/v2/go/cmd/prism@v{BEAM_VERSION}"
+
+KAFKA_PORT = int(os.environ.get("COMPLAINTS_KAFKA_PORT", "9092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("COMPLAINTS_KAFKA_CONTROLLER_PORT", "9093"))
+EXPANSION_PORT = int(os.environ.get("COMPLAINTS_EXPANSION_PORT", "18097"))
+JAVA_WORKER_PORT = int(os.environ.get("COMPLAINTS_JAVA_WORKER_PORT", "18098"))
+
+SERVICES = ("kafka", "java-worker", "expansion")
+
+
+class ServiceError(Exception):
+    pass
+
+
+def _run(command: list[str], cwd: Path | None = None) -> None:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise ServiceError(f"{' '.join(command[:4])} ... failed:\n" + "\n".join(tail))
+
+
+def _copy_dependencies(pom: Path, target: Path) -> None:
+    stamp = target / ".stamp"
+    if stamp.exists() and stamp.stat().st_mtime >= pom.stat().st_mtime:
+        return
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    print(f"fetching {pom.parent.name} jars from Maven Central into {target}", flush=True)
+    _run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={target}",
+          "-DincludeScope=runtime"])
+    stamp.touch()
+
+
+def prism_path() -> Path:
+    return HOME / "bin" / "prism"
+
+
+def fetch() -> None:
+    _copy_dependencies(POMS / "kafka" / "pom.xml", HOME / "kafka" / "libs")
+    _copy_dependencies(POMS / "xlang" / "pom.xml", HOME / "xlang" / "libs")
+    if not prism_path().exists():
+        print(f"building Prism {BEAM_VERSION} from the Go module proxy (a few minutes the first time)", flush=True)
+        (HOME / "bin").mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GOBIN": str(HOME / "bin"), "GOFLAGS": "-buildvcs=false"}
+        result = subprocess.run(["go", "install", PRISM_MODULE], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError("go install prism failed:\n" + result.stderr[-2000:])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_file(name: str) -> Path:
+    return HOME / "run" / f"{name}.pid"
+
+
+def _alive(name: str) -> int | None:
+    path = _pid_file(name)
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _spawn(name: str, command: list[str], port: int, env: dict | None = None, timeout: float = 90) -> None:
+    if _alive(name) and _listening(port):
+        print(f"{name}: already running on port {port}")
+        return
+    if _listening(port):
+        raise ServiceError(f"{name}: port {port} is taken by another process")
+    (HOME / "logs").mkdir(parents=True, exist_ok=True)
+    (HOME / "run").mkdir(parents=True, exist_ok=True)
+    log = open(HOME / "logs" / f"{name}.log", "ab")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                               start_new_session=True)
+    _pid_file(name).write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"{name}: exited with {process.returncode}; see {HOME / 'logs' / (name + '.log')}")
+        if _listening(port):
+            print(f"{name}: listening on port {port} (pid {process.pid})", flush=True)
+            return
+        time.sleep(0.5)
+    raise ServiceError(f"{name}: not listening on port {port} after {timeout:.0f} s")
+
+
+def _kafka_config() -> Path:
+    data = HOME / "data" / "kafka"
+    config = HOME / "kafka" / "server.properties"
+    config.write_text("\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@localhost:{KAFKA_CONTROLLER_PORT}",
+        f"listeners=PLAINTEXT://localhost:{KAFKA_PORT},CONTROLLER://localhost:{KAFKA_CONTROLLER_PORT}",
+        f"advertised.listeners=PLAINTEXT://localhost:{KAFKA_PORT}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        f"log.dirs={data}",
+        "num.partitions=2",
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=true",
+    ]) + "\n")
+    return config
+
+
+def start_kafka() -> None:
+    libs = HOME / "kafka" / "libs"
+    classpath = f"{libs}/*"
+    logging = [f"-Dlog4j2.configurationFile={POMS / 'kafka' / 'log4j2.properties'}"]
+    config = _kafka_config()
+    if not (HOME / "data" / "kafka" / "meta.properties").exists():
+        cluster_id = subprocess.run(["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "random-uuid"],
+                                    capture_output=True, text=True).stdout.strip().splitlines()
+        cluster = cluster_id[-1] if cluster_id else uuid.uuid4().hex[:22]
+        _run(["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "format", "-t", cluster,
+              "-c", str(config)])
+    _spawn("kafka", ["java", "-Xmx768m", *logging, "-cp", classpath, "kafka.Kafka", str(config)], KAFKA_PORT)
+
+
+def start_java_worker() -> None:
+    libs = HOME / "xlang" / "libs"
+    options = ('{"options":{"environmentType":"EXTERNAL","environmentOptions":'
+               f'["external_service_address=localhost:{JAVA_WORKER_PORT}"]}}}}')
+    _spawn("java-worker", ["java", "-Xmx1g", f"-javaagent:{libs}/jamm-0.4.0.jar", "-cp", f"{libs}/*",
+                           "org.apache.beam.fn.harness.ExternalWorkerService"], JAVA_WORKER_PORT,
+           env={"PIPELINE_OPTIONS": options})
+
+
+def start_expansion() -> None:
+    libs = HOME / "xlang" / "libs"
+    _spawn("expansion", ["java", "-Xmx512m", "-cp", f"{libs}/*",
+                         "org.apache.beam.sdk.expansion.service.ExpansionService", str(EXPANSION_PORT),
+                         "--defaultEnvironmentType=EXTERNAL",
+                         f"--defaultEnvironmentConfig=localhost:{JAVA_WORKER_PORT}"], EXPANSION_PORT)
+
+
+def start() -> None:
+    fetch()
+    start_kafka()
+    start_java_worker()
+    start_expansion()
+
+
+def stop() -> None:
+    for name in reversed(SERVICES):
+        pid = _alive(name)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(40):
+            if _alive(name) is None:
+                break
+            time.sleep(0.25)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        _pid_file(name).unlink(missing_ok=True)
+        print(f"{name}: stopped")
+
+
+def status() -> int:
+    ports = {"kafka": KAFKA_PORT, "java-worker": JAVA_WORKER_PORT, "expansion": EXPANSION_PORT}
+    down = 0
+    for name in SERVICES:
+        up = _listening(ports[name])
+        down += not up
+        print(f"{name:<12} port {ports[name]:<6} {'up' if up else 'down'}")
+    print(f"{'prism':<12} {prism_path() if prism_path().exists() else 'not built'}")
+    return 1 if down else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("fetch", "start", "stop", "status"))
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "status":
+            return status()
+        {"fetch": fetch, "start": start, "stop": stop}[args.action]()
+    except ServiceError as error:
+        print(f"local_services: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
