@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test benchmark clean
+.PHONY: demo test benchmark services-start services-stop clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,17 @@ demo: $(STAMP)  ## generate a day of sample input and run the batch pipeline on 
 	$(BIN)/complaints generate --output-dir sample --volume 10000
 	$(BIN)/complaints batch --input-dir sample --output-dir out
 
-test: $(STAMP)  ## run the whole test suite
-	$(BIN)/pytest
+test: $(STAMP)  ## run the whole test suite, with the local Kafka broker, expansion service and Prism it needs
+	$(PYTHON) runners/local_services.py run -- $(BIN)/pytest
 
 benchmark: $(STAMP)  ## batch throughput and memory against a plain Python loop (see README)
 	$(BIN)/python benchmarks/batch_throughput.py --records 100000
+
+services-start:  ## start Kafka, Beam's expansion service and Java worker pool (fetched and built on first use)
+	$(PYTHON) runners/local_services.py start
+
+services-stop:
+	$(PYTHON) runners/local_services.py stop
 
 clean:
 	rm -rf sample out .pytest_cache

@@ -6,6 +6,7 @@ pool, and the Prism runner. Standard library only, so it runs before the project
     python runners/local_services.py start     # fetch if needed, then start all and wait until they listen
     python runners/local_services.py stop
     python runners/local_services.py status
+    python runners/local_services.py run -- CMD...   # start what is not running, run CMD, stop what it started
 
 Everything lives under ``.services/`` in the repository (ignored by git): ``kafka/libs``, ``xlang/libs``,
 ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports come from the environment (defaults below).
@@ -99,10 +100,11 @@ def _alive(name: str) -> int | None:
     return pid
 
 
-def _spawn(name: str, command: list[str], port: int, env: dict | None = None, timeout: float = 90) -> None:
+def _spawn(name: str, command: list[str], port: int, env: dict | None = None, timeout: float = 90) -> bool:
+    """Start a service unless it runs already; True if this call started it."""
     if _alive(name) and _listening(port):
         print(f"{name}: already running on port {port}")
-        return
+        return False
     if _listening(port):
         raise ServiceError(f"{name}: port {port} is taken by another process")
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
@@ -117,7 +119,7 @@ def _spawn(name: str, command: list[str], port: int, env: dict | None = None, ti
             raise ServiceError(f"{name}: exited with {process.returncode}; see {HOME / 'logs' / (name + '.log')}")
         if _listening(port):
             print(f"{name}: listening on port {port} (pid {process.pid})", flush=True)
-            return
+            return True
         time.sleep(0.5)
     raise ServiceError(f"{name}: not listening on port {port} after {timeout:.0f} s")
 
@@ -147,7 +149,7 @@ def _kafka_config() -> Path:
     return config
 
 
-def start_kafka() -> None:
+def start_kafka() -> bool:
     libs = HOME / "kafka" / "libs"
     classpath = f"{libs}/*"
     logging = [f"-Dlog4j2.configurationFile={POMS / 'kafka' / 'log4j2.properties'}"]
@@ -158,35 +160,35 @@ def start_kafka() -> None:
         cluster = cluster_id[-1] if cluster_id else uuid.uuid4().hex[:22]
         _run(["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "format", "-t", cluster,
               "-c", str(config)])
-    _spawn("kafka", ["java", "-Xmx768m", *logging, "-cp", classpath, "kafka.Kafka", str(config)], KAFKA_PORT)
+    return _spawn("kafka", ["java", "-Xmx768m", *logging, "-cp", classpath, "kafka.Kafka", str(config)], KAFKA_PORT)
 
 
-def start_java_worker() -> None:
+def start_java_worker() -> bool:
     libs = HOME / "xlang" / "libs"
     options = ('{"options":{"environmentType":"EXTERNAL","environmentOptions":'
                f'["external_service_address=localhost:{JAVA_WORKER_PORT}"]}}}}')
-    _spawn("java-worker", ["java", "-Xmx1g", f"-javaagent:{libs}/jamm-0.4.0.jar", "-cp", f"{libs}/*",
+    return _spawn("java-worker", ["java", "-Xmx1g", f"-javaagent:{libs}/jamm-0.4.0.jar", "-cp", f"{libs}/*",
                            "org.apache.beam.fn.harness.ExternalWorkerService"], JAVA_WORKER_PORT,
            env={"PIPELINE_OPTIONS": options})
 
 
-def start_expansion() -> None:
+def start_expansion() -> bool:
     libs = HOME / "xlang" / "libs"
-    _spawn("expansion", ["java", "-Xmx512m", "-cp", f"{libs}/*",
+    return _spawn("expansion", ["java", "-Xmx512m", "-cp", f"{libs}/*",
                          "org.apache.beam.sdk.expansion.service.ExpansionService", str(EXPANSION_PORT),
                          "--defaultEnvironmentType=EXTERNAL",
                          f"--defaultEnvironmentConfig=localhost:{JAVA_WORKER_PORT}"], EXPANSION_PORT)
 
 
-def start() -> None:
+def start() -> list[str]:
+    """Start every service that is not running; returns the names of those this call started."""
     fetch()
-    start_kafka()
-    start_java_worker()
-    start_expansion()
+    starters = {"kafka": start_kafka, "java-worker": start_java_worker, "expansion": start_expansion}
+    return [name for name in SERVICES if starters[name]()]
 
 
-def stop() -> None:
-    for name in reversed(SERVICES):
+def stop(names=SERVICES) -> None:
+    for name in reversed(names):
         pid = _alive(name)
         if pid is None:
             continue
@@ -214,11 +216,21 @@ def status() -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("fetch", "start", "stop", "status"))
+    parser.add_argument("action", choices=("fetch", "start", "stop", "status", "run"))
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run")
     args = parser.parse_args(argv)
     try:
         if args.action == "status":
             return status()
+        if args.action == "run":
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            if not command:
+                parser.error("run needs a command after --")
+            started = start()
+            try:
+                return subprocess.call(command)
+            finally:
+                stop(started)
         {"fetch": fetch, "start": start, "stop": stop}[args.action]()
     except ServiceError as error:
         print(f"local_services: {error}", file=sys.stderr)
