@@ -337,7 +337,7 @@ def cmd_stream(args, beam_args: list[str]) -> int:
     from beam_pipelines.config import ConfigError, load_settings
     from beam_pipelines.streaming import StreamPlan, run_stream
     from models.sklearn_model import ModelDirectoryError, ModelFactory
-    from runners.options import RunnerSetupError
+    from runners.options import RunnerSetupError, prism_location
     from transforms.event_time import StreamTiming
 
     for flag in beam_args:
@@ -363,6 +363,11 @@ def cmd_stream(args, beam_args: list[str]) -> int:
                       model_dir=model_dir, shards=args.shards)
     config = _transport_config(args, args.transport)
     if args.transport == "kafka":
+        if (args.runner or "PrismRunner") == "PrismRunner":
+            try:
+                prism_location()
+            except RunnerSetupError as error:
+                raise CliError(f"complaints stream: {error}") from None
         _publisher(args)  # the broker must answer before a job is started against it
     print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
           f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
@@ -420,10 +425,10 @@ def cmd_x_stream(args) -> int:
         raise CliError("complaints x-stream: set X_BEARER_TOKEN to the app's bearer token", EXIT_USAGE)
     publisher = _publisher(args)
     try:
-        published = run_connector(args.url, token, publisher, max_posts=args.max_posts)
+        stats = run_connector(args.url, token, publisher, max_posts=args.max_posts)
     except XStreamError as error:
         raise CliError(f"complaints x-stream: {error}") from None
-    print(f"published {published} posts")
+    print(f"published {stats.published} posts over {stats.connections} connections")
     return 0
 
 

@@ -8,12 +8,17 @@ travels as the ``content_type`` header/attribute.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import apache_beam as beam
 
 from transforms.sources.messages import kafka_record, pubsub_record
 
+# librdkafka's own log (one line per failed connection attempt) goes through Python logging, quiet by default:
+# failures reach the user as one TransportError line.
+_LIBRDKAFKA_LOG = logging.getLogger("complaints.librdkafka")
+_LIBRDKAFKA_LOG.setLevel(logging.CRITICAL)
 DEFAULT_TOPICS = {"twitter": "complaints.twitter", "webform": "complaints.webforms"}
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 
@@ -92,7 +97,7 @@ class KafkaPublisher:
         self.topics, self.servers = config.topics, config.bootstrap_servers
         self._producer = Producer({"bootstrap.servers": config.bootstrap_servers, "enable.idempotence": True,
                                    "linger.ms": 20, "socket.timeout.ms": 10000, "message.timeout.ms": 30000,
-                                   "log_level": 3})  # librdkafka: errors only on stderr
+                                   "logger": _LIBRDKAFKA_LOG})
         self._errors: list[str] = []
 
     def _delivered(self, error, message):
@@ -112,11 +117,12 @@ class KafkaPublisher:
 
     def flush(self, timeout: float = 60) -> None:
         remaining = self._producer.flush(timeout)
-        if remaining or self._errors:
-            raise TransportError(f"Kafka did not accept {remaining + len(self._errors)} messages "
-                                 f"({(self._errors or ['timed out'])[0]})")
+        errors, self._errors = self._errors, []
+        if remaining or errors:
+            raise TransportError(f"Kafka did not accept {remaining + len(errors)} messages "
+                                 f"({(errors or ['timed out'])[0]})")
 
-    def check(self, timeout: float = 10) -> None:
+    def check(self, timeout: float = 5) -> None:
         """Fail fast, with one clear line, when the broker cannot be reached."""
         try:
             self._producer.list_topics(timeout=timeout)

@@ -1,0 +1,56 @@
+"""Helpers for the ingestion-edge tests: a real HTTP server on localhost in a thread, and a publisher that
+records what it was given (the transport itself is tested against the real broker in the kafka tests)."""
+import asyncio
+import socket
+import threading
+from contextlib import contextmanager
+
+from aiohttp import web
+
+
+class RecordingPublisher:
+    def __init__(self, fail_with=None):
+        self.messages, self.flushes, self.fail_with = [], 0, fail_with
+
+    def publish(self, source, payload, attributes=None):
+        self.messages.append((source, payload, dict(attributes or {})))
+
+    def flush(self, timeout=60):
+        self.flushes += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def check(self, timeout=10):
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(app: web.Application):
+    """Run ``app`` on a real localhost port in its own thread and event loop; yields the base URL."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    ready = threading.Event()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
