@@ -314,7 +314,8 @@ def _transport_config(args, transport: str):
         return KafkaConfig(bootstrap_servers=args.bootstrap_servers, topics=topics,
                            group_id=getattr(args, "group_id", "complaints-stream"),
                            expansion_service=getattr(args, "expansion_service", "localhost:18097"),
-                           max_records=getattr(args, "max_records", None))
+                           max_records=getattr(args, "max_records", None),
+                           commit_on_finalize=(getattr(args, "runner", None) or "PrismRunner") != "PrismRunner")
     if not args.pubsub_project:
         raise CliError(f"complaints {args.command}: Pub/Sub needs --pubsub-project (or GOOGLE_CLOUD_PROJECT)",
                        EXIT_USAGE)
@@ -337,6 +338,7 @@ def cmd_stream(args, beam_args: list[str]) -> int:
     from beam_pipelines.config import ConfigError, load_settings
     from beam_pipelines.streaming import StreamPlan, run_stream
     from models.sklearn_model import ModelDirectoryError, ModelFactory
+    from beam_pipelines.transports import TransportError
     from runners.options import RunnerSetupError, prism_location
     from transforms.event_time import StreamTiming
 
@@ -368,7 +370,11 @@ def cmd_stream(args, beam_args: list[str]) -> int:
                 prism_location()
             except RunnerSetupError as error:
                 raise CliError(f"complaints stream: {error}") from None
-        _publisher(args)  # the broker must answer before a job is started against it
+        publisher = _publisher(args)  # the broker must answer before a job is started against it
+        try:
+            publisher.ensure_topics()
+        except TransportError as error:
+            raise CliError(f"complaints stream: {error}") from None
     print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
           f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
@@ -380,7 +386,7 @@ def cmd_stream(args, beam_args: list[str]) -> int:
         raise
     except Exception as error:  # noqa: BLE001 - reported in one line; details are logged
         logging.getLogger(__name__).debug("stream failed", exc_info=True)
-        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        message = failure_reason(error)
         raise CliError(f"complaints: the streaming pipeline failed: {message[:500]}", EXIT_FAILED) from None
     for source, entry in sorted(totals.items()):
         print(f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
@@ -388,6 +394,16 @@ def cmd_stream(args, beam_args: list[str]) -> int:
     if not all(entry["balanced"] for entry in totals.values()):
         return EXIT_UNBALANCED
     return 0
+
+
+def failure_reason(error: Exception) -> str:
+    """The line of a runner's failure that says what went wrong (a Java cause, a Python error), not the
+    last line of a stack trace."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    causes = [line for line in lines if "Exception:" in line or "Error:" in line]
+    if causes:
+        return causes[-1].split("Exception: ", 1)[-1] if "Exception: " in causes[-1] else causes[-1]
+    return lines[-1] if lines else type(error).__name__
 
 
 def cmd_publish(args) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import signal
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -130,11 +131,23 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     pipeline = stream_pipeline(transport, runner, list(beam_args))
     build_stream_graph(read_messages(pipeline, transport, transport_config, plan), plan, settings, model_handler)
     result = pipeline.run()
+    stopping = []
+
+    def stop(signum, _frame):  # Ctrl-C or SIGTERM: cancel the job, let files in flight finish, then exit
+        stopping.append(signum)
+        result.cancel()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result.wait_until_finish()
-    except KeyboardInterrupt:
-        result.cancel()
-        raise
+    except Exception:  # noqa: BLE001 - a cancelled job reports itself as failed
+        if not stopping:
+            raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopping:
+        raise KeyboardInterrupt
     return stream_totals(plan.output_dir, plan.run_id)
 
 

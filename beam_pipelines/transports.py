@@ -34,6 +34,9 @@ class KafkaConfig:
     group_id: str = "complaints-stream"
     expansion_service: str = "localhost:18097"
     max_records: int | None = None  # a bounded read (tests, benchmarks, backfills); None = run until stopped
+    # Commit offsets when a bundle's output is final (needs a runner with stable input: Flink, Dataflow).
+    # Off, the consumer auto-commits what it has read: Prism has no stable input (nor checkpoints).
+    commit_on_finalize: bool = True
 
 
 @dataclass
@@ -56,11 +59,13 @@ class ReadKafkaMessages(beam.PTransform):
         config, run_id, stream_id = self.config, self.run_id, self.stream_id
         topic_sources = {topic: source for source, topic in config.topics.items()}
         consumer = {"bootstrap.servers": config.bootstrap_servers, "group.id": config.group_id,
-                    "auto.offset.reset": "earliest", "enable.auto.commit": "false"}
+                    "auto.offset.reset": "earliest",
+                    "enable.auto.commit": "false" if config.commit_on_finalize else "true"}
         return (pipeline
                 | "ReadFromKafka" >> ReadFromKafka(
                     consumer_config=consumer, topics=sorted(topic_sources), with_metadata=True,
-                    timestamp_policy=ReadFromKafka.create_time_policy, commit_offset_in_finalize=True,
+                    timestamp_policy=ReadFromKafka.create_time_policy,
+                    commit_offset_in_finalize=config.commit_on_finalize and config.max_records is None,
                     max_num_records=config.max_records, expansion_service=config.expansion_service)
                 | "ToRawRecords" >> beam.Map(lambda row: kafka_record(row, topic_sources, run_id, stream_id)))
 
@@ -114,6 +119,26 @@ class KafkaPublisher:
             except BufferError:  # the local queue is full: let deliveries drain
                 self._producer.poll(0.5)
         self._producer.poll(0)
+
+    def ensure_topics(self, partitions: int = 2, timeout: float = 15) -> list[str]:
+        """Create the channel topics that do not exist yet (KafkaIO refuses to read a missing topic);
+        returns the ones created."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.servers, "logger": _LIBRDKAFKA_LOG})
+        existing = set(admin.list_topics(timeout=timeout).topics)
+        missing = sorted(set(self.topics.values()) - existing)
+        if not missing:
+            return []
+        futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)
+                                       for topic in missing])
+        for topic, future in futures.items():
+            try:
+                future.result(timeout)
+            except Exception as error:  # noqa: BLE001 - a topic created meanwhile is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(error):
+                    raise TransportError(f"cannot create Kafka topic {topic}: {error}") from None
+        return missing
 
     def flush(self, timeout: float = 60) -> None:
         remaining = self._producer.flush(timeout)

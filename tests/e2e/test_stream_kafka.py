@@ -98,3 +98,49 @@ def test_live_volume_adds_up_to_the_warehouse(streamed):
     volume = read_table(streamed["dir"] / "warehouse" / "complaint_volume").to_pylist()
     complaints = read_table(streamed["dir"] / "warehouse" / "complaints").num_rows
     assert sum(row["complaints"] for row in volume) == complaints
+
+
+def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services, generated_day, tmp_path):
+    """A live job (no --max-records): windows close on the watermark while it runs; Ctrl-C stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    topics = [f"live{uuid.uuid4().hex[:8]}.twitter", f"live{uuid.uuid4().hex[:8]}.webforms"]
+    transport = ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
+                 "--twitter-topic", topics[0], "--webform-topic", topics[1]]
+    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", *transport, "--output-dir",
+                            str(tmp_path), "--window-seconds", "5", "--allowed-lateness", "30",
+                            "--expansion-service", kafka_services["expansion_service"],
+                            "--group-id", f"live-{uuid.uuid4().hex[:6]}"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        published = run_cli("publish", "--from", str(generated_day["dir"]), *transport, "--rate", "50",
+                            "--limit", "150")
+        assert published.returncode == 0, published.stderr
+        deadline, totals = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            totals = stream_totals(tmp_path)
+            if sum(entry["read"] for entry in totals.values()) >= 150 and all(
+                    entry["balanced"] for entry in totals.values()):
+                break
+            assert job.poll() is None, job.stderr.read()[-3000:]
+            time.sleep(1)
+        assert sum(entry["read"] for entry in totals.values()) == 150, totals
+        assert all(entry["balanced"] for entry in totals.values()), totals
+    finally:
+        job.send_signal(signal.SIGINT)
+        try:
+            _, stderr = job.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            raise
+    assert job.returncode == 130 and "interrupted" in stderr
+    ids = [row["complaint_id"] for row in read_table(tmp_path / "warehouse" / "complaints").to_pylist()]
+    assert len(ids) == len(set(ids)) == sum(entry["written"] for entry in totals.values())
+    assert not [p for p in tmp_path.rglob(".tmp-*")], "no half-written files left behind"
+    assert os.listdir(tmp_path / "lake" / "raw")
