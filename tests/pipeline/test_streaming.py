@@ -213,3 +213,56 @@ def test_spike_alert_when_the_minute_volume_jumps(tmp_path):
     assert scopes["all"]["complaints"] == 30
     assert scopes["all"]["baseline_mean"] == pytest.approx(2.0)
     assert all(alert["minute_start"] == outage_minute for alert in alerts)  # no alert in the quiet minutes
+
+
+def test_pubsub_messages_take_the_same_path(tmp_path):
+    """Pub/Sub cannot run here (no emulator): its edge is proven by feeding PubsubMessages, as ReadFromPubSub
+    emits them with attributes, through the conversion ``ReadPubSubMessages`` applies."""
+    from apache_beam.io.gcp.pubsub import PubsubMessage
+    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+    from apache_beam.utils.timestamp import Timestamp
+
+    from transforms.sources.messages import pubsub_record
+
+    def message(source, n, payload, arrival, attributes=None):
+        return TimestampedValue((source, PubsubMessage(payload, attributes or {}, message_id=f"m-{n}",
+                                                       publish_time=Timestamp.of(arrival.timestamp()))),
+                                arrival.timestamp())
+
+    tweet = json.dumps({"data": {"id": "77", "text": "no 4G in Ikeja", "created_at": "2026-11-26T09:00:01Z"}})
+    form = b"submission_id=wf-5&submitted_at=2026-11-26T09%3A00%3A02Z&message=double+charge"
+    stream = (BeamTestStream().advance_watermark_to(T0.timestamp())
+              .add_elements([message("twitter", 1, tweet.encode(), T0 + seconds(2)),
+                             message("twitter", 2, b"oops", T0 + seconds(3)),
+                             message("webform", 3, form, T0 + seconds(4),
+                                     {"content_type": "application/x-www-form-urlencoded"})])
+              .advance_watermark_to_infinity())
+    pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options())
+    raw = (pipeline | stream
+           | "AsReadPubSubMessagesDoes" >> beam.MapTuple(lambda source, m: pubsub_record(m, source, "run-t", "s-t")))
+    build_stream_graph(raw, StreamPlan(str(tmp_path), "s-test"), load_settings("dev"))
+    pipeline.run().wait_until_finish()
+
+    complaints = {row["source_record_id"]: row for row in table(tmp_path, "warehouse/complaints")}
+    assert set(complaints) == {"77", "wf-5"}
+    assert complaints["77"]["ingested_at"] == T0 + seconds(2)  # the publish time
+    [dead] = table(tmp_path, "warehouse/dead_letter")
+    assert dead["message_id"] == "m-2" and dead["error_type"] == "invalid_json"
+
+
+def test_pubsub_read_edge_builds_for_dataflow_and_the_emulator():
+    """The Pub/Sub edge constructs on the streaming DirectRunner (where PUBSUB_EMULATOR_HOST works) with one
+    subscription per channel and attributes on."""
+    from apache_beam.io.gcp.pubsub import ReadFromPubSub
+
+    from beam_pipelines.transports import PubSubConfig, ReadPubSubMessages
+
+    pipeline = beam.Pipeline(options=streaming_options())
+    plan = StreamPlan("/tmp/unused", "s-test")
+    raw = pipeline | ReadPubSubMessages(PubSubConfig(project="beejan-prod"), plan.run_id, plan.stream_id)
+    build_stream_graph(raw, plan, load_settings("dev"))
+    reads = [t.transform for t in pipeline.transforms_stack[0].parts[0].parts if isinstance(t.transform, ReadFromPubSub)]
+    subscriptions = sorted(read._source.full_subscription for read in reads)
+    assert subscriptions == ["projects/beejan-prod/subscriptions/complaints.twitter-stream",
+                             "projects/beejan-prod/subscriptions/complaints.webforms-stream"]
+    assert all(read.with_attributes for read in reads)

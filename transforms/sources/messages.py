@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import apache_beam as beam
+from apache_beam.utils.timestamp import Timestamp
 
 from transforms.outcomes import DEAD_LETTER, ParseRawRecords, count_tally
 from transforms.records import PARSE, RecordError, decode_raw
@@ -59,10 +60,10 @@ def kafka_record(row, topic_sources: dict, run_id: str, batch_id: str) -> dict:
 def pubsub_record(message, source: str, run_id: str, batch_id: str) -> dict:
     """A ``PubsubMessage`` (read with attributes) -> raw record; its publish time is ``ingested_at``."""
     published = message.publish_time
-    if published is None:
+    if published is None:  # only messages made by hand lack it; the service always sets it
         published_at = dt.datetime.now(dt.timezone.utc)
-    elif hasattr(published, "timestamp") and not isinstance(published, dt.datetime):
-        published_at = _from_millis(published.micros // 1000)  # apache_beam Timestamp
+    elif isinstance(published, Timestamp):
+        published_at = published.to_utc_datetime(has_tz=True)
     else:
         published_at = published if published.tzinfo else published.replace(tzinfo=dt.timezone.utc)
     return message_record(source, message.data, message.message_id or "", None, published_at,
