@@ -1,0 +1,170 @@
+"""Streaming benchmark: the rates (records/s) the streaming pipeline keeps up with on this machine, and the
+latency from publish to the record being readable in the warehouse (median, p99), on the real Kafka broker
+and Prism.
+
+    python runners/local_services.py start
+    python benchmarks/stream_throughput.py [--rates 50,100,200,400] [--seconds 45] [--window-seconds 5]
+
+One ``complaints stream`` job runs unbounded for the whole benchmark. For each rate in turn, synthetic X posts
+(unique ids, ``created_at`` = publish time) are published at that rate for ``--seconds``; a reader polls the
+warehouse's complaint files and notes when each complaint first becomes readable. The job kept up with a rate
+when every record published at it was readable within ``window + 15 s`` after publishing stopped (its backlog
+did not grow). Latency depends on the window (the trigger: files are written when the watermark closes a
+window, or early after ``--early-firing-count`` records). Results go to benchmarks/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from beam_pipelines.ingest.replay import RateLimiter  # noqa: E402
+from beam_pipelines.transports import KafkaConfig, KafkaPublisher  # noqa: E402
+from transforms.records import complaint_id  # noqa: E402
+
+TEXTS = ["No network in Lekki since morning, calls keep dropping", "I was charged twice for my data bundle",
+         "Your customer care agent hung up on me", "How do I change my plan to the family bundle?",
+         "Internet has been extremely slow for three days now, fix it", "Airtime deducted but recharge failed"]
+
+
+class WarehouseWatcher(threading.Thread):
+    """Polls the warehouse complaint files; remembers when each complaint_id was first readable."""
+
+    def __init__(self, root: Path, interval: float = 0.25):
+        super().__init__(daemon=True)
+        self.root, self.interval = root / "warehouse" / "complaints", interval
+        self.first_seen: dict[str, float] = {}
+        self._files: set[Path] = set()
+        self._stop = threading.Event()
+
+    def run(self):
+        while not self._stop.is_set():
+            now = time.time()
+            for path in self.root.rglob("*.parquet") if self.root.exists() else []:
+                if path in self._files or path.name.startswith("."):
+                    continue
+                self._files.add(path)
+                for cid in pq.read_table(path, columns=["complaint_id"]).column(0).to_pylist():
+                    self.first_seen.setdefault(cid, now)
+            time.sleep(self.interval)
+
+    def stop(self):
+        self._stop.set()
+
+
+def post(n: int, run: str) -> tuple[str, bytes]:
+    tweet_id = f"{run}{n:09d}"
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    payload = {"data": {"id": tweet_id, "text": TEXTS[n % len(TEXTS)], "created_at": created,
+                        "author_id": str(n % 5000)},
+               "includes": {"users": [{"id": str(n % 5000), "username": f"user{n % 5000}"}]}}
+    return tweet_id, json.dumps(payload).encode()
+
+
+def publish_at(publisher, rate: float, seconds: float, run: str, start_n: int) -> dict[str, float]:
+    """Publish at ``rate`` for ``seconds``; returns complaint_id -> publish time."""
+    limiter, published, n = RateLimiter(rate), {}, start_n
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        limiter.wait()
+        tweet_id, payload = post(n, run)
+        published[complaint_id("twitter", tweet_id)] = time.time()
+        publisher.publish("twitter", payload)
+        n += 1
+    publisher.flush()
+    return published
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="50,100,200,400", help="records/s to try, in order")
+    parser.add_argument("--seconds", type=float, default=45, help="how long to publish at each rate")
+    parser.add_argument("--window-seconds", type=int, default=5)
+    parser.add_argument("--early-firing-count", type=int, default=1000)
+    parser.add_argument("--bootstrap-servers", default="localhost:9092")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:6]
+    topics = {"twitter": f"bench{run}.twitter", "webform": f"bench{run}.webforms"}
+    output = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+    publisher = KafkaPublisher(KafkaConfig(bootstrap_servers=args.bootstrap_servers, topics=topics))
+    publisher.check()
+    publisher.ensure_topics()
+    job = subprocess.Popen(
+        [sys.executable, "-m", "beam_pipelines", "stream", "--transport", "kafka", "--output-dir", str(output),
+         "--bootstrap-servers", args.bootstrap_servers, "--twitter-topic", topics["twitter"],
+         "--webform-topic", topics["webform"], "--window-seconds", str(args.window_seconds),
+         "--allowed-lateness", "60", "--early-firing-count", str(args.early_firing_count),
+         "--group-id", f"bench-{run}"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    watcher = WarehouseWatcher(output)
+    watcher.start()
+    results, n = [], 0
+    try:
+        warmup = publish_at(publisher, 5, 2, run, n)  # wait until the job is up and writing
+        n += len(warmup)
+        deadline = time.monotonic() + 180
+        while not set(warmup) <= set(watcher.first_seen) and time.monotonic() < deadline:
+            if job.poll() is not None:
+                raise SystemExit(f"the stream job exited: {job.stderr.read().decode()[-2000:]}")
+            time.sleep(0.5)
+        for rate in [float(r) for r in args.rates.split(",")]:
+            published = publish_at(publisher, rate, args.seconds, run, n)
+            n += len(published)
+            stopped = time.time()
+            grace = args.window_seconds + 15
+            while time.time() < stopped + grace and not set(published) <= set(watcher.first_seen):
+                time.sleep(0.25)
+            seen = {cid: watcher.first_seen[cid] - t for cid, t in published.items() if cid in watcher.first_seen}
+            achieved = len(published) / args.seconds
+            kept_up = len(seen) == len(published)
+            latencies = list(seen.values())
+            result = {"target_rate": rate, "published": len(published), "achieved_publish_rate": round(achieved, 1),
+                      "readable_within_grace": len(seen), "kept_up": kept_up,
+                      "latency_median_s": round(statistics.median(latencies), 2) if latencies else None,
+                      "latency_p99_s": round(percentile(latencies, 0.99), 2) if latencies else None}
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            if not kept_up:
+                break
+    finally:
+        watcher.stop()
+        job.terminate()
+        try:
+            job.wait(60)
+        except subprocess.TimeoutExpired:
+            job.kill()
+    sustained = max((r["target_rate"] for r in results if r["kept_up"]), default=0)
+    report = {"benchmark": "stream_throughput", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+              "window_seconds": args.window_seconds, "early_firing_count": args.early_firing_count,
+              "seconds_per_rate": args.seconds, "runner": "PrismRunner (LOOPBACK)", "transport": "kafka",
+              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+              "sustained_rate": sustained, "rates": results}
+    results_dir = REPO / "benchmarks" / "results"
+    results_dir.mkdir(exist_ok=True)
+    path = results_dir / f"stream-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"sustained: {sustained:.0f} records/s (window {args.window_seconds} s); report in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
