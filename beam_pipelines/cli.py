@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop after reading this many messages (a bounded run: tests, backfills)")
     stream.add_argument("--customers", help="customer master CSV for linking (default: none, all unknown)")
     stream.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
+    stream.add_argument("--model-watch", metavar="PATTERN",
+                        help="swap in new models while running: a glob of model cards, e.g. "
+                             "'MODELS/*/model_card.json' (each new directory from `complaints train`)")
+    stream.add_argument("--model-watch-seconds", type=_positive, default=60,
+                        help="how often to look for a new model (default 60)")
     stream.add_argument("--stream-id", help="name of this stream in file names and stream_counts "
                                             "(default: stream-<transport>)")
     stream.add_argument("--window-seconds", type=_positive, default=60, help="event-time window (default 60)")
@@ -339,7 +344,7 @@ def cmd_stream(args, beam_args: list[str]) -> int:
     from beam_pipelines.streaming import StreamPlan, run_stream
     from models.sklearn_model import ModelDirectoryError, ModelFactory
     from beam_pipelines.transports import TransportError
-    from runners.options import RunnerSetupError, prism_location
+    from runners.options import STREAM_RUNNER_FOR, RunnerSetupError, prism_location
     from transforms.event_time import StreamTiming
 
     for flag in beam_args:
@@ -354,6 +359,19 @@ def cmd_stream(args, beam_args: list[str]) -> int:
     if args.customers and not os.path.isfile(args.customers):
         raise CliError(f"complaints stream: customer file {args.customers} does not exist")
     model_dir = os.path.abspath(args.model_dir) if args.model_dir else None
+    if args.model_watch and (args.runner or STREAM_RUNNER_FOR[args.transport]) == "PrismRunner":
+        raise CliError("complaints stream: --model-watch needs a runner with triggered side inputs (Flink, "
+                       "Dataflow, or the DirectRunner with Pub/Sub); Prism 2.77 does not support them "
+                       "(apache/beam#31438): restart the stream with --model-dir to change models there",
+                       EXIT_USAGE)
+    if args.model_watch:
+        import glob
+
+        cards = sorted(glob.glob(args.model_watch), key=os.path.getmtime)
+        if not cards or not all(card.endswith("model_card.json") for card in cards):
+            raise CliError(f"complaints stream: --model-watch {args.model_watch} matches no model_card.json "
+                           "(it must match at least one model directory's card when the stream starts)")
+        model_dir = model_dir or os.path.dirname(os.path.abspath(cards[-1]))
     try:
         ModelFactory(model_dir)()  # a bad model directory fails now, not on a worker mid-stream
     except ModelDirectoryError as error:
@@ -362,7 +380,8 @@ def cmd_stream(args, beam_args: list[str]) -> int:
                           early_firing_count=args.early_firing_count, dedupe_horizon_seconds=args.dedupe_horizon)
     plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
                       customers_path=os.path.abspath(args.customers) if args.customers else None,
-                      model_dir=model_dir, shards=args.shards)
+                      model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,
+                      model_watch_seconds=args.model_watch_seconds)
     config = _transport_config(args, args.transport)
     if args.transport == "kafka":
         if (args.runner or "PrismRunner") == "PrismRunner":

@@ -45,6 +45,8 @@ class StreamPlan:
     spike_rules: SpikeRules = field(default_factory=SpikeRules)
     customers_path: str | None = None
     model_dir: str | None = None
+    model_watch: str | None = None     # e.g. MODELS/*/model_card.json: swap in each new model while running
+    model_watch_seconds: int = 60
     shards: int = 1
     run_id: str = field(default_factory=lambda: f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-"
                                                 f"{secrets.token_hex(3)}")
@@ -60,6 +62,16 @@ def customer_index(pipeline: beam.Pipeline, plan: StreamPlan):
             | "CustomerFile" >> beam.Create([("customers", path, path.rsplit("/", 1)[-1])])
             | "ReadCustomers" >> ReadCustomers(context))
     return read["index"]
+
+
+def model_updates(pipeline: beam.Pipeline, plan: StreamPlan):
+    """RunInference's side input of model updates: each new model card under ``plan.model_watch`` (a new
+    model directory, written by ``complaints train``) is swapped in without restarting the job."""
+    if not plan.model_watch:
+        return None
+    from apache_beam.ml.inference.utils import WatchFilePattern
+
+    return pipeline | "WatchModels" >> WatchFilePattern(plan.model_watch, interval=plan.model_watch_seconds)
 
 
 def restamp_dead_letter(record: dict):
@@ -86,7 +98,7 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, settings.rules(None))
     deduped = valid | "Dedupe" >> DedupeWithinHorizon(timing.dedupe_horizon_seconds)
     enriched = deduped["complaints"] | "Enrich" >> EnrichComplaints(
-        customer_index(pipeline, plan), model_handler, settings.contact_token_key)
+        customer_index(pipeline, plan), model_handler, settings.contact_token_key, model_updates(pipeline, plan))
     rows = enriched["complaints"] | "EventTime" >> AssignEventTime(timing)
     windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")
 

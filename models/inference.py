@@ -33,8 +33,10 @@ class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]
         return (self._factory or ModelFactory(self.model_dir))()
 
     def update_model_path(self, model_path: Optional[str] = None):
+        """Point at a new model directory; ``model_path`` may also be its ``model_card.json`` (what a
+        WatchFilePattern over ``MODELS/*/model_card.json`` reports)."""
         if model_path:
-            self.model_dir = model_path
+            self.model_dir = model_path.removesuffix("/model_card.json")
             self._factory = None
 
     def run_inference(self, batch: Sequence[dict], model: ComplaintModel,

@@ -266,3 +266,33 @@ def test_pubsub_read_edge_builds_for_dataflow_and_the_emulator():
     assert subscriptions == ["projects/beejan-prod/subscriptions/complaints.twitter-stream",
                              "projects/beejan-prod/subscriptions/complaints.webforms-stream"]
     assert all(read.with_attributes for read in reads)
+
+
+def test_model_updates_are_wired_into_run_inference_when_watching(tmp_path):
+    """With ``model_watch`` the enrichment's RunInference gets WatchFilePattern's model updates as a side
+    input (the job swaps models without a restart on runners with triggered side inputs)."""
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.ml.inference.utils import WatchFilePattern
+
+    pipeline = beam.Pipeline(options=streaming_options())
+    plan = StreamPlan(str(tmp_path), "s-test", model_watch=str(tmp_path / "*" / "model_card.json"))
+    build_stream_graph(pipeline | beam.Create([]), plan, load_settings("dev"))
+    found = {}
+
+    def visit(node):
+        if isinstance(node.transform, (RunInference, WatchFilePattern)):
+            found[type(node.transform).__name__] = node
+        for part in node.parts:
+            visit(part)
+
+    visit(pipeline.transforms_stack[0])
+    assert found["WatchFilePattern"].transform.file_pattern == plan.model_watch
+    assert found["RunInference"].transform._model_metadata_pcoll is not None
+
+
+def test_model_handler_follows_a_model_card_path():
+    from models.inference import ComplaintModelHandler
+
+    handler = ComplaintModelHandler("/models/a")
+    handler.update_model_path("/models/b/model_card.json")
+    assert handler.model_dir == "/models/b"
