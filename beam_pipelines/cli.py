@@ -266,19 +266,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_batch(args, beam_args: list[str]) -> int:
-    from beam_pipelines.batch import InputError, UnbalancedRun, plan_batch, run_batch
+def _settings_for_pipeline(args, beam_args: list[str]):
+    """The profile's settings, after checking that every argument left for Beam is a --flag."""
     from beam_pipelines.config import ConfigError, load_settings
-    from beam_pipelines.summary import format_summary
-    from models.sklearn_model import ModelDirectoryError, ModelFactory
 
     for flag in beam_args:
         if not flag.startswith("--"):
-            raise CliError(f"complaints batch: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
+            raise CliError(f"complaints {args.command}: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
     try:
-        settings = load_settings(args.profile)
+        return load_settings(args.profile)
     except ConfigError as error:
         raise CliError(f"complaints: {error}") from None
+
+
+def cmd_batch(args, beam_args: list[str]) -> int:
+    from beam_pipelines.batch import InputError, UnbalancedRun, plan_batch, run_batch
+    from beam_pipelines.summary import format_summary
+    from models.sklearn_model import ModelDirectoryError, ModelFactory
+
+    settings = _settings_for_pipeline(args, beam_args)
     input_dir = args.input_dir if "://" in args.input_dir else os.path.abspath(args.input_dir)
     output_dir = args.output_dir if "://" in args.output_dir else os.path.abspath(args.output_dir)
     if "://" not in input_dir and not os.path.isdir(input_dir):
@@ -304,7 +310,7 @@ def cmd_batch(args, beam_args: list[str]) -> int:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
         logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
-        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        message = failure_reason(error)
         raise CliError(f"complaints: the pipeline failed, nothing was committed: {message[:500]}",
                        EXIT_FAILED) from None
     print(format_summary(manifest))
@@ -340,20 +346,13 @@ def _publisher(args):
 
 
 def cmd_stream(args, beam_args: list[str]) -> int:
-    from beam_pipelines.config import ConfigError, load_settings
     from beam_pipelines.streaming import StreamPlan, run_stream
-    from models.sklearn_model import ModelDirectoryError, ModelFactory
     from beam_pipelines.transports import TransportError
+    from models.sklearn_model import ModelDirectoryError, ModelFactory
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError, prism_location
     from transforms.event_time import StreamTiming
 
-    for flag in beam_args:
-        if not flag.startswith("--"):
-            raise CliError(f"complaints stream: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
-    try:
-        settings = load_settings(args.profile)
-    except ConfigError as error:
-        raise CliError(f"complaints: {error}") from None
+    settings = _settings_for_pipeline(args, beam_args)
     output_dir = args.output_dir if "://" in args.output_dir else os.path.abspath(args.output_dir)
     _check_writable(output_dir)
     if args.customers and not os.path.isfile(args.customers):

@@ -33,9 +33,8 @@ class XStreamError(Exception):
 
 @dataclass
 class Backoff:
-    """X's reconnection schedule. ``scale`` shrinks every wait (tests run it at a thousandth)."""
+    """X's reconnection schedule: the next wait, in seconds, after each kind of failure."""
 
-    scale: float = 1.0
     network_step: float = 0.25
     network_max: float = 16.0
     http_start: float = 5.0
@@ -46,12 +45,12 @@ class Backoff:
 
     def after_network_error(self) -> float:
         self._network = min(self._network + self.network_step, self.network_max)
-        return self._network * self.scale
+        return self._network
 
     def after_http_error(self, status: int) -> float:
         start = self.rate_limit_start if status == 429 else self.http_start
         self._http = min(max(self._http * 2, start), self.http_max if status != 429 else float("inf"))
-        return self._http * self.scale
+        return self._http
 
     def reset(self) -> None:
         self._network = self._http = 0.0
