@@ -9,6 +9,7 @@ warehouse writer whole batches.
 """
 from __future__ import annotations
 
+import typing
 import zlib
 
 import apache_beam as beam
@@ -122,6 +123,7 @@ class DedupeWithinHorizon(beam.PTransform):
         deduped = (complaints
                    | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
                    | "KeyByComplaintId" >> beam.Map(lambda complaint: (complaint["complaint_id"], complaint))
+                   .with_output_types(beam.typehints.KV[str, typing.Any])  # a deterministic key coder
                    | "FirstCopyOnly" >> beam.ParDo(DedupeWithinHorizonFn(self.horizon_seconds)).with_outputs(
                        TALLY, main="complaints"))
         return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}
