@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--runner", help="PrismRunner (default for kafka), DirectRunner (default for pubsub), "
                                          "FlinkRunner, DataflowRunner")
     stream.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
+    stream.add_argument("--quiet", action="store_true", help="no progress lines, only the final totals")
 
     publish = commands.add_parser("publish", help="replay channel files into the live topics")
     publish.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
@@ -397,7 +398,8 @@ def cmd_stream(args, beam_args: list[str]) -> int:
           f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
     try:
-        totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args)
+        totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
+                            show_progress=not args.quiet)
     except RunnerSetupError as error:
         raise CliError(f"complaints stream: {error}") from None
     except KeyboardInterrupt:

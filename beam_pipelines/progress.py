@@ -55,3 +55,60 @@ class ProgressReporter:
                 print(f"  {elapsed:5.0f} s: {current[0]} of {self.input_files} channel files read, "
                       f"{min(current[1], self.shards)} of {self.shards} shards written", file=self.stream,
                       flush=True)
+
+
+class StreamProgress:
+    """Prints a streaming job's running totals (from its ``stream_counts`` files) every ``interval`` seconds
+    while they change: read, written, rejected and duplicates, and the read rate since the last line. Only new
+    files are read each time, so the cost stays flat however long the job runs."""
+
+    def __init__(self, output_dir: str, run_id: str, interval: float = 30.0, stream=None):
+        self.root = os.path.join(output_dir, "warehouse", "stream_counts")
+        self.run_id, self.interval, self.stream = run_id, interval, stream or sys.stderr
+        self.totals = {"read": 0, "written": 0, "rejected": 0, "duplicates": 0}
+        self._seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stream-progress", daemon=True)
+
+    def __enter__(self):
+        if "://" not in self.root:
+            self._started = time.monotonic()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        return False
+
+    def refresh(self) -> bool:
+        """Add the counts of stream_counts files not read yet; True if the totals changed."""
+        import pyarrow.parquet as pq
+
+        changed = False
+        for root, _, names in os.walk(self.root):
+            for name in names:
+                path = os.path.join(root, name)
+                if not name.endswith(".parquet") or name.startswith(".") or path in self._seen:
+                    continue
+                self._seen.add(path)
+                for row in pq.read_table(path, columns=["run_id", "outcome", "count"]).to_pylist():
+                    if row["run_id"] == self.run_id and row["outcome"] in self.totals:
+                        self.totals[row["outcome"]] += row["count"]
+                        changed = True
+        return changed
+
+    def line(self, elapsed: float, rate: float) -> str:
+        t = self.totals
+        return (f"  {elapsed:6.0f} s: read {t['read']:,} ({rate:,.0f}/s), written {t['written']:,}, "
+                f"rejected {t['rejected']:,}, duplicates {t['duplicates']:,}")
+
+    def _run(self):
+        last_read, last_time = 0, time.monotonic()
+        while not self._stop.wait(self.interval):
+            if self.refresh():
+                now = time.monotonic()
+                rate = (self.totals["read"] - last_read) / max(now - last_time, 1e-9)
+                last_read, last_time = self.totals["read"], now
+                print(self.line(now - self._started, rate), file=self.stream, flush=True)

@@ -14,6 +14,7 @@ The edges live in ``beam_pipelines/transports.py``; ``run_stream`` puts an edge 
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 import signal
@@ -23,6 +24,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
 
 from beam_pipelines.config import Settings
+from beam_pipelines.progress import StreamProgress
 from models.inference import ComplaintModelHandler
 from transforms.aggregates import CountVolumes, DetectSpikes, SpikeRules
 from transforms.cleaning import clean_complaint
@@ -135,7 +137,7 @@ def read_messages(pipeline: beam.Pipeline, transport: str, transport_config, pla
 
 
 def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_config, *, runner=None,
-               beam_args=(), model_handler=None) -> dict:
+               beam_args=(), model_handler=None, show_progress: bool = False) -> dict:
     """Run the streaming pipeline until it is stopped (or, with a bounded read, until it has read it all);
     returns this run's outcome totals from ``stream_counts``."""
     from runners.options import stream_pipeline
@@ -150,8 +152,10 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         result.cancel()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    progress = StreamProgress(plan.output_dir, plan.run_id) if show_progress else contextlib.nullcontext()
     try:
-        result.wait_until_finish()
+        with progress:
+            result.wait_until_finish()
     except Exception:  # noqa: BLE001 - a cancelled job reports itself as failed
         if not stopping:
             raise
