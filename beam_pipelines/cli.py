@@ -33,14 +33,18 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"invalid date {value!r}, expected YYYY-MM-DD") from None
 
 
-def _positive(value: str) -> int:
+def _whole_number(value: str, minimum: int, requirement: str) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {number}")
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"expected {requirement}, got {number}")
     return number
+
+
+def _positive(value: str) -> int:
+    return _whole_number(value, 1, "a positive number")
 
 
 def _rate(value: str) -> float:
@@ -54,13 +58,7 @@ def _rate(value: str) -> float:
 
 
 def _non_negative(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected zero or more, got {number}")
-    return number
+    return _whole_number(value, 0, "zero or more")
 
 
 def _positive_float(value: str) -> float:

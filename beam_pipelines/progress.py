@@ -24,18 +24,18 @@ def staged_progress(staging: str) -> tuple[int, int]:
     return len(inputs), len(shards)
 
 
-class ProgressReporter:
-    """Prints a line to ``stream`` whenever the staged output has grown, at most every ``interval`` seconds."""
+class _PollingReporter:
+    """Runs ``_run`` in a daemon thread while the ``with`` block lasts (local output only: no listing calls
+    against object stores)."""
 
-    def __init__(self, staging: str, input_files: int, shards: int, interval: float = 10.0, stream=None):
-        self.staging, self.input_files, self.shards, self.interval = staging, input_files, shards, interval
+    def __init__(self, path: str, stream=None):
+        self._path = path
         self.stream = stream or sys.stderr
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-        self._last = (0, 0)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
     def __enter__(self):
-        if "://" not in self.staging:  # local staging only: no listing calls against object stores
+        if "://" not in self._path:
             self._started = time.monotonic()
             self._thread.start()
         return self
@@ -45,6 +45,15 @@ class ProgressReporter:
         if self._thread.is_alive():
             self._thread.join(timeout=2)
         return False
+
+
+class ProgressReporter(_PollingReporter):
+    """Prints a line to ``stream`` whenever the staged output has grown, at most every ``interval`` seconds."""
+
+    def __init__(self, staging: str, input_files: int, shards: int, interval: float = 10.0, stream=None):
+        super().__init__(staging, stream)
+        self.staging, self.input_files, self.shards, self.interval = staging, input_files, shards, interval
+        self._last = (0, 0)
 
     def _run(self):
         while not self._stop.wait(self.interval):
@@ -57,30 +66,17 @@ class ProgressReporter:
                       flush=True)
 
 
-class StreamProgress:
+class StreamProgress(_PollingReporter):
     """Prints a streaming job's running totals (from its ``stream_counts`` files) every ``interval`` seconds
     while they change: read, written, rejected and duplicates, and the read rate since the last line. Only new
     files are read each time, so the cost stays flat however long the job runs."""
 
     def __init__(self, output_dir: str, run_id: str, interval: float = 30.0, stream=None):
         self.root = os.path.join(output_dir, "warehouse", "stream_counts")
-        self.run_id, self.interval, self.stream = run_id, interval, stream or sys.stderr
+        super().__init__(self.root, stream)
+        self.run_id, self.interval = run_id, interval
         self.totals = {"read": 0, "written": 0, "rejected": 0, "duplicates": 0}
         self._seen: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stream-progress", daemon=True)
-
-    def __enter__(self):
-        if "://" not in self.root:
-            self._started = time.monotonic()
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        return False
 
     def refresh(self) -> bool:
         """Add the counts of stream_counts files not read yet; True if the totals changed."""
