@@ -14,6 +14,11 @@ INSTALL_REQUIRES = [
     "tzdata==2026.6",          # time zones where the OS has no tz database (slim images, Windows)
     "confluent-kafka==2.16.1", # Kafka producer (librdkafka) for publish, the web-form endpoint, the X connector
     "aiohttp==3.14.5",         # the web-form HTTP endpoint and the X filtered-stream client (streaming HTTP)
+    "duckdb==2.0.0",           # serving: SQL over the Hive-partitioned Parquet warehouse, in process
+    "fastapi==0.163.2",        # serving: the HTTP API with its OpenAPI document, and the dashboard
+    "uvicorn==0.54.0",         # serving: the ASGI server under FastAPI
+    "plotly==7.1.0",           # dashboard and report charts; ships plotly.js, served locally / inlined offline
+    "holidays==0.108",         # forecasting: public-holiday calendars per country
 ]
 
 setup(
@@ -22,8 +27,10 @@ setup(
     description="Apache Beam pipelines for Beejan Technologies' customer-complaint data platform",
     python_requires=">=3.11",
     packages=find_packages(include=["beam_pipelines*", "transforms*", "models*", "runners*", "schemas*"]),
-    package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml"]},
+    package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml", "serving/dashboard/*"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0"]},
+    extras_require={"test": ["pytest==9.2.0",
+                             "hypothesis==6.170.15",   # property-based run of the API against its OpenAPI document
+                             "playwright==1.65.2"]},   # drives Debian's chromium in the dashboard test
     entry_points={"console_scripts": ["complaints=beam_pipelines.cli:main"]},
 )

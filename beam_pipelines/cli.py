@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the filtered-stream endpoint")
     x_stream.add_argument("--max-posts", type=_positive, help="stop after this many posts")
     _transport_arguments(x_stream)
+
+    from beam_pipelines.serving import commands as serving_commands
+
+    serving_commands.add_parsers(commands)
     return parser
 
 
@@ -495,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_webform_endpoint(args)
         if args.command == "x-stream":
             return cmd_x_stream(args)
+        if args.command in ("serve", "report", "query", "forecast", "generate-history"):
+            from beam_pipelines.serving import commands as serving_commands
+
+            return serving_commands.run(args)
         return cmd_generate(args)
     except CliError as error:
         print(str(error), file=sys.stderr)

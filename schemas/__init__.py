@@ -22,11 +22,13 @@ SCHEMA_VERSION = "1.0.0"
 
 _AVRO_DIR = Path(__file__).parent / "avro"
 _FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc",
-          "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc"}
+          "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc",
+          "Forecast": "forecast.avsc", "ForecastBacktest": "forecast_backtest.avsc"}
 
 #: The Hive partition key of each Parquet table (kept in the path, not in the files).
 PARTITION_KEYS = {"Complaint": "event_date", "DeadLetter": "ingest_date", "ComplaintVolume": "event_date",
-                  "Alert": "alert_date", "StreamCount": "written_date"}
+                  "Alert": "alert_date", "StreamCount": "written_date", "Forecast": "forecast_run",
+                  "ForecastBacktest": "forecast_run"}
 
 
 @lru_cache(maxsize=None)

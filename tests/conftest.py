@@ -83,3 +83,126 @@ def kafka_services():
         pytest.skip(message)
     return {"bootstrap_servers": f"localhost:{SERVICE_PORTS['Kafka']}",
             "expansion_service": f"localhost:{SERVICE_PORTS['the expansion service']}"}
+
+
+# -- serving: a warehouse with weeks of history, and the real server over it ------------------------------------
+SERVING_END = dt.date(2026, 11, 25)
+FORMULA_TEXTS = ['=HYPERLINK("http://evil.example","refund")', "+2348031234567 call me back", "@SUM(A1:A9)",
+                 "-1+1 my data", "\tTabbed start"]
+API_KEYS = {"ops": "ops-key-7f3a", "wallboard": "wallboard-key-91c2"}
+
+
+def _write_stream_tables(warehouse: Path) -> dict:
+    """A few streaming aggregates (complaint_volume deltas, alerts) as the streaming job writes them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import schemas
+
+    minute = dt.datetime(2026, 11, 25, 23, 50, tzinfo=dt.timezone.utc)
+    written = minute + dt.timedelta(minutes=2)
+    volume_rows = []
+    for step in range(6):
+        start = minute + dt.timedelta(minutes=step)
+        for category, count in (("Network", 5 + step), ("Billing", 2)):
+            volume_rows.append({"minute_start": start, "window_seconds": 60, "source": "twitter", "category": category,
+                                "priority": "P3", "complaints": count, "pane": "ON_TIME", "pane_index": 0,
+                                "written_at": written})
+    # a late pane adds a delta to the last Network minute
+    volume_rows.append({**volume_rows[-2], "complaints": 4, "pane": "LATE", "pane_index": 1})
+    target = warehouse / "complaint_volume" / "event_date=2026-11-25"
+    target.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(volume_rows, schema=schemas.arrow_schema("ComplaintVolume")),
+                   target / "stream-test-0.parquet")
+    alert_rows = [{"alert_id": f"al-{n}", "scope": scope, "minute_start": minute + dt.timedelta(minutes=n),
+                   "window_seconds": 60, "complaints": 90 + n, "baseline_mean": 6.5, "baseline_stddev": 2.0,
+                   "threshold": 19.5, "severity": "critical" if n else "warning",
+                   "detected_at": minute + dt.timedelta(minutes=n + 1)}
+                  for n, scope in enumerate(("all", "category:Network"))]
+    target = warehouse / "alerts" / "alert_date=2026-11-25"
+    target.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(alert_rows, schema=schemas.arrow_schema("Alert")), target / "stream-test-0.parquet")
+    # a hidden temporary, as a streaming writer leaves for a moment: never read
+    (target / ".tmp-stream-test-1.parquet").write_bytes(b"not parquet yet")
+    return {"volume": volume_rows, "alerts": alert_rows}
+
+
+def _write_formula_complaints(warehouse: Path) -> list[str]:
+    """Complaints whose text a spreadsheet would run as a formula."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import schemas
+
+    day_dir = warehouse / "complaints" / f"event_date={SERVING_END}"
+    template = pq.read_table(next(day_dir.glob("*.parquet"))).slice(0, 1).to_pylist()[0]
+    rows = []
+    for index, text in enumerate(FORMULA_TEXTS):
+        rows.append({**template, "complaint_id": f"fx-formula-{index}", "text": text, "batch_id": "formula-test",
+                     "event_time": dt.datetime(2026, 11, 25, 12, index, tzinfo=dt.timezone.utc)})
+    pq.write_table(pa.Table.from_pylist(rows, schema=schemas.arrow_schema("Complaint")), day_dir / "formula-test.parquet")
+    return [row["complaint_id"] for row in rows]
+
+
+@pytest.fixture(scope="session")
+def serving_warehouse(tmp_path_factory):
+    """63 days of history to 2026-11-25 (known weekly shape, outages, holidays), a forecast run, streaming
+    aggregates and a few formula-like complaint texts."""
+    from beam_pipelines.generator.history import write_history
+    from beam_pipelines.serving.forecast_job import run_forecast
+    from models.forecast import ForecastSettings
+
+    warehouse = tmp_path_factory.mktemp("serving") / "warehouse"
+    truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5)
+    formula_ids = _write_formula_complaints(warehouse)
+    stream = _write_stream_tables(warehouse)
+    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))
+    return {"dir": warehouse, "truth": truth, "formula_ids": formula_ids, "stream": stream}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def api_server(serving_warehouse, tmp_path_factory):
+    """``complaints serve`` as a real process on a free loopback port, with a key file of two clients."""
+    import hashlib
+    import time
+    import urllib.request
+
+    key_file = tmp_path_factory.mktemp("keys") / "keys.toml"
+    key_file.write_text(
+        "[[keys]]\nname = \"ops\"\n"
+        f"sha256 = \"{hashlib.sha256(API_KEYS['ops'].encode()).hexdigest()}\"\n"
+        "scopes = [\"complaints\", \"aggregates\"]\n\n"
+        "[[keys]]\nname = \"wallboard\"\nkey_env = \"TEST_WALLBOARD_KEY\"\nscopes = [\"aggregates\"]\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "beam_pipelines", "serve", "--warehouse", str(serving_warehouse["dir"]),
+         "--port", str(port), "--api-keys", str(key_file)],
+        cwd=REPO, env={**os.environ, "TEST_WALLBOARD_KEY": API_KEYS["wallboard"]},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"complaints serve did not start: {process.communicate()[1][-2000:]}")
+        time.sleep(0.3)
+    yield {"base": base, "keys": API_KEYS, "warehouse": serving_warehouse, "process": process}
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -1,0 +1,219 @@
+"""The serving commands of the ``complaints`` CLI: serve, report, query, forecast, generate-history."""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import sys
+
+from beam_pipelines.cli import EXIT_FAILED, EXIT_USAGE, CliError, _date, _positive
+
+DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
+COMMANDS = ("serve", "report", "query", "forecast", "generate-history")
+
+
+def add_parsers(commands) -> None:
+    serve = commands.add_parser("serve", help="the HTTP API for CRM and apps, and the live dashboard")
+    serve.add_argument("--warehouse", default=DEFAULT_WAREHOUSE,
+                       help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_positive, default=8080, help="port (default 8080)")
+    serve.add_argument("--api-keys", default=os.environ.get("COMPLAINTS_API_KEYS_FILE"),
+                       help="TOML file of API keys and scopes (default COMPLAINTS_API_KEYS_FILE); see "
+                            "beam_pipelines/serving/auth.py")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="serve without API keys: only on a loopback address, for local use")
+
+    report = commands.add_parser("report", help="a self-contained HTML report and CSV exports for a period")
+    report.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    report.add_argument("--period", required=True, choices=("daily", "weekly", "monthly"))
+    report.add_argument("--date", type=_date,
+                        help="a day in the period (default: the day of the newest complaint)")
+    report.add_argument("--output", required=True, help="directory for the .html and the CSV folder")
+
+    query = commands.add_parser("query", help="ad-hoc read-only SQL over the warehouse tables (DuckDB)",
+                                epilog="Tables: complaints, dead_letter, complaint_volume, alerts, stream_counts, "
+                                       "forecast, forecast_backtest.")
+    query.add_argument("sql", help='one SELECT, e.g. "SELECT category, count(*) FROM complaints GROUP BY 1"')
+    query.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    query.add_argument("--output", help="export the whole result to FILE.csv or FILE.parquet")
+    query.add_argument("--max-rows", type=_positive, default=50, help="rows to print (default 50)")
+
+    forecast = commands.add_parser("forecast", help="forecast daily volume per category and channel, "
+                                                    "with a backtest against seasonal-naive")
+    forecast.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    forecast.add_argument("--horizon", type=_positive, default=14, help="days to forecast (default 14)")
+    forecast.add_argument("--training-days", type=_positive, default=84,
+                          help="days of history each series is fitted on (default 84)")
+    forecast.add_argument("--holidays", default="NG",
+                          help="country code of the public-holiday calendar (default NG), or 'none'")
+
+    history = commands.add_parser("generate-history",
+                                  help="write weeks of synthetic curated complaints straight into a warehouse "
+                                       "(for trying the dashboard, reports and forecasts)")
+    history.add_argument("--warehouse", required=True)
+    history.add_argument("--days", type=_positive, default=90, help="days of history (default 90)")
+    history.add_argument("--per-day", type=_positive, default=2000, help="mean complaints per day (default 2000)")
+    history.add_argument("--end", type=_date, help="last day (default yesterday, UTC)")
+    history.add_argument("--seed", type=int, default=7)
+
+
+def run(args) -> int:
+    return {"serve": cmd_serve, "report": cmd_report, "query": cmd_query, "forecast": cmd_forecast,
+            "generate-history": cmd_generate_history}[args.command](args)
+
+
+def _warehouse_dir(path: str, command: str) -> str:
+    if not os.path.isdir(path):
+        raise CliError(f"complaints {command}: warehouse directory not found: {path}")
+    return path
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args) -> int:
+    import socket
+
+    import uvicorn
+
+    from beam_pipelines.serving.api import create_app
+    from beam_pipelines.serving.auth import ApiKeys, KeyFileError
+    from beam_pipelines.serving.warehouse import Warehouse, WarehouseError
+
+    warehouse_dir = _warehouse_dir(args.warehouse, "serve")
+    if args.api_keys and args.no_auth:
+        raise CliError("complaints serve: give --api-keys or --no-auth, not both", EXIT_USAGE)
+    if args.no_auth:
+        if not _is_loopback(args.host):
+            raise CliError(f"complaints serve: --no-auth is only allowed on a loopback address, not {args.host}",
+                           EXIT_USAGE)
+        keys = ApiKeys()
+    elif args.api_keys:
+        try:
+            keys = ApiKeys.from_file(args.api_keys)
+        except KeyFileError as error:
+            raise CliError(f"complaints serve: {error}") from None
+    else:
+        raise CliError("complaints serve: no API keys: give --api-keys FILE (or COMPLAINTS_API_KEYS_FILE), "
+                       "or --no-auth for local use", EXIT_USAGE)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((args.host, args.port))
+    except OSError as error:
+        raise CliError(f"complaints serve: cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+    try:
+        warehouse = Warehouse(warehouse_dir)
+    except WarehouseError as error:
+        raise CliError(f"complaints serve: {error}") from None
+    app = create_app(warehouse, keys)
+    auth = f"{len(keys)} API key(s)" if keys.enabled else "no authentication (loopback only)"
+    print(f"serving {warehouse_dir} at http://{args.host}:{args.port}/dashboard and /api/v1 ({auth}); "
+          f"OpenAPI at /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from beam_pipelines.serving.report import EmptyPeriod, write_report
+    from beam_pipelines.serving.warehouse import WarehouseError
+
+    warehouse_dir = _warehouse_dir(args.warehouse, "report")
+    try:
+        files = write_report(warehouse_dir, args.period, args.date, args.output)
+    except EmptyPeriod as error:
+        raise CliError(f"complaints report: {error}") from None
+    except WarehouseError as error:
+        raise CliError(f"complaints report: {error}", EXIT_FAILED) from None
+    except OSError as error:
+        raise CliError(f"complaints report: cannot write {args.output}: {error.strerror}") from None
+    print(f"{files.period.kind} report for {files.period.label}: {files.complaints:,} complaints")
+    print(f"  html: {files.html}")
+    print(f"  csv:  {files.csv_dir}/")
+    return 0
+
+
+def cmd_query(args) -> int:
+    from beam_pipelines.serving.query import QueryRefused, WarehouseError, export, format_table, run_query
+
+    warehouse_dir = _warehouse_dir(args.warehouse, "query")
+    try:
+        if args.output:
+            export_check = os.path.splitext(args.output)[1].lower()
+            if export_check not in (".csv", ".parquet"):
+                raise QueryRefused(f"export to .csv or .parquet, not '{args.output}'")
+        table = run_query(warehouse_dir, args.sql)
+    except QueryRefused as error:
+        raise CliError(f"complaints query: {error}", EXIT_USAGE) from None
+    except WarehouseError as error:
+        raise CliError(f"complaints query: {error}", EXIT_FAILED) from None
+    if args.output:
+        try:
+            target = export(table, args.output)
+        except OSError as error:
+            raise CliError(f"complaints query: cannot write {args.output}: {error.strerror}") from None
+        print(f"{table.num_rows:,} rows written to {target}")
+    else:
+        print(format_table(table, args.max_rows))
+    return 0
+
+
+def cmd_forecast(args) -> int:
+    from beam_pipelines.serving.forecast_job import run_forecast
+    from beam_pipelines.serving.warehouse import WarehouseError
+    from models.forecast import ForecastSettings, NotEnoughHistory
+
+    warehouse_dir = _warehouse_dir(args.warehouse, "forecast")
+    country = None if args.holidays.lower() == "none" else args.holidays.upper()
+    if country:
+        import holidays
+
+        if country not in holidays.list_supported_countries():
+            raise CliError(f"complaints forecast: no holiday calendar for '{args.holidays}' "
+                           f"(use an ISO country code such as NG, or 'none')", EXIT_USAGE)
+    settings = ForecastSettings(horizon_days=args.horizon, training_days=args.training_days,
+                                holiday_country=country)
+    try:
+        result = run_forecast(warehouse_dir, settings)
+    except NotEnoughHistory as error:
+        raise CliError(f"complaints forecast: {error}") from None
+    except WarehouseError as error:
+        raise CliError(f"complaints forecast: {error}", EXIT_FAILED) from None
+    forecast = result.forecast
+    print(f"forecast run {result.run_id}: {args.horizon} days from {forecast['forecast_date'].min()} for "
+          f"{forecast.groupby(['category', 'source']).ngroups} series, from {result.history_days} days of history")
+    print(f"  {result.forecast_path}")
+    if result.backtest is None:
+        print("  backtest: not enough history for it yet")
+        return 0
+    errors = result.backtest
+    print(f"backtest ({settings.folds} origins a week apart, {settings.backtest_horizon} days each): "
+          f"WAPE of the daily total, model vs seasonal-naive")
+    for scope in errors["scope"].unique():
+        part = errors[errors["scope"] == scope].set_index("method")
+        model, naive = part.loc["poisson_weekly"], part.loc["seasonal_naive"]
+        print(f"  {scope:<28} {model['wape']:7.1%}  vs {naive['wape']:7.1%}   (MAE {model['mae']:.1f} vs "
+              f"{naive['mae']:.1f} per day)")
+    print(f"  {result.backtest_path}")
+    return 0
+
+
+def cmd_generate_history(args) -> int:
+    from beam_pipelines.generator.history import write_history
+
+    end = args.end or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    try:
+        os.makedirs(args.warehouse, exist_ok=True)
+        truth = write_history(args.warehouse, end, args.days, args.per_day, args.seed)
+    except OSError as error:
+        raise CliError(f"complaints generate-history: cannot write {args.warehouse}: {error.strerror}") from None
+    print(f"{truth['complaints']:,} complaints over {args.days} days to {end} written to {args.warehouse} "
+          f"(outages on {', '.join(truth['outages']) or 'no day'}; holidays {', '.join(truth['holidays']) or 'none'})")
+    return 0

@@ -1,0 +1,243 @@
+// The operations dashboard: reads the aggregates API with the user's key and draws the charts with plotly.js.
+// window.dashboardState says what was drawn (points per chart), for people debugging and for the browser test.
+"use strict";
+
+const REFRESH_MS = 60000, LIVE_REFRESH_MS = 15000, KEY_STORE = "beejan.dashboard.key";
+const CATEGORY_COLOURS = {"Network": "#2b6cb0", "Billing": "#d69e2e", "Customer Service": "#805ad5", "Other": "#718096"};
+const CHANNEL_COLOURS = {"twitter": "#1da1f2", "webform": "#38a169", "sms": "#dd6b20", "phone": "#c53030"};
+const PRIORITY_COLOURS = {"P1": "#c53030", "P2": "#dd6b20", "P3": "#d69e2e", "P4": "#a0aec0"};
+const LAYOUT = {margin: {l: 44, r: 12, t: 8, b: 36}, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+                font: {family: "system-ui, DejaVu Sans, sans-serif", size: 12, color: "#1d2433"},
+                legend: {orientation: "h", y: -0.18}, xaxis: {gridcolor: "#eef1f6"}, yaxis: {gridcolor: "#eef1f6", rangemode: "tozero"}};
+const CONFIG = {displayModeBar: false, responsive: true};
+
+window.dashboardState = {ready: false, refreshedAt: null, rendered: {}, errors: []};
+
+class Unauthorised extends Error {}
+
+function apiKey() { return sessionStorage.getItem(KEY_STORE) || localStorage.getItem(KEY_STORE); }
+
+async function api(path) {
+  const headers = {};
+  const key = apiKey();
+  if (key) headers["X-API-Key"] = key;
+  const response = await fetch(path, {headers});
+  if (response.status === 401 || response.status === 403) {
+    const body = await response.json().catch(() => ({}));
+    throw new Unauthorised(body.detail || response.statusText);
+  }
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function groupSeries(rows, keyField, xField, yField) {
+  const byKey = new Map();
+  for (const row of rows) {
+    if (!byKey.has(row[keyField])) byKey.set(row[keyField], {x: [], y: []});
+    byKey.get(row[keyField]).x.push(row[xField]);
+    byKey.get(row[keyField]).y.push(row[yField]);
+  }
+  return byKey;
+}
+
+function draw(id, traces, layout = {}) {
+  const element = document.getElementById(id);
+  const points = traces.reduce((sum, trace) => sum + (trace.y ? trace.y.length : 0), 0);
+  if (points === 0) {
+    Plotly.purge(element);
+    element.innerHTML = '<div class="empty">No data for this period yet</div>';
+  } else {
+    if (element.querySelector(".empty")) element.innerHTML = "";
+    // A fresh layout object per chart: plotly writes computed ranges into the layout it is given.
+    Plotly.react(element, traces, structuredClone({...LAYOUT, ...layout}), CONFIG);
+  }
+  window.dashboardState.rendered[id] = points;
+}
+
+function stacked(byKey, colours, type) {
+  return [...byKey.entries()].map(([name, s]) => ({
+    name, x: s.x, y: s.y, type: type, marker: {color: colours[name]}, line: {color: colours[name], width: 2},
+    hovertemplate: `${name}: %{y}<extra></extra>`}));
+}
+
+function formatNumber(value) { return value === null || value === undefined ? "–" : Number(value).toLocaleString("en-GB"); }
+
+function renderSummary(summary) {
+  document.getElementById("as-of").textContent = summary.as_of
+    ? `data up to ${summary.as_of.replace("T", " ").replace("Z", " UTC")}` : "no complaints yet";
+  document.getElementById("kpi-complaints").textContent = formatNumber(summary.complaints);
+  const delta = document.getElementById("kpi-delta");
+  if (summary.previous_7_day_mean) {
+    const change = (summary.complaints - summary.previous_7_day_mean) / summary.previous_7_day_mean * 100;
+    delta.textContent = `${change >= 0 ? "▲" : "▼"} ${Math.abs(change).toFixed(0)}% vs 7-day mean (${formatNumber(summary.previous_7_day_mean)})`;
+    delta.className = "delta " + (change > 10 ? "up" : change < -10 ? "down" : "muted");
+  } else { delta.textContent = "no previous week to compare"; delta.className = "delta muted"; }
+  document.getElementById("kpi-p1").textContent = formatNumber(summary.p1);
+  document.getElementById("kpi-negative").textContent = summary.complaints ? `${(summary.negative_share * 100).toFixed(0)}%` : "–";
+  document.getElementById("kpi-alerts").textContent = formatNumber(summary.open_alerts);
+  document.getElementById("kpi-dead").textContent = formatNumber(summary.dead_letters);
+}
+
+function renderHourly(volumes) {
+  draw("chart-hourly", stacked(groupSeries(volumes.series, "key", "bucket", "complaints"), CATEGORY_COLOURS, "bar"),
+       {barmode: "stack"});
+}
+
+function renderDaily(id, volumes, colours) {
+  const traces = stacked(groupSeries(volumes.series, "key", "bucket", "complaints"), colours, "scatter");
+  traces.forEach(trace => { trace.mode = "lines+markers"; });
+  draw(id, traces);
+}
+
+function renderLive(live) {
+  const chart = document.getElementById("chart-live");
+  if (!live.available) {
+    document.getElementById("live-note").textContent = "no streaming job has written aggregates yet";
+    chart.hidden = true;
+    window.dashboardState.rendered["chart-live"] = 0;
+    return;
+  }
+  document.getElementById("live-note").textContent =
+    `from the streaming job, newest minute ${live.newest_minute.slice(11, 16)} UTC, refreshed every 15 s`;
+  chart.hidden = false;
+  draw("chart-live", stacked(groupSeries(live.series, "category", "minute_start", "complaints"), CATEGORY_COLOURS, "bar"),
+       {barmode: "stack"});
+}
+
+function renderPriority(mix) {
+  const categories = [...new Set(mix.items.map(row => row.category))];
+  const traces = ["P1", "P2", "P3", "P4"].map(priority => ({
+    name: priority, type: "bar", orientation: "h", marker: {color: PRIORITY_COLOURS[priority]},
+    y: categories,
+    x: categories.map(c => (mix.items.find(row => row.category === c && row.priority === priority) || {complaints: 0}).complaints),
+    hovertemplate: `${priority}: %{x}<extra></extra>`}));
+  draw("chart-priority", mix.items.length ? traces : [],
+       {barmode: "stack", margin: {l: 120, r: 12, t: 8, b: 36}, yaxis: {automargin: true}});
+}
+
+function renderForecast(data) {
+  const note = document.getElementById("forecast-note");
+  if (!data.available || data.forecast.length === 0) {
+    note.textContent = "run `complaints forecast` to see one";
+    draw("chart-forecast", []);
+    return;
+  }
+  const model = data.backtest.filter(row => row.scope === "all");
+  const ours = model.find(row => row.method === "poisson_weekly"), naive = model.find(row => row.method === "seasonal_naive");
+  note.textContent = ours && naive
+    ? `backtest error ${(ours.wape * 100).toFixed(1)}% vs ${(naive.wape * 100).toFixed(1)}% seasonal-naive`
+    : "daily, all channels";
+  const x = data.forecast.map(row => row.forecast_date);
+  draw("chart-forecast", [
+    {name: "actual", x: data.actuals.map(row => row.day), y: data.actuals.map(row => row.complaints),
+     type: "scatter", mode: "lines+markers", line: {color: "#1d2433", width: 2}},
+    {name: "90% band", x: x.concat(x.slice().reverse()),
+     y: data.forecast.map(row => row.upper).concat(data.forecast.map(row => row.lower).reverse()),
+     type: "scatter", fill: "toself", fillcolor: "rgba(43,108,176,0.15)", line: {width: 0}, hoverinfo: "skip"},
+    {name: "forecast", x: x, y: data.forecast.map(row => Math.round(row.predicted)), type: "scatter",
+     mode: "lines", line: {color: "#2b6cb0", width: 2, dash: "dash"}}]);
+}
+
+function renderAlerts(data) {
+  const body = document.getElementById("alerts-body");
+  body.replaceChildren();
+  if (data.items.length === 0) {
+    const row = body.insertRow(); const cell = row.insertCell();
+    cell.colSpan = 5; cell.className = "muted"; cell.textContent = "No spikes in the last 24 hours";
+  }
+  for (const alert of data.items.slice(0, 12)) {
+    const row = body.insertRow();
+    row.insertCell().textContent = alert.minute_start.replace("T", " ").slice(0, 16);
+    row.insertCell().textContent = alert.scope;
+    row.insertCell().textContent = formatNumber(alert.complaints);
+    row.insertCell().textContent = Number(alert.baseline_mean).toFixed(1);
+    const severity = row.insertCell();
+    severity.textContent = alert.severity; severity.className = `sev-${alert.severity}`;
+  }
+  window.dashboardState.rendered["alerts"] = data.items.length;
+}
+
+function renderPhrases(data) {
+  const container = document.getElementById("phrases");
+  container.replaceChildren();
+  let count = 0;
+  for (const [category, phrases] of Object.entries(data.categories)) {
+    const block = document.createElement("div");
+    const title = document.createElement("h4");
+    title.textContent = category; title.style.color = CATEGORY_COLOURS[category] || "inherit";
+    const list = document.createElement("ol");
+    for (const phrase of phrases.slice(0, 6)) {
+      const item = document.createElement("li");
+      item.textContent = phrase.phrase + " ";
+      const count_ = document.createElement("span"); count_.textContent = `(${phrase.count})`;
+      item.appendChild(count_); list.appendChild(item); count += 1;
+    }
+    block.append(title, list); container.appendChild(block);
+  }
+  window.dashboardState.rendered["phrases"] = count;
+}
+
+async function refresh() {
+  const state = window.dashboardState;
+  const tasks = [
+    api("/api/v1/summary").then(renderSummary),
+    api("/api/v1/volumes?granularity=hour&by=category").then(renderHourly),
+    api("/api/v1/volumes?granularity=day&by=category").then(v => renderDaily("chart-category", v, CATEGORY_COLOURS)),
+    api("/api/v1/volumes?granularity=day&by=source").then(v => renderDaily("chart-channel", v, CHANNEL_COLOURS)),
+    api("/api/v1/priority-mix?days=7").then(renderPriority),
+    api("/api/v1/forecast").then(renderForecast),
+    api("/api/v1/alerts").then(renderAlerts),
+    api("/api/v1/phrases?days=7").then(renderPhrases),
+    api("/api/v1/volumes/live?minutes=120").then(renderLive),
+  ];
+  const results = await Promise.allSettled(tasks);
+  const failures = results.filter(r => r.status === "rejected").map(r => r.reason);
+  if (failures.some(f => f instanceof Unauthorised)) { askForKey(failures.find(f => f instanceof Unauthorised).message); return false; }
+  state.errors = failures.map(f => String(f));
+  const pill = document.getElementById("refresh-state");
+  pill.textContent = failures.length ? `refresh failed: ${failures.length} panels` : `refreshed ${new Date().toLocaleTimeString("en-GB")}`;
+  pill.classList.toggle("stale", failures.length > 0);
+  state.refreshedAt = new Date().toISOString();
+  state.ready = true;
+  return true;
+}
+
+function askForKey(message) {
+  document.getElementById("board").hidden = true;
+  document.getElementById("key-form").hidden = false;
+  document.getElementById("key-error").textContent = message && apiKey() ? message : "";
+}
+
+function takeKeyFromAddress() {
+  // A link like /dashboard#key=... sets the key once; it is removed from the address bar at once.
+  const match = location.hash.match(/key=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(KEY_STORE, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname);
+  }
+}
+
+async function start() {
+  takeKeyFromAddress();
+  document.querySelector("#key-form form").addEventListener("submit", async event => {
+    event.preventDefault();
+    localStorage.setItem(KEY_STORE, document.getElementById("api-key").value.trim());
+    document.getElementById("key-form").hidden = true;
+    document.getElementById("board").hidden = false;
+    if (await refresh()) schedule();
+  });
+  document.getElementById("forget-key").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_STORE); localStorage.removeItem(KEY_STORE); askForKey("");
+  });
+  if (await refresh()) schedule();
+}
+
+let scheduled = false;
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  setInterval(refresh, REFRESH_MS);
+  setInterval(() => api("/api/v1/volumes/live?minutes=120").then(renderLive).catch(() => {}), LIVE_REFRESH_MS);
+}
+
+start();

@@ -1,0 +1,88 @@
+"""``complaints forecast``: daily history from the warehouse -> ``forecast`` and ``forecast_backtest`` tables.
+
+Each run writes one new partition ``forecast_run=<UTC time>`` of each table (via a hidden temporary directory
+and a rename, so readers never see half of a run); readers take the latest run. Older runs are kept, so how
+forecasts changed stays answerable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from beam_pipelines.serving.warehouse import Warehouse
+from models import forecast as forecasting
+
+DAILY_HISTORY_SQL = """
+    SELECT CAST(event_time AS DATE) AS day, category, source, count(*) AS complaints
+    FROM complaints GROUP BY ALL ORDER BY day
+"""
+
+
+@dataclass
+class ForecastRun:
+    run_id: str
+    history_days: int
+    forecast: pd.DataFrame
+    backtest: pd.DataFrame | None
+    forecast_path: Path
+    backtest_path: Path | None
+
+
+def daily_history(warehouse: Warehouse) -> pd.DataFrame:
+    """Complaints per UTC day, category and channel, on a full calendar."""
+    rows = warehouse.rows(DAILY_HISTORY_SQL)
+    frame = pd.DataFrame(rows, columns=["day", "category", "source", "complaints"])
+    return forecasting.complete_history(frame)
+
+
+def write_partition(table_dir: Path, partition: str, table, file_name: str = "part-0.parquet") -> Path:
+    """Write ``table`` as ``table_dir/partition/file_name``, atomically: a hidden directory, then a rename."""
+    table_dir.mkdir(parents=True, exist_ok=True)
+    hidden = table_dir / f".tmp-{uuid.uuid4().hex}"
+    hidden.mkdir()
+    try:
+        pq.write_table(table, hidden / file_name)
+        final = table_dir / partition
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(hidden, final)
+    finally:
+        if hidden.exists():
+            shutil.rmtree(hidden)
+    return final / file_name
+
+
+def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.ForecastSettings,
+                 now: dt.datetime | None = None) -> ForecastRun:
+    """Forecast from the warehouse's history, backtest when the history allows, and write both tables."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    warehouse = Warehouse(warehouse_dir)
+    try:
+        history = daily_history(warehouse)
+    finally:
+        warehouse.close()
+    days = history["day"].nunique() if not history.empty else 0
+    if days < settings.min_history_days:
+        raise forecasting.NotEnoughHistory(
+            f"forecasting needs at least {settings.min_history_days} days of complaints, the warehouse has {days}")
+    run_id = now.strftime("%Y%m%dT%H%M%SZ")
+    forecast = forecasting.forecast_all(history, settings)
+    try:
+        errors = forecasting.backtest(history, settings)
+    except forecasting.NotEnoughHistory:
+        errors = None
+    root = Path(warehouse_dir)
+    forecast_path = write_partition(root / "forecast", f"forecast_run={run_id}",
+                                    forecasting.forecast_table(forecast, now))
+    backtest_path = None
+    if errors is not None:
+        backtest_path = write_partition(root / "forecast_backtest", f"forecast_run={run_id}",
+                                        forecasting.backtest_table(errors, now))
+    return ForecastRun(run_id, days, forecast, errors, forecast_path, backtest_path)

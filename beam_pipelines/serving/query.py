@@ -1,0 +1,70 @@
+"""``complaints query "SQL"``: ad-hoc read-only SQL over the warehouse tables, shown or exported.
+
+The tables are DuckDB views named like the warehouse directories (``complaints``, ``dead_letter``,
+``complaint_volume``, ``alerts``, ``stream_counts``, ``forecast``, ``forecast_backtest``). Only one read
+statement (``SELECT`` / ``WITH`` ... ``SELECT``) is accepted, so a typo cannot write or delete anything.
+Exports: ``.csv`` (formula-safe cells, like the reports) or ``.parquet``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from beam_pipelines.serving.report import write_csv
+from beam_pipelines.serving.warehouse import TABLES, Warehouse, WarehouseError
+
+
+class QueryRefused(ValueError):
+    """Not a single read-only statement."""
+
+
+def check_read_only(sql: str) -> None:
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise QueryRefused(f"the SQL does not parse: {str(error).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"give exactly one statement, not {len(statements)}")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryRefused(f"only SELECT queries are allowed here, not {statements[0].type.name}")
+
+
+def run_query(warehouse_dir: str | os.PathLike, sql: str) -> pa.Table:
+    check_read_only(sql)
+    warehouse = Warehouse(warehouse_dir)
+    try:
+        return warehouse.arrow(sql)
+    finally:
+        warehouse.close()
+
+
+def export(table: pa.Table, path: str) -> Path:
+    """Write the result as CSV or Parquet, chosen by the file's extension."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise QueryRefused(f"export to .csv or .parquet, not '{suffix or path}'")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    hidden = target.with_name(f".tmp-{target.name}")
+    if suffix == ".parquet":
+        pq.write_table(table, hidden)
+    else:
+        write_csv(hidden, table.to_pylist(), table.column_names)
+    hidden.replace(target)
+    return target
+
+
+def format_table(table: pa.Table, max_rows: int) -> str:
+    """The first ``max_rows`` rows, aligned for a terminal."""
+    frame = table.slice(0, max_rows).to_pandas()
+    text = frame.to_string(index=False, max_colwidth=60) if len(frame) else "(no rows)"
+    if table.num_rows > max_rows:
+        text += f"\n... {table.num_rows - max_rows:,} more rows (export with --output FILE.csv|.parquet)"
+    return text
+
+
+__all__ = ["QueryRefused", "WarehouseError", "TABLES", "check_read_only", "run_query", "export", "format_table"]

@@ -1,0 +1,154 @@
+"""Read-only SQL over the Parquet warehouse with DuckDB, for the API, the dashboard, reports and ``query``.
+
+Each warehouse table (``complaints``, ``dead_letter``, ``complaint_volume``, ``alerts``, ``stream_counts``,
+``forecast``, ``forecast_backtest``) becomes a DuckDB view over its Hive-partitioned Parquet files, the
+partition column restored from the path. Only committed files are read: hidden temporaries (``.tmp-*``) and
+staging directories are skipped, so a reader never sees a half-written file. A table that does not exist yet
+is an empty view with the table's schema, so every query works on a young warehouse too.
+
+The views are rebuilt when the set of files changes (a batch commits, a streaming pane lands), checked at
+most every ``refresh_seconds``; queries in between reuse DuckDB's cached Parquet metadata.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+import schemas
+
+#: Warehouse table -> (directory under the warehouse, its schema's name in ``schemas``).
+TABLES = {
+    "complaints": ("complaints", "Complaint"),
+    "dead_letter": ("dead_letter", "DeadLetter"),
+    "complaint_volume": ("complaint_volume", "ComplaintVolume"),
+    "alerts": ("alerts", "Alert"),
+    "stream_counts": ("stream_counts", "StreamCount"),
+    "forecast": ("forecast", "Forecast"),
+    "forecast_backtest": ("forecast_backtest", "ForecastBacktest"),
+}
+
+
+class WarehouseError(Exception):
+    """The warehouse directory is missing or unreadable, or a query over it failed."""
+
+
+def committed_parquet_files(table_dir: Path) -> list[str]:
+    """Every committed ``*.parquet`` under ``table_dir``, skipping hidden files and directories."""
+    found = []
+    for root, directories, files in os.walk(table_dir):
+        directories[:] = sorted(d for d in directories if not d.startswith((".", "_")))
+        found.extend(os.path.join(root, name) for name in sorted(files)
+                     if name.endswith(".parquet") and not name.startswith((".", "_")))
+    return found
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Warehouse:
+    """A DuckDB connection whose views follow the warehouse's committed files."""
+
+    def __init__(self, warehouse_dir: str | os.PathLike, refresh_seconds: float = 2.0, threads: int | None = None):
+        self.root = Path(warehouse_dir)
+        if not self.root.is_dir():
+            raise WarehouseError(f"warehouse directory not found: {self.root}")
+        self.refresh_seconds = refresh_seconds
+        self._connection = duckdb.connect(":memory:")
+        self._connection.execute("SET parquet_metadata_cache = true")
+        self._connection.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self._connection.execute(f"SET threads = {int(threads)}")
+        self._lock = threading.Lock()
+        self._files: dict[str, tuple[str, ...]] = {}
+        self._checked_at = 0.0
+        self._local = threading.local()
+        self.refresh(force=True)
+
+    # -- views ------------------------------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Rebuild the views whose file sets changed; return whether any did."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.refresh_seconds:
+            return False
+        with self._lock:
+            if not force and now - self._checked_at < self.refresh_seconds:
+                return False
+            changed = False
+            for table, (directory, schema_name) in TABLES.items():
+                files = tuple(committed_parquet_files(self.root / directory))
+                if not force and self._files.get(table) == files:
+                    continue
+                self._connection.execute(self._view_sql(table, schema_name, files))
+                self._files[table] = files
+                changed = True
+            self._checked_at = time.monotonic()
+            return changed
+
+    def _view_sql(self, table: str, schema_name: str, files: tuple[str, ...]) -> str:
+        if files:
+            listing = "[" + ", ".join(_sql_string(f) for f in files) + "]"
+            return (f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({listing}, "
+                    f"hive_partitioning = true, union_by_name = true)")
+        return f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {self._empty_relation(schema_name)}"
+
+    def _empty_relation(self, schema_name: str) -> str:
+        schema = table_schema(schema_name)
+        name = f"empty_{schema_name.lower()}"
+        self._connection.register("empty_arrow", pa.Table.from_pylist([], schema=schema))
+        self._connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM empty_arrow")
+        self._connection.unregister("empty_arrow")
+        return name
+
+    def files(self, table: str) -> tuple[str, ...]:
+        self.refresh()
+        return self._files.get(table, ())
+
+    def fingerprint(self) -> tuple:
+        """Changes whenever any table's committed file set changes (for caches built on top)."""
+        self.refresh()
+        return tuple(sorted((table, len(files), files[-1] if files else "") for table, files in self._files.items()))
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread (DuckDB connections are not shared across threads)."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._connection.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def rows(self, sql: str, parameters: list | None = None) -> list[dict]:
+        """Run ``sql`` and return its rows as dicts."""
+        self.refresh()
+        try:
+            relation = self.cursor().execute(sql, parameters or [])
+            columns = [d[0] for d in relation.description]
+            return [dict(zip(columns, row)) for row in relation.fetchall()]
+        except duckdb.Error as error:
+            raise WarehouseError(str(error).splitlines()[0]) from error
+
+    def arrow(self, sql: str, parameters: list | None = None) -> pa.Table:
+        """Run ``sql`` and return an Arrow table."""
+        self.refresh()
+        try:
+            return self.cursor().sql(sql, params=parameters or None).to_arrow_table()
+        except duckdb.Error as error:
+            raise WarehouseError(str(error).splitlines()[0]) from error
+
+    def scalar(self, sql: str, parameters: list | None = None):
+        rows = self.rows(sql, parameters)
+        return next(iter(rows[0].values())) if rows else None
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def table_schema(schema_name: str) -> pa.Schema:
+    """The Arrow schema of a warehouse table, partition key included."""
+    return schemas.arrow_schema(schema_name, include_partition_key=True)
