@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test benchmark services-start services-stop clean
+.PHONY: demo test benchmark dashboard services-start services-stop clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)  ## run the whole test suite, with the local Kafka broker, expans
 
 benchmark: $(STAMP)  ## batch throughput and memory against a plain Python loop (see README)
 	$(BIN)/python benchmarks/batch_throughput.py --records 100000
+
+dashboard: $(STAMP)  ## 90 days of synthetic history, a forecast, and the API + dashboard on http://127.0.0.1:8080
+	$(BIN)/complaints generate-history --warehouse out/history/warehouse --days 90 --per-day 2000
+	$(BIN)/complaints forecast --warehouse out/history/warehouse
+	$(BIN)/complaints serve --warehouse out/history/warehouse --no-auth
 
 services-start:  ## start Kafka, Beam's expansion service and Java worker pool (fetched and built on first use)
 	$(PYTHON) runners/local_services.py start

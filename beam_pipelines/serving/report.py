@@ -101,13 +101,20 @@ def gather(warehouse: Warehouse, period: Period) -> dict:
     """Everything the report shows, as plain rows."""
     where = "event_date BETWEEN ? AND ?"
     bucket = "hour" if period.kind == "daily" else "day"
-    previous = period.previous()
+    newest = queries.latest_event_time(warehouse)
+    days_covered = (period.end - period.start).days
+    if newest is not None and period.start <= newest.date() < period.end - dt.timedelta(days=1):
+        days_covered = (newest.date() - period.start).days + 1  # a period still running: compare like with like
+    earlier = period.previous()
+    previous = Period(earlier.kind, earlier.start, earlier.start + dt.timedelta(days=days_covered))
     totals = warehouse.rows(
         f"SELECT count(*) AS complaints, count(*) FILTER (WHERE priority = 'P1') AS p1, "
         f"count(*) FILTER (WHERE sentiment_label = 'negative') AS negative, "
         f"count(DISTINCT customer_id) AS customers FROM complaints WHERE {where}", _between(period))[0]
     previous_total = warehouse.scalar(f"SELECT count(*) FROM complaints WHERE {where}", _between(previous))
     return {
+        "days_covered": days_covered,
+        "days_in_period": (period.end - period.start).days,
         "totals": totals,
         "previous_total": previous_total or 0,
         "volume": warehouse.rows(
@@ -223,7 +230,10 @@ def render_html(period: Period, data: dict, generated_at: dt.datetime, warehouse
     change = ((totals["complaints"] - data["previous_total"]) / data["previous_total"] * 100
               if data["previous_total"] else None)
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period.kind]
-    change_text = f"{change:+.0f}% vs previous {unit}" if change is not None else "no previous period"
+    partial = data["days_covered"] < data["days_in_period"]
+    change_text = (f"{change:+.0f}% vs the same {data['days_covered']} days of the previous {unit}" if partial
+                   else f"{change:+.0f}% vs previous {unit}") if change is not None else "no previous period"
+    coverage = (f" · so far: {data['days_covered']} of {data['days_in_period']} days have data" if partial else "")
     negative = totals["negative"] / totals["complaints"] * 100 if totals["complaints"] else 0.0
     rejected = sum(r["records"] for r in data["rejections"])
     tiles = [(f"{totals['complaints']:,}", f"complaints ({change_text})"), (f"{totals['p1']:,}", "P1 (urgent)"),
@@ -253,7 +263,7 @@ def render_html(period: Period, data: dict, generated_at: dt.datetime, warehouse
             f"<script>{get_plotlyjs()}</script></head><body>"
             f"<header><h1>Customer complaints: {html.escape(period.title)}</h1>"
             f"<p>{period.kind.capitalize()} report · {period.start} to {period.end - dt.timedelta(days=1)} (UTC) · "
-            f"generated {generated_at:%Y-%m-%d %H:%M} UTC</p></header><main>"
+            f"generated {generated_at:%Y-%m-%d %H:%M} UTC{coverage}</p></header><main>"
             f"<div class=\"tiles\">{tile_html}</div>{''.join(sections)}</main>"
             f"<footer>From the warehouse {html.escape(warehouse_dir)}. CSV exports sit beside this file.</footer>"
             f"</body></html>")

@@ -1,0 +1,150 @@
+"""Serving logic without a server: keys, cursors, periods, spreadsheet safety, phrases, forecasting pieces."""
+import datetime as dt
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import schemas
+from beam_pipelines.serving import queries
+from beam_pipelines.serving.auth import ApiKeys, KeyFileError
+from beam_pipelines.serving.phrases import distinctive_phrases
+from beam_pipelines.serving.query import QueryRefused, check_read_only
+from beam_pipelines.serving.report import period_containing, spreadsheet_safe
+from beam_pipelines.serving.warehouse import Warehouse
+from models import forecast
+
+
+# -- API keys ------------------------------------------------------------------------------------------------------
+def test_key_file_with_a_hash_and_an_environment_key(tmp_path):
+    path = tmp_path / "keys.toml"
+    path.write_text(f'[[keys]]\nname = "crm"\nsha256 = "{hashlib.sha256(b"s3cret").hexdigest()}"\n'
+                    'scopes = ["complaints", "aggregates"]\n\n'
+                    '[[keys]]\nname = "board"\nkey_env = "BOARD_KEY"\nscopes = ["aggregates"]\n')
+    keys = ApiKeys.from_file(str(path), environ={"BOARD_KEY": "b0ard"})
+    assert keys.client_for("s3cret").name == "crm"
+    assert keys.client_for("b0ard").scopes == frozenset({"aggregates"})
+    assert keys.client_for("s3cret ") is None and keys.client_for("") is None and keys.client_for(None) is None
+    with pytest.raises(KeyFileError, match="BOARD_KEY is not set"):
+        ApiKeys.from_file(str(path), environ={})
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('[[keys]]\nname = "x"\nsha256 = "abc"\nscopes = ["aggregates"]\n', "64 hex digits"),
+    ('[[keys]]\nname = "x"\nsha256 = "' + "0" * 64 + '"\nscopes = ["admin"]\n', "needs scopes"),
+    ('[[keys]]\nscopes = ["aggregates"]\n', "needs a name"),
+    ('[[keys]]\nname = "x"\nscopes = ["aggregates"]\n', "needs sha256 or key_env"),
+    ("keys = [", "not readable TOML"), ("", "no [[keys]]")])
+def test_bad_key_files_are_refused_with_the_reason(tmp_path, text, problem):
+    path = tmp_path / "keys.toml"
+    path.write_text(text)
+    with pytest.raises(KeyFileError, match=problem.replace("[", r"\[")):
+        ApiKeys.from_file(str(path), environ={})
+
+
+# -- pagination, periods, spreadsheets ---------------------------------------------------------------------------------
+def test_cursor_round_trips_and_foreign_cursors_are_refused():
+    moment = dt.datetime(2026, 11, 25, 10, 11, 12, 345678, tzinfo=dt.timezone.utc)
+    assert queries.decode_cursor(queries.encode_cursor(moment, "tw-abc")) == (moment, "tw-abc")
+    for foreign in ("abc", "W10", "WzEuNSwgIngiXQ", "eyJhIjogMX0"):
+        with pytest.raises(queries.BadCursor):
+            queries.decode_cursor(foreign)
+
+
+def test_periods_cover_whole_weeks_and_months():
+    week = period_containing("weekly", dt.date(2026, 11, 26))
+    assert (week.start, week.end, week.label) == (dt.date(2026, 11, 23), dt.date(2026, 11, 30), "2026-W48")
+    month = period_containing("monthly", dt.date(2026, 3, 31))
+    assert (month.start, month.end, month.label) == (dt.date(2026, 3, 1), dt.date(2026, 4, 1), "2026-03")
+    assert month.previous().start == dt.date(2026, 2, 1) and month.previous().end == dt.date(2026, 3, 1)
+    day = period_containing("daily", dt.date(2026, 1, 1))
+    assert day.previous().start == dt.date(2025, 12, 31)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("=1+1", "'=1+1"), ("+234803", "'+234803"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("plain text", "plain text"), (" =not first", " =not first"), (-2, -2), (3.5, 3.5),
+    (None, None), (["a", "=b"], "a; =b"), (["=a"], "'=a")])
+def test_spreadsheet_safe_cells(value, expected):
+    assert spreadsheet_safe(value) == expected
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1", "WITH a AS (SELECT 1 AS x) SELECT x FROM a", "  select 1  "])
+def test_read_only_queries_pass(sql):
+    check_read_only(sql)
+
+
+@pytest.mark.parametrize("sql", ["INSERT INTO t VALUES (1)", "ATTACH 'x.db'", "PRAGMA version", "", "SELECT 1; DROP TABLE t"])
+def test_anything_else_is_refused(sql):
+    with pytest.raises(QueryRefused):
+        check_read_only(sql)
+
+
+# -- warehouse views --------------------------------------------------------------------------------------------------
+def test_warehouse_reads_committed_files_only_and_tables_that_do_not_exist_yet_are_empty(tmp_path):
+    target = tmp_path / "alerts" / "alert_date=2026-11-25"
+    target.mkdir(parents=True)
+    row = {"alert_id": "a1", "scope": "all", "minute_start": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc),
+           "window_seconds": 60, "complaints": 50, "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0,
+           "severity": "critical", "detected_at": dt.datetime(2026, 11, 25, 10, 1, tzinfo=dt.timezone.utc)}
+    pq.write_table(pa.Table.from_pylist([row], schema=schemas.arrow_schema("Alert")), target / "a.parquet")
+    (target / ".tmp-b.parquet").write_bytes(b"half written")
+    (tmp_path / "alerts" / "_staging").mkdir()
+    warehouse = Warehouse(tmp_path, refresh_seconds=0)
+    assert warehouse.rows("SELECT alert_id, alert_date FROM alerts") == [{"alert_id": "a1",
+                                                                          "alert_date": dt.date(2026, 11, 25)}]
+    assert warehouse.scalar("SELECT count(*) FROM complaints") == 0
+    assert "event_date" in [r["column_name"] for r in warehouse.rows("DESCRIBE complaints")]
+    pq.write_table(pa.Table.from_pylist([{**row, "alert_id": "a2"}], schema=schemas.arrow_schema("Alert")),
+                   target / "c.parquet")
+    assert warehouse.scalar("SELECT count(*) FROM alerts") == 2  # a newly committed file is seen
+
+
+# -- phrases ----------------------------------------------------------------------------------------------------------
+def test_distinctive_phrases_are_the_ones_a_category_owns():
+    texts = {"Network": ["no signal in Lekki since morning", "no signal at home again", "network down no signal",
+                         "calls dropping and no signal", "my data is slow today"] * 3,
+             "Billing": ["charged twice for my bundle", "refund my airtime please", "charged twice this month",
+                         "airtime deducted and charged twice", "my data is slow today"] * 3}
+    ranked = distinctive_phrases(texts, top=3, min_count=3)
+    assert ranked["Network"][0]["phrase"] in ("signal", "no signal")
+    assert "charged twice" in [p["phrase"] for p in ranked["Billing"]] or ranked["Billing"][0]["phrase"] == "charged"
+    assert all(p["phrase"] not in ("data", "slow") for p in ranked["Network"] + ranked["Billing"])
+    assert distinctive_phrases({}) == {}
+
+
+# -- forecasting pieces -----------------------------------------------------------------------------------------------
+def test_complete_history_fills_missing_days_with_zero():
+    daily = pd.DataFrame({"day": [dt.date(2026, 11, 1), dt.date(2026, 11, 4)], "category": ["Network"] * 2,
+                          "source": ["sms"] * 2, "complaints": [3, 5]})
+    full = forecast.complete_history(daily)
+    assert full["complaints"].tolist() == [3.0, 0.0, 0.0, 5.0]
+
+
+def test_spike_mask_flags_an_outage_day_but_not_a_busy_monday():
+    days = pd.date_range("2026-09-07", periods=56)
+    counts = np.where(days.day_of_week == 0, 200.0, 100.0)
+    counts[30] = 600.0
+    mask = forecast.spike_mask(days, counts, z_threshold=5.0)
+    assert mask.tolist().count(True) == 1 and mask[30]
+
+
+def test_seasonal_naive_repeats_last_week():
+    history = np.arange(14, dtype=float)
+    assert forecast.seasonal_naive(history, 9).tolist() == [7, 8, 9, 10, 11, 12, 13, 7, 8]
+
+
+def test_a_past_outage_does_not_lift_the_forecast():
+    days = pd.date_range("2026-08-03", periods=84)
+    rng = np.random.default_rng(3)
+    base = np.where(days.day_of_week >= 5, 60.0, 100.0)
+    counts = rng.poisson(base).astype(float)
+    counts[-5] = 700.0  # an outage five days ago
+    future = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=7)
+    predicted, _, method = forecast.fit_predict_series(days, counts, future, forecast.ForecastSettings(), set())
+    assert method == "poisson_weekly"
+    weekday = predicted[future.day_of_week < 5]
+    assert np.all(np.abs(weekday - 100) < 15)
