@@ -20,7 +20,7 @@ from beam_pipelines.serving.warehouse import Warehouse
 from models import forecast as forecasting
 
 DAILY_HISTORY_SQL = """
-    SELECT CAST(event_time AS DATE) AS day, category, source, count(*) AS complaints
+    SELECT event_date AS day, category, source, count(*) AS complaints
     FROM complaints GROUP BY ALL ORDER BY day
 """
 

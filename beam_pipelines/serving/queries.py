@@ -155,12 +155,21 @@ def volumes(warehouse: Warehouse, granularity: str, by: str, start: dt.datetime 
     start = as_utc(start)
     column = GROUPINGS[by]
     key = f"coalesce({column}, 'unknown')" if column else "'all'"
-    rows = warehouse.rows(
-        f"SELECT date_trunc('{granularity}', event_time) AS bucket, {key} AS key, count(*) AS complaints "
-        f"FROM complaints WHERE event_time >= ? AND event_time < ? AND event_date BETWEEN ? AND ? "
-        f"GROUP BY ALL ORDER BY bucket, key", [start, end, start.date(), end.date()])
+    rows = warehouse.rows(bucketed_counts_sql(granularity, key, "event_time >= ? AND event_time < ? AND "
+                                                               "event_date BETWEEN ? AND ?"),
+                          [start, end, start.date(), end.date()])
     return {"granularity": granularity, "by": by, "start": jsonable({"t": start})["t"],
             "end": jsonable({"t": end})["t"], "series": [jsonable(row) for row in rows]}
+
+
+def bucketed_counts_sql(granularity: str, key_sql: str, where_sql: str) -> str:
+    """Complaints per (UTC hour or day, key). Buckets are integer arithmetic on the time (or the ``event_date``
+    partition column, which is the UTC date of ``event_time``), several times faster than ``date_trunc`` on a
+    time-zone-aware timestamp; only the grouped buckets are turned back into times."""
+    inner, outer = (("event_date", "CAST(b AS TIMESTAMPTZ)") if granularity == "day"
+                    else ("epoch_us(event_time) // 3600000000", "to_timestamp(b * 3600)"))
+    return (f"SELECT {outer} AS bucket, key, complaints FROM (SELECT {inner} AS b, {key_sql} AS key, "
+            f"count(*) AS complaints FROM complaints WHERE {where_sql} GROUP BY ALL) ORDER BY bucket, key")
 
 
 def live_volumes(warehouse: Warehouse, minutes: int) -> dict:
@@ -197,7 +206,7 @@ def summary(warehouse: Warehouse) -> dict:
     today = newest.date()
     week_ago = today - dt.timedelta(days=7)
     rows = warehouse.rows(
-        "SELECT CAST(event_time AS DATE) AS day, count(*) AS complaints, "
+        "SELECT event_date AS day, count(*) AS complaints, "
         "count(*) FILTER (WHERE priority = 'P1') AS p1, "
         "count(*) FILTER (WHERE sentiment_label = 'negative') AS negative "
         "FROM complaints WHERE event_date BETWEEN ? AND ? GROUP BY ALL", [week_ago, today])
@@ -244,7 +253,7 @@ def forecast(warehouse: Warehouse, category: str | None, source: str | None, his
             actual_clauses.append(f"{column} = ?")
             actual_parameters.append(value)
     actuals = warehouse.rows(
-        "SELECT CAST(event_time AS DATE) AS day, count(*) AS complaints FROM complaints "
+        "SELECT event_date AS day, count(*) AS complaints FROM complaints "
         f"WHERE {' AND '.join(actual_clauses)} GROUP BY ALL ORDER BY day", actual_parameters)
     scopes = ["all"] + [f"{kind}:{value}" for kind, value in (("category", category), ("source", source)) if value]
     backtest = warehouse.rows(

@@ -117,11 +117,10 @@ def gather(warehouse: Warehouse, period: Period) -> dict:
         "days_in_period": (period.end - period.start).days,
         "totals": totals,
         "previous_total": previous_total or 0,
-        "volume": warehouse.rows(
-            f"SELECT date_trunc('{bucket}', event_time) AS bucket, category, count(*) AS complaints "
-            f"FROM complaints WHERE {where} GROUP BY ALL ORDER BY bucket, category", _between(period)),
+        "volume": [{"bucket": r["bucket"], "category": r["key"], "complaints": r["complaints"]} for r in
+                   warehouse.rows(queries.bucketed_counts_sql(bucket, "category", where), _between(period))],
         "by_day": warehouse.rows(
-            f"SELECT CAST(event_time AS DATE) AS day, category, source, count(*) AS complaints "
+            f"SELECT event_date AS day, category, source, count(*) AS complaints "
             f"FROM complaints WHERE {where} GROUP BY ALL ORDER BY day, category, source", _between(period)),
         "channels": warehouse.rows(
             f"SELECT source, count(*) AS complaints FROM complaints WHERE {where} GROUP BY ALL "

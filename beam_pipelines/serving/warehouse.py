@@ -7,10 +7,14 @@ staging directories are skipped, so a reader never sees a half-written file. A t
 is an empty view with the table's schema, so every query works on a young warehouse too.
 
 The views are rebuilt when the set of files changes (a batch commits, a streaming pane lands), checked at
-most every ``refresh_seconds``; queries in between reuse DuckDB's cached Parquet metadata.
+most every ``refresh_seconds``; queries in between reuse DuckDB's cached Parquet metadata. Tables named in
+``materialize`` (the server keeps ``complaints``) are held in DuckDB's memory instead, for millisecond queries:
+new files are appended as they are committed, and the table is reloaded whole when a file is replaced or
+removed (a batch rerun), while queries go on against the previous copy.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -20,6 +24,8 @@ import duckdb
 import pyarrow as pa
 
 import schemas
+
+LOG = logging.getLogger(__name__)
 
 #: Warehouse table -> (directory under the warehouse, its schema's name in ``schemas``).
 TABLES = {
@@ -54,11 +60,13 @@ def _sql_string(value: str) -> str:
 class Warehouse:
     """A DuckDB connection whose views follow the warehouse's committed files."""
 
-    def __init__(self, warehouse_dir: str | os.PathLike, refresh_seconds: float = 2.0, threads: int | None = None):
+    def __init__(self, warehouse_dir: str | os.PathLike, refresh_seconds: float = 2.0, threads: int | None = None,
+                 materialize: tuple[str, ...] = ()):
         self.root = Path(warehouse_dir)
         if not self.root.is_dir():
             raise WarehouseError(f"warehouse directory not found: {self.root}")
         self.refresh_seconds = refresh_seconds
+        self.materialize = frozenset(materialize)
         self._connection = duckdb.connect(":memory:")
         self._connection.execute("SET parquet_metadata_cache = true")
         self._connection.execute("SET TimeZone = 'UTC'")
@@ -66,29 +74,71 @@ class Warehouse:
             self._connection.execute(f"SET threads = {int(threads)}")
         self._lock = threading.Lock()
         self._files: dict[str, tuple[str, ...]] = {}
+        self._file_stats: dict[str, dict[str, tuple[int, int]]] = {}
+        self._loaded_as: dict[str, str] = {}
+        self._generation = 0
         self._checked_at = 0.0
         self._local = threading.local()
         self.refresh(force=True)
 
     # -- views ------------------------------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> bool:
-        """Rebuild the views whose file sets changed; return whether any did."""
-        now = time.monotonic()
-        if not force and now - self._checked_at < self.refresh_seconds:
+        """Bring the views up to the committed files; return whether any table changed.
+
+        Checked at most every ``refresh_seconds``. A thread that finds another one refreshing goes on with the
+        current views rather than waiting.
+        """
+        if not force and time.monotonic() - self._checked_at < self.refresh_seconds:
             return False
-        with self._lock:
-            if not force and now - self._checked_at < self.refresh_seconds:
-                return False
+        if not self._lock.acquire(blocking=force):
+            return False
+        try:
             changed = False
             for table, (directory, schema_name) in TABLES.items():
                 files = tuple(committed_parquet_files(self.root / directory))
-                if not force and self._files.get(table) == files:
-                    continue
-                self._connection.execute(self._view_sql(table, schema_name, files))
+                if table in self.materialize:
+                    changed |= self._sync_materialized(table, schema_name, files)
+                elif force or self._files.get(table) != files:
+                    self._connection.execute(self._view_sql(table, schema_name, files))
+                    changed = True
                 self._files[table] = files
-                changed = True
             self._checked_at = time.monotonic()
             return changed
+        except duckdb.Error as error:  # e.g. a file replaced between listing and reading: next time will do
+            LOG.warning("warehouse refresh deferred: %s", str(error).splitlines()[0])
+            return False
+        finally:
+            self._lock.release()
+
+    def _sync_materialized(self, table: str, schema_name: str, files: tuple[str, ...]) -> bool:
+        """Keep ``table`` as an in-memory DuckDB table: append new files; reload whole when a file went or changed."""
+        stats = {}
+        for name in files:
+            try:
+                info = os.stat(name)
+            except FileNotFoundError:
+                continue
+            stats[name] = (info.st_mtime_ns, info.st_size)
+        known = self._file_stats.get(table)
+        if known == stats:
+            return False
+        if known is not None and all(stats.get(name) == stat for name, stat in known.items()):
+            added = [name for name in stats if name not in known]
+            listing = "[" + ", ".join(_sql_string(f) for f in added) + "]"
+            self._connection.execute(f"INSERT INTO {self._loaded_as[table]} BY NAME SELECT * FROM "
+                                     f"read_parquet({listing}, hive_partitioning = true, union_by_name = true)")
+        else:
+            self._generation += 1
+            loaded = f"{table}_loaded_{self._generation}"
+            source = self._view_sql(table, schema_name, tuple(stats)).split(" AS ", 1)[1]
+            self._connection.execute(f"CREATE TABLE {loaded} AS {source}")
+            self._connection.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {loaded}")
+            previous = self._loaded_as.get(table)
+            if previous:
+                self._connection.execute(f"DROP TABLE {previous}")
+            self._loaded_as[table] = loaded
+        self._file_stats[table] = stats
+        return True
 
     def _view_sql(self, table: str, schema_name: str, files: tuple[str, ...]) -> str:
         if files:

@@ -148,3 +148,21 @@ def test_a_past_outage_does_not_lift_the_forecast():
     assert method == "poisson_weekly"
     weekday = predicted[future.day_of_week < 5]
     assert np.all(np.abs(weekday - 100) < 15)
+
+
+def test_materialized_complaints_follow_appends_and_replacements(tmp_path):
+    from beam_pipelines.generator.history import write_history
+
+    write_history(str(tmp_path), dt.date(2026, 11, 25), days=3, per_day=40, seed=2)
+    warehouse = Warehouse(tmp_path, refresh_seconds=0, materialize=("complaints",))
+    first = warehouse.scalar("SELECT count(*) FROM complaints")
+    assert first == pq.read_table(tmp_path / "complaints").num_rows
+    day = tmp_path / "complaints" / "event_date=2026-11-25"
+    rows = pq.read_table(day / "history-2.parquet").slice(0, 5).to_pylist()
+    extra = [{**row, "complaint_id": f"new-{n}"} for n, row in enumerate(rows)]
+    pq.write_table(pa.Table.from_pylist(extra, schema=schemas.arrow_schema("Complaint")), day / "stream-1.parquet")
+    assert warehouse.scalar("SELECT count(*) FROM complaints") == first + 5  # appended
+    assert warehouse.scalar("SELECT event_date FROM complaints WHERE complaint_id = 'new-0'") == dt.date(2026, 11, 25)
+    (day / "history-2.parquet").unlink()  # a rerun removed a batch's file: reload whole
+    remaining = pq.read_table(tmp_path / "complaints").num_rows
+    assert warehouse.scalar("SELECT count(*) FROM complaints") == remaining < first
