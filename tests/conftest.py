@@ -87,7 +87,7 @@ def kafka_services():
 
 # -- serving: a warehouse with weeks of history, and the real server over it ------------------------------------
 SERVING_END = dt.date(2026, 11, 25)
-FORMULA_TEXTS = ['=HYPERLINK("http://evil.example","refund")', "+2348031234567 call me back", "@SUM(A1:A9)",
+FORMULA_TEXTS = ['=HYPERLINK("http://evil.example","refund")', "+1 if you fix it today", "@SUM(A1:A9)",
                  "-1+1 my data", "\tTabbed start"]
 API_KEYS = {"ops": "ops-key-7f3a", "wallboard": "wallboard-key-91c2"}
 

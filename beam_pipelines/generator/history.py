@@ -8,8 +8,8 @@ curated complaints, more than is practical to push through the pipeline on a lap
   the configured country's public holidays, Poisson noise on top;
 - one Network outage about every 30 days (the day's Network complaints x 4), the kind of spike forecasts must
   not learn as normal;
-- texts from the generator's channel styles, labelled by the rules model (so categories, sentiment, priority
-  and routing are what the pipeline itself would produce for them), times following a daytime curve.
+- texts from the generator's channel styles, contacts masked and labelled by the rules model as the pipeline
+  does (so categories, sentiment, priority and routing are what it would produce), times on a daytime curve.
 
 Rows are deterministic for a seed and carry ``batch_id = history-<seed>``, so a rerun replaces them and they are
 never mistaken for pipeline output. The truth (daily counts, outage days, holidays) is returned.
@@ -29,6 +29,7 @@ import schemas
 from beam_pipelines.generator import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS, text as texts
 from models.forecast import holiday_days
 from models.rules import RulesModel
+from transforms.cleaning import mask_contacts
 from transforms.enrichment import route_queue
 
 WEEKDAY_FACTOR = (1.25, 1.15, 1.05, 1.0, 0.95, 0.7, 0.6)  # Monday .. Sunday
@@ -59,7 +60,8 @@ def _text_pool(rng: random.Random) -> list[dict]:
             body = texts.sms_body(category, rng, long=rng.random() < 0.2)
         else:
             body = texts.agent_note(category, rng)
-        pool.append({"text": body, "subject": subject, "source": source, "segment": segment, "flags": []})
+        pool.append({"text": mask_contacts(body), "subject": mask_contacts(subject) if subject else None,
+                     "source": source, "segment": segment, "flags": []})
     for entry, prediction in zip(pool, RulesModel().predict(pool)):
         entry.update(category=prediction.category, category_confidence=prediction.category_confidence,
                      sentiment_score=prediction.sentiment_score, sentiment_label=prediction.sentiment_label,

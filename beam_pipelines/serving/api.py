@@ -90,7 +90,8 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
     bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
     phrase_cache = _PhraseCache()
 
-    def client(key: Annotated[str | None, Security(header_key)] = None,
+    # The key checks are async: they do no I/O, and a sync dependency would cost a thread hop per request.
+    async def client(key: Annotated[str | None, Security(header_key)] = None,
                token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Client | None:
         if not api_keys.enabled:
             return None
@@ -101,7 +102,7 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
         return found
 
     def needs(scope: str):
-        def check(found: Annotated[Client | None, Depends(client)]) -> Client | None:
+        async def check(found: Annotated[Client | None, Depends(client)]) -> Client | None:
             if found is not None and scope not in found.scopes:
                 raise HTTPException(403, f"this API key ({found.name}) does not have the '{scope}' scope")
             return found

@@ -60,6 +60,14 @@ def test_a_complaint_by_id_is_the_warehouse_row_with_contacts_only_as_tokens(api
     assert call(api_server, "/api/v1/complaints/hi-does-not-exist")[0] == 404
 
 
+def test_search_results_carry_no_phone_number_or_e_mail(api_server):
+    status, body = call(api_server, "/api/v1/complaints", params={"limit": 500})
+    assert status == 200 and len(body["items"]) == 500
+    contact = re.compile(r"(\+?234|\b0)[789]\d{9}\b|[\w.+-]+@[\w-]+\.[\w.]+")
+    leaks = [i["text"] for i in body["items"] if contact.search(i["text"] or "") or contact.search(i["subject"] or "")]
+    assert leaks == []
+
+
 def test_cursor_pages_return_every_matching_complaint_once_newest_first(api_server, complaints_table):
     params = {"category": "Billing", "priority": ["P1", "P2"], "start": "2026-11-20T00:00:00Z",
               "end": "2026-11-24T00:00:00Z", "limit": 7}
