@@ -55,7 +55,10 @@ function draw(id, traces, layout = {}) {
 }
 
 function stacked(byKey, colours, type) {
-  return [...byKey.entries()].map(([name, s]) => ({
+  // Series in the colour map's order (the same stacking and legend in every chart), others after them.
+  const order = Object.keys(colours);
+  const rank = name => (order.indexOf(name) + order.length + 1) % (order.length + 1);
+  return [...byKey.entries()].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)).map(([name, s]) => ({
     name, x: s.x, y: s.y, type: type, marker: {color: colours[name]}, line: {color: colours[name], width: 2},
     hovertemplate: `${name}: %{y}<extra></extra>`}));
 }
