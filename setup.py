@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "uvicorn==0.54.0",         # serving: the ASGI server under FastAPI
     "plotly==7.1.0",           # dashboard and report charts; ships plotly.js, served locally / inlined offline
     "holidays==0.108",         # forecasting: public-holiday calendars per country
+    "vadersentiment==3.3.2",   # its published social-media sentiment lexicon (MIT), as model features
 ]
 
 setup(

@@ -137,3 +137,15 @@ def test_generator_labels_are_training_data_but_alone_lack_sentiment(generated_d
     assert result.returncode == 3
     assert result.stderr.strip() == ("complaints train: not enough sentiment labels to train on (need at least "
                                      "two classes); add a labelled dataset with a sentiment column")
+
+
+def test_lexicon_features_measure_positive_and_negative_vocabulary():
+    from models.lexicon import LexiconFeatures
+
+    features = LexiconFeatures().fit([])
+    rows = features.transform(["thank you so much, great help and very happy", "terrible awful service, I hate it",
+                               "my sim card was moved to the new phone"]).toarray()
+    happy, angry, neutral = rows
+    assert happy[0] > 0 and happy[1] == 0 and happy[5] == 1.0  # positive only
+    assert angry[1] > 0 and angry[0] == 0 and angry[6] == 1.0  # negative only
+    assert not neutral.any()
