@@ -16,12 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from beam_pipelines.serving import queries
 from beam_pipelines.serving.warehouse import Warehouse
 from models import forecast as forecasting
 
-DAILY_HISTORY_SQL = """
+DAILY_HISTORY_SQL = f"""
     SELECT event_date AS day, category, source, count(*) AS complaints
-    FROM complaints GROUP BY ALL ORDER BY day
+    FROM complaints WHERE event_date BETWEEN ? AND ? AND {queries.TRUSTED_TIME_SQL}
+    GROUP BY ALL ORDER BY day
 """
 
 
@@ -35,9 +37,15 @@ class ForecastRun:
     backtest_path: Path | None
 
 
-def daily_history(warehouse: Warehouse) -> pd.DataFrame:
-    """Complaints per UTC day, category and channel, on a full calendar."""
-    rows = warehouse.rows(DAILY_HISTORY_SQL)
+def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
+                  now: dt.datetime | None = None) -> pd.DataFrame:
+    """Complaints per UTC day, category and channel, on a full calendar: the days a fit and its backtest use,
+    up to the newest trustworthy complaint (records flagged with a future or implausibly old time are left out)."""
+    newest = queries.latest_event_time(warehouse, now)
+    if newest is None:
+        return forecasting.complete_history(pd.DataFrame(columns=["day", "category", "source", "complaints"]))
+    span = settings.training_days + settings.backtest_horizon + 7 * settings.folds
+    rows = warehouse.rows(DAILY_HISTORY_SQL, [newest.date() - dt.timedelta(days=span), newest.date()])
     frame = pd.DataFrame(rows, columns=["day", "category", "source", "complaints"])
     return forecasting.complete_history(frame)
 
@@ -65,7 +73,7 @@ def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.Forecas
     now = now or dt.datetime.now(dt.timezone.utc)
     warehouse = Warehouse(warehouse_dir)
     try:
-        history = daily_history(warehouse)
+        history = daily_history(warehouse, settings, now)
     finally:
         warehouse.close()
     days = history["day"].nunique() if not history.empty else 0

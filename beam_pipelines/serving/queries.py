@@ -49,9 +49,17 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
-def latest_event_time(warehouse: Warehouse) -> dt.datetime | None:
-    """The newest complaint's event time: "now" for a warehouse that may hold only history."""
-    value = warehouse.scalar("SELECT max(event_time) FROM complaints")
+#: Complaints whose clock can be trusted for "now" and for history: validation flags the others
+#: (an event time in the future, or implausibly old), and one such record must not move "today" to 2036.
+TRUSTED_TIME_SQL = "NOT list_has_any(flags, ['future_timestamp', 'stale_event_time'])"
+
+
+def latest_event_time(warehouse: Warehouse, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The newest trustworthy complaint's event time (never after the wall clock): "now" for a warehouse that
+    may hold only history."""
+    ceiling = (now or dt.datetime.now(dt.timezone.utc)) + dt.timedelta(hours=1)
+    value = warehouse.scalar(f"SELECT max(event_time) FROM complaints WHERE event_time <= ? AND {TRUSTED_TIME_SQL}",
+                             [ceiling])
     return as_utc(value) if value else None
 
 
@@ -217,14 +225,20 @@ def summary(warehouse: Warehouse) -> dict:
     categories = warehouse.rows(
         "SELECT category, count(*) AS complaints FROM complaints WHERE event_date = ? GROUP BY ALL "
         "ORDER BY complaints DESC", [today])
-    rejected = warehouse.scalar("SELECT count(*) FROM dead_letter WHERE ingest_date = ?", [today])
+    # rejections belong to the day a batch or stream ingested them, not to an event day
+    rejected = warehouse.rows(
+        "SELECT ingest_date, count(*) AS records FROM dead_letter WHERE ingest_date = "
+        "(SELECT max(ingest_date) FROM dead_letter WHERE ingest_date <= ?) GROUP BY ALL",
+        [dt.datetime.now(dt.timezone.utc).date()])
     open_alerts = alerts(warehouse, None, 1000)["items"]
     return jsonable({
         "as_of": newest, "day": today, "complaints": current["complaints"],
         "previous_7_day_mean": round(sum(previous) / 7, 1),
+        "previous_days_with_data": sum(1 for count in previous if count),
         "p1": current["p1"],
         "negative_share": round(current["negative"] / current["complaints"], 3) if current["complaints"] else 0.0,
-        "dead_letters": rejected or 0, "open_alerts": len(open_alerts),
+        "dead_letters": rejected[0]["records"] if rejected else 0,
+        "dead_letter_day": rejected[0]["ingest_date"] if rejected else None, "open_alerts": len(open_alerts),
         "by_category": categories})
 
 

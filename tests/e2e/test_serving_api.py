@@ -153,7 +153,8 @@ def test_summary_counts_the_newest_day(api_server, complaints_table):
     day = dt.date(2026, 11, 25)
     expected = sum(1 for t in complaints_table["event_time"].to_pylist() if t.date() == day)
     assert body["day"] == "2026-11-25" and body["complaints"] == expected
-    assert body["open_alerts"] == 2 and body["dead_letters"] > 0
+    assert body["open_alerts"] == 2 and body["dead_letters"] > 0 and body["dead_letter_day"] == "2026-11-25"
+    assert body["previous_days_with_data"] == 7
 
 
 def test_live_volumes_sum_the_streaming_deltas(api_server):

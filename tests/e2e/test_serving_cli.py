@@ -134,3 +134,27 @@ def test_bad_serving_command_lines_get_one_line_and_a_non_zero_exit(warehouse, a
     result = run_cli(*[a.replace("{w}", str(warehouse)) for a in args])
     assert result.returncode != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_complaint_from_the_future_does_not_move_today(warehouse, tmp_path):
+    """Validation keeps a complaint whose clock says 2036 (flagged future_timestamp); reports, the dashboard's
+    "today" and forecasts must still start from the newest complaint with a trustworthy time."""
+    import pyarrow as pa
+
+    import schemas
+
+    copy = tmp_path / "warehouse"
+    shutil.copytree(warehouse / "complaints", copy / "complaints")
+    template = pq.read_table(next((copy / "complaints" / "event_date=2026-11-25").glob("history-*.parquet"))).slice(0, 1)
+    row = {**template.to_pylist()[0], "complaint_id": "fx-future", "flags": ["future_timestamp"],
+           "event_time": dt.datetime(2036, 11, 25, 9, 0, tzinfo=dt.timezone.utc)}
+    (copy / "complaints" / "event_date=2036-11-25").mkdir()
+    pq.write_table(pa.Table.from_pylist([row], schema=schemas.arrow_schema("Complaint")),
+                   copy / "complaints" / "event_date=2036-11-25" / "future.parquet")
+    result = run_cli("report", "--warehouse", str(copy), "--period", "daily", "--output", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "complaints-daily-2026-11-25.html").exists()
+    result = run_cli("forecast", "--warehouse", str(copy))
+    assert result.returncode == 0, result.stderr
+    forecast = pq.read_table(copy / "forecast").to_pandas()
+    assert str(forecast["forecast_date"].min()) == "2026-11-26" and str(forecast["trained_through"].max()) == "2026-11-25"

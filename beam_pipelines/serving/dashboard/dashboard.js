@@ -70,15 +70,17 @@ function renderSummary(summary) {
     ? `data up to ${summary.as_of.replace("T", " ").replace("Z", " UTC")}` : "no complaints yet";
   document.getElementById("kpi-complaints").textContent = formatNumber(summary.complaints);
   const delta = document.getElementById("kpi-delta");
-  if (summary.previous_7_day_mean) {
+  if (summary.previous_days_with_data >= 5) {  // a comparison only against a week that mostly has data
     const change = (summary.complaints - summary.previous_7_day_mean) / summary.previous_7_day_mean * 100;
     delta.textContent = `${change >= 0 ? "▲" : "▼"} ${Math.abs(change).toFixed(0)}% vs 7-day mean (${formatNumber(summary.previous_7_day_mean)})`;
     delta.className = "delta " + (change > 10 ? "up" : change < -10 ? "down" : "muted");
-  } else { delta.textContent = "no previous week to compare"; delta.className = "delta muted"; }
+  } else { delta.textContent = "no full previous week to compare yet"; delta.className = "delta muted"; }
   document.getElementById("kpi-p1").textContent = formatNumber(summary.p1);
   document.getElementById("kpi-negative").textContent = summary.complaints ? `${(summary.negative_share * 100).toFixed(0)}%` : "–";
   document.getElementById("kpi-alerts").textContent = formatNumber(summary.open_alerts);
   document.getElementById("kpi-dead").textContent = formatNumber(summary.dead_letters);
+  document.getElementById("kpi-dead-day").textContent = summary.dead_letter_day
+    ? `dead letter, ingested ${summary.dead_letter_day}` : "dead letter";
 }
 
 function renderHourly(volumes) {
@@ -87,9 +89,10 @@ function renderHourly(volumes) {
 }
 
 function renderDaily(id, volumes, colours) {
-  const traces = stacked(groupSeries(volumes.series, "key", "bucket", "complaints"), colours, "scatter");
+  const days = volumes.series.map(row => ({...row, bucket: row.bucket.slice(0, 10)}));  // a date axis, not hours
+  const traces = stacked(groupSeries(days, "key", "bucket", "complaints"), colours, "scatter");
   traces.forEach(trace => { trace.mode = "lines+markers"; });
-  draw(id, traces);
+  draw(id, traces, {xaxis: {gridcolor: "#eef1f6", type: "date", tickformat: "%d %b", dtick: 86400000 * (days.length > 60 ? 2 : 1)}});
 }
 
 function renderLive(live) {
