@@ -383,7 +383,7 @@ def cmd_stream(args, beam_args: list[str]) -> int:
     plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
                       customers_path=os.path.abspath(args.customers) if args.customers else None,
                       model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,
-                      model_watch_seconds=args.model_watch_seconds)
+                      model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None)
     config = _transport_config(args, args.transport)
     if args.transport == "kafka":
         if (args.runner or "PrismRunner") == "PrismRunner":

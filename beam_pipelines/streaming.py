@@ -50,6 +50,7 @@ class StreamPlan:
     model_watch: str | None = None     # e.g. MODELS/*/model_card.json: swap in each new model while running
     model_watch_seconds: int = 60
     shards: int = 1
+    bounded: bool = False  # the input ends (--max-records): a backfill or a test
     run_id: str = field(default_factory=lambda: f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-"
                                                 f"{secrets.token_hex(3)}")
 
@@ -98,7 +99,9 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     cleaned, clean_failures = apply_stage(parsed["complaints"], "Clean", clean_complaint, CLEAN)
     # Live records have no batch date: 'late' and 'future' are judged against their arrival.
     valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, settings.rules(None))
-    deduped = valid | "Dedupe" >> DedupeWithinHorizon(timing.dedupe_horizon_seconds)
+    # A bounded run remembers every id until its input ends: expiry timers would only all fire at once when the
+    # end of input moves the watermark to infinity, and a copy still on its way would then pass as new.
+    deduped = valid | "Dedupe" >> DedupeWithinHorizon(None if plan.bounded else timing.dedupe_horizon_seconds)
     enriched = deduped["complaints"] | "Enrich" >> EnrichComplaints(
         customer_index(pipeline, plan), model_handler, settings.contact_token_key, model_updates(pipeline, plan))
     rows = enriched["complaints"] | "EventTime" >> AssignEventTime(timing)

@@ -83,12 +83,13 @@ class DedupeShards(beam.PTransform):
 class DedupeWithinHorizonFn(beam.DoFn):
     """(complaint_id, complaint) -> the first complaint with that id; later copies within the horizon are
     counted duplicates (``TALLY``). The id is remembered until the watermark passes the first copy's
-    timestamp plus ``horizon_seconds``, so state stays bounded in a job that runs for months."""
+    timestamp plus ``horizon_seconds``, so state stays bounded in a job that runs for months; with
+    ``horizon_seconds`` None (a bounded run) it is remembered until the input ends."""
 
     SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
     EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
-    def __init__(self, horizon_seconds: int):
+    def __init__(self, horizon_seconds: int | None):
         self.horizon_seconds = horizon_seconds
 
     def process(self, keyed, timestamp=beam.DoFn.TimestampParam, seen=beam.DoFn.StateParam(SEEN),
@@ -101,7 +102,8 @@ class DedupeWithinHorizonFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(TALLY, count_tally((complaint["source"], "duplicates", reason), 1))
             return
         seen.write(True)
-        expire.set(timestamp + self.horizon_seconds)
+        if self.horizon_seconds is not None:
+            expire.set(timestamp + self.horizon_seconds)
         yield complaint
 
     @on_timer(EXPIRE)
@@ -115,7 +117,7 @@ class DedupeWithinHorizon(beam.PTransform):
     Works in the global window whatever the input's windowing, so a copy that arrives in another event window
     is still caught; {'complaints', 'tallies'}."""
 
-    def __init__(self, horizon_seconds: int):
+    def __init__(self, horizon_seconds: int | None):
         super().__init__()
         self.horizon_seconds = horizon_seconds
 

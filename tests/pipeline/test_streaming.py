@@ -296,3 +296,27 @@ def test_model_handler_follows_a_model_card_path():
     handler = ComplaintModelHandler("/models/a")
     handler.update_model_path("/models/b/model_card.json")
     assert handler.model_dir == "/models/b"
+
+
+def test_a_bounded_run_remembers_every_id_until_its_input_ends():
+    """Without a horizon (a bounded run) no expiry timer is set: a copy that comes long after the first is still
+    a duplicate, even once the watermark has passed any horizon."""
+    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.dedupe import DedupeWithinHorizon
+
+    def complaint(n):
+        return {"complaint_id": "tw-1", "source": "twitter", "copy": n}
+
+    stream = (BeamTestStream()
+              .advance_watermark_to(T0.timestamp())
+              .add_elements([TimestampedValue(complaint(1), T0.timestamp())])
+              .advance_watermark_to((T0 + seconds(10 * 86400)).timestamp())
+              .add_elements([TimestampedValue(complaint(2), (T0 + seconds(10 * 86400 + 1)).timestamp())])
+              .advance_watermark_to_infinity())
+    with beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options()) as pipeline:
+        deduped = pipeline | stream | DedupeWithinHorizon(None)
+        assert_that(deduped["complaints"] | beam.Map(lambda c: c["copy"]), equal_to([1]), label="FirstOnly")
+        assert_that(deduped["tallies"] | beam.Map(lambda t: "duplicate"), equal_to(["duplicate"]),
+                    label="OneDuplicate")
