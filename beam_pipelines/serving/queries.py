@@ -242,17 +242,23 @@ def summary(warehouse: Warehouse) -> dict:
         "by_category": categories})
 
 
+def _with_equals(clauses: list[str], parameters: list, **equals) -> tuple[list[str], list]:
+    """``clauses`` and ``parameters`` plus ``column = ?`` for each given (non-empty) value."""
+    clauses, parameters = list(clauses), list(parameters)
+    for column, value in equals.items():
+        if value:
+            clauses.append(f"{column} = ?")
+            parameters.append(value)
+    return clauses, parameters
+
+
 def forecast(warehouse: Warehouse, category: str | None, source: str | None, history_days: int) -> dict:
     """The latest forecast run, summed to the chosen category/channel, with the actuals before it and the
     run's backtest against seasonal-naive."""
     run = warehouse.scalar("SELECT max(forecast_run) FROM forecast")
     if run is None:
         return {"available": False, "forecast": [], "actuals": [], "backtest": []}
-    clauses, parameters = ["forecast_run = ?"], [run]
-    for column, value in (("category", category), ("source", source)):
-        if value:
-            clauses.append(f"{column} = ?")
-            parameters.append(value)
+    clauses, parameters = _with_equals(["forecast_run = ?"], [run], category=category, source=source)
     predicted = warehouse.rows(
         "SELECT forecast_date, sum(predicted) AS predicted, sum(lower) AS lower, sum(upper) AS upper, "
         f"bool_or(is_holiday) AS is_holiday, max(trained_through) AS trained_through FROM forecast "
@@ -261,11 +267,9 @@ def forecast(warehouse: Warehouse, category: str | None, source: str | None, his
         return {"available": True, "forecast_run": run, "category": category, "source": source,
                 "forecast": [], "actuals": [], "backtest": []}
     trained_through = predicted[0]["trained_through"]
-    actual_clauses, actual_parameters = ["event_date > ?"], [trained_through - dt.timedelta(days=history_days)]
-    for column, value in (("category", category), ("source", source)):
-        if value:
-            actual_clauses.append(f"{column} = ?")
-            actual_parameters.append(value)
+    actual_clauses, actual_parameters = _with_equals(["event_date > ?"],
+                                                     [trained_through - dt.timedelta(days=history_days)],
+                                                     category=category, source=source)
     actuals = warehouse.rows(
         "SELECT event_date AS day, count(*) AS complaints FROM complaints "
         f"WHERE {' AND '.join(actual_clauses)} GROUP BY ALL ORDER BY day", actual_parameters)
