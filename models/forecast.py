@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -171,7 +171,7 @@ def backtest(history: pd.DataFrame, settings: ForecastSettings) -> pd.DataFrame:
                                f"the warehouse has {len(days)}")
     holidays_set = holiday_days(settings.holiday_country, days[0].date(), days[-1].date())
     errors = []
-    fold_settings = ForecastSettings(**{**settings.__dict__, "horizon_days": settings.backtest_horizon})
+    fold_settings = replace(settings, horizon_days=settings.backtest_horizon)
     for fold in range(settings.folds):
         origin = days[-1] - pd.Timedelta(days=settings.backtest_horizon + 7 * fold - 1)
         train = history[history["day"] < origin]

@@ -160,14 +160,6 @@ def serving_warehouse(tmp_path_factory):
     return {"dir": warehouse, "truth": truth, "formula_ids": formula_ids, "stream": stream}
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def api_server(serving_warehouse, tmp_path_factory):
     """``complaints serve`` as a real process on a free loopback port, with a key file of two clients."""
@@ -181,6 +173,8 @@ def api_server(serving_warehouse, tmp_path_factory):
         f"sha256 = \"{hashlib.sha256(API_KEYS['ops'].encode()).hexdigest()}\"\n"
         "scopes = [\"complaints\", \"aggregates\"]\n\n"
         "[[keys]]\nname = \"wallboard\"\nkey_env = \"TEST_WALLBOARD_KEY\"\nscopes = [\"aggregates\"]\n")
+    from tests.ingest_helpers import free_port
+
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "beam_pipelines", "serve", "--warehouse", str(serving_warehouse["dir"]),

@@ -28,15 +28,16 @@ from beam_pipelines.serving import phrases as phrase_ranking
 from beam_pipelines.serving import queries
 from beam_pipelines.serving.auth import ApiKeys, Client
 from beam_pipelines.serving.warehouse import Warehouse, WarehouseError
+from models.base import CATEGORIES, PRIORITIES, SENTIMENT_LABELS
 
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 
-Category = Literal["Network", "Billing", "Customer Service", "Other"]
+Category = Literal[CATEGORIES]
 Source = Literal["twitter", "webform", "sms", "phone"]
-Priority = Literal["P1", "P2", "P3", "P4"]
-Sentiment = Literal["negative", "neutral", "positive"]
+Priority = Literal[PRIORITIES]
+Sentiment = Literal[SENTIMENT_LABELS]
 
 
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2999, 12, 31, tzinfo=dt.timezone.utc)
@@ -68,17 +69,19 @@ def plotly_bundle() -> Path:
 
 
 class _PhraseCache:
-    """Top phrases are costly (a vectoriser over thousands of texts): cache them until the warehouse changes."""
+    """Top phrases are costly (a vectoriser over thousands of texts): the last answer is kept until the
+    warehouse changes or other parameters are asked for."""
 
     def __init__(self):
-        self._entries: dict[tuple, dict] = {}
+        self._key, self._phrases = None, None
 
     def get(self, warehouse: Warehouse, days: int, top: int) -> dict:
-        key = (warehouse.fingerprint(), days, top)
-        if key not in self._entries:
+        warehouse.refresh()
+        key = (warehouse.version, days, top)
+        if key != self._key:
             texts = queries.texts_by_category(warehouse, days, per_category=4000)
-            self._entries = {key: phrase_ranking.distinctive_phrases(texts, top=top)}
-        return self._entries[key]
+            self._key, self._phrases = key, phrase_ranking.distinctive_phrases(texts, top=top)
+        return self._phrases
 
 
 def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
@@ -90,7 +93,7 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
     bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
     phrase_cache = _PhraseCache()
 
-    # The key checks are async: they do no I/O, and a sync dependency would cost a thread hop per request.
+    # The key checks are async: they do no I/O, so they need not run in the thread pool.
     async def client(key: Annotated[str | None, Security(header_key)] = None,
                token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Client | None:
         if not api_keys.enabled:
@@ -162,7 +165,7 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
     @app.get("/healthz", tags=["service"], summary="Liveness and the warehouse's tables")
     def health():
         return {"status": "ok", "warehouse": str(warehouse.root),
-                "tables": {table: len(files) for table, files in warehouse._files.items()},
+                "tables": warehouse.file_counts(),
                 "auth": "api-keys" if api_keys.enabled else "off"}
 
     # -- complaints ------------------------------------------------------------------------------------------------

@@ -142,14 +142,13 @@ def cmd_report(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from beam_pipelines.serving.query import QueryRefused, WarehouseError, export, format_table, run_query
+    from beam_pipelines.serving.query import (QueryRefused, WarehouseError, export, export_format, format_table,
+                                              run_query)
 
     warehouse_dir = _warehouse_dir(args.warehouse, "query")
     try:
         if args.output:
-            export_check = os.path.splitext(args.output)[1].lower()
-            if export_check not in (".csv", ".parquet"):
-                raise QueryRefused(f"export to .csv or .parquet, not '{args.output}'")
+            export_format(args.output)
         table = run_query(warehouse_dir, args.sql)
     except QueryRefused as error:
         raise CliError(f"complaints query: {error}", EXIT_USAGE) from None

@@ -10,39 +10,34 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+import schemas
 from beam_pipelines.serving.warehouse import Warehouse
 
-CATEGORIES = ("Network", "Billing", "Customer Service", "Other")
-SOURCES = ("twitter", "webform", "sms", "phone")
-PRIORITIES = ("P1", "P2", "P3", "P4")
 GROUPINGS = {"none": None, "category": "category", "source": "source", "priority": "priority",
              "region": "region", "sentiment": "sentiment_label"}
-GRANULARITIES = ("hour", "day")
 
-#: What the API shows of a complaint: every warehouse column; contacts exist only as tokens and masked text.
-COMPLAINT_COLUMNS = (
-    "complaint_id", "source", "source_record_id", "event_time", "ingested_at", "event_date", "customer_id",
-    "customer_match", "contact_token", "language", "text", "subject", "customer_topic", "category",
-    "category_confidence", "sentiment_score", "sentiment_label", "priority", "priority_reasons", "route_queue",
-    "flags", "segment", "region", "plan", "agent_id", "call_queue", "wrap_up_code", "disposition",
-    "call_duration_seconds", "sms_parts_expected", "sms_parts_received", "model_version", "batch_id", "run_id",
-    "schema_version")
+#: What the API shows of a complaint: every warehouse column but where on the ingest machine it was read from;
+#: contacts exist only as tokens and masked text.
+COMPLAINT_COLUMNS = tuple(name for name in schemas.field_names("Complaint")
+                          if name not in ("source_file", "source_position"))
 
 
 class BadCursor(ValueError):
     """A pagination cursor that this server did not issue."""
 
 
+def iso(value):
+    """A date or time as ISO 8601 (times in UTC, with ``Z``); anything else as it is."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 def jsonable(row: dict) -> dict:
-    """Dates and times as ISO 8601 strings (UTC, ``Z``); everything else as it is."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, dt.datetime):
-            value = value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-        elif isinstance(value, dt.date):
-            value = value.isoformat()
-        out[key] = value
-    return out
+    """The row with its dates and times as ISO 8601 strings."""
+    return {key: iso(value) for key, value in row.items()}
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -107,6 +102,16 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise BadCursor("cursor is not one this API issued; start again without it") from None
 
 
+def _with_equals(clauses: list[str], parameters: list, **equals) -> tuple[list[str], list]:
+    """``clauses`` and ``parameters`` plus ``column = ?`` for each given (non-empty) value."""
+    clauses, parameters = list(clauses), list(parameters)
+    for column, value in equals.items():
+        if value:
+            clauses.append(f"{column} = ?")
+            parameters.append(value)
+    return clauses, parameters
+
+
 def _filter_sql(filters: SearchFilters) -> tuple[list[str], list]:
     clauses, parameters = [], []
     if filters.start:
@@ -120,11 +125,8 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list]:
         if values:
             clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
             parameters += list(values)
-    for column, value in (("customer_id", filters.customer_id), ("region", filters.region),
-                          ("route_queue", filters.route_queue), ("sentiment_label", filters.sentiment)):
-        if value:
-            clauses.append(f"{column} = ?")
-            parameters.append(value)
+    clauses, parameters = _with_equals(clauses, parameters, customer_id=filters.customer_id, region=filters.region,
+                                       route_queue=filters.route_queue, sentiment_label=filters.sentiment)
     if filters.flag:
         clauses.append("list_contains(flags, ?)")
         parameters.append(filters.flag)
@@ -166,8 +168,8 @@ def volumes(warehouse: Warehouse, granularity: str, by: str, start: dt.datetime 
     rows = warehouse.rows(bucketed_counts_sql(granularity, key, "event_time >= ? AND event_time < ? AND "
                                                                "event_date BETWEEN ? AND ?"),
                           [start, end, start.date(), end.date()])
-    return {"granularity": granularity, "by": by, "start": jsonable({"t": start})["t"],
-            "end": jsonable({"t": end})["t"], "series": [jsonable(row) for row in rows]}
+    return {"granularity": granularity, "by": by, "start": iso(start), "end": iso(end),
+            "series": [jsonable(row) for row in rows]}
 
 
 def bucketed_counts_sql(granularity: str, key_sql: str, where_sql: str) -> str:
@@ -189,7 +191,7 @@ def live_volumes(warehouse: Warehouse, minutes: int) -> dict:
     rows = warehouse.rows(
         "SELECT minute_start, category, sum(complaints) AS complaints FROM complaint_volume "
         "WHERE minute_start >= ? GROUP BY ALL ORDER BY minute_start, category", [start])
-    return {"available": True, "newest_minute": jsonable({"t": newest})["t"],
+    return {"available": True, "newest_minute": iso(newest),
             "series": [jsonable(row) for row in rows]}
 
 
@@ -203,7 +205,7 @@ def alerts(warehouse: Warehouse, since: dt.datetime | None, limit: int) -> dict:
         "SELECT alert_id, scope, minute_start, window_seconds, complaints, baseline_mean, baseline_stddev, "
         "threshold, severity, detected_at FROM alerts WHERE minute_start >= ? "
         f"ORDER BY minute_start DESC, scope LIMIT {int(limit)}", [as_utc(since)])
-    return {"since": jsonable({"t": as_utc(since)})["t"], "items": [jsonable(row) for row in rows]}
+    return {"since": iso(as_utc(since)), "items": [jsonable(row) for row in rows]}
 
 
 def summary(warehouse: Warehouse) -> dict:
@@ -240,16 +242,6 @@ def summary(warehouse: Warehouse) -> dict:
         "dead_letters": rejected[0]["records"] if rejected else 0,
         "dead_letter_day": rejected[0]["ingest_date"] if rejected else None, "open_alerts": len(open_alerts),
         "by_category": categories})
-
-
-def _with_equals(clauses: list[str], parameters: list, **equals) -> tuple[list[str], list]:
-    """``clauses`` and ``parameters`` plus ``column = ?`` for each given (non-empty) value."""
-    clauses, parameters = list(clauses), list(parameters)
-    for column, value in equals.items():
-        if value:
-            clauses.append(f"{column} = ?")
-            parameters.append(value)
-    return clauses, parameters
 
 
 def forecast(warehouse: Warehouse, category: str | None, source: str | None, history_days: int) -> dict:

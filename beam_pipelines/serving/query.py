@@ -42,12 +42,18 @@ def run_query(warehouse_dir: str | os.PathLike, sql: str) -> pa.Table:
         warehouse.close()
 
 
-def export(table: pa.Table, path: str) -> Path:
-    """Write the result as CSV or Parquet, chosen by the file's extension."""
-    target = Path(path)
-    suffix = target.suffix.lower()
+def export_format(path: str) -> str:
+    """``.csv`` or ``.parquet``, from the export file's name (checked before the query runs)."""
+    suffix = Path(path).suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise QueryRefused(f"export to .csv or .parquet, not '{suffix or path}'")
+    return suffix
+
+
+def export(table: pa.Table, path: str) -> Path:
+    """Write the result as CSV or Parquet, chosen by the file's extension."""
+    suffix = export_format(path)
+    target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     hidden = target.with_name(f".tmp-{target.name}")
     if suffix == ".parquet":
@@ -67,4 +73,5 @@ def format_table(table: pa.Table, max_rows: int) -> str:
     return text
 
 
-__all__ = ["QueryRefused", "WarehouseError", "TABLES", "check_read_only", "run_query", "export", "format_table"]
+__all__ = ["QueryRefused", "WarehouseError", "TABLES", "check_read_only", "run_query", "export_format", "export",
+           "format_table"]

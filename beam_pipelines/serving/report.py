@@ -19,6 +19,7 @@ from pathlib import Path
 from beam_pipelines.serving import phrases as phrase_ranking
 from beam_pipelines.serving import queries
 from beam_pipelines.serving.warehouse import Warehouse
+from models.base import CATEGORIES, PRIORITIES
 
 PERIODS = ("daily", "weekly", "monthly")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -77,11 +78,7 @@ def spreadsheet_safe(value):
         return "'" + value
     if isinstance(value, (list, tuple)):
         return spreadsheet_safe("; ".join(str(v) for v in value))
-    if isinstance(value, dt.datetime):
-        return queries.jsonable({"t": value})["t"]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+    return queries.iso(value)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -109,9 +106,15 @@ def gather(warehouse: Warehouse, period: Period) -> dict:
     previous = Period(earlier.kind, earlier.start, earlier.start + dt.timedelta(days=days_covered))
     totals = warehouse.rows(
         f"SELECT count(*) AS complaints, count(*) FILTER (WHERE priority = 'P1') AS p1, "
-        f"count(*) FILTER (WHERE sentiment_label = 'negative') AS negative, "
-        f"count(DISTINCT customer_id) AS customers FROM complaints WHERE {where}", _between(period))[0]
+        f"count(*) FILTER (WHERE sentiment_label = 'negative') AS negative FROM complaints WHERE {where}",
+        _between(period))[0]
     previous_total = warehouse.scalar(f"SELECT count(*) FROM complaints WHERE {where}", _between(previous))
+
+    def counts_by(columns: str, order: str, also: str = "") -> list[dict]:
+        """Complaints of the period per ``columns`` (plus the ``also`` aggregates), ordered by ``order``."""
+        return warehouse.rows(f"SELECT {columns}, count(*) AS complaints{also} FROM complaints WHERE {where} "
+                              f"GROUP BY ALL ORDER BY {order}", _between(period))
+
     return {
         "days_covered": days_covered,
         "days_in_period": (period.end - period.start).days,
@@ -119,22 +122,12 @@ def gather(warehouse: Warehouse, period: Period) -> dict:
         "previous_total": previous_total or 0,
         "volume": [{"bucket": r["bucket"], "category": r["key"], "complaints": r["complaints"]} for r in
                    warehouse.rows(queries.bucketed_counts_sql(bucket, "category", where), _between(period))],
-        "by_day": warehouse.rows(
-            f"SELECT event_date AS day, category, source, count(*) AS complaints "
-            f"FROM complaints WHERE {where} GROUP BY ALL ORDER BY day, category, source", _between(period)),
-        "channels": warehouse.rows(
-            f"SELECT source, count(*) AS complaints FROM complaints WHERE {where} GROUP BY ALL "
-            f"ORDER BY complaints DESC", _between(period)),
-        "priority_mix": warehouse.rows(
-            f"SELECT category, priority, count(*) AS complaints FROM complaints WHERE {where} GROUP BY ALL "
-            f"ORDER BY category, priority", _between(period)),
-        "queues": warehouse.rows(
-            f"SELECT route_queue, count(*) AS complaints, count(*) FILTER (WHERE priority = 'P1') AS p1 "
-            f"FROM complaints WHERE {where} GROUP BY ALL ORDER BY complaints DESC", _between(period)),
-        "regions": warehouse.rows(
-            f"SELECT coalesce(region, 'unknown customer') AS region, count(*) AS complaints, "
-            f"round(avg(sentiment_score), 3) AS mean_sentiment FROM complaints WHERE {where} GROUP BY ALL "
-            f"ORDER BY complaints DESC LIMIT 12", _between(period)),
+        "by_day": counts_by("event_date AS day, category, source", "day, category, source"),
+        "channels": counts_by("source", "complaints DESC"),
+        "priority_mix": counts_by("category, priority", "category, priority"),
+        "queues": counts_by("route_queue", "complaints DESC", also=", count(*) FILTER (WHERE priority = 'P1') AS p1"),
+        "regions": counts_by("coalesce(region, 'unknown customer') AS region", "complaints DESC LIMIT 12",
+                             also=", round(avg(sentiment_score), 3) AS mean_sentiment"),
         "rejections": warehouse.rows(
             "SELECT source, stage, error_type, count(*) AS records FROM dead_letter "
             "WHERE ingest_date BETWEEN ? AND ? GROUP BY ALL ORDER BY records DESC", _between(period)),
@@ -167,7 +160,7 @@ def _charts(data: dict, period: Period) -> list[tuple[str, str]]:
 
     charts = []
     volume = go.Figure()
-    for category in queries.CATEGORIES:
+    for category in CATEGORIES:
         rows = [r for r in data["volume"] if r["category"] == category]
         if rows:
             volume.add_bar(name=category, x=[r["bucket"] for r in rows], y=[r["complaints"] for r in rows],
@@ -179,7 +172,7 @@ def _charts(data: dict, period: Period) -> list[tuple[str, str]]:
     charts.append(("Complaints by channel", _figure_html(channels)))
     mix = go.Figure()
     categories = sorted({r["category"] for r in data["priority_mix"]})
-    for priority in queries.PRIORITIES:
+    for priority in PRIORITIES:
         counts = {r["category"]: r["complaints"] for r in data["priority_mix"] if r["priority"] == priority}
         mix.add_bar(name=priority, y=categories, x=[counts.get(c, 0) for c in categories], orientation="h",
                     marker_color=PRIORITY_COLOURS[priority])

@@ -82,6 +82,7 @@ class Warehouse:
         self._file_stats: dict[str, dict[str, tuple[int, int]]] = {}
         self._loaded_as: dict[str, str] = {}
         self._generation = 0
+        self.version = 0  # goes up whenever any table changes: a key for caches built on top
         self._checked_at = 0.0
         self._local = threading.local()
         self.refresh(force=True)
@@ -108,6 +109,7 @@ class Warehouse:
                     changed = True
                 self._files[table] = files
             self._checked_at = time.monotonic()
+            self.version += changed
             return changed
         except duckdb.Error as error:  # e.g. a file replaced between listing and reading: next time will do
             LOG.warning("warehouse refresh deferred: %s", str(error).splitlines()[0])
@@ -129,16 +131,14 @@ class Warehouse:
             return False
         if known is not None and all(stats.get(name) == stat for name, stat in known.items()):
             added = [name for name in stats if name not in known]
-            listing = "[" + ", ".join(_sql_string(f) for f in added) + "]"
-            self._connection.execute(f"INSERT INTO {self._loaded_as[table]} BY NAME SELECT * FROM "
-                                     f"read_parquet({listing}, hive_partitioning = true, union_by_name = true) "
-                                     f"ORDER BY {MATERIALIZED_ORDER[table]}")
+            self._connection.execute(f"INSERT INTO {self._loaded_as[table]} BY NAME "
+                                     f"{self._select_sql(schema_name, added)} ORDER BY {MATERIALIZED_ORDER[table]}")
         else:
             self._generation += 1
             loaded = f"{table}_loaded_{self._generation}"
-            source = self._view_sql(table, schema_name, tuple(stats)).split(" AS ", 1)[1]
             # in time order: DuckDB then skips whole row groups for time ranges and newest-first searches
-            self._connection.execute(f"CREATE TABLE {loaded} AS {source} ORDER BY {MATERIALIZED_ORDER[table]}")
+            self._connection.execute(f"CREATE TABLE {loaded} AS {self._select_sql(schema_name, list(stats))} "
+                                     f"ORDER BY {MATERIALIZED_ORDER[table]}")
             self._connection.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {loaded}")
             previous = self._loaded_as.get(table)
             if previous:
@@ -147,12 +147,15 @@ class Warehouse:
         self._file_stats[table] = stats
         return True
 
-    def _view_sql(self, table: str, schema_name: str, files: tuple[str, ...]) -> str:
+    def _view_sql(self, table: str, schema_name: str, files) -> str:
+        return f"CREATE OR REPLACE VIEW {table} AS {self._select_sql(schema_name, files)}"
+
+    def _select_sql(self, schema_name: str, files) -> str:
+        """Every row of ``files`` (partition columns from their paths), or of an empty table of the schema."""
         if files:
             listing = "[" + ", ".join(_sql_string(f) for f in files) + "]"
-            return (f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({listing}, "
-                    f"hive_partitioning = true, union_by_name = true)")
-        return f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {self._empty_relation(schema_name)}"
+            return f"SELECT * FROM read_parquet({listing}, hive_partitioning = true, union_by_name = true)"
+        return f"SELECT * FROM {self._empty_relation(schema_name)}"
 
     def _empty_relation(self, schema_name: str) -> str:
         schema = table_schema(schema_name)
@@ -162,14 +165,9 @@ class Warehouse:
         self._connection.unregister("empty_arrow")
         return name
 
-    def files(self, table: str) -> tuple[str, ...]:
-        self.refresh()
-        return self._files.get(table, ())
-
-    def fingerprint(self) -> tuple:
-        """Changes whenever any table's committed file set changes (for caches built on top)."""
-        self.refresh()
-        return tuple(sorted((table, len(files), files[-1] if files else "") for table, files in self._files.items()))
+    def file_counts(self) -> dict[str, int]:
+        """Committed Parquet files per table, as of the last refresh."""
+        return {table: len(files) for table, files in self._files.items()}
 
     # -- queries ----------------------------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
