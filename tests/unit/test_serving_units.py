@@ -100,7 +100,11 @@ def test_warehouse_reads_committed_files_only_and_tables_that_do_not_exist_yet_a
     assert "event_date" in [r["column_name"] for r in warehouse.rows("DESCRIBE complaints")]
     pq.write_table(pa.Table.from_pylist([{**row, "alert_id": "a2"}], schema=schemas.arrow_schema("Alert")),
                    target / "c.parquet")
+    version = warehouse.version
     assert warehouse.scalar("SELECT count(*) FROM alerts") == 2  # a newly committed file is seen
+    assert warehouse.version == version + 1  # and caches keyed on the version are invalidated
+    warehouse.refresh()
+    assert warehouse.version == version + 1  # nothing changed since
 
 
 # -- phrases ----------------------------------------------------------------------------------------------------------
