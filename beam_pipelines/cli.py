@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "or *.labelled.csv; repeat to combine, e.g. with a generated DIR/_truth")
     train.add_argument("--output-dir", required=True, help="model directory to write")
     train.add_argument("--seed", type=int, default=13, help="seed of the held-out split and the models")
+    train.add_argument("--no-refit", dest="refit", action="store_false",
+                       help="ship the models trained on the 80%% split that the held-out scores describe "
+                            "(default: fit them again on all the data once the scores are known)")
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on any labelled CSV/JSONL file")
     evaluate.add_argument("--model-dir", required=True)
@@ -219,10 +222,11 @@ def cmd_train(args) -> int:
     try:
         examples = [example for data in args.data for example in load_known_datasets(data)]
         _check_writable(args.output_dir)
-        card = train(examples, args.output_dir, args.seed)
+        card = train(examples, args.output_dir, args.seed, refit=args.refit)
     except DatasetError as error:
         raise CliError(f"complaints train: {error}") from None
-    print(f"model {card['version']} written to {args.output_dir} ({card['training_data']['examples']} examples)")
+    print(f"model {card['version']} written to {args.output_dir} ({card['training_data']['examples']} examples; "
+          f"shipped models fitted on {card['training_data']['shipped_models_fitted_on']})")
     for target, model in card["models"].items():
         print(f"  {target:<10} held-out macro-F1 {model['held_out']['macro_f1']:.3f} "
               + " ".join(f"[{d} {f:.3f}]" for d, f in model["held_out_macro_f1_by_dataset"].items()))

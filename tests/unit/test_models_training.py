@@ -53,6 +53,27 @@ def test_model_card_records_version_data_and_libraries(trained):
     assert (trained["models"] / "model_card.md").read_text().startswith(f"# Model card: {card['version']}")
 
 
+def test_shipped_models_are_refitted_on_all_examples_unless_asked_not_to(trained, tmp_path):
+    card = trained["card"]
+    assert card["training_data"]["shipped_models_fitted_on"] == "all examples"
+    for target in ("category", "sentiment"):
+        model = card["models"][target]
+        assert model["train_examples"] == 600
+        assert model["evaluated_model_train_examples"] + model["held_out_examples"] == 600
+    assert "fitted again on all examples" in (trained["models"] / "model_card.md").read_text()
+
+    split_only = tmp_path / "split-only"
+    result = run_cli("train", "--data", str(trained["data"]), "--output-dir", str(split_only), "--no-refit")
+    assert result.returncode == 0, result.stderr
+    card = json.loads((split_only / "model_card.json").read_text())
+    assert card["training_data"]["shipped_models_fitted_on"] == "the training split"
+    for target in ("category", "sentiment"):
+        model = card["models"][target]
+        assert model["train_examples"] == model["evaluated_model_train_examples"] < 600
+        # the same split and seed give the same held-out scores either way
+        assert model["held_out"] == trained["card"]["models"][target]["held_out"]
+
+
 def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_path):
     output = tmp_path / "metrics.json"
     result = run_cli("evaluate", "--model-dir", str(trained["models"]),
