@@ -2,7 +2,10 @@
 DirectRunner, beside the same record functions in a plain single-process loop (benchmarks/plain_loop.py).
 
     python benchmarks/batch_throughput.py --records 100000 [--records 1000000] [--workers 2]
+    python benchmarks/batch_throughput.py --records 100000 --model-dir MODELS --repeat 3
 
+With ``--model-dir`` the pipeline also runs with the trained models (``complaints train``), alternating with the
+rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians).
 Each command runs as a child process; peak memory is the largest total RSS of its process tree (sampled every
 0.1 s from /proc), so the pipeline's worker processes are counted. Results go to benchmarks/results/.
 """
@@ -14,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,7 +64,7 @@ def measure(command: list[str]) -> dict:
     return {"seconds": round(elapsed, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": stdout}
 
 
-def bench(records: int, workers: int, keep: bool) -> dict:
+def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, repeat: int = 1) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{records}-"))
     python = sys.executable
     try:
@@ -70,9 +74,13 @@ def bench(records: int, workers: int, keep: bool) -> dict:
         raw = sum(c["read"] for s, c in expected.items() if s != "customers")
         loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
                         "--output-dir", str(work / "loop"), "--date", DATE])
-        pipeline = measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / "in"),
-                            "--output-dir", str(work / "out"), "--date", DATE, "--quiet",
+
+        def run_pipeline(output: str, *extra: str) -> dict:
+            return measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / "in"),
+                            "--output-dir", str(work / output), "--date", DATE, "--quiet", *extra,
                             f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
+
+        pipeline = run_pipeline("out")
         result = {
             "complaints": records, "raw_records": raw, "workers": workers,
             "pipeline": {"seconds": pipeline["seconds"], "records_per_s": round(raw / pipeline["seconds"]),
@@ -81,6 +89,16 @@ def bench(records: int, workers: int, keep: bool) -> dict:
                            "peak_rss_mb": loop["peak_rss_mb"]},
         }
         result["pipeline_vs_loop"] = round(result["pipeline"]["records_per_s"] / result["plain_loop"]["records_per_s"], 2)
+        if model_dir:
+            rules_seconds, model_seconds = [pipeline["seconds"]], []
+            for attempt in range(repeat):
+                model_seconds.append(run_pipeline(f"out-model-{attempt}", "--model-dir", model_dir)["seconds"])
+                if attempt + 1 < repeat:
+                    rules_seconds.append(run_pipeline(f"out-rules-{attempt}")["seconds"])
+            rules, model = statistics.median(rules_seconds), statistics.median(model_seconds)
+            result["with_model"] = {"model_dir": model_dir, "rules_seconds": rules_seconds,
+                                    "model_seconds": model_seconds, "records_per_s": round(raw / model)}
+            result["enrichment_cost"] = round(1 - rules / model, 3)
         return result
     finally:
         if not keep:
@@ -92,11 +110,13 @@ def main():
     parser.add_argument("--records", type=int, action="append", help="complaints to generate (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
+    parser.add_argument("--model-dir", help="also run with these trained models and report their cost")
+    parser.add_argument("--repeat", type=int, default=1, help="runs with and without the models (medians)")
     args = parser.parse_args()
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
     for records in args.records or [100_000]:
-        run = bench(records, args.workers, args.keep)
+        run = bench(records, args.workers, args.keep, args.model_dir, args.repeat)
         results["runs"].append(run)
         print(json.dumps(run), flush=True)
     out = REPO / "benchmarks" / "results"
