@@ -240,6 +240,7 @@ def cmd_evaluate(args) -> int:
     from models.datasets import DatasetError, load_label_map, load_labelled_file
     from models.evaluation import classification_metrics
     from models.sklearn_model import ModelDirectoryError, SklearnComplaintModel
+    from models.training import seen_in_training
 
     try:
         model = SklearnComplaintModel(args.model_dir)
@@ -255,6 +256,13 @@ def cmd_evaluate(args) -> int:
     metrics = classification_metrics([getattr(example, target) for example in examples], predicted)
     metrics.update({"model_version": model.version, "input": args.input, "target": target,
                     "label_map": args.label_map, "rows_left_out": skipped})
+    seen = seen_in_training(args.model_dir, [example.text for example in examples])
+    if seen is not None:
+        metrics["rows_seen_in_training"] = sum(seen)
+        unseen = [i for i, was_seen in enumerate(seen) if not was_seen]
+        if 0 < len(unseen) < len(seen):
+            metrics["unseen_rows"] = classification_metrics([getattr(examples[i], target) for i in unseen],
+                                                            [predicted[i] for i in unseen])
     output = Path(args.output) if args.output else (
         Path(args.model_dir) / "evaluations" / f"{Path(args.input).stem}-{args.label_column}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +277,14 @@ def cmd_evaluate(args) -> int:
     print("confusion (rows: truth, columns: predicted): " + " | ".join(labels))
     for label, row in zip(labels, metrics["confusion"]["matrix"]):
         print(f"  {label:<18}" + " ".join(f"{n:>6}" for n in row))
+    if metrics.get("rows_seen_in_training"):
+        if "unseen_rows" in metrics:
+            print(f"{metrics['rows_seen_in_training']} of these rows are texts (or retweets, copies) the model was "
+                  f"trained on; on the other {metrics['unseen_rows']['examples']}: macro-F1 "
+                  f"{metrics['unseen_rows']['macro_f1']:.3f}, accuracy {metrics['unseen_rows']['accuracy']:.3f}")
+        else:
+            print("every row is a text (or a retweet, a copy) the model was trained on: "
+                  "these scores are not a held-out evaluation")
     print(f"metrics written to {output}")
     return 0
 

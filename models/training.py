@@ -7,7 +7,9 @@ logistic regression on them, whose probabilities give ``category_confidence`` an
 The recipe is scored on a held-out 20%, split by near-duplicate group (``Example.group``), so a retweet never sits
 on the other side of the split from its original. The shipped models are then fitted again on every example
 (``refit``), unless asked to ship the split's models. A model directory holds ``features.joblib``,
-``category.joblib``, ``sentiment.joblib``, ``model_card.json`` and ``model_card.md``.
+``category.joblib``, ``sentiment.joblib``, ``model_card.json``, ``model_card.md`` and ``training_groups.txt``
+(the near-duplicate keys of the texts the shipped models saw, so ``complaints evaluate`` can tell seen rows from
+unseen ones).
 """
 from __future__ import annotations
 
@@ -25,11 +27,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import FeatureUnion
 
-from models.datasets import DatasetError, Example
+from models.datasets import DatasetError, Example, near_duplicate_key
 from models.lexicon import LexiconFeatures
 from models.evaluation import classification_metrics
 
 TARGETS = ("category", "sentiment")
+TRAINING_GROUPS_FILE = "training_groups.txt"
 
 
 #: Weight of each training example by dataset (default 1). SentiTel is Ugandan telecom tweets, often
@@ -114,7 +117,8 @@ def train(examples: list[Example], output_dir: str, seed: int = 13, refit: bool 
     are known, so no labelled tweet is left unused; without it they are the split's models, the exact ones the
     held-out scores describe."""
     train_set, test_set = split(examples, seed)
-    version = f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings_hash(seed)}"
+    version = (f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings_hash(seed)}"
+               + ("" if refit else "-split"))  # two different shipped models never share a version
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     card = {"version": version, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -138,13 +142,25 @@ def train(examples: list[Example], output_dir: str, seed: int = 13, refit: bool 
     if refit:
         features, heads = fit_models(examples, seed)
     joblib.dump(features, out / "features.joblib")
+    shipped_on = examples if refit else train_set
+    (out / TRAINING_GROUPS_FILE).write_text("".join(f"{key}\n" for key in sorted({e.group for e in shipped_on})))
+    card["training_data"]["groups_file"] = TRAINING_GROUPS_FILE
     for target in TARGETS:
         joblib.dump(heads[target], out / f"{target}.joblib")
-        source = examples if refit else train_set
-        card["models"][target]["train_examples"] = sum(1 for e in source if getattr(e, target))
+        card["models"][target]["train_examples"] = sum(1 for e in shipped_on if getattr(e, target))
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
     (out / "model_card.md").write_text(render_card(card))
     return card
+
+
+def seen_in_training(model_dir: str, texts: list[str]) -> list[bool] | None:
+    """For each text, whether it or a near-duplicate (a retweet, a copy) was among the shipped models' training
+    texts; None for a model directory written before ``training_groups.txt`` existed."""
+    path = Path(model_dir) / TRAINING_GROUPS_FILE
+    if not path.is_file():
+        return None
+    seen = set(path.read_text().split())
+    return [near_duplicate_key(text) in seen for text in texts]
 
 
 def render_card(card: dict) -> str:

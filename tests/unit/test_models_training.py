@@ -67,6 +67,7 @@ def test_shipped_models_are_refitted_on_all_examples_unless_asked_not_to(trained
     assert result.returncode == 0, result.stderr
     card = json.loads((split_only / "model_card.json").read_text())
     assert card["training_data"]["shipped_models_fitted_on"] == "the training split"
+    assert card["version"] == trained["card"]["version"] + "-split"
     for target in ("category", "sentiment"):
         model = card["models"][target]
         assert model["train_examples"] == model["evaluated_model_train_examples"] < 600
@@ -83,6 +84,35 @@ def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_p
     metrics = json.loads(output.read_text())
     assert {"macro_f1", "per_class", "confusion"} <= set(metrics)
     assert metrics["target"] == "sentiment" and "macro-F1" in result.stdout
+
+
+def test_evaluate_separates_rows_the_model_was_trained_on(trained, tmp_path):
+    # the fixture itself: every row was a training text (the shipped models are refitted on all of it)
+    seen_file = tmp_path / "seen.json"
+    result = run_cli("evaluate", "--model-dir", str(trained["models"]),
+                     "--input", str(trained["data"] / "fixture.labelled.csv"), "--text-column", "text",
+                     "--label-column", "category", "--output", str(seen_file))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(seen_file.read_text())["rows_seen_in_training"] == 600
+    assert "not a held-out evaluation" in result.stdout
+
+    # a retweet of a training text counts as seen; new texts are scored on their own as well
+    with open(trained["data"] / "fixture.labelled.csv") as handle:
+        first_row = next(csv.DictReader(handle))
+    mixed = tmp_path / "mixed.csv"
+    with open(mixed, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category"])
+        writer.writerow([f"RT @someone: {first_row['text']}", first_row["category"]])
+        writer.writerow(["my bill shows a charge I never agreed to", "Billing"])
+        writer.writerow(["no signal anywhere in town since monday", "Network"])
+    mixed_file = tmp_path / "mixed.json"
+    result = run_cli("evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
+                     "--text-column", "text", "--label-column", "category", "--output", str(mixed_file))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(mixed_file.read_text())
+    assert metrics["rows_seen_in_training"] == 1 and metrics["unseen_rows"]["examples"] == 2
+    assert "1 of these rows are texts" in result.stdout
 
 
 def test_batch_with_a_model_dir_stamps_its_version(trained, generated_day, tmp_path):
