@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from beam_pipelines.generator import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS, text as texts
+from beam_pipelines.local_files import published
 from models.forecast import holiday_days
 from models.rules import RulesModel
 from transforms.cleaning import mask_contacts
@@ -174,7 +175,5 @@ def _dead_letters(day: dt.date, count: int, seed: int, batch_id: str, run_id: st
 
 
 def _write(directory: Path, name: str, table: pa.Table) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    hidden = directory / f".tmp-{name}"
-    pq.write_table(table, hidden)
-    hidden.replace(directory / name)
+    with published(directory / name) as hidden:
+        pq.write_table(table, hidden)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+from beam_pipelines.local_files import published
 from beam_pipelines.serving import queries
 from beam_pipelines.serving.warehouse import Warehouse
 from models import forecast as forecasting
@@ -52,19 +51,9 @@ def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
 
 def write_partition(table_dir: Path, partition: str, table, file_name: str = "part-0.parquet") -> Path:
     """Write ``table`` as ``table_dir/partition/file_name``, atomically: a hidden directory, then a rename."""
-    table_dir.mkdir(parents=True, exist_ok=True)
-    hidden = table_dir / f".tmp-{uuid.uuid4().hex}"
-    hidden.mkdir()
-    try:
+    with published(table_dir / partition, folder=True) as hidden:
         pq.write_table(table, hidden / file_name)
-        final = table_dir / partition
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(hidden, final)
-    finally:
-        if hidden.exists():
-            shutil.rmtree(hidden)
-    return final / file_name
+    return table_dir / partition / file_name
 
 
 def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.ForecastSettings,

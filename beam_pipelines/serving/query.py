@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beam_pipelines.local_files import published
 from beam_pipelines.serving.report import write_csv
 from beam_pipelines.serving.warehouse import TABLES, Warehouse, WarehouseError
 
@@ -54,13 +55,11 @@ def export(table: pa.Table, path: str) -> Path:
     """Write the result as CSV or Parquet, chosen by the file's extension."""
     suffix = export_format(path)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    hidden = target.with_name(f".tmp-{target.name}")
-    if suffix == ".parquet":
-        pq.write_table(table, hidden)
-    else:
-        write_csv(hidden, table.to_pylist(), table.column_names)
-    hidden.replace(target)
+    with published(target) as hidden:
+        if suffix == ".parquet":
+            pq.write_table(table, hidden)
+        else:
+            write_csv(hidden, table.to_pylist(), table.column_names)
     return target
 
 

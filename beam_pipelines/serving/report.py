@@ -10,12 +10,10 @@ import calendar
 import csv
 import datetime as dt
 import html
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from beam_pipelines.local_files import published
 from beam_pipelines.serving import phrases as phrase_ranking
 from beam_pipelines.serving import queries
 from beam_pipelines.serving.warehouse import Warehouse
@@ -288,14 +286,8 @@ def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir:
     finally:
         warehouse.close()
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     name = f"complaints-{kind}-{period.label}"
-    staging = output / f".tmp-{uuid.uuid4().hex}"
-    staging.mkdir()
-    try:
-        (staging / f"{name}.html").write_text(render_html(period, data, now, str(warehouse_dir)), encoding="utf-8")
-        csv_dir = staging / name
-        csv_dir.mkdir()
+    with published(output / name, folder=True) as csv_dir:
         write_csv(csv_dir / "volume_by_day.csv", data["by_day"], ["day", "category", "source", "complaints"])
         write_csv(csv_dir / "priority_mix.csv", data["priority_mix"], ["category", "priority", "complaints"])
         write_csv(csv_dir / "queues.csv", data["queues"], ["route_queue", "complaints", "p1"])
@@ -305,11 +297,6 @@ def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir:
         write_csv(csv_dir / "complaints.csv", data["complaints"],
                   ["complaint_id", "event_time", "source", "category", "priority", "route_queue", "sentiment_label",
                    "segment", "region", "customer_id", "text"])
-        final_dir = output / name
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        os.replace(staging / f"{name}.html", output / f"{name}.html")
-        os.rename(csv_dir, final_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with published(output / f"{name}.html") as html_file:
+        html_file.write_text(render_html(period, data, now, str(warehouse_dir)), encoding="utf-8")
     return ReportFiles(period, output / f"{name}.html", output / name, data["totals"]["complaints"])

@@ -170,3 +170,24 @@ def test_materialized_complaints_follow_appends_and_replacements(tmp_path):
     (day / "history-2.parquet").unlink()  # a rerun removed a batch's file: reload whole
     remaining = pq.read_table(tmp_path / "complaints").num_rows
     assert warehouse.scalar("SELECT count(*) FROM complaints") == remaining < first
+
+
+def test_published_replaces_a_file_or_folder_whole_and_leaves_nothing_when_a_write_fails(tmp_path):
+    from beam_pipelines.local_files import published
+
+    target = tmp_path / "out" / "report.csv"
+    with published(target) as hidden:
+        assert hidden.parent == target.parent and hidden.name.startswith(".tmp-")
+        hidden.write_text("first")
+    with pytest.raises(RuntimeError):
+        with published(target) as hidden:
+            hidden.write_text("half of the second")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "first"
+
+    folder = tmp_path / "out" / "forecast_run=1"
+    for content in ("old", "new"):
+        with published(folder, folder=True) as hidden:
+            (hidden / f"{content}.parquet").write_text(content)
+    assert [p.name for p in folder.iterdir()] == ["new.parquet"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecast_run=1", "report.csv"]
