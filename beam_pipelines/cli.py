@@ -519,9 +519,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_webform_endpoint(args)
         if args.command == "x-stream":
             return cmd_x_stream(args)
-        if args.command in ("serve", "report", "query", "forecast", "generate-history"):
-            from beam_pipelines.serving import commands as serving_commands
+        from beam_pipelines.serving import commands as serving_commands
 
+        if args.command in serving_commands.COMMANDS:
             return serving_commands.run(args)
         return cmd_generate(args)
     except CliError as error:

@@ -9,7 +9,6 @@ import sys
 from beam_pipelines.cli import EXIT_FAILED, EXIT_USAGE, CliError, _date, _positive
 
 DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
-COMMANDS = ("serve", "report", "query", "forecast", "generate-history")
 
 
 def add_parsers(commands) -> None:
@@ -56,11 +55,6 @@ def add_parsers(commands) -> None:
     history.add_argument("--per-day", type=_positive, default=2000, help="mean complaints per day (default 2000)")
     history.add_argument("--end", type=_date, help="last day (default yesterday, UTC)")
     history.add_argument("--seed", type=int, default=7)
-
-
-def run(args) -> int:
-    return {"serve": cmd_serve, "report": cmd_report, "query": cmd_query, "forecast": cmd_forecast,
-            "generate-history": cmd_generate_history}[args.command](args)
 
 
 def _warehouse_dir(path: str, command: str) -> str:
@@ -217,3 +211,12 @@ def cmd_generate_history(args) -> int:
     print(f"{truth['complaints']:,} complaints over {args.days} days to {end} written to {args.warehouse} "
           f"(outages on {', '.join(truth['outages']) or 'no day'}; holidays {', '.join(truth['holidays']) or 'none'})")
     return 0
+
+
+#: Each serving command of the CLI and the function that runs it.
+COMMANDS = {"serve": cmd_serve, "report": cmd_report, "query": cmd_query, "forecast": cmd_forecast,
+            "generate-history": cmd_generate_history}
+
+
+def run(args) -> int:
+    return COMMANDS[args.command](args)
