@@ -116,7 +116,9 @@ def main():
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
     for records in args.records or [100_000]:
-        run = bench(records, args.workers, args.keep, args.model_dir, args.repeat)
+        # the pipelines run from the repository root, so a model directory given relative to here is resolved first
+        model_dir = str(Path(args.model_dir).resolve()) if args.model_dir else None
+        run = bench(records, args.workers, args.keep, model_dir, args.repeat)
         results["runs"].append(run)
         print(json.dumps(run), flush=True)
     out = REPO / "benchmarks" / "results"

@@ -57,6 +57,11 @@ def classifier(seed: int) -> LogisticRegression:
     return LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
 
 
+def labelled(examples: list[Example], target: str) -> list[Example]:
+    """The examples that carry a ``target`` label (a dataset may label only one of the two)."""
+    return [e for e in examples if getattr(e, target)]
+
+
 def example_weight(example: Example) -> float:
     return DATASET_WEIGHTS.get(example.dataset, 1.0)
 
@@ -84,13 +89,13 @@ def split(examples: list[Example], seed: int, test_size: float = 0.2) -> tuple[l
 def fit_models(examples: list[Example], seed: int) -> tuple[FeatureUnion, dict[str, LogisticRegression]]:
     """Fit the shared features and one head per target on ``examples`` (only those with that label)."""
     for target in TARGETS:
-        if len({getattr(e, target) for e in examples if getattr(e, target)}) < 2:
+        if len({getattr(e, target) for e in labelled(examples, target)}) < 2:
             raise DatasetError(f"not enough {target} labels to train on (need at least two classes); "
                                f"add a labelled dataset with a {target} column")
     features = text_features().fit([e.text for e in examples])
     heads = {}
     for target in TARGETS:
-        rows = [e for e in examples if getattr(e, target)]
+        rows = labelled(examples, target)
         heads[target] = classifier(seed).fit(features.transform([e.text for e in rows]),
                                              [getattr(e, target) for e in rows],
                                              sample_weight=[example_weight(e) for e in rows])
@@ -99,7 +104,7 @@ def fit_models(examples: list[Example], seed: int) -> tuple[FeatureUnion, dict[s
 
 def evaluate_held_out(features: FeatureUnion, head: LogisticRegression, test_set: list[Example],
                       target: str) -> dict:
-    rows = [e for e in test_set if getattr(e, target)]
+    rows = labelled(test_set, target)
     truth = [getattr(e, target) for e in rows]
     predicted = list(head.predict(features.transform([e.text for e in rows])))
     metrics = classification_metrics(truth, predicted)
@@ -126,7 +131,8 @@ def train(examples: list[Example], output_dir: str, seed: int = 13, refit: bool 
                               "datasets": sorted({e.dataset for e in examples}), "held_out_share": 0.2,
                               "dataset_weights": dict(DATASET_WEIGHTS),
                               "split": "GroupShuffleSplit by near-duplicate group", "seed": seed,
-                              "shipped_models_fitted_on": "all examples" if refit else "the training split"},
+                              "shipped_models_fitted_on": "all examples" if refit else "the training split",
+                              "groups_file": TRAINING_GROUPS_FILE},
             "libraries": {"scikit-learn": sklearn.__version__, "numpy": np.__version__,
                           "python": platform.python_version()},
             "features": {"file": "features.joblib",
@@ -137,17 +143,16 @@ def train(examples: list[Example], output_dir: str, seed: int = 13, refit: bool 
     features, heads = fit_models(train_set, seed)
     for target in TARGETS:
         card["models"][target] = {"file": f"{target}.joblib", "classes": list(heads[target].classes_),
-                                  "evaluated_model_train_examples": sum(1 for e in train_set if getattr(e, target)),
+                                  "evaluated_model_train_examples": len(labelled(train_set, target)),
                                   **evaluate_held_out(features, heads[target], test_set, target)}
     if refit:
         features, heads = fit_models(examples, seed)
     joblib.dump(features, out / "features.joblib")
     shipped_on = examples if refit else train_set
     (out / TRAINING_GROUPS_FILE).write_text("".join(f"{key}\n" for key in sorted({e.group for e in shipped_on})))
-    card["training_data"]["groups_file"] = TRAINING_GROUPS_FILE
     for target in TARGETS:
         joblib.dump(heads[target], out / f"{target}.joblib")
-        card["models"][target]["train_examples"] = sum(1 for e in shipped_on if getattr(e, target))
+        card["models"][target]["train_examples"] = len(labelled(shipped_on, target))
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
     (out / "model_card.md").write_text(render_card(card))
     return card
