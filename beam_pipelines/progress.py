@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+from schemas import tables
+
 
 def staged_progress(staging: str) -> tuple[int, int]:
     """(input files with at least one lake chunk staged, warehouse shards with a file staged)."""
@@ -19,7 +21,7 @@ def staged_progress(staging: str) -> tuple[int, int]:
         for name in names:
             if name.endswith(".jsonl"):
                 inputs.add(name.rsplit("-", 1)[0])
-            elif name.endswith(".parquet") and "warehouse/complaints" in root.replace(os.sep, "/"):
+            elif name.endswith(".parquet") and tables.COMPLAINTS.path in root.replace(os.sep, "/"):
                 shards.add(name)
     return len(inputs), len(shards)
 
@@ -72,7 +74,7 @@ class StreamProgress(_PollingReporter):
     files are read each time, so the cost stays flat however long the job runs."""
 
     def __init__(self, output_dir: str, run_id: str, interval: float = 30.0, stream=None):
-        self.root = os.path.join(output_dir, "warehouse", "stream_counts")
+        self.root = os.path.join(output_dir, tables.STREAM_COUNTS.path)
         super().__init__(self.root, stream)
         self.run_id, self.interval = run_id, interval
         self.totals = {"read": 0, "written": 0, "rejected": 0, "duplicates": 0}

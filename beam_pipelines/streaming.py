@@ -24,6 +24,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
 
 from beam_pipelines.config import Settings
+from schemas import tables
 from beam_pipelines.progress import StreamProgress
 from models.inference import ComplaintModelHandler
 from transforms.aggregates import CountVolumes, DetectSpikes, SpikeRules
@@ -176,7 +177,7 @@ def stream_totals(output_dir: str, run_id: str | None = None) -> dict:
     import pyarrow.dataset as ds
     from apache_beam.io.filesystems import FileSystems
 
-    path = FileSystems.join(output_dir, sinks.STREAM_COUNTS_TABLE)
+    path = FileSystems.join(output_dir, tables.STREAM_COUNTS.path)
     if not FileSystems.exists(path):
         return {}
     table = ds.dataset(path, partitioning="hive").to_table()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from schemas import tables
+
 
 def format_summary(manifest: dict) -> str:
     out = manifest["output_dir"]
@@ -24,8 +26,8 @@ def format_summary(manifest: dict) -> str:
     if reasons:
         lines.append("rejected by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(),
                                                                                        key=lambda i: -i[1])))
-    lines += [f"lake:        {os.path.join(out, 'lake/raw')}",
-              f"warehouse:   {os.path.join(out, 'warehouse/complaints')}",
-              f"dead letter: {os.path.join(out, 'warehouse/dead_letter')}",
+    lines += [f"lake:        {os.path.join(out, tables.LAKE.path)}",
+              f"warehouse:   {os.path.join(out, tables.COMPLAINTS.path)}",
+              f"dead letter: {os.path.join(out, tables.DEAD_LETTER.path)}",
               f"manifest:    {os.path.join(out, '_runs', manifest['run_id'] + '.json')}"]
     return "\n".join(lines)

@@ -18,6 +18,8 @@ from pathlib import Path
 import fastavro
 import pyarrow as pa
 
+from schemas.tables import WAREHOUSE_TABLES
+
 SCHEMA_VERSION = "1.0.0"
 
 _AVRO_DIR = Path(__file__).parent / "avro"
@@ -25,10 +27,8 @@ _FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawR
           "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc",
           "Forecast": "forecast.avsc", "ForecastBacktest": "forecast_backtest.avsc"}
 
-#: The Hive partition key of each Parquet table (kept in the path, not in the files).
-PARTITION_KEYS = {"Complaint": "event_date", "DeadLetter": "ingest_date", "ComplaintVolume": "event_date",
-                  "Alert": "alert_date", "StreamCount": "written_date", "Forecast": "forecast_run",
-                  "ForecastBacktest": "forecast_run"}
+#: The Hive partition key of each warehouse table's schema (kept in the path, not in the files).
+PARTITION_KEYS = {table.schema: table.partition[0] for table in WAREHOUSE_TABLES.values()}
 
 
 @lru_cache(maxsize=None)

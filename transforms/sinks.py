@@ -7,7 +7,7 @@ did not write again. So readers never see a half-written file, a failed run leav
 was, and a rerun of the same batch replaces its files with the same rows. Paths go through Beam's
 ``FileSystems``: local directories, ``gs://`` and other Beam file systems work alike.
 
-Layout (OUTPUTS.md):
+Layout (OUTPUTS.md; locations and partitions from the table catalog, ``schemas/tables.py``):
   lake/raw/source=<source>/ingest_date=YYYY-MM-DD/<batch_id>-<input-file>-<chunk>.jsonl
   warehouse/complaints/event_date=YYYY-MM-DD/<batch_id>-<shard>.parquet
   warehouse/dead_letter/ingest_date=YYYY-MM-DD/<batch_id>-<shard>.parquet
@@ -27,13 +27,13 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
+from schemas import tables
+from schemas.tables import Table
 from transforms.outcomes import count_tally
 from transforms.packing import GroupPacked
 
-LAKE_TABLE = "lake/raw"
-COMPLAINTS_TABLE = "warehouse/complaints"
-DEAD_LETTER_TABLE = "warehouse/dead_letter"
-TABLES = (LAKE_TABLE, COMPLAINTS_TABLE, DEAD_LETTER_TABLE)
+#: The tables a batch run writes and commits.
+TABLES = (tables.LAKE, tables.COMPLAINTS, tables.DEAD_LETTER)
 LAKE_FIELDS = schemas.field_names("RawRecord")
 LAKE_SOURCES = ("twitter", "webform", "sms", "phone")
 
@@ -76,9 +76,8 @@ class WriteLake(beam.PTransform):
             source, source_file, chunk = batch.key
             if source not in LAKE_SOURCES:
                 return None  # reference data (the customer master) is not a channel record
-            path = FileSystems.join(
-                staging, LAKE_TABLE, f"source={source}", f"ingest_date={ingest_date.isoformat()}",
-                f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl")
+            path = FileSystems.join(staging, tables.LAKE.path, tables.LAKE.partition_path(source, ingest_date),
+                                    f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl")
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(lake_line(record) for record in batch.records))
             return path
@@ -105,8 +104,8 @@ class WriteComplaints(beam.PTransform):
             tallies: Counter = Counter()
             for event_date, date_rows in by_date.items():
                 date_rows.sort(key=lambda row: row["complaint_id"])
-                path = FileSystems.join(staging, COMPLAINTS_TABLE, f"event_date={event_date}",
-                                        f"{batch_id}-{shard:05d}.parquet")
+                path = FileSystems.join(staging, tables.COMPLAINTS.path,
+                                        tables.COMPLAINTS.partition_path(event_date), f"{batch_id}-{shard:05d}.parquet")
                 write_parquet(path, date_rows, schema)
             for row in rows:
                 tallies[(row["source"], "written", "")] += 1
@@ -138,8 +137,8 @@ class WriteDeadLetters(beam.PTransform):
         def write(keyed):
             (ingest_date, shard), records = keyed
             records = sorted(records, key=lambda record: record["error_id"])
-            path = FileSystems.join(staging, DEAD_LETTER_TABLE, f"ingest_date={ingest_date}",
-                                    f"{batch_id}-{shard:05d}.parquet")
+            path = FileSystems.join(staging, tables.DEAD_LETTER.path,
+                                    tables.DEAD_LETTER.partition_path(ingest_date), f"{batch_id}-{shard:05d}.parquet")
             write_parquet(path, records, schema)
             tallies = Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
             yield from (count_tally(key, count) for key, count in tallies.items())
@@ -163,32 +162,28 @@ def _mkdirs(path: str) -> None:
         pass  # exists already (local), or a flat object store without directories
 
 
-def _partition_depth(table: str) -> int:
-    return 2 if table == LAKE_TABLE else 1
-
-
-def committed_files(output_dir: str, table: str, batch_id: str) -> list[str]:
+def committed_files(output_dir: str, table: Table, batch_id: str) -> list[str]:
     """The visible files of ``batch_id`` in ``table``, across all its partitions."""
-    partitions = "/".join(["*"] * _partition_depth(table))
-    return sorted(_match(FileSystems.join(output_dir, table, partitions, f"{batch_id}-*")))
+    partitions = "/".join(["*"] * len(table.partition))
+    return sorted(_match(FileSystems.join(output_dir, table.path, partitions, f"{batch_id}-*")))
 
 
 def commit_staged(output_dir: str, run_id: str, batch_id: str) -> dict[str, int]:
     """Move a run's staged files into place, then remove the batch's files the run did not rewrite.
 
-    Returns the number of files committed per table. Safe to call again after an interruption: moved files
+    Returns the number of files committed per table path. Safe to call again after an interruption: moved files
     are no longer staged, and the clean-up only touches files of this batch that are not in the new set.
     """
     staging = staging_root(output_dir, run_id)
     committed: dict[str, int] = {}
     for table in TABLES:
-        partitions = "/".join(["*"] * _partition_depth(table))
-        staged = sorted(_match(FileSystems.join(staging, table, partitions, "*")))
+        partitions = "/".join(["*"] * len(table.partition))
+        staged = sorted(_match(FileSystems.join(staging, table.path, partitions, "*")))
         previous = set(committed_files(output_dir, table, batch_id))
         targets = []
         for path in staged:
-            relative = path[len(FileSystems.join(staging, table)):].lstrip("/")
-            target = FileSystems.join(output_dir, table, relative)
+            relative = path[len(FileSystems.join(staging, table.path)):].lstrip("/")
+            target = FileSystems.join(output_dir, table.path, relative)
             _mkdirs(target.rsplit("/", 1)[0])
             targets.append(target)
         if staged:
@@ -196,7 +191,7 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str) -> dict[str, int]
         obsolete = sorted(previous - set(targets))
         if obsolete:
             FileSystems.delete(obsolete)
-        committed[table] = len(targets)
+        committed[table.path] = len(targets)
     return committed
 
 

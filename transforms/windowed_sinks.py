@@ -25,13 +25,11 @@ from apache_beam.transforms.trigger import AccumulationMode, AfterCount, AfterWa
 from apache_beam.transforms.window import FixedWindows, GlobalWindows
 
 import schemas
+from schemas import tables
+from schemas.tables import Table
 from transforms.event_time import StreamTiming
 from transforms.outcomes import count_tally
-from transforms.sinks import COMPLAINTS_TABLE, DEAD_LETTER_TABLE, LAKE_TABLE, lake_line, to_arrow_table
-
-VOLUME_TABLE = "warehouse/complaint_volume"
-ALERTS_TABLE = "warehouse/alerts"
-STREAM_COUNTS_TABLE = "warehouse/stream_counts"
+from transforms.sinks import lake_line, to_arrow_table
 
 
 def stream_windowing(timing: StreamTiming, label: str = "Windows") -> beam.WindowInto:
@@ -64,23 +62,25 @@ def write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([temporary], [path])
 
 
-def parquet_bytes(rows: list[dict], schema_name: str) -> bytes:
+def parquet_bytes(rows: list[dict], table: Table, sort_by_key: bool = False) -> bytes:
+    """``rows`` as a Parquet file of ``table``'s schema (sorted by the table's key if asked)."""
+    if sort_by_key:
+        rows = sorted(rows, key=lambda row: tuple(row[column] for column in table.key))
     buffer = io.BytesIO()
-    pq.write_table(to_arrow_table(rows, schemas.arrow_schema(schema_name)), buffer, compression="snappy")
+    pq.write_table(to_arrow_table(rows, schemas.arrow_schema(table.schema)), buffer, compression="snappy")
     return buffer.getvalue()
 
 
-def _date(value) -> str:
-    return (value.date() if isinstance(value, dt.datetime) else value).isoformat()
-
-
 class TableLayout:
-    """Where and how one table's records are written: partition path, identity (for sharding), encoding,
-    and the outcome tallies a written file stands for."""
+    """How one catalog table's records are written by a stream: the partition values of a record, its
+    identity (for sharding), the encoding of a file, and the outcome tallies a written file stands for."""
 
-    def __init__(self, table, partition, identity, extension, encode, tallies=None):
-        self.table, self.partition, self.identity = table, partition, identity
+    def __init__(self, table: Table, partition_values, identity, extension, encode, tallies=None):
+        self.table, self.partition_values, self.identity = table, partition_values, identity
         self.extension, self.encode, self.tallies = extension, encode, tallies
+
+    def partition(self, record: dict) -> str:
+        return self.table.partition_path(*self.partition_values(record))
 
 
 def _complaint_tallies(rows):
@@ -96,23 +96,20 @@ def _dead_letter_tallies(records):
     return Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
 
 
-LAKE = TableLayout(LAKE_TABLE, lambda r: f"source={r['source']}/ingest_date={r['ingested_at'][:10]}",
-                   lambda r: r.get("message_id") or "", "jsonl",
-                   lambda records: b"".join(lake_line(r) for r in records))
-COMPLAINTS = TableLayout(COMPLAINTS_TABLE, lambda r: f"event_date={_date(r['event_time'])}",
-                         lambda r: r["complaint_id"], "parquet",
-                         lambda rows: parquet_bytes(sorted(rows, key=lambda r: r["complaint_id"]), "Complaint"),
-                         _complaint_tallies)
-DEAD_LETTERS = TableLayout(DEAD_LETTER_TABLE, lambda r: f"ingest_date={_date(r['ingest_date'])}",
-                           lambda r: r["error_id"], "parquet",
-                           lambda rows: parquet_bytes(sorted(rows, key=lambda r: r["error_id"]), "DeadLetter"),
-                           _dead_letter_tallies)
-VOLUMES = TableLayout(VOLUME_TABLE, lambda r: f"event_date={_date(r['event_date'])}",
-                      lambda r: r["source"], "parquet", lambda rows: parquet_bytes(rows, "ComplaintVolume"))
-STREAM_COUNTS = TableLayout(STREAM_COUNTS_TABLE, lambda r: f"written_date={_date(r['written_date'])}",
-                            lambda r: r["source"], "parquet", lambda rows: parquet_bytes(rows, "StreamCount"))
-ALERTS = TableLayout(ALERTS_TABLE, lambda r: f"alert_date={_date(r['alert_date'])}",
-                     lambda r: r["alert_id"], "parquet", lambda rows: parquet_bytes(rows, "Alert"))
+def _parquet_layout(table: Table, partition_values, identity, tallies=None, sort_by_key=False) -> TableLayout:
+    return TableLayout(table, partition_values, identity, "parquet",
+                       lambda rows: parquet_bytes(rows, table, sort_by_key), tallies)
+
+
+LAKE = TableLayout(tables.LAKE, lambda r: (r["source"], r["ingested_at"][:10]), lambda r: r.get("message_id") or "",
+                   "jsonl", lambda records: b"".join(lake_line(r) for r in records))
+COMPLAINTS = _parquet_layout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
+                             _complaint_tallies, sort_by_key=True)
+DEAD_LETTERS = _parquet_layout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
+                               _dead_letter_tallies, sort_by_key=True)
+VOLUMES = _parquet_layout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
+STREAM_COUNTS = _parquet_layout(tables.STREAM_COUNTS, lambda r: (r["written_date"],), lambda r: r["source"])
+ALERTS = _parquet_layout(tables.ALERTS, lambda r: (r["alert_date"],), lambda r: r["alert_id"])
 
 
 class WriteWindowedFiles(beam.PTransform):
@@ -138,7 +135,8 @@ class WriteWindowedFiles(beam.PTransform):
             start = getattr(window, "start", None)
             start = start.to_utc_datetime(has_tz=True) if start is not None else dt.datetime.now(dt.timezone.utc)
             name = pane_file_name(stream_id, run_id, start, pane.index, shard, layout.extension)
-            write_atomically(FileSystems.join(output_dir, layout.table, partition, name), layout.encode(records))
+            write_atomically(FileSystems.join(output_dir, layout.table.path, partition, name),
+                             layout.encode(records))
             if layout.tallies is not None:
                 for tally_key, count in layout.tallies(records).items():
                     yield count_tally(tally_key, count)

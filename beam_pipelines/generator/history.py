@@ -30,8 +30,9 @@ from beam_pipelines.generator import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS,
 from beam_pipelines.local_files import published
 from models.forecast import holiday_days
 from models.rules import RulesModel
+from schemas import tables
 from transforms.cleaning import mask_contacts
-from transforms.enrichment import route_queue
+from transforms.enrichment import finish_row
 
 WEEKDAY_FACTOR = (1.25, 1.15, 1.05, 1.0, 0.95, 0.7, 0.6)  # Monday .. Sunday
 HOURLY_WEIGHT = np.array([1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 8, 8, 8, 8, 9, 10, 10, 9, 7, 5, 3, 2], float)
@@ -41,6 +42,7 @@ OUTAGE_FACTOR = 4.0
 OUTAGE_EVERY_DAYS = 30
 DEAD_LETTER_SHARE = 0.01
 POOL_SIZE = 4000
+HISTORY_MODEL_VERSION = "rules-history"
 
 
 def _text_pool(rng: random.Random) -> list[dict]:
@@ -64,10 +66,7 @@ def _text_pool(rng: random.Random) -> list[dict]:
         pool.append({"text": mask_contacts(body), "subject": mask_contacts(subject) if subject else None,
                      "source": source, "segment": segment, "flags": []})
     for entry, prediction in zip(pool, RulesModel().predict(pool)):
-        entry.update(category=prediction.category, category_confidence=prediction.category_confidence,
-                     sentiment_score=prediction.sentiment_score, sentiment_label=prediction.sentiment_label,
-                     priority=prediction.priority, priority_reasons=list(prediction.priority_reasons),
-                     route_queue=route_queue(prediction.category, prediction.priority))
+        entry.update(prediction=prediction, category=prediction.category)
     return pool
 
 
@@ -124,29 +123,23 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
         for index, (entry, hour, second) in enumerate(zip(picks, hours, seconds)):
             event_time = midnight + dt.timedelta(hours=int(hour), seconds=int(second))
             known = entry["segment"] is not None
-            rows.append({
+            # a working-form complaint, made a warehouse row by the pipeline's own finish_row
+            complaint = {
                 "complaint_id": _complaint_id(seed, day, index), "source": entry["source"],
-                "source_record_id": f"history-{day:%Y%m%d}-{index:06d}", "source_file": None,
-                "source_position": None, "event_time": event_time,
+                "source_record_id": f"history-{day:%Y%m%d}-{index:06d}", "event_time": event_time,
                 "ingested_at": event_time + dt.timedelta(minutes=int(second % 90) + 1),
                 "customer_id": f"BJN-{int(second * 7 + hour) % 40000:08d}" if known else None,
                 "customer_match": "msisdn" if known else "none",
                 "contact_token": hashlib.sha256(f"{seed}:{index % 9000}".encode()).hexdigest()[:32],
-                "language": None, "text": entry["text"], "subject": entry["subject"], "customer_topic": None,
-                "category": entry["category"], "category_confidence": entry["category_confidence"],
-                "sentiment_score": entry["sentiment_score"], "sentiment_label": entry["sentiment_label"],
-                "priority": entry["priority"], "priority_reasons": entry["priority_reasons"],
-                "route_queue": entry["route_queue"], "flags": [] if known else ["unknown_customer"],
+                "text": entry["text"], "subject": entry["subject"], "flags": [] if known else ["unknown_customer"],
                 "segment": entry["segment"], "region": REGIONS[int(second) % len(REGIONS)] if known else None,
                 "plan": texts.PLANS[int(second) % len(texts.PLANS)] if known else None,
-                "agent_id": None, "call_queue": None, "wrap_up_code": None, "disposition": None,
-                "call_duration_seconds": None, "sms_parts_expected": None, "sms_parts_received": None,
-                "model_version": "rules-history", "batch_id": batch_id, "run_id": run_id,
-                "schema_version": schemas.SCHEMA_VERSION})
-        _write(root / "complaints" / f"event_date={day}", f"{batch_id}.parquet",
+                "batch_id": batch_id, "run_id": run_id}
+            rows.append(finish_row(complaint, entry["prediction"], HISTORY_MODEL_VERSION))
+        _write(root / tables.COMPLAINTS.name / tables.COMPLAINTS.partition_path(day), f"{batch_id}.parquet",
                pa.Table.from_pylist(rows, schema=complaint_schema))
         rejected = _dead_letters(day, int(len(rows) * DEAD_LETTER_SHARE), seed, batch_id, run_id)
-        _write(root / "dead_letter" / f"ingest_date={day}", f"{batch_id}.parquet",
+        _write(root / tables.DEAD_LETTER.name / tables.DEAD_LETTER.partition_path(day), f"{batch_id}.parquet",
                pa.Table.from_pylist(rejected, schema=dead_letter_schema))
         truth["days"].append({"date": str(day), "complaints": len(rows), "outage": outage,
                               "holiday": day in holidays_set})

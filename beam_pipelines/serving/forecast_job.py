@@ -18,6 +18,7 @@ from beam_pipelines.local_files import published
 from beam_pipelines.serving import queries
 from beam_pipelines.serving.warehouse import Warehouse
 from models import forecast as forecasting
+from schemas import tables
 
 DAILY_HISTORY_SQL = f"""
     SELECT event_date AS day, category, source, count(*) AS complaints
@@ -49,11 +50,13 @@ def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
     return forecasting.complete_history(frame)
 
 
-def write_partition(table_dir: Path, partition: str, table, file_name: str = "part-0.parquet") -> Path:
-    """Write ``table`` as ``table_dir/partition/file_name``, atomically: a hidden directory, then a rename."""
-    with published(table_dir / partition, folder=True) as hidden:
-        pq.write_table(table, hidden / file_name)
-    return table_dir / partition / file_name
+def write_partition(warehouse_dir: Path, table: tables.Table, partition_value: str, data,
+                    file_name: str = "part-0.parquet") -> Path:
+    """Write ``data`` as one file of ``table``'s partition, atomically: a hidden directory, then a rename."""
+    partition_dir = warehouse_dir / table.name / table.partition_path(partition_value)
+    with published(partition_dir, folder=True) as hidden:
+        pq.write_table(data, hidden / file_name)
+    return partition_dir / file_name
 
 
 def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.ForecastSettings,
@@ -76,10 +79,9 @@ def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.Forecas
     except forecasting.NotEnoughHistory:
         errors = None
     root = Path(warehouse_dir)
-    forecast_path = write_partition(root / "forecast", f"forecast_run={run_id}",
-                                    forecasting.forecast_table(forecast, now))
+    forecast_path = write_partition(root, tables.FORECAST, run_id, forecasting.forecast_table(forecast, now))
     backtest_path = None
     if errors is not None:
-        backtest_path = write_partition(root / "forecast_backtest", f"forecast_run={run_id}",
+        backtest_path = write_partition(root, tables.FORECAST_BACKTEST, run_id,
                                         forecasting.backtest_table(errors, now))
     return ForecastRun(run_id, days, forecast, errors, forecast_path, backtest_path)

@@ -24,24 +24,9 @@ import duckdb
 import pyarrow as pa
 
 import schemas
+from schemas.tables import WAREHOUSE_TABLES as TABLES
 
 LOG = logging.getLogger(__name__)
-
-#: Warehouse table -> (directory under the warehouse, its schema's name in ``schemas``).
-TABLES = {
-    "complaints": ("complaints", "Complaint"),
-    "dead_letter": ("dead_letter", "DeadLetter"),
-    "complaint_volume": ("complaint_volume", "ComplaintVolume"),
-    "alerts": ("alerts", "Alert"),
-    "stream_counts": ("stream_counts", "StreamCount"),
-    "forecast": ("forecast", "Forecast"),
-    "forecast_backtest": ("forecast_backtest", "ForecastBacktest"),
-}
-
-#: How a table is ordered when held in memory.
-MATERIALIZED_ORDER = {"complaints": "event_time", "dead_letter": "failed_at", "complaint_volume": "minute_start",
-                      "alerts": "minute_start", "stream_counts": "written_at", "forecast": "forecast_date",
-                      "forecast_backtest": "scope"}
 
 
 class WarehouseError(Exception):
@@ -100,8 +85,9 @@ class Warehouse:
             return False
         try:
             changed = False
-            for table, (directory, schema_name) in TABLES.items():
-                files = tuple(committed_parquet_files(self.root / directory))
+            for table, entry in TABLES.items():
+                schema_name = entry.schema
+                files = tuple(committed_parquet_files(self.root / entry.name))
                 if table in self.materialize:
                     changed |= self._sync_materialized(table, schema_name, files)
                 elif force or self._files.get(table) != files:
@@ -132,13 +118,13 @@ class Warehouse:
         if known is not None and all(stats.get(name) == stat for name, stat in known.items()):
             added = [name for name in stats if name not in known]
             self._connection.execute(f"INSERT INTO {self._loaded_as[table]} BY NAME "
-                                     f"{self._select_sql(schema_name, added)} ORDER BY {MATERIALIZED_ORDER[table]}")
+                                     f"{self._select_sql(schema_name, added)} ORDER BY {TABLES[table].order_by}")
         else:
             self._generation += 1
             loaded = f"{table}_loaded_{self._generation}"
             # in time order: DuckDB then skips whole row groups for time ranges and newest-first searches
             self._connection.execute(f"CREATE TABLE {loaded} AS {self._select_sql(schema_name, list(stats))} "
-                                     f"ORDER BY {MATERIALIZED_ORDER[table]}")
+                                     f"ORDER BY {TABLES[table].order_by}")
             self._connection.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {loaded}")
             previous = self._loaded_as.get(table)
             if previous:

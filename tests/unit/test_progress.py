@@ -31,6 +31,7 @@ def test_stream_progress_adds_only_new_count_files_of_its_own_run(tmp_path):
     import datetime as dt
 
     from beam_pipelines.progress import StreamProgress
+    from schemas import tables
     from transforms.windowed_sinks import parquet_bytes
 
     partition = tmp_path / "warehouse" / "stream_counts" / "written_date=2026-11-26"
@@ -40,7 +41,7 @@ def test_stream_progress_adds_only_new_count_files_of_its_own_run(tmp_path):
     def write(name, run_id, outcome, count):
         row = {"stream_id": "s", "run_id": run_id, "source": "twitter", "outcome": outcome, "reason": "",
                "count": count, "written_at": now}
-        (partition / name).write_bytes(parquet_bytes([row], "StreamCount"))
+        (partition / name).write_bytes(parquet_bytes([row], tables.STREAM_COUNTS))
 
     write("a.parquet", "run-1", "read", 10)
     write("b.parquet", "run-1", "written", 9)

@@ -3,6 +3,7 @@ import datetime as dt
 import pyarrow.parquet as pq
 
 import schemas
+from schemas import tables
 from transforms import sinks
 
 
@@ -34,7 +35,7 @@ def test_commit_moves_staged_files_and_replaces_only_this_batch(tmp_path):
     committed = sinks.commit_staged(str(tmp_path), "run2", "b1")
     sinks.discard_staging(str(tmp_path), "run2")
 
-    assert committed[sinks.COMPLAINTS_TABLE] == 1
+    assert committed[tables.COMPLAINTS.path] == 1
     assert (tmp_path / "warehouse/complaints/event_date=2026-11-26/b1-00000.parquet").read_bytes() == b"second"
     assert not (tmp_path / "warehouse/complaints/event_date=2026-11-25/b1-00001.parquet").exists()
     assert other.read_bytes() == b"another batch"
