@@ -1,25 +1,46 @@
-"""Packaging for the complaint pipelines; also what ``--setup_file`` ships to Flink and Dataflow workers."""
+"""Packaging for the complaint pipelines; also what ``--setup_file`` ships to Flink and Dataflow workers.
+
+Each role installs only its own extra: the Beam workers and the pipeline commands ``.[pipeline]``, the API host
+``.[serving]`` (no Beam), the ingestion edge ``.[ingest]`` (no Beam). The demo and the tests install them all
+(``.[all,test]``). Every transitive version is fixed in ``constraints.txt``.
+"""
 from setuptools import find_packages, setup
 
-INSTALL_REQUIRES = [
-    "apache-beam[gcp]==2.77.0",
+BASE = [  # what every role reads and writes: the record schemas and the table catalog, Arrow, JSON
     "pyarrow==25.0.1",
     "fastavro==1.13.1",
+    "orjson==3.13.0",          # fast JSON for the lake and the JSON channels
+    "tzdata==2026.6",          # time zones where the OS has no tz database (slim images, Windows)
+]
+PIPELINE = [  # the Beam pipelines, the models they run, the generator
+    "apache-beam[gcp]==2.77.0",
     "google-cloud-pubsub==2.44.0",
     "scikit-learn==1.9.1",
     "pandas==3.1.1",
-    "orjson==3.13.0",          # fast JSON for the lake and the JSON channels
     "phonenumbers==9.0.43",    # E.164 normalisation: a maintained port of Google's libphonenumber
     "defusedxml==0.7.1",       # XML without entity expansion or external entities
-    "tzdata==2026.6",          # time zones where the OS has no tz database (slim images, Windows)
-    "confluent-kafka==2.16.1", # Kafka producer (librdkafka) for publish, the web-form endpoint, the X connector
-    "aiohttp==3.14.5",         # the web-form HTTP endpoint and the X filtered-stream client (streaming HTTP)
-    "duckdb==2.0.0",           # serving: SQL over the Hive-partitioned Parquet warehouse, in process
-    "fastapi==0.163.2",        # serving: the HTTP API with its OpenAPI document, and the dashboard
-    "uvicorn==0.54.0",         # serving: the ASGI server under FastAPI
+    "vadersentiment==3.3.2",   # its published social-media sentiment lexicon (MIT), as model features
+    "holidays==0.108",         # the history generator's holiday dips (same calendars as the forecast)
+    "confluent-kafka==2.16.1", # the streaming job creates missing channel topics before it starts
+]
+SERVING = [  # the API, dashboard, reports, query and forecast over the warehouse
+    "duckdb==2.0.0",           # SQL over the Hive-partitioned Parquet warehouse, in process
+    "fastapi==0.163.2",        # the HTTP API with its OpenAPI document, and the dashboard
+    "uvicorn==0.54.0",         # the ASGI server under FastAPI
     "plotly==7.1.0",           # dashboard and report charts; ships plotly.js, served locally / inlined offline
     "holidays==0.108",         # forecasting: public-holiday calendars per country
-    "vadersentiment==3.3.2",   # its published social-media sentiment lexicon (MIT), as model features
+    "scikit-learn==1.9.1",     # the forecast's Poisson regression and the phrase ranking
+    "pandas==3.1.1",
+]
+INGEST = [  # the web-form endpoint, the X connector and replay, publishing to the live topics
+    "confluent-kafka==2.16.1", # Kafka producer (librdkafka)
+    "google-cloud-pubsub==2.44.0",
+    "aiohttp==3.14.5",         # the web-form HTTP endpoint and the X filtered-stream client (streaming HTTP)
+]
+TEST = [
+    "pytest==9.2.0",
+    "hypothesis==6.170.15",    # property-based runs: the API against its OpenAPI document, the parsers
+    "playwright==1.65.2",      # drives Debian's chromium in the dashboard test
 ]
 
 setup(
@@ -27,11 +48,12 @@ setup(
     version="0.1.0",
     description="Apache Beam pipelines for Beejan Technologies' customer-complaint data platform",
     python_requires=">=3.11",
-    packages=find_packages(include=["beam_pipelines*", "transforms*", "models*", "runners*", "schemas*"]),
-    package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml", "serving/dashboard/*"]},
-    install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0",
-                             "hypothesis==6.170.15",   # property-based run of the API against its OpenAPI document
-                             "playwright==1.65.2"]},   # drives Debian's chromium in the dashboard test
+    packages=find_packages(include=["beam_pipelines*", "transforms*", "models*", "runners*", "schemas*",
+                                    "serving*", "ingest*"]),
+    package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml"], "serving": ["dashboard/*"],
+                  "models": ["label_maps/*.json"]},
+    install_requires=BASE,
+    extras_require={"pipeline": PIPELINE, "serving": SERVING, "ingest": INGEST,
+                    "all": sorted(set(PIPELINE + SERVING + INGEST)), "test": TEST},
     entry_points={"console_scripts": ["complaints=beam_pipelines.cli:main"]},
 )

@@ -10,7 +10,8 @@ timestamped with their arrival (from any edge: Kafka, Pub/Sub, or a TestStream i
     event time ► windows with early/on-time/late panes ► warehouse complaints, complaint_volume, alerts
     every failure ► dead letter;  every outcome ► stream_counts and Beam counters
 
-The edges live in ``beam_pipelines/transports.py``; ``run_stream`` puts an edge and the graph together.
+The edges are ``transforms/sources/live.py`` (Kafka, Pub/Sub readers); ``run_stream`` puts an edge and the graph
+together.
 """
 from __future__ import annotations
 
@@ -134,10 +135,24 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
 
 def read_messages(pipeline: beam.Pipeline, transport: str, transport_config, plan: StreamPlan):
     """The streaming edge: raw records of the live channels from Kafka or Pub/Sub."""
-    from beam_pipelines.transports import ReadKafkaMessages, ReadPubSubMessages
+    from transforms.sources.live import ReadKafkaMessages, ReadPubSubMessages
 
     read = ReadKafkaMessages if transport == "kafka" else ReadPubSubMessages
     return pipeline | "ReadMessages" >> read(transport_config, plan.run_id, plan.stream_id)
+
+
+def prepare_edge(transport: str, transport_config, runner: str | None) -> None:
+    """Check, before a job starts, what the edge needs: for Kafka on Prism the Prism binary, and for Kafka a
+    broker that answers, with the channel topics created if missing (KafkaIO refuses a missing topic).
+    Raises ``RunnerSetupError`` or ``TransportError`` with a line that says what to do."""
+    if transport != "kafka":
+        return
+    from ingest.transport import publisher_for
+    from runners.options import prism_location
+
+    if (runner or "PrismRunner") == "PrismRunner":
+        prism_location()
+    publisher_for(transport_config).ensure_topics()
 
 
 def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_config, *, runner=None,

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from beam_pipelines.ingest.replay import RateLimiter  # noqa: E402
-from beam_pipelines.transports import KafkaConfig, KafkaPublisher  # noqa: E402
+from ingest.replay import RateLimiter  # noqa: E402
+from ingest.transport import KafkaConfig, KafkaPublisher  # noqa: E402
 from transforms.records import complaint_id  # noqa: E402
 
 TEXTS = ["No network in Lekki since morning, calls keep dropping", "I was charged twice for my data bundle",

@@ -90,3 +90,16 @@ class ModelFactory:
 
             return RulesModel()
         return SklearnComplaintModel(self.model_dir)
+
+
+def newest_model_dir(card_pattern: str) -> str:
+    """The directory of the newest model card matching ``card_pattern`` (a glob such as
+    ``MODELS/*/model_card.json``); raises ``ModelDirectoryError`` if it matches none or other files."""
+    import glob
+    import os
+
+    cards = sorted(glob.glob(card_pattern), key=os.path.getmtime)
+    if not cards or not all(card.endswith("model_card.json") for card in cards):
+        raise ModelDirectoryError(f"{card_pattern} matches no model_card.json (it must match at least one model "
+                                  "directory's card when the stream starts)")
+    return os.path.dirname(os.path.abspath(cards[-1]))

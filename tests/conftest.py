@@ -149,7 +149,7 @@ def serving_warehouse(tmp_path_factory):
     """63 days of history to 2026-11-25 (known weekly shape, outages, holidays), a forecast run, streaming
     aggregates and a few formula-like complaint texts."""
     from beam_pipelines.generator.history import write_history
-    from beam_pipelines.serving.forecast_job import run_forecast
+    from serving.forecast_job import run_forecast
     from models.forecast import ForecastSettings
 
     warehouse = tmp_path_factory.mktemp("serving") / "warehouse"

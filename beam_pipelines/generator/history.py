@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from beam_pipelines.generator import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS, text as texts
-from beam_pipelines.local_files import published
+from serving.files import published
 from models.forecast import holiday_days
 from models.rules import RulesModel
 from schemas import tables

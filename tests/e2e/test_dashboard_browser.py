@@ -81,7 +81,7 @@ def test_dashboard_asks_for_a_key_and_rejects_a_wrong_one(api_server, page):
 
 
 def test_report_renders_its_charts_offline(serving_warehouse, tmp_path, page):
-    from beam_pipelines.serving.report import write_report
+    from serving.report import write_report
 
     files = write_report(str(serving_warehouse["dir"]), "weekly", None, str(tmp_path))
     requested = []

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from aiohttp import web
 
-from beam_pipelines.ingest.webform_endpoint import build_app
-from beam_pipelines.ingest.x_stream import run_connector
-from beam_pipelines.transports import KafkaConfig, KafkaPublisher
+from ingest.webform_endpoint import build_app
+from ingest.x_stream import run_connector
+from ingest.transport import KafkaConfig, KafkaPublisher
 from tests.ingest_helpers import serve_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]

@@ -255,7 +255,8 @@ def test_pubsub_read_edge_builds_for_dataflow_and_the_emulator():
     subscription per channel and attributes on."""
     from apache_beam.io.gcp.pubsub import ReadFromPubSub
 
-    from beam_pipelines.transports import PubSubConfig, ReadPubSubMessages
+    from ingest.transport import PubSubConfig
+    from transforms.sources.live import ReadPubSubMessages
 
     pipeline = beam.Pipeline(options=streaming_options())
     plan = StreamPlan("/tmp/unused", "s-test")

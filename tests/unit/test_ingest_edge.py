@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 from aiohttp import web
 
-from beam_pipelines.ingest.webform_endpoint import build_app
-from beam_pipelines.ingest.x_stream import Backoff, XStreamError, classify_line, run_connector
-from beam_pipelines.transports import TransportError
+from ingest.webform_endpoint import build_app
+from ingest.x_stream import Backoff, XStreamError, classify_line, run_connector
+from ingest.transport import TransportError
 from tests.ingest_helpers import RecordingPublisher, serve_in_thread
 from transforms.records import complaint_id
 

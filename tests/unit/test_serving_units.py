@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from beam_pipelines.serving import queries
-from beam_pipelines.serving.auth import ApiKeys, KeyFileError
-from beam_pipelines.serving.phrases import distinctive_phrases
-from beam_pipelines.serving.query import QueryRefused, check_read_only
-from beam_pipelines.serving.report import period_containing, spreadsheet_safe
-from beam_pipelines.serving.warehouse import Warehouse
+from serving import queries
+from serving.auth import ApiKeys, KeyFileError
+from serving.phrases import distinctive_phrases
+from serving.query import QueryRefused, check_read_only
+from serving.report import period_containing, spreadsheet_safe
+from serving.warehouse import Warehouse
 from models import forecast
 
 
@@ -173,7 +173,7 @@ def test_materialized_complaints_follow_appends_and_replacements(tmp_path):
 
 
 def test_published_replaces_a_file_or_folder_whole_and_leaves_nothing_when_a_write_fails(tmp_path):
-    from beam_pipelines.local_files import published
+    from serving.files import published
 
     target = tmp_path / "out" / "report.csv"
     with published(target) as hidden:

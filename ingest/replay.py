@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from beam_pipelines.transports import content_type_of
+from ingest.transport import content_type_of
 
 CHANNEL_FILES = {"twitter": ("twitter", ("*.jsonl", "*.jsonl.gz")),
                  "webform": ("webforms", ("*.jsonl", "*.form", "*.jsonl.gz", "*.form.gz"))}

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 import schemas
-from beam_pipelines.serving.warehouse import Warehouse
+from serving.warehouse import Warehouse
 
 GROUPINGS = {"none": None, "category": "category", "source": "source", "priority": "priority",
              "region": "region", "sentiment": "sentiment_label"}

@@ -1,19 +1,14 @@
-"""The edges of the streaming pipeline: where live messages come from and how they are published.
+"""The live topics of the channels and their publishers, outside Beam.
 
-Kafka (self-hosted, Flink): Beam's cross-language ``ReadFromKafka`` with metadata, record CreateTime as the
-element timestamp and watermark, offsets committed when bundles finalise. Publishing uses librdkafka
-(confluent-kafka). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as timestamp; the
-Google client honours ``PUBSUB_EMULATOR_HOST``. Each channel has its own topic; a web form's body kind
-travels as the ``content_type`` header/attribute.
+Each live channel has its own topic on Kafka (self-hosted, Flink) or Pub/Sub (Dataflow); a web form's body kind
+travels as the ``content_type`` header/attribute. Publishing to Kafka uses librdkafka (confluent-kafka) with an
+idempotent producer; to Pub/Sub the Google client, which honours ``PUBSUB_EMULATOR_HOST``. The streaming
+pipeline's readers of the same topics are ``transforms/sources/live.py``.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-
-import apache_beam as beam
-
-from transforms.sources.messages import kafka_record, pubsub_record
 
 # librdkafka's own log (one line per failed connection attempt) goes through Python logging, quiet by default:
 # failures reach the user as one TransportError line.
@@ -46,53 +41,6 @@ class PubSubConfig:
     subscriptions: dict = field(default_factory=dict)  # source -> subscription name; default <topic>-stream
 
 
-class ReadKafkaMessages(beam.PTransform):
-    """Kafka topics of the live channels -> raw records timestamped with their Kafka CreateTime."""
-
-    def __init__(self, config: KafkaConfig, run_id: str, stream_id: str):
-        super().__init__()
-        self.config, self.run_id, self.stream_id = config, run_id, stream_id
-
-    def expand(self, pipeline):
-        from apache_beam.io.kafka import ReadFromKafka
-
-        config, run_id, stream_id = self.config, self.run_id, self.stream_id
-        topic_sources = {topic: source for source, topic in config.topics.items()}
-        consumer = {"bootstrap.servers": config.bootstrap_servers, "group.id": config.group_id,
-                    "auto.offset.reset": "earliest",
-                    "enable.auto.commit": "false" if config.commit_on_finalize else "true"}
-        return (pipeline
-                | "ReadFromKafka" >> ReadFromKafka(
-                    consumer_config=consumer, topics=sorted(topic_sources), with_metadata=True,
-                    timestamp_policy=ReadFromKafka.create_time_policy,
-                    commit_offset_in_finalize=config.commit_on_finalize and config.max_records is None,
-                    max_num_records=config.max_records, expansion_service=config.expansion_service)
-                | "ToRawRecords" >> beam.Map(lambda row: kafka_record(row, topic_sources, run_id, stream_id)))
-
-
-class ReadPubSubMessages(beam.PTransform):
-    """Pub/Sub subscriptions of the live channels -> raw records timestamped with their publish time."""
-
-    def __init__(self, config: PubSubConfig, run_id: str, stream_id: str):
-        super().__init__()
-        self.config, self.run_id, self.stream_id = config, run_id, stream_id
-
-    def expand(self, pipeline):
-        from apache_beam.io.gcp.pubsub import ReadFromPubSub
-
-        config, run_id, stream_id = self.config, self.run_id, self.stream_id
-        reads = []
-        for source, topic in sorted(config.topics.items()):
-            subscription = config.subscriptions.get(source) or f"{topic}-stream"
-            path = f"projects/{config.project}/subscriptions/{subscription}"
-            reads.append(pipeline
-                         | f"Read{source}" >> ReadFromPubSub(subscription=path, with_attributes=True)
-                         | f"ToRawRecords{source}" >> beam.Map(
-                             lambda message, source=source: pubsub_record(message, source, run_id, stream_id)))
-        return reads | "AllChannels" >> beam.Flatten()
-
-
-# -- publishing ----------------------------------------------------------------------------------------------
 class KafkaPublisher:
     """Publishes channel payloads to their Kafka topics (acks=all, idempotent producer)."""
 
@@ -191,3 +139,10 @@ def content_type_of(file_name: str) -> str:
     """A web-form file's body kind: urlencoded for ``.form``, JSON otherwise."""
     return FORM if file_name.removesuffix(".gz").endswith(".form") else JSON
 
+
+
+def publisher_for(config: KafkaConfig | PubSubConfig):
+    """A Kafka or Pub/Sub publisher for ``config``, checked against its broker (``TransportError`` if not)."""
+    publisher = KafkaPublisher(config) if isinstance(config, KafkaConfig) else PubSubPublisher(config)
+    publisher.check()
+    return publisher

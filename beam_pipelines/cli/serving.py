@@ -1,60 +1,50 @@
-"""The serving commands of the ``complaints`` CLI: serve, report, query, forecast, generate-history."""
+"""``complaints serve``, ``report``, ``query`` and ``forecast``: the serving side (``serving/``), which reads the
+warehouse and needs no Beam."""
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import os
 import sys
 
-from beam_pipelines.cli import EXIT_FAILED, EXIT_USAGE, CliError, _date, _positive
+from beam_pipelines.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, date, positive
+from schemas.tables import WAREHOUSE_TABLES
 
 DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
 
 
-def add_parsers(commands) -> None:
-    serve = commands.add_parser("serve", help="the HTTP API for CRM and apps, and the live dashboard")
-    serve.add_argument("--warehouse", default=DEFAULT_WAREHOUSE,
-                       help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=_positive, default=8080, help="port (default 8080)")
-    serve.add_argument("--api-keys", default=os.environ.get("COMPLAINTS_API_KEYS_FILE"),
-                       help="TOML file of API keys and scopes (default COMPLAINTS_API_KEYS_FILE); see "
-                            "beam_pipelines/serving/auth.py")
-    serve.add_argument("--no-auth", action="store_true",
-                       help="serve without API keys: only on a loopback address, for local use")
+def serve_arguments(parser) -> None:
+    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE,
+                        help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=positive, default=8080, help="port (default 8080)")
+    parser.add_argument("--api-keys", default=os.environ.get("COMPLAINTS_API_KEYS_FILE"),
+                        help="TOML file of API keys and scopes (default COMPLAINTS_API_KEYS_FILE); see "
+                             "serving/auth.py")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="serve without API keys: only on a loopback address, for local use")
 
-    report = commands.add_parser("report", help="a self-contained HTML report and CSV exports for a period")
-    report.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
-    report.add_argument("--period", required=True, choices=("daily", "weekly", "monthly"))
-    report.add_argument("--date", type=_date,
-                        help="a day in the period (default: the day of the newest complaint)")
-    report.add_argument("--output", required=True, help="directory for the .html and the CSV folder")
 
-    query = commands.add_parser("query", help="ad-hoc read-only SQL over the warehouse tables (DuckDB)",
-                                epilog="Tables: complaints, dead_letter, complaint_volume, alerts, stream_counts, "
-                                       "forecast, forecast_backtest.")
-    query.add_argument("sql", help='one SELECT, e.g. "SELECT category, count(*) FROM complaints GROUP BY 1"')
-    query.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
-    query.add_argument("--output", help="export the whole result to FILE.csv or FILE.parquet")
-    query.add_argument("--max-rows", type=_positive, default=50, help="rows to print (default 50)")
+def report_arguments(parser) -> None:
+    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    parser.add_argument("--period", required=True, choices=("daily", "weekly", "monthly"))
+    parser.add_argument("--date", type=date, help="a day in the period (default: the day of the newest complaint)")
+    parser.add_argument("--output", required=True, help="directory for the .html and the CSV folder")
 
-    forecast = commands.add_parser("forecast", help="forecast daily volume per category and channel, "
-                                                    "with a backtest against seasonal-naive")
-    forecast.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
-    forecast.add_argument("--horizon", type=_positive, default=14, help="days to forecast (default 14)")
-    forecast.add_argument("--training-days", type=_positive, default=84,
-                          help="days of history each series is fitted on (default 84)")
-    forecast.add_argument("--holidays", default="NG",
-                          help="country code of the public-holiday calendar (default NG), or 'none'")
 
-    history = commands.add_parser("generate-history",
-                                  help="write weeks of synthetic curated complaints straight into a warehouse "
-                                       "(for trying the dashboard, reports and forecasts)")
-    history.add_argument("--warehouse", required=True)
-    history.add_argument("--days", type=_positive, default=90, help="days of history (default 90)")
-    history.add_argument("--per-day", type=_positive, default=2000, help="mean complaints per day (default 2000)")
-    history.add_argument("--end", type=_date, help="last day (default yesterday, UTC)")
-    history.add_argument("--seed", type=int, default=7)
+def query_arguments(parser) -> None:
+    parser.add_argument("sql", help='one SELECT, e.g. "SELECT category, count(*) FROM complaints GROUP BY 1"')
+    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    parser.add_argument("--output", help="export the whole result to FILE.csv or FILE.parquet")
+    parser.add_argument("--max-rows", type=positive, default=50, help="rows to print (default 50)")
+
+
+def forecast_arguments(parser) -> None:
+    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
+    parser.add_argument("--horizon", type=positive, default=14, help="days to forecast (default 14)")
+    parser.add_argument("--training-days", type=positive, default=84,
+                        help="days of history each series is fitted on (default 84)")
+    parser.add_argument("--holidays", default="NG",
+                        help="country code of the public-holiday calendar (default NG), or 'none'")
 
 
 def _warehouse_dir(path: str, command: str) -> str:
@@ -77,9 +67,9 @@ def cmd_serve(args) -> int:
 
     import uvicorn
 
-    from beam_pipelines.serving.api import create_app
-    from beam_pipelines.serving.auth import ApiKeys, KeyFileError
-    from beam_pipelines.serving.warehouse import Warehouse, WarehouseError
+    from serving.api import create_app
+    from serving.auth import ApiKeys, KeyFileError
+    from serving.warehouse import Warehouse, WarehouseError
 
     warehouse_dir = _warehouse_dir(args.warehouse, "serve")
     if args.api_keys and args.no_auth:
@@ -117,8 +107,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from beam_pipelines.serving.report import EmptyPeriod, write_report
-    from beam_pipelines.serving.warehouse import WarehouseError
+    from serving.report import EmptyPeriod, write_report
+    from serving.warehouse import WarehouseError
 
     warehouse_dir = _warehouse_dir(args.warehouse, "report")
     try:
@@ -136,7 +126,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from beam_pipelines.serving.query import (QueryRefused, WarehouseError, export, export_format, format_table,
+    from serving.query import (QueryRefused, WarehouseError, export, export_format, format_table,
                                               run_query)
 
     warehouse_dir = _warehouse_dir(args.warehouse, "query")
@@ -160,8 +150,8 @@ def cmd_query(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    from beam_pipelines.serving.forecast_job import run_forecast
-    from beam_pipelines.serving.warehouse import WarehouseError
+    from serving.forecast_job import run_forecast
+    from serving.warehouse import WarehouseError
     from models.forecast import ForecastSettings, NotEnoughHistory
 
     warehouse_dir = _warehouse_dir(args.warehouse, "forecast")
@@ -199,24 +189,13 @@ def cmd_forecast(args) -> int:
     return 0
 
 
-def cmd_generate_history(args) -> int:
-    from beam_pipelines.generator.history import write_history
-
-    end = args.end or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
-    try:
-        os.makedirs(args.warehouse, exist_ok=True)
-        truth = write_history(args.warehouse, end, args.days, args.per_day, args.seed)
-    except OSError as error:
-        raise CliError(f"complaints generate-history: cannot write {args.warehouse}: {error.strerror}") from None
-    print(f"{truth['complaints']:,} complaints over {args.days} days to {end} written to {args.warehouse} "
-          f"(outages on {', '.join(truth['outages']) or 'no day'}; holidays {', '.join(truth['holidays']) or 'none'})")
-    return 0
-
-
-#: Each serving command of the CLI and the function that runs it.
-COMMANDS = {"serve": cmd_serve, "report": cmd_report, "query": cmd_query, "forecast": cmd_forecast,
-            "generate-history": cmd_generate_history}
-
-
-def run(args) -> int:
-    return COMMANDS[args.command](args)
+COMMANDS = (
+    Command("serve", "the HTTP API for CRM and apps, and the live dashboard", serve_arguments, cmd_serve,
+            extra="serving"),
+    Command("report", "a self-contained HTML report and CSV exports for a period", report_arguments, cmd_report,
+            extra="serving"),
+    Command("query", "ad-hoc read-only SQL over the warehouse tables (DuckDB)", query_arguments, cmd_query,
+            extra="serving", epilog="Tables: " + ", ".join(WAREHOUSE_TABLES) + "."),
+    Command("forecast", "forecast daily volume per category and channel, with a backtest against seasonal-naive",
+            forecast_arguments, cmd_forecast, extra="serving"),
+)

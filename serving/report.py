@@ -13,10 +13,10 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from beam_pipelines.local_files import published
-from beam_pipelines.serving import phrases as phrase_ranking
-from beam_pipelines.serving import queries
-from beam_pipelines.serving.warehouse import Warehouse
+from serving.files import published
+from serving import phrases as phrase_ranking
+from serving import queries
+from serving.warehouse import Warehouse
 from models.base import CATEGORIES, PRIORITIES
 
 PERIODS = ("daily", "weekly", "monthly")

@@ -24,10 +24,10 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from beam_pipelines.serving import phrases as phrase_ranking
-from beam_pipelines.serving import queries
-from beam_pipelines.serving.auth import ApiKeys, Client
-from beam_pipelines.serving.warehouse import Warehouse, WarehouseError
+from serving import phrases as phrase_ranking
+from serving import queries
+from serving.auth import ApiKeys, Client
+from serving.warehouse import Warehouse, WarehouseError
 from models.base import CATEGORIES, PRIORITIES, SENTIMENT_LABELS
 
 LOG = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from beam_pipelines.local_files import published
-from beam_pipelines.serving.report import write_csv
-from beam_pipelines.serving.warehouse import TABLES, Warehouse, WarehouseError
+from serving.files import published
+from serving.report import write_csv
+from serving.warehouse import TABLES, Warehouse, WarehouseError
 
 
 class QueryRefused(ValueError):

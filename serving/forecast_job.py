@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from beam_pipelines.local_files import published
-from beam_pipelines.serving import queries
-from beam_pipelines.serving.warehouse import Warehouse
+from serving.files import published
+from serving import queries
+from serving.warehouse import Warehouse
 from models import forecast as forecasting
 from schemas import tables
 

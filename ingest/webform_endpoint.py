@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from beam_pipelines.transports import FORM, JSON, TransportError
+from ingest.transport import FORM, JSON, TransportError
 from transforms.records import complaint_id
 
 MAX_BODY_BYTES = 64 * 1024
@@ -60,7 +60,7 @@ def submission_fields(content_type: str, body: bytes) -> dict:
 
 
 def build_app(publisher) -> web.Application:
-    """The aiohttp application; ``publisher`` is a Kafka or Pub/Sub publisher (``beam_pipelines.transports``)."""
+    """The aiohttp application; ``publisher`` is a Kafka or Pub/Sub publisher (``ingest.transport``)."""
 
     async def accept(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:

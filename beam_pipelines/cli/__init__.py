@@ -1,0 +1,71 @@
+"""The ``complaints`` command line (also ``python -m beam_pipelines``).
+
+One table of commands (``COMMANDS``), one module per group of them, each thin over a library function:
+``generate`` (sample input, history), ``pipelines`` (batch, stream), ``models`` (train, evaluate), ``ingest``
+(publish, webform-endpoint, x-stream) and ``serving`` (serve, report, query, forecast). Command modules import
+their libraries only when they run, so each command needs only its own extra installed.
+
+Bad arguments, a missing input directory or an unwritable output give one clear line on stderr and a
+non-zero exit, never a traceback (2 usage, 3 input/output, 4 pipeline failed, 5 counts did not balance).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from beam_pipelines.cli import generate, ingest, models, pipelines, serving
+from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, Parser
+
+#: Every command of the CLI, in the order ``--help`` lists them.
+COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving)
+                                for command in module.COMMANDS}
+#: The top-level packages of each extra, to name what is missing when a command's extra is not installed.
+EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
+                  "serving": ("duckdb", "fastapi", "uvicorn", "plotly", "holidays", "sklearn", "pandas"),
+                  "ingest": ("confluent_kafka", "aiohttp", "google")}
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="complaints", description="Beejan complaint data platform: pipelines and tools.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for command in COMMANDS.values():
+        command.add_arguments(subparsers.add_parser(command.name, help=command.help, epilog=command.epilog))
+    return parser
+
+
+def run(command: Command, args, extra: list[str]) -> int:
+    if command.beam_options:
+        return command.run(args, extra)
+    if extra:
+        raise CliError(f"complaints {command.name}: unrecognised arguments: {' '.join(extra)} (see --help)",
+                       EXIT_USAGE)
+    return command.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    level = os.environ.get("COMPLAINTS_LOG_LEVEL", "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if "COMPLAINTS_LOG_LEVEL" not in os.environ:
+        # Beam's local job service relays its SDK workers' start-up warnings; they are not the user's concern.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        command = COMMANDS[args.command]
+        try:
+            return run(command, args, extra)
+        except ModuleNotFoundError as error:
+            if error.name and error.name.split(".")[0] in EXTRA_PACKAGES[command.extra]:
+                raise CliError(f"complaints {command.name} needs the '{command.extra}' extra: pip install "
+                               f"'beejan-complaints[{command.extra}]' (module {error.name} is missing)") from None
+            raise
+    except CliError as error:
+        print(str(error), file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        print("complaints: interrupted", file=sys.stderr)
+        return 130

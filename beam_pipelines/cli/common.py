@@ -1,0 +1,114 @@
+"""What every command of the ``complaints`` CLI shares: the command record, one-line errors with exit codes,
+argument types, and checks of the paths a command is given."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+EXIT_USAGE, EXIT_INPUT, EXIT_FAILED, EXIT_UNBALANCED = 2, 3, 4, 5
+
+
+class CliError(Exception):
+    """Ends a command with one line on stderr and ``code`` as the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of the CLI: its arguments and the function that runs it (``run(args)``, or
+    ``run(args, beam_args)`` when unknown ``--flags`` are Beam pipeline options). ``extra`` is the
+    ``pip install`` extra whose packages it needs."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[..., int]
+    extra: str
+    beam_options: bool = False
+    epilog: str | None = None
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise CliError(f"{self.prog}: {message} (see --help)", EXIT_USAGE)
+
+
+def date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {value!r}, expected YYYY-MM-DD") from None
+
+
+def _whole_number(value: str, minimum: int, requirement: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"expected {requirement}, got {number}")
+    return number
+
+
+def positive(value: str) -> int:
+    return _whole_number(value, 1, "a positive number")
+
+
+def non_negative(value: str) -> int:
+    return _whole_number(value, 0, "zero or more")
+
+
+def rate(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {number}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return number
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute; a URL (``gs://...``) as given."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def check_writable(output_dir: str) -> None:
+    """Create ``output_dir`` if needed and prove a file can be written there (URLs are left to the runner)."""
+    if "://" in output_dir:
+        return
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe = os.path.join(output_dir, f".write-test-{uuid.uuid4().hex}")
+        with open(probe, "w") as handle:
+            handle.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise CliError(f"complaints: output directory {output_dir} is not writable: {error.strerror}") from None
+
+
+def failure_reason(error: Exception) -> str:
+    """The line of a runner's failure that says what went wrong (a Java cause, a Python error), not the
+    last line of a stack trace."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    causes = [line for line in lines if "Exception:" in line or "Error:" in line]
+    if causes:
+        return causes[-1].split("Exception: ", 1)[-1] if "Exception: " in causes[-1] else causes[-1]
+    return lines[-1] if lines else type(error).__name__

@@ -1,0 +1,118 @@
+"""``complaints publish``, ``webform-endpoint`` and ``x-stream``: the ingestion edge (``ingest/``) that puts live
+complaints on the Kafka or Pub/Sub topics, and the transport flags the streaming pipeline shares."""
+from __future__ import annotations
+
+import os
+import sys
+
+from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, positive, positive_float
+
+
+def add_transport_arguments(parser) -> None:
+    parser.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("COMPLAINTS_KAFKA", "localhost:9092"),
+                        help="Kafka brokers (default localhost:9092 or COMPLAINTS_KAFKA)")
+    parser.add_argument("--pubsub-project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
+                        help="Google Cloud project of the Pub/Sub topics")
+    parser.add_argument("--twitter-topic", default="complaints.twitter")
+    parser.add_argument("--webform-topic", default="complaints.webforms")
+
+
+def transport_config(args):
+    """The Kafka or Pub/Sub configuration that the transport flags describe."""
+    from ingest.transport import KafkaConfig, PubSubConfig
+
+    topics = {"twitter": args.twitter_topic, "webform": args.webform_topic}
+    if args.transport == "kafka":
+        return KafkaConfig(bootstrap_servers=args.bootstrap_servers, topics=topics,
+                           group_id=getattr(args, "group_id", "complaints-stream"),
+                           expansion_service=getattr(args, "expansion_service", "localhost:18097"),
+                           max_records=getattr(args, "max_records", None),
+                           commit_on_finalize=(getattr(args, "runner", None) or "PrismRunner") != "PrismRunner")
+    if not args.pubsub_project:
+        raise CliError(f"complaints {args.command}: Pub/Sub needs --pubsub-project (or GOOGLE_CLOUD_PROJECT)",
+                       EXIT_USAGE)
+    return PubSubConfig(project=args.pubsub_project, topics=topics)
+
+
+def checked_publisher(args):
+    """A publisher for the transport flags, after the broker has answered."""
+    from ingest.transport import TransportError, publisher_for
+
+    try:
+        return publisher_for(transport_config(args))
+    except TransportError as error:
+        raise CliError(f"complaints {args.command}: {error}") from None
+
+
+def publish_arguments(parser) -> None:
+    parser.add_argument("--from", dest="input_dir", required=True,
+                        help="directory with twitter/*.jsonl and webforms/*.jsonl|*.form (e.g. from generate)")
+    parser.add_argument("--rate", type=positive_float, help="messages per second (default: as fast as it goes)")
+    parser.add_argument("--limit", type=positive, help="publish at most this many messages")
+    add_transport_arguments(parser)
+
+
+def run_publish(args) -> int:
+    from ingest.replay import replay
+    from ingest.transport import TransportError
+
+    if not os.path.isdir(args.input_dir):
+        raise CliError(f"complaints publish: input directory {args.input_dir} does not exist")
+    publisher = checked_publisher(args)
+    try:
+        published = replay(args.input_dir, publisher, args.rate, args.limit)
+    except TransportError as error:
+        raise CliError(f"complaints publish: {error}") from None
+    if not published:
+        raise CliError(f"complaints publish: no twitter/ or webforms/ records under {args.input_dir}")
+    print("published " + ", ".join(f"{n} {source} messages" for source, n in sorted(published.items())))
+    return 0
+
+
+def endpoint_arguments(parser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=positive, default=8085)
+    add_transport_arguments(parser)
+
+
+def run_webform_endpoint(args) -> int:
+    from ingest.webform_endpoint import serve
+
+    publisher = checked_publisher(args)
+    print(f"web-form endpoint on http://{args.host}:{args.port}/webforms publishing to {args.transport} "
+          f"topic {args.webform_topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    serve(publisher, args.host, args.port)
+    return 0
+
+
+def x_stream_arguments(parser) -> None:
+    parser.add_argument("--url", default="https://api.x.com/2/tweets/search/stream",
+                        help="the filtered-stream endpoint")
+    parser.add_argument("--max-posts", type=positive, help="stop after this many posts")
+    add_transport_arguments(parser)
+
+
+def run_x_stream(args) -> int:
+    from ingest.x_stream import XStreamError, run_connector
+
+    token = os.environ.get("X_BEARER_TOKEN")
+    if not token:
+        raise CliError("complaints x-stream: set X_BEARER_TOKEN to the app's bearer token", EXIT_USAGE)
+    publisher = checked_publisher(args)
+    try:
+        stats = run_connector(args.url, token, publisher, max_posts=args.max_posts)
+    except XStreamError as error:
+        raise CliError(f"complaints x-stream: {error}") from None
+    print(f"published {stats.published} posts over {stats.connections} connections")
+    return 0
+
+
+COMMANDS = (
+    Command("publish", "replay channel files into the live topics", publish_arguments, run_publish,
+            extra="ingest"),
+    Command("webform-endpoint", "HTTP endpoint that accepts web-form posts and publishes them",
+            endpoint_arguments, run_webform_endpoint, extra="ingest"),
+    Command("x-stream", "read the X API v2 filtered stream and publish each post (bearer token from "
+                        "X_BEARER_TOKEN)", x_stream_arguments, run_x_stream, extra="ingest"),
+)

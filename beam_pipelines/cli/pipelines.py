@@ -1,0 +1,180 @@
+"""``complaints batch`` and ``complaints stream``: the Beam pipelines (``beam_pipelines/batch.py``,
+``beam_pipelines/streaming.py``). Every other ``--flag`` of these commands is a Beam pipeline option."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, absolute,
+                                       check_writable, date, failure_reason, non_negative, positive)
+from beam_pipelines.cli.ingest import add_transport_arguments, transport_config
+
+BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
+
+
+def settings_for_pipeline(args, beam_args: list[str]):
+    """The profile's settings, after checking that every argument left for Beam is a --flag."""
+    from beam_pipelines.config import ConfigError, load_settings
+
+    for flag in beam_args:
+        if not flag.startswith("--"):
+            raise CliError(f"complaints {args.command}: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
+    try:
+        return load_settings(args.profile)
+    except ConfigError as error:
+        raise CliError(f"complaints: {error}") from None
+
+
+def checked_model_factory(model_dir: str | None):
+    """The model factory for ``model_dir`` (None: the rules model), loaded once here so that a bad model
+    directory fails now, not on a worker mid-run."""
+    from models.sklearn_model import ModelDirectoryError, ModelFactory
+
+    factory = ModelFactory(model_dir)
+    try:
+        factory()
+    except ModelDirectoryError as error:
+        raise CliError(f"complaints: {error}") from None
+    return factory
+
+
+def batch_arguments(parser) -> None:
+    parser.add_argument("--input-dir", required=True, help="input laid out as twitter/, webforms/, sms/, ...")
+    parser.add_argument("--output-dir", required=True, help="where lake/, warehouse/ and _runs/ go")
+    parser.add_argument("--date", type=date, help="logical date of the batch (ingest_date); default today (UTC)")
+    parser.add_argument("--batch-id", help="identity of the batch; a rerun with the same id replaces its output "
+                                           "(default: from the date and the input directory)")
+    parser.add_argument("--runner", default="DirectRunner",
+                        help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner")
+    parser.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
+    parser.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def run_batch_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines.batch import InputError, UnbalancedRun, plan_batch, run_batch
+    from beam_pipelines.summary import format_summary
+
+    settings = settings_for_pipeline(args, beam_args)
+    input_dir, output_dir = absolute(args.input_dir), absolute(args.output_dir)
+    if "://" not in input_dir and not os.path.isdir(input_dir):
+        raise CliError(f"complaints: input directory {args.input_dir} does not exist")
+    check_writable(output_dir)
+    model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
+    try:
+        plan = plan_batch(input_dir, output_dir, settings, batch_date=args.date, batch_id=args.batch_id,
+                          runner=args.runner, beam_args=beam_args)
+    except InputError as error:
+        raise CliError(f"complaints: {error}") from None
+    if not args.quiet:
+        total = sum(f.size for f in plan.files)
+        print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
+              f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
+    try:
+        manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
+    except UnbalancedRun as error:
+        raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
+    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
+        logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
+        raise CliError(f"complaints: the pipeline failed, nothing was committed: {failure_reason(error)[:500]}",
+                       EXIT_FAILED) from None
+    print(format_summary(manifest))
+    return 0
+
+
+def stream_arguments(parser) -> None:
+    parser.add_argument("--output-dir", required=True, help="where lake/ and warehouse/ go")
+    add_transport_arguments(parser)
+    parser.add_argument("--group-id", default="complaints-stream", help="Kafka consumer group")
+    parser.add_argument("--expansion-service", default=os.environ.get("COMPLAINTS_EXPANSION_SERVICE",
+                                                                      "localhost:18097"),
+                        help="address of Beam's Java expansion service for ReadFromKafka")
+    parser.add_argument("--max-records", type=positive,
+                        help="stop after reading this many messages (a bounded run: tests, backfills)")
+    parser.add_argument("--customers", help="customer master CSV for linking (default: none, all unknown)")
+    parser.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
+    parser.add_argument("--model-watch", metavar="PATTERN",
+                        help="swap in new models while running: a glob of model cards, e.g. "
+                             "'MODELS/*/model_card.json' (each new directory from `complaints train`)")
+    parser.add_argument("--model-watch-seconds", type=positive, default=60,
+                        help="how often to look for a new model (default 60)")
+    parser.add_argument("--stream-id", help="name of this stream in file names and stream_counts "
+                                            "(default: stream-<transport>)")
+    parser.add_argument("--window-seconds", type=positive, default=60, help="event-time window (default 60)")
+    parser.add_argument("--allowed-lateness", type=non_negative, default=3600,
+                        help="seconds after a window closes that late records still join it (default 3600)")
+    parser.add_argument("--early-firing-count", type=non_negative, default=1000,
+                        help="write an open window early once this many records wait (default 1000, 0: never)")
+    parser.add_argument("--dedupe-horizon", type=positive, default=86400,
+                        help="seconds a complaint_id is remembered for dedup (default 86400)")
+    parser.add_argument("--shards", type=positive, default=1, help="files per partition and pane (default 1)")
+    parser.add_argument("--runner", help="PrismRunner (default for kafka), DirectRunner (default for pubsub), "
+                                         "FlinkRunner, DataflowRunner")
+    parser.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines, only the final totals")
+
+
+def run_stream_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines.streaming import StreamPlan, prepare_edge, run_stream
+    from ingest.transport import TransportError
+    from models.sklearn_model import ModelDirectoryError, newest_model_dir
+    from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
+    from transforms.event_time import StreamTiming
+
+    settings = settings_for_pipeline(args, beam_args)
+    output_dir = absolute(args.output_dir)
+    check_writable(output_dir)
+    if args.customers and not os.path.isfile(args.customers):
+        raise CliError(f"complaints stream: customer file {args.customers} does not exist")
+    model_dir = os.path.abspath(args.model_dir) if args.model_dir else None
+    if args.model_watch and (args.runner or STREAM_RUNNER_FOR[args.transport]) == "PrismRunner":
+        raise CliError("complaints stream: --model-watch needs a runner with triggered side inputs (Flink, "
+                       "Dataflow, or the DirectRunner with Pub/Sub); Prism 2.77 does not support them "
+                       "(apache/beam#31438): restart the stream with --model-dir to change models there",
+                       EXIT_USAGE)
+    if args.model_watch:
+        try:
+            model_dir = model_dir or newest_model_dir(args.model_watch)
+        except ModelDirectoryError as error:
+            raise CliError(f"complaints stream: --model-watch {error}") from None
+    checked_model_factory(model_dir)
+    timing = StreamTiming(window_seconds=args.window_seconds, allowed_lateness_seconds=args.allowed_lateness,
+                          early_firing_count=args.early_firing_count, dedupe_horizon_seconds=args.dedupe_horizon)
+    plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
+                      customers_path=os.path.abspath(args.customers) if args.customers else None,
+                      model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,
+                      model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None)
+    config = transport_config(args)
+    try:
+        prepare_edge(args.transport, config, args.runner)
+    except (RunnerSetupError, TransportError) as error:
+        raise CliError(f"complaints stream: {error}") from None
+    print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
+          f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
+          file=sys.stderr, flush=True)
+    try:
+        totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
+                            show_progress=not args.quiet)
+    except RunnerSetupError as error:
+        raise CliError(f"complaints stream: {error}") from None
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported in one line; details are logged
+        logging.getLogger(__name__).debug("stream failed", exc_info=True)
+        raise CliError(f"complaints: the streaming pipeline failed: {failure_reason(error)[:500]}",
+                       EXIT_FAILED) from None
+    for source, entry in sorted(totals.items()):
+        print(f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
+              f"  duplicates {entry['duplicates']:>6}  {'balanced' if entry['balanced'] else 'NOT BALANCED'}")
+    return 0 if all(entry["balanced"] for entry in totals.values()) else EXIT_UNBALANCED
+
+
+COMMANDS = (
+    Command("batch", "run the batch pipeline on a directory of channel files", batch_arguments, run_batch_command,
+            extra="pipeline", beam_options=True, epilog=BEAM_OPTIONS_EPILOG),
+    Command("stream", "run the streaming pipeline on the live channels (Kafka or Pub/Sub)", stream_arguments,
+            run_stream_command, extra="pipeline", beam_options=True,
+            epilog=BEAM_OPTIONS_EPILOG + " Kafka runs on Prism by default (start the local services with "
+                                         "`python runners/local_services.py start`)."),
+)
