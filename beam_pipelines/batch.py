@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 import schemas
 from beam_pipelines import __version__
 from beam_pipelines.config import Settings
+from beam_pipelines.parameters import validation_rules
 from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import build_options, make_runner
@@ -141,7 +142,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     """
     context = RunContext(plan.run_id, plan.batch_id, plan.started_at, settings.chunk_size)
     staging = sinks.staging_root(plan.output_dir, plan.run_id)
-    rules = settings.rules(plan.batch_date)
+    rules = validation_rules(settings.validation, plan.batch_date)
 
     read = (pipeline
             | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in plan.files])

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.transforms.window import TimestampedValue
 
-from beam_pipelines.config import Settings
+from beam_pipelines.config import Settings, StreamingSettings
+from beam_pipelines.parameters import stream_timing, validation_rules
 from schemas import tables
 from beam_pipelines.progress import StreamProgress
 from models.inference import ComplaintModelHandler
@@ -45,7 +46,7 @@ from transforms import windowed_sinks as sinks
 class StreamPlan:
     output_dir: str
     stream_id: str
-    timing: StreamTiming = field(default_factory=StreamTiming)
+    timing: StreamTiming = field(default_factory=lambda: stream_timing(StreamingSettings()))
     spike_rules: SpikeRules = field(default_factory=SpikeRules)
     customers_path: str | None = None
     model_dir: str | None = None
@@ -100,7 +101,8 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     parsed = raw_records | "ParseMessages" >> ParseMessages()
     cleaned, clean_failures = apply_stage(parsed["complaints"], "Clean", clean_complaint, CLEAN)
     # Live records have no batch date: 'late' and 'future' are judged against their arrival.
-    valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, settings.rules(None))
+    rules = validation_rules(settings.validation, None)
+    valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, rules)
     # A bounded run remembers every id until its input ends: expiry timers would only all fire at once when the
     # end of input moves the watermark to infinity, and a copy still on its way would then pass as new.
     deduped = valid | "Dedupe" >> DedupeWithinHorizon(None if plan.bounded else timing.dedupe_horizon_seconds)

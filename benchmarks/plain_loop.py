@@ -15,6 +15,7 @@ import orjson
 import schemas
 from beam_pipelines.batch import discover_inputs
 from beam_pipelines.config import load_settings
+from beam_pipelines.parameters import validation_rules
 from models.rules import RulesModel
 from transforms import sinks
 from transforms.cleaning import clean_complaint
@@ -36,7 +37,7 @@ PARSERS = {"twitter": parse_tweet, "webform": parse_webform, "sms": parse_sms_pa
 
 def run(input_dir: str, output_dir: str, batch_date: dt.date) -> dict:
     settings = load_settings("dev")
-    rules = settings.rules(batch_date)
+    rules = validation_rules(settings.validation, batch_date)
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     read, dead, complaints, customers, sms_groups = 0, [], [], [], defaultdict(list)
     for input_file in discover_inputs(input_dir):

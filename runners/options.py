@@ -24,14 +24,22 @@ def make_runner(name: str):
 
 
 def build_options(runner: str, beam_args: list[str], runner_defaults: dict) -> PipelineOptions:
-    """Options from the command line's Beam flags, with the profile's DirectRunner defaults underneath."""
-    args = list(beam_args)
-    if runner in LOCAL_RUNNERS:
-        given = " ".join(args)
-        for name, value in runner_defaults.items():
-            if f"--{name}" not in given:
-                args.append(f"--{name}={value}")
-    return PipelineOptions(args)
+    """Options from the command line's Beam flags, with the profile's local-runner options underneath: the
+    profile's come first as flags, so Beam's parser lets a flag given on the command line win."""
+    defaults = runner_defaults if runner in LOCAL_RUNNERS else {}
+    return PipelineOptions([*_as_flags(defaults), *beam_args])
+
+
+def _as_flags(options: dict) -> list[str]:
+    flags = []
+    for name, value in options.items():
+        if value is True:
+            flags.append(f"--{name}")
+        elif isinstance(value, list):
+            flags.extend(f"--{name}={item}" for item in value)
+        elif value is not False and value is not None:
+            flags.append(f"--{name}={value}")
+    return flags
 
 
 # -- streaming ---------------------------------------------------------------------------------------------

@@ -22,13 +22,14 @@ ARRIVED_AFTER_WINDOW = "arrived_after_window"
 
 @dataclass(frozen=True)
 class StreamTiming:
-    """The streaming pipeline's time settings (the ``[streaming]`` section of a profile, or CLI flags)."""
+    """The streaming pipeline's time settings (a profile's ``[streaming]`` section and the ``stream`` flags,
+    by ``beam_pipelines.parameters.stream_timing``): windows, lateness, early firing, dedupe horizon, skew."""
 
-    window_seconds: int = 60              # fixed event-time windows of files and live aggregates
-    allowed_lateness_seconds: int = 3600  # how long after its window closes a record still joins it
-    early_firing_count: int = 1000        # an open window writes early once this many records wait (0: never)
-    dedupe_horizon_seconds: int = 86400   # a complaint_id seen again within this is a duplicate
-    future_tolerance_seconds: int = 600   # clock skew allowed between a payload's time and arrival
+    window_seconds: int
+    allowed_lateness_seconds: int
+    early_firing_count: int
+    dedupe_horizon_seconds: int
+    future_tolerance_seconds: int
 
     def __post_init__(self):
         for name in ("window_seconds", "dedupe_horizon_seconds"):

@@ -20,14 +20,15 @@ LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 
 @dataclass(frozen=True)
 class ValidationRules:
-    """Thresholds of the rules, from the environment profile (``[validation]``)."""
+    """Thresholds of the rules (from a profile's ``[validation]``, by ``beam_pipelines.parameters``) and the
+    batch's logical date (None for live records: they are judged against their arrival)."""
 
-    batch_date: dt.date | None = None
-    future_tolerance: dt.timedelta = dt.timedelta(minutes=10)
-    late_after: dt.timedelta = dt.timedelta(days=1)
-    stale_after: dt.timedelta = dt.timedelta(days=365)
-    max_text_chars: int = 20_000
-    max_call_duration: dt.timedelta = dt.timedelta(hours=4)
+    batch_date: dt.date | None
+    future_tolerance: dt.timedelta
+    late_after: dt.timedelta
+    stale_after: dt.timedelta
+    max_text_chars: int
+    max_call_duration: dt.timedelta
 
 
 def validate_complaint(complaint: dict, rules: ValidationRules) -> dict:

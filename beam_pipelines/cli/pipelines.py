@@ -9,6 +9,7 @@ import sys
 from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, absolute,
                                        check_writable, date, failure_reason, non_negative, positive)
 from beam_pipelines.cli.ingest import add_transport_arguments, transport_config
+from beam_pipelines.config import StreamingSettings
 
 BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
 
@@ -101,13 +102,18 @@ def stream_arguments(parser) -> None:
                         help="how often to look for a new model (default 60)")
     parser.add_argument("--stream-id", help="name of this stream in file names and stream_counts "
                                             "(default: stream-<transport>)")
-    parser.add_argument("--window-seconds", type=positive, default=60, help="event-time window (default 60)")
-    parser.add_argument("--allowed-lateness", type=non_negative, default=3600,
-                        help="seconds after a window closes that late records still join it (default 3600)")
-    parser.add_argument("--early-firing-count", type=non_negative, default=1000,
-                        help="write an open window early once this many records wait (default 1000, 0: never)")
-    parser.add_argument("--dedupe-horizon", type=positive, default=86400,
-                        help="seconds a complaint_id is remembered for dedup (default 86400)")
+    defaults = StreamingSettings()  # the profile's [streaming] settings, unless a flag says otherwise
+    parser.add_argument("--window-seconds", type=positive,
+                        help=f"event-time window (default: the profile's, {defaults.window_seconds})")
+    parser.add_argument("--allowed-lateness", type=non_negative,
+                        help="seconds after a window closes that late records still join it "
+                             f"(default: the profile's, {defaults.allowed_lateness_seconds})")
+    parser.add_argument("--early-firing-count", type=non_negative,
+                        help="write an open window early once this many records wait, 0: never "
+                             f"(default: the profile's, {defaults.early_firing_count})")
+    parser.add_argument("--dedupe-horizon", type=positive,
+                        help="seconds a complaint_id is remembered for dedup "
+                             f"(default: the profile's, {defaults.dedupe_horizon_seconds})")
     parser.add_argument("--shards", type=positive, default=1, help="files per partition and pane (default 1)")
     parser.add_argument("--runner", help="PrismRunner (default for kafka), DirectRunner (default for pubsub), "
                                          "FlinkRunner, DataflowRunner")
@@ -116,11 +122,11 @@ def stream_arguments(parser) -> None:
 
 
 def run_stream_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines.parameters import stream_timing
     from beam_pipelines.streaming import StreamPlan, prepare_edge, run_stream
     from ingest.transport import TransportError
     from models.sklearn_model import ModelDirectoryError, newest_model_dir
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
-    from transforms.event_time import StreamTiming
 
     settings = settings_for_pipeline(args, beam_args)
     output_dir = absolute(args.output_dir)
@@ -139,8 +145,9 @@ def run_stream_command(args, beam_args: list[str]) -> int:
         except ModelDirectoryError as error:
             raise CliError(f"complaints stream: --model-watch {error}") from None
     checked_model_factory(model_dir)
-    timing = StreamTiming(window_seconds=args.window_seconds, allowed_lateness_seconds=args.allowed_lateness,
-                          early_firing_count=args.early_firing_count, dedupe_horizon_seconds=args.dedupe_horizon)
+    timing = stream_timing(settings.streaming, window_seconds=args.window_seconds,
+                           allowed_lateness_seconds=args.allowed_lateness, early_firing_count=args.early_firing_count,
+                           dedupe_horizon_seconds=args.dedupe_horizon)
     plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
                       customers_path=os.path.abspath(args.customers) if args.customers else None,
                       model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,

@@ -1,14 +1,19 @@
 """Environment profiles (dev, staging, prod): version-controlled TOML files beside this module, selected by
-``--profile`` (or ``COMPLAINTS_PROFILE``), or any TOML file given by path."""
+``--profile`` (or ``COMPLAINTS_PROFILE``), or any TOML file given by path.
+
+The settings are typed dataclasses, and their defaults here are the only ones: a profile sets what differs,
+an unknown section or key is refused (a typo must not silently fall back to a default), and the pipelines turn
+the settings into the transforms' parameters (``beam_pipelines/parameters.py``). This module imports neither
+Beam nor the transforms, so every command can read a profile.
+"""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from transforms.validation import ValidationRules
 
 PROFILES = ("dev", "staging", "prod")
 _DIR = Path(__file__).parent
@@ -19,26 +24,91 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class PipelineSettings:
+    """``[pipeline]``: how a batch is cut up and read."""
+
+    shards: int = 0                              # 0 = one shard per ~32 MB of input (at least 8)
+    chunk_size: int = 10_000                     # raw records per lake file
+    sms_reassembly_timeout_hours: int = 24       # parts of a long SMS still joined when this far apart
+    call_centre_timezone: str = "Africa/Lagos"   # wall-clock zone of call-centre exports without an offset
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """``[validation]``: thresholds of the validation rules (``transforms/validation.py``)."""
+
+    future_tolerance_minutes: int = 10
+    late_after_days: int = 1
+    stale_after_days: int = 365
+    max_text_chars: int = 20_000
+    max_call_duration_hours: int = 4
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    """``[streaming]``: event-time windows, lateness and dedupe of the streaming pipeline; the ``stream``
+    command's flags override them."""
+
+    window_seconds: int = 60              # fixed event-time windows of files and live aggregates
+    allowed_lateness_seconds: int = 3600  # how long after its window closes a record still joins it
+    early_firing_count: int = 1000        # an open window writes early once this many records wait (0: never)
+    dedupe_horizon_seconds: int = 86400   # a complaint_id seen again within this is a duplicate
+    future_tolerance_seconds: int = 600   # clock skew allowed between a payload's time and arrival
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """``[security]``: where the contact-token key comes from (only dev may carry one in the file)."""
+
+    contact_token_key_env: str = "COMPLAINTS_CONTACT_TOKEN_KEY"
+    contact_token_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     profile: str
-    shards: int
-    chunk_size: int
-    sms_timeout: dt.timedelta
-    call_centre_timezone: str
-    validation: dict
     contact_token_key: bytes
-    runner_defaults: dict
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
+    runner_defaults: dict = field(default_factory=dict)
 
-    def rules(self, batch_date: dt.date) -> ValidationRules:
-        v = self.validation
-        return ValidationRules(
-            batch_date=batch_date,
-            future_tolerance=dt.timedelta(minutes=v.get("future_tolerance_minutes", 10)),
-            late_after=dt.timedelta(days=v.get("late_after_days", 1)),
-            stale_after=dt.timedelta(days=v.get("stale_after_days", 365)),
-            max_text_chars=v.get("max_text_chars", 20_000),
-            max_call_duration=dt.timedelta(hours=v.get("max_call_duration_hours", 4)),
-        )
+    # the pipeline settings the graphs read most, by their short names
+    @property
+    def shards(self) -> int:
+        return self.pipeline.shards
+
+    @property
+    def chunk_size(self) -> int:
+        return self.pipeline.chunk_size
+
+    @property
+    def sms_timeout(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.pipeline.sms_reassembly_timeout_hours)
+
+    @property
+    def call_centre_timezone(self) -> str:
+        return self.pipeline.call_centre_timezone
+
+
+SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
+            "security": SecuritySettings}
+
+
+def _section(path: Path, name: str, values: dict):
+    """The ``[name]`` table of a profile as its dataclass; unknown keys and wrong types are refused."""
+    kind = SECTIONS[name]
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"profile {path}: unknown setting [{name}] {', '.join(unknown)} "
+                          f"(known: {', '.join(fields)})")
+    for key, value in values.items():
+        expected = type(getattr(kind(), key)) if getattr(kind(), key) is not None else str
+        if type(value) is not expected:  # noqa: E721 - bool is not an int setting
+            raise ConfigError(f"profile {path}: [{name}] {key} must be {expected.__name__}, got {value!r}")
+    return kind(**values)
 
 
 def load_settings(profile: str | None = None) -> Settings:
@@ -51,18 +121,15 @@ def load_settings(profile: str | None = None) -> Settings:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"profile {path} is not valid TOML: {error}") from None
-    pipeline, security = data.get("pipeline", {}), data.get("security", {})
-    key_env = security.get("contact_token_key_env", "COMPLAINTS_CONTACT_TOKEN_KEY")
-    key = os.environ.get(key_env) or security.get("contact_token_key")
+    unknown = sorted(set(data) - set(SECTIONS) - {"runner"})
+    if unknown:
+        raise ConfigError(f"profile {path}: unknown section {', '.join(unknown)} "
+                          f"(known: {', '.join([*SECTIONS, 'runner'])})")
+    sections = {key: _section(path, key, data.get(key, {})) for key in SECTIONS}
+    security = sections.pop("security")
+    key = os.environ.get(security.contact_token_key_env) or security.contact_token_key
     if not key:
-        raise ConfigError(f"profile {name!r} needs the contact-token key: set the environment variable {key_env}")
-    return Settings(
-        profile=path.stem,
-        shards=int(pipeline.get("shards", 0)),
-        chunk_size=int(pipeline.get("chunk_size", 10_000)),
-        sms_timeout=dt.timedelta(hours=pipeline.get("sms_reassembly_timeout_hours", 24)),
-        call_centre_timezone=pipeline.get("call_centre_timezone", "Africa/Lagos"),
-        validation=data.get("validation", {}),
-        contact_token_key=key.encode("utf-8"),
-        runner_defaults=data.get("runner", {}),
-    )
+        raise ConfigError(f"profile {name!r} needs the contact-token key: set the environment variable "
+                          f"{security.contact_token_key_env}")
+    return Settings(profile=path.stem, contact_token_key=key.encode("utf-8"), runner_defaults=data.get("runner", {}),
+                    **sections)

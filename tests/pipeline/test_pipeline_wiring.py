@@ -76,11 +76,13 @@ def test_per_record_clean_and_validate_stages_route_failures_to_the_dead_letter(
     from transforms.cleaning import clean_complaint
     from transforms.outcomes import apply_stage
     from transforms.sources.twitter import parse_tweet
-    from transforms.validation import ValidationRules, validate_complaint
+    from beam_pipelines.config import ValidationSettings
+    from beam_pipelines.parameters import validation_rules
+    from transforms.validation import validate_complaint
 
     good = parse_tweet(make_raw("twitter", tweet_line("1", text="no signal &amp; no data")))
     ancient = parse_tweet(make_raw("twitter", tweet_line("2", created_at="1970-01-01T00:00:00Z"), line=2))
-    rules = ValidationRules(batch_date=dt.date(2026, 11, 26))
+    rules = validation_rules(ValidationSettings(), dt.date(2026, 11, 26))
     with pipeline() as p:
         cleaned, clean_failures = apply_stage(p | beam.Create([good, ancient]), "Clean", clean_complaint, "clean")
         valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, "validate", rules)

@@ -16,10 +16,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.transforms.window import TimestampedValue
 
-from beam_pipelines.config import load_settings
+from beam_pipelines.config import StreamingSettings, load_settings
+from beam_pipelines.parameters import stream_timing
 from beam_pipelines.streaming import StreamPlan, build_stream_graph
 from transforms.aggregates import SpikeRules
-from transforms.event_time import StreamTiming
 from transforms.sources.messages import message_record
 
 T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
@@ -59,8 +59,7 @@ def run_stream(test_stream, output_dir, runner="direct", timing=None, spike_rule
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
         pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options())
-    plan = StreamPlan(str(output_dir), "s-test", timing or StreamTiming(window_seconds=60,
-                                                                         allowed_lateness_seconds=3600),
+    plan = StreamPlan(str(output_dir), "s-test", timing or stream_timing(StreamingSettings()),
                       spike_rules or SpikeRules())
     build_stream_graph(pipeline | test_stream, plan, load_settings("dev"))
     pipeline.run().wait_until_finish()
@@ -160,8 +159,7 @@ def test_dedupe_horizon_forgets_old_ids(tmp_path):
               .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 121))])  # a replay after the horizon
               .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 122))])  # and its redelivery
               .advance_watermark_to_infinity())
-    run_stream(stream, tmp_path, timing=StreamTiming(window_seconds=60, allowed_lateness_seconds=3600,
-                                                     dedupe_horizon_seconds=horizon))
+    run_stream(stream, tmp_path, timing=stream_timing(StreamingSettings(), dedupe_horizon_seconds=horizon))
     totals = counts(tmp_path)
     assert totals[("twitter", "written", "")] == 2
     assert totals[("twitter", "duplicates", "same_complaint_id")] == 1

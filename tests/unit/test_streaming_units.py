@@ -5,7 +5,9 @@ from types import SimpleNamespace
 import pytest
 
 from transforms.aggregates import SpikeRules, detect_spike, volume_key
-from transforms.event_time import StreamTiming, event_timestamp, window_start
+from beam_pipelines.config import StreamingSettings
+from beam_pipelines.parameters import stream_timing
+from transforms.event_time import event_timestamp, window_start
 from transforms.records import RecordError
 from transforms.sources.messages import kafka_record, message_record, parse_message
 
@@ -50,7 +52,7 @@ def complaint(event, arrival):
     (300, 0, 300, False),        # 5 minutes ahead is within the tolerance
 ])
 def test_event_timestamp(event_offset, arrival_offset, expected_offset, too_late):
-    timing = StreamTiming(allowed_lateness_seconds=3600, future_tolerance_seconds=600)
+    timing = stream_timing(StreamingSettings(), allowed_lateness_seconds=3600, future_tolerance_seconds=600)
     moment, late = event_timestamp(complaint(T0 + dt.timedelta(seconds=event_offset),
                                              T0 + dt.timedelta(seconds=arrival_offset)), timing)
     assert moment == T0 + dt.timedelta(seconds=expected_offset)
@@ -59,9 +61,9 @@ def test_event_timestamp(event_offset, arrival_offset, expected_offset, too_late
 
 def test_timing_rejects_nonsense():
     with pytest.raises(ValueError, match="window_seconds"):
-        StreamTiming(window_seconds=0)
+        stream_timing(StreamingSettings(), window_seconds=0)
     with pytest.raises(ValueError, match="allowed_lateness"):
-        StreamTiming(allowed_lateness_seconds=-1)
+        stream_timing(StreamingSettings(), allowed_lateness_seconds=-1)
 
 
 def test_window_start_and_volume_key():

@@ -10,9 +10,11 @@ from transforms.enrichment import contact_token, enrich_complaints, link_custome
 from transforms.records import RecordError
 from transforms.sources.customers import CustomerIndex
 from transforms.sources.twitter import parse_tweet
-from transforms.validation import ValidationRules, validate_complaint
+from beam_pipelines.config import ValidationSettings
+from beam_pipelines.parameters import validation_rules
+from transforms.validation import validate_complaint
 
-RULES = ValidationRules(batch_date=dt.date(2026, 11, 26))
+RULES = validation_rules(ValidationSettings(), dt.date(2026, 11, 26))
 KEY = b"test-key"
 CUSTOMERS = CustomerIndex([
     {"account_number": "BJN-00000001", "msisdn": "+2348031234567", "email": "ada@example.com",

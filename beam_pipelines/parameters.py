@@ -1,0 +1,28 @@
+"""From a profile's settings (``beam_pipelines.config``) to the parameters the transforms take."""
+from __future__ import annotations
+
+import datetime as dt
+
+from beam_pipelines.config import StreamingSettings, ValidationSettings
+from transforms.event_time import StreamTiming
+from transforms.validation import ValidationRules
+
+
+def validation_rules(validation: ValidationSettings, batch_date: dt.date | None) -> ValidationRules:
+    """The validation rules of a batch for ``batch_date`` (None: live records, judged against their arrival)."""
+    return ValidationRules(
+        batch_date=batch_date,
+        future_tolerance=dt.timedelta(minutes=validation.future_tolerance_minutes),
+        late_after=dt.timedelta(days=validation.late_after_days),
+        stale_after=dt.timedelta(days=validation.stale_after_days),
+        max_text_chars=validation.max_text_chars,
+        max_call_duration=dt.timedelta(hours=validation.max_call_duration_hours),
+    )
+
+
+def stream_timing(streaming: StreamingSettings, **overrides) -> StreamTiming:
+    """The streaming pipeline's timing: the profile's ``[streaming]`` settings, with the ``overrides`` that are
+    not None (the ``stream`` command's flags) on top."""
+    values = {name: getattr(streaming, name) for name in StreamingSettings.__dataclass_fields__}
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return StreamTiming(**values)
