@@ -156,7 +156,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     cleaned, clean_failures = apply_stage_to_batches(assembled["complaints"], "Clean", clean_complaint, CLEAN)
     valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE, rules)
     deduped = valid | "Dedupe" >> DedupeShards()
-    enriched = deduped.complaints | "EnrichComplaints" >> EnrichShards(
+    enriched = deduped["complaints"] | "EnrichComplaints" >> EnrichShards(
         customer_index, model_factory, settings.contact_token_key)
     written = enriched["complaints"] | "WriteWarehouse" >> sinks.WriteComplaints(staging, plan.batch_id)
 
@@ -167,7 +167,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
                 | "AllDeadLetters" >> beam.Flatten()
                 | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id))
 
-    tallies = [read["tallies"], assembled["tallies"], deduped.tally, written, rejected]
+    tallies = [read["tallies"], assembled["tallies"], deduped["tallies"], written, rejected]
     counts = (_sum_tallies(tallies)
               | "WriteCounts" >> beam.Map(write_counts(FileSystems.join(staging, "_counts.json"))))
     return {"lake_files": lake_files, "counts": counts}

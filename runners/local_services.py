@@ -228,7 +228,9 @@ def main(argv=None) -> int:
                 parser.error("run needs a command after --")
             started = start()
             try:
-                return subprocess.call(command)
+                # the command finds the Prism built here wherever it runs (runners/options.py reads this)
+                prism = os.environ.get("COMPLAINTS_PRISM_LOCATION") or str(prism_path())
+                return subprocess.call(command, env={**os.environ, "COMPLAINTS_PRISM_LOCATION": prism})
             finally:
                 stop(started)
         {"fetch": fetch, "start": start, "stop": stop}[args.action]()

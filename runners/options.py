@@ -43,7 +43,6 @@ def _as_flags(options: dict) -> list[str]:
 
 
 # -- streaming ---------------------------------------------------------------------------------------------
-REPO = Path(__file__).resolve().parents[1]
 STREAM_RUNNER_FOR = {"kafka": "PrismRunner", "pubsub": "DirectRunner"}
 
 
@@ -52,8 +51,11 @@ class RunnerSetupError(Exception):
 
 
 def prism_location() -> str:
-    """The Prism binary: ``COMPLAINTS_PRISM_LOCATION``, else the one ``runners/local_services.py`` builds."""
-    location = os.environ.get("COMPLAINTS_PRISM_LOCATION") or str(REPO / ".services" / "bin" / "prism")
+    """The Prism binary: ``COMPLAINTS_PRISM_LOCATION``, else the one ``runners/local_services.py`` builds into
+    its services directory (``COMPLAINTS_SERVICES_DIR``, by default ``.services`` in the current directory, the
+    checkout it is run from). Nothing is looked up relative to where this package is installed."""
+    services = Path(os.environ.get("COMPLAINTS_SERVICES_DIR", ".services"))
+    location = os.environ.get("COMPLAINTS_PRISM_LOCATION") or str((services / "bin" / "prism").absolute())
     if not os.path.exists(location):
         raise RunnerSetupError(f"the Prism runner is not built at {location}: run "
                                "`python runners/local_services.py fetch` (or set COMPLAINTS_PRISM_LOCATION)")

@@ -1,6 +1,7 @@
 """Cleaning: Unicode, HTML entities, whitespace, E.164 phone numbers, UTC times, masking of contact details.
 
-Plain functions on values and records; ``CleanComplaints`` in ``transforms/pipeline_steps.py`` wraps them.
+Plain functions on values and records; the pipelines apply ``clean_complaint`` as a stage with
+``transforms.outcomes.apply_stage`` (or ``apply_stage_to_batches``), which dead-letters what it rejects.
 """
 from __future__ import annotations
 
@@ -132,16 +133,17 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
 
 
 def clean_complaint(complaint: dict) -> dict:
-    """Clean a parsed complaint in place: text and subject, and its contact identifiers to canonical form
-    (E.164 phone, lower-case e-mail and handle, upper-case account number)."""
-    complaint["text"] = clean_text(complaint["text"])
-    if complaint.get("subject") is not None:
-        complaint["subject"] = clean_text(complaint["subject"]) or None
+    """A parsed complaint -> a new, cleaned complaint: text and subject, and its contact identifiers in canonical
+    form (E.164 phone, lower-case e-mail and handle, upper-case account number). The input is left as it was."""
     contacts = complaint["_contacts"]
-    contacts["account_number"] = (contacts.get("account_number") or "").strip().upper() or None
-    contacts["msisdn_e164"] = normalise_phone(contacts.get("msisdn"))
-    contacts["email"] = normalise_email(contacts.get("email"))
-    contacts["twitter_handle"] = normalise_handle(contacts.get("twitter_handle"))
+    cleaned = {**complaint, "text": clean_text(complaint["text"]), "_contacts": {
+        **contacts,
+        "account_number": (contacts.get("account_number") or "").strip().upper() or None,
+        "msisdn_e164": normalise_phone(contacts.get("msisdn")),
+        "email": normalise_email(contacts.get("email")),
+        "twitter_handle": normalise_handle(contacts.get("twitter_handle"))}}
+    if complaint.get("subject") is not None:
+        cleaned["subject"] = clean_text(complaint["subject"]) or None
     if complaint.get("language"):
-        complaint["language"] = str(complaint["language"]).strip().lower()[:12] or None
-    return complaint
+        cleaned["language"] = str(complaint["language"]).strip().lower()[:12] or None
+    return cleaned

@@ -66,7 +66,8 @@ class GroupIntoShards(beam.PTransform):
 
 
 class DedupeShards(beam.PTransform):
-    """RecordBatch(shard, complaints) -> RecordBatch(shard, unique complaints); duplicates as tallies."""
+    """RecordBatch(shard, complaints) -> {'complaints': RecordBatch(shard, unique complaints), 'tallies':
+    duplicates counted by reason}."""
 
     def expand(self, shards):
         def dedupe_shard(keyed):
@@ -76,8 +77,9 @@ class DedupeShards(beam.PTransform):
             for key, count in tallies.items():
                 yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
-        return shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
+        deduped = shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
             TALLY, main="complaints")
+        return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}
 
 
 class DedupeWithinHorizonFn(beam.DoFn):

@@ -67,35 +67,36 @@ def route_queue(category: str, priority: str) -> str:
 
 
 def link_and_protect(complaint: dict, index: CustomerIndex, token_key: bytes) -> dict:
-    """Add the customer profile (or the ``unknown_customer`` flag) and the contact token, in place."""
+    """A new complaint with the customer profile (or the ``unknown_customer`` flag) and the contact token."""
     customer, match = link_customer(complaint, index)
-    complaint["customer_id"] = customer["account_number"] if customer else None
-    complaint["customer_match"] = match
-    complaint["segment"] = customer["segment"] if customer else None
-    complaint["region"] = customer["region"] if customer else None
-    complaint["plan"] = customer["plan"] if customer else None
-    if customer is None:
-        complaint["flags"].append("unknown_customer")
-    complaint["contact_token"] = contact_token(complaint["_contacts"], token_key)
-    return complaint
+    return {**complaint,
+            "customer_id": customer["account_number"] if customer else None,
+            "customer_match": match,
+            "segment": customer["segment"] if customer else None,
+            "region": customer["region"] if customer else None,
+            "plan": customer["plan"] if customer else None,
+            "flags": complaint["flags"] if customer else [*complaint["flags"], "unknown_customer"],
+            "contact_token": contact_token(complaint["_contacts"], token_key)}
 
 
 def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> dict:
-    """A labelled complaint -> its warehouse row: contacts masked in the text, labels, route, versions."""
-    complaint["text"] = mask_contacts(complaint["text"])
-    if complaint.get("subject"):
-        complaint["subject"] = mask_contacts(complaint["subject"])
-    complaint["category"] = prediction.category
-    complaint["category_confidence"] = float(prediction.category_confidence)
-    complaint["sentiment_score"] = float(prediction.sentiment_score)
-    complaint["sentiment_label"] = prediction.sentiment_label
-    complaint["priority"] = prediction.priority
-    complaint["priority_reasons"] = list(prediction.priority_reasons)
-    complaint["route_queue"] = route_queue(prediction.category, prediction.priority)
-    complaint["model_version"] = model_version
-    complaint["schema_version"] = schemas.SCHEMA_VERSION
-    complaint["flags"] = sorted(set(complaint["flags"]))
-    return {name: complaint.get(name) for name in COMPLAINT_FIELDS}
+    """A labelled complaint -> its warehouse row (a new dict of the ``Complaint`` schema's fields): contacts
+    masked in the text, labels, route, versions."""
+    finished = {
+        "text": mask_contacts(complaint["text"]),
+        "subject": mask_contacts(complaint["subject"]) if complaint.get("subject") else complaint.get("subject"),
+        "category": prediction.category,
+        "category_confidence": float(prediction.category_confidence),
+        "sentiment_score": float(prediction.sentiment_score),
+        "sentiment_label": prediction.sentiment_label,
+        "priority": prediction.priority,
+        "priority_reasons": list(prediction.priority_reasons),
+        "route_queue": route_queue(prediction.category, prediction.priority),
+        "model_version": model_version,
+        "schema_version": schemas.SCHEMA_VERSION,
+        "flags": sorted(set(complaint["flags"])),
+    }
+    return {name: finished[name] if name in finished else complaint.get(name) for name in COMPLAINT_FIELDS}
 
 
 def record_prediction_metrics(predictions: Sequence[Prediction]) -> None:
@@ -113,8 +114,7 @@ def record_prediction_metrics(predictions: Sequence[Prediction]) -> None:
 def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: ComplaintModel,
                       token_key: bytes) -> list[dict]:
     """Working-form complaints -> warehouse rows (schema ``Complaint``), labelled by ``model`` in one batch."""
-    for complaint in complaints:
-        link_and_protect(complaint, index, token_key)
+    complaints = [link_and_protect(complaint, index, token_key) for complaint in complaints]
     predictions = model.predict(complaints)
     record_prediction_metrics(predictions)
     return [finish_row(complaint, prediction, model.version) for complaint, prediction in zip(complaints, predictions)]

@@ -57,7 +57,8 @@ def window_start(moment: dt.datetime, seconds: int) -> dt.datetime:
 
 
 class AssignEventTime(beam.PTransform):
-    """Complaints -> the same complaints, timestamped for event-time windowing (see the module docstring)."""
+    """Complaints -> the same complaints, timestamped for event-time windowing (see the module docstring); one
+    that arrived after its window is a new record with the ``arrived_after_window`` flag."""
 
     def __init__(self, timing: StreamTiming):
         super().__init__()
@@ -69,7 +70,7 @@ class AssignEventTime(beam.PTransform):
         def stamp(complaint):
             moment, too_late = event_timestamp(complaint, timing)
             if too_late:
-                complaint["flags"].append(ARRIVED_AFTER_WINDOW)
+                complaint = {**complaint, "flags": [*complaint["flags"], ARRIVED_AFTER_WINDOW]}
             return TimestampedValue(complaint, moment.timestamp())
 
         return complaints | "StampEventTime" >> beam.Map(stamp)

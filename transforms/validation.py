@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from transforms.cleaning import normalise_phone
 from transforms.records import VALIDATE, RecordError
-from transforms.sources.phone_logs import call_duration_is_plausible
 
 EARLIEST_EVENT = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)  # older: a default or epoch value
 LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
@@ -31,8 +30,14 @@ class ValidationRules:
     max_call_duration: dt.timedelta
 
 
+def call_duration_is_plausible(seconds: int | None, maximum: dt.timedelta) -> bool:
+    """A call lasting ``seconds`` (None: unknown) is at most ``maximum`` and not negative."""
+    return seconds is None or 0 <= seconds <= maximum.total_seconds()
+
+
 def validate_complaint(complaint: dict, rules: ValidationRules) -> dict:
-    """Return the complaint with its review flags added, or raise RecordError (stage ``validate``)."""
+    """Return a new complaint with its review flags added (the input is left as it was), or raise RecordError
+    (stage ``validate``)."""
     event_time = complaint["event_time"]
     if not EARLIEST_EVENT <= event_time < LATEST_EVENT:
         raise RecordError("event_time_out_of_range", f"event time {event_time.isoformat()} is not plausible",
@@ -40,7 +45,7 @@ def validate_complaint(complaint: dict, rules: ValidationRules) -> dict:
     if len(complaint["text"]) > rules.max_text_chars:
         raise RecordError("text_too_long", f"text of {len(complaint['text'])} characters exceeds "
                                            f"{rules.max_text_chars}", VALIDATE)
-    flags = complaint["flags"]
+    flags = list(complaint["flags"])
     if not complaint["text"].strip():
         flags.append("empty_text")
     reference = complaint["ingested_at"]
@@ -58,4 +63,4 @@ def validate_complaint(complaint: dict, rules: ValidationRules) -> dict:
         flags.append("invalid_phone")
     if not any(contacts.values()):
         flags.append("no_contact")
-    return complaint
+    return {**complaint, "flags": flags}

@@ -52,10 +52,10 @@ def test_dedupe_keeps_the_first_copy_and_counts_retweets_and_repeats(twitter_fil
     with pipeline() as p:
         read = (p | beam.Create([("twitter", twitter_file, "twitter/tweets.jsonl")]) | ReadTwitter(CONTEXT))
         deduped = read["complaints"] | GroupIntoShards(3) | DedupeShards()
-        kept = deduped.complaints | beam.FlatMap(lambda shard: [(c["source_record_id"], c["source_position"])
+        kept = deduped["complaints"] | beam.FlatMap(lambda shard: [(c["source_record_id"], c["source_position"])
                                                                 for c in shard.records])
         assert_that(kept, equal_to([("1", 1), ("2", 4)]), label="kept")
-        totals = deduped.tally | beam.CombinePerKey(sum)
+        totals = deduped["tallies"] | beam.CombinePerKey(sum)
         assert_that(totals, equal_to([(("twitter", "duplicates", "retweet"), 1),
                                       (("twitter", "duplicates", "same_complaint_id"), 1)]), label="tally")
 

@@ -1,3 +1,4 @@
+import copy
 import datetime as dt
 
 import pytest
@@ -74,11 +75,13 @@ def test_bad_timestamps_are_record_errors_with_a_reason():
     assert error.value.error_type == "invalid_timezone"
 
 
-def test_clean_complaint_normalises_text_and_contacts():
-    complaint = {"text": "Hi &amp; bye ", "subject": " Charged  twice ", "language": "EN",
-                 "_contacts": {"msisdn": "0803 123 4567", "email": "A@B.COM", "twitter_handle": "@Ada",
-                               "account_number": " bjn-00000001 "}}
-    clean_complaint(complaint)
+def test_clean_complaint_normalises_text_and_contacts_into_a_new_record():
+    parsed = {"text": "Hi &amp; bye ", "subject": " Charged  twice ", "language": "EN",
+              "_contacts": {"msisdn": "0803 123 4567", "email": "A@B.COM", "twitter_handle": "@Ada",
+                            "account_number": " bjn-00000001 "}}
+    original = copy.deepcopy(parsed)
+    complaint = clean_complaint(parsed)
+    assert parsed == original  # the input record is left as it was: another consumer may read it
     assert complaint["text"] == "Hi & bye"
     assert complaint["subject"] == "Charged twice"
     assert complaint["language"] == "en"

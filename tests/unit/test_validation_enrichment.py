@@ -98,6 +98,19 @@ def test_enrichment_produces_warehouse_rows_that_match_the_schema_and_mask_conta
     schemas.validate("Complaint", {**row, "event_date": row["event_time"].date()})
 
 
+def test_validation_and_enrichment_return_new_records_and_leave_their_input_as_it_was():
+    import copy
+
+    parsed = tweet(handle="stranger", text="")
+    before = copy.deepcopy(parsed)
+    validated = validate_complaint(parsed, RULES)
+    assert parsed == before and "empty_text" in validated["flags"]
+    validated_before = copy.deepcopy(validated)
+    [row] = enrich_complaints([validated], CUSTOMERS, RulesModel(), KEY)
+    assert validated == validated_before
+    assert row["flags"] == ["empty_text", "unknown_customer"]
+
+
 def test_unknown_customer_is_flagged():
     [row] = enrich_complaints([tweet(handle="stranger")], CUSTOMERS, RulesModel(), KEY)
     assert row["customer_id"] is None and row["customer_match"] == "none"

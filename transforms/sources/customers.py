@@ -8,7 +8,7 @@ from transforms.cleaning import normalise_email, normalise_handle, normalise_pho
 from transforms.outcomes import count_tally
 from transforms.records import RecordError, raw_text
 from transforms.sources.channel import ReadChannel
-from transforms.sources.phone_logs import parse_csv_row
+from transforms.sources.payloads import parse_csv_row
 
 SOURCE = "customers"
 SEGMENTS = ("consumer", "business", "vip")

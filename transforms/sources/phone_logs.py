@@ -9,15 +9,13 @@ from __future__ import annotations
 import functools
 
 import apache_beam as beam
-import csv
-import datetime as dt
-
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from transforms.cleaning import parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.records import READ, RecordError, new_complaint, raw_text
+from transforms.sources.payloads import parse_csv_row
 
 SOURCE = "phone"
 DEFAULT_TIMEZONE = "Africa/Lagos"
@@ -26,21 +24,6 @@ CSV_COLUMNS = ("call_id", "start_time", "end_time", "caller_number", "account_nu
 XML_TAGS = {"start": "start_time", "end": "end_time", "caller": "caller_number", "account": "account_number",
             "agent": "agent_id", "queue": "queue", "wrap_up": "wrap_up_code", "disposition": "disposition",
             "notes": "notes"}
-
-
-def parse_csv_row(text: str, header: str) -> dict:
-    """One CSV record (possibly multi-line) -> {column: value} using the export's own header."""
-    try:
-        columns = next(csv.reader([header]))
-        rows = list(csv.reader(text.splitlines(keepends=True) or [""], strict=True))
-    except csv.Error as error:
-        raise RecordError("invalid_csv", f"malformed CSV record: {error}") from None
-    if len(rows) != 1:
-        raise RecordError("invalid_csv", f"expected one CSV record, found {len(rows)}")
-    values = rows[0]
-    if len(values) != len(columns):
-        raise RecordError("wrong_field_count", f"expected {len(columns)} fields as in the header, found {len(values)}")
-    return {name.strip().lower(): value for name, value in zip(columns, values)}
 
 
 def parse_call_xml(text: str) -> dict:
@@ -90,10 +73,6 @@ def parse_call(raw_record: dict, default_timezone: str = DEFAULT_TIMEZONE) -> di
         call_duration_seconds=duration,
     )
     return complaint
-
-
-def call_duration_is_plausible(seconds: int | None, maximum: dt.timedelta = dt.timedelta(hours=4)) -> bool:
-    return seconds is None or 0 <= seconds <= maximum.total_seconds()
 
 
 class ReadPhoneLogs(beam.PTransform):

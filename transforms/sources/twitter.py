@@ -6,25 +6,13 @@ Identity is ``data.id``; event time ``data.created_at``. A retweet (``referenced
 from __future__ import annotations
 
 import apache_beam as beam
-import orjson
 
 from transforms.cleaning import parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.records import RecordError, new_complaint, raw_text
+from transforms.sources.payloads import load_json_object
 
 SOURCE = "twitter"
-
-
-def load_json_object(text: str) -> dict:
-    """A JSON object from a record's text; a leading byte-order mark (some webhook senders add one) is not
-    content and is ignored."""
-    try:
-        payload = orjson.loads(text.removeprefix("\ufeff"))
-    except orjson.JSONDecodeError as error:
-        raise RecordError("invalid_json", f"not valid JSON ({error}); truncated or corrupt line?") from None
-    if not isinstance(payload, dict):
-        raise RecordError("invalid_json", f"expected a JSON object, got {type(payload).__name__}")
-    return payload
 
 
 def parse_tweet(raw_record: dict) -> dict:

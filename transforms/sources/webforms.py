@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from transforms.cleaning import parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.records import RecordError, new_complaint, raw_text
-from transforms.sources.twitter import load_json_object
+from transforms.sources.payloads import load_json_object
 
 SOURCE = "webform"
 FIELD_NAMES = ("full_name", "email", "phone", "account_number", "topic", "subject", "message")
