@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import schemas
-from beam_pipelines.generator import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS, text as texts
+from beam_pipelines.generator import text as texts
+from beam_pipelines.generator.population import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS
 from serving.files import published
 from models.forecast import holiday_days
 from models.rules import RulesModel
