@@ -1,5 +1,5 @@
 """One generated day: every channel's raw records with realistic defects injected at a given rate, and the truth
-of where each must land (``DayGenerator``). Writing them out is ``generator/files.py``."""
+of where each must land (``DayGenerator``). Writing them out is ``files.py`` beside it."""
 from __future__ import annotations
 
 import datetime as dt
