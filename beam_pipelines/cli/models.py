@@ -50,7 +50,7 @@ def evaluate_arguments(parser) -> None:
 
 def run_evaluate(args) -> int:
     from models.datasets import DatasetError
-    from models.evaluation import NoLabelledRows, evaluate_model_dir
+    from models.scoring import NoLabelledRows, evaluate_model_dir
     from models.sklearn_model import ModelDirectoryError
 
     try:

@@ -196,3 +196,18 @@ def test_openapi_document_describes_every_api_path_and_the_key_schemes(api_serve
     assert {"/api/v1/complaints", "/api/v1/complaints/{complaint_id}", "/api/v1/volumes", "/api/v1/volumes/live",
             "/api/v1/alerts", "/api/v1/forecast", "/api/v1/summary", "/api/v1/phrases"} <= set(document["paths"])
     assert {"APIKeyHeader", "HTTPBearer"} <= set(document["components"]["securitySchemes"])
+
+
+def test_every_operation_documents_its_answer_and_its_errors_by_model(api_server):
+    status, document = call(api_server, "/openapi.json", key=None)
+    assert status == 200
+    schemas = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in ok, f"{method} {path} answers an undocumented shape"
+            assert ok["$ref"].rsplit("/", 1)[-1] in schemas
+            errors = operation["responses"]["400"]["content"]["application/json"]["schema"]
+            assert errors["$ref"].endswith("/ErrorBody")
+    complaint = schemas["Complaint"]["properties"]
+    assert "contact_token" in complaint and "source_file" not in complaint

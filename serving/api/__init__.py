@@ -1,0 +1,73 @@
+"""``complaints serve``: the JSON API for CRM and apps, and the operations dashboard, in one FastAPI app.
+
+- ``/api/v1/...``: complaints by id and search (scope ``complaints``, ``complaints.py``); volumes, live volumes,
+  alerts, forecast, phrases, priority mix and the day's summary (scope ``aggregates``, ``aggregates.py``). Keys in
+  ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid key, 403 without the scope
+  (``dependencies.py``).
+- ``/openapi.json``: the OpenAPI document with every response's model (``models.py``); public, so client
+  generators can read it.
+- ``/dashboard``: the page (public; it holds no data and asks for a key, kept in the browser's storage).
+- ``/healthz``: liveness and what the warehouse holds (``pages.py``).
+
+Bad parameters get 400 with the parameter and the problem, never a 500. Nothing here writes to the warehouse.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving import queries
+from serving.api import aggregates, complaints, models, pages
+from serving.auth import ApiKeys
+from serving.warehouse import Warehouse, WarehouseError
+
+LOG = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
+    """The app over ``warehouse``; ``api_keys`` empty means no authentication (local use only)."""
+    app = FastAPI(title="Beejan complaints API", version=API_VERSION, docs_url=None, redoc_url=None,
+                  description="Curated customer complaints, volumes, alerts and forecasts from the Beejan "
+                              "complaint warehouse. Contact details appear only as tokens.",
+                  responses={code: {"model": models.ErrorBody} for code in (400, 401, 403, 503)})
+    app.state.warehouse, app.state.api_keys = warehouse, api_keys
+    app.state.phrase_cache = aggregates.PhraseCache()
+    for router in (pages.router, complaints.router, aggregates.router):
+        app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, error: RequestValidationError):
+        problems = [{"parameter": ".".join(str(part) for part in item["loc"][1:]) or str(item["loc"][0]),
+                     "problem": item["msg"]} for item in error.errors()]
+        return JSONResponse({"error": "bad_request", "detail": problems}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        return JSONResponse({"error": ERRORS.get(error.status_code, "error"), "detail": error.detail},
+                            status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(queries.BadCursor)
+    async def bad_cursor(request: Request, error: queries.BadCursor):
+        return JSONResponse({"error": "bad_request", "detail": [{"parameter": "cursor", "problem": str(error)}]},
+                            status_code=400)
+
+    @app.exception_handler(WarehouseError)
+    async def warehouse_unavailable(request: Request, error: WarehouseError):
+        LOG.error("warehouse query failed: %s", error)
+        return JSONResponse({"error": "warehouse_unavailable", "detail": str(error)}, status_code=503)
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
+
+    return app

@@ -1,0 +1,181 @@
+"""Response models of the API: what each endpoint answers, as it appears in the OpenAPI document.
+
+Dates and times are ISO 8601 strings (times in UTC with ``Z``), as ``serving.queries`` returns them. The complaint
+model is derived from the warehouse schema (``schemas/avro/complaint.avsc``), less where on the ingest machine a
+record was read from.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, create_model
+
+import schemas
+from serving.queries import COMPLAINT_COLUMNS
+
+
+def _json_type(avro_type):
+    """The JSON-side Python type of an Avro field type (logical dates and times travel as strings)."""
+    if isinstance(avro_type, list):
+        return _json_type(next(t for t in avro_type if t != "null"))
+    if isinstance(avro_type, dict):
+        if avro_type.get("logicalType") in ("timestamp-micros", "date"):
+            return str
+        if avro_type["type"] == "array":
+            return list[_json_type(avro_type["items"])]
+        if avro_type["type"] == "map":
+            return dict[str, _json_type(avro_type["values"])]
+        return _json_type(avro_type["type"])
+    return {"string": str, "long": int, "int": int, "double": float, "float": float, "boolean": bool}[avro_type]
+
+
+_COMPLAINT_TYPES = {field["name"]: _json_type(field["type"]) for field in schemas.avro_schema("Complaint")["fields"]}
+Complaint = create_model("Complaint", __doc__="One curated complaint; contacts only as a token and masked text.",
+                         **{name: (_COMPLAINT_TYPES[name] | None, None) for name in COMPLAINT_COLUMNS})
+
+
+class ComplaintPage(BaseModel):
+    items: list[Complaint]
+    next_cursor: str | None = None
+    limit: int
+
+
+class VolumePoint(BaseModel):
+    bucket: str
+    key: str
+    complaints: int
+
+
+class Volumes(BaseModel):
+    granularity: str
+    by: str
+    start: str
+    end: str
+    series: list[VolumePoint]
+
+
+class LiveMinute(BaseModel):
+    minute_start: str
+    category: str | None = None
+    complaints: int
+
+
+class LiveVolumes(BaseModel):
+    available: bool
+    newest_minute: str | None = None
+    series: list[LiveMinute]
+
+
+class Alert(BaseModel):
+    alert_id: str
+    scope: str
+    minute_start: str
+    window_seconds: int
+    complaints: int
+    baseline_mean: float
+    baseline_stddev: float
+    threshold: float
+    severity: str
+    detected_at: str
+
+
+class Alerts(BaseModel):
+    since: str
+    items: list[Alert]
+
+
+class CategoryCount(BaseModel):
+    category: str | None = None
+    complaints: int
+
+
+class Summary(BaseModel):
+    """Today (the UTC day of the newest complaint with a trusted time) against the previous seven days; every
+    figure is null while the warehouse holds no complaint."""
+
+    as_of: str | None = None
+    day: str | None = None
+    complaints: int | None = None
+    previous_7_day_mean: float | None = None
+    previous_days_with_data: int | None = None
+    p1: int | None = None
+    negative_share: float | None = None
+    dead_letters: int | None = None
+    dead_letter_day: str | None = None
+    open_alerts: int | None = None
+    by_category: list[CategoryCount] = []
+
+
+class ForecastDay(BaseModel):
+    forecast_date: str
+    predicted: float
+    lower: float
+    upper: float
+    is_holiday: bool
+    trained_through: str
+
+
+class DayCount(BaseModel):
+    day: str
+    complaints: int
+
+
+class BacktestRow(BaseModel):
+    method: str
+    scope: str
+    folds: int
+    horizon_days: int
+    days_evaluated: int
+    mae: float
+    wape: float | None = None
+
+
+class Forecast(BaseModel):
+    available: bool
+    forecast_run: str | None = None
+    category: str | None = None
+    source: str | None = None
+    forecast: list[ForecastDay]
+    actuals: list[DayCount]
+    backtest: list[BacktestRow]
+
+
+class Phrase(BaseModel):
+    phrase: str
+    count: int
+    score: float
+
+
+class Phrases(BaseModel):
+    days: int
+    categories: dict[str, list[Phrase]]
+
+
+class PriorityCount(BaseModel):
+    category: str | None = None
+    priority: str | None = None
+    complaints: int
+
+
+class PriorityMix(BaseModel):
+    start: str
+    end: str
+    items: list[PriorityCount]
+
+
+class Health(BaseModel):
+    status: str
+    warehouse: str
+    tables: dict[str, int]
+    auth: str
+
+
+class Problem(BaseModel):
+    parameter: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """Every error: a kind (``bad_request``, ``unauthorized``, ``forbidden``, ``not_found``,
+    ``warehouse_unavailable``) and what was wrong (the parameters and their problems, for a 400)."""
+
+    error: str
+    detail: str | list[Problem]

@@ -1,0 +1,50 @@
+"""The public routes: the dashboard page and its static files, and the health check."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse
+
+from serving.api import models
+from serving.api.dependencies import WarehouseDep, api_keys
+from serving.auth import ApiKeys
+
+DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
+
+router = APIRouter()
+
+
+def plotly_bundle() -> Path:
+    """plotly.js as shipped inside the ``plotly`` package: the dashboard's charts, served locally."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+@router.get("/", include_in_schema=False)
+def root():
+    return RedirectResponse("/dashboard")
+
+
+@router.get("/dashboard", include_in_schema=False)
+def dashboard():
+    return FileResponse(DASHBOARD_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static(name: str):
+    if name == "plotly.min.js":
+        return FileResponse(plotly_bundle(), media_type="text/javascript",
+                            headers={"Cache-Control": "max-age=86400"})
+    if name in {"dashboard.js", "dashboard.css"}:
+        return FileResponse(DASHBOARD_DIR / name, headers={"Cache-Control": "no-cache"})
+    raise HTTPException(404, "not found")
+
+
+@router.get("/healthz", tags=["service"], response_model=models.Health,
+            summary="Liveness and the warehouse's tables")
+def health(warehouse: WarehouseDep, keys: Annotated[ApiKeys, Depends(api_keys)]):
+    return {"status": "ok", "warehouse": str(warehouse.root),
+            "tables": warehouse.file_counts(),
+            "auth": "api-keys" if keys.enabled else "off"}
