@@ -8,6 +8,7 @@ pipeline's readers of the same topics are ``transforms/sources/live.py``.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 # librdkafka's own log (one line per failed connection attempt) goes through Python logging, quiet by default:
@@ -16,6 +17,22 @@ _LIBRDKAFKA_LOG = logging.getLogger("complaints.librdkafka")
 _LIBRDKAFKA_LOG.setLevel(logging.CRITICAL)
 DEFAULT_TOPICS = {"twitter": "complaints.twitter", "webform": "complaints.webforms"}
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+
+
+def add_transport_arguments(parser, required: bool = True) -> None:
+    """The flags that name a transport and its topics, shared by the streaming pipeline and the publishers. Each
+    has a dash and an underscore spelling (Beam's pipeline options use the latter); the broker list's is
+    ``--kafka_bootstrap_servers``, since Beam's Kafka Streams runner options own ``--bootstrap_servers``."""
+    def flag(name, alias, **kwargs):
+        parser.add_argument(f"--{name}", alias, dest=alias[2:], **kwargs)
+
+    parser.add_argument("--transport", required=required, choices=("kafka", "pubsub"))
+    flag("bootstrap-servers", "--kafka_bootstrap_servers", default=os.environ.get("COMPLAINTS_KAFKA", "localhost:9092"),
+         help="Kafka brokers (default localhost:9092 or COMPLAINTS_KAFKA)")
+    flag("pubsub-project", "--pubsub_project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
+         help="Google Cloud project of the Pub/Sub topics")
+    flag("twitter-topic", "--twitter_topic", default=DEFAULT_TOPICS["twitter"])
+    flag("webform-topic", "--webform_topic", default=DEFAULT_TOPICS["webform"])
 
 
 class TransportError(Exception):

@@ -26,12 +26,21 @@ EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "skl
                   "ingest": ("confluent_kafka", "aiohttp", "google")}
 
 
-def build_parser() -> Parser:
+def build_parser(selected: str | None = None) -> Parser:
+    """The parser of every command; only ``selected``'s arguments are added (a command's arguments may need its
+    extra installed, e.g. the pipelines' options are Beam ``PipelineOptions``), so ``--help`` needs none."""
     parser = Parser(prog="complaints", description="Beejan complaint data platform: pipelines and tools.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for command in COMMANDS.values():
-        command.add_arguments(subparsers.add_parser(command.name, help=command.help, epilog=command.epilog))
+        subparser = subparsers.add_parser(command.name, help=command.help, epilog=command.epilog)
+        if command.name == selected:
+            command.add_arguments(subparser)
     return parser
+
+
+def selected_command(argv: list[str]) -> str | None:
+    """The command named on the command line: its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def run(command: Command, args, extra: list[str]) -> int:
@@ -49,19 +58,21 @@ def main(argv: list[str] | None = None) -> int:
     if "COMPLAINTS_LOG_LEVEL" not in os.environ:
         # Beam's local job service relays its SDK workers' start-up warnings; they are not the user's concern.
         logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args, extra = parser.parse_known_args(argv)
-        if args.command is None:
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
-        command = COMMANDS[args.command]
+        selected = COMMANDS.get(selected_command(argv))
         try:
+            parser = build_parser(selected.name if selected else None)
+            args, extra = parser.parse_known_args(argv)
+            if args.command is None:
+                parser.print_help(sys.stderr)
+                return EXIT_USAGE
+            command = COMMANDS[args.command]
             return run(command, args, extra)
         except ModuleNotFoundError as error:
-            if error.name and error.name.split(".")[0] in EXTRA_PACKAGES[command.extra]:
-                raise CliError(f"complaints {command.name} needs the '{command.extra}' extra: pip install "
-                               f"'beejan-complaints[{command.extra}]' (module {error.name} is missing)") from None
+            if selected and error.name and error.name.split(".")[0] in EXTRA_PACKAGES[selected.extra]:
+                raise CliError(f"complaints {selected.name} needs the '{selected.extra}' extra: pip install "
+                               f"'beejan-complaints[{selected.extra}]' (module {error.name} is missing)") from None
             raise
     except CliError as error:
         print(str(error), file=sys.stderr)

@@ -6,16 +6,7 @@ import os
 import sys
 
 from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, positive, positive_float
-
-
-def add_transport_arguments(parser) -> None:
-    parser.add_argument("--transport", required=True, choices=("kafka", "pubsub"))
-    parser.add_argument("--bootstrap-servers", default=os.environ.get("COMPLAINTS_KAFKA", "localhost:9092"),
-                        help="Kafka brokers (default localhost:9092 or COMPLAINTS_KAFKA)")
-    parser.add_argument("--pubsub-project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
-                        help="Google Cloud project of the Pub/Sub topics")
-    parser.add_argument("--twitter-topic", default="complaints.twitter")
-    parser.add_argument("--webform-topic", default="complaints.webforms")
+from ingest.transport import add_transport_arguments
 
 
 def transport_config(args):
@@ -24,7 +15,7 @@ def transport_config(args):
 
     topics = {"twitter": args.twitter_topic, "webform": args.webform_topic}
     if args.transport == "kafka":
-        return KafkaConfig(bootstrap_servers=args.bootstrap_servers, topics=topics,
+        return KafkaConfig(bootstrap_servers=args.kafka_bootstrap_servers, topics=topics,
                            group_id=getattr(args, "group_id", "complaints-stream"),
                            expansion_service=getattr(args, "expansion_service", "localhost:18097"),
                            max_records=getattr(args, "max_records", None),

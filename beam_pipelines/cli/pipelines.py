@@ -7,9 +7,8 @@ import os
 import sys
 
 from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, absolute,
-                                       check_writable, date, failure_reason, non_negative, positive)
-from beam_pipelines.cli.ingest import add_transport_arguments, transport_config
-from beam_pipelines.config import StreamingSettings
+                                       check_writable, failure_reason)
+from beam_pipelines.cli.ingest import transport_config
 
 BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
 
@@ -41,22 +40,31 @@ def checked_model_factory(model_dir: str | None):
 
 
 def batch_arguments(parser) -> None:
-    parser.add_argument("--input-dir", required=True, help="input laid out as twitter/, webforms/, sms/, ...")
-    parser.add_argument("--output-dir", required=True, help="where lake/, warehouse/ and _runs/ go")
-    parser.add_argument("--date", type=date, help="logical date of the batch (ingest_date); default today (UTC)")
-    parser.add_argument("--batch-id", help="identity of the batch; a rerun with the same id replaces its output "
-                                           "(default: from the date and the input directory)")
+    from beam_pipelines.options import BatchOptions, ComplaintsOptions
+
+    BatchOptions.add_arguments(parser, required=True)
+    ComplaintsOptions.add_arguments(parser, required=True)
     parser.add_argument("--runner", default="DirectRunner",
                         help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner")
-    parser.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
-    parser.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def checked(check, args):
+    """Run an options check of ``beam_pipelines.options``; a problem is bad usage (exit 2)."""
+    from beam_pipelines.options import OptionsError
+
+    try:
+        return check(args)
+    except OptionsError as error:
+        raise CliError(f"complaints {args.command}: {error}", EXIT_USAGE) from None
 
 
 def run_batch_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.batch import InputError, UnbalancedRun, plan_batch, run_batch
+    from beam_pipelines.options import check_batch
     from beam_pipelines.summary import format_summary
 
+    batch_date = checked(check_batch, args)
     settings = settings_for_pipeline(args, beam_args)
     input_dir, output_dir = absolute(args.input_dir), absolute(args.output_dir)
     if "://" not in input_dir and not os.path.isdir(input_dir):
@@ -64,7 +72,7 @@ def run_batch_command(args, beam_args: list[str]) -> int:
     check_writable(output_dir)
     model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
     try:
-        plan = plan_batch(input_dir, output_dir, settings, batch_date=args.date, batch_id=args.batch_id,
+        plan = plan_batch(input_dir, output_dir, settings, batch_date=batch_date, batch_id=args.batch_id,
                           runner=args.runner, beam_args=beam_args)
     except InputError as error:
         raise CliError(f"complaints: {error}") from None
@@ -85,49 +93,24 @@ def run_batch_command(args, beam_args: list[str]) -> int:
 
 
 def stream_arguments(parser) -> None:
-    parser.add_argument("--output-dir", required=True, help="where lake/ and warehouse/ go")
-    add_transport_arguments(parser)
-    parser.add_argument("--group-id", default="complaints-stream", help="Kafka consumer group")
-    parser.add_argument("--expansion-service", default=os.environ.get("COMPLAINTS_EXPANSION_SERVICE",
-                                                                      "localhost:18097"),
-                        help="address of Beam's Java expansion service for ReadFromKafka")
-    parser.add_argument("--max-records", type=positive,
-                        help="stop after reading this many messages (a bounded run: tests, backfills)")
-    parser.add_argument("--customers", help="customer master CSV for linking (default: none, all unknown)")
-    parser.add_argument("--model-dir", help="trained models from `complaints train` (default: the rules model)")
-    parser.add_argument("--model-watch", metavar="PATTERN",
-                        help="swap in new models while running: a glob of model cards, e.g. "
-                             "'MODELS/*/model_card.json' (each new directory from `complaints train`)")
-    parser.add_argument("--model-watch-seconds", type=positive, default=60,
-                        help="how often to look for a new model (default 60)")
-    parser.add_argument("--stream-id", help="name of this stream in file names and stream_counts "
-                                            "(default: stream-<transport>)")
-    defaults = StreamingSettings()  # the profile's [streaming] settings, unless a flag says otherwise
-    parser.add_argument("--window-seconds", type=positive,
-                        help=f"event-time window (default: the profile's, {defaults.window_seconds})")
-    parser.add_argument("--allowed-lateness", type=non_negative,
-                        help="seconds after a window closes that late records still join it "
-                             f"(default: the profile's, {defaults.allowed_lateness_seconds})")
-    parser.add_argument("--early-firing-count", type=non_negative,
-                        help="write an open window early once this many records wait, 0: never "
-                             f"(default: the profile's, {defaults.early_firing_count})")
-    parser.add_argument("--dedupe-horizon", type=positive,
-                        help="seconds a complaint_id is remembered for dedup "
-                             f"(default: the profile's, {defaults.dedupe_horizon_seconds})")
-    parser.add_argument("--shards", type=positive, default=1, help="files per partition and pane (default 1)")
+    from beam_pipelines.options import ComplaintsOptions, StreamOptions
+
+    StreamOptions.add_arguments(parser, required=True)
+    ComplaintsOptions.add_arguments(parser, required=True)
     parser.add_argument("--runner", help="PrismRunner (default for kafka), DirectRunner (default for pubsub), "
                                          "FlinkRunner, DataflowRunner")
-    parser.add_argument("--profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the final totals")
 
 
 def run_stream_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines.options import check_stream
     from beam_pipelines.parameters import stream_timing
     from beam_pipelines.streaming import StreamPlan, prepare_edge, run_stream
     from ingest.transport import TransportError
     from models.sklearn_model import ModelDirectoryError, newest_model_dir
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
 
+    checked(check_stream, args)
     settings = settings_for_pipeline(args, beam_args)
     output_dir = absolute(args.output_dir)
     check_writable(output_dir)

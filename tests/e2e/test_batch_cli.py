@@ -1,5 +1,6 @@
 """End to end: ``complaints generate`` + ``complaints batch`` as a user runs them, outputs read back with pyarrow
 and checked against what the generator says it injected."""
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from tests.conftest import run_cli
+from tests.conftest import latest_manifest, run_cli
 
 pytestmark = pytest.mark.e2e
 OUTCOMES = ("read", "written", "rejected", "duplicates", "merged_parts")
@@ -157,3 +158,22 @@ def test_prod_profile_refuses_to_run_without_the_token_key(generated_day, tmp_pa
                      "--profile", "prod", env={"COMPLAINTS_CONTACT_TOKEN_KEY": ""})
     assert result.returncode == 3 and "COMPLAINTS_CONTACT_TOKEN_KEY" in result.stderr
     assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
+    """``python -m beam_pipelines.batch`` with Beam's spellings (as a Flex Template or Flink submission passes
+    them) runs the same pipeline as ``complaints batch``."""
+    import subprocess
+    import sys
+
+    from beam_pipelines.generator import generate
+    from tests.conftest import REPO
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=5, defect_rate=0.05)
+    result = subprocess.run([sys.executable, "-m", "beam_pipelines.batch", f"--input_dir={tmp_path / 'input'}",
+                             f"--output_dir={tmp_path / 'out'}", "--date=2026-11-20", "--batch_id=launcher-1",
+                             "--direct_num_workers=1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = latest_manifest(tmp_path / "out")
+    assert manifest["batch_id"] == "launcher-1" and manifest["balanced"]
+    assert manifest["options"] == ["--direct_num_workers=1"]
