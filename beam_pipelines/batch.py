@@ -273,11 +273,3 @@ def write_manifest(output_dir: str, manifest: dict) -> str:
         handle.write(json.dumps(manifest, indent=2).encode("utf-8"))
     FileSystems.rename([temporary], [path])
     return path
-
-
-if __name__ == "__main__":  # python -m beam_pipelines.batch --input_dir=... --output_dir=... [Beam options]
-    import sys
-
-    from beam_pipelines.cli import main
-
-    raise SystemExit(main(["batch", *sys.argv[1:]]))

@@ -208,11 +208,3 @@ def stream_totals(output_dir: str, run_id: str | None = None) -> dict:
     for entry in totals.values():
         entry["balanced"] = entry["read"] == entry["written"] + entry["rejected"] + entry["duplicates"]
     return totals
-
-
-if __name__ == "__main__":  # python -m beam_pipelines.streaming --transport=kafka --output_dir=... [Beam options]
-    import sys
-
-    from beam_pipelines.cli import main
-
-    raise SystemExit(main(["stream", *sys.argv[1:]]))

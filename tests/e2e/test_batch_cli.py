@@ -161,8 +161,8 @@ def test_prod_profile_refuses_to_run_without_the_token_key(generated_day, tmp_pa
 
 
 def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
-    """``python -m beam_pipelines.batch`` with Beam's spellings (as a Flex Template or Flink submission passes
-    them) runs the same pipeline as ``complaints batch``."""
+    """``python -m beam_pipelines batch`` with Beam's spellings of the options (as a Flex Template or a Flink
+    submission passes them) runs the same pipeline as ``complaints batch --input-dir ...``."""
     import subprocess
     import sys
 
@@ -170,7 +170,7 @@ def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
     from tests.conftest import REPO
 
     generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=5, defect_rate=0.05)
-    result = subprocess.run([sys.executable, "-m", "beam_pipelines.batch", f"--input_dir={tmp_path / 'input'}",
+    result = subprocess.run([sys.executable, "-m", "beam_pipelines", "batch", f"--input_dir={tmp_path / 'input'}",
                              f"--output_dir={tmp_path / 'out'}", "--date=2026-11-20", "--batch_id=launcher-1",
                              "--direct_num_workers=1"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
