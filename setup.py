@@ -25,6 +25,7 @@ PIPELINE = [  # the Beam pipelines, the models they run, the generator
 ]
 SERVING = [  # the API, dashboard, reports, query and forecast over the warehouse
     "duckdb==2.0.0",           # SQL over the Hive-partitioned Parquet warehouse, in process
+    "pytz==2026.6",            # DuckDB needs it to hand time-zone-aware timestamps to Python
     "fastapi==0.163.2",        # the HTTP API with its OpenAPI document, and the dashboard
     "uvicorn==0.54.0",         # the ASGI server under FastAPI
     "plotly==7.1.0",           # dashboard and report charts; ships plotly.js, served locally / inlined offline
