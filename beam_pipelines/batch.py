@@ -162,7 +162,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
 
     # Dead letters of every stage are packed to bytes before they meet (transforms/packing.py).
     dead_letters = [read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
-    to_dead_letter_files = sinks.dead_letter_partition(DEAD_LETTER_FILES)
+    to_dead_letter_files = sinks.dead_letter_partition(DEAD_LETTER_FILES, plan.batch_date)
     rejected = ([dl | f"PackDeadLetters{n}" >> PackByKey(to_dead_letter_files) for n, dl in enumerate(dead_letters)]
                 | "AllDeadLetters" >> beam.Flatten()
                 | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id))
@@ -237,6 +237,50 @@ class UnbalancedRun(Exception):
     """The counts did not balance: nothing was committed; the staged output is kept for inspection."""
 
 
+class RefusedRun(Exception):
+    """The run's output breaks the profile's ``[quality]`` thresholds: nothing was committed; the staged output
+    is kept for inspection (``staging``) and the run manifest says why."""
+
+    def __init__(self, message: str, staging: str):
+        super().__init__(message)
+        self.staging = staging
+
+
+class BrokenStage(RefusedRun):
+    """Too many records hit an unexpected exception in our own code: a bug, so the run failed."""
+
+
+def unexpected_errors(counts: dict) -> dict[str, int]:
+    """``stage:unexpected_<Type>`` rejections over every source: exceptions in our code, not bad data."""
+    found: dict[str, int] = {}
+    for entry in counts.values():
+        for reason, n in entry["rejected_by_reason"].items():
+            if reason.split(":", 1)[-1].startswith("unexpected_"):
+                found[reason] = found.get(reason, 0) + n
+    return found
+
+
+def reject_ratios_above(counts: dict, limit: float) -> dict[str, float]:
+    """Sources whose rejected / read is above ``limit``."""
+    return {source: entry["rejected"] / entry["read"] for source, entry in sorted(counts.items())
+            if source != "customers" and entry["read"] and entry["rejected"] / entry["read"] > limit}
+
+
+def check_quality(counts: dict, quality, staging: str) -> None:
+    """Refuse to commit a run that a bug broke or whose inputs are mostly unusable (``RefusedRun``)."""
+    unexpected = unexpected_errors(counts)
+    if sum(unexpected.values()) > quality.max_unexpected_errors:
+        listed = ", ".join(f"{reason} {n}" for reason, n in sorted(unexpected.items(), key=lambda i: -i[1]))
+        raise BrokenStage(f"{sum(unexpected.values())} records hit unexpected errors in the pipeline's code "
+                          f"({listed}; at most {quality.max_unexpected_errors} allowed by [quality] "
+                          "max_unexpected_errors)", staging)
+    ratios = reject_ratios_above(counts, quality.max_reject_ratio)
+    if ratios:
+        listed = ", ".join(f"{source} {ratio:.0%}" for source, ratio in ratios.items())
+        raise RefusedRun(f"rejected share above {quality.max_reject_ratio:.0%} ([quality] max_reject_ratio): "
+                         f"{listed}", staging)
+
+
 def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, show_progress: bool = False) -> dict:
     """Run the batch pipeline for ``plan`` and return the manifest (also written to ``_runs/<run_id>.json``)."""
     options = build_options(plan.runner, plan.beam_args, settings.runner_defaults)
@@ -259,6 +303,13 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     if not all(c["balanced"] for c in counts.values()):
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
         raise UnbalancedRun(json.dumps(manifest["counts"]))
+    try:
+        check_quality(counts, settings.quality, staging)
+    except RefusedRun as refused:
+        manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
+        write_manifest(plan.output_dir, {**manifest, "status": "refused", "refused_because": str(refused),
+                                         "staging": staging})
+        raise
     committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id)
     manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
     write_manifest(plan.output_dir, manifest)

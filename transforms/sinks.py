@@ -116,8 +116,12 @@ class WriteComplaints(beam.PTransform):
         return shards | "WriteComplaintFiles" >> beam.FlatMap(write)
 
 
-def dead_letter_partition(shards: int):
-    """Dead letter -> (ingest_date, shard): its file."""
+def dead_letter_partition(shards: int, ingest_date: dt.date | None = None):
+    """Dead letter -> (ingest_date, shard): its file. A batch gives its logical date, so its rejections land
+    in the same day as its lake records whatever the wall clock; a stream leaves each record's own."""
+    if ingest_date is not None:
+        day = ingest_date.isoformat()
+        return lambda record: (day, int(record["error_id"][-6:], 16) % shards)
     return lambda record: (record["ingest_date"].isoformat(), int(record["error_id"][-6:], 16) % shards)
 
 

@@ -60,7 +60,7 @@ def checked(check, args):
 
 
 def run_batch_command(args, beam_args: list[str]) -> int:
-    from beam_pipelines.batch import InputError, UnbalancedRun, plan_batch, run_batch
+    from beam_pipelines.batch import BrokenStage, InputError, RefusedRun, UnbalancedRun, plan_batch, run_batch
     from beam_pipelines.options import check_batch
     from beam_pipelines.summary import format_summary
 
@@ -84,6 +84,11 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
+    except RefusedRun as refused:
+        verdict = "the pipeline failed" if isinstance(refused, BrokenStage) else "refused to commit"
+        raise CliError(f"complaints: {verdict}, nothing was committed: {refused}; the staged output is kept in "
+                       f"{refused.staging}", EXIT_FAILED if isinstance(refused, BrokenStage) else EXIT_UNBALANCED
+                       ) from None
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
         logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
         raise CliError(f"complaints: the pipeline failed, nothing was committed: {failure_reason(error)[:500]}",

@@ -57,6 +57,15 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """``[quality]``: what a batch must meet before its output is committed."""
+
+    max_reject_ratio: float = 0.25   # per source: rejected / read above this refuses the commit (exit 5)
+    max_unexpected_errors: int = 10  # records that hit an unexpected exception in our code: above this, the run
+    #                                  fails (exit 4): a bug, not bad data, and its dead letters would hide it
+
+
+@dataclass(frozen=True)
 class SecuritySettings:
     """``[security]``: where the contact-token key comes from (only dev may carry one in the file)."""
 
@@ -71,6 +80,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
     runner_defaults: dict = field(default_factory=dict)
 
@@ -93,7 +103,7 @@ class Settings:
 
 
 SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
-            "security": SecuritySettings}
+            "quality": QualitySettings, "security": SecuritySettings}
 
 
 def _section(path: Path, name: str, values: dict):
@@ -106,6 +116,8 @@ def _section(path: Path, name: str, values: dict):
                           f"(known: {', '.join(fields)})")
     for key, value in values.items():
         expected = type(getattr(kind(), key)) if getattr(kind(), key) is not None else str
+        if expected is float and type(value) is int:
+            value = values[key] = float(value)
         if type(value) is not expected:  # noqa: E721 - bool is not an int setting
             raise ConfigError(f"profile {path}: [{name}] {key} must be {expected.__name__}, got {value!r}")
     return kind(**values)

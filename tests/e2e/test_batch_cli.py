@@ -177,3 +177,40 @@ def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
     manifest = latest_manifest(tmp_path / "out")
     assert manifest["batch_id"] == "launcher-1" and manifest["balanced"]
     assert manifest["options"] == ["--direct_num_workers=1"]
+
+
+def test_rejections_land_in_the_batch_date_and_the_daily_report_for_it_shows_them(batch_output, tmp_path):
+    out = batch_output["dir"]
+    partitions = {p.name for p in (out / "warehouse" / "dead_letter").iterdir()}
+    assert partitions == {"ingest_date=2026-11-20"}  # the batch's --date, not the day it ran
+    rejected = sum(c["rejected"] for c in batch_output["manifest"]["counts"].values())  # customer rows too
+    result = run_cli("report", "--warehouse", str(out / "warehouse"), "--period", "daily", "--date", "2026-11-20",
+                     "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv_rows(next(tmp_path.glob("*/rejections.csv"))))
+    assert sum(int(row["records"]) for row in rows) == rejected > 0
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        yield from csv.DictReader(handle)
+
+
+def test_a_batch_whose_channel_is_mostly_unusable_is_refused_and_kept_for_inspection(tmp_path):
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=200, seed=4, defect_rate=0.02)
+    for tweets in (tmp_path / "input" / "twitter").glob("*.jsonl"):  # a feed that sent mostly junk
+        lines = tweets.read_text().splitlines()
+        tweets.write_text("\n".join(lines[:3] + ["{not json"] * (len(lines) - 3)) + "\n")
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 5, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "refused to commit" in line and "twitter" in line and "max_reject_ratio" in line
+    assert not (tmp_path / "out" / "warehouse").exists()
+    manifest = latest_manifest(tmp_path / "out")
+    assert manifest["status"] == "refused" and manifest["committed_files"] == {}
+    assert list(Path(manifest["staging"]).rglob("*.parquet"))  # the staged output, kept for inspection

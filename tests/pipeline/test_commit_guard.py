@@ -1,0 +1,46 @@
+"""A bug that makes a stage raise on every record must not pass as a run full of dead letters: the run fails,
+nothing is committed, and the batch's earlier good output stays."""
+import datetime as dt
+
+import pyarrow.parquet as pq
+import pytest
+
+from beam_pipelines.batch import BrokenStage, check_quality, plan_batch, run_batch
+from beam_pipelines.config import QualitySettings, load_settings
+from models.rules import RulesModel
+
+
+class ModelWithABug(RulesModel):
+    """The rules model with a bug that raises on every complaint."""
+
+    def predict(self, complaints):
+        raise KeyError("category_confidence")
+
+
+def test_a_stage_that_raises_on_every_record_is_refused_and_the_earlier_commit_stays(tmp_path):
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=2, defect_rate=0.02)
+    settings = load_settings("dev")
+    local = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+    def plan():
+        return plan_batch(str(tmp_path / "input"), str(tmp_path / "out"), settings, batch_date=dt.date(2026, 11, 20),
+                          batch_id="guarded", beam_args=local)
+
+    good = run_batch(plan(), settings, RulesModel)
+    committed = sorted(p.name for p in (tmp_path / "out" / "warehouse").rglob("*.parquet"))
+    rows = pq.read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows
+    assert good["balanced"] and rows > 100
+
+    with pytest.raises(BrokenStage, match=r"enrich:unexpected_KeyError \d+"):
+        run_batch(plan(), settings, ModelWithABug)
+    assert sorted(p.name for p in (tmp_path / "out" / "warehouse").rglob("*.parquet")) == committed
+    assert pq.read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows == rows
+
+
+def test_a_few_unexpected_errors_are_dead_letters_but_more_than_the_threshold_fail():
+    counts = {"sms": {"read": 100, "rejected": 3, "rejected_by_reason": {"clean:unexpected_ValueError": 3}}}
+    check_quality(counts, QualitySettings(max_unexpected_errors=3), "staging")
+    with pytest.raises(BrokenStage):
+        check_quality(counts, QualitySettings(max_unexpected_errors=2), "staging")
