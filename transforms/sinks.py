@@ -195,8 +195,18 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str) -> dict[str, int]
         obsolete = sorted(previous - set(targets))
         if obsolete:
             FileSystems.delete(obsolete)
+            _remove_empty_partitions(obsolete)
         committed[table.path] = len(targets)
     return committed
+
+
+def _remove_empty_partitions(removed_files: list[str]) -> None:
+    """Partition directories (local ones; object stores have none) that the removed files left empty."""
+    for directory in sorted({path.rsplit("/", 1)[0] for path in removed_files if "://" not in path}, reverse=True):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass  # not empty: other batches' files live there
 
 
 def discard_staging(output_dir: str, run_id: str) -> None:

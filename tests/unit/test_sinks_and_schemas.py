@@ -37,7 +37,7 @@ def test_commit_moves_staged_files_and_replaces_only_this_batch(tmp_path):
 
     assert committed[tables.COMPLAINTS.path] == 1
     assert (tmp_path / "warehouse/complaints/event_date=2026-11-26/b1-00000.parquet").read_bytes() == b"second"
-    assert not (tmp_path / "warehouse/complaints/event_date=2026-11-25/b1-00001.parquet").exists()
+    assert not (tmp_path / "warehouse/complaints/event_date=2026-11-25").exists()  # no empty partition left
     assert other.read_bytes() == b"another batch"
     assert not (tmp_path / "_staging").exists()
 
