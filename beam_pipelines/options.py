@@ -131,3 +131,46 @@ def check_stream(values) -> None:
         _positive(values, name)
     for name in ("allowed_lateness", "early_firing_count"):
         _positive(values, name, minimum=0)
+
+
+#: Runners that hand on the options Python does not know to a runner of their own (Flink's and Spark's job
+#: servers, Prism): an unknown ``--flag`` may be a real option there, e.g. Flink's ``--checkpointing_interval``.
+FORWARDING_RUNNERS = ("FlinkRunner", "PortableRunner", "SparkRunner", "PrismRunner")
+
+
+def check_runner(name: str) -> None:
+    """Refuse a runner Beam does not know (a dotted class path of a runner of one's own is accepted)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    known = {path.rsplit(".", 1)[-1] for path in StandardOptions.ALL_KNOWN_RUNNERS} | {"FnApiRunner", "PrismRunner"}
+    lowered = {runner.lower() for runner in known}
+    if "." in name or name.lower() in lowered or f"{name.lower()}runner" in lowered:
+        return
+    raise OptionsError(f"--runner: unknown runner {name!r} (known: {', '.join(sorted(known))}, or a class path)")
+
+
+def beam_option_names() -> list[str]:
+    """Every ``--flag`` that a registered ``PipelineOptions`` class defines: Beam's and ours."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(cls): cls for cls in PipelineOptions.__subclasses__()}.values():
+        try:
+            cls._add_argparse_args(parser)
+        except Exception:  # noqa: BLE001 - a third-party options class that clashes is not ours to judge
+            continue
+    return sorted({string for action in parser._actions for string in action.option_strings})
+
+
+def unknown_options(beam_args: list[str], also_known: tuple[str, ...] = ()) -> list[tuple[str, list[str]]]:
+    """The ``--flags`` of ``beam_args`` that no options class knows, each with the known flags it is close to."""
+    import difflib
+
+    known = set(beam_option_names()) | set(also_known)
+    found = []
+    for arg in beam_args:
+        if arg.startswith("--"):
+            flag = arg.split("=", 1)[0]
+            if flag not in known:
+                found.append((flag, difflib.get_close_matches(flag, sorted(known), n=2, cutoff=0.75)))
+    return found

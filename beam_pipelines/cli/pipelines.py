@@ -13,10 +13,25 @@ from beam_pipelines.cli.ingest import transport_config
 BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
 
 
-def settings_for_pipeline(args, beam_args: list[str]):
-    """The profile's settings, after checking that every argument left for Beam is a --flag."""
+def settings_for_pipeline(args, beam_args: list[str], runner: str):
+    """The profile's settings, after checking the runner and that every argument left for Beam is a Beam option
+    (on a runner that forwards options to a runner of its own, an option Python does not know is noted and
+    passed on)."""
     from beam_pipelines.config import ConfigError, load_settings
+    from beam_pipelines.options import FORWARDING_RUNNERS, OptionsError, check_runner, unknown_options
 
+    try:
+        check_runner(runner)
+    except OptionsError as error:
+        raise CliError(f"complaints {args.command}: {error}", EXIT_USAGE) from None
+    for flag, close in unknown_options(beam_args, also_known=("--runner", "--quiet")):
+        if runner in FORWARDING_RUNNERS:
+            print(f"complaints {args.command}: passing {flag} to {runner} as is (not a Python option of Beam's)",
+                  file=sys.stderr)
+            continue
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise CliError(f"complaints {args.command}: unknown option {flag}{hint}: neither ours nor a Beam "
+                       f"pipeline option (see --help)", EXIT_USAGE)
     for flag in beam_args:
         if not flag.startswith("--"):
             raise CliError(f"complaints {args.command}: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
@@ -65,17 +80,20 @@ def run_batch_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.summary import format_summary
 
     batch_date = checked(check_batch, args)
-    settings = settings_for_pipeline(args, beam_args)
+    settings = settings_for_pipeline(args, beam_args, args.runner)
     input_dir, output_dir = absolute(args.input_dir), absolute(args.output_dir)
     if "://" not in input_dir and not os.path.isdir(input_dir):
         raise CliError(f"complaints: input directory {args.input_dir} does not exist")
-    check_writable(output_dir)
     model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
     try:
         plan = plan_batch(input_dir, output_dir, settings, batch_date=batch_date, batch_id=args.batch_id,
                           runner=args.runner, beam_args=beam_args)
     except InputError as error:
         raise CliError(f"complaints: {error}") from None
+    check_writable(output_dir)  # only once there is something to write: a bad input leaves no empty folder
+    if not any(f.source == "customers" for f in plan.files):
+        print(f"complaints batch: no customer master under {args.input_dir}/customers/: every complaint will be "
+              "flagged unknown_customer", file=sys.stderr)
     if not args.quiet:
         total = sum(f.size for f in plan.files)
         print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
@@ -116,7 +134,7 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
 
     checked(check_stream, args)
-    settings = settings_for_pipeline(args, beam_args)
+    settings = settings_for_pipeline(args, beam_args, args.runner or STREAM_RUNNER_FOR[args.transport])
     output_dir = absolute(args.output_dir)
     check_writable(output_dir)
     if args.customers and not os.path.isfile(args.customers):

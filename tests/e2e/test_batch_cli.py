@@ -136,6 +136,11 @@ def test_summary_names_the_outputs(batch_output):
     (["generate", "--output-dir", "/tmp/x", "--volume", "-3"], "positive"),
     (["frobnicate"], "invalid choice"),
     (["batch", "--input-dir", "tests", "--output-dir", "/tmp/x"], "no channel files"),
+    (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--modle-dir=models_out"],
+     "unknown option --modle-dir (did you mean --model-dir"),
+    (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--direct_num_wrkers", "2"], "unknown option"),
+    (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--runner", "NoSuchRunner"], "unknown runner"),
+    (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--batch-id", "../../x"], "--batch-id"),
 ])
 def test_bad_command_lines_give_one_clear_line_and_non_zero_exit(args, message):
     result = run_cli(*args)
@@ -214,3 +219,20 @@ def test_a_batch_whose_channel_is_mostly_unusable_is_refused_and_kept_for_inspec
     manifest = latest_manifest(tmp_path / "out")
     assert manifest["status"] == "refused" and manifest["committed_files"] == {}
     assert list(Path(manifest["staging"]).rglob("*.parquet"))  # the staged output, kept for inspection
+
+
+def test_bad_input_creates_no_output_folder_and_a_missing_customer_master_is_named(tmp_path):
+    from beam_pipelines.generator import generate
+
+    (tmp_path / "empty").mkdir()
+    result = run_cli("batch", "--input-dir", str(tmp_path / "empty"), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 3 and "no channel files" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=100, seed=8, defect_rate=0.0)
+    for path in (tmp_path / "input" / "customers").iterdir():
+        path.unlink()
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "no customer master" in result.stderr and "unknown_customer" in result.stderr
