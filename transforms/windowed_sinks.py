@@ -73,14 +73,29 @@ def parquet_bytes(rows: list[dict], table: Table, sort_by_key: bool = False) -> 
 
 class TableLayout:
     """How one catalog table's records are written by a stream: the partition values of a record, its
-    identity (for sharding), the encoding of a file, and the outcome tallies a written file stands for."""
+    identity (for sharding), the encoding of a file, the outcome tallies a written file stands for, and whether
+    a file holds each identity at most once (``unique``)."""
 
-    def __init__(self, table: Table, partition_values, identity, extension, encode, tallies=None):
+    def __init__(self, table: Table, partition_values, identity, extension, encode, tallies=None, unique=False):
         self.table, self.partition_values, self.identity = table, partition_values, identity
-        self.extension, self.encode, self.tallies = extension, encode, tallies
+        self.extension, self.encode, self.tallies, self.unique = extension, encode, tallies, unique
 
     def partition(self, record: dict) -> str:
         return self.table.partition_path(*self.partition_values(record))
+
+
+def first_copies(rows: list[dict], identity) -> tuple[list[dict], list[dict]]:
+    """(the earliest-arrived row of each identity, the later copies). Upstream dedupe should leave no copies;
+    this holds a file to one row per complaint even when a runner hands a stateful step the same key twice
+    (seen on Prism 2.77: two deliveries of one message in one pane), and the copies are counted, not lost."""
+    kept: dict[str, dict] = {}
+    copies = []
+    for row in sorted(rows, key=lambda r: (identity(r), r["ingested_at"])):
+        if identity(row) in kept:
+            copies.append(row)
+        else:
+            kept[identity(row)] = row
+    return list(kept.values()), copies
 
 
 def _complaint_tallies(rows):
@@ -96,15 +111,16 @@ def _dead_letter_tallies(records):
     return Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
 
 
-def _parquet_layout(table: Table, partition_values, identity, tallies=None, sort_by_key=False) -> TableLayout:
+def _parquet_layout(table: Table, partition_values, identity, tallies=None, sort_by_key=False,
+                    unique=False) -> TableLayout:
     return TableLayout(table, partition_values, identity, "parquet",
-                       lambda rows: parquet_bytes(rows, table, sort_by_key), tallies)
+                       lambda rows: parquet_bytes(rows, table, sort_by_key), tallies, unique)
 
 
 LAKE = TableLayout(tables.LAKE, lambda r: (r["source"], r["ingested_at"][:10]), lambda r: r.get("message_id") or "",
                    "jsonl", lambda records: b"".join(lake_line(r) for r in records))
 COMPLAINTS = _parquet_layout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
-                             _complaint_tallies, sort_by_key=True)
+                             _complaint_tallies, sort_by_key=True, unique=True)
 DEAD_LETTERS = _parquet_layout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
                                _dead_letter_tallies, sort_by_key=True)
 VOLUMES = _parquet_layout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
@@ -131,7 +147,11 @@ class WriteWindowedFiles(beam.PTransform):
 
         def write(keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
             (partition, shard), records = keyed
-            records = list(records)
+            records, copies = list(records), []
+            if layout.unique:
+                records, copies = first_copies(records, layout.identity)
+            for copy in copies:
+                yield count_tally((copy["source"], "duplicates", "same_complaint_id"), 1)
             start = getattr(window, "start", None)
             start = start.to_utc_datetime(has_tz=True) if start is not None else dt.datetime.now(dt.timezone.utc)
             name = pane_file_name(stream_id, run_id, start, pane.index, shard, layout.extension)

@@ -99,3 +99,15 @@ def test_no_spike_during_warmup_or_below_the_floor_or_in_noisy_series():
 def test_quiet_minutes_missing_from_history_count_as_zero():
     alert = detect_spike("all", START + 60 * 10, 12, {START: 2}, START, 60, RULES)
     assert alert is not None and alert["baseline_mean"] == pytest.approx(0.2)
+
+
+def test_a_complaint_file_keeps_the_first_arrival_of_each_complaint_and_counts_the_copies():
+    from transforms.windowed_sinks import COMPLAINTS, first_copies
+
+    rows = [{"complaint_id": "wf-1", "ingested_at": T0 + dt.timedelta(seconds=5), "source": "webform"},
+            {"complaint_id": "wf-2", "ingested_at": T0, "source": "webform"},
+            {"complaint_id": "wf-1", "ingested_at": T0, "source": "webform"}]
+    kept, copies = first_copies(rows, COMPLAINTS.identity)
+    assert sorted((r["complaint_id"], r["ingested_at"]) for r in kept) == [("wf-1", T0), ("wf-2", T0)]
+    assert [(r["complaint_id"], r["ingested_at"]) for r in copies] == [("wf-1", T0 + dt.timedelta(seconds=5))]
+    assert COMPLAINTS.unique
