@@ -3,7 +3,8 @@
 The tables are DuckDB views named like the warehouse directories (``complaints``, ``dead_letter``,
 ``complaint_volume``, ``alerts``, ``stream_counts``, ``forecast``, ``forecast_backtest``). Only one read
 statement (``SELECT`` / ``WITH`` ... ``SELECT``) is accepted, so a typo cannot write or delete anything.
-Exports: ``.csv`` (formula-safe cells, like the reports) or ``.parquet``.
+Reads are confined to the warehouse directory (``serving.warehouse``): a query cannot read other files on the
+host. Exports: ``.csv`` (formula-safe cells, like the reports) or ``.parquet``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 
 from serving.files import published
 from serving.report import write_csv
-from serving.warehouse import TABLES, Warehouse, WarehouseError
+from serving.warehouse import TABLES, OutsideWarehouse, Warehouse, WarehouseError
 
 
 class QueryRefused(ValueError):
@@ -39,6 +40,8 @@ def run_query(warehouse_dir: str | os.PathLike, sql: str) -> pa.Table:
     warehouse = Warehouse(warehouse_dir)
     try:
         return warehouse.arrow(sql)
+    except OutsideWarehouse as error:
+        raise QueryRefused(f"queries read only the warehouse's tables ({error})") from None
     finally:
         warehouse.close()
 

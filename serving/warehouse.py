@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import schemas
 from schemas.tables import WAREHOUSE_TABLES as TABLES
@@ -31,6 +32,10 @@ LOG = logging.getLogger(__name__)
 
 class WarehouseError(Exception):
     """The warehouse directory is missing or unreadable, or a query over it failed."""
+
+
+class OutsideWarehouse(WarehouseError):
+    """A query tried to read a file outside the warehouse directory."""
 
 
 def committed_parquet_files(table_dir: Path) -> list[str]:
@@ -62,9 +67,15 @@ class Warehouse:
         self._connection.execute("SET TimeZone = 'UTC'")
         if threads:
             self._connection.execute(f"SET threads = {int(threads)}")
+        # Reads stay inside the warehouse: no other file on the host (/proc/self/environ, /etc/passwd, another
+        # warehouse) and no extension or URL, whatever a query asks; and no query can lift that again.
+        self._connection.execute(f"SET allowed_directories = [{_sql_string(os.path.realpath(self.root) + os.sep)}]")
+        self._connection.execute("SET enable_external_access = false")
+        self._connection.execute("SET lock_configuration = true")
         self._lock = threading.Lock()
         self._files: dict[str, tuple[str, ...]] = {}
         self._file_stats: dict[str, dict[str, tuple[int, int]]] = {}
+        self._checked_files: dict[str, tuple[tuple[int, int], bool]] = {}
         self._loaded_as: dict[str, str] = {}
         self._generation = 0
         self.version = 0  # goes up whenever any table changes: a key for caches built on top
@@ -87,7 +98,7 @@ class Warehouse:
             changed = False
             for table, entry in TABLES.items():
                 schema_name = entry.schema
-                files = tuple(committed_parquet_files(self.root / entry.name))
+                files = tuple(f for f in committed_parquet_files(self.root / entry.name) if self._readable(f))
                 if table in self.materialize:
                     changed |= self._sync_materialized(table, schema_name, files)
                 elif force or self._files.get(table) != files:
@@ -151,6 +162,31 @@ class Warehouse:
         self._connection.unregister("empty_arrow")
         return name
 
+    def _readable(self, path: str) -> bool:
+        """Whether a committed file is Parquet that can be read (its footer parses); checked once per version of
+        the file. An unreadable file is left out of its table and reported, so one corrupt file does not take
+        every query down with it."""
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return False
+        stamp = (info.st_mtime_ns, info.st_size)
+        known = self._checked_files.get(path)
+        if known is None or known[0] != stamp:
+            try:
+                pq.read_metadata(path)
+                readable = True
+            except (OSError, pa.ArrowInvalid) as error:
+                LOG.error("warehouse file left out, it is not readable Parquet: %s (%s)", path, error)
+                readable = False
+            known = self._checked_files[path] = (stamp, readable)
+        return known[1]
+
+    def unreadable_files(self) -> list[str]:
+        """Committed files left out because they are not readable Parquet, relative to the warehouse."""
+        return sorted(os.path.relpath(path, self.root) for path, (_, readable) in self._checked_files.items()
+                      if not readable and os.path.exists(path))
+
     def file_counts(self) -> dict[str, int]:
         """Committed Parquet files per table, as of the last refresh."""
         return {table: len(files) for table, files in self._files.items()}
@@ -179,6 +215,8 @@ class Warehouse:
         self.refresh()
         try:
             return self.cursor().sql(sql, params=parameters or None).to_arrow_table()
+        except duckdb.PermissionException as error:
+            raise OutsideWarehouse(str(error).splitlines()[0]) from error
         except duckdb.Error as error:
             raise WarehouseError(str(error).splitlines()[0]) from error
 

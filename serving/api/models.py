@@ -162,9 +162,12 @@ class PriorityMix(BaseModel):
 
 
 class Health(BaseModel):
+    """``warehouse`` is the directory's name only: the host's paths are not the API's business."""
+
     status: str
     warehouse: str
     tables: dict[str, int]
+    unreadable_files: list[str]
     auth: str
 
 

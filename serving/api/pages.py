@@ -45,6 +45,5 @@ def static(name: str):
 @router.get("/healthz", tags=["service"], response_model=models.Health,
             summary="Liveness and the warehouse's tables")
 def health(warehouse: WarehouseDep, keys: Annotated[ApiKeys, Depends(api_keys)]):
-    return {"status": "ok", "warehouse": str(warehouse.root),
-            "tables": warehouse.file_counts(),
-            "auth": "api-keys" if keys.enabled else "off"}
+    return {"status": "ok", "warehouse": warehouse.root.name, "tables": warehouse.file_counts(),
+            "unreadable_files": warehouse.unreadable_files(), "auth": "api-keys" if keys.enabled else "off"}

@@ -211,3 +211,9 @@ def test_every_operation_documents_its_answer_and_its_errors_by_model(api_server
             assert errors["$ref"].endswith("/ErrorBody")
     complaint = schemas["Complaint"]["properties"]
     assert "contact_token" in complaint and "source_file" not in complaint
+
+
+def test_health_names_the_warehouse_without_the_hosts_path(api_server):
+    status, body = call(api_server, "/healthz", key=None)
+    assert status == 200 and body["warehouse"] == "warehouse" and "/" not in body["warehouse"]
+    assert body["unreadable_files"] == [] and body["tables"]["complaints"] > 0

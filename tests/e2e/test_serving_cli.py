@@ -86,9 +86,17 @@ def test_query_answers_sql_and_exports_csv_and_parquet(warehouse, tmp_path):
 
 @pytest.mark.parametrize("sql, expected", [
     ("DELETE FROM complaints", "only SELECT"), ("SELECT 1; SELECT 2", "exactly one"),
-    ("SELEC 1", "does not parse"), ("COPY complaints TO 'x.csv'", "only SELECT")])
-def test_query_refuses_anything_but_one_select(warehouse, sql, expected):
-    result = run_cli("query", "--warehouse", str(warehouse), sql)
+    ("SELEC 1", "does not parse"), ("COPY complaints TO 'x.csv'", "only SELECT"),
+    # reads outside the warehouse: the environment (the contact-token key), host files, other warehouses
+    ("SELECT * FROM read_text('/proc/self/environ')", "read only the warehouse"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "read only the warehouse"),
+    ("SELECT * FROM read_parquet('{other}/complaints/*/*.parquet')", "read only the warehouse"),
+    ("SELECT * FROM read_text('{warehouse}/../../../../etc/passwd')", "read only the warehouse"),
+    ("SELECT * FROM read_json('https://example.com/x.json')", "read only the warehouse")])
+def test_query_refuses_anything_but_one_select(warehouse, tmp_path, sql, expected):
+    other = tmp_path / "other-warehouse"
+    shutil.copytree(warehouse / "complaints", other / "complaints")
+    result = run_cli("query", "--warehouse", str(warehouse), sql.format(other=other, warehouse=warehouse))
     assert result.returncode == 2 and expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 

@@ -105,6 +105,9 @@ def test_warehouse_reads_committed_files_only_and_tables_that_do_not_exist_yet_a
     assert warehouse.version == version + 1  # and caches keyed on the version are invalidated
     warehouse.refresh()
     assert warehouse.version == version + 1  # nothing changed since
+    (target / "corrupt.parquet").write_bytes(b"PAR1 not really parquet")
+    assert warehouse.scalar("SELECT count(*) FROM alerts") == 2  # the rest is still served
+    assert warehouse.unreadable_files() == ["alerts/alert_date=2026-11-25/corrupt.parquet"]
 
 
 # -- phrases ----------------------------------------------------------------------------------------------------------
