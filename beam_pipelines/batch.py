@@ -75,22 +75,59 @@ class BatchPlan:
     shards: int
     runner: str
     beam_args: list[str] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)  # files in the channel folders that are not read, and why
 
 
 def discover_inputs(input_dir: str) -> list[InputFile]:
-    """Every channel file under ``input_dir`` in the contract's layout, in a stable order."""
+    """Every channel file under ``input_dir`` in the contract's layout, in a stable order (files a local input
+    directory links to from outside it are not inputs: see ``ignored_inputs``)."""
     files = []
     for folder, (source, patterns) in CHANNEL_DIRS.items():
         seen = set()
         for pattern in patterns:
             matches = FileSystems.match([FileSystems.join(input_dir, folder, pattern)])[0].metadata_list
             for metadata in matches:
-                if metadata.path in seen:
+                if metadata.path in seen or _outside(input_dir, metadata.path):
                     continue
                 seen.add(metadata.path)
                 display = f"{folder}/{metadata.path.rsplit('/', 1)[-1]}"
                 files.append(InputFile(source, metadata.path, display, metadata.size_in_bytes))
     return sorted(files, key=lambda f: f.display_path)
+
+
+def _outside(input_dir: str, path: str) -> bool:
+    """A local file that resolves (through a symbolic link) to a place outside the input directory."""
+    if "://" in input_dir:
+        return False
+    root = os.path.realpath(input_dir)
+    return os.path.commonpath([root, os.path.realpath(path)]) != root
+
+
+def ignored_inputs(input_dir: str, inputs: list[InputFile]) -> list[dict]:
+    """Files in a local input directory's channel folders that are not read, each with the reason: names the
+    layout does not know (``tweets.JSONL``, ``notes.txt``), files in sub-folders, and links to outside the input
+    directory. They go in the manifest and are named on stderr, so nothing is skipped unseen."""
+    if "://" in input_dir:
+        return []
+    read = {os.path.abspath(f.path) for f in inputs}
+    ignored = []
+    for folder, (_, patterns) in CHANNEL_DIRS.items():
+        top = os.path.join(input_dir, folder)
+        for root, directories, names in os.walk(top):
+            directories.sort()
+            for name in sorted(names):
+                path = os.path.join(root, name)
+                if os.path.abspath(path) in read or name.startswith("."):
+                    continue
+                display = os.path.relpath(path, input_dir)
+                if root != top:
+                    reason = "in a sub-folder: only files directly in the channel folder are read"
+                elif _outside(input_dir, path):
+                    reason = "links to a file outside the input directory"
+                else:
+                    reason = f"not a {folder} file name ({', '.join(patterns)})"
+                ignored.append({"path": display, "reason": reason})
+    return ignored
 
 
 def default_batch_id(input_dir: str, batch_date: dt.date) -> str:
@@ -113,7 +150,7 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
     batch_id = batch_id or default_batch_id(input_dir, batch_date)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     return BatchPlan(input_dir, output_dir, batch_date, batch_id, run_id, started_at, files, shards, runner,
-                     list(beam_args))
+                     list(beam_args), ignored_inputs(input_dir, files))
 
 
 def _sum_tallies(pcolls):
@@ -224,6 +261,7 @@ def build_manifest(plan: BatchPlan, settings: Settings, counts: dict, finished_a
         "input_dir": plan.input_dir,
         "output_dir": plan.output_dir,
         "input_files": [{"source": f.source, "path": f.display_path, "bytes": f.size} for f in plan.files],
+        "ignored_files": plan.ignored,
         "versions": {"package": __version__, "schema": schemas.SCHEMA_VERSION, "model": model_version,
                      "apache_beam": apache_beam.__version__, "pyarrow": pyarrow.__version__,
                      "python": platform.python_version()},

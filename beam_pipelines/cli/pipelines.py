@@ -91,6 +91,11 @@ def run_batch_command(args, beam_args: list[str]) -> int:
     except InputError as error:
         raise CliError(f"complaints: {error}") from None
     check_writable(output_dir)  # only once there is something to write: a bad input leaves no empty folder
+    if plan.ignored:
+        listed = "; ".join(f"{entry['path']} ({entry['reason']})" for entry in plan.ignored[:5])
+        more = f"; and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
+        print(f"complaints batch: {len(plan.ignored)} files in the channel folders are not read (listed in the "
+              f"manifest as ignored_files): {listed}{more}", file=sys.stderr)
     if not any(f.source == "customers" for f in plan.files):
         print(f"complaints batch: no customer master under {args.input_dir}/customers/: every complaint will be "
               "flagged unknown_customer", file=sys.stderr)

@@ -236,3 +236,27 @@ def test_bad_input_creates_no_output_folder_and_a_missing_customer_master_is_nam
                      "--date", "2026-11-20", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "no customer master" in result.stderr and "unknown_customer" in result.stderr
+
+
+def test_files_the_layout_does_not_read_are_named_and_a_link_out_of_the_input_is_not_followed(tmp_path):
+    import os
+
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=100, seed=9, defect_rate=0.0)
+    twitter = tmp_path / "input" / "twitter"
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"data": {"id": "1", "text": "a file outside the input", "created_at": "2026-11-20T10:00:00Z"}}\n')
+    os.symlink(secret, twitter / "linked.jsonl")
+    (twitter / "shouty.JSONL").write_text(next(twitter.glob("*.jsonl")).read_text())
+    (twitter / "archive").mkdir()
+    (twitter / "archive" / "old.jsonl").write_text("{}\n")
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "3 files in the channel folders are not read" in result.stderr
+    ignored = {entry["path"]: entry["reason"] for entry in latest_manifest(tmp_path / "out")["ignored_files"]}
+    assert set(ignored) == {"twitter/linked.jsonl", "twitter/shouty.JSONL", "twitter/archive/old.jsonl"}
+    assert "outside the input directory" in ignored["twitter/linked.jsonl"]
+    lake = "".join(p.read_text() for p in (tmp_path / "out" / "lake").rglob("*.jsonl"))
+    assert "a file outside the input" not in lake
