@@ -15,6 +15,7 @@ Layout (OUTPUTS.md; locations and partitions from the table catalog, ``schemas/t
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 from collections import Counter
@@ -43,8 +44,13 @@ def staging_root(output_dir: str, run_id: str) -> str:
 
 
 def _slug(path: str) -> str:
-    """A file-name-safe, unique form of an input path (extension kept: calls.csv and calls.xml differ)."""
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", path).strip("_") or "input"
+    """A file-name-safe, unique form of an input path (extension kept: calls.csv and calls.xml differ). A path
+    that had to be changed gets a digest of the original, so ``t 1.jsonl``, ``t-1.jsonl`` and ``t_1.jsonl`` keep
+    three lake files instead of overwriting one."""
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "_", path).strip("_") or "input"
+    if slug == path.replace("/", "_"):
+        return slug
+    return f"{slug}-{hashlib.sha256(path.encode('utf-8')).hexdigest()[:8]}"
 
 
 def lake_line(raw_record: dict) -> bytes:

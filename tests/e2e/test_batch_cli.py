@@ -260,3 +260,24 @@ def test_files_the_layout_does_not_read_are_named_and_a_link_out_of_the_input_is
     assert "outside the input directory" in ignored["twitter/linked.jsonl"]
     lake = "".join(p.read_text() for p in (tmp_path / "out" / "lake").rglob("*.jsonl"))
     assert "a file outside the input" not in lake
+
+
+def test_input_files_whose_names_differ_only_in_punctuation_each_keep_their_lake_records(tmp_path):
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=120, seed=6, defect_rate=0.0)
+    twitter = tmp_path / "input" / "twitter"
+    lines = [line for path in sorted(twitter.glob("*.jsonl")) for line in path.read_text().splitlines() if line]
+    for path in twitter.glob("*.jsonl"):
+        path.unlink()
+    names = ["t 1.jsonl", "t_1.jsonl", "t-1.jsonl"]
+    for index, name in enumerate(names):
+        (twitter / name).write_text("\n".join(lines[index::3]) + "\n")
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 0, result.stderr
+    lake = [json.loads(line) for path in (tmp_path / "out" / "lake" / "raw" / "source=twitter").rglob("*.jsonl")
+            for line in path.read_text().splitlines()]
+    per_file = {name: sum(1 for record in lake if record["source_file"] == f"twitter/{name}") for name in names}
+    assert per_file == {name: len(lines[index::3]) for index, name in enumerate(names)}
+    assert latest_manifest(tmp_path / "out")["counts"]["twitter"]["read"] == len(lake) == len(lines)
