@@ -281,3 +281,25 @@ def test_input_files_whose_names_differ_only_in_punctuation_each_keep_their_lake
     per_file = {name: sum(1 for record in lake if record["source_file"] == f"twitter/{name}") for name in names}
     assert per_file == {name: len(lines[index::3]) for index, name in enumerate(names)}
     assert latest_manifest(tmp_path / "out")["counts"]["twitter"]["read"] == len(lake) == len(lines)
+
+
+def test_records_of_every_bad_kind_among_good_ones_are_dead_letters_and_the_run_succeeds(tmp_path):
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=12, defect_rate=0.0)
+    base = {"text": "no signal in Ikeja since morning", "created_at": "2026-11-20T10:00:00Z"}
+    bad = [{"data": {**base, "id": "b1", "lang": False}}, {"data": {**base, "id": "b2", "lang": {}}},
+           {"data": {**base, "id": 1.9000000000000005e18}}, {"data": {**base, "id": True}},
+           {"data": {**base, "id": ["b5"]}}, {"data": {**base, "id": "b6", "text": ["x"]}},
+           {"data": {**base, "id": "b7", "referenced_tweets": 5}}, {"data": "not an object"}, [1, 2]]
+    with open(tmp_path / "input" / "twitter" / "bad.jsonl", "w") as handle:
+        handle.write("\n".join(json.dumps(record) for record in bad) + "\n")
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 0, result.stderr
+    manifest = latest_manifest(tmp_path / "out")
+    dead = [row for row in read_table(tmp_path / "out" / "warehouse" / "dead_letter").to_pylist()
+            if row["source_file"] == "twitter/bad.jsonl"]
+    assert len(dead) == len(bad) and all(not row["error_type"].startswith("unexpected") for row in dead)
+    expected = json.loads((tmp_path / "input" / "_truth" / "expected_counts.json").read_text())["expected"]
+    assert manifest["counts"]["twitter"]["written"] == expected["twitter"]["written"]

@@ -34,3 +34,30 @@ def parse_csv_row(text: str, header: str) -> dict:
     if len(values) != len(columns):
         raise RecordError("wrong_field_count", f"expected {len(columns)} fields as in the header, found {len(values)}")
     return {name.strip().lower(): value for name, value in zip(columns, values)}
+
+
+def string_field(value, name: str) -> str | None:
+    """An optional field that only a JSON string can be (a language tag, a user name, a timestamp)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise RecordError("invalid_field", f"{name} is not a string: {type(value).__name__} {str(value)[:60]!r}")
+
+
+def text_field(value, name: str) -> str | None:
+    """An optional text field of a JSON payload: a string, or a whole number sent as one (``"phone": 8031234567``);
+    anything else (true, 1.5, a list, an object) is refused, since it would not fit the string column it lands in."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise RecordError("invalid_field", f"{name} is not text: {type(value).__name__} {str(value)[:60]!r}")
+
+
+def identifier_field(value, name: str) -> str | None:
+    """A record's identity in a JSON payload: a string or a whole number, as exact text. A JSON number with a
+    fraction or an exponent (``1.9000000000000005e+18``: a big id that went through a float) cannot hold an exact
+    id and would collapse different records into false duplicates, so it is refused."""
+    if isinstance(value, float):
+        raise RecordError("invalid_field", f"{name} {value!r} is a JSON number that cannot hold an exact identifier;"
+                                           " send it as a string")
+    return text_field(value, name)

@@ -10,7 +10,7 @@ import apache_beam as beam
 from transforms.cleaning import parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.records import RecordError, new_complaint, raw_text
-from transforms.sources.payloads import load_json_object
+from transforms.sources.payloads import identifier_field, load_json_object, string_field
 
 SOURCE = "twitter"
 
@@ -21,25 +21,30 @@ def parse_tweet(raw_record: dict) -> dict:
     data = payload.get("data")
     if not isinstance(data, dict):
         raise RecordError("missing_field", "payload has no 'data' object")
-    tweet_id = data.get("id")
+    tweet_id = identifier_field(data.get("id"), "data.id")
     if tweet_id is None:
         raise RecordError("missing_field", "missing data.id")
     text = data.get("text")
     if text is not None and not isinstance(text, str):
         raise RecordError("invalid_field", "data.text is not a string")
-    event_time = parse_timestamp(data.get("created_at"), "data.created_at")
-    author_id = data.get("author_id")
+    event_time = parse_timestamp(string_field(data.get("created_at"), "data.created_at"), "data.created_at")
+    author_id = identifier_field(data.get("author_id"), "data.author_id")
+    language = string_field(data.get("lang"), "data.lang")
     username = None
-    users = (payload.get("includes") or {}).get("users") if isinstance(payload.get("includes"), dict) else None
-    for user in users or []:
-        if isinstance(user, dict) and str(user.get("id")) == str(author_id):
-            username = user.get("username")
+    includes = payload.get("includes")
+    users = includes.get("users") if isinstance(includes, dict) else None
+    for user in users if isinstance(users, list) else []:
+        if isinstance(user, dict) and author_id is not None and user.get("id") is not None \
+                and identifier_field(user.get("id"), "includes.users.id") == author_id:
+            username = string_field(user.get("username"), "includes.users.username")
             break
-    referenced = data.get("referenced_tweets") or []
-    retweet_of = next((ref.get("id") for ref in referenced
+    referenced = data.get("referenced_tweets")
+    if referenced is not None and not isinstance(referenced, list):
+        raise RecordError("invalid_field", "data.referenced_tweets is not a list")
+    retweet_of = next((ref.get("id") for ref in referenced or []
                        if isinstance(ref, dict) and ref.get("type") == "retweeted"), None)
     complaint = new_complaint(raw_record, tweet_id, event_time, text,
-                              contacts={"twitter_handle": username}, language=data.get("lang"))
+                              contacts={"twitter_handle": username}, language=language)
     if retweet_of is not None:
         complaint["_duplicate_reason"] = "retweet"
     return complaint

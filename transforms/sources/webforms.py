@@ -11,25 +11,17 @@ from urllib.parse import parse_qsl
 from transforms.cleaning import parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.records import RecordError, new_complaint, raw_text
-from transforms.sources.payloads import load_json_object
+from transforms.sources.payloads import identifier_field, load_json_object, string_field, text_field
 
 SOURCE = "webform"
 FIELD_NAMES = ("full_name", "email", "phone", "account_number", "topic", "subject", "message")
 
 
-def _as_text(value, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return str(value)
-    raise RecordError("invalid_field", f"field {name!r} is not text")
-
-
 def _complaint_from_fields(raw_record: dict, submission_id, submitted_at, fields: dict) -> dict:
-    event_time = parse_timestamp(_as_text(submitted_at, "submitted_at"), "submitted_at")
-    values = {name: _as_text(fields.get(name), name) for name in FIELD_NAMES}
+    event_time = parse_timestamp(string_field(submitted_at, "submitted_at"), "submitted_at")
+    values = {name: text_field(fields.get(name), name) for name in FIELD_NAMES}
     return new_complaint(
-        raw_record, _as_text(submission_id, "submission_id"), event_time, values["message"],
+        raw_record, identifier_field(submission_id, "submission_id"), event_time, values["message"],
         contacts={"account_number": values["account_number"], "msisdn": values["phone"],
                   "email": values["email"]},
         subject=values["subject"], customer_topic=(values["topic"] or "").strip() or None,
