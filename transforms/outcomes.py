@@ -68,6 +68,9 @@ class ParseRawRecords(_CountingDoFn):
 
     def process(self, raw_record):
         try:
+            unreadable = (raw_record.get("attributes") or {}).get("read_error")
+            if unreadable:
+                raise RecordError("unreadable_file", unreadable, "read")
             complaint = self.parse_fn(raw_record)
         except Exception as error:  # noqa: BLE001 - every failure becomes a dead letter with its reason
             record_error = as_record_error(error, "parse")

@@ -303,3 +303,25 @@ def test_records_of_every_bad_kind_among_good_ones_are_dead_letters_and_the_run_
     assert len(dead) == len(bad) and all(not row["error_type"].startswith("unexpected") for row in dead)
     expected = json.loads((tmp_path / "input" / "_truth" / "expected_counts.json").read_text())["expected"]
     assert manifest["counts"]["twitter"]["written"] == expected["twitter"]["written"]
+
+
+def test_gzipped_channel_files_give_the_same_warehouse_and_a_corrupt_one_is_a_dead_letter(tmp_path):
+    import gzip
+
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=13, defect_rate=0.0)
+    expected = json.loads((tmp_path / "input" / "_truth" / "expected_counts.json").read_text())["expected"]
+    for folder in ("twitter", "webforms", "sms", "phone_logs", "customers"):
+        for path in list((tmp_path / "input" / folder).iterdir()):
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+            path.unlink()
+    broken = tmp_path / "input" / "phone_logs" / "broken.xml.gz"
+    broken.write_bytes(gzip.compress(b"<calls>" + b"<call><call_id>x</call_id></call>" * 300 + b"</calls>")[:50])
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 0, result.stderr
+    counts = latest_manifest(tmp_path / "out")["counts"]
+    for source in ("twitter", "webform", "sms", "phone"):
+        assert counts[source]["written"] == expected[source]["written"], source
+    assert counts["phone"]["rejected_by_reason"] == {"read:unreadable_file": 1}

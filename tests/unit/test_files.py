@@ -91,3 +91,20 @@ def test_raw_records_keep_undecodable_bytes_as_base64(tmp_path):
     import base64
     assert base64.b64decode(records[1]["raw"]) == b'{"bad": "\xff\xfe"}'
     assert [r["line"] for r in records] == [1, 2]
+
+
+def test_gzipped_files_are_read_like_plain_ones_and_a_corrupt_one_ends_in_a_read_error(tmp_path):
+    import gzip
+
+    lines = [f'{{"n": {n}}}' for n in range(50)]
+    plain = tmp_path / "t.jsonl"
+    plain.write_text("\n".join(lines) + "\n")
+    packed = tmp_path / "t.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    read = list(raw_records("twitter", str(packed), "twitter/t.jsonl.gz", run_id="r", batch_id="b", ingested_at="x"))
+    assert [r["raw"] for r in read] == lines and [r["line"] for r in read][:2] == [1, 2]
+    truncated = tmp_path / "calls.xml.gz"
+    truncated.write_bytes(gzip.compress(b"<calls>" + b"<call><call_id>1</call_id></call>" * 400 + b"</calls>")[:60])
+    read = list(raw_records("phone", str(truncated), "phone_logs/calls.xml.gz", run_id="r", batch_id="b",
+                            ingested_at="x"))
+    assert read and "cannot be read past here" in read[-1]["attributes"]["read_error"]

@@ -11,10 +11,14 @@ so the lake writes one file per chunk with the same name in every run.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import gzip
 import re
+import zlib
 from typing import Iterable, Iterator
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
@@ -31,8 +35,20 @@ class Position:
     OFFSET = "offset"
 
 
+#: What reading a damaged file raises part-way: a truncated or corrupt gzip stream, a failing disk.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+READ_ERROR = "read_error"  # attribute of the raw record that stands for the unreadable rest of a file
+
+
+@contextlib.contextmanager
 def _open(path: str):
-    return FileSystems.open(path)
+    """The file's bytes, decompressed when it is gzip (``.gz``), as a stream that can be iterated by line."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        if path.lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unpacked:
+                yield unpacked
+        else:
+            yield raw
 
 
 def split_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
@@ -224,7 +240,7 @@ def raw_records(source: str, path: str, display_path: str, *, run_id: str, batch
     """All raw records of one file, in file order."""
     splitter = splitter_for(source, path)
     with _open(path) as stream:
-        for kind, position, data, attributes in splitter(stream):
+        for kind, position, data, attributes in _until_unreadable(splitter(stream), display_path):
             raw, encoding = decode_raw(data)
             yield {
                 "source": source,
@@ -239,6 +255,16 @@ def raw_records(source: str, path: str, display_path: str, *, run_id: str, batch
                 "raw_encoding": encoding,
                 "attributes": dict(attributes),
             }
+
+
+def _until_unreadable(items: Iterator, display_path: str) -> Iterator[tuple[str, int | None, bytes, dict]]:
+    """The splitter's records until the file cannot be read further (a corrupt or truncated ``.gz``), then one
+    record that stands for the rest, so the failure is a dead letter with its reason and the run goes on."""
+    try:
+        yield from items
+    except READ_ERRORS as error:
+        yield Position.OFFSET, None, b"", {READ_ERROR: f"{display_path} cannot be read past here: "
+                                                       f"{type(error).__name__}: {error}"}
 
 
 def chunked(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
