@@ -88,9 +88,11 @@ def parse_ingested_at(raw_record: dict) -> dt.datetime:
 
 
 def new_complaint(raw_record: dict, source_record_id, event_time: dt.datetime, text: str | None,
-                  *, contacts: dict | None = None, **fields) -> dict:
+                  *, contacts: dict | None = None, identity: str | None = None, **fields) -> dict:
     """A parsed complaint in working form: schema fields known so far, plus ``_``-prefixed working fields
-    (``_raw``: the raw record for dead-lettering, ``_contacts``: identifiers for customer linking)."""
+    (``_raw``: the raw record for dead-lettering, ``_contacts``: identifiers for customer linking).
+    ``complaint_id`` comes from the source and ``identity`` (by default the ``source_record_id``): a channel
+    whose record ids are unique only per sender passes the sender too."""
     if source_record_id is None or not str(source_record_id).strip():
         raise RecordError("missing_field", "missing source record id")
     source_record_id = str(source_record_id).strip()
@@ -99,7 +101,7 @@ def new_complaint(raw_record: dict, source_record_id, event_time: dt.datetime, t
     source = raw_record["source"]
     position = raw_record.get("line") if raw_record.get("line") is not None else raw_record.get("offset")
     complaint = {
-        "complaint_id": complaint_id(source, source_record_id),
+        "complaint_id": complaint_id(source, identity or source_record_id),
         "source": source,
         "source_record_id": source_record_id,
         "source_file": raw_record.get("source_file") or raw_record.get("message_id"),

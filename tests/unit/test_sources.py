@@ -194,3 +194,20 @@ def test_customer_rows_are_normalised_and_indexed():
     assert index.by_email["ada@example.com"] is customer
     with pytest.raises(RecordError):
         parse_customer(make_raw("customers", "BJN-2,,,,X,platinum,,,", attributes={"header": header}))
+
+
+def test_two_senders_reusing_one_message_id_are_two_complaints_and_one_sender_resending_is_one():
+    ada = sms("2026-11-26T09:00:00+01:00|08031234567|3737|msg-1|0|1|1|no network in Yaba")
+    bola = sms("2026-11-26T09:05:00+01:00|08037654321|3737|msg-1|0|1|1|charged twice for data")
+    again = sms("2026-11-26T09:06:00+01:00|+2348031234567|3737|msg-1|0|1|1|no network in Yaba")
+    assert ada["complaint_id"] != bola["complaint_id"]
+    assert ada["complaint_id"] == again["complaint_id"]  # the same sender in another format
+    assert ada["source_record_id"] == bola["source_record_id"] == "msg-1"
+
+
+def test_a_partial_sms_without_its_first_part_carries_no_phone_number_in_its_record_id():
+    parts = [sms("2026-11-26T09:00:09+01:00|08031234567|3737|smsc-3|b1|3|3| third part", 3)]
+    complaints, _, _ = assemble_parts(parts, dt.timedelta(hours=24))
+    [complaint] = complaints
+    assert complaint["source_record_id"].startswith("partial-")
+    assert "8031234567" not in complaint["source_record_id"] and "partial_sms" in complaint["flags"]

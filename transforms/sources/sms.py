@@ -7,6 +7,8 @@ emitted with the ``partial_sms`` flag; a part repeated with the same ``message_i
 """
 from __future__ import annotations
 
+import hashlib
+
 import apache_beam as beam
 import datetime as dt
 
@@ -45,8 +47,10 @@ def parse_sms_part(raw_record: dict) -> dict:
         raise RecordError("invalid_part_numbers", f"part {part} of {parts} is not a valid part number")
     sender = normalise_phone(record["msisdn"]) or record["msisdn"].strip()
     concat_ref = record["concat_ref"].strip()
+    # a gateway's message ids are unique per sender only: two senders' "msg-1" are two complaints
     complaint = new_complaint(raw_record, record["message_id"], received_at, record["body"],
-                              contacts={"msisdn": record["msisdn"]})
+                              contacts={"msisdn": record["msisdn"]},
+                              identity=f"{sender}|{record['message_id'].strip()}")
     complaint["_sms"] = {"sender": sender, "concat_ref": concat_ref, "part": part, "parts": parts,
                          "message_id": record["message_id"].strip(), "shortcode": record["shortcode"].strip()}
     if parts == 1:
@@ -98,14 +102,16 @@ def _join(message: dict[int, dict]) -> dict:
     first = message[numbers[0]]
     expected = first["_sms"]["parts"]
     earliest = min(part["event_time"] for part in message.values())
+    sender = first["_sms"]["sender"]
     if 1 in message:
         record_id = message[1]["_sms"]["message_id"]
-    else:
-        record_id = f"{first['_sms']['sender']}:{first['_sms']['concat_ref']}:{earliest.isoformat()}"
+    else:  # no first part, so no message id: the sender (as a digest: ids are not masked) and the reference
+        sender_digest = hashlib.sha256(sender.encode("utf-8")).hexdigest()[:12]
+        record_id = f"partial-{sender_digest}:{first['_sms']['concat_ref']}:{earliest.isoformat()}"
     raw = dict(first["_raw"])
     raw["raw"] = "\n".join(message[n]["_raw"]["raw"] for n in numbers)
     complaint = new_complaint(raw, record_id, earliest, "".join(message[n]["text"] for n in numbers),
-                              contacts=first["_contacts"])
+                              contacts=first["_contacts"], identity=f"{sender}|{record_id}")
     complaint["sms_parts_expected"] = expected
     complaint["sms_parts_received"] = len(numbers)
     complaint["_sms"] = {**first["_sms"], "part": numbers[0], "parts_received": numbers}
