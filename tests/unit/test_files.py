@@ -1,4 +1,7 @@
+import codecs
 import io
+
+import pytest
 
 from transforms.sources.files import raw_records, split_csv_records, split_lines, split_sms_lines, split_xml_calls
 
@@ -108,3 +111,50 @@ def test_gzipped_files_are_read_like_plain_ones_and_a_corrupt_one_ends_in_a_read
     read = list(raw_records("phone", str(truncated), "phone_logs/calls.xml.gz", run_id="r", batch_id="b",
                             ingested_at="x"))
     assert read and "cannot be read past here" in read[-1]["attributes"]["read_error"]
+
+
+CALL = ('<call id="{id}"><start>2026-11-30T18:08:29</start><end>2026-11-30T18:29:00</end>'
+        '<caller>+2348020116357</caller><notes>{notes}</notes></call>')
+
+
+def _calls(tmp_path, name: str, data: bytes) -> list[dict]:
+    from transforms.sources.phone_logs import parse_call
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    records = list(raw_records("phone", str(path), f"phone_logs/{name}", run_id="r", batch_id="b",
+                               ingested_at="2026-12-01T00:00:00+00:00"))
+    return [parse_call(record) for record in records]
+
+
+@pytest.mark.parametrize("name, document", [
+    ("bom.xml", codecs.BOM_UTF8 + b'<?xml version="1.0" encoding="UTF-8"?>\n<calls timezone="Africa/Lagos">'
+                + CALL.format(id="c1", notes="no signal").encode() + CALL.format(id="c2", notes="data").encode()
+                + b"</calls>"),
+    ("namespace.xml", b'<calls xmlns="urn:beejan:calls" timezone="Africa/Lagos">'
+                      + CALL.format(id="c1", notes="no signal").encode()
+                      + CALL.format(id="c2", notes="data").encode() + b"</calls>"),
+    ("wrapped.xml", b'<export><header/><calls timezone="Africa/Lagos">'
+                    + CALL.format(id="c1", notes="no signal").encode()
+                    + CALL.format(id="c2", notes="data").encode() + b"</calls></export>"),
+])
+def test_xml_exports_with_a_bom_a_namespace_or_a_wrapper_yield_every_call(tmp_path, name, document):
+    calls = _calls(tmp_path, name, document)
+    assert [call["source_record_id"] for call in calls] == ["c1", "c2"]
+    assert calls[0]["text"] == "no signal"
+
+
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-16"])
+def test_xml_exports_in_other_encodings_keep_their_non_ascii_notes(tmp_path, encoding):
+    document = (f'<?xml version="1.0" encoding="{encoding}"?>\n<calls timezone="Africa/Lagos">'
+                + CALL.format(id="c1", notes="Réseau coupé à Ikoyi") + CALL.format(id="c2", notes="ça va")
+                + "</calls>")
+    calls = _calls(tmp_path, f"{encoding}.xml", document.encode(encoding))
+    assert [call["text"] for call in calls] == ["Réseau coupé à Ikoyi", "ça va"]
+
+
+def test_inline_markup_in_notes_keeps_the_whole_note(tmp_path):
+    document = ('<calls timezone="Africa/Lagos">'
+                + CALL.format(id="c1", notes="Customer <b>very</b> upset, <i>no data</i> for 3 days") + "</calls>")
+    [call] = _calls(tmp_path, "markup.xml", document.encode())
+    assert call["text"] == "Customer very upset, no data for 3 days"

@@ -104,30 +104,96 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
             {**attributes, "error": "unterminated quoted field at end of file (truncated export?)"}
 
 
-_CALL_START = re.compile(rb"<call[\s>/]")
-_CALL_END = re.compile(rb"</call\s*>")
+_CALL_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?call[\s>/]")
+_CALL_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?call\s*>")
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+class _Utf8Stream:
+    """An XML export's bytes as UTF-8, whatever it was written in: a UTF-16 file (by its byte-order mark) or one
+    that declares another encoding (``ISO-8859-1``, ``windows-1252``) is decoded and re-encoded, with the
+    declaration saying UTF-8, so each call's bytes can be kept as text and parsed on their own."""
+
+    def __init__(self, stream, codec: str):
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self.first = True
+
+    @classmethod
+    def wrap(cls, stream):
+        head = stream.read(READ_BLOCK)
+        codec = None
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            codec = "utf-16"
+        else:
+            declared = _DECLARED_ENCODING.match(head.removeprefix(BOM))
+            name = declared.group(1).decode("ascii").lower() if declared else "utf-8"
+            try:
+                codec = None if codecs.lookup(name).name in ("utf-8", "ascii") else name
+            except LookupError:
+                codec = None  # an unknown encoding: the parser will say so, as a dead letter
+        if codec is None:
+            return _Prefixed(head, stream)
+        return cls(_Prefixed(head, stream), codec)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        text = self.decoder.decode(data, final=not data)
+        if self.first:
+            self.first = False
+            text = re.sub(r"^(\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*[\"'])[A-Za-z0-9._-]+", r"\g<1>UTF-8",
+                          text.removeprefix("\ufeff"))
+        return text.encode("utf-8") if text or not data else self.read(size)
+
+
+class _Prefixed:
+    """A stream with some of its first bytes already read."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if size is None or size < 0:
+            data, self.head = self.head + self.stream.read(), b""
+        else:
+            data, self.head = self.head[:size], self.head[size:]
+        return data
+
+
+def local_name(tag: str) -> str:
+    """An element's name without its namespace (``{urn:x}call`` -> ``call``)."""
+    return tag.rsplit("}", 1)[-1]
 
 
 class _CallBoundaries:
-    """Parser target that records the byte span of every top-level ``<call>`` element and the export's zone."""
+    """Parser target that records the byte span of every ``<call>`` element that is not inside another one
+    (directly under ``<calls>``, or under a wrapper element; with or without a namespace) and the zone of the
+    ``<calls>`` element around it."""
 
     def __init__(self):
         self.parser = None
-        self.depth = 0
         self.timezone: str | None = None
         self.open_start: int | None = None
+        self.call_depth = 0  # how deep inside the open <call> the parser is (0: not in a call)
         self.completed: list[tuple[int, int]] = []  # (start, end-of-start-of-end-tag)
 
     def start(self, tag, attrib):
-        if self.depth == 0 and tag == "calls":
-            self.timezone = attrib.get("timezone")
-        elif self.depth == 1 and tag == "call":
+        name = local_name(tag)
+        if self.call_depth:
+            self.call_depth += 1
+        elif name == "calls":
+            self.timezone = attrib.get("timezone") or self.timezone
+        elif name == "call":
             self.open_start = self.parser.parser.CurrentByteIndex
-        self.depth += 1
+            self.call_depth = 1
 
     def end(self, tag):
-        self.depth -= 1
-        if self.depth == 1 and tag == "call" and self.open_start is not None:
+        if not self.call_depth:
+            return
+        self.call_depth -= 1
+        if self.call_depth == 0 and self.open_start is not None:
             self.completed.append((self.open_start, self.parser.parser.CurrentByteIndex))
             self.open_start = None
 
@@ -147,6 +213,7 @@ def split_xml_calls(stream) -> Iterator[tuple[str, int, bytes, dict]]:
     file is split at ``<call>`` boundaries so that one bad call does not lose the good ones after it; the bytes
     that belong to no call are yielded with an ``error`` attribute, so they land in the dead letter.
     """
+    stream = _Utf8Stream.wrap(stream)
     target = _CallBoundaries()
     parser = DefusedXMLParser(target=target)
     target.parser = parser
@@ -166,9 +233,7 @@ def split_xml_calls(stream) -> Iterator[tuple[str, int, bytes, dict]]:
 
     error: Exception | None = None
     while True:
-        block = stream.read(READ_BLOCK)
-        if buffer_start == 0 and not buffer and block.startswith(BOM):
-            block, buffer_start, consumed = block[len(BOM):], len(BOM), len(BOM)
+        block = stream.read(READ_BLOCK)  # a leading BOM goes to the parser too, so its byte index is the file's
         buffer += block
         try:
             if block:

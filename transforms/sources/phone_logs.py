@@ -15,6 +15,7 @@ from defusedxml.ElementTree import fromstring
 from transforms.cleaning import parse_timestamp
 from transforms.sources.channel import ReadChannel
 from transforms.records import READ, RecordError, new_complaint, raw_text
+from transforms.sources.files import local_name
 from transforms.sources.payloads import parse_csv_row
 
 SOURCE = "phone"
@@ -32,12 +33,13 @@ def parse_call_xml(text: str) -> dict:
         element = fromstring(text)
     except (SyntaxError, DefusedXmlException, ValueError) as error:
         raise RecordError("invalid_xml", f"malformed <call> element: {error}") from None
-    if element.tag != "call":
-        raise RecordError("invalid_xml", f"expected a <call> element, found <{element.tag}>")
+    if local_name(element.tag) != "call":
+        raise RecordError("invalid_xml", f"expected a <call> element, found <{local_name(element.tag)}>")
     values = {"call_id": element.get("id")}
     for child in element:
-        if child.tag in XML_TAGS:
-            values[XML_TAGS[child.tag]] = (child.text or "").strip()
+        name = local_name(child.tag)
+        if name in XML_TAGS:  # all the text inside, markup such as <b> in the notes included
+            values[XML_TAGS[name]] = "".join(child.itertext()).strip()
     return values
 
 
