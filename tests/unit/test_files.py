@@ -158,3 +158,25 @@ def test_inline_markup_in_notes_keeps_the_whole_note(tmp_path):
                 + CALL.format(id="c1", notes="Customer <b>very</b> upset, <i>no data</i> for 3 days") + "</calls>")
     [call] = _calls(tmp_path, "markup.xml", document.encode())
     assert call["text"] == "Customer very upset, no data for 3 days"
+
+
+HEADER = b"call_id,start_time,end_time,msisdn,account_number,agent_id,queue,wrap_up_code,disposition,notes"
+
+
+def test_csv_with_cr_only_line_endings_reads_every_record(tmp_path):
+    rows = [b"C-%d,2026-11-30 18:08:29,2026-11-30 18:20:00,08031234567,,A1,network,NO_SERVICE,open,note %d" % (n, n)
+            for n in range(5)]
+    calls = _calls(tmp_path, "calls.csv", b"\r".join([HEADER, *rows]) + b"\r")
+    assert [call["source_record_id"] for call in calls] == [f"C-{n}" for n in range(5)]
+    lines = list(split_lines(io.BytesIO(b'{"a": 1}\r{"a": 2}\r\n{"a": 3}\n')))
+    assert [line for _, _, line, _ in lines] == [b'{"a": 1}', b'{"a": 2}', b'{"a": 3}']
+
+
+def test_a_stray_quote_in_an_unquoted_field_stays_in_its_own_record(tmp_path):
+    rows = [b'C-1,2026-11-30 18:08:29,,08031234567,,A1,network,NO_SERVICE,open,He said "no signal at all',
+            b'C-2,2026-11-30 18:09:29,,08031234567,,A1,network,NO_SERVICE,open,"quoted, with a comma"',
+            b'C-3,2026-11-30 18:10:29,,08031234567,,A1,network,NO_SERVICE,open,"two\nlines"',
+            b'C-4,2026-11-30 18:11:29,,08031234567,,A1,network,NO_SERVICE,open,plain']
+    calls = _calls(tmp_path, "calls.csv", b"\n".join([HEADER, *rows]) + b"\n")
+    assert [call["source_record_id"] for call in calls] == ["C-1", "C-2", "C-3", "C-4"]
+    assert calls[0]["text"] == 'He said "no signal at all' and calls[2]["text"] == "two\nlines"

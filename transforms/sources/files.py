@@ -51,9 +51,32 @@ def _open(path: str):
             yield raw
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def lines_of(stream) -> Iterator[bytes]:
+    """The stream's lines with their endings, whichever of LF, CRLF or a lone CR (old Mac and some Windows
+    exporters) ends them."""
+    pending = b""
+    while True:
+        block = stream.read(READ_BLOCK)
+        data = pending + block
+        if not block:
+            if data:
+                yield data
+            return
+        start = 0
+        for match in _LINE_END.finditer(data):
+            if match.group() == b"\r" and match.end() == len(data):
+                break  # a CR at the end of the block may be the first half of a CRLF
+            yield data[start:match.end()]
+            start = match.end()
+        pending = data[start:]
+
+
 def split_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
-    """Yield ('line', line_number, bytes, {}) for each non-blank line; CRLF/LF and a leading BOM are removed."""
-    for number, line in enumerate(stream, start=1):
+    """Yield ('line', line_number, bytes, {}) for each non-blank line; CRLF/LF/CR and a leading BOM are removed."""
+    for number, line in enumerate(lines_of(stream), start=1):
         if number == 1 and line.startswith(BOM):
             line = line[len(BOM):]
         line = line.rstrip(b"\r\n")
@@ -75,15 +98,16 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
     The header is not a record: it is passed along in each record's attributes (``header``), so a record
     can be re-parsed from the lake on its own.
 
-    RFC 4180 quotes are doubled inside a quoted field, so a record is complete exactly when it holds an even
-    number of quote characters. A record still open at end of file (a truncated export) is yielded as it is;
-    the parser then rejects it.
+    A record goes on past its line end only inside a quoted field: one that starts with a quote (RFC 4180;
+    quotes doubled inside), as Python's ``csv`` reads it. A stray quote inside an unquoted field (``He said "no``)
+    is text, so it cannot swallow the rest of the file. A record still open at end of file (a truncated export) is
+    yielded as it is; the parser then rejects it.
     """
     pending: list[bytes] = []
-    quotes = 0
+    in_quotes = False
     first_line = 0
     attributes: dict = {}
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(lines_of(stream), start=1):
         if number == 1 and line.startswith(BOM):
             line = line[len(BOM):]
         if not pending:
@@ -91,10 +115,11 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
                 continue
             first_line = number
         pending.append(line)
-        quotes += line.count(b'"')
-        if quotes % 2 == 0:
+        if b'"' in line or in_quotes:
+            in_quotes = _still_quoted(line, in_quotes)
+        if not in_quotes:
             record = b"".join(pending).rstrip(b"\r\n")
-            pending, quotes = [], 0
+            pending = []
             if not attributes:
                 attributes = {"header": record.decode("utf-8", errors="replace")}
                 continue
@@ -102,6 +127,25 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
     if pending:
         yield Position.LINE, first_line, b"".join(pending).rstrip(b"\r\n"), \
             {**attributes, "error": "unterminated quoted field at end of file (truncated export?)"}
+
+
+def _still_quoted(line: bytes, in_quotes: bool) -> bool:
+    """Whether a quoted CSV field is still open after ``line`` (given whether one was open before it)."""
+    at_field_start = not in_quotes
+    index, length = 0, len(line)
+    while index < length:
+        char = line[index:index + 1]
+        if in_quotes:
+            if char == b'"':
+                if line[index + 1:index + 2] == b'"':
+                    index += 1  # a doubled quote is a quote character in the field
+                else:
+                    in_quotes = False
+        elif char == b'"' and at_field_start:
+            in_quotes = True
+        at_field_start = char == b"," and not in_quotes
+        index += 1
+    return in_quotes
 
 
 _CALL_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?call[\s>/]")
