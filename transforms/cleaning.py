@@ -21,9 +21,17 @@ DEFAULT_REGION = "NG"  # Beejan's home network: local numbers like 0803... are N
 _CONTROL_CHARS = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b\u200e\u200f\u2028\u2029\ufeff]")
 _WHITESPACE = re.compile(r"\s+")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-# A run of digits, possibly with a leading + and separators, long enough to be a phone number.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w-])\+?\d[\d\s().\-]{6,}\d(?![\w-])")
-_DIGIT_RUN = re.compile(r"\d{7,}|(?:\d[\s().\-]?){8,}")
+# In text: an e-mail address whose parts may be in any script (internationalised domains such as bücher.de).
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[^\W\d_]{2,}")
+# A phone number as people write it: digits with a leading + or (, spaces, dots, dashes (en and em dashes too),
+# slashes, underscores or brackets between them, standing alone or right after "tel"/"tel:".
+_PHONE_CANDIDATE = re.compile(r"(?:(?<=tel)|(?<=tel:)|(?<![\w-]))(?:\+|\()?\d[\d\s().\-/_\u2010-\u2015]{5,}\d(?![\w-])",
+                              re.IGNORECASE)
+_SEVEN_DIGITS = re.compile(r"(?:\d\D{0,4}){6}\d")  # cheap test that a text may hold a phone number at all
+# What looks like a phone number but is not one: links, dates and times.
+_NOT_A_PHONE = re.compile(r"(?:https?://|www\.)\S+"
+                          r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?\b"
+                          r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b", re.IGNORECASE)
 
 
 def clean_text(text: str | None) -> str:
@@ -73,14 +81,26 @@ def normalise_handle(raw: str | None) -> str | None:
 
 
 def mask_contacts(text: str) -> str:
-    """Replace e-mail addresses with [email] and phone numbers with [phone] (account numbers are kept)."""
+    """Replace e-mail addresses with [email] and phone numbers with [phone], in any of the ways people write
+    them (``+234 (803) 555-0002``, ``0803/555/0002``, ``0803_555_0002``, en dashes, ``tel0803...``); links,
+    dates, times, amounts and account numbers are kept."""
     if not text:
         return text
     if "@" in text:
-        text = _EMAIL.sub("[email]", text)
-    if _DIGIT_RUN.search(text):
+        text = _EMAIL_IN_TEXT.sub("[email]", text)
+    if _SEVEN_DIGITS.search(text):
+        # links, dates and times step aside (as one private-use character each) while numbers are masked
+        kept = [match.group(0) for match in _NOT_A_PHONE.finditer(text)]
+        if kept:
+            kept_iter = iter(range(len(kept)))
+            text = _NOT_A_PHONE.sub(lambda _: chr(_KEPT + next(kept_iter)), text)
         text = _PHONE_CANDIDATE.sub(_mask_phone_match, text)
+        if kept:
+            text = re.sub(f"[{chr(_KEPT)}-{chr(_KEPT + len(kept) - 1)}]", lambda m: kept[ord(m.group(0)) - _KEPT], text)
     return text
+
+
+_KEPT = 0xF0000  # start of a private-use plane: never in a complaint's text after cleaning
 
 
 def _mask_phone_match(match: re.Match) -> str:

@@ -85,6 +85,8 @@ def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> d
     finished = {
         "text": mask_contacts(complaint["text"]),
         "subject": mask_contacts(complaint["subject"]) if complaint.get("subject") else complaint.get("subject"),
+        "customer_topic": (mask_contacts(complaint["customer_topic"]) if complaint.get("customer_topic")
+                           else complaint.get("customer_topic")),
         "category": prediction.category,
         "category_confidence": float(prediction.category_confidence),
         "sentiment_score": float(prediction.sentiment_score),

@@ -87,3 +87,36 @@ def test_clean_complaint_normalises_text_and_contacts_into_a_new_record():
     assert complaint["language"] == "en"
     assert complaint["_contacts"] == {"msisdn": "0803 123 4567", "msisdn_e164": "+2348031234567", "email": "a@b.com",
                                       "twitter_handle": "ada", "account_number": "BJN-00000001"}
+
+
+# Real-world spellings of contact details, each masked wherever it stands in a sentence.
+PHONES = ["+234 (803) 555-0002", "+234 803 555 0002", "+2348035550002", "2348035550002", "08035550002",
+          "0803 555 0002", "0803-555-0002", "0803.555.0002", "0803/555/0002", "0803_555_0002", "0803\u2013555\u20130002",
+          "0803\u2014555\u20140002", "(0803) 555 0002", "+234-803-555-0002", "+234.803.555.0002", "0 803 555 0002",
+          "+44 20 7946 0958", "+1 (415) 555-2671", "+254 712 345678", "07700 900123", "+33 1 42 68 53 00"]
+EMAILS = ["ada@example.com", "Ada.Okafor+billing@mail.example.ng", "ada@bücher.de", "чек@пример.рф",
+          "ada_o@sub.domain.co.uk"]
+LOOK_ALIKES = ["https://t.co/AbC123xyz9", "https://t.co/12345678901", "http://beejan.ng/help/0803-5550002",
+               "www.beejan.ng/offers/20261126", "2026-11-26", "26/11/2026", "2026-11-26T10:30:00", "10:30:15",
+               "N5,000", "\u20a612,500.00", "N1,250,000", "BJN-00012345", "ORD-20261126001", "#A1234567B",
+               "500MB", "4G", "5.5GB", "2 hours"]
+
+
+@pytest.mark.parametrize("phone", PHONES)
+@pytest.mark.parametrize("template", ["{}", "call me on {} please", "({})", "tel{}", "tel:{}", "{}, thanks",
+                                      "my number: {}."])
+def test_phone_numbers_are_masked_however_they_are_written(phone, template):
+    masked = mask_contacts(template.format(phone))
+    assert "[phone]" in masked and not any(part in masked for part in ("555", "7946", "2671", "345678", "900123",
+                                                                       "42 68")), masked
+
+
+@pytest.mark.parametrize("email", EMAILS)
+def test_email_addresses_are_masked_in_any_script(email):
+    assert mask_contacts(f"write to {email} today") == "write to [email] today"
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_of_contact_details_stay_as_written(text):
+    sentence = f"see {text} for it, and call 0803 555 0002"
+    assert mask_contacts(sentence) == f"see {text} for it, and call [phone]"
