@@ -256,6 +256,7 @@ def build_manifest(plan: BatchPlan, settings: Settings, counts: dict, finished_a
         "duration_seconds": round((finished_at - plan.started_at).total_seconds(), 3),
         "runner": plan.runner,
         "profile": settings.profile,
+        "contact_token_key": settings.contact_token_key_source,
         "options": plan.beam_args,
         "shards": plan.shards,
         "input_dir": plan.input_dir,

@@ -228,6 +228,23 @@ class Warehouse:
         self._connection.close()
 
 
+def runs_with_public_token_key(warehouse_dir: str | os.PathLike) -> list[str]:
+    """Runs (from the run manifests beside the warehouse, ``OUT/_runs``) whose contact tokens were made with the
+    dev profile's public key, so they can be reversed: such a warehouse must not be served beyond loopback."""
+    import json
+
+    runs = Path(warehouse_dir).resolve().parent / "_runs"
+    found = []
+    for path in sorted(runs.glob("*.json")) if runs.is_dir() else []:
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if manifest.get("contact_token_key") == "profile file" and manifest.get("status") == "succeeded":
+            found.append(manifest.get("run_id", path.stem))
+    return found
+
+
 def table_schema(schema_name: str) -> pa.Schema:
     """The Arrow schema of a warehouse table, partition key included."""
     return schemas.arrow_schema(schema_name, include_partition_key=True)

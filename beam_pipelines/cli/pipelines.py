@@ -41,6 +41,17 @@ def settings_for_pipeline(args, beam_args: list[str], runner: str):
         raise CliError(f"complaints: {error}") from None
 
 
+PUBLIC_KEY_WARNING = ("complaints {command}: WARNING: contact tokens are made with the {profile} profile's public "
+                      "key, so anyone with this repository can reverse them to phone numbers and e-mails: set "
+                      "COMPLAINTS_CONTACT_TOKEN_KEY to a secret for real data (this run's manifest records it; "
+                      "`complaints serve` refuses such a warehouse beyond loopback)")
+
+
+def warn_if_public_key(settings, command: str) -> None:
+    if settings.public_contact_token_key:
+        print(PUBLIC_KEY_WARNING.format(command=command, profile=settings.profile), file=sys.stderr)
+
+
 def checked_model_factory(model_dir: str | None):
     """The model factory for ``model_dir`` (None: the rules model), loaded once here so that a bad model
     directory fails now, not on a worker mid-run."""
@@ -96,6 +107,7 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         more = f"; and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
         print(f"complaints batch: {len(plan.ignored)} files in the channel folders are not read (listed in the "
               f"manifest as ignored_files): {listed}{more}", file=sys.stderr)
+    warn_if_public_key(settings, "batch")
     if not any(f.source == "customers" for f in plan.files):
         print(f"complaints batch: no customer master under {args.input_dir}/customers/: every complaint will be "
               "flagged unknown_customer", file=sys.stderr)
@@ -168,6 +180,7 @@ def run_stream_command(args, beam_args: list[str]) -> int:
         prepare_edge(args.transport, config, args.runner)
     except (RunnerSetupError, TransportError) as error:
         raise CliError(f"complaints stream: {error}") from None
+    warn_if_public_key(settings, "stream")
     print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
           f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)

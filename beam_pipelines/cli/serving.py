@@ -69,11 +69,17 @@ def cmd_serve(args) -> int:
 
     from serving.api import create_app
     from serving.auth import ApiKeys, KeyFileError
-    from serving.warehouse import Warehouse, WarehouseError
+    from serving.warehouse import Warehouse, WarehouseError, runs_with_public_token_key
 
     warehouse_dir = _warehouse_dir(args.warehouse, "serve")
     if args.api_keys and args.no_auth:
         raise CliError("complaints serve: give --api-keys or --no-auth, not both", EXIT_USAGE)
+    if not _is_loopback(args.host):
+        public = runs_with_public_token_key(warehouse_dir)
+        if public:
+            raise CliError(f"complaints serve: {len(public)} runs in this warehouse (e.g. {public[0]}) made contact "
+                           "tokens with the dev profile's public key, which anyone can reverse: serve it on a "
+                           "loopback address only, or rerun them with COMPLAINTS_CONTACT_TOKEN_KEY set", EXIT_USAGE)
     if args.no_auth:
         if not _is_loopback(args.host):
             raise CliError(f"complaints serve: --no-auth is only allowed on a loopback address, not {args.host}",

@@ -83,6 +83,13 @@ class Settings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
     runner_defaults: dict = field(default_factory=dict)
+    #: where the contact-token key came from: ``environment`` (a secret), or ``profile file`` (the dev profile's
+    #: public key: tokens made with it can be reversed by anyone who has the repository)
+    contact_token_key_source: str = "environment"
+
+    @property
+    def public_contact_token_key(self) -> bool:
+        return self.contact_token_key_source != "environment"
 
     # the pipeline settings the graphs read most, by their short names
     @property
@@ -139,9 +146,12 @@ def load_settings(profile: str | None = None) -> Settings:
                           f"(known: {', '.join([*SECTIONS, 'runner'])})")
     sections = {key: _section(path, key, data.get(key, {})) for key in SECTIONS}
     security = sections.pop("security")
-    key = os.environ.get(security.contact_token_key_env) or security.contact_token_key
+    key = os.environ.get(security.contact_token_key_env)
+    source = "environment"
+    if not key and security.contact_token_key:
+        key, source = security.contact_token_key, "profile file"
     if not key:
         raise ConfigError(f"profile {name!r} needs the contact-token key: set the environment variable "
                           f"{security.contact_token_key_env}")
     return Settings(profile=path.stem, contact_token_key=key.encode("utf-8"), runner_defaults=data.get("runner", {}),
-                    **sections)
+                    contact_token_key_source=source, **sections)

@@ -325,3 +325,22 @@ def test_gzipped_channel_files_give_the_same_warehouse_and_a_corrupt_one_is_a_de
     for source in ("twitter", "webform", "sms", "phone"):
         assert counts[source]["written"] == expected[source]["written"], source
     assert counts["phone"]["rejected_by_reason"] == {"read:unreadable_file": 1}
+
+
+def test_the_dev_profiles_public_token_key_is_warned_about_recorded_and_not_served_beyond_loopback(batch_output,
+                                                                                                   tmp_path):
+    manifest = batch_output["manifest"]
+    assert manifest["profile"] == "dev" and manifest["contact_token_key"] == "profile file"
+    result = run_cli("serve", "--warehouse", str(batch_output["dir"] / "warehouse"), "--host", "0.0.0.0",
+                     "--api-keys", str(tmp_path / "keys.toml"))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "public key" in line and "loopback" in line
+
+
+def test_a_secret_token_key_from_the_environment_gives_no_warning(generated_day, tmp_path):
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path / "out"),
+                     "--date", generated_day["date"], "--quiet", env={"COMPLAINTS_CONTACT_TOKEN_KEY": "a-real-secret"})
+    assert result.returncode == 0, result.stderr
+    assert "public key" not in result.stderr
+    assert latest_manifest(tmp_path / "out")["contact_token_key"] == "environment"
