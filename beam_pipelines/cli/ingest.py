@@ -58,6 +58,11 @@ def run_publish(args) -> int:
     if not published:
         raise CliError(f"complaints publish: no twitter/ or webforms/ records under {args.input_dir}")
     print("published " + ", ".join(f"{n} {source} messages" for source, n in sorted(published.items())))
+    batch_only = [folder for folder in ("sms", "phone_logs") if os.path.isdir(os.path.join(args.input_dir, folder))]
+    if batch_only:
+        print(f"complaints publish: {' and '.join(f'{folder}/' for folder in batch_only)} left out: SMS gateway files "
+              "and call-centre exports are batch inputs (complaints batch), only Twitter/X and web forms are live",
+              file=sys.stderr)
     return 0
 
 
