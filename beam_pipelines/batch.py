@@ -34,7 +34,7 @@ from transforms.outcomes import apply_stage_to_batches
 from transforms.packing import PackByKey
 from transforms.records import CLEAN, VALIDATE, RunContext
 from transforms.sources.all_channels import ReadAllChannels
-from transforms.sources.customers import BuildCustomerIndex
+from transforms.sources.customers import BuildCustomerIndex, conflict_tallies
 from transforms.sources.sms import AssembleSmsInBatches
 from transforms.validation import validate_complaint
 
@@ -187,6 +187,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
             | "ReadAllChannels" >> ReadAllChannels(context, settings.call_centre_timezone))
     lake_files = read["raw_batches"] | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date)
     customer_index = read["customers"] | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex())
+    customer_conflicts = customer_index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies)
 
     shards = read["complaints"] | "GroupIntoShards" >> GroupIntoShards(plan.shards)
     assembled = shards | "AssembleSms" >> AssembleSmsInBatches(settings.sms_timeout)
@@ -204,7 +205,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
                 | "AllDeadLetters" >> beam.Flatten()
                 | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id))
 
-    tallies = [read["tallies"], assembled["tallies"], deduped["tallies"], written, rejected]
+    tallies = [read["tallies"], customer_conflicts, assembled["tallies"], deduped["tallies"], written, rejected]
     counts = (_sum_tallies(tallies)
               | "WriteCounts" >> beam.Map(write_counts(FileSystems.join(staging, "_counts.json"))))
     return {"lake_files": lake_files, "counts": counts}
@@ -227,6 +228,8 @@ def summarise_counts(rows: list[dict]) -> dict:
             entry["duplicates_by_reason"][reason] = count
         elif outcome == "flagged":
             entry["flagged"][reason] = count
+        elif outcome == "conflict":
+            entry.setdefault("conflicts", {})[reason] = count
         else:
             entry[outcome] = entry.get(outcome, 0) + count
     for source, entry in sources.items():

@@ -18,7 +18,10 @@ def format_summary(manifest: dict) -> str:
                      f"{c['merged_parts']:>8}")
     customers = manifest["counts"].get("customers")
     if customers:
-        lines.append(f"customers: {customers.get('loaded', 0)} loaded, {customers['rejected']} rejected")
+        conflicts = customers.get("conflicts") or {}
+        lines.append(f"customers: {customers.get('loaded', 0)} loaded, {customers['rejected']} rejected"
+                     + (", conflicts in the master: " + ", ".join(f"{reason} {n}" for reason, n in
+                                                                sorted(conflicts.items())) if conflicts else ""))
     reasons: dict[str, int] = {}
     for c in manifest["counts"].values():
         for reason, count in c["rejected_by_reason"].items():

@@ -211,7 +211,7 @@ def test_a_batch_whose_channel_is_mostly_unusable_is_refused_and_kept_for_inspec
         lines = tweets.read_text().splitlines()
         tweets.write_text("\n".join(lines[:3] + ["{not json"] * (len(lines) - 3)) + "\n")
     result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
-                     "--date", "2026-11-20", "--quiet")
+                     "--date", "2026-11-20", "--quiet", env={"COMPLAINTS_CONTACT_TOKEN_KEY": "a-real-secret"})
     assert result.returncode == 5, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert "refused to commit" in line and "twitter" in line and "max_reject_ratio" in line
@@ -344,3 +344,25 @@ def test_a_secret_token_key_from_the_environment_gives_no_warning(generated_day,
     assert result.returncode == 0, result.stderr
     assert "public key" not in result.stderr
     assert latest_manifest(tmp_path / "out")["contact_token_key"] == "environment"
+
+
+def test_conflicts_in_the_customer_master_are_counted_in_the_manifest(tmp_path):
+    import csv
+
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=100, seed=14, defect_rate=0.0)
+    master = next((tmp_path / "input" / "customers").glob("*.csv"))
+    with open(master, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    first, second = rows[0], rows[1]
+    extra = [{**first, "segment": "vip" if first["segment"] != "vip" else "consumer"},
+             {**second, "account_number": "BJN-99999999", "email": "", "twitter_handle": ""}]
+    with open(master, "a", newline="") as handle:
+        csv.DictWriter(handle, fieldnames=list(rows[0])).writerows(extra)
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20")
+    assert result.returncode == 0, result.stderr
+    customers = latest_manifest(tmp_path / "out")["counts"]["customers"]
+    assert customers["conflicts"] == {"account_repeated_with_other_values": 1, "msisdn_shared": 1}
+    assert customers["balanced"] and "conflicts in the master" in result.stdout

@@ -137,3 +137,19 @@ def test_rules_model_sentiment_and_priority_reasons():
     assert happy.sentiment_label == "positive" and happy.sentiment_score > 0
     assert "regulator or legal threat" in angry.priority_reasons
     assert angry.priority in ("P1", "P2") and happy.priority in ("P3", "P4")
+
+
+def test_a_master_that_contradicts_itself_is_reported_and_shared_identifiers_link_no_one():
+    base = {"msisdn": None, "email": None, "twitter_handle": None, "segment": "consumer", "region": "Lagos",
+            "plan": "P", "full_name": "A", "tenure_months": 3}
+    rows = [{**base, "account_number": "BJN-1", "segment": "vip", "twitter_handle": "ada"},
+            {**base, "account_number": "BJN-1", "segment": "consumer", "twitter_handle": "ada"},
+            {**base, "account_number": "BJN-1", "segment": "business", "twitter_handle": "ada"},
+            {**base, "account_number": "BJN-2", "twitter_handle": "shared", "msisdn": "+2348030000002"},
+            {**base, "account_number": "BJN-3", "twitter_handle": "shared", "msisdn": "+2348030000003"}]
+    forwards, backwards = CustomerIndex(rows), CustomerIndex(list(reversed(rows)))
+    assert forwards.conflicts == {"account_repeated_with_other_values": 2, "handle_shared": 1}
+    assert forwards.by_account["BJN-1"] == backwards.by_account["BJN-1"]  # the same version whatever the order
+    assert "shared" not in forwards.by_handle and forwards.by_handle["ada"]["account_number"] == "BJN-1"
+    assert forwards.by_msisdn["+2348030000002"]["account_number"] == "BJN-2"
+    assert forwards.conflict_examples["handle_shared"] == ["BJN-2 and BJN-3 share one handle"]

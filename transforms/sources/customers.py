@@ -39,16 +39,46 @@ def parse_customer(raw_record: dict) -> dict:
 
 
 class CustomerIndex:
-    """Look-ups from each identifier to a customer profile, in the linking order of the contract."""
+    """Look-ups from each identifier to a customer profile, in the linking order of the contract.
+
+    A master that contradicts itself is not resolved silently: an account listed again with other values keeps
+    its first version in a fixed order (the smallest by its values, whatever order the files were read in) and
+    counts as ``account_repeated_with_other_values``; a phone, e-mail or handle that two accounts share links to
+    neither (a complaint must not be put on the wrong customer's account) and counts as ``<identifier>_shared``.
+    ``conflicts`` holds the counts by reason, ``conflict_examples`` a few of each.
+    """
+
+    IDENTIFIERS = (("msisdn", "msisdn"), ("email", "email"), ("twitter_handle", "handle"))
 
     def __init__(self, customers):
         self.by_account, self.by_msisdn, self.by_email, self.by_handle = {}, {}, {}, {}
-        for customer in sorted(customers, key=lambda c: c["account_number"]):
-            self.by_account.setdefault(customer["account_number"], customer)
-            for index, key in ((self.by_msisdn, "msisdn"), (self.by_email, "email"),
-                               (self.by_handle, "twitter_handle")):
+        self.conflicts: dict[str, int] = {}
+        self.conflict_examples: dict[str, list[str]] = {}
+        ordered = sorted(customers, key=lambda c: (c["account_number"], sorted((k, str(v)) for k, v in c.items())))
+        for customer in ordered:
+            known = self.by_account.get(customer["account_number"])
+            if known is None:
+                self.by_account[customer["account_number"]] = customer
+            elif known != customer:
+                self._conflict("account_repeated_with_other_values", customer["account_number"])
+        lookups = {"msisdn": self.by_msisdn, "email": self.by_email, "twitter_handle": self.by_handle}
+        owners: dict[tuple[str, str], set[str]] = {}
+        for customer in self.by_account.values():
+            for key, _ in self.IDENTIFIERS:
                 if customer.get(key):
-                    index.setdefault(customer[key], customer)
+                    owners.setdefault((key, customer[key]), set()).add(customer["account_number"])
+        for (key, value), accounts in sorted(owners.items()):
+            if len(accounts) == 1:
+                lookups[key][value] = self.by_account[next(iter(accounts))]
+            else:
+                name = dict(self.IDENTIFIERS)[key]
+                self._conflict(f"{name}_shared", f"{' and '.join(sorted(accounts))} share one {name}")
+
+    def _conflict(self, reason: str, example: str) -> None:
+        self.conflicts[reason] = self.conflicts.get(reason, 0) + 1
+        examples = self.conflict_examples.setdefault(reason, [])
+        if len(examples) < 5:
+            examples.append(example)
 
     def __len__(self):
         return len(self.by_account)
@@ -91,5 +121,11 @@ class ReadCustomers(beam.PTransform):
         read = files | ReadChannel(parse_customer, self.context)
         index = read["complaints"] | "BuildIndex" >> beam.CombineGlobally(BuildCustomerIndex())
         loaded = read["complaints"] | "CountLoaded" >> CountLoaded()
+        conflicts = index | "CountConflicts" >> beam.FlatMap(conflict_tallies)
         return {"index": index, "dead_letters": read["dead_letters"],
-                "tallies": (read["tallies"], loaded) | "Tallies" >> beam.Flatten()}
+                "tallies": (read["tallies"], loaded, conflicts) | "Tallies" >> beam.Flatten()}
+
+
+def conflict_tallies(index: CustomerIndex) -> list[tuple]:
+    """The master's conflicts as tallies ``((customers, conflict, reason), n)`` for the run manifest."""
+    return [count_tally((SOURCE, "conflict", reason), n) for reason, n in sorted(index.conflicts.items())]
