@@ -328,6 +328,8 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     options = build_options(plan.runner, plan.beam_args, settings.runner_defaults)
     pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
     build_batch_pipeline(pipeline, plan, settings, model_factory)
+    sinks.sweep_abandoned_staging(plan.output_dir)  # what killed runs on this host left behind
+    sinks.claim_staging(plan.output_dir, plan.run_id)
     channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
     progress = (ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
                 if show_progress else contextlib.nullcontext())
@@ -344,10 +346,12 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     model_version = getattr(model_factory, "version", None) or getattr(model_factory(), "version", "unknown")
     if not all(c["balanced"] for c in counts.values()):
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
+        sinks.keep_staging(plan.output_dir, plan.run_id, "counts did not balance")
         raise UnbalancedRun(json.dumps(manifest["counts"]))
     try:
         check_quality(counts, settings.quality, staging)
     except RefusedRun as refused:
+        sinks.keep_staging(plan.output_dir, plan.run_id, str(refused))
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
         write_manifest(plan.output_dir, {**manifest, "status": "refused", "refused_because": str(refused),
                                          "staging": staging})

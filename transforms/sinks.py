@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import shutil
 from collections import Counter
 
 import apache_beam as beam
@@ -213,6 +214,65 @@ def _remove_empty_partitions(removed_files: list[str]) -> None:
             os.rmdir(directory)
         except OSError:
             pass  # not empty: other batches' files live there
+
+
+OWNER_FILE = "_owner.json"  # in a run's staging directory: which process on which host is writing it
+KEPT_FILE = "_kept.json"    # in a refused or unbalanced run's staging directory: kept for inspection, and why
+
+
+def claim_staging(output_dir: str, run_id: str) -> None:
+    """Mark a run's staging directory as this process's, so a later run can tell an abandoned one."""
+    import json
+    import socket
+
+    path = FileSystems.join(staging_root(output_dir, run_id), OWNER_FILE)
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode("utf-8"))
+
+
+def keep_staging(output_dir: str, run_id: str, reason: str) -> None:
+    """Keep a run's staged output for inspection (a refused or unbalanced run): sweeps leave it alone."""
+    import json
+
+    path = FileSystems.join(staging_root(output_dir, run_id), KEPT_FILE)
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps({"reason": reason[:2000]}).encode("utf-8"))
+
+
+def sweep_abandoned_staging(output_dir: str) -> list[str]:
+    """Remove the staging directories of runs killed on this host (their process is gone), except those kept
+    for inspection; returns the run ids removed. Local output only: another host's runs are never touched."""
+    import json
+    import socket
+
+    root = os.path.join(output_dir, "_staging")
+    if "://" in output_dir or not os.path.isdir(root):
+        return []
+    removed = []
+    for run_id in sorted(os.listdir(root)):
+        staging = os.path.join(root, run_id)
+        if os.path.exists(os.path.join(staging, KEPT_FILE)):
+            continue
+        try:
+            with open(os.path.join(staging, OWNER_FILE), encoding="utf-8") as handle:
+                owner = json.load(handle)
+        except (OSError, ValueError):
+            continue  # not claimed (yet, or by an older version): leave it
+        if owner.get("host") != socket.gethostname() or _alive(owner.get("pid")):
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(run_id)
+    return removed
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError):
+        return True  # someone else's process, or not a pid we can judge: assume it runs
+    return True
 
 
 def discard_staging(output_dir: str, run_id: str) -> None:

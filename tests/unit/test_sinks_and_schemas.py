@@ -55,3 +55,25 @@ def test_parquet_written_by_the_sink_reads_back_with_its_schema(tmp_path):
     assert table.column("ingest_date").to_pylist() == ["2026-11-26"] or \
         str(table.column("ingest_date")[0]) == "2026-11-26"
     assert table.column("raw").to_pylist() == ["a|b"]
+
+
+def test_staging_left_by_a_killed_run_is_swept_but_a_kept_or_running_one_stays(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    host = socket.gethostname()
+    for run_id, owner, kept in (("killed", {"host": host, "pid": dead_pid}, False),
+                                ("refused", {"host": host, "pid": dead_pid}, True),
+                                ("elsewhere", {"host": "another-host", "pid": dead_pid}, False)):
+        staging = tmp_path / "_staging" / run_id
+        staging.mkdir(parents=True)
+        (staging / sinks.OWNER_FILE).write_text(json.dumps(owner))
+        if kept:
+            sinks.keep_staging(str(tmp_path), run_id, "refused: reject ratio")
+    sinks.claim_staging(str(tmp_path), "running")
+    assert sinks.sweep_abandoned_staging(str(tmp_path)) == ["killed"]
+    assert sorted(p.name for p in (tmp_path / "_staging").iterdir()) == ["elsewhere", "refused", "running"]
