@@ -70,7 +70,9 @@ def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
 
 
 class WriteLake(beam.PTransform):
-    """Raw batches -> one JSON-lines lake file per input file chunk, verbatim records (staged)."""
+    """Raw batches -> one JSON-lines lake file per input file chunk, verbatim records (staged); emits the tally
+    ``((source, in_lake, ''), lines written)`` of each file, so the manifest checks the lake holds every record
+    read."""
 
     def __init__(self, staging: str, batch_id: str, ingest_date: dt.date):
         super().__init__()
@@ -85,11 +87,14 @@ class WriteLake(beam.PTransform):
                 return None  # reference data (the customer master) is not a channel record
             path = FileSystems.join(staging, tables.LAKE.path, tables.LAKE.partition_path(source, ingest_date),
                                     f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl")
+            lines = [lake_line(record) for record in batch.records]
             with FileSystems.create(path) as handle:
-                handle.write(b"".join(lake_line(record) for record in batch.records))
-            return path
+                handle.write(b"".join(lines))
+            return count_tally((source, "in_lake", ""), len(lines))
 
-        return raw_batches | "WriteLakeFile" >> beam.Map(write)
+        return (raw_batches
+                | "WriteLakeFile" >> beam.Map(write)
+                | "DropReferenceData" >> beam.Filter(lambda tally: tally is not None))
 
 
 class WriteComplaints(beam.PTransform):

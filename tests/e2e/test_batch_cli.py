@@ -366,3 +366,29 @@ def test_conflicts_in_the_customer_master_are_counted_in_the_manifest(tmp_path):
     customers = latest_manifest(tmp_path / "out")["counts"]["customers"]
     assert customers["conflicts"] == {"account_repeated_with_other_values": 1, "msisdn_shared": 1}
     assert customers["balanced"] and "conflicts in the master" in result.stdout
+
+
+def test_the_lake_holds_every_record_read_per_input_file_and_the_manifest_checks_it(batch_output):
+    import collections
+
+    out, manifest = batch_output["dir"], batch_output["manifest"]
+    per_file = collections.Counter(json.loads(line)["source_file"] for path in (out / "lake" / "raw").rglob("*.jsonl")
+                                   for line in path.read_text().splitlines())
+    dead = read_table(out / "warehouse" / "dead_letter").to_pylist()
+    for source in ("twitter", "webform", "sms", "phone"):
+        counts = manifest["counts"][source]
+        assert counts["in_lake"] == counts["read"] and counts["balanced"], source
+    assert sum(per_file.values()) == sum(manifest["counts"][s]["read"] for s in ("twitter", "webform", "sms", "phone"))
+    # every dead letter's input file is one the lake has records of
+    assert {row["source_file"] for row in dead if row["source"] != "customers"} <= set(per_file)
+
+
+def test_a_run_whose_lake_misses_a_record_does_not_balance():
+    from beam_pipelines.batch import summarise_counts
+
+    rows = [{"source": "sms", "outcome": "read", "reason": "", "count": 10},
+            {"source": "sms", "outcome": "written", "reason": "", "count": 10},
+            {"source": "sms", "outcome": "in_lake", "reason": "", "count": 9}]
+    assert not summarise_counts(rows)["sms"]["balanced"]
+    rows[2]["count"] = 10
+    assert summarise_counts(rows)["sms"]["balanced"]
