@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import secrets
 import signal
 from dataclasses import dataclass, field
@@ -170,6 +171,9 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
 
     def stop(signum, _frame):  # Ctrl-C or SIGTERM: cancel the job, let files in flight finish, then exit
         stopping.append(signum)
+        # what a cancelled job's workers and runner log as they stop ("Bundle failed", cancelled RPCs) is the
+        # stop the user asked for, not an error: the command says "interrupted" in one line instead
+        logging.disable(logging.CRITICAL)
         result.cancel()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -218,12 +218,15 @@ def summary(warehouse: Warehouse) -> dict:
     rows = warehouse.rows(
         "SELECT event_date AS day, count(*) AS complaints, "
         "count(*) FILTER (WHERE priority = 'P1') AS p1, "
-        "count(*) FILTER (WHERE sentiment_label = 'negative') AS negative "
+        "count(*) FILTER (WHERE sentiment_label = 'negative') AS negative, "
+        "count(*) FILTER (WHERE NOT list_contains(flags, 'late_arrival')) AS on_time "
         "FROM complaints WHERE event_date BETWEEN ? AND ? GROUP BY ALL", [week_ago, today])
     by_day = {row["day"]: row for row in rows}
     current = by_day.get(today, {"complaints": 0, "p1": 0, "negative": 0})
-    previous = [by_day[d]["complaints"] if d in by_day else 0
-                for d in (today - dt.timedelta(days=n) for n in range(1, 8))]
+    # A day counts towards the baseline only if it was ingested (some complaints arrived on time): a day known
+    # only from a few late arrivals of a later batch is a day without data, not a quiet day.
+    previous = [by_day[d]["complaints"] for d in (today - dt.timedelta(days=n) for n in range(1, 8))
+                if d in by_day and by_day[d]["on_time"]]
     categories = warehouse.rows(
         "SELECT category, count(*) AS complaints FROM complaints WHERE event_date = ? GROUP BY ALL "
         "ORDER BY complaints DESC", [today])
@@ -235,8 +238,8 @@ def summary(warehouse: Warehouse) -> dict:
     open_alerts = alerts(warehouse, None, 1000)["items"]
     return jsonable({
         "as_of": newest, "day": today, "complaints": current["complaints"],
-        "previous_7_day_mean": round(sum(previous) / 7, 1),
-        "previous_days_with_data": sum(1 for count in previous if count),
+        "previous_7_day_mean": round(sum(previous) / len(previous), 1) if previous else None,
+        "previous_days_with_data": len(previous),
         "p1": current["p1"],
         "negative_share": round(current["negative"] / current["complaints"], 3) if current["complaints"] else 0.0,
         "dead_letters": rejected[0]["records"] if rejected else 0,

@@ -88,8 +88,9 @@ class CategoryCount(BaseModel):
 
 
 class Summary(BaseModel):
-    """Today (the UTC day of the newest complaint with a trusted time) against the previous seven days; every
-    figure is null while the warehouse holds no complaint."""
+    """Today (the UTC day of the newest complaint with a trusted time) against the previous seven days: the mean
+    is over the days among them that were ingested (``previous_days_with_data``; a day known only from late
+    arrivals has no data) and null when there are none. Every figure is null while the warehouse is empty."""
 
     as_of: str | None = None
     day: str | None = None

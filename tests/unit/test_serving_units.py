@@ -194,3 +194,22 @@ def test_published_replaces_a_file_or_folder_whole_and_leaves_nothing_when_a_wri
             (hidden / f"{content}.parquet").write_text(content)
     assert [p.name for p in folder.iterdir()] == ["new.parquet"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecast_run=1", "report.csv"]
+
+
+def test_the_summary_baseline_counts_only_days_that_were_ingested(tmp_path):
+    from beam_pipelines.generator.history import write_history
+    from serving import queries
+
+    end = dt.date(2026, 11, 25)
+    write_history(str(tmp_path), end, days=2, per_day=100, seed=3)
+    day_before = pq.read_table(next((tmp_path / "complaints" / f"event_date={end - dt.timedelta(days=1)}")
+                                    .glob("*.parquet"))).to_pylist()
+    late = [{**row, "complaint_id": f"late-{n}", "flags": ["late_arrival"],
+             "event_time": dt.datetime(2026, 11, 21, 9, tzinfo=dt.timezone.utc)} for n, row in enumerate(day_before[:3])]
+    target = tmp_path / "complaints" / "event_date=2026-11-21"
+    target.mkdir()
+    pq.write_table(pa.Table.from_pylist(late, schema=schemas.arrow_schema("Complaint")), target / "late.parquet")
+    summary = queries.summary(Warehouse(tmp_path, refresh_seconds=0))
+    assert summary["day"] == "2026-11-25"
+    assert summary["previous_days_with_data"] == 1  # 2026-11-24; the 21st has only 3 late arrivals
+    assert summary["previous_7_day_mean"] == float(len(day_before))
