@@ -136,19 +136,26 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list]:
     return clauses, parameters
 
 
+#: When a complaint happened, for "newest first": its event time, unless validation found that clock in the
+#: future (a phone set to 2036), when its arrival stands in, so a mis-clocked complaint does not top every list.
+NEWEST_TIME_SQL = "CASE WHEN list_contains(flags, 'future_timestamp') THEN ingested_at ELSE event_time END"
+
+
 def search_complaints(warehouse: Warehouse, filters: SearchFilters, limit: int, cursor: str | None) -> dict:
-    """Newest first, ``limit`` at a time; ``next_cursor`` continues exactly after the last item (keyset paging,
-    so pages stay stable while new complaints arrive)."""
+    """Newest first (by ``NEWEST_TIME_SQL``), ``limit`` at a time; ``next_cursor`` continues exactly after the
+    last item (keyset paging, so pages stay stable while new complaints arrive)."""
     clauses, parameters = _filter_sql(filters)
     if cursor:
         after_time, after_id = decode_cursor(cursor)
-        clauses += ["(event_time < ? OR (event_time = ? AND complaint_id < ?))", "event_date <= ?"]
-        parameters += [after_time, after_time, after_id, after_time.date()]
+        clauses += [f"({NEWEST_TIME_SQL} < ? OR ({NEWEST_TIME_SQL} = ? AND complaint_id < ?))"]
+        parameters += [after_time, after_time, after_id]
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = warehouse.rows(f"SELECT {', '.join(COMPLAINT_COLUMNS)} FROM complaints {where} "
-                          f"ORDER BY event_time DESC, complaint_id DESC LIMIT {int(limit) + 1}", parameters)
+    rows = warehouse.rows(f"SELECT {', '.join(COMPLAINT_COLUMNS)}, {NEWEST_TIME_SQL} AS newest_time FROM complaints "
+                          f"{where} ORDER BY newest_time DESC, complaint_id DESC LIMIT {int(limit) + 1}", parameters)
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1]["event_time"], page[-1]["complaint_id"]) if more else None
+    next_cursor = encode_cursor(page[-1]["newest_time"], page[-1]["complaint_id"]) if more else None
+    for row in page:
+        del row["newest_time"]
     return {"items": [jsonable(row) for row in page], "next_cursor": next_cursor, "limit": limit}
 
 

@@ -213,3 +213,33 @@ def test_the_summary_baseline_counts_only_days_that_were_ingested(tmp_path):
     assert summary["day"] == "2026-11-25"
     assert summary["previous_days_with_data"] == 1  # 2026-11-24; the 21st has only 3 late arrivals
     assert summary["previous_7_day_mean"] == float(len(day_before))
+
+
+def test_newest_first_places_a_mis_clocked_complaint_at_its_arrival_and_pages_still_cover_everything(tmp_path):
+    from beam_pipelines.generator.history import write_history
+    from serving import queries
+
+    end = dt.date(2026, 11, 25)
+    write_history(str(tmp_path), end, days=1, per_day=60, seed=4)
+    day = next((tmp_path / "complaints" / f"event_date={end}").glob("*.parquet"))
+    [template] = pq.read_table(day).slice(0, 1).to_pylist()
+    arrived = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
+    future = {**template, "complaint_id": "fx-2036", "flags": ["future_timestamp"],
+              "event_time": dt.datetime(2036, 11, 25, 9, tzinfo=dt.timezone.utc), "ingested_at": arrived}
+    target = tmp_path / "complaints" / "event_date=2036-11-25"
+    target.mkdir()
+    pq.write_table(pa.Table.from_pylist([future], schema=schemas.arrow_schema("Complaint")), target / "f.parquet")
+    warehouse = Warehouse(tmp_path, refresh_seconds=0)
+    seen, cursor = [], None
+    while True:
+        page = queries.search_complaints(warehouse, queries.SearchFilters(), 9, cursor)
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    ids = [item["complaint_id"] for item in seen]
+    assert ids[0] != "fx-2036" and ids.count("fx-2036") == 1
+    assert len(ids) == len(set(ids)) == warehouse.scalar("SELECT count(*) FROM complaints")
+    position = ids.index("fx-2036")
+    before, after = seen[position - 1]["event_time"], seen[position + 1]["event_time"]
+    assert before >= "2026-11-25T12:00:00Z" >= after  # between the complaints that came before and after it
