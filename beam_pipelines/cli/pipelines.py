@@ -2,9 +2,12 @@
 ``beam_pipelines/streaming.py``). Every other ``--flag`` of these commands is a Beam pipeline option."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, absolute,
                                        check_writable, failure_reason)
@@ -50,6 +53,72 @@ PUBLIC_KEY_WARNING = ("complaints {command}: WARNING: contact tokens are made wi
 def warn_if_public_key(settings, command: str) -> None:
     if settings.public_contact_token_key:
         print(PUBLIC_KEY_WARNING.format(command=command, profile=settings.profile), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def one_line_on_interrupt(command: str):
+    """Ctrl-C ends the command with one line, ``complaints <command>: interrupted, nothing was committed``, and
+    exit 130, instead of the many tracebacks a local runner's threads and worker processes print as they stop.
+
+    While the pipeline runs, this process's stderr (which the worker processes it starts inherit) is a pipe that
+    a thread copies to the terminal as it comes; from the interrupt on, the copying stops, so what the stopping
+    runner and workers print goes nowhere."""
+    terminal = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    silenced = threading.Event()
+
+    def relay():
+        while chunk := os.read(read_end, 65536):
+            if not silenced.is_set():
+                os.write(terminal, chunk)
+
+    def interrupted(_signum, _frame):
+        silenced.set()
+        logging.disable(logging.CRITICAL)
+        threading.excepthook = lambda _args: None
+        raise KeyboardInterrupt
+
+    copier = threading.Thread(target=relay, name="stderr-relay", daemon=True)
+    copier.start()
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not silenced.is_set():
+            raise
+        for pid in _descendants(os.getpid()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        os.write(terminal, f"complaints {command}: interrupted, nothing was committed\n".encode())
+        os._exit(130)  # the runner's threads may still be stopping: leave without waiting for them
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.stderr.flush()
+        os.dup2(terminal, 2)  # the pipe's last writer closes: the relay copies what is left and ends
+        copier.join(timeout=2)
+        os.close(terminal)
+        os.close(read_end)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and theirs (Linux ``/proc``; nothing elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, stack = [], list(children.get(pid, []))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(children.get(child, []))
+    return found
 
 
 def checked_model_factory(model_dir: str | None):
@@ -116,7 +185,8 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
               f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
     try:
-        manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
+        with one_line_on_interrupt("batch"):
+            manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
     except RefusedRun as refused:

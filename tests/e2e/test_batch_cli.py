@@ -392,3 +392,30 @@ def test_a_run_whose_lake_misses_a_record_does_not_balance():
     assert not summarise_counts(rows)["sms"]["balanced"]
     rows[2]["count"] = 10
     assert summarise_counts(rows)["sms"]["balanced"]
+
+
+def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path):
+    """As a terminal's Ctrl-C does: SIGINT to the whole process group, the runner's worker processes included."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from beam_pipelines.generator import generate
+    from tests.conftest import REPO
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=40000, seed=15, defect_rate=0.0)
+    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "batch", "--input-dir", str(tmp_path / "input"),
+                            "--output-dir", str(tmp_path / "out"), "--quiet"], cwd=REPO, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                           env={**os.environ, "COMPLAINTS_CONTACT_TOKEN_KEY": "a-real-secret"})
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out" / "_staging").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # the workers are running
+    os.killpg(job.pid, signal.SIGINT)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode == 130
+    assert stderr.strip().splitlines() == ["complaints batch: interrupted, nothing was committed"]
+    assert not (tmp_path / "out" / "warehouse").exists() and not (tmp_path / "out" / "_staging").exists()
