@@ -19,6 +19,7 @@ PIPELINE = [  # the Beam pipelines, the models they run, the generator
     "pandas==3.1.1",
     "phonenumbers==9.0.43",    # E.164 normalisation: a maintained port of Google's libphonenumber
     "defusedxml==0.7.1",       # XML without entity expansion or external entities
+    "pyahocorasick==2.3.1",    # the rules model finds all its phrases in one pass over a text (Aho-Corasick, C)
     "vadersentiment==3.3.2",   # its published social-media sentiment lexicon (MIT), as model features
     "holidays==0.108",         # the history generator's holiday dips (same calendars as the forecast)
     "confluent-kafka==2.16.1", # the streaming job creates missing channel topics before it starts

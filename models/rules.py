@@ -2,8 +2,9 @@
 and explicit urgency rules for priority. Every decision can be read off the tables below."""
 from __future__ import annotations
 
-import re
-from typing import Sequence
+from typing import Iterable, Sequence
+
+import ahocorasick
 
 from models.base import Prediction
 
@@ -71,26 +72,54 @@ URGENCY_RULES = [
                             "many times", "for weeks")),
 ]
 SEGMENT_POINTS = {"vip": (2, "VIP customer"), "business": (1, "business customer")}
+ALL_PHRASES = ({phrase for words in CATEGORY_KEYWORDS.values() for phrase in words} | set(NEGATIVE) | set(POSITIVE)
+               | {phrase for _, _, phrases in URGENCY_RULES for phrase in phrases})
 
 
-_WHOLE_WORD: dict[str, re.Pattern] = {}
+WORD_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def _contains(text: str, phrase: str) -> bool:
-    """Substring match; short words match whole words only (``data`` is not in ``database``)."""
-    if phrase not in text:
-        return False
-    if not (phrase.isalnum() and len(phrase) <= 4):
-        return True
-    pattern = _WHOLE_WORD.get(phrase)
-    if pattern is None:
-        pattern = _WHOLE_WORD[phrase] = re.compile(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])")
-    return pattern.search(text) is not None
+def whole_word_only(phrase: str) -> bool:
+    """Short words match as whole words only (``data`` is not in ``database``, ``4g`` not in ``14gb``); longer
+    phrases and symbols match anywhere."""
+    return phrase.isalnum() and len(phrase) <= 4
 
 
-def category_scores(complaint: dict) -> dict[str, float]:
-    text = " " + " ".join(filter(None, (complaint.get("subject"), complaint.get("text")))).lower() + " "
-    scores = {category: float(sum(weight for phrase, weight in words.items() if _contains(text, phrase)))
+class PhraseMatcher:
+    """Which of many phrases a (lower-case) text contains, found in one pass over the text with an Aho-Corasick
+    automaton instead of one search per phrase: a phrase counts once however often it occurs, and a short word
+    (``whole_word_only``) only where no letter or digit touches it."""
+
+    def __init__(self, phrases: Iterable[str]):
+        self._automaton = ahocorasick.Automaton()
+        for phrase in sorted(set(phrases)):
+            self._automaton.add_word(phrase, (phrase, whole_word_only(phrase)))
+        self._automaton.make_automaton()
+
+    def found(self, text: str) -> set[str]:
+        found: set[str] = set()
+        last = len(text) - 1
+        for end, (phrase, whole_word) in self._automaton.iter(text):
+            if phrase in found:
+                continue
+            if whole_word:
+                start = end - len(phrase) + 1
+                if (start > 0 and text[start - 1] in WORD_CHARACTERS) or (end < last and text[end + 1] in WORD_CHARACTERS):
+                    continue
+            found.add(phrase)
+        return found
+
+
+MATCHER = PhraseMatcher(ALL_PHRASES)
+
+
+def _complaint_text(complaint: dict) -> str:
+    return " " + " ".join(filter(None, (complaint.get("subject"), complaint.get("text")))).lower() + " "
+
+
+def category_scores(complaint: dict, found: set[str] | None = None) -> dict[str, float]:
+    found = MATCHER.found(_complaint_text(complaint)) if found is None else found
+    scores = {category: float(sum(weight for phrase, weight in words.items() if phrase in found))
               for category, words in CATEGORY_KEYWORDS.items()}
     for value, weight in ((complaint.get("call_queue"), 3.0), (complaint.get("customer_topic"), 1.0)):
         hint = STRUCTURED_HINTS.get((value or "").strip().lower())
@@ -104,8 +133,8 @@ def category_scores(complaint: dict) -> dict[str, float]:
     return scores
 
 
-def classify(complaint: dict) -> tuple[str, float]:
-    scores = category_scores(complaint)
+def classify(complaint: dict, found: set[str] | None = None) -> tuple[str, float]:
+    scores = category_scores(complaint, found)
     best = max(scores, key=lambda c: (scores[c], -list(scores).index(c)))
     total = sum(scores.values())
     if scores[best] < 2:
@@ -115,10 +144,11 @@ def classify(complaint: dict) -> tuple[str, float]:
 
 def sentiment(text: str) -> tuple[float, str]:
     lowered = " " + text.lower() + " "
-    negative = sum(weight for phrase, weight in NEGATIVE.items() if _contains(lowered, phrase))
+    found = MATCHER.found(lowered)
+    negative = sum(weight for phrase, weight in NEGATIVE.items() if phrase in found)
     positive = 0
     for phrase, weight in POSITIVE.items():
-        if not _contains(lowered, phrase):
+        if phrase not in found:
             continue
         at = lowered.find(phrase)
         if any(lowered[max(0, at - 8):at].endswith(negation) for negation in NEGATIONS):
@@ -134,11 +164,12 @@ def sentiment(text: str) -> tuple[float, str]:
     return score, label
 
 
-def prioritise(complaint: dict, category: str, sentiment_score: float) -> tuple[str, list[str]]:
-    text = " " + " ".join(filter(None, (complaint.get("subject"), complaint.get("text")))).lower() + " "
+def prioritise(complaint: dict, category: str, sentiment_score: float,
+               found: set[str] | None = None) -> tuple[str, list[str]]:
+    found = MATCHER.found(_complaint_text(complaint)) if found is None else found
     points, reasons = 0, []
     for reason, weight, phrases in URGENCY_RULES:
-        if any(_contains(text, phrase) for phrase in phrases):
+        if any(phrase in found for phrase in phrases):
             points += weight
             reasons.append(reason)
     if (complaint.get("disposition") or "").lower() == "escalated":
@@ -165,8 +196,9 @@ class RulesModel:
     def predict(self, complaints: Sequence[dict]) -> list[Prediction]:
         predictions = []
         for complaint in complaints:
-            category, confidence = classify(complaint)
+            found = MATCHER.found(_complaint_text(complaint))  # one pass for category and urgency phrases
+            category, confidence = classify(complaint, found)
             score, label = sentiment(complaint.get("text") or "")
-            priority, reasons = prioritise(complaint, category, score)
+            priority, reasons = prioritise(complaint, category, score, found)
             predictions.append(Prediction(category, confidence, score, label, priority, reasons))
         return predictions

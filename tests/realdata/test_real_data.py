@@ -148,3 +148,34 @@ def test_models_train_on_the_real_layouts_and_evaluate_with_their_label_maps(tmp
                          "--output", str(output))
         assert result.returncode == 0, result.stderr[-2000:]
         assert json.loads(output.read_text())["examples"] > 3000
+
+
+def contains_reference(text: str, phrase: str) -> bool:
+    """The rules model's phrase test as it was, one phrase at a time: a substring, and a short word
+    (``models.rules.whole_word_only``) only where no ASCII letter or digit touches it."""
+    import re
+
+    from models.rules import whole_word_only
+
+    if phrase not in text:
+        return False
+    if not whole_word_only(phrase):
+        return True
+    return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text) is not None
+
+
+def test_the_one_pass_phrase_matcher_finds_what_the_phrase_by_phrase_search_found_on_real_tweets():
+    """Every phrase of the rules model, on every text of the shared real tweets: the Aho-Corasick matcher finds
+    exactly the phrases the earlier search found (so the model's labels are the same)."""
+    from models.rules import ALL_PHRASES, MATCHER
+
+    texts = [row["Tweet Text"] for row in rows("uk_mobile_tweets/uk_mobile_tweets.csv")]
+    texts += [row["text"] for row in rows("twcs_telecom_inbound/twcs_telecom_inbound.csv", limit=20000)]
+    texts += [row["text"] for row in rows("telecom_tweets_2015/telecom_tweets.csv", limit=20000)]
+    assert len(texts) > 15000
+    differing = []
+    for text in texts:
+        for variant in (" " + text.lower() + " ", text.lower()):
+            if MATCHER.found(variant) != {p for p in ALL_PHRASES if contains_reference(variant, p)}:
+                differing.append(text)
+    assert not differing, differing[:5]
