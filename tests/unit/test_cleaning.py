@@ -1,5 +1,6 @@
 import copy
 import datetime as dt
+import re
 
 import pytest
 
@@ -120,3 +121,34 @@ def test_email_addresses_are_masked_in_any_script(email):
 def test_look_alikes_of_contact_details_stay_as_written(text):
     sentence = f"see {text} for it, and call 0803 555 0002"
     assert mask_contacts(sentence) == f"see {text} for it, and call [phone]"
+
+
+def test_the_fast_path_for_nigerian_mobiles_gives_what_libphonenumber_gives():
+    import random
+
+    import phonenumbers
+
+    from transforms.cleaning import normalise_phone
+
+    def slow(raw):
+        candidate = raw.strip()
+        if candidate[0].isdigit() and candidate.startswith("234") and len(re.sub(r"\\D", "", candidate)) == 13:
+            candidate = "+" + candidate
+        try:
+            number = phonenumbers.parse(candidate, "NG")
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    rng = random.Random(5)
+    spellings = []
+    for _ in range(3000):
+        prefix = rng.choice("789") + rng.choice("01") + str(rng.randrange(10))
+        rest = f"{rng.randrange(1000):03d}{rng.randrange(10000):04d}"
+        start = rng.choice(["+234", "234", "0", "+234 ", "234-", "0 "])
+        separator = rng.choice(["", " ", "-"])
+        spellings.append(f"{start}{prefix}{separator}{rest[:3]}{separator}{rest[3:]}")
+    for raw in spellings:
+        assert normalise_phone(raw) == slow(raw), raw
