@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -61,18 +62,43 @@ def one_line_on_interrupt(command: str):
     exit 130, instead of the many tracebacks a local runner's threads and worker processes print as they stop.
 
     While the pipeline runs, this process's stderr (which the worker processes it starts inherit) is a pipe that
-    a thread copies to the terminal as it comes; from the interrupt on, the copying stops, so what the stopping
-    runner and workers print goes nowhere."""
+    a thread copies to the terminal as it comes. The interrupt is seen by that thread at once, through the
+    signal wake-up fd (written when the signal arrives, before any worker can print), and from then on nothing is
+    copied, so what the stopping runner and workers print goes nowhere."""
     terminal = os.dup(2)
     read_end, write_end = os.pipe()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
     os.dup2(write_end, 2)
     os.close(write_end)
     silenced = threading.Event()
 
+    def woken(timeout: float | None) -> bool:
+        """Whether SIGINT arrived (within ``timeout``); the wake-up fd carries the numbers of signals caught."""
+        ready, _, _ = select.select([wake_read], [], [], timeout)
+        if ready and signal.SIGINT in os.read(wake_read, 512):
+            silenced.set()
+            stop_workers()  # now, before the main thread's handler runs: they print as they stop
+        return silenced.is_set()
+
     def relay():
-        while chunk := os.read(read_end, 65536):
-            if not silenced.is_set():
-                os.write(terminal, chunk)
+        while True:
+            ready, _, _ = select.select([read_end, wake_read], [], [])
+            if wake_read in ready:
+                woken(0)
+            if read_end in ready:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    return
+                # a chunk goes out only if no interrupt follows within 0.2 s: a worker that got the same
+                # Ctrl-C may have printed before this process's handler ran
+                if not silenced.is_set() and not woken(0.2):
+                    os.write(terminal, chunk)
+
+    def stop_workers():
+        for pid in _descendants(os.getpid()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def interrupted(_signum, _frame):
         silenced.set()
@@ -82,24 +108,24 @@ def one_line_on_interrupt(command: str):
 
     copier = threading.Thread(target=relay, name="stderr-relay", daemon=True)
     copier.start()
+    previous_wakeup = signal.set_wakeup_fd(wake_write)
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
         yield
     except KeyboardInterrupt:
         if not silenced.is_set():
             raise
-        for pid in _descendants(os.getpid()):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        stop_workers()
         os.write(terminal, f"complaints {command}: interrupted, nothing was committed\n".encode())
         os._exit(130)  # the runner's threads may still be stopping: leave without waiting for them
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.set_wakeup_fd(previous_wakeup)
         sys.stderr.flush()
         os.dup2(terminal, 2)  # the pipe's last writer closes: the relay copies what is left and ends
         copier.join(timeout=2)
-        os.close(terminal)
-        os.close(read_end)
+        for fd in (terminal, read_end, wake_read, wake_write):
+            os.close(fd)
 
 
 def _descendants(pid: int) -> list[int]:
