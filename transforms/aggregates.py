@@ -88,9 +88,27 @@ def detect_spike(scope: str, minute: int, complaints: int, history: dict[int, in
     }
 
 
+class CountDistinct(beam.CombineFn):
+    """How many different values: a complaint counts once in a firing however many copies of it reach here
+    (the warehouse writer keeps one per file too, see ``windowed_sinks.first_copies``)."""
+
+    def create_accumulator(self):
+        return set()
+
+    def add_input(self, accumulator, value):
+        accumulator.add(value)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return set().union(*accumulators)
+
+    def extract_output(self, accumulator):
+        return len(accumulator)
+
+
 class CountVolumes(beam.PTransform):
     """Warehouse rows in event-time windows (with their trigger) -> ``complaint_volume`` rows, one per
-    (minute, source, category, priority) and firing."""
+    (minute, source, category, priority) and firing, counting each complaint_id once."""
 
     def __init__(self, window_seconds: int):
         super().__init__()
@@ -104,8 +122,8 @@ class CountVolumes(beam.PTransform):
             yield volume_row(key, count, pane_timing(pane), pane.index, seconds)
 
         return (windowed_rows
-                | "KeyByMinute" >> beam.Map(lambda row: (volume_key(row, seconds), 1))
-                | "CountPerMinute" >> beam.CombinePerKey(sum)
+                | "KeyByMinute" >> beam.Map(lambda row: (volume_key(row, seconds), row["complaint_id"]))
+                | "CountPerMinute" >> beam.CombinePerKey(CountDistinct())
                 | "VolumeRows" >> beam.FlatMap(to_row))
 
 

@@ -111,3 +111,12 @@ def test_a_complaint_file_keeps_the_first_arrival_of_each_complaint_and_counts_t
     assert sorted((r["complaint_id"], r["ingested_at"]) for r in kept) == [("wf-1", T0), ("wf-2", T0)]
     assert [(r["complaint_id"], r["ingested_at"]) for r in copies] == [("wf-1", T0 + dt.timedelta(seconds=5))]
     assert COMPLAINTS.unique
+
+
+def test_volumes_count_a_complaint_once_however_many_copies_reach_them():
+    from transforms.aggregates import CountDistinct
+
+    combine = CountDistinct()
+    left = combine.add_input(combine.add_input(combine.create_accumulator(), "wf-1"), "wf-1")
+    right = combine.add_input(combine.create_accumulator(), "wf-2")
+    assert combine.extract_output(combine.merge_accumulators([left, right, {"wf-1"}])) == 2
