@@ -11,6 +11,7 @@ BASE = [  # what every role reads and writes: the record schemas and the table c
     "fastavro==1.13.1",
     "orjson==3.13.0",          # fast JSON for the lake and the JSON channels
     "tzdata==2026.6",          # time zones where the OS has no tz database (slim images, Windows)
+    "pyiceberg[sql-sqlite]==0.12.0",  # the warehouse's Apache Iceberg tables, and their embedded SQLite catalog
 ]
 PIPELINE = [  # the Beam pipelines, the models they run, the generator
     "apache-beam[gcp]==2.77.0",
@@ -51,7 +52,7 @@ setup(
     description="Apache Beam pipelines for Beejan Technologies' customer-complaint data platform",
     python_requires=">=3.11",
     packages=find_packages(include=["beam_pipelines*", "transforms*", "models*", "runners*", "schemas*",
-                                    "serving*", "ingest*"]),
+                                    "serving*", "ingest*", "warehouse*"]),
     package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml"], "serving": ["dashboard/*"],
                   "models": ["label_maps/*.json"]},
     install_requires=BASE,

@@ -1,8 +1,9 @@
 """The batch pipeline: a day's channel files -> lake, warehouse, dead letter and run manifest.
 
 ``build_batch_pipeline`` wires the graph from the composable transforms (and is what pipeline tests use);
-``run_batch`` discovers the input, runs the graph, checks that the counts balance, commits the staged output
-atomically and writes the run manifest.
+``run_batch`` discovers the input, opens the warehouse's Iceberg tables, runs the graph, checks that the counts
+balance and the quality holds, commits the staged output (one snapshot per table, by upsert) and writes the
+run manifest with the snapshot ids it committed.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 import schemas
 from beam_pipelines import __version__
 from beam_pipelines.config import Settings
-from beam_pipelines.parameters import validation_rules
+from beam_pipelines.parameters import catalog_config, validation_rules
 from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import build_options, make_runner
@@ -76,6 +77,8 @@ class BatchPlan:
     runner: str
     beam_args: list[str] = field(default_factory=list)
     ignored: list[dict] = field(default_factory=list)  # files in the channel folders that are not read, and why
+    #: the Arrow schema (with Iceberg field ids) each warehouse table's data files are written with
+    table_schemas: dict = field(default_factory=dict)
 
 
 def discover_inputs(input_dir: str) -> list[InputFile]:
@@ -131,8 +134,11 @@ def ignored_inputs(input_dir: str, inputs: list[InputFile]) -> list[dict]:
 
 
 def default_batch_id(input_dir: str, batch_date: dt.date) -> str:
-    """Same input directory and date -> same batch id, so a rerun replaces what the earlier run wrote."""
-    digest = hashlib.sha256(os.path.abspath(input_dir).encode("utf-8")).hexdigest()[:8]
+    """Same input directory (however it is spelled: relative, absolute, through a link) and date -> same batch
+    id, so a rerun replaces the lake files the earlier run wrote. The warehouse tables do not depend on it: they
+    are upserted by key."""
+    resolved = input_dir if "://" in input_dir else os.path.realpath(input_dir)
+    digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:8]
     return f"b{batch_date:%Y%m%d}-{digest}"
 
 
@@ -196,14 +202,16 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     deduped = valid | "Dedupe" >> DedupeShards()
     enriched = deduped["complaints"] | "EnrichComplaints" >> EnrichShards(
         customer_index, model_factory, settings.contact_token_key)
-    written = enriched["complaints"] | "WriteWarehouse" >> sinks.WriteComplaints(staging, plan.batch_id)
+    written = enriched["complaints"] | "WriteWarehouse" >> sinks.WriteComplaints(
+        staging, plan.batch_id, plan.table_schemas.get("complaints"))
 
     # Dead letters of every stage are packed to bytes before they meet (transforms/packing.py).
     dead_letters = [read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
     to_dead_letter_files = sinks.dead_letter_partition(DEAD_LETTER_FILES, plan.batch_date)
     rejected = ([dl | f"PackDeadLetters{n}" >> PackByKey(to_dead_letter_files) for n, dl in enumerate(dead_letters)]
                 | "AllDeadLetters" >> beam.Flatten()
-                | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id))
+                | "WriteDeadLetter" >> sinks.WriteDeadLetters(staging, plan.batch_id,
+                                                             plan.table_schemas.get("dead_letter")))
 
     tallies = [read["tallies"], in_lake, customer_conflicts, assembled["tallies"], deduped["tallies"], written,
                rejected]
@@ -274,7 +282,9 @@ def build_manifest(plan: BatchPlan, settings: Settings, counts: dict, finished_a
                      "python": platform.python_version()},
         "counts": counts,
         "balanced": all(c["balanced"] for c in counts.values()),
-        "committed_files": committed,
+        "committed_files": committed.get("files", {}),
+        "snapshots": committed.get("snapshots", {}),
+        "committed_rows": committed.get("rows", {}),
     }
 
 
@@ -328,6 +338,10 @@ def check_quality(counts: dict, quality, staging: str) -> None:
 
 def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, show_progress: bool = False) -> dict:
     """Run the batch pipeline for ``plan`` and return the manifest (also written to ``_runs/<run_id>.json``)."""
+    from warehouse.catalog import writer_schemas
+
+    catalog = catalog_config(settings.warehouse, plan.output_dir)
+    plan.table_schemas = writer_schemas(catalog, list(sinks.ICEBERG_TABLES))
     options = build_options(plan.runner, plan.beam_args, settings.runner_defaults)
     pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
     build_batch_pipeline(pipeline, plan, settings, model_factory)
@@ -359,7 +373,10 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         write_manifest(plan.output_dir, {**manifest, "status": "refused", "refused_because": str(refused),
                                          "staging": staging})
         raise
-    committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id)
+    committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id, catalog, plan.table_schemas,
+                                    {"run_id": plan.run_id, "batch_id": plan.batch_id,
+                                     "batch_date": plan.batch_date.isoformat(), "writer": "batch"},
+                                    settings.warehouse.commit_attempts)
     manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
     write_manifest(plan.output_dir, manifest)
     sinks.discard_staging(plan.output_dir, plan.run_id)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from beam_pipelines.config import StreamingSettings, ValidationSettings
+from beam_pipelines.config import StreamingSettings, ValidationSettings, WarehouseSettings
+from schemas.tables import WAREHOUSE_DIR
 from transforms.event_time import StreamTiming
 from transforms.validation import ValidationRules
+from warehouse.catalog import CatalogConfig
 
 
 def validation_rules(validation: ValidationSettings, batch_date: dt.date | None) -> ValidationRules:
@@ -26,3 +28,8 @@ def stream_timing(streaming: StreamingSettings, **overrides) -> StreamTiming:
     values = {name: getattr(streaming, name) for name in StreamingSettings.__dataclass_fields__}
     values.update({name: value for name, value in overrides.items() if value is not None})
     return StreamTiming(**values)
+
+
+def catalog_config(warehouse: WarehouseSettings, output_dir: str) -> CatalogConfig:
+    """The Iceberg catalog of a run writing to ``output_dir``: its tables under ``OUT/warehouse``."""
+    return CatalogConfig(f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}", warehouse.catalog, warehouse.namespace)

@@ -69,32 +69,41 @@ class ProgressReporter(_PollingReporter):
 
 
 class StreamProgress(_PollingReporter):
-    """Prints a streaming job's running totals (from its ``stream_counts`` files) every ``interval`` seconds
-    while they change: read, written, rejected and duplicates, and the read rate since the last line. Only new
-    files are read each time, so the cost stays flat however long the job runs."""
+    """Prints a streaming job's running totals (from its ``stream_counts`` table) every ``interval`` seconds
+    while they change: read, written, rejected and duplicates, and the read rate since the last line. Data files
+    never change, so each is read once and the cost stays flat however long the job runs."""
 
-    def __init__(self, output_dir: str, run_id: str, interval: float = 30.0, stream=None):
+    def __init__(self, output_dir: str, run_id: str, interval: float = 30.0, stream=None, catalog=None):
+        from warehouse.catalog import CatalogConfig
+
         self.root = os.path.join(output_dir, tables.STREAM_COUNTS.path)
         super().__init__(self.root, stream)
+        self.catalog = catalog or CatalogConfig(os.path.join(output_dir, tables.WAREHOUSE_DIR))
         self.run_id, self.interval = run_id, interval
         self.totals = {"read": 0, "written": 0, "rejected": 0, "duplicates": 0}
-        self._seen: set[str] = set()
+        self._file_totals: dict[str, dict] = {}
 
     def refresh(self) -> bool:
-        """Add the counts of stream_counts files not read yet; True if the totals changed."""
+        """Bring the totals up to the table's current snapshot; True if they changed."""
         import pyarrow.parquet as pq
 
-        changed = False
-        for root, _, names in os.walk(self.root):
-            for name in names:
-                path = os.path.join(root, name)
-                if not name.endswith(".parquet") or name.startswith(".") or path in self._seen:
-                    continue
-                self._seen.add(path)
+        from warehouse.catalog import CatalogError, load_table, open_catalog
+        from warehouse.read import table_state
+
+        try:
+            iceberg = load_table(open_catalog(self.catalog, create=False), self.catalog, tables.STREAM_COUNTS)
+        except CatalogError:
+            return False
+        totals = dict.fromkeys(self.totals, 0)
+        for path in table_state(iceberg, tables.STREAM_COUNTS.name).files:
+            if path not in self._file_totals:
+                counted = self._file_totals[path] = dict.fromkeys(self.totals, 0)
                 for row in pq.read_table(path, columns=["run_id", "outcome", "count"]).to_pylist():
-                    if row["run_id"] == self.run_id and row["outcome"] in self.totals:
-                        self.totals[row["outcome"]] += row["count"]
-                        changed = True
+                    if row["run_id"] == self.run_id and row["outcome"] in counted:
+                        counted[row["outcome"]] += row["count"]
+            for outcome, count in self._file_totals[path].items():
+                totals[outcome] += count
+        changed, self.totals = totals != self.totals, totals
         return changed
 
     def line(self, elapsed: float, rate: float) -> str:

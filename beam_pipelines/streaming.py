@@ -41,6 +41,7 @@ from transforms.sources.customers import CustomerIndex, ReadCustomers
 from transforms.sources.messages import ParseMessages
 from transforms.validation import validate_complaint
 from transforms import windowed_sinks as sinks
+from warehouse.catalog import CatalogConfig
 
 
 @dataclass
@@ -55,6 +56,8 @@ class StreamPlan:
     model_watch_seconds: int = 60
     shards: int = 1
     bounded: bool = False  # the input ends (--max-records): a backfill or a test
+    catalog: CatalogConfig | None = None  # the warehouse tables' catalog; None: the embedded one in OUT/warehouse
+    commit_attempts: int = 8
     run_id: str = field(default_factory=lambda: f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-"
                                                 f"{secrets.token_hex(3)}")
 
@@ -93,6 +96,7 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     pipeline = raw_records.pipeline
     timing, out = plan.timing, plan.output_dir
     writer = {"stream_id": plan.stream_id, "run_id": plan.run_id}
+    committer = {**writer, "catalog": plan_catalog(plan), "attempts": plan.commit_attempts}
     model_handler = model_handler or ComplaintModelHandler(plan.model_dir, min_batch_size=1, max_batch_size=256)
 
     lake = (raw_records
@@ -112,27 +116,30 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     rows = enriched["complaints"] | "EventTime" >> AssignEventTime(timing)
     windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")
 
-    written = windowed_rows | "WriteComplaints" >> sinks.WriteWindowedFiles(
-        out, sinks.COMPLAINTS, shards=plan.shards, **writer)
+    written = windowed_rows | "WriteComplaints" >> sinks.CommitWindowedRows(layout=sinks.COMPLAINTS, **committer)
     volumes = (windowed_rows
                | "CountVolumes" >> CountVolumes(timing.window_seconds)
-               | "WriteVolumes" >> sinks.WriteWindowedFiles(out, sinks.VOLUMES, **writer))
+               | "WriteVolumes" >> sinks.CommitWindowedRows(layout=sinks.VOLUMES, **committer))
     alerts = (rows
               | "DetectSpikes" >> DetectSpikes(timing.window_seconds, plan.spike_rules)
               | sinks.stream_windowing(timing, "AlertWindows")
-              | "WriteAlerts" >> sinks.WriteWindowedFiles(out, sinks.ALERTS, **writer))
+              | "WriteAlerts" >> sinks.CommitWindowedRows(layout=sinks.ALERTS, **committer))
 
     enrich_failures = enriched["dead_letters"] | "RestampEnrichFailures" >> beam.Map(restamp_dead_letter)
     rejected = ((parsed["dead_letters"], clean_failures, invalid, enrich_failures)
                 | "AllDeadLetters" >> beam.Flatten()
                 | sinks.stream_windowing(timing, "DeadLetterWindows")
-                | "WriteDeadLetters" >> sinks.WriteWindowedFiles(out, sinks.DEAD_LETTERS, shards=plan.shards,
-                                                                 **writer))
+                | "WriteDeadLetters" >> sinks.CommitWindowedRows(layout=sinks.DEAD_LETTERS, **committer))
 
     counts = ((parsed["tallies"], deduped["tallies"], written, rejected)
               | "AllTallies" >> beam.Flatten()
-              | "WriteStreamCounts" >> sinks.WriteStreamCounts(out, plan.stream_id, plan.run_id, timing))
+              | "WriteStreamCounts" >> sinks.WriteStreamCounts(committer["catalog"], plan.stream_id, plan.run_id,
+                                                               timing, plan.commit_attempts))
     return {"lake": lake, "counts": counts, "volumes": volumes, "alerts": alerts}
+
+
+def plan_catalog(plan: StreamPlan) -> CatalogConfig:
+    return plan.catalog or CatalogConfig(f"{plan.output_dir.rstrip('/')}/{tables.WAREHOUSE_DIR}")
 
 
 
@@ -164,6 +171,9 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     returns this run's outcome totals from ``stream_counts``."""
     from runners.options import stream_pipeline
 
+    from warehouse.catalog import open_tables
+
+    open_tables(plan_catalog(plan), ["complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts"])
     pipeline = stream_pipeline(transport, runner, list(beam_args))
     build_stream_graph(read_messages(pipeline, transport, transport_config, plan), plan, settings, model_handler)
     result = pipeline.run()
@@ -192,16 +202,13 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     return stream_totals(plan.output_dir, plan.run_id)
 
 
-def stream_totals(output_dir: str, run_id: str | None = None) -> dict:
+def stream_totals(output_dir: str, run_id: str | None = None, catalog: CatalogConfig | None = None) -> dict:
     """Outcome totals per source from ``stream_counts`` (of one run, or of all): read, written, rejected,
     duplicates, and whether they balance."""
-    import pyarrow.dataset as ds
-    from apache_beam.io.filesystems import FileSystems
+    from warehouse.read import read_arrow
 
-    path = FileSystems.join(output_dir, tables.STREAM_COUNTS.path)
-    if not FileSystems.exists(path):
-        return {}
-    table = ds.dataset(path, partitioning="hive").to_table()
+    catalog = catalog or CatalogConfig(f"{output_dir.rstrip('/')}/{tables.WAREHOUSE_DIR}")
+    table = read_arrow(catalog, tables.STREAM_COUNTS.name, columns=("run_id", "source", "outcome", "count"))
     totals: dict = {}
     for row in table.to_pylist():
         if run_id and row["run_id"] != run_id:

@@ -4,8 +4,9 @@ Each record type is defined once, as an Avro schema in ``schemas/avro/*.avsc``. 
 from those files here: the parsed Avro schema (checked by fastavro), the Arrow schema the Parquet files are
 written with, a ``TypedDict`` for type-checking record dicts, and a ``NamedTuple`` for Beam schema-aware rows.
 
-Partition keys (``event_date``, ``ingest_date``) are part of the logical record but live in the Hive path,
-not in the Parquet file, so that pyarrow, DuckDB, Spark and BigQuery read the partition column once.
+Partition keys (``event_date``, ``ingest_date``) are part of the logical record. The warehouse's Iceberg tables
+hold them as columns (``arrow_schema(name, include_partition_key=True)``, what ``warehouse/catalog.py`` creates
+the tables from); a record's schema without them is what the pipeline's stages pass along.
 """
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ import pyarrow as pa
 
 from schemas.tables import WAREHOUSE_TABLES
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1: stream_counts window_start and pane_index; partition columns in the files
 
 _AVRO_DIR = Path(__file__).parent / "avro"
 _FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc",
           "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc",
           "Forecast": "forecast.avsc", "ForecastBacktest": "forecast_backtest.avsc"}
 
-#: The Hive partition key of each warehouse table's schema (kept in the path, not in the files).
+#: The partition column of each warehouse table's schema.
 PARTITION_KEYS = {table.schema: table.partition[0] for table in WAREHOUSE_TABLES.values()}
 
 

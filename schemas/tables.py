@@ -3,8 +3,11 @@ record schema its rows follow and what identifies a row. Every writer (batch and
 job, the history generator) and every reader (serving, progress, stream totals) takes these from here.
 
 Locations are relative: a table's ``path`` is under a run's output directory (``OUT/warehouse/complaints``),
-its ``name`` is its directory under the warehouse root (``OUT/warehouse``) that the serving side is given.
-Partition columns are Hive-style directories (``event_date=2026-11-26``), kept in the path and not in the files.
+its ``name`` is its directory under the warehouse root (``OUT/warehouse``) that the serving side is given, and
+its name in the Iceberg catalog (``warehouse/catalog.py``). The lake is JSON-lines files whose partition
+columns are Hive-style directories (``source=sms/ingest_date=2026-11-26``); the warehouse tables are Iceberg
+tables with identity partitions on the same columns, which are columns of the data files too. ``key`` is what
+the committer upserts by: a row with the key of an existing one replaces it.
 """
 from __future__ import annotations
 
@@ -49,10 +52,11 @@ LAKE = Table("raw", "RawRecord", ("source", "ingest_date"), ("source", "source_f
 COMPLAINTS = Table("complaints", "Complaint", ("event_date",), ("complaint_id",), "event_time")
 DEAD_LETTER = Table("dead_letter", "DeadLetter", ("ingest_date",), ("error_id",), "failed_at")
 COMPLAINT_VOLUME = Table("complaint_volume", "ComplaintVolume", ("event_date",),
-                         ("minute_start", "source", "category", "priority", "pane_index"), "minute_start")
+                         ("stream_id", "window_start", "pane_index", "minute_start", "source", "category", "priority"),
+                         "minute_start")
 ALERTS = Table("alerts", "Alert", ("alert_date",), ("alert_id",), "minute_start")
 STREAM_COUNTS = Table("stream_counts", "StreamCount", ("written_date",),
-                      ("stream_id", "run_id", "source", "outcome", "reason", "written_at"), "written_at")
+                      ("stream_id", "window_start", "pane_index", "source", "outcome", "reason"), "written_at")
 FORECAST = Table("forecast", "Forecast", ("forecast_run",), ("forecast_run", "forecast_date", "category", "source"),
                  "forecast_date")
 FORECAST_BACKTEST = Table("forecast_backtest", "ForecastBacktest", ("forecast_run",),

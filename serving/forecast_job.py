@@ -1,8 +1,8 @@
 """``complaints forecast``: daily history from the warehouse -> ``forecast`` and ``forecast_backtest`` tables.
 
-Each run writes one new partition ``forecast_run=<UTC time>`` of each table (via a hidden temporary directory
-and a rename, so readers never see half of a run); readers take the latest run. Older runs are kept, so how
-forecasts changed stays answerable.
+Each run adds one partition ``forecast_run=<UTC time>`` to each table, committed as one Iceberg snapshot (readers
+never see half of a run); readers take the latest run. Older runs are kept, so how forecasts changed stays
+answerable.
 """
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
 
-from serving.files import published
 from serving import queries
 from serving.warehouse import Warehouse
 from models import forecast as forecasting
 from schemas import tables
+from warehouse.catalog import CatalogConfig
+from warehouse.commit import write_rows
 
 DAILY_HISTORY_SQL = f"""
     SELECT event_date AS day, category, source, count(*) AS complaints
@@ -33,8 +34,8 @@ class ForecastRun:
     history_days: int
     forecast: pd.DataFrame
     backtest: pd.DataFrame | None
-    forecast_path: Path
-    backtest_path: Path | None
+    forecast_snapshot: int | None
+    backtest_snapshot: int | None
 
 
 def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
@@ -50,13 +51,11 @@ def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
     return forecasting.complete_history(frame)
 
 
-def write_partition(warehouse_dir: Path, table: tables.Table, partition_value: str, data,
-                    file_name: str = "part-0.parquet") -> Path:
-    """Write ``data`` as one file of ``table``'s partition, atomically: a hidden directory, then a rename."""
-    partition_dir = warehouse_dir / table.name / table.partition_path(partition_value)
-    with published(partition_dir, folder=True) as hidden:
-        pq.write_table(data, hidden / file_name)
-    return partition_dir / file_name
+def write_run(warehouse_dir: Path, table: tables.Table, run_id: str, data: pa.Table) -> int | None:
+    """Commit ``data`` as partition ``forecast_run=run_id`` of ``table``; returns the snapshot id."""
+    data = data.append_column("forecast_run", pa.array([run_id] * data.num_rows, pa.string()))
+    return write_rows(CatalogConfig(str(warehouse_dir)), table, data, {"writer": "forecast", "run_id": run_id}
+                      ).snapshot_id
 
 
 def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.ForecastSettings,
@@ -79,9 +78,8 @@ def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.Forecas
     except forecasting.NotEnoughHistory:
         errors = None
     root = Path(warehouse_dir)
-    forecast_path = write_partition(root, tables.FORECAST, run_id, forecasting.forecast_table(forecast, now))
-    backtest_path = None
+    forecast_snapshot = write_run(root, tables.FORECAST, run_id, forecasting.forecast_table(forecast, now))
+    backtest_snapshot = None
     if errors is not None:
-        backtest_path = write_partition(root, tables.FORECAST_BACKTEST, run_id,
-                                        forecasting.backtest_table(errors, now))
-    return ForecastRun(run_id, days, forecast, errors, forecast_path, backtest_path)
+        backtest_snapshot = write_run(root, tables.FORECAST_BACKTEST, run_id, forecasting.backtest_table(errors, now))
+    return ForecastRun(run_id, days, forecast, errors, forecast_snapshot, backtest_snapshot)

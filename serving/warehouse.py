@@ -1,16 +1,17 @@
-"""Read-only SQL over the Parquet warehouse with DuckDB, for the API, the dashboard, reports and ``query``.
+"""Read-only SQL over the warehouse's Iceberg tables with DuckDB, for the API, the dashboard, reports and ``query``.
 
 Each warehouse table (``complaints``, ``dead_letter``, ``complaint_volume``, ``alerts``, ``stream_counts``,
-``forecast``, ``forecast_backtest``) becomes a DuckDB view over its Hive-partitioned Parquet files, the
-partition column restored from the path. Only committed files are read: hidden temporaries (``.tmp-*``) and
-staging directories are skipped, so a reader never sees a half-written file. A table that does not exist yet
-is an empty view with the table's schema, so every query works on a young warehouse too.
+``forecast``, ``forecast_backtest``) becomes a DuckDB view over the Parquet data files of its current Iceberg
+snapshot, as pyiceberg plans them (``warehouse/read.py``): exactly the table's rows, since the committer
+rewrites files instead of writing delete files. A reader never sees part of a commit. A table that does not
+exist yet is an empty view with the table's schema, so every query works on a young warehouse too. Given
+``as_of`` (a snapshot id or a time), every table is read as it was then, and not followed.
 
-The views are rebuilt when the set of files changes (a batch commits, a streaming pane lands), checked at
-most every ``refresh_seconds``; queries in between reuse DuckDB's cached Parquet metadata. Tables named in
+The views follow new snapshots (a batch commits, a streaming pane lands), checked at most every
+``refresh_seconds``; queries in between reuse DuckDB's cached Parquet metadata. Tables named in
 ``materialize`` (the server keeps ``complaints``) are held in DuckDB's memory instead, for millisecond queries:
-new files are appended as they are committed, and the table is reloaded whole when a file is replaced or
-removed (a batch rerun), while queries go on against the previous copy.
+files a snapshot adds are appended, and the table is reloaded whole when a snapshot removes files (an upsert
+that replaced rows, a compaction), while queries go on against the previous copy.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ import pyarrow.parquet as pq
 
 import schemas
 from schemas.tables import WAREHOUSE_TABLES as TABLES
+from warehouse.catalog import CatalogConfig, CatalogError, load_table, open_catalog
+from warehouse.read import table_state
 
 LOG = logging.getLogger(__name__)
 
@@ -38,14 +41,10 @@ class OutsideWarehouse(WarehouseError):
     """A query tried to read a file outside the warehouse directory."""
 
 
-def committed_parquet_files(table_dir: Path) -> list[str]:
-    """Every committed ``*.parquet`` under ``table_dir``, skipping hidden files and directories."""
-    found = []
-    for root, directories, files in os.walk(table_dir):
-        directories[:] = sorted(d for d in directories if not d.startswith((".", "_")))
-        found.extend(os.path.join(root, name) for name in sorted(files)
-                     if name.endswith(".parquet") and not name.startswith((".", "_")))
-    return found
+def plain_parquet_tables(warehouse_dir: Path) -> list[str]:
+    """Tables of an earlier version's plain Parquet warehouse (Parquet files, no Iceberg catalog)."""
+    return [name for name in TABLES if (warehouse_dir / name).is_dir()
+            and not (warehouse_dir / name / "metadata").is_dir() and any((warehouse_dir / name).rglob("*.parquet"))]
 
 
 def _sql_string(value: str) -> str:
@@ -56,10 +55,17 @@ class Warehouse:
     """A DuckDB connection whose views follow the warehouse's committed files."""
 
     def __init__(self, warehouse_dir: str | os.PathLike, refresh_seconds: float = 2.0, threads: int | None = None,
-                 materialize: tuple[str, ...] = ()):
+                 materialize: tuple[str, ...] = (), catalog: CatalogConfig | None = None, as_of=None):
         self.root = Path(warehouse_dir)
         if not self.root.is_dir():
             raise WarehouseError(f"warehouse directory not found: {self.root}")
+        self.catalog_config = catalog or CatalogConfig(str(self.root))
+        if self.catalog_config.embedded and not (self.root / "catalog.db").exists() and plain_parquet_tables(self.root):
+            raise WarehouseError(f"{self.root} is a plain Parquet warehouse of an earlier version: import it into "
+                                 "Iceberg tables with `complaints warehouse-import`")
+        self.as_of = as_of
+        self._catalog = None
+        self.snapshots: dict[str, int | None] = {}
         self.refresh_seconds = refresh_seconds
         self.materialize = frozenset(materialize)
         self._connection = duckdb.connect(":memory:")
@@ -98,7 +104,7 @@ class Warehouse:
             changed = False
             for table, entry in TABLES.items():
                 schema_name = entry.schema
-                files = tuple(f for f in committed_parquet_files(self.root / entry.name) if self._readable(f))
+                files = tuple(f for f in self._live_files(table) if self._readable(f))
                 if table in self.materialize:
                     changed |= self._sync_materialized(table, schema_name, files)
                 elif force or self._files.get(table) != files:
@@ -113,6 +119,27 @@ class Warehouse:
             return False
         finally:
             self._lock.release()
+
+    def _live_files(self, table: str) -> tuple[str, ...]:
+        """The data files of the table's snapshot (current, or as of ``as_of``); none before the table exists."""
+        if self.as_of is not None and table in self.snapshots and table in self._files:
+            return self._files[table]  # time travel: the snapshot read once is the one
+        if self._catalog is None:
+            try:
+                self._catalog = open_catalog(self.catalog_config, create=False)
+            except CatalogError:
+                return ()  # no writer has committed yet
+        iceberg = load_table(self._catalog, self.catalog_config, TABLES[table])
+        if iceberg is None:
+            self.snapshots[table] = None
+            return ()
+        snapshot = iceberg.current_snapshot()
+        if self.as_of is None and table in self._files and self.snapshots.get(table) == (
+                snapshot.snapshot_id if snapshot else None):
+            return self._files[table]
+        state = table_state(iceberg, table, self.as_of)
+        self.snapshots[table] = state.snapshot_id
+        return state.files
 
     def _sync_materialized(self, table: str, schema_name: str, files: tuple[str, ...]) -> bool:
         """Keep ``table`` as an in-memory DuckDB table: append new files; reload whole when a file went or changed."""
@@ -151,7 +178,7 @@ class Warehouse:
         """Every row of ``files`` (partition columns from their paths), or of an empty table of the schema."""
         if files:
             listing = "[" + ", ".join(_sql_string(f) for f in files) + "]"
-            return f"SELECT * FROM read_parquet({listing}, hive_partitioning = true, union_by_name = true)"
+            return f"SELECT * FROM read_parquet({listing}, hive_partitioning = false, union_by_name = true)"
         return f"SELECT * FROM {self._empty_relation(schema_name)}"
 
     def _empty_relation(self, schema_name: str) -> str:
@@ -188,7 +215,7 @@ class Warehouse:
                       if not readable and os.path.exists(path))
 
     def file_counts(self) -> dict[str, int]:
-        """Committed Parquet files per table, as of the last refresh."""
+        """Live data files per table, as of the last refresh."""
         return {table: len(files) for table, files in self._files.items()}
 
     # -- queries ----------------------------------------------------------------------------------------------

@@ -93,11 +93,10 @@ API_KEYS = {"ops": "ops-key-7f3a", "wallboard": "wallboard-key-91c2"}
 
 
 def _write_stream_tables(warehouse: Path) -> dict:
-    """A few streaming aggregates (complaint_volume deltas, alerts) as the streaming job writes them."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    import schemas
+    """A few streaming aggregates (complaint_volume deltas, alerts) as the streaming job commits them."""
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig
+    from warehouse.commit import write_rows
 
     minute = dt.datetime(2026, 11, 25, 23, 50, tzinfo=dt.timezone.utc)
     written = minute + dt.timedelta(minutes=2)
@@ -107,40 +106,39 @@ def _write_stream_tables(warehouse: Path) -> dict:
         for category, count in (("Network", 5 + step), ("Billing", 2)):
             volume_rows.append({"minute_start": start, "window_seconds": 60, "source": "twitter", "category": category,
                                 "priority": "P3", "complaints": count, "pane": "ON_TIME", "pane_index": 0,
-                                "written_at": written})
+                                "written_at": written, "event_date": start.date()})
     # a late pane adds a delta to the last Network minute
     volume_rows.append({**volume_rows[-2], "complaints": 4, "pane": "LATE", "pane_index": 1})
-    target = warehouse / "complaint_volume" / "event_date=2026-11-25"
-    target.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(volume_rows, schema=schemas.arrow_schema("ComplaintVolume")),
-                   target / "stream-test-0.parquet")
+    config = CatalogConfig(str(warehouse))
+    write_rows(config, tables.COMPLAINT_VOLUME, volume_rows)
     alert_rows = [{"alert_id": f"al-{n}", "scope": scope, "minute_start": minute + dt.timedelta(minutes=n),
                    "window_seconds": 60, "complaints": 90 + n, "baseline_mean": 6.5, "baseline_stddev": 2.0,
                    "threshold": 19.5, "severity": "critical" if n else "warning",
-                   "detected_at": minute + dt.timedelta(minutes=n + 1)}
+                   "detected_at": minute + dt.timedelta(minutes=n + 1), "alert_date": minute.date()}
                   for n, scope in enumerate(("all", "category:Network"))]
-    target = warehouse / "alerts" / "alert_date=2026-11-25"
-    target.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(alert_rows, schema=schemas.arrow_schema("Alert")), target / "stream-test-0.parquet")
-    # a hidden temporary, as a streaming writer leaves for a moment: never read
-    (target / ".tmp-stream-test-1.parquet").write_bytes(b"not parquet yet")
+    write_rows(config, tables.ALERTS, alert_rows)
+    # a data file a writer has written but not committed (yet): never read
+    (warehouse / "alerts" / "alert_date=2026-11-25" / "uncommitted-stream-test-1.parquet").write_bytes(b"not parquet")
     return {"volume": volume_rows, "alerts": alert_rows}
 
 
 def _write_formula_complaints(warehouse: Path) -> list[str]:
     """Complaints whose text a spreadsheet would run as a formula."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.compute as pc
 
-    import schemas
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig
+    from warehouse.commit import write_rows
+    from warehouse.read import read_arrow
 
-    day_dir = warehouse / "complaints" / f"event_date={SERVING_END}"
-    template = pq.read_table(next(day_dir.glob("*.parquet"))).slice(0, 1).to_pylist()[0]
+    config = CatalogConfig(str(warehouse))
+    complaints = read_arrow(config, "complaints")
+    template = complaints.filter(pc.equal(complaints["event_date"], SERVING_END)).slice(0, 1).to_pylist()[0]
     rows = []
     for index, text in enumerate(FORMULA_TEXTS):
         rows.append({**template, "complaint_id": f"fx-formula-{index}", "text": text, "batch_id": "formula-test",
                      "event_time": dt.datetime(2026, 11, 25, 12, index, tzinfo=dt.timezone.utc)})
-    pq.write_table(pa.Table.from_pylist(rows, schema=schemas.arrow_schema("Complaint")), day_dir / "formula-test.parquet")
+    write_rows(config, tables.COMPLAINTS, rows)
     return [row["complaint_id"] for row in rows]
 
 

@@ -1,16 +1,19 @@
-"""Sinks: the JSON data lake, the Parquet warehouse and dead-letter tables, and their atomic commit.
+"""Sinks of the batch: the JSON data lake, and the data files of the warehouse and dead-letter tables, staged
+until the run is committed.
 
-Every file of a run is first written under ``OUT/_staging/<run_id>/`` with a deterministic name that starts
-with the batch id (``<batch_id>-...``). Only when the whole pipeline has succeeded does ``commit_staged``
-move the files into place (each an atomic rename) and then delete files of the same batch that the new run
-did not write again. So readers never see a half-written file, a failed run leaves the visible output as it
-was, and a rerun of the same batch replaces its files with the same rows. Paths go through Beam's
-``FileSystems``: local directories, ``gs://`` and other Beam file systems work alike.
+Every file of a run is first written under ``OUT/_staging/<run_id>/``. Only when the whole pipeline has
+succeeded, its counts balance and its quality holds does ``commit_staged`` make it visible:
+- lake files (named ``<batch_id>-<input-file>-<chunk>.jsonl``) move into place, each an atomic rename, and
+  files of the same batch that the run did not write again are deleted, so a rerun replaces its lake files;
+- warehouse data files move into their Iceberg table's partition folder under a name of this run and are
+  committed as one snapshot per table by upsert (``warehouse/commit.py``): a row with the same key from any
+  earlier run, date or path is replaced, so each complaint and each dead letter is in its table once.
+A failed or refused run leaves the visible output as it was. Paths go through Beam's ``FileSystems``.
 
 Layout (OUTPUTS.md; locations and partitions from the table catalog, ``schemas/tables.py``):
   lake/raw/source=<source>/ingest_date=YYYY-MM-DD/<batch_id>-<input-file>-<chunk>.jsonl
-  warehouse/complaints/event_date=YYYY-MM-DD/<batch_id>-<shard>.parquet
-  warehouse/dead_letter/ingest_date=YYYY-MM-DD/<batch_id>-<shard>.parquet
+  warehouse/complaints/event_date=YYYY-MM-DD/<run_id>-<shard>.parquet     (Iceberg data files)
+  warehouse/dead_letter/ingest_date=YYYY-MM-DD/<run_id>-<shard>.parquet
 """
 from __future__ import annotations
 
@@ -34,8 +37,9 @@ from schemas.tables import Table
 from transforms.outcomes import count_tally
 from transforms.packing import GroupPacked
 
-#: The tables a batch run writes and commits.
-TABLES = (tables.LAKE, tables.COMPLAINTS, tables.DEAD_LETTER)
+#: The tables a batch run writes and commits: the lake as files, the others as Iceberg tables.
+LAKE_TABLES = (tables.LAKE,)
+ICEBERG_TABLES = (tables.COMPLAINTS, tables.DEAD_LETTER)
 LAKE_FIELDS = schemas.field_names("RawRecord")
 LAKE_SOURCES = ("twitter", "webform", "sms", "phone")
 
@@ -98,21 +102,23 @@ class WriteLake(beam.PTransform):
 
 
 class WriteComplaints(beam.PTransform):
-    """(shard, [warehouse rows]) -> Parquet per event_date partition and shard (staged); emits tallies."""
+    """(shard, [warehouse rows]) -> a data file of the complaints table per event_date partition and shard
+    (staged), written with the table's ``schema``; emits tallies."""
 
-    def __init__(self, staging: str, batch_id: str):
+    def __init__(self, staging: str, batch_id: str, schema: pa.Schema | None = None):
         super().__init__()
         self.staging, self.batch_id = staging, batch_id
+        self.schema = schema or schemas.arrow_schema("Complaint", include_partition_key=True)
 
     def expand(self, shards):
-        staging, batch_id = self.staging, self.batch_id
-        schema = schemas.arrow_schema("Complaint")
+        staging, batch_id, schema = self.staging, self.batch_id, self.schema
 
         def write(keyed):
             shard, rows = keyed
             by_date: dict[str, list[dict]] = {}
             for row in rows:
-                by_date.setdefault(row["event_time"].date().isoformat(), []).append(row)
+                row["event_date"] = row["event_time"].date()
+                by_date.setdefault(row["event_date"].isoformat(), []).append(row)
             tallies: Counter = Counter()
             for event_date, date_rows in by_date.items():
                 date_rows.sort(key=lambda row: row["complaint_id"])
@@ -138,21 +144,24 @@ def dead_letter_partition(shards: int, ingest_date: dt.date | None = None):
 
 
 class WriteDeadLetters(beam.PTransform):
-    """(partition, packed dead letter) from ``PackByKey(dead_letter_partition(shards))`` -> Parquet in its
-    ingest_date partition, a few files per run (staged); emits tallies. Packing happens before the Flatten of
-    the many dead-letter outputs, so they cross it as bytes."""
+    """(partition, packed dead letter) from ``PackByKey(dead_letter_partition(shards))`` -> a data file of the
+    dead_letter table in its ingest_date partition, a few per run (staged); emits tallies. Packing happens
+    before the Flatten of the many dead-letter outputs, so they cross it as bytes."""
 
-    def __init__(self, staging: str, batch_id: str):
+    def __init__(self, staging: str, batch_id: str, schema: pa.Schema | None = None):
         super().__init__()
         self.staging, self.batch_id = staging, batch_id
+        self.schema = schema or schemas.arrow_schema("DeadLetter", include_partition_key=True)
 
     def expand(self, packed_dead_letters):
-        staging, batch_id = self.staging, self.batch_id
-        schema = schemas.arrow_schema("DeadLetter")
+        staging, batch_id, schema = self.staging, self.batch_id, self.schema
 
         def write(keyed):
             (ingest_date, shard), records = keyed
+            day = dt.date.fromisoformat(ingest_date)
             records = sorted(records, key=lambda record: record["error_id"])
+            for record in records:
+                record["ingest_date"] = day
             path = FileSystems.join(staging, tables.DEAD_LETTER.path,
                                     tables.DEAD_LETTER.partition_path(ingest_date), f"{batch_id}-{shard:05d}.parquet")
             write_parquet(path, records, schema)
@@ -179,20 +188,14 @@ def _mkdirs(path: str) -> None:
 
 
 def committed_files(output_dir: str, table: Table, batch_id: str) -> list[str]:
-    """The visible files of ``batch_id`` in ``table``, across all its partitions."""
+    """The visible lake files of ``batch_id``, across all the lake's partitions."""
     partitions = "/".join(["*"] * len(table.partition))
     return sorted(_match(FileSystems.join(output_dir, table.path, partitions, f"{batch_id}-*")))
 
 
-def commit_staged(output_dir: str, run_id: str, batch_id: str) -> dict[str, int]:
-    """Move a run's staged files into place, then remove the batch's files the run did not rewrite.
-
-    Returns the number of files committed per table path. Safe to call again after an interruption: moved files
-    are no longer staged, and the clean-up only touches files of this batch that are not in the new set.
-    """
-    staging = staging_root(output_dir, run_id)
-    committed: dict[str, int] = {}
-    for table in TABLES:
+def _commit_lake(output_dir: str, staging: str, batch_id: str) -> dict[str, int]:
+    committed = {}
+    for table in LAKE_TABLES:
         partitions = "/".join(["*"] * len(table.partition))
         staged = sorted(_match(FileSystems.join(staging, table.path, partitions, "*")))
         previous = set(committed_files(output_dir, table, batch_id))
@@ -210,6 +213,54 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str) -> dict[str, int]
             _remove_empty_partitions(obsolete)
         committed[table.path] = len(targets)
     return committed
+
+
+def staged_data_files(output_dir: str, run_id: str, table: Table) -> list[str]:
+    staging = staging_root(output_dir, run_id)
+    partitions = "/".join(["*"] * len(table.partition))
+    return sorted(_match(FileSystems.join(staging, table.path, partitions, "*.parquet")))
+
+
+def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,
+                  properties: dict | None = None, attempts: int = 8) -> dict:
+    """Make a run's staged output visible: the lake files, then each warehouse table's data files as one
+    Iceberg snapshot (upsert by the table's key) in ``catalog`` (a ``warehouse.catalog.CatalogConfig``),
+    creating a table on its first commit. ``table_schemas`` are the schemas the files were written with.
+
+    Returns ``{"files": {table path: files committed}, "snapshots": {table: snapshot id}, "rows": ...}``.
+    Safe to call again after an interruption: lake files already moved are no longer staged, and a data file
+    moved but not committed is an orphan that ``complaints maintain`` removes.
+    """
+    from warehouse.catalog import ensure_table, field_ids, local_path, open_catalog, writer_schema
+    from warehouse.commit import upsert_files
+
+    staging = staging_root(output_dir, run_id)
+    files = _commit_lake(output_dir, staging, batch_id)
+    snapshots, rows = {}, {}
+    opened = open_catalog(catalog)
+    for table in ICEBERG_TABLES:
+        iceberg = ensure_table(opened, catalog, table)
+        if field_ids(writer_schema(iceberg)) != field_ids(table_schemas[table.name]):
+            raise RuntimeError(f"table {table.name} changed its schema while the run wrote its files: run it again")
+        location = local_path(iceberg.location())
+        staged = staged_data_files(output_dir, run_id, table)
+        targets = []
+        for path in staged:
+            partition, name = path.rsplit("/", 2)[-2:]
+            target = FileSystems.join(location, partition, f"{run_id}-{name.split('-')[-1]}")
+            _mkdirs(target.rsplit("/", 1)[0])
+            targets.append(target)
+        if staged:
+            FileSystems.rename(staged, targets)
+        result = upsert_files(iceberg, [_uri(target) for target in targets], table.key, properties, attempts)
+        files[table.path] = result.files_added
+        snapshots[table.name] = result.snapshot_id
+        rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
+    return {"files": files, "snapshots": snapshots, "rows": rows}
+
+
+def _uri(path: str) -> str:
+    return path if "://" in path else "file://" + os.path.realpath(path)
 
 
 def _remove_empty_partitions(removed_files: list[str]) -> None:

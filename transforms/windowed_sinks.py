@@ -1,15 +1,17 @@
-"""Sinks of the streaming pipeline: one file per partition, shard, window and firing, written atomically.
+"""Sinks of the streaming pipeline: lake files per window and firing, and one Iceberg commit per warehouse
+table, window and firing.
 
 Records arrive in windows with a trigger (``stream_windowing``): early panes while a window is open, the
 on-time pane when the watermark passes its end, late panes for records that come within the allowed
-lateness. Each pane is written as new files named
-
-    <stream_id>-<run_id>-<window start>-p<pane index>-<shard>.<ext>
-
-in the table's Hive partition (OUTPUTS.md), first under a hidden ``.tmp-`` name and then renamed, so readers
-(pyarrow, DuckDB, Spark skip dot-files) never see half a file. A retried bundle rewrites the same names; a
-pane adds files, never rewrites another pane's. Rows of the warehouse tables are therefore never lost or
-written twice by one job; ``stream_counts`` records what each firing wrote.
+lateness.
+- The lake gets new files per pane, named ``<stream_id>-<run_id>-<window start>-p<pane index>-<shard>.jsonl``
+  in its Hive partition, first under a hidden ``.tmp-`` name and then renamed, so readers never see half a
+  file; a retried bundle rewrites the same names.
+- Each warehouse table (complaints, dead_letter, complaint_volume, alerts, stream_counts) gets one commit per
+  window pane (``CommitWindowedRows``): the pane's rows are upserted by the table's key
+  (``warehouse/commit.py``), so a retried bundle, a replayed window or a restored job replaces its own rows
+  instead of adding them, and a complaint the warehouse already holds from a batch or an earlier stream is
+  held once. ``stream_counts`` records what each firing wrote.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from schemas.tables import Table
 from transforms.event_time import StreamTiming
 from transforms.outcomes import count_tally
 from transforms.sinks import lake_line, to_arrow_table
+from warehouse.catalog import CatalogConfig
 
 
 def stream_windowing(timing: StreamTiming, label: str = "Windows") -> beam.WindowInto:
@@ -73,12 +76,15 @@ def parquet_bytes(rows: list[dict], table: Table, sort_by_key: bool = False) -> 
 
 class TableLayout:
     """How one catalog table's records are written by a stream: the partition values of a record, its
-    identity (for sharding), the encoding of a file, the outcome tallies a written file stands for, and whether
-    a file holds each identity at most once (``unique``)."""
+    identity (for sharding), the encoding of a file, the outcome tallies a written file stands for, whether
+    a commit holds each identity at most once (``unique``), and what a record needs added to be a row
+    (``complete``: its partition column)."""
 
-    def __init__(self, table: Table, partition_values, identity, extension, encode, tallies=None, unique=False):
+    def __init__(self, table: Table, partition_values, identity, extension, encode, tallies=None, unique=False,
+                 complete=None):
         self.table, self.partition_values, self.identity = table, partition_values, identity
         self.extension, self.encode, self.tallies, self.unique = extension, encode, tallies, unique
+        self.complete = complete or (lambda record: record)
 
     def partition(self, record: dict) -> str:
         return self.table.partition_path(*self.partition_values(record))
@@ -112,15 +118,16 @@ def _dead_letter_tallies(records):
 
 
 def _parquet_layout(table: Table, partition_values, identity, tallies=None, sort_by_key=False,
-                    unique=False) -> TableLayout:
+                    unique=False, complete=None) -> TableLayout:
     return TableLayout(table, partition_values, identity, "parquet",
-                       lambda rows: parquet_bytes(rows, table, sort_by_key), tallies, unique)
+                       lambda rows: parquet_bytes(rows, table, sort_by_key), tallies, unique, complete)
 
 
 LAKE = TableLayout(tables.LAKE, lambda r: (r["source"], r["ingested_at"][:10]), lambda r: r.get("message_id") or "",
                    "jsonl", lambda records: b"".join(lake_line(r) for r in records))
 COMPLAINTS = _parquet_layout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
-                             _complaint_tallies, sort_by_key=True, unique=True)
+                             _complaint_tallies, sort_by_key=True, unique=True,
+                             complete=lambda r: {**r, "event_date": r["event_time"].date()})
 DEAD_LETTERS = _parquet_layout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
                                _dead_letter_tallies, sort_by_key=True)
 VOLUMES = _parquet_layout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
@@ -168,25 +175,111 @@ class WriteWindowedFiles(beam.PTransform):
                 | "TalliesToGlobal" >> beam.WindowInto(GlobalWindows()))
 
 
+class CommitWindowedRows(beam.PTransform):
+    """Windowed records -> Iceberg commits of ``layout``'s table, upserting the rows by the table's key: the
+    rows of each window pane are grouped, and the panes a bundle carries are committed together, as one
+    snapshot. Live, that is one commit per window firing; a replay or a catch-up, where many windows fire at
+    once, makes few large commits instead of one per minute. Emits the tallies of what was committed
+    (``count_tally`` form) in the global window, at each pane's timestamp."""
+
+    def __init__(self, catalog: CatalogConfig, layout: TableLayout, stream_id: str, run_id: str,
+                 attempts: int = 8):
+        super().__init__()
+        self.catalog, self.layout, self.stream_id, self.run_id, self.attempts = (
+            catalog, layout, stream_id, run_id, attempts)
+
+    def expand(self, records):
+        name = self.layout.table.name
+        return (records
+                | "KeyByTable" >> beam.Map(lambda record: (name, record))
+                | "GroupByPane" >> beam.GroupByKey()
+                | "Commit" >> beam.ParDo(_CommitPanes(self.catalog, self.layout, self.stream_id, self.run_id,
+                                                      self.attempts))
+                | "TalliesToGlobal" >> beam.WindowInto(GlobalWindows()))
+
+
+class _CommitPanes(beam.DoFn):
+    """Window panes of rows -> one upsert commit per bundle (``warehouse.commit.upsert_rows``), at the end of
+    the bundle, so a bundle that fails commits nothing and its retry commits the same rows, which replaces them.
+    For a table that holds each identity once (``unique``), a copy of a row in a later pane of the same bundle
+    is counted as a duplicate (a copy in a later commit replaces the earlier one)."""
+
+    def __init__(self, catalog: CatalogConfig, layout: TableLayout, stream_id: str, run_id: str, attempts: int):
+        self.catalog, self.layout, self.stream_id, self.run_id, self.attempts = (
+            catalog, layout, stream_id, run_id, attempts)
+        self.iceberg, self._panes = None, []
+
+    def setup(self):
+        from warehouse.catalog import ensure_table, open_catalog
+
+        self.iceberg = ensure_table(open_catalog(self.catalog), self.catalog, self.layout.table)
+
+    def start_bundle(self):
+        self._panes = []
+
+    def process(self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam,
+                timestamp=beam.DoFn.TimestampParam):
+        start = getattr(window, "start", None)
+        self._panes.append((start.to_utc_datetime(has_tz=True) if start is not None else None, pane.index,
+                            (timestamp, window), list(keyed[1])))
+
+    def finish_bundle(self):
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        from warehouse.catalog import writer_schema
+        from warehouse.commit import table_rows, upsert_rows
+
+        if not self._panes:
+            return
+        layout, rows, seen, tallies = self.layout, [], set(), []
+        for start, _, timestamp, records in self._panes:
+            if layout.unique:
+                records, copies = first_copies(records, layout.identity)
+                copies += [record for record in records if layout.identity(record) in seen]
+                records = [record for record in records if layout.identity(record) not in seen]
+                seen.update(layout.identity(record) for record in records)
+                tallies += [(timestamp, count_tally((copy["source"], "duplicates", "same_complaint_id"), 1))
+                            for copy in copies]
+            # the stream and window a firing belongs to, for tables whose key has them (volumes, stream counts)
+            context = {"stream_id": self.stream_id, "window_start": start}
+            rows += [{**context, **layout.complete(record)} for record in records]
+            if layout.tallies is not None:
+                tallies += [(timestamp, count_tally(key, count)) for key, count in layout.tallies(records).items()]
+        panes = ",".join(f"{start.isoformat() if start else 'global'}/{index}" for start, index, _, _ in self._panes)
+        self.iceberg.refresh()
+        upsert_rows(self.iceberg, table_rows(rows, writer_schema(self.iceberg)), layout.table.key,
+                    {"writer": "stream", "stream_id": self.stream_id, "run_id": self.run_id,
+                     "panes": panes[:4000]}, self.attempts)
+        self._panes = []
+        for (timestamp, window), tally in tallies:  # in the pane's own window, as the output is windowed
+            yield WindowedValue(tally, timestamp, (window,))
+
+
 class WriteStreamCounts(beam.PTransform):
     """Tallies ``((source, outcome, reason), count)`` -> ``stream_counts`` rows: per window of the tallies'
     timestamps and firing, the counts that firing added (so ``SUM(count)`` balances, as in OUTPUTS.md)."""
 
-    def __init__(self, output_dir: str, stream_id: str, run_id: str, timing: StreamTiming):
+    def __init__(self, catalog: CatalogConfig, stream_id: str, run_id: str, timing: StreamTiming,
+                 attempts: int = 8):
         super().__init__()
-        self.output_dir, self.stream_id, self.run_id, self.timing = output_dir, stream_id, run_id, timing
+        self.catalog, self.stream_id, self.run_id, self.timing = catalog, stream_id, run_id, timing
+        self.attempts = attempts
 
     def expand(self, tallies):
         stream_id, run_id = self.stream_id, self.run_id
 
-        def to_row(keyed):
+        def to_row(keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
             (source, outcome, reason), count = keyed
             now = dt.datetime.now(dt.timezone.utc)
+            start = getattr(window, "start", None)
             return {"stream_id": stream_id, "run_id": run_id, "source": source, "outcome": outcome,
-                    "reason": reason, "count": count, "written_at": now, "written_date": now.date()}
+                    "reason": reason, "count": count, "written_at": now, "written_date": now.date(),
+                    "window_start": start.to_utc_datetime(has_tz=True) if start is not None else None,
+                    "pane_index": pane.index}
 
         return (tallies
                 | stream_windowing(self.timing, "CountWindows")
                 | "SumPerWindow" >> beam.CombinePerKey(sum)
                 | "CountRows" >> beam.Map(to_row)
-                | "WriteCounts" >> WriteWindowedFiles(self.output_dir, STREAM_COUNTS, stream_id, run_id))
+                | "CommitCounts" >> CommitWindowedRows(self.catalog, STREAM_COUNTS, stream_id, run_id,
+                                                       self.attempts))

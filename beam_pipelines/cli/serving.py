@@ -179,7 +179,7 @@ def cmd_forecast(args) -> int:
     forecast = result.forecast
     print(f"forecast run {result.run_id}: {args.horizon} days from {forecast['forecast_date'].min()} for "
           f"{forecast.groupby(['category', 'source']).ngroups} series, from {result.history_days} days of history")
-    print(f"  {result.forecast_path}")
+    print(f"  table forecast, snapshot {result.forecast_snapshot}")
     if result.backtest is None:
         print("  backtest: not enough history for it yet")
         return 0
@@ -191,7 +191,7 @@ def cmd_forecast(args) -> int:
         model, naive = part.loc["poisson_weekly"], part.loc["seasonal_naive"]
         print(f"  {scope:<28} {model['wape']:7.1%}  vs {naive['wape']:7.1%}   (MAE {model['mae']:.1f} vs "
               f"{naive['mae']:.1f} per day)")
-    print(f"  {result.backtest_path}")
+    print(f"  table forecast_backtest, snapshot {result.backtest_snapshot}")
     return 0
 
 

@@ -66,6 +66,20 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class WarehouseSettings:
+    """``[warehouse]``: the Iceberg catalog of the warehouse tables (``warehouse/catalog.py``) and their upkeep
+    (``complaints maintain``)."""
+
+    catalog: str = ""                   # "": embedded SQLite catalog in OUT/warehouse; else a catalog name that
+    #                                     pyiceberg is configured with (~/.pyiceberg.yaml, PYICEBERG_CATALOG__*)
+    namespace: str = "beejan"           # the catalog namespace of the tables
+    commit_attempts: int = 8            # a commit refused because another writer committed first is redone
+    snapshot_retention_hours: int = 168 # maintain: snapshots older than this expire (time travel reaches back so far)
+    orphan_age_hours: int = 24          # maintain: unreferenced files older than this are removed
+    compact_min_files: int = 8          # maintain: a partition with at least this many files is rewritten
+
+
+@dataclass(frozen=True)
 class SecuritySettings:
     """``[security]``: where the contact-token key comes from (only dev may carry one in the file)."""
 
@@ -81,6 +95,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
     #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
     runner_defaults: dict = field(default_factory=dict)
     #: where the contact-token key came from: ``environment`` (a secret), or ``profile file`` (the dev profile's
@@ -110,7 +125,7 @@ class Settings:
 
 
 SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
-            "quality": QualitySettings, "security": SecuritySettings}
+            "quality": QualitySettings, "warehouse": WarehouseSettings, "security": SecuritySettings}
 
 
 def _section(path: Path, name: str, values: dict):

@@ -2,7 +2,7 @@
 
 ``complaints generate`` writes one day of raw channel input for the pipeline. Serving needs many weeks of
 curated complaints, more than is practical to push through the pipeline on a laptop, so this writes
-``complaints`` (and a little ``dead_letter``) partitions straight into a warehouse, in the warehouse schema:
+``complaints`` (and a little ``dead_letter``) rows straight into the warehouse's Iceberg tables, as one commit each:
 
 - daily volume = ``per_day`` x weekday factor (Monday busiest, Sunday quietest) x a slow upward trend, x 0.6 on
   the configured country's public holidays, Poisson noise on top;
@@ -19,21 +19,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 import schemas
 from beam_pipelines.generator import text as texts
 from beam_pipelines.generator.population import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS
-from serving.files import published
 from models.forecast import holiday_days
 from models.rules import RulesModel
 from schemas import tables
 from transforms.cleaning import mask_contacts
 from transforms.enrichment import finish_row
+from warehouse.catalog import CatalogConfig
+from warehouse.commit import write_rows
 
 WEEKDAY_FACTOR = (1.25, 1.15, 1.05, 1.0, 0.95, 0.7, 0.6)  # Monday .. Sunday
 HOURLY_WEIGHT = np.array([1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 8, 8, 8, 8, 9, 10, 10, 9, 7, 5, 3, 2], float)
@@ -103,9 +101,7 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
     first = end - dt.timedelta(days=days - 1)
     plan, holidays_set = daily_volumes(first, days, per_day, seed, holiday_country)
     numbers = np.random.default_rng(seed + 1)
-    complaint_schema = schemas.arrow_schema("Complaint")
-    dead_letter_schema = schemas.arrow_schema("DeadLetter")
-    root = Path(warehouse_dir)
+    all_complaints, all_dead_letters = [], []
     batch_id, run_id = f"history-{seed}", f"history-{seed}"
     truth = {"days": [], "holidays": sorted(str(d) for d in holidays_set), "outages": [], "complaints": 0,
              "dead_letters": 0}
@@ -136,16 +132,18 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
                 "segment": entry["segment"], "region": REGIONS[int(second) % len(REGIONS)] if known else None,
                 "plan": texts.PLANS[int(second) % len(texts.PLANS)] if known else None,
                 "batch_id": batch_id, "run_id": run_id}
-            rows.append(finish_row(complaint, entry["prediction"], HISTORY_MODEL_VERSION))
-        _write(root / tables.COMPLAINTS.name / tables.COMPLAINTS.partition_path(day), f"{batch_id}.parquet",
-               pa.Table.from_pylist(rows, schema=complaint_schema))
+            rows.append({**finish_row(complaint, entry["prediction"], HISTORY_MODEL_VERSION), "event_date": day})
         rejected = _dead_letters(day, int(len(rows) * DEAD_LETTER_SHARE), seed, batch_id, run_id)
-        _write(root / tables.DEAD_LETTER.name / tables.DEAD_LETTER.partition_path(day), f"{batch_id}.parquet",
-               pa.Table.from_pylist(rejected, schema=dead_letter_schema))
+        all_complaints.extend(rows)
+        all_dead_letters.extend(rejected)
         truth["days"].append({"date": str(day), "complaints": len(rows), "outage": outage,
                               "holiday": day in holidays_set})
         truth["complaints"] += len(rows)
         truth["dead_letters"] += len(rejected)
+    config = CatalogConfig(str(warehouse_dir))
+    properties = {"writer": "history", "run_id": run_id}
+    write_rows(config, tables.COMPLAINTS, all_complaints, properties)
+    write_rows(config, tables.DEAD_LETTER, all_dead_letters, properties)
     return truth
 
 
@@ -164,10 +162,5 @@ def _dead_letters(day: dt.date, count: int, seed: int, batch_id: str, run_id: st
                      "source": source, "stage": stage, "error_type": error_type, "error_message": message,
                      "raw": "{\"text\": \"...", "raw_encoding": "utf-8", "source_file": None, "message_id": None,
                      "position": index, "source_record_id": None, "failed_at": failed_at, "batch_id": batch_id,
-                     "run_id": run_id, "schema_version": schemas.SCHEMA_VERSION})
+                     "run_id": run_id, "schema_version": schemas.SCHEMA_VERSION, "ingest_date": day})
     return rows
-
-
-def _write(directory: Path, name: str, table: pa.Table) -> None:
-    with published(directory / name) as hidden:
-        pq.write_table(table, hidden)

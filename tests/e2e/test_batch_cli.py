@@ -5,7 +5,7 @@ import json
 import re
 from pathlib import Path
 
-import pyarrow.dataset as ds
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,8 +16,7 @@ pytestmark = pytest.mark.e2e
 OUTCOMES = ("read", "written", "rejected", "duplicates", "merged_parts")
 
 
-def read_table(path: Path):
-    return ds.dataset(str(path), format="parquet", partitioning="hive").to_table()
+from tests.warehouse_helpers import read_table  # noqa: E402 - the warehouse tables through their catalog
 
 
 def test_manifest_counts_balance_and_equal_what_was_injected(generated_day, batch_output):
@@ -44,7 +43,8 @@ def test_warehouse_reads_back_with_the_schema_and_unique_ids(batch_output):
     ids = table.column("complaint_id").to_pylist()
     assert len(ids) == len(set(ids))
     file_schema = pq.read_schema(next((out / "warehouse" / "complaints").rglob("*.parquet")))
-    assert file_schema.remove_metadata().equals(schemas.arrow_schema("Complaint").remove_metadata())
+    expected = schemas.arrow_schema("Complaint", include_partition_key=True)
+    assert pa.schema([field.remove_metadata() for field in file_schema]).equals(expected.remove_metadata())
     dates = {p.name for p in (out / "warehouse" / "complaints").iterdir()}
     assert "event_date=2026-11-20" in dates and "event_date=2026-11-17" in dates  # late records
     for row in table.select(["event_time", "event_date"]).to_pylist()[:500]:
@@ -104,8 +104,19 @@ def test_lake_keeps_every_raw_record_verbatim(generated_day, batch_output):
 
 
 def test_rerun_of_the_same_input_replaces_its_output_with_the_same_rows(generated_day, batch_output, tmp_path):
+    from warehouse.catalog import CatalogConfig, load_table, open_catalog
+    from warehouse.read import table_state
+    from schemas import tables
+
     out = batch_output["dir"]
-    before_files = sorted(p.relative_to(out) for p in (out / "warehouse").rglob("*.parquet"))
+    config = CatalogConfig(str(out / "warehouse"))
+
+    def live_files():
+        iceberg = load_table(open_catalog(config), config, tables.COMPLAINTS)
+        state = table_state(iceberg, "complaints")
+        return state.snapshot_id, sorted(Path(f).parent.name for f in state.files), set(state.files)
+
+    before_snapshot, before_partitions, before_files = live_files()
     volatile = {"run_id", "ingested_at"}
 
     def rows():
@@ -118,8 +129,13 @@ def test_rerun_of_the_same_input_replaces_its_output_with_the_same_rows(generate
                      "--date", generated_day["date"], "--quiet")
     assert result.returncode == 0, result.stderr[-2000:]
     assert rows() == before
-    assert sorted(p.relative_to(out) for p in (out / "warehouse").rglob("*.parquet")) == before_files
-    assert len(list((out / "_runs").glob("*.json"))) == 2
+    after_snapshot, after_partitions, after_files = live_files()
+    # one new snapshot whose files replace the earlier run's, in the same partitions
+    assert after_snapshot != before_snapshot and after_partitions == before_partitions
+    assert not after_files & before_files
+    manifests = [json.loads(p.read_text()) for p in (out / "_runs").glob("*.json")]
+    assert len(manifests) == 2 and {m["snapshots"]["complaints"] for m in manifests} == {before_snapshot,
+                                                                                           after_snapshot}
     assert not (out / "_staging").exists()
 
 
@@ -186,8 +202,8 @@ def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
 
 def test_rejections_land_in_the_batch_date_and_the_daily_report_for_it_shows_them(batch_output, tmp_path):
     out = batch_output["dir"]
-    partitions = {p.name for p in (out / "warehouse" / "dead_letter").iterdir()}
-    assert partitions == {"ingest_date=2026-11-20"}  # the batch's --date, not the day it ran
+    dates = set(read_table(out / "warehouse" / "dead_letter", ["ingest_date"])["ingest_date"].to_pylist())
+    assert dates == {dt.date(2026, 11, 20)}  # the batch's --date, not the day it ran
     rejected = sum(c["rejected"] for c in batch_output["manifest"]["counts"].values())  # customer rows too
     result = run_cli("report", "--warehouse", str(out / "warehouse"), "--period", "daily", "--date", "2026-11-20",
                      "--output", str(tmp_path))

@@ -9,7 +9,6 @@ import sys
 import time
 import urllib.request
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
@@ -77,7 +76,9 @@ def test_batch_runs_without_the_serving_stack(tmp_path):
     result = complaints_without(SERVING_SIDE, "batch", "--input-dir", str(tmp_path / "input"),
                                 "--output-dir", str(tmp_path / "out"), "--date", "2026-11-20", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert pq.read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows > 150
+    from tests.warehouse_helpers import read_table
+
+    assert read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows > 150
 
 
 def test_a_command_whose_extra_is_missing_says_which_to_install(serving_warehouse):

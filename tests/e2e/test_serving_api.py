@@ -11,7 +11,6 @@ import urllib.request
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +31,9 @@ def call(server, path, key="ops", params=None, headers=None):
 
 @pytest.fixture(scope="module")
 def complaints_table(api_server):
-    return pq.read_table(api_server["warehouse"]["dir"] / "complaints")
+    from tests.warehouse_helpers import read_table
+
+    return read_table(api_server["warehouse"]["dir"] / "complaints")
 
 
 # -- authentication ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import FORMULA_TEXTS, run_cli
+from tests.warehouse_helpers import add_rows, copy_tables, read_table
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +19,7 @@ def warehouse(serving_warehouse):
 
 
 def _complaints_between(warehouse, first: dt.date, last: dt.date) -> int:
-    table = pq.read_table(warehouse / "complaints", columns=["event_time"])
+    table = read_table(warehouse / "complaints", columns=["event_time"])
     return sum(1 for t in table["event_time"].to_pylist() if first <= t.date() <= last)
 
 
@@ -67,7 +68,7 @@ def test_report_of_a_running_week_compares_the_same_days(warehouse, tmp_path):
 
 
 def test_query_answers_sql_and_exports_csv_and_parquet(warehouse, tmp_path):
-    total = pq.read_table(warehouse / "complaints", columns=["complaint_id"]).num_rows
+    total = read_table(warehouse / "complaints", columns=["complaint_id"]).num_rows
     result = run_cli("query", "--warehouse", str(warehouse), "SELECT count(*) AS n FROM complaints")
     assert result.returncode == 0, result.stderr
     assert re.search(rf"\b{total}\b", result.stdout)
@@ -75,7 +76,7 @@ def test_query_answers_sql_and_exports_csv_and_parquet(warehouse, tmp_path):
     result = run_cli("query", "--warehouse", str(warehouse), "--output", str(target),
                      "SELECT category, count(*) AS n FROM complaints GROUP BY category ORDER BY category")
     assert result.returncode == 0, result.stderr
-    assert sum(pq.read_table(target)["n"].to_pylist()) == total
+    assert sum(pq.read_table(target)["n"].to_pylist()) == total  # the export file itself
     target = tmp_path / "texts.csv"
     result = run_cli("query", "--warehouse", str(warehouse), "--output", str(target),
                      "SELECT complaint_id, text FROM complaints WHERE complaint_id LIKE 'fx-formula-%' ORDER BY 1")
@@ -103,14 +104,14 @@ def test_query_refuses_anything_but_one_select(warehouse, tmp_path, sql, expecte
 
 def test_forecast_beats_seasonal_naive_on_history_with_known_weekly_seasonality(warehouse, tmp_path):
     copy = tmp_path / "warehouse"
-    shutil.copytree(warehouse / "complaints", copy / "complaints")
+    copy_tables(warehouse, copy)
     result = run_cli("forecast", "--warehouse", str(copy), "--horizon", "14")
     assert result.returncode == 0, result.stderr
-    backtest = pq.read_table(copy / "forecast_backtest").to_pandas()
+    backtest = read_table(copy / "forecast_backtest").to_pandas()
     overall = backtest[backtest["scope"] == "all"].set_index("method")
     assert overall.loc["poisson_weekly", "wape"] < overall.loc["seasonal_naive", "wape"]
     assert overall.loc["poisson_weekly", "mae"] < overall.loc["seasonal_naive", "mae"]
-    forecast = pq.read_table(copy / "forecast").to_pandas()
+    forecast = read_table(copy / "forecast").to_pandas()
     assert forecast["forecast_run"].nunique() == 1 and forecast.groupby(["category", "source"]).size().eq(14).all()
     daily = forecast.groupby("forecast_date")["predicted"].sum()
     weekdays = {day.weekday(): value for day, value in daily.items()}
@@ -147,22 +148,16 @@ def test_bad_serving_command_lines_get_one_line_and_a_non_zero_exit(warehouse, a
 def test_a_complaint_from_the_future_does_not_move_today(warehouse, tmp_path):
     """Validation keeps a complaint whose clock says 2036 (flagged future_timestamp); reports, the dashboard's
     "today" and forecasts must still start from the newest complaint with a trustworthy time."""
-    import pyarrow as pa
-
-    import schemas
-
     copy = tmp_path / "warehouse"
-    shutil.copytree(warehouse / "complaints", copy / "complaints")
-    template = pq.read_table(next((copy / "complaints" / "event_date=2026-11-25").glob("history-*.parquet"))).slice(0, 1)
+    copy_tables(warehouse, copy)
+    template = read_table(copy / "complaints").slice(0, 1)
     row = {**template.to_pylist()[0], "complaint_id": "fx-future", "flags": ["future_timestamp"],
-           "event_time": dt.datetime(2036, 11, 25, 9, 0, tzinfo=dt.timezone.utc)}
-    (copy / "complaints" / "event_date=2036-11-25").mkdir()
-    pq.write_table(pa.Table.from_pylist([row], schema=schemas.arrow_schema("Complaint")),
-                   copy / "complaints" / "event_date=2036-11-25" / "future.parquet")
+           "event_time": dt.datetime(2036, 11, 25, 9, 0, tzinfo=dt.timezone.utc), "event_date": dt.date(2036, 11, 25)}
+    add_rows(copy, "complaints", [row])
     result = run_cli("report", "--warehouse", str(copy), "--period", "daily", "--output", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "complaints-daily-2026-11-25.html").exists()
     result = run_cli("forecast", "--warehouse", str(copy))
     assert result.returncode == 0, result.stderr
-    forecast = pq.read_table(copy / "forecast").to_pandas()
+    forecast = read_table(copy / "forecast").to_pandas()
     assert str(forecast["forecast_date"].min()) == "2026-11-26" and str(forecast["trained_through"].max()) == "2026-11-25"

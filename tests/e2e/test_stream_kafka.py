@@ -5,7 +5,6 @@ import json
 import uuid
 from pathlib import Path
 
-import pyarrow.dataset as ds
 import pytest
 
 from tests.conftest import run_cli
@@ -14,8 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 LIVE = ("twitter", "webform")
 
 
-def read_table(path: Path):
-    return ds.dataset(str(path), format="parquet", partitioning="hive").to_table()
+from tests.warehouse_helpers import read_table  # noqa: E402 - the warehouse tables through their catalog
 
 
 def stream_totals(output_dir: Path):

@@ -2,12 +2,12 @@
 nothing is committed, and the batch's earlier good output stays."""
 import datetime as dt
 
-import pyarrow.parquet as pq
 import pytest
 
 from beam_pipelines.batch import BrokenStage, check_quality, plan_batch, run_batch
 from beam_pipelines.config import QualitySettings, load_settings
 from models.rules import RulesModel
+from tests.warehouse_helpers import read_table
 
 
 class ModelWithABug(RulesModel):
@@ -29,14 +29,22 @@ def test_a_stage_that_raises_on_every_record_is_refused_and_the_earlier_commit_s
                           batch_id="guarded", beam_args=local)
 
     good = run_batch(plan(), settings, RulesModel)
-    committed = sorted(p.name for p in (tmp_path / "out" / "warehouse").rglob("*.parquet"))
-    rows = pq.read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows
-    assert good["balanced"] and rows > 100
+    rows = read_table(tmp_path / "out" / "warehouse" / "complaints")
+    assert good["balanced"] and rows.num_rows > 100
 
     with pytest.raises(BrokenStage, match=r"enrich:unexpected_KeyError \d+"):
         run_batch(plan(), settings, ModelWithABug)
-    assert sorted(p.name for p in (tmp_path / "out" / "warehouse").rglob("*.parquet")) == committed
-    assert pq.read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows == rows
+    for table in ("complaints", "dead_letter"):  # still at the good run's snapshot
+        assert current_snapshot(tmp_path / "out", table) == good["snapshots"][table]
+    assert read_table(tmp_path / "out" / "warehouse" / "complaints").equals(rows)
+
+
+def current_snapshot(out, name):
+    from schemas.tables import WAREHOUSE_TABLES
+    from warehouse.catalog import CatalogConfig, load_table, open_catalog
+
+    config = CatalogConfig(str(out / "warehouse"))
+    return load_table(open_catalog(config), config, WAREHOUSE_TABLES[name]).current_snapshot().snapshot_id
 
 
 def test_a_few_unexpected_errors_are_dead_letters_but_more_than_the_threshold_fail():

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import apache_beam as beam
-import pyarrow.dataset as ds
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_stream import TestStream as BeamTestStream
@@ -67,10 +66,26 @@ def run_stream(test_stream, output_dir, runner="direct", timing=None, spike_rule
 
 
 def table(output_dir, name):
-    path = Path(output_dir) / name
-    if not path.exists():
-        return []
-    return ds.dataset(str(path), partitioning="hive").to_table().to_pylist()
+    """The rows of warehouse table ``warehouse/<name>`` (through its catalog)."""
+    from tests.warehouse_helpers import read_table
+
+    return read_table(Path(output_dir) / name).to_pylist()
+
+
+def commits(output_dir, name, key):
+    """Each commit of a warehouse table in order: (the window panes it holds, keys it added or replaced)."""
+    from schemas.tables import WAREHOUSE_TABLES
+    from warehouse.catalog import CatalogConfig, load_table, open_catalog
+
+    config = CatalogConfig(str(Path(output_dir) / "warehouse"))
+    iceberg = load_table(open_catalog(config), config, WAREHOUSE_TABLES[name])
+    found, before = [], {}
+    for snapshot in sorted(iceberg.snapshots(), key=lambda s: s.sequence_number):
+        rows = {row[key]: row for row in iceberg.scan(snapshot_id=snapshot.snapshot_id).to_arrow().to_pylist()}
+        changed = {k for k, row in rows.items() if before.get(k) != row}
+        found.append((snapshot.summary.get("panes").split(","), changed))
+        before = rows
+    return found
 
 
 def counts(output_dir):
@@ -135,12 +150,12 @@ def test_every_message_lands_once_and_late_data_is_written_not_dropped(tmp_path,
 def test_late_record_within_lateness_goes_to_a_late_pane_of_its_event_window(tmp_path, runner):
     run_stream(late_data_stream(), tmp_path, runner)
 
-    files = sorted(p.name for p in (tmp_path / "warehouse/complaints").rglob("*.parquet"))
-    nine_oclock = [name for name in files if "-20261126T090000Z-" in name]
-    assert len(nine_oclock) == 2, files  # the on-time pane and one late pane of the 09:00 window
-    late_pane = [name for name in nine_oclock if "-p0000-" not in name][0]
-    rows = ds.dataset(str(next((tmp_path / "warehouse/complaints").rglob(late_pane)))).to_table().to_pylist()
-    assert [row["source_record_id"] for row in rows] == ["1050"]
+    complaints = {row["complaint_id"]: row["source_record_id"] for row in table(tmp_path, "warehouse/complaints")}
+    nine_oclock = [(pane, ids) for panes, ids in commits(tmp_path, "complaints", "complaint_id")
+                   for pane in panes if pane.startswith("2026-11-26T09:00:00+00:00/")]
+    # the on-time pane and one late pane of the 09:00 window; the late one is its own commit
+    assert [pane for pane, _ in nine_oclock] == ["2026-11-26T09:00:00+00:00/0", "2026-11-26T09:00:00+00:00/1"]
+    assert [complaints[i] for i in nine_oclock[1][1]] == ["1050"]
 
     volume = table(tmp_path, "warehouse/complaint_volume")
     per_minute = {}

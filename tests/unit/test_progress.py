@@ -27,30 +27,34 @@ def test_reporter_prints_when_the_staged_output_grows(tmp_path):
     assert "1 of 4 channel files read, 0 of 8 shards written" in stream.getvalue()
 
 
-def test_stream_progress_adds_only_new_count_files_of_its_own_run(tmp_path):
+def test_stream_progress_counts_the_committed_rows_of_its_own_run(tmp_path):
     import datetime as dt
 
     from beam_pipelines.progress import StreamProgress
     from schemas import tables
-    from transforms.windowed_sinks import parquet_bytes
+    from warehouse.catalog import CatalogConfig
+    from warehouse.commit import write_rows
 
-    partition = tmp_path / "warehouse" / "stream_counts" / "written_date=2026-11-26"
-    partition.mkdir(parents=True)
+    config = CatalogConfig(str(tmp_path / "warehouse"))
     now = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
 
-    def write(name, run_id, outcome, count):
-        row = {"stream_id": "s", "run_id": run_id, "source": "twitter", "outcome": outcome, "reason": "",
-               "count": count, "written_at": now}
-        (partition / name).write_bytes(parquet_bytes([row], tables.STREAM_COUNTS))
+    def commit(run_id, outcome, count, pane=0):
+        write_rows(config, tables.STREAM_COUNTS, [{
+            "stream_id": "s", "run_id": run_id, "source": "twitter", "outcome": outcome, "reason": "",
+            "count": count, "written_at": now, "written_date": now.date(), "window_start": now, "pane_index": pane}])
 
-    write("a.parquet", "run-1", "read", 10)
-    write("b.parquet", "run-1", "written", 9)
-    write("c.parquet", "run-0", "read", 500)  # another run of the same stream
-    write(".tmp-d.parquet", "run-1", "read", 99)  # not yet renamed into place
     progress = StreamProgress(str(tmp_path), "run-1")
+    assert progress.refresh() is False  # no table yet
+    commit("run-1", "read", 10)
+    commit("run-1", "written", 9)
+    commit("run-0", "read", 500, pane=1)  # another run of the same stream
+    partition = tmp_path / "warehouse" / "stream_counts" / "written_date=2026-11-26"
+    (partition / "uncommitted.parquet").write_bytes(b"a file a writer has not committed yet")
     assert progress.refresh() is True
     assert progress.totals == {"read": 10, "written": 9, "rejected": 0, "duplicates": 0}
     assert progress.refresh() is False  # nothing new
-    write("e.parquet", "run-1", "read", 5)
+    commit("run-1", "read", 5, pane=2)
     assert progress.refresh() is True and progress.totals["read"] == 15
-    assert "read 15 (3/s), written 9" in progress.line(60, 3)
+    commit("run-1", "read", 7, pane=2)  # the same window and pane committed again replaces its row
+    assert progress.refresh() is True and progress.totals["read"] == 17
+    assert "read 17 (3/s), written 9" in progress.line(60, 3)

@@ -1,6 +1,7 @@
 """Serving logic without a server: keys, cursors, periods, spreadsheet safety, phrases, forecasting pieces."""
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,13 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import schemas
 from serving import queries
 from serving.auth import ApiKeys, KeyFileError
 from serving.phrases import distinctive_phrases
 from serving.query import QueryRefused, check_read_only
 from serving.report import period_containing, spreadsheet_safe
-from serving.warehouse import Warehouse
+from serving.warehouse import Warehouse, WarehouseError
 from models import forecast
 
 
@@ -84,30 +84,43 @@ def test_anything_else_is_refused(sql):
 
 
 # -- warehouse views --------------------------------------------------------------------------------------------------
-def test_warehouse_reads_committed_files_only_and_tables_that_do_not_exist_yet_are_empty(tmp_path):
-    target = tmp_path / "alerts" / "alert_date=2026-11-25"
-    target.mkdir(parents=True)
+def test_warehouse_reads_committed_snapshots_only_and_tables_that_do_not_exist_yet_are_empty(tmp_path):
+    from tests.warehouse_helpers import add_rows
+
     row = {"alert_id": "a1", "scope": "all", "minute_start": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc),
            "window_seconds": 60, "complaints": 50, "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0,
-           "severity": "critical", "detected_at": dt.datetime(2026, 11, 25, 10, 1, tzinfo=dt.timezone.utc)}
-    pq.write_table(pa.Table.from_pylist([row], schema=schemas.arrow_schema("Alert")), target / "a.parquet")
-    (target / ".tmp-b.parquet").write_bytes(b"half written")
-    (tmp_path / "alerts" / "_staging").mkdir()
+           "severity": "critical", "detected_at": dt.datetime(2026, 11, 25, 10, 1, tzinfo=dt.timezone.utc),
+           "alert_date": dt.date(2026, 11, 25)}
+    assert Warehouse(tmp_path, refresh_seconds=0).scalar("SELECT count(*) FROM alerts") == 0  # no catalog yet
+    add_rows(tmp_path, "alerts", [row])
+    target = tmp_path / "alerts" / "alert_date=2026-11-25"
+    (target / "written-not-committed.parquet").write_bytes(b"a data file no snapshot has yet")
     warehouse = Warehouse(tmp_path, refresh_seconds=0)
     assert warehouse.rows("SELECT alert_id, alert_date FROM alerts") == [{"alert_id": "a1",
                                                                           "alert_date": dt.date(2026, 11, 25)}]
     assert warehouse.scalar("SELECT count(*) FROM complaints") == 0
     assert "event_date" in [r["column_name"] for r in warehouse.rows("DESCRIBE complaints")]
-    pq.write_table(pa.Table.from_pylist([{**row, "alert_id": "a2"}], schema=schemas.arrow_schema("Alert")),
-                   target / "c.parquet")
+    add_rows(tmp_path, "alerts", [{**row, "alert_id": "a2"}])
     version = warehouse.version
-    assert warehouse.scalar("SELECT count(*) FROM alerts") == 2  # a newly committed file is seen
+    assert warehouse.scalar("SELECT count(*) FROM alerts") == 2  # a new snapshot is seen
     assert warehouse.version == version + 1  # and caches keyed on the version are invalidated
     warehouse.refresh()
     assert warehouse.version == version + 1  # nothing changed since
-    (target / "corrupt.parquet").write_bytes(b"PAR1 not really parquet")
-    assert warehouse.scalar("SELECT count(*) FROM alerts") == 2  # the rest is still served
-    assert warehouse.unreadable_files() == ["alerts/alert_date=2026-11-25/corrupt.parquet"]
+    add_rows(tmp_path, "alerts", [{**row, "severity": "warning"}])  # the same key again: replaced, not added
+    assert warehouse.rows("SELECT severity FROM alerts WHERE alert_id = 'a1'") == [{"severity": "warning"}]
+    [committed] = [f for f in warehouse._files["alerts"] if "a1" in str(pq.read_table(f)["alert_id"].to_pylist())]
+    Path(committed).write_bytes(b"PAR1 not really parquet")  # a data file damaged on disk
+    warehouse.refresh(force=True)
+    assert warehouse.scalar("SELECT count(*) FROM alerts") == 1  # the rest is still served
+    assert warehouse.unreadable_files() == [str(Path(committed).relative_to(tmp_path.resolve()))]
+
+
+def test_a_plain_parquet_warehouse_of_an_earlier_version_is_named_with_the_import_command(tmp_path):
+    target = tmp_path / "complaints" / "event_date=2026-11-25"
+    target.mkdir(parents=True)
+    pq.write_table(pa.table({"complaint_id": ["c1"]}), target / "old.parquet")
+    with pytest.raises(WarehouseError, match="warehouse-import"):
+        Warehouse(tmp_path)
 
 
 # -- phrases ----------------------------------------------------------------------------------------------------------
@@ -159,20 +172,19 @@ def test_a_past_outage_does_not_lift_the_forecast():
 
 def test_materialized_complaints_follow_appends_and_replacements(tmp_path):
     from beam_pipelines.generator.history import write_history
+    from tests.warehouse_helpers import add_rows, read_table
 
     write_history(str(tmp_path), dt.date(2026, 11, 25), days=3, per_day=40, seed=2)
     warehouse = Warehouse(tmp_path, refresh_seconds=0, materialize=("complaints",))
     first = warehouse.scalar("SELECT count(*) FROM complaints")
-    assert first == pq.read_table(tmp_path / "complaints").num_rows
-    day = tmp_path / "complaints" / "event_date=2026-11-25"
-    rows = pq.read_table(day / "history-2.parquet").slice(0, 5).to_pylist()
-    extra = [{**row, "complaint_id": f"new-{n}"} for n, row in enumerate(rows)]
-    pq.write_table(pa.Table.from_pylist(extra, schema=schemas.arrow_schema("Complaint")), day / "stream-1.parquet")
+    rows = read_table(tmp_path / "complaints").to_pylist()
+    assert first == len(rows)
+    add_rows(tmp_path, "complaints", [{**row, "complaint_id": f"new-{n}"} for n, row in enumerate(rows[:5])])
     assert warehouse.scalar("SELECT count(*) FROM complaints") == first + 5  # appended
-    assert warehouse.scalar("SELECT event_date FROM complaints WHERE complaint_id = 'new-0'") == dt.date(2026, 11, 25)
-    (day / "history-2.parquet").unlink()  # a rerun removed a batch's file: reload whole
-    remaining = pq.read_table(tmp_path / "complaints").num_rows
-    assert warehouse.scalar("SELECT count(*) FROM complaints") == remaining < first
+    assert warehouse.scalar("SELECT event_date FROM complaints WHERE complaint_id = 'new-0'") == rows[0]["event_date"]
+    add_rows(tmp_path, "complaints", [{**row, "text": "reprocessed"} for row in rows[:7]])  # replaces 7 rows
+    assert warehouse.scalar("SELECT count(*) FROM complaints") == first + 5
+    assert warehouse.scalar("SELECT count(*) FROM complaints WHERE text = 'reprocessed'") == 7
 
 
 def test_published_replaces_a_file_or_folder_whole_and_leaves_nothing_when_a_write_fails(tmp_path):
@@ -201,14 +213,14 @@ def test_the_summary_baseline_counts_only_days_that_were_ingested(tmp_path):
     from serving import queries
 
     end = dt.date(2026, 11, 25)
+    from tests.warehouse_helpers import add_rows, read_table
+
     write_history(str(tmp_path), end, days=2, per_day=100, seed=3)
-    day_before = pq.read_table(next((tmp_path / "complaints" / f"event_date={end - dt.timedelta(days=1)}")
-                                    .glob("*.parquet"))).to_pylist()
-    late = [{**row, "complaint_id": f"late-{n}", "flags": ["late_arrival"],
+    day_before = [row for row in read_table(tmp_path / "complaints").to_pylist()
+                  if row["event_date"] == end - dt.timedelta(days=1)]
+    late = [{**row, "complaint_id": f"late-{n}", "flags": ["late_arrival"], "event_date": dt.date(2026, 11, 21),
              "event_time": dt.datetime(2026, 11, 21, 9, tzinfo=dt.timezone.utc)} for n, row in enumerate(day_before[:3])]
-    target = tmp_path / "complaints" / "event_date=2026-11-21"
-    target.mkdir()
-    pq.write_table(pa.Table.from_pylist(late, schema=schemas.arrow_schema("Complaint")), target / "late.parquet")
+    add_rows(tmp_path, "complaints", late)
     summary = queries.summary(Warehouse(tmp_path, refresh_seconds=0))
     assert summary["day"] == "2026-11-25"
     assert summary["previous_days_with_data"] == 1  # 2026-11-24; the 21st has only 3 late arrivals
@@ -220,15 +232,14 @@ def test_newest_first_places_a_mis_clocked_complaint_at_its_arrival_and_pages_st
     from serving import queries
 
     end = dt.date(2026, 11, 25)
+    from tests.warehouse_helpers import add_rows, read_table
+
     write_history(str(tmp_path), end, days=1, per_day=60, seed=4)
-    day = next((tmp_path / "complaints" / f"event_date={end}").glob("*.parquet"))
-    [template] = pq.read_table(day).slice(0, 1).to_pylist()
+    [template] = read_table(tmp_path / "complaints").slice(0, 1).to_pylist()
     arrived = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
-    future = {**template, "complaint_id": "fx-2036", "flags": ["future_timestamp"],
+    future = {**template, "complaint_id": "fx-2036", "flags": ["future_timestamp"], "event_date": dt.date(2036, 11, 25),
               "event_time": dt.datetime(2036, 11, 25, 9, tzinfo=dt.timezone.utc), "ingested_at": arrived}
-    target = tmp_path / "complaints" / "event_date=2036-11-25"
-    target.mkdir()
-    pq.write_table(pa.Table.from_pylist([future], schema=schemas.arrow_schema("Complaint")), target / "f.parquet")
+    add_rows(tmp_path, "complaints", [future])
     warehouse = Warehouse(tmp_path, refresh_seconds=0)
     seen, cursor = [], None
     while True:

@@ -7,9 +7,9 @@ from schemas import tables
 from transforms import sinks
 
 
-def test_schemas_are_derived_from_avro_with_partition_keys_in_the_path_only():
+def test_schemas_are_derived_from_avro_and_the_tables_hold_their_partition_column():
     complaint = schemas.arrow_schema("Complaint")
-    assert "event_date" not in complaint.names
+    assert "event_date" not in complaint.names  # what the stages pass along
     assert "event_date" in schemas.arrow_schema("Complaint", include_partition_key=True).names
     assert complaint.field("event_time").type.tz == "UTC"
     assert complaint.metadata[b"schema_version"] == schemas.SCHEMA_VERSION.encode()
@@ -23,37 +23,73 @@ def _stage(output_dir, run_id, relative, content=b"x"):
     path.write_bytes(content)
 
 
-def test_commit_moves_staged_files_and_replaces_only_this_batch(tmp_path):
-    _stage(tmp_path, "run1", "warehouse/complaints/event_date=2026-11-26/b1-00000.parquet", b"first")
-    _stage(tmp_path, "run1", "warehouse/complaints/event_date=2026-11-25/b1-00001.parquet", b"late")
-    sinks.commit_staged(str(tmp_path), "run1", "b1")
+LAKE_PARTITION = "lake/raw/source=sms/ingest_date=2026-11-26"
+
+
+def _no_warehouse_files(tmp_path):
+    from warehouse.catalog import CatalogConfig, writer_schemas
+
+    return CatalogConfig(str(tmp_path / "warehouse")), writer_schemas(CatalogConfig(str(tmp_path / "warehouse")),
+                                                                        list(sinks.ICEBERG_TABLES))
+
+
+def test_commit_moves_staged_lake_files_and_replaces_only_this_batch(tmp_path):
+    catalog, schemas_by_table = _no_warehouse_files(tmp_path)
+    _stage(tmp_path, "run1", f"{LAKE_PARTITION}/b1-sms_a.txt-00000.jsonl", b"first")
+    _stage(tmp_path, "run1", "lake/raw/source=sms/ingest_date=2026-11-25/b1-sms_b.txt-00000.jsonl", b"late")
+    sinks.commit_staged(str(tmp_path), "run1", "b1", catalog, schemas_by_table)
     sinks.discard_staging(str(tmp_path), "run1")
-    other = tmp_path / "warehouse/complaints/event_date=2026-11-26/b2-00000.parquet"
+    other = tmp_path / LAKE_PARTITION / "b2-sms_a.txt-00000.jsonl"
     other.write_bytes(b"another batch")
 
-    _stage(tmp_path, "run2", "warehouse/complaints/event_date=2026-11-26/b1-00000.parquet", b"second")
-    committed = sinks.commit_staged(str(tmp_path), "run2", "b1")
+    _stage(tmp_path, "run2", f"{LAKE_PARTITION}/b1-sms_a.txt-00000.jsonl", b"second")
+    committed = sinks.commit_staged(str(tmp_path), "run2", "b1", catalog, schemas_by_table)
     sinks.discard_staging(str(tmp_path), "run2")
 
-    assert committed[tables.COMPLAINTS.path] == 1
-    assert (tmp_path / "warehouse/complaints/event_date=2026-11-26/b1-00000.parquet").read_bytes() == b"second"
-    assert not (tmp_path / "warehouse/complaints/event_date=2026-11-25").exists()  # no empty partition left
+    assert committed["files"][tables.LAKE.path] == 1
+    assert (tmp_path / LAKE_PARTITION / "b1-sms_a.txt-00000.jsonl").read_bytes() == b"second"
+    assert not (tmp_path / "lake/raw/source=sms/ingest_date=2026-11-25").exists()  # no empty partition left
     assert other.read_bytes() == b"another batch"
     assert not (tmp_path / "_staging").exists()
 
 
+def _dead_letter(error_id, message, day="2026-11-26"):
+    return {"error_id": error_id, "source": "sms", "stage": "parse", "error_type": "wrong_field_count",
+            "error_message": message, "raw": "a|b", "raw_encoding": "utf-8", "source_file": "sms/x.txt",
+            "message_id": None, "position": 3, "source_record_id": None,
+            "failed_at": dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc), "batch_id": "b", "run_id": "r",
+            "schema_version": schemas.SCHEMA_VERSION, "ingest_date": dt.date.fromisoformat(day)}
+
+
+def test_commit_upserts_the_staged_data_files_by_key_as_one_snapshot_per_table(tmp_path):
+    from tests.warehouse_helpers import read_table
+
+    catalog, schemas_by_table = _no_warehouse_files(tmp_path)
+    staged = tmp_path / "_staging" / "run1" / "warehouse" / "dead_letter" / "ingest_date=2026-11-26"
+    sinks.write_parquet(str(staged / "b1-00000.parquet"), [_dead_letter("dl-1", "first"), _dead_letter("dl-2", "x")],
+                        schemas_by_table["dead_letter"])
+    first = sinks.commit_staged(str(tmp_path), "run1", "b1", catalog, schemas_by_table)
+    # another run (another batch id, another --date) carries dl-1 again: it replaces the row, in its own date
+    staged = tmp_path / "_staging" / "run2" / "warehouse" / "dead_letter" / "ingest_date=2026-11-27"
+    sinks.write_parquet(str(staged / "b2-00000.parquet"), [_dead_letter("dl-1", "second", "2026-11-27")],
+                        schemas_by_table["dead_letter"])
+    second = sinks.commit_staged(str(tmp_path), "run2", "b2", catalog, schemas_by_table)
+
+    rows = {row["error_id"]: row for row in read_table(tmp_path / "warehouse" / "dead_letter").to_pylist()}
+    assert sorted(rows) == ["dl-1", "dl-2"]
+    assert rows["dl-1"]["error_message"] == "second" and rows["dl-1"]["ingest_date"] == dt.date(2026, 11, 27)
+    assert second["rows"]["dead_letter"] == {"written": 1, "replaced": 1}
+    assert first["snapshots"]["dead_letter"] != second["snapshots"]["dead_letter"]
+    assert first["snapshots"]["complaints"] is None  # nothing staged for it: no empty snapshot
+
+
 def test_parquet_written_by_the_sink_reads_back_with_its_schema(tmp_path):
-    row = {"error_id": "dl-1", "source": "sms", "stage": "parse", "error_type": "wrong_field_count",
-           "error_message": "expected 8", "raw": "a|b", "raw_encoding": "utf-8", "source_file": "sms/x.txt",
-           "message_id": None, "position": 3, "source_record_id": None,
-           "failed_at": dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc), "batch_id": "b", "run_id": "r",
-           "schema_version": schemas.SCHEMA_VERSION}
     path = tmp_path / "dead_letter" / "ingest_date=2026-11-26" / "b-00000.parquet"
-    sinks.write_parquet(str(path), [row], schemas.arrow_schema("DeadLetter"))
-    table = pq.read_table(tmp_path / "dead_letter")
+    sinks.write_parquet(str(path), [_dead_letter("dl-1", "expected 8")],
+                        schemas.arrow_schema("DeadLetter", include_partition_key=True))
+    table = pq.read_table(path)
     assert table.num_rows == 1
-    assert table.column("ingest_date").to_pylist() == ["2026-11-26"] or \
-        str(table.column("ingest_date")[0]) == "2026-11-26"
+    assert table.column("ingest_date").to_pylist() == [dt.date(2026, 11, 26)]
     assert table.column("raw").to_pylist() == ["a|b"]
 
 

@@ -1,0 +1,206 @@
+"""The Iceberg catalog of the warehouse, and its tables created (or evolved) from the table catalog.
+
+By default the catalog is embedded: a pyiceberg SQL catalog on SQLite at ``OUT/warehouse/catalog.db``, with
+each table's files under ``OUT/warehouse/<table>/`` (data in Hive-style partition folders such as
+``event_date=2026-11-26/``, Iceberg metadata in ``metadata/``). Nothing has to run. A profile's
+``[warehouse] catalog`` can name any catalog pyiceberg is configured with instead (REST, Hive, Glue, a shared
+SQL database): pyiceberg reads its properties from ``~/.pyiceberg.yaml`` or ``PYICEBERG_CATALOG__<NAME>__*``
+environment variables, so secrets stay out of the profile.
+
+Every table is created from its Avro schema (``schemas/avro``) with the partition columns of
+``schemas/tables.py`` as identity partitions; a column added to the Avro schema is added to the table the
+next time a writer opens it (Iceberg schema evolution: old files read it as null).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table as IcebergTable
+from pyiceberg.transforms import IdentityTransform
+
+import schemas
+from schemas.tables import WAREHOUSE_TABLES, Table
+
+CATALOG_FILE = "catalog.db"
+DEFAULT_NAMESPACE = "beejan"
+TABLE_PROPERTIES = {
+    "format-version": "2",
+    "write.parquet.compression-codec": "snappy",
+    # our committer retries a conflicting commit itself, from the table's new state (warehouse/commit.py)
+    "commit.retry.num-retries": "0",
+}
+
+
+class CatalogError(Exception):
+    """The catalog cannot be opened, or a table in it cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Where the warehouse tables live: ``warehouse_dir`` (``OUT/warehouse``) holds the tables' files and the
+    embedded catalog; ``name`` names a pyiceberg-configured catalog instead of the embedded one."""
+
+    warehouse_dir: str
+    name: str = ""
+    namespace: str = DEFAULT_NAMESPACE
+
+    @property
+    def embedded(self) -> bool:
+        return not self.name
+
+    def location(self, table: Table) -> str:
+        """The table's location: ``<warehouse_dir>/<table>``, as a URI."""
+        return f"{_uri(self.warehouse_dir)}/{table.name}"
+
+
+def _uri(path: str) -> str:
+    if "://" in path:
+        return path.rstrip("/")
+    return "file://" + os.path.realpath(path)
+
+
+def local_path(uri: str) -> str:
+    """A ``file://`` URI as a local path (other URIs unchanged)."""
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def open_catalog(config: CatalogConfig, create: bool = True) -> Catalog:
+    """The catalog of ``config``. The embedded one is created when ``create`` (writers); a reader of a
+    warehouse without one gets ``CatalogError``."""
+    if not config.embedded:
+        try:
+            return load_catalog(config.name)
+        except Exception as error:  # pyiceberg raises ValueError, ImportError, connection errors...
+            raise CatalogError(f"cannot open Iceberg catalog {config.name!r}: {error}") from error
+    if "://" in config.warehouse_dir:
+        raise CatalogError(f"the embedded catalog needs a local warehouse directory, not {config.warehouse_dir}: "
+                           "name a shared catalog in the profile's [warehouse] catalog")
+    path = os.path.join(os.path.abspath(config.warehouse_dir), CATALOG_FILE)
+    if not os.path.exists(path):
+        if not create:
+            raise CatalogError(f"no Iceberg catalog at {path}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import OperationalError
+
+    properties = {"uri": f"sqlite:///{path}", "warehouse": _uri(config.warehouse_dir)}
+    try:
+        return SqlCatalog("embedded", **properties, init_catalog_tables="true" if create else "false")
+    except OperationalError as error:  # two writers creating the catalog at once: the other one made it
+        if "already exists" not in str(error):
+            raise CatalogError(f"cannot open the Iceberg catalog {path}: {error}") from error
+        return SqlCatalog("embedded", **properties, init_catalog_tables="false")
+
+
+def iceberg_schema(table: Table) -> Schema:
+    """The Iceberg schema of ``table`` from its Avro definition (partition columns included), ids from 1."""
+    from pyiceberg.schema import assign_fresh_schema_ids
+
+    arrow = schemas.arrow_schema(table.schema, include_partition_key=True)
+    return assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow))
+
+
+def _partition_spec(table: Table, schema: Schema) -> PartitionSpec:
+    return PartitionSpec(*(PartitionField(source_id=schema.find_field(column).field_id, field_id=1000 + n,
+                                          transform=IdentityTransform(), name=column)
+                           for n, column in enumerate(table.partition)))
+
+
+def ensure_table(catalog: Catalog, config: CatalogConfig, table: Table) -> IcebergTable:
+    """The Iceberg table of ``table``: created when missing, given the columns its schema gained since."""
+    identifier = (config.namespace, table.name)
+    try:
+        iceberg = catalog.load_table(identifier)
+    except NoSuchTableError:
+        return _create_table(catalog, config, table)
+    wanted = schemas.arrow_schema(table.schema, include_partition_key=True)
+    if set(wanted.names) - {field.name for field in iceberg.schema().fields}:
+        with iceberg.update_schema() as update:
+            update.union_by_name(wanted)
+        iceberg = catalog.load_table(identifier)
+    return iceberg
+
+
+def _create_table(catalog: Catalog, config: CatalogConfig, table: Table) -> IcebergTable:
+    """Create ``table`` (and its namespace). Writers starting together race to create them: whoever loses
+    (an "already exists" error, or the catalog database's unique-key error) loads what the winner made."""
+    identifier = (config.namespace, table.name)
+    try:
+        catalog.create_namespace(config.namespace)
+    except Exception:  # noqa: BLE001 - NamespaceAlreadyExistsError, or IntegrityError when racing
+        if not catalog.namespace_exists(config.namespace):
+            raise
+    schema = iceberg_schema(table)
+    location = config.location(table)
+    try:
+        return catalog.create_table(identifier, schema=schema, location=location,
+                                    partition_spec=_partition_spec(table, schema),
+                                    properties={**TABLE_PROPERTIES, "write.data.path": location})
+    except Exception:  # noqa: BLE001 - TableAlreadyExistsError, or IntegrityError when racing
+        try:
+            return catalog.load_table(identifier)
+        except NoSuchTableError:
+            raise CatalogError(f"cannot create table {'.'.join(identifier)} at {location}") from None
+
+
+def load_table(catalog: Catalog, config: CatalogConfig, table: Table) -> IcebergTable | None:
+    """The Iceberg table of ``table``, or None when no writer has created it yet."""
+    try:
+        return catalog.load_table((config.namespace, table.name))
+    except NoSuchTableError:
+        return None
+
+
+def open_tables(config: CatalogConfig, names=tuple(WAREHOUSE_TABLES)) -> dict[str, IcebergTable]:
+    """Open the catalog and ensure the named warehouse tables (what a writer does before it starts)."""
+    catalog = open_catalog(config)
+    return {name: ensure_table(catalog, config, WAREHOUSE_TABLES[name]) for name in names}
+
+
+def writer_schemas(config: CatalogConfig, tables: list[Table]) -> dict[str, pa.Schema]:
+    """The schema each table's data files are to be written with, before a run starts. Creates nothing (a run
+    that fails or is refused leaves no trace): a table that does not exist yet gets the field ids that
+    ``ensure_table`` will give it when the run commits; an existing table gains the columns its record schema
+    gained first."""
+    try:
+        catalog = open_catalog(config, create=False)
+    except CatalogError:
+        catalog = None
+    found = {}
+    for table in tables:
+        iceberg = load_table(catalog, config, table) if catalog is not None else None
+        if iceberg is not None:
+            found[table.name] = writer_schema(ensure_table(catalog, config, table))
+        else:
+            found[table.name] = pa.schema([_plain_field(field) for field in schema_to_pyarrow(iceberg_schema(table))])
+    return found
+
+
+def field_ids(schema: pa.Schema) -> dict[str, bytes | None]:
+    return {field.name: (field.metadata or {}).get(b"PARQUET:field_id") for field in schema}
+
+
+def writer_schema(iceberg: IcebergTable) -> pa.Schema:
+    """The Arrow schema a worker writes the table's data files with: the record schema's types (``string``, not
+    pyiceberg's ``large_string``), with the Iceberg field ids in the field metadata."""
+    return pa.schema([_plain_field(field) for field in schema_to_pyarrow(iceberg.schema())])
+
+
+def _plain_field(field: pa.Field) -> pa.Field:
+    kind = field.type
+    if pa.types.is_large_string(kind):
+        kind = pa.string()
+    elif pa.types.is_large_binary(kind):
+        kind = pa.binary()
+    elif pa.types.is_large_list(kind) or pa.types.is_list(kind):
+        kind = pa.list_(_plain_field(kind.value_field))
+    elif pa.types.is_map(kind):
+        kind = pa.map_(_plain_field(kind.key_field), _plain_field(kind.item_field))
+    return pa.field(field.name, kind, nullable=field.nullable, metadata=field.metadata)

@@ -1,0 +1,253 @@
+"""The committer: new rows land in a warehouse table as one Iceberg snapshot, replacing the rows with the same key.
+
+Workers write data files; one commit per batch (``upsert_files``) or per window pane (``upsert_rows``) makes
+them visible at once, so a reader sees all of a run or none of it. Within the commit every current data file
+that holds one of the new keys is rewritten without those rows (copy on write: the table has no delete files,
+so the files a scan plans are exactly the live rows). The row that wins is the one committed last: a rerun,
+a backfill or a reprocessing with a newer model replaces the earlier version of each row, and however many
+runs, days, paths or channels carry a complaint, the table holds it once.
+
+When another writer commits first (a stream and a batch writing one table), the commit is refused by the
+catalog or by Iceberg's serializable validation (files were added meanwhile); it is then recomputed from the
+table's new state and tried again, with a growing pause, up to ``attempts`` times. Writers on one machine
+(the threads of a worker, a batch beside a stream on the embedded catalog) take turns instead: a lock per
+table, held from reading the table's state to committing, so they do not refuse each other at all.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import os
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException, ValidationException
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, parquet_file_to_data_file
+from pyiceberg.table import Table as IcebergTable
+
+try:  # the embedded SQLite catalog reports a writer holding its lock this way
+    from sqlalchemy.exc import OperationalError as _CatalogBusy
+except ImportError:  # pragma: no cover - pyiceberg[sql-sqlite] is a dependency
+    _CatalogBusy = CommitFailedException
+
+KEY_SEPARATOR = "\x1f"
+DEFAULT_ATTEMPTS = 8
+_RETRYABLE = (CommitFailedException, ValidationException, _CatalogBusy)
+
+
+class CommitConflict(Exception):
+    """The table kept changing under the commit: it was refused ``attempts`` times. Nothing was committed."""
+
+
+class DuplicateKeys(Exception):
+    """The new data files hold a key more than once: committing them would put a row in the table twice."""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    table: str
+    snapshot_id: int | None  # None when there was nothing to commit
+    rows_written: int        # rows the commit added (new or replacing)
+    rows_replaced: int       # earlier versions of those rows it removed
+    files_added: int
+    files_removed: int
+    attempts: int
+
+
+def key_values(data: pa.Table, key: tuple[str, ...]) -> pa.Array:
+    """One comparable value per row for the table's key (the key columns joined as text when there are several;
+    a null part counts as empty text, so rows written before a key column existed still have a key)."""
+    if len(key) == 1 and pa.types.is_string(data.schema.field(key[0]).type):
+        return data[key[0]].combine_chunks()
+    if len(key) == 1:
+        return pc.cast(data[key[0]], pa.string()).combine_chunks()
+    parts = [pc.fill_null(pc.cast(data[column], pa.string()), "") for column in key]
+    return pc.binary_join_element_wise(*parts, KEY_SEPARATOR).combine_chunks()
+
+
+class _FileKeyCache:
+    """The key values of data files already read: data files never change, so a committer that runs again
+    (the next window, a retry) reads only files that are new since."""
+
+    def __init__(self, capacity: int = 4096):
+        self.capacity, self._entries = capacity, OrderedDict()
+
+    def get(self, iceberg: IcebergTable, path: str, key: tuple[str, ...]) -> pa.Array:
+        entry = self._entries.get((path, key))
+        if entry is None:
+            with iceberg.io.new_input(path).open() as handle:
+                entry = key_values(pq.read_table(handle, columns=list(key)), key)
+            self._entries[(path, key)] = entry
+            if len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end((path, key))
+        return entry
+
+
+_FILE_KEYS = _FileKeyCache()
+
+
+def _without_keys(iceberg: IcebergTable, key: tuple[str, ...], new_keys: pa.Array, skip: set[str]):
+    """The current data files that hold any of ``new_keys``, and the files that replace them (their other rows)."""
+    removed, rewritten, replaced = [], [], 0
+    write_uuid, counter = uuid.uuid4(), itertools.count(0)  # one name sequence: files of one commit never collide
+    for task in iceberg.scan().plan_files():
+        if task.file.file_path in skip:
+            continue
+        hits = pc.sum(pc.is_in(_FILE_KEYS.get(iceberg, task.file.file_path, key), value_set=new_keys)).as_py() or 0
+        if not hits:
+            continue
+        replaced += hits
+        removed.append(task.file)
+        if hits == task.file.record_count:
+            continue
+        current = ArrowScan(table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=iceberg.schema(),
+                            row_filter=AlwaysTrue()).to_table(tasks=[task])
+        kept = current.filter(pc.invert(pc.is_in(key_values(current, key), value_set=new_keys)))
+        rewritten.extend(_dataframe_to_data_files(iceberg.metadata, kept, iceberg.io, write_uuid=write_uuid,
+                                                  counter=counter))
+    return removed, rewritten, replaced
+
+
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _turn(iceberg: IcebergTable):
+    """This process's and (for a table on the local disk) this machine's turn to commit to the table."""
+    location = iceberg.location()
+    with _THREAD_LOCKS_GUARD:
+        lock = _THREAD_LOCKS.setdefault(location, threading.Lock())
+    with lock:
+        if not location.startswith("file://"):
+            yield
+            return
+        path = os.path.join(location[len("file://"):], "metadata", ".commit.lock")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _commit(iceberg: IcebergTable, key: tuple[str, ...], new_files: list, new_keys: pa.Array, properties: dict,
+            attempts: int) -> CommitResult:
+    with _turn(iceberg):
+        return _commit_in_turn(iceberg, key, new_files, new_keys, properties, attempts)
+
+
+def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list, new_keys: pa.Array,
+                    properties: dict, attempts: int) -> CommitResult:
+    own = {data_file.file_path for data_file in new_files}
+    rows_written = sum(data_file.record_count for data_file in new_files)
+    for attempt in range(1, attempts + 1):
+        iceberg.refresh()  # the state the last writer left
+        removed, rewritten, replaced = _without_keys(iceberg, key, new_keys, own)
+        if not new_files and not removed:
+            return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, attempt)
+        try:
+            with iceberg.transaction() as transaction:
+                with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+                    for data_file in removed:
+                        overwrite.delete_data_file(data_file)
+                    for data_file in [*new_files, *rewritten]:
+                        overwrite.append_data_file(data_file)
+        except _RETRYABLE:
+            for data_file in rewritten:
+                iceberg.io.delete(data_file.file_path)
+            if attempt == attempts:
+                break
+            time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+            continue
+        except CommitStateUnknownException:
+            raise
+        snapshot = iceberg.current_snapshot()
+        return CommitResult(iceberg.name()[-1], snapshot.snapshot_id if snapshot else None, rows_written, replaced,
+                            len(new_files) + len(rewritten), len(removed), attempt)
+    raise CommitConflict(f"{'.'.join(iceberg.name())}: other writers kept committing; gave up after "
+                         f"{attempts} attempts (nothing of this commit is in the table)")
+
+
+def _properties(properties: dict | None) -> dict[str, str]:
+    return {name: str(value) for name, value in (properties or {}).items()}
+
+
+def upsert_files(iceberg: IcebergTable, paths: list[str], key: tuple[str, ...], properties: dict | None = None,
+                 attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
+    """Commit data files that workers wrote (each within one partition, columns by the table's schema) as one
+    snapshot; rows of the table with the same key are replaced. The files must hold each key once."""
+    data_files = [parquet_file_to_data_file(iceberg.io, iceberg.metadata, path) for path in paths]
+    keys = [_FILE_KEYS.get(iceberg, path, key) for path in paths]
+    new_keys = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+    if len(new_keys) != len(pc.unique(new_keys)):
+        counts = pc.value_counts(new_keys)
+        twice = [str(item["values"]) for item in counts.to_pylist() if item["counts"] > 1][:3]
+        raise DuplicateKeys(f"{'.'.join(iceberg.name())}: the new files hold these keys more than once: "
+                            f"{', '.join(twice)}")
+    return _commit(iceberg, key, data_files, new_keys, _properties(properties), attempts)
+
+
+def last_per_key(rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """``rows`` with one row per key: the last one given."""
+    keys = key_values(rows, key)
+    if len(pc.unique(keys)) == len(keys):
+        return rows
+    positions = pa.table({"k": keys, "i": pa.array(range(len(keys)), pa.int64())})
+    last = positions.group_by("k").aggregate([("i", "max")])["i_max"]
+    return rows.take(pc.take(last, pc.sort_indices(last)))  # in the order given
+
+
+def upsert_rows(iceberg: IcebergTable, rows: pa.Table, key: tuple[str, ...], properties: dict | None = None,
+                attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
+    """Write ``rows`` (the table's columns) as data files and commit them as one snapshot, replacing the rows
+    with the same key; of several given rows with one key, the last wins."""
+    rows = last_per_key(rows, key)
+    if not len(rows):
+        return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, 0)
+    rows = rows.cast(_arrow_schema(iceberg, rows))
+    data_files = list(_dataframe_to_data_files(iceberg.metadata, rows, iceberg.io))
+    try:
+        return _commit(iceberg, key, data_files, key_values(rows, key), _properties(properties), attempts)
+    except BaseException:
+        for data_file in data_files:
+            iceberg.io.delete(data_file.file_path)
+        raise
+
+
+def _arrow_schema(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
+    """The table's Arrow schema for the columns ``rows`` has (a column the table has and rows lack stays null)."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    schema = schema_to_pyarrow(iceberg.schema(), include_field_ids=False)
+    return pa.schema([schema.field(name) for name in rows.schema.names])
+
+
+def table_rows(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Record dicts as an Arrow table of ``schema`` (a field a record lacks is null)."""
+    return pa.table({field.name: [row.get(field.name) for row in rows] for field in schema}, schema=schema)
+
+
+def write_rows(config, table, rows, properties: dict | None = None,
+               attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
+    """Upsert ``rows`` (record dicts or Arrow, the table's columns) into warehouse table ``table``
+    (a ``schemas.tables.Table``), creating the table when it does not exist: for writers outside Beam
+    (the forecast job, the history generator, imports)."""
+    from warehouse.catalog import ensure_table, open_catalog, writer_schema
+
+    iceberg = ensure_table(open_catalog(config), config, table)
+    if not isinstance(rows, pa.Table):
+        rows = table_rows(rows, writer_schema(iceberg))
+    return upsert_rows(iceberg, rows, table.key, properties, attempts)
