@@ -56,7 +56,7 @@ setup(
     package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml"], "serving": ["dashboard/*"],
                   "models": ["label_maps/*.json"]},
     install_requires=BASE,
-    extras_require={"pipeline": PIPELINE, "serving": SERVING, "ingest": INGEST,
+    extras_require={"pipeline": PIPELINE, "serving": SERVING, "ingest": INGEST, "warehouse": [],  # in the base
                     "all": sorted(set(PIPELINE + SERVING + INGEST)), "test": TEST},
     entry_points={"console_scripts": ["complaints=beam_pipelines.cli:main"]},
 )

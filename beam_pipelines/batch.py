@@ -378,6 +378,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
                                      "batch_date": plan.batch_date.isoformat(), "writer": "batch"},
                                     settings.warehouse.commit_attempts)
     manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
+    manifest["committed_at"] = dt.datetime.now(dt.timezone.utc).isoformat()  # --as-of this reads the run's output
     write_manifest(plan.output_dir, manifest)
     sinks.discard_staging(plan.output_dir, plan.run_id)
     return manifest

@@ -35,9 +35,10 @@ def check_read_only(sql: str) -> None:
         raise QueryRefused(f"only SELECT queries are allowed here, not {statements[0].type.name}")
 
 
-def run_query(warehouse_dir: str | os.PathLike, sql: str) -> pa.Table:
+def run_query(warehouse_dir: str | os.PathLike, sql: str, as_of=None) -> pa.Table:
+    """Run one read-only ``sql`` over the warehouse, now or ``as_of`` a snapshot id or a time (time travel)."""
     check_read_only(sql)
-    warehouse = Warehouse(warehouse_dir)
+    warehouse = Warehouse(warehouse_dir, as_of=as_of)
     try:
         return warehouse.arrow(sql)
     except OutsideWarehouse as error:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import schemas
 from schemas.tables import WAREHOUSE_TABLES as TABLES
 from warehouse.catalog import CatalogConfig, CatalogError, load_table, open_catalog
-from warehouse.read import table_state
+from warehouse.read import SnapshotNotFound, TableState, table_state
 
 LOG = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ class Warehouse:
         if self.catalog_config.embedded and not (self.root / "catalog.db").exists() and plain_parquet_tables(self.root):
             raise WarehouseError(f"{self.root} is a plain Parquet warehouse of an earlier version: import it into "
                                  "Iceberg tables with `complaints warehouse-import`")
-        self.as_of = as_of
         self._catalog = None
+        self.as_of = self._as_of_time(as_of)
         self.snapshots: dict[str, int | None] = {}
         self.refresh_seconds = refresh_seconds
         self.materialize = frozenset(materialize)
@@ -120,6 +120,24 @@ class Warehouse:
         finally:
             self._lock.release()
 
+    def _as_of_time(self, as_of):
+        """``as_of`` as a time: a snapshot id (of any table) stands for the moment it was committed, so every
+        table is read as it was then."""
+        if not isinstance(as_of, int):
+            return as_of
+        import datetime as dt
+
+        try:
+            catalog = open_catalog(self.catalog_config, create=False)
+        except CatalogError as error:
+            raise WarehouseError(str(error)) from None
+        for entry in TABLES.values():
+            iceberg = load_table(catalog, self.catalog_config, entry)
+            snapshot = iceberg.snapshot_by_id(as_of) if iceberg is not None else None
+            if snapshot is not None:
+                return dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.timezone.utc)
+        raise WarehouseError(f"no warehouse table has a snapshot {as_of} (expired, or never taken)")
+
     def _live_files(self, table: str) -> tuple[str, ...]:
         """The data files of the table's snapshot (current, or as of ``as_of``); none before the table exists."""
         if self.as_of is not None and table in self.snapshots and table in self._files:
@@ -137,7 +155,10 @@ class Warehouse:
         if self.as_of is None and table in self._files and self.snapshots.get(table) == (
                 snapshot.snapshot_id if snapshot else None):
             return self._files[table]
-        state = table_state(iceberg, table, self.as_of)
+        try:
+            state = table_state(iceberg, table, self.as_of)
+        except SnapshotNotFound:  # the table did not exist yet then
+            state = TableState(table, None, (), 0)
         self.snapshots[table] = state.snapshot_id
         return state.files
 

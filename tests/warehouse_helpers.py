@@ -29,3 +29,15 @@ def copy_tables(source: Path, target: Path, names=("complaints",)) -> None:
         rows = read_table(Path(source) / name)
         if rows.num_rows:
             add_rows(target, name, rows)
+
+
+def live_files(table_dir: Path) -> tuple[str, ...]:
+    """The data files of the current snapshot of the table whose folder is ``table_dir``."""
+    from schemas.tables import WAREHOUSE_TABLES
+    from warehouse.catalog import load_table, open_catalog
+    from warehouse.read import table_state
+
+    table_dir = Path(table_dir)
+    config = CatalogConfig(str(table_dir.parent))
+    iceberg = load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES[table_dir.name])
+    return table_state(iceberg, table_dir.name).files

@@ -35,6 +35,9 @@ TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "snappy",
     # our committer retries a conflicting commit itself, from the table's new state (warehouse/commit.py)
     "commit.retry.num-retries": "0",
+    # each commit writes a metadata file; keep the last hundred, delete older ones as commits go on
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
 }
 
 

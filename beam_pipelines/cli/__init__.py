@@ -2,7 +2,8 @@
 
 One table of commands (``COMMANDS``), one module per group of them, each thin over a library function:
 ``generate`` (sample input, history), ``pipelines`` (batch, stream), ``models`` (train, evaluate), ``ingest``
-(publish, webform-endpoint, x-stream) and ``serving`` (serve, report, query, forecast). Command modules import
+(publish, webform-endpoint, x-stream), ``serving`` (serve, report, query, forecast) and ``upkeep`` (maintain,
+warehouse-import). Command modules import
 their libraries only when they run, so each command needs only its own extra installed.
 
 Bad arguments, a missing input directory or an unwritable output give one clear line on stderr and a
@@ -14,16 +15,18 @@ import logging
 import os
 import sys
 
-from beam_pipelines.cli import generate, ingest, models, pipelines, serving
+from beam_pipelines.cli import generate, ingest, models, pipelines, serving, upkeep
 from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, Parser
 
 #: Every command of the CLI, in the order ``--help`` lists them.
-COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving)
+COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving,
+                                                                          upkeep)
                                 for command in module.COMMANDS}
 #: The top-level packages of each extra, to name what is missing when a command's extra is not installed.
 EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
                   "serving": ("duckdb", "fastapi", "uvicorn", "plotly", "holidays", "sklearn", "pandas"),
-                  "ingest": ("confluent_kafka", "aiohttp", "google")}
+                  "ingest": ("confluent_kafka", "aiohttp", "google"),
+                  "warehouse": ("pyiceberg", "sqlalchemy")}
 
 
 def build_parser(selected: str | None = None) -> Parser:

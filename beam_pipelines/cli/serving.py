@@ -36,6 +36,20 @@ def query_arguments(parser) -> None:
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
     parser.add_argument("--output", help="export the whole result to FILE.csv or FILE.parquet")
     parser.add_argument("--max-rows", type=positive, default=50, help="rows to print (default 50)")
+    parser.add_argument("--as-of", type=as_of, metavar="TIME|SNAPSHOT",
+                        help="read the tables as they were at a time (ISO 8601, UTC unless it says otherwise) or "
+                             "when a snapshot id was committed (run manifests list theirs)")
+
+
+def as_of(value: str):
+    import argparse
+
+    from warehouse.read import parse_as_of
+
+    try:
+        return parse_as_of(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def forecast_arguments(parser) -> None:
@@ -139,7 +153,7 @@ def cmd_query(args) -> int:
     try:
         if args.output:
             export_format(args.output)
-        table = run_query(warehouse_dir, args.sql)
+        table = run_query(warehouse_dir, args.sql, args.as_of)
     except QueryRefused as error:
         raise CliError(f"complaints query: {error}", EXIT_USAGE) from None
     except WarehouseError as error:

@@ -145,7 +145,7 @@ def _section(path: Path, name: str, values: dict):
     return kind(**values)
 
 
-def load_settings(profile: str | None = None) -> Settings:
+def _read_profile(profile: str | None) -> tuple[str, Path, dict]:
     name = profile or os.environ.get("COMPLAINTS_PROFILE", "dev")
     path = Path(name) if name.endswith(".toml") else _DIR / f"{name}.toml"
     if not path.is_file():
@@ -159,6 +159,17 @@ def load_settings(profile: str | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"profile {path}: unknown section {', '.join(unknown)} "
                           f"(known: {', '.join([*SECTIONS, 'runner'])})")
+    return name, path, data
+
+
+def load_warehouse_settings(profile: str | None = None) -> WarehouseSettings:
+    """Only the ``[warehouse]`` section of a profile: what the warehouse's upkeep needs (no contact-token key)."""
+    _, path, data = _read_profile(profile)
+    return _section(path, "warehouse", data.get("warehouse", {}))
+
+
+def load_settings(profile: str | None = None) -> Settings:
+    name, path, data = _read_profile(profile)
     sections = {key: _section(path, key, data.get(key, {})) for key in SECTIONS}
     security = sections.pop("security")
     key = os.environ.get(security.contact_token_key_env)

@@ -143,3 +143,44 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     assert len(ids) == len(set(ids)) == sum(entry["written"] for entry in totals.values())
     assert not [p for p in tmp_path.rglob(".tmp-*")], "no half-written files left behind"
     assert os.listdir(tmp_path / "lake" / "raw")
+
+
+def _files_per_partition(table_dir: Path) -> dict:
+    from tests.warehouse_helpers import live_files
+
+    found: dict = {}
+    for path in live_files(table_dir):
+        found[Path(path).parent.name] = found.get(Path(path).parent.name, 0) + 1
+    return found
+
+
+def test_maintain_after_a_streamed_day_leaves_a_few_files_per_partition_and_the_same_rows(streamed):
+    warehouse = streamed["dir"] / "warehouse"
+    before = {name: sorted(map(str, read_table(warehouse / name).to_pylist()))
+              for name in ("complaints", "complaint_volume", "dead_letter", "stream_counts")}
+    result = run_cli("maintain", "--warehouse", str(warehouse), "--min-files", "2", "--retention-hours", "0",
+                     "--orphan-age-hours", "0")
+    assert result.returncode == 0, result.stderr
+    for name, rows in before.items():
+        assert sorted(map(str, read_table(warehouse / name).to_pylist())) == rows, name
+        assert max(_files_per_partition(warehouse / name).values(), default=0) <= 2, name
+        on_disk = list((warehouse / name).glob("*=*/*.parquet"))
+        assert len(on_disk) == sum(_files_per_partition(warehouse / name).values()), name  # orphans removed
+
+
+def test_a_batch_backfill_of_the_streamed_day_holds_each_complaint_once_as_batch_made_it(streamed, batch_output,
+                                                                                        generated_day):
+    """The day streamed live, then its channel files run through batch into the same warehouse: every complaint
+    once, with the values of batch (the later processing wins)."""
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(streamed["dir"]),
+                     "--date", generated_day["date"], "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    volatile = {"run_id", "batch_id", "ingested_at"}
+
+    def by_id(out):
+        rows = read_table(out / "warehouse" / "complaints").to_pylist()
+        found = {row["complaint_id"]: {k: v for k, v in row.items() if k not in volatile} for row in rows}
+        assert len(found) == len(rows)
+        return found
+
+    assert by_id(streamed["dir"]) == by_id(batch_output["dir"])
