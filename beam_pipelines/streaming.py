@@ -187,7 +187,8 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         result.cancel()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    progress = StreamProgress(plan.output_dir, plan.run_id) if show_progress else contextlib.nullcontext()
+    progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress
+                else contextlib.nullcontext())
     try:
         with progress:
             result.wait_until_finish()
@@ -199,7 +200,7 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
             signal.signal(sig, handler)
     if stopping:
         raise KeyboardInterrupt
-    return stream_totals(plan.output_dir, plan.run_id)
+    return stream_totals(plan.output_dir, plan.run_id, plan_catalog(plan))
 
 
 def stream_totals(output_dir: str, run_id: str | None = None, catalog: CatalogConfig | None = None) -> dict:

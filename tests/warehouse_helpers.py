@@ -41,3 +41,17 @@ def live_files(table_dir: Path) -> tuple[str, ...]:
     config = CatalogConfig(str(table_dir.parent))
     iceberg = load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES[table_dir.name])
     return table_state(iceberg, table_dir.name).files
+
+
+def current_snapshots(warehouse_dir: Path) -> dict:
+    """The current snapshot id of each warehouse table (None: no table or no snapshot yet)."""
+    from warehouse.catalog import load_table, open_catalog
+
+    config = CatalogConfig(str(warehouse_dir))
+    catalog = open_catalog(config, create=False)
+    found = {}
+    for name, table in WAREHOUSE_TABLES.items():
+        iceberg = load_table(catalog, config, table)
+        snapshot = iceberg.current_snapshot() if iceberg is not None else None
+        found[name] = snapshot.snapshot_id if snapshot else None
+    return found

@@ -45,6 +45,10 @@ class CatalogError(Exception):
     """The catalog cannot be opened, or a table in it cannot be used; the message says what to fix."""
 
 
+class NoCatalogYet(CatalogError):
+    """The embedded catalog does not exist yet: nothing has been committed to this warehouse."""
+
+
 @dataclass(frozen=True)
 class CatalogConfig:
     """Where the warehouse tables live: ``warehouse_dir`` (``OUT/warehouse``) holds the tables' files and the
@@ -88,7 +92,7 @@ def open_catalog(config: CatalogConfig, create: bool = True) -> Catalog:
     path = os.path.join(os.path.abspath(config.warehouse_dir), CATALOG_FILE)
     if not os.path.exists(path):
         if not create:
-            raise CatalogError(f"no Iceberg catalog at {path}")
+            raise NoCatalogYet(f"no Iceberg catalog at {path}")
         os.makedirs(os.path.dirname(path), exist_ok=True)
     from pyiceberg.catalog.sql import SqlCatalog
     from sqlalchemy.exc import OperationalError
@@ -174,7 +178,7 @@ def writer_schemas(config: CatalogConfig, tables: list[Table]) -> dict[str, pa.S
     gained first."""
     try:
         catalog = open_catalog(config, create=False)
-    except CatalogError:
+    except NoCatalogYet:
         catalog = None
     found = {}
     for table in tables:

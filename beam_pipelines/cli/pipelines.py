@@ -240,7 +240,7 @@ def stream_arguments(parser) -> None:
 
 def run_stream_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.options import check_stream
-    from beam_pipelines.parameters import stream_timing
+    from beam_pipelines.parameters import catalog_config, stream_timing
     from beam_pipelines.streaming import StreamPlan, prepare_edge, run_stream
     from ingest.transport import TransportError
     from models.sklearn_model import ModelDirectoryError, newest_model_dir
@@ -270,7 +270,9 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
                       customers_path=os.path.abspath(args.customers) if args.customers else None,
                       model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,
-                      model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None)
+                      model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None,
+                      catalog=catalog_config(settings.warehouse, output_dir),
+                      commit_attempts=settings.warehouse.commit_attempts)
     config = transport_config(args)
     try:
         prepare_edge(args.transport, config, args.runner)

@@ -163,11 +163,13 @@ class PriorityMix(BaseModel):
 
 
 class Health(BaseModel):
-    """``warehouse`` is the directory's name only: the host's paths are not the API's business."""
+    """``warehouse`` is the directory's name only: the host's paths are not the API's business. ``tables``: live
+    data files per table; ``snapshots``: the Iceberg snapshot each table is served from (null: none yet)."""
 
     status: str
     warehouse: str
     tables: dict[str, int]
+    snapshots: dict[str, int | None]
     unreadable_files: list[str]
     auth: str
 

@@ -218,3 +218,6 @@ def test_health_names_the_warehouse_without_the_hosts_path(api_server):
     status, body = call(api_server, "/healthz", key=None)
     assert status == 200 and body["warehouse"] == "warehouse" and "/" not in body["warehouse"]
     assert body["unreadable_files"] == [] and body["tables"]["complaints"] > 0
+    from tests.warehouse_helpers import current_snapshots
+
+    assert body["snapshots"]["complaints"] == current_snapshots(api_server["warehouse"]["dir"])["complaints"]
