@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Local services for the streaming pipeline: a Kafka broker, Beam's Kafka expansion service and Java worker
-pool, and the Prism runner. Standard library only, so it runs before the project's environment exists.
+"""Local services for the pipelines: a Kafka broker, Beam's Kafka expansion service and Java worker pool, the
+Prism runner, and a Flink 1.19 cluster (JobManager + one TaskManager with 2 slots) with Beam's Flink job server
+and a Python SDK worker pool. Standard library only, so it runs before the project's environment exists.
 
     python runners/local_services.py fetch     # jars from Maven Central, Prism built from the Go module proxy
     python runners/local_services.py start     # fetch if needed, then start all and wait until they listen
@@ -9,7 +10,9 @@ pool, and the Prism runner. Standard library only, so it runs before the project
     python runners/local_services.py run -- CMD...   # start what is not running, run CMD, stop what it started
 
 Everything lives under ``.services/`` in the repository (ignored by git): ``kafka/libs``, ``xlang/libs``,
-``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports come from the environment (defaults below).
+``flink/job-server``, ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
+into the project's environment: they pin an old Beam), ``flink/conf``, ``bin/prism``, ``data/``, ``logs/`` and
+``run/*.pid``. Ports come from the environment (defaults below).
 """
 from __future__ import annotations
 
@@ -34,8 +37,19 @@ KAFKA_PORT = int(os.environ.get("COMPLAINTS_KAFKA_PORT", "9092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("COMPLAINTS_KAFKA_CONTROLLER_PORT", "9093"))
 EXPANSION_PORT = int(os.environ.get("COMPLAINTS_EXPANSION_PORT", "18097"))
 JAVA_WORKER_PORT = int(os.environ.get("COMPLAINTS_JAVA_WORKER_PORT", "18098"))
+FLINK_VERSION = "1.19.3"
+FLINK_REST_PORT = int(os.environ.get("COMPLAINTS_FLINK_REST_PORT", "8081"))
+FLINK_RPC_PORT = int(os.environ.get("COMPLAINTS_FLINK_RPC_PORT", "6123"))
+FLINK_JOB_PORT = int(os.environ.get("COMPLAINTS_FLINK_JOB_PORT", "8099"))
+PYTHON_POOL_PORT = int(os.environ.get("COMPLAINTS_PYTHON_POOL_PORT", "50000"))
+#: the interpreter whose Beam the Flink workers run: the project's environment (``make`` passes it)
+PYTHON = os.environ.get("COMPLAINTS_PYTHON", str(REPO / ".venv" / "bin" / "python"))
 
-SERVICES = ("kafka", "java-worker", "expansion")
+SERVICES = ("kafka", "java-worker", "expansion", "flink-jobmanager", "flink-taskmanager", "flink-job-server",
+            "python-worker-pool")
+PORTS = {"kafka": KAFKA_PORT, "java-worker": JAVA_WORKER_PORT, "expansion": EXPANSION_PORT,
+         "flink-jobmanager": FLINK_REST_PORT, "flink-taskmanager": None, "flink-job-server": FLINK_JOB_PORT,
+         "python-worker-pool": PYTHON_POOL_PORT}
 
 
 class ServiceError(Exception):
@@ -66,9 +80,28 @@ def prism_path() -> Path:
     return HOME / "bin" / "prism"
 
 
+def flink_home() -> Path:
+    return HOME / "flink" / "dist" / "pyflink"
+
+
+def fetch_flink() -> None:
+    """Flink's distribution from PyPI (apache-flink ships the JobManager, TaskManager and their scripts), into
+    its own folder with ``--target``: never into the project's environment, whose Beam it would replace."""
+    if (flink_home() / "bin" / "jobmanager.sh").exists():
+        return
+    target = HOME / "flink" / "dist"
+    print(f"installing Flink {FLINK_VERSION} from PyPI into {target}", flush=True)
+    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+          f"apache-flink=={FLINK_VERSION}", f"apache-flink-libraries=={FLINK_VERSION}"])
+    for script in (flink_home() / "bin").iterdir():
+        script.chmod(0o755)
+
+
 def fetch() -> None:
     _copy_dependencies(POMS / "kafka" / "pom.xml", HOME / "kafka" / "libs")
     _copy_dependencies(POMS / "xlang" / "pom.xml", HOME / "xlang" / "libs")
+    _copy_dependencies(POMS / "flink" / "pom.xml", HOME / "flink" / "job-server")
+    fetch_flink()
     if not prism_path().exists():
         print(f"building Prism {BEAM_VERSION} from the Go module proxy (a few minutes the first time)", flush=True)
         (HOME / "bin").mkdir(parents=True, exist_ok=True)
@@ -100,12 +133,13 @@ def _alive(name: str) -> int | None:
     return pid
 
 
-def _spawn(name: str, command: list[str], port: int, env: dict | None = None, timeout: float = 90) -> bool:
-    """Start a service unless it runs already; True if this call started it."""
-    if _alive(name) and _listening(port):
+def _spawn(name: str, command: list[str], port: int | None, env: dict | None = None, timeout: float = 90) -> bool:
+    """Start a service unless it runs already; True if this call started it. Without a ``port`` (a process that
+    only connects out), it returns once the process runs."""
+    if port is not None and _alive(name) and _listening(port):
         print(f"{name}: already running on port {port}")
         return False
-    if _listening(port):
+    if port is not None and _listening(port):
         raise ServiceError(f"{name}: port {port} is taken by another process")
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
     (HOME / "run").mkdir(parents=True, exist_ok=True)
@@ -113,6 +147,8 @@ def _spawn(name: str, command: list[str], port: int, env: dict | None = None, ti
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                start_new_session=True)
     _pid_file(name).write_text(str(process.pid))
+    if port is None:
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -180,10 +216,88 @@ def start_expansion() -> bool:
                          f"--defaultEnvironmentConfig=localhost:{JAVA_WORKER_PORT}"], EXPANSION_PORT)
 
 
+def _flink_conf() -> Path:
+    """The cluster's configuration: everything on localhost; memory sized for two slots running our batch at
+    parallelism 2 (fewer network buffers fail it with "Insufficient number of network buffers")."""
+    conf = HOME / "flink" / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    for name in ("log4j-console.properties", "logback-console.xml"):
+        shutil.copy(flink_home() / "conf" / name, conf / name)
+    (HOME / "logs").mkdir(parents=True, exist_ok=True)
+    (conf / "config.yaml").write_text("\n".join([
+        "jobmanager.rpc.address: localhost", f"jobmanager.rpc.port: {FLINK_RPC_PORT}",
+        "jobmanager.bind-host: localhost", "jobmanager.memory.process.size: 1024m",
+        "taskmanager.bind-host: localhost", "taskmanager.host: localhost", "taskmanager.numberOfTaskSlots: 2",
+        "taskmanager.memory.process.size: 2560m", "taskmanager.memory.network.min: 256mb",
+        "taskmanager.memory.network.max: 256mb",
+        "rest.address: localhost", "rest.bind-address: localhost", f"rest.port: {FLINK_REST_PORT}",
+        "parallelism.default: 1",
+        f"env.pid.dir: {HOME / 'run'}", f"env.log.dir: {HOME / 'logs'}",
+        f"state.checkpoints.dir: file://{HOME / 'data' / 'flink-checkpoints'}",
+        f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
+    ]) + "\n")
+    return conf
+
+
+def _flink_env() -> dict:
+    return {"FLINK_HOME": str(flink_home()), "FLINK_CONF_DIR": str(_flink_conf()),
+            "FLINK_LOG_DIR": str(HOME / "logs")}
+
+
+def _rest_ready(path: str, check) -> bool:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://localhost:{FLINK_REST_PORT}{path}", timeout=2) as response:
+            return check(json.load(response))
+    except (OSError, ValueError):
+        return False
+
+
+def start_flink_jobmanager() -> bool:
+    return _spawn("flink-jobmanager", [str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground"],
+                  FLINK_REST_PORT, env=_flink_env(), timeout=120)
+
+
+def start_flink_taskmanager() -> bool:
+    if _alive("flink-taskmanager") and _rest_ready("/overview", lambda o: o.get("taskmanagers", 0) > 0):
+        print("flink-taskmanager: already running")
+        return False
+    _spawn("flink-taskmanager", [str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground"], None,
+           env=_flink_env())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if _rest_ready("/overview", lambda o: o.get("slots-available", 0) >= 2):
+            print("flink-taskmanager: registered, 2 slots", flush=True)
+            return True
+        time.sleep(0.5)
+    raise ServiceError(f"flink-taskmanager: not registered with the JobManager after 120 s; see {HOME / 'logs'}")
+
+
+def start_flink_job_server() -> bool:
+    libs = HOME / "flink" / "job-server"
+    return _spawn("flink-job-server", [
+        "java", "-Xmx768m", "-cp", f"{libs}/*", "org.apache.beam.runners.flink.FlinkJobServerDriver",
+        f"--flink-master=localhost:{FLINK_REST_PORT}", "--job-host=localhost", f"--job-port={FLINK_JOB_PORT}",
+        f"--artifact-port={FLINK_JOB_PORT - 1}", f"--expansion-port={FLINK_JOB_PORT - 2}"], FLINK_JOB_PORT)
+
+
+def start_python_worker_pool() -> bool:
+    """Beam's Python SDK worker pool for ``--environment_type=EXTERNAL``: it starts workers with ``python`` from
+    ``PATH``, so the project's environment comes first there."""
+    bin_dir = str(Path(PYTHON).parent)
+    return _spawn("python-worker-pool", [PYTHON, "-m", "apache_beam.runners.worker.worker_pool_main",
+                                         f"--service_port={PYTHON_POOL_PORT}"], PYTHON_POOL_PORT,
+                  env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"})
+
+
 def start() -> list[str]:
     """Start every service that is not running; returns the names of those this call started."""
     fetch()
-    starters = {"kafka": start_kafka, "java-worker": start_java_worker, "expansion": start_expansion}
+    starters = {"kafka": start_kafka, "java-worker": start_java_worker, "expansion": start_expansion,
+                "flink-jobmanager": start_flink_jobmanager, "flink-taskmanager": start_flink_taskmanager,
+                "flink-job-server": start_flink_job_server, "python-worker-pool": start_python_worker_pool}
     return [name for name in SERVICES if starters[name]()]
 
 
@@ -204,13 +318,13 @@ def stop(names=SERVICES) -> None:
 
 
 def status() -> int:
-    ports = {"kafka": KAFKA_PORT, "java-worker": JAVA_WORKER_PORT, "expansion": EXPANSION_PORT}
     down = 0
     for name in SERVICES:
-        up = _listening(ports[name])
+        port = PORTS[name]
+        up = _listening(port) if port is not None else _alive(name) is not None
         down += not up
-        print(f"{name:<12} port {ports[name]:<6} {'up' if up else 'down'}")
-    print(f"{'prism':<12} {prism_path() if prism_path().exists() else 'not built'}")
+        print(f"{name:<20} port {port or '-':<6} {'up' if up else 'down'}")
+    print(f"{'prism':<20} {prism_path() if prism_path().exists() else 'not built'}")
     return 1 if down else 0
 
 

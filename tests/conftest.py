@@ -85,6 +85,27 @@ def kafka_services():
             "expansion_service": f"localhost:{SERVICE_PORTS['the expansion service']}"}
 
 
+FLINK_PORTS = {"the Flink JobManager": int(os.environ.get("COMPLAINTS_FLINK_REST_PORT", "8081")),
+               "Beam's Flink job server": int(os.environ.get("COMPLAINTS_FLINK_JOB_PORT", "8099")),
+               "the Python SDK worker pool": int(os.environ.get("COMPLAINTS_PYTHON_POOL_PORT", "50000"))}
+
+
+@pytest.fixture(scope="session")
+def flink_services():
+    """The real local Flink cluster (JobManager, a TaskManager with 2 slots), Beam's Flink job server and the
+    Python SDK worker pool, as ``python runners/local_services.py start`` runs them; missing ones skip (fail
+    under ``COMPLAINTS_REQUIRE_SERVICES=1``). Returns the Beam options that submit a pipeline there."""
+    missing = [name for name, port in FLINK_PORTS.items() if not _listening(port)]
+    if missing:
+        message = f"not running: {', '.join(missing)} (python runners/local_services.py start)"
+        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    rest, jobs, pool = FLINK_PORTS.values()
+    return ["--runner", "FlinkRunner", f"--flink_master=localhost:{rest}", f"--job_endpoint=localhost:{jobs}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"]
+
+
 # -- serving: a warehouse with weeks of history, and the real server over it ------------------------------------
 SERVING_END = dt.date(2026, 11, 25)
 FORMULA_TEXTS = ['=HYPERLINK("http://evil.example","refund")', "+1 if you fix it today", "@SUM(A1:A9)",
