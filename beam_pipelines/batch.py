@@ -301,6 +301,11 @@ class RefusedRun(Exception):
         self.staging = staging
 
 
+class CommitFailed(Exception):
+    """The run succeeded but its output could not be committed to the tables (the catalog unreachable, other
+    writers committing without end): the tables are at their previous snapshot; a rerun is idempotent."""
+
+
 class BrokenStage(RefusedRun):
     """Too many records hit an unexpected exception in our own code: a bug, so the run failed."""
 
@@ -373,10 +378,17 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         write_manifest(plan.output_dir, {**manifest, "status": "refused", "refused_because": str(refused),
                                          "staging": staging})
         raise
-    committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id, catalog, plan.table_schemas,
-                                    {"run_id": plan.run_id, "batch_id": plan.batch_id,
-                                     "batch_date": plan.batch_date.isoformat(), "writer": "batch"},
-                                    settings.warehouse.commit_attempts)
+    try:
+        committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id, catalog, plan.table_schemas,
+                                        {"run_id": plan.run_id, "batch_id": plan.batch_id,
+                                         "batch_date": plan.batch_date.isoformat(), "writer": "batch"},
+                                        settings.warehouse.commit_attempts)
+    except Exception as error:  # noqa: BLE001 - whatever the catalog raised, the user gets one line
+        sinks.discard_staging(plan.output_dir, plan.run_id)
+        raise CommitFailed(f"the pipeline ran and its counts balance, but committing to the warehouse tables "
+                           f"failed ({type(error).__name__}: {str(error)[:300]}); the lake files of batch "
+                           f"{plan.batch_id} were moved into place, the tables are at their previous snapshot: "
+                           "run the batch again (it replaces, never duplicates)") from error
     manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
     manifest["committed_at"] = dt.datetime.now(dt.timezone.utc).isoformat()  # --as-of this reads the run's output
     write_manifest(plan.output_dir, manifest)

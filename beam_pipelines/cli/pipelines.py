@@ -181,7 +181,8 @@ def checked(check, args):
 
 
 def run_batch_command(args, beam_args: list[str]) -> int:
-    from beam_pipelines.batch import BrokenStage, InputError, RefusedRun, UnbalancedRun, plan_batch, run_batch
+    from beam_pipelines.batch import (BrokenStage, CommitFailed, InputError, RefusedRun, UnbalancedRun, plan_batch,
+                                      run_batch)
     from beam_pipelines.options import check_batch
     from beam_pipelines.summary import format_summary
 
@@ -215,6 +216,8 @@ def run_batch_command(args, beam_args: list[str]) -> int:
             manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
+    except CommitFailed as error:
+        raise CliError(f"complaints: {error}", EXIT_FAILED) from None
     except RefusedRun as refused:
         verdict = "the pipeline failed" if isinstance(refused, BrokenStage) else "refused to commit"
         raise CliError(f"complaints: {verdict}, nothing was committed: {refused}; the staged output is kept in "

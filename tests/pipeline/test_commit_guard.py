@@ -44,7 +44,8 @@ def current_snapshot(out, name):
     from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
     config = CatalogConfig(str(out / "warehouse"))
-    return load_table(open_catalog(config), config, WAREHOUSE_TABLES[name]).current_snapshot().snapshot_id
+    snapshot = load_table(open_catalog(config), config, WAREHOUSE_TABLES[name]).current_snapshot()
+    return snapshot.snapshot_id if snapshot else None
 
 
 def test_a_few_unexpected_errors_are_dead_letters_but_more_than_the_threshold_fail():
@@ -52,3 +53,28 @@ def test_a_few_unexpected_errors_are_dead_letters_but_more_than_the_threshold_fa
     check_quality(counts, QualitySettings(max_unexpected_errors=3), "staging")
     with pytest.raises(BrokenStage):
         check_quality(counts, QualitySettings(max_unexpected_errors=2), "staging")
+
+
+def test_a_commit_that_fails_leaves_the_tables_at_their_snapshot_and_says_so_in_one_line(tmp_path, monkeypatch):
+    from beam_pipelines.batch import CommitFailed
+    from beam_pipelines.generator import generate
+    from warehouse import commit
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=60, seed=4, defect_rate=0.05)
+    settings = load_settings("dev")
+
+    def plan():
+        return plan_batch(str(tmp_path / "input"), str(tmp_path / "out"), settings, batch_date=dt.date(2026, 11, 20),
+                          beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+
+    good = run_batch(plan(), settings, RulesModel)
+
+    def catalog_down(*args, **kwargs):
+        raise commit.CommitConflict("beejan.complaints: other writers kept committing")
+
+    monkeypatch.setattr(commit, "upsert_files", catalog_down)
+    with pytest.raises(CommitFailed, match="tables are at their previous snapshot: run the batch again"):
+        run_batch(plan(), settings, RulesModel)
+    for table in ("complaints", "dead_letter"):
+        assert current_snapshot(tmp_path / "out", table) == good["snapshots"][table]
+    assert not (tmp_path / "out" / "_staging").exists()
