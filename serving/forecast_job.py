@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -51,18 +50,19 @@ def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
     return forecasting.complete_history(frame)
 
 
-def write_run(warehouse_dir: Path, table: tables.Table, run_id: str, data: pa.Table) -> int | None:
+def write_run(catalog: CatalogConfig, table: tables.Table, run_id: str, data: pa.Table) -> int | None:
     """Commit ``data`` as partition ``forecast_run=run_id`` of ``table``; returns the snapshot id."""
     data = data.append_column("forecast_run", pa.array([run_id] * data.num_rows, pa.string()))
-    return write_rows(CatalogConfig(str(warehouse_dir)), table, data, {"writer": "forecast", "run_id": run_id}
-                      ).snapshot_id
+    return write_rows(catalog, table, data, {"writer": "forecast", "run_id": run_id}).snapshot_id
 
 
 def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.ForecastSettings,
-                 now: dt.datetime | None = None) -> ForecastRun:
-    """Forecast from the warehouse's history, backtest when the history allows, and write both tables."""
+                 now: dt.datetime | None = None, catalog: CatalogConfig | None = None) -> ForecastRun:
+    """Forecast from the warehouse's history, backtest when the history allows, and write both tables
+    (``catalog``: the tables' catalog; default the embedded one in ``warehouse_dir``)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    warehouse = Warehouse(warehouse_dir)
+    catalog = catalog or CatalogConfig(str(warehouse_dir))
+    warehouse = Warehouse(warehouse_dir, catalog=catalog)
     try:
         history = daily_history(warehouse, settings, now)
     finally:
@@ -77,9 +77,9 @@ def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.Forecas
         errors = forecasting.backtest(history, settings)
     except forecasting.NotEnoughHistory:
         errors = None
-    root = Path(warehouse_dir)
-    forecast_snapshot = write_run(root, tables.FORECAST, run_id, forecasting.forecast_table(forecast, now))
+    forecast_snapshot = write_run(catalog, tables.FORECAST, run_id, forecasting.forecast_table(forecast, now))
     backtest_snapshot = None
     if errors is not None:
-        backtest_snapshot = write_run(root, tables.FORECAST_BACKTEST, run_id, forecasting.backtest_table(errors, now))
+        backtest_snapshot = write_run(catalog, tables.FORECAST_BACKTEST, run_id,
+                                      forecasting.backtest_table(errors, now))
     return ForecastRun(run_id, days, forecast, errors, forecast_snapshot, backtest_snapshot)

@@ -35,10 +35,11 @@ def check_read_only(sql: str) -> None:
         raise QueryRefused(f"only SELECT queries are allowed here, not {statements[0].type.name}")
 
 
-def run_query(warehouse_dir: str | os.PathLike, sql: str, as_of=None) -> pa.Table:
-    """Run one read-only ``sql`` over the warehouse, now or ``as_of`` a snapshot id or a time (time travel)."""
+def run_query(warehouse_dir: str | os.PathLike, sql: str, as_of=None, catalog=None) -> pa.Table:
+    """Run one read-only ``sql`` over the warehouse, now or ``as_of`` a snapshot id or a time (time travel);
+    ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``)."""
     check_read_only(sql)
-    warehouse = Warehouse(warehouse_dir, as_of=as_of)
+    warehouse = Warehouse(warehouse_dir, as_of=as_of, catalog=catalog)
     try:
         return warehouse.arrow(sql)
     except OutsideWarehouse as error:

@@ -276,10 +276,11 @@ def default_day(warehouse: Warehouse) -> dt.date:
 
 
 def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir: str,
-                 now: dt.datetime | None = None) -> ReportFiles:
-    """Write ``complaints-<kind>-<label>.html`` and a folder of CSVs beside it; both appear whole or not at all."""
+                 now: dt.datetime | None = None, catalog=None) -> ReportFiles:
+    """Write ``complaints-<kind>-<label>.html`` and a folder of CSVs beside it; both appear whole or not at all.
+    ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    warehouse = Warehouse(warehouse_dir)
+    warehouse = Warehouse(warehouse_dir, catalog=catalog)
     try:
         period = period_containing(kind, day or default_day(warehouse))
         data = gather(warehouse, period)

@@ -12,7 +12,28 @@ from schemas.tables import WAREHOUSE_TABLES
 DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
 
 
+def _profile_argument(parser) -> None:
+    parser.add_argument("--profile", help="profile whose [warehouse] catalog holds the tables (default: the "
+                                          "embedded catalog in --warehouse; dev, staging, prod or a .toml file)")
+
+
+def catalog_of(args, command: str):
+    """The tables' catalog: the profile's ``[warehouse]`` one, or the embedded one in ``--warehouse``."""
+    from warehouse.catalog import CatalogConfig
+
+    if not args.profile:
+        return CatalogConfig(args.warehouse)
+    from beam_pipelines.config import ConfigError, load_warehouse_settings
+
+    try:
+        settings = load_warehouse_settings(args.profile)
+    except ConfigError as error:
+        raise CliError(f"complaints {command}: {error}") from None
+    return CatalogConfig(args.warehouse, settings.catalog, settings.namespace)
+
+
 def serve_arguments(parser) -> None:
+    _profile_argument(parser)
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE,
                         help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -25,6 +46,7 @@ def serve_arguments(parser) -> None:
 
 
 def report_arguments(parser) -> None:
+    _profile_argument(parser)
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
     parser.add_argument("--period", required=True, choices=("daily", "weekly", "monthly"))
     parser.add_argument("--date", type=date, help="a day in the period (default: the day of the newest complaint)")
@@ -32,6 +54,7 @@ def report_arguments(parser) -> None:
 
 
 def query_arguments(parser) -> None:
+    _profile_argument(parser)
     parser.add_argument("sql", help='one SELECT, e.g. "SELECT category, count(*) FROM complaints GROUP BY 1"')
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
     parser.add_argument("--output", help="export the whole result to FILE.csv or FILE.parquet")
@@ -53,6 +76,7 @@ def as_of(value: str):
 
 
 def forecast_arguments(parser) -> None:
+    _profile_argument(parser)
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
     parser.add_argument("--horizon", type=positive, default=14, help="days to forecast (default 14)")
     parser.add_argument("--training-days", type=positive, default=84,
@@ -115,7 +139,7 @@ def cmd_serve(args) -> int:
         raise CliError(f"complaints serve: cannot listen on {args.host}:{args.port}: {error.strerror}") from None
     try:
         # complaints are held in memory (about 0.8 GB per million) so searches answer in milliseconds
-        warehouse = Warehouse(warehouse_dir, materialize=("complaints",))
+        warehouse = Warehouse(warehouse_dir, materialize=("complaints",), catalog=catalog_of(args, "serve"))
     except WarehouseError as error:
         raise CliError(f"complaints serve: {error}") from None
     app = create_app(warehouse, keys)
@@ -132,7 +156,7 @@ def cmd_report(args) -> int:
 
     warehouse_dir = _warehouse_dir(args.warehouse, "report")
     try:
-        files = write_report(warehouse_dir, args.period, args.date, args.output)
+        files = write_report(warehouse_dir, args.period, args.date, args.output, catalog=catalog_of(args, "report"))
     except EmptyPeriod as error:
         raise CliError(f"complaints report: {error}") from None
     except WarehouseError as error:
@@ -153,7 +177,7 @@ def cmd_query(args) -> int:
     try:
         if args.output:
             export_format(args.output)
-        table = run_query(warehouse_dir, args.sql, args.as_of)
+        table = run_query(warehouse_dir, args.sql, args.as_of, catalog_of(args, "query"))
     except QueryRefused as error:
         raise CliError(f"complaints query: {error}", EXIT_USAGE) from None
     except WarehouseError as error:
@@ -185,7 +209,7 @@ def cmd_forecast(args) -> int:
     settings = ForecastSettings(horizon_days=args.horizon, training_days=args.training_days,
                                 holiday_country=country)
     try:
-        result = run_forecast(warehouse_dir, settings)
+        result = run_forecast(warehouse_dir, settings, catalog=catalog_of(args, "forecast"))
     except NotEnoughHistory as error:
         raise CliError(f"complaints forecast: {error}") from None
     except WarehouseError as error:

@@ -226,3 +226,27 @@ def test_a_plain_parquet_warehouse_of_an_earlier_version_imports_once(tmp_path, 
     assert len(read_table(tmp_path / "new" / "complaints")) == imported
     result = run_cli("query", "--warehouse", str(tmp_path / "new"), "SELECT count(DISTINCT complaint_id) FROM complaints")
     assert result.stdout.split()[-1] == str(imported)
+
+
+def test_a_profile_can_name_a_shared_catalog_that_the_pipeline_and_the_readers_use(generated_day, tmp_path):
+    """``[warehouse] catalog`` names a catalog configured the way pyiceberg is (here a SQL catalog given by
+    PYICEBERG_CATALOG__* variables, as a REST or Glue one would be): the batch commits there, and the readers
+    given the profile read there; the embedded catalog is not created."""
+    profile = tmp_path / "shared.toml"
+    profile.write_text('[warehouse]\ncatalog = "shared"\nnamespace = "complaints_test"\n\n'
+                       '[security]\ncontact_token_key = "a-test-key-not-a-secret"\n')
+    env = {"PYICEBERG_CATALOG__SHARED__TYPE": "sql",
+           "PYICEBERG_CATALOG__SHARED__URI": f"sqlite:///{tmp_path / 'shared-catalog.db'}"}
+    out = tmp_path / "out"
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out), "--date",
+                     generated_day["date"], "--profile", str(profile), "--quiet", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "shared-catalog.db").exists() and not (out / "warehouse" / "catalog.db").exists()
+    written = sum(c["written"] for s, c in json.loads(next((out / "_runs").glob("*.json")).read_text())["counts"].items()
+                  if s != "customers")
+    sql = "SELECT count(DISTINCT complaint_id) AS n FROM complaints"
+    shared = run_cli("query", "--warehouse", str(out / "warehouse"), "--profile", str(profile), sql, env=env)
+    assert shared.returncode == 0, shared.stderr
+    assert shared.stdout.split()[-1] == str(written)
+    embedded = run_cli("query", "--warehouse", str(out / "warehouse"), sql, env=env)
+    assert embedded.returncode == 0 and embedded.stdout.split()[-1] == "0"  # nothing in an embedded catalog
