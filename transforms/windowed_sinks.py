@@ -16,22 +16,19 @@ lateness.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import zlib
 from collections import Counter
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.trigger import AccumulationMode, AfterCount, AfterWatermark
 from apache_beam.transforms.window import FixedWindows, GlobalWindows
 
-import schemas
 from schemas import tables
 from schemas.tables import Table
 from transforms.event_time import StreamTiming
 from transforms.outcomes import count_tally
-from transforms.sinks import lake_line, to_arrow_table
+from transforms.sinks import lake_line
 from warehouse.catalog import CatalogConfig
 
 
@@ -65,23 +62,14 @@ def write_atomically(path: str, data: bytes) -> None:
     FileSystems.rename([temporary], [path])
 
 
-def parquet_bytes(rows: list[dict], table: Table, sort_by_key: bool = False) -> bytes:
-    """``rows`` as a Parquet file of ``table``'s schema (sorted by the table's key if asked)."""
-    if sort_by_key:
-        rows = sorted(rows, key=lambda row: tuple(row[column] for column in table.key))
-    buffer = io.BytesIO()
-    pq.write_table(to_arrow_table(rows, schemas.arrow_schema(table.schema)), buffer, compression="snappy")
-    return buffer.getvalue()
-
-
 class TableLayout:
     """How one catalog table's records are written by a stream: the partition values of a record, its
-    identity (for sharding), the encoding of a file, the outcome tallies a written file stands for, whether
-    a commit holds each identity at most once (``unique``), and what a record needs added to be a row
-    (``complete``: its partition column)."""
+    identity (for sharding and copies), for lake files their extension and encoding, the outcome tallies the
+    written records stand for, whether a commit holds each identity at most once (``unique``), and what a
+    record needs added to be a warehouse row (``complete``: its partition column)."""
 
-    def __init__(self, table: Table, partition_values, identity, extension, encode, tallies=None, unique=False,
-                 complete=None):
+    def __init__(self, table: Table, partition_values, identity, extension=None, encode=None, tallies=None,
+                 unique=False, complete=None):
         self.table, self.partition_values, self.identity = table, partition_values, identity
         self.extension, self.encode, self.tallies, self.unique = extension, encode, tallies, unique
         self.complete = complete or (lambda record: record)
@@ -117,22 +105,21 @@ def _dead_letter_tallies(records):
     return Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
 
 
-def _parquet_layout(table: Table, partition_values, identity, tallies=None, sort_by_key=False,
-                    unique=False, complete=None) -> TableLayout:
-    return TableLayout(table, partition_values, identity, "parquet",
-                       lambda rows: parquet_bytes(rows, table, sort_by_key), tallies, unique, complete)
+def _warehouse_layout(table: Table, partition_values, identity, tallies=None, unique=False,
+                      complete=None) -> TableLayout:
+    return TableLayout(table, partition_values, identity, tallies=tallies, unique=unique, complete=complete)
 
 
 LAKE = TableLayout(tables.LAKE, lambda r: (r["source"], r["ingested_at"][:10]), lambda r: r.get("message_id") or "",
                    "jsonl", lambda records: b"".join(lake_line(r) for r in records))
-COMPLAINTS = _parquet_layout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
-                             _complaint_tallies, sort_by_key=True, unique=True,
+COMPLAINTS = _warehouse_layout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
+                             _complaint_tallies, unique=True,
                              complete=lambda r: {**r, "event_date": r["event_time"].date()})
-DEAD_LETTERS = _parquet_layout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
-                               _dead_letter_tallies, sort_by_key=True)
-VOLUMES = _parquet_layout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
-STREAM_COUNTS = _parquet_layout(tables.STREAM_COUNTS, lambda r: (r["written_date"],), lambda r: r["source"])
-ALERTS = _parquet_layout(tables.ALERTS, lambda r: (r["alert_date"],), lambda r: r["alert_id"])
+DEAD_LETTERS = _warehouse_layout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
+                               _dead_letter_tallies)
+VOLUMES = _warehouse_layout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
+STREAM_COUNTS = _warehouse_layout(tables.STREAM_COUNTS, lambda r: (r["written_date"],), lambda r: r["source"])
+ALERTS = _warehouse_layout(tables.ALERTS, lambda r: (r["alert_date"],), lambda r: r["alert_id"])
 
 
 class WriteWindowedFiles(beam.PTransform):
