@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 
 from beam_pipelines.config import StreamingSettings, ValidationSettings, WarehouseSettings
-from schemas.tables import WAREHOUSE_DIR
 from transforms.event_time import StreamTiming
 from transforms.validation import ValidationRules
 from warehouse.catalog import CatalogConfig
@@ -32,4 +31,4 @@ def stream_timing(streaming: StreamingSettings, **overrides) -> StreamTiming:
 
 def catalog_config(warehouse: WarehouseSettings, output_dir: str) -> CatalogConfig:
     """The Iceberg catalog of a run writing to ``output_dir``: its tables under ``OUT/warehouse``."""
-    return CatalogConfig(f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}", warehouse.catalog, warehouse.namespace)
+    return CatalogConfig.of_output(output_dir, warehouse.catalog, warehouse.namespace)

@@ -78,7 +78,7 @@ class StreamProgress(_PollingReporter):
 
         self.root = os.path.join(output_dir, tables.STREAM_COUNTS.path)
         super().__init__(self.root, stream)
-        self.catalog = catalog or CatalogConfig(os.path.join(output_dir, tables.WAREHOUSE_DIR))
+        self.catalog = catalog or CatalogConfig.of_output(output_dir)
         self.run_id, self.interval = run_id, interval
         self.totals = {"read": 0, "written": 0, "rejected": 0, "duplicates": 0}
         self._file_totals: dict[str, dict] = {}
@@ -92,7 +92,7 @@ class StreamProgress(_PollingReporter):
 
         try:
             iceberg = load_table(open_catalog(self.catalog, create=False), self.catalog, tables.STREAM_COUNTS)
-        except CatalogError:
+        except CatalogError:  # not committed to yet (or not answering): the next line will tell
             return False
         totals = dict.fromkeys(self.totals, 0)
         for path in table_state(iceberg, tables.STREAM_COUNTS.name).files:

@@ -139,7 +139,7 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
 
 
 def plan_catalog(plan: StreamPlan) -> CatalogConfig:
-    return plan.catalog or CatalogConfig(f"{plan.output_dir.rstrip('/')}/{tables.WAREHOUSE_DIR}")
+    return plan.catalog or CatalogConfig.of_output(plan.output_dir)
 
 
 
@@ -208,7 +208,7 @@ def stream_totals(output_dir: str, run_id: str | None = None, catalog: CatalogCo
     duplicates, and whether they balance."""
     from warehouse.read import read_arrow
 
-    catalog = catalog or CatalogConfig(f"{output_dir.rstrip('/')}/{tables.WAREHOUSE_DIR}")
+    catalog = catalog or CatalogConfig.of_output(output_dir)
     table = read_arrow(catalog, tables.STREAM_COUNTS.name, columns=("run_id", "source", "outcome", "count"))
     totals: dict = {}
     for row in table.to_pylist():

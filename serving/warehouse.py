@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 import schemas
 from schemas.tables import WAREHOUSE_TABLES as TABLES
-from warehouse.catalog import CatalogConfig, CatalogError, load_table, open_catalog
+from warehouse.catalog import CATALOG_FILE, CatalogConfig, CatalogError, NoCatalogYet, load_table, open_catalog
+from warehouse.migrate import plain_tables
 from warehouse.read import SnapshotNotFound, TableState, table_state
 
 LOG = logging.getLogger(__name__)
@@ -39,12 +40,6 @@ class WarehouseError(Exception):
 
 class OutsideWarehouse(WarehouseError):
     """A query tried to read a file outside the warehouse directory."""
-
-
-def plain_parquet_tables(warehouse_dir: Path) -> list[str]:
-    """Tables of an earlier version's plain Parquet warehouse (Parquet files, no Iceberg catalog)."""
-    return [name for name in TABLES if (warehouse_dir / name).is_dir()
-            and not (warehouse_dir / name / "metadata").is_dir() and any((warehouse_dir / name).rglob("*.parquet"))]
 
 
 def _sql_string(value: str) -> str:
@@ -60,7 +55,7 @@ class Warehouse:
         if not self.root.is_dir():
             raise WarehouseError(f"warehouse directory not found: {self.root}")
         self.catalog_config = catalog or CatalogConfig(str(self.root))
-        if self.catalog_config.embedded and not (self.root / "catalog.db").exists() and plain_parquet_tables(self.root):
+        if self.catalog_config.embedded and not (self.root / CATALOG_FILE).exists() and plain_tables(self.root):
             raise WarehouseError(f"{self.root} is a plain Parquet warehouse of an earlier version: import it into "
                                  "Iceberg tables with `complaints warehouse-import`")
         self._catalog = None
@@ -145,8 +140,10 @@ class Warehouse:
         if self._catalog is None:
             try:
                 self._catalog = open_catalog(self.catalog_config, create=False)
-            except CatalogError:
+            except NoCatalogYet:
                 return ()  # no writer has committed yet
+            except CatalogError as error:  # a shared catalog that does not answer is not an empty warehouse
+                raise WarehouseError(str(error)) from None
         iceberg = load_table(self._catalog, self.catalog_config, TABLES[table])
         if iceberg is None:
             self.snapshots[table] = None

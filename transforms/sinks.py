@@ -36,6 +36,7 @@ from schemas import tables
 from schemas.tables import Table
 from transforms.outcomes import count_tally
 from transforms.packing import GroupPacked
+from warehouse.commit import table_rows
 
 #: The tables a batch run writes and commits: the lake as files, the others as Iceberg tables.
 LAKE_TABLES = (tables.LAKE,)
@@ -62,9 +63,7 @@ def lake_line(raw_record: dict) -> bytes:
     return orjson.dumps({name: raw_record.get(name) for name in LAKE_FIELDS}) + b"\n"
 
 
-def to_arrow_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
-    return pa.table(columns, schema=schema)
+to_arrow_table = table_rows  # record dicts -> Arrow of a schema, as the committer builds them
 
 
 def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
@@ -231,7 +230,7 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     Safe to call again after an interruption: lake files already moved are no longer staged, and a data file
     moved but not committed is an orphan that ``complaints maintain`` removes.
     """
-    from warehouse.catalog import ensure_table, field_ids, local_path, open_catalog, writer_schema
+    from warehouse.catalog import ensure_table, field_ids, file_uri, local_path, open_catalog, writer_schema
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)
@@ -252,15 +251,11 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
             targets.append(target)
         if staged:
             FileSystems.rename(staged, targets)
-        result = upsert_files(iceberg, [_uri(target) for target in targets], table.key, properties, attempts)
+        result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key, properties, attempts)
         files[table.path] = result.files_added
         snapshots[table.name] = result.snapshot_id
         rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
     return {"files": files, "snapshots": snapshots, "rows": rows}
-
-
-def _uri(path: str) -> str:
-    return path if "://" in path else "file://" + os.path.realpath(path)
 
 
 def _remove_empty_partitions(removed_files: list[str]) -> None:

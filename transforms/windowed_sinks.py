@@ -105,21 +105,16 @@ def _dead_letter_tallies(records):
     return Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
 
 
-def _warehouse_layout(table: Table, partition_values, identity, tallies=None, unique=False,
-                      complete=None) -> TableLayout:
-    return TableLayout(table, partition_values, identity, tallies=tallies, unique=unique, complete=complete)
-
-
 LAKE = TableLayout(tables.LAKE, lambda r: (r["source"], r["ingested_at"][:10]), lambda r: r.get("message_id") or "",
                    "jsonl", lambda records: b"".join(lake_line(r) for r in records))
-COMPLAINTS = _warehouse_layout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
-                             _complaint_tallies, unique=True,
-                             complete=lambda r: {**r, "event_date": r["event_time"].date()})
-DEAD_LETTERS = _warehouse_layout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
-                               _dead_letter_tallies)
-VOLUMES = _warehouse_layout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
-STREAM_COUNTS = _warehouse_layout(tables.STREAM_COUNTS, lambda r: (r["written_date"],), lambda r: r["source"])
-ALERTS = _warehouse_layout(tables.ALERTS, lambda r: (r["alert_date"],), lambda r: r["alert_id"])
+COMPLAINTS = TableLayout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
+                         tallies=_complaint_tallies, unique=True,
+                         complete=lambda r: {**r, "event_date": r["event_time"].date()})
+DEAD_LETTERS = TableLayout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
+                           tallies=_dead_letter_tallies)
+VOLUMES = TableLayout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
+STREAM_COUNTS = TableLayout(tables.STREAM_COUNTS, lambda r: (r["written_date"],), lambda r: r["source"])
+ALERTS = TableLayout(tables.ALERTS, lambda r: (r["alert_date"],), lambda r: r["alert_id"])
 
 
 class WriteWindowedFiles(beam.PTransform):
@@ -233,7 +228,6 @@ class _CommitPanes(beam.DoFn):
             if layout.tallies is not None:
                 tallies += [(timestamp, count_tally(key, count)) for key, count in layout.tallies(records).items()]
         panes = ",".join(f"{start.isoformat() if start else 'global'}/{index}" for start, index, _, _ in self._panes)
-        self.iceberg.refresh()
         upsert_rows(self.iceberg, table_rows(rows, writer_schema(self.iceberg)), layout.table.key,
                     {"writer": "stream", "stream_id": self.stream_id, "run_id": self.run_id,
                      "panes": panes[:4000]}, self.attempts)

@@ -26,7 +26,7 @@ from pyiceberg.table import Table as IcebergTable
 from pyiceberg.transforms import IdentityTransform
 
 import schemas
-from schemas.tables import WAREHOUSE_TABLES, Table
+from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
 
 CATALOG_FILE = "catalog.db"
 DEFAULT_NAMESPACE = "beejan"
@@ -58,16 +58,22 @@ class CatalogConfig:
     name: str = ""
     namespace: str = DEFAULT_NAMESPACE
 
+    @classmethod
+    def of_output(cls, output_dir: str, name: str = "", namespace: str = DEFAULT_NAMESPACE) -> "CatalogConfig":
+        """The catalog of a run writing to ``output_dir``: its tables under ``OUT/warehouse``."""
+        return cls(f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}", name, namespace)
+
     @property
     def embedded(self) -> bool:
         return not self.name
 
     def location(self, table: Table) -> str:
         """The table's location: ``<warehouse_dir>/<table>``, as a URI."""
-        return f"{_uri(self.warehouse_dir)}/{table.name}"
+        return f"{file_uri(self.warehouse_dir)}/{table.name}"
 
 
-def _uri(path: str) -> str:
+def file_uri(path: str) -> str:
+    """A local path as a ``file://`` URI of its real location (URIs unchanged)."""
     if "://" in path:
         return path.rstrip("/")
     return "file://" + os.path.realpath(path)
@@ -97,7 +103,7 @@ def open_catalog(config: CatalogConfig, create: bool = True) -> Catalog:
     from pyiceberg.catalog.sql import SqlCatalog
     from sqlalchemy.exc import OperationalError
 
-    properties = {"uri": f"sqlite:///{path}", "warehouse": _uri(config.warehouse_dir)}
+    properties = {"uri": f"sqlite:///{path}", "warehouse": file_uri(config.warehouse_dir)}
     try:
         return SqlCatalog("embedded", **properties, init_catalog_tables="true" if create else "false")
     except OperationalError as error:  # two writers creating the catalog at once: the other one made it
@@ -183,10 +189,8 @@ def writer_schemas(config: CatalogConfig, tables: list[Table]) -> dict[str, pa.S
     found = {}
     for table in tables:
         iceberg = load_table(catalog, config, table) if catalog is not None else None
-        if iceberg is not None:
-            found[table.name] = writer_schema(ensure_table(catalog, config, table))
-        else:
-            found[table.name] = pa.schema([_plain_field(field) for field in schema_to_pyarrow(iceberg_schema(table))])
+        found[table.name] = (writer_schema(ensure_table(catalog, config, table)) if iceberg is not None
+                             else _writer_schema_of(iceberg_schema(table)))
     return found
 
 
@@ -197,7 +201,11 @@ def field_ids(schema: pa.Schema) -> dict[str, bytes | None]:
 def writer_schema(iceberg: IcebergTable) -> pa.Schema:
     """The Arrow schema a worker writes the table's data files with: the record schema's types (``string``, not
     pyiceberg's ``large_string``), with the Iceberg field ids in the field metadata."""
-    return pa.schema([_plain_field(field) for field in schema_to_pyarrow(iceberg.schema())])
+    return _writer_schema_of(iceberg.schema())
+
+
+def _writer_schema_of(schema: Schema) -> pa.Schema:
+    return pa.schema([_plain_field(field) for field in schema_to_pyarrow(schema)])
 
 
 def _plain_field(field: pa.Field) -> pa.Field:

@@ -29,10 +29,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException, ValidationException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, parquet_file_to_data_file
 from pyiceberg.table import Table as IcebergTable
+
+from warehouse.catalog import ensure_table, open_catalog, writer_schema
 
 try:  # the embedded SQLite catalog reports a writer holding its lock this way
     from sqlalchemy.exc import OperationalError as _CatalogBusy
@@ -172,8 +174,6 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
                 break
             time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
             continue
-        except CommitStateUnknownException:
-            raise
         snapshot = iceberg.current_snapshot()
         return CommitResult(iceberg.name()[-1], snapshot.snapshot_id if snapshot else None, rows_written, replaced,
                             len(new_files) + len(rewritten), len(removed), attempt)
@@ -217,7 +217,7 @@ def upsert_rows(iceberg: IcebergTable, rows: pa.Table, key: tuple[str, ...], pro
     rows = last_per_key(rows, key)
     if not len(rows):
         return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, 0)
-    rows = rows.cast(_arrow_schema(iceberg, rows))
+    rows = rows.cast(_schema_for(iceberg, rows))
     data_files = list(_dataframe_to_data_files(iceberg.metadata, rows, iceberg.io))
     try:
         return _commit(iceberg, key, data_files, key_values(rows, key), _properties(properties), attempts)
@@ -227,11 +227,9 @@ def upsert_rows(iceberg: IcebergTable, rows: pa.Table, key: tuple[str, ...], pro
         raise
 
 
-def _arrow_schema(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
-    """The table's Arrow schema for the columns ``rows`` has (a column the table has and rows lack stays null)."""
-    from pyiceberg.io.pyarrow import schema_to_pyarrow
-
-    schema = schema_to_pyarrow(iceberg.schema(), include_field_ids=False)
+def _schema_for(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
+    """The table's writer schema for the columns ``rows`` has (a column the table has and rows lack stays null)."""
+    schema = writer_schema(iceberg)
     return pa.schema([schema.field(name) for name in rows.schema.names])
 
 
@@ -245,8 +243,6 @@ def write_rows(config, table, rows, properties: dict | None = None,
     """Upsert ``rows`` (record dicts or Arrow, the table's columns) into warehouse table ``table``
     (a ``schemas.tables.Table``), creating the table when it does not exist: for writers outside Beam
     (the forecast job, the history generator, imports)."""
-    from warehouse.catalog import ensure_table, open_catalog, writer_schema
-
     iceberg = ensure_table(open_catalog(config), config, table)
     if not isinstance(rows, pa.Table):
         rows = table_rows(rows, writer_schema(iceberg))

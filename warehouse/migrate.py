@@ -25,6 +25,8 @@ class NothingToImport(Exception):
 
 
 def plain_tables(source: Path) -> list[str]:
+    """Tables of an earlier version's plain Parquet warehouse under ``source`` (Parquet files, no Iceberg
+    metadata)."""
     return [name for name in WAREHOUSE_TABLES if (source / name).is_dir() and not (source / name / "metadata").is_dir()
             and any((source / name).rglob("*.parquet"))]
 

@@ -13,7 +13,7 @@ from pyiceberg.table import Table as IcebergTable
 
 import schemas
 from schemas.tables import WAREHOUSE_TABLES
-from warehouse.catalog import CatalogConfig, CatalogError, load_table, local_path, open_catalog
+from warehouse.catalog import CatalogConfig, CatalogError, NoCatalogYet, load_table, local_path, open_catalog
 
 
 class SnapshotNotFound(CatalogError):
@@ -75,15 +75,11 @@ def read_arrow(config: CatalogConfig, name: str, as_of=None, columns: tuple[str,
     table = WAREHOUSE_TABLES[name]
     try:
         iceberg = load_table(open_catalog(config, create=False), config, table)
-    except CatalogError:
+    except NoCatalogYet:
         if as_of is not None:
             raise
         iceberg = None
     if iceberg is None:
         empty = pa.Table.from_pylist([], schema=schemas.arrow_schema(table.schema, include_partition_key=True))
         return empty.select(list(columns)) if columns else empty
-    snapshot_id = snapshot_id_as_of(iceberg, as_of)
-    if snapshot_id is None:
-        empty = iceberg.scan(selected_fields=columns or ("*",)).to_arrow()
-        return empty
-    return iceberg.scan(snapshot_id=snapshot_id, selected_fields=columns or ("*",)).to_arrow()
+    return iceberg.scan(snapshot_id=snapshot_id_as_of(iceberg, as_of), selected_fields=columns or ("*",)).to_arrow()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 EXIT_USAGE, EXIT_INPUT, EXIT_FAILED, EXIT_UNBALANCED = 2, 3, 4, 5
+DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
 
 
 class CliError(Exception):
@@ -112,3 +113,16 @@ def failure_reason(error: Exception) -> str:
     if causes:
         return causes[-1].split("Exception: ", 1)[-1] if "Exception: " in causes[-1] else causes[-1]
     return lines[-1] if lines else type(error).__name__
+
+
+def warehouse_catalog(args, command: str):
+    """(the profile's ``[warehouse]`` settings, the catalog of the tables in ``--warehouse`` they name), for the
+    commands that read or keep up the tables outside a pipeline."""
+    from beam_pipelines.config import ConfigError, load_warehouse_settings
+    from warehouse.catalog import CatalogConfig
+
+    try:
+        settings = load_warehouse_settings(args.profile)
+    except ConfigError as error:
+        raise CliError(f"complaints {command}: {error}") from None
+    return settings, CatalogConfig(args.warehouse, settings.catalog, settings.namespace)

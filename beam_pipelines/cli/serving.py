@@ -6,10 +6,9 @@ import ipaddress
 import os
 import sys
 
-from beam_pipelines.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, date, positive
+from beam_pipelines.cli.common import (DEFAULT_WAREHOUSE, EXIT_FAILED, EXIT_USAGE, CliError, Command, date, positive,
+                                      warehouse_catalog)
 from schemas.tables import WAREHOUSE_TABLES
-
-DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
 
 
 def _profile_argument(parser) -> None:
@@ -21,15 +20,7 @@ def catalog_of(args, command: str):
     """The tables' catalog: the profile's ``[warehouse]`` one, or the embedded one in ``--warehouse``."""
     from warehouse.catalog import CatalogConfig
 
-    if not args.profile:
-        return CatalogConfig(args.warehouse)
-    from beam_pipelines.config import ConfigError, load_warehouse_settings
-
-    try:
-        settings = load_warehouse_settings(args.profile)
-    except ConfigError as error:
-        raise CliError(f"complaints {command}: {error}") from None
-    return CatalogConfig(args.warehouse, settings.catalog, settings.namespace)
+    return warehouse_catalog(args, command)[1] if args.profile else CatalogConfig(args.warehouse)
 
 
 def serve_arguments(parser) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from beam_pipelines.cli.common import EXIT_FAILED, CliError, Command, positive
+from beam_pipelines.cli.common import DEFAULT_WAREHOUSE, EXIT_FAILED, CliError, Command, positive, warehouse_catalog
 from schemas.tables import WAREHOUSE_TABLES
-
-DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
 
 
 def _catalog_arguments(parser) -> None:
@@ -48,22 +46,11 @@ def import_arguments(parser) -> None:
                         help="the plain Parquet warehouse of an earlier version (folders of Hive partitions)")
 
 
-def _settings_and_catalog(args, command: str):
-    from beam_pipelines.config import ConfigError, load_warehouse_settings
-    from warehouse.catalog import CatalogConfig
-
-    try:
-        settings = load_warehouse_settings(args.profile)
-    except ConfigError as error:
-        raise CliError(f"complaints {command}: {error}") from None
-    return settings, CatalogConfig(args.warehouse, settings.catalog, settings.namespace)
-
-
 def cmd_maintain(args) -> int:
     from warehouse.catalog import CatalogError, load_table, open_catalog
     from warehouse.maintenance import maintain_table
 
-    settings, config = _settings_and_catalog(args, "maintain")
+    settings, config = warehouse_catalog(args, "maintain")
     try:
         catalog = open_catalog(config, create=False)
     except CatalogError as error:
@@ -95,7 +82,7 @@ def cmd_import(args) -> int:
 
     from warehouse.migrate import NothingToImport, import_plain_warehouse
 
-    _, config = _settings_and_catalog(args, "warehouse-import")
+    _, config = warehouse_catalog(args, "warehouse-import")
     source = Path(args.source)
     if not source.is_dir():
         raise CliError(f"complaints warehouse-import: directory not found: {source}")

@@ -16,7 +16,7 @@ import pytest
 
 from schemas import tables
 from tests.conftest import REPO, run_cli
-from tests.warehouse_helpers import read_table
+from tests.warehouse_helpers import current_snapshots, read_table
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +32,7 @@ def rows_by_id(out: Path, name: str = "complaints", key: str = "complaint_id") -
 
 
 def snapshot_of(out: Path, name: str):
-    config = CatalogConfig(str(out / "warehouse"))
-    snapshot = load_table(open_catalog(config), config, tables.WAREHOUSE_TABLES[name]).current_snapshot()
-    return snapshot.snapshot_id if snapshot else None
+    return current_snapshots(out / "warehouse")[name]
 
 
 @pytest.fixture(scope="module")

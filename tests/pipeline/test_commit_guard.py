@@ -7,7 +7,7 @@ import pytest
 from beam_pipelines.batch import BrokenStage, check_quality, plan_batch, run_batch
 from beam_pipelines.config import QualitySettings, load_settings
 from models.rules import RulesModel
-from tests.warehouse_helpers import read_table
+from tests.warehouse_helpers import current_snapshots, read_table
 
 
 class ModelWithABug(RulesModel):
@@ -40,12 +40,7 @@ def test_a_stage_that_raises_on_every_record_is_refused_and_the_earlier_commit_s
 
 
 def current_snapshot(out, name):
-    from schemas.tables import WAREHOUSE_TABLES
-    from warehouse.catalog import CatalogConfig, load_table, open_catalog
-
-    config = CatalogConfig(str(out / "warehouse"))
-    snapshot = load_table(open_catalog(config), config, WAREHOUSE_TABLES[name]).current_snapshot()
-    return snapshot.snapshot_id if snapshot else None
+    return current_snapshots(out / "warehouse")[name]
 
 
 def test_a_few_unexpected_errors_are_dead_letters_but_more_than_the_threshold_fail():
