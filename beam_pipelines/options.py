@@ -80,6 +80,8 @@ class StreamOptions(PipelineOptions):
               help="how often to look for a new model (default 60)")
         _flag(parser, "stream-id", help="name of this stream in file names and stream_counts "
                                         "(default: stream-<transport>)")
+        _flag(parser, "run-id", help="carry on a run: the run id of the job whose Flink savepoint this one "
+                                     "restores, so its windows' counts are replaced, not added (default: a new run)")
         _flag(parser, "window-seconds", type=int,
               help=f"event-time window (default: the profile's, {defaults.window_seconds})")
         _flag(parser, "allowed-lateness", type=int,
@@ -131,6 +133,10 @@ def check_stream(values) -> None:
         _positive(values, name)
     for name in ("allowed_lateness", "early_firing_count"):
         _positive(values, name, minimum=0)
+    run_id = getattr(values, "run_id", None)
+    if run_id is not None and not BATCH_ID.fullmatch(run_id):
+        raise OptionsError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (at most 100, starting "
+                           "with a letter or digit)")
 
 
 #: Runners that hand on the options Python does not know to a runner of their own (Flink's and Spark's job

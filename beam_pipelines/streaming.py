@@ -36,8 +36,7 @@ from transforms.dedupe import DedupeWithinHorizon
 from transforms.enrichment import EnrichComplaints
 from transforms.event_time import AssignEventTime, StreamTiming
 from transforms.outcomes import apply_stage
-from transforms.records import CLEAN, VALIDATE, RunContext
-from transforms.sources.customers import CustomerIndex, ReadCustomers
+from transforms.records import CLEAN, VALIDATE
 from transforms.sources.messages import ParseMessages
 from transforms.validation import validate_complaint
 from transforms import windowed_sinks as sinks
@@ -62,28 +61,6 @@ class StreamPlan:
                                                 f"{secrets.token_hex(3)}")
 
 
-def customer_index(pipeline: beam.Pipeline, plan: StreamPlan):
-    """The customer master as a one-element PCollection (a side input of enrichment); empty without one."""
-    if not plan.customers_path:
-        return pipeline | "NoCustomers" >> beam.Create([CustomerIndex([])])
-    context = RunContext(plan.run_id, plan.stream_id, dt.datetime.now(dt.timezone.utc))
-    path = plan.customers_path
-    read = (pipeline
-            | "CustomerFile" >> beam.Create([("customers", path, path.rsplit("/", 1)[-1])])
-            | "ReadCustomers" >> ReadCustomers(context))
-    return read["index"]
-
-
-def model_updates(pipeline: beam.Pipeline, plan: StreamPlan):
-    """RunInference's side input of model updates: each new model card under ``plan.model_watch`` (a new
-    model directory, written by ``complaints train``) is swapped in without restarting the job."""
-    if not plan.model_watch:
-        return None
-    from apache_beam.ml.inference.utils import WatchFilePattern
-
-    return pipeline | "WatchModels" >> WatchFilePattern(plan.model_watch, interval=plan.model_watch_seconds)
-
-
 def restamp_dead_letter(record: dict):
     """Dead letters of enrichment come out of RunInference's batches at the end of the global window; give
     them their failure time so they are written with the current windows."""
@@ -93,11 +70,12 @@ def restamp_dead_letter(record: dict):
 def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_handler=None) -> dict:
     """Wire the streaming graph onto ``raw_records`` (raw records of live channels, timestamped with their
     arrival). Returns the PCollections of write results, for tests and for the runner to wait on."""
-    pipeline = raw_records.pipeline
     timing, out = plan.timing, plan.output_dir
     writer = {"stream_id": plan.stream_id, "run_id": plan.run_id}
     committer = {**writer, "catalog": plan_catalog(plan), "attempts": plan.commit_attempts}
-    model_handler = model_handler or ComplaintModelHandler(plan.model_dir, min_batch_size=1, max_batch_size=256)
+    model_handler = model_handler or ComplaintModelHandler(plan.model_dir, min_batch_size=1, max_batch_size=256,
+                                                           watch=plan.model_watch,
+                                                           watch_seconds=plan.model_watch_seconds)
 
     lake = (raw_records
             | sinks.stream_windowing(timing, "LakeWindows")
@@ -112,13 +90,15 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     # end of input moves the watermark to infinity, and a copy still on its way would then pass as new.
     deduped = valid | "Dedupe" >> DedupeWithinHorizon(None if plan.bounded else timing.dedupe_horizon_seconds)
     enriched = deduped["complaints"] | "Enrich" >> EnrichComplaints(
-        customer_index(pipeline, plan), model_handler, settings.contact_token_key, model_updates(pipeline, plan))
+        plan.customers_path, model_handler, settings.contact_token_key)
     rows = enriched["complaints"] | "EventTime" >> AssignEventTime(timing)
     windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")
 
     written = windowed_rows | "WriteComplaints" >> sinks.CommitWindowedRows(layout=sinks.COMPLAINTS, **committer)
-    volumes = (windowed_rows
+    volumes = (rows
+               | sinks.stream_windowing(timing, "VolumeWindows", accumulating=True)
                | "CountVolumes" >> CountVolumes(timing.window_seconds)
+               | sinks.stream_windowing(timing, "VolumeRowWindows")  # each firing's rows committed once
                | "WriteVolumes" >> sinks.CommitWindowedRows(layout=sinks.VOLUMES, **committer))
     alerts = (rows
               | "DetectSpikes" >> DetectSpikes(timing.window_seconds, plan.spike_rules)
@@ -174,7 +154,15 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     from warehouse.catalog import open_tables
 
     open_tables(plan_catalog(plan), ["complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts"])
-    pipeline = stream_pipeline(transport, runner, list(beam_args))
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    beam_args = list(beam_args)
+    on_flink = runner == "FlinkRunner"
+    job_name = PipelineOptions(beam_args).get_all_options().get("job_name")
+    if on_flink and not job_name:  # a name to find the job by on the cluster
+        job_name = f"complaints-{plan.stream_id}-{plan.run_id}".lower()
+        beam_args.append(f"--job_name={job_name}")
+    pipeline = stream_pipeline(transport, runner, beam_args, bounded=plan.bounded)
     build_stream_graph(read_messages(pipeline, transport, transport_config, plan), plan, settings, model_handler)
     result = pipeline.run()
     stopping = []
@@ -185,6 +173,11 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         # stop the user asked for, not an error: the command says "interrupted" in one line instead
         logging.disable(logging.CRITICAL)
         result.cancel()
+        if on_flink:  # the job server's cancel leaves a job on a remote Flink cluster running
+            from runners.options import cancel_flink_job
+
+            with contextlib.suppress(OSError, ValueError):
+                cancel_flink_job(beam_args, job_name)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress

@@ -2,19 +2,22 @@
 
 ``ComplaintModelHandler`` is a RunInference model handler for any ``ComplaintModel``: the model is loaded once
 per worker (``load_model``, shared by the DoFn across bundles), batches are sized by ``batch_elements_kwargs``,
-every result carries the model version as ``model_id``, and ``update_model_path`` lets a streaming job swap in
-a new model directory without a restart (RunInference's ``model_metadata_pcoll``, e.g. from WatchFilePattern).
+every result carries the model version as ``model_id``. With ``watch`` (a glob of model cards) a running job
+swaps in each newer model directory itself, looking at most every ``watch_seconds``: no side input of model
+updates, which Beam's Flink runner cannot checkpoint and Prism does not trigger, so it works on every runner.
 A complaint the model fails on comes back with an error instead of a prediction, so the caller can dead-letter
 that one complaint; a failure of the whole batch surfaces through ``with_exception_handling``.
 """
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Iterable, Optional, Sequence
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from models.base import ComplaintModel
-from models.sklearn_model import ModelFactory
+from models.sklearn_model import ModelFactory, newest_model_dir
 
 
 class PredictionError(str):
@@ -23,24 +26,40 @@ class PredictionError(str):
 
 class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]):
     def __init__(self, model_dir: str | None = None, *, model_factory=None, min_batch_size: int = 64,
-                 max_batch_size: int = 1024):
+                 max_batch_size: int = 1024, watch: str | None = None, watch_seconds: float = 60,
+                 clock=time.monotonic):
         super().__init__()
         self.model_dir = model_dir
         self._factory = model_factory
         self._batch = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+        self.watch, self.watch_seconds, self._clock = watch, watch_seconds, clock
+        self._watched: tuple[str | None, ComplaintModel] | None = None  # (directory, model) swapped in
+        self._checked = None
 
     def load_model(self) -> ComplaintModel:
         return (self._factory or ModelFactory(self.model_dir))()
 
-    def update_model_path(self, model_path: Optional[str] = None):
-        """Point at a new model directory; ``model_path`` may also be its ``model_card.json`` (what a
-        WatchFilePattern over ``MODELS/*/model_card.json`` reports)."""
-        if model_path:
-            self.model_dir = model_path.removesuffix("/model_card.json")
-            self._factory = None
+    def newest(self, model: ComplaintModel) -> ComplaintModel:
+        """With ``watch``: the model of the newest card it matches (loaded once), else ``model``. A directory
+        that does not load (still being written, or broken) is logged and the current model kept."""
+        if not self.watch:
+            return model
+        now = self._clock()
+        if self._checked is None or now - self._checked >= self.watch_seconds:
+            self._checked = now
+            current = self._watched[0] if self._watched else self.model_dir
+            try:
+                newest = newest_model_dir(self.watch)
+                if newest != current:
+                    self._watched = (newest, ModelFactory(newest)())
+                    logging.info("model watch: now labelling with %s (%s)", newest, self._watched[1].version)
+            except Exception as error:  # noqa: BLE001 - keep labelling with the model in use
+                logging.warning("model watch %s: %s; still using %s", self.watch, error, current)
+        return self._watched[1] if self._watched else model
 
     def run_inference(self, batch: Sequence[dict], model: ComplaintModel,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        model = self.newest(model)
         try:
             predictions = model.predict(batch)
         except Exception:  # noqa: BLE001 - find the complaints that fail, keep the others

@@ -225,6 +225,7 @@ def _flink_conf() -> Path:
         shutil.copy(flink_home() / "conf" / name, conf / name)
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
     (conf / "config.yaml").write_text("\n".join([
+        f"env.java.opts.all: {_java17_options()}",
         "jobmanager.rpc.address: localhost", f"jobmanager.rpc.port: {FLINK_RPC_PORT}",
         "jobmanager.bind-host: localhost", "jobmanager.memory.process.size: 1024m",
         "taskmanager.bind-host: localhost", "taskmanager.host: localhost", "taskmanager.numberOfTaskSlots: 2",
@@ -232,11 +233,22 @@ def _flink_conf() -> Path:
         "taskmanager.memory.network.max: 256mb",
         "rest.address: localhost", "rest.bind-address: localhost", f"rest.port: {FLINK_REST_PORT}",
         "parallelism.default: 1",
+        # a lost TaskManager is noticed in seconds, not the default 50 s
+        "heartbeat.interval: 2000", "heartbeat.timeout: 10000",
         f"env.pid.dir: {HOME / 'run'}", f"env.log.dir: {HOME / 'logs'}",
         f"state.checkpoints.dir: file://{HOME / 'data' / 'flink-checkpoints'}",
         f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
     ]) + "\n")
     return conf
+
+
+def _java17_options() -> str:
+    """The JVM flags Flink's own configuration carries for Java 17 (``--add-opens`` ...): without them the
+    TaskManager's Kryo cannot serialize ``Arrays.asList`` and a streaming job fails its first bundle."""
+    for line in (flink_home() / "conf" / "config.yaml").read_text().splitlines():
+        if line.strip().startswith("all: --add-"):
+            return line.split(":", 1)[1].strip()
+    raise ServiceError(f"no Java 17 options (env.java.opts.all) in {flink_home() / 'conf' / 'config.yaml'}")
 
 
 def _flink_env() -> dict:
@@ -280,7 +292,9 @@ def start_flink_job_server() -> bool:
     return _spawn("flink-job-server", [
         "java", "-Xmx768m", "-cp", f"{libs}/*", "org.apache.beam.runners.flink.FlinkJobServerDriver",
         f"--flink-master=localhost:{FLINK_REST_PORT}", "--job-host=localhost", f"--job-port={FLINK_JOB_PORT}",
-        f"--artifact-port={FLINK_JOB_PORT - 1}", f"--expansion-port={FLINK_JOB_PORT - 2}"], FLINK_JOB_PORT)
+        f"--artifact-port={FLINK_JOB_PORT - 1}", f"--expansion-port={FLINK_JOB_PORT - 2}",
+        # the jobs it builds take the cluster's configuration (checkpoint and savepoint directories) from here
+        f"--flink-conf-dir={_flink_conf()}"], FLINK_JOB_PORT)
 
 
 def start_python_worker_pool() -> bool:

@@ -62,15 +62,79 @@ def prism_location() -> str:
     return location
 
 
-def stream_pipeline(transport: str, runner: str | None, beam_args: list[str]):
+#: How often a streaming job on Flink checkpoints unless ``--checkpointing_interval`` says otherwise.
+FLINK_CHECKPOINT_MS = 30_000
+
+
+def flink_rest_address(beam_args: list[str]) -> str:
+    """The Flink REST address of ``--flink_master`` (``host:port``, ``http://host:port`` or ``[auto]``)."""
+    master = PipelineOptions(beam_args).get_all_options().get("flink_master") or "[auto]"
+    master = "localhost:8081" if master in ("[auto]", "[local]") else master
+    return master if master.startswith(("http://", "https://")) else f"http://{master}"
+
+
+def cancel_flink_job(beam_args: list[str], job_name: str) -> list[str]:
+    """Cancel the running Flink jobs named ``job_name`` through Flink's REST API; returns their ids. Beam's Flink
+    job server, asked to cancel, only stops waiting for a job on a remote cluster: the job would run on."""
+    import json
+    import urllib.request
+
+    rest = flink_rest_address(beam_args)
+    with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=10) as response:
+        jobs = [job["jid"] for job in json.load(response)["jobs"]
+                if job["name"] == job_name and job["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+    for job_id in jobs:
+        request = urllib.request.Request(f"{rest}/jobs/{job_id}?mode=cancel", method="PATCH")
+        urllib.request.urlopen(request, timeout=10).close()
+    return jobs
+
+
+def flink_stream_flags(beam_args: list[str], bounded: bool) -> list[str]:
+    """What a streaming job on Flink needs besides the user's flags (the job server reads them):
+
+    - checkpoints (every ``FLINK_CHECKPOINT_MS``), which is what makes a TaskManager's loss safe;
+    - ``--finish_bundle_before_checkpointing``: without it Beam 2.70's Flink runner, checkpointing a portable
+      job, holds back the output of its Python stages (no window ever fires);
+    - for a bounded run (``--max-records``), ``--shutdown_sources_after_idle_ms``: with checkpoints on, Flink
+      keeps the job's Impulse source alive for ever, so the job would not end when its input does."""
+    given = " ".join(beam_args)
+    flags = []
+    if "--checkpointing_interval" not in given:
+        flags.append(f"--checkpointing_interval={FLINK_CHECKPOINT_MS}")
+    if "--finish_bundle_before_checkpointing" not in given:
+        flags.append("--finish_bundle_before_checkpointing")
+    if bounded and "--shutdown_sources_after_idle_ms" not in given:
+        flags.append("--shutdown_sources_after_idle_ms=5000")
+    return flags
+
+
+def _quiet_about(flags: list[str]) -> None:
+    """Python's option parser warns "Unparseable argument" about each flag only the job server reads; the
+    ones added here are meant, so that warning would only alarm."""
+    import logging
+
+    meant = tuple(f"Unparseable argument: {flag}" for flag in flags)
+
+    def not_meant(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(meant) if meant else True
+
+    logging.getLogger("apache_beam.options.pipeline_options").addFilter(not_meant)
+
+
+def stream_pipeline(transport: str, runner: str | None, beam_args: list[str], bounded: bool = False):
     """A streaming ``beam.Pipeline`` for ``transport``. Kafka's cross-language read needs a portable runner:
     Prism locally (LOOPBACK: Python workers in this process), Flink or Dataflow on a cluster. Pub/Sub locally
-    runs on Beam's streaming DirectRunner, named explicitly; ``DataflowRunner`` and others pass through."""
+    runs on Beam's streaming DirectRunner, named explicitly; ``DataflowRunner`` and others pass through, Flink
+    with the flags of ``flink_stream_flags``."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import StandardOptions
 
     runner = runner or STREAM_RUNNER_FOR[transport]
     args = list(beam_args)
+    if runner == "FlinkRunner":
+        added = flink_stream_flags(args, bounded)
+        args += added
+        _quiet_about(added)
     if runner == "PrismRunner":
         given = " ".join(args)
         if "--prism_location" not in given:

@@ -21,7 +21,9 @@ import pyarrow as pa
 
 from schemas.tables import WAREHOUSE_TABLES
 
-SCHEMA_VERSION = "1.1.0"  # 1.1: stream_counts window_start and pane_index; partition columns in the files
+SCHEMA_VERSION = "1.2.0"  # 1.1: stream_counts window_start and pane_index; partition columns in the files
+# 1.2: stream_counts and complaint_volume hold one row per run and window (the last firing's running total):
+#      run_id instead of pane_index in their key; complaint_volume gained run_id
 
 _AVRO_DIR = Path(__file__).parent / "avro"
 _FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc",

@@ -52,11 +52,11 @@ LAKE = Table("raw", "RawRecord", ("source", "ingest_date"), ("source", "source_f
 COMPLAINTS = Table("complaints", "Complaint", ("event_date",), ("complaint_id",), "event_time")
 DEAD_LETTER = Table("dead_letter", "DeadLetter", ("ingest_date",), ("error_id",), "failed_at")
 COMPLAINT_VOLUME = Table("complaint_volume", "ComplaintVolume", ("event_date",),
-                         ("stream_id", "window_start", "pane_index", "minute_start", "source", "category", "priority"),
+                         ("stream_id", "run_id", "window_start", "minute_start", "source", "category", "priority"),
                          "minute_start")
 ALERTS = Table("alerts", "Alert", ("alert_date",), ("alert_id",), "minute_start")
 STREAM_COUNTS = Table("stream_counts", "StreamCount", ("written_date",),
-                      ("stream_id", "window_start", "pane_index", "source", "outcome", "reason"), "written_at")
+                      ("stream_id", "run_id", "window_start", "source", "outcome", "reason"), "written_at")
 FORECAST = Table("forecast", "Forecast", ("forecast_run",), ("forecast_run", "forecast_date", "category", "source"),
                  "forecast_date")
 FORECAST_BACKTEST = Table("forecast_backtest", "ForecastBacktest", ("forecast_run",),

@@ -1,8 +1,10 @@
 """Live aggregates of the streaming pipeline: complaint volume per minute, and spike alerts.
 
-``complaint_volume`` rows count complaints per event minute, source, category and priority. Each firing of a
-window writes only what arrived since the previous firing (early, on-time and late panes are deltas), so the
-volume of a minute is always ``SUM(complaints)`` over its rows, however late some complaints came.
+``complaint_volume`` rows count complaints per event minute, source, category and priority, one row per window
+that counted them: each firing of a window carries the window so far (accumulating panes) and replaces the row,
+so the row ends at the window's total however a restore replays it. A complaint too late for its own minute's
+window is counted in its minute by the window it arrived in, so the volume of a minute is ``SUM(complaints)``
+over its rows.
 
 ``alerts`` rows are spikes: a minute whose volume (all complaints, or one category) jumps far above its
 trailing baseline, the shape of a network outage. A spike is judged when the minute's window closes (its
@@ -22,7 +24,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.transforms.window import FixedWindows, GlobalWindows, TimestampedValue
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
-from transforms.event_time import window_start
+from transforms.event_time import carries_something, window_start
 
 ALL_COMPLAINTS = "all"
 
@@ -107,8 +109,8 @@ class CountDistinct(beam.CombineFn):
 
 
 class CountVolumes(beam.PTransform):
-    """Warehouse rows in event-time windows (with their trigger) -> ``complaint_volume`` rows, one per
-    (minute, source, category, priority) and firing, counting each complaint_id once."""
+    """Warehouse rows in accumulating event-time windows -> ``complaint_volume`` rows, one per (minute, source,
+    category, priority) and firing, counting each complaint_id once in the window."""
 
     def __init__(self, window_seconds: int):
         super().__init__()
@@ -119,7 +121,8 @@ class CountVolumes(beam.PTransform):
 
         def to_row(keyed, pane=beam.DoFn.PaneInfoParam):
             key, count = keyed
-            yield volume_row(key, count, pane_timing(pane), pane.index, seconds)
+            if carries_something(count):
+                yield volume_row(key, count, pane_timing(pane), pane.index, seconds)
 
         return (windowed_rows
                 | "KeyByMinute" >> beam.Map(lambda row: (volume_key(row, seconds), row["complaint_id"]))
@@ -166,7 +169,8 @@ class DetectSpikes(beam.PTransform):
 
         def with_start(keyed, window=beam.DoFn.WindowParam):
             scope, complaints = keyed
-            yield scope, (int(window.start), complaints)
+            if carries_something(complaints):
+                yield scope, (int(window.start), complaints)
 
         return (rows
                 | "Scopes" >> beam.FlatMap(lambda row: [(scope, 1) for scope in spike_scopes(row)])

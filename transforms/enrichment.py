@@ -166,32 +166,48 @@ class EnrichShards(beam.PTransform):
         return {"complaints": enriched.complaints, "dead_letters": enriched[DEAD_LETTER]}
 
 
+class LinkCustomersFn(beam.DoFn):
+    """complaint -> (complaint_id, complaint linked to its customer, contacts protected). The customer index
+    is this worker's ``CustomerMaster`` of ``customers_path``, read again when the file changes."""
+
+    def __init__(self, customers_path: str | None, token_key: bytes, refresh_seconds: float):
+        self.customers_path, self.token_key, self.refresh_seconds = customers_path, token_key, refresh_seconds
+        self.master = None
+
+    def setup(self):
+        from transforms.sources.customers import customer_master
+
+        self.master = customer_master(self.customers_path, self.refresh_seconds)
+
+    def process(self, complaint):
+        yield complaint["complaint_id"], link_and_protect(complaint, self.master.current(), self.token_key)
+
+
 class EnrichComplaints(beam.PTransform):
     """Per-record enrichment through Beam's RunInference (for pipelines that carry single complaints, such as
     streaming): link customers, label with the model (keyed by complaint_id, batched, loaded once per worker),
     prioritise, route, mask. {'complaints': warehouse rows, 'dead_letters': complaints the model failed on}.
 
-    ``model_metadata`` (optional) is RunInference's side input of model updates, e.g. WatchFilePattern over
-    a model directory, to swap models in a running job.
+    No side inputs, so the job checkpoints on Flink: the customer master is read by each worker from
+    ``customers_path`` (and again when it changes, see ``CustomerMaster``), and a model handler with ``watch``
+    swaps in new models itself.
     """
 
-    def __init__(self, customer_index, model_handler, token_key: bytes, model_metadata=None):
+    def __init__(self, customers_path: str | None, model_handler, token_key: bytes,
+                 customers_refresh_seconds: float = 300):
         super().__init__()
-        self.customer_index, self.model_handler = customer_index, model_handler
-        self.token_key, self.model_metadata = token_key, model_metadata
+        self.customers_path, self.model_handler = customers_path, model_handler
+        self.token_key, self.customers_refresh_seconds = token_key, customers_refresh_seconds
 
     def expand(self, complaints):
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
         from models.inference import PredictionError
 
-        token_key = self.token_key
-        keyed = complaints | "LinkCustomers" >> beam.Map(
-            lambda complaint, index: (complaint["complaint_id"], link_and_protect(complaint, index, token_key)),
-            index=beam.pvalue.AsSingleton(self.customer_index))
-        results, failures = keyed | "Label" >> RunInference(
-            KeyedModelHandler(self.model_handler), model_metadata_pcoll=self.model_metadata
-        ).with_exception_handling()
+        keyed = complaints | "LinkCustomers" >> beam.ParDo(
+            LinkCustomersFn(self.customers_path, self.token_key, self.customers_refresh_seconds))
+        results, failures = keyed | "Label" >> RunInference(KeyedModelHandler(self.model_handler)
+                                                            ).with_exception_handling()
 
         def finish(keyed_result):
             _, result = keyed_result

@@ -26,24 +26,28 @@ from apache_beam.transforms.window import FixedWindows, GlobalWindows
 
 from schemas import tables
 from schemas.tables import Table
-from transforms.event_time import StreamTiming
+from transforms.event_time import StreamTiming, carries_something
 from transforms.outcomes import count_tally
 from transforms.sinks import lake_line
 from warehouse.catalog import CatalogConfig
 
 
-def stream_windowing(timing: StreamTiming, label: str = "Windows") -> beam.WindowInto:
+def stream_windowing(timing: StreamTiming, label: str = "Windows", accumulating: bool = False) -> beam.WindowInto:
     """Fixed event-time windows: an early pane whenever ``early_firing_count`` records wait in an open window,
     the on-time pane when the watermark passes its end, a late pane for each record that comes within
-    ``allowed_lateness`` after that. Each pane carries only what is new (discarding), so files and aggregate
-    rows add up. Only data-driven and watermark triggers are used: Prism 2.77 panics when a processing-time
-    trigger fires for a window it has already expired."""
+    ``allowed_lateness`` after that. Only data-driven and watermark triggers are used: Prism 2.77 panics when a
+    processing-time trigger fires for a window it has already expired.
+
+    Discarding (the default): each pane carries only what is new, for rows upserted by their own identity
+    (complaints, dead letters). ``accumulating``: each pane carries the window so far, for aggregates upserted
+    by window: the last firing's row replaces the earlier ones, so however a replay after a restore splits
+    the window into panes, the row ends at the window's total (a pane-keyed delta would be counted twice)."""
     return label >> beam.WindowInto(
         FixedWindows(timing.window_seconds),
         trigger=AfterWatermark(early=AfterCount(timing.early_firing_count) if timing.early_firing_count else None,
                                late=AfterCount(1)),
         allowed_lateness=timing.allowed_lateness_seconds,
-        accumulation_mode=AccumulationMode.DISCARDING)
+        accumulation_mode=AccumulationMode.ACCUMULATING if accumulating else AccumulationMode.DISCARDING)
 
 
 def pane_file_name(stream_id: str, run_id: str, window_start: dt.datetime, pane_index: int, shard: int,
@@ -201,9 +205,12 @@ class _CommitPanes(beam.DoFn):
 
     def process(self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam,
                 timestamp=beam.DoFn.TimestampParam):
+        records = list(keyed[1])
+        if not records:  # an empty firing (see carries_something) commits nothing
+            return
         start = getattr(window, "start", None)
         self._panes.append((start.to_utc_datetime(has_tz=True) if start is not None else None, pane.index,
-                            (timestamp, window), list(keyed[1])))
+                            (timestamp, window), records))
 
     def finish_bundle(self):
         from apache_beam.utils.windowed_value import WindowedValue
@@ -214,6 +221,9 @@ class _CommitPanes(beam.DoFn):
         if not self._panes:
             return
         layout, rows, seen, tallies = self.layout, [], set(), []
+        # in firing order: a bundle may hold several firings of one window in any order, and for the aggregates
+        # (accumulating panes) the row of the last firing, which holds the window's total, must win
+        self._panes.sort(key=lambda pane: (pane[0] is not None, pane[0] or 0, pane[1]))
         for start, _, timestamp, records in self._panes:
             if layout.unique:
                 records, copies = first_copies(records, layout.identity)
@@ -223,10 +233,14 @@ class _CommitPanes(beam.DoFn):
                 tallies += [(timestamp, count_tally((copy["source"], "duplicates", "same_complaint_id"), 1))
                             for copy in copies]
             # the stream and window a firing belongs to, for tables whose key has them (volumes, stream counts)
-            context = {"stream_id": self.stream_id, "window_start": start}
+            context = {"stream_id": self.stream_id, "run_id": self.run_id, "window_start": start}
             rows += [{**context, **layout.complete(record)} for record in records]
             if layout.tallies is not None:
                 tallies += [(timestamp, count_tally(key, count)) for key, count in layout.tallies(records).items()]
+        if not layout.unique:
+            # aggregate rows of several firings of one window can share a commit: the latest firing (the highest
+            # pane index, the window's total so far) must be the one kept for its key
+            rows.sort(key=lambda row: row.get("pane_index") or 0)
         panes = ",".join(f"{start.isoformat() if start else 'global'}/{index}" for start, index, _, _ in self._panes)
         upsert_rows(self.iceberg, table_rows(rows, writer_schema(self.iceberg)), layout.table.key,
                     {"writer": "stream", "stream_id": self.stream_id, "run_id": self.run_id,
@@ -238,7 +252,8 @@ class _CommitPanes(beam.DoFn):
 
 class WriteStreamCounts(beam.PTransform):
     """Tallies ``((source, outcome, reason), count)`` -> ``stream_counts`` rows: per window of the tallies'
-    timestamps and firing, the counts that firing added (so ``SUM(count)`` balances, as in OUTPUTS.md)."""
+    timestamps, the window's count so far, replaced by each later firing (accumulating panes), so a row holds
+    its window's total and ``SUM(count)`` balances however often the job was restored from a checkpoint."""
 
     def __init__(self, catalog: CatalogConfig, stream_id: str, run_id: str, timing: StreamTiming,
                  attempts: int = 8):
@@ -249,18 +264,21 @@ class WriteStreamCounts(beam.PTransform):
     def expand(self, tallies):
         stream_id, run_id = self.stream_id, self.run_id
 
-        def to_row(keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        def to_rows(keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
             (source, outcome, reason), count = keyed
+            if not carries_something(count):
+                return
             now = dt.datetime.now(dt.timezone.utc)
             start = getattr(window, "start", None)
-            return {"stream_id": stream_id, "run_id": run_id, "source": source, "outcome": outcome,
+            yield {"stream_id": stream_id, "run_id": run_id, "source": source, "outcome": outcome,
                     "reason": reason, "count": count, "written_at": now, "written_date": now.date(),
                     "window_start": start.to_utc_datetime(has_tz=True) if start is not None else None,
                     "pane_index": pane.index}
 
         return (tallies
-                | stream_windowing(self.timing, "CountWindows")
+                | stream_windowing(self.timing, "CountWindows", accumulating=True)
                 | "SumPerWindow" >> beam.CombinePerKey(sum)
-                | "CountRows" >> beam.Map(to_row)
+                | "CountRows" >> beam.FlatMap(to_rows)
+                | stream_windowing(self.timing, "RowWindows")  # each firing's rows committed once, not again later
                 | "CommitCounts" >> CommitWindowedRows(self.catalog, STREAM_COUNTS, stream_id, run_id,
                                                        self.attempts))

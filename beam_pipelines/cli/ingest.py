@@ -9,6 +9,14 @@ from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, positive, p
 from ingest.transport import add_transport_arguments
 
 
+def commits_on_finalize(runner: str) -> bool:
+    """Whether the Kafka read commits its offsets when a bundle is finalised (else the consumer auto-commits).
+    Not on Prism, which finalises nothing; not on Flink, where the offsets are in each checkpoint (a restore
+    or a savepoint resumes exactly there) and Beam 2.70's Flink runner, restoring a job whose read commits on
+    finalise, fails its stable-input replay ("State backend must be locked") on every restart."""
+    return runner not in ("PrismRunner", "FlinkRunner")
+
+
 def transport_config(args):
     """The Kafka or Pub/Sub configuration that the transport flags describe."""
     from ingest.transport import KafkaConfig, PubSubConfig
@@ -19,7 +27,7 @@ def transport_config(args):
                            group_id=getattr(args, "group_id", "complaints-stream"),
                            expansion_service=getattr(args, "expansion_service", "localhost:18097"),
                            max_records=getattr(args, "max_records", None),
-                           commit_on_finalize=(getattr(args, "runner", None) or "PrismRunner") != "PrismRunner")
+                           commit_on_finalize=commits_on_finalize(getattr(args, "runner", None) or "PrismRunner"))
     if not args.pubsub_project:
         raise CliError(f"complaints {args.command}: Pub/Sub needs --pubsub-project (or GOOGLE_CLOUD_PROJECT)",
                        EXIT_USAGE)

@@ -256,11 +256,6 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     if args.customers and not os.path.isfile(args.customers):
         raise CliError(f"complaints stream: customer file {args.customers} does not exist")
     model_dir = os.path.abspath(args.model_dir) if args.model_dir else None
-    if args.model_watch and (args.runner or STREAM_RUNNER_FOR[args.transport]) == "PrismRunner":
-        raise CliError("complaints stream: --model-watch needs a runner with triggered side inputs (Flink, "
-                       "Dataflow, or the DirectRunner with Pub/Sub); Prism 2.77 does not support them "
-                       "(apache/beam#31438): restart the stream with --model-dir to change models there",
-                       EXIT_USAGE)
     if args.model_watch:
         try:
             model_dir = model_dir or newest_model_dir(args.model_watch)
@@ -276,6 +271,8 @@ def run_stream_command(args, beam_args: list[str]) -> int:
                       model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None,
                       catalog=catalog_config(settings.warehouse, output_dir),
                       commit_attempts=settings.warehouse.commit_attempts)
+    if args.run_id:
+        plan.run_id = args.run_id
     config = transport_config(args)
     try:
         prepare_edge(args.transport, config, args.runner)

@@ -1,5 +1,7 @@
 """The pipelines on a real Flink 1.19 cluster (``runners/local_services.py``): Beam's Flink job server, the
 Python SDK workers of an external worker pool, two task slots."""
+import uuid
+
 import pytest
 
 from tests.conftest import run_cli
@@ -31,3 +33,157 @@ def test_batch_on_flink_at_parallelism_2_gives_the_rows_of_the_direct_runner(fli
     assert manifest["counts"] == direct["counts"]
     assert rows(out, "complaints", "complaint_id") == rows(batch_output["dir"], "complaints", "complaint_id")
     assert rows(out, "dead_letter", "error_id") == rows(batch_output["dir"], "dead_letter", "error_id")
+
+
+# -- streaming from the real Kafka broker on Flink, with checkpoints -----------------------------------------
+LIVE = ("twitter", "webform")
+
+
+def _topics_and_transport(kafka_services):
+    topics = {"twitter": f"f{uuid.uuid4().hex[:8]}.twitter", "webform": f"f{uuid.uuid4().hex[:8]}.webforms"}
+    return ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
+            "--twitter-topic", topics["twitter"], "--webform-topic", topics["webform"],
+            "--expansion-service", kafka_services["expansion_service"]]
+
+
+def _published(result) -> int:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return sum(int(n) for n in result.stdout.split() if n.isdigit())
+
+
+def _assert_matches_the_truth(output_dir, expected):
+    """stream_counts balance per source and equal what the generator says one pass of its day gives; the
+    warehouse holds each complaint once, as many as were written."""
+    from beam_pipelines.streaming import stream_totals
+
+    totals = stream_totals(str(output_dir))
+    for source in LIVE:
+        entry, truth = totals[source], expected[source]
+        assert entry["balanced"], (source, entry)
+        assert (entry["read"], entry["written"], entry["rejected"], entry["duplicates"]) == (
+            truth["read"], truth["written"], truth.get("rejected", 0), truth.get("duplicates", 0)), (source, entry)
+    ids = [row["complaint_id"] for row in read_table(output_dir / "warehouse" / "complaints").to_pylist()]
+    assert len(ids) == len(set(ids)) == sum(totals[source]["written"] for source in LIVE)
+    volume = read_table(output_dir / "warehouse" / "complaint_volume").to_pylist()
+    assert sum(row["complaints"] for row in volume) == len(ids)
+
+
+@pytest.mark.kafka
+def test_stream_on_flink_with_checkpoints_balances_per_source(flink_services, kafka_services, generated_day,
+                                                             tmp_path):
+    transport = _topics_and_transport(kafka_services)
+    published = _published(run_cli("publish", "--from", str(generated_day["dir"]), *transport[:8]))
+    customers = next((generated_day["dir"] / "customers").glob("*.csv"))
+    result = run_cli("stream", *transport, "--output-dir", str(tmp_path), "--max-records", str(published),
+                     "--customers", str(customers), "--group-id", f"flink-{uuid.uuid4().hex[:6]}",
+                     *flink_services, "--checkpointing_interval=2000", timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "balanced" in result.stdout and "NOT BALANCED" not in result.stdout
+    _assert_matches_the_truth(tmp_path, generated_day["expected"])
+
+
+def _running_job(rest: str) -> dict | None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=5) as response:
+        jobs = [job for job in json.load(response)["jobs"] if job["state"] == "RUNNING"]
+    return jobs[0] if jobs else None
+
+
+def _checkpoints(rest: str, job_id: str) -> dict:
+    """The job's checkpoint counts: completed, failed, restored, ..."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rest}/jobs/{job_id}/checkpoints", timeout=5) as response:
+        return json.load(response)["counts"]
+
+
+@pytest.mark.kafka
+def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(flink_services, kafka_services,
+                                                                                generated_day, tmp_path):
+    """``kill -9`` of the TaskManager while a live stream runs, then a new TaskManager: Flink restores the job
+    from its last checkpoint and replays Kafka from the offsets in it. The warehouse ends with every complaint
+    once and stream_counts with exactly one pass of the day: the rows replayed after the checkpoint replace,
+    not add to, what the lost TaskManager had committed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from beam_pipelines.streaming import stream_totals
+    from runners import local_services
+    from tests.conftest import FLINK_PORTS, REPO
+
+    rest = f"http://localhost:{FLINK_PORTS['the Flink JobManager']}"
+    assert _running_job(rest) is None, "another job runs on the cluster"
+    transport = _topics_and_transport(kafka_services)
+    expected = generated_day["expected"]
+    total = sum(expected[source]["read"] for source in LIVE)
+    customers = next((generated_day["dir"] / "customers").glob("*.csv"))
+    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", *transport, "--output-dir",
+                            str(tmp_path), "--customers", str(customers), "--window-seconds", "5",
+                            "--allowed-lateness", "60", "--group-id", f"kill-{uuid.uuid4().hex[:6]}",
+                            "--quiet", *flink_services, "--checkpointing_interval=2000"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    publisher = None
+
+    def committed() -> int:
+        complaints = tmp_path / "warehouse" / "complaints"
+        return read_table(complaints).num_rows if (complaints / "metadata").exists() else 0
+
+    try:
+        time.sleep(10)  # the job starts reading from the end of the (new) topics: publish once it is up
+        publisher = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "publish", "--from",
+                                      str(generated_day["dir"]), *transport[:8], "--rate", "20"],
+                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # mid-stream: rows committed and a checkpoint taken, input still coming
+            running = _running_job(rest)
+            if running and committed() and _checkpoints(rest, running["jid"])["completed"] >= 1:
+                break
+            assert job.poll() is None, job.stderr.read()[-3000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the stream committed nothing within 180 s")
+        assert publisher.poll() is None, "the publisher finished before the kill: raise its volume or lower --rate"
+        before = committed()
+        os.killpg(int(local_services._pid_file("flink-taskmanager").read_text()), signal.SIGKILL)
+        time.sleep(2)
+        local_services.start_flink_taskmanager()
+        assert publisher.wait(timeout=300) == 0, publisher.stderr.read()[-2000:]
+        deadline, totals = time.monotonic() + 300, {}
+        while time.monotonic() < deadline:  # until every message is counted and every window has closed
+            totals = stream_totals(str(tmp_path))
+            if sum(entry["read"] for entry in totals.values()) >= total and all(
+                    entry["balanced"] for entry in totals.values()):
+                break
+            assert job.poll() is None, job.stderr.read()[-3000:]
+            time.sleep(1)
+        time.sleep(5)  # a copy counted twice would show now
+    finally:
+        for process in (publisher, job):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        try:
+            job.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            job.kill()
+    assert 0 < before < sum(expected[source]["written"] for source in LIVE)  # the kill came mid-stream
+    assert job.returncode == 130  # Ctrl-C: interrupted, and the job on the cluster cancelled with it
+    deadline = time.monotonic() + 30
+    while _running_job(rest) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _running_job(rest) is None
+    assert _checkpoints(rest, _last_job(rest))["restored"] >= 1  # it did come back from a checkpoint
+    _assert_matches_the_truth(tmp_path, expected)
+
+
+def _last_job(rest: str) -> str:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=5) as response:
+        return max(json.load(response)["jobs"], key=lambda job: job["start-time"])["jid"]

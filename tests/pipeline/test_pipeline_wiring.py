@@ -140,16 +140,14 @@ def test_run_inference_enrichment_labels_each_complaint_and_dead_letters_only_fa
     from models.inference import ComplaintModelHandler
     from transforms.cleaning import clean_complaint
     from transforms.enrichment import EnrichComplaints
-    from transforms.sources.customers import CustomerIndex
     from transforms.sources.twitter import parse_tweet
 
     complaints = [clean_complaint(parse_tweet(make_raw("twitter", tweet_line(str(n), text=text), line=n)))
                   for n, text in enumerate(["no signal in Ikeja", "charged twice for my bundle",
                                             "this will explode", "agent was rude"], start=1)]
     with pipeline() as p:
-        index = p | "Index" >> beam.Create([CustomerIndex([])])
         enriched = (p | beam.Create(complaints)
-                    | EnrichComplaints(index, ComplaintModelHandler(model_factory=_FlakyModel, min_batch_size=4,
+                    | EnrichComplaints(None, ComplaintModelHandler(model_factory=_FlakyModel, min_batch_size=4,
                                                                     max_batch_size=4), b"key"))
         assert_that(enriched["complaints"] | beam.Map(lambda r: (r["source_record_id"], r["category"],
                                                                  r["model_version"])),

@@ -168,13 +168,12 @@ def test_metrics_shape():
     assert metrics["per_class"]["a"]["recall"] == 0.5
 
 
-def test_run_inference_handler_loads_a_model_dir_and_can_switch_to_another(trained):
+def test_run_inference_handler_loads_the_rules_or_a_model_dir(trained):
     from models.base import CATEGORIES
     from models.inference import ComplaintModelHandler
 
-    handler = ComplaintModelHandler()
-    assert handler.load_model().version.startswith("rules-")
-    handler.update_model_path(str(trained["models"]))
+    assert ComplaintModelHandler().load_model().version.startswith("rules-")
+    handler = ComplaintModelHandler(str(trained["models"]))
     model = handler.load_model()
     assert model.version == trained["card"]["version"]
     [result] = handler.run_inference([{"text": "no signal in Lekki since morning"}], model)

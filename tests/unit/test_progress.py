@@ -38,23 +38,25 @@ def test_stream_progress_counts_the_committed_rows_of_its_own_run(tmp_path):
     config = CatalogConfig(str(tmp_path / "warehouse"))
     now = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
 
-    def commit(run_id, outcome, count, pane=0):
+    def commit(run_id, outcome, count, minute=0, pane=0):
+        window = now + dt.timedelta(minutes=minute)
         write_rows(config, tables.STREAM_COUNTS, [{
             "stream_id": "s", "run_id": run_id, "source": "twitter", "outcome": outcome, "reason": "",
-            "count": count, "written_at": now, "written_date": now.date(), "window_start": now, "pane_index": pane}])
+            "count": count, "written_at": now, "written_date": now.date(), "window_start": window,
+            "pane_index": pane}])
 
     progress = StreamProgress(str(tmp_path), "run-1")
     assert progress.refresh() is False  # no table yet
     commit("run-1", "read", 10)
     commit("run-1", "written", 9)
-    commit("run-0", "read", 500, pane=1)  # another run of the same stream
+    commit("run-0", "read", 500)  # another run of the same stream, the same window
     partition = tmp_path / "warehouse" / "stream_counts" / "written_date=2026-11-26"
     (partition / "uncommitted.parquet").write_bytes(b"a file a writer has not committed yet")
     assert progress.refresh() is True
     assert progress.totals == {"read": 10, "written": 9, "rejected": 0, "duplicates": 0}
     assert progress.refresh() is False  # nothing new
-    commit("run-1", "read", 5, pane=2)
+    commit("run-1", "read", 5, minute=1)
     assert progress.refresh() is True and progress.totals["read"] == 15
-    commit("run-1", "read", 7, pane=2)  # the same window and pane committed again replaces its row
+    commit("run-1", "read", 7, minute=1, pane=1)  # a later firing of the same window replaces its row
     assert progress.refresh() is True and progress.totals["read"] == 17
     assert "read 17 (3/s), written 9" in progress.line(60, 3)

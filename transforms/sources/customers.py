@@ -2,10 +2,15 @@
 region,plan,tenure_months``. Rows become customer profiles; bad rows go to the dead letter."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections import Counter
+
 import apache_beam as beam
 
 from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
-from transforms.outcomes import count_tally
+from transforms.outcomes import as_record_error, count_tally
 from transforms.records import RecordError, raw_text
 from transforms.sources.channel import ReadChannel
 from transforms.sources.payloads import parse_csv_row
@@ -53,6 +58,7 @@ class CustomerIndex:
     def __init__(self, customers):
         self.by_account, self.by_msisdn, self.by_email, self.by_handle = {}, {}, {}, {}
         self.conflicts: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}  # rows of the file that could not be parsed, by reason
         self.conflict_examples: dict[str, list[str]] = {}
         ordered = sorted(customers, key=lambda c: (c["account_number"], sorted((k, str(v)) for k, v in c.items())))
         for customer in ordered:
@@ -129,3 +135,71 @@ class ReadCustomers(beam.PTransform):
 def conflict_tallies(index: CustomerIndex) -> list[tuple]:
     """The master's conflicts as tallies ``((customers, conflict, reason), n)`` for the run manifest."""
     return [count_tally((SOURCE, "conflict", reason), n) for reason, n in sorted(index.conflicts.items())]
+
+
+def load_customer_index(path: str) -> CustomerIndex:
+    """The customer master file at ``path`` (any Beam filesystem) -> one CustomerIndex, without Beam. Rows that
+    cannot be parsed are left out and counted by reason in ``index.rejected``."""
+    from transforms.sources.files import raw_records
+
+    profiles, rejected = [], Counter()
+    for raw in raw_records(SOURCE, path, path.rsplit("/", 1)[-1], run_id="customers", batch_id="customers",
+                           ingested_at=""):
+        try:
+            profiles.append(parse_customer(raw))
+        except Exception as error:  # noqa: BLE001 - a bad row is counted, the others still link
+            rejected[as_record_error(error, "parse").error_type] += 1
+    index = CustomerIndex(profiles)
+    index.rejected = dict(rejected)
+    if rejected:
+        logging.warning("customer master %s: %d rows left out (%s)", path, sum(rejected.values()),
+                        ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items())))
+    return index
+
+
+class CustomerMaster:
+    """The customer index of a streaming job, read from its file by each worker (no side input: Beam's Flink
+    runner cannot checkpoint a portable job's side inputs) and read again when the file changes, looked at
+    no more often than every ``refresh_seconds``. Without a path, every complaint is unknown. One per worker
+    process and file (``customer_master``), shared by the threads that run bundles there."""
+
+    def __init__(self, path: str | None, refresh_seconds: float = 300):
+        self.path, self.refresh_seconds = path, refresh_seconds
+        self._index, self._stamp, self._checked = None, None, float("-inf")
+        self._lock = threading.Lock()
+
+    def _file_stamp(self):
+        from apache_beam.io.filesystems import FileSystems
+
+        metadata = FileSystems.match([self.path])[0].metadata_list[0]
+        return metadata.size_in_bytes, metadata.last_updated_in_seconds
+
+    def current(self) -> CustomerIndex:
+        with self._lock:
+            if self.path is None:
+                self._index = self._index or CustomerIndex([])
+                return self._index
+            now = time.monotonic()
+            if self._index is None or now - self._checked >= self.refresh_seconds:
+                self._checked = now
+                try:
+                    stamp = self._file_stamp()
+                except Exception as error:  # noqa: BLE001 - keep linking with what was read before
+                    if self._index is None:
+                        raise
+                    logging.warning("customer master %s unreadable (%s): still using the one read before",
+                                    self.path, error)
+                    return self._index
+                if stamp != self._stamp:
+                    self._index, self._stamp = load_customer_index(self.path), stamp
+            return self._index
+
+
+_MASTERS: dict[tuple, CustomerMaster] = {}
+_MASTERS_LOCK = threading.Lock()
+
+
+def customer_master(path: str | None, refresh_seconds: float = 300) -> CustomerMaster:
+    """This process's CustomerMaster of ``path``."""
+    with _MASTERS_LOCK:
+        return _MASTERS.setdefault((path, refresh_seconds), CustomerMaster(path, refresh_seconds))
