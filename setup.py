@@ -44,6 +44,7 @@ TEST = [
     "pytest==9.2.0",
     "hypothesis==6.170.15",    # property-based runs: the API against its OpenAPI document, the parsers
     "playwright==1.65.2",      # drives Debian's chromium in the dashboard test
+    "jsonschema==4.26.0",      # validates the Kubernetes manifests against the Flink operator's CRD schema
 ]
 
 setup(

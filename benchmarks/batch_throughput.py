@@ -11,6 +11,8 @@ whose commit was a rename per file; ``upsert_cost`` is the rerun's commit as a s
 
 With ``--model-dir`` the pipeline also runs with the trained models (``complaints train``), alternating with the
 rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians).
+With ``--flink`` the same day also runs on the local Flink cluster (``runners/local_services.py start``) at
+parallelism 1 and 2, and ``p2_vs_p1`` is the speed-up.
 Each command runs as a child process; peak memory is the largest total RSS of its process tree (sampled every
 0.1 s from /proc), so the pipeline's worker processes are counted. Results go to benchmarks/results/.
 """
@@ -69,7 +71,14 @@ def measure(command: list[str]) -> dict:
     return {"seconds": round(elapsed, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": stdout}
 
 
-def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, repeat: int = 1) -> dict:
+#: the local Flink cluster of runners/local_services.py (its workers are the pool's, not this process's children,
+#: so only time is measured there)
+FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endpoint=localhost:8099",
+         "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
+
+
+def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, repeat: int = 1,
+          flink: bool = False) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{records}-"))
     python = sys.executable
     try:
@@ -103,6 +112,15 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
                            "peak_rss_mb": rerun["peak_rss_mb"]}
         result["commit"] = {"into_empty_seconds": commits[0], "rerun_seconds": commits[1]}
         result["upsert_cost"] = round(commits[1] / rerun["seconds"], 3)
+        if flink:
+            runs = {}
+            for parallelism in (1, 2):
+                seconds = measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / "in"),
+                                   "--output-dir", str(work / f"flink-p{parallelism}"), "--date", DATE, "--quiet",
+                                   *FLINK, f"--parallelism={parallelism}"])["seconds"]
+                runs[f"p{parallelism}"] = {"seconds": seconds, "records_per_s": round(raw / seconds)}
+            runs["p2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2"]["seconds"], 2)
+            result["flink"] = runs
         if model_dir:
             rules_seconds, model_seconds = [pipeline["seconds"]], []
             for attempt in range(repeat):
@@ -126,13 +144,15 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
     parser.add_argument("--model-dir", help="also run with these trained models and report their cost")
     parser.add_argument("--repeat", type=int, default=1, help="runs with and without the models (medians)")
+    parser.add_argument("--flink", action="store_true",
+                        help="also on the local Flink cluster at parallelism 1 and 2 (local_services.py start)")
     args = parser.parse_args()
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
     for records in args.records or [100_000]:
         # the pipelines run from the repository root, so a model directory given relative to here is resolved first
         model_dir = str(Path(args.model_dir).resolve()) if args.model_dir else None
-        run = bench(records, args.workers, args.keep, model_dir, args.repeat)
+        run = bench(records, args.workers, args.keep, model_dir, args.repeat, args.flink)
         results["runs"].append(run)
         print(json.dumps(run), flush=True)
     out = REPO / "benchmarks" / "results"

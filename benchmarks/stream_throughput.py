@@ -1,9 +1,9 @@
 """Streaming benchmark: the rates (records/s) the streaming pipeline keeps up with on this machine, and the
 latency from publish to the record being readable in the warehouse (median, p99), on the real Kafka broker
-and Prism.
+and Prism, or the local Flink cluster (``--runner flink``: parallelism 2, EXTERNAL Python workers).
 
     python runners/local_services.py start
-    python benchmarks/stream_throughput.py [--rates 50,100,200,400] [--seconds 45] [--window-seconds 5]
+    python benchmarks/stream_throughput.py [--runner prism|flink] [--rates 50,100,200,400] [--seconds 45]
 
 One ``complaints stream`` job runs unbounded for the whole benchmark. For each rate in turn, synthetic X posts
 (unique ids, ``created_at`` = publish time) are published at that rate for ``--seconds``; a reader polls the
@@ -95,6 +95,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+#: the local Flink cluster of runners/local_services.py
+FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endpoint=localhost:8099",
+         "--environment_type=EXTERNAL", "--environment_config=localhost:50000", "--parallelism=2"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="50,100,200,400", help="records/s to try, in order")
@@ -102,7 +107,9 @@ def main() -> int:
     parser.add_argument("--window-seconds", type=int, default=5)
     parser.add_argument("--early-firing-count", type=int, default=1000)
     parser.add_argument("--bootstrap-servers", default="localhost:9092")
+    parser.add_argument("--runner", choices=("prism", "flink"), default="prism")
     args = parser.parse_args()
+    runner = FLINK if args.runner == "flink" else []
 
     run = uuid.uuid4().hex[:6]
     topics = {"twitter": f"bench{run}.twitter", "webform": f"bench{run}.webforms"}
@@ -115,7 +122,7 @@ def main() -> int:
          "--bootstrap-servers", args.bootstrap_servers, "--twitter-topic", topics["twitter"],
          "--webform-topic", topics["webform"], "--window-seconds", str(args.window_seconds),
          "--allowed-lateness", "60", "--early-firing-count", str(args.early_firing_count),
-         "--group-id", f"bench-{run}"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--group-id", f"bench-{run}", *runner], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     watcher = WarehouseWatcher(output)
     watcher.start()
     results, n = [], 0
@@ -162,12 +169,13 @@ def main() -> int:
     sustained = max((r["target_rate"] for r in results if r["kept_up"]), default=0)
     report = {"benchmark": "stream_throughput", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
               "window_seconds": args.window_seconds, "early_firing_count": args.early_firing_count,
-              "seconds_per_rate": args.seconds, "runner": "PrismRunner (LOOPBACK)", "transport": "kafka",
+              "seconds_per_rate": args.seconds, "transport": "kafka",
+              "runner": "FlinkRunner (parallelism 2, EXTERNAL)" if runner else "PrismRunner (LOOPBACK)",
               "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
               "sustained_rate": sustained, "rates": results}
     results_dir = REPO / "benchmarks" / "results"
     results_dir.mkdir(exist_ok=True)
-    path = results_dir / f"stream-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
+    path = results_dir / f"stream-{args.runner}-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"sustained: {sustained:.0f} records/s (window {args.window_seconds} s); report in {path}")
     return 0

@@ -10,7 +10,7 @@ and a Python SDK worker pool. Standard library only, so it runs before the proje
     python runners/local_services.py run -- CMD...   # start what is not running, run CMD, stop what it started
 
 Everything lives under ``.services/`` in the repository (ignored by git): ``kafka/libs``, ``xlang/libs``,
-``flink/job-server``, ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
+``flink/job-server``, ``kubernetes/libs`` (the Flink operator's CRDs) and ``bin/kustomize`` (for the manifest tests), ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
 into the project's environment: they pin an old Beam), ``flink/conf``, ``bin/prism``, ``data/``, ``logs/`` and
 ``run/*.pid``. Ports come from the environment (defaults below).
 """
@@ -32,6 +32,8 @@ HOME = Path(os.environ.get("COMPLAINTS_SERVICES_DIR", REPO / ".services"))
 POMS = REPO / "runners" / "services"
 BEAM_VERSION = "2.77.0"  # Prism is built at the Python SDK's own version
 PRISM_MODULE = f"github.com/apache/beam/sdks/v2/go/cmd/prism@v{BEAM_VERSION}"
+#: kustomize renders the Kubernetes overlays (runners/kubernetes) that the tests check against the operator's CRDs
+KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5@v5.7.1"
 
 KAFKA_PORT = int(os.environ.get("COMPLAINTS_KAFKA_PORT", "9092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("COMPLAINTS_KAFKA_CONTROLLER_PORT", "9093"))
@@ -97,18 +99,25 @@ def fetch_flink() -> None:
         script.chmod(0o755)
 
 
+def _go_install(module: str, binary: str, what: str) -> None:
+    if (HOME / "bin" / binary).exists():
+        return
+    print(f"building {what} from the Go module proxy (a few minutes the first time)", flush=True)
+    (HOME / "bin").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOBIN": str(HOME / "bin"), "GOFLAGS": "-buildvcs=false"}
+    result = subprocess.run(["go", "install", module], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ServiceError(f"go install {module} failed:\n" + result.stderr[-2000:])
+
+
 def fetch() -> None:
     _copy_dependencies(POMS / "kafka" / "pom.xml", HOME / "kafka" / "libs")
     _copy_dependencies(POMS / "xlang" / "pom.xml", HOME / "xlang" / "libs")
     _copy_dependencies(POMS / "flink" / "pom.xml", HOME / "flink" / "job-server")
+    _copy_dependencies(POMS / "kubernetes" / "pom.xml", HOME / "kubernetes" / "libs")
     fetch_flink()
-    if not prism_path().exists():
-        print(f"building Prism {BEAM_VERSION} from the Go module proxy (a few minutes the first time)", flush=True)
-        (HOME / "bin").mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "GOBIN": str(HOME / "bin"), "GOFLAGS": "-buildvcs=false"}
-        result = subprocess.run(["go", "install", PRISM_MODULE], env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ServiceError("go install prism failed:\n" + result.stderr[-2000:])
+    _go_install(PRISM_MODULE, "prism", f"Prism {BEAM_VERSION}")
+    _go_install(KUSTOMIZE_MODULE, "kustomize", "kustomize")
 
 
 def _listening(port: int) -> bool:

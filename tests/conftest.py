@@ -114,7 +114,7 @@ API_KEYS = {"ops": "ops-key-7f3a", "wallboard": "wallboard-key-91c2"}
 
 
 def _write_stream_tables(warehouse: Path) -> dict:
-    """A few streaming aggregates (complaint_volume deltas, alerts) as the streaming job commits them."""
+    """A few streaming aggregates (complaint_volume rows, alerts) as the streaming job commits them."""
     from schemas import tables
     from warehouse.catalog import CatalogConfig
     from warehouse.commit import write_rows
@@ -128,8 +128,9 @@ def _write_stream_tables(warehouse: Path) -> dict:
             volume_rows.append({"minute_start": start, "window_seconds": 60, "source": "twitter", "category": category,
                                 "priority": "P3", "complaints": count, "pane": "ON_TIME", "pane_index": 0,
                                 "written_at": written, "event_date": start.date()})
-    # a late pane adds a delta to the last Network minute
-    volume_rows.append({**volume_rows[-2], "complaints": 4, "pane": "LATE", "pane_index": 1})
+    # a late pane of the last Network minute's window: 4 more, the row replaced by the window's new total
+    volume_rows[-2] = {**volume_rows[-2], "complaints": volume_rows[-2]["complaints"] + 4, "pane": "LATE",
+                       "pane_index": 1}
     config = CatalogConfig(str(warehouse))
     write_rows(config, tables.COMPLAINT_VOLUME, volume_rows)
     alert_rows = [{"alert_id": f"al-{n}", "scope": scope, "minute_start": minute + dt.timedelta(minutes=n),

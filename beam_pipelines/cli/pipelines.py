@@ -253,7 +253,7 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     settings = settings_for_pipeline(args, beam_args, args.runner or STREAM_RUNNER_FOR[args.transport])
     output_dir = absolute(args.output_dir)
     check_writable(output_dir)
-    if args.customers and not os.path.isfile(args.customers):
+    if args.customers and "://" not in args.customers and not os.path.isfile(args.customers):
         raise CliError(f"complaints stream: customer file {args.customers} does not exist")
     model_dir = os.path.abspath(args.model_dir) if args.model_dir else None
     if args.model_watch:
@@ -266,7 +266,7 @@ def run_stream_command(args, beam_args: list[str]) -> int:
                            allowed_lateness_seconds=args.allowed_lateness, early_firing_count=args.early_firing_count,
                            dedupe_horizon_seconds=args.dedupe_horizon)
     plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
-                      customers_path=os.path.abspath(args.customers) if args.customers else None,
+                      customers_path=absolute(args.customers) if args.customers else None,
                       model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,
                       model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None,
                       catalog=catalog_config(settings.warehouse, output_dir),

@@ -162,7 +162,7 @@ def test_live_volumes_sum_the_streaming_deltas(api_server):
     status, body = call(api_server, "/api/v1/volumes/live", key="wallboard", params={"minutes": 60})
     assert status == 200 and body["available"]
     network = {i["minute_start"]: i["complaints"] for i in body["series"] if i["category"] == "Network"}
-    assert network["2026-11-25T23:55:00Z"] == 10 + 4  # the on-time pane plus the late pane's delta
+    assert network["2026-11-25T23:55:00Z"] == 10 + 4  # the window's row, replaced by its late pane (4 more)
     assert len(network) == 6
 
 
