@@ -139,6 +139,11 @@ def _alive(name: str) -> int | None:
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
+    try:  # a killed service whose parent has not reaped it yet is a zombie: gone all the same
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+    except (OSError, IndexError):
+        pass
     return pid
 
 
@@ -289,7 +294,7 @@ def start_flink_taskmanager() -> bool:
            env=_flink_env())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if _rest_ready("/overview", lambda o: o.get("slots-available", 0) >= 2):
+        if _rest_ready("/overview", lambda o: o.get("taskmanagers", 0) > 0 and o.get("slots-total", 0) >= 2):
             print("flink-taskmanager: registered, 2 slots", flush=True)
             return True
         time.sleep(0.5)

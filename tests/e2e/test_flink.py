@@ -91,6 +91,14 @@ def _running_job(rest: str) -> dict | None:
     return jobs[0] if jobs else None
 
 
+def _overview(rest: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rest}/overview", timeout=5) as response:
+        return json.load(response)
+
+
 def _checkpoints(rest: str, job_id: str) -> dict:
     """The job's checkpoint counts: completed, failed, restored, ..."""
     import json
@@ -135,9 +143,15 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         return read_table(complaints).num_rows if (complaints / "metadata").exists() else 0
 
     try:
-        time.sleep(10)  # the job starts reading from the end of the (new) topics: publish once it is up
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # publish once the job runs and has checkpointed (a cold start is slow)
+            running = _running_job(rest)
+            if running and _checkpoints(rest, running["jid"])["completed"] >= 1:
+                break
+            assert job.poll() is None, job.stderr.read()[-3000:]
+            time.sleep(0.5)
         publisher = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "publish", "--from",
-                                      str(generated_day["dir"]), *transport[:8], "--rate", "20"],
+                                      str(generated_day["dir"]), *transport[:8], "--rate", "15"],
                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # mid-stream: rows committed and a checkpoint taken, input still coming
@@ -151,8 +165,11 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         assert publisher.poll() is None, "the publisher finished before the kill: raise its volume or lower --rate"
         before = committed()
         os.killpg(int(local_services._pid_file("flink-taskmanager").read_text()), signal.SIGKILL)
-        time.sleep(2)
-        local_services.start_flink_taskmanager()
+        deadline = time.monotonic() + 60
+        while _overview(rest)["taskmanagers"] and time.monotonic() < deadline:  # until the loss is noticed
+            time.sleep(0.5)
+        assert _overview(rest)["taskmanagers"] == 0
+        assert local_services.start_flink_taskmanager() is True  # a new one, with 2 slots
         assert publisher.wait(timeout=300) == 0, publisher.stderr.read()[-2000:]
         deadline, totals = time.monotonic() + 300, {}
         while time.monotonic() < deadline:  # until every message is counted and every window has closed
