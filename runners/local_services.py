@@ -10,9 +10,9 @@ and a Python SDK worker pool. Standard library only, so it runs before the proje
     python runners/local_services.py run -- CMD...   # start what is not running, run CMD, stop what it started
 
 Everything lives under ``.services/`` in the repository (ignored by git): ``kafka/libs``, ``xlang/libs``,
-``flink/job-server``, ``kubernetes/libs`` (the Flink operator's CRDs) and ``bin/kustomize`` (for the manifest tests), ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
-into the project's environment: they pin an old Beam), ``flink/conf``, ``bin/prism``, ``data/``, ``logs/`` and
-``run/*.pid``. Ports come from the environment (defaults below).
+``flink/job-server``, ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
+into the project's environment: they pin an old Beam), ``flink/conf``, ``kubernetes/libs`` (the Flink operator's
+CRDs) and ``bin/kustomize`` (for the manifest tests), ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports come from the environment (defaults below).
 """
 from __future__ import annotations
 

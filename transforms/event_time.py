@@ -77,8 +77,8 @@ class AssignEventTime(beam.PTransform):
 
 
 def carries_something(count: int) -> bool:
-    """Whether a combined count of a firing is worth a row. An empty firing combines to 0: the on-time pane
-    after early ones when nothing new came, and, on Flink, a second on-time firing of a window whose state is
-    already cleared, which carries pane index 0 again and would replace the real first pane's row (the rows
-    are keyed by window and pane). Counts are deltas, so leaving out a 0 changes no sum."""
+    """Whether a combined count of a firing is worth a row. An empty firing combines to 0: on Flink, a second
+    on-time firing of a window whose state is already cleared (it carries pane index 0 again). Its row would
+    replace the window's real total, since the aggregates keep one row per run and window, each firing
+    replacing the last; a real firing of an accumulating pane never counts 0."""
     return count > 0

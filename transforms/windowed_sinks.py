@@ -221,8 +221,8 @@ class _CommitPanes(beam.DoFn):
         if not self._panes:
             return
         layout, rows, seen, tallies = self.layout, [], set(), []
-        # in firing order: a bundle may hold several firings of one window in any order, and for the aggregates
-        # (accumulating panes) the row of the last firing, which holds the window's total, must win
+        # in firing order: a bundle may hold several firings of one window in any order (a copy of a row in a
+        # later firing is then the one counted as a duplicate)
         self._panes.sort(key=lambda pane: (pane[0] is not None, pane[0] or 0, pane[1]))
         for start, _, timestamp, records in self._panes:
             if layout.unique:
