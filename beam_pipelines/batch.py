@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fnmatch
 import hashlib
 import json
 import os
@@ -36,6 +37,8 @@ from transforms.packing import PackByKey
 from transforms.records import CLEAN, VALIDATE, RunContext
 from transforms.sources.all_channels import ReadAllChannels
 from transforms.sources.customers import BuildCustomerIndex, conflict_tallies
+from transforms.sources.files import ReadRawBatches
+from transforms.sources.lake import ReadLakeBatches
 from transforms.sources.sms import AssembleSmsInBatches
 from transforms.validation import validate_complaint
 
@@ -79,11 +82,22 @@ class BatchPlan:
     ignored: list[dict] = field(default_factory=list)  # files in the channel folders that are not read, and why
     #: the Arrow schema (with Iceberg field ids) each warehouse table's data files are written with
     table_schemas: dict = field(default_factory=dict)
+    include: list[str] = field(default_factory=list)  # --include patterns that selected the files (none: all)
+    #: the inputs are lake files read back (``complaints reprocess``): nothing is written to the lake again
+    from_lake: bool = False
 
 
-def discover_inputs(input_dir: str) -> list[InputFile]:
-    """Every channel file under ``input_dir`` in the contract's layout, in a stable order (files a local input
-    directory links to from outside it are not inputs: see ``ignored_inputs``)."""
+def included(display_path: str, include: list[str] | None) -> bool:
+    """Whether a file (its path under the input directory, e.g. ``sms/sms_2026112609.txt``) is selected by the
+    ``--include`` patterns (shell globs; none: every file is). The customer master is reference data, not a
+    channel file: it is always read."""
+    return (not include or display_path.startswith("customers/")
+            or any(fnmatch.fnmatchcase(display_path, pattern) for pattern in include))
+
+
+def discover_inputs(input_dir: str, include: list[str] | None = None) -> list[InputFile]:
+    """Every channel file under ``input_dir`` in the contract's layout that ``include`` selects, in a stable
+    order (files a local input directory links to from outside it are not inputs: see ``ignored_inputs``)."""
     files = []
     for folder, (source, patterns) in CHANNEL_DIRS.items():
         seen = set()
@@ -94,6 +108,8 @@ def discover_inputs(input_dir: str) -> list[InputFile]:
                     continue
                 seen.add(metadata.path)
                 display = f"{folder}/{metadata.path.rsplit('/', 1)[-1]}"
+                if not included(display, include):
+                    continue
                 files.append(InputFile(source, metadata.path, display, metadata.size_in_bytes))
     return sorted(files, key=lambda f: f.display_path)
 
@@ -106,10 +122,11 @@ def _outside(input_dir: str, path: str) -> bool:
     return os.path.commonpath([root, os.path.realpath(path)]) != root
 
 
-def ignored_inputs(input_dir: str, inputs: list[InputFile]) -> list[dict]:
+def ignored_inputs(input_dir: str, inputs: list[InputFile], include: list[str] | None = None) -> list[dict]:
     """Files in a local input directory's channel folders that are not read, each with the reason: names the
     layout does not know (``tweets.JSONL``, ``notes.txt``), files in sub-folders, and links to outside the input
-    directory. They go in the manifest and are named on stderr, so nothing is skipped unseen."""
+    directory. They go in the manifest and are named on stderr, so nothing is skipped unseen. Files that
+    ``include`` leaves out on purpose are not listed."""
     if "://" in input_dir:
         return []
     read = {os.path.abspath(f.path) for f in inputs}
@@ -123,6 +140,8 @@ def ignored_inputs(input_dir: str, inputs: list[InputFile]) -> list[dict]:
                 if os.path.abspath(path) in read or name.startswith("."):
                     continue
                 display = os.path.relpath(path, input_dir)
+                if not included(display, include):
+                    continue
                 if root != top:
                     reason = "in a sub-folder: only files directly in the channel folder are read"
                 elif _outside(input_dir, path):
@@ -143,11 +162,14 @@ def default_batch_id(input_dir: str, batch_date: dt.date) -> str:
 
 
 def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_date: dt.date | None = None,
-               batch_id: str | None = None, runner: str = "DirectRunner", beam_args=()) -> BatchPlan:
+               batch_id: str | None = None, runner: str = "DirectRunner", beam_args=(),
+               include: list[str] | None = None) -> BatchPlan:
     if "://" not in input_dir and not os.path.isdir(input_dir):
         raise InputError(f"input directory {input_dir} does not exist")
-    files = discover_inputs(input_dir)
+    files = discover_inputs(input_dir, include)
     if not any(f.source != "customers" for f in files):
+        if include:
+            raise InputError(f"no channel files under {input_dir} match --include {' '.join(include)}")
         raise InputError(f"no channel files under {input_dir} (expected twitter/, webforms/, sms/, phone_logs/)")
     started_at = dt.datetime.now(dt.timezone.utc)
     batch_date = batch_date or started_at.date()
@@ -156,7 +178,7 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
     batch_id = batch_id or default_batch_id(input_dir, batch_date)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     return BatchPlan(input_dir, output_dir, batch_date, batch_id, run_id, started_at, files, shards, runner,
-                     list(beam_args), ignored_inputs(input_dir, files))
+                     list(beam_args), ignored_inputs(input_dir, files, include), include=list(include or []))
 
 
 def _sum_tallies(pcolls):
@@ -190,8 +212,12 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     read = (pipeline
             | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in plan.files])
             | "SpreadInputFiles" >> beam.Reshuffle()
-            | "ReadAllChannels" >> ReadAllChannels(context, settings.call_centre_timezone))
-    in_lake = read["raw_batches"] | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date)
+            | "ReadAllChannels" >> ReadAllChannels(context, settings.call_centre_timezone,
+                                                   reader=ReadLakeBatches if plan.from_lake else ReadRawBatches))
+    if plan.from_lake:  # records read back from the lake are in it already
+        in_lake = read["raw_batches"] | "AlreadyInLake" >> beam.FlatMap(sinks.lake_tally)
+    else:
+        in_lake = read["raw_batches"] | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date)
     customer_index = read["customers"] | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex())
     customer_conflicts = customer_index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies)
 
@@ -276,6 +302,8 @@ def build_manifest(plan: BatchPlan, settings: Settings, counts: dict, finished_a
         "input_dir": plan.input_dir,
         "output_dir": plan.output_dir,
         "input_files": [{"source": f.source, "path": f.display_path, "bytes": f.size} for f in plan.files],
+        "include": plan.include,
+        "reprocessed_from_lake": plan.from_lake,
         "ignored_files": plan.ignored,
         "versions": {"package": __version__, "schema": schemas.SCHEMA_VERSION, "model": model_version,
                      "apache_beam": apache_beam.__version__, "pyarrow": pyarrow.__version__,
@@ -382,7 +410,8 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         committed = sinks.commit_staged(plan.output_dir, plan.run_id, plan.batch_id, catalog, plan.table_schemas,
                                         {"run_id": plan.run_id, "batch_id": plan.batch_id,
                                          "batch_date": plan.batch_date.isoformat(), "writer": "batch"},
-                                        settings.warehouse.commit_attempts)
+                                        settings.warehouse.commit_attempts,
+                                        read_files=[f.display_path for f in plan.files])
     except Exception as error:  # noqa: BLE001 - whatever the catalog raised, the user gets one line
         sinks.discard_staging(plan.output_dir, plan.run_id)
         raise CommitFailed(f"the pipeline ran and its counts balance, but committing to the warehouse tables "

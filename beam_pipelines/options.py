@@ -53,6 +53,10 @@ class BatchOptions(PipelineOptions):
         _flag(parser, "date", help="logical date of the batch (ingest_date, YYYY-MM-DD); default today (UTC)")
         _flag(parser, "batch-id", help="identity of the batch; a rerun with the same id replaces its output "
                                        "(default: from the date and the input directory)")
+        _flag(parser, "include", action="append", metavar="GLOB",
+              help="read only the channel files whose path under the input directory matches, e.g. "
+                   "'sms/sms_20261126*.txt' or 'phone_logs/calls_20261126.*' (repeat for more; default: every "
+                   "file); the customer master (customers/) is read whatever the patterns")
 
     @classmethod
     def _add_argparse_args(cls, parser):

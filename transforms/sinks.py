@@ -72,6 +72,13 @@ def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
         pq.write_table(table, handle, compression="snappy")
 
 
+def lake_tally(raw_batch):
+    """The ``in_lake`` tally of a batch of raw records that are in the lake already (read back from it)."""
+    source = raw_batch.key[0]
+    if source in LAKE_SOURCES:
+        yield count_tally((source, "in_lake", ""), len(raw_batch.records))
+
+
 class WriteLake(beam.PTransform):
     """Raw batches -> one JSON-lines lake file per input file chunk, verbatim records (staged); emits the tally
     ``((source, in_lake, ''), lines written)`` of each file, so the manifest checks the lake holds every record
@@ -192,12 +199,18 @@ def committed_files(output_dir: str, table: Table, batch_id: str) -> list[str]:
     return sorted(_match(FileSystems.join(output_dir, table.path, partitions, f"{batch_id}-*")))
 
 
-def _commit_lake(output_dir: str, staging: str, batch_id: str) -> dict[str, int]:
+def _commit_lake(output_dir: str, staging: str, batch_id: str, read_files=None) -> dict[str, int]:
+    """Move the staged lake files into place. The batch's earlier lake files of the input files this run read
+    (``read_files``, display paths; None: every input file of the batch) are replaced: chunks it no longer has,
+    or files in another ``ingest_date`` after a change of ``--date``, are removed. Lake files of the batch's
+    other input files stay, so a run over part of a batch's inputs (``--include``) loses none of the rest."""
     committed = {}
+    prefixes = None if read_files is None else tuple(f"{batch_id}-{_slug(path)}-" for path in read_files)
     for table in LAKE_TABLES:
         partitions = "/".join(["*"] * len(table.partition))
         staged = sorted(_match(FileSystems.join(staging, table.path, partitions, "*")))
-        previous = set(committed_files(output_dir, table, batch_id))
+        previous = {path for path in committed_files(output_dir, table, batch_id)
+                    if prefixes is None or path.rsplit("/", 1)[-1].startswith(prefixes)}
         targets = []
         for path in staged:
             relative = path[len(FileSystems.join(staging, table.path)):].lstrip("/")
@@ -221,8 +234,9 @@ def staged_data_files(output_dir: str, run_id: str, table: Table) -> list[str]:
 
 
 def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,
-                  properties: dict | None = None, attempts: int = 8) -> dict:
-    """Make a run's staged output visible: the lake files, then each warehouse table's data files as one
+                  properties: dict | None = None, attempts: int = 8, read_files=None) -> dict:
+    """Make a run's staged output visible: the lake files (replacing the batch's earlier lake files of the input
+    files in ``read_files``, see ``_commit_lake``), then each warehouse table's data files as one
     Iceberg snapshot (upsert by the table's key) in ``catalog`` (a ``warehouse.catalog.CatalogConfig``),
     creating a table on its first commit. ``table_schemas`` are the schemas the files were written with.
 
@@ -234,7 +248,7 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)
-    files = _commit_lake(output_dir, staging, batch_id)
+    files = _commit_lake(output_dir, staging, batch_id, read_files)
     snapshots, rows = {}, {}
     opened = open_catalog(catalog)
     for table in ICEBERG_TABLES:

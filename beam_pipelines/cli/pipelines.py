@@ -194,7 +194,7 @@ def run_batch_command(args, beam_args: list[str]) -> int:
     model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
     try:
         plan = plan_batch(input_dir, output_dir, settings, batch_date=batch_date, batch_id=args.batch_id,
-                          runner=args.runner, beam_args=beam_args)
+                          runner=args.runner, beam_args=beam_args, include=args.include)
     except InputError as error:
         raise CliError(f"complaints: {error}") from None
     check_writable(output_dir)  # only once there is something to write: a bad input leaves no empty folder
@@ -299,6 +299,85 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     return 0 if all(entry["balanced"] for entry in totals.values()) else EXIT_UNBALANCED
 
 
+def reprocess_arguments(parser) -> None:
+    from beam_pipelines.options import ComplaintsOptions
+
+    ComplaintsOptions.add_arguments(parser, required=True)
+    parser.add_argument("--start", required=True, metavar="YYYY-MM-DD", help="first ingest date to reprocess")
+    parser.add_argument("--end", required=True, metavar="YYYY-MM-DD", help="last ingest date (inclusive)")
+    parser.add_argument("--customers", help="customer master to link with: a CSV file or a folder of them, e.g. "
+                                            "the batch input's customers/ (default: none, every complaint is "
+                                            "flagged unknown_customer)")
+    parser.add_argument("--runner", default="DirectRunner", help="DirectRunner (default), FlinkRunner, ...")
+    parser.add_argument("--quiet", action="store_true", help="print only the summaries")
+
+
+def _day(args, name: str):
+    import datetime as dt
+
+    value = getattr(args, name)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"complaints reprocess: --{name}: invalid date {value!r}, expected YYYY-MM-DD",
+                       EXIT_USAGE) from None
+
+
+def run_reprocess_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines.batch import CommitFailed, InputError, RefusedRun, UnbalancedRun
+    from beam_pipelines.reprocess import run_reprocess
+    from beam_pipelines.summary import format_summary
+
+    start, end = _day(args, "start"), _day(args, "end")
+    if end < start:
+        raise CliError("complaints reprocess: --end is before --start", EXIT_USAGE)
+    if (end - start).days > 366:
+        raise CliError("complaints reprocess: at most 367 days at once (one run per day)", EXIT_USAGE)
+    settings = settings_for_pipeline(args, beam_args, args.runner)
+    output_dir = absolute(args.output_dir)
+    if "://" not in output_dir and not os.path.isdir(os.path.join(output_dir, "lake")):
+        raise CliError(f"complaints reprocess: {args.output_dir} has no lake/ (the --output-dir of the batches "
+                       "and streams whose records to reprocess)")
+    check_writable(output_dir)
+    model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
+    warn_if_public_key(settings, "reprocess")
+    if not args.customers:
+        print("complaints reprocess: no --customers: every complaint will be flagged unknown_customer",
+              file=sys.stderr)
+
+    def on_day(day, plan):
+        if args.quiet:
+            return
+        if plan is None:
+            print(f"{day}: the lake holds no records ingested that day; nothing to reprocess", file=sys.stderr)
+        else:
+            print(f"{day}: run {plan.run_id}, {sum(1 for f in plan.files if f.source == 'lake')} lake files; "
+                  "running...", file=sys.stderr, flush=True)
+
+    try:
+        with one_line_on_interrupt("reprocess"):
+            results = run_reprocess(output_dir, settings, start, end, model_factory, customers=args.customers,
+                                    runner=args.runner, beam_args=beam_args, on_day=on_day)
+    except InputError as error:
+        raise CliError(f"complaints reprocess: {error}") from None
+    except UnbalancedRun as error:
+        raise CliError(f"complaints reprocess: counts did not balance, that day not committed: {error}",
+                       EXIT_UNBALANCED) from None
+    except CommitFailed as error:
+        raise CliError(f"complaints reprocess: {error}", EXIT_FAILED) from None
+    except RefusedRun as refused:
+        raise CliError(f"complaints reprocess: refused to commit that day: {refused}", EXIT_UNBALANCED) from None
+    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
+        logging.getLogger(__name__).debug("reprocessing failed", exc_info=True)
+        raise CliError(f"complaints reprocess: the pipeline failed, that day not committed: "
+                       f"{failure_reason(error)[:500]}", EXIT_FAILED) from None
+    for day, manifest in results:
+        if manifest is not None:
+            print(f"== {day} (reprocessed from the lake)")
+            print(format_summary(manifest))
+    return 0
+
+
 COMMANDS = (
     Command("batch", "run the batch pipeline on a directory of channel files", batch_arguments, run_batch_command,
             extra="pipeline", beam_options=True, epilog=BEAM_OPTIONS_EPILOG),
@@ -306,4 +385,7 @@ COMMANDS = (
             run_stream_command, extra="pipeline", beam_options=True,
             epilog=BEAM_OPTIONS_EPILOG + " Kafka runs on Prism by default (start the local services with "
                                          "`python runners/local_services.py start`)."),
+    Command("reprocess", "run the lake's raw records of some days through today's rules and models again",
+            reprocess_arguments, run_reprocess_command, extra="pipeline", beam_options=True,
+            epilog="Same complaint_ids, rows replaced with the new results. " + BEAM_OPTIONS_EPILOG),
 )

@@ -53,6 +53,27 @@ def test_commit_moves_staged_lake_files_and_replaces_only_this_batch(tmp_path):
     assert not (tmp_path / "_staging").exists()
 
 
+def test_a_run_over_part_of_a_batch_replaces_the_lake_files_of_what_it_read_and_keeps_the_rest(tmp_path):
+    """The hourly SMS schedule reruns a day's batch over the files that have arrived so far; a rerun of an
+    earlier hour (fewer files) must not remove the lake files of the later hours."""
+    catalog, schemas_by_table = _no_warehouse_files(tmp_path)
+    _stage(tmp_path, "run1", f"{LAKE_PARTITION}/sms-d-sms_sms_09.txt-00000.jsonl", b"09 first")
+    _stage(tmp_path, "run1", f"{LAKE_PARTITION}/sms-d-sms_sms_10.txt-00000.jsonl", b"10")
+    _stage(tmp_path, "run1", f"{LAKE_PARTITION}/sms-d-sms_sms_10.txt-00001.jsonl", b"10 second chunk")
+    sinks.commit_staged(str(tmp_path), "run1", "sms-d", catalog, schemas_by_table,
+                        read_files=["sms/sms_09.txt", "sms/sms_10.txt"])
+    _stage(tmp_path, "run2", f"{LAKE_PARTITION}/sms-d-sms_sms_09.txt-00000.jsonl", b"09 again")
+    sinks.commit_staged(str(tmp_path), "run2", "sms-d", catalog, schemas_by_table, read_files=["sms/sms_09.txt"])
+    assert (tmp_path / LAKE_PARTITION / "sms-d-sms_sms_09.txt-00000.jsonl").read_bytes() == b"09 again"
+    assert (tmp_path / LAKE_PARTITION / "sms-d-sms_sms_10.txt-00001.jsonl").read_bytes() == b"10 second chunk"
+
+    # a rerun of file 10 that now makes one chunk removes its stale second chunk
+    _stage(tmp_path, "run3", f"{LAKE_PARTITION}/sms-d-sms_sms_10.txt-00000.jsonl", b"10 again")
+    sinks.commit_staged(str(tmp_path), "run3", "sms-d", catalog, schemas_by_table, read_files=["sms/sms_10.txt"])
+    assert sorted(p.name for p in (tmp_path / LAKE_PARTITION).iterdir()) == [
+        "sms-d-sms_sms_09.txt-00000.jsonl", "sms-d-sms_sms_10.txt-00000.jsonl"]
+
+
 def _dead_letter(error_id, message, day="2026-11-26"):
     return {"error_id": error_id, "source": "sms", "stage": "parse", "error_type": "wrong_field_count",
             "error_message": message, "raw": "a|b", "raw_encoding": "utf-8", "source_file": "sms/x.txt",

@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from transforms.sources import customers, phone_logs, sms, twitter, webforms
 from transforms.sources.channel import ReadChannel
+from transforms.sources.files import ReadRawBatches
 
 
 def parsers(call_centre_timezone: str = phone_logs.DEFAULT_TIMEZONE) -> dict:
@@ -48,14 +49,14 @@ def is_customer(record: dict) -> bool:
 
 class ReadAllChannels(beam.PTransform):
     """(source, path, display_path) for every input file -> raw_batches, complaints (SMS parts unjoined),
-    customers (profiles), dead_letters, tallies."""
+    customers (profiles), dead_letters, tallies. ``reader`` reads a file into raw batches (see ``ReadChannel``)."""
 
-    def __init__(self, context, call_centre_timezone: str = phone_logs.DEFAULT_TIMEZONE):
+    def __init__(self, context, call_centre_timezone: str = phone_logs.DEFAULT_TIMEZONE, reader=ReadRawBatches):
         super().__init__()
-        self.context, self.call_centre_timezone = context, call_centre_timezone
+        self.context, self.call_centre_timezone, self.reader = context, call_centre_timezone, reader
 
     def expand(self, files):
-        read = files | ReadChannel(ParseByChannel(self.call_centre_timezone), self.context)
+        read = files | ReadChannel(ParseByChannel(self.call_centre_timezone), self.context, reader=self.reader)
         split = read["complaints"] | "ComplaintsOrCustomers" >> beam.Partition(
             lambda record, _: int(is_customer(record)), 2)
         loaded = split[1] | "CountCustomers" >> customers.CountLoaded()

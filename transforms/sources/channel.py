@@ -19,14 +19,17 @@ def read_tally(raw_batch: RecordBatch):
 
 
 class ReadChannel(beam.PTransform):
-    def __init__(self, parse_fn, context: RunContext, label: str | None = None):
+    """``reader`` is the DoFn class that turns a file into raw batches: ``ReadRawBatches`` for channel files, or
+    ``lake.ReadLakeBatches`` to read the lake back for reprocessing."""
+
+    def __init__(self, parse_fn, context: RunContext, label: str | None = None, reader=ReadRawBatches):
         super().__init__(label)
-        self.parse_fn, self.context = parse_fn, context
+        self.parse_fn, self.context, self.reader = parse_fn, context, reader
 
     def expand(self, files):
         context = self.context
         raw_batches = files | "ReadRawRecords" >> beam.ParDo(
-            ReadRawBatches(context.run_id, context.batch_id, context.ingested_at, context.chunk_size)
+            self.reader(context.run_id, context.batch_id, context.ingested_at, context.chunk_size)
         ).with_output_types(RecordBatch)
         parsed = (raw_batches
                   | "Unbatch" >> beam.FlatMap(lambda batch: batch.records)
