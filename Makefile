@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test benchmark dashboard services-start services-stop clean
+.PHONY: demo test benchmark dashboard airflow services-start services-stop clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ dashboard: $(STAMP)  ## 90 days of synthetic history, a forecast, and the API + 
 	$(BIN)/complaints generate-history --warehouse out/history/warehouse --days 90 --per-day 2000
 	$(BIN)/complaints forecast --warehouse out/history/warehouse
 	$(BIN)/complaints serve --warehouse out/history/warehouse --no-auth
+
+airflow: $(STAMP)  ## Apache Airflow (its own environment) running the DAGs of runners/airflow/dags, on http://127.0.0.1:8790
+	$(PYTHON) runners/local_services.py airflow
 
 services-start:  ## start Kafka, Beam's expansion service and Java worker pool (fetched and built on first use)
 	$(PYTHON) runners/local_services.py start

@@ -8,10 +8,12 @@ and a Python SDK worker pool. Standard library only, so it runs before the proje
     python runners/local_services.py stop
     python runners/local_services.py status
     python runners/local_services.py run -- CMD...   # start what is not running, run CMD, stop what it started
+    python runners/local_services.py airflow  # Apache Airflow with the project's DAGs, in the foreground
 
 Everything lives under ``.services/`` in the repository (ignored by git): ``kafka/libs``, ``xlang/libs``,
 ``flink/job-server``, ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
-into the project's environment: they pin an old Beam), ``flink/conf``, ``kubernetes/libs`` (the Flink operator's
+into the project's environment: they pin an old Beam), ``flink/conf``, ``airflow/venv`` (Apache Airflow for the
+DAG tests and ``make airflow``, from ``runners/airflow/requirements.txt``), ``kubernetes/libs`` (the Flink operator's
 CRDs) and ``bin/kustomize`` (for the manifest tests), ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports come from the environment (defaults below).
 """
 from __future__ import annotations
@@ -99,6 +101,68 @@ def fetch_flink() -> None:
         script.chmod(0o755)
 
 
+def airflow_venv() -> Path:
+    return HOME / "airflow" / "venv"
+
+
+def fetch_airflow() -> None:
+    """Apache Airflow in an environment of its own (``runners/airflow/requirements.txt``, every version pinned):
+    the DAGs run the project's ``complaints`` command as a subprocess, so Airflow's pins and Beam's never meet."""
+    requirements = REPO / "runners" / "airflow" / "requirements.txt"
+    stamp = airflow_venv() / ".stamp"
+    if stamp.exists() and stamp.stat().st_mtime >= requirements.stat().st_mtime:
+        return
+    print(f"installing Apache Airflow from PyPI into {airflow_venv()}", flush=True)
+    if airflow_venv().exists():
+        shutil.rmtree(airflow_venv())
+    _run([sys.executable, "-m", "venv", str(airflow_venv())])
+    pip = str(airflow_venv() / "bin" / "pip")
+    _run([pip, "install", "--quiet", "--upgrade", "pip"])
+    _run([pip, "install", "--quiet", "--no-deps", "-r", str(requirements)])
+    stamp.touch()
+
+
+AIRFLOW_API_PORT = int(os.environ.get("COMPLAINTS_AIRFLOW_PORT", "8790"))
+
+
+def airflow_environment() -> dict:
+    """The environment of a local Airflow: its home under ``.services/airflow/home``, the project's DAG folder,
+    the API server on loopback (``COMPLAINTS_AIRFLOW_PORT``, 8790: 8080 is ``complaints serve``'s), and the DAGs'
+    paths defaulting to this checkout (``landing/``, ``out/``, ``.venv/bin/complaints``); anything already set in
+    the environment wins."""
+    defaults = {
+        "AIRFLOW_HOME": str(HOME / "airflow" / "home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "runners" / "airflow" / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(AIRFLOW_API_PORT),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{AIRFLOW_API_PORT}/execution/",
+        "COMPLAINTS_LANDING_DIR": str(REPO / "landing"),
+        "COMPLAINTS_OUTPUT_DIR": str(REPO / "out"),
+        "COMPLAINTS_CLI": str(REPO / ".venv" / "bin" / "complaints"),
+    }
+    env = {**defaults, **os.environ}
+    env["PATH"] = f"{airflow_venv() / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_airflow() -> int:
+    """``airflow standalone`` (scheduler, DAG processor, triggerer, API server and UI; SQLite, LocalExecutor) in
+    the foreground until Ctrl-C."""
+    fetch_airflow()
+    env = airflow_environment()
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    print(f"Airflow on http://127.0.0.1:{env['AIRFLOW__API__PORT']} (user admin, password in "
+          f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated); DAGs from "
+          f"{env['AIRFLOW__CORE__DAGS_FOLDER']}, landing {env['COMPLAINTS_LANDING_DIR']}, output "
+          f"{env['COMPLAINTS_OUTPUT_DIR']}; Ctrl-C stops it", flush=True)
+    try:
+        return subprocess.call([str(airflow_venv() / "bin" / "airflow"), "standalone"], env=env,
+                               cwd=env["AIRFLOW_HOME"])
+    except KeyboardInterrupt:
+        return 130
+
+
 def _go_install(module: str, binary: str, what: str) -> None:
     if (HOME / "bin" / binary).exists():
         return
@@ -116,6 +180,7 @@ def fetch() -> None:
     _copy_dependencies(POMS / "flink" / "pom.xml", HOME / "flink" / "job-server")
     _copy_dependencies(POMS / "kubernetes" / "pom.xml", HOME / "kubernetes" / "libs")
     fetch_flink()
+    fetch_airflow()
     _go_install(PRISM_MODULE, "prism", f"Prism {BEAM_VERSION}")
     _go_install(KUSTOMIZE_MODULE, "kustomize", "kustomize")
 
@@ -358,12 +423,14 @@ def status() -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("fetch", "start", "stop", "status", "run"))
+    parser.add_argument("action", choices=("fetch", "start", "stop", "status", "run", "airflow"))
     parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run")
     args = parser.parse_args(argv)
     try:
         if args.action == "status":
             return status()
+        if args.action == "airflow":
+            return run_airflow()
         if args.action == "run":
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command:

@@ -80,6 +80,23 @@ class WarehouseSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]``: where the scheduled jobs' failure alerts go (``complaints alert``, the Airflow DAGs'
+    failure callback)."""
+
+    webhook_url: str = ""        # POSTed a JSON alert; "": alerts are printed to standard output (the task log)
+    webhook_url_env: str = "COMPLAINTS_ALERT_WEBHOOK_URL"  # an environment variable that overrides it (secrets)
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """``[lake]``: how long the raw records are kept (``complaints expire-lake``)."""
+
+    retention_days: int = 730    # ingest_date partitions older than this are removed; 0 keeps everything
+
+
+@dataclass(frozen=True)
 class SecuritySettings:
     """``[security]``: where the contact-token key comes from (only dev may carry one in the file)."""
 
@@ -96,6 +113,8 @@ class Settings:
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    lake: LakeSettings = field(default_factory=LakeSettings)
     #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
     runner_defaults: dict = field(default_factory=dict)
     #: where the contact-token key came from: ``environment`` (a secret), or ``profile file`` (the dev profile's
@@ -125,7 +144,8 @@ class Settings:
 
 
 SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
-            "quality": QualitySettings, "warehouse": WarehouseSettings, "security": SecuritySettings}
+            "quality": QualitySettings, "warehouse": WarehouseSettings, "alerts": AlertSettings,
+            "lake": LakeSettings, "security": SecuritySettings}
 
 
 def _section(path: Path, name: str, values: dict):
@@ -164,8 +184,13 @@ def _read_profile(profile: str | None) -> tuple[str, Path, dict]:
 
 def load_warehouse_settings(profile: str | None = None) -> WarehouseSettings:
     """Only the ``[warehouse]`` section of a profile: what the warehouse's upkeep needs (no contact-token key)."""
+    return load_section("warehouse", profile)
+
+
+def load_section(name: str, profile: str | None = None):
+    """One section of a profile (e.g. ``alerts``), for commands that need no contact-token key."""
     _, path, data = _read_profile(profile)
-    return _section(path, "warehouse", data.get("warehouse", {}))
+    return _section(path, name, data.get(name, {}))
 
 
 def load_settings(profile: str | None = None) -> Settings:

@@ -1,0 +1,36 @@
+"""Upkeep, every day: the warehouse's Iceberg tables (compaction of crowded partitions, snapshot expiry, orphan
+files; ``complaints maintain``) and the lake's retention (``complaints expire-lake``: ingest dates older than the
+profile's ``[lake] retention_days``). Both are safe while batches and streams commit: a commit that lands during
+compaction makes it redo that table."""
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+import beejan_airflow as beejan
+
+with DAG(
+    dag_id="complaints_maintenance",
+    description="Iceberg table upkeep and lake retention",
+    schedule=CronTriggerTimetable("30 3 * * *", timezone="UTC"),
+    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+    tags=["complaints", "maintenance"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def maintain_warehouse() -> str:
+        return beejan.run_complaints("maintain", "--warehouse", str(beejan.output_dir() / "warehouse"),
+                                     *beejan.profile_args())
+
+    @task
+    def expire_lake() -> str:
+        return beejan.run_complaints("expire-lake", "--lake", str(beejan.output_dir() / "lake"),
+                                     *beejan.profile_args())
+
+    maintain_warehouse() >> expire_lake()
