@@ -173,12 +173,20 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
         raise InputError(f"no channel files under {input_dir} (expected twitter/, webforms/, sms/, phone_logs/)")
     started_at = dt.datetime.now(dt.timezone.utc)
     batch_date = batch_date or started_at.date()
-    total = sum(f.size for f in files)
-    shards = settings.shards or max(MIN_SHARDS, min(256, total // BYTES_PER_SHARD + 1))
     batch_id = batch_id or default_batch_id(input_dir, batch_date)
-    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    return BatchPlan(input_dir, output_dir, batch_date, batch_id, run_id, started_at, files, shards, runner,
-                     list(beam_args), ignored_inputs(input_dir, files, include), include=list(include or []))
+    return BatchPlan(input_dir, output_dir, batch_date, batch_id, new_run_id(started_at), started_at, files,
+                     shard_count(settings, files), runner, list(beam_args), ignored_inputs(input_dir, files, include),
+                     include=list(include or []))
+
+
+def new_run_id(started_at: dt.datetime) -> str:
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def shard_count(settings: Settings, files: list[InputFile]) -> int:
+    """The profile's shards, else one per ~32 MB of input (at least ``MIN_SHARDS``, at most 256)."""
+    total = sum(f.size for f in files)
+    return settings.shards or max(MIN_SHARDS, min(256, total // BYTES_PER_SHARD + 1))
 
 
 def _sum_tallies(pcolls):

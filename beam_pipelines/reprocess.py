@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.batch import BatchPlan, InputError, InputFile, run_batch
+from beam_pipelines.batch import BatchPlan, InputError, InputFile, new_run_id, run_batch, shard_count
 from beam_pipelines.config import Settings
 from schemas import tables
 from transforms.sources.lake import LAKE
@@ -62,11 +61,9 @@ def plan_reprocess(output_dir: str, settings: Settings, day: dt.date, customers:
     if not files:
         return None
     started_at = dt.datetime.now(dt.timezone.utc)
-    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    total = sum(f.size for f in files)
-    shards = settings.shards or max(8, min(256, total // (32 * 1024 * 1024) + 1))
-    return BatchPlan(output_dir, output_dir, day, batch_id or f"reprocess-{day:%Y%m%d}", run_id, started_at,
-                     files + customers, shards, runner, list(beam_args), from_lake=True)
+    return BatchPlan(output_dir, output_dir, day, batch_id or f"reprocess-{day:%Y%m%d}", new_run_id(started_at),
+                     started_at, files + customers, shard_count(settings, files), runner, list(beam_args),
+                     from_lake=True)
 
 
 def run_reprocess(output_dir: str, settings: Settings, start: dt.date, end: dt.date, model_factory, *,

@@ -129,6 +129,15 @@ def main() -> int:
     try:
         warmup = publish_at(publisher, 5, 2, run, n)  # wait until the job is up and writing
         n += len(warmup)
+        # Beam's KafkaIO (CreateTime policy) holds the watermark of a partition that has delivered no record since
+        # the job started, and with it every window of the job (apache/beam#40176): on Flink, a channel that stays
+        # silent would stop the stream. Each web-form partition gets a record, as a live form channel gives it.
+        for number in range(20):
+            publisher.publish("webform", json.dumps({
+                "submission_id": f"bench-{run}-{number}", "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "fields": {"full_name": "Bench Mark", "message": TEXTS[number % len(TEXTS)]}}).encode(),
+                {"content_type": "application/json"})
+            publisher.flush()  # one batch per message: the producer moves on to another partition
         deadline = time.monotonic() + 180
         while not set(warmup) <= set(watcher.first_seen) and time.monotonic() < deadline:
             if job.poll() is not None:

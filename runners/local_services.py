@@ -297,7 +297,8 @@ def start_expansion() -> bool:
 
 def _flink_conf() -> Path:
     """The cluster's configuration: everything on localhost; memory sized for two slots running our batch at
-    parallelism 2 (fewer network buffers fail it with "Insufficient number of network buffers")."""
+    parallelism 2 (fewer network buffers fail it with "Insufficient number of network buffers") and 100k
+    complaints at parallelism 1 (direct memory for the Python data plane)."""
     conf = HOME / "flink" / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     for name in ("log4j-console.properties", "logback-console.xml"):
@@ -308,8 +309,11 @@ def _flink_conf() -> Path:
         "jobmanager.rpc.address: localhost", f"jobmanager.rpc.port: {FLINK_RPC_PORT}",
         "jobmanager.bind-host: localhost", "jobmanager.memory.process.size: 1024m",
         "taskmanager.bind-host: localhost", "taskmanager.host: localhost", "taskmanager.numberOfTaskSlots: 2",
-        "taskmanager.memory.process.size: 2560m", "taskmanager.memory.network.min: 256mb",
+        "taskmanager.memory.process.size: 3072m", "taskmanager.memory.network.min: 256mb",
         "taskmanager.memory.network.max: 256mb",
+        # the Python workers' data plane (gRPC) takes direct memory: 100k complaints at parallelism 1 failed with
+        # "OutOfMemoryError: Direct buffer memory" without task off-heap memory of its own
+        "taskmanager.memory.task.off-heap.size: 512m", "taskmanager.memory.managed.fraction: 0.25",
         "rest.address: localhost", "rest.bind-address: localhost", f"rest.port: {FLINK_REST_PORT}",
         "parallelism.default: 1",
         # a lost TaskManager is noticed in seconds, not the default 50 s
@@ -317,6 +321,8 @@ def _flink_conf() -> Path:
         f"env.pid.dir: {HOME / 'run'}", f"env.log.dir: {HOME / 'logs'}",
         f"state.checkpoints.dir: file://{HOME / 'data' / 'flink-checkpoints'}",
         f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
+        # a cancelled or failed job keeps its last checkpoint, so it can be started again from it
+        "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
     ]) + "\n")
     return conf
 

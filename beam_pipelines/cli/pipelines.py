@@ -299,6 +299,41 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     return 0 if all(entry["balanced"] for entry in totals.values()) else EXIT_UNBALANCED
 
 
+def supervise_arguments(parser) -> None:
+    import argparse
+
+    parser.add_argument("--flink-rest", default="http://localhost:8081", help="Flink's REST API (the JobManager)")
+    parser.add_argument("--stream-id", default="stream-kafka", help="the stream to keep alive (its --stream-id)")
+    parser.add_argument("--log", help="where the started stream's output goes (default OUT/_streams/<id>.log, "
+                                      "OUT from the stream's --output-dir)")
+    parser.add_argument("--wait-seconds", type=int, default=180, help="how long a started job may take to run")
+    parser.add_argument("stream_args", nargs=argparse.REMAINDER, metavar="-- STREAM ARGS",
+                        help="the `complaints stream` flags the job runs with (FlinkRunner, EXTERNAL or PROCESS "
+                             "workers); --run-id, --job_name and --savepoint_path are added")
+
+
+def run_supervise_command(args) -> int:
+    from runners.flink_supervisor import SupervisorError, supervise
+
+    stream_args = args.stream_args[1:] if args.stream_args[:1] == ["--"] else args.stream_args
+    if "--output-dir" not in stream_args and not any(a.startswith("--output") for a in stream_args):
+        raise CliError("complaints supervise-stream: give the stream's flags after --, with --output-dir "
+                       "(e.g. -- --transport kafka --output-dir OUT --runner FlinkRunner ...)", EXIT_USAGE)
+    for owned in ("--run-id", "--run_id", "--savepoint_path", "--job_name", "--stream-id", "--stream_id"):
+        if any(arg.split("=", 1)[0] == owned for arg in stream_args):
+            raise CliError(f"complaints supervise-stream: {owned} is chosen by the supervisor", EXIT_USAGE)
+    output = next((stream_args[i + 1] for i, a in enumerate(stream_args[:-1]) if a == "--output-dir"), None)
+    log = args.log or os.path.join(output or ".", "_streams", f"{args.stream_id}.log")
+    try:
+        decision = supervise(args.flink_rest, args.stream_id,
+                             [sys.executable, "-m", "beam_pipelines", "stream", *stream_args], log,
+                             args.wait_seconds)
+    except SupervisorError as error:
+        raise CliError(f"complaints supervise-stream: {error}", EXIT_FAILED) from None
+    print(decision.describe())
+    return 0
+
+
 def reprocess_arguments(parser) -> None:
     from beam_pipelines.options import ComplaintsOptions
 
@@ -385,6 +420,8 @@ COMMANDS = (
             run_stream_command, extra="pipeline", beam_options=True,
             epilog=BEAM_OPTIONS_EPILOG + " Kafka runs on Prism by default (start the local services with "
                                          "`python runners/local_services.py start`)."),
+    Command("supervise-stream", "start a Flink streaming job again (from its last checkpoint) if it is not running",
+            supervise_arguments, run_supervise_command, extra="pipeline"),
     Command("reprocess", "run the lake's raw records of some days through today's rules and models again",
             reprocess_arguments, run_reprocess_command, extra="pipeline", beam_options=True,
             epilog="Same complaint_ids, rows replaced with the new results. " + BEAM_OPTIONS_EPILOG),

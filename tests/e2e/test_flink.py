@@ -204,3 +204,112 @@ def _last_job(rest: str) -> str:
 
     with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=5) as response:
         return max(json.load(response)["jobs"], key=lambda job: job["start-time"])["jid"]
+
+
+def _cancel(rest: str, job_id: str) -> None:
+    import time
+    import urllib.request
+
+    request = urllib.request.Request(f"{rest}/jobs/{job_id}?mode=cancel", method="PATCH")
+    urllib.request.urlopen(request, timeout=10).close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not any(job["jid"] == job_id and job["state"] != "CANCELED" for job in _jobs(rest)):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"job {job_id} was not cancelled within 60 s")
+
+
+def _jobs(rest: str) -> list[dict]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=5) as response:
+        return json.load(response)["jobs"]
+
+
+@pytest.mark.kafka
+def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flink_services, kafka_services,
+                                                                           generated_day, tmp_path):
+    """``complaints supervise-stream`` (what the stream-supervisor DAG runs every few minutes): a stream that is
+    not running is started; a running one is left alone; a cancelled one is started again from its retained
+    checkpoint with the same run id, and what arrives afterwards is counted into the same run: the warehouse
+    holds both days once and stream_counts equal one pass of each."""
+    import datetime as dt
+    import time
+
+    from beam_pipelines.generator import generate
+    from beam_pipelines.streaming import stream_totals
+    from tests.conftest import FLINK_PORTS
+
+    rest = f"http://localhost:{FLINK_PORTS['the Flink JobManager']}"
+    assert _running_job(rest) is None, "another job runs on the cluster"
+    transport = _topics_and_transport(kafka_services)
+    second_day = tmp_path / "second-day"
+    truths = [generated_day["expected"], generate(str(second_day), dt.date(2026, 11, 21), volume=300, seed=5,
+                                                  defect_rate=0.05)]
+    written = sum(truth[source]["written"] for truth in truths for source in LIVE)
+    customers = next((generated_day["dir"] / "customers").glob("*.csv"))
+    stream_id = f"sup-{uuid.uuid4().hex[:6]}"
+    out = tmp_path / "out"
+    stream_args = [*transport, "--output-dir", str(out), "--customers", str(customers), "--window-seconds", "5",
+                   "--allowed-lateness", "60", "--group-id", f"sup-{uuid.uuid4().hex[:6]}", "--quiet",
+                   *flink_services, "--checkpointing_interval=2000"]
+
+    def supervise():
+        result = run_cli("supervise-stream", "--flink-rest", rest, "--stream-id", stream_id, "--", *stream_args,
+                         timeout=400)
+        assert result.returncode == 0, result.stderr[-3000:] + (out / "_streams" / f"{stream_id}.log").read_text()[-3000:]
+        return result.stdout.strip()
+
+    def committed() -> int:
+        complaints = out / "warehouse" / "complaints"
+        return read_table(complaints).num_rows if (complaints / "metadata").exists() else 0
+
+    def mine() -> list[dict]:
+        return [job for job in _jobs(rest) if job["name"].startswith(f"complaints-{stream_id}-")]
+
+    try:
+        _published(run_cli("publish", "--from", str(generated_day["dir"]), *transport[:8]))
+        started = supervise()
+        assert started.startswith(f"started: job complaints-{stream_id}-") and "without a checkpoint" in started
+        assert supervise().startswith("alive: ")
+        assert len(mine()) == 1
+        first_job = mine()[0]
+        first_day_written = sum(generated_day["expected"][source]["written"] for source in LIVE)
+        deadline = time.monotonic() + 300
+        while committed() < first_day_written and time.monotonic() < deadline:
+            time.sleep(1)
+        assert committed() == first_day_written
+        checkpoints = _checkpoints(rest, first_job["jid"])["completed"]
+        while _checkpoints(rest, first_job["jid"])["completed"] <= checkpoints and time.monotonic() < deadline:
+            time.sleep(0.5)  # a checkpoint taken after the day was committed
+
+        _cancel(rest, first_job["jid"])  # the job is lost (cancelled by hand, or failed for good)
+        restarted = supervise()
+        assert restarted.startswith(f"restarted: job {first_job['name']} from file:"), restarted
+        second_job = next(job for job in mine() if job["state"] == "RUNNING")
+        assert second_job["name"] == first_job["name"]  # the same run id carries on
+        assert _checkpoints(rest, second_job["jid"])["restored"] == 1
+
+        _published(run_cli("publish", "--from", str(second_day), *transport[:8]))
+        reads = sum(truth[source]["read"] for truth in truths for source in LIVE)
+        deadline, totals = time.monotonic() + 300, {}
+        while time.monotonic() < deadline:
+            totals = stream_totals(str(out))
+            if sum(entry["read"] for entry in totals.values()) >= reads and committed() >= written and all(
+                    entry["balanced"] for entry in totals.values()):
+                break
+            time.sleep(1)
+        time.sleep(5)  # a copy counted twice would show now
+    finally:
+        for job in mine():
+            if job["state"] == "RUNNING":
+                _cancel(rest, job["jid"])
+    totals = stream_totals(str(out))
+    for source in LIVE:
+        expected = {outcome: sum(truth[source].get(outcome, 0) for truth in truths)
+                    for outcome in ("read", "written", "rejected", "duplicates")}
+        assert {outcome: totals[source][outcome] for outcome in expected} == expected, (source, totals[source])
+    ids = [row["complaint_id"] for row in read_table(out / "warehouse" / "complaints").to_pylist()]
+    assert len(ids) == len(set(ids)) == written

@@ -138,3 +138,21 @@ def test_expire_lake_removes_only_partitions_older_than_the_retention(tmp_path):
     assert len(list(lake.rglob("*.jsonl"))) == 2
     missing = run_cli("expire-lake", "--lake", str(tmp_path / "nope"))
     assert missing.returncode == 3 and "does not exist" in missing.stderr
+
+
+def test_the_supervisor_reads_back_the_run_id_a_flink_job_name_carries():
+    from runners.flink_supervisor import job_prefix, new_run_id, run_id_of
+
+    # Flink lower-cases job names: a run id complaints stream made itself gets its capitals back
+    assert run_id_of("complaints-stream-kafka-20261202t133629z-96bc5e", "stream-kafka") == "20261202T133629Z-96bc5e"
+    assert run_id_of("complaints-stream-kafka-nightly-1", "stream-kafka") == "nightly-1"
+    fresh = new_run_id()
+    assert fresh == fresh.lower() and run_id_of(job_prefix("s") + fresh, "s") == fresh
+
+
+def test_supervise_stream_refuses_flags_it_chooses_itself_and_a_stream_without_output():
+    result = run_cli("supervise-stream", "--", "--transport", "kafka", "--output-dir", "out", "--run-id", "x")
+    assert result.returncode == 2 and "--run-id is chosen by the supervisor" in result.stderr
+    result = run_cli("supervise-stream", "--flink-rest", "http://127.0.0.1:9", "--", "--transport", "kafka",
+                     "--output-dir", "out")
+    assert result.returncode == 4 and "cannot be reached" in result.stderr and "Traceback" not in result.stderr
