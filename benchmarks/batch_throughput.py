@@ -12,7 +12,8 @@ whose commit was a rename per file; ``upsert_cost`` is the rerun's commit as a s
 With ``--model-dir`` the pipeline also runs with the trained models (``complaints train``), alternating with the
 rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians).
 With ``--flink`` the same day also runs on the local Flink cluster (``runners/local_services.py start``) at
-parallelism 1 and 2, and ``p2_vs_p1`` is the speed-up.
+parallelism 1 and 2, and at 2 with ``--sdk_worker_parallelism=2`` (a Python worker per slot); ``p2_vs_p1`` and
+``p2_sdk2_vs_p1`` are the speed-ups.
 Each command runs as a child process; peak memory is the largest total RSS of its process tree (sampled every
 0.1 s from /proc), so the pipeline's worker processes are counted. Results go to benchmarks/results/.
 """
@@ -114,12 +115,16 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         result["upsert_cost"] = round(commits[1] / rerun["seconds"], 3)
         if flink:
             runs = {}
-            for parallelism in (1, 2):
+            # a TaskManager runs one Python SDK worker per environment unless --sdk_worker_parallelism says more:
+            # "p2" shares one Python process between its two slots, "p2_sdk2" gives each slot its own
+            for name, flags in (("p1", ["--parallelism=1"]), ("p2", ["--parallelism=2"]),
+                                ("p2_sdk2", ["--parallelism=2", "--sdk_worker_parallelism=2"])):
                 seconds = measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / "in"),
-                                   "--output-dir", str(work / f"flink-p{parallelism}"), "--date", DATE, "--quiet",
-                                   *FLINK, f"--parallelism={parallelism}"])["seconds"]
-                runs[f"p{parallelism}"] = {"seconds": seconds, "records_per_s": round(raw / seconds)}
+                                   "--output-dir", str(work / f"flink-{name}"), "--date", DATE, "--quiet",
+                                   *FLINK, *flags])["seconds"]
+                runs[name] = {"seconds": seconds, "records_per_s": round(raw / seconds)}
             runs["p2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2"]["seconds"], 2)
+            runs["p2_sdk2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2_sdk2"]["seconds"], 2)
             result["flink"] = runs
         if model_dir:
             rules_seconds, model_seconds = [pipeline["seconds"]], []

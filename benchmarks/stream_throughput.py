@@ -7,7 +7,7 @@ and Prism, or the local Flink cluster (``--runner flink``: parallelism 2, EXTERN
 
 One ``complaints stream`` job runs unbounded for the whole benchmark. For each rate in turn, synthetic X posts
 (unique ids, ``created_at`` = publish time) are published at that rate for ``--seconds``; a reader polls the
-warehouse's complaint files and notes when each complaint first becomes readable. The job kept up with a rate
+warehouse's committed complaint files and notes when each complaint first becomes readable. The job kept up with a rate
 when every record published at it was readable within ``window + 15 s`` after publishing stopped and the
 latency of the last third of the records was not more than a window above that of the first third (its
 backlog did not grow). Latency depends on the window (the trigger: files are written when the watermark closes a
@@ -35,7 +35,10 @@ sys.path.insert(0, str(REPO))
 
 from ingest.replay import RateLimiter  # noqa: E402
 from ingest.transport import KafkaConfig, KafkaPublisher  # noqa: E402
+from schemas.tables import WAREHOUSE_TABLES  # noqa: E402
 from transforms.records import complaint_id  # noqa: E402
+from warehouse.catalog import CatalogConfig, load_table, open_catalog  # noqa: E402
+from warehouse.read import table_state  # noqa: E402
 
 TEXTS = ["No network in Lekki since morning, calls keep dropping", "I was charged twice for my data bundle",
          "Your customer care agent hung up on me", "How do I change my plan to the family bundle?",
@@ -43,24 +46,31 @@ TEXTS = ["No network in Lekki since morning, calls keep dropping", "I was charge
 
 
 class WarehouseWatcher(threading.Thread):
-    """Polls the warehouse complaint files; remembers when each complaint_id was first readable."""
+    """Polls the warehouse's complaints table; remembers when each complaint_id was first readable, i.e. in a
+    data file of a committed snapshot (a file being written, or written but not yet committed, is not)."""
 
     def __init__(self, root: Path, interval: float = 0.25):
         super().__init__(daemon=True)
-        self.root, self.interval = root / "warehouse" / "complaints", interval
+        self.config, self.interval = CatalogConfig(str(root / "warehouse")), interval
         self.first_seen: dict[str, float] = {}
-        self._files: set[Path] = set()
+        self._files: set[str] = set()
         self._stop = threading.Event()
+
+    def committed_files(self) -> tuple[str, ...]:
+        try:
+            table = load_table(open_catalog(self.config, create=False), self.config, WAREHOUSE_TABLES["complaints"])
+        except Exception:  # noqa: BLE001 - no catalog or table yet: nothing is readable
+            return ()
+        return table_state(table, "complaints").files
 
     def run(self):
         while not self._stop.is_set():
             now = time.time()
-            for path in self.root.rglob("*.parquet") if self.root.exists() else []:
-                if path in self._files or path.name.startswith("."):
-                    continue
-                self._files.add(path)
-                for cid in pq.read_table(path, columns=["complaint_id"]).column(0).to_pylist():
-                    self.first_seen.setdefault(cid, now)
+            for path in self.committed_files():
+                if path not in self._files:
+                    self._files.add(path)
+                    for cid in pq.read_table(path, columns=["complaint_id"]).column(0).to_pylist():
+                        self.first_seen.setdefault(cid, now)
             time.sleep(self.interval)
 
     def stop(self):
@@ -88,6 +98,22 @@ def publish_at(publisher, rate: float, seconds: float, run: str, start_n: int) -
         n += 1
     publisher.flush()
     return published
+
+
+def wake_every_partition(bootstrap_servers: str, topics: dict[str, str], run: str) -> None:
+    """One message into each partition of each channel's topic: a web form, a tweet."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap_servers})
+    metadata = producer.list_topics(timeout=10)
+    for partition in metadata.topics[topics["webform"]].partitions:
+        form = {"submission_id": f"bench-{run}-{partition}", "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "fields": {"full_name": "Bench Mark", "message": TEXTS[partition % len(TEXTS)]}}
+        producer.produce(topics["webform"], value=json.dumps(form).encode(), partition=partition,
+                         headers=[("content_type", b"application/json")])
+    for partition in metadata.topics[topics["twitter"]].partitions:
+        producer.produce(topics["twitter"], value=post(partition, f"{run}w")[1], partition=partition)
+    producer.flush(30)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -130,14 +156,9 @@ def main() -> int:
         warmup = publish_at(publisher, 5, 2, run, n)  # wait until the job is up and writing
         n += len(warmup)
         # Beam's KafkaIO (CreateTime policy) holds the watermark of a partition that has delivered no record since
-        # the job started, and with it every window of the job (apache/beam#40176): on Flink, a channel that stays
-        # silent would stop the stream. Each web-form partition gets a record, as a live form channel gives it.
-        for number in range(20):
-            publisher.publish("webform", json.dumps({
-                "submission_id": f"bench-{run}-{number}", "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                "fields": {"full_name": "Bench Mark", "message": TEXTS[number % len(TEXTS)]}}).encode(),
-                {"content_type": "application/json"})
-            publisher.flush()  # one batch per message: the producer moves on to another partition
+        # the job started, and with it every window of the job (apache/beam#40176): on Flink, a silent channel
+        # stops the stream. Every partition of both topics gets a web form first, as live channels give them.
+        wake_every_partition(args.bootstrap_servers, topics, run)
         deadline = time.monotonic() + 180
         while not set(warmup) <= set(watcher.first_seen) and time.monotonic() < deadline:
             if job.poll() is not None:

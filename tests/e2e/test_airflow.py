@@ -274,6 +274,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _healthy(port: int) -> bool:
+    """Airflow's API answers and its DAG processor reports healthy."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5) as response:
+            return json.load(response).get("dag_processor", {}).get("status") == "healthy"
+    except (OSError, ValueError):
+        return False
+
+
 @pytest.fixture()
 def scheduler(airflow_bin, tmp_path):
     """``airflow standalone`` (scheduler, DAG processor, triggerer, API server; LocalExecutor, SQLite) on free
@@ -305,10 +316,7 @@ def scheduler(airflow_bin, tmp_path):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             assert process.poll() is None, (tmp_path / "standalone.log").read_text()[-3000:]
-            health = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{api}/api/v2/monitor/health"],
-                                    capture_output=True, text=True)
-            if '"dag_processor":{"status":"healthy"' in health.stdout and airflow(
-                    env, "dags", "details", "complaints_call_centre_daily").returncode == 0:
+            if _healthy(api) and airflow(env, "dags", "details", "complaints_call_centre_daily").returncode == 0:
                 break
             time.sleep(3)
         else:
