@@ -11,7 +11,7 @@ import sys
 import threading
 
 from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, absolute,
-                                       check_writable, failure_reason)
+                                       check_writable, date, failure_reason)
 from beam_pipelines.cli.ingest import transport_config
 
 BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
@@ -312,18 +312,27 @@ def supervise_arguments(parser) -> None:
                              "workers); --run-id, --job_name and --savepoint_path are added")
 
 
+def _flag_value(arguments: list[str], *spellings: str) -> str | None:
+    """The value of a flag in ``arguments`` (``--flag VALUE`` or ``--flag=VALUE``, any of its spellings)."""
+    for index, argument in enumerate(arguments):
+        name, equals, value = argument.partition("=")
+        if name in spellings:
+            return value if equals else (arguments[index + 1] if index + 1 < len(arguments) else None)
+    return None
+
+
 def run_supervise_command(args) -> int:
     from runners.flink_supervisor import SupervisorError, supervise
 
     stream_args = args.stream_args[1:] if args.stream_args[:1] == ["--"] else args.stream_args
-    if "--output-dir" not in stream_args and not any(a.startswith("--output") for a in stream_args):
+    output = _flag_value(stream_args, "--output-dir", "--output_dir")
+    if not output:
         raise CliError("complaints supervise-stream: give the stream's flags after --, with --output-dir "
                        "(e.g. -- --transport kafka --output-dir OUT --runner FlinkRunner ...)", EXIT_USAGE)
     for owned in ("--run-id", "--run_id", "--savepoint_path", "--job_name", "--stream-id", "--stream_id"):
         if any(arg.split("=", 1)[0] == owned for arg in stream_args):
             raise CliError(f"complaints supervise-stream: {owned} is chosen by the supervisor", EXIT_USAGE)
-    output = next((stream_args[i + 1] for i, a in enumerate(stream_args[:-1]) if a == "--output-dir"), None)
-    log = args.log or os.path.join(output or ".", "_streams", f"{args.stream_id}.log")
+    log = args.log or os.path.join(output, "_streams", f"{args.stream_id}.log")
     try:
         decision = supervise(args.flink_rest, args.stream_id,
                              [sys.executable, "-m", "beam_pipelines", "stream", *stream_args], log,
@@ -338,8 +347,9 @@ def reprocess_arguments(parser) -> None:
     from beam_pipelines.options import ComplaintsOptions
 
     ComplaintsOptions.add_arguments(parser, required=True)
-    parser.add_argument("--start", required=True, metavar="YYYY-MM-DD", help="first ingest date to reprocess")
-    parser.add_argument("--end", required=True, metavar="YYYY-MM-DD", help="last ingest date (inclusive)")
+    parser.add_argument("--start", required=True, type=date, metavar="YYYY-MM-DD",
+                        help="first ingest date to reprocess")
+    parser.add_argument("--end", required=True, type=date, metavar="YYYY-MM-DD", help="last ingest date (inclusive)")
     parser.add_argument("--customers", help="customer master to link with: a CSV file or a folder of them, e.g. "
                                             "the batch input's customers/ (default: none, every complaint is "
                                             "flagged unknown_customer)")
@@ -347,23 +357,12 @@ def reprocess_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the summaries")
 
 
-def _day(args, name: str):
-    import datetime as dt
-
-    value = getattr(args, name)
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"complaints reprocess: --{name}: invalid date {value!r}, expected YYYY-MM-DD",
-                       EXIT_USAGE) from None
-
-
 def run_reprocess_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.batch import CommitFailed, InputError, RefusedRun, UnbalancedRun
     from beam_pipelines.reprocess import run_reprocess
     from beam_pipelines.summary import format_summary
 
-    start, end = _day(args, "start"), _day(args, "end")
+    start, end = args.start, args.end
     if end < start:
         raise CliError("complaints reprocess: --end is before --start", EXIT_USAGE)
     if (end - start).days > 366:

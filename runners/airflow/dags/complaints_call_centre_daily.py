@@ -7,7 +7,6 @@ export files (``--batch-id calls-YYYYMMDD``); a rerun or backfill replaces, neve
 """
 from __future__ import annotations
 
-import datetime as dt
 
 from airflow.sdk import DAG, PokeReturnValue, task
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -20,10 +19,10 @@ with DAG(
     dag_id="complaints_call_centre_daily",
     description="Call-centre exports: the day's batch, then freshness",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+    default_args=beejan.DEFAULT_ARGS,
     tags=["complaints", "batch", "call-centre"],
     doc_md=__doc__,
 ) as dag:

@@ -4,7 +4,6 @@ profile's ``[lake] retention_days``). Both are safe while batches and streams co
 compaction makes it redo that table."""
 from __future__ import annotations
 
-import datetime as dt
 
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
@@ -15,10 +14,10 @@ with DAG(
     dag_id="complaints_maintenance",
     description="Iceberg table upkeep and lake retention",
     schedule=CronTriggerTimetable("30 3 * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+    default_args=beejan.DEFAULT_ARGS,
     tags=["complaints", "maintenance"],
     doc_md=__doc__,
 ) as dag:

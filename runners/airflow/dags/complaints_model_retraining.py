@@ -6,7 +6,6 @@ every version; ``current`` is what the scheduled batches use from their next run
 ``complaints rollback-model`` away."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 from airflow.sdk import DAG, task
@@ -18,10 +17,10 @@ with DAG(
     dag_id="complaints_model_retraining",
     description="Weekly training; promotion only if at least as good on held-out data",
     schedule=CronTriggerTimetable("0 4 * * 0", timezone="UTC"),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+    default_args=beejan.DEFAULT_ARGS,
     tags=["complaints", "models"],
     doc_md=__doc__,
 ) as dag:

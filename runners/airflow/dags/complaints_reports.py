@@ -24,9 +24,9 @@ def report_dag(period: str, cron: str, wait_minutes: float) -> DAG:
         dag_id=f"complaints_report_{period}",
         description=f"The {period} report, once the period's batches have succeeded",
         schedule=CronDataIntervalTimetable(cron, timezone="UTC"),
-        start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+        start_date=beejan.START_DATE,
         catchup=False,
-        default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+        default_args=beejan.DEFAULT_ARGS,
         tags=["complaints", "report"],
         doc_md=__doc__,
     ) as dag:

@@ -4,7 +4,6 @@ rules, customer master and model (``complaints reprocess``). Trigger it with its
 ``model_dir`` the promoted model (or the rules model) is used. Same complaint_ids: rows are replaced, not added."""
 from __future__ import annotations
 
-import datetime as dt
 
 from airflow.sdk import DAG, Param, task
 
@@ -14,10 +13,10 @@ with DAG(
     dag_id="complaints_reprocess",
     description="The lake's raw records of some days through the current logic again",
     schedule=None,
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+    default_args=beejan.DEFAULT_ARGS,
     params={
         "start": Param(type="string", format="date", description="first ingest date"),
         "end": Param(type="string", format="date", description="last ingest date (inclusive)"),

@@ -12,7 +12,6 @@ alerts (the feed is silent).
 """
 from __future__ import annotations
 
-import datetime as dt
 
 from airflow.sdk import DAG, PokeReturnValue, task
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -23,10 +22,10 @@ with DAG(
     dag_id="complaints_sms_hourly",
     description="SMS gateway exports: the hour's batch, then freshness",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,  # hours in order: each run reads the day so far
-    default_args={**beejan.DEFAULT_ARGS, "on_failure_callback": beejan.alert_on_failure},
+    default_args=beejan.DEFAULT_ARGS,
     tags=["complaints", "batch", "sms"],
     doc_md=__doc__,
 ) as dag:

@@ -10,7 +10,6 @@ Set ``COMPLAINTS_STREAM_ARGS`` to the ``complaints stream`` flags of the job (``
 (``OUT/_streams/<stream id>.log``) say what it did."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shlex
 
@@ -24,10 +23,10 @@ with DAG(
     dag_id="complaints_stream_supervisor",
     description="Keeps the streaming job running on Flink, restarting it from its last checkpoint",
     schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={**beejan.DEFAULT_ARGS, "retries": 1, "on_failure_callback": beejan.alert_on_failure},
+    default_args={**beejan.DEFAULT_ARGS, "retries": 1},
     tags=["complaints", "streaming", "flink"],
     doc_md=__doc__,
 ) as dag:

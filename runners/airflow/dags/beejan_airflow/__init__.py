@@ -39,14 +39,8 @@ REPO = Path(__file__).resolve().parents[4]
 NOT_RETRIED = {2: "bad usage", 3: "input or output cannot be used",
                5: "counts did not balance or a quality threshold was broken"}
 
-#: retries of every task: exponential backoff from one minute, at most half an hour apart
-DEFAULT_ARGS = {
-    "owner": "data-platform",
-    "retries": int(os.environ.get("COMPLAINTS_TASK_RETRIES", "3")),
-    "retry_delay": dt.timedelta(seconds=float(os.environ.get("COMPLAINTS_RETRY_DELAY_SECONDS", "60"))),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": dt.timedelta(minutes=30),
-}
+#: when every DAG's schedule starts (none catches up on missed intervals: backfills are asked for)
+START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 
 
 def sensor_timing(poke_seconds: float, wait_minutes: float, wait_variable: str) -> dict:
@@ -168,6 +162,17 @@ def alert_on_failure(context) -> None:
     except (OSError, subprocess.TimeoutExpired) as error:
         print(f"complaints alert could not run: {error}", file=sys.stderr)
     print("ALERT " + body, flush=True)
+
+
+#: every task's owner, retries (exponential backoff from one minute, at most half an hour apart) and failure alert
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "retries": int(os.environ.get("COMPLAINTS_TASK_RETRIES", "3")),
+    "retry_delay": dt.timedelta(seconds=float(os.environ.get("COMPLAINTS_RETRY_DELAY_SECONDS", "60"))),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    "on_failure_callback": alert_on_failure,
+}
 
 
 # -- slots done and freshness --------------------------------------------------------------------------------
