@@ -435,3 +435,10 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path):
     assert job.returncode == 130
     assert stderr.strip().splitlines() == ["complaints batch: interrupted, nothing was committed"]
     assert not (tmp_path / "out" / "warehouse").exists() and not (tmp_path / "out" / "_staging").exists()
+
+
+def test_include_that_matches_no_channel_file_is_one_line_and_exit_3(generated_day, tmp_path):
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path / "out"),
+                     "--include", "sms/sms_1999*.txt")
+    assert result.returncode == 3 and "match --include sms/sms_1999*.txt" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "out").exists()

@@ -180,3 +180,30 @@ def test_a_stray_quote_in_an_unquoted_field_stays_in_its_own_record(tmp_path):
     calls = _calls(tmp_path, "calls.csv", b"\n".join([HEADER, *rows]) + b"\n")
     assert [call["source_record_id"] for call in calls] == ["C-1", "C-2", "C-3", "C-4"]
     assert calls[0]["text"] == 'He said "no signal at all' and calls[2]["text"] == "two\nlines"
+
+
+def test_lake_records_come_back_as_written_and_a_damaged_line_becomes_a_parse_dead_letter(tmp_path):
+    """Reprocessing reads the lake back: a record keeps its channel, position, ingest time and raw text (only the
+    run and batch change); a line that is not a lake record reaches the dead letter with its reason."""
+    import json
+
+    from transforms.outcomes import ParseRawRecords
+    from transforms.sources.lake import lake_records
+    from transforms.sources.sms import parse_sms_part
+
+    original = {"source": "sms", "source_file": "sms/sms_2026112609.txt", "message_id": None, "line": 3,
+                "offset": None, "ingested_at": "2026-11-26T10:00:00+00:00", "run_id": "old-run", "batch_id": "old",
+                "raw": "2026-11-26T09:00:41+01:00|+2348031234567|3737|smsc-1|0|1|1|no data", "raw_encoding": "utf-8",
+                "attributes": {}}
+    partition = tmp_path / "lake" / "raw" / "source=sms" / "ingest_date=2026-11-26"
+    partition.mkdir(parents=True)
+    lake_file = partition / "old-sms_sms_2026112609.txt-00000.jsonl"
+    lake_file.write_text(json.dumps(original) + "\n{not json\n")
+    read = list(lake_records(str(lake_file), "lake/raw/x.jsonl", run_id="new-run", batch_id="reprocess",
+                             ingested_at="2026-12-02T00:00:00+00:00"))
+    assert read[0] == {**original, "run_id": "new-run", "batch_id": "reprocess"}
+    assert read[1]["source"] == "sms" and "not a lake record" in read[1]["attributes"]["read_error"]
+    outcomes = [list(ParseRawRecords(parse_sms_part).process(record)) for record in read]
+    assert outcomes[0][0]["source_record_id"] == "smsc-1"
+    dead = outcomes[1][0].value
+    assert (dead["stage"], dead["error_type"], dead["source"]) == ("read", "unreadable_file", "sms")
