@@ -111,6 +111,23 @@ class PhraseMatcher:
 
 
 MATCHER = PhraseMatcher(ALL_PHRASES)
+CATEGORIES = tuple(CATEGORY_KEYWORDS)  # also the order that breaks a tie between equal scores
+
+
+def _weights_by_phrase(table: dict[str, dict[str, int]]) -> dict[str, tuple[tuple[str, int], ...]]:
+    """{label: {phrase: weight}} -> {phrase: ((label, weight), ...)}: what finding one phrase adds."""
+    by_phrase: dict[str, list] = {}
+    for label, words in table.items():
+        for phrase, weight in words.items():
+            by_phrase.setdefault(phrase, []).append((label, weight))
+    return {phrase: tuple(pairs) for phrase, pairs in by_phrase.items()}
+
+
+# The tables above turned around, so that a complaint's scores are sums over the few phrases found in it rather
+# than a walk over every phrase of every table (the weights are whole numbers: the order of the sums is free).
+CATEGORY_WEIGHTS_BY_PHRASE = _weights_by_phrase(CATEGORY_KEYWORDS)
+URGENCY_RULES_BY_PHRASE = _weights_by_phrase({index: dict.fromkeys(phrases, 0)
+                                              for index, (_, _, phrases) in enumerate(URGENCY_RULES)})
 
 
 def _complaint_text(complaint: dict) -> str:
@@ -119,36 +136,47 @@ def _complaint_text(complaint: dict) -> str:
 
 def category_scores(complaint: dict, found: set[str] | None = None) -> dict[str, float]:
     found = MATCHER.found(_complaint_text(complaint)) if found is None else found
-    scores = {category: float(sum(weight for phrase, weight in words.items() if phrase in found))
-              for category, words in CATEGORY_KEYWORDS.items()}
+    points = dict.fromkeys(CATEGORIES, 0)
+    for phrase in found:
+        for category, weight in CATEGORY_WEIGHTS_BY_PHRASE.get(phrase, ()):
+            points[category] += weight
+    scores = {category: float(total) for category, total in points.items()}
     for value, weight in ((complaint.get("call_queue"), 3.0), (complaint.get("customer_topic"), 1.0)):
-        hint = STRUCTURED_HINTS.get((value or "").strip().lower())
-        if hint:
-            scores[hint] += weight
-    wrap_up = (complaint.get("wrap_up_code") or "").upper()
-    for fragment, hint in WRAP_UP_HINTS.items():
-        if fragment in wrap_up:
-            scores[hint] += 3.0
-            break
+        if value:
+            hint = STRUCTURED_HINTS.get(value.strip().lower())
+            if hint:
+                scores[hint] += weight
+    wrap_up = complaint.get("wrap_up_code")
+    if wrap_up:
+        wrap_up = wrap_up.upper()
+        for fragment, hint in WRAP_UP_HINTS.items():
+            if fragment in wrap_up:
+                scores[hint] += 3.0
+                break
     return scores
 
 
 def classify(complaint: dict, found: set[str] | None = None) -> tuple[str, float]:
     scores = category_scores(complaint, found)
-    best = max(scores, key=lambda c: (scores[c], -list(scores).index(c)))
+    best = CATEGORIES[0]
+    for category in CATEGORIES[1:]:  # the highest score; on a tie, the category listed first
+        if scores[category] > scores[best]:
+            best = category
     total = sum(scores.values())
     if scores[best] < 2:
         return "Other", round(0.6 - min(total, 2.0) / 10.0, 3)  # weak or no evidence for any category
     return best, round(scores[best] / (total + 1.0), 3)
 
 
-def sentiment(text: str) -> tuple[float, str]:
+def sentiment(text: str, found: set[str] | None = None) -> tuple[float, str]:
+    """``found``: the phrases of ``" " + text.lower() + " "`` when the caller has them already."""
     lowered = " " + text.lower() + " "
-    found = MATCHER.found(lowered)
-    negative = sum(weight for phrase, weight in NEGATIVE.items() if phrase in found)
-    positive = 0
-    for phrase, weight in POSITIVE.items():
-        if phrase not in found:
+    found = MATCHER.found(lowered) if found is None else found
+    negative = positive = 0
+    for phrase in found:
+        negative += NEGATIVE.get(phrase, 0)
+        weight = POSITIVE.get(phrase)
+        if weight is None:
             continue
         at = lowered.find(phrase)
         if any(lowered[max(0, at - 8):at].endswith(negation) for negation in NEGATIONS):
@@ -167,9 +195,10 @@ def sentiment(text: str) -> tuple[float, str]:
 def prioritise(complaint: dict, category: str, sentiment_score: float,
                found: set[str] | None = None) -> tuple[str, list[str]]:
     found = MATCHER.found(_complaint_text(complaint)) if found is None else found
+    rules_hit = {index for phrase in found for index, _ in URGENCY_RULES_BY_PHRASE.get(phrase, ())}
     points, reasons = 0, []
-    for reason, weight, phrases in URGENCY_RULES:
-        if any(phrase in found for phrase in phrases):
+    for index, (reason, weight, _) in enumerate(URGENCY_RULES):
+        if index in rules_hit:
             points += weight
             reasons.append(reason)
     if (complaint.get("disposition") or "").lower() == "escalated":
@@ -196,9 +225,11 @@ class RulesModel:
     def predict(self, complaints: Sequence[dict]) -> list[Prediction]:
         predictions = []
         for complaint in complaints:
+            text = complaint.get("text") or ""
             found = MATCHER.found(_complaint_text(complaint))  # one pass for category and urgency phrases
             category, confidence = classify(complaint, found)
-            score, label = sentiment(complaint.get("text") or "")
+            # sentiment reads the text alone: without a subject that is the text already searched
+            score, label = sentiment(text, None if complaint.get("subject") else found)
             priority, reasons = prioritise(complaint, category, score, found)
             predictions.append(Prediction(category, confidence, score, label, priority, reasons))
         return predictions
