@@ -20,7 +20,7 @@ test: $(STAMP)  ## run the whole test suite, with the local Kafka broker, expans
 	$(PYTHON) runners/local_services.py run -- $(BIN)/pytest
 
 benchmark: $(STAMP)  ## batch throughput and memory against a plain Python loop (see README)
-	$(BIN)/python benchmarks/batch_throughput.py --records 100000
+	$(BIN)/python benchmarks/batch_throughput.py --records 100000 --train-model
 
 dashboard: $(STAMP)  ## 90 days of synthetic history, a forecast, and the API + dashboard on http://127.0.0.1:8080
 	$(BIN)/complaints generate-history --warehouse out/history/warehouse --days 90 --per-day 2000

@@ -30,10 +30,11 @@ from models.rules import RulesModel
 from runners.options import build_options, make_runner
 from transforms import sinks
 from transforms.cleaning import clean_complaint
-from transforms.dedupe import DedupeShards, GroupIntoShards
+from transforms.dedupe import DedupeShards
 from transforms.enrichment import EnrichShards
+from transforms.garbage_collection import relax_for_record_work
 from transforms.outcomes import apply_stage_to_batches
-from transforms.packing import PackByKey
+from transforms.packing import GroupPackedLists, PackByKey
 from transforms.records import CLEAN, VALIDATE, RunContext
 from transforms.sources.all_channels import ReadAllChannels
 from transforms.sources.customers import BuildCustomerIndex, conflict_tallies
@@ -220,7 +221,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     read = (pipeline
             | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in plan.files])
             | "SpreadInputFiles" >> beam.Reshuffle()
-            | "ReadAllChannels" >> ReadAllChannels(context, settings.call_centre_timezone,
+            | "ReadAllChannels" >> ReadAllChannels(context, plan.shards, settings.call_centre_timezone,
                                                    reader=ReadLakeBatches if plan.from_lake else ReadRawBatches))
     if plan.from_lake:  # records read back from the lake are in it already
         in_lake = read["raw_batches"] | "AlreadyInLake" >> beam.FlatMap(sinks.lake_tally)
@@ -229,7 +230,7 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     customer_index = read["customers"] | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex())
     customer_conflicts = customer_index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies)
 
-    shards = read["complaints"] | "GroupIntoShards" >> GroupIntoShards(plan.shards)
+    shards = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists()
     assembled = shards | "AssembleSms" >> AssembleSmsInBatches(settings.sms_timeout)
     cleaned, clean_failures = apply_stage_to_batches(assembled["complaints"], "Clean", clean_complaint, CLEAN)
     valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE, rules)
@@ -391,6 +392,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
     progress = (ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
                 if show_progress else contextlib.nullcontext())
+    relax_for_record_work()  # the DirectRunner's shuffle buffers live in this process
     try:
         with progress:
             pipeline.run().wait_until_finish()

@@ -1,8 +1,10 @@
 """Batch benchmark: end-to-end throughput (raw records/s) and peak memory of ``complaints batch`` on the
-DirectRunner, beside the same record functions in a plain single-process loop (benchmarks/plain_loop.py).
+DirectRunner, beside the floor (benchmarks/floor.py: read, parse and write back every record, nothing else) and
+the same record functions in a plain single-process loop (benchmarks/plain_loop.py).
 
     python benchmarks/batch_throughput.py --records 100000 [--records 1000000] [--workers 2]
     python benchmarks/batch_throughput.py --records 100000 --model-dir MODELS --repeat 3
+    python benchmarks/batch_throughput.py --records 100000 --train-model      # what `make benchmark` runs
 
 The pipeline runs twice into the same output: into empty Iceberg tables, then again over the same day (a rerun:
 every row is replaced by upsert). ``commit`` reports the seconds each run spent committing (the run manifest's
@@ -10,7 +12,9 @@ every row is replaced by upsert). ``commit`` reports the seconds each run spent 
 whose commit was a rename per file; ``upsert_cost`` is the rerun's commit as a share of its end-to-end time.
 
 With ``--model-dir`` the pipeline also runs with the trained models (``complaints train``), alternating with the
-rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians).
+rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians);
+``--train-model`` first trains models on the generated day's labelled truth (their quality is not the point
+here, their cost is: the same features and classifiers as models trained on real data).
 With ``--flink`` the same day also runs on the local Flink cluster (``runners/local_services.py start``) at
 parallelism 1 and 2, and at 2 with ``--sdk_worker_parallelism=2`` (a Python worker per slot); ``p2_vs_p1`` and
 ``p2_sdk2_vs_p1`` are the speed-ups.
@@ -87,6 +91,8 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
                         "--volume", str(records), "--seed", "1"], cwd=REPO, check=True, capture_output=True)
         expected = json.loads((work / "in" / "_truth" / "expected_counts.json").read_text())["expected"]
         raw = sum(c["read"] for s, c in expected.items() if s != "customers")
+        floor = measure([python, "benchmarks/floor.py", "--input-dir", str(work / "in"),
+                         "--output-dir", str(work / "floor")])
         loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
                         "--output-dir", str(work / "loop"), "--date", DATE])
 
@@ -107,7 +113,10 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
                          "peak_rss_mb": pipeline["peak_rss_mb"]},
             "plain_loop": {"seconds": loop["seconds"], "records_per_s": round(raw / loop["seconds"]),
                            "peak_rss_mb": loop["peak_rss_mb"]},
+            "floor": {"seconds": floor["seconds"], "records_per_s": round(raw / floor["seconds"]),
+                      "peak_rss_mb": floor["peak_rss_mb"]},
         }
+        result["pipeline_vs_floor"] = round(result["pipeline"]["records_per_s"] / result["floor"]["records_per_s"], 3)
         result["pipeline_vs_loop"] = round(result["pipeline"]["records_per_s"] / result["plain_loop"]["records_per_s"], 2)
         result["rerun"] = {"seconds": rerun["seconds"], "records_per_s": round(raw / rerun["seconds"]),
                            "peak_rss_mb": rerun["peak_rss_mb"]}
@@ -126,6 +135,10 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
             runs["p2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2"]["seconds"], 2)
             runs["p2_sdk2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2_sdk2"]["seconds"], 2)
             result["flink"] = runs
+        if model_dir == "train":
+            model_dir = str(work / "models")
+            subprocess.run([python, "-m", "beam_pipelines", "train", "--data", str(work / "in" / "_truth"),
+                            "--output-dir", model_dir], cwd=REPO, check=True, capture_output=True)
         if model_dir:
             rules_seconds, model_seconds = [pipeline["seconds"]], []
             for attempt in range(repeat):
@@ -142,12 +155,32 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
             shutil.rmtree(work, ignore_errors=True)
 
 
+def summary(run: dict) -> str:
+    """One run as a table for people: seconds, raw records/s and peak memory of each step, and the ratios."""
+    lines = [f"{run['complaints']:,} complaints, {run['raw_records']:,} raw records, {run['workers']} workers",
+             f"{'':34}{'seconds':>9}{'records/s':>11}{'peak MB':>9}"]
+    steps = [("floor (read, parse, write back)", run["floor"]), ("plain loop (record functions)", run["plain_loop"]),
+             ("pipeline, rules model", run["pipeline"]), ("pipeline rerun (upsert)", run["rerun"])]
+    for label, step in steps:
+        lines.append(f"{label:34}{step['seconds']:>9.1f}{step['records_per_s']:>11,}{step['peak_rss_mb']:>9,.0f}")
+    if "with_model" in run:
+        model = run["with_model"]
+        seconds = statistics.median(model["model_seconds"])
+        lines.append(f"{'pipeline, trained models':34}{seconds:>9.1f}{model['records_per_s']:>11,}")
+        lines.append(f"enrichment cost of the trained models: {run['enrichment_cost']:.1%} of throughput")
+    lines.append(f"pipeline / plain loop: {run['pipeline_vs_loop']:.2f}   pipeline / floor: {run['pipeline_vs_floor']:.1%}"
+                 f"   commit: {run['commit']['into_empty_seconds']} s, rerun {run['commit']['rerun_seconds']} s")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description="batch throughput and memory against a plain loop")
     parser.add_argument("--records", type=int, action="append", help="complaints to generate (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
     parser.add_argument("--model-dir", help="also run with these trained models and report their cost")
+    parser.add_argument("--train-model", action="store_true",
+                        help="train models on the generated day's truth first and report their cost")
     parser.add_argument("--repeat", type=int, default=1, help="runs with and without the models (medians)")
     parser.add_argument("--flink", action="store_true",
                         help="also on the local Flink cluster at parallelism 1 and 2 (local_services.py start)")
@@ -156,10 +189,11 @@ def main():
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
     for records in args.records or [100_000]:
         # the pipelines run from the repository root, so a model directory given relative to here is resolved first
-        model_dir = str(Path(args.model_dir).resolve()) if args.model_dir else None
+        model_dir = str(Path(args.model_dir).resolve()) if args.model_dir else "train" if args.train_model else None
         run = bench(records, args.workers, args.keep, model_dir, args.repeat, args.flink)
         results["runs"].append(run)
         print(json.dumps(run), flush=True)
+        print(summary(run), flush=True)
     out = REPO / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / f"batch_{dt.datetime.now():%Y%m%dT%H%M%S}.json").write_text(json.dumps(results, indent=2))

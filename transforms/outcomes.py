@@ -13,6 +13,7 @@ import logging
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.garbage_collection import relax_for_record_work
 from transforms.packing import RecordBatch
 from transforms.records import RecordError, dead_letter, dead_letter_from_complaint
 
@@ -46,6 +47,9 @@ class _CountingDoFn(beam.DoFn):
         self.stage = stage
         self._pending: dict = {}
 
+    def setup(self):
+        relax_for_record_work()
+
     def start_bundle(self):
         self._pending = {}
 
@@ -66,7 +70,8 @@ class ParseRawRecords(_CountingDoFn):
         super().__init__("parse")
         self.parse_fn = parse_fn
 
-    def process(self, raw_record):
+    def parse(self, raw_record) -> tuple[dict | None, dict | None]:
+        """(complaint, None), or (None, its dead letter)."""
         try:
             unreadable = (raw_record.get("attributes") or {}).get("read_error")
             if unreadable:
@@ -75,11 +80,16 @@ class ParseRawRecords(_CountingDoFn):
         except Exception as error:  # noqa: BLE001 - every failure becomes a dead letter with its reason
             record_error = as_record_error(error, "parse")
             self.count(raw_record["source"], "rejected")
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
-                raw_record, record_error.stage, record_error.error_type, record_error.message))
-            return
+            return None, dead_letter(raw_record, record_error.stage, record_error.error_type, record_error.message)
         self.count(raw_record["source"], "parsed")
-        yield complaint
+        return complaint, None
+
+    def process(self, raw_record):
+        complaint, rejected = self.parse(raw_record)
+        if rejected is not None:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, rejected)
+        else:
+            yield complaint
 
 
 class MapComplaints(_CountingDoFn):

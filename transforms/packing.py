@@ -95,6 +95,17 @@ class GroupPacked(beam.PTransform):
                         RecordBatch))
 
 
+class GroupPackedLists(beam.PTransform):
+    """(key, pickled list of records) -> RecordBatch(key, the records of every list with that key)."""
+
+    def expand(self, packed):
+        return (packed
+                | "Group" >> beam.GroupByKey()
+                | "Unpack" >> beam.MapTuple(
+                    lambda key, group: RecordBatch(key, [record for data in group for record in unpack(data)])
+                ).with_output_types(RecordBatch))
+
+
 def group_by(records, label: str, key_fn):
     """Shorthand: key, pack, group and unpack one PCollection of records."""
     return records | f"{label}Pack" >> PackByKey(key_fn) | f"{label}Group" >> GroupPacked()

@@ -235,7 +235,7 @@ def _schema_for(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
 
 def table_rows(rows: list[dict], schema: pa.Schema) -> pa.Table:
     """Record dicts as an Arrow table of ``schema`` (a field a record lacks is null)."""
-    return pa.table({field.name: [row.get(field.name) for row in rows] for field in schema}, schema=schema)
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def write_rows(config, table, rows, properties: dict | None = None,
