@@ -13,8 +13,8 @@ whose commit was a rename per file; ``upsert_cost`` is the rerun's commit as a s
 
 With ``--model-dir`` the pipeline also runs with the trained models (``complaints train``), alternating with the
 rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians);
-``--train-model`` first trains models on the generated day's labelled truth (their quality is not the point
-here, their cost is: the same features and classifiers as models trained on real data).
+``--train-model`` first trains models as the README does, on the shared real data (``../shared/data/real``,
+1-3 minutes; the generated truth has no sentiment labels).
 With ``--flink`` the same day also runs on the local Flink cluster (``runners/local_services.py start``) at
 parallelism 1 and 2, and at 2 with ``--sdk_worker_parallelism=2`` (a Python worker per slot); ``p2_vs_p1`` and
 ``p2_sdk2_vs_p1`` are the speed-ups.
@@ -38,6 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATE = "2026-11-20"
+REAL_DATA = REPO.parent / "shared" / "data" / "real"  # beside the repository, never in it
 
 
 def _tree_rss(pid: int) -> int:
@@ -137,7 +138,7 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
             result["flink"] = runs
         if model_dir == "train":
             model_dir = str(work / "models")
-            subprocess.run([python, "-m", "beam_pipelines", "train", "--data", str(work / "in" / "_truth"),
+            subprocess.run([python, "-m", "beam_pipelines", "train", "--data", str(REAL_DATA),
                             "--output-dir", model_dir], cwd=REPO, check=True, capture_output=True)
         if model_dir:
             rules_seconds, model_seconds = [pipeline["seconds"]], []
@@ -180,11 +181,13 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the generated input and outputs")
     parser.add_argument("--model-dir", help="also run with these trained models and report their cost")
     parser.add_argument("--train-model", action="store_true",
-                        help="train models on the generated day's truth first and report their cost")
+                        help="train models on ../shared/data/real first and report their cost")
     parser.add_argument("--repeat", type=int, default=1, help="runs with and without the models (medians)")
     parser.add_argument("--flink", action="store_true",
                         help="also on the local Flink cluster at parallelism 1 and 2 (local_services.py start)")
     args = parser.parse_args()
+    if args.train_model and not REAL_DATA.is_dir():
+        parser.error(f"--train-model trains on the shared real data, not found at {REAL_DATA}; use --model-dir")
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
     for records in args.records or [100_000]:

@@ -97,7 +97,7 @@ class ReadAllChannels(beam.PTransform):
         raw_batches = files | "ReadRawRecords" >> beam.ParDo(
             self.reader(context.run_id, context.batch_id, context.ingested_at, context.chunk_size)
         ).with_output_types(RecordBatch)
-        parsed = raw_batches | "SpreadChunks" >> beam.Reshuffle() | "ParseIntoShards" >> beam.ParDo(
+        parsed = raw_batches | "ParseIntoShards" >> beam.ParDo(
             ParseIntoShardsFn(ParseByChannel(self.call_centre_timezone), self.shards)
         ).with_output_types(KeyedBytes).with_outputs(DEAD_LETTER, CUSTOMERS, main="complaint_shards")
         loaded = (parsed[CUSTOMERS]
