@@ -83,6 +83,11 @@ def arrow_schema(name: str, include_partition_key: bool = False) -> pa.Schema:
     return pa.schema(fields, metadata=metadata)
 
 
+def arrow_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Record dicts as an Arrow table of ``schema`` (a field a record lacks is null)."""
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
 def _python_type(avro_type):
     if isinstance(avro_type, list):
         non_null = [t for t in avro_type if t != "null"]

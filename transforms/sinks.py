@@ -36,7 +36,6 @@ from schemas import tables
 from schemas.tables import Table
 from transforms.outcomes import count_tally
 from transforms.packing import GroupPacked
-from warehouse.commit import table_rows
 
 #: The tables a batch run writes and commits: the lake as files, the others as Iceberg tables.
 LAKE_TABLES = (tables.LAKE,)
@@ -63,7 +62,7 @@ def lake_line(raw_record: dict) -> bytes:
     return orjson.dumps({name: raw_record.get(name) for name in LAKE_FIELDS}) + b"\n"
 
 
-to_arrow_table = table_rows  # record dicts -> Arrow of a schema, as the committer builds them
+to_arrow_table = schemas.arrow_table  # record dicts -> Arrow of a schema, as the committer builds them
 
 
 def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:

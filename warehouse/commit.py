@@ -34,6 +34,7 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, parquet_file_to_data_file
 from pyiceberg.table import Table as IcebergTable
 
+import schemas
 from warehouse.catalog import ensure_table, open_catalog, writer_schema
 
 try:  # the embedded SQLite catalog reports a writer holding its lock this way
@@ -233,9 +234,7 @@ def _schema_for(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
     return pa.schema([schema.field(name) for name in rows.schema.names])
 
 
-def table_rows(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    """Record dicts as an Arrow table of ``schema`` (a field a record lacks is null)."""
-    return pa.Table.from_pylist(rows, schema=schema)
+table_rows = schemas.arrow_table  # record dicts -> Arrow of a schema (a field a record lacks is null)
 
 
 def write_rows(config, table, rows, properties: dict | None = None,

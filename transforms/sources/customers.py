@@ -62,13 +62,17 @@ class CustomerIndex(CacheAware):
         self.conflicts: dict[str, int] = {}
         self.rejected: dict[str, int] = {}  # rows of the file that could not be parsed, by reason
         self.conflict_examples: dict[str, list[str]] = {}
-        ordered = sorted(customers, key=lambda c: (c["account_number"], sorted((k, str(v)) for k, v in c.items())))
-        for customer in ordered:
-            known = self.by_account.get(customer["account_number"])
-            if known is None:
-                self.by_account[customer["account_number"]] = customer
-            elif known != customer:
-                self._conflict("account_repeated_with_other_values", customer["account_number"])
+        versions: dict[str, list[dict]] = {}
+        for customer in customers:
+            versions.setdefault(customer["account_number"], []).append(customer)
+        for account in sorted(versions):
+            rows = versions[account]
+            if len(rows) > 1:  # only a repeated account needs the order of its versions by their values
+                rows = sorted(rows, key=lambda c: sorted((k, str(v)) for k, v in c.items()))
+            self.by_account[account] = rows[0]
+            for other in rows[1:]:
+                if other != rows[0]:
+                    self._conflict("account_repeated_with_other_values", account)
         lookups = {"msisdn": self.by_msisdn, "email": self.by_email, "twitter_handle": self.by_handle}
         owners: dict[tuple[str, str], set[str]] = {}
         for customer in self.by_account.values():
