@@ -155,3 +155,51 @@ def test_run_inference_enrichment_labels_each_complaint_and_dead_letters_only_fa
                               ("4", "Customer Service", "flaky-1")]), label="rows")
         assert_that(enriched["dead_letters"] | beam.Map(lambda d: (d["position"], d["stage"])),
                     equal_to([(3, "enrich")]), label="dead")
+
+
+def test_read_all_channels_ships_each_chunk_as_one_list_per_shard_with_every_copy_and_part_together(tmp_path):
+    """The batch's read stage: complaints leave in pickled lists, one per (chunk, shard); after grouping, every
+    copy of a complaint_id and every part of an SMS message are in one shard; customer profiles leave as
+    batches and are counted; unparsable lines are dead letters with their reason."""
+    from transforms.packing import GroupPackedLists
+    from transforms.sources.all_channels import ReadAllChannels
+
+    tweets = tmp_path / "tweets.jsonl"
+    tweets.write_text("\n".join([tweet_line("1"), tweet_line("2"), "{not json", tweet_line("1"), tweet_line("3")]) + "\n")
+    sms = tmp_path / "sms.txt"
+    sms.write_text("2026-11-26T09:59:58+01:00|08031234567|3737|m1|a7|1|2|Hello \n"
+                   "2026-11-26T10:00:01+01:00|08030000009|3737|m3|0|1|1|single\n"
+                   "2026-11-26T10:00:02+01:00|+2348031234567|3737|m2|a7|2|2|world\n")
+    customers = tmp_path / "customers.csv"
+    customers.write_text("account_number,msisdn,email,twitter_handle,segment,region,plan,tenure_months\n"
+                         "BJN-000001,08031234567,a@example.com,alice,vip,Lagos,Pro,12\n"
+                         "BJN-000002,08030000009,b@example.com,bob,consumer,Abuja,Basic,3\n"
+                         "BJN-000003,08030000010,c@example.com,carol,consumer,Kano,Basic,1\n")
+    files = [("twitter", str(tweets), "twitter/tweets.jsonl"), ("sms", str(sms), "sms/sms.txt"),
+             ("customers", str(customers), "customers/customers.csv")]
+    with pipeline() as p:
+        read = p | beam.Create(files) | ReadAllChannels(CONTEXT, shards=3)
+        # chunks of 2 raw records: 3 tweet chunks, 2 SMS chunks, each leaving at most one list per shard
+        lists = read["complaint_shards"] | "Lists" >> beam.combiners.Count.Globally()
+        assert_that(lists, lambda counts: counts[0] <= 5 * 3 and counts[0] >= 5, label="lists")
+        shards = read["complaint_shards"] | GroupPackedLists()
+        placed = shards | beam.FlatMap(lambda batch: [(c["complaint_id"] if "_sms" not in c else c["source_record_id"],
+                                                      batch.key) for c in batch.records])
+        together = (placed | beam.GroupByKey()
+                    | beam.MapTuple(lambda identity, keys: (identity, len(list(keys)), len(set(keys)))))
+
+        def every_copy_in_one_shard(rows):
+            assert sorted(n for _, n, _ in rows) == [1, 1, 1, 1, 1, 2], rows  # tweet 1 twice; m1, m2, m3; 2; 3
+            assert all(distinct == 1 for _, _, distinct in rows), rows
+
+        assert_that(together, every_copy_in_one_shard, label="together")
+        sms_shards = (shards | beam.FlatMap(lambda batch: [batch.key for c in batch.records
+                                                          if c.get("source_record_id") in ("m1", "m2")])
+                      | "DistinctSmsShards" >> beam.Distinct())
+        assert_that(sms_shards | "CountSmsShards" >> beam.combiners.Count.Globally(), equal_to([1]), label="sms")
+        assert_that(read["customers"] | beam.Map(lambda batch: sorted(c["account_number"] for c in batch.records)),
+                    equal_to([["BJN-000001", "BJN-000002"], ["BJN-000003"]]), label="customers")
+        assert_that(read["dead_letters"] | beam.Map(lambda d: (d["source"], d["position"], d["error_type"])),
+                    equal_to([("twitter", 3, "invalid_json")]), label="dead")
+        assert_that(read["tallies"] | "Loaded" >> beam.Filter(lambda t: t[0][1] == "loaded"),
+                    equal_to([(("customers", "loaded", ""), 3)]), label="loaded")
