@@ -6,6 +6,8 @@ elements per PCollection (one per shard) it samples every one: a shard of 25,000
 full after each step. So:
 
 - single records cross a Flatten or shuffle as ``(key, bytes)``, pickled once in C (``PackByKey``);
+- where a step already holds many records with the same key (a chunk of a file sorted into shards), they cross
+  as ``(key, one pickled list)`` and ``GroupPackedLists`` joins the lists, so Beam's cost is per list;
 - groups of records travel as ``RecordBatch``, whose registered coder pickles once and estimates its size
   from the record count instead of encoding it.
 
