@@ -142,8 +142,16 @@ def airflow_environment() -> dict:
         "COMPLAINTS_CLI": str(REPO / ".venv" / "bin" / "complaints"),
     }
     env = {**defaults, **os.environ}
+    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", airflow_database(env["AIRFLOW_HOME"]))
     env["PATH"] = f"{airflow_venv() / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def airflow_database(home: str) -> str:
+    """The SQLite metadata database of an Airflow home. A connection waits up to 60 s for another process's
+    write lock (SQLite's default is 5 s): the scheduler, the DAG processor and CLI calls all write to the one
+    file, and a ``backfill create`` that met a lock half-way left a backfill with only some of its days."""
+    return f"sqlite:///{os.path.abspath(home)}/airflow.db?timeout=60"
 
 
 def run_airflow() -> int:

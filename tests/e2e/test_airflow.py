@@ -45,7 +45,8 @@ def airflow_env(home: Path, landing: Path, out: Path, **extra: str) -> dict:
     env = {key: value for key, value in local_services.airflow_environment().items()
            if not key.startswith("PYTHON")}
     env.update({
-        "AIRFLOW_HOME": str(home), "COMPLAINTS_LANDING_DIR": str(landing), "COMPLAINTS_OUTPUT_DIR": str(out),
+        "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": local_services.airflow_database(str(home)),
+        "COMPLAINTS_LANDING_DIR": str(landing), "COMPLAINTS_OUTPUT_DIR": str(out),
         "COMPLAINTS_CLI": f"{sys.executable} -m beam_pipelines", "COMPLAINTS_RETRY_DELAY_SECONDS": "1",
     })
     env.update(extra)
@@ -334,7 +335,7 @@ def scheduler(airflow_bin, tmp_path):
 def _backfill(env: dict, days: list[dt.date], *extra: str) -> list[dict]:
     """Create a backfill of the call-centre DAG over ``days`` and wait until each of its runs has run (again)."""
     asked = dt.datetime.now(dt.timezone.utc)
-    for _ in range(20):
+    for _ in range(60):  # up to 3 minutes: under load the scheduler takes a minute or more to close a backfill
         created = airflow(env, "backfill", "create", "--dag-id", "complaints_call_centre_daily", "--from-date",
                           str(days[0]), "--to-date", str(days[-1]), "--max-active-runs", "1", *extra)
         # the CLI and the scheduler share one SQLite file (a write may find it locked for a moment), and the
