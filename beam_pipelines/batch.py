@@ -32,7 +32,6 @@ from transforms import sinks
 from transforms.cleaning import clean_complaint
 from transforms.dedupe import DedupeShards
 from transforms.enrichment import EnrichShards
-from transforms.garbage_collection import relax_for_record_work
 from transforms.outcomes import apply_stage_to_batches
 from transforms.packing import GroupPackedLists, PackByKey
 from transforms.records import CLEAN, VALIDATE, RunContext
@@ -392,7 +391,6 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
     progress = (ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
                 if show_progress else contextlib.nullcontext())
-    relax_for_record_work()  # the DirectRunner's shuffle buffers live in this process
     try:
         with progress:
             pipeline.run().wait_until_finish()

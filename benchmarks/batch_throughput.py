@@ -84,7 +84,7 @@ FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endp
 
 
 def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, repeat: int = 1,
-          flink: bool = False) -> dict:
+          flink: bool = False, train_model: bool = False) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{records}-"))
     python = sys.executable
     try:
@@ -136,7 +136,7 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
             runs["p2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2"]["seconds"], 2)
             runs["p2_sdk2_vs_p1"] = round(runs["p1"]["seconds"] / runs["p2_sdk2"]["seconds"], 2)
             result["flink"] = runs
-        if model_dir == "train":
+        if train_model:
             model_dir = str(work / "models")
             subprocess.run([python, "-m", "beam_pipelines", "train", "--data", str(REAL_DATA),
                             "--output-dir", model_dir], cwd=REPO, check=True, capture_output=True)
@@ -192,8 +192,8 @@ def main():
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "runs": []}
     for records in args.records or [100_000]:
         # the pipelines run from the repository root, so a model directory given relative to here is resolved first
-        model_dir = str(Path(args.model_dir).resolve()) if args.model_dir else "train" if args.train_model else None
-        run = bench(records, args.workers, args.keep, model_dir, args.repeat, args.flink)
+        model_dir = str(Path(args.model_dir).resolve()) if args.model_dir else None
+        run = bench(records, args.workers, args.keep, model_dir, args.repeat, args.flink, args.train_model)
         results["runs"].append(run)
         print(json.dumps(run), flush=True)
         print(summary(run), flush=True)

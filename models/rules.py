@@ -114,20 +114,28 @@ MATCHER = PhraseMatcher(ALL_PHRASES)
 CATEGORIES = tuple(CATEGORY_KEYWORDS)  # also the order that breaks a tie between equal scores
 
 
-def _weights_by_phrase(table: dict[str, dict[str, int]]) -> dict[str, tuple[tuple[str, int], ...]]:
-    """{label: {phrase: weight}} -> {phrase: ((label, weight), ...)}: what finding one phrase adds."""
+def _category_weights_by_phrase() -> dict[str, tuple[tuple[str, int], ...]]:
+    """{phrase: ((category, weight), ...)}: what finding one phrase adds to each category."""
     by_phrase: dict[str, list] = {}
-    for label, words in table.items():
+    for category, words in CATEGORY_KEYWORDS.items():
         for phrase, weight in words.items():
-            by_phrase.setdefault(phrase, []).append((label, weight))
+            by_phrase.setdefault(phrase, []).append((category, weight))
     return {phrase: tuple(pairs) for phrase, pairs in by_phrase.items()}
+
+
+def _urgency_rules_by_phrase() -> dict[str, frozenset[int]]:
+    """{phrase: the indices of the ``URGENCY_RULES`` it belongs to}."""
+    by_phrase: dict[str, set] = {}
+    for index, (_, _, phrases) in enumerate(URGENCY_RULES):
+        for phrase in phrases:
+            by_phrase.setdefault(phrase, set()).add(index)
+    return {phrase: frozenset(indices) for phrase, indices in by_phrase.items()}
 
 
 # The tables above turned around, so that a complaint's scores are sums over the few phrases found in it rather
 # than a walk over every phrase of every table (the weights are whole numbers: the order of the sums is free).
-CATEGORY_WEIGHTS_BY_PHRASE = _weights_by_phrase(CATEGORY_KEYWORDS)
-URGENCY_RULES_BY_PHRASE = _weights_by_phrase({index: dict.fromkeys(phrases, 0)
-                                              for index, (_, _, phrases) in enumerate(URGENCY_RULES)})
+CATEGORY_WEIGHTS_BY_PHRASE = _category_weights_by_phrase()
+URGENCY_RULES_BY_PHRASE = _urgency_rules_by_phrase()
 
 
 def _complaint_text(complaint: dict) -> str:
@@ -195,7 +203,7 @@ def sentiment(text: str, found: set[str] | None = None) -> tuple[float, str]:
 def prioritise(complaint: dict, category: str, sentiment_score: float,
                found: set[str] | None = None) -> tuple[str, list[str]]:
     found = MATCHER.found(_complaint_text(complaint)) if found is None else found
-    rules_hit = {index for phrase in found for index, _ in URGENCY_RULES_BY_PHRASE.get(phrase, ())}
+    rules_hit = {index for phrase in found for index in URGENCY_RULES_BY_PHRASE.get(phrase, ())}
     points, reasons = 0, []
     for index, (reason, weight, _) in enumerate(URGENCY_RULES):
         if index in rules_hit:

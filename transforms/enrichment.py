@@ -20,7 +20,6 @@ from apache_beam.metrics import Metrics
 import schemas
 from models.base import ComplaintModel, Prediction
 from transforms.cleaning import mask_contacts
-from transforms.garbage_collection import relax_for_record_work
 from transforms.outcomes import DEAD_LETTER, as_record_error
 from transforms.packing import RecordBatch
 from transforms.records import ENRICH, dead_letter_from_complaint
@@ -136,7 +135,6 @@ class EnrichShardsFn(beam.DoFn):
 
     def setup(self):
         self.model = self.model_factory()
-        relax_for_record_work()
 
     def process(self, keyed, customer_index):
         shard, complaints = keyed

@@ -15,7 +15,8 @@ RECORD_WORK_THRESHOLDS = (50_000, 20, 50)
 
 
 def relax_for_record_work() -> None:
-    """Raise the collector's thresholds for this process; idempotent, cheap to call from every DoFn's ``setup``.
+    """Raise the collector's thresholds for this process; idempotent. Every worker process runs the outcome DoFns
+    of ``transforms/outcomes.py`` (parsing, cleaning, validation), whose ``setup`` calls this.
     (``gc.freeze`` would add nothing measurable here, and would pin every object alive at that moment for the
     life of the process, which in a test runner or a server is everything.)"""
     gc.set_threshold(*RECORD_WORK_THRESHOLDS)

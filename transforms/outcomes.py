@@ -48,7 +48,7 @@ class _CountingDoFn(beam.DoFn):
         self._pending: dict = {}
 
     def setup(self):
-        relax_for_record_work()
+        relax_for_record_work()  # once per worker process: every pipeline's stages go through these DoFns
 
     def start_bundle(self):
         self._pending = {}

@@ -62,11 +62,8 @@ def lake_line(raw_record: dict) -> bytes:
     return orjson.dumps({name: raw_record.get(name) for name in LAKE_FIELDS}) + b"\n"
 
 
-to_arrow_table = schemas.arrow_table  # record dicts -> Arrow of a schema, as the committer builds them
-
-
 def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
-    table = to_arrow_table(rows, schema)
+    table = schemas.arrow_table(rows, schema)
     with FileSystems.create(path) as handle:
         pq.write_table(table, handle, compression="snappy")
 

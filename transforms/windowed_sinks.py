@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.trigger import AccumulationMode, AfterCount, AfterWatermark
 from apache_beam.transforms.window import FixedWindows, GlobalWindows
 
+import schemas
 from schemas import tables
 from schemas.tables import Table
 from transforms.event_time import StreamTiming, carries_something
@@ -216,7 +217,7 @@ class _CommitPanes(beam.DoFn):
         from apache_beam.utils.windowed_value import WindowedValue
 
         from warehouse.catalog import writer_schema
-        from warehouse.commit import table_rows, upsert_rows
+        from warehouse.commit import upsert_rows
 
         if not self._panes:
             return
@@ -242,7 +243,7 @@ class _CommitPanes(beam.DoFn):
             # pane index, the window's total so far) must be the one kept for its key
             rows.sort(key=lambda row: row.get("pane_index") or 0)
         panes = ",".join(f"{start.isoformat() if start else 'global'}/{index}" for start, index, _, _ in self._panes)
-        upsert_rows(self.iceberg, table_rows(rows, writer_schema(self.iceberg)), layout.table.key,
+        upsert_rows(self.iceberg, schemas.arrow_table(rows, writer_schema(self.iceberg)), layout.table.key,
                     {"writer": "stream", "stream_id": self.stream_id, "run_id": self.run_id,
                      "panes": panes[:4000]}, self.attempts)
         self._panes = []

@@ -234,9 +234,6 @@ def _schema_for(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
     return pa.schema([schema.field(name) for name in rows.schema.names])
 
 
-table_rows = schemas.arrow_table  # record dicts -> Arrow of a schema (a field a record lacks is null)
-
-
 def write_rows(config, table, rows, properties: dict | None = None,
                attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
     """Upsert ``rows`` (record dicts or Arrow, the table's columns) into warehouse table ``table``
@@ -244,5 +241,5 @@ def write_rows(config, table, rows, properties: dict | None = None,
     (the forecast job, the history generator, imports)."""
     iceberg = ensure_table(open_catalog(config), config, table)
     if not isinstance(rows, pa.Table):
-        rows = table_rows(rows, writer_schema(iceberg))
+        rows = schemas.arrow_table(rows, writer_schema(iceberg))
     return upsert_rows(iceberg, rows, table.key, properties, attempts)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+import schemas
 from schemas import tables
 from tests.conftest import REPO, run_cli
 from tests.warehouse_helpers import current_snapshots, read_table
@@ -149,11 +150,11 @@ def test_a_commit_that_loses_the_race_is_redone_from_the_new_state(tmp_path, mon
     ours = load_table(open_catalog(config), config, DEAD_LETTER)
 
     def dead_letters(ids, message):
-        return committer.table_rows([{"error_id": i, "source": "sms", "stage": "parse", "error_type": "x",
-                                      "error_message": message, "raw": "r", "raw_encoding": "utf-8",
-                                      "failed_at": dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc), "batch_id": "b",
-                                      "run_id": message, "schema_version": "1", "ingest_date": dt.date(2026, 11, 26)}
-                                     for i in ids], writer_schema(other))
+        return schemas.arrow_table([{"error_id": i, "source": "sms", "stage": "parse", "error_type": "x",
+                                     "error_message": message, "raw": "r", "raw_encoding": "utf-8",
+                                     "failed_at": dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc), "batch_id": "b",
+                                     "run_id": message, "schema_version": "1", "ingest_date": dt.date(2026, 11, 26)}
+                                    for i in ids], writer_schema(other))
 
     planned = committer._without_keys
     raced = []

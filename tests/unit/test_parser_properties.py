@@ -15,7 +15,6 @@ from tests.conftest import make_raw
 from transforms.cleaning import clean_complaint
 from transforms.enrichment import enrich_complaints
 from transforms.records import RecordError
-from transforms.sinks import to_arrow_table
 from transforms.sources.customers import CustomerIndex, parse_customer
 from transforms.sources.phone_logs import parse_call
 from transforms.sources.sms import parse_sms_part
@@ -42,7 +41,7 @@ def through_the_pipeline(parse, raw_record) -> None:
     except RecordError:
         return
     rows = enrich_complaints([complaint], CustomerIndex([]), RulesModel(), b"key")
-    to_arrow_table(rows, SCHEMA)
+    schemas.arrow_table(rows, SCHEMA)
 
 
 @PROPERTY

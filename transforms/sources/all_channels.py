@@ -15,10 +15,10 @@ import functools
 import apache_beam as beam
 
 from transforms.dedupe import shard_of
-from transforms.outcomes import DEAD_LETTER, ParseRawRecords, count_tally
+from transforms.outcomes import DEAD_LETTER, ParseRawRecords
 from transforms.packing import KeyedBytes, RecordBatch, pack
 from transforms.sources import customers, phone_logs, sms, twitter, webforms
-from transforms.sources.channel import read_tally
+from transforms.sources.channel import read_raw_batches
 from transforms.sources.files import ReadRawBatches
 
 CUSTOMERS = "customers"
@@ -93,18 +93,11 @@ class ReadAllChannels(beam.PTransform):
         self.call_centre_timezone = call_centre_timezone
 
     def expand(self, files):
-        context = self.context
-        raw_batches = files | "ReadRawRecords" >> beam.ParDo(
-            self.reader(context.run_id, context.batch_id, context.ingested_at, context.chunk_size)
-        ).with_output_types(RecordBatch)
+        raw_batches, read = read_raw_batches(files, self.context, self.reader)
         parsed = raw_batches | "ParseIntoShards" >> beam.ParDo(
             ParseIntoShardsFn(ParseByChannel(self.call_centre_timezone), self.shards)
         ).with_output_types(KeyedBytes).with_outputs(DEAD_LETTER, CUSTOMERS, main="complaint_shards")
-        loaded = (parsed[CUSTOMERS]
-                  | "CustomersInBatch" >> beam.Map(len)
-                  | "CountCustomers" >> beam.CombineGlobally(sum)
-                  | "CustomersLoaded" >> beam.Map(lambda n: count_tally((customers.SOURCE, "loaded", ""), n)))
-        read = raw_batches | "CountRead" >> beam.Map(read_tally)
+        loaded = parsed[CUSTOMERS] | "CountCustomers" >> customers.CountLoaded()
         return {"raw_batches": raw_batches,
                 "complaint_shards": parsed.complaint_shards,
                 "customers": parsed[CUSTOMERS], "dead_letters": parsed[DEAD_LETTER],

@@ -122,11 +122,13 @@ class BuildCustomerIndex(beam.CombineFn):
 
 
 class CountLoaded(beam.PTransform):
-    """Customer profiles -> one tally ((customers, loaded, ''), n), also a Beam counter."""
+    """Customer profiles, or RecordBatches of them -> one tally ((customers, loaded, ''), n), also a Beam
+    counter."""
 
     def expand(self, profiles):
         return (profiles
-                | "Count" >> beam.combiners.Count.Globally()
+                | "Profiles" >> beam.Map(lambda item: len(item.records) if isinstance(item, RecordBatch) else 1)
+                | "Count" >> beam.CombineGlobally(sum)
                 | "Tally" >> beam.Map(lambda n: count_tally((SOURCE, "loaded", ""), n)))
 
 

@@ -23,7 +23,6 @@ from apache_beam.io.filesystems import FileSystems
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from transforms.garbage_collection import relax_for_record_work
 from transforms.packing import RecordBatch
 from transforms.records import decode_raw
 
@@ -397,9 +396,6 @@ class ReadRawBatches(beam.DoFn):
 
     def __init__(self, run_id: str, batch_id: str, ingested_at: str, chunk_size: int = 10_000):
         self.run_id, self.batch_id, self.ingested_at, self.chunk_size = run_id, batch_id, ingested_at, chunk_size
-
-    def setup(self):
-        relax_for_record_work()
 
     def process(self, element):
         source, path, display_path = element
