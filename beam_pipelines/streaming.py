@@ -20,6 +20,8 @@ import datetime as dt
 import logging
 import secrets
 import signal
+import threading
+import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -165,35 +167,68 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     pipeline = stream_pipeline(transport, runner, beam_args, bounded=plan.bounded)
     build_stream_graph(read_messages(pipeline, transport, transport_config, plan), plan, settings, model_handler)
     result = pipeline.run()
-    stopping = []
+    stopping: list[int] = []
 
-    def stop(signum, _frame):  # Ctrl-C or SIGTERM: cancel the job, let files in flight finish, then exit
-        stopping.append(signum)
-        # what a cancelled job's workers and runner log as they stop ("Bundle failed", cancelled RPCs) is the
-        # stop the user asked for, not an error: the command says "interrupted" in one line instead
-        logging.disable(logging.CRITICAL)
-        result.cancel()
-        if on_flink:  # the job server's cancel leaves a job on a remote Flink cluster running
+    def cancel() -> None:
+        # on Flink, the REST cancel first: the job server's cancel leaves a job on a remote cluster running, and
+        # it can be slow to answer while the cluster recovers from a lost TaskManager
+        if on_flink:
             from runners.options import cancel_flink_job
 
             with contextlib.suppress(OSError, ValueError):
                 cancel_flink_job(beam_args, job_name)
+        with contextlib.suppress(Exception):  # noqa: BLE001 - a runner that has already stopped refuses the cancel
+            result.cancel()
+
+    def stop(signum, _frame):  # Ctrl-C or SIGTERM: cancel the job, let files in flight finish, then exit
+        stopping.append(signum)
+        if len(stopping) > 1:  # asked twice: stop waiting now
+            return
+        # what a cancelled job's workers and runner log as they stop ("Bundle failed", cancelled RPCs) is the
+        # stop the user asked for, not an error: the command says "interrupted" in one line instead
+        logging.disable(logging.CRITICAL)
+        threading.Thread(target=cancel, name="cancel-stream", daemon=True).start()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress
                 else contextlib.nullcontext())
     try:
         with progress:
-            result.wait_until_finish()
-    except Exception:  # noqa: BLE001 - a cancelled job reports itself as failed
-        if not stopping:
-            raise
+            _wait_for_the_job(result, stopping)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if stopping:
         raise KeyboardInterrupt
     return stream_totals(plan.output_dir, plan.run_id, plan_catalog(plan))
+
+
+CANCEL_GRACE_SECONDS = 60
+
+
+def _wait_for_the_job(result, stopping: list) -> None:
+    """Wait until the job ends. The runner's wait runs in a thread, so a stop request (in ``stopping``) is
+    honoured even when the runner never reports the cancelled job's end: after ``CANCEL_GRACE_SECONDS``, or at a
+    second stop request, the command stops waiting. A job that fails on its own raises; one that fails because it was cancelled does not."""
+    failure: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            result.wait_until_finish()
+        except Exception as error:  # noqa: BLE001 - re-raised below unless the job was cancelled
+            failure.append(error)
+
+    waiter = threading.Thread(target=wait, name="wait-for-stream", daemon=True)
+    waiter.start()
+    stop_seen = None
+    while waiter.is_alive():
+        waiter.join(0.5)
+        if stopping and stop_seen is None:
+            stop_seen = time.monotonic()
+        if stop_seen is not None and (len(stopping) > 1 or time.monotonic() - stop_seen > CANCEL_GRACE_SECONDS):
+            return
+    if failure and not stopping:
+        raise failure[0]
 
 
 def stream_totals(output_dir: str, run_id: str | None = None, catalog: CatalogConfig | None = None) -> dict:

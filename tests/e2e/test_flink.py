@@ -150,8 +150,9 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
                 break
             assert job.poll() is None, job.stderr.read()[-3000:]
             time.sleep(0.5)
+        # 834 messages at 10/s: 80 s of input, room for the first commit on a loaded machine before the kill
         publisher = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "publish", "--from",
-                                      str(generated_day["dir"]), *transport[:8], "--rate", "15"],
+                                      str(generated_day["dir"]), *transport[:8], "--rate", "10"],
                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # mid-stream: rows committed and a checkpoint taken, input still coming

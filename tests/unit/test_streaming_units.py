@@ -120,3 +120,50 @@ def test_volumes_count_a_complaint_once_however_many_copies_reach_them():
     left = combine.add_input(combine.add_input(combine.create_accumulator(), "wf-1"), "wf-1")
     right = combine.add_input(combine.create_accumulator(), "wf-2")
     assert combine.extract_output(combine.merge_accumulators([left, right, {"wf-1"}])) == 2
+
+
+class _RunnerResult:
+    """A runner's result whose wait ends when ``finish`` is set (or never), then fails or not."""
+
+    def __init__(self, error: Exception | None = None):
+        import threading
+
+        self.finish, self.error = threading.Event(), error
+
+    def wait_until_finish(self):
+        self.finish.wait()
+        if self.error:
+            raise self.error
+
+
+def test_a_stopped_stream_stops_waiting_for_a_runner_that_never_confirms_the_cancel(monkeypatch):
+    import threading
+    import time
+
+    from beam_pipelines import streaming
+
+    monkeypatch.setattr(streaming, "CANCEL_GRACE_SECONDS", 0.5)
+    stopping: list = []
+    threading.Timer(0.2, stopping.append, args=[2]).start()
+    started = time.monotonic()
+    streaming._wait_for_the_job(_RunnerResult(), stopping)  # the runner never reports the end
+    assert 0.6 < time.monotonic() - started < 5
+
+
+def test_a_second_stop_request_ends_the_wait_at_once(monkeypatch):
+    from beam_pipelines import streaming
+
+    monkeypatch.setattr(streaming, "CANCEL_GRACE_SECONDS", 3600)
+    streaming._wait_for_the_job(_RunnerResult(), [2, 2])  # returns instead of waiting an hour
+
+
+def test_a_job_that_fails_on_its_own_raises_and_one_failing_because_it_was_cancelled_does_not():
+    from beam_pipelines import streaming
+
+    failed = _RunnerResult(RuntimeError("Pipeline failed."))
+    failed.finish.set()
+    with pytest.raises(RuntimeError, match="Pipeline failed"):
+        streaming._wait_for_the_job(failed, [])
+    cancelled = _RunnerResult(RuntimeError("Pipeline failed."))
+    cancelled.finish.set()
+    streaming._wait_for_the_job(cancelled, [2])
