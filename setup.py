@@ -30,6 +30,7 @@ SERVING = [  # the API, dashboard, reports, query and forecast over the warehous
     "pytz==2026.6",            # DuckDB needs it to hand time-zone-aware timestamps to Python
     "fastapi==0.163.2",        # the HTTP API with its OpenAPI document, and the dashboard
     "uvicorn==0.54.0",         # the ASGI server under FastAPI
+    "prometheus-client==0.26.0",  # /metrics in Prometheus' exposition format, from its own client library
     "plotly==7.1.0",           # dashboard and report charts; ships plotly.js, served locally / inlined offline
     "holidays==0.108",         # forecasting: public-holiday calendars per country
     "scikit-learn==1.9.1",     # the forecast's Poisson regression and the phrase ranking

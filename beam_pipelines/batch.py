@@ -362,6 +362,18 @@ def reject_ratios_above(counts: dict, limit: float) -> dict[str, float]:
             if source != "customers" and entry["read"] and entry["rejected"] / entry["read"] > limit}
 
 
+def quality_warnings(counts: dict, quality) -> list[str]:
+    """What breaks the profile's soft ``[quality]`` limits (the run is committed; the manifest and the alerts say
+    so): sources whose flagged / written is above ``max_flagged_ratio``."""
+    warnings = []
+    for source, entry in sorted(counts.items()):
+        flagged = sum(entry.get("flagged", {}).values())
+        if source != "customers" and entry.get("written") and flagged / entry["written"] > quality.max_flagged_ratio:
+            warnings.append(f"{source}: flagged share {flagged / entry['written']:.0%} above "
+                            f"{quality.max_flagged_ratio:.0%} ([quality] max_flagged_ratio)")
+    return warnings
+
+
 def check_quality(counts: dict, quality, staging: str) -> None:
     """Refuse to commit a run that a bug broke or whose inputs are mostly unusable (``RefusedRun``)."""
     unexpected = unexpected_errors(counts)
@@ -412,6 +424,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         sinks.keep_staging(plan.output_dir, plan.run_id, str(refused))
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
         write_manifest(plan.output_dir, {**manifest, "status": "refused", "refused_because": str(refused),
+                                         "quality_warnings": quality_warnings(counts, settings.quality),
                                          "staging": staging})
         raise
     try:
@@ -428,6 +441,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
                            "run the batch again (it replaces, never duplicates)") from error
     manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
     manifest["committed_at"] = dt.datetime.now(dt.timezone.utc).isoformat()  # --as-of this reads the run's output
+    manifest["quality_warnings"] = quality_warnings(counts, settings.quality)
     write_manifest(plan.output_dir, manifest)
     sinks.discard_staging(plan.output_dir, plan.run_id)
     return manifest

@@ -29,6 +29,8 @@ def format_summary(manifest: dict) -> str:
     if reasons:
         lines.append("rejected by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(),
                                                                                        key=lambda i: -i[1])))
+    for warning in manifest.get("quality_warnings", []):
+        lines.append(f"quality warning: {warning}")
     lines += [f"lake:        {os.path.join(out, tables.LAKE.path)}",
               f"warehouse:   {os.path.join(out, tables.COMPLAINTS.path)}",
               f"dead letter: {os.path.join(out, tables.DEAD_LETTER.path)}",

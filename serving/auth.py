@@ -13,7 +13,8 @@ A key file is TOML with one ``[[keys]]`` table per client::
     scopes = ["aggregates"]
 
 Scopes: ``complaints`` reads single complaints and searches them (text, customer ids); ``aggregates`` reads
-volumes, alerts, forecasts, phrases and the summary (no single complaint). A request without a valid key gets
+volumes, alerts, forecasts, phrases and the summary (no single complaint); ``metrics`` reads ``/metrics``
+(Prometheus' scrape key: counts and times, no complaint). A request without a valid key gets
 401; a valid key without the endpoint's scope gets 403.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-SCOPES = ("complaints", "aggregates")
+SCOPES = ("complaints", "aggregates", "metrics")
 
 
 class KeyFileError(ValueError):

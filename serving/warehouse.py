@@ -61,6 +61,7 @@ class Warehouse:
         self._catalog = None
         self.as_of = self._as_of_time(as_of)
         self.snapshots: dict[str, int | None] = {}
+        self.snapshot_times: dict[str, float | None] = {}  # when each table's current snapshot was committed (Unix)
         self.refresh_seconds = refresh_seconds
         self.materialize = frozenset(materialize)
         self._connection = duckdb.connect(":memory:")
@@ -149,6 +150,8 @@ class Warehouse:
             self.snapshots[table] = None
             return ()
         snapshot = iceberg.current_snapshot()
+        if self.as_of is None:
+            self.snapshot_times[table] = snapshot.timestamp_ms / 1000 if snapshot else None
         if self.as_of is None and table in self._files and self.snapshots.get(table) == (
                 snapshot.snapshot_id if snapshot else None):
             return self._files[table]

@@ -106,6 +106,27 @@ def flink_services():
             "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"]
 
 
+MONITORING_TOOLS = {"promtool": "promtool", "prometheus": "prometheus", "amtool": "amtool",
+                    "alertmanager": "prometheus-alertmanager"}
+
+
+@pytest.fixture(scope="session")
+def monitoring_tools():
+    """Debian's Prometheus 2.42 and Alertmanager 0.25 (``apt-get install prometheus prometheus-alertmanager``,
+    as ``.ci/run`` does): the paths of their programs. Missing ones skip the test on a laptop (fail under
+    ``COMPLAINTS_REQUIRE_SERVICES=1``)."""
+    import shutil
+
+    found = {name: shutil.which(program) for name, program in MONITORING_TOOLS.items()}
+    missing = [MONITORING_TOOLS[name] for name, path in found.items() if path is None]
+    if missing:
+        message = f"not installed: {', '.join(missing)} (apt-get install prometheus prometheus-alertmanager)"
+        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
 # -- serving: a warehouse with weeks of history, and the real server over it ------------------------------------
 SERVING_END = dt.date(2026, 11, 25)
 FORMULA_TEXTS = ['=HYPERLINK("http://evil.example","refund")', "+1 if you fix it today", "@SUM(A1:A9)",

@@ -34,6 +34,10 @@ def serve_arguments(parser) -> None:
                              "serving/auth.py")
     parser.add_argument("--no-auth", action="store_true",
                         help="serve without API keys: only on a loopback address, for local use")
+    parser.add_argument("--output-dir",
+                        help="where the runs' manifests (_runs) and freshness records (_freshness) are, which "
+                             "/metrics reports (default: the warehouse's parent directory); the profile's "
+                             "[quality] limits are reported beside them")
 
 
 def report_arguments(parser) -> None:
@@ -133,7 +137,15 @@ def cmd_serve(args) -> int:
         warehouse = Warehouse(warehouse_dir, materialize=("complaints",), catalog=catalog_of(args, "serve"))
     except WarehouseError as error:
         raise CliError(f"complaints serve: {error}") from None
-    app = create_app(warehouse, keys)
+    from beam_pipelines.config import ConfigError, load_section
+
+    try:
+        quality = load_section("quality", args.profile)
+    except ConfigError as error:
+        raise CliError(f"complaints serve: {error}") from None
+    if args.output_dir and not os.path.isdir(args.output_dir):
+        raise CliError(f"complaints serve: output directory not found: {args.output_dir}", EXIT_USAGE)
+    app = create_app(warehouse, keys, args.output_dir, quality)
     auth = f"{len(keys)} API key(s)" if keys.enabled else "no authentication (loopback only)"
     print(f"serving {warehouse_dir} at http://{args.host}:{args.port}/dashboard and /api/v1 ({auth}); "
           f"OpenAPI at /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROFILES = ("dev", "staging", "prod")
+CHANNELS = ("twitter", "webform", "sms", "phone")  # the complaint channels, as the `source` column names them
 _DIR = Path(__file__).parent
 
 
@@ -63,6 +64,26 @@ class QualitySettings:
     max_reject_ratio: float = 0.25   # per source: rejected / read above this refuses the commit (exit 5)
     max_unexpected_errors: int = 10  # records that hit an unexpected exception in our code: above this, the run
     #                                  fails (exit 4): a bug, not bad data, and its dead letters would hide it
+    max_flagged_ratio: float = 0.5   # per source: flags (by reason; a complaint may carry two) per written
+    #                                  complaint above this is a warning in the run manifest and an alert
+    #                                  (FlaggedRatioHigh), not a refusal: flagged complaints are kept
+    #: per channel: minutes without a new record (complaint or dead letter) before the feed counts as silent
+    #: (alert FeedSilent); the call centre exports once a day, so its gap is a day and two hours
+    max_silence_minutes: dict = field(default_factory=lambda: {
+        "twitter": 60.0, "webform": 180.0, "sms": 180.0, "phone": 1560.0})
+    #: per channel: complaints expected at least, per complete day (alert VolumeLow); a channel not listed has
+    #: no minimum
+    min_daily_volume: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("max_silence_minutes", "min_daily_volume"):
+            for channel, value in getattr(self, name).items():
+                if channel not in CHANNELS:
+                    raise ValueError(f"[quality] {name}: unknown channel {channel!r} (known: {', '.join(CHANNELS)})")
+                if type(value) not in (int, float) or value <= 0:
+                    raise ValueError(f"[quality] {name}.{channel} must be a positive number, got {value!r}")
+        if not 0 <= self.max_flagged_ratio <= 1 or not 0 <= self.max_reject_ratio <= 1:
+            raise ValueError("[quality] max_reject_ratio and max_flagged_ratio must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -160,9 +181,14 @@ def _section(path: Path, name: str, values: dict):
         expected = type(getattr(kind(), key)) if getattr(kind(), key) is not None else str
         if expected is float and type(value) is int:
             value = values[key] = float(value)
+        if expected is dict and type(value) is dict:  # a table of per-channel values adds to the defaults
+            values[key] = {**getattr(kind(), key), **value}
         if type(value) is not expected:  # noqa: E721 - bool is not an int setting
             raise ConfigError(f"profile {path}: [{name}] {key} must be {expected.__name__}, got {value!r}")
-    return kind(**values)
+    try:
+        return kind(**values)
+    except ValueError as error:  # a section's own check of its values
+        raise ConfigError(f"profile {path}: {error}") from None
 
 
 def _read_profile(profile: str | None) -> tuple[str, Path, dict]:

@@ -8,6 +8,7 @@
   generators can read it.
 - ``/dashboard``: the page (public; it holds no data and asks for a key, kept in the browser's storage).
 - ``/healthz``: liveness and what the warehouse holds (``pages.py``).
+- ``/metrics``: the platform's health for Prometheus (``serving/metrics.py``); scope ``metrics`` when keys are on.
 
 Bad parameters get 400 with the parameter and the problem, never a 500. Nothing here writes to the warehouse.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import queries
 from serving.api import aggregates, complaints, models, pages
+from serving.metrics import platform_registry
 from serving.auth import ApiKeys
 from serving.warehouse import Warehouse, WarehouseError
 
@@ -31,14 +34,20 @@ API_VERSION = "1.0.0"
 ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
-def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
-    """The app over ``warehouse``; ``api_keys`` empty means no authentication (local use only)."""
+def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None = None, quality=None) -> FastAPI:
+    """The app over ``warehouse``; ``api_keys`` empty means no authentication (local use only). ``output_dir``
+    (default: the warehouse's parent, as the pipelines lay it out) holds the run manifests and freshness records
+    that ``/metrics`` reports; ``quality`` is the profile's ``[quality]`` section (default: the defaults)."""
+    from beam_pipelines.config import QualitySettings
+
     app = FastAPI(title="Beejan complaints API", version=API_VERSION, docs_url=None, redoc_url=None,
                   description="Curated customer complaints, volumes, alerts and forecasts from the Beejan "
                               "complaint warehouse. Contact details appear only as tokens.",
                   responses={code: {"model": models.ErrorBody} for code in (400, 401, 403, 503)})
     app.state.warehouse, app.state.api_keys = warehouse, api_keys
     app.state.phrase_cache = aggregates.PhraseCache()
+    app.state.metrics_registry, request_metrics = platform_registry(
+        warehouse, Path(output_dir) if output_dir else warehouse.root.parent, quality or QualitySettings())
     for router in (pages.router, complaints.router, aggregates.router):
         app.include_router(router)
 
@@ -67,7 +76,10 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys) -> FastAPI:
     async def timing(request: Request, call_next):
         started = time.perf_counter()
         response = await call_next(request)
-        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        elapsed = time.perf_counter() - started
+        response.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.1f}"
+        route = request.scope.get("route")  # the matched route's template: one series per route, not per id
+        request_metrics.observe(getattr(route, "path", "unmatched"), request.method, response.status_code, elapsed)
         return response
 
     return app

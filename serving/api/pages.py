@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.api import models
-from serving.api.dependencies import WarehouseDep, api_keys
+from serving.api.dependencies import WarehouseDep, api_keys, scope
 from serving.auth import ApiKeys
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
@@ -48,3 +50,11 @@ def health(warehouse: WarehouseDep, keys: Annotated[ApiKeys, Depends(api_keys)])
     return {"status": "ok", "warehouse": warehouse.root.name, "tables": warehouse.file_counts(),
             "snapshots": {name: snapshot for name, snapshot in warehouse.snapshots.items()},
             "unreadable_files": warehouse.unreadable_files(), "auth": "api-keys" if keys.enabled else "off"}
+
+
+# Prometheus' own text format, for Prometheus rather than API clients: like the page, not in the OpenAPI document
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(scope("metrics"))])
+def metrics(request: Request):
+    """API requests and latency, warehouse rows and snapshots, batch runs, channel freshness, the stream, the
+    model's category mix and the profile's quality thresholds (``serving/metrics.py``)."""
+    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
