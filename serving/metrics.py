@@ -23,7 +23,6 @@ Times are exported as Unix timestamps (``*_timestamp_seconds``), as Prometheus' 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from beam_pipelines.config import CHANNELS
+from serving.health import RunManifests, last_record_by_channel, read_freshness, timestamp
 from serving.warehouse import Warehouse, WarehouseError
 
 LOG = logging.getLogger(__name__)
@@ -59,35 +58,6 @@ class RequestMetrics:
         self.latency.labels(route, method).observe(seconds)
 
 
-def _timestamp(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
-class RunManifests:
-    """The run manifests in ``OUT/_runs``, each parsed once (a manifest never changes after it is written)."""
-
-    def __init__(self, runs_dir: Path):
-        self.runs_dir = runs_dir
-        self._parsed: dict[str, dict | None] = {}
-
-    def all(self) -> list[dict]:
-        if not self.runs_dir.is_dir():
-            return []
-        for path in self.runs_dir.glob("*.json"):
-            if path.name not in self._parsed:
-                try:
-                    self._parsed[path.name] = json.loads(path.read_text())
-                except (OSError, ValueError):  # being written, or damaged: not a run to report
-                    continue
-        return [manifest for manifest in self._parsed.values() if manifest]
-
-
 def last_run_by_source(manifests: list[dict]) -> dict[str, dict]:
     """For each source, the latest run (by when it finished) that read it."""
     latest: dict[str, dict] = {}
@@ -101,7 +71,7 @@ def last_run_by_source(manifests: list[dict]) -> dict[str, dict]:
 def last_success_by_source(manifests: list[dict]) -> dict[str, float]:
     found: dict[str, float] = {}
     for manifest in manifests:
-        finished = _timestamp(manifest.get("finished_at"))
+        finished = timestamp(manifest.get("finished_at"))
         if manifest.get("status") != "succeeded" or finished is None:
             continue
         for source in manifest.get("counts", {}):
@@ -148,8 +118,8 @@ def run_families(manifests: list[dict]) -> list:
         reject_ratio.add_metric((source,), entry.get("rejected", 0) / entry["read"] if entry.get("read") else 0)
         flagged_ratio.add_metric((source,), flagged / entry["written"] if entry.get("written") else 0)
         succeeded.add_metric((source,), 1 if manifest.get("status") == "succeeded" else 0)
-        if _timestamp(manifest.get("finished_at")) is not None:
-            finished.add_metric((source,), _timestamp(manifest.get("finished_at")))
+        if timestamp(manifest.get("finished_at")) is not None:
+            finished.add_metric((source,), timestamp(manifest.get("finished_at")))
         duration.add_metric((source,), manifest.get("duration_seconds", 0))
         warnings.add_metric((source,), sum(1 for warning in manifest.get("quality_warnings", [])
                                            if warning.startswith(f"{source}:")))
@@ -186,23 +156,16 @@ def freshness_family(freshness_dir: Path) -> GaugeMetricFamily:
     family = GaugeMetricFamily(f"{PREFIX}_channel_complete_through_timestamp_seconds",
                                "How far the scheduled batches have completed the channel (OUT/_freshness)",
                                labels=("source",))
-    for path in sorted(freshness_dir.glob("*.json")) if freshness_dir.is_dir() else []:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        moment = _timestamp(record.get("complete_through"))
-        if moment is not None:
-            family.add_metric((record.get("channel", path.stem),), moment)
+    for channel, moment in sorted(read_freshness(freshness_dir).items()):
+        family.add_metric((channel,), moment)
     return family
 
 
 class PlatformCollector:
     """Everything but the API's own requests, read afresh at each scrape (see the module's docstring)."""
 
-    def __init__(self, warehouse: Warehouse, output_dir: Path, quality):
-        self.warehouse, self.output_dir, self.quality = warehouse, output_dir, quality
-        self.manifests = RunManifests(output_dir / "_runs")
+    def __init__(self, warehouse: Warehouse, output_dir: Path, quality, manifests: RunManifests):
+        self.warehouse, self.output_dir, self.quality, self.manifests = warehouse, output_dir, quality, manifests
 
     def describe(self):  # no families at registration: collect() reads the warehouse, which may be slow
         return []
@@ -237,12 +200,8 @@ class PlatformCollector:
         last_record = GaugeMetricFamily(f"{PREFIX}_channel_last_record_timestamp_seconds",
                                         "When the channel's newest record (complaint or dead letter) arrived",
                                         labels=("source",))
-        for row in warehouse.rows(
-                "SELECT source, epoch(max(arrived)) AS arrived FROM (SELECT source, ingested_at AS arrived FROM "
-                "complaints UNION ALL SELECT source, failed_at AS arrived FROM dead_letter) WHERE source IN "
-                f"({', '.join(repr(channel) for channel in CHANNELS)}) GROUP BY source ORDER BY source"):
-            if row["arrived"] is not None:
-                last_record.add_metric((row["source"],), row["arrived"])
+        for channel, arrived in sorted(last_record_by_channel(warehouse).items()):
+            last_record.add_metric((channel,), arrived)
         yesterday = GaugeMetricFamily(f"{PREFIX}_channel_previous_day_complaints",
                                       "Complaints of the channel with yesterday's (UTC) event date",
                                       labels=("source",))
@@ -283,10 +242,11 @@ class PlatformCollector:
                 spikes]
 
 
-def platform_registry(warehouse: Warehouse, output_dir: Path, quality) -> tuple[CollectorRegistry, RequestMetrics]:
+def platform_registry(warehouse: Warehouse, output_dir: Path, quality,
+                      manifests: RunManifests) -> tuple[CollectorRegistry, RequestMetrics]:
     """A registry of its own (not the process-wide default, so two apps in one process do not collide) with the
     API's request metrics and the platform collector."""
     registry = CollectorRegistry(auto_describe=False)
     requests = RequestMetrics(registry)
-    registry.register(PlatformCollector(warehouse, output_dir, quality))
+    registry.register(PlatformCollector(warehouse, output_dir, quality, manifests))
     return registry, requests

@@ -38,6 +38,9 @@ def serve_arguments(parser) -> None:
                         help="where the runs' manifests (_runs) and freshness records (_freshness) are, which "
                              "/metrics reports (default: the warehouse's parent directory); the profile's "
                              "[quality] limits are reported beside them")
+    parser.add_argument("--alertmanager-url", default=os.environ.get("COMPLAINTS_ALERTMANAGER_URL"),
+                        help="Alertmanager whose open alerts the dashboard's health panel lists, e.g. "
+                             "http://127.0.0.1:9093 (default COMPLAINTS_ALERTMANAGER_URL; none: not listed)")
 
 
 def report_arguments(parser) -> None:
@@ -145,7 +148,10 @@ def cmd_serve(args) -> int:
         raise CliError(f"complaints serve: {error}") from None
     if args.output_dir and not os.path.isdir(args.output_dir):
         raise CliError(f"complaints serve: output directory not found: {args.output_dir}", EXIT_USAGE)
-    app = create_app(warehouse, keys, args.output_dir, quality)
+    if args.alertmanager_url and not args.alertmanager_url.startswith(("http://", "https://")):
+        raise CliError(f"complaints serve: --alertmanager-url must be an http(s) URL, not {args.alertmanager_url}",
+                       EXIT_USAGE)
+    app = create_app(warehouse, keys, args.output_dir, quality, args.alertmanager_url)
     auth = f"{len(keys)} API key(s)" if keys.enabled else "no authentication (loopback only)"
     print(f"serving {warehouse_dir} at http://{args.host}:{args.port}/dashboard and /api/v1 ({auth}); "
           f"OpenAPI at /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)

@@ -1,9 +1,9 @@
 """``complaints serve``: the JSON API for CRM and apps, and the operations dashboard, in one FastAPI app.
 
 - ``/api/v1/...``: complaints by id and search (scope ``complaints``, ``complaints.py``); volumes, live volumes,
-  alerts, forecast, phrases, priority mix and the day's summary (scope ``aggregates``, ``aggregates.py``). Keys in
-  ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid key, 403 without the scope
-  (``dependencies.py``).
+  alerts, forecast, phrases, priority mix, the day's summary and the platform's health (scope ``aggregates``,
+  ``aggregates.py``). Keys in ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid key, 403 without
+  the scope (``dependencies.py``).
 - ``/openapi.json``: the OpenAPI document with every response's model (``models.py``); public, so client
   generators can read it.
 - ``/dashboard``: the page (public; it holds no data and asks for a key, kept in the browser's storage).
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import queries
 from serving.api import aggregates, complaints, models, pages
+from serving.health import RunManifests
 from serving.metrics import platform_registry
 from serving.auth import ApiKeys
 from serving.warehouse import Warehouse, WarehouseError
@@ -34,10 +35,12 @@ API_VERSION = "1.0.0"
 ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
-def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None = None, quality=None) -> FastAPI:
+def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None = None, quality=None,
+               alertmanager_url: str | None = None) -> FastAPI:
     """The app over ``warehouse``; ``api_keys`` empty means no authentication (local use only). ``output_dir``
     (default: the warehouse's parent, as the pipelines lay it out) holds the run manifests and freshness records
-    that ``/metrics`` reports; ``quality`` is the profile's ``[quality]`` section (default: the defaults)."""
+    that ``/metrics`` and the health panel report; ``quality`` is the profile's ``[quality]`` section (default:
+    the defaults); ``alertmanager_url``, when given, is where the health panel reads the open alerts."""
     from beam_pipelines.config import QualitySettings
 
     app = FastAPI(title="Beejan complaints API", version=API_VERSION, docs_url=None, redoc_url=None,
@@ -46,8 +49,11 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None 
                   responses={code: {"model": models.ErrorBody} for code in (400, 401, 403, 503)})
     app.state.warehouse, app.state.api_keys = warehouse, api_keys
     app.state.phrase_cache = aggregates.PhraseCache()
+    app.state.output_dir = Path(output_dir) if output_dir else warehouse.root.parent
+    app.state.quality, app.state.alertmanager_url = quality or QualitySettings(), alertmanager_url
+    app.state.run_manifests = RunManifests(app.state.output_dir / "_runs")
     app.state.metrics_registry, request_metrics = platform_registry(
-        warehouse, Path(output_dir) if output_dir else warehouse.root.parent, quality or QualitySettings())
+        warehouse, app.state.output_dir, app.state.quality, app.state.run_manifests)
     for router in (pages.router, complaints.router, aggregates.router):
         app.include_router(router)
 

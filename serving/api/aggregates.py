@@ -1,4 +1,5 @@
-"""Volumes, live volumes, alerts, forecast, phrases, priority mix and the day's summary (scope ``aggregates``)."""
+"""Volumes, live volumes, alerts, forecast, phrases, priority mix, the day's summary and the platform's health
+(scope ``aggregates``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from serving import health
 from serving import phrases as phrase_ranking
 from serving import queries
 from serving.api import models
@@ -82,3 +84,11 @@ def phrases(warehouse: WarehouseDep, request: Request, days: Annotated[int, Quer
             summary="Complaints per category and priority over recent days")
 def priority_mix(warehouse: WarehouseDep, days: Annotated[int, Query(ge=1, le=366)] = 7):
     return queries.priority_mix(warehouse, days)
+
+
+@router.get("/health", response_model=models.PlatformHealth,
+            summary="The platform's health: channel freshness, recent batch runs, open alerts")
+def platform_health(warehouse: WarehouseDep, request: Request, runs: Annotated[int, Query(ge=1, le=200)] = 20):
+    state = request.app.state
+    return health.platform_health(warehouse, state.output_dir, state.quality, state.run_manifests,
+                                  state.alertmanager_url, runs)

@@ -185,3 +185,61 @@ class ErrorBody(BaseModel):
 
     error: str
     detail: str | list[Problem]
+
+
+class ChannelHealth(BaseModel):
+    """A channel's newest record (complaint or dead letter), how long it has been silent against its
+    ``[quality] max_silence_minutes``, and how far the scheduled batches have completed it."""
+
+    channel: str
+    last_record_at: str | None = None
+    silent_seconds: float | None = None
+    max_silence_seconds: float | None = None
+    silent: bool
+    complete_through: str | None = None
+
+
+class SourceRun(BaseModel):
+    read: int
+    written: int
+    rejected: int
+    reject_ratio: float
+
+
+class RunHealth(BaseModel):
+    """A batch run from its manifest: ``status`` succeeded, refused (a ``[quality]`` limit; ``refused_because``)
+    or unbalanced; ``quality_warnings`` are the soft limits it broke."""
+
+    run_id: str | None = None
+    batch_date: str | None = None
+    finished_at: str | None = None
+    status: str
+    duration_seconds: float | None = None
+    runner: str | None = None
+    refused_because: str | None = None
+    quality_warnings: list[str]
+    sources: dict[str, SourceRun]
+
+
+class OpenAlert(BaseModel):
+    alert: str | None = None
+    source: str | None = None
+    severity: str | None = None
+    summary: str | None = None
+    since: str | None = None
+
+
+class OpenAlerts(BaseModel):
+    """What Alertmanager has open (``complaints serve --alertmanager-url``); ``source`` null: not configured."""
+
+    source: str | None = None
+    items: list[OpenAlert]
+    error: str | None = None
+
+
+class PlatformHealth(BaseModel):
+    checked_at: str
+    channels: list[ChannelHealth]
+    runs: list[RunHealth]
+    alerts: OpenAlerts
+    limits: dict[str, float]

@@ -183,6 +183,84 @@ function renderPhrases(data) {
   window.dashboardState.rendered["phrases"] = count;
 }
 
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} d`;
+}
+
+function cells(row, values) {
+  for (const value of values) row.insertCell().textContent = value;
+}
+
+function status(row, good, text) {
+  const cell = row.insertCell();
+  cell.textContent = text; cell.className = good ? "ok" : "bad";
+}
+
+function emptyRow(body, columns, text) {
+  const cell = body.insertRow().insertCell();
+  cell.colSpan = columns; cell.className = "muted"; cell.textContent = text;
+}
+
+const when = text => text ? text.replace("T", " ").slice(0, 16) : "–";
+
+function renderHealth(health) {
+  const channels = document.getElementById("health-channels");
+  channels.replaceChildren();
+  for (const channel of health.channels) {
+    const row = channels.insertRow();
+    cells(row, [channel.channel, when(channel.last_record_at), duration(channel.silent_seconds),
+                duration(channel.max_silence_seconds), when(channel.complete_through)]);
+    status(row, !channel.silent && channel.last_record_at, channel.silent ? "silent" : channel.last_record_at ? "ok" : "no data");
+  }
+  const alerts = document.getElementById("health-alerts");
+  alerts.replaceChildren();
+  if (health.alerts.error) emptyRow(alerts, 4, health.alerts.error);
+  else if (!health.alerts.source) emptyRow(alerts, 4, "Alertmanager not configured (complaints serve --alertmanager-url)");
+  else if (health.alerts.items.length === 0) emptyRow(alerts, 4, "No open alerts");
+  for (const alert of health.alerts.items) {
+    const row = alerts.insertRow();
+    cells(row, [alert.alert, alert.source || "–", alert.severity || "–", when(alert.since)]);
+    row.title = alert.summary || "";
+  }
+  const runs = document.getElementById("health-runs");
+  runs.replaceChildren();
+  if (health.runs.length === 0) emptyRow(runs, 6, "No batch run recorded in this output directory");
+  for (const run of health.runs.slice(0, 8)) {
+    const row = runs.insertRow();
+    const sources = Object.values(run.sources);
+    const read = sources.reduce((sum, s) => sum + s.read, 0), rejected = sources.reduce((sum, s) => sum + s.rejected, 0);
+    cells(row, [when(run.finished_at), run.batch_date || "–"]);
+    status(row, run.status === "succeeded", run.status);
+    cells(row, [formatNumber(read), read ? `${formatNumber(rejected)} (${(rejected / read * 100).toFixed(1)}%)` : "–",
+                run.refused_because || run.quality_warnings.join("; ") || ""]);
+  }
+  const byChannel = new Map();
+  for (const run of health.runs.slice().reverse()) {
+    for (const [source, counts] of Object.entries(run.sources)) {
+      if (!byChannel.has(source)) byChannel.set(source, {x: [], y: []});
+      byChannel.get(source).x.push(run.finished_at);
+      byChannel.get(source).y.push(Math.round(counts.reject_ratio * 1000) / 10);
+    }
+  }
+  const traces = stacked(byChannel, CHANNEL_COLOURS, "scatter");
+  traces.forEach(trace => { trace.mode = "lines+markers"; trace.hovertemplate = `${trace.name}: %{y}%<extra></extra>`; });
+  const limit = health.limits.max_reject_ratio * 100;
+  draw("chart-reject-trend", traces, {yaxis: {gridcolor: "#eef1f6", rangemode: "tozero", ticksuffix: "%"},
+       shapes: traces.length ? [{type: "line", xref: "paper", x0: 0, x1: 1, y0: limit, y1: limit,
+                                 line: {color: "#c53030", dash: "dot", width: 1}}] : []});
+  const silent = health.channels.filter(c => c.silent).length;
+  document.getElementById("health-note").textContent =
+    `${silent ? `${silent} silent channel(s)` : "all channels within their silence limits"}, ` +
+    `${health.alerts.items.length} open alert(s), checked ${when(health.checked_at)} UTC`;
+  window.dashboardState.rendered["health-channels"] = health.channels.length;
+  window.dashboardState.rendered["health-runs"] = health.runs.length;
+}
+
 async function refresh() {
   const state = window.dashboardState;
   const tasks = [
@@ -195,6 +273,7 @@ async function refresh() {
     api("/api/v1/alerts").then(renderAlerts),
     api("/api/v1/phrases?days=7").then(renderPhrases),
     api("/api/v1/volumes/live?minutes=120").then(renderLive),
+    api("/api/v1/health").then(renderHealth),
   ];
   const results = await Promise.allSettled(tasks);
   const failures = results.filter(r => r.status === "rejected").map(r => r.reason);

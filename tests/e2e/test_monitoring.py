@@ -19,10 +19,11 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, run_cli
+from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
 from tests.ingest_helpers import free_port
 
 MONITORING = REPO / "runners" / "monitoring"
-SCRAPE_KEY = "scrape-key-5d1e"
+SCRAPE_KEY, WALLBOARD_KEY = "scrape-key-5d1e", "wallboard-key-0b7c"
 
 
 class _Webhook(http.server.BaseHTTPRequestHandler):
@@ -61,10 +62,11 @@ def _start(command: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-@pytest.fixture
-def monitored(monitoring_tools, generated_day, tmp_path):
+@pytest.fixture(scope="module")
+def monitored(monitoring_tools, generated_day, tmp_path_factory):
     """A committed day and a refused rerun in ``out``, served with a strict profile, scraped by Prometheus with
     the shipped rules, alerting through Alertmanager to a webhook here."""
+    tmp_path = tmp_path_factory.mktemp("monitored")
     out = tmp_path / "out"
     committed = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out),
                         "--date", generated_day["date"])
@@ -87,8 +89,9 @@ def monitored(monitoring_tools, generated_day, tmp_path):
     assert manifest["status"] == "refused"
 
     keys = tmp_path / "keys.toml"
-    keys.write_text(f'[[keys]]\nname = "prometheus"\nsha256 = "{hashlib.sha256(SCRAPE_KEY.encode()).hexdigest()}"\n'
-                    'scopes = ["metrics"]\n')
+    keys.write_text("".join(f'[[keys]]\nname = "{name}"\nsha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\n'
+                            f'scopes = ["{scope}"]\n\n' for name, key, scope in (
+                                ("prometheus", SCRAPE_KEY, "metrics"), ("wallboard", WALLBOARD_KEY, "aggregates"))))
     serve_port, prometheus_port, alertmanager_port, webhook_port = (free_port() for _ in range(4))
     processes = []
     webhook = http.server.ThreadingHTTPServer(("127.0.0.1", webhook_port), _Webhook)
@@ -97,7 +100,8 @@ def monitored(monitoring_tools, generated_day, tmp_path):
     try:
         processes.append(_start([sys.executable, "-m", "beam_pipelines", "serve", "--warehouse",
                                  str(out / "warehouse"), "--port", str(serve_port), "--api-keys", str(keys),
-                                 "--profile", str(profile)], cwd=REPO, env=env))
+                                 "--profile", str(profile), "--alertmanager-url",
+                                 f"http://127.0.0.1:{alertmanager_port}"], cwd=REPO, env=env))
         # the shipped configurations, pointed at this test's ports and made fast (1 s scrapes and evaluations)
         config = tmp_path / "monitoring"
         config.mkdir()
@@ -124,6 +128,7 @@ def monitored(monitoring_tools, generated_day, tmp_path):
                                  f"--storage.tsdb.path={tmp_path / 'prom-data'}",
                                  f"--web.listen-address=127.0.0.1:{prometheus_port}"]))
         yield {"manifest": manifest, "limit": strict, "prometheus": f"http://127.0.0.1:{prometheus_port}",
+               "alertmanager": f"http://127.0.0.1:{alertmanager_port}",
                "serve": f"http://127.0.0.1:{serve_port}", "webhook": _Webhook.received, "processes": processes}
     finally:
         for process in processes:
@@ -189,9 +194,39 @@ def test_metrics_need_a_key_with_the_metrics_scope(monitored):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=10)
     assert refused.value.code == 401
+    with pytest.raises(urllib.error.HTTPError) as refused:  # a dashboard key does not read the metrics
+        urllib.request.urlopen(urllib.request.Request(url, headers={"X-API-Key": WALLBOARD_KEY}), timeout=10)
+    assert refused.value.code == 403
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {SCRAPE_KEY}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     assert response.headers["Content-Type"].startswith("text/plain")
     assert 'complaints_batch_runs_total{status="refused"} 1.0' in text
     assert 'complaints_quality_max_silence_seconds{source="twitter"} 3.0' in text
+
+
+def test_the_dashboards_health_panel_shows_the_silent_feed_the_refused_run_and_the_open_alerts(monitored, page):
+    """After the alerts above have fired: what a person on call sees."""
+    _wait_until("Alertmanager holds the alerts", lambda: _alertmanager_has(monitored, {"FeedSilent", "BatchRunFailed"}),
+                120, monitored["processes"])
+    page.goto(f"{monitored['serve']}/dashboard#key={WALLBOARD_KEY}")
+    page.wait_for_function("window.dashboardState && window.dashboardState.ready", timeout=60_000)
+    state = page.evaluate("window.dashboardState")
+    assert state["errors"] == [] and page.errors == []
+    assert state["rendered"]["health-channels"] == 4 and state["rendered"]["health-runs"] == 2
+    twitter = page.locator("#health-channels tr", has_text="twitter")
+    assert twitter.locator("td").last.inner_text() == "silent"
+    assert page.locator("#health-channels tr", has_text="sms").locator("td").last.inner_text() == "ok"
+    newest_run = page.locator("#health-runs tr").first
+    assert "refused" in newest_run.inner_text() and "max_reject_ratio" in newest_run.inner_text()
+    assert "succeeded" in page.locator("#health-runs tr").nth(1).inner_text()
+    alerts = page.inner_text("#health-alerts")
+    assert "FeedSilent" in alerts and "BatchRunFailed" in alerts
+    assert page.locator("#chart-reject-trend svg.main-svg").count() >= 1
+    page.screenshot(path=str(artifacts_dir() / "dashboard-health.png"), full_page=True)
+
+
+def _alertmanager_has(monitored, names: set) -> bool:
+    alertmanager = monitored["alertmanager"]
+    alerts = _get_json(f"{alertmanager}/api/v2/alerts?active=true") or []
+    return names <= {alert["labels"]["alertname"] for alert in alerts}

@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from beam_pipelines.batch import quality_warnings
 from beam_pipelines.config import ConfigError, QualitySettings, load_section
-from serving.metrics import RunManifests, run_families, threshold_families
+from serving.health import RunManifests
+from serving.metrics import run_families, threshold_families
 
 MONITORING = Path(__file__).resolve().parents[2] / "runners" / "monitoring"
 
