@@ -14,7 +14,8 @@ A key file is TOML with one ``[[keys]]`` table per client::
 
 Scopes: ``complaints`` reads single complaints and searches them (text, customer ids); ``aggregates`` reads
 volumes, alerts, forecasts, phrases and the summary (no single complaint); ``metrics`` reads ``/metrics``
-(Prometheus' scrape key: counts and times, no complaint). A request without a valid key gets
+(Prometheus' scrape key: counts and times, no complaint); ``write`` posts CRM events (the only writes; a
+read-only key gets 403). A request without a valid key gets
 401; a valid key without the endpoint's scope gets 403.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-SCOPES = ("complaints", "aggregates", "metrics")
+SCOPES = ("complaints", "aggregates", "metrics", "write")
 
 
 class KeyFileError(ValueError):

@@ -14,6 +14,8 @@ time, reads those and the warehouse at every scrape:
 - the stream: records by source and outcome (``stream_counts``), the event time of the newest window written;
 - the model: the category mix and mean confidence of the last 24 hours' complaints; volume spikes of the last
   hour;
+- response SLAs: the last three days' cases by target, status and priority, and when the soonest at-risk target
+  falls due (``sla.py``);
 - the profile's ``[quality]`` thresholds, so the alert rules (``runners/monitoring/alerts.yml``) compare each
   channel with its own limit instead of repeating the limits.
 
@@ -31,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from serving.health import RunManifests, last_record_by_channel, read_freshness, timestamp
+from serving.sla import TARGETS, sla_cases
 from serving.warehouse import Warehouse, WarehouseError
 
 LOG = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ disable_created_metrics()  # no *_created series: Prometheus 2 stores them as ga
 PREFIX = "complaints"
 #: the tables whose rows and snapshots are exported
 WAREHOUSE_TABLES = ("complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts")
+#: the SLA metrics cover the cases whose first contact was on the last this many days (UTC), recomputed so often
+SLA_METRIC_DAYS, SLA_METRIC_REFRESH_SECONDS = 3, 60
 #: what a run manifest counts per source, exported as ``outcome``
 RUN_OUTCOMES = ("read", "written", "rejected", "duplicates", "merged_parts")
 
@@ -164,8 +169,10 @@ def freshness_family(freshness_dir: Path) -> GaugeMetricFamily:
 class PlatformCollector:
     """Everything but the API's own requests, read afresh at each scrape (see the module's docstring)."""
 
-    def __init__(self, warehouse: Warehouse, output_dir: Path, quality, manifests: RunManifests):
+    def __init__(self, warehouse: Warehouse, output_dir: Path, quality, manifests: RunManifests, sla=None):
         self.warehouse, self.output_dir, self.quality, self.manifests = warehouse, output_dir, quality, manifests
+        self.sla = sla
+        self._sla_cache: tuple[float, list] = (0.0, [])
 
     def describe(self):  # no families at registration: collect() reads the warehouse, which may be slow
         return []
@@ -176,6 +183,7 @@ class PlatformCollector:
         yield freshness_family(self.output_dir / "_freshness")
         try:
             yield from self.warehouse_families()
+            yield from self.sla_families()
         except WarehouseError as error:  # the warehouse unavailable: the scrape still answers, with an error count
             LOG.warning("metrics: warehouse not readable: %s", error)
             yield GaugeMetricFamily(f"{PREFIX}_warehouse_up", "1 when the warehouse could be read", value=0)
@@ -241,12 +249,48 @@ class PlatformCollector:
         return [rows, snapshot_time, snapshot_age, last_record, yesterday, mix, confidence, stream, stream_window,
                 spikes]
 
+    def sla_families(self) -> list:
+        """The SLA of the last few days' cases, recomputed at most once a minute (it reads days of complaints)."""
+        if self.sla is None:
+            return []
+        now = time.time()
+        computed_at, cases = self._sla_cache
+        if now - computed_at > SLA_METRIC_REFRESH_SECONDS:
+            moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+            cases = sla_cases(self.warehouse, moment.date() - dt.timedelta(days=SLA_METRIC_DAYS - 1), moment.date(),
+                              self.sla, moment)
+            self._sla_cache = (now, cases)
+        return sla_families_of(cases, now)
 
-def platform_registry(warehouse: Warehouse, output_dir: Path, quality,
-                      manifests: RunManifests) -> tuple[CollectorRegistry, RequestMetrics]:
+
+def sla_families_of(cases: list[dict], now: float) -> list:
+    """The SLA's state from evaluated cases (``serving.sla.evaluate_cases``)."""
+    by_status = GaugeMetricFamily(f"{PREFIX}_sla_cases",
+                                  f"Cases whose first contact was in the last {SLA_METRIC_DAYS} days, by target, "
+                                  "status (met, breached, at_risk, pending) and priority",
+                                  labels=("target", "status", "priority"))
+    counted: dict[tuple, int] = {}
+    for case in cases:
+        for target in TARGETS:
+            key = (target, case[target], case["priority"])
+            counted[key] = counted.get(key, 0) + 1
+    for key, n in sorted(counted.items()):
+        by_status.add_metric(key, n)
+    next_due = GaugeMetricFamily(f"{PREFIX}_sla_next_due_timestamp_seconds",
+                                 "When the soonest open target of an at-risk case falls due, by target",
+                                 labels=("target",))
+    for target in TARGETS:
+        due = [case[f"{target}_due"].timestamp() for case in cases if case[target] == "at_risk"]
+        if due:
+            next_due.add_metric((target,), min(due))
+    return [by_status, next_due]
+
+
+def platform_registry(warehouse: Warehouse, output_dir: Path, quality, manifests: RunManifests,
+                      sla=None) -> tuple[CollectorRegistry, RequestMetrics]:
     """A registry of its own (not the process-wide default, so two apps in one process do not collide) with the
     API's request metrics and the platform collector."""
     registry = CollectorRegistry(auto_describe=False)
     requests = RequestMetrics(registry)
-    registry.register(PlatformCollector(warehouse, output_dir, quality, manifests))
+    registry.register(PlatformCollector(warehouse, output_dir, quality, manifests, sla))
     return registry, requests

@@ -201,12 +201,45 @@ def serving_warehouse(tmp_path_factory):
     return {"dir": warehouse, "truth": truth, "formula_ids": formula_ids, "stream": stream}
 
 
+def start_server(arguments: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``complaints serve ARGUMENTS`` as a real process on a free loopback port, once it answers /healthz:
+    (the process, its base URL)."""
+    import time
+    import urllib.request
+
+    from tests.ingest_helpers import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "serve", "--port", str(port), *arguments],
+                               cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return process, base
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"complaints serve did not start: {process.communicate()[1][-2000:]}")
+        time.sleep(0.3)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @pytest.fixture(scope="session")
 def api_server(serving_warehouse, tmp_path_factory):
     """``complaints serve`` as a real process on a free loopback port, with a key file of two clients."""
     import hashlib
-    import time
-    import urllib.request
 
     key_file = tmp_path_factory.mktemp("keys") / "keys.toml"
     key_file.write_text(
@@ -214,30 +247,7 @@ def api_server(serving_warehouse, tmp_path_factory):
         f"sha256 = \"{hashlib.sha256(API_KEYS['ops'].encode()).hexdigest()}\"\n"
         "scopes = [\"complaints\", \"aggregates\"]\n\n"
         "[[keys]]\nname = \"wallboard\"\nkey_env = \"TEST_WALLBOARD_KEY\"\nscopes = [\"aggregates\"]\n")
-    from tests.ingest_helpers import free_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "beam_pipelines", "serve", "--warehouse", str(serving_warehouse["dir"]),
-         "--port", str(port), "--api-keys", str(key_file)],
-        cwd=REPO, env={**os.environ, "TEST_WALLBOARD_KEY": API_KEYS["wallboard"]},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"complaints serve did not start: {process.communicate()[1][-2000:]}")
-        time.sleep(0.3)
+    process, base = start_server(["--warehouse", str(serving_warehouse["dir"]), "--api-keys", str(key_file)],
+                                 {"TEST_WALLBOARD_KEY": API_KEYS["wallboard"]})
     yield {"base": base, "keys": API_KEYS, "warehouse": serving_warehouse, "process": process}
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_server(process)

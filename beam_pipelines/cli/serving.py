@@ -143,7 +143,7 @@ def cmd_serve(args) -> int:
     from beam_pipelines.config import ConfigError, load_section
 
     try:
-        quality = load_section("quality", args.profile)
+        quality, sla = load_section("quality", args.profile), load_section("sla", args.profile)
     except ConfigError as error:
         raise CliError(f"complaints serve: {error}") from None
     if args.output_dir and not os.path.isdir(args.output_dir):
@@ -151,7 +151,7 @@ def cmd_serve(args) -> int:
     if args.alertmanager_url and not args.alertmanager_url.startswith(("http://", "https://")):
         raise CliError(f"complaints serve: --alertmanager-url must be an http(s) URL, not {args.alertmanager_url}",
                        EXIT_USAGE)
-    app = create_app(warehouse, keys, args.output_dir, quality, args.alertmanager_url)
+    app = create_app(warehouse, keys, args.output_dir, quality, args.alertmanager_url, sla)
     auth = f"{len(keys)} API key(s)" if keys.enabled else "no authentication (loopback only)"
     print(f"serving {warehouse_dir} at http://{args.host}:{args.port}/dashboard and /api/v1 ({auth}); "
           f"OpenAPI at /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)

@@ -86,6 +86,51 @@ class QualitySettings:
             raise ValueError("[quality] max_reject_ratio and max_flagged_ratio must be between 0 and 1")
 
 
+PRIORITY_LEVELS = ("P1", "P2", "P3", "P4")
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    """``[sla]``: complaint-response service levels, per priority, with overrides per customer segment (read by
+    the API, the dashboard, the reports and /metrics; ``serving/sla.py``)."""
+
+    #: minutes from the first contact to the first response, per priority
+    first_response_minutes: dict = field(default_factory=lambda: {"P1": 60, "P2": 240, "P3": 1440, "P4": 2880})
+    #: hours from the first contact to resolution, per priority
+    resolve_hours: dict = field(default_factory=lambda: {"P1": 24, "P2": 72, "P3": 168, "P4": 336})
+    #: per segment, tables like the two above that replace their values for that segment's customers, e.g.
+    #: segments = { enterprise = { first_response_minutes = { P1 = 30 } } }
+    segments: dict = field(default_factory=dict)
+    case_window_hours: float = 48.0  # one customer's complaints (any channel) this close to the first are one case
+    at_risk_share: float = 0.25      # an open case with less than this share of its allowance left is at risk
+
+    def __post_init__(self):
+        def check(table: dict, where: str, unit: str) -> None:
+            for priority, value in table.items():
+                if priority not in PRIORITY_LEVELS:
+                    raise ValueError(f"[sla] {where}: unknown priority {priority!r} (known: {', '.join(PRIORITY_LEVELS)})")
+                if type(value) not in (int, float) or value <= 0:
+                    raise ValueError(f"[sla] {where}.{priority} must be a positive number of {unit}, got {value!r}")
+
+        check(self.first_response_minutes, "first_response_minutes", "minutes")
+        check(self.resolve_hours, "resolve_hours", "hours")
+        for segment, overrides in self.segments.items():
+            if not isinstance(overrides, dict) or set(overrides) - {"first_response_minutes", "resolve_hours"}:
+                raise ValueError(f"[sla] segments.{segment} may set first_response_minutes and resolve_hours only")
+            check(overrides.get("first_response_minutes", {}), f"segments.{segment}.first_response_minutes", "minutes")
+            check(overrides.get("resolve_hours", {}), f"segments.{segment}.resolve_hours", "hours")
+        if self.case_window_hours < 0 or not 0 < self.at_risk_share < 1:
+            raise ValueError("[sla] case_window_hours must be >= 0 and at_risk_share between 0 and 1")
+
+    def allowance(self, priority: str | None, segment: str | None) -> tuple[float, float]:
+        """(seconds to the first response, seconds to resolution) for a case of ``priority`` and ``segment``."""
+        priority = priority if priority in PRIORITY_LEVELS else "P4"
+        overrides = self.segments.get(segment or "", {})
+        minutes = overrides.get("first_response_minutes", {}).get(priority, self.first_response_minutes[priority])
+        hours = overrides.get("resolve_hours", {}).get(priority, self.resolve_hours[priority])
+        return minutes * 60.0, hours * 3600.0
+
+
 @dataclass(frozen=True)
 class WarehouseSettings:
     """``[warehouse]``: the Iceberg catalog of the warehouse tables (``warehouse/catalog.py``) and their upkeep
@@ -133,6 +178,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
@@ -165,7 +211,7 @@ class Settings:
 
 
 SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
-            "quality": QualitySettings, "warehouse": WarehouseSettings, "alerts": AlertSettings,
+            "quality": QualitySettings, "sla": SlaSettings, "warehouse": WarehouseSettings, "alerts": AlertSettings,
             "lake": LakeSettings, "security": SecuritySettings}
 
 

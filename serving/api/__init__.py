@@ -1,6 +1,7 @@
 """``complaints serve``: the JSON API for CRM and apps, and the operations dashboard, in one FastAPI app.
 
-- ``/api/v1/...``: complaints by id and search (scope ``complaints``, ``complaints.py``); volumes, live volumes,
+- ``/api/v1/...``: complaints by id and search (scope ``complaints``, ``complaints.py``); CRM events posted
+  (scope ``write``) and read back, and response-SLA compliance (``crm.py``); volumes, live volumes,
   alerts, forecast, phrases, priority mix, the day's summary and the platform's health (scope ``aggregates``,
   ``aggregates.py``). Keys in ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid key, 403 without
   the scope (``dependencies.py``).
@@ -10,7 +11,8 @@
 - ``/healthz``: liveness and what the warehouse holds (``pages.py``).
 - ``/metrics``: the platform's health for Prometheus (``serving/metrics.py``); scope ``metrics`` when keys are on.
 
-Bad parameters get 400 with the parameter and the problem, never a 500. Nothing here writes to the warehouse.
+Bad parameters get 400 with the parameter and the problem, never a 500. The only writes are the CRM's events
+(``complaint_events``, through the warehouse's committer).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import queries
-from serving.api import aggregates, complaints, models, pages
+from serving.api import aggregates, complaints, crm, models, pages
 from serving.health import RunManifests
 from serving.metrics import platform_registry
 from serving.auth import ApiKeys
@@ -32,16 +34,18 @@ from serving.warehouse import Warehouse, WarehouseError
 
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
-ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict"}
 
 
 def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None = None, quality=None,
-               alertmanager_url: str | None = None) -> FastAPI:
+               alertmanager_url: str | None = None, sla=None) -> FastAPI:
     """The app over ``warehouse``; ``api_keys`` empty means no authentication (local use only). ``output_dir``
     (default: the warehouse's parent, as the pipelines lay it out) holds the run manifests and freshness records
     that ``/metrics`` and the health panel report; ``quality`` is the profile's ``[quality]`` section (default:
-    the defaults); ``alertmanager_url``, when given, is where the health panel reads the open alerts."""
-    from beam_pipelines.config import QualitySettings
+    the defaults); ``alertmanager_url``, when given, is where the health panel reads the open alerts; ``sla``
+    is the profile's ``[sla]`` section (default: the defaults)."""
+    from beam_pipelines.config import QualitySettings, SlaSettings
 
     app = FastAPI(title="Beejan complaints API", version=API_VERSION, docs_url=None, redoc_url=None,
                   description="Curated customer complaints, volumes, alerts and forecasts from the Beejan "
@@ -51,10 +55,11 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None 
     app.state.phrase_cache = aggregates.PhraseCache()
     app.state.output_dir = Path(output_dir) if output_dir else warehouse.root.parent
     app.state.quality, app.state.alertmanager_url = quality or QualitySettings(), alertmanager_url
+    app.state.sla = sla or SlaSettings()
     app.state.run_manifests = RunManifests(app.state.output_dir / "_runs")
     app.state.metrics_registry, request_metrics = platform_registry(
-        warehouse, app.state.output_dir, app.state.quality, app.state.run_manifests)
-    for router in (pages.router, complaints.router, aggregates.router):
+        warehouse, app.state.output_dir, app.state.quality, app.state.run_manifests, app.state.sla)
+    for router in (pages.router, complaints.router, aggregates.router, crm.router):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

@@ -6,7 +6,10 @@ record was read from.
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, create_model
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
 
 import schemas
 from serving.queries import COMPLAINT_COLUMNS
@@ -243,3 +246,86 @@ class PlatformHealth(BaseModel):
     runs: list[RunHealth]
     alerts: OpenAlerts
     limits: dict[str, float]
+
+
+class EventIn(BaseModel):
+    """What happened to a complaint in the CRM. ``event_id`` is the CRM's own id: posting it again is safe."""
+
+    event_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+    type: Literal["acknowledged", "first_response", "resolved", "reopened"]
+    occurred_at: dt.datetime = Field(description="when it happened (ISO 8601; UTC when it has no offset)")
+    agent: str | None = Field(default=None, max_length=128)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class EventOut(BaseModel):
+    event_id: str
+    complaint_id: str
+    event_type: str
+    occurred_at: str
+    received_at: str
+    agent: str | None = None
+    note: str | None = None
+    client: str | None = None
+    status: Literal["recorded", "duplicate"]
+
+
+class EventRecord(BaseModel):
+    event_id: str
+    event_type: str
+    occurred_at: str
+    received_at: str
+    agent: str | None = None
+    note: str | None = None
+    client: str | None = None
+
+
+class EventList(BaseModel):
+    complaint_id: str
+    items: list[EventRecord]
+
+
+class SlaGroup(BaseModel):
+    key: str
+    cases: int
+    first_response_met: int
+    first_response_breached: int
+    first_response_at_risk: int
+    first_response_pending: int
+    first_response_compliance: float | None = None
+    resolution_met: int
+    resolution_breached: int
+    resolution_at_risk: int
+    resolution_pending: int
+    resolution_compliance: float | None = None
+
+
+class SlaCase(BaseModel):
+    case_id: str
+    customer_id: str | None = None
+    started_at: str
+    priority: str
+    segment: str | None = None
+    source: str
+    route_queue: str
+    channels: list[str]
+    complaint_ids: list[str]
+    first_response: str
+    first_response_due: str
+    first_response_at: str | None = None
+    resolution: str
+    resolution_due: str
+    resolved_at: str | None = None
+
+
+class SlaReport(BaseModel):
+    """SLA compliance of the cases whose first contact is on ``start``..``end``, as it stood at ``as_of``:
+    per ``by`` group, the open cases about to breach (``at_risk``, soonest due first) and the breaches."""
+
+    as_of: str
+    start: str
+    end: str
+    by: str
+    groups: list[SlaGroup]
+    at_risk: list[SlaCase]
+    breaches: list[SlaCase]
