@@ -29,7 +29,7 @@ _AVRO_DIR = Path(__file__).parent / "avro"
 _FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc",
           "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc",
           "Forecast": "forecast.avsc", "ForecastBacktest": "forecast_backtest.avsc",
-          "ComplaintEvent": "complaint_event.avsc"}
+          "ComplaintEvent": "complaint_event.avsc", "ReviewItem": "review_item.avsc"}
 
 #: The partition column of each warehouse table's schema.
 PARTITION_KEYS = {table.schema: table.partition[0] for table in WAREHOUSE_TABLES.values()}

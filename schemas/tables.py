@@ -58,6 +58,7 @@ ALERTS = Table("alerts", "Alert", ("alert_date",), ("alert_id",), "minute_start"
 STREAM_COUNTS = Table("stream_counts", "StreamCount", ("written_date",),
                       ("stream_id", "run_id", "window_start", "source", "outcome", "reason"), "written_at")
 COMPLAINT_EVENTS = Table("complaint_events", "ComplaintEvent", ("event_date",), ("event_id",), "occurred_at")
+REVIEWS = Table("reviews", "ReviewItem", ("review_date",), ("item_id",), "updated_at")
 FORECAST = Table("forecast", "Forecast", ("forecast_run",), ("forecast_run", "forecast_date", "category", "source"),
                  "forecast_date")
 FORECAST_BACKTEST = Table("forecast_backtest", "ForecastBacktest", ("forecast_run",),
@@ -65,4 +66,5 @@ FORECAST_BACKTEST = Table("forecast_backtest", "ForecastBacktest", ("forecast_ru
 
 #: The warehouse tables by name, in the order readers list them.
 WAREHOUSE_TABLES: dict[str, Table] = {table.name: table for table in (
-    COMPLAINTS, DEAD_LETTER, COMPLAINT_VOLUME, ALERTS, STREAM_COUNTS, FORECAST, FORECAST_BACKTEST, COMPLAINT_EVENTS)}
+    COMPLAINTS, DEAD_LETTER, COMPLAINT_VOLUME, ALERTS, STREAM_COUNTS, FORECAST, FORECAST_BACKTEST, COMPLAINT_EVENTS,
+    REVIEWS)}

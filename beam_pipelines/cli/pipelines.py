@@ -412,6 +412,57 @@ def run_reprocess_command(args, beam_args: list[str]) -> int:
     return 0
 
 
+def review_reinject_arguments(parser) -> None:
+    from beam_pipelines.options import ComplaintsOptions
+
+    ComplaintsOptions.add_arguments(parser, required=True)
+    parser.add_argument("--customers", help="customer master to link the re-injected complaints with: a CSV file "
+                                            "or a folder of them (default: none, they are flagged unknown_customer)")
+    parser.add_argument("--runner", default="DirectRunner", help="DirectRunner (default), FlinkRunner, ...")
+
+
+def run_review_reinject_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines.batch import CommitFailed, InputError, RefusedRun, UnbalancedRun
+    from beam_pipelines.review import LABELS_FILE, REVIEW_DIR, run_reinjection
+
+    settings = settings_for_pipeline(args, beam_args, args.runner)
+    output_dir = absolute(args.output_dir)
+    if "://" in output_dir or not os.path.isdir(os.path.join(output_dir, "lake")):
+        raise CliError(f"complaints review-reinject: {args.output_dir} has no lake/ (the --output-dir whose review "
+                       "queue to re-inject)")
+    check_writable(output_dir)
+    model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
+    warn_if_public_key(settings, "review-reinject")
+
+    def on_run(day, plan, items):
+        print(f"{day}: run {plan.run_id}, {items} corrected records; running...", file=sys.stderr, flush=True)
+
+    try:
+        with one_line_on_interrupt("review-reinject"):
+            result = run_reinjection(output_dir, settings, model_factory, customers=args.customers,
+                                     runner=args.runner, beam_args=beam_args, on_run=on_run)
+    except InputError as error:
+        raise CliError(f"complaints review-reinject: {error}") from None
+    except (UnbalancedRun, RefusedRun) as error:
+        raise CliError(f"complaints review-reinject: not committed, the corrections stay pending: {error}",
+                       EXIT_UNBALANCED) from None
+    except CommitFailed as error:
+        raise CliError(f"complaints review-reinject: {error}", EXIT_FAILED) from None
+    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
+        logging.getLogger(__name__).debug("re-injection failed", exc_info=True)
+        raise CliError(f"complaints review-reinject: the pipeline failed, the corrections stay pending: "
+                       f"{failure_reason(error)[:500]}", EXIT_FAILED) from None
+    outcomes: dict[str, int] = {}
+    for item_id, outcome in result["items"]:
+        outcomes[outcome["result"]] = outcomes.get(outcome["result"], 0) + 1
+        print(f"{item_id}: {outcome['result']}" + (f" {outcome.get('complaint_id') or outcome.get('reason', '')}"
+                                                    if outcome["result"] in ("written", "rejected") else ""))
+    summary = ", ".join(f"{n} {result_}" for result_, n in sorted(outcomes.items())) or "nothing pending"
+    print(f"re-injected {len(result['items'])} corrections ({summary}) in {len(result['runs'])} runs; "
+          f"{result['labels']} labelled examples in {os.path.join(output_dir, REVIEW_DIR, LABELS_FILE)}")
+    return 0
+
+
 COMMANDS = (
     Command("batch", "run the batch pipeline on a directory of channel files", batch_arguments, run_batch_command,
             extra="pipeline", beam_options=True, epilog=BEAM_OPTIONS_EPILOG),
@@ -424,4 +475,7 @@ COMMANDS = (
     Command("reprocess", "run the lake's raw records of some days through today's rules and models again",
             reprocess_arguments, run_reprocess_command, extra="pipeline", beam_options=True,
             epilog="Same complaint_ids, rows replaced with the new results. " + BEAM_OPTIONS_EPILOG),
+    Command("review-reinject", "re-inject the review queue's corrected records through the batch pipeline",
+            review_reinject_arguments, run_review_reinject_command, extra="pipeline", beam_options=True,
+            epilog=BEAM_OPTIONS_EPILOG),
 )

@@ -1,7 +1,8 @@
 """``complaints serve``: the JSON API for CRM and apps, and the operations dashboard, in one FastAPI app.
 
 - ``/api/v1/...``: complaints by id and search (scope ``complaints``, ``complaints.py``); CRM events posted
-  (scope ``write``) and read back, and response-SLA compliance (``crm.py``); volumes, live volumes,
+  (scope ``write``) and read back, and response-SLA compliance (``crm.py``); the review queue (``review.py``:
+  reading needs ``complaints``, claiming and resolving ``write``); volumes, live volumes,
   alerts, forecast, phrases, priority mix, the day's summary and the platform's health (scope ``aggregates``,
   ``aggregates.py``). Keys in ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid key, 403 without
   the scope (``dependencies.py``).
@@ -12,7 +13,7 @@
 - ``/metrics``: the platform's health for Prometheus (``serving/metrics.py``); scope ``metrics`` when keys are on.
 
 Bad parameters get 400 with the parameter and the problem, never a 500. The only writes are the CRM's events
-(``complaint_events``, through the warehouse's committer).
+(``complaint_events``) and reviewers' decisions (``reviews``), through the warehouse's committer.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import queries
-from serving.api import aggregates, complaints, crm, models, pages
+from serving.api import aggregates, complaints, crm, models, pages, review
 from serving.health import RunManifests
 from serving.metrics import platform_registry
 from serving.auth import ApiKeys
@@ -59,7 +60,7 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None 
     app.state.run_manifests = RunManifests(app.state.output_dir / "_runs")
     app.state.metrics_registry, request_metrics = platform_registry(
         warehouse, app.state.output_dir, app.state.quality, app.state.run_manifests, app.state.sla)
-    for router in (pages.router, complaints.router, aggregates.router, crm.router):
+    for router in (pages.router, complaints.router, aggregates.router, crm.router, review.router):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

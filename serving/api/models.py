@@ -329,3 +329,58 @@ class SlaReport(BaseModel):
     groups: list[SlaGroup]
     at_risk: list[SlaCase]
     breaches: list[SlaCase]
+
+
+class ReviewItem(BaseModel):
+    """A flagged complaint or a dead letter, and what reviewers decided about it (see ``serving/review.py``).
+    ``text`` is a complaint's cleaned, masked text, or a dead letter's raw record; ``raw`` (one item only) is the
+    original record from the lake, the thing a correction fixes."""
+
+    item_id: str
+    item_kind: str
+    ref_id: str
+    source: str
+    arrived_at: str | None = None
+    reason: str | None = None
+    text: str | None = None
+    raw_encoding: str | None = None
+    category: str | None = None
+    category_confidence: float | None = None
+    sentiment_label: str | None = None
+    priority: str | None = None
+    route_queue: str | None = None
+    reference: str | None = None
+    position: int | None = None
+    batch_id: str | None = None
+    status: str
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+    resolved_by: str | None = None
+    resolved_at: str | None = None
+    decision_reason: str | None = None
+    corrected_category: str | None = None
+    corrected_sentiment: str | None = None
+    corrected_raw: str | None = None
+    outcome: dict | None = None
+    reinjected_at: str | None = None
+    reinject_run_id: str | None = None
+    raw: str | None = None
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewItem]
+    next_before: str | None = None
+
+
+class ClaimIn(BaseModel):
+    reviewer: str | None = Field(default=None, max_length=128,
+                                 description="the person (default: the API key's name)")
+
+
+class ResolveIn(BaseModel):
+    action: Literal["accept", "correct", "discard"]
+    reviewer: str | None = Field(default=None, max_length=128)
+    reason: str | None = Field(default=None, max_length=2000)
+    raw: str | None = Field(default=None, max_length=100_000, description="the corrected raw record to re-inject")
+    category: Literal["Network", "Billing", "Customer Service", "Other"] | None = None
+    sentiment: Literal["negative", "neutral", "positive"] | None = None
