@@ -17,6 +17,8 @@ class Prediction:
     sentiment_label: str
     priority: str
     priority_reasons: list[str] = field(default_factory=list)
+    #: the category is too uncertain to route on (below the model's routing threshold): a person decides
+    needs_review: bool = False
 
 
 class ComplaintModel(Protocol):

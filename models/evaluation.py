@@ -26,3 +26,30 @@ def majority_baseline(truth: list[str], train_labels: list[str]) -> dict:
     majority = max(set(train_labels), key=train_labels.count)
     return classification_metrics(truth, [majority] * len(truth))
 
+
+
+#: the share of automatically routed complaints whose category must be right (issue: at least 90%)
+ROUTING_PRECISION = 0.9
+
+
+def precision_and_coverage(confidences: list[float], correct: list[bool], threshold: float) -> dict:
+    """Of the predictions at or above ``threshold`` (the ones routed automatically): how many are right
+    (precision) and what share of all they are (coverage)."""
+    kept = [right for confidence, right in zip(confidences, correct) if confidence >= threshold]
+    return {"threshold": threshold, "precision": round(sum(kept) / len(kept), 4) if kept else None,
+            "coverage": round(len(kept) / len(correct), 4) if correct else 0.0, "examples": len(correct)}
+
+
+def routing_threshold(confidences: list[float], correct: list[bool], precision: float = ROUTING_PRECISION) -> dict:
+    """The lowest confidence threshold whose automatically routed predictions are at least ``precision`` right,
+    so the most complaints are routed without a person; below it a prediction goes to the review queue. Ties
+    stay together (a threshold never splits equal confidences). None of them reaching it gives a threshold
+    above 1: every complaint is reviewed."""
+    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    best, right = None, 0
+    for rank, i in enumerate(order, start=1):
+        right += correct[i]
+        next_is_tie = rank < len(order) and confidences[order[rank]] == confidences[i]
+        if not next_is_tie and right / rank >= precision:
+            best = confidences[i]
+    return precision_and_coverage(confidences, correct, best if best is not None else 1.0001)

@@ -46,6 +46,8 @@ class SklearnComplaintModel:
         if not set(self.category.classes_) <= set(CATEGORIES) or \
                 not set(self.sentiment.classes_) <= set(SENTIMENT_LABELS):
             raise ModelDirectoryError(f"model directory {model_dir} predicts labels outside our taxonomy")
+        # below it, a prediction goes to the review queue (chosen on held-out data for 90% precise routing)
+        self.routing_threshold = self.card["models"]["category"].get("routing", {}).get("threshold")
         classes = list(self.sentiment.classes_)
         self._positive = classes.index("positive") if "positive" in classes else None
         self._negative = classes.index("negative") if "negative" in classes else None
@@ -65,8 +67,10 @@ class SklearnComplaintModel:
             score = round(max(-1.0, min(1.0, positive - negative)), 3)
             label = str(self.sentiment.classes_[int(np.argmax(sentiment_p))])
             priority, reasons = prioritise(complaint, category, score)
-            predictions.append(Prediction(category, round(float(category_p[best]), 3), score, label, priority,
-                                          reasons))
+            confidence = round(float(category_p[best]), 3)
+            predictions.append(Prediction(category, confidence, score, label, priority, reasons,
+                                          needs_review=self.routing_threshold is not None
+                                          and confidence < self.routing_threshold))
         return predictions
 
 

@@ -29,7 +29,7 @@ from sklearn.pipeline import FeatureUnion
 
 from models.datasets import DatasetError, Example, near_duplicate_key
 from models.lexicon import LexiconFeatures
-from models.evaluation import classification_metrics
+from models.evaluation import ROUTING_PRECISION, classification_metrics, routing_threshold
 
 TARGETS = ("category", "sentiment")
 TRAINING_GROUPS_FILE = "training_groups.txt"
@@ -106,13 +106,19 @@ def evaluate_held_out(features: FeatureUnion, head: LogisticRegression, test_set
                       target: str) -> dict:
     rows = labelled(test_set, target)
     truth = [getattr(e, target) for e in rows]
-    predicted = list(head.predict(features.transform([e.text for e in rows])))
+    probabilities = head.predict_proba(features.transform([e.text for e in rows]))
+    predicted = [str(head.classes_[i]) for i in probabilities.argmax(axis=1)]
     metrics = classification_metrics(truth, predicted)
     by_dataset = {}
     for dataset in sorted({e.dataset for e in rows}):
         index = [i for i, e in enumerate(rows) if e.dataset == dataset]
         by_dataset[dataset] = classification_metrics([truth[i] for i in index], [predicted[i] for i in index])["macro_f1"]
-    return {"held_out_examples": len(rows), "held_out": metrics, "held_out_macro_f1_by_dataset": by_dataset}
+    evaluated = {"held_out_examples": len(rows), "held_out": metrics, "held_out_macro_f1_by_dataset": by_dataset}
+    if target == "category":  # below this confidence a complaint goes to the review queue instead of its queue
+        confidences = [round(float(p), 3) for p in probabilities.max(axis=1)]  # as the model reports them
+        evaluated["routing"] = {"target_precision": ROUTING_PRECISION, "chosen_on": "the held-out split",
+                                **routing_threshold(confidences, [t == p for t, p in zip(truth, predicted)])}
+    return evaluated
 
 
 def train(examples: list[Example], output_dir: str, seed: int = 13, refit: bool = True) -> dict:
@@ -190,5 +196,13 @@ def render_card(card: dict) -> str:
             lines.append(f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} | "
                          f"{scores['support']} |")
         lines.append("")
+        routing = model.get("routing")
+        if routing:
+            lines += [f"**Routing.** A complaint whose category confidence is below **{routing['threshold']:.3f}** "
+                      f"goes to the review queue (flag `low_confidence`) instead of its category's queue; P1s are "
+                      f"escalated whatever the confidence. On {routing['chosen_on']} this routes "
+                      f"{routing['coverage']:.1%} of complaints automatically, "
+                      f"{routing['precision'] if routing['precision'] is not None else 0:.1%} of them to the right "
+                      f"category (target {routing['target_precision']:.0%}).", ""]
     lines += ["## Libraries", ", ".join(f"{k} {v}" for k, v in card["libraries"].items()), ""]
     return "\n".join(lines)

@@ -29,6 +29,7 @@ ACCOUNT_IN_TEXT = re.compile(r"\bBJN-?\d{6,10}\b", re.IGNORECASE)
 ROUTES = {"Network": "network-operations", "Billing": "billing-disputes", "Customer Service": "customer-care",
           "Other": "general-enquiries"}
 ESCALATION_QUEUE = "priority-escalations"
+REVIEW_QUEUE = "complaint-review"  # complaints whose category is too uncertain to route on (see route_queue)
 COMPLAINT_FIELDS = [name for name in schemas.field_names("Complaint") if name != "event_date"]
 MODEL_METRICS = "complaints_model"
 
@@ -62,8 +63,11 @@ def contact_token(contacts: dict, key: bytes) -> str | None:
     return None
 
 
-def route_queue(category: str, priority: str) -> str:
-    return ESCALATION_QUEUE if priority == "P1" else ROUTES.get(category, ROUTES["Other"])
+def route_queue(category: str, priority: str, needs_review: bool = False) -> str:
+    """P1 escalates whatever the category; a category too uncertain to route on goes to people; else its queue."""
+    if priority == "P1":
+        return ESCALATION_QUEUE
+    return REVIEW_QUEUE if needs_review else ROUTES.get(category, ROUTES["Other"])
 
 
 def link_and_protect(complaint: dict, index: CustomerIndex, token_key: bytes) -> dict:
@@ -93,10 +97,10 @@ def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> d
         "sentiment_label": prediction.sentiment_label,
         "priority": prediction.priority,
         "priority_reasons": list(prediction.priority_reasons),
-        "route_queue": route_queue(prediction.category, prediction.priority),
+        "route_queue": route_queue(prediction.category, prediction.priority, prediction.needs_review),
         "model_version": model_version,
         "schema_version": schemas.SCHEMA_VERSION,
-        "flags": sorted(set(complaint["flags"])),
+        "flags": sorted({*complaint["flags"], *(["low_confidence"] if prediction.needs_review else [])}),
     }
     return {name: finished[name] if name in finished else complaint.get(name) for name in COMPLAINT_FIELDS}
 

@@ -80,6 +80,12 @@ def format_evaluation(metrics: dict) -> str:
     lines.append("confusion (rows: truth, columns: predicted): " + " | ".join(labels))
     for label, row in zip(labels, metrics["confusion"]["matrix"]):
         lines.append(f"  {label:<18}" + " ".join(f"{n:>6}" for n in row))
+    routing = metrics.get("routing")
+    if routing:
+        precision = f"{routing['precision']:.1%}" if routing["precision"] is not None else "none"
+        lines.append(f"routing at the card's threshold {routing['threshold']:.3f} ({routing['rows']} rows): "
+                     f"{routing['coverage']:.1%} routed automatically, {precision} of them to the right category; "
+                     "the rest go to the review queue")
     if metrics.get("rows_seen_in_training"):
         if "unseen_rows" in metrics:
             unseen = metrics["unseen_rows"]

@@ -200,3 +200,53 @@ def test_lexicon_features_measure_positive_and_negative_vocabulary():
     assert happy[0] > 0 and happy[1] == 0 and happy[5] == 1.0  # positive only
     assert angry[1] > 0 and angry[0] == 0 and angry[6] == 1.0  # negative only
     assert not neutral.any()
+
+
+def test_the_routing_threshold_is_the_lowest_that_keeps_routed_predictions_precise():
+    from models.evaluation import routing_threshold
+
+    confidences = [0.9, 0.8, 0.8, 0.7, 0.6, 0.5]
+    correct = [True, True, False, True, True, False]
+    strict = routing_threshold(confidences, correct, precision=0.9)
+    assert (strict["threshold"], strict["precision"], strict["coverage"]) == (0.9, 1.0, round(1 / 6, 4))
+    loose = routing_threshold(confidences, correct, precision=0.75)
+    assert (loose["threshold"], loose["precision"], loose["coverage"]) == (0.6, 0.8, round(5 / 6, 4))
+    # a threshold never splits a tie: 0.8 with only the first of the two 0.8s would be 2/2 right
+    assert routing_threshold([0.8, 0.8], [True, False], precision=0.9)["threshold"] > 1
+    assert routing_threshold([0.8, 0.8], [True, False], precision=0.9)["coverage"] == 0
+
+
+def test_the_card_and_evaluate_report_precision_and_coverage_at_the_routing_threshold(trained, tmp_path):
+    routing = trained["card"]["models"]["category"]["routing"]
+    assert routing["target_precision"] == 0.9 and 0 < routing["coverage"] <= 1
+    assert routing["precision"] >= 0.9  # on the held-out split it was chosen on
+    assert f"{routing['threshold']:.3f}" in (trained["models"] / "model_card.md").read_text()
+    mixed = tmp_path / "new.csv"
+    with open(mixed, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category"])
+        for text, category in [("my bill shows a charge I never agreed to", "Billing"),
+                               ("no signal anywhere in town since monday", "Network"),
+                               ("the agent on the phone was rude to me", "Customer Service"),
+                               ("where is your nearest shop", "Other")]:
+            writer.writerow([text, category])
+    output = tmp_path / "metrics.json"
+    result = run_cli("evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
+                     "--text-column", "text", "--label-column", "category", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    reported = json.loads(output.read_text())["routing"]
+    assert reported["threshold"] == routing["threshold"] and reported["examples"] == 4
+    assert "routed automatically" in result.stdout
+
+
+def test_a_prediction_below_the_threshold_goes_to_the_review_queue_unless_it_is_p1():
+    from models.base import Prediction
+    from transforms.enrichment import ESCALATION_QUEUE, REVIEW_QUEUE, ROUTES, finish_row
+
+    complaint = {"text": "hello", "flags": ["unknown_customer"]}
+    unsure = finish_row(complaint, Prediction("Billing", 0.41, -0.2, "negative", "P3", [], needs_review=True), "m")
+    assert unsure["route_queue"] == REVIEW_QUEUE and unsure["flags"] == ["low_confidence", "unknown_customer"]
+    sure = finish_row(complaint, Prediction("Billing", 0.93, -0.2, "negative", "P3", []), "m")
+    assert sure["route_queue"] == ROUTES["Billing"] and "low_confidence" not in sure["flags"]
+    urgent = finish_row(complaint, Prediction("Billing", 0.41, -0.9, "negative", "P1", [], needs_review=True), "m")
+    assert urgent["route_queue"] == ESCALATION_QUEUE and "low_confidence" in urgent["flags"]
