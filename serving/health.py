@@ -133,8 +133,11 @@ def active_alerts(alertmanager_url: str | None, timeout: float = 3.0) -> dict:
 
 def platform_health(warehouse: Warehouse, output_dir: Path, quality, manifests: RunManifests,
                     alertmanager_url: str | None = None, runs: int = 20) -> dict:
-    """The health panel: channels, the last ``runs`` batch runs (newest first), open alerts."""
+    """The health panel: channels, the last ``runs`` batch runs (newest first), open alerts, the review queue's
+    items per status."""
+    from serving.review import counts as review_counts
+
     recent = [run_summary(manifest) for manifest in manifests.all()[-runs:]][::-1]
     return {"checked_at": iso(time.time()), "channels": channel_health(warehouse, output_dir, quality),
-            "runs": recent, "alerts": active_alerts(alertmanager_url),
+            "runs": recent, "alerts": active_alerts(alertmanager_url), "review_queue": review_counts(warehouse),
             "limits": {"max_reject_ratio": quality.max_reject_ratio, "max_flagged_ratio": quality.max_flagged_ratio}}

@@ -15,7 +15,7 @@ time, reads those and the warehouse at every scrape:
 - the model: the category mix and mean confidence of the last 24 hours' complaints; volume spikes of the last
   hour;
 - response SLAs: the last three days' cases by target, status and priority, and when the soonest at-risk target
-  falls due (``sla.py``);
+  falls due (``sla.py``); the review queue's items by status (``review.py``);
 - the profile's ``[quality]`` thresholds, so the alert rules (``runners/monitoring/alerts.yml``) compare each
   channel with its own limit instead of repeating the limits.
 
@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from serving.health import RunManifests, last_record_by_channel, read_freshness, timestamp
+from serving.review import counts as review_counts
 from serving.sla import TARGETS, sla_cases
 from serving.warehouse import Warehouse, WarehouseError
 
@@ -40,7 +41,8 @@ LOG = logging.getLogger(__name__)
 disable_created_metrics()  # no *_created series: Prometheus 2 stores them as gauges of their own
 PREFIX = "complaints"
 #: the tables whose rows and snapshots are exported
-WAREHOUSE_TABLES = ("complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts")
+WAREHOUSE_TABLES = ("complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts", "complaint_events",
+                    "reviews")
 #: the SLA metrics cover the cases whose first contact was on the last this many days (UTC), recomputed so often
 SLA_METRIC_DAYS, SLA_METRIC_REFRESH_SECONDS = 3, 60
 #: what a run manifest counts per source, exported as ``outcome``
@@ -246,8 +248,12 @@ class PlatformCollector:
         for row in warehouse.rows("SELECT severity, count(*) AS n FROM alerts WHERE detected_at >= to_timestamp(?) "
                                   "GROUP BY severity ORDER BY severity", [now - 3600]):
             spikes.add_metric((row["severity"],), row["n"])
+        queue = GaugeMetricFamily(f"{PREFIX}_review_queue_items",
+                                  "Review-queue items (flagged complaints, dead letters) by status", labels=("status",))
+        for status, n in review_counts(warehouse).items():
+            queue.add_metric((status,), n)
         return [rows, snapshot_time, snapshot_age, last_record, yesterday, mix, confidence, stream, stream_window,
-                spikes]
+                spikes, queue]
 
     def sla_families(self) -> list:
         """The SLA of the last few days' cases, recomputed at most once a minute (it reads days of complaints)."""

@@ -82,5 +82,6 @@ def sla_report(request: Request, warehouse: WarehouseDep,
     breaches = sorted((c for c in cases if "breached" in (c["first_response"], c["resolution"])),
                       key=lambda c: c["started_at"], reverse=True)
     return {"as_of": queries.iso(moment), "start": start.isoformat(), "end": end.isoformat(), "by": by,
-            "groups": sla.compliance(cases, by), "at_risk": [_case(c) for c in at_risk[:CASE_LIST_LIMIT]],
+            "groups": sla.compliance(cases, by), "at_risk_total": len(at_risk), "breached_total": len(breaches),
+            "at_risk": [_case(c) for c in at_risk[:CASE_LIST_LIMIT]],
             "breaches": [_case(c) for c in breaches[:CASE_LIST_LIMIT]]}

@@ -245,6 +245,7 @@ class PlatformHealth(BaseModel):
     channels: list[ChannelHealth]
     runs: list[RunHealth]
     alerts: OpenAlerts
+    review_queue: dict[str, int]
     limits: dict[str, float]
 
 
@@ -320,13 +321,16 @@ class SlaCase(BaseModel):
 
 class SlaReport(BaseModel):
     """SLA compliance of the cases whose first contact is on ``start``..``end``, as it stood at ``as_of``:
-    per ``by`` group, the open cases about to breach (``at_risk``, soonest due first) and the breaches."""
+    per ``by`` group, the open cases about to breach (``at_risk``, soonest due first) and the breaches (newest
+    first), each list at most 200 long (``*_total`` counts them all)."""
 
     as_of: str
     start: str
     end: str
     by: str
     groups: list[SlaGroup]
+    at_risk_total: int
+    breached_total: int
     at_risk: list[SlaCase]
     breaches: list[SlaCase]
 

@@ -253,6 +253,11 @@ function renderHealth(health) {
   draw("chart-reject-trend", traces, {yaxis: {gridcolor: "#eef1f6", rangemode: "tozero", ticksuffix: "%"},
        shapes: traces.length ? [{type: "line", xref: "paper", x0: 0, x1: 1, y0: limit, y1: limit,
                                  line: {color: "#c53030", dash: "dot", width: 1}}] : []});
+  const queue = health.review_queue;
+  document.getElementById("review-queue").textContent =
+    `Review queue: ${formatNumber(queue.open)} open, ${formatNumber(queue.claimed)} claimed, ` +
+    `${formatNumber(queue.corrected)} corrected, ${formatNumber(queue.reinjected)} re-injected, ` +
+    `${formatNumber(queue.discarded)} discarded (flagged complaints and dead letters; /api/v1/review/items)`;
   const silent = health.channels.filter(c => c.silent).length;
   document.getElementById("health-note").textContent =
     `${silent ? `${silent} silent channel(s)` : "all channels within their silence limits"}, ` +
@@ -261,10 +266,39 @@ function renderHealth(health) {
   window.dashboardState.rendered["health-runs"] = health.runs.length;
 }
 
+function renderSla(report) {
+  const days = report.groups.map(g => g.key);
+  const share = (group, target) => group[`${target}_compliance`] === null ? null
+    : Math.round(group[`${target}_compliance`] * 1000) / 10;
+  const traces = [["first_response", "first response", "#2b6cb0"], ["resolution", "resolution", "#38a169"]]
+    .map(([target, name, colour]) => ({name, x: days, y: report.groups.map(g => share(g, target)), type: "scatter",
+      mode: "lines+markers", line: {color: colour, width: 2}, hovertemplate: `${name}: %{y}%<extra></extra>`}));
+  const decided = report.groups.reduce((sum, g) => sum + g.first_response_met + g.first_response_breached, 0);
+  draw("chart-sla", decided ? traces : [], {yaxis: {gridcolor: "#eef1f6", range: [0, 105], ticksuffix: "%"},
+       xaxis: {gridcolor: "#eef1f6", type: "date", tickformat: "%d %b"}});
+  const body = document.getElementById("sla-at-risk");
+  body.replaceChildren();
+  if (report.at_risk.length === 0) emptyRow(body, 5, "No open case about to breach");
+  for (const item of report.at_risk.slice(0, 8)) {
+    const target = item.first_response === "at_risk" ? "first_response" : "resolution";
+    cells(body.insertRow(), [item.case_id, item.priority, item.route_queue, when(item[`${target}_due`]),
+                             target.replace("_", " ")]);
+  }
+  const cases = report.groups.reduce((sum, g) => sum + g.cases, 0);
+  document.getElementById("sla-note").textContent =
+    `${formatNumber(cases)} cases since ${report.start}, ${formatNumber(report.at_risk_total)} about to breach, ` +
+    `${formatNumber(report.breached_total)} breached (compliance per day of first contact)`;
+  window.dashboardState.rendered["sla-at-risk"] = report.at_risk.length;
+}
+
 async function refresh() {
   const state = window.dashboardState;
   const tasks = [
-    api("/api/v1/summary").then(renderSummary),
+    // the SLA panel ends on the dashboard's "today" (the newest complaint's day), judged as of now
+    api("/api/v1/summary").then(summary => {
+      renderSummary(summary);
+      return api("/api/v1/sla?by=day" + (summary.day ? `&end=${summary.day}` : "")).then(renderSla);
+    }),
     api("/api/v1/volumes?granularity=hour&by=category").then(renderHourly),
     api("/api/v1/volumes?granularity=day&by=category").then(v => renderDaily("chart-category", v, CATEGORY_COLOURS)),
     api("/api/v1/volumes?granularity=day&by=source").then(v => renderDaily("chart-channel", v, CHANNEL_COLOURS)),

@@ -139,7 +139,8 @@ def test_sla_compliance_per_queue_and_channel_is_exact(crm_server, posted):
     assert figures(groups["general"]) == (2, 0, 0, 1, 1, 0, 0, 0, 2)
     assert groups["network"]["first_response_compliance"] == 0.5
     assert groups["general"]["first_response_compliance"] is None
-    assert [case["case_id"] for case in report["at_risk"]] == ["sla-d1"]
+    assert [case["case_id"] for case in report["at_risk"]] == ["sla-d1"] and report["at_risk_total"] == 1
+    assert report["breached_total"] == 2
     assert report["at_risk"][0]["first_response_due"] == "2026-11-21T13:00:00Z"
     assert sorted(case["case_id"] for case in report["breaches"]) == ["sla-a1", "sla-c1"]
     case_a = next(case for case in report["breaches"] if case["case_id"] == "sla-a1")

@@ -61,6 +61,9 @@ def test_dashboard_draws_every_chart_with_data(api_server, page):
     assert page.locator("#chart-hourly .bars path").count() > 24  # bars drawn, not just axes
     assert state["rendered"]["alerts"] == 2 and page.locator("#alerts-body tr").count() == 2
     assert state["rendered"]["phrases"] >= 4
+    # the SLA panel: the history's cases, judged now (no CRM events: their first responses are breached)
+    assert state["rendered"]["chart-sla"] > 0 and "cases since" in page.inner_text("#sla-note")
+    assert state["rendered"]["health-channels"] == 4 and "Review queue:" in page.inner_text("#review-queue")
     summary_figure = page.inner_text("#kpi-complaints").replace(",", "")
     assert int(summary_figure) > 100
     assert "key=" not in page.url  # the key does not stay in the address bar

@@ -223,6 +223,8 @@ def test_the_dashboards_health_panel_shows_the_silent_feed_the_refused_run_and_t
     alerts = page.inner_text("#health-alerts")
     assert "FeedSilent" in alerts and "BatchRunFailed" in alerts
     assert page.locator("#chart-reject-trend svg.main-svg").count() >= 1
+    # the review queue holds the committed run's flagged complaints and dead letters
+    assert "open" in page.inner_text("#review-queue") and "0 open" not in page.inner_text("#review-queue")
     page.screenshot(path=str(artifacts_dir() / "dashboard-health.png"), full_page=True)
 
 
