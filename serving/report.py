@@ -15,7 +15,7 @@ from pathlib import Path
 
 from serving.files import published
 from serving import phrases as phrase_ranking
-from serving import queries
+from serving import queries, sla
 from serving.warehouse import Warehouse
 from models.base import CATEGORIES, PRIORITIES
 
@@ -90,6 +90,23 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 # -- figures from the warehouse -------------------------------------------------------------------------------
 def _between(period: Period) -> list:
     return [period.start, period.end - dt.timedelta(days=1)]
+
+
+SLA_CASE_COLUMNS = ["case_id", "started_at", "priority", "segment", "route_queue", "source", "channels",
+                    "first_response", "first_response_due", "first_response_at", "resolution", "resolution_due",
+                    "resolved_at"]
+SLA_GROUP_COLUMNS = ["key", "cases", "first_response_compliance", "first_response_breached", "first_response_at_risk",
+                     "resolution_compliance", "resolution_breached", "resolution_at_risk"]
+
+
+def gather_sla(warehouse: Warehouse, period: Period, sla_settings, now: dt.datetime) -> dict:
+    """The period's cases (by first contact) judged at ``now``: compliance per queue, channel and day, and each
+    case for the CSV."""
+    cases = sla.sla_cases(warehouse, period.start, period.end - dt.timedelta(days=1), sla_settings, now)
+    for case in cases:
+        case["channels"] = " ".join(case["channels"])
+    return {"cases": cases, "by_queue": sla.compliance(cases, "route_queue"),
+            "by_channel": sla.compliance(cases, "source"), "by_day": sla.compliance(cases, "day")}
 
 
 def gather(warehouse: Warehouse, period: Period) -> dict:
@@ -246,6 +263,15 @@ def render_html(period: Period, data: dict, generated_at: dt.datetime, warehouse
                                                                                     "records"],
                                                                "Nothing was rejected.") + "</section>",
     ]
+    if data.get("sla"):
+        judged = data["sla"]
+        sections += [
+            "<section><h2>Response SLAs by queue</h2><p class=\"muted\">Cases by first contact in the period, "
+            f"judged at {generated_at:%Y-%m-%d %H:%M} UTC; compliance is met / (met + breached).</p>"
+            + _table(judged["by_queue"], SLA_GROUP_COLUMNS, "No cases in this period.") + "</section>",
+            "<section><h2>Response SLAs by channel of first contact</h2>"
+            + _table(judged["by_channel"], SLA_GROUP_COLUMNS, "No cases in this period.") + "</section>",
+        ]
     tile_html = "".join(f'<div class="tile"><b>{html.escape(v)}</b><span>{html.escape(t)}</span></div>'
                         for v, t in tiles)
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -276,14 +302,18 @@ def default_day(warehouse: Warehouse) -> dt.date:
 
 
 def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir: str,
-                 now: dt.datetime | None = None, catalog=None) -> ReportFiles:
+                 now: dt.datetime | None = None, catalog=None, sla_settings=None) -> ReportFiles:
     """Write ``complaints-<kind>-<label>.html`` and a folder of CSVs beside it; both appear whole or not at all.
-    ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``)."""
+    ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``);
+    ``sla_settings``: the profile's ``[sla]`` (default: the defaults)."""
+    from beam_pipelines.config import SlaSettings
+
     now = now or dt.datetime.now(dt.timezone.utc)
     warehouse = Warehouse(warehouse_dir, catalog=catalog)
     try:
         period = period_containing(kind, day or default_day(warehouse))
         data = gather(warehouse, period)
+        data["sla"] = gather_sla(warehouse, period, sla_settings or SlaSettings(), now)
     finally:
         warehouse.close()
     output = Path(output_dir)
@@ -295,6 +325,8 @@ def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir:
         write_csv(csv_dir / "rejections.csv", data["rejections"], ["source", "stage", "error_type", "records"])
         write_csv(csv_dir / "alerts.csv", data["alerts"],
                   ["minute_start", "scope", "complaints", "baseline_mean", "severity"])
+        write_csv(csv_dir / "sla_cases.csv", data["sla"]["cases"], SLA_CASE_COLUMNS)
+        write_csv(csv_dir / "sla_by_queue.csv", data["sla"]["by_queue"], SLA_GROUP_COLUMNS)
         write_csv(csv_dir / "complaints.csv", data["complaints"],
                   ["complaint_id", "event_time", "source", "category", "priority", "route_queue", "sentiment_label",
                    "segment", "region", "customer_id", "text"])

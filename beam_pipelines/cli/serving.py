@@ -163,9 +163,16 @@ def cmd_report(args) -> int:
     from serving.report import EmptyPeriod, write_report
     from serving.warehouse import WarehouseError
 
+    from beam_pipelines.config import ConfigError, load_section
+
     warehouse_dir = _warehouse_dir(args.warehouse, "report")
     try:
-        files = write_report(warehouse_dir, args.period, args.date, args.output, catalog=catalog_of(args, "report"))
+        sla = load_section("sla", args.profile)
+    except ConfigError as error:
+        raise CliError(f"complaints report: {error}") from None
+    try:
+        files = write_report(warehouse_dir, args.period, args.date, args.output, catalog=catalog_of(args, "report"),
+                             sla_settings=sla)
     except EmptyPeriod as error:
         raise CliError(f"complaints report: {error}") from None
     except WarehouseError as error:

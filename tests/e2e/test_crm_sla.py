@@ -63,7 +63,8 @@ def call(base, path, key, body=None, method=None):
 
 
 @pytest.fixture(scope="module")
-def crm_server(batch_output, tmp_path_factory):
+def crm_warehouse(batch_output, tmp_path_factory):
+    """A warehouse of the five cases' complaints, made from a real batch run's rows."""
     from schemas import tables
     from warehouse.catalog import CatalogConfig
     from warehouse.commit import write_rows
@@ -76,10 +77,15 @@ def crm_server(batch_output, tmp_path_factory):
              "route_queue": queue, "segment": None, "source_record_id": cid}
             for cid, customer, source, when, priority, queue in COMPLAINTS]
     write_rows(CatalogConfig(str(warehouse)), tables.COMPLAINTS, rows)
-    key_file = warehouse.parent / "keys.toml"
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def crm_server(crm_warehouse):
+    key_file = crm_warehouse.parent / "keys.toml"
     key_file.write_text("".join(f'[[keys]]\nname = "{name}"\nsha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\n'
                                 f"scopes = {json.dumps(scopes)}\n\n" for name, (key, scopes) in KEYS.items()))
-    process, base = start_server(["--warehouse", str(warehouse), "--api-keys", str(key_file)])
+    process, base = start_server(["--warehouse", str(crm_warehouse), "--api-keys", str(key_file)])
     yield base
     stop_server(process)
 
@@ -157,3 +163,22 @@ def test_a_reopened_case_counts_as_unresolved_after_the_reopening(crm_server, po
                                  "&as_of=2026-11-21T14:00:00Z", "ops")
     billing = next(group for group in report["groups"] if group["key"] == "billing")
     assert billing["resolution_met"] == 0 and billing["resolution_pending"] == 1  # reopened at 13:00, 72 h allowed
+
+
+def test_the_daily_report_carries_the_sla_compliance_per_queue(crm_warehouse, posted, tmp_path):
+    """The report judges at the time it is made: only figures that no later day can change are checked."""
+    import csv
+
+    from tests.conftest import run_cli
+
+    result = run_cli("report", "--warehouse", str(crm_warehouse), "--period", "daily", "--date", "2026-11-20",
+                     "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "complaints-daily-2026-11-20"
+    by_queue = {row["key"]: row for row in csv.DictReader(open(folder / "sla_by_queue.csv"))}
+    assert by_queue["network"]["cases"] == "2" and float(by_queue["network"]["first_response_compliance"]) == 0.5
+    assert by_queue["billing"]["first_response_breached"] == "1"
+    cases = {row["case_id"]: row for row in csv.DictReader(open(folder / "sla_cases.csv"))}
+    assert set(cases) == {"sla-a1", "sla-b1", "sla-c1", "sla-d1", "sla-e1"}
+    assert cases["sla-a1"]["channels"] == "phone twitter" and cases["sla-b1"]["resolution"] == "met"
+    assert "Response SLAs by queue" in (tmp_path / "complaints-daily-2026-11-20.html").read_text()
