@@ -141,7 +141,7 @@ print(json.dumps({"errors": {k: v[-300:] for k, v in bag.import_errors.items()},
                  "complaints_report_daily": "0 0 * * *", "complaints_report_weekly": "0 0 * * 1",
                  "complaints_report_monthly": "0 0 1 * *", "complaints_maintenance": "30 3 * * *",
                  "complaints_model_retraining": "0 4 * * 0", "complaints_reprocess": "NullTimetable",
-                 "complaints_stream_supervisor": "*/5 * * * *"}
+                 "complaints_stream_supervisor": "*/5 * * * *", "complaints_review_reinject": "20 * * * *"}
     assert set(found["dags"]) == set(schedules)
     for dag_id, dag in found["dags"].items():
         assert dag["schedule"] == schedules[dag_id], dag_id

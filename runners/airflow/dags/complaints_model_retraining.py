@@ -1,9 +1,9 @@
-"""Models, every week: train on the labelled data (``COMPLAINTS_TRAINING_DATA``, folders separated by ``:``; the
-reviewers' corrections among them), then promote the new model only if it scores at least as well on the held-out
-file (``COMPLAINTS_HOLDOUT_FILE``, columns ``COMPLAINTS_HOLDOUT_TEXT_COLUMN`` / ``..._LABEL_COLUMN``, default
-``text`` / ``category``) as the serving one. The registry (``COMPLAINTS_MODELS_DIR``, ``models/registry.py``) keeps
-every version; ``current`` is what the scheduled batches use from their next run, ``previous`` is one
-``complaints rollback-model`` away."""
+"""Models, every week: train on the labelled data (``COMPLAINTS_TRAINING_DATA``, folders separated by ``:``) and
+the reviewers' corrections (``OUT/_review``, when there are some), then promote the new model only if it scores
+at least as well on the held-out file (``COMPLAINTS_HOLDOUT_FILE``, columns ``COMPLAINTS_HOLDOUT_TEXT_COLUMN`` /
+``..._LABEL_COLUMN``, default ``text`` / ``category``) as the serving one. The registry
+(``COMPLAINTS_MODELS_DIR``, ``models/registry.py``) keeps every version; ``current`` is what the scheduled batches
+use from their next run, ``previous`` is one ``complaints rollback-model`` away."""
 from __future__ import annotations
 
 import os
@@ -28,6 +28,9 @@ with DAG(
     @task
     def train_candidate(run_id=None) -> str:
         data = [path for path in os.environ.get("COMPLAINTS_TRAINING_DATA", "").split(os.pathsep) if path]
+        labels = beejan.output_dir() / "_review" / "reviews.labelled.jsonl"  # from complaints_review_reinject
+        if data and labels.is_file() and labels.stat().st_size:
+            data.append(str(labels.parent))
         if not data:
             from airflow.exceptions import AirflowFailException
             raise AirflowFailException("COMPLAINTS_TRAINING_DATA is not set: no labelled data to train on")
