@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import logging
 import secrets
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -180,22 +182,32 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         with contextlib.suppress(Exception):  # noqa: BLE001 - a runner that has already stopped refuses the cancel
             result.cancel()
 
+    cancelling: list[threading.Thread] = []
+
     def stop(signum, _frame):  # Ctrl-C or SIGTERM: cancel the job, let files in flight finish, then exit
         stopping.append(signum)
         if len(stopping) > 1:  # asked twice: stop waiting now
             return
         # what a cancelled job's workers and runner log as they stop ("Bundle failed", cancelled RPCs) is the
-        # stop the user asked for, not an error: the command says "interrupted" in one line instead
+        # stop the user asked for, not an error: the command says "interrupted" in one line instead. Beam's SDK
+        # worker also prints the traceback of a bundle cut short straight to stderr, so stderr is set aside
+        # until the runner has cleaned up
         logging.disable(logging.CRITICAL)
-        threading.Thread(target=cancel, name="cancel-stream", daemon=True).start()
+        sys.stderr = io.StringIO()
+        cancelling.append(threading.Thread(target=cancel, name="cancel-stream", daemon=True))
+        cancelling[0].start()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress
                 else contextlib.nullcontext())
+    stderr = sys.stderr
     try:
         with progress:
             _wait_for_the_job(result, stopping)
+        if cancelling and len(stopping) == 1:  # the runner's own clean-up (in its cancel) ends before we do, so
+            cancelling[0].join(CANCEL_GRACE_SECONDS)  # no worker of this process is torn down mid-bundle
     finally:
+        sys.stderr = stderr
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if stopping:

@@ -5,13 +5,14 @@ can read). Nothing pending: nothing runs but the labels file."""
 from __future__ import annotations
 
 from airflow.sdk import DAG, task
+from airflow.timetables.trigger import CronTriggerTimetable
 
 import beejan_airflow as beejan
 
 with DAG(
     dag_id="complaints_review_reinject",
     description="Re-inject the review queue's corrected records",
-    schedule="20 * * * *",
+    schedule=CronTriggerTimetable("20 * * * *", timezone="UTC"),
     start_date=beejan.START_DATE,
     catchup=False,
     max_active_runs=1,
