@@ -40,16 +40,33 @@ def precision_and_coverage(confidences: list[float], correct: list[bool], thresh
             "coverage": round(len(kept) / len(correct), 4) if correct else 0.0, "examples": len(correct)}
 
 
-def routing_threshold(confidences: list[float], correct: list[bool], precision: float = ROUTING_PRECISION) -> dict:
+def lower_bound(right: int, total: int, z: float = 1.645) -> float:
+    """The Wilson score lower bound of a proportion (one-sided 95% by default): what ``right`` of ``total`` says
+    the true share is at least, allowing for the sample's size."""
+    if total == 0:
+        return 0.0
+    share = right / total
+    centre = share + z * z / (2 * total)
+    margin = z * ((share * (1 - share) + z * z / (4 * total)) / total) ** 0.5
+    return (centre - margin) / (1 + z * z / total)
+
+
+def routing_threshold(confidences: list[float], correct: list[bool], precision: float = ROUTING_PRECISION,
+                      z: float = 1.645) -> dict:
     """The lowest confidence threshold whose automatically routed predictions are at least ``precision`` right,
-    so the most complaints are routed without a person; below it a prediction goes to the review queue. Ties
-    stay together (a threshold never splits equal confidences). None of them reaching it gives a threshold
+    so the most complaints are routed without a person; below it a prediction goes to the review queue.
+    "At least" is taken with a margin for the sample's size: the Wilson lower bound of the routed predictions'
+    precision (one-sided 95% with the default ``z``; 0 asks only the observed share) must reach ``precision``.
+    Ties stay together (a threshold never splits equal confidences). None of them reaching it gives a threshold
     above 1: every complaint is reviewed."""
     order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
     best, right = None, 0
     for rank, i in enumerate(order, start=1):
         right += correct[i]
         next_is_tie = rank < len(order) and confidences[order[rank]] == confidences[i]
-        if not next_is_tie and right / rank >= precision:
+        if not next_is_tie and lower_bound(right, rank, z) >= precision:
             best = confidences[i]
-    return precision_and_coverage(confidences, correct, best if best is not None else 1.0001)
+    threshold = best if best is not None else 1.0001
+    routed = [right for confidence, right in zip(confidences, correct) if confidence >= threshold]
+    return {**precision_and_coverage(confidences, correct, threshold),
+            "precision_lower_bound": round(lower_bound(sum(routed), len(routed), z), 4)}

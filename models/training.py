@@ -203,6 +203,7 @@ def render_card(card: dict) -> str:
                       f"escalated whatever the confidence. On {routing['chosen_on']} this routes "
                       f"{routing['coverage']:.1%} of complaints automatically, "
                       f"{routing['precision'] if routing['precision'] is not None else 0:.1%} of them to the right "
-                      f"category (target {routing['target_precision']:.0%}).", ""]
+                      f"category, at least {routing.get('precision_lower_bound', 0):.1%} allowing for the sample's "
+                      f"size (one-sided 95%; target {routing['target_precision']:.0%}).", ""]
     lines += ["## Libraries", ", ".join(f"{k} {v}" for k, v in card["libraries"].items()), ""]
     return "\n".join(lines)

@@ -207,13 +207,28 @@ def test_the_routing_threshold_is_the_lowest_that_keeps_routed_predictions_preci
 
     confidences = [0.9, 0.8, 0.8, 0.7, 0.6, 0.5]
     correct = [True, True, False, True, True, False]
-    strict = routing_threshold(confidences, correct, precision=0.9)
+    # the observed share alone (z=0)
+    strict = routing_threshold(confidences, correct, precision=0.9, z=0)
     assert (strict["threshold"], strict["precision"], strict["coverage"]) == (0.9, 1.0, round(1 / 6, 4))
-    loose = routing_threshold(confidences, correct, precision=0.75)
+    loose = routing_threshold(confidences, correct, precision=0.75, z=0)
     assert (loose["threshold"], loose["precision"], loose["coverage"]) == (0.6, 0.8, round(5 / 6, 4))
     # a threshold never splits a tie: 0.8 with only the first of the two 0.8s would be 2/2 right
-    assert routing_threshold([0.8, 0.8], [True, False], precision=0.9)["threshold"] > 1
-    assert routing_threshold([0.8, 0.8], [True, False], precision=0.9)["coverage"] == 0
+    assert routing_threshold([0.8, 0.8], [True, False], precision=0.9, z=0)["threshold"] > 1
+    assert routing_threshold([0.8, 0.8], [True, False], precision=0.9, z=0)["coverage"] == 0
+    # with the default margin, 1 right of 1 is too little evidence of 90%; 95 right of the top 100 is enough
+    assert routing_threshold(confidences, correct, precision=0.9)["coverage"] == 0
+    many = [1 - n / 1000 for n in range(200)]
+    right = [n < 100 and n % 20 != 0 or n >= 100 and n % 2 == 0 for n in range(200)]  # 95 of the top 100
+    chosen = routing_threshold(many, right, precision=0.9)
+    assert chosen["precision_lower_bound"] >= 0.9 and chosen["precision"] > 0.9
+    assert 0.45 < chosen["coverage"] < 0.55  # where the top half ends: below it only half are right
+
+
+def test_the_wilson_lower_bound_tightens_with_the_sample():
+    from models.evaluation import lower_bound
+
+    assert lower_bound(9, 10) < lower_bound(90, 100) < lower_bound(900, 1000) < 0.9
+    assert lower_bound(0, 0) == 0.0 and abs(lower_bound(950, 1000) - 0.9374) < 0.002
 
 
 def test_the_card_and_evaluate_report_precision_and_coverage_at_the_routing_threshold(trained, tmp_path):
