@@ -8,7 +8,8 @@
   the scope (``dependencies.py``).
 - ``/openapi.json``: the OpenAPI document with every response's model (``models.py``); public, so client
   generators can read it.
-- ``/dashboard``: the page (public; it holds no data and asks for a key, kept in the browser's storage).
+- ``/dashboard``: the page (public; it holds no data and asks for a key, kept in the browser's storage);
+  ``/review``: the review queue's page, the same way.
 - ``/healthz``: liveness and what the warehouse holds (``pages.py``).
 - ``/metrics``: the platform's health for Prometheus (``serving/metrics.py``); scope ``metrics`` when keys are on.
 

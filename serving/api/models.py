@@ -338,7 +338,8 @@ class SlaReport(BaseModel):
 class ReviewItem(BaseModel):
     """A flagged complaint or a dead letter, and what reviewers decided about it (see ``serving/review.py``).
     ``text`` is a complaint's cleaned, masked text, or a dead letter's raw record; ``raw`` (one item only) is the
-    original record from the lake, the thing a correction fixes."""
+    original record from the lake, the thing a correction fixes (a record that was not UTF-8 decoded, its bad
+    bytes as U+FFFD)."""
 
     item_id: str
     item_kind: str

@@ -34,12 +34,18 @@ def dashboard():
     return FileResponse(DASHBOARD_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/review", include_in_schema=False)
+def review_page():
+    """The review queue's page (public like the dashboard: it holds no data and asks for a key)."""
+    return FileResponse(DASHBOARD_DIR / "review.html", headers={"Cache-Control": "no-cache"})
+
+
 @router.get("/static/{name}", include_in_schema=False)
 def static(name: str):
     if name == "plotly.min.js":
         return FileResponse(plotly_bundle(), media_type="text/javascript",
                             headers={"Cache-Control": "max-age=86400"})
-    if name in {"dashboard.js", "dashboard.css"}:
+    if name in {"dashboard.js", "dashboard.css", "review.js"}:
         return FileResponse(DASHBOARD_DIR / name, headers={"Cache-Control": "no-cache"})
     raise HTTPException(404, "not found")
 

@@ -2,6 +2,7 @@
 text and raw records), to claim and resolve (scope ``write``)."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Annotated, Literal
@@ -57,11 +58,14 @@ def item(item_id: ItemId, warehouse: WarehouseDep, request: Request):
         raise HTTPException(404, str(missing)) from None
     shown = _shown(found)
     if found["item_kind"] == "dead_letter":
-        shown["raw"] = found["text"]
+        raw, encoding = found["text"], found["raw_encoding"]
     else:
         record = find_raw_record(request.app.state.output_dir, found["source"], found["reference"],
                                  found["position"], found["arrived_at"].date(), found["batch_id"])
-        shown["raw"] = record["raw"] if record else None
+        raw, encoding = (record["raw"], record.get("raw_encoding")) if record else (None, None)
+    if raw is not None and encoding == "base64":  # bytes that were not UTF-8: shown decoded, the bad ones as U+FFFD,
+        raw = base64.b64decode(raw).decode("utf-8", errors="replace")  # so a reviewer can fix the text
+    shown["raw"] = raw
     return shown
 
 

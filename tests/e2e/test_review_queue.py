@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from tests.conftest import run_cli, start_server, stop_server
+from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
 
 KEYS = {"reviewer": ("reviewer-key-4e1a", ["write", "complaints"]), "reader": ("reader-key-93bd", ["complaints"])}
 
@@ -142,3 +143,32 @@ def test_label_corrections_become_training_examples_and_discards_keep_their_reas
     labels = {(e.category, e.sentiment) for e in examples}
     assert ("Network", "neutral") in labels
     assert len(examples) == sum(1 for _ in open(out / "_review" / "reviews.labelled.jsonl"))
+
+
+def test_a_reviewer_works_the_queue_in_the_browser(reviewed, page):
+    """The review page with a reviewer's key: filter to dead letters, open one, a discard without a reason is
+    refused on the page, with one it is recorded under the reviewer's name."""
+    base = reviewed["base"]
+    page.goto(f"{base}/review#key={KEYS['reviewer'][0]}")
+    page.evaluate("localStorage.setItem('beejan.review.name', 'grace')")
+    page.wait_for_function("window.reviewState && window.reviewState.ready", timeout=60_000)
+    assert page.evaluate("window.reviewState.items") > 0 and page.errors == []
+    page.select_option("#filter-kind", "dead_letter")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#items-body tr[data-item-id]') && "
+                           "[...document.querySelectorAll('#items-body tr[data-item-id]')]"
+                           ".every(r => r.dataset.itemId.startsWith('dead_letter:'))", timeout=30_000)
+    item_id = page.get_attribute("#items-body tr[data-item-id]", "data-item-id")
+    page.click(f"#items-body tr[data-item-id='{item_id}']")
+    page.wait_for_function(f"window.reviewState.selected && window.reviewState.selected.item_id === '{item_id}'")
+    assert page.input_value("#detail-raw")  # the dead letter's raw record, to fix
+    page.click("#do-discard")
+    page.wait_for_function("String(window.reviewState.lastDecision).startsWith('refused')")
+    assert "reason" in page.inner_text("#detail-result")
+    page.fill("#detail-reason", "a test post from the social team")
+    page.click("#do-discard")
+    page.wait_for_function("window.reviewState.lastDecision === 'discarded'")
+    status, item = call(base, f"/api/v1/review/items/{item_id}", "reader")
+    assert status == 200 and item["status"] == "discarded" and item["resolved_by"] == "grace via reviewer"
+    assert item["decision_reason"] == "a test post from the social team"
+    page.screenshot(path=str(artifacts_dir() / "review-queue.png"), full_page=True)
