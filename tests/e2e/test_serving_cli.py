@@ -45,7 +45,11 @@ def test_report_for_each_period_writes_offline_html_and_csvs_that_match_the_ware
     with open(exports / "volume_by_day.csv", newline="") as handle:
         assert sum(int(r["complaints"]) for r in csv.DictReader(handle)) == expected
     assert {p.name for p in exports.iterdir()} == {"complaints.csv", "volume_by_day.csv", "priority_mix.csv",
-                                                   "queues.csv", "rejections.csv", "alerts.csv"}
+                                                   "queues.csv", "rejections.csv", "alerts.csv", "sla_cases.csv",
+                                                   "sla_by_queue.csv"}
+    with open(exports / "sla_by_queue.csv", newline="") as handle:  # every complaint in one case of one queue
+        cases = sum(int(r["cases"]) for r in csv.DictReader(handle))
+    assert 0 < cases <= expected and "Response SLAs by queue" in page
     assert not list(tmp_path.glob(".tmp-*"))
 
 
