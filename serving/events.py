@@ -2,12 +2,11 @@
 
 An event replayed with the same content is the same row (the answer says ``duplicate``); an event id reused for
 different content is refused (``EventConflict``), because one of the two would be silently lost. Writes commit
-one Iceberg snapshot each through the warehouse's committer, one at a time per server.
+one Iceberg snapshot each through the warehouse's committer, one at a time per server (``Warehouse.writing``).
 """
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from schemas import tables
 from serving.warehouse import Warehouse
@@ -17,8 +16,6 @@ EVENT_TYPES = ("acknowledged", "first_response", "resolved", "reopened")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 #: what must match for a replay to be the same event
 SAME_EVENT = ("complaint_id", "event_type", "occurred_at", "agent", "note")
-
-_WRITE_LOCK = threading.Lock()
 
 
 class EventConflict(Exception):
@@ -51,10 +48,7 @@ def _same(recorded: dict, row: dict) -> bool:
 def record_event(warehouse: Warehouse, row: dict) -> tuple[dict, bool]:
     """Record ``row`` unless its event id is there; returns (the recorded row, whether it was new). Raises
     ``EventConflict`` when the id is recorded with different content."""
-    from warehouse.commit import write_rows
-
-    with _WRITE_LOCK:
-        warehouse.refresh(force=True)
+    with warehouse.writing():
         existing = warehouse.rows("SELECT * FROM complaint_events WHERE event_id = ?", [row["event_id"]])
         if existing:
             if not _same(existing[0], row):
@@ -62,9 +56,7 @@ def record_event(warehouse: Warehouse, row: dict) -> tuple[dict, bool]:
                                     f"{existing[0]['complaint_id']} ({existing[0]['event_type']} at "
                                     f"{existing[0]['occurred_at'].isoformat()}) with different content")
             return existing[0], False
-        write_rows(warehouse.catalog_config, tables.COMPLAINT_EVENTS, [row],
-                   properties={"writer": "crm-events", "client": row["client"] or ""})
-        warehouse.refresh(force=True)
+        warehouse.upsert(tables.COMPLAINT_EVENTS, [row], {"writer": "crm-events", "client": row["client"] or ""})
         return row, True
 
 

@@ -18,7 +18,6 @@ the complaint's deterministic id makes that an update, never a second row) or re
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from models.base import CATEGORIES, SENTIMENT_LABELS
 from schemas import tables
@@ -49,8 +48,6 @@ _STATUS_SQL = {
     "open": "(r.status IS NULL OR r.status = 'reinject_failed')",
     "awaiting_reinjection": "(r.status = 'corrected' AND r.corrected_raw IS NOT NULL AND r.reinjected_at IS NULL)",
 }
-
-_WRITE_LOCK = threading.Lock()
 
 
 class ReviewConflict(Exception):
@@ -135,16 +132,12 @@ def _decision_row(item: dict, now: dt.datetime, **changes) -> dict:
 
 
 def _write(warehouse: Warehouse, row: dict, who: str) -> None:
-    from warehouse.commit import write_rows
-
-    write_rows(warehouse.catalog_config, tables.REVIEWS, [row], properties={"writer": "review", "reviewer": who})
-    warehouse.refresh(force=True)
+    warehouse.upsert(tables.REVIEWS, [row], {"writer": "review", "reviewer": who})
 
 
 def claim(warehouse: Warehouse, item_id: str, who: str, now: dt.datetime) -> dict:
     """Claim an open item for ``who``; claiming one's own claim again is a no-op."""
-    with _WRITE_LOCK:
-        warehouse.refresh(force=True)
+    with warehouse.writing():
         item = get_item(warehouse, item_id)
         if item["status"] in RESOLVED:
             raise ReviewConflict(f"{item_id} is already {item['status']} (by {item['resolved_by']})")
@@ -172,8 +165,7 @@ def resolve(warehouse: Warehouse, item_id: str, who: str, now: dt.datetime, acti
         raise ReviewRefused("a discarded item needs a reason")
     if action != "correct" and (corrected_raw or category or sentiment):
         raise ReviewRefused("only a correction carries a raw record, a category or a sentiment")
-    with _WRITE_LOCK:
-        warehouse.refresh(force=True)
+    with warehouse.writing():
         item = get_item(warehouse, item_id)
         if item["status"] in RESOLVED:
             raise ReviewConflict(f"{item_id} is already {item['status']} (by {item['resolved_by']})")

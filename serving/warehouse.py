@@ -15,6 +15,7 @@ that replaced rows, a compaction), while queries go on against the previous copy
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -75,6 +76,7 @@ class Warehouse:
         self._connection.execute("SET enable_external_access = false")
         self._connection.execute("SET lock_configuration = true")
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._files: dict[str, tuple[str, ...]] = {}
         self._file_stats: dict[str, dict[str, tuple[int, int]]] = {}
         self._checked_files: dict[str, tuple[tuple[int, int], bool]] = {}
@@ -271,6 +273,23 @@ class Warehouse:
     def scalar(self, sql: str, parameters: list | None = None):
         rows = self.rows(sql, parameters)
         return next(iter(rows[0].values())) if rows else None
+
+    # -- writes (the API's few: CRM events, review decisions) ----------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self):
+        """One read-check-write at a time in this server, on the tables as committed now: a check made inside
+        (an id already recorded, an item already claimed) still holds when the write inside commits."""
+        with self._write_lock:
+            self.refresh(force=True)
+            yield self
+
+    def upsert(self, table, rows: list[dict], properties: dict) -> None:
+        """Commit ``rows`` to ``table`` (a ``schemas.tables.Table``) through the warehouse's committer (upsert
+        by its key), then follow the new snapshot. Call it inside ``writing()``."""
+        from warehouse.commit import write_rows
+
+        write_rows(self.catalog_config, table, rows, properties=properties)
+        self.refresh(force=True)
 
     def close(self) -> None:
         self._connection.close()

@@ -228,6 +228,32 @@ def start_server(arguments: list[str], env: dict | None = None) -> tuple[subproc
         time.sleep(0.3)
 
 
+def write_key_file(path: Path, keys: dict[str, tuple[str, list[str]]]) -> Path:
+    """A ``complaints serve`` key file of ``{name: (key, scopes)}``, holding only the keys' SHA-256."""
+    import hashlib
+
+    path.write_text("".join(f'[[keys]]\nname = "{name}"\nsha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\n'
+                            f"scopes = {json.dumps(scopes)}\n\n" for name, (key, scopes) in keys.items()))
+    return path
+
+
+def call_api(base: str, path: str, key: str, body=None, params: dict | None = None) -> tuple[int, object]:
+    """(status, JSON body) of a GET (or, with ``body``, a POST) to a real server with the API key ``key``."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    request = urllib.request.Request(url, method="POST" if body is not None else "GET",
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"X-API-Key": key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
 def stop_server(process: subprocess.Popen) -> None:
     process.terminate()
     try:

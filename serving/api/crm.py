@@ -50,10 +50,6 @@ def list_events(complaint_id: ComplaintId, warehouse: WarehouseDep):
             "items": [queries.jsonable(row) for row in events.events_of(warehouse, complaint_id)]}
 
 
-def _case(row: dict) -> dict:
-    return queries.jsonable(row)
-
-
 def _next_due(case: dict) -> dt.datetime:
     """When the soonest of a case's at-risk targets falls due."""
     return min(case[f"{target}_due"] for target in sla.TARGETS if case[target] == "at_risk")
@@ -83,5 +79,5 @@ def sla_report(request: Request, warehouse: WarehouseDep,
                       key=lambda c: c["started_at"], reverse=True)
     return {"as_of": queries.iso(moment), "start": start.isoformat(), "end": end.isoformat(), "by": by,
             "groups": sla.compliance(cases, by), "at_risk_total": len(at_risk), "breached_total": len(breaches),
-            "at_risk": [_case(c) for c in at_risk[:CASE_LIST_LIMIT]],
-            "breaches": [_case(c) for c in breaches[:CASE_LIST_LIMIT]]}
+            "at_risk": [queries.jsonable(c) for c in at_risk[:CASE_LIST_LIMIT]],
+            "breaches": [queries.jsonable(c) for c in breaches[:CASE_LIST_LIMIT]]}

@@ -14,14 +14,10 @@ P4 48 h / 14 d):
     E     CE twitter 14:00 P4                general  acknowledged only: pending  pending
 """
 import datetime as dt
-import hashlib
-import json
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import call_api, start_server, stop_server, write_key_file
 
 KEYS = {"crm": ("crm-key-2f9a", ["write", "complaints"]), "ops": ("ops-key-77d0", ["complaints", "aggregates"])}
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
@@ -51,15 +47,8 @@ EVENTS = [  # complaint_id, event_id, type, occurred_at
 ]
 
 
-def call(base, path, key, body=None, method=None):
-    request = urllib.request.Request(base + path, method=method or ("POST" if body is not None else "GET"),
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"X-API-Key": KEYS[key][0], "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+def call(base, path, key, body=None, params=None):
+    return call_api(base, path, KEYS[key][0], body, params)
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +71,7 @@ def crm_warehouse(batch_output, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def crm_server(crm_warehouse):
-    key_file = crm_warehouse.parent / "keys.toml"
-    key_file.write_text("".join(f'[[keys]]\nname = "{name}"\nsha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\n'
-                                f"scopes = {json.dumps(scopes)}\n\n" for name, (key, scopes) in KEYS.items()))
+    key_file = write_key_file(crm_warehouse.parent / "keys.toml", KEYS)
     process, base = start_server(["--warehouse", str(crm_warehouse), "--api-keys", str(key_file)])
     yield base
     stop_server(process)

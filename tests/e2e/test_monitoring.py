@@ -3,7 +3,6 @@ Alertmanager sends what fires to a webhook. A day is committed, then a second ru
 reject-ratio limit (exit 5), chosen between the sources' ratios; the serving profile gives twitter a 3-second silence limit. Prometheus must fire
 FeedSilent for twitter only, BatchRunFailed for every source, RejectRatioHigh for exactly the sources above the
 limit, and Alertmanager must deliver them."""
-import hashlib
 import http.server
 import json
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, write_key_file
 from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
 from tests.ingest_helpers import free_port
 
@@ -88,10 +87,8 @@ def monitored(monitoring_tools, generated_day, tmp_path_factory):
                    key=lambda m: m["finished_at"])
     assert manifest["status"] == "refused"
 
-    keys = tmp_path / "keys.toml"
-    keys.write_text("".join(f'[[keys]]\nname = "{name}"\nsha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\n'
-                            f'scopes = ["{scope}"]\n\n' for name, key, scope in (
-                                ("prometheus", SCRAPE_KEY, "metrics"), ("wallboard", WALLBOARD_KEY, "aggregates"))))
+    keys = write_key_file(tmp_path / "keys.toml", {"prometheus": (SCRAPE_KEY, ["metrics"]),
+                                                   "wallboard": (WALLBOARD_KEY, ["aggregates"])})
     serve_port, prometheus_port, alertmanager_port, webhook_port = (free_port() for _ in range(4))
     processes = []
     webhook = http.server.ThreadingHTTPServer(("127.0.0.1", webhook_port), _Webhook)

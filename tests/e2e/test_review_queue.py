@@ -3,32 +3,20 @@ reviewers claim and resolve them; ``complaints review-reinject`` runs the fixes 
 fixed dead letter lands in the warehouse and leaves the queue, a corrected complaint is updated once (same id, no
 second row), label corrections become training data ``complaints train`` reads, and only the write scope may
 decide."""
-import hashlib
 import json
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import run_cli, start_server, stop_server
+from tests.conftest import call_api, run_cli, start_server, stop_server, write_key_file
 from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
 
 KEYS = {"reviewer": ("reviewer-key-4e1a", ["write", "complaints"]), "reader": ("reader-key-93bd", ["complaints"])}
 
 
 def call(base, path, key, body=None, params=None):
-    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    request = urllib.request.Request(url, method="POST" if body is not None else "GET",
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"X-API-Key": KEYS[key][0], "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    return call_api(base, path, KEYS[key][0], body, params)
 
 
 def complaints_table(out):
@@ -45,9 +33,7 @@ def reviewed(generated_day, tmp_path_factory):
     batch = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out),
                     "--date", generated_day["date"])
     assert batch.returncode == 0, batch.stderr[-2000:]
-    keys = out.parent / "keys.toml"
-    keys.write_text("".join(f'[[keys]]\nname = "{name}"\nsha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\n'
-                            f"scopes = {json.dumps(scopes)}\n\n" for name, (key, scopes) in KEYS.items()))
+    keys = write_key_file(out.parent / "keys.toml", KEYS)
     process, base = start_server(["--warehouse", str(out / "warehouse"), "--api-keys", str(keys)])
     try:
         yield {"out": out, "base": base, "input": generated_day["dir"], "before": complaints_table(out)}
