@@ -226,7 +226,10 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
         in_lake = read["raw_batches"] | "AlreadyInLake" >> beam.FlatMap(sinks.lake_tally)
     else:
         in_lake = read["raw_batches"] | "WriteLake" >> sinks.WriteLake(staging, plan.batch_id, plan.batch_date)
-    customer_index = read["customers"] | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex())
+    # no default: a run without a customer master has no index, and enrichment links nobody (EnrichShards);
+    # Beam would otherwise spend a stage of its own on the empty case, pickling the whole index once more
+    customer_index = (read["customers"]
+                      | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex()).without_defaults())
     customer_conflicts = customer_index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies)
 
     shards = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists()

@@ -19,7 +19,10 @@ With ``--flink`` the same day also runs on the local Flink cluster (``runners/lo
 parallelism 1 and 2, and at 2 with ``--sdk_worker_parallelism=2`` (a Python worker per slot); ``p2_vs_p1`` and
 ``p2_sdk2_vs_p1`` are the speed-ups.
 Each command runs as a child process; peak memory is the largest total RSS of its process tree (sampled every
-0.1 s from /proc), so the pipeline's worker processes are counted. Results go to benchmarks/results/.
+0.1 s from /proc), so the pipeline's worker processes are counted, and ``cpu_seconds`` is the CPU time of the
+whole tree. ``beam_cpu_seconds`` is the pipeline's CPU beyond the plain loop's: what Beam itself costs for the
+same record work. The pipeline also runs on a day of 1,000 complaints (``small_day``): its time is what any run
+costs, and ``marginal_records_per_s`` is the rate beyond it. Results go to benchmarks/results/.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,7 +67,14 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child process reaped so far, with the children they reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(command: list[str]) -> dict:
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -74,8 +85,11 @@ def measure(command: list[str]) -> dict:
     stdout, stderr = process.communicate()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])} failed: {stderr.strip().splitlines()[-1:]}")
-    return {"seconds": round(elapsed, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": stdout}
+    return {"seconds": round(elapsed, 2), "cpu_seconds": round(_children_cpu() - cpu_before, 2),
+            "peak_rss_mb": round(peak / 2**20, 1), "stdout": stdout}
 
+
+SMALL_DAY = 1_000  # complaints in the day that measures a run's fixed cost
 
 #: the local Flink cluster of runners/local_services.py (its workers are the pool's, not this process's children,
 #: so only time is measured there)
@@ -87,23 +101,33 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
           flink: bool = False, train_model: bool = False) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{records}-"))
     python = sys.executable
+
+    def generate(directory: str, volume: int) -> int:
+        """A generated day of ``volume`` complaints; returns its raw channel records."""
+        subprocess.run([python, "-m", "beam_pipelines", "generate", "--output-dir", str(work / directory),
+                        "--date", DATE, "--volume", str(volume), "--seed", "1"], cwd=REPO, check=True,
+                       capture_output=True)
+        truth = json.loads((work / directory / "_truth" / "expected_counts.json").read_text())["expected"]
+        return sum(c["read"] for s, c in truth.items() if s != "customers")
+
     try:
-        subprocess.run([python, "-m", "beam_pipelines", "generate", "--output-dir", str(work / "in"), "--date", DATE,
-                        "--volume", str(records), "--seed", "1"], cwd=REPO, check=True, capture_output=True)
-        expected = json.loads((work / "in" / "_truth" / "expected_counts.json").read_text())["expected"]
-        raw = sum(c["read"] for s, c in expected.items() if s != "customers")
+        raw = generate("in", records)
         floor = measure([python, "benchmarks/floor.py", "--input-dir", str(work / "in"),
                          "--output-dir", str(work / "floor")])
         loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
                         "--output-dir", str(work / "loop"), "--date", DATE])
 
-        def run_pipeline(output: str, *extra: str) -> dict:
-            return measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / "in"),
+        def run_pipeline(output: str, *extra: str, input_dir: str = "in") -> dict:
+            return measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / input_dir),
                             "--output-dir", str(work / output), "--date", DATE, "--quiet", *extra,
                             f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
 
         pipeline = run_pipeline("out")
         rerun = run_pipeline("out")
+        # the same pipeline on a day of SMALL_DAY complaints: what a run costs whatever its size (start-up of the
+        # launcher and workers, graph, commit, shutdown), so that the cost per record can be told apart from it
+        small_raw = generate("in-small", SMALL_DAY)
+        small = run_pipeline("out-small", input_dir="in-small")
         commits = [round(dt.datetime.fromisoformat(m["committed_at"]).timestamp()
                          - dt.datetime.fromisoformat(m["finished_at"]).timestamp(), 2)
                    for m in sorted((json.loads(p.read_text()) for p in (work / "out" / "_runs").glob("*.json")),
@@ -117,6 +141,15 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
             "floor": {"seconds": floor["seconds"], "records_per_s": round(raw / floor["seconds"]),
                       "peak_rss_mb": floor["peak_rss_mb"]},
         }
+        for name, step in (("pipeline", pipeline), ("plain_loop", loop), ("floor", floor)):
+            result[name]["cpu_seconds"] = step["cpu_seconds"]
+        result["rerun_cpu_seconds"] = rerun["cpu_seconds"]
+        # Beam's own cost: the CPU the pipeline's processes spent beyond what the same record work took in one
+        # plain process, and how much of it is fixed (the small day's run) rather than per record
+        result["beam_cpu_seconds"] = round(pipeline["cpu_seconds"] - loop["cpu_seconds"], 2)
+        result["small_day"] = {"complaints": SMALL_DAY, "raw_records": small_raw, "seconds": small["seconds"],
+                               "cpu_seconds": small["cpu_seconds"]}
+        result["marginal_records_per_s"] = round((raw - small_raw) / max(pipeline["seconds"] - small["seconds"], 0.01))
         result["pipeline_vs_floor"] = round(result["pipeline"]["records_per_s"] / result["floor"]["records_per_s"], 3)
         result["pipeline_vs_loop"] = round(result["pipeline"]["records_per_s"] / result["plain_loop"]["records_per_s"], 2)
         result["rerun"] = {"seconds": rerun["seconds"], "records_per_s": round(raw / rerun["seconds"]),
@@ -159,11 +192,19 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
 def summary(run: dict) -> str:
     """One run as a table for people: seconds, raw records/s and peak memory of each step, and the ratios."""
     lines = [f"{run['complaints']:,} complaints, {run['raw_records']:,} raw records, {run['workers']} workers",
-             f"{'':34}{'seconds':>9}{'records/s':>11}{'peak MB':>9}"]
+             f"{'':34}{'seconds':>9}{'records/s':>11}{'peak MB':>9}{'CPU s':>8}"]
     steps = [("floor (read, parse, write back)", run["floor"]), ("plain loop (record functions)", run["plain_loop"]),
-             ("pipeline, rules model", run["pipeline"]), ("pipeline rerun (upsert)", run["rerun"])]
+             ("pipeline, rules model", run["pipeline"]),
+             ("pipeline rerun (upsert)", {**run["rerun"], "cpu_seconds": run.get("rerun_cpu_seconds")})]
     for label, step in steps:
-        lines.append(f"{label:34}{step['seconds']:>9.1f}{step['records_per_s']:>11,}{step['peak_rss_mb']:>9,.0f}")
+        cpu = f"{step['cpu_seconds']:>8.1f}" if step.get("cpu_seconds") is not None else ""
+        lines.append(f"{label:34}{step['seconds']:>9.1f}{step['records_per_s']:>11,}{step['peak_rss_mb']:>9,.0f}{cpu}")
+    if "small_day" in run:
+        small = run["small_day"]
+        lines.append(f"{'pipeline, ' + format(small['complaints'], ',') + ' complaints':34}{small['seconds']:>9.1f}"
+                     f"{'':>11}{'':>9}{small['cpu_seconds']:>8.1f}")
+        lines.append(f"Beam's own CPU (pipeline - plain loop): {run['beam_cpu_seconds']:.1f} s;   per record beyond "
+                     f"the small day's fixed cost: {run['marginal_records_per_s']:,} raw records/s")
     if "with_model" in run:
         model = run["with_model"]
         seconds = statistics.median(model["model_seconds"])

@@ -59,7 +59,7 @@ def _slug(path: str) -> str:
 
 
 def lake_line(raw_record: dict) -> bytes:
-    return orjson.dumps({name: raw_record.get(name) for name in LAKE_FIELDS}) + b"\n"
+    return orjson.dumps(dict(zip(LAKE_FIELDS, map(raw_record.get, LAKE_FIELDS)))) + b"\n"
 
 
 def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:

@@ -17,6 +17,7 @@ import sys
 
 from beam_pipelines.cli import generate, ingest, models, operations, pipelines, serving, upkeep
 from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, Parser
+from transforms.garbage_collection import skip_collections_at_exit
 
 #: Every command of the CLI, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving,
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         # Beam's local job service relays its SDK workers' start-up warnings; they are not the user's concern.
         logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     argv = sys.argv[1:] if argv is None else list(argv)
+    skip_collections_at_exit()  # a command's process ends without a collection over every module it loaded
     try:
         selected = COMMANDS.get(selected_command(argv))
         try:

@@ -69,14 +69,16 @@ def one_line_on_interrupt(command: str):
     read_end, write_end = os.pipe()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
+    done_read, done_write = os.pipe()  # readable once the command has finished: no interrupt to wait for
     os.dup2(write_end, 2)
     os.close(write_end)
     silenced = threading.Event()
 
     def woken(timeout: float | None) -> bool:
-        """Whether SIGINT arrived (within ``timeout``); the wake-up fd carries the numbers of signals caught."""
-        ready, _, _ = select.select([wake_read], [], [], timeout)
-        if ready and signal.SIGINT in os.read(wake_read, 512):
+        """Whether SIGINT arrived (within ``timeout``, cut short when the command has finished); the wake-up fd
+        carries the numbers of signals caught."""
+        ready, _, _ = select.select([wake_read, done_read], [], [], timeout)
+        if wake_read in ready and signal.SIGINT in os.read(wake_read, 512):
             silenced.set()
             stop_workers()  # now, before the main thread's handler runs: they print as they stop
         return silenced.is_set()
@@ -122,9 +124,10 @@ def one_line_on_interrupt(command: str):
         signal.signal(signal.SIGINT, previous)
         signal.set_wakeup_fd(previous_wakeup)
         sys.stderr.flush()
+        os.write(done_write, b"x")  # what is left in the pipe goes out without the 0.2 s wait for an interrupt
         os.dup2(terminal, 2)  # the pipe's last writer closes: the relay copies what is left and ends
         copier.join(timeout=2)
-        for fd in (terminal, read_end, wake_read, wake_write):
+        for fd in (terminal, read_end, wake_read, wake_write, done_read, done_write):
             os.close(fd)
 
 

@@ -3,6 +3,7 @@ import io
 
 import pytest
 
+from transforms.sources import files
 from transforms.sources.files import raw_records, split_csv_records, split_lines, split_sms_lines, split_xml_calls
 
 
@@ -10,6 +11,20 @@ def test_lines_drop_bom_crlf_and_blank_lines_but_keep_line_numbers():
     data = b"\xef\xbb\xbf{\"a\":1}\r\n\r\n  \n{\"b\":2}\n{\"trunc"
     assert [(n, line) for _, n, line, _ in split_lines(io.BytesIO(data))] == \
         [(1, b'{"a":1}'), (4, b'{"b":2}'), (5, b'{"trunc')]
+
+
+def test_lines_end_at_lf_crlf_or_a_lone_cr_wherever_the_read_blocks_cut_them(monkeypatch):
+    import random
+    import re
+
+    def reference(data: bytes) -> list[bytes]:  # the whole input at once: each line up to and with its ending
+        return [match.group(0) for match in re.finditer(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data)]
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        data = bytes(rng.choice(b"ab \r\n\x0b\x0c\x1c\x85") for _ in range(rng.randint(0, 30)))
+        monkeypatch.setattr(files, "READ_BLOCK", rng.randint(1, 7))
+        assert list(files.lines_of(io.BytesIO(data))) == reference(data), data
 
 
 def test_sms_header_is_not_a_record_but_a_first_data_line_is():

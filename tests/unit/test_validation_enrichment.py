@@ -83,6 +83,17 @@ def test_contact_token_is_keyed_stable_and_never_the_value():
     assert contact_token({}, KEY) is None
 
 
+def test_contact_token_is_the_hmac_sha256_of_kind_and_value_so_tokens_of_earlier_runs_still_join():
+    import hashlib
+    import hmac
+
+    for contacts, message in (({"msisdn_e164": "+2348031234567", "email": "a@b.ng"}, "msisdn_e164:+2348031234567"),
+                              ({"email": "ada@example.com"}, "email:ada@example.com"),
+                              ({"twitter_handle": "ngozi_ok"}, "twitter_handle:ngozi_ok")):
+        expected = hmac.new(KEY, message.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+        assert contact_token(contacts, KEY) == expected
+
+
 def test_enrichment_produces_warehouse_rows_that_match_the_schema_and_mask_contacts():
     import schemas
 
@@ -96,6 +107,7 @@ def test_enrichment_produces_warehouse_rows_that_match_the_schema_and_mask_conta
     assert row["route_queue"] == "priority-escalations"
     assert row["model_version"].startswith("rules-")
     schemas.validate("Complaint", {**row, "event_date": row["event_time"].date()})
+    assert list(row) == [name for name in schemas.field_names("Complaint") if name != "event_date"]
 
 
 def test_validation_and_enrichment_return_new_records_and_leave_their_input_as_it_was():

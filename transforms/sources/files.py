@@ -51,9 +51,6 @@ def _open(path: str):
             yield raw
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
 def lines_of(stream) -> Iterator[bytes]:
     """The stream's lines with their endings, whichever of LF, CRLF or a lone CR (old Mac and some Windows
     exporters) ends them."""
@@ -65,13 +62,12 @@ def lines_of(stream) -> Iterator[bytes]:
             if data:
                 yield data
             return
-        start = 0
-        for match in _LINE_END.finditer(data):
-            if match.group() == b"\r" and match.end() == len(data):
-                break  # a CR at the end of the block may be the first half of a CRLF
-            yield data[start:match.end()]
-            start = match.end()
-        pending = data[start:]
+        # bytes.splitlines splits at exactly LF, CRLF and a lone CR, keeping the endings
+        lines = data.splitlines(keepends=True)
+        # the last piece waits for the next block if it has no ending yet, or ends in a CR that may be the first
+        # half of a CRLF
+        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        yield from lines
 
 
 def split_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
