@@ -165,3 +165,38 @@ def test_a_master_that_contradicts_itself_is_reported_and_shared_identifiers_lin
     assert "shared" not in forwards.by_handle and forwards.by_handle["ada"]["account_number"] == "BJN-1"
     assert forwards.by_msisdn["+2348030000002"]["account_number"] == "BJN-2"
     assert forwards.conflict_examples["handle_shared"] == ["BJN-2 and BJN-3 share one handle"]
+
+
+def test_the_customer_index_of_a_random_master_is_the_one_its_rules_define_whatever_the_row_order():
+    import random
+
+    rng = random.Random(3)
+
+    def reference(rows):
+        """The contract's rules, written plainly: the smallest version of an account by its values; an identifier
+        listed by one account links to it, one listed by several links to none."""
+        kept = {}
+        for account in {row["account_number"] for row in rows}:
+            versions = [row for row in rows if row["account_number"] == account]
+            kept[account] = min(versions, key=lambda c: sorted((k, str(v)) for k, v in c.items()))
+        lookups = {}
+        for key in ("msisdn", "email", "twitter_handle"):
+            owners = {}
+            for account, row in kept.items():
+                if row[key]:
+                    owners.setdefault(row[key], set()).add(account)
+            lookups[key] = {value: kept[next(iter(accounts))] for value, accounts in owners.items()
+                            if len(accounts) == 1}
+        return kept, lookups
+
+    for _ in range(200):
+        rows = [{"account_number": f"BJN-{rng.randint(1, 12)}", "segment": rng.choice(["vip", "consumer"]),
+                 "msisdn": rng.choice([None, "+2348030000001", "+2348030000002", f"+23480{rng.randint(0, 10**8)}"]),
+                 "email": rng.choice([None, "a@b.ng", f"{rng.randint(0, 9)}@c.ng"]),
+                 "twitter_handle": rng.choice([None, "ada", f"h{rng.randint(0, 30)}"])} for _ in range(rng.randint(0, 25))]
+        index, shuffled = CustomerIndex(rows), CustomerIndex(rng.sample(rows, len(rows)))
+        kept, lookups = reference(rows)
+        assert index.by_account == kept
+        assert (index.by_msisdn, index.by_email, index.by_handle) == \
+            (lookups["msisdn"], lookups["email"], lookups["twitter_handle"])
+        assert (shuffled.conflicts, shuffled.conflict_examples) == (index.conflicts, index.conflict_examples)

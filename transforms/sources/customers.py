@@ -62,29 +62,37 @@ class CustomerIndex(CacheAware):
         self.conflicts: dict[str, int] = {}
         self.rejected: dict[str, int] = {}  # rows of the file that could not be parsed, by reason
         self.conflict_examples: dict[str, list[str]] = {}
-        versions: dict[str, list[dict]] = {}
+        by_account, repeated = self.by_account, {}
         for customer in customers:
-            versions.setdefault(customer["account_number"], []).append(customer)
-        for account in sorted(versions):
-            rows = versions[account]
-            if len(rows) > 1:  # only a repeated account needs the order of its versions by their values
-                rows = sorted(rows, key=lambda c: sorted((k, str(v)) for k, v in c.items()))
-            self.by_account[account] = rows[0]
+            account = customer["account_number"]
+            if account in by_account:
+                repeated.setdefault(account, [by_account[account]]).append(customer)
+            else:
+                by_account[account] = customer
+        # Only what conflicts is put in order (accounts, then identifiers): the examples kept are always the
+        # same ones, and a master of a million rows is not sorted whole.
+        for account in sorted(repeated):  # the version kept is the smallest by its values
+            rows = sorted(repeated[account], key=lambda c: sorted((k, str(v)) for k, v in c.items()))
+            by_account[account] = rows[0]
             for other in rows[1:]:
                 if other != rows[0]:
                     self._conflict("account_repeated_with_other_values", account)
         lookups = {"msisdn": self.by_msisdn, "email": self.by_email, "twitter_handle": self.by_handle}
-        owners: dict[tuple[str, str], set[str]] = {}
-        for customer in self.by_account.values():
-            for key, _ in self.IDENTIFIERS:
-                if customer.get(key):
-                    owners.setdefault((key, customer[key]), set()).add(customer["account_number"])
-        for (key, value), accounts in sorted(owners.items()):
-            if len(accounts) == 1:
-                lookups[key][value] = self.by_account[next(iter(accounts))]
-            else:
-                name = dict(self.IDENTIFIERS)[key]
-                self._conflict(f"{name}_shared", f"{' and '.join(sorted(accounts))} share one {name}")
+        shared = []
+        for key, name in self.IDENTIFIERS:
+            owner: dict[str, str] = {}  # identifier value -> the first account listing it
+            sharers: dict[str, list[str]] = {}  # value -> every account listing it, when more than one does
+            for account, customer in by_account.items():
+                value = customer.get(key)
+                if value:
+                    first = owner.setdefault(value, account)
+                    if first != account:
+                        sharers.setdefault(value, [first]).append(account)
+            lookups[key].update((value, by_account[account]) for value, account in owner.items()
+                                if value not in sharers)
+            shared.extend((key, value, name, sorted(accounts)) for value, accounts in sharers.items())
+        for _, _, name, accounts in sorted(shared):
+            self._conflict(f"{name}_shared", f"{' and '.join(accounts)} share one {name}")
 
     def _conflict(self, reason: str, example: str) -> None:
         self.conflicts[reason] = self.conflicts.get(reason, 0) + 1
