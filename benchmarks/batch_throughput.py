@@ -132,28 +132,21 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
                          - dt.datetime.fromisoformat(m["finished_at"]).timestamp(), 2)
                    for m in sorted((json.loads(p.read_text()) for p in (work / "out" / "_runs").glob("*.json")),
                                    key=lambda m: m["started_at"])]
-        result = {
-            "complaints": records, "raw_records": raw, "workers": workers,
-            "pipeline": {"seconds": pipeline["seconds"], "records_per_s": round(raw / pipeline["seconds"]),
-                         "peak_rss_mb": pipeline["peak_rss_mb"]},
-            "plain_loop": {"seconds": loop["seconds"], "records_per_s": round(raw / loop["seconds"]),
-                           "peak_rss_mb": loop["peak_rss_mb"]},
-            "floor": {"seconds": floor["seconds"], "records_per_s": round(raw / floor["seconds"]),
-                      "peak_rss_mb": floor["peak_rss_mb"]},
-        }
-        for name, step in (("pipeline", pipeline), ("plain_loop", loop), ("floor", floor)):
-            result[name]["cpu_seconds"] = step["cpu_seconds"]
-        result["rerun_cpu_seconds"] = rerun["cpu_seconds"]
+        def step(measured: dict) -> dict:
+            return {"seconds": measured["seconds"], "records_per_s": round(raw / measured["seconds"]),
+                    "peak_rss_mb": measured["peak_rss_mb"], "cpu_seconds": measured["cpu_seconds"]}
+
+        result = {"complaints": records, "raw_records": raw, "workers": workers,
+                  "pipeline": step(pipeline), "plain_loop": step(loop), "floor": step(floor), "rerun": step(rerun)}
         # Beam's own cost: the CPU the pipeline's processes spent beyond what the same record work took in one
         # plain process, and how much of it is fixed (the small day's run) rather than per record
         result["beam_cpu_seconds"] = round(pipeline["cpu_seconds"] - loop["cpu_seconds"], 2)
         result["small_day"] = {"complaints": SMALL_DAY, "raw_records": small_raw, "seconds": small["seconds"],
                                "cpu_seconds": small["cpu_seconds"]}
-        result["marginal_records_per_s"] = round((raw - small_raw) / max(pipeline["seconds"] - small["seconds"], 0.01))
+        beyond = pipeline["seconds"] - small["seconds"]  # not positive for a day hardly bigger than the small one
+        result["marginal_records_per_s"] = round((raw - small_raw) / beyond) if beyond > 0 else None
         result["pipeline_vs_floor"] = round(result["pipeline"]["records_per_s"] / result["floor"]["records_per_s"], 3)
         result["pipeline_vs_loop"] = round(result["pipeline"]["records_per_s"] / result["plain_loop"]["records_per_s"], 2)
-        result["rerun"] = {"seconds": rerun["seconds"], "records_per_s": round(raw / rerun["seconds"]),
-                           "peak_rss_mb": rerun["peak_rss_mb"]}
         result["commit"] = {"into_empty_seconds": commits[0], "rerun_seconds": commits[1]}
         result["upsert_cost"] = round(commits[1] / rerun["seconds"], 3)
         if flink:
@@ -194,17 +187,18 @@ def summary(run: dict) -> str:
     lines = [f"{run['complaints']:,} complaints, {run['raw_records']:,} raw records, {run['workers']} workers",
              f"{'':34}{'seconds':>9}{'records/s':>11}{'peak MB':>9}{'CPU s':>8}"]
     steps = [("floor (read, parse, write back)", run["floor"]), ("plain loop (record functions)", run["plain_loop"]),
-             ("pipeline, rules model", run["pipeline"]),
-             ("pipeline rerun (upsert)", {**run["rerun"], "cpu_seconds": run.get("rerun_cpu_seconds")})]
+             ("pipeline, rules model", run["pipeline"]), ("pipeline rerun (upsert)", run["rerun"])]
     for label, step in steps:
-        cpu = f"{step['cpu_seconds']:>8.1f}" if step.get("cpu_seconds") is not None else ""
-        lines.append(f"{label:34}{step['seconds']:>9.1f}{step['records_per_s']:>11,}{step['peak_rss_mb']:>9,.0f}{cpu}")
+        lines.append(f"{label:34}{step['seconds']:>9.1f}{step['records_per_s']:>11,}{step['peak_rss_mb']:>9,.0f}"
+                     f"{step['cpu_seconds']:>8.1f}")
     if "small_day" in run:
         small = run["small_day"]
         lines.append(f"{'pipeline, ' + format(small['complaints'], ',') + ' complaints':34}{small['seconds']:>9.1f}"
                      f"{'':>11}{'':>9}{small['cpu_seconds']:>8.1f}")
+        marginal = run["marginal_records_per_s"]
         lines.append(f"Beam's own CPU (pipeline - plain loop): {run['beam_cpu_seconds']:.1f} s;   per record beyond "
-                     f"the small day's fixed cost: {run['marginal_records_per_s']:,} raw records/s")
+                     f"the small day's fixed cost: " + (f"{marginal:,} raw records/s" if marginal else
+                                                        "not measurable (the day is too small)"))
     if "with_model" in run:
         model = run["with_model"]
         seconds = statistics.median(model["model_seconds"])

@@ -192,7 +192,7 @@ def sentiment(text: str, found: set[str] | None = None) -> tuple[float, str]:
         else:
             positive += weight
     negative += min(text.count("!"), 3) * 0.5 if negative else 0
-    shouting = len([word for word in text.split() if word.isupper() and len(word) > 3]) if not text.islower() else 0
+    shouting = sum(1 for word in text.split() if len(word) > 3 and word.isupper())
     negative += min(shouting, 3) * 0.5
     score = (positive - negative) / (positive + negative + 2.0)
     score = max(-1.0, min(1.0, round(score, 3)))

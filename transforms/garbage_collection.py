@@ -19,13 +19,14 @@ RECORD_WORK_THRESHOLDS = (50_000, 20, 50)
 def relax_for_record_work() -> None:
     """Raise the collector's thresholds for this process; idempotent. Every worker process runs the outcome DoFns
     of ``transforms/outcomes.py`` (parsing, cleaning, validation), whose ``setup`` calls this.
-    (``gc.freeze`` would add nothing measurable here, and would pin every object alive at that moment for the
-    life of the process, which in a test runner or a server is everything.)"""
+    It also skips the collections at exit (``skip_collections_at_exit``). A ``gc.freeze`` now, rather than at
+    exit, would add nothing measurable and would pin every object alive at this moment for the life of the
+    process, which in a test runner or a server is everything."""
     gc.set_threshold(*RECORD_WORK_THRESHOLDS)
     skip_collections_at_exit()
 
 
-_SKIPPING_AT_EXIT = []
+_skipping_at_exit = False
 
 
 def skip_collections_at_exit() -> None:
@@ -38,9 +39,10 @@ def skip_collections_at_exit() -> None:
     they are freed by reference counting as modules are cleared, and the process's memory is returned whole.
     A process that loaded DuckDB keeps the passes: its bindings (nanobind) report every object still alive at
     exit as a leak, on stderr."""
-    if not _SKIPPING_AT_EXIT:
+    global _skipping_at_exit
+    if not _skipping_at_exit:
         atexit.register(_freeze_unless_duckdb)
-        _SKIPPING_AT_EXIT.append(True)
+        _skipping_at_exit = True
 
 
 def _freeze_unless_duckdb() -> None:
