@@ -207,7 +207,11 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         if cancelling and len(stopping) == 1:  # the runner's own clean-up (in its cancel) ends before we do, so
             cancelling[0].join(CANCEL_GRACE_SECONDS)  # no worker of this process is torn down mid-bundle
     finally:
-        sys.stderr = stderr
+        if not stopping:
+            # once stopped, stderr stays set aside until the process ends: an in-process SDK worker (Prism's
+            # loopback) can still be finishing a bundle the cancel cut short, and prints its traceback as the
+            # interpreter shuts its thread pools down. The CLI reports the stop on the process's own stderr.
+            sys.stderr = stderr
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if stopping:

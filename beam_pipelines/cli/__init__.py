@@ -83,5 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         print(str(error), file=sys.stderr)
         return error.code
     except KeyboardInterrupt:
-        print("complaints: interrupted", file=sys.stderr)
+        # to the process's own stderr: a stopped stream has set sys.stderr aside for good (see run_stream)
+        print("complaints: interrupted", file=sys.__stderr__ or sys.stderr, flush=True)
         return 130
