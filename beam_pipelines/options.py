@@ -73,7 +73,7 @@ class StreamOptions(PipelineOptions):
         add_transport_arguments(parser, required)
         _flag(parser, "group-id", default="complaints-stream", help="Kafka consumer group")
         _flag(parser, "expansion-service", default=os.environ.get("COMPLAINTS_EXPANSION_SERVICE", "localhost:18097"),
-              help="address of Beam's Java expansion service for ReadFromKafka")
+              help="address of the Java expansion service that serves the Kafka read")
         _flag(parser, "max-records", type=int,
               help="stop after reading this many messages (a bounded run: tests, backfills)")
         _flag(parser, "customers", help="customer master CSV for linking (default: none, all unknown)")

@@ -80,6 +80,19 @@ def _copy_dependencies(pom: Path, target: Path) -> None:
     stamp.touch()
 
 
+def _build_kafka_read(module: Path, target: Path) -> None:
+    """Our Java module (``runners/services/xlang/src``: the Kafka read with a watermark that does not stall on
+    an empty partition, and its JUnit tests) built and tested by ``mvn package``, and its jar put on the
+    expansion service's and Java worker's classpath beside the dependencies. Rebuilt when a source changes."""
+    jar = target / "beejan-kafka-read.jar"
+    inputs = [module / "pom.xml", *(path for path in (module / "src").rglob("*") if path.is_file())]
+    if jar.exists() and jar.stat().st_mtime >= max(path.stat().st_mtime for path in inputs):
+        return
+    print(f"building and testing our Kafka read ({module / 'src'})", flush=True)
+    _run(["mvn", "-q", "-B", "-f", str(module / "pom.xml"), "package"])
+    shutil.copyfile(module / "target" / "beam-kafka-expansion-1.jar", jar)
+
+
 def prism_path() -> Path:
     return HOME / "bin" / "prism"
 
@@ -185,6 +198,7 @@ def _go_install(module: str, binary: str, what: str) -> None:
 def fetch() -> None:
     _copy_dependencies(POMS / "kafka" / "pom.xml", HOME / "kafka" / "libs")
     _copy_dependencies(POMS / "xlang" / "pom.xml", HOME / "xlang" / "libs")
+    _build_kafka_read(POMS / "xlang", HOME / "xlang" / "libs")
     _copy_dependencies(POMS / "flink" / "pom.xml", HOME / "flink" / "job-server")
     _copy_dependencies(POMS / "kubernetes" / "pom.xml", HOME / "kubernetes" / "libs")
     fetch_flink()

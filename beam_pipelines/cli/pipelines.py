@@ -288,7 +288,7 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     try:
         totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
                             show_progress=not args.quiet)
-    except RunnerSetupError as error:
+    except (RunnerSetupError, TransportError) as error:
         raise CliError(f"complaints stream: {error}") from None
     except KeyboardInterrupt:
         raise

@@ -199,6 +199,17 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     _assert_matches_the_truth(tmp_path, expected)
 
 
+@pytest.mark.kafka
+def test_a_partition_that_gets_nothing_does_not_hold_the_windows_on_flink(flink_services, kafka_services,
+                                                                          generated_day, tmp_path):
+    """On Flink, checkpointed: see ``stream_with_a_partition_that_gets_nothing``. This is the stall CI saw in
+    the supervisor test: a topic partition left empty by the producer kept every window open."""
+    from tests.stream_helpers import stream_with_a_partition_that_gets_nothing
+
+    stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp_path,
+                                              [*flink_services, "--checkpointing_interval=2000"])
+
+
 def _last_job(rest: str) -> str:
     import json
     import urllib.request

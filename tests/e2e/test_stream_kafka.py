@@ -1,5 +1,5 @@
 """End to end on the real Kafka broker: ``complaints publish`` replays a generated day into topics, ``complaints
-stream`` reads them through Beam's cross-language ReadFromKafka on Prism, and the lake, warehouse and
+stream`` reads them through our cross-language Kafka read (Beam's KafkaIO) on Prism, and the lake, warehouse and
 stream_counts are read back and checked against the generator's truth and the batch pipeline's output."""
 import json
 import uuid
@@ -143,6 +143,55 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     assert len(ids) == len(set(ids)) == sum(entry["written"] for entry in totals.values())
     assert not [p for p in tmp_path.rglob(".tmp-*")], "no half-written files left behind"
     assert os.listdir(tmp_path / "lake" / "raw")
+
+
+def test_a_partition_that_gets_nothing_does_not_hold_the_windows(kafka_services, generated_day, tmp_path):
+    """On Prism: see ``stream_with_a_partition_that_gets_nothing`` (the Flink test runs it too)."""
+    from tests.stream_helpers import stream_with_a_partition_that_gets_nothing
+
+    stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp_path)
+
+
+def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_services, tmp_path):
+    """Beam's stock expansion service (the same jars, without ours) does not know our Kafka read: the stream
+    says so in one line and which service to use, instead of a Java stack trace."""
+    import socket
+    import subprocess
+    import time
+
+    from tests.conftest import REPO
+
+    libs = REPO / ".services" / "xlang" / "libs"
+    classpath = ":".join(str(jar) for jar in sorted(libs.glob("*.jar")) if jar.name != "beejan-kafka-read.jar")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    service = subprocess.Popen(["java", "-Xmx256m", "-cp", classpath,
+                                "org.apache.beam.sdk.expansion.service.ExpansionService", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port):
+            assert time.monotonic() < deadline and service.poll() is None, "the stock expansion service did not start"
+            time.sleep(0.5)
+        result = run_cli("stream", "--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
+                         "--expansion-service", f"localhost:{port}", "--output-dir", str(tmp_path / "out"),
+                         "--max-records", "1", "--quiet")
+    finally:
+        service.kill()
+        service.wait()
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"complaints stream: the expansion service at localhost:{port} does not serve our Kafka "
+                           "read"), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "java.lang" not in result.stderr
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _files_per_partition(table_dir: Path) -> dict:

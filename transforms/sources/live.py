@@ -1,40 +1,64 @@
 """Readers of the live channels for the streaming pipeline: Kafka or Pub/Sub topics -> raw records.
 
-Kafka (self-hosted, Flink): Beam's cross-language ``ReadFromKafka`` with metadata, the record's CreateTime as the
-element timestamp and watermark, offsets committed when bundles finalise. Pub/Sub (Dataflow): ``ReadFromPubSub``
-with attributes, publish time as timestamp. Topics and their settings are ``ingest.transport``'s configs, shared
-with the publishers.
+Kafka (self-hosted, Flink): our cross-language read (``ReadLiveTopics`` in ``runners/services/xlang/src``, Beam's
+Java ``KafkaIO`` served by the same expansion service as ``ReadFromKafka``), rows with the same metadata fields as
+``ReadFromKafka(with_metadata=True)``, the record's CreateTime as the element timestamp, offsets committed when
+bundles finalise. Its watermark differs from ``ReadFromKafka``'s CreateTime policy in one respect: a partition
+that is caught up advances even if it has delivered nothing since the stream started, where Beam 2.72's holds
+it, and with it every window, at the beginning of time (a quiet channel whose producer filled one of its two
+partitions stalled the whole stream). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as
+timestamp. Topics and their settings are ``ingest.transport``'s configs, shared with the publishers.
 """
 from __future__ import annotations
 
+import typing
+
 import apache_beam as beam
 
-from ingest.transport import KafkaConfig, PubSubConfig
+from ingest.transport import KafkaConfig, PubSubConfig, TransportError
 from transforms.sources.messages import kafka_record, pubsub_record
 
 
+# ReadLiveTopics's URN and expansion payload (its Java Configuration's setters, by snake_case name). The
+# functional form keeps the field types real types: this module's postponed annotations would make them strings,
+# which Beam's schema inference reads as "any Python object".
+READ_LIVE_TOPICS_URN = "beejan:transform:kafka_read_live_topics:v1"
+ReadLiveTopicsConfig = typing.NamedTuple("ReadLiveTopicsConfig", [
+    ("consumer_config", typing.Mapping[str, str]), ("topics", typing.List[str]),
+    ("commit_offset_in_finalize", bool), ("max_num_records", typing.Optional[int])])
+
+
 class ReadKafkaMessages(beam.PTransform):
-    """Kafka topics of the live channels -> raw records timestamped with their Kafka CreateTime."""
+    """Kafka topics of the live channels -> raw records timestamped with their Kafka CreateTime; the watermark
+    moves on while a partition is caught up, whether or not it has had records."""
 
     def __init__(self, config: KafkaConfig, run_id: str, stream_id: str):
         super().__init__()
         self.config, self.run_id, self.stream_id = config, run_id, stream_id
 
     def expand(self, pipeline):
-        from apache_beam.io.kafka import ReadFromKafka
+        from apache_beam.transforms.external import ExternalTransform, NamedTupleBasedPayloadBuilder
 
         config, run_id, stream_id = self.config, self.run_id, self.stream_id
         topic_sources = {topic: source for source, topic in config.topics.items()}
         consumer = {"bootstrap.servers": config.bootstrap_servers, "group.id": config.group_id,
                     "auto.offset.reset": "earliest",
                     "enable.auto.commit": "false" if config.commit_on_finalize else "true"}
-        return (pipeline
-                | "ReadFromKafka" >> ReadFromKafka(
-                    consumer_config=consumer, topics=sorted(topic_sources), with_metadata=True,
-                    timestamp_policy=ReadFromKafka.create_time_policy,
-                    commit_offset_in_finalize=config.commit_on_finalize and config.max_records is None,
-                    max_num_records=config.max_records, expansion_service=config.expansion_service)
-                | "ToRawRecords" >> beam.Map(lambda row: kafka_record(row, topic_sources, run_id, stream_id)))
+        payload = ReadLiveTopicsConfig(
+            consumer_config=consumer, topics=sorted(topic_sources),
+            commit_offset_in_finalize=config.commit_on_finalize and config.max_records is None,
+            max_num_records=config.max_records)
+        try:
+            rows = pipeline | "ReadFromKafka" >> ExternalTransform(
+                READ_LIVE_TOPICS_URN, NamedTupleBasedPayloadBuilder(payload), config.expansion_service)
+        except RuntimeError as error:
+            if f"Unknown urn: {READ_LIVE_TOPICS_URN}" not in str(error):
+                raise
+            raise TransportError(
+                f"the expansion service at {config.expansion_service} does not serve our Kafka read "
+                f"({READ_LIVE_TOPICS_URN}): use the one runners/local_services.py starts, or put the jar that "
+                "`mvn package` builds in runners/services/xlang on its classpath") from None
+        return rows | "ToRawRecords" >> beam.Map(lambda row: kafka_record(row, topic_sources, run_id, stream_id))
 
 
 class ReadPubSubMessages(beam.PTransform):

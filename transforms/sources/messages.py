@@ -46,8 +46,8 @@ def _from_millis(millis) -> dt.datetime:
 
 
 def kafka_record(row, topic_sources: dict, run_id: str, batch_id: str) -> dict:
-    """A Kafka record as ``ReadFromKafka(with_metadata=True)`` gives it -> raw record. Headers become
-    attributes (``content_type`` tells a web form's body kind)."""
+    """A Kafka record as ``ReadLiveTopics`` gives it (the fields of ``ReadFromKafka(with_metadata=True)``) -> raw
+    record. Headers become attributes (``content_type`` tells a web form's body kind)."""
     attributes = {}
     for header in row.headers or []:
         key, value = (header.key, header.value) if hasattr(header, "key") else header
