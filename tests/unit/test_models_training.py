@@ -143,6 +143,7 @@ def test_a_bad_model_directory_fails_at_start_up_with_one_line(setup, message, g
     assert result.returncode == 3
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "running" not in result.stderr  # refused before the pipeline started
+    assert not (tmp_path / "out").exists()  # and before anything was written
 
 
 def test_label_maps_and_their_errors(tmp_path):
