@@ -90,7 +90,7 @@ def _build_kafka_read(module: Path, target: Path) -> None:
         return
     print(f"building and testing our Kafka read ({module / 'src'})", flush=True)
     _run(["mvn", "-q", "-B", "-f", str(module / "pom.xml"), "package"])
-    shutil.copyfile(module / "target" / "beam-kafka-expansion-1.jar", jar)
+    shutil.copyfile(module / "target" / jar.name, jar)
 
 
 def prism_path() -> Path:

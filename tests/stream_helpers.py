@@ -5,6 +5,7 @@ from tests.warehouse_helpers import read_table
 
 
 def stream_totals(output_dir):
+    """``stream_counts``' totals per source of every run in ``output_dir``."""
     from beam_pipelines.streaming import stream_totals as totals
 
     return totals(str(output_dir))
@@ -14,8 +15,8 @@ def stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp
     """A live job (on Prism, or on the runner ``runner_args`` choose) over topics of two partitions each, where
     the day's tweets all land in one partition and the web-form topic gets nothing at all (a quiet channel; a
     producer that fills one partition): the watermark still moves, so windows close and every tweet is
-    committed and counted. With Beam 2.72's CreateTime policy,
-    a partition that has delivered nothing since the job started holds every window open for good."""
+    committed and counted. With Beam 2.72's CreateTime policy, a partition that has delivered nothing since the
+    job started holds every window open for good."""
     import signal
     import subprocess
     import sys

@@ -13,13 +13,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 LIVE = ("twitter", "webform")
 
 
+from tests.stream_helpers import stream_totals  # noqa: E402 - stream_counts' totals of an output directory
 from tests.warehouse_helpers import read_table  # noqa: E402 - the warehouse tables through their catalog
-
-
-def stream_totals(output_dir: Path):
-    from beam_pipelines.streaming import stream_totals
-
-    return stream_totals(str(output_dir))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +154,7 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
     import subprocess
     import time
 
-    from tests.conftest import REPO
+    from tests.conftest import REPO, _listening
 
     libs = REPO / ".services" / "xlang" / "libs"
     classpath = ":".join(str(jar) for jar in sorted(libs.glob("*.jar")) if jar.name != "beejan-kafka-read.jar")
@@ -185,13 +180,6 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
     assert last.startswith(f"complaints stream: the expansion service at localhost:{port} does not serve our Kafka "
                            "read"), result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "java.lang" not in result.stderr
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _files_per_partition(table_dir: Path) -> dict:

@@ -11,7 +11,7 @@ RUN mvn -q -B -f /build/flink/pom.xml dependency:copy-dependencies -DoutputDirec
  && mvn -q -B -f /build/xlang/pom.xml dependency:copy-dependencies -DoutputDirectory=/opt/beam/xlang \
         -DincludeScope=runtime \
  && mvn -q -B -f /build/xlang/pom.xml package \
- && cp /build/xlang/target/beam-kafka-expansion-1.jar /opt/beam/xlang/beejan-kafka-read.jar
+ && cp /build/xlang/target/beejan-kafka-read.jar /opt/beam/xlang/
 
 FROM eclipse-temurin:17-jre
 COPY --from=jars /opt/beam /opt/beam
