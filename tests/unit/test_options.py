@@ -41,3 +41,15 @@ def test_stream_options_are_checked_up_front():
     with pytest.raises(OptionsError, match="--allowed-lateness: expected zero or more, got -1"):
         check_stream(SimpleNamespace(**values))
     check_stream(SimpleNamespace(**{**values, "allowed_lateness": 0}))
+
+
+def test_flink_stream_flags_add_checkpoints_and_leave_the_users_own_alone():
+    from runners.options import FLINK_CHECKPOINT_MS, flink_stream_flags
+
+    unbounded = flink_stream_flags(["--parallelism=2"], bounded=False)
+    assert unbounded == [f"--checkpointing_interval={FLINK_CHECKPOINT_MS}", "--finish_bundle_before_checkpointing"]
+    # the interval is the stream's latency on Flink: a user's choice replaces the default, never sits beside it
+    chosen = flink_stream_flags(["--checkpointing_interval=60000"], bounded=False)
+    assert not any(flag.startswith("--checkpointing_interval") for flag in chosen)
+    assert "--shutdown_sources_after_idle_ms=5000" in flink_stream_flags([], bounded=True)
+    assert "--shutdown_sources_after_idle_ms=5000" not in unbounded
