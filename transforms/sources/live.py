@@ -6,7 +6,9 @@ Java ``KafkaIO`` served by the same expansion service as ``ReadFromKafka``), row
 bundles finalise. Its watermark differs from ``ReadFromKafka``'s CreateTime policy in one respect: a partition
 that is caught up advances even if it has delivered nothing since the stream started, where Beam 2.72's holds
 it, and with it every window, at the beginning of time (a quiet channel whose producer filled one of its two
-partitions stalled the whole stream). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as
+partitions stalled the whole stream). It also polls for at most 1 s (KafkaIO's default is 2 s) before handing a
+partition back, which on Flink shortens the read's bundles and with them the watermark's steps and checkpoints
+(README, Performance). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as
 timestamp. Topics and their settings are ``ingest.transport``'s configs, shared with the publishers.
 """
 from __future__ import annotations

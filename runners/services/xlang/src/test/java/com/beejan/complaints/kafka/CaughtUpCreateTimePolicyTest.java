@@ -3,6 +3,7 @@ package com.beejan.complaints.kafka;
 import static org.junit.Assert.assertEquals;
 
 import java.util.Optional;
+import org.apache.beam.sdk.io.kafka.KafkaIO;
 import org.apache.beam.sdk.io.kafka.KafkaRecord;
 import org.apache.beam.sdk.io.kafka.KafkaTimestampType;
 import org.apache.beam.sdk.io.kafka.TimestampPolicy.PartitionContext;
@@ -94,5 +95,19 @@ public class CaughtUpCreateTimePolicyTest {
     assertEquals("content_type", header.getString("key"));
     assertEquals("json", new String(header.getBytes("value")));
     assertEquals("CreateTime", row.getString("timestampTypeName"));
+  }
+
+  @Test
+  public void anUnboundedReadPollsForAtMostASecondABoundedOneKeepsKafkaIOsDefault() {
+    java.util.Map<String, Object> consumer = java.util.Map.of("bootstrap.servers", "broker:9092");
+    ReadLiveTopics live = new ReadLiveTopics(consumer, java.util.List.of("tweets"), true, null);
+    assertEquals(1L, live.kafkaRead().getConsumerPollingTimeout());
+    assertEquals(true, live.kafkaRead().isCommitOffsetsInFinalizeEnabled());
+    // the legacy source KafkaIO uses for a bounded read refuses a polling timeout other than its default
+    ReadLiveTopics bounded = new ReadLiveTopics(consumer, java.util.List.of("tweets"), false, 500L);
+    KafkaIO.Read<byte[], byte[]> read = bounded.kafkaRead();
+    assertEquals(KafkaIO.readBytes().getConsumerPollingTimeout(), read.getConsumerPollingTimeout());
+    assertEquals(500L, read.getMaxNumRecords());
+    assertEquals(false, read.isCommitOffsetsInFinalizeEnabled());
   }
 }
