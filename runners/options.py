@@ -62,11 +62,10 @@ def prism_location() -> str:
     return location
 
 
-#: How often a streaming job on Flink checkpoints unless ``--checkpointing_interval`` says otherwise. It is also
-#: the streaming latency on Flink: the watermark after the Kafka read moves on in steps of about this interval,
-#: so windows close, and records become readable, a window plus about one interval after they were published
-#: (tweets at 400/s on the 2-core machine, p99: 41-54 s at 30 s, 22-24 s at 10 s; 17-19 s at 10 s once the read
-#: polled for at most 1 s, see ReadLiveTopics.kafkaRead).
+#: How often a streaming job on Flink checkpoints unless ``--checkpointing_interval`` says otherwise. It also sets
+#: the stream's latency there: the watermark after the Kafka read moves on in steps of about this interval, so a
+#: record becomes readable about a window plus one interval after it was published (measurements: README,
+#: "Streaming latency on Flink").
 FLINK_CHECKPOINT_MS = 10_000
 
 

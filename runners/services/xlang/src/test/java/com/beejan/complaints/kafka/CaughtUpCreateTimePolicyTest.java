@@ -2,6 +2,8 @@ package com.beejan.complaints.kafka;
 
 import static org.junit.Assert.assertEquals;
 
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.apache.beam.sdk.io.kafka.KafkaIO;
 import org.apache.beam.sdk.io.kafka.KafkaRecord;
@@ -99,15 +101,14 @@ public class CaughtUpCreateTimePolicyTest {
 
   @Test
   public void anUnboundedReadPollsForAtMostASecondABoundedOneKeepsKafkaIOsDefault() {
-    java.util.Map<String, Object> consumer = java.util.Map.of("bootstrap.servers", "broker:9092");
-    ReadLiveTopics live = new ReadLiveTopics(consumer, java.util.List.of("tweets"), true, null);
-    assertEquals(1L, live.kafkaRead().getConsumerPollingTimeout());
-    assertEquals(true, live.kafkaRead().isCommitOffsetsInFinalizeEnabled());
+    Map<String, Object> consumer = Map.of("bootstrap.servers", "broker:9092");
+    KafkaIO.Read<byte[], byte[]> live = new ReadLiveTopics(consumer, List.of("tweets"), true, null).kafkaRead();
+    assertEquals(1L, live.getConsumerPollingTimeout());
+    assertEquals(true, live.isCommitOffsetsInFinalizeEnabled());
     // the legacy source KafkaIO uses for a bounded read refuses a polling timeout other than its default
-    ReadLiveTopics bounded = new ReadLiveTopics(consumer, java.util.List.of("tweets"), false, 500L);
-    KafkaIO.Read<byte[], byte[]> read = bounded.kafkaRead();
-    assertEquals(KafkaIO.readBytes().getConsumerPollingTimeout(), read.getConsumerPollingTimeout());
-    assertEquals(500L, read.getMaxNumRecords());
-    assertEquals(false, read.isCommitOffsetsInFinalizeEnabled());
+    KafkaIO.Read<byte[], byte[]> bounded = new ReadLiveTopics(consumer, List.of("tweets"), false, 500L).kafkaRead();
+    assertEquals(KafkaIO.readBytes().getConsumerPollingTimeout(), bounded.getConsumerPollingTimeout());
+    assertEquals(500L, bounded.getMaxNumRecords());
+    assertEquals(false, bounded.isCommitOffsetsInFinalizeEnabled());
   }
 }
