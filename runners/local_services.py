@@ -45,6 +45,7 @@ FLINK_VERSION = "1.19.3"
 FLINK_REST_PORT = int(os.environ.get("COMPLAINTS_FLINK_REST_PORT", "8081"))
 FLINK_RPC_PORT = int(os.environ.get("COMPLAINTS_FLINK_RPC_PORT", "6123"))
 FLINK_JOB_PORT = int(os.environ.get("COMPLAINTS_FLINK_JOB_PORT", "8099"))
+FLINK_SLOTS = 2  # the TaskManager's slots: what the memory below is sized for, and the tests' parallelism 2
 PYTHON_POOL_PORT = int(os.environ.get("COMPLAINTS_PYTHON_POOL_PORT", "50000"))
 #: the interpreter whose Beam the Flink workers run: the project's environment (``make`` passes it)
 PYTHON = os.environ.get("COMPLAINTS_PYTHON", str(REPO / ".venv" / "bin" / "python"))
@@ -330,7 +331,8 @@ def _flink_conf() -> Path:
         f"env.java.opts.all: {_java17_options()}",
         "jobmanager.rpc.address: localhost", f"jobmanager.rpc.port: {FLINK_RPC_PORT}",
         "jobmanager.bind-host: localhost", "jobmanager.memory.process.size: 1024m",
-        "taskmanager.bind-host: localhost", "taskmanager.host: localhost", "taskmanager.numberOfTaskSlots: 2",
+        "taskmanager.bind-host: localhost", "taskmanager.host: localhost",
+        f"taskmanager.numberOfTaskSlots: {FLINK_SLOTS}",
         "taskmanager.memory.process.size: 3072m", "taskmanager.memory.network.min: 256mb",
         "taskmanager.memory.network.max: 256mb",
         # the Python workers' data plane (gRPC) takes direct memory: 100k complaints at parallelism 1 failed with
@@ -387,8 +389,9 @@ def start_flink_taskmanager() -> bool:
            env=_flink_env())
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if _rest_ready("/overview", lambda o: o.get("taskmanagers", 0) > 0 and o.get("slots-total", 0) >= 2):
-            print("flink-taskmanager: registered, 2 slots", flush=True)
+        if _rest_ready("/overview",
+                       lambda o: o.get("taskmanagers", 0) > 0 and o.get("slots-total", 0) >= FLINK_SLOTS):
+            print(f"flink-taskmanager: registered, {FLINK_SLOTS} slots", flush=True)
             return True
         time.sleep(0.5)
     raise ServiceError(f"flink-taskmanager: not registered with the JobManager after 120 s; see {HOME / 'logs'}")
