@@ -372,8 +372,9 @@ def quality_warnings(counts: dict, quality) -> list[str]:
     for source, entry in sorted(counts.items()):
         flagged = sum(entry.get("flagged", {}).values())
         if source != "customers" and entry.get("written") and flagged / entry["written"] > quality.max_flagged_ratio:
-            warnings.append(f"{source}: flagged share {flagged / entry['written']:.0%} above "
-                            f"{quality.max_flagged_ratio:.0%} ([quality] max_flagged_ratio)")
+            # flags are counted by reason and a complaint may carry several, so this is not a share of complaints
+            warnings.append(f"{source}: {flagged / entry['written']:.2f} flags per written complaint, above "
+                            f"{quality.max_flagged_ratio:.2f} ([quality] max_flagged_ratio)")
     return warnings
 
 

@@ -84,7 +84,7 @@ def test_run_metrics_report_each_sources_latest_run_and_its_last_success(tmp_pat
                   {"sms": _counts(100, 95, 5, {"parse:missing_field": 5}), "phone": _counts(50, 50, 0)}),
         _manifest("r2", "2026-11-26T02:00:00+00:00", "refused",
                   {"sms": _counts(100, 60, 40, {"parse:invalid_timestamp": 40}, {"possible_duplicate": 9})},
-                  quality_warnings=["sms: flagged share 15% above 10% ([quality] max_flagged_ratio)"]),
+                  quality_warnings=["sms: 0.15 flags per written complaint, above 0.10 ([quality] max_flagged_ratio)"]),
     ]
     for manifest in manifests:
         (runs / f"{manifest['run_id']}.json").write_text(json.dumps(manifest))
@@ -141,5 +141,5 @@ def test_a_source_flagged_above_the_limit_is_a_warning_not_a_refusal():
               "phone": _counts(100, 100, 0, flagged={"possible_duplicate": 10}),
               "customers": {"read": 10, "loaded": 10, "rejected": 0, "rejected_by_reason": {}}}
     warnings = quality_warnings(counts, QualitySettings(max_flagged_ratio=0.5))
-    assert warnings == ["sms: flagged share 62% above 50% ([quality] max_flagged_ratio)"]
+    assert warnings == ["sms: 0.62 flags per written complaint, above 0.50 ([quality] max_flagged_ratio)"]
     assert quality_warnings(counts, QualitySettings(max_flagged_ratio=0.7)) == []
