@@ -1,9 +1,11 @@
 """Streaming benchmark: the rates (records/s) the streaming pipeline keeps up with on this machine, and the
 latency from publish to the record being readable in the warehouse (median, p99), on the real Kafka broker
-and Prism, or the local Flink cluster (``--runner flink``: parallelism 2, EXTERNAL Python workers).
+and Prism, or the local Flink cluster (``--runner flink``: EXTERNAL Python workers, parallelism 2 and one Python
+worker per TaskManager unless ``--parallelism`` and ``--sdk-worker-parallelism`` say otherwise).
 
-    python runners/local_services.py start
+    [COMPLAINTS_FLINK_SLOTS=N] python runners/local_services.py start
     python benchmarks/stream_throughput.py [--runner prism|flink] [--rates 50,100,200,400] [--seconds 45]
+                                           [--parallelism P] [--sdk-worker-parallelism W]
 
 One ``complaints stream`` job runs unbounded for the whole benchmark. For each rate in turn, synthetic X posts
 (unique ids, ``created_at`` = publish time) are published at that rate for ``--seconds``; a reader polls the
@@ -123,7 +125,27 @@ def percentile(values: list[float], q: float) -> float:
 
 #: the local Flink cluster of runners/local_services.py
 FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endpoint=localhost:8099",
-         "--environment_type=EXTERNAL", "--environment_config=localhost:50000", "--parallelism=2"]
+         "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
+FLINK_REST = "http://localhost:8081"
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def flink_slots() -> int:
+    """The local cluster's task slots (a job with a higher parallelism would wait for slots forever)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{FLINK_REST}/overview", timeout=5) as response:
+            return int(json.load(response).get("slots-total", 0))
+    except OSError as error:
+        raise SystemExit(f"no Flink cluster at {FLINK_REST} ({error}); start it: python runners/local_services.py "
+                         "start") from None
 
 
 def main() -> int:
@@ -134,8 +156,18 @@ def main() -> int:
     parser.add_argument("--early-firing-count", type=int, default=1000)
     parser.add_argument("--bootstrap-servers", default="localhost:9092")
     parser.add_argument("--runner", choices=("prism", "flink"), default="prism")
+    parser.add_argument("--parallelism", type=positive, default=2, help="Flink: the job's parallelism")
+    parser.add_argument("--sdk-worker-parallelism", type=positive, default=1,
+                        help="Flink: Python worker processes per TaskManager (Beam's --sdk_worker_parallelism)")
     args = parser.parse_args()
-    runner = FLINK if args.runner == "flink" else []
+    runner = []
+    if args.runner == "flink":
+        slots = flink_slots()
+        if args.parallelism > slots:
+            parser.error(f"--parallelism {args.parallelism} is more than the cluster's {slots} task slots "
+                         "(start it with COMPLAINTS_FLINK_SLOTS=N python runners/local_services.py start)")
+        runner = [*FLINK, f"--parallelism={args.parallelism}",
+                  f"--sdk_worker_parallelism={args.sdk_worker_parallelism}"]
 
     run = uuid.uuid4().hex[:6]
     topics = {"twitter": f"bench{run}.twitter", "webform": f"bench{run}.webforms"}
@@ -200,7 +232,8 @@ def main() -> int:
     report = {"benchmark": "stream_throughput", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
               "window_seconds": args.window_seconds, "early_firing_count": args.early_firing_count,
               "seconds_per_rate": args.seconds, "transport": "kafka",
-              "runner": "FlinkRunner (parallelism 2, EXTERNAL)" if runner else "PrismRunner (LOOPBACK)",
+              "runner": (f"FlinkRunner (parallelism {args.parallelism}, {args.sdk_worker_parallelism} Python "
+                         "workers per TaskManager, EXTERNAL)") if runner else "PrismRunner (LOOPBACK)",
               "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
               "sustained_rate": sustained, "rates": results}
     results_dir = REPO / "benchmarks" / "results"
