@@ -109,6 +109,8 @@ def test_the_pieces_reach_each_other(rendered):
     assert flags["environment_type"] == "EXTERNAL"
     pool_port = sidecars["beam-python-worker-pool"]["ports"][0]["containerPort"]
     assert flags["environment_config"] == f"localhost:{pool_port}"
+    # as many Python workers in each TaskManager's pool as it has slots, so the slots' bundles do not share one
+    assert int(flags["sdk_worker_parallelism"]) == int(flink["flinkConfiguration"]["taskmanager.numberOfTaskSlots"])
     java_port = sidecars["beam-java-worker"]["ports"][0]["containerPort"]
     assert f"--defaultEnvironmentConfig=localhost:{java_port}" in server[1]["command"]
     for flag, port in (("job_endpoint", 8099), ("artifact_endpoint", 8098), ("expansion-service", 18097)):
@@ -138,4 +140,5 @@ def test_the_submitters_flags_are_the_clis(rendered):
     assert args.runner == "FlinkRunner"
     assert {arg.split("=")[0] for arg in extra} <= {"--flink_master", "--job_endpoint", "--artifact_endpoint",
                                                    "--environment_type", "--environment_config",
-                                                   "--parallelism", "--checkpointing_interval"}
+                                                   "--parallelism", "--checkpointing_interval",
+                                                   "--sdk_worker_parallelism"}
