@@ -37,18 +37,28 @@ PRISM_MODULE = f"github.com/apache/beam/sdks/v2/go/cmd/prism@v{BEAM_VERSION}"
 #: kustomize renders the Kubernetes overlays (runners/kubernetes) that the tests check against the operator's CRDs
 KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5@v5.7.1"
 
-KAFKA_PORT = int(os.environ.get("COMPLAINTS_KAFKA_PORT", "9092"))
-KAFKA_CONTROLLER_PORT = int(os.environ.get("COMPLAINTS_KAFKA_CONTROLLER_PORT", "9093"))
-EXPANSION_PORT = int(os.environ.get("COMPLAINTS_EXPANSION_PORT", "18097"))
-JAVA_WORKER_PORT = int(os.environ.get("COMPLAINTS_JAVA_WORKER_PORT", "18098"))
+
+def _env_number(name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment; anything else stops here with one line (exit 1)."""
+    raw = os.environ.get(name, str(default))
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SystemExit(f"local_services: {name} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+KAFKA_PORT = _env_number("COMPLAINTS_KAFKA_PORT", 9092)
+KAFKA_CONTROLLER_PORT = _env_number("COMPLAINTS_KAFKA_CONTROLLER_PORT", 9093)
+EXPANSION_PORT = _env_number("COMPLAINTS_EXPANSION_PORT", 18097)
+JAVA_WORKER_PORT = _env_number("COMPLAINTS_JAVA_WORKER_PORT", 18098)
 FLINK_VERSION = "1.19.3"
-FLINK_REST_PORT = int(os.environ.get("COMPLAINTS_FLINK_REST_PORT", "8081"))
-FLINK_RPC_PORT = int(os.environ.get("COMPLAINTS_FLINK_RPC_PORT", "6123"))
-FLINK_JOB_PORT = int(os.environ.get("COMPLAINTS_FLINK_JOB_PORT", "8099"))
-#: the TaskManager's slots. Two by default, the tests' parallelism; a stream waits on state round trips more
-#: than it computes, so more slots than cores raise its rate (README, "Streaming rate on Flink")
-FLINK_SLOTS = int(os.environ.get("COMPLAINTS_FLINK_SLOTS", "2"))
-PYTHON_POOL_PORT = int(os.environ.get("COMPLAINTS_PYTHON_POOL_PORT", "50000"))
+FLINK_REST_PORT = _env_number("COMPLAINTS_FLINK_REST_PORT", 8081)
+FLINK_RPC_PORT = _env_number("COMPLAINTS_FLINK_RPC_PORT", 6123)
+FLINK_JOB_PORT = _env_number("COMPLAINTS_FLINK_JOB_PORT", 8099)
+#: the TaskManager's slots. Two by default, the tests' parallelism. A stream waits on state round trips more than
+#: it computes, so more slots than cores, with as many Python workers, raise its rate (README, "Slots and Python
+#: workers")
+FLINK_SLOTS = _env_number("COMPLAINTS_FLINK_SLOTS", 2)
+PYTHON_POOL_PORT = _env_number("COMPLAINTS_PYTHON_POOL_PORT", 50000)
 #: the interpreter whose Beam the Flink workers run: the project's environment (``make`` passes it)
 PYTHON = os.environ.get("COMPLAINTS_PYTHON", str(REPO / ".venv" / "bin" / "python"))
 
@@ -138,7 +148,7 @@ def fetch_airflow() -> None:
     stamp.touch()
 
 
-AIRFLOW_API_PORT = int(os.environ.get("COMPLAINTS_AIRFLOW_PORT", "8790"))
+AIRFLOW_API_PORT = _env_number("COMPLAINTS_AIRFLOW_PORT", 8790)
 
 
 def airflow_environment() -> dict:
