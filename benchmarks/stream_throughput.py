@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from beam_pipelines.cli.common import positive  # noqa: E402
 from ingest.replay import RateLimiter  # noqa: E402
 from ingest.transport import KafkaConfig, KafkaPublisher  # noqa: E402
 from schemas.tables import WAREHOUSE_TABLES  # noqa: E402
@@ -127,13 +128,6 @@ def percentile(values: list[float], q: float) -> float:
 FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endpoint=localhost:8099",
          "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
 FLINK_REST = "http://localhost:8081"
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def flink_slots() -> int:

@@ -41,7 +41,7 @@ KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5@v5.7.1"
 def _env_number(name: str, default: int) -> int:
     """A whole number of at least 1 from the environment; anything else stops here with one line (exit 1)."""
     raw = os.environ.get(name, str(default))
-    if not raw.strip().isdigit() or int(raw) < 1:
+    if not raw.strip().isdecimal() or int(raw) < 1:
         raise SystemExit(f"local_services: {name} must be a whole number of at least 1, got {raw!r}")
     return int(raw)
 
