@@ -41,6 +41,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from runners import local_services  # noqa: E402
+
 DATE = "2026-11-20"
 REAL_DATA = REPO.parent / "shared" / "data" / "real"  # beside the repository, never in it
 
@@ -91,10 +95,9 @@ def measure(command: list[str]) -> dict:
 
 SMALL_DAY = 1_000  # complaints in the day that measures a run's fixed cost
 
-#: the local Flink cluster of runners/local_services.py (its workers are the pool's, not this process's children,
-#: so only time is measured there)
-FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endpoint=localhost:8099",
-         "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
+#: the local Flink cluster of runners/local_services.py, on the ports it was started with (its workers are the
+#: pool's, not this process's children, so only time is measured there)
+FLINK = local_services.flink_submit_options()
 
 
 def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, repeat: int = 1,

@@ -35,9 +35,10 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from beam_pipelines.cli.common import positive  # noqa: E402
+from beam_pipelines.cli.common import positive, positive_float  # noqa: E402
 from ingest.replay import RateLimiter  # noqa: E402
 from ingest.transport import KafkaConfig, KafkaPublisher  # noqa: E402
+from runners import local_services  # noqa: E402
 from schemas.tables import WAREHOUSE_TABLES  # noqa: E402
 from transforms.records import complaint_id  # noqa: E402
 from warehouse.catalog import CatalogConfig, load_table, open_catalog  # noqa: E402
@@ -124,10 +125,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-#: the local Flink cluster of runners/local_services.py
-FLINK = ["--runner", "FlinkRunner", "--flink_master=localhost:8081", "--job_endpoint=localhost:8099",
-         "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
-FLINK_REST = "http://localhost:8081"
+#: the local Flink cluster of runners/local_services.py, on the ports it was started with
+FLINK = local_services.flink_submit_options()
+FLINK_REST = f"http://localhost:{local_services.FLINK_REST_PORT}"
 
 
 def flink_slots() -> int:
@@ -142,13 +142,21 @@ def flink_slots() -> int:
                          "start") from None
 
 
+def rates(value: str) -> list[float]:
+    """``--rates 100,200,400``: records/s to try, in order, each a positive number."""
+    try:
+        return [positive_float(part) for part in value.split(",")]
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"expected rates like 100,200,400 ({error})") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="50,100,200,400", help="records/s to try, in order")
-    parser.add_argument("--seconds", type=float, default=45, help="how long to publish at each rate")
-    parser.add_argument("--window-seconds", type=int, default=5)
-    parser.add_argument("--early-firing-count", type=int, default=1000)
-    parser.add_argument("--bootstrap-servers", default="localhost:9092")
+    parser.add_argument("--rates", type=rates, default="50,100,200,400", help="records/s to try, in order")
+    parser.add_argument("--seconds", type=positive_float, default=45, help="how long to publish at each rate")
+    parser.add_argument("--window-seconds", type=positive, default=5)
+    parser.add_argument("--early-firing-count", type=positive, default=1000)
+    parser.add_argument("--bootstrap-servers", default=f"localhost:{local_services.KAFKA_PORT}")
     parser.add_argument("--runner", choices=("prism", "flink"), default="prism")
     parser.add_argument("--parallelism", type=positive, default=2, help="Flink: the job's parallelism")
     parser.add_argument("--sdk-worker-parallelism", type=positive, default=1,
@@ -190,7 +198,7 @@ def main() -> int:
             if job.poll() is not None:
                 raise SystemExit(f"the stream job exited: {job.stderr.read().decode()[-2000:]}")
             time.sleep(0.5)
-        for rate in [float(r) for r in args.rates.split(",")]:
+        for rate in args.rates:
             published = publish_at(publisher, rate, args.seconds, run, n)
             n += len(published)
             stopped = time.time()

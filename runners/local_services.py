@@ -73,6 +73,14 @@ class ServiceError(Exception):
     pass
 
 
+def flink_submit_options() -> list[str]:
+    """The Beam options that submit a job to this cluster, its ports as ``start`` opened them (the env overrides
+    included): Beam's job server, the JobManager, and the Python worker pool as an EXTERNAL environment."""
+    return ["--runner", "FlinkRunner", f"--flink_master=localhost:{FLINK_REST_PORT}",
+            f"--job_endpoint=localhost:{FLINK_JOB_PORT}", "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{PYTHON_POOL_PORT}"]
+
+
 def _run(command: list[str], cwd: Path | None = None) -> None:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:

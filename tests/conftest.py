@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from runners import local_services
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
 INGESTED_AT = "2026-11-26T12:00:00.000000+00:00"
@@ -55,9 +57,9 @@ def batch_output(generated_day, tmp_path_factory):
     return {"dir": output_dir, "manifest": latest_manifest(output_dir), "stdout": result.stdout}
 
 
-SERVICE_PORTS = {"Kafka": int(os.environ.get("COMPLAINTS_KAFKA_PORT", "9092")),
-                 "the expansion service": int(os.environ.get("COMPLAINTS_EXPANSION_PORT", "18097")),
-                 "the Java worker pool": int(os.environ.get("COMPLAINTS_JAVA_WORKER_PORT", "18098"))}
+# the ports runners/local_services.py opens the services on (its COMPLAINTS_*_PORT overrides included)
+SERVICE_PORTS = {"Kafka": local_services.KAFKA_PORT, "the expansion service": local_services.EXPANSION_PORT,
+                 "the Java worker pool": local_services.JAVA_WORKER_PORT}
 
 
 def _listening(port: int) -> bool:
@@ -85,9 +87,9 @@ def kafka_services():
             "expansion_service": f"localhost:{SERVICE_PORTS['the expansion service']}"}
 
 
-FLINK_PORTS = {"the Flink JobManager": int(os.environ.get("COMPLAINTS_FLINK_REST_PORT", "8081")),
-               "Beam's Flink job server": int(os.environ.get("COMPLAINTS_FLINK_JOB_PORT", "8099")),
-               "the Python SDK worker pool": int(os.environ.get("COMPLAINTS_PYTHON_POOL_PORT", "50000"))}
+FLINK_PORTS = {"the Flink JobManager": local_services.FLINK_REST_PORT,
+               "Beam's Flink job server": local_services.FLINK_JOB_PORT,
+               "the Python SDK worker pool": local_services.PYTHON_POOL_PORT}
 
 
 @pytest.fixture(scope="session")
@@ -101,9 +103,7 @@ def flink_services():
         if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
             pytest.fail(message)
         pytest.skip(message)
-    rest, jobs, pool = FLINK_PORTS.values()
-    return ["--runner", "FlinkRunner", f"--flink_master=localhost:{rest}", f"--job_endpoint=localhost:{jobs}",
-            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"]
+    return local_services.flink_submit_options()
 
 
 MONITORING_TOOLS = {"promtool": "promtool", "prometheus": "prometheus", "amtool": "amtool",

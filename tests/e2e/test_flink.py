@@ -325,3 +325,21 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
         assert {outcome: totals[source][outcome] for outcome in expected} == expected, (source, totals[source])
     ids = [row["complaint_id"] for row in read_table(out / "warehouse" / "complaints").to_pylist()]
     assert len(ids) == len(set(ids)) == written
+
+
+def test_the_stream_benchmark_refuses_more_parallelism_than_the_cluster_has_slots(flink_services):
+    """A job that asks for more slots than the cluster has would wait for them forever: the benchmark asks the
+    cluster's REST API first and stops before it publishes anything."""
+    import subprocess
+    import sys
+
+    from runners import local_services
+    from tests.conftest import REPO
+
+    too_many = local_services.FLINK_SLOTS + 1
+    result = subprocess.run([sys.executable, "benchmarks/stream_throughput.py", "--runner", "flink",
+                             "--parallelism", str(too_many)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"error: --parallelism {too_many} is more than the cluster's {local_services.FLINK_SLOTS} task slots "
+        "(start it with COMPLAINTS_FLINK_SLOTS=N python runners/local_services.py start)")

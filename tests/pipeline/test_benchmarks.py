@@ -1,0 +1,59 @@
+"""The benchmarks' own behaviour (not their timings, which `make benchmark` reports): the streaming benchmark
+refuses bad use, and follows the local services' ports, before it starts anything."""
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def run_benchmark(script: str, *args: str, env: dict | None = None, timeout: int = 300):
+    return subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rates", "100,fast"], "argument --rates: expected rates like 100,200,400 (expected a number, got 'fast')"),
+    (["--rates", "100,0"], "argument --rates: expected rates like 100,200,400 (expected a positive number, got 0)"),
+    (["--seconds", "-3"], "argument --seconds: expected a positive number, got -3"),
+    (["--parallelism", "0"], "argument --parallelism: expected a positive number, got 0"),
+])
+def test_the_stream_benchmark_refuses_bad_use_in_one_line(args, message):
+    result = run_benchmark("stream_throughput.py", *args, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_stream_benchmark_asks_the_flink_cluster_on_the_port_local_services_uses(tmp_path):
+    port = _free_port()  # nothing listens there: the benchmark must say so, naming that port, and start nothing
+    result = run_benchmark("stream_throughput.py", "--runner", "flink", env={"COMPLAINTS_FLINK_REST_PORT": str(port)},
+                           timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"no Flink cluster at http://localhost:{port} (<urlopen error [Errno 111] Connection refused>); start it: "
+        "python runners/local_services.py start"]
+
+
+def test_the_benchmarks_submit_to_flink_on_the_ports_local_services_opened():
+    env = {"COMPLAINTS_FLINK_REST_PORT": "18081", "COMPLAINTS_FLINK_JOB_PORT": "18099",
+           "COMPLAINTS_PYTHON_POOL_PORT": "15000"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path[:0] = ['benchmarks']; import batch_throughput, stream_throughput;"
+         "print(batch_throughput.FLINK == stream_throughput.FLINK); print(*stream_throughput.FLINK)"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    same, options = result.stdout.strip().splitlines()
+    assert same == "True"
+    assert options.split() == ["--runner", "FlinkRunner", "--flink_master=localhost:18081",
+                               "--job_endpoint=localhost:18099", "--environment_type=EXTERNAL",
+                               "--environment_config=localhost:15000"]
