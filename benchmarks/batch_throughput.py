@@ -22,7 +22,9 @@ Each command runs as a child process; peak memory is the largest total RSS of it
 0.1 s from /proc), so the pipeline's worker processes are counted, and ``cpu_seconds`` is the CPU time of the
 whole tree. ``beam_cpu_seconds`` is the pipeline's CPU beyond the plain loop's: what Beam itself costs for the
 same record work. The pipeline also runs on a day of 1,000 complaints (``small_day``): its time is what any run
-costs, and ``marginal_records_per_s`` is the rate beyond it. Results go to benchmarks/results/.
+costs, and ``marginal_records_per_s`` is the rate beyond it. ``beam_floor`` (benchmarks/beam_floor.py) is the
+floor's work in the pipeline's shape on the same runner and workers: Beam's own cost measured, no record logic;
+``beam_floor_in_process`` the same in the DirectRunner's one-process mode. Results go to benchmarks/results/.
 """
 from __future__ import annotations
 
@@ -117,6 +119,12 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         raw = generate("in", records)
         floor = measure([python, "benchmarks/floor.py", "--input-dir", str(work / "in"),
                          "--output-dir", str(work / "floor")])
+        # Beam's floor: the floor's work in the pipeline's shape on the same runner, so what Beam itself costs is
+        # measured rather than inferred; once as the pipeline runs, once in one process (the runner's cheapest mode)
+        beam_floor = {mode: measure([python, "benchmarks/beam_floor.py", "--input-dir", str(work / "in"),
+                                     "--output-dir", str(work / f"beam-floor-{mode}"), "--workers",
+                                     str(workers if mode == "multi_processing" else 1), "--mode", mode])
+                      for mode in ("multi_processing", "in_memory")}
         loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
                         "--output-dir", str(work / "loop"), "--date", DATE])
 
@@ -140,7 +148,9 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
                     "peak_rss_mb": measured["peak_rss_mb"], "cpu_seconds": measured["cpu_seconds"]}
 
         result = {"complaints": records, "raw_records": raw, "workers": workers,
-                  "pipeline": step(pipeline), "plain_loop": step(loop), "floor": step(floor), "rerun": step(rerun)}
+                  "pipeline": step(pipeline), "plain_loop": step(loop), "floor": step(floor), "rerun": step(rerun),
+                  "beam_floor": step(beam_floor["multi_processing"]),
+                  "beam_floor_in_process": step(beam_floor["in_memory"])}
         # Beam's own cost: the CPU the pipeline's processes spent beyond what the same record work took in one
         # plain process, and how much of it is fixed (the small day's run) rather than per record
         result["beam_cpu_seconds"] = round(pipeline["cpu_seconds"] - loop["cpu_seconds"], 2)
@@ -149,6 +159,8 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         beyond = pipeline["seconds"] - small["seconds"]  # not positive for a day hardly bigger than the small one
         result["marginal_records_per_s"] = round((raw - small_raw) / beyond) if beyond > 0 else None
         result["pipeline_vs_floor"] = round(result["pipeline"]["records_per_s"] / result["floor"]["records_per_s"], 3)
+        result["pipeline_vs_beam_floor"] = round(
+            result["pipeline"]["records_per_s"] / result["beam_floor"]["records_per_s"], 3)
         result["pipeline_vs_loop"] = round(result["pipeline"]["records_per_s"] / result["plain_loop"]["records_per_s"], 2)
         result["commit"] = {"into_empty_seconds": commits[0], "rerun_seconds": commits[1]}
         result["upsert_cost"] = round(commits[1] / rerun["seconds"], 3)
@@ -189,7 +201,10 @@ def summary(run: dict) -> str:
     """One run as a table for people: seconds, raw records/s and peak memory of each step, and the ratios."""
     lines = [f"{run['complaints']:,} complaints, {run['raw_records']:,} raw records, {run['workers']} workers",
              f"{'':34}{'seconds':>9}{'records/s':>11}{'peak MB':>9}{'CPU s':>8}"]
-    steps = [("floor (read, parse, write back)", run["floor"]), ("plain loop (record functions)", run["plain_loop"]),
+    steps = [("floor (read, parse, write back)", run["floor"]),
+             (f"Beam's floor ({run['workers']} workers)", run["beam_floor"]),
+             ("Beam's floor (in one process)", run["beam_floor_in_process"]),
+             ("plain loop (record functions)", run["plain_loop"]),
              ("pipeline, rules model", run["pipeline"]), ("pipeline rerun (upsert)", run["rerun"])]
     for label, step in steps:
         lines.append(f"{label:34}{step['seconds']:>9.1f}{step['records_per_s']:>11,}{step['peak_rss_mb']:>9,.0f}"
@@ -208,6 +223,7 @@ def summary(run: dict) -> str:
         lines.append(f"{'pipeline, trained models':34}{seconds:>9.1f}{model['records_per_s']:>11,}")
         lines.append(f"enrichment cost of the trained models: {run['enrichment_cost']:.1%} of throughput")
     lines.append(f"pipeline / plain loop: {run['pipeline_vs_loop']:.2f}   pipeline / floor: {run['pipeline_vs_floor']:.1%}"
+                 f"   pipeline / Beam's floor: {run['pipeline_vs_beam_floor']:.1%}"
                  f"   commit: {run['commit']['into_empty_seconds']} s, rerun {run['commit']['rerun_seconds']} s")
     return "\n".join(lines)
 

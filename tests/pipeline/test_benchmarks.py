@@ -1,10 +1,12 @@
-"""The benchmarks' own behaviour (not their timings, which `make benchmark` reports): the streaming benchmark
-refuses bad use, and follows the local services' ports, before it starts anything."""
+"""The benchmarks' own behaviour (not their timings, which `make benchmark` reports): Beam's floor does the
+floor's work and no less, and the streaming benchmark refuses bad use, and follows the local services' ports,
+before it starts anything."""
 import os
 import socket
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
@@ -13,6 +15,35 @@ from tests.conftest import REPO
 def run_benchmark(script: str, *args: str, env: dict | None = None, timeout: int = 300):
     return subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def written_records(directory) -> list[tuple]:
+    rows = [row for path in directory.glob("*.parquet") for row in pq.read_table(path).to_pylist()]
+    return sorted((row["raw"] or "", row["fields"]) for row in rows)
+
+
+@pytest.mark.parametrize("mode", ["in_memory", "multi_processing"])
+def test_beams_floor_writes_every_record_the_floor_writes(generated_day, tmp_path, mode):
+    floor = run_benchmark("floor.py", "--input-dir", str(generated_day["dir"]), "--output-dir",
+                          str(tmp_path / "floor"))
+    assert floor.returncode == 0, floor.stderr
+    beam_floor = run_benchmark("beam_floor.py", "--input-dir", str(generated_day["dir"]), "--output-dir",
+                               str(tmp_path / "beam"), "--mode", mode, "--shards", "3")
+    assert beam_floor.returncode == 0, beam_floor.stderr[-2000:]
+
+    expected = written_records(tmp_path / "floor")
+    assert len(expected) > 1500  # the generated day's channel records, damaged lines included
+    assert sorted(p.name for p in (tmp_path / "beam").glob("*.parquet")) == [
+        "shard-000.parquet", "shard-001.parquet", "shard-002.parquet"]
+    assert written_records(tmp_path / "beam") == expected
+    assert f'"read":{len(expected)}' in beam_floor.stdout
+
+
+def test_beams_floor_refuses_an_input_without_channel_files(tmp_path):
+    result = run_benchmark("beam_floor.py", "--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(f"error: no channel files under {tmp_path}")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("args, message", [
