@@ -27,7 +27,7 @@ from beam_pipelines.config import Settings
 from beam_pipelines.parameters import catalog_config, validation_rules
 from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
-from runners.options import build_options, make_runner
+from runners.options import LOCAL_RUNNERS, build_options, local_runner_options, make_runner
 from transforms import sinks
 from transforms.cleaning import clean_complaint
 from transforms.dedupe import DedupeShards
@@ -53,6 +53,7 @@ CHANNEL_DIRS = {
 BYTES_PER_SHARD = 32 * 1024 * 1024
 MIN_SHARDS = 8  # enough to keep every worker busy and balanced after the shuffle
 DEAD_LETTER_FILES = 2  # per ingest_date partition and batch
+GZIP_RATIO = 8  # about how much larger the channels' JSON, CSV and text are than their gzip files
 
 
 class InputError(Exception):
@@ -85,6 +86,13 @@ class BatchPlan:
     include: list[str] = field(default_factory=list)  # --include patterns that selected the files (none: all)
     #: the inputs are lake files read back (``complaints reprocess``): nothing is written to the lake again
     from_lake: bool = False
+    #: the local runner's options the run used (the profile's, or one process for a small input); {} elsewhere
+    runner_options: dict = field(default_factory=dict)
+
+    @property
+    def input_bytes(self) -> int:
+        """The input's size as data: a gzip file counts ``GZIP_RATIO`` times its size on disk."""
+        return sum(f.size * (GZIP_RATIO if f.path.endswith(".gz") else 1) for f in self.files)
 
 
 def included(display_path: str, include: list[str] | None) -> bool:
@@ -309,6 +317,7 @@ def build_manifest(plan: BatchPlan, settings: Settings, counts: dict, finished_a
         "profile": settings.profile,
         "contact_token_key": settings.contact_token_key_source,
         "options": plan.beam_args,
+        "runner_options": plan.runner_options,
         "shards": plan.shards,
         "input_dir": plan.input_dir,
         "output_dir": plan.output_dir,
@@ -399,7 +408,10 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
 
     catalog = catalog_config(settings.warehouse, plan.output_dir)
     plan.table_schemas = writer_schemas(catalog, list(sinks.ICEBERG_TABLES))
-    options = build_options(plan.runner, plan.beam_args, settings.runner_defaults)
+    if plan.runner in LOCAL_RUNNERS:
+        plan.runner_options = local_runner_options(settings.runner_defaults, plan.beam_args, plan.input_bytes,
+                                                   settings.pipeline.single_process_below_mb)
+    options = build_options(plan.runner, plan.beam_args, plan.runner_options)
     pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
     build_batch_pipeline(pipeline, plan, settings, model_factory)
     sinks.sweep_abandoned_staging(plan.output_dir)  # what killed runs on this host left behind

@@ -22,7 +22,9 @@ Each command runs as a child process; peak memory is the largest total RSS of it
 0.1 s from /proc), so the pipeline's worker processes are counted, and ``cpu_seconds`` is the CPU time of the
 whole tree. ``beam_cpu_seconds`` is the pipeline's CPU beyond the plain loop's: what Beam itself costs for the
 same record work. The pipeline also runs on a day of 1,000 complaints (``small_day``): its time is what any run
-costs, and ``marginal_records_per_s`` is the rate beyond it. ``beam_floor`` (benchmarks/beam_floor.py) is the
+costs with worker processes, and ``marginal_records_per_s`` is the rate beyond it; ``one_process_seconds`` is
+the same day as ``complaints batch`` runs it by default, in one process (``[pipeline] single_process_below_mb``).
+Every other run gives the pipeline its workers explicitly. ``beam_floor`` (benchmarks/beam_floor.py) is the
 floor's work in the pipeline's shape on the same runner and workers: Beam's own cost measured, no record logic;
 ``beam_floor_in_process`` the same in the DirectRunner's one-process mode. Results go to benchmarks/results/.
 """
@@ -128,10 +130,11 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
                         "--output-dir", str(work / "loop"), "--date", DATE])
 
-        def run_pipeline(output: str, *extra: str, input_dir: str = "in") -> dict:
+        def run_pipeline(output: str, *extra: str, input_dir: str = "in", workers_as_given: bool = True) -> dict:
+            local = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
             return measure([python, "-m", "beam_pipelines", "batch", "--input-dir", str(work / input_dir),
                             "--output-dir", str(work / output), "--date", DATE, "--quiet", *extra,
-                            f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
+                            *(local if workers_as_given else [])])
 
         pipeline = run_pipeline("out")
         rerun = run_pipeline("out")
@@ -139,6 +142,8 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         # launcher and workers, graph, commit, shutdown), so that the cost per record can be told apart from it
         small_raw = generate("in-small", SMALL_DAY)
         small = run_pipeline("out-small", input_dir="in-small")
+        # and as `complaints batch` runs it by default: a day that small runs in one process (single_process_below_mb)
+        small_default = run_pipeline("out-small-default", input_dir="in-small", workers_as_given=False)
         commits = [round(dt.datetime.fromisoformat(m["committed_at"]).timestamp()
                          - dt.datetime.fromisoformat(m["finished_at"]).timestamp(), 2)
                    for m in sorted((json.loads(p.read_text()) for p in (work / "out" / "_runs").glob("*.json")),
@@ -155,7 +160,8 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         # plain process, and how much of it is fixed (the small day's run) rather than per record
         result["beam_cpu_seconds"] = round(pipeline["cpu_seconds"] - loop["cpu_seconds"], 2)
         result["small_day"] = {"complaints": SMALL_DAY, "raw_records": small_raw, "seconds": small["seconds"],
-                               "cpu_seconds": small["cpu_seconds"]}
+                               "cpu_seconds": small["cpu_seconds"],
+                               "one_process_seconds": small_default["seconds"]}
         beyond = pipeline["seconds"] - small["seconds"]  # not positive for a day hardly bigger than the small one
         result["marginal_records_per_s"] = round((raw - small_raw) / beyond) if beyond > 0 else None
         result["pipeline_vs_floor"] = round(result["pipeline"]["records_per_s"] / result["floor"]["records_per_s"], 3)
@@ -213,6 +219,7 @@ def summary(run: dict) -> str:
         small = run["small_day"]
         lines.append(f"{'pipeline, ' + format(small['complaints'], ',') + ' complaints':34}{small['seconds']:>9.1f}"
                      f"{'':>11}{'':>9}{small['cpu_seconds']:>8.1f}")
+        lines.append(f"{'  the same in one process (default)':34}{small['one_process_seconds']:>9.1f}")
         marginal = run["marginal_records_per_s"]
         lines.append(f"Beam's own CPU (pipeline - plain loop): {run['beam_cpu_seconds']:.1f} s;   per record beyond "
                      f"the small day's fixed cost: " + (f"{marginal:,} raw records/s" if marginal else

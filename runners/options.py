@@ -2,7 +2,8 @@
 
 ``DirectRunner`` here means Beam's portable FnApiRunner, named explicitly: Beam 2.77's DirectRunner would
 first try to download the Prism runner binary, which fails offline and then silently falls back. Batch runs
-use FnApiRunner with the profile's worker count and running mode (``multi_processing`` uses both cores).
+use FnApiRunner with the profile's worker count and running mode (``multi_processing`` uses both cores), or in
+one process for a small input (``local_runner_options``).
 Any other runner name (``FlinkRunner``, ``DataflowRunner``, ``PortableRunner``...) is passed to Beam as is.
 """
 from __future__ import annotations
@@ -28,6 +29,22 @@ def build_options(runner: str, beam_args: list[str], runner_defaults: dict) -> P
     profile's come first as flags, so Beam's parser lets a flag given on the command line win."""
     defaults = runner_defaults if runner in LOCAL_RUNNERS else {}
     return PipelineOptions([*_as_flags(defaults), *beam_args])
+
+
+#: what the local runner runs a small batch with (``local_runner_options``)
+SINGLE_PROCESS = {"direct_num_workers": 1, "direct_running_mode": "in_memory"}
+
+
+def local_runner_options(runner_defaults: dict, beam_args: list[str], input_bytes: int,
+                         single_process_below_mb: int) -> dict:
+    """The local runner's options for a batch of ``input_bytes``: the profile's, except that an input smaller
+    than ``single_process_below_mb`` runs in this process. Worker processes each import Beam and every record
+    travels to them and back, which below about 30,000 complaints costs more than the second core gains
+    (README, "Performance"). A running mode or worker count on the command line is never overridden."""
+    chosen = any(arg.startswith(("--direct_running_mode", "--direct_num_workers")) for arg in beam_args)
+    if chosen or input_bytes >= single_process_below_mb * 2**20:
+        return dict(runner_defaults)
+    return {**runner_defaults, **SINGLE_PROCESS}
 
 
 def _as_flags(options: dict) -> list[str]:

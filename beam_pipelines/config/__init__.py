@@ -32,6 +32,15 @@ class PipelineSettings:
     chunk_size: int = 10_000                     # raw records per lake file
     sms_reassembly_timeout_hours: int = 24       # parts of a long SMS still joined when this far apart
     call_centre_timezone: str = "Africa/Lagos"   # wall-clock zone of call-centre exports without an offset
+    #: a batch whose input is smaller than this many MB runs on the local runner in one process (``in_memory``)
+    #: instead of the [runner] options' worker processes, which cost more than they gain below about 30,000
+    #: complaints (README, "Performance"); 0 = always the [runner] options. A mode or worker count given on the
+    #: command line always wins
+    single_process_below_mb: int = 16
+
+    def __post_init__(self):
+        if self.single_process_below_mb < 0:
+            raise ValueError("[pipeline] single_process_below_mb must be 0 or more")
 
 
 @dataclass(frozen=True)

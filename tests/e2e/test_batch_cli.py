@@ -139,6 +139,27 @@ def test_rerun_of_the_same_input_replaces_its_output_with_the_same_rows(generate
     assert not (out / "_staging").exists()
 
 
+def test_a_small_day_runs_in_one_process_and_worker_processes_give_the_same_rows(generated_day, batch_output,
+                                                                                tmp_path):
+    """The generated day is below [pipeline] single_process_below_mb, so the default run had no worker processes;
+    the same day in the profile's two worker processes (as a large day runs) writes the same rows and counts."""
+    default = json.loads(sorted((batch_output["dir"] / "_runs").glob("*.json"))[0].read_text())
+    assert default["runner_options"] == {"direct_num_workers": 1, "direct_running_mode": "in_memory"}
+    out = tmp_path / "workers"
+    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out), "--date",
+                     generated_day["date"], "--quiet", "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads(next((out / "_runs").glob("*.json")).read_text())
+    assert manifest["runner_options"] == {"direct_num_workers": 2, "direct_running_mode": "multi_processing"}
+    assert manifest["counts"] == default["counts"] and manifest["balanced"]
+    volatile = {"run_id", "ingested_at", "failed_at"}
+    for table, key in (("complaints", "complaint_id"), ("dead_letter", "error_id")):
+        def rows(root):
+            return {row[key]: {k: v for k, v in row.items() if k not in volatile}
+                    for row in read_table(root / "warehouse" / table).to_pylist()}
+        assert rows(out) == rows(batch_output["dir"]), table
+
+
 def test_summary_names_the_outputs(batch_output):
     assert "counts balance" in batch_output["stdout"]
     for name in ("lake:", "warehouse:", "dead letter:", "manifest:"):
@@ -423,7 +444,8 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path):
 
     generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=40000, seed=15, defect_rate=0.0)
     job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "batch", "--input-dir", str(tmp_path / "input"),
-                            "--output-dir", str(tmp_path / "out"), "--quiet"], cwd=REPO, text=True,
+                            "--output-dir", str(tmp_path / "out"), "--quiet", "--direct_num_workers=2",
+                            "--direct_running_mode=multi_processing"], cwd=REPO, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                            env={**os.environ, "COMPLAINTS_CONTACT_TOKEN_KEY": "a-real-secret"})
     deadline = time.monotonic() + 60

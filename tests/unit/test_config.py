@@ -49,3 +49,36 @@ def test_profile_runner_options_sit_under_the_command_line():
     assert build_options("DirectRunner", [], defaults).get_all_options()["direct_num_workers"] == 2
     # a remote runner gets only what the command line says
     assert build_options("FlinkRunner", [], defaults).get_all_options()["direct_num_workers"] == 1
+
+
+def test_a_small_batch_runs_in_one_process_unless_the_command_line_says_how():
+    from runners.options import local_runner_options
+
+    profile = {"direct_num_workers": 2, "direct_running_mode": "multi_processing", "pipeline_type_check": True}
+    one_process = {"direct_num_workers": 1, "direct_running_mode": "in_memory", "pipeline_type_check": True}
+    mb = 2**20
+    assert local_runner_options(profile, [], 16 * mb - 1, 16) == one_process
+    assert local_runner_options(profile, [], 16 * mb, 16) == profile
+    assert local_runner_options(profile, [], 1, 0) == profile  # 0: always the profile's
+    for given in (["--direct_num_workers=2"], ["--direct_running_mode", "multi_threading"]):
+        assert local_runner_options(profile, given, 1, 16) == profile
+    assert local_runner_options(profile, ["--pipeline_type_check"], 1, 16) == one_process
+
+
+def test_a_negative_single_process_size_is_refused(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text('[security]\ncontact_token_key = "k"\n[pipeline]\nsingle_process_below_mb = -1\n')
+    with pytest.raises(ConfigError, match=r"single_process_below_mb must be 0 or more"):
+        load_settings(str(profile))
+
+
+def test_a_gzip_input_counts_as_the_data_it_holds_when_the_mode_is_chosen():
+    import datetime as dt
+
+    from beam_pipelines.batch import GZIP_RATIO, BatchPlan, InputFile
+
+    files = [InputFile("twitter", "in/twitter/t.jsonl", "twitter/t.jsonl", 1000),
+             InputFile("sms", "in/sms/s.txt.gz", "sms/s.txt.gz", 100)]
+    plan = BatchPlan("in", "out", dt.date(2026, 11, 20), "b", "r", dt.datetime.now(dt.timezone.utc), files, 8,
+                     "DirectRunner")
+    assert plan.input_bytes == 1000 + 100 * GZIP_RATIO
