@@ -6,7 +6,8 @@ The shape is ``complaints batch``'s: the list of files is spread over the worker
 in one step that sorts its records into shards and emits one pickled list per shard, one shuffle groups the
 shards, and a second step writes each shard as a Parquet file; the counts meet in one sum at the end.
 
-    python benchmarks/beam_floor.py --input-dir DIR --output-dir OUT [--workers 2] [--shards N]
+    python benchmarks/beam_floor.py --input-dir DIR --output-dir OUT [--workers 2] [--mode in_memory] [--shards N]
+    python benchmarks/beam_floor.py --input-dir DIR --output-dir OUT --runner prism
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import orjson
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.cli.common import positive
+from runners.options import RunnerSetupError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor import CHANNELS, parse_file  # noqa: E402  (beside this file; the workers find it through PYTHONPATH)
@@ -60,8 +62,20 @@ def write_shard(shard: int, lists, output_dir: str) -> int:
     return len(records)
 
 
+def runner_options(runner: str, workers: int, mode: str) -> PipelineOptions:
+    """The DirectRunner (FnApiRunner) in ``mode`` with ``workers``, or Prism with its Python worker in this
+    process (LOOPBACK), as ``complaints stream`` runs it."""
+    if runner == "prism":
+        from runners.options import prism_location
+
+        return PipelineOptions(["--runner=PrismRunner", f"--prism_location={prism_location()}",
+                                "--environment_type=LOOPBACK"])
+    return PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
+
+
 def run(input_dir: str, output_dir: str, workers: int, shards: int | None = None,
-        mode: str = "multi_processing") -> dict:
+        mode: str = "multi_processing", runner: str = "direct") -> dict:
+    options = runner_options(runner, workers, mode)
     files = channel_files(input_dir)
     shards = shards or default_shards(files)
     os.makedirs(output_dir, exist_ok=True)
@@ -69,7 +83,6 @@ def run(input_dir: str, output_dir: str, workers: int, shards: int | None = None
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent),
                                                              os.environ.get("PYTHONPATH")]))
     counts = os.path.join(output_dir, "_count.json")
-    options = PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
     with beam.Pipeline(options=options) as pipeline:
         _ = (pipeline
              | "ListInputFiles" >> beam.Create(files)
@@ -86,6 +99,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", required=True)
     parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--runner", choices=["direct", "prism"], default="direct",
+                        help="direct (default: FnApiRunner, --workers and --mode apply) or prism (the one `python "
+                             "runners/local_services.py fetch` builds)")
     parser.add_argument("--workers", type=positive, default=2)
     parser.add_argument("--mode", default="multi_processing", choices=["multi_processing", "in_memory"],
                         help="the DirectRunner's running mode (default: the one the batch benchmark gives the pipeline)")
@@ -94,6 +110,9 @@ if __name__ == "__main__":
     if not channel_files(args.input_dir):
         parser.error(f"no channel files under {args.input_dir}")
     started = time.perf_counter()
-    result = run(args.input_dir, args.output_dir, args.workers, args.shards, args.mode)
+    try:
+        result = run(args.input_dir, args.output_dir, args.workers, args.shards, args.mode, args.runner)
+    except RunnerSetupError as error:
+        sys.exit(f"beam_floor.py: {error}")
     result["seconds"] = round(time.perf_counter() - started, 2)
     print(orjson.dumps(result).decode())

@@ -22,13 +22,18 @@ def written_records(directory) -> list[tuple]:
     return sorted((row["raw"] or "", row["fields"]) for row in rows)
 
 
-@pytest.mark.parametrize("mode", ["in_memory", "multi_processing"])
-def test_beams_floor_writes_every_record_the_floor_writes(generated_day, tmp_path, mode):
+@pytest.mark.parametrize("runner", [["--mode", "in_memory"], ["--mode", "multi_processing"], ["--runner", "prism"]],
+                         ids=["one process", "worker processes", "prism"])
+def test_beams_floor_writes_every_record_the_floor_writes(generated_day, tmp_path, runner):
+    if runner == ["--runner", "prism"] and not (REPO / ".services" / "bin" / "prism").exists():
+        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
+            pytest.fail("Prism is not built (python runners/local_services.py fetch)")
+        pytest.skip("Prism is not built (python runners/local_services.py fetch)")
     floor = run_benchmark("floor.py", "--input-dir", str(generated_day["dir"]), "--output-dir",
                           str(tmp_path / "floor"))
     assert floor.returncode == 0, floor.stderr
     beam_floor = run_benchmark("beam_floor.py", "--input-dir", str(generated_day["dir"]), "--output-dir",
-                               str(tmp_path / "beam"), "--mode", mode, "--shards", "3")
+                               str(tmp_path / "beam"), *runner, "--shards", "3")
     assert beam_floor.returncode == 0, beam_floor.stderr[-2000:]
 
     expected = written_records(tmp_path / "floor")
