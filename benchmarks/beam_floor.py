@@ -29,7 +29,9 @@ from runners.options import RunnerSetupError
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor import CHANNELS, parse_file  # noqa: E402  (beside this file; the workers find it through PYTHONPATH)
 
-BYTES_PER_SHARD = 32 * 1024 * 1024  # as the batch pipeline sizes its shards (beam_pipelines/batch.py)
+# shards sized as beam_pipelines/batch.py sizes them (a test keeps them equal); importing the pipeline's module
+# here would add its 0.6 s of imports to the floor
+BYTES_PER_SHARD = 32 * 1024 * 1024
 MIN_SHARDS = 8
 
 
@@ -70,6 +72,7 @@ def runner_options(runner: str, workers: int, mode: str) -> PipelineOptions:
 
         return PipelineOptions(["--runner=PrismRunner", f"--prism_location={prism_location()}",
                                 "--environment_type=LOOPBACK"])
+    workers = 1 if mode == "in_memory" else workers  # one process has one worker
     return PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
 
 

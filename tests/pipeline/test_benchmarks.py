@@ -44,6 +44,17 @@ def test_beams_floor_writes_every_record_the_floor_writes(generated_day, tmp_pat
     assert f'"read":{len(expected)}' in beam_floor.stdout
 
 
+def test_beams_floor_sizes_its_shards_as_the_batch_pipeline_does():
+    sys.path[:0] = [str(REPO / "benchmarks")]
+    try:
+        import beam_floor
+
+        from beam_pipelines import batch
+    finally:
+        del sys.path[0]
+    assert (beam_floor.BYTES_PER_SHARD, beam_floor.MIN_SHARDS) == (batch.BYTES_PER_SHARD, batch.MIN_SHARDS)
+
+
 def test_beams_floor_refuses_an_input_without_channel_files(tmp_path):
     result = run_benchmark("beam_floor.py", "--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2
