@@ -114,7 +114,9 @@ def one_line_on_interrupt(command: str):
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
         yield
-    except KeyboardInterrupt:
+    except BaseException:
+        # after a Ctrl-C, whatever comes out is the interrupt: run in this process (a small batch), a DoFn's
+        # KeyboardInterrupt reaches here wrapped by Beam as the step's failure
         if not silenced.is_set():
             raise
         stop_workers()

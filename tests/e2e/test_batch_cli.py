@@ -431,8 +431,12 @@ def test_a_run_whose_lake_misses_a_record_does_not_balance():
     assert summarise_counts(rows)["sms"]["balanced"]
 
 
-def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path):
-    """As a terminal's Ctrl-C does: SIGINT to the whole process group, the runner's worker processes included."""
+@pytest.mark.parametrize("local_runner", [["--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+                                          ["--direct_num_workers=1", "--direct_running_mode=in_memory"]],
+                         ids=["worker processes", "one process"])
+def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path, local_runner):
+    """As a terminal's Ctrl-C does: SIGINT to the whole process group, the runner's worker processes included
+    (a large day's run), or to the one process a small day runs in."""
     import os
     import signal
     import subprocess
@@ -444,8 +448,7 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path):
 
     generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=40000, seed=15, defect_rate=0.0)
     job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "batch", "--input-dir", str(tmp_path / "input"),
-                            "--output-dir", str(tmp_path / "out"), "--quiet", "--direct_num_workers=2",
-                            "--direct_running_mode=multi_processing"], cwd=REPO, text=True,
+                            "--output-dir", str(tmp_path / "out"), "--quiet", *local_runner], cwd=REPO, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                            env={**os.environ, "COMPLAINTS_CONTACT_TOKEN_KEY": "a-real-secret"})
     deadline = time.monotonic() + 60
