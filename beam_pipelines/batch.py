@@ -408,10 +408,13 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
 
     catalog = catalog_config(settings.warehouse, plan.output_dir)
     plan.table_schemas = writer_schemas(catalog, list(sinks.ICEBERG_TABLES))
+    runner_defaults = {}
     if plan.runner in LOCAL_RUNNERS:
-        plan.runner_options = local_runner_options(settings.runner_defaults, plan.beam_args, plan.input_bytes,
-                                                   settings.pipeline.single_process_below_mb)
-    options = build_options(plan.runner, plan.beam_args, plan.runner_options)
+        runner_defaults = local_runner_options(settings.runner_defaults, plan.beam_args, plan.input_bytes,
+                                               settings.pipeline.single_process_below_mb)
+    options = build_options(plan.runner, plan.beam_args, runner_defaults)
+    in_effect = options.get_all_options()  # the command line's flags over the defaults chosen here
+    plan.runner_options = {name: in_effect.get(name, value) for name, value in runner_defaults.items()}
     pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
     build_batch_pipeline(pipeline, plan, settings, model_factory)
     sinks.sweep_abandoned_staging(plan.output_dir)  # what killed runs on this host left behind

@@ -219,6 +219,7 @@ def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
     manifest = latest_manifest(tmp_path / "out")
     assert manifest["batch_id"] == "launcher-1" and manifest["balanced"]
     assert manifest["options"] == ["--direct_num_workers=1"]
+    assert manifest["runner_options"]["direct_num_workers"] == 1  # what ran, the flag over the profile's 2
 
 
 def test_rejections_land_in_the_batch_date_and_the_daily_report_for_it_shows_them(batch_output, tmp_path):
