@@ -124,8 +124,8 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
         # Beam's floor: the floor's work in the pipeline's shape on the same runner, so what Beam itself costs is
         # measured rather than inferred; once as the pipeline runs, once in one process (the runner's cheapest mode)
         beam_floor = {mode: measure([python, "benchmarks/beam_floor.py", "--input-dir", str(work / "in"),
-                                     "--output-dir", str(work / f"beam-floor-{mode}"), "--workers",
-                                     str(workers if mode == "multi_processing" else 1), "--mode", mode])
+                                     "--output-dir", str(work / f"beam-floor-{mode}"), "--workers", str(workers),
+                                     "--mode", mode])
                       for mode in ("multi_processing", "in_memory")}
         loop = measure([python, "benchmarks/plain_loop.py", "--input-dir", str(work / "in"),
                         "--output-dir", str(work / "loop"), "--date", DATE])

@@ -70,6 +70,25 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def unavailable(message: str):
+    """A service or tool a test needs is missing: skip it on a laptop, fail it under
+    ``COMPLAINTS_REQUIRE_SERVICES=1`` (set by ``.ci/run``), so CI cannot pass by skipping."""
+    if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def prism() -> str:
+    """The Prism binary ``runners/local_services.py fetch`` builds (or ``COMPLAINTS_PRISM_LOCATION``)."""
+    from runners.options import RunnerSetupError, prism_location
+
+    try:
+        return prism_location()
+    except RunnerSetupError as error:
+        unavailable(str(error))
+
+
 @pytest.fixture(scope="session")
 def kafka_services():
     """The real Kafka broker, Beam's expansion service and Java worker pool, and Prism, as started by
@@ -80,9 +99,7 @@ def kafka_services():
         missing.append("the Prism runner")
     if missing:
         message = f"not running: {', '.join(missing)} (python runners/local_services.py start)"
-        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     return {"bootstrap_servers": f"localhost:{SERVICE_PORTS['Kafka']}",
             "expansion_service": f"localhost:{SERVICE_PORTS['the expansion service']}"}
 
@@ -100,9 +117,7 @@ def flink_services():
     missing = [name for name, port in FLINK_PORTS.items() if not _listening(port)]
     if missing:
         message = f"not running: {', '.join(missing)} (python runners/local_services.py start)"
-        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     return local_services.flink_submit_options()
 
 
@@ -121,9 +136,7 @@ def monitoring_tools():
     missing = [MONITORING_TOOLS[name] for name, path in found.items() if path is None]
     if missing:
         message = f"not installed: {', '.join(missing)} (apt-get install prometheus prometheus-alertmanager)"
-        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     return found
 
 
