@@ -27,6 +27,7 @@ from pyiceberg.transforms import IdentityTransform
 
 import schemas
 from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
+from warehouse.uris import file_uri, local_path  # noqa: F401  (re-exported: callers import them from here)
 
 CATALOG_FILE = "catalog.db"
 DEFAULT_NAMESPACE = "beejan"
@@ -70,18 +71,6 @@ class CatalogConfig:
     def location(self, table: Table) -> str:
         """The table's location: ``<warehouse_dir>/<table>``, as a URI."""
         return f"{file_uri(self.warehouse_dir)}/{table.name}"
-
-
-def file_uri(path: str) -> str:
-    """A local path as a ``file://`` URI of its real location (URIs unchanged)."""
-    if "://" in path:
-        return path.rstrip("/")
-    return "file://" + os.path.realpath(path)
-
-
-def local_path(uri: str) -> str:
-    """A ``file://`` URI as a local path (other URIs unchanged)."""
-    return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
 def open_catalog(config: CatalogConfig, create: bool = True) -> Catalog:
