@@ -12,9 +12,11 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import platform
 import secrets
+import statistics
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -22,10 +24,11 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
-from beam_pipelines import __version__
+from beam_pipelines import __version__, run_records
 from beam_pipelines.config import Settings
 from beam_pipelines.parameters import catalog_config, validation_rules
 from beam_pipelines.progress import ProgressReporter
+from beam_pipelines.run_records import write_manifest
 from models.rules import RulesModel
 from runners.options import LOCAL_RUNNERS, build_options, local_runner_options, make_runner
 from transforms import sinks
@@ -368,10 +371,62 @@ def unexpected_errors(counts: dict) -> dict[str, int]:
     return found
 
 
-def reject_ratios_above(counts: dict, limit: float) -> dict[str, float]:
-    """Sources whose rejected / read is above ``limit``."""
-    return {source: entry["rejected"] / entry["read"] for source, entry in sorted(counts.items())
-            if source != "customers" and entry["read"] and entry["rejected"] / entry["read"] > limit}
+def wilson_lower_bound(successes: int, trials: int, confidence: float) -> float:
+    """The lower bound of the Wilson score interval of a proportion ``successes / trials`` at ``confidence``
+    (two-sided): the share that the data show with that confidence, wider apart from the observed share the
+    fewer the trials."""
+    if trials <= 0:
+        return 0.0
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    share = successes / trials
+    centre = share + z * z / (2 * trials)
+    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    return max(0.0, (centre - spread) / (1 + z * z / trials))
+
+
+def reject_guard(counts: dict, quality) -> dict:
+    """The commit guard's judgement of each source's rejected share, as the run manifest records it: per
+    source its records read and rejected, the share, the share's lower bound at ``[quality]
+    reject_ratio_confidence`` and the decision, ``refuse`` (the lower bound is above ``max_reject_ratio``),
+    ``pass``, or ``too_few`` (fewer records than ``min_records_for_reject_ratio``: not judged)."""
+    sources = {}
+    for source, entry in sorted(counts.items()):
+        read, rejected = entry.get("read", 0), entry.get("rejected", 0)
+        if source == "customers" or not read:
+            continue
+        lower = wilson_lower_bound(rejected, read, quality.reject_ratio_confidence)
+        if read < quality.min_records_for_reject_ratio:
+            decision = "too_few"
+        elif lower > quality.max_reject_ratio:
+            decision = "refuse"
+        else:
+            decision = "pass"
+        sources[source] = {"read": read, "rejected": rejected, "reject_ratio": round(rejected / read, 6),
+                           "lower_bound": round(lower, 6), "decision": decision}
+    return {"max_reject_ratio": quality.max_reject_ratio, "confidence": quality.reject_ratio_confidence,
+            "min_records": quality.min_records_for_reject_ratio, "sources": sources}
+
+
+def guard_verdict(guard: dict) -> str:
+    """One sentence on why the guard refused the run or let it pass, for the manifest and the summary."""
+    limit, confidence = guard["max_reject_ratio"], guard["confidence"]
+    refused = {s: e for s, e in guard["sources"].items() if e["decision"] == "refuse"}
+    if refused:
+        listed = ", ".join(f"{source} {e['rejected']} of {e['read']} ({e['reject_ratio']:.0%}, at least "
+                           f"{e['lower_bound']:.0%} at {confidence:.0%} confidence)" for source, e in refused.items())
+        return f"rejected share above {limit:.0%} ([quality] max_reject_ratio): {listed}"
+    above = {s: e for s, e in guard["sources"].items() if e["reject_ratio"] > limit}
+    if not above:
+        return f"every source's rejected share is within {limit:.0%} ([quality] max_reject_ratio)"
+    reasons = []
+    for source, e in above.items():
+        if e["decision"] == "too_few":
+            reasons.append(f"{source} {e['rejected']} of {e['read']}: fewer than {guard['min_records']} records, "
+                           "too few to judge ([quality] min_records_for_reject_ratio)")
+        else:
+            reasons.append(f"{source} {e['rejected']} of {e['read']} ({e['reject_ratio']:.0%}): not above "
+                           f"{limit:.0%} at {confidence:.0%} confidence (at least {e['lower_bound']:.0%})")
+    return "committed although above the rejected share's limit: " + "; ".join(reasons)
 
 
 def quality_warnings(counts: dict, quality) -> list[str]:
@@ -395,15 +450,86 @@ def check_quality(counts: dict, quality, staging: str) -> None:
         raise BrokenStage(f"{sum(unexpected.values())} records hit unexpected errors in the pipeline's code "
                           f"({listed}; at most {quality.max_unexpected_errors} allowed by [quality] "
                           "max_unexpected_errors)", staging)
-    ratios = reject_ratios_above(counts, quality.max_reject_ratio)
-    if ratios:
-        listed = ", ".join(f"{source} {ratio:.0%}" for source, ratio in ratios.items())
-        raise RefusedRun(f"rejected share above {quality.max_reject_ratio:.0%} ([quality] max_reject_ratio): "
-                         f"{listed}", staging)
+    guard = reject_guard(counts, quality)
+    if any(entry["decision"] == "refuse" for entry in guard["sources"].values()):
+        raise RefusedRun(guard_verdict(guard), staging)
 
 
 def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, show_progress: bool = False) -> dict:
-    """Run the batch pipeline for ``plan`` and return the manifest (also written to ``_runs/<run_id>.json``)."""
+    """Run the batch pipeline for ``plan`` and return the manifest (also written to ``_runs/<run_id>.json``).
+
+    The manifest is written when the run starts (``running``) and rewritten when it ends, whatever the outcome
+    (``beam_pipelines/run_records.py``); runs of this host that a kill left ``running`` are recorded as
+    ``abandoned`` first."""
+    recover_interrupted_commits(plan.output_dir, settings)
+    run_records.record_abandoned(plan.output_dir)
+    run_records.record_started(plan.output_dir, run_identity(plan, settings))
+    try:
+        return _run_and_commit(plan, settings, model_factory, show_progress)
+    except KeyboardInterrupt:
+        run_records.record_ended(plan.output_dir, plan.run_id, run_records.INTERRUPTED, "stopped by an interrupt")
+        raise
+    except BaseException as error:
+        run_records.record_ended(plan.output_dir, plan.run_id, run_records.FAILED,
+                                 f"{type(error).__name__}: {str(error)[:1500]}")
+        raise
+
+
+def recover_interrupted_commits(output_dir: str, settings: Settings) -> list[dict]:
+    """Finish the commits that runs on this host started and did not end (killed part-way: their lake-commit
+    journal is still there and their process is gone), from their journal and staged files: the lake files they
+    had not moved yet, the tables they had not committed yet (a table whose snapshot the run made already is left
+    as it is), then the run's manifest, marked ``recovered_by`` the process that finished it. A commit that
+    cannot be finished (its staged files are gone, or a table's schema changed since) keeps its journal, so its
+    lake files stay marked uncommitted, and its manifest says ``abandoned`` and why. Returns the manifests."""
+    import socket
+
+    from warehouse.catalog import writer_schemas
+
+    recovered = []
+    for journal in sinks.lake_journals(output_dir):
+        run_id, journal_owner = journal.get("run_id"), journal.get("owner") or {}
+        if journal.get("abandoned") or journal_owner.get("host") != socket.gethostname() \
+                or run_records.process_alive(journal_owner.get("pid")):
+            continue
+        draft = journal.get("manifest_draft") or {"run_id": run_id, "batch_id": journal.get("batch_id")}
+        catalog = catalog_config(settings.warehouse, output_dir)
+        try:
+            if not FileSystems.exists(sinks.staging_root(output_dir, run_id)):
+                raise RuntimeError(f"its staged files ({sinks.staging_root(output_dir, run_id)}) are gone")
+            committed = sinks.commit_staged(output_dir, run_id, journal.get("batch_id"), catalog,
+                                            writer_schemas(catalog, list(sinks.ICEBERG_TABLES)),
+                                            journal.get("properties"), journal.get("attempts", 8))
+        except Exception as error:  # noqa: BLE001 - recorded in the manifest and the journal, in one line
+            reason = (f"its commit was interrupted and could not be finished ({type(error).__name__}: "
+                      f"{str(error)[:300]}); the lake files its journal lists stay marked uncommitted")
+            sinks.write_lake_journal(output_dir, run_id, {**journal, "abandoned": reason})
+            manifest = {**draft, "status": run_records.ABANDONED, "reason": reason,
+                        "lake_journal": sinks.lake_journal_path(output_dir, run_id)}
+        else:
+            manifest = {**draft, **{key: value for key, value in (
+                ("committed_files", committed["files"]), ("snapshots", committed["snapshots"]),
+                ("committed_rows", committed["rows"]))}, "status": "succeeded",
+                "committed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "recovered_by": run_records.owner()}
+            run_records.write_manifest(output_dir, manifest)
+            sinks.finish_lake_commit(output_dir, run_id)
+            sinks.discard_staging(output_dir, run_id)
+            recovered.append(manifest)
+            continue
+        run_records.write_manifest(output_dir, manifest)
+        recovered.append(manifest)
+    return recovered
+
+
+def run_identity(plan: BatchPlan, settings: Settings) -> dict:
+    """What a run manifest says of a run before it has any outcome."""
+    return {"run_id": plan.run_id, "batch_id": plan.batch_id, "batch_date": plan.batch_date.isoformat(),
+            "started_at": plan.started_at.isoformat(), "runner": plan.runner, "profile": settings.profile,
+            "input_dir": plan.input_dir, "output_dir": plan.output_dir, "reprocessed_from_lake": plan.from_lake}
+
+
+def _run_and_commit(plan: BatchPlan, settings: Settings, model_factory, show_progress: bool) -> dict:
     from warehouse.catalog import writer_schemas
 
     catalog = catalog_config(settings.warehouse, plan.output_dir)
@@ -433,9 +559,11 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         counts = summarise_counts(json.loads(handle.read()))
     finished_at = dt.datetime.now(dt.timezone.utc)
     model_version = getattr(model_factory, "version", None) or getattr(model_factory(), "version", "unknown")
+    guard = reject_guard(counts, settings.quality)
     if not all(c["balanced"] for c in counts.values()):
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
         sinks.keep_staging(plan.output_dir, plan.run_id, "counts did not balance")
+        write_manifest(plan.output_dir, {**manifest, "guard": guard, "staging": staging})
         raise UnbalancedRun(json.dumps(manifest["counts"]))
     try:
         check_quality(counts, settings.quality, staging)
@@ -443,6 +571,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         sinks.keep_staging(plan.output_dir, plan.run_id, str(refused))
         manifest = build_manifest(plan, settings, counts, finished_at, {}, model_version)
         write_manifest(plan.output_dir, {**manifest, "status": "refused", "refused_because": str(refused),
+                                         "guard": {**guard, "verdict": str(refused)},
                                          "quality_warnings": quality_warnings(counts, settings.quality),
                                          "staging": staging})
         raise
@@ -451,8 +580,14 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
                                         {"run_id": plan.run_id, "batch_id": plan.batch_id,
                                          "batch_date": plan.batch_date.isoformat(), "writer": "batch"},
                                         settings.warehouse.commit_attempts,
-                                        read_files=[f.display_path for f in plan.files])
+                                        read_files=[f.display_path for f in plan.files],
+                                        manifest_draft={**build_manifest(plan, settings, counts, finished_at, {},
+                                                                         model_version),
+                                                        "quality_warnings": quality_warnings(counts, settings.quality),
+                                                        "guard": {**guard, "verdict": guard_verdict(guard)}})
     except Exception as error:  # noqa: BLE001 - whatever the catalog raised, the user gets one line
+        sinks.abandon_lake_commit(plan.output_dir, plan.run_id, f"its commit failed ({type(error).__name__}); "
+                                  "run the batch again")
         sinks.discard_staging(plan.output_dir, plan.run_id)
         raise CommitFailed(f"the pipeline ran and its counts balance, but committing to the warehouse tables "
                            f"failed ({type(error).__name__}: {str(error)[:300]}); the lake files of batch "
@@ -461,15 +596,8 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     manifest = build_manifest(plan, settings, counts, finished_at, committed, model_version)
     manifest["committed_at"] = dt.datetime.now(dt.timezone.utc).isoformat()  # --as-of this reads the run's output
     manifest["quality_warnings"] = quality_warnings(counts, settings.quality)
+    manifest["guard"] = {**guard, "verdict": guard_verdict(guard)}
     write_manifest(plan.output_dir, manifest)
+    sinks.finish_lake_commit(plan.output_dir, plan.run_id)
     sinks.discard_staging(plan.output_dir, plan.run_id)
     return manifest
-
-
-def write_manifest(output_dir: str, manifest: dict) -> str:
-    path = FileSystems.join(output_dir, "_runs", f"{manifest['run_id']}.json")
-    temporary = path + ".tmp"
-    with FileSystems.create(temporary) as handle:
-        handle.write(json.dumps(manifest, indent=2).encode("utf-8"))
-    FileSystems.rename([temporary], [path])
-    return path

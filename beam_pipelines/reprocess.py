@@ -15,10 +15,13 @@ import os
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.batch import BatchPlan, InputError, InputFile, new_run_id, run_batch, shard_count
+from beam_pipelines.batch import (BatchPlan, InputError, InputFile, new_run_id, recover_interrupted_commits, run_batch,
+                                  shard_count)
 from beam_pipelines.config import Settings
 from schemas import tables
+from transforms import sinks
 from transforms.sources.lake import LAKE
+from warehouse.uris import normalise_uri
 
 LAKE_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 
@@ -28,12 +31,16 @@ def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def lake_files(output_dir: str, day: dt.date) -> list[InputFile]:
-    """The lake files of every channel in ``day``'s ingest_date partition, in a stable order."""
+    """The committed lake files of every channel in ``day``'s ingest_date partition, in a stable order: files
+    that a lake-commit journal lists (a commit in progress, or one that could not be finished) are not read."""
     root = FileSystems.join(output_dir, tables.LAKE.path)
     partition = f"ingest_date={day.isoformat()}"
+    uncommitted = {normalise_uri(path) for path in sinks.uncommitted_lake_files(output_dir)}
     found = {}
     for pattern in LAKE_PATTERNS:
         for match in FileSystems.match([FileSystems.join(root, "source=*", partition, pattern)])[0].metadata_list:
+            if normalise_uri(match.path) in uncommitted:
+                continue
             display = match.path[len(FileSystems.join(output_dir, "")):].lstrip("/")
             found[match.path] = InputFile(LAKE, match.path, display, match.size_in_bytes)
     return sorted(found.values(), key=lambda f: f.display_path)
@@ -73,6 +80,7 @@ def run_reprocess(output_dir: str, settings: Settings, start: dt.date, end: dt.d
     (``batch.UnbalancedRun``, ``RefusedRun``, ``CommitFailed``...): the days before it are committed, it and the
     days after it are not."""
     master = customer_files(customers)
+    recover_interrupted_commits(output_dir, settings)  # so the days' lake files are what was committed
     results = []
     for day in days_between(start, end):
         plan = plan_reprocess(output_dir, settings, day, master, runner=runner, beam_args=beam_args)

@@ -34,23 +34,26 @@ def iso(seconds: float | None) -> str | None:
 
 
 class RunManifests:
-    """The run manifests in ``OUT/_runs``, each parsed once (a manifest never changes after it is written)."""
+    """The run manifests in ``OUT/_runs``, each parsed again only when it changed (a run's manifest is written
+    when it starts, ``running``, and replaced when it ends)."""
 
     def __init__(self, runs_dir: Path):
         self.runs_dir = runs_dir
-        self._parsed: dict[str, dict | None] = {}
+        self._parsed: dict[str, tuple[int, dict]] = {}
 
     def all(self) -> list[dict]:
-        """Every readable manifest, oldest first (by when the run finished)."""
+        """Every readable manifest, oldest first (by when the run finished; running runs last)."""
         if not self.runs_dir.is_dir():
             return []
         for path in self.runs_dir.glob("*.json"):
-            if path.name not in self._parsed:
-                try:
-                    self._parsed[path.name] = json.loads(path.read_text())
-                except (OSError, ValueError):  # being written, or damaged: not a run to report
-                    continue
-        return sorted((m for m in self._parsed.values() if m), key=lambda m: m.get("finished_at") or "")
+            try:
+                changed = path.stat().st_mtime_ns
+                if path.name not in self._parsed or self._parsed[path.name][0] != changed:
+                    self._parsed[path.name] = (changed, json.loads(path.read_text()))
+            except (OSError, ValueError):  # being replaced, or damaged: not a run to report
+                continue
+        return sorted((m for _, m in self._parsed.values() if isinstance(m, dict)),
+                      key=lambda m: m.get("finished_at") or "~")
 
 
 def channel_sources(counts: dict) -> list[str]:
@@ -68,7 +71,7 @@ def run_summary(manifest: dict) -> dict:
     return {"run_id": manifest.get("run_id"), "batch_date": manifest.get("batch_date"),
             "finished_at": manifest.get("finished_at"), "status": manifest.get("status", "unknown"),
             "duration_seconds": manifest.get("duration_seconds"), "runner": manifest.get("runner"),
-            "refused_because": manifest.get("refused_because"),
+            "refused_because": manifest.get("refused_because") or manifest.get("reason"),
             "quality_warnings": manifest.get("quality_warnings", []), "sources": sources}
 
 

@@ -195,32 +195,125 @@ def committed_files(output_dir: str, table: Table, batch_id: str) -> list[str]:
     return sorted(_match(FileSystems.join(output_dir, table.path, partitions, f"{batch_id}-*")))
 
 
-def _commit_lake(output_dir: str, staging: str, batch_id: str, read_files=None) -> dict[str, int]:
-    """Move the staged lake files into place. The batch's earlier lake files of the input files this run read
-    (``read_files``, display paths; None: every input file of the batch) are replaced: chunks it no longer has,
-    or files in another ``ingest_date`` after a change of ``--date``, are removed. Lake files of the batch's
-    other input files stay, so a run over part of a batch's inputs (``--include``) loses none of the rest."""
-    committed = {}
+#: ``OUT/lake/_commits/<run_id>.json``: the journal of a run's lake commit, there from before its first lake file
+#: moves until its run manifest is written. The lake files it lists are not committed while it is there: a run
+#: killed during its commit leaves it behind, and the next run on the host finishes that commit from it.
+LAKE_JOURNAL_DIR = "_commits"
+
+
+def lake_journal_path(output_dir: str, run_id: str) -> str:
+    return FileSystems.join(output_dir, tables.LAKE_DIR, LAKE_JOURNAL_DIR, f"{run_id}.json")
+
+
+def plan_lake_commit(output_dir: str, staging: str, batch_id: str, read_files=None) -> dict:
+    """The moves of a run's lake commit, decided once before anything moves: each staged lake file and the
+    place it goes (``moves``), and the batch's earlier lake files that it replaces (``replaces``): those of the
+    input files this run read (``read_files``, display paths; None: every input file of the batch) that the run
+    did not write again (chunks it no longer has, or files in another ``ingest_date`` after a change of
+    ``--date``). Lake files of the batch's other input files stay, so a run over part of a batch's inputs
+    (``--include``) loses none of the rest."""
     prefixes = None if read_files is None else tuple(f"{batch_id}-{_slug(path)}-" for path in read_files)
+    moves, replaces, counts = [], [], {}
     for table in LAKE_TABLES:
         partitions = "/".join(["*"] * len(table.partition))
         staged = sorted(_match(FileSystems.join(staging, table.path, partitions, "*")))
+        targets = [FileSystems.join(output_dir, table.path,
+                                    path[len(FileSystems.join(staging, table.path)):].lstrip("/"))
+                   for path in staged]
         previous = {path for path in committed_files(output_dir, table, batch_id)
                     if prefixes is None or path.rsplit("/", 1)[-1].startswith(prefixes)}
-        targets = []
-        for path in staged:
-            relative = path[len(FileSystems.join(staging, table.path)):].lstrip("/")
-            target = FileSystems.join(output_dir, table.path, relative)
-            _mkdirs(target.rsplit("/", 1)[0])
-            targets.append(target)
-        if staged:
-            FileSystems.rename(staged, targets)
-        obsolete = sorted(previous - set(targets))
-        if obsolete:
-            FileSystems.delete(obsolete)
-            _remove_empty_partitions(obsolete)
-        committed[table.path] = len(targets)
-    return committed
+        moves += [[source, target] for source, target in zip(staged, targets)]
+        replaces += sorted(previous - set(targets))
+        counts[table.path] = len(targets)
+    return {"moves": moves, "replaces": replaces, "counts": counts}
+
+
+def apply_lake_commit(journal: dict) -> dict[str, int]:
+    """Carry out a planned lake commit (``plan_lake_commit``); safe to repeat after an interruption: a file
+    already moved is no longer staged, and a replaced file already deleted is gone."""
+    pending = [(source, target) for source, target in journal["moves"] if FileSystems.exists(source)]
+    for _, target in pending:
+        _mkdirs(target.rsplit("/", 1)[0])
+    if pending:
+        FileSystems.rename([source for source, _ in pending], [target for _, target in pending])
+    obsolete = [path for path in journal["replaces"] if FileSystems.exists(path)]
+    if obsolete:
+        FileSystems.delete(obsolete)
+        _remove_empty_partitions(obsolete)
+    return journal["counts"]
+
+
+def write_lake_journal(output_dir: str, run_id: str, journal: dict) -> None:
+    import json
+
+    path = lake_journal_path(output_dir, run_id)
+    _mkdirs(path.rsplit("/", 1)[0])
+    temporary = path + ".tmp"
+    with FileSystems.create(temporary) as handle:
+        handle.write(json.dumps(journal, indent=1).encode("utf-8"))
+    FileSystems.rename([temporary], [path])
+
+
+def read_lake_journal(output_dir: str, run_id: str) -> dict | None:
+    import json
+
+    try:
+        with FileSystems.open(lake_journal_path(output_dir, run_id)) as handle:
+            return json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+
+
+def finish_lake_commit(output_dir: str, run_id: str) -> None:
+    """The run's manifest is written: its lake files are committed, and its journal goes. Files it wrote or
+    replaced are no longer claimed by the journal of an earlier commit of the batch that was abandoned."""
+    journal = read_lake_journal(output_dir, run_id)
+    path = lake_journal_path(output_dir, run_id)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    if journal is None:
+        return
+    settled = {target for _, target in journal.get("moves", [])} | set(journal.get("replaces", []))
+    for other in lake_journals(output_dir):
+        if not other.get("abandoned"):
+            continue
+        left = [move for move in other.get("moves", []) if move[1] not in settled]
+        if not left:
+            FileSystems.delete([lake_journal_path(output_dir, other["run_id"])])
+        elif len(left) < len(other.get("moves", [])):
+            write_lake_journal(output_dir, other["run_id"], {**other, "moves": left})
+
+
+def abandon_lake_commit(output_dir: str, run_id: str, reason: str) -> None:
+    """Mark the run's lake commit as one that will not be finished (its table commit failed): its journal stays,
+    so the lake files it lists stay marked uncommitted until a later commit of the batch writes them again."""
+    journal = read_lake_journal(output_dir, run_id)
+    if journal is not None:
+        write_lake_journal(output_dir, run_id, {**journal, "abandoned": reason})
+
+
+def lake_journals(output_dir: str) -> list[dict]:
+    """Every lake-commit journal under ``OUT/lake/_commits`` (local output only), oldest run first."""
+    import json
+
+    root = os.path.join(output_dir, tables.LAKE_DIR, LAKE_JOURNAL_DIR)
+    if "://" in output_dir or not os.path.isdir(root):
+        return []
+    found = []
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(root, name), encoding="utf-8") as handle:
+                    found.append(json.load(handle))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def uncommitted_lake_files(output_dir: str) -> set[str]:
+    """The lake files that journals list as not committed (a commit in progress, or one that could not be
+    finished), as the paths ``FileSystems.match`` gives."""
+    return {target for journal in lake_journals(output_dir) for _, target in journal.get("moves", [])}
 
 
 def staged_data_files(output_dir: str, run_id: str, table: Table) -> list[str]:
@@ -230,42 +323,76 @@ def staged_data_files(output_dir: str, run_id: str, table: Table) -> list[str]:
 
 
 def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,
-                  properties: dict | None = None, attempts: int = 8, read_files=None) -> dict:
+                  properties: dict | None = None, attempts: int = 8, read_files=None,
+                  manifest_draft: dict | None = None) -> dict:
     """Make a run's staged output visible: the lake files (replacing the batch's earlier lake files of the input
-    files in ``read_files``, see ``_commit_lake``), then each warehouse table's data files as one
+    files in ``read_files``, see ``plan_lake_commit``), then each warehouse table's data files as one
     Iceberg snapshot (upsert by the table's key) in ``catalog`` (a ``warehouse.catalog.CatalogConfig``),
     creating a table on its first commit. ``table_schemas`` are the schemas the files were written with.
 
+    Before the first lake file moves, the commit's journal (``OUT/lake/_commits/<run_id>.json``) records every
+    move, the commit's arguments and ``manifest_draft`` (the run manifest to write once committed); it stays
+    until the caller has written the run manifest (``finish_lake_commit``), so a reader of the lake can tell the
+    files of a commit in progress, or of one killed part-way, from committed ones. Calling this again for the
+    same run (``recover_commit``) carries out the same journal: safe after an interruption at any point.
+
     Returns ``{"files": {table path: files committed}, "snapshots": {table: snapshot id}, "rows": ...}``.
-    Safe to call again after an interruption: lake files already moved are no longer staged, and a data file
-    moved but not committed is an orphan that ``complaints maintain`` removes.
+    A data file moved but not committed is an orphan that ``complaints maintain`` removes.
     """
     from warehouse.catalog import ensure_table, field_ids, file_uri, local_path, open_catalog, writer_schema
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)
-    files = _commit_lake(output_dir, staging, batch_id, read_files)
+    journal = read_lake_journal(output_dir, run_id)
+    if journal is None:
+        import socket
+
+        journal = {**plan_lake_commit(output_dir, staging, batch_id, read_files), "run_id": run_id,
+                   "batch_id": batch_id, "properties": properties or {}, "attempts": attempts,
+                   "owner": {"host": socket.gethostname(), "pid": os.getpid()},
+                   "manifest_draft": manifest_draft or {}}
+        write_lake_journal(output_dir, run_id, journal)
+    files = apply_lake_commit(journal)
     snapshots, rows = {}, {}
     opened = open_catalog(catalog)
     for table in ICEBERG_TABLES:
         iceberg = ensure_table(opened, catalog, table)
         if field_ids(writer_schema(iceberg)) != field_ids(table_schemas[table.name]):
             raise RuntimeError(f"table {table.name} changed its schema while the run wrote its files: run it again")
+        committed_before = snapshot_of_run(iceberg, run_id)
+        if committed_before is not None:  # a commit of this run that was interrupted after this table's snapshot
+            files[table.path] = int(committed_before.summary.get("added-data-files") or 0)
+            snapshots[table.name] = committed_before.snapshot_id
+            rows[table.name] = {"written": int(committed_before.summary.get("added-records") or 0),
+                                "replaced": int(committed_before.summary.get("deleted-records") or 0)}
+            continue
         location = local_path(iceberg.location())
         staged = staged_data_files(output_dir, run_id, table)
-        targets = []
+        # an interrupted commit of this run may have moved some files already; they are not in the table yet
+        targets = sorted(_match(FileSystems.join(location, "/".join(["*"] * len(table.partition)),
+                                                 f"{run_id}-*.parquet")))
+        moves = []
         for path in staged:
             partition, name = path.rsplit("/", 2)[-2:]
             target = FileSystems.join(location, partition, f"{run_id}-{name.split('-')[-1]}")
             _mkdirs(target.rsplit("/", 1)[0])
-            targets.append(target)
+            moves.append(target)
         if staged:
-            FileSystems.rename(staged, targets)
+            FileSystems.rename(staged, moves)
+        targets = sorted(set(targets) | set(moves))
         result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key, properties, attempts)
         files[table.path] = result.files_added
         snapshots[table.name] = result.snapshot_id
         rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
     return {"files": files, "snapshots": snapshots, "rows": rows}
+
+
+def snapshot_of_run(iceberg, run_id: str):
+    """The snapshot of ``iceberg`` that run ``run_id`` committed (its ``run_id`` summary property), or None."""
+    for snapshot in iceberg.metadata.snapshots:
+        if snapshot.summary is not None and snapshot.summary.get("run_id") == run_id:
+            return snapshot
+    return None
 
 
 def _remove_empty_partitions(removed_files: list[str]) -> None:
@@ -321,6 +448,9 @@ def sweep_abandoned_staging(output_dir: str) -> list[str]:
             continue  # not claimed (yet, or by an older version): leave it
         if owner.get("host") != socket.gethostname() or _alive(owner.get("pid")):
             continue
+        journal = read_lake_journal(output_dir, run_id)
+        if journal is not None and not journal.get("abandoned"):
+            continue  # a commit in progress or to be finished (``batch.recover_interrupted_commits``) needs it
         shutil.rmtree(staging, ignore_errors=True)
         removed.append(run_id)
     return removed

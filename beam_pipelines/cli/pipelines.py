@@ -57,9 +57,10 @@ def warn_if_public_key(settings, command: str) -> None:
 
 
 @contextlib.contextmanager
-def one_line_on_interrupt(command: str):
+def one_line_on_interrupt(command: str, output_dir: str | None = None):
     """Ctrl-C ends the command with one line, ``complaints <command>: interrupted, nothing was committed``, and
     exit 130, instead of the many tracebacks a local runner's threads and worker processes print as they stop.
+    The runs it interrupted under ``output_dir`` are recorded as ``interrupted`` in their manifests first.
 
     While the pipeline runs, this process's stderr (which the worker processes it starts inherit) is a pipe that
     a thread copies to the terminal as it comes. The interrupt is seen by that thread at once, through the
@@ -120,6 +121,11 @@ def one_line_on_interrupt(command: str):
         if not silenced.is_set():
             raise
         stop_workers()
+        if output_dir:
+            with contextlib.suppress(Exception):  # the one line and exit 130 come whatever the manifest does
+                from beam_pipelines.run_records import mark_interrupted
+
+                mark_interrupted(output_dir)
         os.write(terminal, f"complaints {command}: interrupted, nothing was committed\n".encode())
         os._exit(130)  # the runner's threads may still be stopping: leave without waiting for them
     finally:
@@ -217,7 +223,7 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
               f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
     try:
-        with one_line_on_interrupt("batch"):
+        with one_line_on_interrupt("batch", output_dir):
             manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
@@ -394,7 +400,7 @@ def run_reprocess_command(args, beam_args: list[str]) -> int:
                   "running...", file=sys.stderr, flush=True)
 
     try:
-        with one_line_on_interrupt("reprocess"):
+        with one_line_on_interrupt("reprocess", output_dir):
             results = run_reprocess(output_dir, settings, start, end, model_factory, customers=args.customers,
                                     runner=args.runner, beam_args=beam_args, on_day=on_day)
     except InputError as error:
@@ -443,7 +449,7 @@ def run_review_reinject_command(args, beam_args: list[str]) -> int:
         print(f"{day}: run {plan.run_id}, {items} corrected records; running...", file=sys.stderr, flush=True)
 
     try:
-        with one_line_on_interrupt("review-reinject"):
+        with one_line_on_interrupt("review-reinject", output_dir):
             result = run_reinjection(output_dir, settings, model_factory, customers=args.customers,
                                      runner=args.runner, beam_args=beam_args, on_run=on_run)
     except InputError as error:

@@ -461,6 +461,9 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path, local_
     assert job.returncode == 130
     assert stderr.strip().splitlines() == ["complaints batch: interrupted, nothing was committed"]
     assert not (tmp_path / "out" / "warehouse").exists() and not (tmp_path / "out" / "_staging").exists()
+    manifests = [json.loads(path.read_text()) for path in (tmp_path / "out" / "_runs").glob("*.json")]
+    assert [m["status"] for m in manifests] == ["interrupted"]  # monitoring sees the run, and that it stopped
+    assert manifests[0]["finished_at"] and "interrupt" in manifests[0]["reason"]
 
 
 def test_include_that_matches_no_channel_file_is_one_line_and_exit_3(generated_day, tmp_path):
