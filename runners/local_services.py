@@ -433,7 +433,8 @@ def start_python_worker_pool() -> bool:
     bin_dir = str(Path(PYTHON).parent)
     return _spawn("python-worker-pool", [PYTHON, "-m", "apache_beam.runners.worker.worker_pool_main",
                                          f"--service_port={PYTHON_POOL_PORT}"], PYTHON_POOL_PORT,
-                  env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"})
+                  # its workers run only our pipelines' record work: they may tune their collector for it
+                  env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "COMPLAINTS_WORKER_GC_TUNING": "1"})
 
 
 def start() -> list[str]:

@@ -1,24 +1,52 @@
-"""CPython's cyclic garbage collector, set for record-heavy work.
+"""CPython's cyclic garbage collector, set for record-heavy work, when the process's owner asks for it.
 
 A batch holds hundreds of thousands of small dicts, lists and datetimes at once. With CPython's default
 thresholds (a young-generation pass every 700 net allocations) the collector walks that growing heap again and
 again although records hold no reference cycles: at 100k complaints it took 40% of the plain loop's time
 (``benchmarks/plain_loop.py``: 23.6 s with the defaults, 14.3 s with the thresholds below, the same as with the
 collector off). Reference counting still frees every record the moment it is dropped; only cycles wait longer.
+
+A library does not retune its host's collector: nothing here runs on import or from a transform unless asked.
+The ``complaints`` CLI asks (``ask_workers_to_tune``: it tunes its own process and sets
+``COMPLAINTS_WORKER_GC_TUNING=1``, which the local runner's worker processes inherit); a worker pool that should
+do the same sets that variable in its environment (the local Flink cluster's does, ``runners/local_services.py``).
+A program of its own that composes our transforms can call ``relax_for_record_work()`` itself, or set the variable
+for its workers.
 """
 from __future__ import annotations
 
 import atexit
 import gc
+import os
 import sys
 
 #: a young-generation pass every 50,000 allocations, a full pass every 50 * 20 of those (defaults: 700, 10, 10)
 RECORD_WORK_THRESHOLDS = (50_000, 20, 50)
 
 
+#: set to ``1`` in a worker's environment, the record DoFns' ``setup`` tunes that worker's collector
+WORKER_TUNING_VARIABLE = "COMPLAINTS_WORKER_GC_TUNING"
+
+
+def tune_worker_if_asked() -> bool:
+    """What the record DoFns' ``setup`` calls (``transforms/outcomes.py``): tune this process for record work only
+    when its environment asks (``COMPLAINTS_WORKER_GC_TUNING=1``); returns whether it did."""
+    if os.environ.get(WORKER_TUNING_VARIABLE) != "1":
+        return False
+    relax_for_record_work()
+    return True
+
+
+def ask_workers_to_tune() -> None:
+    """For a program that owns its process (the CLI): tune this process, and ask the worker processes it starts
+    (which inherit its environment) to tune themselves."""
+    os.environ[WORKER_TUNING_VARIABLE] = "1"
+    relax_for_record_work()
+
+
 def relax_for_record_work() -> None:
-    """Raise the collector's thresholds for this process; idempotent. Every worker process runs the outcome DoFns
-    of ``transforms/outcomes.py`` (parsing, cleaning, validation), whose ``setup`` calls this.
+    """Raise the collector's thresholds for this process; idempotent. An explicit choice of the process's owner
+    (``ask_workers_to_tune``, ``tune_worker_if_asked``): no library code calls it on its own.
     It also skips the collections at exit (``skip_collections_at_exit``). A ``gc.freeze`` now, rather than at
     exit, would add nothing measurable and would pin every object alive at this moment for the life of the
     process, which in a test runner or a server is everything."""

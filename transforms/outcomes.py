@@ -13,7 +13,7 @@ import logging
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.garbage_collection import relax_for_record_work
+from transforms.garbage_collection import tune_worker_if_asked
 from transforms.packing import RecordBatch
 from transforms.records import RecordError, dead_letter, dead_letter_from_complaint
 
@@ -48,7 +48,7 @@ class _CountingDoFn(beam.DoFn):
         self._pending: dict = {}
 
     def setup(self):
-        relax_for_record_work()  # once per worker process: every pipeline's stages go through these DoFns
+        tune_worker_if_asked()  # only when the worker's owner asked (transforms/garbage_collection.py)
 
     def start_bundle(self):
         self._pending = {}

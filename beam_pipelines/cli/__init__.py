@@ -17,7 +17,7 @@ import sys
 
 from beam_pipelines.cli import generate, ingest, models, operations, pipelines, serving, upkeep
 from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, Parser
-from transforms.garbage_collection import skip_collections_at_exit
+from transforms.garbage_collection import ask_workers_to_tune, skip_collections_at_exit
 
 #: Every command of the CLI, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving,
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.print_help(sys.stderr)
                 return EXIT_USAGE
             command = COMMANDS[args.command]
+            if command.beam_options:  # a pipeline: this process and its workers do record work
+                ask_workers_to_tune()
             return run(command, args, extra)
         except ModuleNotFoundError as error:
             if selected and error.name and error.name.split(".")[0] in EXTRA_PACKAGES[selected.extra]:

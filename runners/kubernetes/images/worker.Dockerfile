@@ -13,5 +13,8 @@ COPY runners runners
 COPY serving serving
 COPY warehouse warehouse
 RUN pip install --no-cache-dir -c constraints.txt '.[pipeline]'
+# This image runs only our pipelines' record work (Flink's worker pool, Dataflow's workers): its workers may tune
+# their garbage collector for it (transforms/garbage_collection.py).
+ENV COMPLAINTS_WORKER_GC_TUNING=1
 # The base image's entrypoint is Beam's boot program: `--worker_pool` makes it the SDK worker pool on :50000.
 ENTRYPOINT ["/opt/apache/beam/boot"]
