@@ -17,11 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
-import logging
 import secrets
-import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -149,10 +145,37 @@ def prepare_edge(transport: str, transport_config, runner: str | None) -> None:
     publisher_for(transport_config).ensure_topics()
 
 
+class StopRequests:
+    """How the owner of a running stream asks it to stop (the CLI does, from its Ctrl-C and SIGTERM handlers; a
+    program of its own from wherever it likes): the first ``request()`` cancels the job and lets the files in
+    flight finish, a second one stops waiting for the runner at once. Thread-safe; ``run_stream`` installs no
+    signal handler and touches no stream of the process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def request(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+class StreamStopped(Exception):
+    """The stream ended because its owner asked it to stop (``StopRequests``); what it had committed stays."""
+
+
 def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_config, *, runner=None,
-               beam_args=(), model_handler=None, show_progress: bool = False) -> dict:
-    """Run the streaming pipeline until it is stopped (or, with a bounded read, until it has read it all);
-    returns this run's outcome totals from ``stream_counts``."""
+               beam_args=(), model_handler=None, show_progress: bool = False,
+               stop: StopRequests | None = None, on_job_started=None) -> dict:
+    """Run the streaming pipeline until it is stopped through ``stop`` (or, with a bounded read, until it has read
+    it all); returns this run's outcome totals from ``stream_counts``. A stop raises ``StreamStopped`` once the
+    cancelled job has ended (or after ``CANCEL_GRACE_SECONDS``, or at a second request). ``on_job_started()`` is
+    called once the runner has the job: the place for an owner to install its own signal handlers, after those
+    a runner's job server installs as it starts."""
     from runners.options import stream_pipeline
 
     from warehouse.catalog import open_tables
@@ -160,6 +183,7 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     open_tables(plan_catalog(plan), ["complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts"])
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    stop = stop or StopRequests()
     beam_args = list(beam_args)
     on_flink = runner == "FlinkRunner"
     job_name = PipelineOptions(beam_args).get_all_options().get("job_name")
@@ -169,7 +193,8 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
     pipeline = stream_pipeline(transport, runner, beam_args, bounded=plan.bounded)
     build_stream_graph(read_messages(pipeline, transport, transport_config, plan), plan, settings, model_handler)
     result = pipeline.run()
-    stopping: list[int] = []
+    if on_job_started:
+        on_job_started()
 
     def cancel() -> None:
         # on Flink, the REST cancel first: the job server's cancel leaves a job on a remote cluster running, and
@@ -182,50 +207,25 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         with contextlib.suppress(Exception):  # noqa: BLE001 - a runner that has already stopped refuses the cancel
             result.cancel()
 
-    cancelling: list[threading.Thread] = []
-
-    def stop(signum, _frame):  # Ctrl-C or SIGTERM: cancel the job, let files in flight finish, then exit
-        stopping.append(signum)
-        if len(stopping) > 1:  # asked twice: stop waiting now
-            return
-        # what a cancelled job's workers and runner log as they stop ("Bundle failed", cancelled RPCs) is the
-        # stop the user asked for, not an error: the command says "interrupted" in one line instead. Beam's SDK
-        # worker also prints the traceback of a bundle cut short straight to stderr, so stderr is set aside
-        # until the runner has cleaned up
-        logging.disable(logging.CRITICAL)
-        sys.stderr = io.StringIO()
-        cancelling.append(threading.Thread(target=cancel, name="cancel-stream", daemon=True))
-        cancelling[0].start()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress
                 else contextlib.nullcontext())
-    stderr = sys.stderr
-    try:
-        with progress:
-            _wait_for_the_job(result, stopping)
-        if cancelling and len(stopping) == 1:  # the runner's own clean-up (in its cancel) ends before we do, so
-            cancelling[0].join(CANCEL_GRACE_SECONDS)  # no worker of this process is torn down mid-bundle
-    finally:
-        if not stopping:
-            # once stopped, stderr stays set aside until the process ends: an in-process SDK worker (Prism's
-            # loopback) can still be finishing a bundle the cancel cut short, and prints its traceback as the
-            # interpreter shuts its thread pools down. The CLI reports the stop on the process's own stderr.
-            sys.stderr = stderr
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if stopping:
-        raise KeyboardInterrupt
+    with progress:
+        cancelling = _wait_for_the_job(result, stop, cancel)
+    if cancelling is not None and stop.count == 1:  # the runner's own clean-up (in its cancel) ends before we do,
+        cancelling.join(CANCEL_GRACE_SECONDS)      # so no worker of this process is torn down mid-bundle
+    if stop.count:
+        raise StreamStopped(f"stream {plan.stream_id} run {plan.run_id} stopped on request")
     return stream_totals(plan.output_dir, plan.run_id, plan_catalog(plan))
 
 
 CANCEL_GRACE_SECONDS = 60
 
 
-def _wait_for_the_job(result, stopping: list) -> None:
-    """Wait until the job ends. The runner's wait runs in a thread, so a stop request (in ``stopping``) is
-    honoured even when the runner never reports the cancelled job's end: after ``CANCEL_GRACE_SECONDS``, or at a
-    second stop request, the command stops waiting. A job that fails on its own raises; one that fails because it was cancelled does not."""
+def _wait_for_the_job(result, stop: StopRequests, cancel) -> threading.Thread | None:
+    """Wait until the job ends. The runner's wait runs in a thread, so a stop request is honoured even when the
+    runner never reports the cancelled job's end: the first request starts ``cancel`` in a thread (returned), and
+    after ``CANCEL_GRACE_SECONDS``, or at a second request, this stops waiting. A job that fails on its own
+    raises; one that fails because it was cancelled does not."""
     failure: list[BaseException] = []
 
     def wait() -> None:
@@ -236,15 +236,18 @@ def _wait_for_the_job(result, stopping: list) -> None:
 
     waiter = threading.Thread(target=wait, name="wait-for-stream", daemon=True)
     waiter.start()
-    stop_seen = None
+    stop_seen, cancelling = None, None
     while waiter.is_alive():
-        waiter.join(0.5)
-        if stopping and stop_seen is None:
+        waiter.join(0.2)
+        if stop.count and stop_seen is None:
             stop_seen = time.monotonic()
-        if stop_seen is not None and (len(stopping) > 1 or time.monotonic() - stop_seen > CANCEL_GRACE_SECONDS):
-            return
-    if failure and not stopping:
+            cancelling = threading.Thread(target=cancel, name="cancel-stream", daemon=True)
+            cancelling.start()
+        if stop_seen is not None and (stop.count > 1 or time.monotonic() - stop_seen > CANCEL_GRACE_SECONDS):
+            return cancelling
+    if failure and not stop.count:
         raise failure[0]
+    return cancelling
 
 
 def stream_totals(output_dir: str, run_id: str | None = None, catalog: CatalogConfig | None = None) -> dict:

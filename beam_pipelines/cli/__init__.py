@@ -85,6 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         print(str(error), file=sys.stderr)
         return error.code
     except KeyboardInterrupt:
-        # to the process's own stderr: a stopped stream has set sys.stderr aside for good (see run_stream)
+        # to the process's own stderr: a stopped stream has set sys.stderr aside for good (see stop_on_signals)
         print("complaints: interrupted", file=sys.__stderr__ or sys.stderr, flush=True)
         return 130

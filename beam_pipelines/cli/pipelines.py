@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import select
@@ -255,7 +256,7 @@ def stream_arguments(parser) -> None:
 def run_stream_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.options import check_stream
     from beam_pipelines.parameters import catalog_config, stream_timing
-    from beam_pipelines.streaming import StreamPlan, prepare_edge, run_stream
+    from beam_pipelines.streaming import StopRequests, StreamPlan, StreamStopped, prepare_edge, run_stream
     from ingest.transport import TransportError
     from models.sklearn_model import ModelDirectoryError, newest_model_dir
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
@@ -293,13 +294,15 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
           f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
+    stop = StopRequests()
     try:
-        totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
-                            show_progress=not args.quiet)
+        with stop_on_signals(stop) as listen:
+            totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
+                                show_progress=not args.quiet, stop=stop, on_job_started=listen)
     except (RunnerSetupError, TransportError) as error:
         raise CliError(f"complaints stream: {error}") from None
-    except KeyboardInterrupt:
-        raise
+    except (KeyboardInterrupt, StreamStopped):
+        raise KeyboardInterrupt from None
     except Exception as error:  # noqa: BLE001 - reported in one line; details are logged
         logging.getLogger(__name__).debug("stream failed", exc_info=True)
         raise CliError(f"complaints: the streaming pipeline failed: {failure_reason(error)[:500]}",
@@ -308,6 +311,36 @@ def run_stream_command(args, beam_args: list[str]) -> int:
         print(f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
               f"  duplicates {entry['duplicates']:>6}  {'balanced' if entry['balanced'] else 'NOT BALANCED'}")
     return 0 if all(entry["balanced"] for entry in totals.values()) else EXIT_UNBALANCED
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop):
+    """While a stream runs, Ctrl-C and SIGTERM ask it to stop (``stop.request()``: cancel the job, let files in
+    flight finish; a second one stops waiting). What a cancelled job's workers and runner log as they stop
+    ("Bundle failed", cancelled RPCs) is the stop the user asked for, not an error: the command says
+    "interrupted" in one line instead. Beam's SDK worker also prints the traceback of a bundle cut short straight
+    to stderr, so from the first stop this process's ``sys.stderr`` is set aside for good (an in-process SDK
+    worker, Prism's loopback, can still be finishing such a bundle as the interpreter shuts down); the CLI
+    reports the stop on the process's own stderr. The CLI's business, not the library's.
+
+    Yields ``listen``, which installs the handlers: ``run_stream`` calls it once the runner has the job, after the
+    handler Beam's job server wrapper installs as it starts (which would stop the runner at once on Ctrl-C)."""
+    previous = {}
+
+    def requested(_signum, _frame):
+        if not stop.count:
+            logging.disable(logging.CRITICAL)
+            sys.stderr = io.StringIO()
+        stop.request()
+
+    def listen():
+        previous.update({sig: signal.signal(sig, requested) for sig in (signal.SIGINT, signal.SIGTERM)})
+
+    try:
+        yield listen
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def supervise_arguments(parser) -> None:

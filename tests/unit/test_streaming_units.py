@@ -136,25 +136,36 @@ class _RunnerResult:
             raise self.error
 
 
-def test_a_stopped_stream_stops_waiting_for_a_runner_that_never_confirms_the_cancel(monkeypatch):
+def stop_requests(count: int):
+    from beam_pipelines.streaming import StopRequests
+
+    stop = StopRequests()
+    for _ in range(count):
+        stop.request()
+    return stop
+
+
+def test_a_stop_request_cancels_the_job_and_stops_waiting_for_a_runner_that_never_confirms(monkeypatch):
     import threading
     import time
 
     from beam_pipelines import streaming
 
     monkeypatch.setattr(streaming, "CANCEL_GRACE_SECONDS", 0.5)
-    stopping: list = []
-    threading.Timer(0.2, stopping.append, args=[2]).start()
+    stop, cancels = stop_requests(0), []
+    threading.Timer(0.2, stop.request).start()
     started = time.monotonic()
-    streaming._wait_for_the_job(_RunnerResult(), stopping)  # the runner never reports the end
-    assert 0.6 < time.monotonic() - started < 5
+    cancelling = streaming._wait_for_the_job(_RunnerResult(), stop, lambda: cancels.append("cancel"))
+    assert 0.6 < time.monotonic() - started < 5  # the runner never reports the end
+    cancelling.join(5)
+    assert cancels == ["cancel"]
 
 
 def test_a_second_stop_request_ends_the_wait_at_once(monkeypatch):
     from beam_pipelines import streaming
 
     monkeypatch.setattr(streaming, "CANCEL_GRACE_SECONDS", 3600)
-    streaming._wait_for_the_job(_RunnerResult(), [2, 2])  # returns instead of waiting an hour
+    streaming._wait_for_the_job(_RunnerResult(), stop_requests(2), lambda: None)  # returns, not waits an hour
 
 
 def test_a_job_that_fails_on_its_own_raises_and_one_failing_because_it_was_cancelled_does_not():
@@ -163,7 +174,7 @@ def test_a_job_that_fails_on_its_own_raises_and_one_failing_because_it_was_cance
     failed = _RunnerResult(RuntimeError("Pipeline failed."))
     failed.finish.set()
     with pytest.raises(RuntimeError, match="Pipeline failed"):
-        streaming._wait_for_the_job(failed, [])
+        streaming._wait_for_the_job(failed, stop_requests(0), lambda: None)
     cancelled = _RunnerResult(RuntimeError("Pipeline failed."))
     cancelled.finish.set()
-    streaming._wait_for_the_job(cancelled, [2])
+    streaming._wait_for_the_job(cancelled, stop_requests(1), lambda: None)
