@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[all,test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[all,test,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## generate a day of sample input and run the batch pipeline on the DirectRunner

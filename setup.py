@@ -2,7 +2,7 @@
 
 Each role installs only its own extra: the Beam workers and the pipeline commands ``.[pipeline]``, the API host
 ``.[serving]`` (no Beam), the ingestion edge ``.[ingest]`` (no Beam). The demo and the tests install them all
-(``.[all,test]``). Every transitive version is fixed in ``constraints.txt``.
+(``.[all,test,docs]``: the tests build the docs site too). Every transitive version is fixed in ``constraints.txt``.
 """
 from setuptools import find_packages, setup
 
@@ -47,6 +47,11 @@ TEST = [
     "playwright==1.65.2",      # drives Debian's chromium in the dashboard test
     "jsonschema==4.26.0",      # validates the Kubernetes manifests against the Flink operator's CRD schema
 ]
+DOCS = [  # the docs site (docs/, mkdocs.yml): mkdocs build --strict, reference pages generated from the code
+    "mkdocs==1.6.1",
+    "mkdocs-material==9.8.1",
+    "mkdocstrings-python==2.0.11",  # the Python API pages, from the docstrings
+]
 
 setup(
     name="beejan-complaints",
@@ -59,6 +64,6 @@ setup(
                   "models": ["label_maps/*.json"]},
     install_requires=BASE,
     extras_require={"pipeline": PIPELINE, "serving": SERVING, "ingest": INGEST, "warehouse": [],  # in the base
-                    "all": sorted(set(PIPELINE + SERVING + INGEST)), "test": TEST},
+                    "all": sorted(set(PIPELINE + SERVING + INGEST)), "test": TEST, "docs": DOCS},
     entry_points={"console_scripts": ["complaints=beam_pipelines.cli:main"]},
 )

@@ -10,6 +10,18 @@ from dataclasses import dataclass
 from typing import Callable
 
 EXIT_USAGE, EXIT_INPUT, EXIT_FAILED, EXIT_UNBALANCED = 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
+#: every exit status of the CLI and what it means (the docs' table of exit codes is generated from it)
+EXIT_CODES = {
+    EXIT_USAGE: "bad use: an unknown flag, a missing or malformed argument (one line says which)",
+    EXIT_INPUT: "input or output: a missing input directory, an unreadable file, an unwritable output, a "
+                "warehouse or catalog that cannot be opened",
+    EXIT_FAILED: "the pipeline failed (a bug: too many unexpected errors in a stage), or its commit failed: "
+                 "nothing was committed; the schedules retry it",
+    EXIT_UNBALANCED: "the counts did not balance, or the output broke a [quality] limit: nothing was committed, "
+                     "the staged output is kept; a retry would fail the same way",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM): what had been committed stays",
+}
 DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
 
 

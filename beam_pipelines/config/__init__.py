@@ -47,11 +47,11 @@ class PipelineSettings:
 class ValidationSettings:
     """``[validation]``: thresholds of the validation rules (``transforms/validation.py``)."""
 
-    future_tolerance_minutes: int = 10
-    late_after_days: int = 1
-    stale_after_days: int = 365
-    max_text_chars: int = 20_000
-    max_call_duration_hours: int = 4
+    future_tolerance_minutes: int = 10   # timed further than this after its ingestion: flagged future_timestamp
+    late_after_days: int = 1             # event day this many days before the batch date: flagged late_arrival
+    stale_after_days: int = 365          # timed this long before its ingestion: flagged stale_event_time
+    max_text_chars: int = 20_000         # a longer text is rejected (text_too_long)
+    max_call_duration_hours: int = 4     # a call logged longer (or negative): flagged implausible_call_duration
 
 
 @dataclass(frozen=True)
