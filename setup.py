@@ -57,6 +57,8 @@ setup(
     name="beejan-complaints",
     version="0.1.0",
     description="Apache Beam pipelines for Beejan Technologies' customer-complaint data platform",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.11",
     packages=find_packages(include=["beam_pipelines*", "transforms*", "models*", "runners*", "schemas*",
                                     "serving*", "ingest*", "warehouse*"]),
