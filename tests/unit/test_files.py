@@ -2,6 +2,8 @@ import codecs
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from transforms.sources import files
 from transforms.sources.files import raw_records, split_csv_records, split_lines, split_sms_lines, split_xml_calls
@@ -132,14 +134,15 @@ CALL = ('<call id="{id}"><start>2026-11-30T18:08:29</start><end>2026-11-30T18:29
         '<caller>+2348020116357</caller><notes>{notes}</notes></call>')
 
 
-def _calls(tmp_path, name: str, data: bytes) -> list[dict]:
+def _calls(tmp_path, name: str, data: bytes, keep_raw: bool = False) -> list:
+    """The parsed calls of an export written to ``tmp_path/name`` (with ``keep_raw``: (call, raw record) pairs)."""
     from transforms.sources.phone_logs import parse_call
 
     path = tmp_path / name
     path.write_bytes(data)
     records = list(raw_records("phone", str(path), f"phone_logs/{name}", run_id="r", batch_id="b",
                                ingested_at="2026-12-01T00:00:00+00:00"))
-    return [parse_call(record) for record in records]
+    return [(parse_call(record), record) if keep_raw else parse_call(record) for record in records]
 
 
 @pytest.mark.parametrize("name, document", [
@@ -222,3 +225,51 @@ def test_lake_records_come_back_as_written_and_a_damaged_line_becomes_a_parse_de
     assert outcomes[0][0]["source_record_id"] == "smsc-1"
     dead = outcomes[1][0].value
     assert (dead["stage"], dead["error_type"], dead["source"]) == ("read", "unreadable_file", "sms")
+
+
+# -- call-centre CSV exports as Python's csv module (RFC 4180) writes and reads them ------------------------------
+CSV_COLUMNS = ["call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
+               "wrap_up_code", "disposition", "notes"]
+NOTE_TEXT = st.lists(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(
+    ['"', ",", "\n", "\r", "\r\n", '""', "\u2028", "\x0c", "\x85", "\x1e", " ", "\t"]), max_size=30).map("".join)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(notes=st.lists(st.tuples(NOTE_TEXT, NOTE_TEXT), min_size=1, max_size=6), line_end=st.sampled_from(["\n", "\r\n", "\r"]),
+       final_line_end=st.booleans())
+def test_a_csv_export_reads_back_record_by_record_as_pythons_csv_reads_it(tmp_path_factory, notes, line_end,
+                                                                           final_line_end):
+    """Whatever the notes (and another field) hold (line breaks of any kind inside quotes, doubled quotes, commas, form feeds, Unicode
+    line separators outside quotes), each record of the export is one raw record: its first line's number, its
+    exact bytes, and the values csv.writer wrote. Records end in LF, CRLF or CR, the last one maybe in nothing."""
+    import csv
+
+    def record(row: list[str]) -> str:  # quoted as csv.writer quotes it: any field with a CR or LF among others
+        text = io.StringIO(newline="")
+        csv.writer(text, lineterminator="\r\n").writerow(row)
+        return text.getvalue().removesuffix("\r\n")
+
+    rows = [[f"C-{n}", "2026-11-26 08:01:12", "", "08031234567", "", "AG-1", "billing", wrap_up, "", note]
+            for n, (wrap_up, note) in enumerate(notes)]
+    records = [record(row) for row in rows]
+    data = line_end.join([record(CSV_COLUMNS), *records]) + (line_end if final_line_end else "")
+    starts = [len(csv_lines(line_end.join([record(CSV_COLUMNS), *records[:n]]) + line_end)) + 1
+              for n in range(len(records))]
+    calls = _calls(tmp_path_factory.mktemp("csv"), "calls.csv", data.encode("utf-8"), keep_raw=True)
+    assert [call["text"] for call, _ in calls] == [row[-1] for row in rows]
+    assert [raw["line"] for _, raw in calls] == starts
+    assert [raw["raw"] for _, raw in calls] == records
+
+
+def csv_lines(text: str) -> list[str]:
+    """The lines of a file's text as a reader of the file sees them: ended only by LF, CRLF or a lone CR."""
+    return io.StringIO(text, newline="").readlines()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0c", "\x0b", "\x85", "\x1c"])
+def test_a_unicode_line_separator_in_unquoted_notes_stays_in_its_record(tmp_path, separator):
+    rows = [f"C-1,2026-11-30 18:08:29,,08031234567,,A1,network,NO_SERVICE,open,no 4G{separator}since Monday",
+            "C-2,2026-11-30 18:09:29,,08031234567,,A1,network,NO_SERVICE,open,plain"]
+    calls = _calls(tmp_path, "calls.csv", "\n".join([HEADER.decode(), *rows, ""]).encode("utf-8"))
+    assert [call["source_record_id"] for call in calls] == ["C-1", "C-2"]
+    assert calls[0]["text"] == f"no 4G{separator}since Monday"
