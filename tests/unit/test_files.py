@@ -273,3 +273,72 @@ def test_a_unicode_line_separator_in_unquoted_notes_stays_in_its_record(tmp_path
     calls = _calls(tmp_path, "calls.csv", "\n".join([HEADER.decode(), *rows, ""]).encode("utf-8"))
     assert [call["source_record_id"] for call in calls] == ["C-1", "C-2"]
     assert calls[0]["text"] == f"no 4G{separator}since Monday"
+
+
+# -- truncated exports: the calls before the cut go on, the cut itself is a dead letter ---------------------------
+EXPORT = ('<?xml version="1.0" encoding="UTF-8"?>\n<calls timezone="Africa/Lagos">\n'
+          + CALL.format(id="c1", notes="no signal") + "\n" + CALL.format(id="c2", notes="charged twice"))
+
+
+@pytest.mark.parametrize("after_the_cut", ["", "\n", "\n  "])
+def test_an_xml_export_cut_right_after_a_call_keeps_its_calls_and_dead_letters_the_cut(tmp_path, after_the_cut):
+    from transforms.outcomes import ParseRawRecords
+    from transforms.sources.phone_logs import parse_call
+
+    data = (EXPORT + after_the_cut).encode()
+    path = tmp_path / "calls.xml"
+    path.write_bytes(data)
+    records = list(raw_records("phone", str(path), "phone_logs/calls.xml", run_id="r", batch_id="b",
+                               ingested_at="2026-12-01T00:00:00+00:00"))
+    outcomes = [next(iter(ParseRawRecords(parse_call).process(record))) for record in records]
+    assert [call["source_record_id"] for call in outcomes[:2]] == ["c1", "c2"]
+    [cut] = [outcome.value for outcome in outcomes[2:]]  # the dead letter, on Beam's tagged output
+    assert (cut["stage"], cut["error_type"], cut["position"], cut["raw"]) == ("read", "truncated_export", len(data), "")
+    assert "before </calls> closes it" in cut["error_message"]
+
+
+def test_a_complete_xml_export_has_no_truncation_and_a_wrapped_one_neither(tmp_path):
+    for name, document in [("plain.xml", EXPORT + "\n</calls>\n"),
+                           ("wrapped.xml", "<export><header/>" + EXPORT.split("\n", 1)[1] + "</calls></export>"),
+                           ("bad-but-whole.xml", EXPORT + CALL.format(id="c3", notes="AT&T") + "</calls>")]:
+        records = list(files.split_xml_calls(io.BytesIO(document.encode())))
+        assert not any(attributes.get("error_type") == files.TRUNCATED_EXPORT for *_, attributes in records), name
+        assert not any("error" in attributes for *_, attributes in records[:2]), name
+
+
+def test_an_xml_export_cut_inside_a_call_says_so_once_on_the_unfinished_call():
+    data = (EXPORT + "\n" + CALL.format(id="c3", notes="cut")[:40]).encode()
+    records = list(files.split_xml_calls(io.BytesIO(data)))
+    assert [attributes.get("error_type") for *_, attributes in records] == [None, None, files.TRUNCATED_EXPORT]
+    assert records[-1][2] == CALL.format(id="c3", notes="cut")[:40].encode()
+    assert "truncated export" in records[-1][3]["error"] and "unterminated <call>" in records[-1][3]["error"]
+
+
+def test_an_empty_xml_export_is_a_truncated_one():
+    [(_, position, data, attributes)] = list(files.split_xml_calls(io.BytesIO(b"")))
+    assert (position, data, attributes["error_type"]) == (0, b"", files.TRUNCATED_EXPORT)
+
+
+@pytest.mark.parametrize("last_line, cut", [
+    ("C-3,2026-11-30 18:10:29,,08031234567,,A1,network", True),                      # fewer fields, no line end
+    ('C-3,2026-11-30 18:10:29,,08031234567,,A1,network,NO_SERVICE,open,"two\nli', True),  # inside quotes
+    ("C-3,2026-11-30 18:10:29,,08031234567,,A1,network,NO_SERVICE,open,no line end", False),
+])
+def test_a_csv_export_cut_in_its_last_line_dead_letters_that_line_as_truncated(tmp_path, last_line, cut):
+    from transforms.outcomes import ParseRawRecords
+    from transforms.sources.phone_logs import parse_call
+
+    rows = [b"C-1,2026-11-30 18:08:29,,08031234567,,A1,network,NO_SERVICE,open,fine",
+            b"C-2,2026-11-30 18:09:29,,08031234567,,A1,network,NO_SERVICE,open,fine"]
+    path = tmp_path / "calls.csv"
+    path.write_bytes(b"\r\n".join([HEADER, *rows, last_line.encode()]))
+    records = list(raw_records("phone", str(path), "phone_logs/calls.csv", run_id="r", batch_id="b",
+                               ingested_at="2026-12-01T00:00:00+00:00"))
+    outcomes = [next(iter(ParseRawRecords(parse_call).process(record))) for record in records]
+    assert [call["source_record_id"] for call in outcomes[:2]] == ["C-1", "C-2"]
+    last = outcomes[2]
+    if cut:
+        assert (last.value["stage"], last.value["error_type"], last.value["position"]) == ("read", "truncated_export", 4)
+        assert last.value["raw"] == last_line
+    else:  # many exporters leave the final line end out: a whole last record is a call
+        assert last["source_record_id"] == "C-3"
