@@ -190,7 +190,8 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
     """Parse an ISO 8601 timestamp to an aware UTC datetime.
 
     A value with an offset (``Z``, ``+01:00``) is converted by it. A value without one is wall-clock time in
-    ``local_zone`` when given (call-centre exports); otherwise it is rejected as ambiguous.
+    ``local_zone`` when given (call-centre exports); otherwise it is rejected as ambiguous. A time that has no
+    UTC equivalent (year 1 east of UTC, year 9999 west of it) is rejected too.
     """
     if value is None or not str(value).strip():
         raise RecordError("missing_field", f"missing {field}")
@@ -205,7 +206,10 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
         if local_zone is None:
             raise RecordError("invalid_timestamp", f"{field} has no UTC offset: {text[:60]!r}")
         parsed = parsed.replace(tzinfo=zone(local_zone))
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise RecordError("invalid_timestamp", f"{field} is outside the calendar in UTC: {text[:60]!r}") from None
 
 
 def clean_complaint(complaint: dict) -> dict:

@@ -175,3 +175,12 @@ def test_the_fast_path_for_nigerian_mobiles_gives_what_libphonenumber_gives():
         spellings.append(f"{start}{prefix}{separator}{rest[:3]}{separator}{rest[3:]}")
     for raw in spellings:
         assert normalise_phone(raw) == slow(raw), raw
+
+
+@pytest.mark.parametrize("value, local_zone", [("0001-01-01T00:00:00+14:00", None), ("9999-12-31T23:59:59-14:00", None),
+                                               ("0001-01-01 00:00:00", "Asia/Tokyo"),
+                                               ("9999-12-31 23:00:00", "America/New_York")])
+def test_a_time_with_no_utc_equivalent_is_an_invalid_timestamp_not_a_crash(value, local_zone):
+    with pytest.raises(RecordError) as refused:
+        parse_timestamp(value, "created_at", local_zone=local_zone)
+    assert refused.value.error_type == "invalid_timestamp" and "created_at" in refused.value.message
