@@ -300,7 +300,8 @@ def test_an_xml_export_cut_right_after_a_call_keeps_its_calls_and_dead_letters_t
 def test_a_complete_xml_export_has_no_truncation_and_a_wrapped_one_neither(tmp_path):
     for name, document in [("plain.xml", EXPORT + "\n</calls>\n"),
                            ("wrapped.xml", "<export><header/>" + EXPORT.split("\n", 1)[1] + "</calls></export>"),
-                           ("bad-but-whole.xml", EXPORT + CALL.format(id="c3", notes="AT&T") + "</calls>")]:
+                           ("bad-but-whole.xml", EXPORT + CALL.format(id="c3", notes="AT&T") + "</calls>"),
+                           ("junk-after.xml", EXPORT + "</calls>\nEND OF EXPORT\n")]:
         records = list(files.split_xml_calls(io.BytesIO(document.encode())))
         assert not any(attributes.get("error_type") == files.TRUNCATED_EXPORT for *_, attributes in records), name
         assert not any("error" in attributes for *_, attributes in records[:2]), name

@@ -337,9 +337,8 @@ def _truncation(root: str | None, rest: bytes, end: int) -> str | None:
     first byte no call accounts for, ``end`` the file's length."""
     if root is None:
         return None if rest.strip() else "truncated export: the file holds no XML document"
-    closing = rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(root.encode("utf-8")) + rb"\s*>\s*\Z"
-    if re.search(closing, rest):
-        return None
+    if re.search(rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(root.encode("utf-8")) + rb"\s*>", rest):
+        return None  # closed (what follows, if anything, is another fault)
     return f"truncated export: the file ends at byte {end} before </{root}> closes it; calls after the cut are missing"
 
 
