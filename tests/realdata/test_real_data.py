@@ -277,7 +277,8 @@ def real_texts():
 # and ids with a long run of digits not led by 0 ("nat27081980", a page's "yiv4071081077"), and short ones ("4G",
 # "150p", "MobileUpd8").
 GLUED_NATIONAL = re.compile(r"(?<=[A-Za-z])0[1-9]\d{9}(?!\d)|(?<![\d+])0[1-9]\d{9}(?=[A-Za-z])")
-ORDINARY_WORDS = re.compile(r"(?<![\w-])(?:[A-Za-z]+[1-9]\d{6,}|[A-Za-z]*\d{1,6}[A-Za-z]+\w*|[A-Za-z]+\d{1,6})(?![\w-])")
+ORDINARY_WORDS = re.compile(r"(?<![\w-])(?:[A-Za-z]+[1-9]\d{6,}|[A-Za-z]*\d{1,6}[A-Za-z]+\w*|[A-Za-z]+\d{1,6})"
+                            r"(?![\w-])")
 
 
 def test_phone_numbers_glued_to_words_in_real_texts_are_masked_and_ordinary_words_with_digits_are_not():

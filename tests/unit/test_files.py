@@ -235,13 +235,14 @@ NOTE_TEXT = st.lists(st.characters(blacklist_categories=("Cs",)) | st.sampled_fr
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(notes=st.lists(st.tuples(NOTE_TEXT, NOTE_TEXT), min_size=1, max_size=6), line_end=st.sampled_from(["\n", "\r\n", "\r"]),
-       final_line_end=st.booleans())
+@given(notes=st.lists(st.tuples(NOTE_TEXT, NOTE_TEXT), min_size=1, max_size=6),
+       line_end=st.sampled_from(["\n", "\r\n", "\r"]), final_line_end=st.booleans())
 def test_a_csv_export_reads_back_record_by_record_as_pythons_csv_reads_it(tmp_path_factory, notes, line_end,
                                                                            final_line_end):
-    """Whatever the notes (and another field) hold (line breaks of any kind inside quotes, doubled quotes, commas, form feeds, Unicode
-    line separators outside quotes), each record of the export is one raw record: its first line's number, its
-    exact bytes, and the values csv.writer wrote. Records end in LF, CRLF or CR, the last one maybe in nothing."""
+    """Whatever the notes (and another field) hold (line breaks of any kind inside quotes, doubled quotes, commas,
+    form feeds, Unicode line separators outside quotes), each record of the export is one raw record: its first
+    line's number, its exact bytes, and the values csv.writer wrote. Records end in LF, CRLF or CR, the last one
+    maybe in nothing."""
     import csv
 
     def record(row: list[str]) -> str:  # quoted as csv.writer quotes it: any field with a CR or LF among others
@@ -339,7 +340,8 @@ def test_a_csv_export_cut_in_its_last_line_dead_letters_that_line_as_truncated(t
     assert [call["source_record_id"] for call in outcomes[:2]] == ["C-1", "C-2"]
     last = outcomes[2]
     if cut:
-        assert (last.value["stage"], last.value["error_type"], last.value["position"]) == ("read", "truncated_export", 4)
-        assert last.value["raw"] == last_line
+        dead = last.value
+        assert (dead["stage"], dead["error_type"], dead["position"]) == ("read", "truncated_export", 4)
+        assert dead["raw"] == last_line
     else:  # many exporters leave the final line end out: a whole last record is a call
         assert last["source_record_id"] == "C-3"
