@@ -10,7 +10,8 @@ import pytest
 from runners import local_services
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_REAL = REPO.parent / "shared" / "data" / "real"
+# the real data beside the repository (a worktree elsewhere names it with COMPLAINTS_REAL_DATA)
+SHARED_REAL = Path(os.environ.get("COMPLAINTS_REAL_DATA") or REPO.parent / "shared" / "data" / "real")
 INGESTED_AT = "2026-11-26T12:00:00.000000+00:00"
 
 

@@ -24,14 +24,14 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # In text: an e-mail address whose parts may be in any script (internationalised domains such as bücher.de).
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[^\W\d_]{2,}")
 # A phone number as people write it: digits with a leading + or (, spaces, dots, dashes (en and em dashes too),
-# slashes, underscores or brackets between them, standing alone or right after "tel"/"tel:".
-_PHONE_CANDIDATE = re.compile(r"(?:(?<=tel)|(?<=tel:)|(?<![\w-]))(?:\+|\()?\d[\d\s().\-/_\u2010-\u2015]{5,}\d(?![\w-])",
-                              re.IGNORECASE)
+# slashes, underscores or brackets between them; the whole run of them, wherever it stands (alone, or glued to
+# letters: "tel08035550002x12", "08035550002ext"). ``_mask_phone_match`` decides whether the run is a number.
+_PHONE_CANDIDATE = re.compile(r"(?<![\d+])(?:\+|\()?\d[\d\s().\-/_\u2010-\u2015]{5,}\d(?!\d)")
 _SEVEN_DIGITS = re.compile(r"(?:\d\D{0,4}){6}\d")  # cheap test that a text may hold a phone number at all
-# What looks like a phone number but is not one: links, dates and times.
+# What looks like a phone number but is not one: links, dates and times (3:13pm too).
 _NOT_A_PHONE = re.compile(r"(?:https?://|www\.)\S+"
                           r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?\b"
-                          r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b", re.IGNORECASE)
+                          r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?(?!\d)", re.IGNORECASE)
 
 
 def clean_text(text: str | None) -> str:
@@ -92,8 +92,9 @@ def normalise_handle(raw: str | None) -> str | None:
 
 def mask_contacts(text: str) -> str:
     """Replace e-mail addresses with [email] and phone numbers with [phone], in any of the ways people write
-    them (``+234 (803) 555-0002``, ``0803/555/0002``, ``0803_555_0002``, en dashes, ``tel0803...``); links,
-    dates, times, amounts and account numbers are kept."""
+    them (``+234 (803) 555-0002``, ``0803/555/0002``, ``0803_555_0002``, en dashes, glued to words:
+    ``tel08035550002x12``, ``08035550002ext``); links, dates, times, amounts, plan names and account and order
+    numbers are kept."""
     if not text:
         return text
     if "@" in text:
@@ -114,8 +115,53 @@ _KEPT = 0xF0000  # start of a private-use plane: never in a complaint's text aft
 
 
 def _mask_phone_match(match: re.Match) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[phone]" if 7 <= len(digits) <= 15 else match.group(0)
+    """``[phone]`` for a run of digits that is a phone number, else the run as it was (``_masked_run``)."""
+    text = match.string
+    before = text[match.start() - 1] if match.start() else " "
+    after = text[match.end()] if match.end() < len(text) else " "
+    return _masked_run(match.group(0), before.isalpha() or before in "_-", after.isalnum() or after in "_-")
+
+
+def _masked_run(run: str, glued_before: bool, glued_after: bool) -> str:
+    """A run of digits and separators, masked where it holds phone numbers. Standing alone, it is one when it has
+    7 to 15 digits. Glued to a letter (or a dash: ``BJN-00012345``) before or after, it is one only when it has a
+    phone number's own shape (``_glued_phone``), so order numbers, plan names and dates in words stay; if not, the
+    group of digits that touches the word may belong to it (``Upd8 0800...``, ``0871... (10p/min)``) and the rest
+    is judged on its own. Two numbers with a slash between them (``0803.../0805...``) are masked one by one."""
+    digits = re.sub(r"\D", "", run)
+    if len(digits) > 15 and "/" in run:
+        pieces = run.split("/")
+        return "/".join(_masked_run(piece, glued_before and number == 0, glued_after and number == len(pieces) - 1)
+                        for number, piece in enumerate(pieces))
+    if not (glued_before or glued_after):
+        return "[phone]" if 7 <= len(digits) <= 15 else run
+    if _glued_phone(run, digits):
+        return "[phone]"
+    if glued_after and (last := re.fullmatch(r"(.*\d)(\D+)(\d+)", run)):
+        rest, separator, group = last.groups()
+        return _masked_run(rest, glued_before, False) + separator + group
+    if glued_before and (first := re.fullmatch(r"(\D?\d+)(\D+)(\d.*)", run)):
+        group, separator, rest = first.groups()
+        return group + separator + _masked_run(rest, False, glued_after)
+    return run
+
+
+def _glued_phone(run: str, digits: str) -> bool:
+    """Whether digits glued to letters are a phone number: written internationally (``+`` and a possible number;
+    ``234`` and a valid Nigerian number), or nationally with the trunk prefix 0 (not 00) and 11 digits in all
+    (a Nigerian mobile, and the national length of many other countries) or another length that is a valid
+    Nigerian number. An order number, a date of birth (``nat27081980``), an account number (``BJN-00012345``) or
+    a web page's element id (``yiv0123456789``) has neither shape."""
+    if run.startswith("+"):
+        try:
+            return phonenumbers.is_possible_number(phonenumbers.parse(run, DEFAULT_REGION))
+        except phonenumbers.NumberParseException:
+            return False
+    if digits.startswith("234") and len(digits) == 13:
+        return normalise_phone(digits) is not None
+    if not digits.startswith("0") or digits.startswith("00") or not 9 <= len(digits) <= 12:
+        return False
+    return len(digits) == 11 or phonenumbers.is_valid_number(phonenumbers.parse(digits, DEFAULT_REGION))
 
 
 @lru_cache(maxsize=64)
@@ -144,7 +190,8 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
     """Parse an ISO 8601 timestamp to an aware UTC datetime.
 
     A value with an offset (``Z``, ``+01:00``) is converted by it. A value without one is wall-clock time in
-    ``local_zone`` when given (call-centre exports); otherwise it is rejected as ambiguous.
+    ``local_zone`` when given (call-centre exports); otherwise it is rejected as ambiguous. A time that has no
+    UTC equivalent (year 1 east of UTC, year 9999 west of it) is rejected too.
     """
     if value is None or not str(value).strip():
         raise RecordError("missing_field", f"missing {field}")
@@ -159,7 +206,10 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
         if local_zone is None:
             raise RecordError("invalid_timestamp", f"{field} has no UTC offset: {text[:60]!r}")
         parsed = parsed.replace(tzinfo=zone(local_zone))
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise RecordError("invalid_timestamp", f"{field} is outside the calendar in UTC: {text[:60]!r}") from None
 
 
 def clean_complaint(complaint: dict) -> dict:

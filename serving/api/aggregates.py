@@ -12,7 +12,7 @@ from serving import phrases as phrase_ranking
 from serving import queries
 from serving.api import models
 from serving.api.complaints import Category, Source
-from serving.api.dependencies import WarehouseDep, checked_range, checked_time, scope
+from serving.api.dependencies import UtcTime, WarehouseDep, checked_range, scope
 from serving.warehouse import Warehouse
 
 router = APIRouter(prefix="/api/v1", tags=["aggregates"], dependencies=[Depends(scope("aggregates"))])
@@ -44,8 +44,8 @@ def summary(warehouse: WarehouseDep):
             summary="Complaints per hour or day, optionally by category, channel, priority, region or sentiment")
 def volumes(granularity: Annotated[Literal["hour", "day"], Query()] = "day",
             by: Annotated[Literal["none", "category", "source", "priority", "region", "sentiment"], Query()] = "none",
-            start: Annotated[dt.datetime | None, Query()] = None,
-            end: Annotated[dt.datetime | None, Query()] = None, *, warehouse: WarehouseDep):
+            start: Annotated[UtcTime | None, Query()] = None,
+            end: Annotated[UtcTime | None, Query()] = None, *, warehouse: WarehouseDep):
     start, end = checked_range(start, end)
     if start and end and granularity == "hour" and end - start > dt.timedelta(days=62):
         raise HTTPException(400, "hourly volumes cover at most 62 days; use granularity=day")
@@ -60,9 +60,9 @@ def live(warehouse: WarehouseDep, minutes: Annotated[int, Query(ge=1, le=1440)] 
 
 @router.get("/alerts", response_model=models.Alerts,
             summary="Volume-spike alerts, newest first (default: the last 24 hours)")
-def alerts(since: Annotated[dt.datetime | None, Query()] = None,
+def alerts(since: Annotated[UtcTime | None, Query()] = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100, *, warehouse: WarehouseDep):
-    return queries.alerts(warehouse, checked_time("since", since), limit)
+    return queries.alerts(warehouse, since, limit)
 
 
 @router.get("/forecast", response_model=models.Forecast,

@@ -1,7 +1,6 @@
 """Complaints by id and search (scope ``complaints``)."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -10,7 +9,7 @@ from fastapi import Path as PathParameter
 from models.base import CATEGORIES, PRIORITIES, SENTIMENT_LABELS
 from serving import queries
 from serving.api import models
-from serving.api.dependencies import WarehouseDep, checked_range, scope
+from serving.api.dependencies import UtcTime, WarehouseDep, checked_range, scope
 
 Category = Literal[CATEGORIES]
 Source = Literal["twitter", "webform", "sms", "phone"]
@@ -32,8 +31,8 @@ def complaint(complaint_id: Annotated[str, PathParameter(min_length=1, max_lengt
 
 @router.get("/complaints", summary="Search complaints, newest first, with cursor pagination",
             response_model=models.ComplaintPage)
-def search(start: Annotated[dt.datetime | None, Query(description="event_time >= start (ISO 8601)")] = None,
-           end: Annotated[dt.datetime | None, Query(description="event_time < end (ISO 8601)")] = None,
+def search(start: Annotated[UtcTime | None, Query(description="event_time >= start (ISO 8601)")] = None,
+           end: Annotated[UtcTime | None, Query(description="event_time < end (ISO 8601)")] = None,
            source: Annotated[list[Source] | None, Query(description="repeat for several")] = None,
            category: Annotated[list[Category] | None, Query()] = None,
            priority: Annotated[list[Priority] | None, Query()] = None,

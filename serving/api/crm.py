@@ -10,7 +10,7 @@ from fastapi import Path as PathParameter
 
 from serving import events, queries, sla
 from serving.api import models
-from serving.api.dependencies import WarehouseDep, checked_time, client, scope
+from serving.api.dependencies import EARLIEST, Day, UtcTime, WarehouseDep, client, scope
 from serving.auth import Client
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])
@@ -58,17 +58,14 @@ def _next_due(case: dict) -> dt.datetime:
 @router.get("/sla", response_model=models.SlaReport, dependencies=[Depends(scope("aggregates"))],
             summary="Response-SLA compliance per day, queue or channel; cases about to breach; breaches")
 def sla_report(request: Request, warehouse: WarehouseDep,
-               start: Annotated[dt.date | None, Query(description="first day of first contacts (default: 6 days "
-                                                                  "before end)")] = None,
-               end: Annotated[dt.date | None, Query(description="last day (default: the day of as_of)")] = None,
+               start: Annotated[Day | None, Query(description="first day of first contacts (default: 6 days "
+                                                                "before end)")] = None,
+               end: Annotated[Day | None, Query(description="last day (default: the day of as_of)")] = None,
                by: Annotated[Literal["day", "route_queue", "source"], Query()] = "day",
-               as_of: Annotated[dt.datetime | None, Query(description="the moment to judge at (default: now)")] = None):
-    moment = checked_time("as_of", as_of) or dt.datetime.now(dt.timezone.utc)
+               as_of: Annotated[UtcTime | None, Query(description="the moment to judge at (default: now)")] = None):
+    moment = as_of or dt.datetime.now(dt.timezone.utc)
     end = end or moment.date()
-    start = start or end - dt.timedelta(days=6)
-    for name, day in (("start", start), ("end", end)):
-        if not dt.date(1970, 1, 1) <= day <= dt.date(2999, 12, 31):
-            raise HTTPException(400, f"{name} must be a day between 1970 and 2999")
+    start = start or max(end - dt.timedelta(days=6), EARLIEST.date())
     if start > end:
         raise HTTPException(400, "start must not be after end")
     if (end - start).days > 366:

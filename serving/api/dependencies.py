@@ -1,5 +1,6 @@
 """What the routes depend on: the warehouse and key file of the running app, the API-key check with scopes, and
-checked time parameters. Everything is read from ``request.app.state``, set once by ``create_app``."""
+the types of date and time parameters (``UtcTime``, ``Day``). Everything is read from ``request.app.state``, set
+once by ``create_app``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,6 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from serving import queries
 from serving.auth import ApiKeys, Client
@@ -48,21 +51,35 @@ def scope(name: str):
     return check
 
 
-def checked_time(name: str, value: dt.datetime | None) -> dt.datetime | None:
-    """A time parameter in UTC (naive means UTC), or 400 when it is outside 1970..2999."""
-    if value is None:
-        return None
+def utc_time(value: dt.datetime) -> dt.datetime:
+    """A time parameter as an aware UTC datetime (naive means UTC). Refused (the API answers 400 naming the
+    parameter) outside 1970..2999, and so at the ends of the calendar, where converting to UTC overflows
+    (``0001-01-01T00:00:00+05:00``, ``9999-12-31T23:59:59-14:00``)."""
     try:
         moment = queries.as_utc(value)
     except (OverflowError, ValueError):
         moment = None
     if moment is None or not EARLIEST <= moment <= LATEST:
-        raise HTTPException(400, f"{name} must be a time between 1970 and 2999")
+        raise PydanticCustomError("time_out_of_range", "must be a time between 1970 and 2999")
     return moment
 
 
+def day_in_range(value: dt.date) -> dt.date:
+    """A day parameter, refused (400 naming the parameter) outside 1970..2999."""
+    if not EARLIEST.date() <= value <= LATEST.date():
+        raise PydanticCustomError("day_out_of_range", "must be a day between 1970 and 2999")
+    return value
+
+
+#: The type of every time parameter of the API (query or body): parsed, checked and converted to UTC in one place,
+#: before a route runs.
+UtcTime = Annotated[dt.datetime, AfterValidator(utc_time)]
+#: The type of every day parameter of the API.
+Day = Annotated[dt.date, AfterValidator(day_in_range)]
+
+
 def checked_range(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    start, end = checked_time("start", start), checked_time("end", end)
+    """``start`` and ``end`` (``UtcTime`` parameters), or 400 when start is not before end."""
     if start and end and start >= end:
         raise HTTPException(400, "start must be before end")
     return start, end

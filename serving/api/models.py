@@ -6,12 +6,12 @@ record was read from.
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
 
 import schemas
+from serving.api.dependencies import UtcTime
 from serving.queries import COMPLAINT_COLUMNS
 
 
@@ -254,7 +254,7 @@ class EventIn(BaseModel):
 
     event_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
     type: Literal["acknowledged", "first_response", "resolved", "reopened"]
-    occurred_at: dt.datetime = Field(description="when it happened (ISO 8601; UTC when it has no offset)")
+    occurred_at: UtcTime = Field(description="when it happened (ISO 8601; UTC when it has no offset)")
     agent: str | None = Field(default=None, max_length=128)
     note: str | None = Field(default=None, max_length=2000)
 

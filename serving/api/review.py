@@ -13,7 +13,7 @@ from fastapi import Path as PathParameter
 from serving import queries, review
 from serving.api import models
 from serving.api.complaints import Source
-from serving.api.dependencies import WarehouseDep, checked_time, client, scope
+from serving.api.dependencies import UtcTime, WarehouseDep, client, scope
 from serving.auth import Client
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
@@ -40,10 +40,10 @@ def items(warehouse: WarehouseDep,
                           "awaiting_reinjection")] = "pending",
           source: Annotated[Source | None, Query()] = None,
           reason: Annotated[str | None, Query(max_length=100, description="flag or error contains")] = None,
-          before: Annotated[dt.datetime | None, Query(description="next_before of the previous page")] = None,
+          before: Annotated[UtcTime | None, Query(description="next_before of the previous page")] = None,
           limit: Annotated[int, Query(ge=1, le=500)] = 50):
     page = review.queue_items(warehouse, kind=kind, status=status, source=source, reason=reason,
-                              before=checked_time("before", before), limit=limit)
+                              before=before, limit=limit)
     return {"items": [_shown(item) for item in page["items"]], "next_before": queries.iso(page["next_before"])}
 
 

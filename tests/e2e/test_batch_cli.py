@@ -365,6 +365,35 @@ def test_gzipped_channel_files_give_the_same_warehouse_and_a_corrupt_one_is_a_de
     assert counts["phone"]["rejected_by_reason"] == {"read:unreadable_file": 1}
 
 
+def test_call_centre_exports_cut_off_keep_the_calls_before_the_cut_and_dead_letter_the_cut_in_balance(tmp_path):
+    """A transfer that stopped: the XML export ends right after a ``</call>`` (its last call and ``</calls>`` are
+    gone), the CSV export in the middle of its last line. The complete calls are written, each cut is one
+    read:truncated_export dead letter, and the manifest still balances."""
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=15, defect_rate=0.0)
+    expected = json.loads((tmp_path / "input" / "_truth" / "expected_counts.json").read_text())["expected"]
+    xml = tmp_path / "input" / "phone_logs" / "calls_20261120.xml"
+    document = xml.read_bytes()
+    last_call_end = document.rindex(b"</call>", 0, document.rindex(b"</call>")) + len(b"</call>")
+    xml.write_bytes(document[:last_call_end])  # the last call is lost with the cut
+    exported = tmp_path / "input" / "phone_logs" / "calls_20261120.csv"
+    text = exported.read_bytes().rstrip(b"\r\n")
+    last_line = text.rindex(b"\n") + 1
+    exported.write_bytes(text[:last_line + 40])  # call id, start and part of the end time: 3 of 11 fields
+    result = run_cli("batch", "--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "out"),
+                     "--date", "2026-11-20", "--quiet")
+    assert result.returncode == 0, result.stderr
+    phone = latest_manifest(tmp_path / "out")["counts"]["phone"]
+    assert phone["balanced"] and phone["rejected_by_reason"] == {"read:truncated_export": 2}
+    assert phone["written"] == expected["phone"]["written"] - 2
+    cuts = {row["source_file"]: row for row in read_table(tmp_path / "out" / "warehouse" / "dead_letter").to_pylist()
+            if row["error_type"] == "truncated_export"}
+    assert set(cuts) == {"phone_logs/calls_20261120.xml", "phone_logs/calls_20261120.csv"}
+    assert "</calls>" in cuts["phone_logs/calls_20261120.xml"]["error_message"]
+    assert cuts["phone_logs/calls_20261120.csv"]["raw"] == text[last_line:last_line + 40].decode()
+
+
 def test_the_dev_profiles_public_token_key_is_warned_about_recorded_and_not_served_beyond_loopback(batch_output,
                                                                                                    tmp_path):
     manifest = batch_output["manifest"]

@@ -110,6 +110,10 @@ def test_an_event_id_reused_for_other_content_unknown_complaints_and_bad_events_
     status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
                         {"event_id": "x-3", "type": "resolved", "occurred_at": "2099-01-01T00:00:00Z"})
     assert status == 400 and "future" in body["detail"]
+    for extreme in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):  # overflow when made UTC
+        status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
+                            {"event_id": "x-4", "type": "resolved", "occurred_at": extreme})
+        assert status == 400 and body["detail"][0]["parameter"] == "occurred_at", (extreme, body)
 
 
 def test_posting_events_needs_the_write_scope(crm_server, posted):

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import json
 import random
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -256,3 +257,42 @@ def test_the_rules_model_labels_real_complaints_as_the_phrase_by_phrase_referenc
                      prediction.sentiment_label, prediction.priority, tuple(prediction.priority_reasons))
                  != reference_prediction(complaint)]
     assert not differing, differing[:3]
+
+
+def real_texts():
+    """Free text of real SMS, complaints and tweets, as cleaning leaves it."""
+    from transforms.cleaning import clean_text
+
+    for relative, column in [("sms_spam_collection/sms_spam_collection.csv", "text"),
+                             ("comcast_fcc_2015/comcast_fcc_complaints_2015.csv", "Description"),
+                             ("cfpb_complaints_sample/complaints_sample.csv", "Consumer complaint narrative"),
+                             ("twcs_telecom_inbound/twcs_telecom_inbound.csv", "text"),
+                             ("telecom_tweets_2015/telecom_tweets.csv", "text")]:
+        for row in rows(relative):
+            yield clean_text(row[column])
+
+
+# A national number (0 and ten digits, as UK and Nigerian ones are written) glued to a letter before or after it,
+# as spam SMS write them ("call09050000327", "08452810075over"); and words whose digits are no phone number: codes
+# and ids with a long run of digits not led by 0 ("nat27081980", a page's "yiv4071081077"), and short ones ("4G",
+# "150p", "MobileUpd8").
+GLUED_NATIONAL = re.compile(r"(?<=[A-Za-z])0[1-9]\d{9}(?!\d)|(?<![\d+])0[1-9]\d{9}(?=[A-Za-z])")
+ORDINARY_WORDS = re.compile(r"(?<![\w-])(?:[A-Za-z]+[1-9]\d{6,}|[A-Za-z]*\d{1,6}[A-Za-z]+\w*|[A-Za-z]+\d{1,6})"
+                            r"(?![\w-])")
+
+
+def test_phone_numbers_glued_to_words_in_real_texts_are_masked_and_ordinary_words_with_digits_are_not():
+    from collections import Counter
+
+    from transforms.cleaning import mask_contacts
+
+    glued, words = 0, 0
+    for text in real_texts():
+        masked = mask_contacts(text)
+        found = GLUED_NATIONAL.findall(text)
+        glued += len(found)
+        assert not any(number in masked for number in found), (text, masked)
+        ordinary = Counter(ORDINARY_WORDS.findall(re.sub(r"\S*@\S*", " ", text)))  # e-mail addresses go whole
+        words += sum(ordinary.values())
+        assert not ordinary - Counter(ORDINARY_WORDS.findall(masked)), (text, masked)
+    assert glued >= 10 and words >= 1000  # the real texts hold both shapes

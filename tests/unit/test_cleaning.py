@@ -100,7 +100,11 @@ EMAILS = ["ada@example.com", "Ada.Okafor+billing@mail.example.ng", "ada@bücher.
 LOOK_ALIKES = ["https://t.co/AbC123xyz9", "https://t.co/12345678901", "http://beejan.ng/help/0803-5550002",
                "www.beejan.ng/offers/20261126", "2026-11-26", "26/11/2026", "2026-11-26T10:30:00", "10:30:15",
                "N5,000", "\u20a612,500.00", "N1,250,000", "BJN-00012345", "ORD-20261126001", "#A1234567B",
-               "500MB", "4G", "5.5GB", "2 hours"]
+               "500MB", "4G", "5.5GB", "2 hours",
+               # digits glued to letters that are not phone numbers: order and reference numbers, plan names, a
+               # date of birth, prices per minute
+               "A1234567B", "ref ABC12345678", "INV2026112600123", "LTE2000", "4GLTE150GB", "nat27081980",
+               "ACL03530150PM", "MTN1GB-N1000", "SN00012345678", "IMEI356938035643809"]
 
 
 @pytest.mark.parametrize("phone", PHONES)
@@ -110,6 +114,25 @@ def test_phone_numbers_are_masked_however_they_are_written(phone, template):
     masked = mask_contacts(template.format(phone))
     assert "[phone]" in masked and not any(part in masked for part in ("555", "7946", "2671", "345678", "900123",
                                                                        "42 68")), masked
+
+
+# Numbers glued to words as people and SMS gateways write them: "call09050000327", "08452810075over".
+GLUED = ["{}ext", "tel{}x12", "phone{}", "{}please", "Help{}", "number:{}ok", "{}ext.12", "{}x12", "{}-AG17",
+         "call{} now", "(Ikeja){}"]
+
+
+@pytest.mark.parametrize("phone", ["08035550002", "0803 555 0002", "+2348035550002", "2348035550002",
+                                   "+234-803-555-0002", "(0803) 555 0002", "0803_555_0002", "07700 900123",
+                                   "+44 20 7946 0958", "09050000327"])
+@pytest.mark.parametrize("template", GLUED)
+def test_phone_numbers_glued_to_words_are_masked_whole(phone, template):
+    masked = mask_contacts("my line " + template.format(phone) + " is down")
+    assert "[phone]" in masked and not any(part in masked for part in ("555", "0002", "7946", "900123", "0327"))
+    assert masked.startswith("my line ") and masked.endswith(" is down")
+
+
+def test_two_numbers_with_a_slash_between_them_are_both_masked():
+    assert mask_contacts("call 08035550002/08055550003 today") == "call [phone]/[phone] today"
 
 
 @pytest.mark.parametrize("email", EMAILS)
@@ -152,3 +175,12 @@ def test_the_fast_path_for_nigerian_mobiles_gives_what_libphonenumber_gives():
         spellings.append(f"{start}{prefix}{separator}{rest[:3]}{separator}{rest[3:]}")
     for raw in spellings:
         assert normalise_phone(raw) == slow(raw), raw
+
+
+@pytest.mark.parametrize("value, local_zone", [("0001-01-01T00:00:00+14:00", None), ("9999-12-31T23:59:59-14:00", None),
+                                               ("0001-01-01 00:00:00", "Asia/Tokyo"),
+                                               ("9999-12-31 23:00:00", "America/New_York")])
+def test_a_time_with_no_utc_equivalent_is_an_invalid_timestamp_not_a_crash(value, local_zone):
+    with pytest.raises(RecordError) as refused:
+        parse_timestamp(value, "created_at", local_zone=local_zone)
+    assert refused.value.error_type == "invalid_timestamp" and "created_at" in refused.value.message

@@ -2,6 +2,8 @@ import codecs
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from transforms.sources import files
 from transforms.sources.files import raw_records, split_csv_records, split_lines, split_sms_lines, split_xml_calls
@@ -132,14 +134,15 @@ CALL = ('<call id="{id}"><start>2026-11-30T18:08:29</start><end>2026-11-30T18:29
         '<caller>+2348020116357</caller><notes>{notes}</notes></call>')
 
 
-def _calls(tmp_path, name: str, data: bytes) -> list[dict]:
+def _calls(tmp_path, name: str, data: bytes, keep_raw: bool = False) -> list:
+    """The parsed calls of an export written to ``tmp_path/name`` (with ``keep_raw``: (call, raw record) pairs)."""
     from transforms.sources.phone_logs import parse_call
 
     path = tmp_path / name
     path.write_bytes(data)
     records = list(raw_records("phone", str(path), f"phone_logs/{name}", run_id="r", batch_id="b",
                                ingested_at="2026-12-01T00:00:00+00:00"))
-    return [parse_call(record) for record in records]
+    return [(parse_call(record), record) if keep_raw else parse_call(record) for record in records]
 
 
 @pytest.mark.parametrize("name, document", [
@@ -222,3 +225,123 @@ def test_lake_records_come_back_as_written_and_a_damaged_line_becomes_a_parse_de
     assert outcomes[0][0]["source_record_id"] == "smsc-1"
     dead = outcomes[1][0].value
     assert (dead["stage"], dead["error_type"], dead["source"]) == ("read", "unreadable_file", "sms")
+
+
+# -- call-centre CSV exports as Python's csv module (RFC 4180) writes and reads them ------------------------------
+CSV_COLUMNS = ["call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
+               "wrap_up_code", "disposition", "notes"]
+NOTE_TEXT = st.lists(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(
+    ['"', ",", "\n", "\r", "\r\n", '""', "\u2028", "\x0c", "\x85", "\x1e", " ", "\t"]), max_size=30).map("".join)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(notes=st.lists(st.tuples(NOTE_TEXT, NOTE_TEXT), min_size=1, max_size=6),
+       line_end=st.sampled_from(["\n", "\r\n", "\r"]), final_line_end=st.booleans())
+def test_a_csv_export_reads_back_record_by_record_as_pythons_csv_reads_it(tmp_path_factory, notes, line_end,
+                                                                           final_line_end):
+    """Whatever the notes (and another field) hold (line breaks of any kind inside quotes, doubled quotes, commas,
+    form feeds, Unicode line separators outside quotes), each record of the export is one raw record: its first
+    line's number, its exact bytes, and the values csv.writer wrote. Records end in LF, CRLF or CR, the last one
+    maybe in nothing."""
+    import csv
+
+    def record(row: list[str]) -> str:  # quoted as csv.writer quotes it: any field with a CR or LF among others
+        text = io.StringIO(newline="")
+        csv.writer(text, lineterminator="\r\n").writerow(row)
+        return text.getvalue().removesuffix("\r\n")
+
+    rows = [[f"C-{n}", "2026-11-26 08:01:12", "", "08031234567", "", "AG-1", "billing", wrap_up, "", note]
+            for n, (wrap_up, note) in enumerate(notes)]
+    records = [record(row) for row in rows]
+    data = line_end.join([record(CSV_COLUMNS), *records]) + (line_end if final_line_end else "")
+    starts = [len(csv_lines(line_end.join([record(CSV_COLUMNS), *records[:n]]) + line_end)) + 1
+              for n in range(len(records))]
+    calls = _calls(tmp_path_factory.mktemp("csv"), "calls.csv", data.encode("utf-8"), keep_raw=True)
+    assert [call["text"] for call, _ in calls] == [row[-1] for row in rows]
+    assert [raw["line"] for _, raw in calls] == starts
+    assert [raw["raw"] for _, raw in calls] == records
+
+
+def csv_lines(text: str) -> list[str]:
+    """The lines of a file's text as a reader of the file sees them: ended only by LF, CRLF or a lone CR."""
+    return io.StringIO(text, newline="").readlines()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0c", "\x0b", "\x85", "\x1c"])
+def test_a_unicode_line_separator_in_unquoted_notes_stays_in_its_record(tmp_path, separator):
+    rows = [f"C-1,2026-11-30 18:08:29,,08031234567,,A1,network,NO_SERVICE,open,no 4G{separator}since Monday",
+            "C-2,2026-11-30 18:09:29,,08031234567,,A1,network,NO_SERVICE,open,plain"]
+    calls = _calls(tmp_path, "calls.csv", "\n".join([HEADER.decode(), *rows, ""]).encode("utf-8"))
+    assert [call["source_record_id"] for call in calls] == ["C-1", "C-2"]
+    assert calls[0]["text"] == f"no 4G{separator}since Monday"
+
+
+# -- truncated exports: the calls before the cut go on, the cut itself is a dead letter ---------------------------
+EXPORT = ('<?xml version="1.0" encoding="UTF-8"?>\n<calls timezone="Africa/Lagos">\n'
+          + CALL.format(id="c1", notes="no signal") + "\n" + CALL.format(id="c2", notes="charged twice"))
+
+
+@pytest.mark.parametrize("after_the_cut", ["", "\n", "\n  "])
+def test_an_xml_export_cut_right_after_a_call_keeps_its_calls_and_dead_letters_the_cut(tmp_path, after_the_cut):
+    from transforms.outcomes import ParseRawRecords
+    from transforms.sources.phone_logs import parse_call
+
+    data = (EXPORT + after_the_cut).encode()
+    path = tmp_path / "calls.xml"
+    path.write_bytes(data)
+    records = list(raw_records("phone", str(path), "phone_logs/calls.xml", run_id="r", batch_id="b",
+                               ingested_at="2026-12-01T00:00:00+00:00"))
+    outcomes = [next(iter(ParseRawRecords(parse_call).process(record))) for record in records]
+    assert [call["source_record_id"] for call in outcomes[:2]] == ["c1", "c2"]
+    [cut] = [outcome.value for outcome in outcomes[2:]]  # the dead letter, on Beam's tagged output
+    assert (cut["stage"], cut["error_type"], cut["position"], cut["raw"]) == ("read", "truncated_export", len(data), "")
+    assert "before </calls> closes it" in cut["error_message"]
+
+
+def test_a_complete_xml_export_has_no_truncation_and_a_wrapped_one_neither(tmp_path):
+    for name, document in [("plain.xml", EXPORT + "\n</calls>\n"),
+                           ("wrapped.xml", "<export><header/>" + EXPORT.split("\n", 1)[1] + "</calls></export>"),
+                           ("bad-but-whole.xml", EXPORT + CALL.format(id="c3", notes="AT&T") + "</calls>"),
+                           ("junk-after.xml", EXPORT + "</calls>\nEND OF EXPORT\n")]:
+        records = list(files.split_xml_calls(io.BytesIO(document.encode())))
+        assert not any(attributes.get("error_type") == files.TRUNCATED_EXPORT for *_, attributes in records), name
+        assert not any("error" in attributes for *_, attributes in records[:2]), name
+
+
+def test_an_xml_export_cut_inside_a_call_says_so_once_on_the_unfinished_call():
+    data = (EXPORT + "\n" + CALL.format(id="c3", notes="cut")[:40]).encode()
+    records = list(files.split_xml_calls(io.BytesIO(data)))
+    assert [attributes.get("error_type") for *_, attributes in records] == [None, None, files.TRUNCATED_EXPORT]
+    assert records[-1][2] == CALL.format(id="c3", notes="cut")[:40].encode()
+    assert "truncated export" in records[-1][3]["error"] and "unterminated <call>" in records[-1][3]["error"]
+
+
+def test_an_empty_xml_export_is_a_truncated_one():
+    [(_, position, data, attributes)] = list(files.split_xml_calls(io.BytesIO(b"")))
+    assert (position, data, attributes["error_type"]) == (0, b"", files.TRUNCATED_EXPORT)
+
+
+@pytest.mark.parametrize("last_line, cut", [
+    ("C-3,2026-11-30 18:10:29,,08031234567,,A1,network", True),                      # fewer fields, no line end
+    ('C-3,2026-11-30 18:10:29,,08031234567,,A1,network,NO_SERVICE,open,"two\nli', True),  # inside quotes
+    ("C-3,2026-11-30 18:10:29,,08031234567,,A1,network,NO_SERVICE,open,no line end", False),
+])
+def test_a_csv_export_cut_in_its_last_line_dead_letters_that_line_as_truncated(tmp_path, last_line, cut):
+    from transforms.outcomes import ParseRawRecords
+    from transforms.sources.phone_logs import parse_call
+
+    rows = [b"C-1,2026-11-30 18:08:29,,08031234567,,A1,network,NO_SERVICE,open,fine",
+            b"C-2,2026-11-30 18:09:29,,08031234567,,A1,network,NO_SERVICE,open,fine"]
+    path = tmp_path / "calls.csv"
+    path.write_bytes(b"\r\n".join([HEADER, *rows, last_line.encode()]))
+    records = list(raw_records("phone", str(path), "phone_logs/calls.csv", run_id="r", batch_id="b",
+                               ingested_at="2026-12-01T00:00:00+00:00"))
+    outcomes = [next(iter(ParseRawRecords(parse_call).process(record))) for record in records]
+    assert [call["source_record_id"] for call in outcomes[:2]] == ["C-1", "C-2"]
+    last = outcomes[2]
+    if cut:
+        dead = last.value
+        assert (dead["stage"], dead["error_type"], dead["position"]) == ("read", "truncated_export", 4)
+        assert dead["raw"] == last_line
+    else:  # many exporters leave the final line end out: a whole last record is a call
+        assert last["source_record_id"] == "C-3"

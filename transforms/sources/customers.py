@@ -24,7 +24,7 @@ SEGMENTS = ("consumer", "business", "vip")
 def parse_customer(raw_record: dict) -> dict:
     attributes = raw_record.get("attributes") or {}
     if attributes.get("error"):
-        raise RecordError("malformed_export", attributes["error"])
+        raise RecordError(attributes.get("error_type") or "malformed_export", attributes["error"])
     values = parse_csv_row(raw_text(raw_record), attributes.get("header", ""))
     account = (values.get("account_number") or "").strip().upper()
     if not account:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import gzip
+import io
 import re
 import zlib
 from typing import Iterable, Iterator
@@ -38,6 +40,9 @@ class Position:
 #: What reading a damaged file raises part-way: a truncated or corrupt gzip stream, a failing disk.
 READ_ERRORS = (OSError, EOFError, zlib.error)
 READ_ERROR = "read_error"  # attribute of the raw record that stands for the unreadable rest of a file
+#: ``error_type`` attribute of a raw record that says the export was cut off (a transfer that stopped): the dead
+#: letter of the cut, while the complete records before it go on.
+TRUNCATED_EXPORT = "truncated_export"
 
 
 @contextlib.contextmanager
@@ -89,15 +94,17 @@ def split_sms_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
 
 
 def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
-    """Yield one item per CSV data record, joining lines inside quoted fields.
+    """Yield one item per CSV data record, joining lines inside quoted fields; each record's position is its first
+    line and its bytes are the record exactly as written (line breaks inside quotes included, its own line end not).
 
     The header is not a record: it is passed along in each record's attributes (``header``), so a record
     can be re-parsed from the lake on its own.
 
     A record goes on past its line end only inside a quoted field: one that starts with a quote (RFC 4180;
     quotes doubled inside), as Python's ``csv`` reads it. A stray quote inside an unquoted field (``He said "no``)
-    is text, so it cannot swallow the rest of the file. A record still open at end of file (a truncated export) is
-    yielded as it is; the parser then rejects it.
+    is text, so it cannot swallow the rest of the file. An export cut off in its last record (still inside quotes
+    at end of file, or a last line with no line end and fewer fields than the header) yields that record with an
+    ``error`` and ``error_type`` ``truncated_export``, so the cut is a dead letter that says so.
     """
     pending: list[bytes] = []
     in_quotes = False
@@ -119,29 +126,46 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
             if not attributes:
                 attributes = {"header": record.decode("utf-8", errors="replace")}
                 continue
-            yield Position.LINE, first_line, record, attributes
+            cut = None if line.endswith((b"\n", b"\r")) else _cut_last_record(record, attributes["header"])
+            yield Position.LINE, first_line, record, {**attributes, **cut} if cut else attributes
     if pending:
         yield Position.LINE, first_line, b"".join(pending).rstrip(b"\r\n"), \
-            {**attributes, "error": "unterminated quoted field at end of file (truncated export?)"}
+            {**attributes, "error": f"truncated export: an unterminated quoted field at the end of the file, in the "
+                                    f"record that starts on line {first_line}", "error_type": TRUNCATED_EXPORT}
+
+
+def _cut_last_record(record: bytes, header: str) -> dict | None:
+    """For a file's last record, which has no line end: the truncation attributes when it has fewer fields than the
+    header (an export cut off in its last line), else None (many exporters leave the last line end out)."""
+    columns = len(next(csv.reader([header]), []))
+    fields = len(next(csv.reader(io.StringIO(record.decode("utf-8", errors="replace"), newline="")), []))
+    if fields >= columns:
+        return None
+    return {"error": f"truncated export: the last line has {fields} of the header's {columns} fields and no line "
+                     f"end", "error_type": TRUNCATED_EXPORT}
 
 
 def _still_quoted(line: bytes, in_quotes: bool) -> bool:
-    """Whether a quoted CSV field is still open after ``line`` (given whether one was open before it)."""
-    at_field_start = not in_quotes
-    index, length = 0, len(line)
-    while index < length:
-        char = line[index:index + 1]
+    """Whether a quoted CSV field is still open after ``line`` (given whether one was open before it; when not, the
+    line starts a record). Scans from quote to quote with ``bytes.find``, so a line of quoted notes costs a few
+    searches, not a Python step per byte."""
+    index = 0
+    if not in_quotes and line.startswith(b'"'):  # the record's first field is quoted
+        in_quotes, index = True, 1
+    while True:
         if in_quotes:
-            if char == b'"':
-                if line[index + 1:index + 2] == b'"':
-                    index += 1  # a doubled quote is a quote character in the field
-                else:
-                    in_quotes = False
-        elif char == b'"' and at_field_start:
-            in_quotes = True
-        at_field_start = char == b"," and not in_quotes
-        index += 1
-    return in_quotes
+            index = line.find(b'"', index)
+            if index < 0:
+                return True
+            if line[index + 1:index + 2] == b'"':
+                index += 2  # a doubled quote is a quote character in the field
+            else:
+                in_quotes, index = False, index + 1
+        else:
+            index = line.find(b',"', index)  # a quote opens a field only right after the comma that starts it
+            if index < 0:
+                return False
+            in_quotes, index = True, index + 2
 
 
 _CALL_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?call[\s>/]")
@@ -215,12 +239,14 @@ class _CallBoundaries:
     def __init__(self):
         self.parser = None
         self.timezone: str | None = None
+        self.root: str | None = None  # local name of the document's root element, once it has started
         self.open_start: int | None = None
         self.call_depth = 0  # how deep inside the open <call> the parser is (0: not in a call)
         self.completed: list[tuple[int, int]] = []  # (start, end-of-start-of-end-tag)
 
     def start(self, tag, attrib):
         name = local_name(tag)
+        self.root = self.root or name
         if self.call_depth:
             self.call_depth += 1
         elif name == "calls":
@@ -300,7 +326,39 @@ def split_xml_calls(stream) -> Iterator[tuple[str, int, bytes, dict]]:
     rest_start = target.open_start if target.open_start is not None else consumed
     rest = buffer[max(rest_start - buffer_start, 0):] + stream.read()
     reason = f"{type(error).__name__}: {error}"
-    yield from _resync_calls(rest, rest_start, attributes, reason)
+    end = rest_start + len(rest)
+    yield from _marking_the_cut(_resync_calls(rest, rest_start, attributes, reason),
+                                _truncation(target.root, rest, end), end, attributes)
+
+
+def _truncation(root: str | None, rest: bytes, end: int) -> str | None:
+    """Why a malformed XML export is a truncated one, or None: its root element is never closed (a transfer that
+    stopped, even right after a ``</call>``), or the file holds no document at all. ``rest`` is the file from the
+    first byte no call accounts for, ``end`` the file's length."""
+    if root is None:
+        return None if rest.strip() else "truncated export: the file holds no XML document"
+    if re.search(rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(root.encode("utf-8")) + rb"\s*>", rest):
+        return None  # closed (what follows, if anything, is another fault)
+    return f"truncated export: the file ends at byte {end} before </{root}> closes it; calls after the cut are missing"
+
+
+def _marking_the_cut(items: Iterator, cut: str | None, end: int, attributes: dict):
+    """The resynchronised records of a malformed export, with the truncation ``cut`` (if any) said once: on the
+    last record when it is the unfinished piece at the end of the file, else on a record of its own (no bytes,
+    at the file's end), so a file cut right after a complete call still gets its dead letter."""
+    last = None
+    for item in items:
+        if last is not None:
+            yield last
+        last = item
+    if cut and last is not None and "error" in last[3] and last[1] + len(last[2]) == end:
+        kind, position, data, found = last
+        yield kind, position, data, {**found, "error": f"{cut}; {found['error']}", "error_type": TRUNCATED_EXPORT}
+        return
+    if last is not None:
+        yield last
+    if cut:
+        yield Position.OFFSET, end, b"", {**attributes, "error": cut, "error_type": TRUNCATED_EXPORT}
 
 
 def _resync_calls(rest: bytes, rest_start: int, attributes: dict, reason: str):
@@ -325,7 +383,7 @@ def _resync_calls(rest: bytes, rest_start: int, attributes: dict, reason: str):
             attributes
         position = end_match.end()
     tail = rest[position:]
-    if tail.strip() and not re.fullmatch(rb"\s*</calls\s*>\s*", tail):
+    if tail.strip() and not re.fullmatch(rb"(?:\s*</[^<>\s]+\s*>)*\s*", tail):  # end tags: </calls>, a wrapper's
         yield Position.OFFSET, rest_start + position, tail, {**attributes, "error": reason}
 
 

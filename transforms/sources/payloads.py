@@ -3,6 +3,7 @@ row read with its file's own header (call-centre exports, the customer master)."
 from __future__ import annotations
 
 import csv
+import io
 
 import orjson
 
@@ -22,10 +23,14 @@ def load_json_object(text: str) -> dict:
 
 
 def parse_csv_row(text: str, header: str) -> dict:
-    """One CSV record (possibly multi-line) -> {column: value} using the export's own header."""
+    """One CSV record (possibly multi-line) -> {column: value} using the export's own header.
+
+    The record is read as ``csv`` reads a file opened with ``newline=""``: only LF, CRLF and a lone CR end its
+    lines, so a form feed or a Unicode line separator (U+2028, NEL) in an unquoted field is text, as it was in the
+    file (``str.splitlines`` would cut the record there)."""
     try:
         columns = next(csv.reader([header]))
-        rows = list(csv.reader(text.splitlines(keepends=True) or [""], strict=True))
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True)) or [[]]
     except csv.Error as error:
         raise RecordError("invalid_csv", f"malformed CSV record: {error}") from None
     if len(rows) != 1:

@@ -52,7 +52,8 @@ def parse_call(raw_record: dict, default_timezone: str = DEFAULT_TIMEZONE) -> di
     """A CSV record or an XML ``<call>`` element -> complaint (working form)."""
     attributes = raw_record.get("attributes") or {}
     if attributes.get("error"):
-        error_type = "xml_forbidden" if "Forbidden" in attributes["error"] else "malformed_export"
+        error_type = attributes.get("error_type") or (
+            "xml_forbidden" if "Forbidden" in attributes["error"] else "malformed_export")
         raise RecordError(error_type, attributes["error"], READ)
     text = raw_text(raw_record)
     if raw_record.get("offset") is not None or text.lstrip().startswith("<"):
