@@ -9,8 +9,25 @@ from aiohttp import web
 
 
 class RecordingPublisher:
-    def __init__(self, fail_with=None):
+    """Records what it is given. ``publish``/``flush`` as the batch publishers (``fail_with``: flush raises it);
+    ``deliver`` reports ``outcome`` for each message (a ``Delivery``; None: no report ever comes), recording
+    only the delivered ones, as the broker would hold them."""
+
+    def __init__(self, fail_with=None, outcome=None, report: bool = True):
+        from ingest.transport import BrokerState, Delivery, Outcome
+
         self.messages, self.flushes, self.fail_with = [], 0, fail_with
+        self.outcome = outcome or Delivery(Outcome.DELIVERED)
+        self.report, self.state, self.handed = report, BrokerState(), []
+
+    def deliver(self, source, payload, attributes, done):
+        from ingest.transport import Outcome
+
+        self.handed.append((source, payload, dict(attributes or {})))
+        if self.outcome.outcome is Outcome.DELIVERED:
+            self.messages.append((source, payload, dict(attributes or {})))
+        if self.report:
+            threading.Thread(target=done, args=(self.outcome,), daemon=True).start()  # from another thread
 
     def publish(self, source, payload, attributes=None):
         self.messages.append((source, payload, dict(attributes or {})))
