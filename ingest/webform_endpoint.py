@@ -403,7 +403,13 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
             body = await read_body(request)
         except BadSubmission as error:
             reason = {408: "body_timeout", 413: "too_large"}.get(error.status, "bad_body")
-            return refuse(request, error.status, error.message, reason, close=True)
+            response = refuse(request, error.status, error.message, reason, close=True)
+            if error.status == 408:  # a client this slow gets no lingering close: answer and hang up now
+                await response.prepare(request)
+                await response.write_eof()
+                if request.transport is not None:
+                    request.transport.close()
+            return response
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             raise _ClientGone(error) from None
         except Exception as error:  # noqa: BLE001 - aiohttp's ClientPayloadError: a body cut off or malformed

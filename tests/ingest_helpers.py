@@ -48,11 +48,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: web.Application):
-    """Run ``app`` on a real localhost port in its own thread and event loop; yields the base URL."""
+def serve_in_thread(app: web.Application, **runner_options):
+    """Run ``app`` on a real localhost port in its own thread and event loop (``runner_options``: the AppRunner's,
+    e.g. an access logger); yields the base URL."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, **runner_options)
     ready = threading.Event()
 
     def run():
