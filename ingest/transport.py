@@ -142,6 +142,10 @@ class KafkaPublisher:
         self._stopping = threading.Event()
         self._start_lock = threading.Lock()
 
+    def _delivered(self, error, message):
+        if error is not None:
+            self._errors.append(str(error))
+
     def _client_error(self, error) -> None:
         """librdkafka's error callback (served by poll): "all brokers down" marks the transport down."""
         if error.name() == "_ALL_BROKERS_DOWN" or error.fatal():

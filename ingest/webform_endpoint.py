@@ -360,8 +360,9 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
                 return refuse(request, error.status, error.message, "form_token", close=body_coming)
         up, why = transport_state(publisher)
         if not up:
-            return refuse(request, 503, f"cannot queue the submission now, retry later (transport down: {why})",
-                          "transport_down", {"Retry-After": str(config.retry_after)}, close=body_coming)
+            return answer(request, 503, {"error": f"cannot queue the submission now, retry later (transport down: "
+                                                  f"{why})", "queued": False}, "transport_down",
+                          {"Retry-After": str(config.retry_after)}, close=body_coming)
         return None
 
     async def expect(request: web.Request):

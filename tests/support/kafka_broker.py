@@ -79,10 +79,13 @@ class PrivateKafka:
     def _format(self, config: Path) -> None:
         if (self.workdir / "data" / "meta.properties").exists():
             return
-        # Kafka's cluster id: 16 random bytes, base64url without padding (what ``StorageTool random-uuid`` prints)
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)),
-                                capture_output=True, text=True)
+        # Kafka's cluster id: 16 random bytes, base64url without padding (what ``StorageTool random-uuid`` prints;
+        # like Kafka's own, never one that starts with "-", which a command line would read as an option)
+        cluster = "-"
+        while cluster.startswith("-"):
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster}",
+                                           "-c", str(config)), capture_output=True, text=True)
         if result.returncode != 0:
             raise BrokerError(f"cannot format {self.workdir / 'data'}: {(result.stdout + result.stderr)[-1500:]}")
 
