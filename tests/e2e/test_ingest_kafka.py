@@ -44,7 +44,9 @@ def test_webform_endpoint_publishes_to_kafka(kafka_services):
             assert response.status == 202
     [message] = consume(kafka_services["bootstrap_servers"], topic, 1)
     assert message.value() == body
-    assert dict(message.headers())["content_type"] == b"application/x-www-form-urlencoded"
+    headers = dict(message.headers())
+    assert headers["content_type"] == b"application/x-www-form-urlencoded"
+    assert headers["client_ip"] == b"127.0.0.1" and headers["identity"].startswith(b"v1.")
 
 
 def test_x_connector_publishes_to_kafka(kafka_services):
