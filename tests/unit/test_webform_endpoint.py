@@ -462,3 +462,20 @@ def test_many_concurrent_posts_each_get_their_own_outcome(serve):
     for thread in threads:
         thread.join()
     assert results == {n: 202 if n % 2 else 503 for n in range(40)}
+
+
+def test_the_command_without_its_identity_key_is_one_line_and_exit_2():
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "COMPLAINTS_WEBFORM_IDENTITY_KEY"}
+    result = subprocess.run([sys.executable, "-m", "beam_pipelines", "webform-endpoint", "--transport", "kafka",
+                             "--profile", "prod", "--bootstrap-servers", "localhost:1"],
+                            capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "complaints webform-endpoint: the web-form endpoint needs its identity key: set the environment variable "
+        "COMPLAINTS_WEBFORM_IDENTITY_KEY"]
