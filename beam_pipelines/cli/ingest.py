@@ -110,8 +110,11 @@ def run_webform_endpoint(args) -> int:
         publisher.check()
     except TransportError as error:
         raise CliError(f"complaints {args.command}: {error}") from None
-    # the CLI owns the process: the access log (one line per request) and the endpoint's warnings on stderr
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # the CLI owns the process: the access log (one line per request) and the transport's ups and downs on stderr,
+    # unless COMPLAINTS_LOG_LEVEL says otherwise
+    if "COMPLAINTS_LOG_LEVEL" not in os.environ:
+        for name in ("complaints.webform", "complaints.transport"):
+            logging.getLogger(name).setLevel(logging.INFO)
     print(f"web-form endpoint on http://{args.host}:{args.port}/webforms publishing to {args.transport} "
           f"topic {args.webform_topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:

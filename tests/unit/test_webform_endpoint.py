@@ -479,3 +479,30 @@ def test_the_command_without_its_identity_key_is_one_line_and_exit_2():
     assert result.stderr.strip().splitlines() == [
         "complaints webform-endpoint: the web-form endpoint needs its identity key: set the environment variable "
         "COMPLAINTS_WEBFORM_IDENTITY_KEY"]
+
+
+def test_fifty_posts_wait_for_their_reports_at_once_with_no_pool_to_queue_behind(serve):
+    """The old endpoint waited in the default executor (6 threads): 50 posts waiting on a slow broker queued
+    behind each other. Here the broker answers only once all 50 messages are in its hands."""
+
+    class Gate(RecordingPublisher):
+        def __init__(self, count):
+            super().__init__(report=False)
+            self.count, self.waiting = count, []
+
+        def deliver(self, source, payload, attributes, done):
+            super().deliver(source, payload, attributes, done)
+            self.waiting.append(done)
+            if len(self.waiting) == self.count:
+                for report in self.waiting:
+                    report(Delivery(Outcome.DELIVERED))
+
+    url, publisher = serve(Gate(50), delivery_timeout=30)
+    results = []
+    threads = [threading.Thread(target=lambda n=n: results.append(post(url, submission(f"wf-g{n}"))[0]))
+               for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [202] * 50 and len(publisher.handed) == 50
