@@ -41,6 +41,7 @@ from aiohttp.web_urldispatcher import _default_expect_handler
 
 from ingest.transport import FORM, JSON, Delivery, Outcome
 from transforms.records import RecordError, complaint_id
+from transforms.validation import ValidationRules, validate_complaint
 from transforms.sources.webform_parsing import IDENTITY_ATTRIBUTE, parse_webform
 
 ACCESS_LOG = logging.getLogger("complaints.webform.access")
@@ -56,11 +57,20 @@ TOKEN_NONCE = web.RequestKey("token_nonce", str)
 REPORT_MARGIN_SECONDS = 2.0
 
 
+def default_validation_rules() -> ValidationRules:
+    """The pipeline's validation rules for live records with the default ``[validation]`` settings."""
+    from beam_pipelines.config import ValidationSettings
+    from beam_pipelines.parameters import validation_rules
+
+    return validation_rules(ValidationSettings(), None)
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
-    """What the endpoint needs to know; ``from_settings`` builds it from a profile's ``[webform]`` section.
-    ``identity_key`` keys the identity hash (empty: an unkeyed hash, for tests only); ``form_token_key`` (None:
-    no token needed) verifies X-Form-Token."""
+    """What the endpoint needs to know; ``from_settings`` builds it from a profile's ``[webform]`` section (and
+    its ``[validation]`` rules). ``identity_key`` keys the identity hash (empty: an unkeyed hash, for tests only);
+    ``form_token_key`` (None: no token needed) verifies X-Form-Token. The defaults here are a library's (no rate
+    limit, no origin allowed); the profile's are in ``beam_pipelines.config.WebformSettings``."""
 
     identity_key: bytes = b""
     form_token_key: bytes | None = None
@@ -75,10 +85,13 @@ class EndpointConfig:
     rate_burst: int = 10
     retry_window: float = 86_400.0
     form_token_ttl: float = 3600.0
+    validation: ValidationRules = field(default_factory=default_validation_rules)
 
     @classmethod
-    def from_settings(cls, settings, identity_key: bytes, form_token_key: bytes | None) -> "EndpointConfig":
+    def from_settings(cls, settings, identity_key: bytes, form_token_key: bytes | None,
+                      validation: ValidationRules | None = None) -> "EndpointConfig":
         return cls(identity_key=identity_key, form_token_key=form_token_key,
+                   validation=validation or default_validation_rules(),
                    max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds,
                    delivery_timeout=settings.delivery_timeout_seconds, retry_after=settings.retry_after_seconds,
                    allowed_origins=frozenset(settings.allowed_origins), require_origin=settings.require_origin,
@@ -125,16 +138,16 @@ def submission_fields(content_type: str, body: bytes) -> dict:
     return fields
 
 
-def check_as_the_pipeline_would(body: bytes, attributes: dict) -> None:
-    """Run the pipeline's own web-form parser on the message as the live reader will build it; a record it would
-    dead-letter is refused here (BadSubmission 400 with the pipeline's reason), so a 202 is never a dead letter
-    in waiting for reasons of form."""
+def check_as_the_pipeline_would(body: bytes, attributes: dict, rules: ValidationRules) -> None:
+    """Run the pipeline's own web-form parser and validation rules on the message as the live reader will build
+    it; a record it would dead-letter is refused here (BadSubmission 400 with the pipeline's reason), so a 202 is
+    never a dead letter in waiting. (Enrichment, later, only flags: it rejects nothing.)"""
     record = {"source": "webform", "source_file": None, "message_id": "edge", "line": None, "offset": 0,
               "ingested_at": attributes["received_at"], "run_id": "edge", "batch_id": "edge",
               "raw": body.decode("utf-8", "replace"), "raw_encoding": "utf-8", "attributes": attributes}
     try:
         body.decode("utf-8")
-        parse_webform(record)
+        validate_complaint(parse_webform(record), rules)
     except UnicodeDecodeError as error:
         raise BadSubmission(400, f"body is not UTF-8: {error.reason} at byte {error.start}") from None
     except RecordError as error:
@@ -428,7 +441,7 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
                                            request.get(TOKEN_NONCE, ""))
             attributes = {"content_type": request.content_type, "received_at": received_at,
                           "client_ip": request[CLIENT_IP], IDENTITY_ATTRIBUTE: identity}
-            check_as_the_pipeline_would(body, attributes)
+            check_as_the_pipeline_would(body, attributes, config.validation)
         except BadSubmission as error:
             return refuse(request, error.status, error.message, "invalid" if error.status == 400 else "media_type")
         seen = recent.note(form_id, submission_id, digest)

@@ -87,12 +87,15 @@ def endpoint_config(args):
     from beam_pipelines.config import ConfigError, load_section, webform_keys
     from ingest.webform_endpoint import EndpointConfig
 
+    from beam_pipelines.parameters import validation_rules
+
     try:
         settings = load_section("webform", args.profile)
         identity_key, form_token_key = webform_keys(settings)
+        rules = validation_rules(load_section("validation", args.profile), None)
     except ConfigError as error:
         raise CliError(f"complaints {args.command}: {error}", EXIT_USAGE) from None
-    return settings, EndpointConfig.from_settings(settings, identity_key, form_token_key)
+    return settings, EndpointConfig.from_settings(settings, identity_key, form_token_key, rules)
 
 
 def run_webform_endpoint(args) -> int:

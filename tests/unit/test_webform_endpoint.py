@@ -506,3 +506,15 @@ def test_fifty_posts_wait_for_their_reports_at_once_with_no_pool_to_queue_behind
     for thread in threads:
         thread.join()
     assert results == [202] * 50 and len(publisher.handed) == 50
+
+
+@pytest.mark.parametrize("payload, reason", [
+    ({"submission_id": "wf-1", "submitted_at": "1970-01-01T00:00:00Z"}, "event_time_out_of_range"),
+    ({"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": {"message": "x" * 20_001}},
+     "text_too_long"),
+])
+def test_what_the_pipeline_s_validation_would_reject_is_400_too(serve, payload, reason):
+    url, publisher = serve()
+    status, answer, _ = post(url, json.dumps(payload).encode())
+    assert status == 400 and answer["error"].startswith(reason), answer
+    assert publisher.handed == []
