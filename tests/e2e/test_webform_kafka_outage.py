@@ -85,9 +85,11 @@ class Load:
             return collections.Counter(status for _, status, _ in self.answers)
 
 
+@pytest.mark.parametrize("outage", ["stop", "kill"])
 def test_kafka_stopped_and_restarted_under_load_every_202_is_on_the_topic_once_and_no_503_not_queued_is(
-        private_kafka):
-    topic = "complaints.webforms.outage"
+        private_kafka, outage):
+    """``stop``: a clean shutdown (SIGTERM); ``kill``: a crash (SIGKILL), in-flight requests unanswered."""
+    topic = f"complaints.webforms.outage-{outage}"
     private_kafka.create_topic(topic)
     publisher = KafkaPublisher(KafkaConfig(bootstrap_servers=private_kafka.bootstrap_servers,
                                            topics={"twitter": "unused", "webform": topic}), message_timeout=4)
@@ -95,7 +97,7 @@ def test_kafka_stopped_and_restarted_under_load_every_202_is_on_the_topic_once_a
     try:
         with serve_in_thread(build_app(publisher, config)) as url, Load(url) as load:
             wait_for(lambda: load.statuses()[202] >= 50, 60, "50 posts accepted before the outage")
-            private_kafka.stop()
+            getattr(private_kafka, outage)()
             wait_for(lambda: health(url) == 503, 30, "/healthz 503 with the broker down")
             wait_for(lambda: sum(1 for _, status, answer in load.answers
                                  if status == 503 and answer.get("queued") is False) >= 50, 60,

@@ -518,3 +518,23 @@ def test_what_the_pipeline_s_validation_would_reject_is_400_too(serve, payload, 
     status, answer, _ = post(url, json.dumps(payload).encode())
     assert status == 400 and answer["error"].startswith(reason), answer
     assert publisher.handed == []
+
+
+def test_delivery_reports_are_classified_by_what_they_prove():
+    from confluent_kafka import KafkaError
+    from google.api_core import exceptions
+
+    from ingest.transport import kafka_delivery, pubsub_delivery
+
+    assert kafka_delivery(None).outcome is Outcome.DELIVERED
+    # librdkafka gave up on a message that may have reached the broker: nobody can say
+    assert kafka_delivery(KafkaError(KafkaError._MSG_TIMED_OUT)).outcome is Outcome.UNKNOWN
+    assert kafka_delivery(KafkaError(KafkaError.REQUEST_TIMED_OUT)).outcome is Outcome.UNKNOWN
+    # refused, locally or by the broker: certainly not on the topic
+    assert kafka_delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)).outcome is Outcome.NOT_DELIVERED
+    assert kafka_delivery(KafkaError(KafkaError._PURGE_QUEUE)).outcome is Outcome.NOT_DELIVERED
+    assert "MSG_SIZE_TOO_LARGE" in kafka_delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)).detail
+    assert pubsub_delivery(exceptions.NotFound("no topic")).outcome is Outcome.NOT_DELIVERED
+    assert pubsub_delivery(exceptions.PermissionDenied("no")).outcome is Outcome.NOT_DELIVERED
+    assert pubsub_delivery(exceptions.DeadlineExceeded("slow")).outcome is Outcome.UNKNOWN
+    assert pubsub_delivery(exceptions.ServiceUnavailable("down")).outcome is Outcome.UNKNOWN
