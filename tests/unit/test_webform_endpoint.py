@@ -1,6 +1,7 @@
 """The web-form endpoint against a real HTTP server on localhost, driven over raw sockets where the way the bytes
 arrive matters (bodies in pieces, bodies that never come, 100-continue). The transport is a recording publisher
 here; the real broker, stopped and restarted under load, is in tests/e2e/test_webform_kafka_outage.py."""
+import datetime as dt
 import json
 import logging
 import socket
@@ -265,9 +266,7 @@ def test_the_pipeline_gives_a_live_post_the_complaint_id_the_endpoint_answered(s
     answer = post(url, body)[1]
     [(_, payload, attributes)] = publisher.messages
     record = message_record("webform", payload, "complaints.webforms/0/17", 17,
-                            __import__("datetime").datetime(2026, 11, 26, 9, 0, 1,
-                                                            tzinfo=__import__("datetime").timezone.utc),
-                            attributes, "run-1", "b1")
+                            dt.datetime(2026, 11, 26, 9, 0, 1, tzinfo=dt.timezone.utc), attributes, "run-1", "b1")
     complaint = parse_message(record)
     assert complaint["complaint_id"] == answer["complaint_id"]
     assert complaint["source_record_id"] == "wf-8"
@@ -282,7 +281,7 @@ def test_the_pipeline_gives_a_live_post_the_complaint_id_the_endpoint_answered(s
 
 def test_an_identity_attribute_the_endpoint_does_not_make_is_a_dead_letter_not_a_silent_fallback():
     record = message_record("webform", submission("wf-9"), "t/0/1", 1,
-                            __import__("datetime").datetime(2026, 11, 26, tzinfo=__import__("datetime").timezone.utc),
+                            dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc),
                             {"content_type": JSON, "identity": "wf-9"}, "run-1", "b1")
     with pytest.raises(Exception, match="identity attribute"):
         parse_message(record)
@@ -413,7 +412,8 @@ def test_one_access_log_line_per_request_without_body_content(serve, caplog):
         post(url, b"{", JSON)
     lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOG.name]
     assert len(lines) == 2
-    assert lines[0].startswith('127.0.0.1 "POST /webforms" 202') and lines[1].startswith('127.0.0.1 "POST /webforms" 400')
+    assert lines[0].startswith('127.0.0.1 "POST /webforms" 202')
+    assert lines[1].startswith('127.0.0.1 "POST /webforms" 400')
     assert "reason=invalid" in lines[1]
     assert not any("secret" in line or "wf-30" in line for line in lines)
 
