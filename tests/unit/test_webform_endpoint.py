@@ -538,3 +538,21 @@ def test_delivery_reports_are_classified_by_what_they_prove():
     assert pubsub_delivery(exceptions.PermissionDenied("no")).outcome is Outcome.NOT_DELIVERED
     assert pubsub_delivery(exceptions.DeadlineExceeded("slow")).outcome is Outcome.UNKNOWN
     assert pubsub_delivery(exceptions.ServiceUnavailable("down")).outcome is Outcome.UNKNOWN
+
+
+def test_a_live_post_reprocessed_from_the_lake_keeps_its_complaint_id(serve, tmp_path):
+    import orjson
+
+    from transforms.sources.lake import lake_records
+
+    url, publisher = serve()
+    answer = post(url, submission("wf-50", "billed twice"))[1]
+    [(_, payload, attributes)] = publisher.messages
+    record = message_record("webform", payload, "complaints.webforms/1/5", 5,
+                            dt.datetime(2026, 11, 26, 9, 0, 1, tzinfo=dt.timezone.utc), attributes, "run-1", "b1")
+    lake_file = tmp_path / "source=webform" / "ingest_date=2026-11-26" / "b1-live-0.jsonl"
+    lake_file.parent.mkdir(parents=True)
+    lake_file.write_bytes(orjson.dumps(record) + b"\n")
+    [again] = lake_records(str(lake_file), str(lake_file), run_id="run-2", batch_id="b2",
+                           ingested_at="2026-12-01T00:00:00+00:00")
+    assert parse_message(again)["complaint_id"] == answer["complaint_id"]
