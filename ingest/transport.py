@@ -61,22 +61,29 @@ class Delivery:
 class BrokerState:
     """Whether the transport can take messages now, as the client library reports it: down on "all brokers
     down" or a delivery that failed for want of a broker, up again on a delivery or a metadata answer. Safe to
-    read from any thread; ``since`` is a ``time.monotonic()`` instant."""
+    read from any thread; ``since`` is a ``time.monotonic()`` instant. A transport with no way to probe (Pub/Sub)
+    sets ``recheck_after``: that long after it went down it reads as up again, so the next message tries."""
 
-    def __init__(self):
+    def __init__(self, recheck_after: float | None = None):
         self.up, self.reason, self.since = True, "", time.monotonic()
+        self.recheck_after = recheck_after
         self._lock = threading.Lock()
 
     def mark(self, up: bool, reason: str = "") -> None:
         with self._lock:
-            if up != self.up:
-                self.up, self.since = up, time.monotonic()
+            changed = up != self.up
+            if changed or (not up and self.recheck_after is not None):  # a failed recheck waits again
+                self.since = time.monotonic()
+            if changed:
                 (_LOG.info if up else _LOG.warning)("transport %s%s", "up" if up else "down",
                                                      f": {reason}" if reason else "")
-            self.reason = "" if up else reason
+            self.up, self.reason = up, "" if up else reason
 
     def snapshot(self) -> tuple[bool, str]:
         with self._lock:
+            if not self.up and self.recheck_after is not None and \
+                    time.monotonic() - self.since >= self.recheck_after:
+                return True, ""
             return self.up, self.reason
 
 
@@ -268,7 +275,7 @@ class PubSubPublisher:
         self._paths = {source: self._client.topic_path(config.project, topic)
                        for source, topic in config.topics.items()}
         self._futures = []
-        self.state = BrokerState()
+        self.state = BrokerState(recheck_after=5.0)  # the client has no probe: try again after a while
 
     def deliver(self, source: str, payload: bytes, attributes: dict | None,
                 done: Callable[[Delivery], None]) -> None:

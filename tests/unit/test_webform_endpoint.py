@@ -556,3 +556,16 @@ def test_a_live_post_reprocessed_from_the_lake_keeps_its_complaint_id(serve, tmp
     [again] = lake_records(str(lake_file), str(lake_file), run_id="run-2", batch_id="b2",
                            ingested_at="2026-12-01T00:00:00+00:00")
     assert parse_message(again)["complaint_id"] == answer["complaint_id"]
+
+
+def test_a_transport_without_a_probe_reads_as_up_again_after_its_recheck_time():
+    from ingest.transport import BrokerState
+
+    state = BrokerState(recheck_after=0.2)
+    state.mark(False, "DeadlineExceeded")
+    assert state.snapshot() == (False, "DeadlineExceeded")
+    time.sleep(0.3)
+    assert state.snapshot() == (True, "")
+    state.mark(False, "DeadlineExceeded again")  # the recheck failed: down for another while
+    assert state.snapshot() == (False, "DeadlineExceeded again")
+    assert BrokerState().snapshot() == (True, "")
