@@ -54,6 +54,8 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class Delivery:
+    """One message's outcome and, when it was not delivered, the client library's reason."""
+
     outcome: Outcome
     detail: str = ""
 

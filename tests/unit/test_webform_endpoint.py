@@ -97,17 +97,31 @@ class Raw:
         self.sock.close()
 
 
+@pytest.fixture()
+def connect():
+    """connect(url) -> a Raw connection, closed when the test ends."""
+    opened = []
+
+    def open_one(url: str) -> Raw:
+        opened.append(Raw(url))
+        return opened[-1]
+
+    yield open_one
+    for raw in opened:
+        raw.close()
+
+
 def head(length, content_type=JSON, extra: str = "") -> bytes:
     return (f"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n"
             f"{extra}\r\n").encode()
 
 
 # -- whole bodies, whatever the segments ------------------------------------------------------------------------
-def test_a_form_body_in_two_segments_50_ms_apart_is_published_whole(serve):
+def test_a_form_body_in_two_segments_50_ms_apart_is_published_whole(serve, connect):
     url, publisher = serve()
     body = b"submission_id=wf-1&submitted_at=2026-11-26T09%3A00%3A00Z&message=hello+world+and+more"
     cut = body.index(b"+world")
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(len(body), FORM) + body[:cut], pause=0.05)
     raw.send(body[cut:])
     status, _, answer = raw.response()
@@ -116,10 +130,10 @@ def test_a_form_body_in_two_segments_50_ms_apart_is_published_whole(serve):
     assert [payload for _, payload, _ in publisher.messages] == [body]
 
 
-def test_a_json_body_in_many_1448_byte_segments_with_delays_is_published_whole(serve):
+def test_a_json_body_in_many_1448_byte_segments_with_delays_is_published_whole(serve, connect):
     url, publisher = serve()
     body = submission(message="the network drops every evening " * 300)  # ~10 KB: seven segments
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(len(body)))
     for start in range(0, len(body), 1448):
         raw.send(body[start:start + 1448], pause=0.02)
@@ -129,10 +143,10 @@ def test_a_json_body_in_many_1448_byte_segments_with_delays_is_published_whole(s
     assert publisher.messages[0][1] == body
 
 
-def test_a_body_shorter_than_its_content_length_is_408_after_the_body_timeout_and_not_published(serve):
+def test_a_body_shorter_than_its_content_length_is_408_after_the_body_timeout_and_not_published(serve, connect):
     url, publisher = serve(body_timeout=1.0)
     body = b'{"submission_id": "wf-2", "submitted_at": "2026-11-26T09:00:00Z"}'
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(500) + body)
     status, headers, answer = raw.response()
     assert status == 408 and "did not arrive" in json.loads(answer)["error"]
@@ -140,14 +154,14 @@ def test_a_body_shorter_than_its_content_length_is_408_after_the_body_timeout_an
     assert publisher.handed == []
 
 
-def test_headers_without_a_body_get_408_and_the_connection_is_freed(serve):
+def test_headers_without_a_body_get_408_and_the_connection_is_freed(serve, connect):
     url, publisher = serve(body_timeout=1.0)
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(60))
     status, _, _ = raw.response()
     assert status == 408 and raw.closed_by_server()
     # a chunked body that never ends is the same
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(b"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
     status, _, _ = raw.response()
@@ -155,10 +169,10 @@ def test_headers_without_a_body_get_408_and_the_connection_is_freed(serve):
     assert publisher.handed == []
 
 
-def test_a_client_that_goes_away_mid_body_is_one_log_line_not_a_traceback(serve, caplog):
+def test_a_client_that_goes_away_mid_body_is_one_log_line_not_a_traceback(serve, connect, caplog):
     url, publisher = serve()
     with caplog.at_level(logging.INFO):
-        raw = Raw(url)
+        raw = connect(url)
         raw.send(head(300) + b'{"submission_id": "wf-3"', pause=0.2)
         raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
         raw.close()
@@ -169,9 +183,9 @@ def test_a_client_that_goes_away_mid_body_is_one_log_line_not_a_traceback(serve,
     assert any("went away" in r.getMessage() for r in caplog.records)
 
 
-def test_the_64_kib_limit_holds_for_a_chunked_body_too(serve):
+def test_the_64_kib_limit_holds_for_a_chunked_body_too(serve, connect):
     url, publisher = serve()
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(b"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
              b"\r\n\r\n" + (b"8000\r\n" + b"x" * 0x8000 + b"\r\n") * 3 + b"0\r\n\r\n")
     status, _, answer = raw.response()
@@ -180,26 +194,26 @@ def test_the_64_kib_limit_holds_for_a_chunked_body_too(serve):
 
 
 # -- refusals before 100 Continue ---------------------------------------------------------------------------------
-def test_expect_100_continue_gets_413_at_once_and_never_100_for_a_body_too_large(serve):
+def test_expect_100_continue_gets_413_at_once_and_never_100_for_a_body_too_large(serve, connect):
     url, publisher = serve()
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(900_000, extra="Expect: 100-continue\r\n"))
     status, headers, _ = raw.response()
     assert status == 413 and headers["connection"] == "close"
 
 
-def test_expect_100_continue_from_a_refused_origin_gets_403_and_never_100(serve):
+def test_expect_100_continue_from_a_refused_origin_gets_403_and_never_100(serve, connect):
     url, _ = serve(allowed_origins=frozenset({"https://www.beejan.example"}))
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(100, extra="Expect: 100-continue\r\nOrigin: https://evil.example\r\n"))
     status, _, answer = raw.response()
     assert status == 403 and "evil.example" in json.loads(answer)["error"]
 
 
-def test_expect_100_continue_for_an_acceptable_post_gets_100_then_202(serve):
+def test_expect_100_continue_for_an_acceptable_post_gets_100_then_202(serve, connect):
     url, publisher = serve()
     body = submission("wf-5")
-    raw = Raw(url)
+    raw = connect(url)
     raw.send(head(len(body), extra="Expect: 100-continue\r\n"))
     assert raw.response()[0] == 100
     raw.send(body)
