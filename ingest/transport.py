@@ -155,6 +155,51 @@ class KafkaPublisher:
         if error is not None:
             self._errors.append(str(error))
 
+    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
+        headers = [(key, str(value).encode("utf-8")) for key, value in (attributes or {}).items()]
+        while True:
+            try:
+                self._producer.produce(self.topics[source], value=payload, headers=headers,
+                                       on_delivery=self._delivered)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain
+                self._producer.poll(0.5)
+        self._producer.poll(0)
+
+    def ensure_topics(self, partitions: int = 2, timeout: float = 15) -> list[str]:
+        """Create the channel topics that do not exist yet (KafkaIO refuses to read a missing topic);
+        returns the ones created."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.servers, "logger": _LIBRDKAFKA_LOG})
+        existing = set(admin.list_topics(timeout=timeout).topics)
+        missing = sorted(set(self.topics.values()) - existing)
+        if not missing:
+            return []
+        futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)
+                                       for topic in missing])
+        for topic, future in futures.items():
+            try:
+                future.result(timeout)
+            except Exception as error:  # noqa: BLE001 - a topic created meanwhile is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(error):
+                    raise TransportError(f"cannot create Kafka topic {topic}: {error}") from None
+        return missing
+
+    def flush(self, timeout: float = 60) -> None:
+        remaining = self._producer.flush(timeout)
+        errors, self._errors = self._errors, []
+        if remaining or errors:
+            raise TransportError(f"Kafka did not accept {remaining + len(errors)} messages "
+                                 f"({(errors or ['timed out'])[0]})")
+
+    def check(self, timeout: float = 5) -> None:
+        """Fail fast, with one clear line, when the broker cannot be reached."""
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except Exception as error:  # noqa: BLE001 - librdkafka raises KafkaException with a code
+            raise TransportError(f"cannot reach Kafka at {self.servers}: {error}") from None
+
     def _client_error(self, error) -> None:
         """librdkafka's error callback (served by poll): "all brokers down" marks the transport down."""
         if error.name() == "_ALL_BROKERS_DOWN" or error.fatal():
@@ -219,51 +264,6 @@ class KafkaPublisher:
             self._poller.join(timeout)
         return remaining
 
-    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
-        headers = [(key, str(value).encode("utf-8")) for key, value in (attributes or {}).items()]
-        while True:
-            try:
-                self._producer.produce(self.topics[source], value=payload, headers=headers,
-                                       on_delivery=self._delivered)
-                break
-            except BufferError:  # the local queue is full: let deliveries drain
-                self._producer.poll(0.5)
-        self._producer.poll(0)
-
-    def ensure_topics(self, partitions: int = 2, timeout: float = 15) -> list[str]:
-        """Create the channel topics that do not exist yet (KafkaIO refuses to read a missing topic);
-        returns the ones created."""
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        admin = AdminClient({"bootstrap.servers": self.servers, "logger": _LIBRDKAFKA_LOG})
-        existing = set(admin.list_topics(timeout=timeout).topics)
-        missing = sorted(set(self.topics.values()) - existing)
-        if not missing:
-            return []
-        futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)
-                                       for topic in missing])
-        for topic, future in futures.items():
-            try:
-                future.result(timeout)
-            except Exception as error:  # noqa: BLE001 - a topic created meanwhile is fine
-                if "TOPIC_ALREADY_EXISTS" not in str(error):
-                    raise TransportError(f"cannot create Kafka topic {topic}: {error}") from None
-        return missing
-
-    def flush(self, timeout: float = 60) -> None:
-        remaining = self._producer.flush(timeout)
-        errors, self._errors = self._errors, []
-        if remaining or errors:
-            raise TransportError(f"Kafka did not accept {remaining + len(errors)} messages "
-                                 f"({(errors or ['timed out'])[0]})")
-
-    def check(self, timeout: float = 5) -> None:
-        """Fail fast, with one clear line, when the broker cannot be reached."""
-        try:
-            self._producer.list_topics(timeout=timeout)
-        except Exception as error:  # noqa: BLE001 - librdkafka raises KafkaException with a code
-            raise TransportError(f"cannot reach Kafka at {self.servers}: {error}") from None
-
 
 class PubSubPublisher:
     """Publishes channel payloads to their Pub/Sub topics (honours ``PUBSUB_EMULATOR_HOST``)."""
@@ -278,6 +278,24 @@ class PubSubPublisher:
                        for source, topic in config.topics.items()}
         self._futures = []
         self.state = BrokerState(recheck_after=5.0)  # the client has no probe: try again after a while
+
+    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
+        self._futures.append(self._client.publish(self._paths[source], payload,
+                                                  **{k: str(v) for k, v in (attributes or {}).items()}))
+
+    def flush(self, timeout: float = 60) -> None:
+        failures = []
+        for future in self._futures:
+            try:
+                future.result(timeout=timeout)
+            except Exception as error:  # noqa: BLE001
+                failures.append(str(error))
+        self._futures = []
+        if failures:
+            raise TransportError(f"Pub/Sub did not accept {len(failures)} messages ({failures[0]})")
+
+    def check(self, timeout: float = 10) -> None:
+        return None
 
     def deliver(self, source: str, payload: bytes, attributes: dict | None,
                 done: Callable[[Delivery], None]) -> None:
@@ -306,24 +324,6 @@ class PubSubPublisher:
     def close(self, timeout: float = 10) -> int:
         self._client.stop()
         return 0
-
-    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
-        self._futures.append(self._client.publish(self._paths[source], payload,
-                                                  **{k: str(v) for k, v in (attributes or {}).items()}))
-
-    def flush(self, timeout: float = 60) -> None:
-        failures = []
-        for future in self._futures:
-            try:
-                future.result(timeout=timeout)
-            except Exception as error:  # noqa: BLE001
-                failures.append(str(error))
-        self._futures = []
-        if failures:
-            raise TransportError(f"Pub/Sub did not accept {len(failures)} messages ({failures[0]})")
-
-    def check(self, timeout: float = 10) -> None:
-        return None
 
 
 def pubsub_delivery(error: BaseException) -> Delivery:

@@ -9,25 +9,8 @@ from aiohttp import web
 
 
 class RecordingPublisher:
-    """Records what it is given. ``publish``/``flush`` as the batch publishers (``fail_with``: flush raises it);
-    ``deliver`` reports ``outcome`` for each message (a ``Delivery``; None: no report ever comes), recording
-    only the delivered ones, as the broker would hold them."""
-
-    def __init__(self, fail_with=None, outcome=None, report: bool = True):
-        from ingest.transport import BrokerState, Delivery, Outcome
-
+    def __init__(self, fail_with=None):
         self.messages, self.flushes, self.fail_with = [], 0, fail_with
-        self.outcome = outcome or Delivery(Outcome.DELIVERED)
-        self.report, self.state, self.handed = report, BrokerState(), []
-
-    def deliver(self, source, payload, attributes, done):
-        from ingest.transport import Outcome
-
-        self.handed.append((source, payload, dict(attributes or {})))
-        if self.outcome.outcome is Outcome.DELIVERED:
-            self.messages.append((source, payload, dict(attributes or {})))
-        if self.report:
-            threading.Thread(target=done, args=(self.outcome,), daemon=True).start()  # from another thread
 
     def publish(self, source, payload, attributes=None):
         self.messages.append((source, payload, dict(attributes or {})))
@@ -74,3 +57,24 @@ def serve_in_thread(app: web.Application, **runner_options):
         thread.join(10)
         if not thread.is_alive():
             loop.close()
+
+
+class DeliveringPublisher:
+    """A transport for the web-form endpoint (``deliver``) that reports ``outcome`` for each message from another
+    thread, as a broker's client does (``report=False``: no report ever comes), and keeps the delivered ones in
+    ``messages``, as the topic would; ``handed`` has every message it was given, ``state`` is its ``BrokerState``."""
+
+    def __init__(self, outcome=None, report: bool = True):
+        from ingest.transport import BrokerState, Delivery, Outcome
+
+        self.outcome = outcome or Delivery(Outcome.DELIVERED)
+        self.report, self.state, self.handed, self.messages = report, BrokerState(), [], []
+
+    def deliver(self, source, payload, attributes, done):
+        from ingest.transport import Outcome
+
+        self.handed.append((source, payload, dict(attributes or {})))
+        if self.outcome.outcome is Outcome.DELIVERED:
+            self.messages.append((source, payload, dict(attributes or {})))
+        if self.report:
+            threading.Thread(target=done, args=(self.outcome,), daemon=True).start()

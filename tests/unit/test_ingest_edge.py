@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingest.webform_endpoint import build_app
 from ingest.x_stream import Backoff, XStreamError, classify_line, run_connector
-from ingest.transport import Delivery, Outcome
+from ingest.transport import TransportError
 from tests.ingest_helpers import RecordingPublisher, serve_in_thread
 from transforms.records import complaint_id
 
@@ -30,7 +30,9 @@ def post(url, body: bytes, content_type: str | None):
 
 @pytest.fixture()
 def endpoint():
-    publisher = RecordingPublisher()
+    from tests.ingest_helpers import DeliveringPublisher
+
+    publisher = DeliveringPublisher()
     with serve_in_thread(build_app(publisher)) as url:
         yield url, publisher
 
@@ -78,7 +80,10 @@ def test_bad_requests_get_a_clear_4xx_and_nothing_is_published(endpoint, body, c
 
 
 def test_transport_down_is_503_with_retry_after():
-    publisher = RecordingPublisher(outcome=Delivery(Outcome.NOT_DELIVERED, "_ALL_BROKERS_DOWN"))
+    from ingest.transport import Delivery, Outcome
+    from tests.ingest_helpers import DeliveringPublisher
+
+    publisher = DeliveringPublisher(outcome=Delivery(Outcome.NOT_DELIVERED, "_ALL_BROKERS_DOWN"))
     with serve_in_thread(build_app(publisher)) as url:
         body = b'{"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z"}'
         status, answer, headers = post(f"{url}/webforms", body, "application/json")

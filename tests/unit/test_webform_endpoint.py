@@ -16,7 +16,7 @@ from ingest.transport import Delivery, Outcome
 from ingest.webform_endpoint import (EndpointConfig, RateLimiter, build_app, client_ip, issue_form_token,
                                      submission_identity, verify_form_token, BadSubmission)
 from tests.conftest import make_raw
-from tests.ingest_helpers import RecordingPublisher, serve_in_thread
+from tests.ingest_helpers import DeliveringPublisher, serve_in_thread
 from transforms.records import complaint_id
 from transforms.sources.messages import message_record, parse_message
 from transforms.sources.webforms import parse_webform
@@ -36,7 +36,7 @@ def serve():
     stack = []
 
     def start(publisher=None, **config):
-        publisher = publisher or RecordingPublisher()
+        publisher = publisher or DeliveringPublisher()
         context = serve_in_thread(build_app(publisher, EndpointConfig(identity_key=KEY, **config)))
         stack.append(context)
         return context.__enter__(), publisher
@@ -417,7 +417,7 @@ def test_one_access_log_line_per_request_without_body_content(serve, caplog):
 
     from ingest.webform_endpoint import AccessLogger, ACCESS_LOG
 
-    publisher = RecordingPublisher()
+    publisher = DeliveringPublisher()
     app = build_app(publisher, EndpointConfig(identity_key=KEY))
     runner_kwargs = {"access_log": ACCESS_LOG, "access_log_class": AccessLogger}
     with caplog.at_level(logging.INFO, logger=ACCESS_LOG.name), \
@@ -434,14 +434,14 @@ def test_one_access_log_line_per_request_without_body_content(serve, caplog):
 
 # -- the transport's answers -------------------------------------------------------------------------------------
 def test_an_unknown_delivery_is_503_that_says_so_and_that_a_retry_is_safe(serve):
-    url, publisher = serve(RecordingPublisher(report=False), delivery_timeout=0.2)
+    url, publisher = serve(DeliveringPublisher(report=False), delivery_timeout=0.2)
     status, answer, headers = post(url, submission("wf-40"))
     assert status == 503 and answer["queued"] == "unknown" and "safe" in answer["error"]
     assert answer["complaint_id"] and headers["Retry-After"] == "5"
 
 
 def test_a_known_down_transport_fails_fast_and_health_says_so(serve):
-    publisher = RecordingPublisher()
+    publisher = DeliveringPublisher()
     url, _ = serve(publisher)
     publisher.state.mark(False, "_ALL_BROKERS_DOWN: 1/1 brokers are down")
     status, answer, headers = post(url, submission("wf-41"))
@@ -458,7 +458,7 @@ def test_a_known_down_transport_fails_fast_and_health_says_so(serve):
 def test_many_concurrent_posts_each_get_their_own_outcome(serve):
     """The old endpoint flushed the whole producer per request, so one request could get another's failure."""
 
-    class Alternating(RecordingPublisher):
+    class Alternating(DeliveringPublisher):
         def deliver(self, source, payload, attributes, done):
             n = int(json.loads(payload)["submission_id"].removeprefix("wf-c"))
             self.outcome = Delivery(Outcome.DELIVERED if n % 2 else Outcome.NOT_DELIVERED, "refused")
@@ -499,7 +499,7 @@ def test_fifty_posts_wait_for_their_reports_at_once_with_no_pool_to_queue_behind
     """The old endpoint waited in the default executor (6 threads): 50 posts waiting on a slow broker queued
     behind each other. Here the broker answers only once all 50 messages are in its hands."""
 
-    class Gate(RecordingPublisher):
+    class Gate(DeliveringPublisher):
         def __init__(self, count):
             super().__init__(report=False)
             self.count, self.waiting = count, []
