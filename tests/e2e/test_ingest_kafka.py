@@ -4,7 +4,6 @@ import json
 import time
 import urllib.request
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
@@ -51,6 +50,8 @@ def test_webform_endpoint_publishes_to_kafka(kafka_services):
     assert headers["content_type"] == b"application/x-www-form-urlencoded"
     assert headers["client_ip"] == b"127.0.0.1" and headers["identity"].startswith(b"v1.")
     # the pipeline's live reader makes the record from the Kafka record and gives it the id the sender was told
+    from types import SimpleNamespace
+
     row = SimpleNamespace(topic=message.topic(), partition=message.partition(), offset=message.offset(),
                           timestamp=message.timestamp()[1], value=message.value(), headers=message.headers())
     complaint = parse_message(kafka_record(row, {topic: "webform"}, "run-1", "b1"))
