@@ -223,9 +223,25 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: tupl
     return peer
 
 
+def rate_key(ip: str) -> str:
+    """Whose bucket a client address fills: the address itself for IPv4, its /64 network for IPv6 (one
+    subscriber's line usually gets a whole /64, so counting its addresses one by one would limit nothing)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
 class RateLimiter:
-    """A token bucket per client: ``burst`` posts at once, then ``per_minute`` a minute. Memory is bounded: past
-    ``max_clients`` buckets, the full ones (clients quiet long enough to be back at ``burst``) are dropped."""
+    """A token bucket per client: ``burst`` posts at once, then ``per_minute`` a minute. Memory and time are
+    bounded: past ``max_clients`` buckets, the full ones (clients quiet long enough to be back at ``burst``) are
+    dropped, and if that does not free a tenth of them (a flood from many addresses), the oldest half goes: such
+    clients start again with a full bucket, the price of a bounded table."""
 
     def __init__(self, per_minute: float, burst: int, max_clients: int = 100_000):
         self.rate, self.burst, self.max_clients = per_minute / 60.0, float(burst), max_clients
@@ -236,19 +252,25 @@ class RateLimiter:
         if self.rate <= 0:
             return 0.0
         now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(client, (self.burst, now))
+        tokens, last = self._buckets.pop(client, (self.burst, now))  # re-inserted: the dict is in order of use
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens < 1:
             self._buckets[client] = (tokens, now)
             return (1 - tokens) / self.rate
         self._buckets[client] = (tokens - 1, now)
         if len(self._buckets) > self.max_clients:
-            self._forget_full(now)
+            self._shrink(now)
         return 0.0
 
-    def _forget_full(self, now: float) -> None:
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _shrink(self, now: float) -> None:
         for client, (tokens, last) in list(self._buckets.items()):
             if tokens + (now - last) * self.rate >= self.burst:
+                del self._buckets[client]
+        if len(self._buckets) > self.max_clients * 0.9:
+            for client in list(self._buckets)[:len(self._buckets) // 2]:  # the least recently seen
                 del self._buckets[client]
 
 
@@ -356,7 +378,7 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
             return refuse(request, 403, f"origin {origin} may not post here", "origin", close=body_coming)
         if origin is None and config.require_origin:
             return refuse(request, 403, "an Origin header is required", "origin", close=body_coming)
-        wait = limiter.allow(ip)
+        wait = limiter.allow(rate_key(ip))
         if wait:
             return refuse(request, 429, "too many posts from this address, retry later", "rate_limited",
                           {"Retry-After": str(max(1, round(wait)))}, close=body_coming)

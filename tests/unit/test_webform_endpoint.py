@@ -583,3 +583,16 @@ def test_a_transport_without_a_probe_reads_as_up_again_after_its_recheck_time():
     state.mark(False, "DeadlineExceeded again")  # the recheck failed: down for another while
     assert state.snapshot() == (False, "DeadlineExceeded again")
     assert BrokerState().snapshot() == (True, "")
+
+
+def test_the_rate_limiter_stays_bounded_under_a_flood_from_many_addresses_and_counts_ipv6_by_64():
+    from ingest.webform_endpoint import rate_key
+
+    limiter = RateLimiter(per_minute=1, burst=1, max_clients=1000)
+    for n in range(10_000):
+        limiter.allow(f"client-{n}", now=0.0)  # each bucket just emptied: nothing is full to drop
+    assert len(limiter) <= 1000
+    assert limiter.allow("client-9999", now=0.0) > 0  # the most recent clients are still limited
+    assert rate_key("2001:db8:1:2:aaaa::1") == rate_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert rate_key("2001:db8:1:3::1") != rate_key("2001:db8:1:2::1")
+    assert rate_key("203.0.113.7") == "203.0.113.7" and rate_key("::ffff:203.0.113.7") == "203.0.113.7"
