@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_urldispatcher import _default_expect_handler
+from aiohttp.web_urldispatcher import _default_expect_handler  # aiohttp's own 100 Continue (pinned 3.14)
 
 from ingest.transport import FORM, JSON, Delivery, Outcome
 from transforms.records import RecordError, complaint_id
