@@ -30,7 +30,9 @@ dashboard: $(STAMP)  ## 90 days of synthetic history, a forecast, and the API + 
 airflow: $(STAMP)  ## Apache Airflow (its own environment) running the DAGs of runners/airflow/dags, on http://127.0.0.1:8790
 	$(PYTHON) runners/local_services.py airflow
 
-services-start:  ## start Kafka, Beam's expansion service and Java worker pool (fetched and built on first use)
+# runners/local_services.py's seven services: Kafka (KRaft), Beam's Kafka expansion service and Java worker pool,
+# the Flink JobManager and TaskManager, Beam's Flink job server and the Python SDK worker pool
+services-start:  ## start the seven local services (fetched and built on first use; Prism too)
 	$(PYTHON) runners/local_services.py start
 
 services-stop:

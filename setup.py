@@ -40,6 +40,7 @@ INGEST = [  # the web-form endpoint, the X connector and replay, publishing to t
     "confluent-kafka==2.16.1", # Kafka producer (librdkafka)
     "google-cloud-pubsub==2.44.0",
     "aiohttp==3.14.5",         # the web-form HTTP endpoint and the X filtered-stream client (streaming HTTP)
+    "phonenumbers==9.0.43",    # the endpoint checks a post with the pipeline's own parser (transforms.cleaning)
 ]
 TEST = [
     "pytest==9.2.0",

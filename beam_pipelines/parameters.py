@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from beam_pipelines.config import StreamingSettings, ValidationSettings, WarehouseSettings
-from transforms.event_time import StreamTiming
 from transforms.validation import ValidationRules
 from warehouse.catalog import CatalogConfig
+
+if TYPE_CHECKING:  # transforms.event_time needs Beam; the web-form endpoint, which has none, uses this module
+    from transforms.event_time import StreamTiming
 
 
 def validation_rules(validation: ValidationSettings, batch_date: dt.date | None) -> ValidationRules:
@@ -24,6 +27,8 @@ def validation_rules(validation: ValidationSettings, batch_date: dt.date | None)
 def stream_timing(streaming: StreamingSettings, **overrides) -> StreamTiming:
     """The streaming pipeline's timing: the profile's ``[streaming]`` settings, with the ``overrides`` that are
     not None (the ``stream`` command's flags) on top."""
+    from transforms.event_time import StreamTiming
+
     values = {name: getattr(streaming, name) for name in StreamingSettings.__dataclass_fields__}
     values.update({name: value for name, value in overrides.items() if value is not None})
     return StreamTiming(**values)

@@ -7,14 +7,19 @@ pipeline's readers of the same topics are ``transforms/sources/live.py``.
 """
 from __future__ import annotations
 
+import enum
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 # librdkafka's own log (one line per failed connection attempt) goes through Python logging, quiet by default:
 # failures reach the user as one TransportError line.
 _LIBRDKAFKA_LOG = logging.getLogger("complaints.librdkafka")
 _LIBRDKAFKA_LOG.setLevel(logging.CRITICAL)
+_LOG = logging.getLogger("complaints.transport")
 DEFAULT_TOPICS = {"twitter": "complaints.twitter", "webform": "complaints.webforms"}
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 
@@ -39,6 +44,51 @@ class TransportError(Exception):
     """The transport cannot be reached or is misconfigured; the message says what to fix."""
 
 
+class Outcome(enum.Enum):
+    """What became of one message handed to ``deliver``, from its own delivery report."""
+
+    DELIVERED = "delivered"          # the broker acknowledged it (acks=all)
+    NOT_DELIVERED = "not_delivered"  # refused before or by the broker: it is not on the topic
+    UNKNOWN = "unknown"              # sent, no answer (a timeout, a lost connection): it may or may not be there
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message's outcome and, when it was not delivered, the client library's reason."""
+
+    outcome: Outcome
+    detail: str = ""
+
+
+class BrokerState:
+    """Whether the transport can take messages now, as the client library reports it: down on "all brokers
+    down" or a delivery that failed for want of a broker, up again on a delivery or a metadata answer. Safe to
+    read from any thread; ``since`` is a ``time.monotonic()`` instant. A transport with no way to probe (Pub/Sub)
+    sets ``recheck_after``: that long after it went down it reads as up again, so the next message tries."""
+
+    def __init__(self, recheck_after: float | None = None):
+        self.up, self.reason, self.since = True, "", time.monotonic()
+        self.recheck_after = recheck_after
+        self._lock = threading.Lock()
+
+    def mark(self, up: bool, reason: str = "") -> None:
+        with self._lock:
+            changed = up != self.up
+            if changed or (not up and self.recheck_after is not None):  # a failed recheck waits again
+                self.since = time.monotonic()
+            if changed:
+                (_LOG.info if up else _LOG.warning)("transport %s%s", "up" if up else "down",
+                                                     f": {reason}" if reason else "")
+            self.up, self.reason = up, "" if up else reason
+
+    def snapshot(self) -> tuple[bool, str]:
+        with self._lock:
+            if not self.up and self.recheck_after is not None and \
+                    time.monotonic() - self.since >= self.recheck_after:
+                return True, ""
+            return self.up, self.reason
+
+
 @dataclass
 class KafkaConfig:
     bootstrap_servers: str = "localhost:9092"
@@ -58,17 +108,48 @@ class PubSubConfig:
     subscriptions: dict = field(default_factory=dict)  # source -> subscription name; default <topic>-stream
 
 
-class KafkaPublisher:
-    """Publishes channel payloads to their Kafka topics (acks=all, idempotent producer)."""
+# delivery errors after which the message is certainly not on the topic: refused locally before it was sent, or
+# refused by the broker. Any other error (a timeout, a lost connection) leaves it possibly written: UNKNOWN.
+_KAFKA_NOT_WRITTEN = {"_PURGE_QUEUE", "_QUEUE_FULL", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION", "_INVALID_ARG",
+                      "MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD",
+                      "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "UNKNOWN_TOPIC_OR_PART",
+                      "INVALID_REQUIRED_ACKS", "POLICY_VIOLATION", "_VALUE_SERIALIZATION", "_KEY_SERIALIZATION"}
+# delivery errors that say no broker is reachable: the transport counts as down until one answers again
+_KAFKA_DOWN = {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE",
+               "NETWORK_EXCEPTION", "REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS", "LEADER_NOT_AVAILABLE"}
 
-    def __init__(self, config: KafkaConfig):
+
+def kafka_delivery(error) -> Delivery:
+    """A confluent-kafka delivery report's error (None when acknowledged) as a ``Delivery``."""
+    if error is None:
+        return Delivery(Outcome.DELIVERED)
+    name = error.name() if hasattr(error, "name") else str(error)
+    outcome = Outcome.NOT_DELIVERED if name in _KAFKA_NOT_WRITTEN else Outcome.UNKNOWN
+    return Delivery(outcome, f"{name}: {error.str() if hasattr(error, 'str') else error}")
+
+
+class KafkaPublisher:
+    """Publishes channel payloads to their Kafka topics (acks=all, idempotent producer).
+
+    Two ways to publish: ``publish`` + ``flush`` (a batch: replay, the X connector) and ``deliver`` (one
+    message, its own delivery report to a callback: the web-form endpoint). ``deliver`` starts a thread that
+    serves librdkafka's callbacks and, while the broker is known down, asks it for metadata every second;
+    ``state`` says whether it is up. ``message_timeout`` bounds how long librdkafka keeps retrying a message
+    before it reports it failed."""
+
+    def __init__(self, config: KafkaConfig, message_timeout: float = 30):
         from confluent_kafka import Producer
 
         self.topics, self.servers = config.topics, config.bootstrap_servers
+        self.state = BrokerState()
         self._producer = Producer({"bootstrap.servers": config.bootstrap_servers, "enable.idempotence": True,
-                                   "linger.ms": 20, "socket.timeout.ms": 10000, "message.timeout.ms": 30000,
-                                   "logger": _LIBRDKAFKA_LOG})
+                                   "linger.ms": 20, "socket.timeout.ms": 10000,
+                                   "message.timeout.ms": int(message_timeout * 1000),
+                                   "logger": _LIBRDKAFKA_LOG, "error_cb": self._client_error})
         self._errors: list[str] = []
+        self._poller: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._start_lock = threading.Lock()
 
     def _delivered(self, error, message):
         if error is not None:
@@ -119,6 +200,70 @@ class KafkaPublisher:
         except Exception as error:  # noqa: BLE001 - librdkafka raises KafkaException with a code
             raise TransportError(f"cannot reach Kafka at {self.servers}: {error}") from None
 
+    def _client_error(self, error) -> None:
+        """librdkafka's error callback (served by poll): "all brokers down" marks the transport down."""
+        if error.name() == "_ALL_BROKERS_DOWN" or error.fatal():
+            self.state.mark(False, f"{error.name()}: {error.str()}")
+
+    def deliver(self, source: str, payload: bytes, attributes: dict | None,
+                done: Callable[[Delivery], None]) -> None:
+        """Hand one message to the producer; ``done`` gets its ``Delivery`` exactly once, from the callback
+        thread (or at once, in the calling thread, when the producer's local queue is full: NOT_DELIVERED).
+        Never blocks."""
+        self._ensure_poller()
+        headers = [(key, str(value).encode("utf-8")) for key, value in (attributes or {}).items()]
+
+        def report(error, _message):
+            delivery = kafka_delivery(error)
+            if delivery.outcome is Outcome.DELIVERED:
+                self.state.mark(True)
+            elif error is not None and error.name() in _KAFKA_DOWN:
+                self.state.mark(False, delivery.detail)
+            done(delivery)
+
+        try:
+            self._producer.produce(self.topics[source], value=payload, headers=headers, on_delivery=report)
+        except BufferError:
+            done(Delivery(Outcome.NOT_DELIVERED, "the producer's local queue is full"))
+        except Exception as error:  # noqa: BLE001 - KafkaException: refused before it was queued
+            done(Delivery(Outcome.NOT_DELIVERED, f"not queued: {error}"))
+
+    def _ensure_poller(self) -> None:
+        if self._poller is not None:
+            return
+        with self._start_lock:
+            if self._poller is None:
+                self._poller = threading.Thread(target=self._serve_callbacks, name="kafka-delivery-reports",
+                                                 daemon=True)
+                self._poller.start()
+
+    def _serve_callbacks(self) -> None:
+        last_probe = 0.0
+        while not self._stopping.is_set():
+            self._producer.poll(0.1)
+            up, _ = self.state.snapshot()
+            if not up and time.monotonic() - last_probe >= 1.0:
+                last_probe = time.monotonic()
+                self._probe()
+
+    def _probe(self) -> None:
+        try:
+            metadata = self._producer.list_topics(timeout=1)
+        except Exception as error:  # noqa: BLE001 - still down
+            self.state.mark(False, f"no answer to a metadata request: {error}")
+            return
+        if metadata.brokers:
+            self.state.mark(True)
+
+    def close(self, timeout: float = 10) -> int:
+        """Stop the callback thread after waiting up to ``timeout`` s for what is in flight; returns how many
+        messages were still undelivered."""
+        remaining = self._producer.flush(timeout)
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.join(timeout)
+        return remaining
+
 
 class PubSubPublisher:
     """Publishes channel payloads to their Pub/Sub topics (honours ``PUBSUB_EMULATOR_HOST``)."""
@@ -132,6 +277,7 @@ class PubSubPublisher:
         self._paths = {source: self._client.topic_path(config.project, topic)
                        for source, topic in config.topics.items()}
         self._futures = []
+        self.state = BrokerState(recheck_after=5.0)  # the client has no probe: try again after a while
 
     def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
         self._futures.append(self._client.publish(self._paths[source], payload,
@@ -150,6 +296,42 @@ class PubSubPublisher:
 
     def check(self, timeout: float = 10) -> None:
         return None
+
+    def deliver(self, source: str, payload: bytes, attributes: dict | None,
+                done: Callable[[Delivery], None]) -> None:
+        """Publish one message; ``done`` gets its ``Delivery`` from the message's own future, in the client's
+        thread. Never blocks."""
+        try:
+            future = self._client.publish(self._paths[source], payload,
+                                          **{k: str(v) for k, v in (attributes or {}).items()})
+        except Exception as error:  # noqa: BLE001 - refused before it was sent (too large, client stopped)
+            done(Delivery(Outcome.NOT_DELIVERED, f"not queued: {error}"))
+            return
+
+        def report(finished):
+            error = finished.exception()
+            if error is None:
+                self.state.mark(True)
+                done(Delivery(Outcome.DELIVERED))
+                return
+            delivery = pubsub_delivery(error)
+            if delivery.outcome is Outcome.UNKNOWN:
+                self.state.mark(False, delivery.detail)
+            done(delivery)
+
+        future.add_done_callback(report)
+
+    def close(self, timeout: float = 10) -> int:
+        self._client.stop()
+        return 0
+
+
+def pubsub_delivery(error: BaseException) -> Delivery:
+    """A failed Pub/Sub publish future's exception as a ``Delivery``: the service's refusals (a missing topic, no
+    permission, an invalid message) are NOT_DELIVERED; anything else (deadline, unavailable) UNKNOWN."""
+    refused = {"NotFound", "PermissionDenied", "InvalidArgument", "Unauthenticated", "FailedPrecondition"}
+    outcome = Outcome.NOT_DELIVERED if type(error).__name__ in refused else Outcome.UNKNOWN
+    return Delivery(outcome, f"{type(error).__name__}: {error}")
 
 
 def content_type_of(file_name: str) -> str:

@@ -282,19 +282,20 @@ def _spawn(name: str, command: list[str], port: int | None, env: dict | None = N
     raise ServiceError(f"{name}: not listening on port {port} after {timeout:.0f} s")
 
 
-def _kafka_config() -> Path:
-    data = HOME / "data" / "kafka"
-    config = HOME / "kafka" / "server.properties"
-    config.write_text("\n".join([
+def kafka_properties(port: int, controller_port: int, data_dir: Path) -> str:
+    """A one-node KRaft broker's ``server.properties``: broker and controller in one process on localhost,
+    ``port`` for clients, ``controller_port`` for the quorum, its log in ``data_dir``. The tests' private
+    brokers (``tests/support/kafka_broker.py``) use it too."""
+    return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
-        f"controller.quorum.voters=1@localhost:{KAFKA_CONTROLLER_PORT}",
-        f"listeners=PLAINTEXT://localhost:{KAFKA_PORT},CONTROLLER://localhost:{KAFKA_CONTROLLER_PORT}",
-        f"advertised.listeners=PLAINTEXT://localhost:{KAFKA_PORT}",
+        f"controller.quorum.voters=1@localhost:{controller_port}",
+        f"listeners=PLAINTEXT://localhost:{port},CONTROLLER://localhost:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://localhost:{port}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={data}",
+        f"log.dirs={data_dir}",
         "num.partitions=2",
         "offsets.topic.replication.factor=1",
         "transaction.state.log.replication.factor=1",
@@ -303,14 +304,24 @@ def _kafka_config() -> Path:
         "share.coordinator.state.topic.min.isr=1",
         "group.initial.rebalance.delay.ms=0",
         "auto.create.topics.enable=true",
-    ]) + "\n")
+    ]) + "\n"
+
+
+def kafka_log_options() -> list[str]:
+    """The JVM flag that gives a broker the project's quiet log4j2 configuration."""
+    return [f"-Dlog4j2.configurationFile={POMS / 'kafka' / 'log4j2.properties'}"]
+
+
+def _kafka_config() -> Path:
+    config = HOME / "kafka" / "server.properties"
+    config.write_text(kafka_properties(KAFKA_PORT, KAFKA_CONTROLLER_PORT, HOME / "data" / "kafka"))
     return config
 
 
 def start_kafka() -> bool:
     libs = HOME / "kafka" / "libs"
     classpath = f"{libs}/*"
-    logging = [f"-Dlog4j2.configurationFile={POMS / 'kafka' / 'log4j2.properties'}"]
+    logging = kafka_log_options()
     config = _kafka_config()
     if not (HOME / "data" / "kafka" / "meta.properties").exists():
         cluster_id = subprocess.run(["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "random-uuid"],

@@ -31,11 +31,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: web.Application):
-    """Run ``app`` on a real localhost port in its own thread and event loop; yields the base URL."""
+def serve_in_thread(app: web.Application, **runner_options):
+    """Run ``app`` on a real localhost port in its own thread and event loop (``runner_options``: the AppRunner's,
+    e.g. an access logger); yields the base URL."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, **runner_options)
     ready = threading.Event()
 
     def run():
@@ -54,3 +55,26 @@ def serve_in_thread(app: web.Application):
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        if not thread.is_alive():
+            loop.close()
+
+
+class DeliveringPublisher:
+    """A transport for the web-form endpoint (``deliver``) that reports ``outcome`` for each message from another
+    thread, as a broker's client does (``report=False``: no report ever comes), and keeps the delivered ones in
+    ``messages``, as the topic would; ``handed`` has every message it was given, ``state`` is its ``BrokerState``."""
+
+    def __init__(self, outcome=None, report: bool = True):
+        from ingest.transport import BrokerState, Delivery, Outcome
+
+        self.outcome = outcome or Delivery(Outcome.DELIVERED)
+        self.report, self.state, self.handed, self.messages = report, BrokerState(), [], []
+
+    def deliver(self, source, payload, attributes, done):
+        from ingest.transport import Outcome
+
+        self.handed.append((source, payload, dict(attributes or {})))
+        if self.outcome.outcome is Outcome.DELIVERED:
+            self.messages.append((source, payload, dict(attributes or {})))
+        if self.report:
+            threading.Thread(target=done, args=(self.outcome,), daemon=True).start()

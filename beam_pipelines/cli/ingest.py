@@ -77,16 +77,53 @@ def run_publish(args) -> int:
 def endpoint_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=positive, default=8085)
+    parser.add_argument("--profile", help="dev (default), staging, prod, or a .toml file: its [webform] section "
+                                          "(limits, origins, trusted proxies, keys)")
     add_transport_arguments(parser)
 
 
+def endpoint_config(args):
+    """The endpoint's configuration from the profile's ``[webform]`` section and the keys it names."""
+    from beam_pipelines.config import ConfigError, load_section, webform_keys
+    from ingest.webform_endpoint import EndpointConfig
+
+    from beam_pipelines.parameters import validation_rules
+
+    try:
+        settings = load_section("webform", args.profile)
+        identity_key, form_token_key = webform_keys(settings)
+        rules = validation_rules(load_section("validation", args.profile), None)
+    except ConfigError as error:
+        raise CliError(f"complaints {args.command}: {error}", EXIT_USAGE) from None
+    return settings, EndpointConfig.from_settings(settings, identity_key, form_token_key, rules)
+
+
 def run_webform_endpoint(args) -> int:
+    import logging
+
+    from ingest.transport import KafkaConfig, KafkaPublisher, TransportError
     from ingest.webform_endpoint import serve
 
-    publisher = checked_publisher(args)
+    settings, config = endpoint_config(args)
+    transport = transport_config(args)
+    try:
+        # librdkafka gives up on a message as the endpoint stops waiting for it, so its answer is rarely "unknown"
+        publisher = KafkaPublisher(transport, message_timeout=settings.delivery_timeout_seconds) \
+            if isinstance(transport, KafkaConfig) else checked_publisher(args)
+        publisher.check()
+    except TransportError as error:
+        raise CliError(f"complaints {args.command}: {error}") from None
+    # the CLI owns the process: the access log (one line per request) and the transport's ups and downs on stderr,
+    # unless COMPLAINTS_LOG_LEVEL says otherwise
+    if "COMPLAINTS_LOG_LEVEL" not in os.environ:
+        for name in ("complaints.webform", "complaints.transport"):
+            logging.getLogger(name).setLevel(logging.INFO)
     print(f"web-form endpoint on http://{args.host}:{args.port}/webforms publishing to {args.transport} "
           f"topic {args.webform_topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    serve(publisher, args.host, args.port)
+    try:
+        serve(publisher, args.host, args.port, config)
+    finally:
+        publisher.close()
     return 0
 
 

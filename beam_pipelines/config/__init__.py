@@ -194,6 +194,52 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class WebformSettings:
+    """``[webform]``: the public web-form endpoint (``complaints webform-endpoint``; docs/operations/
+    webform-endpoint.md). Keys are named by environment variables (secrets); only dev may carry one in the file."""
+
+    max_body_bytes: int = 65_536           # a larger body is refused with 413 (before 100 Continue when declared)
+    body_timeout_seconds: float = 10.0     # the whole body must arrive within this after the headers, else 408
+    delivery_timeout_seconds: float = 10.0 # how long a post waits for its message's delivery report (then 503)
+    retry_after_seconds: int = 5           # the Retry-After of a 503 (transport down, outcome unknown) and a 429
+    #: the browser origins (scheme://host[:port]) whose pages may post (CORS); a request with any other Origin
+    #: header is refused with 403. Empty: no cross-origin browser post at all
+    allowed_origins: list = field(default_factory=list)
+    require_origin: bool = False           # true: a request without an Origin header is refused too (browsers only)
+    #: reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed; from anyone else the
+    #: header is ignored and the client is the connection's peer
+    trusted_proxies: list = field(default_factory=list)
+    rate_per_minute: float = 30.0          # posts per client IP per minute, sustained (0: no limit)
+    rate_burst: int = 10                   # posts a client IP may make at once before the rate applies
+    retry_window_seconds: int = 86_400     # a submission id seen again with other content within this is counted
+    #                                        as a collision (metric webform_identity_collisions_total)
+    identity_key_env: str = "COMPLAINTS_WEBFORM_IDENTITY_KEY"  # the key of the identity hash (a secret)
+    identity_key: str | None = None        # dev only: the key in the file
+    #: the key that signs form tokens (X-Form-Token); "" = no token needed. Set it where the form page can
+    #: issue tokens (ingest.webform_endpoint.issue_form_token)
+    form_token_key_env: str = ""
+    form_token_ttl_seconds: int = 3600
+
+    def __post_init__(self):
+        if self.max_body_bytes < 1 or self.body_timeout_seconds <= 0 or self.delivery_timeout_seconds <= 0:
+            raise ValueError("[webform] max_body_bytes, body_timeout_seconds and delivery_timeout_seconds must be "
+                             "positive")
+        if self.rate_per_minute < 0 or self.rate_burst < 1 or self.retry_after_seconds < 1:
+            raise ValueError("[webform] rate_per_minute must be >= 0, rate_burst and retry_after_seconds >= 1")
+        for origin in self.allowed_origins:
+            if not isinstance(origin, str) or not origin.startswith(("http://", "https://")) or \
+                    origin.rstrip("/") != origin:
+                raise ValueError(f"[webform] allowed_origins: {origin!r} is not an origin like https://example.com")
+        import ipaddress
+
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except (TypeError, ValueError):
+                raise ValueError(f"[webform] trusted_proxies: {proxy!r} is not an IP address or network") from None
+
+
+@dataclass(frozen=True)
 class Settings:
     profile: str
     contact_token_key: bytes
@@ -205,6 +251,7 @@ class Settings:
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
+    webform: WebformSettings = field(default_factory=WebformSettings)
     #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
     runner_defaults: dict = field(default_factory=dict)
     #: where the contact-token key came from: ``environment`` (a secret), or ``profile file`` (the dev profile's
@@ -235,7 +282,7 @@ class Settings:
 
 SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
             "quality": QualitySettings, "sla": SlaSettings, "warehouse": WarehouseSettings, "alerts": AlertSettings,
-            "lake": LakeSettings, "security": SecuritySettings}
+            "lake": LakeSettings, "security": SecuritySettings, "webform": WebformSettings}
 
 
 def _section(path: Path, name: str, values: dict):
@@ -286,6 +333,21 @@ def load_section(name: str, profile: str | None = None):
     """One section of a profile (e.g. ``alerts``), for commands that need no contact-token key."""
     _, path, data = _read_profile(profile)
     return _section(path, name, data.get(name, {}))
+
+
+def webform_keys(settings: WebformSettings) -> tuple[bytes, bytes | None]:
+    """(identity key, form-token key or None) of the ``[webform]`` section, from their environment variables (the
+    dev profile's identity key may be in the file); ConfigError names the variable to set."""
+    identity = os.environ.get(settings.identity_key_env) or settings.identity_key
+    if not identity:
+        raise ConfigError(f"the web-form endpoint needs its identity key: set the environment variable "
+                          f"{settings.identity_key_env}")
+    token = None
+    if settings.form_token_key_env:
+        token = os.environ.get(settings.form_token_key_env)
+        if not token:
+            raise ConfigError(f"[webform] form_token_key_env names {settings.form_token_key_env}, which is not set")
+    return identity.encode("utf-8"), token.encode("utf-8") if token else None
 
 
 def load_settings(profile: str | None = None) -> Settings:

@@ -12,6 +12,7 @@ from ingest.webform_endpoint import build_app
 from ingest.x_stream import run_connector
 from ingest.transport import KafkaConfig, KafkaPublisher
 from tests.ingest_helpers import serve_in_thread
+from transforms.sources.messages import kafka_record, parse_message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -42,9 +43,19 @@ def test_webform_endpoint_publishes_to_kafka(kafka_services):
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 202
+            answer = json.loads(response.read())
     [message] = consume(kafka_services["bootstrap_servers"], topic, 1)
     assert message.value() == body
-    assert dict(message.headers())["content_type"] == b"application/x-www-form-urlencoded"
+    headers = dict(message.headers())
+    assert headers["content_type"] == b"application/x-www-form-urlencoded"
+    assert headers["client_ip"] == b"127.0.0.1" and headers["identity"].startswith(b"v1.")
+    # the pipeline's live reader makes the record from the Kafka record and gives it the id the sender was told
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(topic=message.topic(), partition=message.partition(), offset=message.offset(),
+                          timestamp=message.timestamp()[1], value=message.value(), headers=message.headers())
+    complaint = parse_message(kafka_record(row, {topic: "webform"}, "run-1", "b1"))
+    assert complaint["complaint_id"] == answer["complaint_id"] and complaint["source_record_id"] == "wf-77"
 
 
 def test_x_connector_publishes_to_kafka(kafka_services):

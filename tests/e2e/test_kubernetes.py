@@ -142,3 +142,37 @@ def test_the_submitters_flags_are_the_clis(rendered):
                                                    "--environment_type", "--environment_config",
                                                    "--parallelism", "--checkpointing_interval",
                                                    "--sdk_worker_parallelism"}
+
+
+def test_the_webform_endpoint_is_the_clis_and_its_service_probes_and_profile_agree(rendered):
+    """The public endpoint's Deployment runs ``complaints webform-endpoint`` with flags that parse, the overlay's
+    profile (whose [webform] section loads, with the key its secret must carry), probes and a Service that reach
+    its port, listening on all interfaces, on the edge image of the overlay's registry."""
+    from beam_pipelines.cli import build_parser
+    from beam_pipelines.config import load_section
+
+    docs = rendered["by_kind"]
+    deployment = docs[("Deployment", "complaints-webform-endpoint")]
+    service = docs[("Service", "complaints-webform-endpoint")]
+    pod = deployment["spec"]["template"]
+    [container] = pod["spec"]["containers"]
+    assert container["command"] == ["complaints"]
+    args = build_parser("webform-endpoint").parse_args(container["args"])
+    assert (args.command, args.transport, args.host) == ("webform-endpoint", "kafka", "0.0.0.0")
+    assert args.profile == rendered["overlay"]
+    assert args.kafka_bootstrap_servers.startswith(f"kafka.{deployment['metadata']['namespace']}.svc:")
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"http": args.port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert "httpGet" not in container["livenessProbe"]  # a broker outage must not restart the pods
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    registry = {"dev": "beejan-dev", "staging": "beejan-staging", "prod": "beejan-prod"}[rendered["overlay"]]
+    assert registry in container["image"] and container["image"].endswith("complaints-edge:0.1.0")
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    settings = load_section("webform", args.profile)
+    assert settings.identity_key_env == "COMPLAINTS_WEBFORM_IDENTITY_KEY"
+    assert [ref["secretRef"]["name"] for ref in container["envFrom"]] == ["complaints-webform-secrets"]
+    if rendered["overlay"] != "dev":
+        assert settings.identity_key is None and settings.trusted_proxies  # behind the ingress, key from the secret

@@ -30,7 +30,9 @@ def post(url, body: bytes, content_type: str | None):
 
 @pytest.fixture()
 def endpoint():
-    publisher = RecordingPublisher()
+    from tests.ingest_helpers import DeliveringPublisher
+
+    publisher = DeliveringPublisher()
     with serve_in_thread(build_app(publisher)) as url:
         yield url, publisher
 
@@ -41,11 +43,13 @@ def test_json_submission_is_published_verbatim_and_acknowledged_with_its_complai
                        "fields": {"message": "no network"}}).encode()
     status, answer, _ = post(f"{url}/webforms", body, "application/json; charset=utf-8")
     assert status == 202
-    assert answer == {"status": "accepted", "submission_id": "wf-9", "complaint_id": complaint_id("webform", "wf-9")}
-    [(source, payload, attributes)] = publisher.messages
+    [(source, payload, attributes)] = publisher.messages  # acknowledged only after its own delivery report
     assert source == "webform" and payload == body
     assert attributes["content_type"] == "application/json" and attributes["received_at"]
-    assert publisher.flushes == 1  # acknowledged only after the transport confirmed
+    # a live post's identity is the endpoint's (docs/operations/webform-endpoint.md), not the bare submission id
+    assert answer == {"status": "accepted", "submission_id": "wf-9",
+                      "complaint_id": complaint_id("webform", attributes["identity"])}
+    assert attributes["identity"].startswith("v1.") and answer["complaint_id"] != complaint_id("webform", "wf-9")
 
 
 def test_urlencoded_submission_is_accepted(endpoint):
@@ -76,11 +80,15 @@ def test_bad_requests_get_a_clear_4xx_and_nothing_is_published(endpoint, body, c
 
 
 def test_transport_down_is_503_with_retry_after():
-    publisher = RecordingPublisher(fail_with=TransportError("broker unreachable"))
+    from ingest.transport import Delivery, Outcome
+    from tests.ingest_helpers import DeliveringPublisher
+
+    publisher = DeliveringPublisher(outcome=Delivery(Outcome.NOT_DELIVERED, "_ALL_BROKERS_DOWN"))
     with serve_in_thread(build_app(publisher)) as url:
         body = b'{"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z"}'
         status, answer, headers = post(f"{url}/webforms", body, "application/json")
     assert status == 503 and "retry" in answer["error"] and headers["Retry-After"] == "5"
+    assert answer["queued"] is False and publisher.messages == []
 
 
 def test_health_and_unknown_routes(endpoint):
