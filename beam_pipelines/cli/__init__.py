@@ -3,8 +3,8 @@
 One table of commands (``COMMANDS``), one module per group of them, each thin over a library function:
 ``generate`` (sample input, history), ``pipelines`` (batch, stream), ``models`` (train, evaluate), ``ingest``
 (publish, webform-endpoint, x-stream), ``serving`` (serve, report, query, forecast), ``upkeep`` (maintain,
-warehouse-import) and ``operations`` (alert, promote-model, rollback-model, expire-lake: what the schedules run). Command modules import
-their libraries only when they run, so each command needs only its own extra installed.
+warehouse-import), ``warehouse`` (relocate) and ``operations`` (alert, promote-model, rollback-model, expire-lake:
+what the schedules run). Command modules import their libraries only when they run, so each command needs only its own extra installed.
 
 Bad arguments, a missing input directory or an unwritable output give one clear line on stderr and a
 non-zero exit, never a traceback (2 usage, 3 input/output, 4 pipeline failed, 5 counts did not balance).
@@ -16,12 +16,13 @@ import os
 import sys
 
 from beam_pipelines.cli import generate, ingest, models, operations, pipelines, serving, upkeep
+from beam_pipelines.cli import warehouse as warehouse_commands
 from beam_pipelines.cli.common import EXIT_INPUT, EXIT_USAGE, CliError, Command, Parser
 from transforms.garbage_collection import skip_collections_at_exit
 
 #: Every command of the CLI, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving,
-                                                                          upkeep, operations)
+                                                                          upkeep, warehouse_commands, operations)
                                 for command in module.COMMANDS}
 #: The top-level packages of each extra, to name what is missing when a command's extra is not installed.
 EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
