@@ -300,7 +300,7 @@ class _Rewriter:
             live = entry.status != ManifestEntryStatus.DELETED
             local = self._local(data_file.file_path)
             if data_file.content == DataFileContent.POSITION_DELETES and os.path.isfile(local):
-                self._delete_file(local, data_file, metadata, result)
+                self._delete_file(local, data_file, result)
             elif strict and live and not os.path.isfile(local):
                 result.missing.append(local)
             _set(data_file, DATA_FILE_TYPE[DEFAULT_READ_VERSION], file_path=self.move(data_file.file_path))
@@ -324,9 +324,10 @@ class _Rewriter:
         """A FileIO reading the copy's file wherever an Iceberg file names the original's."""
         return _RedirectingIO(self.io, self._local)
 
-    def _delete_file(self, path: str, data_file, metadata, result: TableRelocation) -> None:
+    def _delete_file(self, path: str, data_file, result: TableRelocation) -> None:
         """Rewrite the position delete file ``path`` (its ``file_path`` column) beside it, once, and give its
-        manifest entry the new file's size and ``file_path``/``pos`` statistics."""
+        manifest entry the new file's size, split offsets and ``file_path``/``pos`` statistics (those it had:
+        readers match delete files to data files by the ``file_path`` bounds)."""
         if path not in self.delete_files:
             self.delete_files[path] = self._rewrite_delete_file(path)
             result.delete_files += 1
@@ -335,8 +336,8 @@ class _Rewriter:
         for name in ("column_sizes", "value_counts", "null_value_counts", "lower_bounds", "upper_bounds"):
             known = getattr(data_file, name)
             if known is not None:
-                changes[name] = {**known, **{key: value for key, value in statistics[name].items()
-                                             if key in (DELETE_FILE_PATH_ID, DELETE_POS_ID)}}
+                changes[name] = {key: statistics[name].get(key, value) if key in (DELETE_FILE_PATH_ID, DELETE_POS_ID)
+                                 else value for key, value in known.items()}
         if data_file.split_offsets is not None:
             changes["split_offsets"] = statistics["split_offsets"]
         _set(data_file, DATA_FILE_TYPE[DEFAULT_READ_VERSION], **changes)
