@@ -14,7 +14,7 @@ from schemas.tables import WAREHOUSE_TABLES
 from tests.conftest import run_cli
 from tests.support.position_deletes import delete_positions
 from tests.warehouse_helpers import copy_tables, current_snapshots
-from warehouse.catalog import CatalogConfig, catalog_entries, load_table, open_catalog
+from warehouse.catalog import CatalogConfig, WarehouseMoved, catalog_entries, load_table, open_catalog
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +188,29 @@ def test_relocation_rewrites_position_delete_files(original, tmp_path):
     for path in [delete_file, *copy.rglob("metadata/*")]:
         assert str(source).encode() not in path.read_bytes(), path
     assert scan_ids(source) == kept
+
+
+def test_an_interrupted_relocation_is_finished_by_running_it_again(original, tmp_path, monkeypatch):
+    import warehouse.relocate as relocate
+
+    copy = tmp_path / "interrupted"
+    shutil.copytree(original["out"] / "warehouse", copy)
+    renamed = []
+
+    def replace_then_fail(source, target):
+        if len(renamed) == 3:
+            raise OSError(28, "No space left on device")
+        renamed.append(target)
+        os.rename(source, target)
+
+    monkeypatch.setattr(relocate.os, "replace", replace_then_fail)
+    with pytest.raises(OSError):
+        relocate.relocate_warehouse(str(original["out"] / "warehouse"), str(copy))
+    assert len(renamed) == 3 and not list(copy.rglob(".relocating-*"))  # half done, nothing left beside
+    monkeypatch.undo()
+    with pytest.raises(WarehouseMoved):  # the catalog still points at the original: still refused
+        count(copy)
+    relocation = relocate.relocate_warehouse(str(original["out"] / "warehouse"), str(copy))
+    assert {table.table for table in relocation.tables} >= {"beejan.complaints", "beejan.dead_letter"}
+    assert count(copy) == original["rows"]
+    assert count(copy, original["first_snapshot"]) == original["first_rows"]
