@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from copy import copy
@@ -146,8 +147,8 @@ def relocate_warehouse(old: str, new: str) -> Relocation:
     for root in move.old:
         if inside(move.new, root) or inside(root, move.new):
             raise RelocationError(f"{new} and {old} overlap: relocate a copy into a directory of its own")
-    config = CatalogConfig(new)
-    catalog = open_catalog(config, create=False, check_location=False)
+    _own_catalog_file(catalog_file)
+    catalog = open_catalog(CatalogConfig(new), create=False, check_location=False)
     entries = [entry for entry in catalog_entries(catalog) if entry.metadata_location]
     to_move = []
     for entry in entries:
@@ -168,6 +169,16 @@ def relocate_warehouse(old: str, new: str) -> Relocation:
     finally:
         rewriter.discard()
     return Relocation(old, move.new, results)
+
+
+def _own_catalog_file(path: str) -> None:
+    """Give the copy a catalog file of its own when it shares one with another directory (a copy made of hard
+    links: ``cp -al``, ``rsync --link-dest``): SQLite updates its file in place, which would repoint the original's
+    catalog too. Every other file relocation writes is a new file renamed into place."""
+    if os.stat(path).st_nlink > 1:
+        temporary = os.path.join(os.path.dirname(path), f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{CATALOG_FILE}")
+        shutil.copy2(path, temporary)
+        os.replace(temporary, path)
 
 
 def _point_catalog(catalog, move: PathMove) -> None:

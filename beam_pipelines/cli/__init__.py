@@ -4,7 +4,8 @@ One table of commands (``COMMANDS``), one module per group of them, each thin ov
 ``generate`` (sample input, history), ``pipelines`` (batch, stream), ``models`` (train, evaluate), ``ingest``
 (publish, webform-endpoint, x-stream), ``serving`` (serve, report, query, forecast), ``upkeep`` (maintain,
 warehouse-import), ``warehouse`` (relocate) and ``operations`` (alert, promote-model, rollback-model, expire-lake:
-what the schedules run). Command modules import their libraries only when they run, so each command needs only its own extra installed.
+what the schedules run). Command modules import their libraries only when they run, so each command needs only its
+own extra installed.
 
 Bad arguments, a missing input directory or an unwritable output give one clear line on stderr and a
 non-zero exit, never a traceback (2 usage, 3 input/output, 4 pipeline failed, 5 counts did not balance).

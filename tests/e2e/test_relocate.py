@@ -214,3 +214,15 @@ def test_an_interrupted_relocation_is_finished_by_running_it_again(original, tmp
     assert {table.table for table in relocation.tables} >= {"beejan.complaints", "beejan.dead_letter"}
     assert count(copy) == original["rows"]
     assert count(copy, original["first_snapshot"]) == original["first_rows"]
+
+
+def test_a_copy_made_of_hard_links_is_relocated_without_changing_the_original(original, tmp_path):
+    old_warehouse = original["out"] / "warehouse"
+    copy = tmp_path / "linked"
+    shutil.copytree(old_warehouse, copy, copy_function=os.link)  # cp -al: every file shared with the original
+    assert (copy / "catalog.db").stat().st_ino == (old_warehouse / "catalog.db").stat().st_ino
+    before = file_hashes(old_warehouse)
+    result = run_cli("relocate", "--from", str(old_warehouse), "--to", str(copy))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert file_hashes(old_warehouse) == before
+    assert count(copy) == count(old_warehouse) == original["rows"]

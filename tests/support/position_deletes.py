@@ -43,10 +43,10 @@ def delete_positions(warehouse_dir: Path, name: str, positions: list[int], spell
     folder = Path(table.location().removeprefix("file://")) / "data"
     folder.mkdir(parents=True, exist_ok=True)
     local = folder / f"position-deletes-{uuid.uuid4().hex}.parquet"
+    schema = pa.schema([pa.field("file_path", pa.string(), False, {b"PARQUET:field_id": str(FILE_PATH_ID)}),
+                        pa.field("pos", pa.int64(), False, {b"PARQUET:field_id": str(POS_ID)})])
     rows = pa.table({"file_path": pa.array([data_file.file_path] * len(positions), pa.string()),
-                     "pos": pa.array(sorted(positions), pa.int64())},
-                    schema=pa.schema([pa.field("file_path", pa.string(), False, {b"PARQUET:field_id": str(FILE_PATH_ID)}),
-                                      pa.field("pos", pa.int64(), False, {b"PARQUET:field_id": str(POS_ID)})]))
+                     "pos": pa.array(sorted(positions), pa.int64())}, schema=schema)
     pq.write_table(rows, local)
     path = f"{spelling}{local}"
     encoded = data_file.file_path.encode()
