@@ -19,8 +19,10 @@ nothing to do.
 
 Everything else keeps its meaning: snapshot ids, sequence numbers, manifest counts and partition summaries,
 file sizes and statistics (a rewritten delete file gets its new size, and its ``file_path`` statistics
-recomputed from its new rows, as readers use them to match deletes to data files). Not rewritten: Puffin files
-(statistics, deletion vectors of format-version 3 tables: refused), views, object-store tables.
+recomputed from its new rows, as readers use them to match deletes to data files). Not rewritten: the content
+of Puffin files (statistics; deletion vectors of format-version 3 tables: refused), views, object-store tables.
+A manifest field pyiceberg does not read (a delete file's optional ``referenced_data_file`` hint) is not carried over;
+readers then match the delete file to data files by its ``file_path`` bounds, with the same result.
 """
 from __future__ import annotations
 
@@ -241,7 +243,11 @@ class _Rewriter:
         if not os.path.isfile(current):
             result.missing.append(current)
             return result
-        metadata = FromInputFile.table_metadata(self.io.new_input(current))
+        try:
+            metadata = FromInputFile.table_metadata(self.io.new_input(current))
+        except ValueError as error:  # pydantic's ValidationError is one: a view's metadata, a damaged file
+            raise RelocationError(f"{current} is not the metadata of an Iceberg table (a view?), which relocate "
+                                  f"cannot rewrite: {str(error).splitlines()[0]}") from None
         if metadata.format_version > 2:
             raise RelocationError(f"table {result.table} is Iceberg format version {metadata.format_version}: "
                                   "its deletion vectors (Puffin) cannot be rewritten here; relocate it with "

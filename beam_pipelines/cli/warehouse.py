@@ -3,6 +3,8 @@ commands are grouped), which makes a copied, moved or restored warehouse usable 
 restore are described in ``docs/operations/backup-restore.md``."""
 from __future__ import annotations
 
+import logging
+
 from beam_pipelines.cli.common import CliError, Command
 
 
@@ -23,7 +25,13 @@ def run_warehouse_relocate(args) -> int:
     except RelocationError as error:
         raise CliError(f"complaints relocate: {error}") from None
     except OSError as error:
-        raise CliError(f"complaints relocate: {error.filename or ''}: {error.strerror or error}") from None
+        raise CliError(f"complaints relocate: {error.filename or ''}: {error.strerror or error}; run it again once "
+                       "that is mended (nothing outside the copy was changed)") from None
+    except Exception as error:  # noqa: BLE001 - a damaged file in the copy: one line, the details in the debug log
+        logging.getLogger(__name__).debug("relocation failed", exc_info=True)
+        reason = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+        raise CliError(f"complaints relocate: cannot read the copy's Iceberg files ({reason}): copy the warehouse "
+                       "again and relocate that; nothing outside the copy was changed") from None
     if not relocation.tables:
         print(f"{relocation.new}: its catalog already points at it; nothing to relocate")
         return 0
