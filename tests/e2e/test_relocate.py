@@ -3,6 +3,7 @@
 and usable."""
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -47,6 +48,32 @@ def scan_ids(warehouse: Path, snapshot_id: int | None = None) -> set:
     ids = table.scan(snapshot_id=snapshot_id, selected_fields=("complaint_id",)).to_arrow().column("complaint_id")
     assert len(set(ids.to_pylist())) == len(ids)
     return set(ids.to_pylist())
+
+
+def table_of(warehouse: Path, name: str = "complaints"):
+    config = CatalogConfig(str(warehouse))
+    return load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES[name])
+
+
+def assert_same_meaning(original: Path, copy: Path, name: str = "complaints", resized=()):
+    """Every snapshot's manifest entries (status, snapshot, sequence numbers, partition, counts, statistics) and
+    every manifest's record of ``name`` in ``copy`` equal those of ``original`` but for the directory in paths,
+    a manifest's length and the size of the rewritten delete files ``resized``."""
+    def spelled(rows, directory: Path):
+        return json.loads(json.dumps(rows, default=str).replace(str(directory), "WAREHOUSE"))
+
+    before, after = table_of(original, name), table_of(copy, name)
+    assert [s.snapshot_id for s in before.snapshots()] == [s.snapshot_id for s in after.snapshots()]
+    for snapshot in before.snapshots():
+        old = spelled(before.inspect.entries(snapshot.snapshot_id).to_pylist(), original)
+        new = spelled(after.inspect.entries(snapshot.snapshot_id).to_pylist(), copy)
+        for entry in old + new:
+            if entry["data_file"]["content"] == 1 and entry["data_file"]["file_path"] in resized:
+                entry["data_file"]["file_size_in_bytes"] = None
+        assert old == new
+    old, new = (spelled(table.inspect.all_manifests().to_pylist(), folder)
+                for table, folder in ((before, original), (after, copy)))
+    assert [{**m, "length": None} for m in old] == [{**m, "length": None} for m in new]
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -126,6 +153,8 @@ def test_a_relocated_copy_works_on_its_own_files_and_the_original_stays_as_it_wa
     entries = catalog_entries(open_catalog(config, create=False))
     assert entries and all(str(warehouse) in entry.metadata_location for entry in entries)
     assert not list(warehouse.rglob(".relocating-*"))
+    for name in ("complaints", "dead_letter"):
+        assert_same_meaning(old_warehouse, warehouse, name)
 
     # the copy reads what the original holds, now and at its first snapshot (time travel)
     assert count(warehouse) == original["rows"]
@@ -182,6 +211,7 @@ def test_relocation_rewrites_position_delete_files(original, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 position delete files" in result.stdout
     assert file_hashes(source) == before
+    assert_same_meaning(source, copy, resized={deleted["delete_file"].replace(str(source), "WAREHOUSE")})
     assert scan_ids(copy) == kept  # the deletes apply to the copy's data files
     assert scan_ids(copy, deleted["before"]) == all_ids  # and the snapshot before them is whole
     delete_file = copy / Path(deleted["delete_file"].removeprefix("file:")).relative_to(source)
