@@ -154,10 +154,19 @@ def inside(uri: str, directory: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def recorded_warehouse(entry: CatalogEntry) -> str:
-    """The warehouse directory a catalog row's metadata file says the table was in: ``W`` of
-    ``W/<table>/metadata/<file>`` (the table's folder when it is not laid out so)."""
+def recorded_warehouse(entry: CatalogEntry, warehouse_dir: str | None = None) -> str:
+    """The warehouse directory a catalog row's metadata file says the table was in: the old path's part before the
+    metadata file's path inside ``warehouse_dir`` (a copy holds the same file at the same place under it, whatever
+    the layout: ours ``W/<table>/metadata/``, Spark's ``W/<namespace>/<table>/metadata/``); else ``W`` of
+    ``W/<table>/metadata/<file>``, or the table's folder when it is not laid out so."""
     path = normalise_uri(entry.metadata_location) if is_local(entry.metadata_location) else entry.metadata_location
+    if warehouse_dir is not None:
+        name = os.path.basename(path)
+        for folder, _, files in os.walk(local_path(warehouse_dir)):
+            if name in files:
+                relative = os.path.relpath(os.path.join(folder, name), local_path(warehouse_dir))
+                if path.endswith("/" + relative):
+                    return path[:-len(relative) - 1] or "/"
     folder = os.path.dirname(path)
     table_dir = os.path.dirname(folder) if os.path.basename(folder) == "metadata" else folder
     return os.path.dirname(table_dir) if os.path.basename(table_dir) == entry.name else table_dir
@@ -169,7 +178,7 @@ def check_catalog_location(catalog, warehouse_dir: str) -> None:
     and a moved warehouse would fail on files that are no longer there."""
     for entry in catalog_entries(catalog):
         if entry.metadata_location and not inside(entry.metadata_location, warehouse_dir):
-            raise WarehouseMoved(os.path.abspath(local_path(warehouse_dir)), recorded_warehouse(entry))
+            raise WarehouseMoved(os.path.abspath(local_path(warehouse_dir)), recorded_warehouse(entry, warehouse_dir))
 
 
 def iceberg_schema(table: Table) -> Schema:

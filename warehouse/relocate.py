@@ -158,7 +158,7 @@ def relocate_warehouse(old: str, new: str) -> Relocation:
             to_move.append(entry)
         elif not inside(entry.metadata_location, new):
             raise RelocationError(f"table {entry.namespace}.{entry.name} of {new}'s catalog points at "
-                                  f"{recorded_warehouse(entry)}, not at {old}: relocate --from that directory")
+                                  f"{recorded_warehouse(entry, new)}, not at {old}: relocate --from that directory")
     rewriter = _Rewriter(move)
     try:
         results = tuple(rewriter.table(entry) for entry in to_move)

@@ -61,3 +61,14 @@ def test_the_warehouse_a_catalog_row_points_at():
     assert recorded_warehouse(row) == "/old/out/warehouse"
     elsewhere = CatalogEntry("beejan", "complaints", "file:/data/tables/c/metadata/00003-a.metadata.json", None)
     assert recorded_warehouse(elsewhere) == "/data/tables/c"
+
+
+def test_the_old_warehouse_is_found_whatever_the_layout_of_its_tables(tmp_path):
+    """Spark's JDBC catalog puts a table at ``W/<namespace>/<table>``: the copy's file at the same place says
+    which part of the old path was the warehouse."""
+    metadata = tmp_path / "copy" / "beejan" / "complaints" / "metadata"
+    metadata.mkdir(parents=True)
+    (metadata / "00004-f00d.metadata.json").write_text("{}")
+    row = CatalogEntry("beejan", "complaints", "file:/old/w/beejan/complaints/metadata/00004-f00d.metadata.json", None)
+    assert recorded_warehouse(row, str(tmp_path / "copy")) == "/old/w"
+    assert recorded_warehouse(row, str(tmp_path / "elsewhere")) == "/old/w/beejan"  # no copy: the layout's guess
