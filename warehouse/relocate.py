@@ -222,7 +222,15 @@ class _Rewriter:
         return os.path.join(folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
 
     def replace_all(self) -> None:
+        """Rename each rewritten file over the copy's file. A Hadoop checksum beside it (``.<name>.crc``, which
+        Spark's local file system writes and checks) describes the old content: it goes first (Hadoop reads a
+        file without one unchecked), so an interruption never leaves a checksum that does not match."""
         for path, temporary in list(self.pending.items()):
+            folder, name = os.path.split(path)
+            try:
+                os.remove(os.path.join(folder, f".{name}.crc"))
+            except FileNotFoundError:
+                pass
             os.replace(temporary, path)
             del self.pending[path]
 

@@ -203,6 +203,12 @@ def test_relocation_rewrites_position_delete_files(original, tmp_path):
     deleted = delete_positions(source, "complaints", [0, 3, 4], spelling="file:")  # as Spark spells paths
     kept = scan_ids(source)
     assert len(kept) == len(all_ids) - 3
+    # Spark's local file system writes a Hadoop checksum beside each file, and checks it when it reads the file
+    source_delete_file = Path(deleted["delete_file"].removeprefix("file:"))
+    checksums = [path.parent / f".{path.name}.crc" for path in (source_delete_file,
+                                                               *(source / "complaints" / "metadata").glob("*.avro"))]
+    for checksum in checksums:
+        checksum.write_bytes(b"crc\x00\x00\x00\x02\x00")
     before = file_hashes(source)
 
     copy = tmp_path / "copy-with-deletes"
@@ -218,6 +224,9 @@ def test_relocation_rewrites_position_delete_files(original, tmp_path):
     for path in [delete_file, *copy.rglob("metadata/*")]:
         assert str(source).encode() not in path.read_bytes(), path
     assert scan_ids(source) == kept
+    # a checksum of a file the relocation rewrote would no longer match it: the copy's are gone, the original's kept
+    assert all(checksum.exists() for checksum in checksums)
+    assert not [checksum for checksum in checksums if (copy / checksum.relative_to(source)).exists()]
 
 
 def test_an_interrupted_relocation_is_finished_by_running_it_again(original, tmp_path, monkeypatch):
