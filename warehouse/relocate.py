@@ -31,7 +31,6 @@ import posixpath
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from copy import copy
 from urllib.parse import quote, unquote, urlsplit
 
 import pyarrow as pa
@@ -313,7 +312,8 @@ class _Rewriter:
         path = self._local(manifest.manifest_path)
         if path in self.manifests:
             return self.manifests[path]
-        record = copy(manifest)
+        # a new record: copy() of a pyiceberg Record shares its values with the original
+        record = type(manifest)(*(manifest[position] for position in range(len(manifest))))
         _set(record, MANIFEST_LIST_FILE_SCHEMAS[DEFAULT_READ_VERSION], manifest_path=self.move(manifest.manifest_path))
         if not os.path.isfile(path):
             if strict:
