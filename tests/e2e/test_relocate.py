@@ -6,13 +6,15 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from beam_pipelines.generator import generate
 from schemas.tables import WAREHOUSE_TABLES
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.support.position_deletes import delete_positions
 from tests.warehouse_helpers import copy_tables, current_snapshots
 from warehouse.catalog import CatalogConfig, WarehouseMoved, catalog_entries, load_table, open_catalog
@@ -265,3 +267,26 @@ def test_a_copy_made_of_hard_links_is_relocated_without_changing_the_original(or
     assert result.returncode == 0, result.stderr[-2000:]
     assert file_hashes(old_warehouse) == before
     assert count(copy) == count(old_warehouse) == original["rows"]
+
+
+def test_a_shared_catalog_is_not_checked_against_the_warehouse_directory(original, tmp_path):
+    """A catalog named in the profile (here a SQL catalog over the original's database, given by PYICEBERG_*
+    variables as a shared one would be) holds tables wherever it likes: no refusal."""
+    env = {**os.environ, "PYICEBERG_CATALOG__EMBEDDED__TYPE": "sql",
+           "PYICEBERG_CATALOG__EMBEDDED__URI": f"sqlite:///{original['out'] / 'warehouse' / 'catalog.db'}"}
+    reader = ("import sys\nfrom warehouse.catalog import CatalogConfig\nfrom warehouse.read import read_arrow\n"
+              "print(read_arrow(CatalogConfig(sys.argv[1], 'embedded', 'beejan'), 'complaints').num_rows)")
+    result = subprocess.run([sys.executable, "-c", reader, str(tmp_path / "elsewhere" / "warehouse")], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) == original["rows"]
+
+
+def test_every_opening_of_a_moved_embedded_catalog_is_refused_for_readers_and_writers(original, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(original["out"] / "warehouse", copy)
+    for create in (False, True):
+        with pytest.raises(WarehouseMoved) as refused:
+            open_catalog(CatalogConfig(str(copy)), create=create)
+        assert refused.value.recorded == str(original["out"] / "warehouse")
+    open_catalog(CatalogConfig(str(original["out"] / "warehouse")), create=False)  # the original opens
