@@ -27,7 +27,8 @@ from pyiceberg.transforms import IdentityTransform
 
 import schemas
 from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
-from warehouse.uris import file_uri, local_path  # noqa: F401  (re-exported: callers import them from here)
+# file_uri and local_path are re-exported: callers import them from here
+from warehouse.uris import file_uri, is_local, local_path, normalise_uri  # noqa: F401
 
 CATALOG_FILE = "catalog.db"
 DEFAULT_NAMESPACE = "beejan"
@@ -48,6 +49,18 @@ class CatalogError(Exception):
 
 class NoCatalogYet(CatalogError):
     """The embedded catalog does not exist yet: nothing has been committed to this warehouse."""
+
+
+class WarehouseMoved(CatalogError):
+    """The embedded catalog's tables live outside its warehouse directory: the directory was moved, copied or
+    restored elsewhere, and its tables' paths must be rewritten (``complaints relocate``) before anything reads or
+    writes it. ``recorded`` is where the catalog points, ``warehouse_dir`` where the catalog is."""
+
+    def __init__(self, warehouse_dir: str, recorded: str):
+        super().__init__(f"{warehouse_dir}'s catalog points at {recorded}: this warehouse was moved or copied; "
+                         f"make it usable here with: complaints relocate --from {recorded} --to {warehouse_dir}")
+        self.warehouse_dir = warehouse_dir
+        self.recorded = recorded
 
 
 @dataclass(frozen=True)
@@ -73,9 +86,11 @@ class CatalogConfig:
         return f"{file_uri(self.warehouse_dir)}/{table.name}"
 
 
-def open_catalog(config: CatalogConfig, create: bool = True) -> Catalog:
+def open_catalog(config: CatalogConfig, create: bool = True, check_location: bool = True) -> Catalog:
     """The catalog of ``config``. The embedded one is created when ``create`` (writers); a reader of a
-    warehouse without one gets ``CatalogError``."""
+    warehouse without one gets ``CatalogError``. An embedded catalog whose tables live outside its warehouse
+    directory (a moved or copied warehouse) gives ``WarehouseMoved`` unless ``check_location`` is false (only
+    the relocation itself opens it so)."""
     if not config.embedded:
         try:
             return load_catalog(config.name)
@@ -94,11 +109,76 @@ def open_catalog(config: CatalogConfig, create: bool = True) -> Catalog:
 
     properties = {"uri": f"sqlite:///{path}", "warehouse": file_uri(config.warehouse_dir)}
     try:
-        return SqlCatalog("embedded", **properties, init_catalog_tables="true" if create else "false")
+        catalog = SqlCatalog("embedded", **properties, init_catalog_tables="true" if create else "false")
     except OperationalError as error:  # two writers creating the catalog at once: the other one made it
         if "already exists" not in str(error):
             raise CatalogError(f"cannot open the Iceberg catalog {path}: {error}") from error
-        return SqlCatalog("embedded", **properties, init_catalog_tables="false")
+        catalog = SqlCatalog("embedded", **properties, init_catalog_tables="false")
+    if check_location:
+        check_catalog_location(catalog, config.warehouse_dir)
+    return catalog
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One row of the embedded catalog: a table (or view) and the metadata file it is at."""
+
+    namespace: str
+    name: str
+    metadata_location: str | None
+    previous_metadata_location: str | None
+
+
+def catalog_entries(catalog) -> list[CatalogEntry]:
+    """Every table of the embedded (pyiceberg SQL) ``catalog``, read from its own table in one query; none when
+    the catalog has no tables yet (or not even its table of tables)."""
+    from pyiceberg.catalog.sql import IcebergTables
+    from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    query = select(IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location,
+                   IcebergTables.previous_metadata_location).where(IcebergTables.catalog_name == catalog.name)
+    try:
+        with Session(catalog.engine) as session:
+            return [CatalogEntry(*row) for row in session.execute(query)]
+    except OperationalError:  # no iceberg_tables table yet: an empty catalog
+        return []
+
+
+def inside(uri: str, directory: str) -> bool:
+    """True when the file ``uri`` (any spelling) is ``directory`` or under it, both with symlinks resolved."""
+    if not is_local(uri):
+        return False
+    path, root = os.path.realpath(normalise_uri(uri)), os.path.realpath(normalise_uri(directory))
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def recorded_warehouse(entry: CatalogEntry, warehouse_dir: str | None = None) -> str:
+    """The warehouse directory a catalog row's metadata file says the table was in: the old path's part before the
+    metadata file's path inside ``warehouse_dir`` (a copy holds the same file at the same place under it, whatever
+    the layout: ours ``W/<table>/metadata/``, Spark's ``W/<namespace>/<table>/metadata/``); else ``W`` of
+    ``W/<table>/metadata/<file>``, or the table's folder when it is not laid out so."""
+    path = normalise_uri(entry.metadata_location) if is_local(entry.metadata_location) else entry.metadata_location
+    if warehouse_dir is not None:
+        name = os.path.basename(path)
+        for folder, _, files in os.walk(local_path(warehouse_dir)):
+            if name in files:
+                relative = os.path.relpath(os.path.join(folder, name), local_path(warehouse_dir))
+                if path.endswith("/" + relative):
+                    return path[:-len(relative) - 1] or "/"
+    folder = os.path.dirname(path)
+    table_dir = os.path.dirname(folder) if os.path.basename(folder) == "metadata" else folder
+    return os.path.dirname(table_dir) if os.path.basename(table_dir) == entry.name else table_dir
+
+
+def check_catalog_location(catalog, warehouse_dir: str) -> None:
+    """Raise ``WarehouseMoved`` when a table of the embedded ``catalog`` has its metadata outside
+    ``warehouse_dir``: a copy would read the original's files and commit new ones into the original's folders,
+    and a moved warehouse would fail on files that are no longer there."""
+    for entry in catalog_entries(catalog):
+        if entry.metadata_location and not inside(entry.metadata_location, warehouse_dir):
+            raise WarehouseMoved(os.path.abspath(local_path(warehouse_dir)), recorded_warehouse(entry, warehouse_dir))
 
 
 def iceberg_schema(table: Table) -> Schema:

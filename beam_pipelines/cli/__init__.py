@@ -3,8 +3,9 @@
 One table of commands (``COMMANDS``), one module per group of them, each thin over a library function:
 ``generate`` (sample input, history), ``pipelines`` (batch, stream), ``models`` (train, evaluate), ``ingest``
 (publish, webform-endpoint, x-stream), ``serving`` (serve, report, query, forecast), ``upkeep`` (maintain,
-warehouse-import) and ``operations`` (alert, promote-model, rollback-model, expire-lake: what the schedules run). Command modules import
-their libraries only when they run, so each command needs only its own extra installed.
+warehouse-import), ``warehouse`` (relocate) and ``operations`` (alert, promote-model, rollback-model, expire-lake:
+what the schedules run). Command modules import their libraries only when they run, so each command needs only its
+own extra installed.
 
 Bad arguments, a missing input directory or an unwritable output give one clear line on stderr and a
 non-zero exit, never a traceback (2 usage, 3 input/output, 4 pipeline failed, 5 counts did not balance).
@@ -16,12 +17,13 @@ import os
 import sys
 
 from beam_pipelines.cli import generate, ingest, models, operations, pipelines, serving, upkeep
-from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, Parser
+from beam_pipelines.cli import warehouse as warehouse_commands
+from beam_pipelines.cli.common import EXIT_INPUT, EXIT_USAGE, CliError, Command, Parser
 from transforms.garbage_collection import ask_workers_to_tune, skip_collections_at_exit
 
 #: Every command of the CLI, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving,
-                                                                          upkeep, operations)
+                                                                          upkeep, warehouse_commands, operations)
                                 for command in module.COMMANDS}
 #: The top-level packages of each extra, to name what is missing when a command's extra is not installed.
 EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
@@ -56,6 +58,20 @@ def run(command: Command, args, extra: list[str]) -> int:
     return command.run(args)
 
 
+def moved_warehouse(error: BaseException | None) -> Exception | None:
+    """The ``warehouse.catalog.WarehouseMoved`` behind ``error`` (itself, or what it was raised from or while
+    handling), or None. A command may wrap it in its own error; whichever command met it, the user gets its line
+    and the input/output exit code. Looked up only if the catalog module was loaded: otherwise none was raised."""
+    catalog = sys.modules.get("warehouse.catalog")
+    seen = set()
+    while catalog is not None and error is not None and id(error) not in seen:
+        if isinstance(error, catalog.WarehouseMoved):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     level = os.environ.get("COMPLAINTS_LOG_LEVEL", "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -81,7 +97,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise CliError(f"complaints {selected.name} needs the '{selected.extra}' extra: pip install "
                                f"'beejan-complaints[{selected.extra}]' (module {error.name} is missing)") from None
             raise
-    except CliError as error:
+    except Exception as error:  # noqa: BLE001 - a moved warehouse is one line whatever the command; others as before
+        moved = moved_warehouse(error)
+        if moved is not None:
+            print(f"complaints {selected_command(argv)}: {moved}", file=sys.stderr)
+            return EXIT_INPUT
+        if not isinstance(error, CliError):
+            raise
         print(str(error), file=sys.stderr)
         return error.code
     except KeyboardInterrupt:
