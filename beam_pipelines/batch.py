@@ -461,6 +461,12 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
     The manifest is written when the run starts (``running``) and rewritten when it ends, whatever the outcome
     (``beam_pipelines/run_records.py``); runs of this host that a kill left ``running`` are recorded as
     ``abandoned`` first."""
+    from warehouse.catalog import writer_schemas
+
+    # opens the catalog first: a warehouse that cannot be used (moved, unreachable) is refused before anything
+    # is written, not even a run manifest
+    plan.table_schemas = writer_schemas(catalog_config(settings.warehouse, plan.output_dir),
+                                        list(sinks.ICEBERG_TABLES))
     recover_interrupted_commits(plan.output_dir, settings)
     run_records.record_abandoned(plan.output_dir)
     run_records.record_started(plan.output_dir, run_identity(plan, settings))
@@ -530,10 +536,7 @@ def run_identity(plan: BatchPlan, settings: Settings) -> dict:
 
 
 def _run_and_commit(plan: BatchPlan, settings: Settings, model_factory, show_progress: bool) -> dict:
-    from warehouse.catalog import writer_schemas
-
     catalog = catalog_config(settings.warehouse, plan.output_dir)
-    plan.table_schemas = writer_schemas(catalog, list(sinks.ICEBERG_TABLES))
     runner_defaults = {}
     if plan.runner in LOCAL_RUNNERS:
         runner_defaults = local_runner_options(settings.runner_defaults, plan.beam_args, plan.input_bytes,
