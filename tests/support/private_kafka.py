@@ -67,6 +67,7 @@ class PrivateKafka:
             "offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1",
             "transaction.state.log.min.isr=1", "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1", "group.initial.rebalance.delay.ms=0",
+            "offsets.topic.num.partitions=1",  # a consumer group in seconds, not 50 partitions
             "auto.create.topics.enable=true",
         ]) + "\n")
 
