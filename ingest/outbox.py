@@ -119,11 +119,11 @@ class Outbox:
 
     def __init__(self, publisher, spool: Spool, source: str = "twitter", *, max_in_flight: int = 1000,
                  spool_max_bytes: int = 1 << 30, dedupe_seconds: float = 600.0, retry_seconds: float = 5.0,
-                 probe_timeout: float = 5.0):
+                 probe_timeout: float = 5.0, counts: DeliveryCounts | None = None):
         self.publisher, self.spool, self.source = publisher, spool, source
         self.max_in_flight, self.spool_max_bytes = max_in_flight, spool_max_bytes
         self.dedupe_seconds, self.retry_seconds, self.probe_timeout = dedupe_seconds, retry_seconds, probe_timeout
-        self.counts = DeliveryCounts()
+        self.counts = counts if counts is not None else DeliveryCounts()
         self._in_flight: dict[int, _Message] = {}
         self._tickets = 0
         self._reports: collections.deque = collections.deque()

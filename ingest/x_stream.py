@@ -5,8 +5,8 @@ verbatim to the Twitter topic, and reconnects as X asks clients to.
   connection is dead, and it is reopened.
 - Backoff (X's reconnection guidance): network errors and dropped connections back off linearly by 250 ms up
   to 16 s; HTTP errors exponentially from 5 s up to 320 s; 429 (too many requests) exponentially from 60 s.
-  A connection that delivered data resets the backoff. 401 and 403 stop the connector: a bad token or a
-  missing entitlement does not heal by retrying.
+  A connection that delivered data resets the backoff. 400, 401 and 403 stop the connector: a request X
+  rejects, a bad token or a missing entitlement does not heal by retrying.
 - Backfill: every reconnect asks for ``backfill_minutes`` (1-5, X's limit; 0 turns it off for access levels
   without it) of the posts matched meanwhile. X replays them without deduplicating; the outbox counts a post
   id seen again within the window as a duplicate and does not publish it twice.
@@ -197,7 +197,7 @@ class _Connector:
         if "backfill_minutes" in url.query:
             self.stats.backfill_requests += 1
         async with session.get(url, headers=headers) as response:
-            if response.status in (401, 403):
+            if response.status in (400, 401, 403):
                 detail = (await response.text())[:200]
                 hint = (" (an access level without backfill refuses backfill_minutes: try --backfill-minutes 0)"
                         if "backfill_minutes" in url.query else "")
@@ -323,8 +323,8 @@ def run_connector(url: str, token: str, publisher, spool_dir, *, max_posts: int 
     stats = ConnectorStats()
     # a backfill replays at most backfill_minutes before the reconnect; keep ids twice that (at least 10 min)
     outbox = Outbox(publisher, spool, max_in_flight=max_in_flight, spool_max_bytes=spool_max_bytes,
-                    dedupe_seconds=max(600.0, 2 * 60.0 * backfill_minutes), retry_seconds=retry_seconds)
-    outbox.counts = stats.delivery
+                    dedupe_seconds=max(600.0, 2 * 60.0 * backfill_minutes), retry_seconds=retry_seconds,
+                    counts=stats.delivery)
     stop = stop or threading.Event()
     connector = _Connector(url, token, outbox, stats, max_posts=max_posts, backoff=backoff or Backoff(),
                            stall_seconds=stall_seconds, max_connections=max_connections, sleep=sleep,

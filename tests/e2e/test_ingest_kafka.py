@@ -134,10 +134,12 @@ def keep_alives_until_closed(response, seconds: float = 60):
 
 
 def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_timeout(private_kafka, tmp_path):
-    """Kafka stops after post 3 for longer than the producer's 30 s message timeout while X goes on sending (an
-    ``{"errors": 5}`` line among the posts), then X disconnects and the reconnect's backfill replays five posts:
-    every post id is on the topic exactly once, the replays are counted duplicates, nothing is lost or left."""
-    topic, queries, broker_down_at = f"t{uuid.uuid4().hex[:8]}.twitter", [], threading.Event()
+    """Kafka stops after posts 0-3 are on the topic, for longer than the producer's 30 s message timeout, while X
+    goes on sending (an ``{"errors": 5}`` line among the posts); then X disconnects and the reconnect's backfill
+    replays five posts. Every post id is on the topic exactly once, the replays are counted duplicates, nothing
+    is lost or left in the spool."""
+    topic, queries, before_stop = f"t{uuid.uuid4().hex[:8]}.twitter", [], []
+    sent_four, broker_down = threading.Event(), threading.Event()
 
     async def stream(request):
         queries.append(dict(request.query))
@@ -146,8 +148,10 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
         if len(queries) == 1:
             for n in range(80):
                 await response.write(post(n))
-                if n == 3:
-                    broker_down_at.set()
+                if n == 3:  # Kafka stops once 0-3 are on the topic: no post is in flight at that moment
+                    sent_four.set()
+                    while not broker_down.is_set():
+                        await asyncio.sleep(0.1)
                 if n == 5:
                     await response.write(b'{"errors": 5}\r\n')
                 if n % 10 == 9:
@@ -162,8 +166,11 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
         return await keep_alives_until_closed(response)
 
     def outage():
-        broker_down_at.wait(30)
+        sent_four.wait(60)
+        before_stop.extend(json.loads(m.value())["data"]["id"] for m in consume(private_kafka.bootstrap_servers,
+                                                                                 topic, 4, timeout=60))
         private_kafka.stop()
+        broker_down.set()
         time.sleep(38)  # longer than the producer's message.timeout.ms (30 s)
         private_kafka.start()
 
@@ -182,7 +189,7 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
     delivery = stats.delivery
     ids = ids_on(private_kafka.bootstrap_servers, topic, 100)
     twice = sorted(n for n, times in collections.Counter(ids).items() if times > 1)
-    assert sorted(ids, key=int) == [str(n) for n in range(100)], (stats, twice)  # each exactly once
+    assert sorted(ids, key=int) == [str(n) for n in range(100)], (stats, twice, before_stop)  # each exactly once
     assert (delivery.read, delivery.published, delivery.duplicates, delivery.spooled, delivery.lost) == \
         (105, 100, 5, 0, 0), stats
     assert delivery.spool_writes > 0 and delivery.balanced()  # the outage did hit, and the spool carried it

@@ -194,6 +194,13 @@ def test_bad_token_stops_with_a_clear_error(tmp_path):
         run_connector(f"{url}/2/tweets/search/stream", "bad", RecordingPublisher(), tmp_path, max_posts=1)
 
 
+def test_a_refused_backfill_stops_with_a_hint(tmp_path):
+    server = FakeXServer([("lines", [post_line(1)]), ("status", 403)])
+    with serve_in_thread(server.app()) as url, pytest.raises(XStreamError, match="--backfill-minutes 0"):
+        run_connector(f"{url}/2/tweets/search/stream", "t", RecordingPublisher(), tmp_path, max_posts=2,
+                      sleep=no_sleep)
+
+
 def test_backoff_schedule_caps():
     backoff = Backoff()
     assert [backoff.after_network_error() for _ in range(70)][-1] == 16.0
