@@ -177,8 +177,8 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
     app = web.Application()
     app.router.add_get("/2/tweets/search/stream", stream)
     config = KafkaConfig(bootstrap_servers=private_kafka.bootstrap_servers, topics={"twitter": topic, "webform": "w"})
+    private_kafka.create_topic(topic)
     publisher = KafkaPublisher(config)
-    publisher.ensure_topics()
     spool = tmp_path / "spool"
     outage_thread = threading.Thread(target=outage, daemon=True)
     outage_thread.start()
@@ -229,8 +229,7 @@ def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_send
         await response.write(post(16))
         return await keep_alives_until_closed(response)
 
-    KafkaPublisher(KafkaConfig(bootstrap_servers=private_kafka.bootstrap_servers,
-                               topics={"twitter": topic, "webform": "w"})).ensure_topics()
+    private_kafka.create_topic(topic)
     env = {**os.environ, "PYTHONPATH": str(REPO), "X_BEARER_TOKEN": "t"}
     flags = ["--transport", "kafka", "--bootstrap-servers", private_kafka.bootstrap_servers, "--twitter-topic",
              topic, "--spool-dir", str(spool)]
