@@ -133,6 +133,7 @@ class Outbox:
         self._probe: asyncio.Future | None = None
         self._next_probe = 0.0
         self._outage_logged = False
+        self.distinct_read = 0  # payloads read from X that were not duplicates
 
     # -- intake ------------------------------------------------------------------------------------------------
     def recover(self) -> int:
@@ -165,6 +166,7 @@ class Outbox:
             self.counts.duplicates += 1
             LOG.info("x-stream: post %s again (a backfill replay); counted as a duplicate, not published", post_id)
             return
+        self.distinct_read += 1
         message = _Message(post_id, payload)
         if self._spool_busy():
             self._to_spool(message, "queued behind the spool while the transport is down")

@@ -165,8 +165,7 @@ class _Connector:
         return url
 
     def enough(self) -> bool:
-        counts = self.stats.delivery
-        return self.max_posts is not None and counts.read - counts.duplicates >= self.max_posts
+        return self.max_posts is not None and self.outbox.distinct_read >= self.max_posts
 
     async def pump_forever(self) -> None:
         while True:

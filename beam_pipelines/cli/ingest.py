@@ -97,7 +97,7 @@ def run_webform_endpoint(args) -> int:
 def x_stream_arguments(parser) -> None:
     parser.add_argument("--url", default="https://api.x.com/2/tweets/search/stream",
                         help="the filtered-stream endpoint")
-    parser.add_argument("--max-posts", type=positive, help="stop after this many posts")
+    parser.add_argument("--max-posts", type=positive, help="stop after this many posts (duplicates not counted)")
     parser.add_argument("--spool-dir", default=os.environ.get("COMPLAINTS_X_SPOOL", "x-stream-spool"),
                         help="where posts the transport has not confirmed wait, on disk, to be sent again (also "
                              "after a restart); default x-stream-spool or COMPLAINTS_X_SPOOL")

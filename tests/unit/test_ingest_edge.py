@@ -398,3 +398,20 @@ def test_a_second_connector_on_the_same_spool_is_refused(tmp_path):
             run_connector("http://127.0.0.1:9/x", "t", RecordingPublisher(), tmp_path, max_posts=1)
     finally:
         spool.close()
+
+
+def test_a_spool_left_by_a_crash_mid_replay_is_sent_once_and_a_torn_last_line_is_kept(tmp_path, caplog):
+    # a process died while replaying: its segment still holds 1 and 2, which it had also spooled again (2 with
+    # 3) when the broker failed; and the current file's last append was cut short by the crash
+    (tmp_path / "replay-1.jsonl").write_bytes(post_line(1).rstrip() + b"\n" + post_line(2).rstrip() + b"\n")
+    (tmp_path / "spool.jsonl").write_bytes(post_line(2).rstrip() + b"\n" + post_line(3).rstrip() + b"\n"
+                                           + b'{"data": {"id": "4", "te')
+    publisher, server = RecordingPublisher(), FakeXServer([("lines", [post_line(5)])])
+    with caplog.at_level(logging.WARNING, logger="ingest"), serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=1,
+                              sleep=no_sleep)
+    assert ids_of(publisher) == ["1", "2", "3", "5"]
+    assert b'{"data": {"id": "4", "te' in [payload for _, payload, _ in publisher.messages]  # kept, verbatim
+    assert (stats.delivery.recovered, stats.delivery.duplicates, stats.delivery.published) == (5, 1, 5)
+    assert stats.delivery.balanced() and list(tmp_path.glob("*.jsonl")) == []
+    assert "partial line" in caplog.text
