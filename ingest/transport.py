@@ -155,16 +155,24 @@ class KafkaPublisher:
         if error is not None:
             self._errors.append(str(error))
 
-    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
+    def publish(self, source: str, payload: bytes, attributes: dict | None = None, on_delivery=None) -> None:
+        """Queue one message. ``on_delivery``, if given, is called once, from a later ``poll`` or ``flush``, with
+        None (the broker has it) or the error's text; such a failure is the caller's, and ``flush`` does not
+        raise for it."""
         headers = [(key, str(value).encode("utf-8")) for key, value in (attributes or {}).items()]
+        report = self._delivered if on_delivery is None else \
+            (lambda error, message: on_delivery(None if error is None else str(error)))
         while True:
             try:
-                self._producer.produce(self.topics[source], value=payload, headers=headers,
-                                       on_delivery=self._delivered)
+                self._producer.produce(self.topics[source], value=payload, headers=headers, on_delivery=report)
                 break
             except BufferError:  # the local queue is full: let deliveries drain
                 self._producer.poll(0.5)
         self._producer.poll(0)
+
+    def poll(self, timeout: float = 0) -> None:
+        """Serve the delivery reports that have come (``on_delivery``), waiting up to ``timeout`` s for one."""
+        self._producer.poll(timeout)
 
     def ensure_topics(self, partitions: int = 2, timeout: float = 15) -> list[str]:
         """Create the channel topics that do not exist yet (KafkaIO refuses to read a missing topic);
@@ -279,9 +287,18 @@ class PubSubPublisher:
         self._futures = []
         self.state = BrokerState(recheck_after=5.0)  # the client has no probe: try again after a while
 
-    def publish(self, source: str, payload: bytes, attributes: dict | None = None) -> None:
-        self._futures.append(self._client.publish(self._paths[source], payload,
-                                                  **{k: str(v) for k, v in (attributes or {}).items()}))
+    def publish(self, source: str, payload: bytes, attributes: dict | None = None, on_delivery=None) -> None:
+        """Queue one message; ``on_delivery`` as for ``KafkaPublisher.publish`` (called on the client's thread)."""
+        future = self._client.publish(self._paths[source], payload,
+                                      **{k: str(v) for k, v in (attributes or {}).items()})
+        if on_delivery is None:
+            self._futures.append(future)
+        else:
+            future.add_done_callback(lambda done: on_delivery(None if done.exception() is None
+                                                              else str(done.exception())))
+
+    def poll(self, timeout: float = 0) -> None:
+        return None
 
     def flush(self, timeout: float = 60) -> None:
         failures = []

@@ -7,13 +7,26 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
+from ingest.transport import TransportError
+
 
 class RecordingPublisher:
-    def __init__(self, fail_with=None):
-        self.messages, self.flushes, self.fail_with = [], 0, fail_with
+    """Records what it is given. ``down`` = True plays a transport that is unreachable: each message with an
+    ``on_delivery`` is reported failed (and not recorded) and ``check`` raises ``TransportError``."""
 
-    def publish(self, source, payload, attributes=None):
+    def __init__(self, fail_with=None):
+        self.messages, self.flushes, self.fail_with, self.down = [], 0, fail_with, False
+
+    def publish(self, source, payload, attributes=None, on_delivery=None):
+        if on_delivery is not None and self.down:
+            on_delivery("Local: Message timed out")
+            return
         self.messages.append((source, payload, dict(attributes or {})))
+        if on_delivery is not None:  # a broker that confirms at once
+            on_delivery(None)
+
+    def poll(self, timeout=0):
+        return None
 
     def flush(self, timeout=60):
         self.flushes += 1
@@ -21,7 +34,8 @@ class RecordingPublisher:
             raise self.fail_with
 
     def check(self, timeout=10):
-        return None
+        if self.down:
+            raise TransportError("cannot reach the broker")
 
 
 def free_port() -> int:

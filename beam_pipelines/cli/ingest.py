@@ -2,10 +2,14 @@
 complaints on the Kafka or Pub/Sub topics, and the transport flags the streaming pipeline shares."""
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import sys
+import threading
 
-from beam_pipelines.cli.common import EXIT_USAGE, CliError, Command, positive, positive_float
+from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_USAGE, CliError, Command, non_negative, positive,
+                                       positive_float)
 from ingest.transport import add_transport_arguments
 
 
@@ -130,22 +134,64 @@ def run_webform_endpoint(args) -> int:
 def x_stream_arguments(parser) -> None:
     parser.add_argument("--url", default="https://api.x.com/2/tweets/search/stream",
                         help="the filtered-stream endpoint")
-    parser.add_argument("--max-posts", type=positive, help="stop after this many posts")
+    parser.add_argument("--max-posts", type=positive, help="stop after this many posts (duplicates not counted)")
+    parser.add_argument("--spool-dir", default=os.environ.get("COMPLAINTS_X_SPOOL", "x-stream-spool"),
+                        help="where posts the transport has not confirmed wait, on disk, to be sent again (also "
+                             "after a restart); default x-stream-spool or COMPLAINTS_X_SPOOL")
+    parser.add_argument("--backfill-minutes", type=backfill_minutes, default=5,
+                        help="minutes of posts X replays on each reconnect, 1-5 (0: off, for access levels "
+                             "without backfill); default 5")
+    parser.add_argument("--flush-seconds", type=positive_float, default=10.0,
+                        help="on stopping, how long to wait for the transport to confirm what is in flight "
+                             "before it goes to the spool (default 10)")
+    parser.add_argument("--max-in-flight", type=positive, default=1000,
+                        help="stop reading X while this many posts await the transport's confirmation")
+    parser.add_argument("--spool-max-mb", type=positive, default=1024,
+                        help="stop reading X while the spool holds this many megabytes (default 1024)")
     add_transport_arguments(parser)
 
 
+def backfill_minutes(value: str) -> int:
+    minutes = non_negative(value)
+    if minutes > 5:
+        raise argparse.ArgumentTypeError(f"expected 0 to 5 (X's limit), got {minutes}")
+    return minutes
+
+
 def run_x_stream(args) -> int:
+    """Run the connector until ``--max-posts``, SIGTERM or SIGINT (which stop the reading: what is in flight is
+    confirmed or spooled); prints one summary line. Exit 0 when nothing was lost (spooled posts are not lost:
+    the next start sends them), 4 when some were (each logged with its post id)."""
     from ingest.x_stream import XStreamError, run_connector
 
     token = os.environ.get("X_BEARER_TOKEN")
     if not token:
         raise CliError("complaints x-stream: set X_BEARER_TOKEN to the app's bearer token", EXIT_USAGE)
     publisher = checked_publisher(args)
+    stop = threading.Event()
+
+    def stop_reading(signum, frame):
+        if not stop.is_set():
+            print(f"complaints x-stream: {signal.Signals(signum).name}: stopping; flushing what is in flight "
+                  f"(at most {args.flush_seconds:.0f} s), the rest goes to the spool", file=sys.stderr, flush=True)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, stop_reading) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        stats = run_connector(args.url, token, publisher, max_posts=args.max_posts)
+        stats = run_connector(args.url, token, publisher, args.spool_dir, max_posts=args.max_posts,
+                              backfill_minutes=args.backfill_minutes, stop=stop, flush_seconds=args.flush_seconds,
+                              max_in_flight=args.max_in_flight, spool_max_bytes=args.spool_max_mb << 20)
     except XStreamError as error:
         raise CliError(f"complaints x-stream: {error}") from None
-    print(f"published {stats.published} posts over {stats.connections} connections")
+    except OSError as error:
+        raise CliError(f"complaints x-stream: spool {args.spool_dir}: {error}") from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print(stats.summary(), flush=True)
+    if stats.delivery.lost:
+        raise CliError(f"complaints x-stream: {stats.delivery.lost} posts lost (each logged with its post id)",
+                       EXIT_FAILED)
     return 0
 
 

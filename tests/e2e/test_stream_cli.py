@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
     (["publish", "--transport", "kafka", "--from", "/nonexistent"], 3, "does not exist"),
     (["publish", "--transport", "kafka", "--from", "{tmp}", "--rate", "-3"], 2, "--rate"),
     (["x-stream", "--transport", "kafka"], 2, "set X_BEARER_TOKEN"),
+    (["x-stream", "--transport", "kafka", "--backfill-minutes", "6"], 2, "--backfill-minutes: expected 0 to 5"),
+    (["x-stream", "--transport", "kafka", "--max-in-flight", "0"], 2, "--max-in-flight: expected a positive"),
 ])
 def test_bad_use_gives_one_line(tmp_path, args, code, message):
     result = run_cli(*[arg.replace("{tmp}", str(tmp_path)) for arg in args],

@@ -2,6 +2,8 @@
 X filtered-stream connector (a local server that disconnects, errors, rate-limits, stalls and sends junk)."""
 import asyncio
 import json
+import logging
+import threading
 import urllib.error
 import urllib.request
 
@@ -9,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from ingest.webform_endpoint import build_app
-from ingest.x_stream import Backoff, XStreamError, classify_line, run_connector
+from ingest.x_stream import Backoff, Line, XStreamError, classify_line, run_connector
 from ingest.transport import TransportError
 from tests.ingest_helpers import RecordingPublisher, serve_in_thread
 from transforms.records import complaint_id
@@ -107,14 +109,16 @@ def post_line(n: int) -> bytes:
 
 
 class FakeXServer:
-    """Serves a scripted sequence of connections to /2/tweets/search/stream."""
+    """Serves a scripted sequence of connections to /2/tweets/search/stream; records each request's
+    Authorization header and query."""
 
     def __init__(self, script):
-        self.script, self.connections, self.auth = list(script), 0, []
+        self.script, self.connections, self.auth, self.queries = list(script), 0, [], []
 
     def app(self):
         async def stream(request):
             self.auth.append(request.headers.get("Authorization"))
+            self.queries.append(dict(request.query))
             self.connections += 1
             step = self.script.pop(0) if self.script else ("stall", [])
             kind, lines = step
@@ -134,7 +138,22 @@ class FakeXServer:
         return app
 
 
-def test_connector_reconnects_with_xs_backoff_and_loses_nothing_it_was_sent():
+def ids_of(publisher) -> list[str]:
+    """The post ids published, in order (payloads that are not posts left out)."""
+    ids = []
+    for _, payload, _ in publisher.messages:
+        try:
+            ids.append(json.loads(payload)["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    return ids
+
+
+async def no_sleep(seconds):
+    return None
+
+
+def test_connector_reconnects_with_xs_backoff_and_loses_nothing_it_was_sent(tmp_path):
     script = [
         ("lines", [b"\r\n", post_line(1), post_line(2), b"this is not json\r\n", b'{"data": {"id": "3", "te']),
         ("status", 503),
@@ -144,42 +163,50 @@ def test_connector_reconnects_with_xs_backoff_and_loses_nothing_it_was_sent():
     ]
     server, publisher, waits = FakeXServer(script), RecordingPublisher(), []
 
-    async def no_sleep(seconds):
+    async def recording_sleep(seconds):
         waits.append(seconds)
 
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "token-123", publisher, max_posts=6,
-                              backoff=Backoff(), stall_seconds=3, sleep=no_sleep)
+        stats = run_connector(f"{url}/2/tweets/search/stream", "token-123", publisher, tmp_path / "spool",
+                              max_posts=6, backoff=Backoff(), stall_seconds=3, sleep=recording_sleep)
     payloads = [payload for _, payload, _ in publisher.messages]
-    assert [json.loads(p)["data"]["id"] for p in payloads if p.startswith(b'{"data": {"id": "') and
-            p.endswith(b"}")] == ["1", "2", "4", "5"]
+    assert ids_of(publisher) == ["1", "2", "4", "5"]
     assert b"this is not json" in payloads and b'{"data": {"id": "3", "te' in payloads  # published, not lost
     assert all(source == "twitter" for source, _, _ in publisher.messages)
     # closed (after data: reset, then 0.25); HTTP 503; 429; the disconnect notice delivered no post, so the
     # linear network backoff goes on growing (0.5) rather than hammering a server that drops connections
     assert waits == [0.25, 5.0, 60.0, 0.5]
     assert stats.connections == 3 and stats.keep_alives == 2 and stats.operational_messages == 1
+    assert stats.unparsed == 2
+    assert (stats.delivery.read, stats.delivery.published, stats.delivery.lost) == (6, 6, 0)
+    assert stats.delivery.balanced()
     assert set(server.auth) == {"Bearer token-123"}
-    assert publisher.flushes == 1
 
 
-def test_connector_reopens_a_stalled_connection():
-    server, publisher, waits = FakeXServer([("stall", [post_line(1)]), ("lines", [post_line(2)])]), \
-        RecordingPublisher(), []
+def test_connector_reopens_a_stalled_connection(tmp_path):
+    server, publisher = FakeXServer([("stall", [post_line(1)]), ("lines", [post_line(2)])]), RecordingPublisher()
+    waits = []
 
-    async def no_sleep(seconds):
+    async def recording_sleep(seconds):
         waits.append(seconds)
 
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, max_posts=2, stall_seconds=0.5,
-                              sleep=no_sleep)
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=2,
+                              stall_seconds=0.5, sleep=recording_sleep)
     assert stats.published == 2 and server.connections == 2 and waits == [0.25]
 
 
-def test_bad_token_stops_with_a_clear_error():
+def test_bad_token_stops_with_a_clear_error(tmp_path):
     server = FakeXServer([("status", 401)])
     with serve_in_thread(server.app()) as url, pytest.raises(XStreamError, match="HTTP 401"):
-        run_connector(f"{url}/2/tweets/search/stream", "bad", RecordingPublisher(), max_posts=1)
+        run_connector(f"{url}/2/tweets/search/stream", "bad", RecordingPublisher(), tmp_path, max_posts=1)
+
+
+def test_a_refused_backfill_stops_with_a_hint(tmp_path):
+    server = FakeXServer([("lines", [post_line(1)]), ("status", 403)])
+    with serve_in_thread(server.app()) as url, pytest.raises(XStreamError, match="--backfill-minutes 0"):
+        run_connector(f"{url}/2/tweets/search/stream", "t", RecordingPublisher(), tmp_path, max_posts=2,
+                      sleep=no_sleep)
 
 
 def test_backoff_schedule_caps():
@@ -191,8 +218,208 @@ def test_backoff_schedule_caps():
     assert backoff.after_http_error(429) == 60.0
 
 
-@pytest.mark.parametrize("line, kind", [(b"\r\n", "keep_alive"), (post_line(1), "post"),
-                                        (b'{"errors": [{"title": "ConnectionException"}]}', "operational"),
-                                        (b"[1]", "unparsed"), (b"{oops", "unparsed")])
-def test_classify_line(line, kind):
-    assert classify_line(line) == kind
+@pytest.mark.parametrize("line, expected", [
+    (b"\r\n", Line("keep_alive")),
+    (b"", Line("keep_alive")),
+    (post_line(1), Line("post", "1")),
+    (b'{"data": {"id": 42, "text": "x"}}', Line("post", "42")),
+    (b'{"data": {"id": "7", "text": "x"}, "errors": [{"title": "Not Found Error", "resource_type": "user"}]}',
+     Line("post", "7", "with an errors list")),
+    (b'{"errors": [{"title": "ConnectionException"}]}', Line("operational")),
+    (b'{"errors": [{"title": "operational-disconnect", "disconnect_type": "UpstreamOperationalDisconnect"}]}',
+     Line("disconnect")),
+    (b'{"errors": [{"disconnect_type": "UpstreamOperationalDisconnect"}]}', Line("disconnect")),
+    (b'{"errors": 5}', Line("operational", note="errors is not a list of objects")),
+    (b'{"errors": "stream closed"}', Line("operational", note="errors is not a list of objects")),
+    (b'{"errors": [5, null]}', Line("operational", note="errors is not a list of objects")),
+    (b'{"errors": null}', Line("operational", note="errors is not a list of objects")),
+    (b'{"data": 5}', Line("unparsed", note="data is not a post with an id")),
+    (b'{"data": {"text": "no id"}}', Line("unparsed", note="data is not a post with an id")),
+    (b'{"data": {"id": true}}', Line("unparsed", note="data is not a post with an id")),
+    (b'{"matching_rules": []}', Line("unparsed", note="neither data nor errors")),
+    (b"[1]", Line("unparsed", note="a JSON list, not an object")),
+    (b"{oops", Line("unparsed", note="not JSON")),
+    (b"\xff\xfe", Line("unparsed", note="not JSON")),
+])
+def test_classify_line(line, expected):
+    assert classify_line(line) == expected
+
+
+def test_odd_lines_are_logged_and_counted_never_a_crash(tmp_path, caplog):
+    odd = [b'{"errors": 5}\r\n', b'{"errors": [5]}\r\n', b'{"errors": null}\r\n', b"\r\n", b"\r\n",
+           b'{"data": {"id": "2"}, "errors": [{"title": "Not Found Error"}]}\r\n', b"[1, 2]\r\n", b"\xff\r\n"]
+    server, publisher = FakeXServer([("lines", [post_line(1), *odd, post_line(3)])]), RecordingPublisher()
+    with caplog.at_level(logging.INFO, logger="ingest"), serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=5,
+                              sleep=no_sleep)
+    assert ids_of(publisher) == ["1", "2", "3"]
+    assert [p for _, p, _ in publisher.messages if not p.startswith(b"{")] == [b"[1, 2]", b"\xff"]
+    assert (stats.operational_messages, stats.keep_alives, stats.partial_errors, stats.unparsed) == (3, 2, 1, 2)
+    assert stats.delivery.balanced() and stats.delivery.lost == 0
+    assert "errors is not a list of objects" in caplog.text and '{"errors": 5}' in caplog.text
+
+
+def test_every_reconnect_asks_for_backfill_and_a_replayed_post_is_a_counted_duplicate(tmp_path):
+    script = [("lines", [post_line(1), post_line(2), post_line(3)]),  # then the connection drops
+              ("lines", [post_line(2), post_line(3), post_line(4)]),  # X's backfill replays 2 and 3
+              ("lines", [post_line(4), post_line(5)])]
+    server, publisher = FakeXServer(script), RecordingPublisher()
+    with serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=5,
+                              sleep=no_sleep, backfill_minutes=3)
+    assert ids_of(publisher) == ["1", "2", "3", "4", "5"]
+    assert stats.delivery.duplicates == 3 and stats.delivery.read == 8 and stats.delivery.balanced()
+    assert "backfill_minutes" not in server.queries[0]  # a fresh start asks for no replay
+    assert [query["backfill_minutes"] for query in server.queries[1:]] == ["3", "3"]
+    assert stats.backfill_requests == 2
+    assert all(query["tweet.fields"] for query in server.queries)
+
+
+def test_backfill_can_be_turned_off_and_is_checked(tmp_path):
+    server = FakeXServer([("lines", [post_line(1)]), ("lines", [post_line(2)])])
+    with serve_in_thread(server.app()) as url:
+        run_connector(f"{url}/2/tweets/search/stream", "t", RecordingPublisher(), tmp_path, max_posts=2,
+                      sleep=no_sleep, backfill_minutes=0)
+    assert all("backfill_minutes" not in query for query in server.queries)
+    with pytest.raises(XStreamError, match="0 .off. to 5"):
+        run_connector("http://127.0.0.1:9/x", "t", RecordingPublisher(), tmp_path, backfill_minutes=6)
+
+
+def spooled_ids(spool_dir) -> list[str]:
+    return [json.loads(line)["data"]["id"] for path in sorted(spool_dir.glob("*.jsonl"))
+            for line in path.read_bytes().splitlines()]
+
+
+def test_transport_down_spools_and_the_next_start_sends_the_spool(tmp_path):
+    spool_dir, publisher = tmp_path / "spool", RecordingPublisher()
+    publisher.down = True
+    server = FakeXServer([("lines", [post_line(n) for n in range(1, 6)])])
+    with serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, spool_dir, max_posts=5,
+                              sleep=no_sleep, flush_seconds=0.5)
+    assert publisher.messages == []
+    assert (stats.delivery.published, stats.delivery.spooled, stats.delivery.lost) == (0, 5, 0)
+    assert stats.delivery.balanced() and sorted(spooled_ids(spool_dir)) == ["1", "2", "3", "4", "5"]
+
+    publisher.down = False  # the broker is back; the next start replays the spool, then reads X (6, and 3 again)
+    server = FakeXServer([("lines", [post_line(3), post_line(6)])])
+    with serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, spool_dir, max_posts=1,
+                              sleep=no_sleep)
+    assert sorted(ids_of(publisher)) == ["1", "2", "3", "4", "5", "6"]
+    assert (stats.delivery.recovered, stats.delivery.read, stats.delivery.duplicates) == (5, 2, 1)
+    assert (stats.delivery.published, stats.delivery.spooled) == (6, 0) and stats.delivery.balanced()
+    assert list(spool_dir.glob("*.jsonl")) == []  # every segment replayed and confirmed, then deleted
+
+
+def test_an_outage_mid_stream_spools_then_replays_when_the_transport_answers(tmp_path):
+    publisher = RecordingPublisher()
+
+    async def outage(request):  # posts 1-3 with the broker up, 4-6 while it is down, 7-9 after
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for n in range(1, 10):
+            publisher.down = 4 <= n <= 6
+            await response.write(post_line(n))
+            await asyncio.sleep(0.3)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/2/tweets/search/stream", outage)
+    with serve_in_thread(app) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=9,
+                              sleep=no_sleep, retry_seconds=0.2)
+    assert sorted(ids_of(publisher), key=int) == [str(n) for n in range(1, 10)]
+    assert stats.delivery.published == 9 and stats.delivery.spool_writes >= 3 and stats.delivery.spooled == 0
+    assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_a_spool_that_cannot_be_written_makes_each_loss_counted_and_named(tmp_path, caplog):
+    (tmp_path / "spool.jsonl").mkdir()  # the spool file cannot be opened for appending: every write fails
+    publisher = RecordingPublisher()
+    publisher.down = True
+    server = FakeXServer([("lines", [post_line(11), post_line(12)])])
+    with caplog.at_level(logging.ERROR, logger="ingest"), serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=2,
+                              sleep=no_sleep, flush_seconds=0.2)
+    assert (stats.delivery.lost, stats.delivery.spooled, stats.delivery.published) == (2, 0, 0)
+    assert stats.delivery.balanced()
+    assert "post 11 LOST" in caplog.text and "post 12 LOST" in caplog.text
+
+
+def test_back_pressure_stops_reading_while_too_much_awaits_confirmation(tmp_path):
+    class SlowConfirmations(RecordingPublisher):
+        """Confirms only what ``release`` lets through: plays a broker that is slow to acknowledge."""
+
+        def __init__(self):
+            super().__init__()
+            self.waiting, self.most_waiting = [], 0
+
+        def publish(self, source, payload, attributes=None, on_delivery=None):
+            self.messages.append((source, payload, {}))
+            self.waiting.append(on_delivery)
+            self.most_waiting = max(self.most_waiting, len(self.waiting))
+
+        def poll(self, timeout=0):
+            if len(self.waiting) >= 3:  # confirm in batches of three, once three wait
+                for report in self.waiting:
+                    report(None)
+                self.waiting = []
+
+    publisher = SlowConfirmations()
+    server = FakeXServer([("lines", [post_line(n) for n in range(1, 10)])])
+    with serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=9,
+                              sleep=no_sleep, max_in_flight=3)
+    assert publisher.most_waiting == 3 and stats.paused_seconds > 0
+    assert stats.delivery.published == 9 and stats.delivery.balanced()
+
+
+def test_stop_ends_reading_and_confirms_what_was_read(tmp_path):
+    publisher, stop = RecordingPublisher(), threading.Event()
+
+    async def endless(request):
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for n in range(1, 1000):
+            await response.write(post_line(n))
+            if n == 4:
+                stop.set()  # as the CLI's SIGTERM handler would
+            await asyncio.sleep(0.05)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/2/tweets/search/stream", endless)
+    with serve_in_thread(app) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, stop=stop, sleep=no_sleep)
+    assert stats.stopped and 4 <= stats.delivery.read < 10
+    assert stats.delivery.published == stats.delivery.read and stats.delivery.balanced()
+    assert ids_of(publisher) == [str(n) for n in range(1, stats.delivery.read + 1)]
+
+
+def test_a_second_connector_on_the_same_spool_is_refused(tmp_path):
+    from ingest.outbox import Spool
+
+    spool = Spool(tmp_path)
+    try:
+        with pytest.raises(XStreamError, match="in use by another"):
+            run_connector("http://127.0.0.1:9/x", "t", RecordingPublisher(), tmp_path, max_posts=1)
+    finally:
+        spool.close()
+
+
+def test_a_spool_left_by_a_crash_mid_replay_is_sent_once_and_a_torn_last_line_is_kept(tmp_path, caplog):
+    # a process died while replaying: its segment still holds 1 and 2, which it had also spooled again (2 with
+    # 3) when the broker failed; and the current file's last append was cut short by the crash
+    (tmp_path / "replay-1.jsonl").write_bytes(post_line(1).rstrip() + b"\n" + post_line(2).rstrip() + b"\n")
+    (tmp_path / "spool.jsonl").write_bytes(post_line(2).rstrip() + b"\n" + post_line(3).rstrip() + b"\n"
+                                           + b'{"data": {"id": "4", "te')
+    publisher, server = RecordingPublisher(), FakeXServer([("lines", [post_line(5)])])
+    with caplog.at_level(logging.WARNING, logger="ingest"), serve_in_thread(server.app()) as url:
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=1,
+                              sleep=no_sleep)
+    assert ids_of(publisher) == ["1", "2", "3", "5"]
+    assert b'{"data": {"id": "4", "te' in [payload for _, payload, _ in publisher.messages]  # kept, verbatim
+    assert (stats.delivery.recovered, stats.delivery.duplicates, stats.delivery.published) == (5, 1, 5)
+    assert stats.delivery.balanced() and list(tmp_path.glob("*.jsonl")) == []
+    assert "partial line" in caplog.text
