@@ -95,11 +95,11 @@ def test_x_connector_publishes_to_kafka(kafka_services, tmp_path):
 def private_kafka(tmp_path):
     """A broker of the test's own (own ports and data directory), never the shared one on 9092."""
     from tests.conftest import unavailable
-    from tests.support.private_kafka import PrivateKafka
+    from tests.support.kafka_broker import PrivateKafka
 
-    if not PrivateKafka.available():
-        unavailable("no Kafka jars in .services/kafka/libs (python runners/local_services.py fetch)")
     kafka = PrivateKafka(tmp_path / "kafka")
+    if kafka.available():
+        unavailable(kafka.available())
     kafka.start()
     try:
         yield kafka

@@ -145,11 +145,24 @@ class PrivateKafka:
         except ProcessLookupError:
             pass
 
-    def create_topic(self, topic: str, partitions: int = 2, timeout: float = 30) -> None:
+    def create_topic(self, topic: str, partitions: int = 2, timeout: float = 60) -> None:
+        """Create ``topic`` and wait until the broker's metadata shows a leader for each partition. Producing to
+        a topic created a moment before can meet metadata that still says it does not exist, and librdkafka's
+        idempotent producer may then confirm a message the broker never stored (librdkafka issues 3712, 4904):
+        a test that counts every message waits here first."""
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
         admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = admin.list_topics(topic, timeout=10).topics.get(topic)
+            if found and found.error is None and len(found.partitions) == partitions and \
+                    all(partition.leader >= 0 for partition in found.partitions.values()):
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(f"topic {topic} has no leader on the private broker after {timeout:.0f} s")
+            time.sleep(0.2)
 
 
 def _kafka_version(libs: Path) -> str:

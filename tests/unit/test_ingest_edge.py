@@ -12,7 +12,6 @@ from aiohttp import web
 
 from ingest.webform_endpoint import build_app
 from ingest.x_stream import Backoff, Line, XStreamError, classify_line, run_connector
-from ingest.transport import TransportError
 from tests.ingest_helpers import RecordingPublisher, serve_in_thread
 from transforms.records import complaint_id
 
