@@ -45,6 +45,10 @@ def session_settings(warehouse: str, jars: list[str]) -> dict[str, str]:
         f"{catalog}.uri": f"jdbc:sqlite:{warehouse}/catalog.db",
         f"{catalog}.warehouse": f"file://{warehouse}",
         f"{catalog}.cache-enabled": "false",
+        # our catalog's tables exist (pyiceberg made them, with the V1 column iceberg_type); Iceberg's check for
+        # them leaves a result set open, whose read lock on the SQLite file would fail every other writer's commit
+        f"{catalog}.jdbc.init-catalog-tables": "false",
+        f"{catalog}.jdbc.schema-version": "V1",
     }
 
 
