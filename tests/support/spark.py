@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -75,14 +76,16 @@ class SparkSQL:
             raise SparkError(reason)
         home = local_services.spark_home()
         self.warehouse_dir = Path(warehouse_dir).resolve()
-        self.log = tempfile.NamedTemporaryFile(prefix="spark-driver-", suffix=".log", delete=False)
+        # Spark's scratch (spark-warehouse/, derby.log if anything asks for them) and its log, never in the repo
+        self.scratch = Path(tempfile.mkdtemp(prefix="spark-session-"))
+        self.log = open(self.scratch / "driver.log", "wb")
         jars = sorted(str(jar) for jar in (home / "jars").glob("*.jar"))
         env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": str(home / "venv" / "bin" / "python")}
         env.pop("SPARK_HOME", None)  # the venv's pyspark is the Spark that runs
         self._process = subprocess.Popen([str(home / "venv" / "bin" / "python"), str(DRIVER),
                                           str(self.warehouse_dir), *jars],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                         text=True, env=env)
+                                         text=True, env=env, cwd=self.scratch)
         ready = self._receive(START_TIMEOUT)
         self.version = ready.get("spark")
 
@@ -134,7 +137,7 @@ class SparkSQL:
         """End the session and its process (waits for Spark to stop; kills it after 60 s), and remove its log."""
         self._stop()
         self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> "SparkSQL":
         return self
