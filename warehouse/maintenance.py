@@ -18,7 +18,8 @@ still reads. So:
   by upserts or compactions, files of killed runs, manifests of expired snapshots. Referenced means: by any
   snapshot still in the metadata (every branch, every tag), as a data file, position or equality delete file,
   manifest or manifest list; the metadata file the catalog points to and every one in its metadata log;
-  statistics files. Paths are compared through ``warehouse.uris.normalise_uri`` (``file:/x`` is ``file:///x``).
+  statistics files. Paths are compared through ``warehouse.uris.normalise_uri`` (``file:/x`` is ``file:///x``)
+  and, for local files, their real path (symbolic links resolved).
   When a manifest list or manifest cannot be read, nothing is removed (:class:`UnreadableMetadata`). Files that
   are not named like Iceberg's files (``version-hint.text``, ``.crc`` checksums, ``_temporary/``, hidden
   files, the committer's lock) are always kept.
@@ -81,7 +82,7 @@ class TableUpkeep:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Reading what a table references, every file named by normalise_uri
+# Reading what a table references, every file named by its file_key
 
 
 def _readable(path: str, table_is_local: bool) -> str:
@@ -107,6 +108,13 @@ def _entries_of(iceberg: IcebergTable, manifest: ManifestFile, table_is_local: b
         return manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)
     except Exception as error:  # noqa: BLE001
         raise UnreadableMetadata(f"cannot read manifest {manifest.manifest_path}: {_reason(error)}") from error
+
+
+def file_key(uri: str) -> str:
+    """The key two spellings of one file share: ``normalise_uri``'s, and for a local file the real path (a
+    warehouse reached through a symbolic link is one set of files, whichever path an engine wrote down)."""
+    key = normalise_uri(uri)
+    return os.path.realpath(key) if is_local(uri) else key
 
 
 def _reason(error: Exception) -> str:
@@ -142,9 +150,9 @@ def files_of_metadata(iceberg: IcebergTable, metadata: TableMetadata, skip_snaps
     list, its manifests and their live data and delete files (position and equality).
 
     Raises ``UnreadableMetadata`` (naming the file) when a manifest list or manifest cannot be read."""
-    found = {normalise_uri(entry.metadata_file) for entry in metadata.metadata_log}
-    found.update(normalise_uri(statistics.statistics_path) for statistics in metadata.statistics)
-    found.update(normalise_uri(statistics.statistics_path) for statistics in metadata.partition_statistics)
+    found = {file_key(entry.metadata_file) for entry in metadata.metadata_log}
+    found.update(file_key(statistics.statistics_path) for statistics in metadata.statistics)
+    found.update(file_key(statistics.statistics_path) for statistics in metadata.partition_statistics)
     manifests_read: set[str] = set()
     for snapshot in metadata.snapshots:
         if snapshot.snapshot_id in skip_snapshots:
@@ -152,14 +160,14 @@ def files_of_metadata(iceberg: IcebergTable, metadata: TableMetadata, skip_snaps
         if not snapshot.manifest_list:
             raise UnreadableMetadata(f"snapshot {snapshot.snapshot_id} has no manifest list (a format this upkeep "
                                      "does not read)")
-        found.add(normalise_uri(snapshot.manifest_list))
+        found.add(file_key(snapshot.manifest_list))
         for manifest in _manifests_of(iceberg, snapshot.manifest_list, table_is_local):
-            key = normalise_uri(manifest.manifest_path)
+            key = file_key(manifest.manifest_path)
             found.add(key)
             if key in manifests_read:
                 continue
             manifests_read.add(key)
-            found.update(normalise_uri(entry.data_file.file_path)
+            found.update(file_key(entry.data_file.file_path)
                          for entry in _entries_of(iceberg, manifest, table_is_local))
     return found
 
@@ -172,11 +180,11 @@ def referenced_files(iceberg: IcebergTable, skip_snapshots=frozenset()) -> set[s
     ``skip_snapshots``: snapshots to leave out (a dry run's snapshots that expiry would remove first).
     Raises ``UnreadableMetadata`` when any manifest list or manifest cannot be read."""
     table_is_local = is_local(iceberg.location())
-    found = {normalise_uri(iceberg.metadata_location)}
+    found = {file_key(iceberg.metadata_location)}
     found |= files_of_metadata(iceberg, iceberg.metadata, skip_snapshots, table_is_local)
     hadoop = _hadoop_current_metadata(local_path(iceberg.location())) if table_is_local else None
-    if hadoop is not None and normalise_uri(hadoop) not in {normalise_uri(iceberg.metadata_location)}:
-        found.add(normalise_uri(hadoop))
+    if hadoop is not None and file_key(hadoop) not in {file_key(iceberg.metadata_location)}:
+        found.add(file_key(hadoop))
         found |= files_of_metadata(iceberg, _metadata_at(iceberg, hadoop, table_is_local), (), table_is_local)
     return found
 
@@ -228,11 +236,11 @@ def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=
         keep = referenced_files(iceberg, skip_snapshots)
         iceberg.refresh()
         if iceberg.metadata_location == pointer:
-            keep.add(normalise_uri(pointer))
+            keep.add(file_key(pointer))
             break
     else:
         raise CommitConflict(f"{'.'.join(iceberg.name())}: the table kept changing while its files were read")
-    return [path for path in candidates if normalise_uri(path) not in keep]
+    return [path for path in candidates if file_key(path) not in keep]
 
 
 def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool = False) -> list[str]:

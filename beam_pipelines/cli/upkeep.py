@@ -75,7 +75,8 @@ def cmd_maintain(args) -> int:
         except UnreadableMetadata as error:  # nothing of this table changed; later tables are not touched either
             raise CliError(f"complaints maintain: {name}: {error}; nothing was removed") from None
         except Exception as error:  # noqa: BLE001 - one line, never a traceback
-            raise CliError(f"complaints maintain: {name}: {type(error).__name__}: {error}", EXIT_FAILED) from None
+            first_line = (str(error).splitlines() or [""])[0]
+            raise CliError(f"complaints maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED) from None
         print(_upkeep_line(name, upkeep))
         if upkeep.dry_run:
             for snapshot_id in upkeep.expired_ids:
@@ -88,12 +89,14 @@ def cmd_maintain(args) -> int:
 def _upkeep_line(name: str, upkeep) -> str:
     """One line saying what maintenance did (or would do, in a dry run) to table ``name``."""
     notes = f" ({'; '.join(upkeep.notes)})" if upkeep.notes else ""
-    deletes = f" + {upkeep.delete_files} delete files" if upkeep.delete_files else ""
+    deletes = f" (+{upkeep.delete_files} delete files)" if upkeep.delete_files else ""
+    before_deletes = " before deletes" if upkeep.delete_files else ""
     if upkeep.dry_run:
         return (f"{name:<18} dry run, nothing changed: files {upkeep.files_before}{deletes}; would compact "
                 f"{upkeep.partitions_compacted} partitions ({upkeep.files_compacted} files), expire "
                 f"{upkeep.snapshots_expired} snapshots, remove {upkeep.orphans_removed} orphan files{notes}")
-    return (f"{name:<18} files {upkeep.files_before:>5} -> {upkeep.files_after:<5}{deletes} rows {upkeep.rows:>9,}  "
+    return (f"{name:<18} files {upkeep.files_before:>5} -> {upkeep.files_after:<5}{deletes} "
+            f"rows {upkeep.rows:>9,}{before_deletes}  "
             f"partitions compacted {upkeep.partitions_compacted}, snapshots expired {upkeep.snapshots_expired}, "
             f"orphans removed {upkeep.orphans_removed}, snapshot {upkeep.snapshot_id}{notes}")
 

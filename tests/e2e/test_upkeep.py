@@ -6,18 +6,22 @@ Other engines' commits are made with pyiceberg the way Spark / Trino / Flink sha
 (``tests/support/iceberg_engines.py``); every file is aged past the orphan age, as after a day."""
 import datetime as dt
 import hashlib
+import json
 import os
 import sqlite3
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from pyiceberg.table import StaticTable
 
 from schemas import tables
 from tests.conftest import run_cli
 from tests.support import iceberg_engines as engines
 from tests.warehouse_helpers import add_rows
-from warehouse.catalog import CatalogConfig, load_table, open_catalog
+from warehouse.catalog import CatalogConfig, load_table, open_catalog, writer_schema
 from warehouse.uris import local_path
 
 pytestmark = pytest.mark.e2e
@@ -86,6 +90,24 @@ def test_files_another_engine_spells_file_colon_slash_are_kept_and_true_orphans_
     assert os.path.exists(local_path(spark_file))
     assert not stray.exists()  # what nothing references still goes
     assert rows(alerts_table(tmp_path)) == before
+
+
+def test_a_file_another_engine_names_through_a_symbolic_link_to_the_warehouse_is_kept(tmp_path):
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    link.symlink_to(real)
+    add_rows(real, "alerts", [alert("ours-1")])
+    iceberg = alerts_table(real)
+    path = link / "alerts" / PARTITION / "engine-via-link.parquet"  # the link's spelling in the manifest
+    pq.write_table(pa.Table.from_pylist([alert("via-link")], schema=writer_schema(iceberg)), path)
+    iceberg.add_files([engines.spark_path(str(path))])
+    age_files(real)
+
+    result = maintain(real)
+
+    assert result.returncode == 0, result.stderr
+    assert path.exists()
+    assert [row["alert_id"] for row in rows(alerts_table(real))] == ["ours-1", "via-link"]
 
 
 def test_position_delete_files_of_a_merge_on_read_engine_are_kept_and_still_apply(tmp_path):
@@ -158,14 +180,26 @@ def test_the_metadata_file_a_catalog_points_to_is_kept_in_any_spelling(tmp_path)
     assert os.path.exists(local_path(pointer)) and hadoop_metadata.exists()
     assert rows(alerts_table(tmp_path)) == before
     assert all(os.path.exists(local_path(path)) for path in hadoop_files)
-    from pyiceberg.table import StaticTable
-
     hadoop_view = StaticTable.from_metadata(str(hadoop_metadata))
     assert hadoop_view.current_snapshot().snapshot_id == hadoop_snapshot
     assert [row["alert_id"] for row in rows(hadoop_view)] == ["a-1", "a-2"]
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def _point_an_older_snapshot_elsewhere(warehouse: Path, iceberg, snapshot_id: int, manifest_list: str) -> None:
+    """A new metadata file in which snapshot ``snapshot_id``'s manifest list is ``manifest_list``, and the
+    catalog pointing at it (as if another engine had written it)."""
+    metadata = json.loads(Path(local_path(iceberg.metadata_location)).read_text())
+    for snapshot in metadata["snapshots"]:
+        if snapshot["snapshot-id"] == snapshot_id:
+            snapshot["manifest-list"] = manifest_list
+    path = Path(local_path(iceberg.metadata_location)).with_name("00099-written-elsewhere.metadata.json")
+    path.write_text(json.dumps(metadata))
+    with sqlite3.connect(warehouse / "catalog.db") as database:
+        database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
+                         (engines.spark_path(str(path)),))
+
+
+@pytest.mark.parametrize("damage", ["missing manifest", "corrupt manifest", "manifest list of an unknown scheme"])
 def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_changes(tmp_path, damage):
     for n in range(3):  # upserts: each snapshot's manifests replace the last one's
         add_rows(tmp_path, "alerts", [alert("a-1", complaints=n), alert(f"b-{n}")])
@@ -174,20 +208,23 @@ def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_cha
     older = sorted({manifest.manifest_path for snapshot in iceberg.snapshots()
                     for manifest in snapshot.manifests(iceberg.io)} - current)
     assert older, "an earlier snapshot should have a manifest of its own"
-    damaged = Path(local_path(older[0]))
-    if damage == "missing":
-        damaged.unlink()
+    damaged = local_path(older[0])
+    if damage == "missing manifest":
+        os.remove(damaged)
+    elif damage == "corrupt manifest":
+        Path(damaged).write_bytes(b"Obj\x01 not an avro file any more")
     else:
-        damaged.write_bytes(b"Obj\x01 not an avro file any more")
+        damaged = "hdfs://namenode:8020/warehouse/alerts/metadata/snap-1.avro"
+        _point_an_older_snapshot_elsewhere(tmp_path, iceberg, iceberg.snapshots()[0].snapshot_id, damaged)
     stray_file(tmp_path)
     age_files(tmp_path)
-    disk_before, snapshots_before = disk_state(tmp_path), len(iceberg.snapshots())
+    disk_before, snapshots_before = disk_state(tmp_path), len(alerts_table(tmp_path).snapshots())
 
     result = maintain(tmp_path, min_files="2")
 
     assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    assert str(damaged) in result.stderr and "nothing was removed" in result.stderr
+    assert damaged in result.stderr and "nothing was removed" in result.stderr
     assert disk_state(tmp_path) == disk_before
     assert len(alerts_table(tmp_path).snapshots()) == snapshots_before
 
