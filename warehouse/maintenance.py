@@ -243,9 +243,15 @@ def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=
     return [path for path in candidates if file_key(path) not in keep]
 
 
+def _checksum_of(path: str) -> str:
+    """The checksum file Hadoop's local file system writes next to a file (``.NAME.crc``): of no use without it."""
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.crc")
+
+
 def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool = False) -> list[str]:
-    """Delete the files :func:`find_orphans` finds (nothing when ``dry_run``), in this process's and machine's
-    commit turn, then the partition folders left empty; returns their local paths (removed, or to remove).
+    """Delete the files :func:`find_orphans` finds (nothing when ``dry_run``) with their Hadoop checksum files
+    (``.NAME.crc``, which Spark writes), in this process's and machine's commit turn, then the partition folders
+    left empty; returns their local paths (removed, or to remove).
 
     All references are read before the first file is removed: ``UnreadableMetadata`` means nothing was."""
     if not is_local(iceberg.location()):
@@ -256,10 +262,11 @@ def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool
     with _turn(iceberg):
         orphans = find_orphans(iceberg, older_than)
         for path in orphans:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            for doomed in (path, _checksum_of(path)):
+                try:
+                    os.remove(doomed)
+                except FileNotFoundError:
+                    pass
         for directory, subdirectories, names in sorted(os.walk(root), reverse=True):
             if directory != root and not names and not subdirectories and "=" in os.path.basename(directory):
                 try:

@@ -82,13 +82,18 @@ def test_files_another_engine_spells_file_colon_slash_are_kept_and_true_orphans_
     add_rows(tmp_path, "alerts", [alert("ours-1", complaints=10)])  # an upsert after it: a new snapshot
     before = rows(alerts_table(tmp_path))
     stray = stray_file(tmp_path)
+    # Spark (Hadoop's local file system) writes a checksum file next to each file: it goes with its file only
+    stray_checksum, spark_checksum = (Path(local_path(path)).with_name(f".{Path(local_path(path)).name}.crc")
+                                      for path in (str(stray), spark_file))
+    for checksum in (stray_checksum, spark_checksum):
+        checksum.write_bytes(b"crc")
     age_files(tmp_path)
 
     result = maintain(tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert os.path.exists(local_path(spark_file))
-    assert not stray.exists()  # what nothing references still goes
+    assert os.path.exists(local_path(spark_file)) and spark_checksum.exists()
+    assert not stray.exists() and not stray_checksum.exists()  # what nothing references still goes
     assert rows(alerts_table(tmp_path)) == before
 
 
