@@ -342,6 +342,20 @@ def expire_snapshots(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bo
     raise CommitConflict(f"{'.'.join(iceberg.name())}: snapshot expiry kept meeting other writers' commits")
 
 
+def expire_and_remove_orphans(iceberg: IcebergTable, expire_before: dt.datetime, orphans_before: dt.datetime,
+                              dry_run: bool = False) -> tuple[list[int], list[str]]:
+    """Expire the snapshots older than ``expire_before`` (:func:`expire_snapshots`), then remove the files
+    older than ``orphans_before`` that nothing references any more (:func:`remove_orphans`); returns
+    (expired snapshot ids, removed local paths). With ``dry_run`` nothing changes and both lists are what the
+    real run would give: the orphans are found as if those snapshots were already expired.
+
+    Raises ``UnreadableMetadata`` (nothing removed) when a manifest list or manifest cannot be read."""
+    if not dry_run:
+        return expire_snapshots(iceberg, expire_before), remove_orphans(iceberg, orphans_before)
+    expired = expire_snapshots(iceberg, expire_before, dry_run=True)
+    return expired, find_orphans(iceberg, orphans_before, frozenset(expired))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Compaction
 
@@ -449,14 +463,9 @@ def maintain_table(iceberg: IcebergTable, *, min_files: int, retention: dt.timed
     iceberg.refresh()
     referenced_files(iceberg)  # every reference readable, or stop before anything changes
     upkeep.files_before, rows_before, upkeep.delete_files = _current_files(iceberg)
-    if dry_run:
-        plan = compaction_plan(iceberg, min_files)
-        upkeep.expired_ids = expire_snapshots(iceberg, now - retention, dry_run=True)
-        upkeep.orphans = find_orphans(iceberg, now - orphan_age, frozenset(upkeep.expired_ids))
-    else:
-        plan = compact(iceberg, min_files)
-        upkeep.expired_ids = expire_snapshots(iceberg, now - retention)
-        upkeep.orphans = remove_orphans(iceberg, now - orphan_age)
+    plan = compaction_plan(iceberg, min_files) if dry_run else compact(iceberg, min_files)
+    upkeep.expired_ids, upkeep.orphans = expire_and_remove_orphans(iceberg, now - retention, now - orphan_age,
+                                                                   dry_run=dry_run)
     upkeep.partitions_compacted, upkeep.files_compacted = len(plan.crowded), plan.files
     upkeep.snapshots_expired, upkeep.orphans_removed = len(upkeep.expired_ids), len(upkeep.orphans)
     if plan.refused:
