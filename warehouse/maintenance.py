@@ -53,6 +53,7 @@ ICEBERG_FILE_SUFFIXES = (".parquet", ".orc", ".avro", ".metadata.json", ".metada
 # a Hadoop catalog's pointer to its current metadata file; never an orphan
 VERSION_HINT = "version-hint.text"
 MIN_SNAPSHOTS_PROPERTY = "history.expire.min-snapshots-to-keep"
+MAX_SNAPSHOT_AGE_PROPERTY = "history.expire.max-snapshot-age-ms"
 
 
 class UnreadableMetadata(Exception):
@@ -183,7 +184,7 @@ def referenced_files(iceberg: IcebergTable, skip_snapshots=frozenset()) -> set[s
     found = {file_key(iceberg.metadata_location)}
     found |= files_of_metadata(iceberg, iceberg.metadata, skip_snapshots, table_is_local)
     hadoop = _hadoop_current_metadata(local_path(iceberg.location())) if table_is_local else None
-    if hadoop is not None and file_key(hadoop) not in {file_key(iceberg.metadata_location)}:
+    if hadoop is not None and file_key(hadoop) != file_key(iceberg.metadata_location):
         found.add(file_key(hadoop))
         found |= files_of_metadata(iceberg, _metadata_at(iceberg, hadoop, table_is_local), (), table_is_local)
     return found
@@ -197,24 +198,21 @@ def _is_iceberg_file_name(name: str) -> bool:
     return name.endswith(ICEBERG_FILE_SUFFIXES) and not name.startswith((".", "_"))
 
 
-def _candidate_files(root: str, older_than: dt.datetime) -> tuple[list[str], int]:
-    """Files under ``root`` named like Iceberg files and last modified before ``older_than``, and how many other
-    files were passed over. Hidden and ``_``-prefixed folders (``_temporary``, ``.staging``) are not entered."""
+def _candidate_files(root: str, older_than: dt.datetime) -> list[str]:
+    """Files under ``root`` named like Iceberg files and last modified before ``older_than`` (no symbolic links).
+    Hidden and ``_``-prefixed folders (``_temporary``, ``.staging``) are not entered."""
     limit = older_than.timestamp()
-    candidates, passed_over = [], 0
+    candidates = []
     for directory, subdirectories, names in os.walk(root):
         subdirectories[:] = [name for name in subdirectories if not name.startswith((".", "_"))]
-        for name in names:
+        for name in filter(_is_iceberg_file_name, names):
             path = os.path.join(directory, name)
-            if not _is_iceberg_file_name(name):
-                passed_over += 1
-                continue
             try:
                 if os.lstat(path).st_mtime < limit and os.path.isfile(path) and not os.path.islink(path):
                     candidates.append(path)
             except FileNotFoundError:  # removed meanwhile by its writer
                 continue
-    return sorted(candidates), passed_over
+    return sorted(candidates)
 
 
 def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=frozenset()) -> list[str]:
@@ -229,7 +227,7 @@ def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=
     if not is_local(location):
         return []
     root = local_path(location)
-    candidates, _ = _candidate_files(root, older_than)
+    candidates = _candidate_files(root, older_than)
     for _ in range(8):
         iceberg.refresh()
         pointer = iceberg.metadata_location
@@ -282,10 +280,11 @@ def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool
 
 def protected_snapshots(metadata: TableMetadata, now: dt.datetime | None = None) -> set[int]:
     """The snapshots expiry must keep: every branch's and tag's head, and the ancestors of a branch that its
-    ``min-snapshots-to-keep`` (or the table's ``history.expire.min-snapshots-to-keep``) or its
-    ``max-snapshot-age-ms`` keeps."""
+    ``min-snapshots-to-keep`` / ``max-snapshot-age-ms`` (or the table's ``history.expire.min-snapshots-to-keep``
+    / ``history.expire.max-snapshot-age-ms``, which other engines' users set) keeps."""
     now_ms = (now or dt.datetime.now(dt.timezone.utc)).timestamp() * 1000
     table_minimum = int(metadata.properties.get(MIN_SNAPSHOTS_PROPERTY, "1"))
+    table_max_age = int(metadata.properties.get(MAX_SNAPSHOT_AGE_PROPERTY, "0")) or None
     by_id = {snapshot.snapshot_id: snapshot for snapshot in metadata.snapshots}
     kept: set[int] = set()
     for ref in metadata.refs.values():
@@ -293,12 +292,14 @@ def protected_snapshots(metadata: TableMetadata, now: dt.datetime | None = None)
         if ref.snapshot_ref_type != SnapshotRefType.BRANCH:
             continue
         minimum = max(ref.min_snapshots_to_keep or 1, table_minimum)
-        snapshot, depth = by_id.get(ref.snapshot_id), 0
-        while snapshot is not None:
-            young = ref.max_snapshot_age_ms is not None and now_ms - snapshot.timestamp_ms < ref.max_snapshot_age_ms
+        max_age = ref.max_snapshot_age_ms or table_max_age
+        snapshot, depth, seen = by_id.get(ref.snapshot_id), 0, set()
+        while snapshot is not None and snapshot.snapshot_id not in seen:
+            young = max_age is not None and now_ms - snapshot.timestamp_ms < max_age
             if depth >= minimum and not young:
                 break
             kept.add(snapshot.snapshot_id)
+            seen.add(snapshot.snapshot_id)
             snapshot, depth = by_id.get(snapshot.parent_snapshot_id), depth + 1
     return kept
 

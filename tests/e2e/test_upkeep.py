@@ -280,6 +280,21 @@ def test_expiry_keeps_every_branch_and_tag_head_and_what_a_branch_retains(tmp_pa
     assert [row["alert_id"] for row in rows(iceberg, ids[0])] == ["a-0"]
 
 
+def test_expiry_keeps_what_the_tables_own_history_settings_keep(tmp_path):
+    ids = []
+    for n in range(5):
+        add_rows(tmp_path, "alerts", [alert(f"a-{n}")])
+        ids.append(alerts_table(tmp_path).current_snapshot().snapshot_id)
+    iceberg = alerts_table(tmp_path)
+    with iceberg.transaction() as transaction:  # as a Spark user sets it: ALTER TABLE ... SET TBLPROPERTIES
+        transaction.set_properties({"history.expire.min-snapshots-to-keep": "3"})
+
+    result = maintain(tmp_path, orphan_age="1000")
+
+    assert result.returncode == 0, result.stderr
+    assert {snapshot.snapshot_id for snapshot in alerts_table(tmp_path).snapshots()} == set(ids[2:])
+
+
 def test_compaction_leaves_files_with_position_deletes_and_brings_no_deleted_row_back(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-0")])
     iceberg = alerts_table(tmp_path)
