@@ -212,3 +212,37 @@ def flink_upsert(iceberg: IcebergTable, column: str, rows: list[dict], partition
     delete = equality_delete_file(iceberg, column, [row[column] for row in rows], added)
     commit_files(iceberg, [added, delete], Operation.OVERWRITE, engine="flink")
     return [added, delete]
+
+
+# --- the first names of these helpers (branch wh-upkeep), which tests of erasure use: thin wrappers -----------
+
+from tests.support.snapshot_refs import branch, live_entries, tag  # noqa: E402,F401
+
+
+def append_spark_style(iceberg: IcebergTable, rows, partition_folder: str, branch: str = "main") -> str:
+    """:func:`spark_append` to ``branch``; the new file's path as the manifest holds it (``file:/``)."""
+    from tests.support.snapshot_refs import append_to_branch
+
+    if branch != "main":
+        return append_to_branch(iceberg, rows, partition_folder, branch)
+    return spark_append(iceberg, rows, partition_folder).file_path
+
+
+def _live_data_file(iceberg: IcebergTable, path: str) -> DataFile:
+    return next(entry.data_file for entry in live_entries(iceberg) if entry.data_file.file_path == path)
+
+
+def delete_positions(iceberg: IcebergTable, data_file_path: str, positions: list[int]) -> str:
+    """Delete rows ``positions`` of the live data file ``data_file_path`` (spelled as its manifest has it) by a
+    position delete file, committed; the delete file's path as the manifest holds it."""
+    delete = position_delete_file(iceberg, {data_file_path: positions}, _live_data_file(iceberg, data_file_path))
+    commit_files(iceberg, [delete], Operation.DELETE)
+    return delete.file_path
+
+
+def delete_equal(iceberg: IcebergTable, data_file_path: str, column: str, values: list) -> str:
+    """Delete the rows whose ``column`` is in ``values`` in the partition of the live data file ``data_file_path``
+    by an equality delete file, committed; the delete file's path as the manifest holds it."""
+    delete = equality_delete_file(iceberg, column, values, _live_data_file(iceberg, data_file_path))
+    commit_files(iceberg, [delete], Operation.DELETE, engine="flink")
+    return delete.file_path

@@ -6,14 +6,15 @@ t.branch_audit``); these helpers do the same with pyiceberg's own ``manage_snaps
 from __future__ import annotations
 
 import os
+import uuid
 
 import pyarrow.parquet as pq
 from pyiceberg.manifest import ManifestEntry
 from pyiceberg.table import Table as IcebergTable
 
 import schemas
-from tests.support.iceberg_engines import _new_path, spelled
 from warehouse.catalog import writer_schema
+from warehouse.uris import local_path
 
 
 def live_entries(iceberg: IcebergTable, snapshot_id: int | None = None) -> list[ManifestEntry]:
@@ -31,11 +32,14 @@ def live_paths(iceberg: IcebergTable, snapshot_id: int | None = None) -> set[str
 def append_to_branch(iceberg: IcebergTable, rows: list[dict], partition_folder: str, branch: str) -> str:
     """Write ``rows`` (one partition's) as a data file and commit it to ``branch`` only, spelled ``file:/`` as
     Spark does; returns the path as the manifest holds it."""
-    path = _new_path(iceberg, partition_folder, "branch-data")
+    folder = os.path.join(local_path(iceberg.location()), partition_folder)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"branch-data-{uuid.uuid4().hex}.parquet")
     pq.write_table(schemas.arrow_table(rows, writer_schema(iceberg)), path)
-    iceberg.add_files([spelled(os.path.abspath(path), "file:/")], branch=branch)
+    spark_spelling = "file:" + os.path.abspath(path)
+    iceberg.add_files([spark_spelling], branch=branch)
     iceberg.refresh()
-    return spelled(os.path.abspath(path), "file:/")
+    return spark_spelling
 
 
 def tag(iceberg: IcebergTable, name: str, snapshot_id: int | None = None) -> int:
