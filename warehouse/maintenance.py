@@ -12,7 +12,7 @@ still reads. So:
 - **Expiry** drops snapshots older than the retention from the table's history through pyiceberg's own
   ``ExpireSnapshots`` (time travel reaches back so far). Never expired: the head of every branch and tag, the
   ancestors a branch's own retention (``min-snapshots-to-keep``, ``max-snapshot-age-ms``) or the table's
-  ``history.expire.min-snapshots-to-keep`` keeps.
+  ``history.expire.*`` settings keep. No branch or tag is ever removed.
 - **Orphan removal** deletes files under a table's (local) location that nothing references and that are
   older than a safety age (so a writer's files that are not committed yet are left alone): data files replaced
   by upserts or compactions, files of killed runs, manifests of expired snapshots. Referenced means: by any
@@ -22,9 +22,10 @@ still reads. So:
   and, for local files, their real path (symbolic links resolved).
   When a manifest list or manifest cannot be read, nothing is removed (:class:`UnreadableMetadata`). Files that
   are not named like Iceberg's files (``version-hint.text``, ``.crc`` checksums, ``_temporary/``, hidden
-  files, the committer's lock) are always kept.
+  files, the committer's lock) are always kept; an orphan's ``.NAME.crc`` checksum goes with it.
 
-Every step has a dry run (:func:`plan_table`) that lists what it would do and changes nothing.
+Every step has a dry run (``dry_run=True``; ``complaints maintain --dry-run``) that lists what it would do and
+changes nothing.
 """
 from __future__ import annotations
 
@@ -222,7 +223,8 @@ def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=
     The files are listed before the table is read from its catalog, and the catalog's pointer is read again
     after: a commit that lands meanwhile is seen (its files are referenced, or younger than the listing).
     Returns [] for a table that is not on the local disk. Raises ``UnreadableMetadata`` when a manifest list
-    or manifest cannot be read."""
+    or manifest cannot be read. Takes no commit turn: a caller that deletes what it finds holds the table's
+    turn around both (as :func:`remove_orphans` does)."""
     location = iceberg.location()
     if not is_local(location):
         return []
