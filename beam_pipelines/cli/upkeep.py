@@ -79,6 +79,8 @@ def cmd_maintain(args) -> int:
             raise CliError(f"complaints maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED) from None
         print(_upkeep_line(name, upkeep))
         if upkeep.dry_run:
+            for partition in upkeep.crowded_partitions:
+                print(f"  would compact {partition}")
             for snapshot_id in upkeep.expired_ids:
                 print(f"  would expire snapshot {snapshot_id}")
             for path in upkeep.orphans:

@@ -252,6 +252,7 @@ def test_a_dry_run_lists_what_it_would_do_and_changes_nothing(tmp_path):
     assert dry.returncode == 0, dry.stderr
     assert disk_state(tmp_path) == disk_before
     assert "nothing changed" in dry.stdout and "would compact 1 partitions (6 files)" in dry.stdout
+    assert f"  would compact {PARTITION} (6 files)\n" in dry.stdout
     listed = {line.split("would remove ", 1)[1] for line in dry.stdout.splitlines() if "would remove " in line}
     expired = {int(line.rsplit(" ", 1)[1]) for line in dry.stdout.splitlines() if "would expire snapshot" in line}
     assert str(stray) in listed and expired == set(older)
