@@ -237,6 +237,29 @@ def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_cha
     assert len(alerts_table(tmp_path).snapshots()) == snapshots_before
 
 
+def test_an_unreadable_manifest_of_one_table_leaves_every_table_as_it_was(tmp_path):
+    add_rows(tmp_path, "alerts", [alert("a-1")])
+    add_rows(tmp_path, "alerts", [alert("a-1", complaints=2)])
+    written = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
+    add_rows(tmp_path, "stream_counts", [{"stream_id": "s", "run_id": "r", "source": "sms", "outcome": "ok",
+                                          "reason": "", "count": 1, "written_at": written, "window_start": None,
+                                          "pane_index": None, "written_date": written.date()}])
+    config = CatalogConfig(str(tmp_path))
+    counts = load_table(open_catalog(config, create=False), config, tables.STREAM_COUNTS)
+    [manifest] = counts.current_snapshot().manifests(counts.io)
+    Path(local_path(manifest.manifest_path)).write_bytes(b"not avro")
+    stray = stray_file(tmp_path)  # an orphan of the first table, which would go if it were maintained alone
+    age_files(tmp_path)
+    disk_before = disk_state(tmp_path)
+
+    result = run_cli("maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "stream_counts",
+                     "--retention-hours", "0", "--orphan-age-hours", "0")
+
+    assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1
+    assert "stream_counts" in result.stderr and local_path(manifest.manifest_path) in result.stderr
+    assert stray.exists() and disk_state(tmp_path) == disk_before
+
+
 def test_a_dry_run_lists_what_it_would_do_and_changes_nothing(tmp_path):
     for n in range(6):  # small commits to one partition, as a stream makes them
         add_rows(tmp_path, "alerts", [alert(f"al-{n}-{i}") for i in range(3)])
