@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.table import StaticTable
+from pyiceberg.table.statistics import BlobMetadata, StatisticsFile
 
 from schemas import tables
 from tests.conftest import run_cli
@@ -205,6 +206,29 @@ def _point_an_older_snapshot_elsewhere(warehouse: Path, iceberg, snapshot_id: in
     with sqlite3.connect(warehouse / "catalog.db") as database:
         database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
                          (engines.spelled(str(path), "file:/"),))
+
+
+def test_a_statistics_file_another_engine_wrote_is_kept(tmp_path):
+    add_rows(tmp_path, "alerts", [alert("a-1")])
+    iceberg = alerts_table(tmp_path)
+    snapshot_id = iceberg.current_snapshot().snapshot_id
+    # Spark's compute_table_stats writes a Puffin file of NDV sketches and records it in the metadata
+    puffin = Path(local_path(iceberg.location())) / "metadata" / f"{snapshot_id}-stats.puffin"
+    puffin.write_bytes(b"PFA1 sketches PFA1")
+    with iceberg.update_statistics() as update:
+        update.set_statistics(StatisticsFile(
+            snapshot_id=snapshot_id, statistics_path=engines.spelled(str(puffin), "file:/"),
+            file_size_in_bytes=puffin.stat().st_size, file_footer_size_in_bytes=4,
+            blob_metadata=[BlobMetadata(type="apache-datasketches-theta-v1", snapshot_id=snapshot_id,
+                                        sequence_number=1, fields=[1], properties={})]))
+    age_files(tmp_path)
+
+    result = maintain(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert puffin.exists()
+    assert [entry.statistics_path for entry in alerts_table(tmp_path).metadata.statistics] == \
+        [engines.spelled(str(puffin), "file:/")]
 
 
 @pytest.mark.parametrize("damage", ["missing manifest", "corrupt manifest", "manifest list of an unknown scheme"])
