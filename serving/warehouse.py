@@ -20,6 +20,7 @@ that replaced rows, a compaction), while queries go on against the previous copy
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import threading
@@ -100,7 +101,7 @@ class Warehouse:
         self._deletes: dict[str, tuple] = {}       # table -> the (data file, delete files) its view applies
         self._applied: dict[str, str] = {}         # table -> DuckDB table of its files read with deletes applied
         self._icebergs: dict = {}
-        self.refused: dict[str, str] = {}          # table -> why it is not served (one line)
+        self.refused: dict[str, WarehouseError] = {}  # table -> why it is not served (one line)
         self._parser, self._parser_lock = duckdb.connect(":memory:"), threading.Lock()
         self._file_stats: dict[str, dict[str, tuple[int, int]]] = {}
         self._checked_files: dict[str, tuple[tuple[int, int], bool]] = {}
@@ -154,8 +155,6 @@ class Warehouse:
         table is read as it was then."""
         if not isinstance(as_of, int):
             return as_of
-        import datetime as dt
-
         try:
             catalog = open_catalog(self.catalog_config, create=False)
         except CatalogError as error:
@@ -170,8 +169,6 @@ class Warehouse:
     def _check_as_of(self) -> None:
         """Refuse an ``as_of`` time before every table's oldest snapshot still kept: nothing can be read then
         (the warehouse was empty, or its snapshots of then expired), and empty tables would be a wrong answer."""
-        import datetime as dt
-
         oldest = [min(snapshot.timestamp_ms for snapshot in iceberg.snapshots())
                   for iceberg in self._icebergs.values() if iceberg is not None and iceberg.snapshots()]
         if not oldest:
@@ -183,7 +180,8 @@ class Warehouse:
 
     def _live_state(self, table: str) -> TableState:
         """The data files of the table's snapshot (current, or as of ``as_of``); none before the table exists.
-        A table holding equality deletes is recorded in ``refused`` (and logged) and has none."""
+        A table holding equality deletes, or whose snapshot of ``as_of`` has expired, is recorded in ``refused``
+        and has none."""
         nothing = TableState(table, None, (), 0)
         if self.as_of is not None and table in self._states:
             return self._states[table]  # time travel: the snapshot read once is the one
@@ -217,12 +215,19 @@ class Warehouse:
         try:
             state = table_state(iceberg, table, self.as_of)
             self.refused.pop(table, None)
-        except SnapshotNotFound:  # the table did not exist yet then
+        except SnapshotNotFound:  # the table did not exist yet then, or its snapshots of then expired
             state = nothing
+            oldest = min(iceberg.snapshots(), key=lambda kept: kept.timestamp_ms, default=None)
+            # it had snapshots before this one (pyiceberg's expiry forgets the parent; the sequence number says it)
+            if oldest is not None and (oldest.parent_snapshot_id is not None or (oldest.sequence_number or 0) > 1):
+                earliest = dt.datetime.fromtimestamp(oldest.timestamp_ms / 1000, dt.timezone.utc)
+                self.refused[table] = AsOfOutOfRange(
+                    f"table {table} as of {self.as_of.isoformat()}: its snapshots of then have expired; the earliest "
+                    f"time it can be read as of is {earliest.isoformat()}")
         except EqualityDeletes as error:
-            if self.refused.get(table) != str(error):  # a query of it gets the line itself (the API logs it)
+            if str(self.refused.get(table)) != str(error):  # a query of it gets the line itself (the API logs it)
                 LOG.info("warehouse table not served: %s", error)
-            self.refused[table] = str(error)
+            self.refused[table] = UnreadableTable(str(error))
             state = TableState(table, snapshot.snapshot_id if snapshot else None, (), 0)
         self.snapshots[table] = state.snapshot_id
         self._states[table] = state
@@ -233,7 +238,11 @@ class Warehouse:
         (read by pyiceberg), or None when there are none."""
         if not tasks:
             return None
-        rows = read_tasks(self._icebergs[table], tasks, snapshot_id)
+        try:
+            rows = read_tasks(self._icebergs[table], tasks, snapshot_id)
+        except (OSError, pa.ArrowInvalid) as error:  # a delete file missing or damaged: no answer, not a wrong one
+            raise WarehouseError(f"table {table}: its files cannot be read with their deletes applied: "
+                                 f"{str(error).splitlines()[0]}") from error
         self._generation += 1
         name = f"{table}_deletes_applied_{self._generation}"
         self._connection.register("applied_arrow", rows)
@@ -366,7 +375,8 @@ class Warehouse:
         except duckdb.Error:
             return  # the query itself will say what is wrong with it
         for table in sorted(named & set(self.refused)):
-            raise UnreadableTable(self.refused[table])
+            refusal = self.refused[table]
+            raise type(refusal)(str(refusal))
 
     def _query_error(self, error: duckdb.Error) -> WarehouseError:
         """The one-line error a failed query raises: an unknown table, column or function is the query's

@@ -199,3 +199,21 @@ def test_query_names_the_tables_for_an_unknown_one_and_the_earliest_time_for_an_
     result = run_cli("query", "--warehouse", str(tmp_path), "--as-of", "2020-01-01T00:00:00Z", "SELECT 1")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "earliest time it can be read as of is" in result.stderr
+
+
+def test_a_table_whose_snapshots_of_then_expired_is_refused_not_answered_empty(tmp_path):
+    import time
+
+    count = {"stream_id": "s1", "run_id": "r1", "source": "sms", "outcome": "written", "reason": "", "count": 3,
+             "written_at": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc), "written_date": DAY}
+    write_rows(CatalogConfig(str(tmp_path)), WAREHOUSE_TABLES["stream_counts"], [count])  # kept: it is older
+    config, iceberg = alerts_table(tmp_path, ids=("a1",))
+    first = iceberg.current_snapshot()
+    time.sleep(0.05)
+    write_rows(config, ALERTS, [alert("a2")])
+    iceberg.refresh()
+    iceberg.maintenance.expire_snapshots().by_id(first.snapshot_id).commit()
+    then = dt.datetime.fromtimestamp(first.timestamp_ms / 1000 + 0.01, dt.timezone.utc)  # alerts held a1 then
+    assert run_query(tmp_path, "SELECT count(*) AS n FROM stream_counts", as_of=then).column("n").to_pylist() == [1]
+    with pytest.raises(AsOfOutOfRange, match="table alerts as of .* its snapshots of then have expired"):
+        run_query(tmp_path, "SELECT count(*) FROM alerts", as_of=then)
