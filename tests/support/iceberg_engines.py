@@ -25,9 +25,12 @@ import pyarrow.parquet as pq
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
                                 ManifestEntryStatus, ManifestWriterV2)
+from pyiceberg.avro.file import AvroOutputFile
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Operation
 from pyiceberg.table.update.snapshot import _FastAppendFiles
+from pyiceberg.types import IntegerType, ListType, NestedField, StructType
 
 import schemas
 from warehouse.catalog import writer_schema
@@ -40,6 +43,16 @@ POSITION_DELETE_SCHEMA = pa.schema([
 FILE_PATH_FIELD_ID = 2147483546
 
 
+def _int_equality_ids(schema: Schema) -> Schema:
+    """The manifest entry schema with ``equality_ids`` a list of int, as the Iceberg spec has it: pyiceberg 0.12
+    declares longs, which Java readers (Spark) refuse for an equality delete file. Avro writes both the same."""
+    data_file = schema.find_field(2)
+    fields = [NestedField(135, "equality_ids", ListType(136, IntegerType(), element_required=True), required=False)
+              if field.field_id == 135 else field for field in data_file.field_type.fields]
+    return Schema(*[NestedField(2, "data_file", StructType(*fields), required=True) if field.field_id == 2 else field
+                    for field in schema.fields])
+
+
 class _DeleteManifestWriter(ManifestWriterV2):
     """A v2 manifest of delete files (pyiceberg 0.12 writes data manifests only)."""
 
@@ -49,6 +62,11 @@ class _DeleteManifestWriter(ManifestWriterV2):
     @property
     def _meta(self) -> dict[str, str]:
         return {**super()._meta, "content": "deletes"}
+
+    def new_writer(self) -> AvroOutputFile[ManifestEntry]:
+        schema = _int_equality_ids(self._with_partition(self.version))
+        return AvroOutputFile[ManifestEntry](output_file=self._output_file, file_schema=schema, record_schema=schema,
+                                             schema_name="manifest_entry", metadata=self._meta)
 
 
 class _EngineCommit(_FastAppendFiles):
