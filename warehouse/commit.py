@@ -41,7 +41,7 @@ from pyiceberg.table import Table as IcebergTable
 import schemas
 from warehouse.catalog import ensure_table, open_catalog, writer_schema
 from warehouse.read import read_tasks, scan_tasks
-from warehouse.replace import ReplaceFiles, delete_files_to_drop
+from warehouse.replace import delete_files_to_drop, stage_replacement
 from warehouse.uris import is_local, local_path, normalise_uri
 
 try:  # the embedded SQLite catalog reports a writer holding its lock this way
@@ -199,15 +199,8 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
             return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, attempt)
         try:
             with iceberg.transaction() as transaction:
-                if change.dropped_deletes:
-                    operation = ReplaceFiles(transaction, properties)
-                else:  # pyiceberg's own overwrite, when no delete file has to go
-                    operation = transaction.update_snapshot(snapshot_properties=properties).overwrite()
-                with operation as overwrite:
-                    for data_file in [*change.removed, *change.dropped_deletes]:
-                        overwrite.delete_data_file(data_file)
-                    for data_file in [*new_files, *change.rewritten]:
-                        overwrite.append_data_file(data_file)
+                stage_replacement(transaction, change.removed, [*new_files, *change.rewritten],
+                                  change.dropped_deletes, properties)
         except _RETRYABLE:
             for data_file in change.rewritten:
                 iceberg.io.delete(data_file.file_path)

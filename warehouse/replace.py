@@ -9,7 +9,9 @@ removed file to be a data file). ``ReplaceFiles`` is its overwrite with delete m
 manifest that holds a dropped delete file is rewritten as a delete manifest, the file recorded as deleted.
 
 ``delete_files_to_drop`` plans which delete files go and which other data files must be rewritten with them (a
-delete file may name several data files of a partition: it can only go once none it names stays live).
+delete file may name several data files of a partition: it can only go once none it names stays live);
+``stage_replacement`` stages the snapshot in a transaction. The committer (``warehouse/commit.py``) uses both;
+so should anything else that rewrites data files (compaction, erasure).
 """
 from __future__ import annotations
 
@@ -103,6 +105,22 @@ class ReplaceFiles(_OverwriteFiles):
         if missing:
             raise ValidationException(f"Missing required files to delete: {', '.join(missing)}")
         return deleted
+
+
+def stage_replacement(transaction, removed: list[DataFile], added: list[DataFile], dropped_deletes: list[DataFile],
+                      properties: dict[str, str]) -> None:
+    """Stage in ``transaction`` (``with table.transaction() as transaction``) one snapshot that removes the data
+    files ``removed`` and the position delete files ``dropped_deletes`` (from ``delete_files_to_drop``) and adds
+    the data files ``added``: pyiceberg's own overwrite when no delete file goes, ``ReplaceFiles`` otherwise."""
+    if dropped_deletes:
+        operation = ReplaceFiles(transaction, properties)
+    else:
+        operation = transaction.update_snapshot(snapshot_properties=properties).overwrite()
+    with operation as overwrite:
+        for data_file in [*removed, *dropped_deletes]:
+            overwrite.delete_data_file(data_file)
+        for data_file in added:
+            overwrite.append_data_file(data_file)
 
 
 def _named_data_files(iceberg: IcebergTable, delete_file: DataFile, cache: dict) -> frozenset[str]:
