@@ -152,6 +152,7 @@ def test_equality_deletes_are_refused_in_one_line_by_every_reader_and_the_commit
     client = TestClient(create_app(Warehouse(tmp_path, refresh_seconds=0), ApiKeys()))
     response = client.get("/api/v1/alerts", params={"start": str(DAY), "end": str(DAY)})
     assert response.status_code == 503 and response.json()["detail"] == message
+    assert client.get("/healthz").json()["refused_tables"] == {"alerts": message}
     result = run_cli("query", "--warehouse", str(tmp_path), "SELECT * FROM alerts")
     assert result.returncode == 3 and result.stderr.strip() == f"complaints query: {message}"
 
