@@ -212,3 +212,31 @@ def flink_upsert(iceberg: IcebergTable, column: str, rows: list[dict], partition
     delete = equality_delete_file(iceberg, column, [row[column] for row in rows], added)
     commit_files(iceberg, [added, delete], Operation.OVERWRITE, engine="flink")
     return [added, delete]
+
+
+# -- a small table to try them on -------------------------------------------------------------------------------------
+ALERT_DAY = "2026-11-25"
+ALERT_FOLDER = f"alert_date={ALERT_DAY}"
+
+
+def alert(alert_id: str, **changes) -> dict:
+    """One row of the ``alerts`` table (the smallest warehouse table with a one-column key), on ``ALERT_DAY``."""
+    import datetime as dt
+
+    moment = dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc)
+    return {"alert_id": alert_id, "scope": "all", "minute_start": moment, "window_seconds": 60, "complaints": 50,
+            "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0, "severity": "critical",
+            "detected_at": moment + dt.timedelta(minutes=1), "alert_date": dt.date.fromisoformat(ALERT_DAY),
+            **changes}
+
+
+def alerts_table(warehouse_dir, ids=("a1", "a2", "a3", "a4")):
+    """The ``alerts`` table of the warehouse at ``warehouse_dir`` with rows ``ids`` committed by our committer:
+    (its ``CatalogConfig``, its pyiceberg table)."""
+    from schemas.tables import WAREHOUSE_TABLES
+    from warehouse.catalog import CatalogConfig, load_table, open_catalog
+    from warehouse.commit import write_rows
+
+    config = CatalogConfig(str(warehouse_dir))
+    write_rows(config, WAREHOUSE_TABLES["alerts"], [alert(alert_id) for alert_id in ids])
+    return config, load_table(open_catalog(config), config, WAREHOUSE_TABLES["alerts"])

@@ -16,28 +16,15 @@ from serving.query import AsOfOutOfRange, QueryRefused, UnreadableTable, run_que
 from serving.warehouse import Warehouse
 from tests.conftest import run_cli
 from tests.support import iceberg_engines as engines
+from tests.support.iceberg_engines import alert, alerts_table
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 from warehouse.commit import write_rows
 from warehouse.read import EqualityDeletes, read_arrow, table_state
 from warehouse.uris import normalise_uri
 
-DAY = dt.date(2026, 11, 25)
-FOLDER = f"alert_date={DAY}"
+DAY = dt.date.fromisoformat(engines.ALERT_DAY)
+FOLDER = engines.ALERT_FOLDER
 ALERTS = WAREHOUSE_TABLES["alerts"]
-
-
-def alert(alert_id: str, **changes) -> dict:
-    return {"alert_id": alert_id, "scope": "all", "minute_start": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc),
-            "window_seconds": 60, "complaints": 50, "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0,
-            "severity": "critical", "detected_at": dt.datetime(2026, 11, 25, 10, 1, tzinfo=dt.timezone.utc),
-            "alert_date": DAY, **changes}
-
-
-def alerts_table(warehouse_dir: Path, ids=("a1", "a2", "a3", "a4")):
-    """The alerts table with ``ids`` committed by us, and its pyiceberg table."""
-    config = CatalogConfig(str(warehouse_dir))
-    write_rows(config, ALERTS, [alert(alert_id) for alert_id in ids])
-    return config, load_table(open_catalog(config), config, ALERTS)
 
 
 def served(warehouse_dir: Path, sql: str, **options) -> list[tuple]:
