@@ -192,6 +192,7 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
                     properties: dict, attempts: int) -> CommitResult:
     own = {data_file.file_path for data_file in new_files}
     rows_written = sum(data_file.record_count for data_file in new_files)
+    last_error = None
     for attempt in range(1, attempts + 1):
         iceberg.refresh()  # the state the last writer left
         change = _without_keys(iceberg, key, new_keys, own)
@@ -201,7 +202,10 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
             with iceberg.transaction() as transaction:
                 stage_replacement(transaction, change.removed, [*new_files, *change.rewritten],
                                   change.dropped_deletes, properties)
-        except _RETRYABLE:
+        except _RETRYABLE as error:
+            last_error = str(error).splitlines()[0][:200]
+            if isinstance(error, _CatalogBusy):
+                _drop_catalog_connections(iceberg)
             for data_file in change.rewritten:
                 iceberg.io.delete(data_file.file_path)
             if attempt == attempts:
@@ -211,8 +215,18 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
         snapshot = iceberg.current_snapshot()
         return CommitResult(iceberg.name()[-1], snapshot.snapshot_id if snapshot else None, rows_written,
                             change.replaced, len(new_files) + len(change.rewritten), len(change.removed), attempt)
-    raise CommitConflict(f"{'.'.join(iceberg.name())}: other writers kept committing; gave up after "
-                         f"{attempts} attempts (nothing of this commit is in the table)")
+    raise CommitConflict(f"{'.'.join(iceberg.name())}: other writers kept committing or holding the catalog; gave "
+                         f"up after {attempts} attempts (nothing of this commit is in the table; last: {last_error})")
+
+
+def _drop_catalog_connections(iceberg: IcebergTable) -> None:
+    """After the embedded catalog's database refused our commit as busy (another process, e.g. a Spark session,
+    held it), close its pooled connections: SQLite keeps a transaction whose COMMIT failed open, so the next read
+    on that connection would see our uncommitted commit as the table's state, and a later statement could still
+    commit it, after its files were deleted."""
+    engine = getattr(iceberg.catalog, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _properties(properties: dict | None) -> dict[str, str]:

@@ -205,3 +205,23 @@ def test_a_table_whose_snapshots_of_then_expired_is_refused_not_answered_empty(t
     assert run_query(tmp_path, "SELECT count(*) AS n FROM stream_counts", as_of=then).column("n").to_pylist() == [1]
     with pytest.raises(AsOfOutOfRange, match="table alerts as of .* its snapshots of then have expired"):
         run_query(tmp_path, "SELECT count(*) FROM alerts", as_of=then)
+
+
+def test_a_commit_refused_because_another_process_holds_the_catalog_leaves_no_phantom_state(tmp_path):
+    import sqlite3
+
+    from warehouse.commit import CommitConflict
+
+    config, iceberg = alerts_table(tmp_path)
+    reader = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
+    reader.execute("BEGIN")  # a reader that keeps its transaction open (as an open Spark session's JDBC does)
+    reader.execute("SELECT * FROM iceberg_tables").fetchall()
+    try:
+        with pytest.raises(CommitConflict, match="database is locked"):
+            write_rows(config, ALERTS, [alert("a1", severity="new")], attempts=2)
+    finally:
+        reader.execute("ROLLBACK")
+        reader.close()
+    assert severities(config) == dict.fromkeys(["a1", "a2", "a3", "a4"], "critical")  # nothing of it landed
+    assert write_rows(config, ALERTS, [alert("a1", severity="new")]).rows_replaced == 1  # and the next one does
+    assert severities(config)["a1"] == "new"
