@@ -94,7 +94,9 @@ class _EngineCommit(_FastAppendFiles):
 
 def commit_files(iceberg: IcebergTable, files: list[DataFile], operation: Operation,
                  engine: str = "spark") -> int:
-    """Commit data and delete ``files`` to ``iceberg`` as one snapshot of ``operation``; its snapshot id."""
+    """Commit data and delete ``files`` to ``iceberg`` as one snapshot of ``operation`` on its latest state; its
+    snapshot id."""
+    iceberg.refresh()
     with iceberg.transaction() as transaction:
         producer = _EngineCommit(operation=operation, transaction=transaction, io=iceberg.io,
                                  snapshot_properties={"engine": engine})
@@ -165,6 +167,7 @@ def equality_delete_file(iceberg: IcebergTable, column: str, values: list, templ
 def _positions_of(iceberg: IcebergTable, column: str, values: list) -> dict[str, tuple[DataFile, list[int]]]:
     """Where the rows whose ``column`` is in ``values`` are: {data file path: (its DataFile, row positions)}."""
     found = {}
+    iceberg.refresh()
     for task in iceberg.scan().plan_files():
         with iceberg.io.new_input(task.file.file_path).open() as handle:
             keys = pq.read_table(handle, columns=[column])[column]
