@@ -71,10 +71,14 @@ def monitored(monitoring_tools, generated_day, tmp_path_factory):
                         "--date", generated_day["date"])
     assert committed.returncode == 0, committed.stderr[-2000:]
     first = json.loads(next((out / "_runs").glob("*.json")).read_text())
-    ratios = sorted(entry["rejected"] / entry["read"] for source, entry in first["counts"].items()
-                    if source != "customers")
-    assert ratios[0] < ratios[-1]
-    strict = round((ratios[0] + ratios[-1]) / 2, 4)  # some sources above it, some not
+    from beam_pipelines.batch import wilson_lower_bound
+
+    shares = sorted((entry["rejected"] / entry["read"], wilson_lower_bound(entry["rejected"], entry["read"], 0.95))
+                    for source, entry in first["counts"].items() if source != "customers")
+    lowest, (_, clearest) = shares[0][0], max(shares, key=lambda share: share[1])
+    assert lowest < clearest
+    # some sources above it, some not, and one clearly enough for its number of records to refuse the run
+    strict = round((lowest + clearest) / 2, 4)
     profile = tmp_path / "strict.toml"
     profile.write_text(f"[quality]\nmax_reject_ratio = {strict}\n"
                        "max_silence_minutes = {twitter = 0.05}\n")
