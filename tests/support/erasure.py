@@ -1,0 +1,77 @@
+"""Search every file under an output directory for a person's identifiers, as an auditor of an erasure would:
+Parquet files by their decoded column values, Avro files (Iceberg manifests) by their decoded records, every other
+file by its raw bytes; each text also URL-decoded and, when it is base64, decoded, with the separators people put
+between a phone number's digits removed."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from pathlib import Path
+from urllib.parse import unquote_plus
+
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[ \-./()_+\u2010-\u2015]{1,2}(?=\d)")
+
+
+def phone_spellings(e164: str) -> set[str]:
+    """The digit strings a Nigerian number is written as (``+2348031234567``, ``2348031234567``, ``08031234567``)."""
+    national = e164.removeprefix("+234")
+    return {e164, e164.lstrip("+"), "0" + national}
+
+
+def _views(text: str):
+    yield text
+    decoded = unquote_plus(text)
+    if decoded != text:
+        yield decoded
+    stripped = text.strip()
+    if len(stripped) >= 16 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", stripped):
+        try:
+            yield base64.b64decode(stripped, validate=False).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            pass
+
+
+def _texts_of_parquet(path: Path):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for column in table.columns:
+        for value in column.to_pylist():
+            if value is not None:
+                yield str(value)
+
+
+def _texts_of_avro(path: Path):
+    import fastavro
+
+    with open(path, "rb") as handle:
+        for record in fastavro.reader(handle):
+            yield repr(record)
+
+
+def texts_under(root: Path):
+    """(path, text) for every piece of text of every file under ``root``."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            pieces = _texts_of_parquet(path)
+        elif path.suffix == ".avro":
+            pieces = _texts_of_avro(path)
+        else:
+            pieces = [path.read_bytes().decode("latin-1")]
+        for piece in pieces:
+            yield path, piece
+
+
+def find_identifiers(root: Path, needles: set[str]) -> list[tuple[str, str]]:
+    """(file, needle) for every identifier of ``needles`` (compared without case) found under ``root``."""
+    wanted = {needle.lower() for needle in needles if needle}
+    found = set()
+    for path, piece in texts_under(root):
+        for view in _views(piece):
+            lowered = view.lower()
+            for candidate in {lowered, _BETWEEN_DIGITS.sub("", lowered)}:
+                for needle in wanted:
+                    if needle in candidate:
+                        found.add((str(path.relative_to(root)), needle))
+    return sorted(found)
