@@ -107,6 +107,9 @@ def cmd_erase(args) -> int:
         raise CliError(f"complaints erase: {error}") from None
     try:
         subject = Subject.of(settings.contact_token_key, args.customer_id, args.contact_token, args.contact)
+    except ErasureError as error:
+        raise CliError(f"complaints erase: --contact {error}", EXIT_USAGE) from None
+    try:
         customers = master_rows(args.customers, args.customer_id) if args.customers else []
         erasure = erase(output_dir, icebergs, subject, expire=args.expire, reference=args.reference,
                         customers=customers)

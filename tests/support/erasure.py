@@ -75,3 +75,16 @@ def find_identifiers(root: Path, needles: set[str]) -> list[tuple[str, str]]:
                     if needle in candidate:
                         found.add((str(path.relative_to(root)), needle))
     return sorted(found)
+
+
+def names_any(text: str | None, needles: set[str]) -> bool:
+    """Does ``text`` (in any of the views above) hold one of ``needles`` (compared without case)?"""
+    if not text:
+        return False
+    wanted = {needle.lower() for needle in needles if needle}
+    for view in _views(text):
+        lowered = view.lower()
+        for candidate in (lowered, _BETWEEN_DIGITS.sub("", lowered)):
+            if any(needle in candidate for needle in wanted):
+                return True
+    return False
