@@ -181,8 +181,8 @@ class Subject:
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _AT_HANDLE = re.compile(r"(?<![\w@.])@(\w{1,50})")
-_HANDLE_FIELD = re.compile(r"""["']?\b(?:username|screen_name|handle|twitter_handle|twitter)["']?\s*[:=]\s*["']?@?(\w{1,50})""",
-                           re.IGNORECASE)
+_HANDLE_FIELD = re.compile(
+    r"""["']?\b(?:username|screen_name|handle|twitter_handle|twitter)["']?\s*[:=]\s*["']?@?(\w{1,50})""", re.IGNORECASE)
 # digits in groups separated by at most two of the characters people write between them
 _DIGIT_RUN = re.compile(r"\+?\d+(?:[ \-./()_\u2010-\u2015]{1,2}\d+)*")
 
@@ -501,6 +501,8 @@ def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Li
     time.sleep(0.002)  # the seal is strictly younger than the erasure's own snapshots
     heads = _seal(iceberg, {SNAPSHOT_PROPERTY: erasure_id, "writer": "erase", "erasure-step": "seal"})
     result.seal_snapshot = heads.get(MAIN)
+    if not heads:  # a table without a snapshot has no history
+        return result
     iceberg.refresh()
     seal_time = min(iceberg.snapshot_by_id(head).timestamp_ms for head in heads.values())
     before_ids = {snapshot.snapshot_id for snapshot in iceberg.snapshots()}

@@ -45,7 +45,8 @@ def master_rows(path: str, customer_ids) -> list[dict]:
         with open(file, newline="", encoding="utf-8", errors="replace") as handle:
             for row in csv.DictReader(handle):
                 if (row.get("account_number") or "").strip().upper() in wanted:
-                    found.append({"msisdn": normalise_phone(row.get("msisdn")), "email": normalise_email(row.get("email")),
+                    found.append({"msisdn": normalise_phone(row.get("msisdn")),
+                                  "email": normalise_email(row.get("email")),
                                   "twitter_handle": normalise_handle(row.get("twitter_handle"))})
     return found
 
@@ -119,6 +120,9 @@ def cmd_erase(args) -> int:
         raise CliError(f"complaints erase: {error}", EXIT_FAILED) from None
     except OSError as error:
         raise CliError(f"complaints erase: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a catalog or commit failure: one line, the tables as committed
+        raise CliError(f"complaints erase: {type(error).__name__}: {error} (tables already erased keep their "
+                       "erasure; run the command again)", EXIT_FAILED) from None
     for line in _summary(erasure):
         print(line)
     print(f"audit: {os.path.join(output_dir, '_erasures', erasure.erasure_id + '.json')}")

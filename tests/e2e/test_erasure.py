@@ -12,7 +12,6 @@ import csv
 import json
 from pathlib import Path
 
-import pyarrow.compute as pc
 import pytest
 
 from tests.conftest import call_api, run_cli, start_server, stop_server, write_key_file
