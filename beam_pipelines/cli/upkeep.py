@@ -26,6 +26,9 @@ def maintain_arguments(parser) -> None:
                         help="expire snapshots older than this (default: the profile's snapshot_retention_hours)")
     parser.add_argument("--orphan-age-hours", type=hours,
                         help="remove unreferenced files older than this (default: the profile's orphan_age_hours)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the partitions, snapshots and files it would compact, expire and remove; "
+                             "change nothing")
 
 
 def hours(value: str) -> float:
@@ -48,7 +51,7 @@ def import_arguments(parser) -> None:
 
 def cmd_maintain(args) -> int:
     from warehouse.catalog import CatalogError, load_table, open_catalog
-    from warehouse.maintenance import maintain_table
+    from warehouse.maintenance import UnreadableMetadata, maintain_table
 
     settings, config = warehouse_catalog(args, "maintain")
     try:
@@ -67,14 +70,35 @@ def cmd_maintain(args) -> int:
         try:
             upkeep = maintain_table(iceberg, min_files=args.min_files or settings.compact_min_files,
                                     retention=given(args.retention_hours, settings.snapshot_retention_hours) * hour,
-                                    orphan_age=given(args.orphan_age_hours, settings.orphan_age_hours) * hour)
-        except Exception as error:  # noqa: BLE001 - one line per failed table, the others still run
-            raise CliError(f"complaints maintain: {name}: {type(error).__name__}: {error}", EXIT_FAILED) from None
-        notes = f" ({'; '.join(upkeep.notes)})" if upkeep.notes else ""
-        print(f"{name:<18} files {upkeep.files_before:>5} -> {upkeep.files_after:<5} rows {upkeep.rows:>9,}  "
-              f"partitions compacted {upkeep.partitions_compacted}, snapshots expired {upkeep.snapshots_expired}, "
-              f"orphans removed {upkeep.orphans_removed}, snapshot {upkeep.snapshot_id}{notes}")
+                                    orphan_age=given(args.orphan_age_hours, settings.orphan_age_hours) * hour,
+                                    dry_run=args.dry_run)
+        except UnreadableMetadata as error:  # nothing of this table changed; later tables are not touched either
+            raise CliError(f"complaints maintain: {name}: {error}; nothing was removed") from None
+        except Exception as error:  # noqa: BLE001 - one line, never a traceback
+            first_line = (str(error).splitlines() or [""])[0]
+            raise CliError(f"complaints maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED) from None
+        print(_upkeep_line(name, upkeep))
+        if upkeep.dry_run:
+            for snapshot_id in upkeep.expired_ids:
+                print(f"  would expire snapshot {snapshot_id}")
+            for path in upkeep.orphans:
+                print(f"  would remove {path}")
     return 0
+
+
+def _upkeep_line(name: str, upkeep) -> str:
+    """One line saying what maintenance did (or would do, in a dry run) to table ``name``."""
+    notes = f" ({'; '.join(upkeep.notes)})" if upkeep.notes else ""
+    deletes = f" (+{upkeep.delete_files} delete files)" if upkeep.delete_files else ""
+    before_deletes = " before deletes" if upkeep.delete_files else ""
+    if upkeep.dry_run:
+        return (f"{name:<18} dry run, nothing changed: files {upkeep.files_before}{deletes}; would compact "
+                f"{upkeep.partitions_compacted} partitions ({upkeep.files_compacted} files), expire "
+                f"{upkeep.snapshots_expired} snapshots, remove {upkeep.orphans_removed} orphan files{notes}")
+    return (f"{name:<18} files {upkeep.files_before:>5} -> {upkeep.files_after:<5}{deletes} "
+            f"rows {upkeep.rows:>9,}{before_deletes}  "
+            f"partitions compacted {upkeep.partitions_compacted}, snapshots expired {upkeep.snapshots_expired}, "
+            f"orphans removed {upkeep.orphans_removed}, snapshot {upkeep.snapshot_id}{notes}")
 
 
 def cmd_import(args) -> int:
