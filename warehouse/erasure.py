@@ -77,7 +77,7 @@ from schemas import tables
 from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
 from warehouse import maintenance
 from warehouse.commit import _RETRYABLE, CommitConflict, _turn
-from warehouse.uris import is_local, local_path, normalise_uri
+from warehouse.uris import is_local
 
 ERASURE_DIR = "_erasures"
 REVIEW_DIR = "_review"
@@ -468,27 +468,25 @@ def _seal(iceberg: IcebergTable, properties: dict[str, str]) -> dict[str, int]:
 
 
 def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
-    """Delete the files of ``released`` (local paths under the table's location) that, re-read under the table's
-    turn, no snapshot, branch, tag or metadata file of the table references; returns how many were deleted.
+    """Delete the files of ``released`` (file keys, ``maintenance.file_key``) that maintenance's orphan finder,
+    run under the table's commit turn, finds unreferenced by any snapshot, branch, tag or metadata file of the
+    table; returns how many were deleted. Local tables only.
 
     Only files that an expired snapshot referenced are ever given: they were committed, so no writer is about to
-    commit them, and once unreferenced they can never be referenced again."""
-    root = normalise_uri(iceberg.location())
-    if not is_local(iceberg.location()):
+    commit them, and once unreferenced nothing refers to them again (unlike a writer's new files, which the
+    orphan removal of ``complaints maintain`` protects by their age)."""
+    if not is_local(iceberg.location()) or not released:
         return 0
     removed = 0
     with _turn(iceberg):
-        iceberg.refresh()
-        keep = {normalise_uri(path) for path in maintenance.referenced_files(iceberg)}
-        for path in sorted(released):
-            key = normalise_uri(path)
-            if key in keep or not key.startswith(root.rstrip("/") + "/"):
-                continue
-            try:
-                os.remove(local_path(path))
-                removed += 1
-            except FileNotFoundError:
-                pass
+        now = dt.datetime.now(dt.timezone.utc)
+        for path in maintenance.find_orphans(iceberg, now):
+            if maintenance.file_key(path) in released:
+                try:
+                    os.remove(path)
+                    removed += 1
+                except FileNotFoundError:
+                    pass
     return removed
 
 
@@ -514,7 +512,7 @@ def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Li
     left = iceberg.snapshots()
     result.snapshots_expired = len(before_ids - {snapshot.snapshot_id for snapshot in left})
     result.snapshots_left = len(left)
-    result.files_removed = remove_released_files(iceberg, {path for path in before_files if is_local(path)})
+    result.files_removed = remove_released_files(iceberg, before_files)
     for snapshot in left:
         if _plan(iceberg, name, snapshot.snapshot_id, matcher, linked):
             holders = [ref for ref, head in iceberg.metadata.refs.items() if head.snapshot_id == snapshot.snapshot_id]
