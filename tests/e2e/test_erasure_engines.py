@@ -1,0 +1,88 @@
+"""Erasure of a table other engines write too (tests/support/iceberg_engines.py makes their commits): a data file
+spelled ``file:/`` as Spark writes it, a row of the person another engine already deleted with a position delete
+file (still in the data file on disk), a tag that does not hold the person, and equality deletes pyiceberg cannot
+read."""
+import datetime as dt
+import json
+import os
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.support import iceberg_engines
+from tests.support.erasure import find_identifiers
+
+pytestmark = pytest.mark.e2e
+
+PERSON, OTHER = "BJN-00000001", "BJN-00000002"
+DAY = dt.datetime(2026, 11, 20, 9, tzinfo=dt.timezone.utc)
+
+
+def complaint(complaint_id: str, customer: str | None, text: str = "no signal since morning") -> dict:
+    return {"complaint_id": complaint_id, "source": "sms", "source_record_id": complaint_id, "source_file": "sms/a.txt",
+            "source_position": 1, "event_time": DAY, "ingested_at": DAY, "event_date": DAY.date(),
+            "customer_id": customer, "customer_match": "account_number" if customer else "none", "contact_token": None,
+            "language": "en", "text": text, "category": "Network", "category_confidence": 0.9, "sentiment_score": -0.5,
+            "sentiment_label": "negative", "priority": "P3", "priority_reasons": [], "route_queue": "network",
+            "flags": [], "model_version": "rules-1", "batch_id": "b1", "run_id": "r1", "schema_version": "1.2.0"}
+
+
+def complaints_table(out):
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig, ensure_table, open_catalog
+
+    config = CatalogConfig(str(out / "warehouse"))
+    return ensure_table(open_catalog(config), config, tables.COMPLAINTS)
+
+
+def ids(iceberg, snapshot_id=None) -> set[str]:
+    iceberg.refresh()
+    return set(iceberg.scan(snapshot_id=snapshot_id).to_arrow()["complaint_id"].to_pylist())
+
+
+def test_a_spark_file_a_row_hidden_by_a_position_delete_and_a_clean_tag(tmp_path):
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig
+    from warehouse.commit import write_rows
+    from warehouse.uris import local_path
+
+    out = tmp_path / "out"
+    config = CatalogConfig(str(out / "warehouse"))
+    write_rows(config, tables.COMPLAINTS, [complaint("c2", OTHER), complaint("c3", None)])
+    iceberg = complaints_table(out)
+    clean = iceberg_engines.tag(iceberg, "clean")
+    write_rows(config, tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c4", None, f"my account {PERSON}")])
+    iceberg = complaints_table(out)
+    spark_file = iceberg_engines.append_spark_style(iceberg, [complaint("s2", PERSON), complaint("s3", OTHER)],
+                                                    "event_date=2026-11-20")
+    iceberg_engines.delete_positions(iceberg, spark_file, [0])  # s2: deleted by another engine, still on disk
+    assert ids(iceberg) == {"c1", "c2", "c3", "c4", "s3"}  # no read shows s2: only the file on disk has it
+
+    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    assert result.returncode == 0, result.stderr
+    iceberg = complaints_table(out)
+    assert ids(iceberg) == {"c2", "c3", "s3"}
+    assert iceberg.metadata.refs["clean"].snapshot_id == clean and ids(iceberg, clean) == {"c2", "c3"}
+    audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
+    assert audit["tables"]["complaints"]["rows"]["main"] == 2  # c1, and c4 which names the id in its text
+    assert audit["tables"]["complaints"]["hidden_rows_removed"] == 1  # s2, rewritten out of the Spark file
+    assert not os.path.exists(local_path(spark_file))  # the file:/-spelled data file was released and deleted
+    assert find_identifiers(out, {PERSON}) == []
+    for snapshot in iceberg.snapshots():
+        assert not ids(iceberg, snapshot.snapshot_id) & {"c1", "c4"}
+
+
+def test_equality_deletes_stop_the_erasure_in_one_line(tmp_path):
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig
+    from warehouse.commit import write_rows
+
+    out = tmp_path / "out"
+    write_rows(CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON)])
+    iceberg = complaints_table(out)
+    spark_file = iceberg_engines.append_spark_style(iceberg, [complaint("s1", OTHER)], "event_date=2026-11-20")
+    iceberg_engines.delete_equal(iceberg, spark_file, "complaint_id", ["s1"])
+    before = complaints_table(out).current_snapshot().snapshot_id
+    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON)
+    assert result.returncode == 4 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert complaints_table(out).current_snapshot().snapshot_id == before  # nothing committed
