@@ -321,9 +321,18 @@ class TableErasure:
     hidden_rows: int = 0   # rows already deleted by another engine's delete file but still in a data file
 
 
-def _read_file(iceberg: IcebergTable, path: str) -> pa.Table:
+#: the columns ``matching_rows`` reads of each table (besides its text columns)
+_MATCHED_BY = {tables.COMPLAINTS.name: ("customer_id", "contact_token"), tables.DEAD_LETTER.name: ("raw_encoding",),
+               tables.COMPLAINT_EVENTS.name: ("complaint_id",), tables.REVIEWS.name: ("item_kind", "ref_id")}
+
+
+def _read_file(iceberg: IcebergTable, path: str, name: str) -> pa.Table:
+    """The columns of data file ``path`` that tell whether a row is the subject's, as written (no delete file
+    applied)."""
+    wanted = {*_MATCHED_BY.get(name, ()), *PERSONAL_TABLES.get(name, ())}
     with iceberg.io.new_input(path).open() as handle:
-        return pq.read_table(handle)
+        parquet = pq.ParquetFile(handle)
+        return parquet.read(columns=[column for column in parquet.schema_arrow.names if column in wanted])
 
 
 def _plan(iceberg: IcebergTable, name: str, snapshot_id: int, matcher: Matcher, linked: Linked):
@@ -331,7 +340,7 @@ def _plan(iceberg: IcebergTable, name: str, snapshot_id: int, matcher: Matcher, 
     a delete file already hides), the rows to keep of each, and the erased rows."""
     plan = []
     for task in iceberg.scan(snapshot_id=snapshot_id).plan_files():
-        written = _read_file(iceberg, task.file.file_path)
+        written = _read_file(iceberg, task.file.file_path, name)
         if not any(matching_rows(name, written, matcher, linked)):
             continue
         live = ArrowScan(table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=iceberg.schema(),
@@ -449,6 +458,7 @@ class TableExpiry:
     snapshots_expired: int = 0
     files_removed: int = 0
     snapshots_left: int = 0
+    leftovers: int = 0   # data files no snapshot references (a writer's leftovers) that still hold the subject
 
 
 def _seal(iceberg: IcebergTable, properties: dict[str, str]) -> dict[str, int]:
@@ -490,6 +500,23 @@ def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
     return removed
 
 
+def unreferenced_files_holding(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Linked) -> list[str]:
+    """The data files under the table's (local) location that no snapshot references and that hold rows of the
+    subject: a killed writer's leftovers, or a writer's files not committed yet. They are not the erasure's to
+    delete (a writer may be about to commit them); ``complaints maintain`` removes them once older than its
+    orphan age."""
+    holding = []
+    for path in maintenance.find_orphans(iceberg, dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)):
+        if path.endswith(".parquet"):
+            try:
+                rows = _read_file(iceberg, path, name)
+            except Exception:  # noqa: BLE001 - not a data file of this table (a delete file, a torn write)
+                continue
+            if any(matching_rows(name, rows, matcher, linked)):
+                holding.append(path)
+    return holding
+
+
 def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Linked, erasure_id: str) -> TableExpiry:
     """Remove the subject from the history of one table (after :func:`erase_tables`): seal it, expire every
     snapshot older than the seal (branch heads and tags are kept by Iceberg; the caller has refused tags that hold
@@ -513,6 +540,7 @@ def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Li
     result.snapshots_expired = len(before_ids - {snapshot.snapshot_id for snapshot in left})
     result.snapshots_left = len(left)
     result.files_removed = remove_released_files(iceberg, before_files)
+    result.leftovers = len(unreferenced_files_holding(iceberg, name, matcher, linked))
     for snapshot in left:
         if _plan(iceberg, name, snapshot.snapshot_id, matcher, linked):
             holders = [ref for ref, head in iceberg.metadata.refs.items() if head.snapshot_id == snapshot.snapshot_id]
@@ -678,7 +706,8 @@ class Erasure:
                       for files in self.files},
             "expire": self.expire,
             "expiry": {name: {"seal_snapshot": str(result.seal_snapshot), "snapshots_expired": result.snapshots_expired,
-                              "files_removed": result.files_removed, "snapshots_left": result.snapshots_left}
+                              "files_removed": result.files_removed, "snapshots_left": result.snapshots_left,
+                              "unreferenced_files_holding_them": result.leftovers}
                        for name, result in self.expiry.items()},
             "staging_runs_not_erased": len(self.staging_left),
         }

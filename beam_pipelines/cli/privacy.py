@@ -66,6 +66,10 @@ def _summary(erasure) -> list[str]:
             lines.append(f"  {name:<18} history: sealed at snapshot {expiry.seal_snapshot}, "
                          f"{expiry.snapshots_expired} snapshots expired, {expiry.files_removed} files deleted, "
                          f"{expiry.snapshots_left} snapshots left")
+            if expiry.leftovers:
+                lines.append(f"NOTE: {name}: {expiry.leftovers} data file(s) that no snapshot references (a killed "
+                             "or running writer's) hold the person: `complaints maintain` removes them after its "
+                             "orphan age")
     else:
         lines.append("NOTE: without --expire the tables' history (time travel to earlier snapshots, and their data "
                      "files) still holds the erased rows: run again with --expire to remove them")

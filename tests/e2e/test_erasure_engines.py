@@ -86,3 +86,29 @@ def test_equality_deletes_stop_the_erasure_in_one_line(tmp_path):
     result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON)
     assert result.returncode == 4 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert complaints_table(out).current_snapshot().snapshot_id == before  # nothing committed
+
+
+def test_a_writers_uncommitted_file_holding_the_person_is_reported_not_deleted(tmp_path):
+    """A data file no snapshot references (a writer killed before its commit, or one about to commit) may hold
+    the person: the erasure cannot prove it is unreferenced for good, so it names it instead of deleting it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig, writer_schema
+    from warehouse.commit import write_rows
+    from warehouse.uris import local_path
+
+    out = tmp_path / "out"
+    write_rows(CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON),
+                                                                        complaint("c2", OTHER)])
+    iceberg = complaints_table(out)
+    stray = f"{local_path(iceberg.location())}/event_date=2026-11-20/00000-9-uncommitted.parquet"
+    pq.write_table(pa.Table.from_pylist([complaint("x1", PERSON)], schema=writer_schema(iceberg)), stray)
+    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    assert result.returncode == 0, result.stderr
+    assert os.path.exists(stray) and "1 data file(s) that no snapshot references" in result.stdout
+    audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
+    assert audit["expiry"]["complaints"]["unreferenced_files_holding_them"] == 1
+    assert {path for path, _ in find_identifiers(out, {PERSON})} == {
+        os.path.relpath(stray, out)}  # the only file left naming them
