@@ -52,8 +52,8 @@ def master_rows(path: str, customer_ids) -> list[dict]:
 
 
 def _summary(erasure) -> list[str]:
-    lines = [f"erasure {erasure.erasure_id}: {erasure.rows_erased:,} warehouse rows and {erasure.records_erased:,} "
-             "lake/review records erased"]
+    lines = [f"erasure {erasure.erasure_id}: {erasure.rows_erased:,} warehouse rows (on all branches) and "
+             f"{erasure.records_erased:,} lake/review records erased"]
     for name, table in erasure.tables.items():
         refs = ", ".join(f"{ref} {rows:,}" for ref, rows in table.rows.items()) or "no rows"
         snapshots = ", ".join(f"{ref} {snapshot}" for ref, snapshot in table.snapshots.items()) or "none"
