@@ -237,6 +237,17 @@ def test_the_person_is_in_every_kind_of_place_before(world):
     assert any(path.startswith("_review/") for path in expected["lines"])  # the re-injected correction
     sources = {path.split("source=")[1].split("/")[0] for path in expected["lines"] if "source=" in path}
     assert len(sources) >= 2
+    theirs = [row for row in world["before"]["complaints"] if row["complaint_id"] in expected["complaints"]]
+    assert any((row["sms_parts_received"] or 0) > 1 for row in theirs)  # an SMS the gateway sent in parts
+
+
+def test_every_part_of_their_merged_sms_leaves_the_lake(world, erased):
+    expected = expected_erasure(world)
+    theirs = [row for row in world["before"]["complaints"] if row["complaint_id"] in expected["complaints"]]
+    parts = sum(row["sms_parts_received"] or 1 for row in theirs if row["source"] == "sms")
+    dead = sum(1 for row in world["before"]["dead_letter"] if row["error_id"] in expected["dead_letter"]
+               and row["source"] == "sms")
+    assert erased["audit"]["files"]["lake"]["records"].get("sms", 0) == parts + dead
 
 
 def test_without_expire_current_reads_exclude_them_time_travel_still_has_them_and_it_says_so(world, erased):
