@@ -32,18 +32,20 @@ How: every table's rows are removed in ONE snapshot per table (and per branch th
 own overwrite (the same building blocks ``Transaction.delete`` uses: files read with their delete files applied,
 the rows kept written as new data files, the old files dropped), with the snapshot summary property
 ``erasure-run``. Data files are searched as written on disk, so a file still holding a row of the person that
-another engine's position delete already hides is rewritten too. ``Transaction.delete`` itself is not used: it commits files it can drop whole in a DELETE snapshot
-and files it rewrites in a second OVERWRITE snapshot, and the first of the two is a state where only part of the
-person is gone. The committer's per-table lock (``warehouse/commit.py``) is held from reading to the last table's
-commit, so no batch or stream commits in between. Lake files are rewritten atomically (a temporary file in the
-same directory, fsync, rename): every other line is kept byte for byte.
+another engine's position delete already hides is rewritten too. ``Transaction.delete`` itself is not used: it
+commits files it can drop whole in a DELETE snapshot and files it rewrites in a second OVERWRITE snapshot, and the
+first of the two is a state where only part of the person is gone. The committer's per-table lock
+(``warehouse/commit.py``) is held from reading to the last table's commit, so no batch or stream commits in
+between. Lake files are rewritten atomically (a temporary file in the same directory, fsync, rename): every other
+line is kept byte for byte.
 
 Erasing leaves the person in the table's history (time travel, older snapshots, their data files) until
 :func:`expire_erased` removes it: it seals each table with an empty append (which carries forward only the manifests
 of live files: the erasure's own manifest of dropped files keeps their column bounds, a customer id among them),
 expires every snapshot older than the seal (``warehouse/maintenance.py``), and deletes exactly the files that the
-expired snapshots referenced and maintenance's orphan finder shows no remaining snapshot, branch or tag references. A tag (an immutable name for an old snapshot) that holds the person is
-never moved or dropped silently: the expiry is refused, naming the tag.
+expired snapshots referenced and maintenance's orphan finder shows no remaining snapshot, branch or tag references.
+A tag (an immutable name for an old snapshot) that holds the person is never moved or dropped silently: the expiry
+is refused, naming the tag.
 
 The audit record (``OUT/_erasures/<erasure_id>.json``) holds counts, snapshot ids and times, the requester's
 reference, and a keyed hash of the subject (under the contact-token key): never an identifier in clear.
