@@ -428,13 +428,14 @@ def tags_holding(iceberg: IcebergTable, name: str, matcher: Matcher) -> list[str
 
 
 def erase_tables(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id: str,
-                 linked: Linked | None = None) -> tuple[dict[str, TableErasure], Linked]:
+                 linked: Linked | None = None, results: dict | None = None) -> tuple[dict[str, TableErasure], Linked]:
     """Erase the subject from every personal table given (name -> Iceberg table), in ``PERSONAL_TABLES`` order,
     on ``main`` and every other branch, holding every table's commit turn until the last commit (a batch or a
-    stream waits, then commits from the erased state). Returns what was done per table, and what was found."""
-    linked = linked or Linked()
+    stream waits, then commits from the erased state). Returns what was done per table (also filled into
+    ``results`` as each table is done, so a failure part way leaves a record of what was), and what was found."""
+    linked = linked if linked is not None else Linked()
     properties = {SNAPSHOT_PROPERTY: erasure_id, "writer": "erase"}
-    results = {}
+    results = results if results is not None else {}
     ordered = [name for name in PERSONAL_TABLES if icebergs.get(name) is not None]
     with ExitStack() as turns:
         for name in sorted(ordered):  # one order for every taker of several turns
@@ -678,6 +679,10 @@ class Erasure:
     files: list[FileErasure] = field(default_factory=list)
     expiry: dict[str, TableExpiry] = field(default_factory=dict)
     staging_left: list[str] = field(default_factory=list)
+    # done; refused (a tag holds the subject: nothing changed); failed (``error`` says what stopped it, the counts
+    # what was done before)
+    status: str = "running"
+    error: str | None = None
 
     @property
     def rows_erased(self) -> int:
@@ -691,6 +696,8 @@ class Erasure:
         """The audit record: counts, snapshot ids and times, never an identifier or a record's content."""
         return {
             "erasure_id": self.erasure_id,
+            "status": self.status,
+            "error": self.error,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "reference": self.reference,
@@ -737,30 +744,39 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
     the lake and the review files under ``output_dir``; with ``expire``, from the tables' history too. ``customers``
     are the subject's customer-master rows (their contacts widen the subject). Writes the audit record and returns
     the erasure. Raises ``RefHoldsSubject`` (before changing anything) when ``expire`` is asked and a tag holds
-    the subject's rows; ``ErasureError`` when the subject names nobody."""
+    the subject's rows; ``ErasureError`` when the subject names nobody. Once started, the audit record is written
+    whatever happens (``status`` done, refused or failed)."""
     if subject.empty:
         raise ErasureError("name the person: a customer id, a contact token or a contact")
     started = dt.datetime.now(dt.timezone.utc)
     erasure = Erasure(erasure_id or new_erasure_id(started), started, subject, reference, expire)
-    subject = subject.widened(customers, tokens_of_customers(icebergs.get(tables.COMPLAINTS.name),
-                                                             subject.customer_ids))
-    matcher = Matcher(subject)
-    present = {name: iceberg for name, iceberg in icebergs.items() if name in PERSONAL_TABLES and iceberg is not None}
-    if expire:
-        for name, iceberg in present.items():
-            holding = tags_holding(iceberg, name, matcher)
-            if holding:
-                raise RefHoldsSubject(f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
-                                      f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; nothing "
-                                      "was erased")
-    erasure.tables, linked = erase_tables(present, matcher, erasure.erasure_id)
-    output = Path(output_dir)
-    erasure.files = [erase_files(output / tables.LAKE_DIR, "lake", matcher, linked),
-                     erase_files(output / REVIEW_DIR, REVIEW_DIR, matcher, linked)]
-    if expire:
-        for name, iceberg in present.items():
-            erasure.expiry[name] = expire_erased(iceberg, name, matcher, linked, erasure.erasure_id)
-    erasure.staging_left = staging_left(output)
-    erasure.finished_at = dt.datetime.now(dt.timezone.utc)
-    write_audit(output, erasure)
+    output, linked = Path(output_dir), Linked()
+    try:
+        subject = subject.widened(customers, tokens_of_customers(icebergs.get(tables.COMPLAINTS.name),
+                                                                 subject.customer_ids))
+        matcher = Matcher(subject)
+        present = {name: iceberg for name, iceberg in icebergs.items()
+                   if name in PERSONAL_TABLES and iceberg is not None}
+        if expire:
+            for name, iceberg in present.items():
+                holding = tags_holding(iceberg, name, matcher)
+                if holding:
+                    raise RefHoldsSubject(f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
+                                          f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; "
+                                          "nothing was erased")
+        erase_tables(present, matcher, erasure.erasure_id, linked, erasure.tables)
+        for root, label in ((output / tables.LAKE_DIR, "lake"), (output / REVIEW_DIR, REVIEW_DIR)):
+            erasure.files.append(erase_files(root, label, matcher, linked))
+        if expire:
+            for name, iceberg in present.items():
+                erasure.expiry[name] = expire_erased(iceberg, name, matcher, linked, erasure.erasure_id)
+        erasure.staging_left = staging_left(output)
+        erasure.status = "done"
+    except Exception as error:
+        erasure.status = "refused" if isinstance(error, RefHoldsSubject) else "failed"
+        erasure.error = (f"{type(error).__name__}: {error}".splitlines() or ["failed"])[0][:300]
+        raise
+    finally:
+        erasure.finished_at = dt.datetime.now(dt.timezone.utc)
+        write_audit(output, erasure)
     return erasure

@@ -86,6 +86,8 @@ def test_equality_deletes_stop_the_erasure_in_one_line(tmp_path):
     result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON)
     assert result.returncode == 4 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert complaints_table(out).current_snapshot().snapshot_id == before  # nothing committed
+    audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
+    assert audit["status"] == "failed" and audit["error"] and audit["tables"] == {}  # a record that it stopped
 
 
 def test_a_writers_uncommitted_file_holding_the_person_is_reported_not_deleted(tmp_path):
