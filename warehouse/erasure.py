@@ -2,8 +2,9 @@
 
 Who the person is (:class:`Subject`): their customer ids (account numbers), their contact tokens, and their
 contact details in clear when known (the customer master's row, or what the requester gave): phone numbers in
-E.164, e-mail addresses, Twitter handles. The contact tokens of every complaint linked to one of their customer ids
-join the subject, so records they sent from the same phone, address or handle without being linked are found too.
+E.164, e-mail addresses, Twitter handles. The contact tokens of the complaints linked to one of their customer ids
+through their own contact or the account number they gave join the subject, so records they sent from the same
+phone, address or handle without being linked are found too.
 
 What is theirs:
 
@@ -403,16 +404,25 @@ def _tags(iceberg: IcebergTable) -> dict[str, int]:
             if ref.snapshot_ref_type == SnapshotRefType.TAG}
 
 
+#: how a complaint may be linked to a customer for its contact to count as the customer's: the contact itself is
+#: the customer's (phone, e-mail, handle of the master) or the sender gave the account number; an account number
+#: merely written in the text (``account_in_text``) may be someone writing about another person's account.
+OWN_CONTACT_MATCHES = ("account_number", "msisdn", "email", "twitter_handle")
+
+
 def tokens_of_customers(iceberg: IcebergTable | None, customer_ids: frozenset[str]) -> set[str]:
-    """The contact tokens of the complaints (on every branch) linked to ``customer_ids``."""
+    """The contact tokens of the complaints (on every branch) linked to ``customer_ids`` by one of
+    ``OWN_CONTACT_MATCHES``."""
     found = set()
     if iceberg is None or not customer_ids:
         return found
     for branch in _branches(iceberg):
         rows = iceberg.scan(snapshot_id=iceberg.metadata.refs[branch].snapshot_id,
-                            selected_fields=("customer_id", "contact_token")).to_arrow()
+                            selected_fields=("customer_id", "customer_match", "contact_token")).to_arrow()
         wanted = pa.array(sorted(customer_ids), rows.schema.field("customer_id").type)
-        linked = rows.filter(pc.is_in(pc.utf8_upper(rows["customer_id"]), value_set=wanted))
+        own = pa.array(OWN_CONTACT_MATCHES, rows.schema.field("customer_match").type)
+        linked = rows.filter(pc.and_(pc.is_in(pc.utf8_upper(rows["customer_id"]), value_set=wanted),
+                                     pc.is_in(rows["customer_match"], value_set=own)))
         found.update(token for token in linked["contact_token"].to_pylist() if token)
     return found
 
@@ -682,6 +692,7 @@ class Erasure:
     # done; refused (a tag holds the subject: nothing changed); failed (``error`` says what stopped it, the counts
     # what was done before)
     status: str = "running"
+    tokens_found: int = 0   # contact tokens of the customer's complaints beyond those the request named
     error: str | None = None
 
     @property
@@ -706,7 +717,8 @@ class Erasure:
                                       "'erasure-subject:' + the sorted customer ids + '#' + the sorted tokens named",
             "identifiers": {"customer_ids": len(self.subject.customer_ids), "contact_tokens": len(self.subject.tokens),
                             "phones": len(self.subject.phones), "emails": len(self.subject.emails),
-                            "handles": len(self.subject.handles)},
+                            "handles": len(self.subject.handles),
+                            "contact_tokens_of_their_complaints": self.tokens_found},
             "tables": {name: {"rows": table.rows, "files_rewritten": table.files_rewritten,
                               "snapshots": {ref: str(snapshot) for ref, snapshot in table.snapshots.items()},
                               "hidden_rows_removed": table.hidden_rows}
@@ -752,8 +764,9 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
     erasure = Erasure(erasure_id or new_erasure_id(started), started, subject, reference, expire)
     output, linked = Path(output_dir), Linked()
     try:
-        subject = subject.widened(customers, tokens_of_customers(icebergs.get(tables.COMPLAINTS.name),
-                                                                 subject.customer_ids))
+        found = tokens_of_customers(icebergs.get(tables.COMPLAINTS.name), subject.customer_ids)
+        erasure.tokens_found = len(found - subject.all_tokens)
+        subject = subject.widened(customers, found)
         matcher = Matcher(subject)
         present = {name: iceberg for name, iceberg in icebergs.items()
                    if name in PERSONAL_TABLES and iceberg is not None}
