@@ -176,10 +176,10 @@ class Subject:
         return not (self.customer_ids or self.tokens or self.phones or self.emails or self.handles)
 
     def fingerprint(self) -> str:
-        """A keyed hash (HMAC-SHA256 under the contact-token key) of the customer ids and tokens the request
-        named, for the audit: whoever holds the key can tell whether a given person was erased; nobody can read
-        who was from it."""
-        named = "|".join(sorted(self.customer_ids)) + "#" + "|".join(sorted(self.tokens))
+        """A keyed hash (HMAC-SHA256 under the contact-token key) of the customer ids and the contact tokens (given,
+        or of the contacts given) the request named, for the audit: whoever holds the key can tell whether a given
+        person was erased; nobody can read who was from it."""
+        named = "|".join(sorted(self.customer_ids)) + "#" + "|".join(sorted(self.all_tokens))
         return hmac.digest(self.token_key, f"erasure-subject:{named}".encode("utf-8"), "sha256").hex()
 
 
@@ -713,8 +713,9 @@ class Erasure:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "reference": self.reference,
             "subject_hash": self.subject.fingerprint(),
-            "subject_hash_algorithm": "HMAC-SHA256 under the profile's contact-token key of "
-                                      "'erasure-subject:' + the sorted customer ids + '#' + the sorted tokens named",
+            "subject_hash_algorithm": "HMAC-SHA256 under the profile's contact-token key of 'erasure-subject:' + "
+                                      "the sorted customer ids + '#' + the sorted contact tokens named or given "
+                                      "as contacts, each list joined by '|'",
             "identifiers": {"customer_ids": len(self.subject.customer_ids), "contact_tokens": len(self.subject.tokens),
                             "phones": len(self.subject.phones), "emails": len(self.subject.emails),
                             "handles": len(self.subject.handles),

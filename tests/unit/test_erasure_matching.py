@@ -82,3 +82,12 @@ def test_a_rewrite_keeps_every_other_line_byte_for_byte(tmp_path, compressed):
     before = path.stat().st_mtime_ns
     assert rewrite_without(path, lambda record: False) == 0 and path.stat().st_mtime_ns == before  # untouched
     assert json.loads(lines[0])["n"] == 1
+
+
+def test_the_audits_hash_names_the_request_without_its_identifiers():
+    by_contact = Subject.of(KEY, contacts=["08069004642"])
+    by_token = Subject.of(KEY, tokens=[contact_token(KEY, "msisdn_e164", "+2348069004642")])
+    assert by_contact.fingerprint() == by_token.fingerprint()  # one person, however the request named them
+    assert by_contact.fingerprint() != Subject.of(KEY, contacts=["08069004643"]).fingerprint()
+    assert by_contact.fingerprint() != Subject.of(b"another key", contacts=["08069004642"]).fingerprint()
+    assert "8069004642" not in PERSON.fingerprint() and "00000081" not in PERSON.fingerprint()
