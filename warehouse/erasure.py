@@ -355,9 +355,11 @@ def _plan(iceberg: IcebergTable, name: str, snapshot_id: int, matcher: Matcher, 
 
 
 def _erase_ref(iceberg: IcebergTable, name: str, ref: str, matcher: Matcher, linked: Linked,
-               properties: dict[str, str], attempts: int = 8) -> tuple[int, int, int | None, int]:
+               properties: dict[str, str], attempts: int = 8,
+               dry_run: bool = False) -> tuple[int, int, int | None, int]:
     """Remove the subject's rows from the head of ``ref`` in one overwrite snapshot. Returns (rows removed, files
-    rewritten, the new snapshot id or None when the ref held none, hidden rows). The caller holds the table's turn."""
+    rewritten, the new snapshot id or None when the ref held none or ``dry_run``, hidden rows); a dry run counts
+    what it would remove and commits nothing. The caller holds the table's turn."""
     for attempt in range(1, attempts + 1):
         iceberg.refresh()
         head = iceberg.metadata.refs.get(ref)
@@ -366,6 +368,11 @@ def _erase_ref(iceberg: IcebergTable, name: str, ref: str, matcher: Matcher, lin
         plan = _plan(iceberg, name, head.snapshot_id, matcher, linked)
         if not plan:
             return 0, 0, None, 0
+        if dry_run:
+            for _, _, erased, _ in plan:
+                _remember(name, erased, linked)
+            return (sum(len(erased) for _, _, erased, _ in plan), len(plan), None,
+                    sum(hidden for *_, hidden in plan))
         write_uuid, counter, written = uuid.uuid4(), itertools.count(0), []
         try:
             with iceberg.transaction() as transaction:
@@ -438,7 +445,8 @@ def tags_holding(iceberg: IcebergTable, name: str, matcher: Matcher) -> list[str
 
 
 def erase_tables(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id: str,
-                 linked: Linked | None = None, results: dict | None = None) -> tuple[dict[str, TableErasure], Linked]:
+                 linked: Linked | None = None, results: dict | None = None,
+                 dry_run: bool = False) -> tuple[dict[str, TableErasure], Linked]:
     """Erase the subject from every personal table given (name -> Iceberg table), in ``PERSONAL_TABLES`` order,
     on ``main`` and every other branch, holding every table's commit turn until the last commit (a batch or a
     stream waits, then commits from the erased state). Returns what was done per table (also filled into
@@ -454,7 +462,8 @@ def erase_tables(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id
             iceberg, result = icebergs[name], TableErasure(name)
             iceberg.refresh()
             for branch in _branches(iceberg):
-                rows, files, snapshot_id, hidden = _erase_ref(iceberg, name, branch, matcher, linked, properties)
+                rows, files, snapshot_id, hidden = _erase_ref(iceberg, name, branch, matcher, linked, properties,
+                                                              dry_run=dry_run)
                 result.rows[branch] = rows
                 result.files_rewritten += files
                 result.hidden_rows += hidden
@@ -600,11 +609,11 @@ def line_matches(record, matcher: Matcher, linked: Linked) -> bool:
     return any(matcher.names(text) for key, value in record.items() if key != "raw" for text in _strings(value))
 
 
-def rewrite_without(path: Path, drop) -> int:
+def rewrite_without(path: Path, drop, dry_run: bool = False) -> int:
     """Rewrite the JSON-lines file ``path`` (``.gz`` too) without the lines ``drop(record)`` is true for, atomically:
     the kept lines, byte for byte, go to a temporary file in the same directory, which is flushed to disk and
-    renamed over the original. Returns how many lines were dropped (0: the file is not touched). A line that is
-    not JSON is kept (and searched as text)."""
+    renamed over the original. Returns how many lines were dropped (0, or ``dry_run``: the file is not touched). A
+    line that is not JSON is kept (and searched as text)."""
     compressed = path.suffix == ".gz"
     with (gzip.open if compressed else open)(path, "rb") as handle:
         lines = handle.readlines()
@@ -618,8 +627,8 @@ def rewrite_without(path: Path, drop) -> int:
             dropped += 1
         else:
             kept.append(line)
-    if not dropped:
-        return 0
+    if not dropped or dry_run:
+        return dropped
     temporary = path.with_name(f".{path.name}.erasing-{secrets.token_hex(4)}")
     try:
         with open(temporary, "wb") as raw:
@@ -649,12 +658,12 @@ def _jsonl_files(root: Path):
                           if not path.name.startswith("."))
 
 
-def erase_files(root: Path, label: str, matcher: Matcher, linked: Linked) -> FileErasure:
+def erase_files(root: Path, label: str, matcher: Matcher, linked: Linked, dry_run: bool = False) -> FileErasure:
     """Drop the subject's lines from every JSON-lines file under ``root`` (counted per ``source=`` folder, else
     per file name)."""
     result = FileErasure(label)
     for path in _jsonl_files(root):
-        dropped = rewrite_without(path, lambda record: line_matches(record, matcher, linked))
+        dropped = rewrite_without(path, lambda record: line_matches(record, matcher, linked), dry_run)
         if dropped:
             source = next((part.removeprefix("source=") for part in path.parts if part.startswith("source=")),
                           path.name)
@@ -752,13 +761,14 @@ def write_audit(output_dir: str | Path, erasure: Erasure) -> Path:
 
 
 def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Subject, *, expire: bool = False,
-          reference: str | None = None, customers=(), erasure_id: str | None = None) -> Erasure:
+          reference: str | None = None, customers=(), erasure_id: str | None = None, dry_run: bool = False) -> Erasure:
     """Erase ``subject`` from the warehouse tables given (name -> Iceberg table, or None when it does not exist),
     the lake and the review files under ``output_dir``; with ``expire``, from the tables' history too. ``customers``
     are the subject's customer-master rows (their contacts widen the subject). Writes the audit record and returns
     the erasure. Raises ``RefHoldsSubject`` (before changing anything) when ``expire`` is asked and a tag holds
     the subject's rows; ``ErasureError`` when the subject names nobody. Once started, the audit record is written
-    whatever happens (``status`` done, refused or failed)."""
+    whatever happens (``status`` done, refused or failed). ``dry_run``: count what would be erased (and refuse as
+    the erasure would), change nothing, write no audit record."""
     if subject.empty:
         raise ErasureError("name the person: a customer id, a contact token or a contact")
     started = dt.datetime.now(dt.timezone.utc)
@@ -778,19 +788,20 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
                     raise RefHoldsSubject(f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
                                           f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; "
                                           "nothing was erased")
-        erase_tables(present, matcher, erasure.erasure_id, linked, erasure.tables)
+        erase_tables(present, matcher, erasure.erasure_id, linked, erasure.tables, dry_run=dry_run)
         for root, label in ((output / tables.LAKE_DIR, "lake"), (output / REVIEW_DIR, REVIEW_DIR)):
-            erasure.files.append(erase_files(root, label, matcher, linked))
-        if expire:
+            erasure.files.append(erase_files(root, label, matcher, linked, dry_run))
+        if expire and not dry_run:
             for name, iceberg in present.items():
                 erasure.expiry[name] = expire_erased(iceberg, name, matcher, linked, erasure.erasure_id)
         erasure.staging_left = staging_left(output)
-        erasure.status = "done"
+        erasure.status = "dry-run" if dry_run else "done"
     except Exception as error:
         erasure.status = "refused" if isinstance(error, RefHoldsSubject) else "failed"
         erasure.error = (f"{type(error).__name__}: {error}".splitlines() or ["failed"])[0][:300]
         raise
     finally:
         erasure.finished_at = dt.datetime.now(dt.timezone.utc)
-        write_audit(output, erasure)
+        if not dry_run:
+            write_audit(output, erasure)
     return erasure

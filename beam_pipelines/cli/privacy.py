@@ -28,6 +28,9 @@ def erase_arguments(parser) -> None:
     parser.add_argument("--expire", action="store_true",
                         help="also remove the person from the tables' history: expire every snapshot older than the "
                              "erasure and delete the files only those referenced (ends time travel before it)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="count what would be erased (and refuse as the erasure would); change nothing, write "
+                             "no audit record")
     parser.add_argument("--profile", help="dev (default), staging, prod or a .toml file: the catalog and the "
                                           "contact-token key")
 
@@ -52,8 +55,9 @@ def master_rows(path: str, customer_ids) -> list[dict]:
 
 
 def _summary(erasure) -> list[str]:
+    would = "would be erased (dry run: nothing changed)" if erasure.status == "dry-run" else "erased"
     lines = [f"erasure {erasure.erasure_id}: {erasure.rows_erased:,} warehouse rows (on all branches) and "
-             f"{erasure.records_erased:,} lake/review records erased"]
+             f"{erasure.records_erased:,} lake/review records {would}"]
     for name, table in erasure.tables.items():
         refs = ", ".join(f"{ref} {rows:,}" for ref, rows in table.rows.items()) or "no rows"
         snapshots = ", ".join(f"{ref} {snapshot}" for ref, snapshot in table.snapshots.items()) or "none"
@@ -61,6 +65,8 @@ def _summary(erasure) -> list[str]:
     for files in erasure.files:
         counts = ", ".join(f"{source} {count:,}" for source, count in sorted(files.records.items())) or "none"
         lines.append(f"  {files.root:<18} records {counts}; files rewritten {files.files_rewritten}")
+    if erasure.status == "dry-run":
+        return lines
     if erasure.expire:
         for name, expiry in erasure.expiry.items():
             lines.append(f"  {name:<18} history: sealed at snapshot {expiry.seal_snapshot}, "
@@ -117,7 +123,7 @@ def cmd_erase(args) -> int:
     try:
         customers = master_rows(args.customers, args.customer_id) if args.customers else []
         erasure = erase(output_dir, icebergs, subject, expire=args.expire, reference=args.reference,
-                        customers=customers)
+                        customers=customers, dry_run=args.dry_run)
     except RefHoldsSubject as error:
         raise CliError(f"complaints erase: {error}") from None
     except ErasureError as error:
@@ -129,7 +135,8 @@ def cmd_erase(args) -> int:
                        "erasure; run the command again)", EXIT_FAILED) from None
     for line in _summary(erasure):
         print(line)
-    print(f"audit: {os.path.join(output_dir, '_erasures', erasure.erasure_id + '.json')}")
+    if not args.dry_run:
+        print(f"audit: {os.path.join(output_dir, '_erasures', erasure.erasure_id + '.json')}")
     return 0
 
 

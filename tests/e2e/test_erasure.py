@@ -188,7 +188,15 @@ def expected_erasure(world) -> dict:
 
 
 @pytest.fixture(scope="module")
-def refused(world):
+def dry_run(world):
+    """``erase --dry-run``, before anything else: counts, and changes nothing."""
+    result = erase(world["out"], world["input"], world["person"], "--dry-run", "--expire")
+    return {"result": result, "lake": lake_lines(world["out"]), "erasures": (world["out"] / "_erasures").exists(),
+            "snapshots": {name: iceberg(world["out"], name).current_snapshot().snapshot_id for name in TABLE_KEYS}}
+
+
+@pytest.fixture(scope="module")
+def refused(world, dry_run):
     """``erase --expire`` while a tag holds the person's complaints: refused; the tag is then removed."""
     table = iceberg(world["out"], "complaints")
     table.manage_snapshots().create_tag(table.current_snapshot().snapshot_id, "audit-2026-11").commit()
@@ -221,6 +229,18 @@ def expired(world, erased):
     assert result.returncode == 0, result.stderr
     return {"result": result, "after": {name: read(world["out"], name) for name in TABLE_KEYS},
             "lake": lake_lines(world["out"])}
+
+
+def test_a_dry_run_counts_what_would_go_and_changes_nothing(world, dry_run):
+    expected = expected_erasure(world)
+    assert dry_run["result"].returncode == 0, dry_run["result"].stderr
+    out = dry_run["result"].stdout
+    for name in TABLE_KEYS:
+        assert f"{name:<18} rows main {len(expected[name]):,};" in out, name
+    lines = sum(len(found) for found in expected["lines"].values())
+    assert f"and {lines:,} lake/review records would be erased (dry run: nothing changed)" in out
+    assert dry_run["lake"] == world["lake"] and dry_run["snapshots"] == world["snapshots"]
+    assert not dry_run["erasures"] and "audit:" not in out
 
 
 def test_a_tag_holding_the_person_makes_expiry_refuse_in_one_line_and_nothing_changes(world, refused):
