@@ -434,14 +434,33 @@ def tokens_of_customers(iceberg: IcebergTable | None, customer_ids: frozenset[st
     return found
 
 
-def tags_holding(iceberg: IcebergTable, name: str, matcher: Matcher) -> list[str]:
-    """The tags of the table whose snapshot holds rows of the subject (compared by what the rows say, not by what
-    they link to: a tag's events and reviews of the subject's complaints are found through their text only)."""
+def tags_holding(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Linked) -> list[str]:
+    """The tags of the table whose snapshot holds rows of the subject; the rows found are added to ``linked`` (a
+    tag of complaints holds complaint ids whose events a tag of events may hold)."""
     holding = []
     for tag, snapshot_id in sorted(_tags(iceberg).items()):
-        if _plan(iceberg, name, snapshot_id, matcher, Linked()):
+        plan = _plan(iceberg, name, snapshot_id, matcher, linked)
+        if plan:
             holding.append(tag)
+            for _, _, erased, _ in plan:
+                _remember(name, erased, linked)
     return holding
+
+
+def refuse_tags_holding(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id: str) -> None:
+    """Raise ``RefHoldsSubject`` naming the first tag (tables in ``PERSONAL_TABLES`` order) whose snapshot holds
+    rows of the subject, judged with what the branches link to them (a dry run of the erasure); changes nothing."""
+    if not any(_tags(iceberg) for iceberg in icebergs.values()):
+        return
+    linked = Linked()
+    erase_tables(icebergs, matcher, erasure_id, linked, {}, dry_run=True)
+    for name in PERSONAL_TABLES:
+        iceberg = icebergs.get(name)
+        holding = tags_holding(iceberg, name, matcher, linked) if iceberg is not None else []
+        if holding:
+            raise RefHoldsSubject(f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
+                                  f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; nothing was "
+                                  "erased")
 
 
 def erase_tables(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id: str,
@@ -782,12 +801,7 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
         present = {name: iceberg for name, iceberg in icebergs.items()
                    if name in PERSONAL_TABLES and iceberg is not None}
         if expire:
-            for name, iceberg in present.items():
-                holding = tags_holding(iceberg, name, matcher)
-                if holding:
-                    raise RefHoldsSubject(f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
-                                          f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; "
-                                          "nothing was erased")
+            refuse_tags_holding(present, matcher, erasure.erasure_id)
         erase_tables(present, matcher, erasure.erasure_id, linked, erasure.tables, dry_run=dry_run)
         for root, label in ((output / tables.LAKE_DIR, "lake"), (output / REVIEW_DIR, REVIEW_DIR)):
             erasure.files.append(erase_files(root, label, matcher, linked, dry_run))

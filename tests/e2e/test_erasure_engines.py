@@ -114,3 +114,24 @@ def test_a_writers_uncommitted_file_holding_the_person_is_reported_not_deleted(t
     assert audit["expiry"]["complaints"]["unreferenced_files_holding_them"] == 1
     assert {path for path, _ in find_identifiers(out, {PERSON})} == {
         os.path.relpath(stray, out)}  # the only file left naming them
+
+
+def test_a_tag_of_events_holding_an_event_of_their_complaint_refuses_expiry(tmp_path):
+    """The event names nobody: it is the person's through the complaint it belongs to, and the tag is found so."""
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig, ensure_table, open_catalog
+    from warehouse.commit import write_rows
+
+    out = tmp_path / "out"
+    config = CatalogConfig(str(out / "warehouse"))
+    write_rows(config, tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c2", OTHER)])
+    write_rows(config, tables.COMPLAINT_EVENTS, [
+        {"event_id": f"e-{cid}", "complaint_id": cid, "event_type": "first_response", "occurred_at": DAY,
+         "received_at": DAY, "agent": "agent-1", "note": "called back", "client": "crm", "event_date": DAY.date()}
+        for cid in ("c1", "c2")])
+    events = ensure_table(open_catalog(config), config, tables.COMPLAINT_EVENTS)
+    iceberg_engines.tag(events, "crm-audit")
+    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    assert result.returncode == 3 and result.stderr.count("\n") == 1
+    assert "'crm-audit'" in result.stderr and "complaint_events" in result.stderr
+    assert ids(complaints_table(out)) == {"c1", "c2"}  # nothing was erased
