@@ -12,7 +12,7 @@ still reads. So:
 - **Expiry** drops snapshots older than the retention from the table's history through pyiceberg's own
   ``ExpireSnapshots`` (time travel reaches back so far). Never expired: the head of every branch and tag, the
   ancestors a branch's own retention (``min-snapshots-to-keep``, ``max-snapshot-age-ms``) or the table's
-  ``history.expire.min-snapshots-to-keep`` keeps.
+  ``history.expire.*`` settings keep. No branch or tag is ever removed.
 - **Orphan removal** deletes files under a table's (local) location that nothing references and that are
   older than a safety age (so a writer's files that are not committed yet are left alone): data files replaced
   by upserts or compactions, files of killed runs, manifests of expired snapshots. Referenced means: by any
@@ -22,9 +22,10 @@ still reads. So:
   and, for local files, their real path (symbolic links resolved).
   When a manifest list or manifest cannot be read, nothing is removed (:class:`UnreadableMetadata`). Files that
   are not named like Iceberg's files (``version-hint.text``, ``.crc`` checksums, ``_temporary/``, hidden
-  files, the committer's lock) are always kept.
+  files, the committer's lock) are always kept; an orphan's ``.NAME.crc`` checksum goes with it.
 
-Every step has a dry run (:func:`plan_table`) that lists what it would do and changes nothing.
+Every step has a dry run (``dry_run=True``; ``complaints maintain --dry-run``) that lists what it would do and
+changes nothing.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ ICEBERG_FILE_SUFFIXES = (".parquet", ".orc", ".avro", ".metadata.json", ".metada
 # a Hadoop catalog's pointer to its current metadata file; never an orphan
 VERSION_HINT = "version-hint.text"
 MIN_SNAPSHOTS_PROPERTY = "history.expire.min-snapshots-to-keep"
+MAX_SNAPSHOT_AGE_PROPERTY = "history.expire.max-snapshot-age-ms"
 
 
 class UnreadableMetadata(Exception):
@@ -183,7 +185,7 @@ def referenced_files(iceberg: IcebergTable, skip_snapshots=frozenset()) -> set[s
     found = {file_key(iceberg.metadata_location)}
     found |= files_of_metadata(iceberg, iceberg.metadata, skip_snapshots, table_is_local)
     hadoop = _hadoop_current_metadata(local_path(iceberg.location())) if table_is_local else None
-    if hadoop is not None and file_key(hadoop) not in {file_key(iceberg.metadata_location)}:
+    if hadoop is not None and file_key(hadoop) != file_key(iceberg.metadata_location):
         found.add(file_key(hadoop))
         found |= files_of_metadata(iceberg, _metadata_at(iceberg, hadoop, table_is_local), (), table_is_local)
     return found
@@ -197,24 +199,21 @@ def _is_iceberg_file_name(name: str) -> bool:
     return name.endswith(ICEBERG_FILE_SUFFIXES) and not name.startswith((".", "_"))
 
 
-def _candidate_files(root: str, older_than: dt.datetime) -> tuple[list[str], int]:
-    """Files under ``root`` named like Iceberg files and last modified before ``older_than``, and how many other
-    files were passed over. Hidden and ``_``-prefixed folders (``_temporary``, ``.staging``) are not entered."""
+def _candidate_files(root: str, older_than: dt.datetime) -> list[str]:
+    """Files under ``root`` named like Iceberg files and last modified before ``older_than`` (no symbolic links).
+    Hidden and ``_``-prefixed folders (``_temporary``, ``.staging``) are not entered."""
     limit = older_than.timestamp()
-    candidates, passed_over = [], 0
+    candidates = []
     for directory, subdirectories, names in os.walk(root):
         subdirectories[:] = [name for name in subdirectories if not name.startswith((".", "_"))]
-        for name in names:
+        for name in filter(_is_iceberg_file_name, names):
             path = os.path.join(directory, name)
-            if not _is_iceberg_file_name(name):
-                passed_over += 1
-                continue
             try:
                 if os.lstat(path).st_mtime < limit and os.path.isfile(path) and not os.path.islink(path):
                     candidates.append(path)
             except FileNotFoundError:  # removed meanwhile by its writer
                 continue
-    return sorted(candidates), passed_over
+    return sorted(candidates)
 
 
 def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=frozenset()) -> list[str]:
@@ -224,12 +223,13 @@ def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=
     The files are listed before the table is read from its catalog, and the catalog's pointer is read again
     after: a commit that lands meanwhile is seen (its files are referenced, or younger than the listing).
     Returns [] for a table that is not on the local disk. Raises ``UnreadableMetadata`` when a manifest list
-    or manifest cannot be read."""
+    or manifest cannot be read. Takes no commit turn: a caller that deletes what it finds holds the table's
+    turn around both (as :func:`remove_orphans` does)."""
     location = iceberg.location()
     if not is_local(location):
         return []
     root = local_path(location)
-    candidates, _ = _candidate_files(root, older_than)
+    candidates = _candidate_files(root, older_than)
     for _ in range(8):
         iceberg.refresh()
         pointer = iceberg.metadata_location
@@ -243,9 +243,15 @@ def find_orphans(iceberg: IcebergTable, older_than: dt.datetime, skip_snapshots=
     return [path for path in candidates if file_key(path) not in keep]
 
 
+def _checksum_of(path: str) -> str:
+    """The checksum file Hadoop's local file system writes next to a file (``.NAME.crc``): of no use without it."""
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.crc")
+
+
 def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool = False) -> list[str]:
-    """Delete the files :func:`find_orphans` finds (nothing when ``dry_run``), in this process's and machine's
-    commit turn, then the partition folders left empty; returns their local paths (removed, or to remove).
+    """Delete the files :func:`find_orphans` finds (nothing when ``dry_run``) with their Hadoop checksum files
+    (``.NAME.crc``, which Spark writes), in this process's and machine's commit turn, then the partition folders
+    left empty; returns their local paths (removed, or to remove).
 
     All references are read before the first file is removed: ``UnreadableMetadata`` means nothing was."""
     if not is_local(iceberg.location()):
@@ -256,10 +262,11 @@ def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool
     with _turn(iceberg):
         orphans = find_orphans(iceberg, older_than)
         for path in orphans:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            for doomed in (path, _checksum_of(path)):
+                try:
+                    os.remove(doomed)
+                except FileNotFoundError:
+                    pass
         for directory, subdirectories, names in sorted(os.walk(root), reverse=True):
             if directory != root and not names and not subdirectories and "=" in os.path.basename(directory):
                 try:
@@ -275,10 +282,11 @@ def remove_orphans(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool
 
 def protected_snapshots(metadata: TableMetadata, now: dt.datetime | None = None) -> set[int]:
     """The snapshots expiry must keep: every branch's and tag's head, and the ancestors of a branch that its
-    ``min-snapshots-to-keep`` (or the table's ``history.expire.min-snapshots-to-keep``) or its
-    ``max-snapshot-age-ms`` keeps."""
+    ``min-snapshots-to-keep`` / ``max-snapshot-age-ms`` (or the table's ``history.expire.min-snapshots-to-keep``
+    / ``history.expire.max-snapshot-age-ms``, which other engines' users set) keeps."""
     now_ms = (now or dt.datetime.now(dt.timezone.utc)).timestamp() * 1000
     table_minimum = int(metadata.properties.get(MIN_SNAPSHOTS_PROPERTY, "1"))
+    table_max_age = int(metadata.properties.get(MAX_SNAPSHOT_AGE_PROPERTY, "0")) or None
     by_id = {snapshot.snapshot_id: snapshot for snapshot in metadata.snapshots}
     kept: set[int] = set()
     for ref in metadata.refs.values():
@@ -286,12 +294,14 @@ def protected_snapshots(metadata: TableMetadata, now: dt.datetime | None = None)
         if ref.snapshot_ref_type != SnapshotRefType.BRANCH:
             continue
         minimum = max(ref.min_snapshots_to_keep or 1, table_minimum)
-        snapshot, depth = by_id.get(ref.snapshot_id), 0
-        while snapshot is not None:
-            young = ref.max_snapshot_age_ms is not None and now_ms - snapshot.timestamp_ms < ref.max_snapshot_age_ms
+        max_age = ref.max_snapshot_age_ms or table_max_age
+        snapshot, depth, seen = by_id.get(ref.snapshot_id), 0, set()
+        while snapshot is not None and snapshot.snapshot_id not in seen:
+            young = max_age is not None and now_ms - snapshot.timestamp_ms < max_age
             if depth >= minimum and not young:
                 break
             kept.add(snapshot.snapshot_id)
+            seen.add(snapshot.snapshot_id)
             snapshot, depth = by_id.get(snapshot.parent_snapshot_id), depth + 1
     return kept
 
@@ -333,6 +343,20 @@ def expire_snapshots(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bo
                 pass
         time.sleep(min(5.0, 0.05 * 2 ** attempt))
     raise CommitConflict(f"{'.'.join(iceberg.name())}: snapshot expiry kept meeting other writers' commits")
+
+
+def expire_and_remove_orphans(iceberg: IcebergTable, expire_before: dt.datetime, orphans_before: dt.datetime,
+                              dry_run: bool = False) -> tuple[list[int], list[str]]:
+    """Expire the snapshots older than ``expire_before`` (:func:`expire_snapshots`), then remove the files
+    older than ``orphans_before`` that nothing references any more (:func:`remove_orphans`); returns
+    (expired snapshot ids, removed local paths). With ``dry_run`` nothing changes and both lists are what the
+    real run would give: the orphans are found as if those snapshots were already expired.
+
+    Raises ``UnreadableMetadata`` (nothing removed) when a manifest list or manifest cannot be read."""
+    if not dry_run:
+        return expire_snapshots(iceberg, expire_before), remove_orphans(iceberg, orphans_before)
+    expired = expire_snapshots(iceberg, expire_before, dry_run=True)
+    return expired, find_orphans(iceberg, orphans_before, frozenset(expired))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -442,14 +466,9 @@ def maintain_table(iceberg: IcebergTable, *, min_files: int, retention: dt.timed
     iceberg.refresh()
     referenced_files(iceberg)  # every reference readable, or stop before anything changes
     upkeep.files_before, rows_before, upkeep.delete_files = _current_files(iceberg)
-    if dry_run:
-        plan = compaction_plan(iceberg, min_files)
-        upkeep.expired_ids = expire_snapshots(iceberg, now - retention, dry_run=True)
-        upkeep.orphans = find_orphans(iceberg, now - orphan_age, frozenset(upkeep.expired_ids))
-    else:
-        plan = compact(iceberg, min_files)
-        upkeep.expired_ids = expire_snapshots(iceberg, now - retention)
-        upkeep.orphans = remove_orphans(iceberg, now - orphan_age)
+    plan = compaction_plan(iceberg, min_files) if dry_run else compact(iceberg, min_files)
+    upkeep.expired_ids, upkeep.orphans = expire_and_remove_orphans(iceberg, now - retention, now - orphan_age,
+                                                                   dry_run=dry_run)
     upkeep.partitions_compacted, upkeep.files_compacted = len(plan.crowded), plan.files
     upkeep.snapshots_expired, upkeep.orphans_removed = len(upkeep.expired_ids), len(upkeep.orphans)
     if plan.refused:

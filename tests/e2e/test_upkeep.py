@@ -3,7 +3,8 @@ tag, no metadata file and no catalog references, stops before changing anything 
 manifest, expires no branch or tag head, never brings deleted rows back, and its dry run changes nothing.
 
 Other engines' commits are made with pyiceberg the way Spark / Trino / Flink shape them
-(``tests/support/iceberg_engines.py``); every file is aged past the orphan age, as after a day."""
+(``tests/support/iceberg_engines.py``, branches and tags ``tests/support/snapshot_refs.py``); every file is
+aged past the orphan age, as after a day."""
 import datetime as dt
 import hashlib
 import json
@@ -20,6 +21,7 @@ from pyiceberg.table import StaticTable
 from schemas import tables
 from tests.conftest import run_cli
 from tests.support import iceberg_engines as engines
+from tests.support import snapshot_refs as refs
 from tests.warehouse_helpers import add_rows
 from warehouse.catalog import CatalogConfig, load_table, open_catalog, writer_schema
 from warehouse.uris import local_path
@@ -77,18 +79,23 @@ def maintain(warehouse: Path, *extra: str, retention: str = "0", orphan_age: str
 def test_files_another_engine_spells_file_colon_slash_are_kept_and_true_orphans_go(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-1"), alert("ours-2")])
     iceberg = alerts_table(tmp_path)
-    spark_file = engines.append_spark_style(iceberg, [alert("spark-1"), alert("spark-2")], PARTITION)
+    spark_file = engines.spark_append(iceberg, [alert("spark-1"), alert("spark-2")], PARTITION).file_path
     assert spark_file.startswith("file:/") and not spark_file.startswith("file://")
     add_rows(tmp_path, "alerts", [alert("ours-1", complaints=10)])  # an upsert after it: a new snapshot
     before = rows(alerts_table(tmp_path))
     stray = stray_file(tmp_path)
+    # Spark (Hadoop's local file system) writes a checksum file next to each file: it goes with its file only
+    stray_checksum, spark_checksum = (Path(local_path(path)).with_name(f".{Path(local_path(path)).name}.crc")
+                                      for path in (str(stray), spark_file))
+    for checksum in (stray_checksum, spark_checksum):
+        checksum.write_bytes(b"crc")
     age_files(tmp_path)
 
     result = maintain(tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert os.path.exists(local_path(spark_file))
-    assert not stray.exists()  # what nothing references still goes
+    assert os.path.exists(local_path(spark_file)) and spark_checksum.exists()
+    assert not stray.exists() and not stray_checksum.exists()  # what nothing references still goes
     assert rows(alerts_table(tmp_path)) == before
 
 
@@ -100,7 +107,7 @@ def test_a_file_another_engine_names_through_a_symbolic_link_to_the_warehouse_is
     iceberg = alerts_table(real)
     path = link / "alerts" / PARTITION / "engine-via-link.parquet"  # the link's spelling in the manifest
     pq.write_table(pa.Table.from_pylist([alert("via-link")], schema=writer_schema(iceberg)), path)
-    iceberg.add_files([engines.spark_path(str(path))])
+    iceberg.add_files([engines.spelled(str(path), "file:/")])
     age_files(real)
 
     result = maintain(real)
@@ -113,9 +120,10 @@ def test_a_file_another_engine_names_through_a_symbolic_link_to_the_warehouse_is
 def test_position_delete_files_of_a_merge_on_read_engine_are_kept_and_still_apply(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-1")])
     iceberg = alerts_table(tmp_path)
-    spark_file = engines.append_spark_style(iceberg, [alert("spark-1"), alert("spark-2"), alert("spark-3")],
-                                            PARTITION)
-    delete_file = engines.delete_positions(iceberg, spark_file, [1])
+    spark_file = engines.spark_append(iceberg, [alert("spark-1"), alert("spark-2"), alert("spark-3")],
+                                      PARTITION).file_path
+    [delete] = engines.spark_delete(iceberg, "alert_id", ["spark-2"])
+    delete_file = delete.file_path
     before = rows(alerts_table(tmp_path))
     assert [row["alert_id"] for row in before] == ["ours-1", "spark-1", "spark-3"]
     age_files(tmp_path)
@@ -130,14 +138,14 @@ def test_position_delete_files_of_a_merge_on_read_engine_are_kept_and_still_appl
 def test_files_only_a_tag_or_a_branch_references_are_kept(tmp_path):
     add_rows(tmp_path, "alerts", [alert("a-1"), alert("a-2")])
     iceberg = alerts_table(tmp_path)
-    tagged = engines.tag(iceberg, "month-end")
+    tagged = refs.tag(iceberg, "month-end")
     tagged_rows = rows(iceberg, tagged)
-    tagged_files = [entry.data_file.file_path for entry in engines.live_entries(iceberg, tagged)]
+    tagged_files = refs.live_paths(iceberg, tagged)
     add_rows(tmp_path, "alerts", [alert("a-1", complaints=1), alert("a-2", complaints=2)])  # main replaces them
     iceberg = alerts_table(tmp_path)
-    assert not set(tagged_files) & {entry.data_file.file_path for entry in engines.live_entries(iceberg)}
-    engines.branch(iceberg, "audit")
-    branch_file = engines.append_spark_style(iceberg, [alert("only-on-audit")], PARTITION, branch="audit")
+    assert not tagged_files & refs.live_paths(iceberg)
+    refs.branch(iceberg, "audit")
+    branch_file = refs.append_to_branch(iceberg, [alert("only-on-audit")], PARTITION, "audit")
     audit_rows = rows(iceberg, iceberg.metadata.refs["audit"].snapshot_id)
     age_files(tmp_path)
 
@@ -159,18 +167,18 @@ def test_the_metadata_file_a_catalog_points_to_is_kept_in_any_spelling(tmp_path)
     # own pointer (metadata/version-hint.text) to a metadata file ours never lists
     with sqlite3.connect(tmp_path / "catalog.db") as database:
         database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
-                         (engines.spark_path(iceberg.metadata_location),))
+                         (engines.spelled(local_path(iceberg.metadata_location), "file:/"),))
     metadata_dir = Path(local_path(iceberg.location())) / "metadata"
     hadoop_metadata = metadata_dir / "v1.metadata.json"
     hadoop_metadata.write_bytes(Path(local_path(iceberg.metadata_location)).read_bytes())
     (metadata_dir / "version-hint.text").write_text("1")
     hadoop_snapshot = iceberg.current_snapshot().snapshot_id
-    hadoop_files = [entry.data_file.file_path for entry in engines.live_entries(iceberg)]
+    hadoop_files = refs.live_paths(iceberg)
     add_rows(tmp_path, "alerts", [alert("a-1", complaints=5), alert("a-2", complaints=6)])  # replaces both
     pointer = alerts_table(tmp_path).metadata_location
     with sqlite3.connect(tmp_path / "catalog.db") as database:
         database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
-                         (engines.spark_path(pointer),))
+                         (engines.spelled(local_path(pointer), "file:/"),))
     before = rows(alerts_table(tmp_path))
     age_files(tmp_path)
 
@@ -196,7 +204,7 @@ def _point_an_older_snapshot_elsewhere(warehouse: Path, iceberg, snapshot_id: in
     path.write_text(json.dumps(metadata))
     with sqlite3.connect(warehouse / "catalog.db") as database:
         database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
-                         (engines.spark_path(str(path)),))
+                         (engines.spelled(str(path), "file:/"),))
 
 
 @pytest.mark.parametrize("damage", ["missing manifest", "corrupt manifest", "manifest list of an unknown scheme"])
@@ -262,8 +270,8 @@ def test_expiry_keeps_every_branch_and_tag_head_and_what_a_branch_retains(tmp_pa
         add_rows(tmp_path, "alerts", [alert(f"a-{n}")])
         ids.append(alerts_table(tmp_path).current_snapshot().snapshot_id)
     iceberg = alerts_table(tmp_path)
-    engines.tag(iceberg, "first", ids[0])
-    iceberg.manage_snapshots().create_branch(ids[2], "audit", min_snapshots_to_keep=2).commit()
+    refs.tag(iceberg, "first", ids[0])
+    refs.branch(iceberg, "audit", ids[2], min_snapshots_to_keep=2)
 
     result = maintain(tmp_path, orphan_age="1000")
 
@@ -275,12 +283,27 @@ def test_expiry_keeps_every_branch_and_tag_head_and_what_a_branch_retains(tmp_pa
     assert [row["alert_id"] for row in rows(iceberg, ids[0])] == ["a-0"]
 
 
+def test_expiry_keeps_what_the_tables_own_history_settings_keep(tmp_path):
+    ids = []
+    for n in range(5):
+        add_rows(tmp_path, "alerts", [alert(f"a-{n}")])
+        ids.append(alerts_table(tmp_path).current_snapshot().snapshot_id)
+    iceberg = alerts_table(tmp_path)
+    with iceberg.transaction() as transaction:  # as a Spark user sets it: ALTER TABLE ... SET TBLPROPERTIES
+        transaction.set_properties({"history.expire.min-snapshots-to-keep": "3"})
+
+    result = maintain(tmp_path, orphan_age="1000")
+
+    assert result.returncode == 0, result.stderr
+    assert {snapshot.snapshot_id for snapshot in alerts_table(tmp_path).snapshots()} == set(ids[2:])
+
+
 def test_compaction_leaves_files_with_position_deletes_and_brings_no_deleted_row_back(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-0")])
     iceberg = alerts_table(tmp_path)
-    spark_files = [engines.append_spark_style(iceberg, [alert(f"s-{n}-0"), alert(f"s-{n}-1")], PARTITION)
+    spark_files = [engines.spark_append(iceberg, [alert(f"s-{n}-0"), alert(f"s-{n}-1")], PARTITION).file_path
                    for n in range(5)]
-    engines.delete_positions(iceberg, spark_files[0], [0])
+    engines.spark_delete(iceberg, "alert_id", ["s-0-0"])  # one delete file, naming spark_files[0]
     before = rows(alerts_table(tmp_path))
     assert "s-0-0" not in {row["alert_id"] for row in before}
 
@@ -291,16 +314,18 @@ def test_compaction_leaves_files_with_position_deletes_and_brings_no_deleted_row
     assert "1 data file(s) with delete files not compacted" in result.stdout
     iceberg = alerts_table(tmp_path)
     assert rows(iceberg) == before
-    live = {entry.data_file.file_path for entry in engines.live_entries(iceberg)}
+    live = refs.live_paths(iceberg)
     assert spark_files[0] in live and not set(spark_files[1:]) & live
 
 
 def test_equality_deletes_stop_compaction_but_not_the_rest_of_upkeep(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-0")])
     iceberg = alerts_table(tmp_path)
-    spark_files = [engines.append_spark_style(iceberg, [alert(f"s-{n}")], PARTITION) for n in range(5)]
-    delete_file = engines.delete_equal(iceberg, spark_files[0], "alert_id", ["s-0"])
-    live_before = {entry.data_file.file_path for entry in engines.live_entries(alerts_table(tmp_path))}
+    for n in range(5):
+        engines.spark_append(iceberg, [alert(f"s-{n}")], PARTITION)
+    _, delete = engines.flink_upsert(iceberg, "alert_id", [alert("s-0", complaints=99)], PARTITION)
+    delete_file = delete.file_path
+    live_before = refs.live_paths(alerts_table(tmp_path))
     stray = stray_file(tmp_path)
     age_files(tmp_path)
 
@@ -308,6 +333,6 @@ def test_equality_deletes_stop_compaction_but_not_the_rest_of_upkeep(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "equality delete files" in result.stdout and "partitions compacted 0" in result.stdout
-    assert {entry.data_file.file_path for entry in engines.live_entries(alerts_table(tmp_path))} == live_before
+    assert refs.live_paths(alerts_table(tmp_path)) == live_before
     assert all(os.path.exists(local_path(path)) for path in live_before | {delete_file})
     assert not stray.exists()

@@ -1,56 +1,60 @@
-"""Commits shaped like other engines' (Spark, Trino, Flink) to a warehouse table, made with pyiceberg and
-pyarrow so tests need no Spark: data files spelled ``file:/path`` (Hadoop's spelling), position delete files
-(merge-on-read deletes and updates), data files only a branch holds, tags.
+"""Commits as other engines make them to our Iceberg tables, written with pyiceberg and pyarrow alone.
 
-Each helper commits to a pyiceberg ``Table`` and returns what a test needs to check afterwards."""
+Spark, Trino and Flink share the warehouse tables. What they leave behind, and what our readers and committer
+must handle, is reproduced here without a JVM:
+
+- Spark's appends record data files as ``file:/path`` (one slash, Hadoop's spelling), ours ``file:///path``;
+- merge-on-read deletes and updates (Spark in that mode, Trino always) add POSITION delete files: Parquet files
+  of ``file_path``/``pos`` rows naming deleted rows of data files, in a delete manifest;
+- Flink's upserts add EQUALITY delete files: Parquet files of key values whose older rows are deleted.
+
+The files follow the Iceberg spec (v2 tables): delete files live in manifests of content ``deletes``, a position
+delete file that names one data file carries that path as its ``file_path`` bounds (as Spark writes them), and
+each commit is one snapshot with the operation the engine would record. ``tests/support/spark.py`` (issue 29)
+checks the same behaviour against a real Spark.
+"""
 from __future__ import annotations
 
 import os
 import uuid
+from collections import defaultdict
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
                                 ManifestEntryStatus, ManifestWriterV2)
+from pyiceberg.avro.file import AvroOutputFile
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Operation
 from pyiceberg.table.update.snapshot import _FastAppendFiles
+from pyiceberg.types import IntegerType, ListType, NestedField, StructType
 
+import schemas
 from warehouse.catalog import writer_schema
 from warehouse.uris import local_path
 
-# the reserved field ids of a position delete file's columns (Iceberg spec)
-DELETE_FILE_PATH_ID, DELETE_POS_ID = 2147483546, 2147483545
+POSITION_DELETE_SCHEMA = pa.schema([
+    pa.field("file_path", pa.string(), nullable=False, metadata={b"PARQUET:field_id": b"2147483546"}),
+    pa.field("pos", pa.int64(), nullable=False, metadata={b"PARQUET:field_id": b"2147483545"}),
+])
+FILE_PATH_FIELD_ID = 2147483546
 
 
-def spark_path(path: str) -> str:
-    """A local path as Spark (Hadoop's ``Path``) spells it in a manifest: ``file:/abs/path``."""
-    return "file:" + os.path.abspath(local_path(path))
-
-
-def append_spark_style(iceberg: IcebergTable, rows: list[dict], partition_folder: str,
-                       branch: str = "main") -> str:
-    """Write ``rows`` (one partition's, as dicts of the table's columns) as one Parquet file under the table's
-    ``partition_folder`` and commit it to ``branch`` by ``add_files`` with its ``file:/`` spelling; returns
-    the path as the manifest holds it."""
-    folder = os.path.join(local_path(iceberg.location()), partition_folder)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"00000-0-{uuid.uuid4()}-00001.parquet")
-    pq.write_table(pa.Table.from_pylist(rows, schema=writer_schema(iceberg)), path)
-    iceberg.add_files([spark_path(path)], branch=branch)
-    iceberg.refresh()
-    return spark_path(path)
-
-
-def live_entries(iceberg: IcebergTable, snapshot_id: int | None = None) -> list[ManifestEntry]:
-    """The live manifest entries (data and delete files) of a snapshot (default: the current one)."""
-    snapshot = iceberg.snapshot_by_id(snapshot_id) if snapshot_id else iceberg.current_snapshot()
-    return [entry for manifest in snapshot.manifests(iceberg.io)
-            for entry in manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)]
+def _int_equality_ids(schema: Schema) -> Schema:
+    """The manifest entry schema with ``equality_ids`` a list of int, as the Iceberg spec has it: pyiceberg 0.12
+    declares longs, which Java readers (Spark) refuse for an equality delete file. Avro writes both the same."""
+    data_file = schema.find_field(2)
+    fields = [NestedField(135, "equality_ids", ListType(136, IntegerType(), element_required=True), required=False)
+              if field.field_id == 135 else field for field in data_file.field_type.fields]
+    return Schema(*[NestedField(2, "data_file", StructType(*fields), required=True) if field.field_id == 2 else field
+                    for field in schema.fields])
 
 
 class _DeleteManifestWriter(ManifestWriterV2):
-    """A v2 manifest of delete files (pyiceberg writes data manifests only)."""
+    """A v2 manifest of delete files (pyiceberg 0.12 writes data manifests only)."""
 
     def content(self) -> ManifestContent:
         return ManifestContent.DELETES
@@ -59,89 +63,186 @@ class _DeleteManifestWriter(ManifestWriterV2):
     def _meta(self) -> dict[str, str]:
         return {**super()._meta, "content": "deletes"}
 
-
-class _AddDeleteFiles(_FastAppendFiles):
-    """A snapshot that adds delete files (in a delete manifest of their own) and keeps every existing
-    manifest, as a merge-on-read ``DELETE`` of another engine commits it."""
-
-    def __init__(self, delete_files: list[DataFile], **arguments) -> None:
-        super().__init__(**arguments)
-        self._delete_files = delete_files
-
-    def _process_manifests(self, manifests):
-        specs = self._transaction.table_metadata.specs()
-        writer = _DeleteManifestWriter(specs[self._delete_files[0].spec_id], self.schema(),
-                                       self.new_manifest_output(), self._snapshot_id, self._compression)
-        with writer:
-            for delete_file in self._delete_files:
-                writer.add_entry(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED,
-                                                         snapshot_id=self._snapshot_id, sequence_number=None,
-                                                         file_sequence_number=None, data_file=delete_file))
-        return [*manifests, writer.to_manifest_file()]
+    def new_writer(self) -> AvroOutputFile[ManifestEntry]:
+        schema = _int_equality_ids(self._with_partition(self.version))
+        return AvroOutputFile[ManifestEntry](output_file=self._output_file, file_schema=schema, record_schema=schema,
+                                             schema_name="manifest_entry", metadata=self._meta)
 
 
-def _commit_delete_file(iceberg: IcebergTable, path: str, content: DataFileContent, target: DataFile,
-                        record_count: int, equality_ids: list[int] | None = None, bounds: dict | None = None) -> str:
-    """Commit the delete file at local ``path`` (in ``target``'s partition; ``bounds``: its column bounds) in a
-    delete manifest of a new snapshot, spelled ``file:/``; returns that spelling."""
-    delete_file = DataFile.from_args(content=content, file_path=spark_path(path), file_format=FileFormat.PARQUET,
-                                     partition=target.partition, record_count=record_count,
-                                     file_size_in_bytes=os.path.getsize(path), column_sizes={}, value_counts={},
-                                     null_value_counts={}, nan_value_counts={}, lower_bounds=bounds or {},
-                                     upper_bounds=bounds or {},
-                                     split_offsets=None, equality_ids=equality_ids, sort_order_id=None)
-    delete_file.spec_id = target.spec_id
+class _EngineCommit(_FastAppendFiles):
+    """One snapshot adding data files and delete files, each kind in a manifest of its own content."""
+
+    def _manifests(self):
+        spec = self._transaction.table_metadata.spec()
+        manifests = []
+        for content in (ManifestContent.DATA, ManifestContent.DELETES):
+            files = [f for f in self._added_data_files
+                     if (f.content == DataFileContent.DATA) == (content == ManifestContent.DATA)]
+            if not files:
+                continue
+            writer = (self.new_manifest_writer(spec) if content == ManifestContent.DATA else
+                      _DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id,
+                                            self._compression))
+            with writer:
+                for data_file in files:
+                    writer.add(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                                                       sequence_number=None, file_sequence_number=None,
+                                                       data_file=data_file))
+            manifests.append(writer.to_manifest_file())
+        return manifests + self._existing_manifests()
+
+
+def commit_files(iceberg: IcebergTable, files: list[DataFile], operation: Operation,
+                 engine: str = "spark") -> int:
+    """Commit data and delete ``files`` to ``iceberg`` as one snapshot of ``operation``; its snapshot id."""
     with iceberg.transaction() as transaction:
-        _AddDeleteFiles([delete_file], operation=Operation.OVERWRITE, transaction=transaction, io=iceberg.io,
-                        snapshot_properties={"engine": "test-merge-on-read"}).commit()
+        producer = _EngineCommit(operation=operation, transaction=transaction, io=iceberg.io,
+                                 snapshot_properties={"engine": engine})
+        with producer:
+            for data_file in files:
+                producer.append_data_file(data_file)
     iceberg.refresh()
-    return spark_path(path)
+    return iceberg.current_snapshot().snapshot_id
 
 
-def _live_data_file(iceberg: IcebergTable, data_file_path: str) -> DataFile:
-    return next(entry.data_file for entry in live_entries(iceberg) if entry.data_file.file_path == data_file_path)
+def _new_path(iceberg: IcebergTable, partition_folder: str, kind: str) -> str:
+    folder = f"{local_path(iceberg.location())}/{partition_folder}"
+    os.makedirs(folder, exist_ok=True)
+    return f"{folder}/{kind}-{uuid.uuid4().hex}.parquet"
+
+
+def spelled(path: str, spelling: str) -> str:
+    """A local ``path`` as an engine spells it: ``file:/`` (Spark), ``file:///`` (pyiceberg), ``file://localhost/``
+    or ``""`` (a bare path)."""
+    return f"{spelling}{path.lstrip('/')}" if spelling in ("file:/", "file:///", "file://localhost/") else path
+
+
+def data_file(iceberg: IcebergTable, rows, partition_folder: str, spelling: str = "file:/") -> DataFile:
+    """Write ``rows`` (dicts or Arrow, the table's columns, one partition) as a data file of ``iceberg`` in
+    ``partition_folder`` (``event_date=2026-11-25``); its ``DataFile``, the path spelled ``spelling``."""
+    table = rows if isinstance(rows, pa.Table) else schemas.arrow_table(rows, writer_schema(iceberg))
+    path = _new_path(iceberg, partition_folder, "engine-data")
+    pq.write_table(table.cast(writer_schema(iceberg)), path)
+    return parquet_file_to_data_file(iceberg.io, iceberg.metadata, spelled(path, spelling))
+
+
+def position_delete_file(iceberg: IcebergTable, positions: dict[str, list[int]], template: DataFile) -> DataFile:
+    """A position delete file deleting ``positions`` (``{data file path as the manifest spells it: [row]}``),
+    all in the partition of ``template`` (a data file it deletes from)."""
+    rows = sorted((path, pos) for path, found in positions.items() for pos in found)
+    table = pa.table({"file_path": [path for path, _ in rows], "pos": [pos for _, pos in rows]},
+                     schema=POSITION_DELETE_SCHEMA)
+    folder = local_path(template.file_path).rsplit("/", 2)[-2]
+    path = _new_path(iceberg, folder, "engine-deletes")
+    pq.write_table(table, path)
+    bounds = {}
+    if len(positions) == 1:  # Spark records the one data file a delete file names in its file_path bounds
+        bounds = {FILE_PATH_FIELD_ID: next(iter(positions)).encode("utf-8")}
+    return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=spelled(path, "file:/"),
+                              file_format=FileFormat.PARQUET, partition=template.partition,
+                              record_count=len(rows), file_size_in_bytes=len(iceberg.io.new_input(path)),
+                              lower_bounds=bounds or None, upper_bounds=bounds or None,
+                              spec_id=iceberg.metadata.default_spec_id, equality_ids=None, sort_order_id=None,
+                              key_metadata=None)
+
+
+def equality_delete_file(iceberg: IcebergTable, column: str, values: list, template: DataFile) -> DataFile:
+    """An equality delete file deleting every older row whose ``column`` is one of ``values``, in the partition
+    of ``template``."""
+    field = writer_schema(iceberg).field(column)
+    table = pa.table({column: pa.array(values, field.type)}, schema=pa.schema([field]))
+    folder = local_path(template.file_path).rsplit("/", 2)[-2]
+    path = _new_path(iceberg, folder, "engine-eq-deletes")
+    pq.write_table(table, path)
+    return DataFile.from_args(content=DataFileContent.EQUALITY_DELETES, file_path=spelled(path, "file:/"),
+                              file_format=FileFormat.PARQUET, partition=template.partition,
+                              record_count=len(values), file_size_in_bytes=len(iceberg.io.new_input(path)),
+                              spec_id=iceberg.metadata.default_spec_id,
+                              equality_ids=[iceberg.schema().find_field(column).field_id], sort_order_id=None,
+                              key_metadata=None)
+
+
+def _positions_of(iceberg: IcebergTable, column: str, values: list) -> dict[str, tuple[DataFile, list[int]]]:
+    """Where the rows whose ``column`` is in ``values`` are: {data file path: (its DataFile, row positions)}."""
+    found = {}
+    for task in iceberg.scan().plan_files():
+        with iceberg.io.new_input(task.file.file_path).open() as handle:
+            keys = pq.read_table(handle, columns=[column])[column]
+        rows = pc.indices_nonzero(pc.is_in(keys, value_set=pa.array(values, keys.type))).to_pylist()
+        if rows:
+            found[task.file.file_path] = (task.file, rows)
+    return found
+
+
+def spark_append(iceberg: IcebergTable, rows, partition_folder: str) -> DataFile:
+    """An append as Spark commits it: one data file named ``file:/...``."""
+    added = data_file(iceberg, rows, partition_folder)
+    commit_files(iceberg, [added], Operation.APPEND)
+    return added
+
+
+def spark_delete(iceberg: IcebergTable, column: str, values: list) -> list[DataFile]:
+    """``DELETE FROM t WHERE column IN values`` in merge-on-read mode: one position delete file per partition
+    (naming every data file of it that holds such a row); the delete files committed."""
+    by_partition = defaultdict(dict)
+    for path, (target, rows) in _positions_of(iceberg, column, values).items():
+        by_partition[(target.spec_id, target.partition)][path] = (target, rows)
+    deletes = [position_delete_file(iceberg, {path: rows for path, (_, rows) in group.items()},
+                                    next(iter(group.values()))[0])
+               for group in by_partition.values()]
+    if deletes:
+        commit_files(iceberg, deletes, Operation.DELETE)
+    return deletes
+
+
+def spark_update(iceberg: IcebergTable, column: str, rows: list[dict], partition_folder: str) -> list[DataFile]:
+    """``UPDATE``/``MERGE`` in merge-on-read mode: the old rows (by ``column``) deleted by position and the new
+    versions added in a new data file, one snapshot; the files committed."""
+    positions = _positions_of(iceberg, column, [row[column] for row in rows])
+    deletes = [position_delete_file(iceberg, {path: found}, target) for path, (target, found) in positions.items()]
+    added = data_file(iceberg, rows, partition_folder)
+    commit_files(iceberg, [added, *deletes], Operation.OVERWRITE)
+    return [added, *deletes]
+
+
+def flink_upsert(iceberg: IcebergTable, column: str, rows: list[dict], partition_folder: str) -> list[DataFile]:
+    """An upsert as Flink's Iceberg sink writes it: an equality delete of the keys and a data file of the new
+    rows, one snapshot; the files committed."""
+    added = data_file(iceberg, rows, partition_folder)
+    delete = equality_delete_file(iceberg, column, [row[column] for row in rows], added)
+    commit_files(iceberg, [added, delete], Operation.OVERWRITE, engine="flink")
+    return [added, delete]
+
+
+# --- the first names of these helpers (branch wh-upkeep), which tests of erasure use: thin wrappers -----------
+
+from tests.support.snapshot_refs import branch, live_entries, tag  # noqa: E402,F401
+
+
+def append_spark_style(iceberg: IcebergTable, rows, partition_folder: str, branch: str = "main") -> str:
+    """:func:`spark_append` to ``branch``; the new file's path as the manifest holds it (``file:/``)."""
+    from tests.support.snapshot_refs import append_to_branch
+
+    if branch != "main":
+        return append_to_branch(iceberg, rows, partition_folder, branch)
+    return spark_append(iceberg, rows, partition_folder).file_path
+
+
+def _live_data_file(iceberg: IcebergTable, path: str) -> DataFile:
+    return next(entry.data_file for entry in live_entries(iceberg) if entry.data_file.file_path == path)
 
 
 def delete_positions(iceberg: IcebergTable, data_file_path: str, positions: list[int]) -> str:
-    """Delete the rows at ``positions`` of the live data file ``data_file_path`` (spelled as the manifest has it)
-    the way a merge-on-read engine does: a position delete file next to it, committed in a delete manifest of a
-    new snapshot. Returns the delete file's path as the manifest holds it (``file:/``)."""
-    target = _live_data_file(iceberg, data_file_path)
-    path = os.path.join(os.path.dirname(local_path(data_file_path)), f"00000-0-{uuid.uuid4()}-00001-deletes.parquet")
-    schema = pa.schema([pa.field("file_path", pa.string(), nullable=False,
-                                 metadata={b"PARQUET:field_id": str(DELETE_FILE_PATH_ID).encode()}),
-                        pa.field("pos", pa.int64(), nullable=False,
-                                 metadata={b"PARQUET:field_id": str(DELETE_POS_ID).encode()})])
-    pq.write_table(pa.table({"file_path": [data_file_path] * len(positions), "pos": sorted(positions)},
-                            schema=schema), path)
-    # one data file's deletes: its path is both bounds of file_path, as Spark writes them (readers match by it)
-    return _commit_delete_file(iceberg, path, DataFileContent.POSITION_DELETES, target, len(positions),
-                               bounds={DELETE_FILE_PATH_ID: data_file_path.encode()})
+    """Delete rows ``positions`` of the live data file ``data_file_path`` (spelled as its manifest has it) by a
+    position delete file, committed; the delete file's path as the manifest holds it."""
+    delete = position_delete_file(iceberg, {data_file_path: positions}, _live_data_file(iceberg, data_file_path))
+    commit_files(iceberg, [delete], Operation.DELETE)
+    return delete.file_path
 
 
-def delete_equal(iceberg: IcebergTable, data_file_path: str, column: str, values: list[str]) -> str:
-    """Delete the rows whose ``column`` is one of ``values`` in the partition of the live data file
-    ``data_file_path`` the way Flink's upserts do: an equality delete file, committed in a delete manifest of
-    a new snapshot. Returns the delete file's path as the manifest holds it (``file:/``)."""
-    target = _live_data_file(iceberg, data_file_path)
-    field_id = iceberg.schema().find_field(column).field_id
-    path = os.path.join(os.path.dirname(local_path(data_file_path)), f"00000-0-{uuid.uuid4()}-00001-eq-deletes.parquet")
-    schema = pa.schema([pa.field(column, pa.string(), metadata={b"PARQUET:field_id": str(field_id).encode()})])
-    pq.write_table(pa.table({column: values}, schema=schema), path)
-    return _commit_delete_file(iceberg, path, DataFileContent.EQUALITY_DELETES, target, len(values), [field_id])
-
-
-def tag(iceberg: IcebergTable, name: str, snapshot_id: int | None = None) -> int:
-    """Tag ``snapshot_id`` (default: the current snapshot) as ``name``; returns the snapshot id."""
-    snapshot_id = snapshot_id or iceberg.current_snapshot().snapshot_id
-    iceberg.manage_snapshots().create_tag(snapshot_id, name).commit()
-    iceberg.refresh()
-    return snapshot_id
-
-
-def branch(iceberg: IcebergTable, name: str, snapshot_id: int | None = None) -> int:
-    """Start branch ``name`` at ``snapshot_id`` (default: the current snapshot); returns the snapshot id."""
-    snapshot_id = snapshot_id or iceberg.current_snapshot().snapshot_id
-    iceberg.manage_snapshots().create_branch(snapshot_id, name).commit()
-    iceberg.refresh()
-    return snapshot_id
+def delete_equal(iceberg: IcebergTable, data_file_path: str, column: str, values: list) -> str:
+    """Delete the rows whose ``column`` is in ``values`` in the partition of the live data file ``data_file_path``
+    by an equality delete file, committed; the delete file's path as the manifest holds it."""
+    delete = equality_delete_file(iceberg, column, values, _live_data_file(iceberg, data_file_path))
+    commit_files(iceberg, [delete], Operation.DELETE, engine="flink")
+    return delete.file_path
