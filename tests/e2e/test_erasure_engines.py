@@ -2,7 +2,6 @@
 spelled ``file:/`` as Spark writes it, a row of the person another engine already deleted with a position delete
 file (still in the data file on disk), a tag that does not hold the person, and equality deletes pyiceberg cannot
 read."""
-import datetime as dt
 import json
 import os
 
@@ -10,30 +9,9 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.support import iceberg_engines
-from tests.support.erasure import find_identifiers
+from tests.support.erasure import DAY, OTHER, PERSON, complaint, complaints_table, find_identifiers
 
 pytestmark = pytest.mark.e2e
-
-PERSON, OTHER = "BJN-00000001", "BJN-00000002"
-DAY = dt.datetime(2026, 11, 20, 9, tzinfo=dt.timezone.utc)
-
-
-def complaint(complaint_id: str, customer: str | None, text: str = "no signal since morning") -> dict:
-    return {"complaint_id": complaint_id, "source": "sms", "source_record_id": complaint_id, "source_file": "sms/a.txt",
-            "source_position": 1, "event_time": DAY, "ingested_at": DAY, "event_date": DAY.date(),
-            "customer_id": customer, "customer_match": "account_number" if customer else "none", "contact_token": None,
-            "language": "en", "text": text, "category": "Network", "category_confidence": 0.9, "sentiment_score": -0.5,
-            "sentiment_label": "negative", "priority": "P3", "priority_reasons": [], "route_queue": "network",
-            "flags": [], "model_version": "rules-1", "batch_id": "b1", "run_id": "r1", "schema_version": "1.2.0"}
-
-
-def complaints_table(out):
-    from schemas import tables
-    from warehouse.catalog import CatalogConfig, ensure_table, open_catalog
-
-    config = CatalogConfig(str(out / "warehouse"))
-    return ensure_table(open_catalog(config), config, tables.COMPLAINTS)
-
 
 def ids(iceberg, snapshot_id=None) -> set[str]:
     iceberg.refresh()

@@ -4,7 +4,7 @@ import threading
 import time
 
 from schemas import tables
-from tests.e2e.test_erasure_engines import OTHER, PERSON, complaint, complaints_table
+from tests.support.erasure import OTHER, PERSON, complaint, complaints_table
 from warehouse.catalog import CatalogConfig
 from warehouse.commit import write_rows
 from warehouse.erasure import Matcher, Subject, erase_tables
