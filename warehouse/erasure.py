@@ -586,8 +586,10 @@ def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Li
     for snapshot in left:
         if _plan(iceberg, name, snapshot.snapshot_id, matcher, linked):
             holders = [ref for ref, head in iceberg.metadata.refs.items() if head.snapshot_id == snapshot.snapshot_id]
-            raise ErasureError(f"{name}: snapshot {snapshot.snapshot_id} "
-                               f"({', '.join(holders) or 'no ref'}) still holds the person's rows after expiry")
+            why = (f"the head of {', '.join(holders)}" if holders else "kept by a branch's or the table's snapshot "
+                   "retention (min-snapshots-to-keep, max-snapshot-age-ms)")
+            raise ErasureError(f"{name}: snapshot {snapshot.snapshot_id} ({why}) still holds the person's rows after "
+                               "expiry; the current snapshots no longer do")
     return result
 
 

@@ -113,3 +113,24 @@ def test_a_tag_of_events_holding_an_event_of_their_complaint_refuses_expiry(tmp_
     assert result.returncode == 3 and result.stderr.count("\n") == 1
     assert "'crm-audit'" in result.stderr and "complaint_events" in result.stderr
     assert ids(complaints_table(out)) == {"c1", "c2"}  # nothing was erased
+
+
+def test_a_retention_that_keeps_old_snapshots_makes_expiry_fail_saying_so(tmp_path):
+    """The table keeps its last 5 snapshots whatever their age (a setting another engine's user made): expiry keeps
+    the one before the erasure, and the command fails in one line saying why, after erasing the current state."""
+    from schemas import tables
+    from warehouse.catalog import CatalogConfig
+    from warehouse.commit import write_rows
+
+    out = tmp_path / "out"
+    write_rows(CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON),
+                                                                        complaint("c2", OTHER)])
+    iceberg = complaints_table(out)
+    with iceberg.transaction() as transaction:
+        transaction.set_properties({"history.expire.min-snapshots-to-keep": "5"})
+    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    assert result.returncode == 4 and result.stderr.count("\n") == 1
+    assert "min-snapshots-to-keep" in result.stderr and "still holds" in result.stderr
+    assert ids(complaints_table(out)) == {"c2"}
+    audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
+    assert audit["status"] == "failed" and audit["tables"]["complaints"]["rows"]["main"] == 1
