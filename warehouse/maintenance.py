@@ -80,6 +80,7 @@ class TableUpkeep:
     dry_run: bool = False
     expired_ids: list[int] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    crowded_partitions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -375,6 +376,12 @@ class CompactionPlan:
     def files(self) -> int:
         return sum(len(tasks) for tasks in self.crowded)
 
+    def partitions(self, iceberg: IcebergTable) -> list[str]:
+        """The crowded partitions as paths (``alert_date=2026-11-26``), each with its number of files."""
+        specs = iceberg.metadata.specs()
+        return [f"{specs[tasks[0].file.spec_id].partition_to_path(tasks[0].file.partition, iceberg.schema())} "
+                f"({len(tasks)} files)" for tasks in self.crowded]
+
 
 def compaction_plan(iceberg: IcebergTable, min_files: int) -> CompactionPlan:
     """Group the current snapshot's data files by partition and keep the partitions with at least ``min_files``
@@ -470,6 +477,7 @@ def maintain_table(iceberg: IcebergTable, *, min_files: int, retention: dt.timed
     upkeep.expired_ids, upkeep.orphans = expire_and_remove_orphans(iceberg, now - retention, now - orphan_age,
                                                                    dry_run=dry_run)
     upkeep.partitions_compacted, upkeep.files_compacted = len(plan.crowded), plan.files
+    upkeep.crowded_partitions = plan.partitions(iceberg)
     upkeep.snapshots_expired, upkeep.orphans_removed = len(upkeep.expired_ids), len(upkeep.orphans)
     if plan.refused:
         upkeep.notes.append(plan.refused)

@@ -51,7 +51,7 @@ def import_arguments(parser) -> None:
 
 def cmd_maintain(args) -> int:
     from warehouse.catalog import CatalogError, load_table, open_catalog
-    from warehouse.maintenance import UnreadableMetadata, maintain_table
+    from warehouse.maintenance import UnreadableMetadata, maintain_table, referenced_files
 
     settings, config = warehouse_catalog(args, "maintain")
     try:
@@ -63,22 +63,34 @@ def cmd_maintain(args) -> int:
     def given(value, default):
         return value if value is not None else default
 
-    for name in args.tables:
+    def one_line(name: str, error: Exception) -> CliError:
+        if isinstance(error, UnreadableMetadata):
+            return CliError(f"complaints maintain: {name}: {error}; nothing was removed")
+        first_line = (str(error).splitlines() or [""])[0]
+        return CliError(f"complaints maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED)
+
+    tables = {}
+    for name in args.tables:  # every table's manifests readable before any table changes
         iceberg = load_table(catalog, config, WAREHOUSE_TABLES[name])
         if iceberg is None:
             continue
+        try:
+            referenced_files(iceberg)
+        except Exception as error:  # noqa: BLE001 - one line, never a traceback
+            raise one_line(name, error) from None
+        tables[name] = iceberg
+    for name, iceberg in tables.items():
         try:
             upkeep = maintain_table(iceberg, min_files=args.min_files or settings.compact_min_files,
                                     retention=given(args.retention_hours, settings.snapshot_retention_hours) * hour,
                                     orphan_age=given(args.orphan_age_hours, settings.orphan_age_hours) * hour,
                                     dry_run=args.dry_run)
-        except UnreadableMetadata as error:  # nothing of this table changed; later tables are not touched either
-            raise CliError(f"complaints maintain: {name}: {error}; nothing was removed") from None
         except Exception as error:  # noqa: BLE001 - one line, never a traceback
-            first_line = (str(error).splitlines() or [""])[0]
-            raise CliError(f"complaints maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED) from None
+            raise one_line(name, error) from None
         print(_upkeep_line(name, upkeep))
         if upkeep.dry_run:
+            for partition in upkeep.crowded_partitions:
+                print(f"  would compact {partition}")
             for snapshot_id in upkeep.expired_ids:
                 print(f"  would expire snapshot {snapshot_id}")
             for path in upkeep.orphans:

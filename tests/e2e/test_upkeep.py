@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.table import StaticTable
+from pyiceberg.table.statistics import BlobMetadata, StatisticsFile
 
 from schemas import tables
 from tests.conftest import run_cli
@@ -207,6 +208,29 @@ def _point_an_older_snapshot_elsewhere(warehouse: Path, iceberg, snapshot_id: in
                          (engines.spelled(str(path), "file:/"),))
 
 
+def test_a_statistics_file_another_engine_wrote_is_kept(tmp_path):
+    add_rows(tmp_path, "alerts", [alert("a-1")])
+    iceberg = alerts_table(tmp_path)
+    snapshot_id = iceberg.current_snapshot().snapshot_id
+    # Spark's compute_table_stats writes a Puffin file of NDV sketches and records it in the metadata
+    puffin = Path(local_path(iceberg.location())) / "metadata" / f"{snapshot_id}-stats.puffin"
+    puffin.write_bytes(b"PFA1 sketches PFA1")
+    with iceberg.update_statistics() as update:
+        update.set_statistics(StatisticsFile(
+            snapshot_id=snapshot_id, statistics_path=engines.spelled(str(puffin), "file:/"),
+            file_size_in_bytes=puffin.stat().st_size, file_footer_size_in_bytes=4,
+            blob_metadata=[BlobMetadata(type="apache-datasketches-theta-v1", snapshot_id=snapshot_id,
+                                        sequence_number=1, fields=[1], properties={})]))
+    age_files(tmp_path)
+
+    result = maintain(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert puffin.exists()
+    assert [entry.statistics_path for entry in alerts_table(tmp_path).metadata.statistics] == \
+        [engines.spelled(str(puffin), "file:/")]
+
+
 @pytest.mark.parametrize("damage", ["missing manifest", "corrupt manifest", "manifest list of an unknown scheme"])
 def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_changes(tmp_path, damage):
     for n in range(3):  # upserts: each snapshot's manifests replace the last one's
@@ -237,6 +261,29 @@ def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_cha
     assert len(alerts_table(tmp_path).snapshots()) == snapshots_before
 
 
+def test_an_unreadable_manifest_of_one_table_leaves_every_table_as_it_was(tmp_path):
+    add_rows(tmp_path, "alerts", [alert("a-1")])
+    add_rows(tmp_path, "alerts", [alert("a-1", complaints=2)])
+    written = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
+    add_rows(tmp_path, "stream_counts", [{"stream_id": "s", "run_id": "r", "source": "sms", "outcome": "ok",
+                                          "reason": "", "count": 1, "written_at": written, "window_start": None,
+                                          "pane_index": None, "written_date": written.date()}])
+    config = CatalogConfig(str(tmp_path))
+    counts = load_table(open_catalog(config, create=False), config, tables.STREAM_COUNTS)
+    [manifest] = counts.current_snapshot().manifests(counts.io)
+    Path(local_path(manifest.manifest_path)).write_bytes(b"not avro")
+    stray = stray_file(tmp_path)  # an orphan of the first table, which would go if it were maintained alone
+    age_files(tmp_path)
+    disk_before = disk_state(tmp_path)
+
+    result = run_cli("maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "stream_counts",
+                     "--retention-hours", "0", "--orphan-age-hours", "0")
+
+    assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1
+    assert "stream_counts" in result.stderr and local_path(manifest.manifest_path) in result.stderr
+    assert stray.exists() and disk_state(tmp_path) == disk_before
+
+
 def test_a_dry_run_lists_what_it_would_do_and_changes_nothing(tmp_path):
     for n in range(6):  # small commits to one partition, as a stream makes them
         add_rows(tmp_path, "alerts", [alert(f"al-{n}-{i}") for i in range(3)])
@@ -252,6 +299,7 @@ def test_a_dry_run_lists_what_it_would_do_and_changes_nothing(tmp_path):
     assert dry.returncode == 0, dry.stderr
     assert disk_state(tmp_path) == disk_before
     assert "nothing changed" in dry.stdout and "would compact 1 partitions (6 files)" in dry.stdout
+    assert f"  would compact {PARTITION} (6 files)\n" in dry.stdout
     listed = {line.split("would remove ", 1)[1] for line in dry.stdout.splitlines() if "would remove " in line}
     expired = {int(line.rsplit(" ", 1)[1]) for line in dry.stdout.splitlines() if "would expire snapshot" in line}
     assert str(stray) in listed and expired == set(older)

@@ -94,7 +94,9 @@ class _EngineCommit(_FastAppendFiles):
 
 def commit_files(iceberg: IcebergTable, files: list[DataFile], operation: Operation,
                  engine: str = "spark") -> int:
-    """Commit data and delete ``files`` to ``iceberg`` as one snapshot of ``operation``; its snapshot id."""
+    """Commit data and delete ``files`` to ``iceberg`` as one snapshot of ``operation`` on its latest state; its
+    snapshot id."""
+    iceberg.refresh()
     with iceberg.transaction() as transaction:
         producer = _EngineCommit(operation=operation, transaction=transaction, io=iceberg.io,
                                  snapshot_properties={"engine": engine})
@@ -165,6 +167,7 @@ def equality_delete_file(iceberg: IcebergTable, column: str, values: list, templ
 def _positions_of(iceberg: IcebergTable, column: str, values: list) -> dict[str, tuple[DataFile, list[int]]]:
     """Where the rows whose ``column`` is in ``values`` are: {data file path: (its DataFile, row positions)}."""
     found = {}
+    iceberg.refresh()
     for task in iceberg.scan().plan_files():
         with iceberg.io.new_input(task.file.file_path).open() as handle:
             keys = pq.read_table(handle, columns=[column])[column]
@@ -212,6 +215,34 @@ def flink_upsert(iceberg: IcebergTable, column: str, rows: list[dict], partition
     delete = equality_delete_file(iceberg, column, [row[column] for row in rows], added)
     commit_files(iceberg, [added, delete], Operation.OVERWRITE, engine="flink")
     return [added, delete]
+
+
+# -- a small table to try them on -------------------------------------------------------------------------------------
+ALERT_DAY = "2026-11-25"
+ALERT_FOLDER = f"alert_date={ALERT_DAY}"
+
+
+def alert(alert_id: str, **changes) -> dict:
+    """One row of the ``alerts`` table (the smallest warehouse table with a one-column key), on ``ALERT_DAY``."""
+    import datetime as dt
+
+    moment = dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc)
+    return {"alert_id": alert_id, "scope": "all", "minute_start": moment, "window_seconds": 60, "complaints": 50,
+            "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0, "severity": "critical",
+            "detected_at": moment + dt.timedelta(minutes=1), "alert_date": dt.date.fromisoformat(ALERT_DAY),
+            **changes}
+
+
+def alerts_table(warehouse_dir, ids=("a1", "a2", "a3", "a4")):
+    """The ``alerts`` table of the warehouse at ``warehouse_dir`` with rows ``ids`` committed by our committer:
+    (its ``CatalogConfig``, its pyiceberg table)."""
+    from schemas.tables import WAREHOUSE_TABLES
+    from warehouse.catalog import CatalogConfig, load_table, open_catalog
+    from warehouse.commit import write_rows
+
+    config = CatalogConfig(str(warehouse_dir))
+    write_rows(config, WAREHOUSE_TABLES["alerts"], [alert(alert_id) for alert_id in ids])
+    return config, load_table(open_catalog(config), config, WAREHOUSE_TABLES["alerts"])
 
 
 # --- the first names of these helpers (branch wh-upkeep), which tests of erasure use: thin wrappers -----------
