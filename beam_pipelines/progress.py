@@ -88,20 +88,27 @@ class StreamProgress(_PollingReporter):
         import pyarrow.parquet as pq
 
         from warehouse.catalog import CatalogError, load_table, open_catalog
-        from warehouse.read import table_state
+        from warehouse.read import read_tasks, table_state
 
+        columns = ("run_id", "outcome", "count")
         try:
             iceberg = load_table(open_catalog(self.catalog, create=False), self.catalog, tables.STREAM_COUNTS)
-        except CatalogError:  # not committed to yet (or not answering): the next line will tell
+            state = table_state(iceberg, tables.STREAM_COUNTS.name)
+        except CatalogError:  # not committed to yet, not answering, or unreadable: the next line will tell
             return False
+        deletes = dict(state.deleted)
+        tasks = {path: task for path, task in zip(state.files, state.tasks)}
         totals = dict.fromkeys(self.totals, 0)
-        for path in table_state(iceberg, tables.STREAM_COUNTS.name).files:
-            if path not in self._file_totals:
-                counted = self._file_totals[path] = dict.fromkeys(self.totals, 0)
-                for row in pq.read_table(path, columns=["run_id", "outcome", "count"]).to_pylist():
+        for path in state.files:
+            seen = (path, deletes.get(path, ()))  # a file another engine deleted rows from is read anew
+            if seen not in self._file_totals:
+                counted = self._file_totals[seen] = dict.fromkeys(self.totals, 0)
+                rows = (read_tasks(iceberg, [tasks[path]], columns=columns) if path in deletes
+                        else pq.read_table(path, columns=list(columns)))
+                for row in rows.to_pylist():
                     if row["run_id"] == self.run_id and row["outcome"] in counted:
                         counted[row["outcome"]] += row["count"]
-            for outcome, count in self._file_totals[path].items():
+            for outcome, count in self._file_totals[seen].items():
                 totals[outcome] += count
         changed, self.totals = totals != self.totals, totals
         return changed

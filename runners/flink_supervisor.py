@@ -23,6 +23,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from warehouse.uris import is_local, local_path
+
 ALIVE_STATES = ("CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING", "FAILING", "CANCELLING")
 
 
@@ -73,7 +75,7 @@ def restore_point(rest: str, job_id: str) -> str | None:
         return None
     newest = max(candidates, key=lambda entry: entry.get("latest_ack_timestamp", 0))
     path = newest["external_path"]
-    local = path[len("file:"):] if path.startswith("file:") else None
+    local = local_path(path) if is_local(path) else None  # Flink writes file:/x; file:///x is the same file
     if local is not None and not os.path.exists(local):
         return None  # removed since (not retained on cancellation, or cleaned up)
     return path

@@ -14,7 +14,9 @@ Everything lives under ``.services/`` in the repository (ignored by git): ``kafk
 ``flink/job-server``, ``flink/dist`` (Flink from PyPI's apache-flink packages, installed with ``--target``, never
 into the project's environment: they pin an old Beam), ``flink/conf``, ``airflow/venv`` (Apache Airflow for the
 DAG tests and ``make airflow``, from ``runners/airflow/requirements.txt``), ``kubernetes/libs`` (the Flink operator's
-CRDs) and ``bin/kustomize`` (for the manifest tests), ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports come from the environment (defaults below).
+CRDs) and ``bin/kustomize`` (for the manifest tests), ``spark/venv`` and ``spark/jars`` (Spark 3.5 with Iceberg,
+for the tests of a second engine on our tables), ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports
+come from the environment (defaults below).
 """
 from __future__ import annotations
 
@@ -205,6 +207,58 @@ def run_airflow() -> int:
         return 130
 
 
+def spark_home() -> Path:
+    return HOME / "spark"
+
+
+def _fetched(target: Path, sources: list[Path]) -> bool:
+    """True when ``target`` was fetched from exactly these sources: its stamp holds their text (not their times,
+    which differ between checkouts sharing one ``.services``)."""
+    stamp = target / ".fetched-from"
+    return stamp.exists() and stamp.read_text() == "".join(source.read_text() for source in sources)
+
+
+def _fetch_into(target: Path, sources: list[Path], build) -> None:
+    """``build(folder)`` into a fresh folder beside ``target``, stamped, then renamed over ``target``: a reader of
+    ``target`` never sees half a fetch, and a failed fetch leaves the old one in place."""
+    if _fetched(target, sources):
+        return
+    staging = target.with_name(f"{target.name}.fetching-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        build(staging)
+        (staging / ".fetched-from").write_text("".join(source.read_text() for source in sources))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch_spark() -> None:
+    """Apache Spark 3.5 for the tests that check a second engine on our Iceberg tables: pyspark in an
+    environment of its own (``.services/spark/venv``, from ``runners/spark/requirements.txt``; only its
+    ``bin/python`` is used, so the folder may be renamed) and Iceberg's Spark runtime with the SQLite JDBC driver
+    (``.services/spark/jars``, from ``runners/services/spark/pom.xml``). Nothing is done when both are already
+    fetched from the same files."""
+    requirements = REPO / "runners" / "spark" / "requirements.txt"
+    pom = POMS / "spark" / "pom.xml"
+
+    def install(venv: Path) -> None:
+        print(f"installing Apache Spark from PyPI into {spark_home() / 'venv'}", flush=True)
+        _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+              "--no-deps", "-r", str(requirements)])
+
+    def copy_jars(jars: Path) -> None:
+        print(f"fetching Spark's Iceberg jars from Maven Central into {spark_home() / 'jars'}", flush=True)
+        _run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={jars}",
+              "-DincludeScope=runtime"])
+
+    _fetch_into(spark_home() / "venv", [requirements], install)
+    _fetch_into(spark_home() / "jars", [pom], copy_jars)
+
+
 def _go_install(module: str, binary: str, what: str) -> None:
     if (HOME / "bin" / binary).exists():
         return
@@ -224,6 +278,7 @@ def fetch() -> None:
     _copy_dependencies(POMS / "kubernetes" / "pom.xml", HOME / "kubernetes" / "libs")
     fetch_flink()
     fetch_airflow()
+    fetch_spark()
     _go_install(PRISM_MODULE, "prism", f"Prism {BEAM_VERSION}")
     _go_install(KUSTOMIZE_MODULE, "kustomize", "kustomize")
 

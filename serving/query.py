@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 
 from serving.files import published
 from serving.report import write_csv
-from serving.warehouse import TABLES, OutsideWarehouse, Warehouse, WarehouseError
+from serving.warehouse import (TABLES, AsOfOutOfRange, BadQuery, OutsideWarehouse, UnreadableTable, Warehouse,
+                               WarehouseError)
 
 
 class QueryRefused(ValueError):
-    """Not a single read-only statement."""
+    """Not a single read-only statement, or one that reads a table, column or function there is not."""
 
 
 def check_read_only(sql: str) -> None:
@@ -37,13 +38,19 @@ def check_read_only(sql: str) -> None:
 
 def run_query(warehouse_dir: str | os.PathLike, sql: str, as_of=None, catalog=None) -> pa.Table:
     """Run one read-only ``sql`` over the warehouse, now or ``as_of`` a snapshot id or a time (time travel);
-    ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``)."""
+    ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``).
+
+    Raises ``QueryRefused`` for a query that is not one read or names what is not there, ``AsOfOutOfRange`` for
+    an ``as_of`` nothing can be read at, ``UnreadableTable`` when it reads a table holding deletes this reader
+    cannot apply, ``WarehouseError`` otherwise."""
     check_read_only(sql)
     warehouse = Warehouse(warehouse_dir, as_of=as_of, catalog=catalog)
     try:
         return warehouse.arrow(sql)
     except OutsideWarehouse as error:
         raise QueryRefused(f"queries read only the warehouse's tables ({error})") from None
+    except BadQuery as error:
+        raise QueryRefused(str(error)) from None
     finally:
         warehouse.close()
 
@@ -77,5 +84,5 @@ def format_table(table: pa.Table, max_rows: int) -> str:
     return text
 
 
-__all__ = ["QueryRefused", "WarehouseError", "TABLES", "check_read_only", "run_query", "export_format", "export",
-           "format_table"]
+__all__ = ["QueryRefused", "AsOfOutOfRange", "UnreadableTable", "WarehouseError", "TABLES", "check_read_only",
+           "run_query", "export_format", "export", "format_table"]

@@ -2,8 +2,13 @@
 
 Workers write data files; one commit per batch (``upsert_files``) or per window pane (``upsert_rows``) makes
 them visible at once, so a reader sees all of a run or none of it. Within the commit every current data file
-that holds one of the new keys is rewritten without those rows (copy on write: the table has no delete files,
-so the files a scan plans are exactly the live rows). The row that wins is the one committed last: a rerun,
+that holds one of the new keys is rewritten without those rows (copy on write: we write no delete files). Other
+engines may have deleted rows by position (Spark merge-on-read, Trino): a file is judged and rewritten by its
+live rows (deletes applied, so a row they deleted stays deleted and a key they deleted comes back as a new row,
+not a replaced one), and the delete files naming a file the commit removes leave the table with it
+(``warehouse/replace.py``). A table holding equality deletes (Flink) is refused (``EqualityDeletes``): they
+cannot be applied here, and committing past them could bring deleted rows back. The row that wins is the one
+committed last: a rerun,
 a backfill or a reprocessing with a newer model replaces the earlier version of each row, and however many
 runs, days, paths or channels carry a complaint, the table holds it once.
 
@@ -30,12 +35,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitFailedException, ValidationException
-from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, parquet_file_to_data_file
+from pyiceberg.io.pyarrow import _dataframe_to_data_files, parquet_file_to_data_file
 from pyiceberg.table import Table as IcebergTable
 
 import schemas
 from warehouse.catalog import ensure_table, open_catalog, writer_schema
+from warehouse.read import read_tasks, scan_tasks
+from warehouse.replace import delete_files_to_drop, stage_replacement
+from warehouse.uris import is_local, local_path, normalise_uri
 
 try:  # the embedded SQLite catalog reports a writer holding its lock this way
     from sqlalchemy.exc import OperationalError as _CatalogBusy
@@ -78,48 +85,77 @@ def key_values(data: pa.Table, key: tuple[str, ...]) -> pa.Array:
 
 
 class _FileKeyCache:
-    """The key values of data files already read: data files never change, so a committer that runs again
-    (the next window, a retry) reads only files that are new since."""
+    """The key values of the live rows of data files already read: a data file never changes, nor does a delete
+    file, so a committer that runs again (the next window, a retry) reads only files that are new since, or
+    that gained delete files."""
 
     def __init__(self, capacity: int = 4096):
         self.capacity, self._entries = capacity, OrderedDict()
 
-    def get(self, iceberg: IcebergTable, path: str, key: tuple[str, ...]) -> pa.Array:
-        entry = self._entries.get((path, key))
+    def get(self, iceberg: IcebergTable, path: str, key: tuple[str, ...], task=None) -> pa.Array:
+        """Key values of data file ``path``; of its live rows when ``task`` (its scan task) carries deletes."""
+        deletes = tuple(sorted(d.file_path for d in task.delete_files)) if task is not None else ()
+        entry = self._entries.get((path, key, deletes))
         if entry is None:
-            with iceberg.io.new_input(path).open() as handle:
-                entry = key_values(pq.read_table(handle, columns=list(key)), key)
-            self._entries[(path, key)] = entry
+            if deletes:
+                entry = key_values(read_tasks(iceberg, [task], columns=key), key)
+            else:
+                with iceberg.io.new_input(path).open() as handle:
+                    entry = key_values(pq.read_table(handle, columns=list(key)), key)
+            self._entries[(path, key, deletes)] = entry
             if len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
         else:
-            self._entries.move_to_end((path, key))
+            self._entries.move_to_end((path, key, deletes))
         return entry
 
 
 _FILE_KEYS = _FileKeyCache()
+_NAMED_BY_DELETES: dict[str, frozenset[str]] = {}  # delete file -> the data files it names (files never change)
 
 
-def _without_keys(iceberg: IcebergTable, key: tuple[str, ...], new_keys: pa.Array, skip: set[str]):
-    """The current data files that hold any of ``new_keys``, and the files that replace them (their other rows)."""
-    removed, rewritten, replaced = [], [], 0
-    write_uuid, counter = uuid.uuid4(), itertools.count(0)  # one name sequence: files of one commit never collide
-    for task in iceberg.scan().plan_files():
+@dataclass
+class _Replacement:
+    """What one attempt of a commit changes besides adding the new files."""
+
+    removed: list          # data files leaving the table
+    rewritten: list        # data files holding the rows of removed ones that stay
+    dropped_deletes: list  # position delete files naming removed data files
+    replaced: int          # live rows the new files replace
+
+
+def _without_keys(iceberg: IcebergTable, key: tuple[str, ...], new_keys: pa.Array, skip: set[str]) -> _Replacement:
+    """The current data files that hold any of ``new_keys`` among their live rows, the files that replace them
+    (their other live rows), and the delete files that leave with them."""
+    tasks = scan_tasks(iceberg)
+    removed, rewrite, replaced = [], [], 0
+    for task in tasks:
         if task.file.file_path in skip:
             continue
-        hits = pc.sum(pc.is_in(_FILE_KEYS.get(iceberg, task.file.file_path, key), value_set=new_keys)).as_py() or 0
+        live_keys = _FILE_KEYS.get(iceberg, task.file.file_path, key, task)
+        hits = pc.sum(pc.is_in(live_keys, value_set=new_keys)).as_py() or 0
         if not hits:
             continue
         replaced += hits
-        removed.append(task.file)
-        if hits == task.file.record_count:
-            continue
-        current = ArrowScan(table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=iceberg.schema(),
-                            row_filter=AlwaysTrue()).to_table(tasks=[task])
-        kept = current.filter(pc.invert(pc.is_in(key_values(current, key), value_set=new_keys)))
-        rewritten.extend(_dataframe_to_data_files(iceberg.metadata, kept, iceberg.io, write_uuid=write_uuid,
-                                                  counter=counter))
-    return removed, rewritten, replaced
+        removed.append(task)
+        if hits < len(live_keys):
+            rewrite.append((task, new_keys))
+    dropped = []
+    if any(task.delete_files for task in removed):
+        dropped, more = delete_files_to_drop(iceberg, tasks, {normalise_uri(t.file.file_path) for t in removed},
+                                             _NAMED_BY_DELETES)
+        removed.extend(more)
+        rewrite.extend((task, None) for task in more)
+    write_uuid, counter = uuid.uuid4(), itertools.count(0)  # one name sequence: files of one commit never collide
+    rewritten = []
+    for task, drop_keys in rewrite:
+        current = read_tasks(iceberg, [task])  # deletes applied: rows another engine deleted stay deleted
+        kept = current if drop_keys is None else current.filter(
+            pc.invert(pc.is_in(key_values(current, key), value_set=drop_keys)))
+        if kept.num_rows:
+            rewritten.extend(_dataframe_to_data_files(iceberg.metadata, kept, iceberg.io, write_uuid=write_uuid,
+                                                      counter=counter))
+    return _Replacement([task.file for task in removed], rewritten, dropped, replaced)
 
 
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
@@ -129,14 +165,14 @@ _THREAD_LOCKS_GUARD = threading.Lock()
 @contextlib.contextmanager
 def _turn(iceberg: IcebergTable):
     """This process's and (for a table on the local disk) this machine's turn to commit to the table."""
-    location = iceberg.location()
+    location = normalise_uri(iceberg.location())  # Spark and pyiceberg spell one table's location differently
     with _THREAD_LOCKS_GUARD:
         lock = _THREAD_LOCKS.setdefault(location, threading.Lock())
     with lock:
-        if not location.startswith("file://"):
+        if not is_local(iceberg.location()):
             yield
             return
-        path = os.path.join(location[len("file://"):], "metadata", ".commit.lock")
+        path = os.path.join(local_path(iceberg.location()), "metadata", ".commit.lock")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -156,30 +192,41 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
                     properties: dict, attempts: int) -> CommitResult:
     own = {data_file.file_path for data_file in new_files}
     rows_written = sum(data_file.record_count for data_file in new_files)
+    last_error = None
     for attempt in range(1, attempts + 1):
         iceberg.refresh()  # the state the last writer left
-        removed, rewritten, replaced = _without_keys(iceberg, key, new_keys, own)
-        if not new_files and not removed:
+        change = _without_keys(iceberg, key, new_keys, own)
+        if not new_files and not change.removed:
             return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, attempt)
         try:
             with iceberg.transaction() as transaction:
-                with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
-                    for data_file in removed:
-                        overwrite.delete_data_file(data_file)
-                    for data_file in [*new_files, *rewritten]:
-                        overwrite.append_data_file(data_file)
-        except _RETRYABLE:
-            for data_file in rewritten:
+                stage_replacement(transaction, change.removed, [*new_files, *change.rewritten],
+                                  change.dropped_deletes, properties)
+        except _RETRYABLE as error:
+            last_error = str(error).splitlines()[0][:200]
+            if isinstance(error, _CatalogBusy):
+                _drop_catalog_connections(iceberg)
+            for data_file in change.rewritten:
                 iceberg.io.delete(data_file.file_path)
             if attempt == attempts:
                 break
             time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
             continue
         snapshot = iceberg.current_snapshot()
-        return CommitResult(iceberg.name()[-1], snapshot.snapshot_id if snapshot else None, rows_written, replaced,
-                            len(new_files) + len(rewritten), len(removed), attempt)
-    raise CommitConflict(f"{'.'.join(iceberg.name())}: other writers kept committing; gave up after "
-                         f"{attempts} attempts (nothing of this commit is in the table)")
+        return CommitResult(iceberg.name()[-1], snapshot.snapshot_id if snapshot else None, rows_written,
+                            change.replaced, len(new_files) + len(change.rewritten), len(change.removed), attempt)
+    raise CommitConflict(f"{'.'.join(iceberg.name())}: other writers kept committing or holding the catalog; gave "
+                         f"up after {attempts} attempts (nothing of this commit is in the table; last: {last_error})")
+
+
+def _drop_catalog_connections(iceberg: IcebergTable) -> None:
+    """After the embedded catalog's database refused our commit as busy (another process, e.g. a Spark session,
+    held it), close its pooled connections: SQLite keeps a transaction whose COMMIT failed open, so the next read
+    on that connection would see our uncommitted commit as the table's state, and a later statement could still
+    commit it, after its files were deleted."""
+    engine = getattr(iceberg.catalog, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _properties(properties: dict | None) -> dict[str, str]:

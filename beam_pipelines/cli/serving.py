@@ -6,8 +6,8 @@ import ipaddress
 import os
 import sys
 
-from beam_pipelines.cli.common import (DEFAULT_WAREHOUSE, EXIT_FAILED, EXIT_USAGE, CliError, Command, date, positive,
-                                      warehouse_catalog)
+from beam_pipelines.cli.common import (DEFAULT_WAREHOUSE, EXIT_FAILED, EXIT_INPUT, EXIT_USAGE, CliError, Command,
+                                      date, positive, warehouse_catalog)
 from schemas.tables import WAREHOUSE_TABLES
 
 
@@ -161,7 +161,7 @@ def cmd_serve(args) -> int:
 
 def cmd_report(args) -> int:
     from serving.report import EmptyPeriod, write_report
-    from serving.warehouse import WarehouseError
+    from serving.warehouse import UnreadableTable, WarehouseError
 
     from beam_pipelines.config import ConfigError, load_section
 
@@ -173,7 +173,7 @@ def cmd_report(args) -> int:
     try:
         files = write_report(warehouse_dir, args.period, args.date, args.output, catalog=catalog_of(args, "report"),
                              sla_settings=sla)
-    except EmptyPeriod as error:
+    except (EmptyPeriod, UnreadableTable) as error:
         raise CliError(f"complaints report: {error}") from None
     except WarehouseError as error:
         raise CliError(f"complaints report: {error}", EXIT_FAILED) from None
@@ -186,16 +186,18 @@ def cmd_report(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from serving.query import (QueryRefused, WarehouseError, export, export_format, format_table,
-                                              run_query)
+    from serving.query import (AsOfOutOfRange, QueryRefused, UnreadableTable, WarehouseError, export,
+                               export_format, format_table, run_query)
 
     warehouse_dir = _warehouse_dir(args.warehouse, "query")
     try:
         if args.output:
             export_format(args.output)
         table = run_query(warehouse_dir, args.sql, args.as_of, catalog_of(args, "query"))
-    except QueryRefused as error:
+    except (QueryRefused, AsOfOutOfRange) as error:  # the command asked for what is not there
         raise CliError(f"complaints query: {error}", EXIT_USAGE) from None
+    except UnreadableTable as error:  # the warehouse holds what this reader cannot read right
+        raise CliError(f"complaints query: {error}", EXIT_INPUT) from None
     except WarehouseError as error:
         raise CliError(f"complaints query: {error}", EXIT_FAILED) from None
     if args.output:
@@ -211,8 +213,9 @@ def cmd_query(args) -> int:
 
 def cmd_forecast(args) -> int:
     from serving.forecast_job import run_forecast
-    from serving.warehouse import WarehouseError
+    from serving.warehouse import UnreadableTable, WarehouseError
     from models.forecast import ForecastSettings, NotEnoughHistory
+    from warehouse.read import EqualityDeletes
 
     warehouse_dir = _warehouse_dir(args.warehouse, "forecast")
     country = None if args.holidays.lower() == "none" else args.holidays.upper()
@@ -226,7 +229,7 @@ def cmd_forecast(args) -> int:
                                 holiday_country=country)
     try:
         result = run_forecast(warehouse_dir, settings, catalog=catalog_of(args, "forecast"))
-    except NotEnoughHistory as error:
+    except (NotEnoughHistory, UnreadableTable, EqualityDeletes) as error:
         raise CliError(f"complaints forecast: {error}") from None
     except WarehouseError as error:
         raise CliError(f"complaints forecast: {error}", EXIT_FAILED) from None

@@ -167,13 +167,15 @@ class PriorityMix(BaseModel):
 
 class Health(BaseModel):
     """``warehouse`` is the directory's name only: the host's paths are not the API's business. ``tables``: live
-    data files per table; ``snapshots``: the Iceberg snapshot each table is served from (null: none yet)."""
+    data files per table; ``snapshots``: the Iceberg snapshot each table is served from (null: none yet);
+    ``refused_tables``: tables not served, each with the one line that says why and what to run."""
 
     status: str
     warehouse: str
     tables: dict[str, int]
     snapshots: dict[str, int | None]
     unreadable_files: list[str]
+    refused_tables: dict[str, str] = {}
     auth: str
 
 

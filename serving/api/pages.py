@@ -55,7 +55,9 @@ def static(name: str):
 def health(warehouse: WarehouseDep, keys: Annotated[ApiKeys, Depends(api_keys)]):
     return {"status": "ok", "warehouse": warehouse.root.name, "tables": warehouse.file_counts(),
             "snapshots": {name: snapshot for name, snapshot in warehouse.snapshots.items()},
-            "unreadable_files": warehouse.unreadable_files(), "auth": "api-keys" if keys.enabled else "off"}
+            "unreadable_files": warehouse.unreadable_files(),
+            "refused_tables": {name: str(why) for name, why in warehouse.refused.items()},
+            "auth": "api-keys" if keys.enabled else "off"}
 
 
 # Prometheus' own text format, for Prometheus rather than API clients: like the page, not in the OpenAPI document

@@ -28,3 +28,33 @@ def test_the_slots_come_from_the_environment():
                             capture_output=True, text=True, timeout=60, cwd=SCRIPT.parent,
                             env={**os.environ, "COMPLAINTS_FLINK_SLOTS": "6"})
     assert result.stdout.strip() == "6", result.stderr
+
+
+def test_a_fetch_is_built_aside_and_stamped_with_its_sources(tmp_path):
+    """A fetched folder (Spark's venv and jars) is built once per content of its sources, appears whole or not at
+    all, and a failed fetch keeps the previous one."""
+    from runners import local_services
+
+    source, target, builds = tmp_path / "requirements.txt", tmp_path / "venv", []
+    source.write_text("pyspark==3.5.9\n")
+
+    def build(folder):
+        builds.append(folder)
+        folder.mkdir()
+        (folder / "made").write_text(source.read_text())
+
+    local_services._fetch_into(target, [source], build)
+    local_services._fetch_into(target, [source], build)
+    assert len(builds) == 1 and (target / "made").read_text() == "pyspark==3.5.9\n"
+    source.write_text("pyspark==3.5.8\n")
+
+    def fail(folder):
+        folder.mkdir()
+        raise local_services.ServiceError("no network")
+
+    with pytest.raises(local_services.ServiceError):
+        local_services._fetch_into(target, [source], fail)
+    assert (target / "made").read_text() == "pyspark==3.5.9\n"
+    assert [path.name for path in tmp_path.iterdir() if "fetching" in path.name] == []
+    local_services._fetch_into(target, [source], build)
+    assert len(builds) == 2 and (target / "made").read_text() == "pyspark==3.5.8\n"
