@@ -16,14 +16,15 @@ import logging
 import os
 import sys
 
-from beam_pipelines.cli import generate, ingest, models, operations, pipelines, serving, upkeep
+from beam_pipelines.cli import generate, ingest, models, operations, pipelines, privacy, serving, upkeep
 from beam_pipelines.cli import warehouse as warehouse_commands
 from beam_pipelines.cli.common import EXIT_INPUT, EXIT_USAGE, CliError, Command, Parser
 from transforms.garbage_collection import ask_workers_to_tune, skip_collections_at_exit
 
 #: Every command of the CLI, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {command.name: command for module in (generate, pipelines, models, ingest, serving,
-                                                                          upkeep, warehouse_commands, operations)
+                                                                          upkeep, warehouse_commands, operations,
+                                                                          privacy)
                                 for command in module.COMMANDS}
 #: The top-level packages of each extra, to name what is missing when a command's extra is not installed.
 EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
