@@ -32,8 +32,8 @@ airflow: $(STAMP)  ## Apache Airflow (its own environment) running the DAGs of r
 
 # runners/local_services.py's seven services: Kafka (KRaft), Beam's Kafka expansion service and Java worker pool,
 # the Flink JobManager and TaskManager, Beam's Flink job server and the Python SDK worker pool
-services-start:  ## start the seven local services (fetched and built on first use; Prism too)
-	$(PYTHON) runners/local_services.py start
+services-start:  ## start the seven local services (fetched and built on first use; Prism too); ONLY=kafka,xlang,prism for streaming
+	$(PYTHON) runners/local_services.py start $(if $(ONLY),--only $(ONLY))
 
 services-stop:
 	$(PYTHON) runners/local_services.py stop

@@ -270,17 +270,51 @@ def _go_install(module: str, binary: str, what: str) -> None:
         raise ServiceError(f"go install {module} failed:\n" + result.stderr[-2000:])
 
 
-def fetch() -> None:
-    _copy_dependencies(POMS / "kafka" / "pom.xml", HOME / "kafka" / "libs")
-    _copy_dependencies(POMS / "xlang" / "pom.xml", HOME / "xlang" / "libs")
-    _build_kafka_read(POMS / "xlang", HOME / "xlang" / "libs")
-    _copy_dependencies(POMS / "flink" / "pom.xml", HOME / "flink" / "job-server")
-    _copy_dependencies(POMS / "kubernetes" / "pom.xml", HOME / "kubernetes" / "libs")
-    fetch_flink()
-    fetch_airflow()
-    fetch_spark()
-    _go_install(PRISM_MODULE, "prism", f"Prism {BEAM_VERSION}")
-    _go_install(KUSTOMIZE_MODULE, "kustomize", "kustomize")
+#: what ``--only`` can name: each part's fetch steps and the services it starts. The streaming walk-through needs
+#: ``kafka,xlang,prism`` (the broker, Beam's Kafka read through the expansion service, the runner); the whole
+#: test suite needs everything.
+PARTS = {
+    "kafka": ("the Kafka broker", ("kafka",)),
+    "xlang": ("Beam's expansion service and Java worker pool (Kafka on Prism and Flink)", ("java-worker", "expansion")),
+    "prism": ("the Prism runner (a binary, nothing to start)", ()),
+    "flink": ("the Flink cluster, Beam's job server and the Python worker pool",
+              ("flink-jobmanager", "flink-taskmanager", "flink-job-server", "python-worker-pool")),
+    "airflow": ("Apache Airflow's environment (for the DAG tests and make airflow)", ()),
+    "spark": ("Apache Spark's environment and Iceberg jars (for the second-engine tests)", ()),
+    "kubernetes": ("the Flink operator's CRDs and kustomize (for the manifest tests)", ()),
+}
+
+
+def parts_named(text: str | None) -> tuple[str, ...]:
+    """The parts a comma-separated ``--only`` names (all of them for None); an unknown name stops with one line."""
+    if text is None:
+        return tuple(PARTS)
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in PARTS]
+    if unknown or not names:
+        raise ServiceError(f"--only takes a comma-separated list of {', '.join(PARTS)}; got {text!r}")
+    return names
+
+
+def fetch(parts=tuple(PARTS)) -> None:
+    """Fetch what ``parts`` need (everything by default); what is already fetched is left as it is."""
+    if "kafka" in parts:
+        _copy_dependencies(POMS / "kafka" / "pom.xml", HOME / "kafka" / "libs")
+    if "xlang" in parts:
+        _copy_dependencies(POMS / "xlang" / "pom.xml", HOME / "xlang" / "libs")
+        _build_kafka_read(POMS / "xlang", HOME / "xlang" / "libs")
+    if "flink" in parts:
+        _copy_dependencies(POMS / "flink" / "pom.xml", HOME / "flink" / "job-server")
+        fetch_flink()
+    if "kubernetes" in parts:
+        _copy_dependencies(POMS / "kubernetes" / "pom.xml", HOME / "kubernetes" / "libs")
+        _go_install(KUSTOMIZE_MODULE, "kustomize", "kustomize")
+    if "airflow" in parts:
+        fetch_airflow()
+    if "spark" in parts:
+        fetch_spark()
+    if "prism" in parts:
+        _go_install(PRISM_MODULE, "prism", f"Prism {BEAM_VERSION}")
 
 
 def _listening(port: int) -> bool:
@@ -503,13 +537,15 @@ def start_python_worker_pool() -> bool:
                   env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "COMPLAINTS_WORKER_GC_TUNING": "1"})
 
 
-def start() -> list[str]:
-    """Start every service that is not running; returns the names of those this call started."""
-    fetch()
+def start(parts=tuple(PARTS)) -> list[str]:
+    """Fetch what ``parts`` need and start their services that are not running (every part by default); returns
+    the names of those this call started."""
+    fetch(parts)
     starters = {"kafka": start_kafka, "java-worker": start_java_worker, "expansion": start_expansion,
                 "flink-jobmanager": start_flink_jobmanager, "flink-taskmanager": start_flink_taskmanager,
                 "flink-job-server": start_flink_job_server, "python-worker-pool": start_python_worker_pool}
-    return [name for name in SERVICES if starters[name]()]
+    wanted = {service for part in parts for service in PARTS[part][1]}
+    return [name for name in SERVICES if name in wanted and starters[name]()]
 
 
 def stop(names=SERVICES) -> None:
@@ -542,8 +578,22 @@ def status() -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("fetch", "start", "stop", "status", "run", "airflow"))
+    parser.add_argument("--only", metavar="PARTS",
+                        help="with fetch, start or run: only these parts, comma-separated, of "
+                             + ", ".join(PARTS) + " (default: all); e.g. --only kafka,xlang,prism for streaming")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # --only may come after the action (``start --only kafka``), where the command's REMAINDER would take it
+    separator = argv.index("--") if "--" in argv else len(argv)
+    head, tail = argv[:separator], argv[separator:]
+    for index, word in enumerate(head):
+        if word == "--only" and index + 1 < len(head):
+            head = ["--only", head[index + 1], *head[:index], *head[index + 2:]]
+            break
+        if word.startswith("--only="):
+            head = [word, *head[:index], *head[index + 1:]]
+            break
+    args = parser.parse_args(head + tail)
     try:
         if args.action == "status":
             return status()
@@ -553,14 +603,17 @@ def main(argv=None) -> int:
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command:
                 parser.error("run needs a command after --")
-            started = start()
+            started = start(parts_named(args.only))
             try:
                 # the command finds the Prism built here wherever it runs (runners/options.py reads this)
                 prism = os.environ.get("COMPLAINTS_PRISM_LOCATION") or str(prism_path())
                 return subprocess.call(command, env={**os.environ, "COMPLAINTS_PRISM_LOCATION": prism})
             finally:
                 stop(started)
-        {"fetch": fetch, "start": start, "stop": stop}[args.action]()
+        if args.action in ("fetch", "start"):
+            {"fetch": fetch, "start": start}[args.action](parts_named(args.only))
+        else:
+            stop()
     except ServiceError as error:
         print(f"local_services: {error}", file=sys.stderr)
         return 1

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runners import local_services
+
 SCRIPT = Path(__file__).resolve().parents[2] / "runners" / "local_services.py"
 
 
@@ -58,3 +60,25 @@ def test_a_fetch_is_built_aside_and_stamped_with_its_sources(tmp_path):
     assert [path.name for path in tmp_path.iterdir() if "fetching" in path.name] == []
     local_services._fetch_into(target, [source], build)
     assert len(builds) == 2 and (target / "made").read_text() == "pyspark==3.5.8\n"
+
+
+def test_only_names_parts_and_refuses_an_unknown_one_in_one_line():
+    assert local_services.parts_named("kafka, xlang,prism") == ("kafka", "xlang", "prism")
+    assert local_services.parts_named(None) == tuple(local_services.PARTS)
+    with pytest.raises(local_services.ServiceError, match="--only takes a comma-separated list of kafka"):
+        local_services.parts_named("kafka,zookeeper")
+
+
+def test_start_only_starts_the_services_of_the_parts_named(monkeypatch):
+    fetched, started = [], []
+    monkeypatch.setattr(local_services, "fetch", lambda parts: fetched.append(parts))
+    for name in ("kafka", "java_worker", "expansion", "flink_jobmanager", "flink_taskmanager", "flink_job_server",
+                 "python_worker_pool"):
+        monkeypatch.setattr(local_services, f"start_{name}", lambda name=name: started.append(name) or True)
+    assert local_services.start(("kafka", "xlang", "prism")) == ["kafka", "java-worker", "expansion"]
+    assert fetched == [("kafka", "xlang", "prism")] and "flink_jobmanager" not in started
+
+
+def test_only_may_follow_the_action_and_a_bad_part_is_one_line(capsys):
+    assert local_services.main(["start", "--only", "kafka,nonsense"]) == 1
+    assert capsys.readouterr().err.strip().startswith("local_services: --only takes a comma-separated list")
