@@ -496,7 +496,7 @@ def recover_interrupted_commits(output_dir: str, settings: Settings) -> list[dic
     for journal in sinks.lake_journals(output_dir):
         run_id, journal_owner = journal.get("run_id"), journal.get("owner") or {}
         if journal.get("abandoned") or journal_owner.get("host") != socket.gethostname() \
-                or run_records.process_alive(journal_owner.get("pid")):
+                or sinks.process_alive(journal_owner.get("pid")):
             continue
         draft = journal.get("manifest_draft") or {"run_id": run_id, "batch_id": journal.get("batch_id")}
         catalog = catalog_config(settings.warehouse, output_dir)

@@ -19,6 +19,8 @@ import socket
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.sinks import process_alive
+
 RUNNING, INTERRUPTED, ABANDONED, FAILED = "running", "interrupted", "abandoned", "failed"
 #: a run in one of these states has ended; ``running`` is the only state a later run may change
 ENDED = ("succeeded", "refused", "unbalanced", FAILED, INTERRUPTED, ABANDONED)
@@ -123,17 +125,6 @@ def record_abandoned(output_dir: str) -> list[str]:
                         "its machine stopped); found by a later run"):
             marked.append(manifest["run_id"])
     return marked
-
-
-def process_alive(pid) -> bool:
-    """Whether process ``pid`` exists on this host (a pid that cannot be judged counts as alive)."""
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, TypeError, ValueError, OverflowError):
-        return True
-    return True
 
 
 def _parse_time(text):

@@ -446,7 +446,7 @@ def sweep_abandoned_staging(output_dir: str) -> list[str]:
                 owner = json.load(handle)
         except (OSError, ValueError):
             continue  # not claimed (yet, or by an older version): leave it
-        if owner.get("host") != socket.gethostname() or _alive(owner.get("pid")):
+        if owner.get("host") != socket.gethostname() or process_alive(owner.get("pid")):
             continue
         journal = read_lake_journal(output_dir, run_id)
         if journal is not None and not journal.get("abandoned"):
@@ -456,13 +456,15 @@ def sweep_abandoned_staging(output_dir: str) -> list[str]:
     return removed
 
 
-def _alive(pid) -> bool:
+def process_alive(pid) -> bool:
+    """Whether process ``pid`` exists on this host; one that cannot be judged (someone else's, not a pid) counts
+    as alive, so nothing of it is taken for abandoned."""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, TypeError, ValueError):
-        return True  # someone else's process, or not a pid we can judge: assume it runs
+    except (PermissionError, TypeError, ValueError, OverflowError):
+        return True
     return True
 
 
