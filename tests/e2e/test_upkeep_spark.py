@@ -2,19 +2,17 @@
 ``file:/``, merge-on-read deletes and updates writing position delete files, a tag, a branch, its own manifests
 and metadata files): the case that once destroyed a table for every reader. Spark's own orphan finder
 (``remove_orphan_files``, dry run) is the oracle: ours never lists a file Spark's would keep. Runs on the Spark
-harness (``tests/support/spark.py``); skipped where Spark is not fetched (failed under CI)."""
+harness (``tests/support/spark.py``): skipped where Spark is not fetched, failed under CI."""
 import datetime as dt
 
 import pytest
 
 from tests.e2e.test_upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
+from tests.support import spark as spark_support
 from tests.warehouse_helpers import add_rows
 from warehouse.maintenance import file_key
 
-spark_support = pytest.importorskip("tests.support.spark", reason="the Spark harness (tests/support/spark.py) is "
-                                                                   "not in this tree")
-
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
 WHEN = "TIMESTAMP '2026-11-26 09:00:00'"
 
