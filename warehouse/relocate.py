@@ -40,7 +40,7 @@ from pyiceberg.avro.file import AvroFile
 from pyiceberg.io.pyarrow import (PyArrowFileIO, compute_statistics_plan, data_file_statistics_from_parquet_metadata,
                                   parquet_path_to_id_mapping)
 from pyiceberg.manifest import (DATA_FILE_TYPE, DEFAULT_READ_VERSION, MANIFEST_LIST_FILE_SCHEMAS, DataFileContent,
-                                ManifestContent, ManifestEntryStatus, ManifestWriterV2, read_manifest_list,
+                                ManifestContent, ManifestEntryStatus, read_manifest_list,
                                 write_manifest, write_manifest_list)
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import FromInputFile, ToOutputFile
@@ -48,6 +48,7 @@ from pyiceberg.types import LongType, NestedField, StringType
 
 from warehouse.catalog import (CATALOG_FILE, CatalogConfig, CatalogEntry, catalog_entries, inside, open_catalog,
                                recorded_warehouse)
+from warehouse.replace import DeleteManifestWriter
 from warehouse.uris import is_local, local_path, normalise_uri
 
 #: The Iceberg field id of a position delete file's ``file_path`` column (the spec's reserved id).
@@ -428,19 +429,7 @@ def _avro_codec(header: dict[str, str]) -> str:
     return codec if codec in ("null", "deflate", "zstandard", "snappy", "bzip2") else "deflate"
 
 
-class _DeleteManifestWriter(ManifestWriterV2):
-    """pyiceberg's (format version 2) manifest writer for a delete manifest: pyiceberg writes only data manifests
-    itself; a delete manifest is the same file with ``content`` ``deletes``."""
-
-    def content(self) -> ManifestContent:
-        return ManifestContent.DELETES
-
-    @property
-    def _meta(self) -> dict[str, str]:
-        return {**super()._meta, "content": "deletes"}
-
-
 def _manifest_writer(content, format_version, spec, schema, output, snapshot_id, codec):
     if content == ManifestContent.DATA:
         return write_manifest(format_version, spec, schema, output, snapshot_id, codec)
-    return _DeleteManifestWriter(spec, schema, output, snapshot_id, codec)
+    return DeleteManifestWriter(spec, schema, output, snapshot_id, codec)

@@ -27,8 +27,10 @@ from pyiceberg.typedef import KeyDefaultDict
 from warehouse.uris import normalise_uri
 
 
-class _DeleteManifestWriter(ManifestWriterV2):
-    """A v2 manifest of delete files (pyiceberg 0.12 writes data manifests only)."""
+class DeleteManifestWriter(ManifestWriterV2):
+    """pyiceberg's (format version 2) manifest writer for a delete manifest: pyiceberg 0.12 writes only data
+    manifests itself; a delete manifest is the same file with ``content`` ``deletes``. The committer, relocation
+    and the tests' engine commits all write delete manifests with it."""
 
     def content(self) -> ManifestContent:
         return ManifestContent.DELETES
@@ -51,7 +53,7 @@ class ReplaceFiles(_OverwriteFiles):
         spec = self.spec(manifest.partition_spec_id)
         if manifest.content == ManifestContent.DATA:
             return self.new_manifest_writer(spec)
-        return _DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id,
+        return DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id,
                                      self._compression)
 
     def _existing_manifests(self) -> list:

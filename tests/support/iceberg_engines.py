@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
-                                ManifestEntryStatus, ManifestWriterV2)
+                                ManifestEntryStatus)
 from pyiceberg.avro.file import AvroOutputFile
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table as IcebergTable
@@ -33,6 +33,7 @@ from pyiceberg.table.update.snapshot import _FastAppendFiles
 from pyiceberg.types import IntegerType, ListType, NestedField, StructType
 
 import schemas
+from warehouse.replace import DeleteManifestWriter
 from warehouse.catalog import writer_schema
 from warehouse.uris import local_path
 
@@ -53,15 +54,9 @@ def _int_equality_ids(schema: Schema) -> Schema:
                     for field in schema.fields])
 
 
-class _DeleteManifestWriter(ManifestWriterV2):
-    """A v2 manifest of delete files (pyiceberg 0.12 writes data manifests only)."""
-
-    def content(self) -> ManifestContent:
-        return ManifestContent.DELETES
-
-    @property
-    def _meta(self) -> dict[str, str]:
-        return {**super()._meta, "content": "deletes"}
+class _DeleteManifestWriter(DeleteManifestWriter):
+    """Our delete-manifest writer, with ``equality_ids`` declared as int lists as the spec says (pyiceberg 0.12
+    declares long, which Spark cannot read)."""
 
     def new_writer(self) -> AvroOutputFile[ManifestEntry]:
         schema = _int_equality_ids(self._with_partition(self.version))

@@ -10,23 +10,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
-                                ManifestEntryStatus, ManifestWriterV2, write_manifest_list)
+                                ManifestEntryStatus, write_manifest_list)
 from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from pyiceberg.table.update import AddSnapshotUpdate, AssertRefSnapshotId, SetSnapshotRefUpdate
 
 from schemas.tables import WAREHOUSE_TABLES
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
+from warehouse.replace import DeleteManifestWriter
 
 FILE_PATH_ID, POS_ID = 2147483546, 2147483545  # the spec's reserved field ids of a position delete file
-
-
-class _DeleteManifestWriter(ManifestWriterV2):
-    def content(self) -> ManifestContent:
-        return ManifestContent.DELETES
-
-    @property
-    def _meta(self) -> dict[str, str]:
-        return {**super()._meta, "content": "deletes"}
 
 
 def delete_positions(warehouse_dir: Path, name: str, positions: list[int], spelling: str = "file:") -> dict:
@@ -63,7 +55,7 @@ def delete_positions(warehouse_dir: Path, name: str, positions: list[int], spell
     snapshot_id, sequence = metadata.new_snapshot_id(), metadata.next_sequence_number()
     metadata_dir = Path(table.location().removeprefix("file://")) / "metadata"
     manifest_out = table.io.new_output(str(metadata_dir / f"{uuid.uuid4()}-deletes-m0.avro"))
-    with _DeleteManifestWriter(table.specs()[data_manifest.partition_spec_id], table.schema(), manifest_out,
+    with DeleteManifestWriter(table.specs()[data_manifest.partition_spec_id], table.schema(), manifest_out,
                                snapshot_id, "deflate") as writer:
         writer.add_entry(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=snapshot_id,
                                                  data_file=delete_file))
