@@ -19,7 +19,7 @@ import socket
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.sinks import process_alive
+from transforms.sinks import process_alive, read_json, write_json
 
 RUNNING, INTERRUPTED, ABANDONED, FAILED = "running", "interrupted", "abandoned", "failed"
 #: a run in one of these states has ended; ``running`` is the only state a later run may change
@@ -33,20 +33,12 @@ def manifest_path(output_dir: str, run_id: str) -> str:
 def write_manifest(output_dir: str, manifest: dict) -> str:
     """Write (or replace) a run's manifest atomically; returns its path."""
     path = manifest_path(output_dir, manifest["run_id"])
-    temporary = path + ".tmp"
-    with FileSystems.create(temporary) as handle:
-        handle.write(json.dumps(manifest, indent=2).encode("utf-8"))
-    FileSystems.rename([temporary], [path])
+    write_json(path, manifest, indent=2)
     return path
 
 
 def read_manifest(output_dir: str, run_id: str) -> dict | None:
-    path = manifest_path(output_dir, run_id)
-    try:
-        with FileSystems.open(path) as handle:
-            return json.loads(handle.read())
-    except (OSError, ValueError):  # missing (Beam's BeamIOError is an OSError), being written, or damaged
-        return None
+    return read_json(manifest_path(output_dir, run_id))
 
 
 def owner() -> dict:

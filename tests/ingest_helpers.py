@@ -1,7 +1,10 @@
 """Helpers for the ingestion-edge tests: a real HTTP server on localhost in a thread, and a publisher that
 records what it was given (the transport itself is tested against the real broker in the kafka tests)."""
 import asyncio
+import json
 import socket
+import urllib.error
+import urllib.request
 import threading
 from contextlib import contextmanager
 
@@ -92,3 +95,18 @@ class DeliveringPublisher:
             self.messages.append((source, payload, dict(attributes or {})))
         if self.report:
             threading.Thread(target=done, args=(self.outcome,), daemon=True).start()
+
+
+JSON = "application/json"
+
+
+def post(url, body: bytes, content_type: str | None = JSON, headers: dict | None = None, timeout: float = 20):
+    """POST ``body`` to ``url`` as a client would: (status, the JSON answer, the response headers)."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)

@@ -243,25 +243,37 @@ def apply_lake_commit(journal: dict) -> dict[str, int]:
     return journal["counts"]
 
 
-def write_lake_journal(output_dir: str, run_id: str, journal: dict) -> None:
+def write_json(path: str, document: dict, indent: int = 1) -> None:
+    """Write (or replace) a JSON document atomically: a temporary file renamed over ``path``, so a reader sees
+    the old document or the new one, never half of one."""
     import json
 
-    path = lake_journal_path(output_dir, run_id)
-    _mkdirs(path.rsplit("/", 1)[0])
     temporary = path + ".tmp"
     with FileSystems.create(temporary) as handle:
-        handle.write(json.dumps(journal, indent=1).encode("utf-8"))
+        handle.write(json.dumps(document, indent=indent).encode("utf-8"))
     FileSystems.rename([temporary], [path])
 
 
-def read_lake_journal(output_dir: str, run_id: str) -> dict | None:
+def read_json(path: str) -> dict | None:
+    """The JSON document at ``path``; None when it is missing (Beam's BeamIOError is an OSError), being written,
+    or damaged."""
     import json
 
     try:
-        with FileSystems.open(lake_journal_path(output_dir, run_id)) as handle:
+        with FileSystems.open(path) as handle:
             return json.loads(handle.read())
     except (OSError, ValueError):
         return None
+
+
+def write_lake_journal(output_dir: str, run_id: str, journal: dict) -> None:
+    path = lake_journal_path(output_dir, run_id)
+    _mkdirs(path.rsplit("/", 1)[0])
+    write_json(path, journal)
+
+
+def read_lake_journal(output_dir: str, run_id: str) -> dict | None:
+    return read_json(lake_journal_path(output_dir, run_id))
 
 
 def finish_lake_commit(output_dir: str, run_id: str) -> None:

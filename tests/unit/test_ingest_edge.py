@@ -12,21 +12,10 @@ from aiohttp import web
 
 from ingest.webform_endpoint import build_app
 from ingest.x_stream import Backoff, Line, XStreamError, classify_line, run_connector
-from tests.ingest_helpers import RecordingPublisher, serve_in_thread
+from tests.ingest_helpers import RecordingPublisher, post, serve_in_thread
 from transforms.records import complaint_id
 
 FORM = "application/x-www-form-urlencoded"
-
-
-def post(url, body: bytes, content_type: str | None):
-    request = urllib.request.Request(url, data=body, method="POST")
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), dict(error.headers)
 
 
 @pytest.fixture()

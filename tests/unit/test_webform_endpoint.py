@@ -17,6 +17,7 @@ from ingest.webform_endpoint import (EndpointConfig, RateLimiter, build_app, cli
                                      submission_identity, verify_form_token, BadSubmission)
 from tests.conftest import make_raw
 from tests.ingest_helpers import DeliveringPublisher, serve_in_thread
+from tests.ingest_helpers import post as post_to
 from transforms.records import complaint_id
 from transforms.sources.messages import message_record, parse_message
 from transforms.sources.webforms import parse_webform
@@ -47,14 +48,7 @@ def serve():
 
 
 def post(url, body: bytes, content_type: str | None = JSON, headers: dict | None = None, path="/webforms"):
-    request = urllib.request.Request(f"{url}{path}", data=body, method="POST", headers=headers or {})
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+    return post_to(f"{url}{path}", body, content_type, headers)
 
 
 class Raw:
@@ -413,8 +407,6 @@ def test_verify_form_token():
 
 
 def test_one_access_log_line_per_request_without_body_content(serve, caplog):
-    from aiohttp import web
-
     from ingest.webform_endpoint import AccessLogger, ACCESS_LOG
 
     publisher = DeliveringPublisher()
