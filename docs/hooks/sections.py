@@ -9,6 +9,7 @@ by what ``SECTIONS[NAME]`` produces from the repository, so the facts in it cann
 
 A marker with no section of that name fails the build. The functions are plain, so a test can call them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,7 +40,7 @@ def _cell(value) -> str:
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def leaves(document, prefix: str = ""):
@@ -56,32 +57,69 @@ def leaves(document, prefix: str = ""):
 
 # ---------------------------------------------------------------------------------------------- benchmarks
 #: the steps of a batch run (``benchmarks/batch_throughput.py``), in the order the script prints them
-BATCH_STEPS = (("floor", "floor: read, parse, write back (benchmarks/floor.py)"),
-               ("beam_floor", "Beam's floor, worker processes (benchmarks/beam_floor.py)"),
-               ("beam_floor_in_process", "Beam's floor, one process"),
-               ("plain_loop", "plain loop: record functions, one process (benchmarks/plain_loop.py)"),
-               ("pipeline", "`complaints batch`, rules model, into empty tables"),
-               ("rerun", "`complaints batch` again over the same day (every row replaced)"))
-BATCH_RATIOS = ("beam_cpu_seconds", "marginal_records_per_s", "pipeline_vs_loop", "pipeline_vs_floor",
-                "pipeline_vs_beam_floor", "upsert_cost", "enrichment_cost")
+BATCH_STEPS = (
+    ("floor", "floor: read, parse, write back (benchmarks/floor.py)"),
+    ("beam_floor", "Beam's floor, worker processes (benchmarks/beam_floor.py)"),
+    ("beam_floor_in_process", "Beam's floor, one process"),
+    ("plain_loop", "plain loop: record functions, one process (benchmarks/plain_loop.py)"),
+    ("pipeline", "`complaints batch`, rules model, into empty tables"),
+    ("rerun", "`complaints batch` again over the same day (every row replaced)"),
+)
+BATCH_RATIOS = (
+    "beam_cpu_seconds",
+    "marginal_records_per_s",
+    "pipeline_vs_loop",
+    "pipeline_vs_floor",
+    "pipeline_vs_beam_floor",
+    "upsert_cost",
+    "enrichment_cost",
+)
 
 
 def _batch_run(run: dict) -> list[str]:
-    lines = [f"#### {run.get('complaints', '?')} complaints, {run.get('raw_records', '?')} raw records, "
-             f"{run.get('workers', '?')} worker processes", ""]
-    rows = [[label, step.get("seconds"), step.get("records_per_s"), step.get("peak_rss_mb"), step.get("cpu_seconds")]
-            for key, label in BATCH_STEPS if isinstance(step := run.get(key), dict)]
+    heading = (
+        f"#### {run.get('complaints', '?')} complaints, {run.get('raw_records', '?')} raw records, "
+        f"{run.get('workers', '?')} worker processes"
+    )
+    lines = [heading, ""]
+    rows = [
+        [label, step.get("seconds"), step.get("records_per_s"), step.get("peak_rss_mb"), step.get("cpu_seconds")]
+        for key, label in BATCH_STEPS
+        if isinstance(step := run.get(key), dict)
+    ]
     small = run.get("small_day")
     if isinstance(small, dict):
-        rows.append([f"`complaints batch`, a day of {small.get('complaints')} complaints, worker processes",
-                     small.get("seconds"), None, None, small.get("cpu_seconds")])
-        rows.append(["the same day in one process (the default for a small day)", small.get("one_process_seconds"),
-                     None, None, None])
+        rows.append(
+            [
+                f"`complaints batch`, a day of {small.get('complaints')} complaints, worker processes",
+                small.get("seconds"),
+                None,
+                None,
+                small.get("cpu_seconds"),
+            ]
+        )
+        rows.append(
+            [
+                "the same day in one process (the default for a small day)",
+                small.get("one_process_seconds"),
+                None,
+                None,
+                None,
+            ]
+        )
     model = run.get("with_model")
     if isinstance(model, dict):
-        rows.append([f"`complaints batch`, trained models (runs: {', '.join(map(_cell, model.get('model_seconds', [])))}"
-                     f" s; rules model: {', '.join(map(_cell, model.get('rules_seconds', [])))} s)",
-                     None, model.get("records_per_s"), None, None])
+        with_models = ", ".join(map(_cell, model.get("model_seconds", [])))
+        with_rules = ", ".join(map(_cell, model.get("rules_seconds", [])))
+        rows.append(
+            [
+                f"`complaints batch`, trained models (runs: {with_models} s; rules model: {with_rules} s)",
+                None,
+                model.get("records_per_s"),
+                None,
+                None,
+            ]
+        )
     flink = run.get("flink")
     if isinstance(flink, dict):
         for name, figures in flink.items():
@@ -102,8 +140,13 @@ def _batch_run(run: dict) -> list[str]:
 
 def _batch(document: dict) -> list[str]:
     machine = document.get("machine") or {}
-    lines = [f"Batch throughput, measured {document.get('date', 'at an unrecorded time')} "
-             f"({machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}).", ""]
+    lines = [
+        (
+            f"Batch throughput, measured {document.get('date', 'at an unrecorded time')} "
+            f"({machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')})."
+        ),
+        "",
+    ]
     for run in document.get("runs", []):
         if isinstance(run, dict):
             lines += _batch_run(run)
@@ -112,40 +155,81 @@ def _batch(document: dict) -> list[str]:
 
 def _stream(document: dict) -> list[str]:
     machine = document.get("machine") or {}
-    lines = [f"Streaming sustained rate on {document.get('runner', 'an unrecorded runner')}, measured "
-             f"{document.get('at', 'at an unrecorded time')} ({machine.get('cpus', '?')} CPUs, Python "
-             f"{machine.get('python', '?')}): windows of {document.get('window_seconds')} s, "
-             f"{document.get('seconds_per_rate')} s per rate, early firing after "
-             f"{document.get('early_firing_count')} records; sustained: **{document.get('sustained_rate')} "
-             "records/s**.", ""]
-    rows = [[rate.get("target_rate"), rate.get("published"), rate.get("achieved_publish_rate"),
-             rate.get("readable_within_grace"), rate.get("kept_up"), rate.get("latency_median_s"),
-             rate.get("latency_p99_s"), rate.get("latency_median_first_third_s"),
-             rate.get("latency_median_last_third_s")]
-            for rate in document.get("rates", []) if isinstance(rate, dict)]
+    lines = [
+        (
+            f"Streaming sustained rate on {document.get('runner', 'an unrecorded runner')}, measured "
+            f"{document.get('at', 'at an unrecorded time')} ({machine.get('cpus', '?')} CPUs, Python "
+            f"{machine.get('python', '?')}): windows of {document.get('window_seconds')} s, "
+            f"{document.get('seconds_per_rate')} s per rate, early firing after "
+            f"{document.get('early_firing_count')} records; sustained: **{document.get('sustained_rate')} "
+            "records/s**."
+        ),
+        "",
+    ]
+    rows = [
+        [
+            rate.get("target_rate"),
+            rate.get("published"),
+            rate.get("achieved_publish_rate"),
+            rate.get("readable_within_grace"),
+            rate.get("kept_up"),
+            rate.get("latency_median_s"),
+            rate.get("latency_p99_s"),
+            rate.get("latency_median_first_third_s"),
+            rate.get("latency_median_last_third_s"),
+        ]
+        for rate in document.get("rates", [])
+        if isinstance(rate, dict)
+    ]
     if rows:
-        lines += _table(["target rate (/s)", "published", "publish rate reached (/s)", "readable in time",
-                         "kept up", "latency median (s)", "p99 (s)", "median, first third (s)",
-                         "median, last third (s)"], rows)
+        lines += _table(
+            [
+                "target rate (/s)",
+                "published",
+                "publish rate reached (/s)",
+                "readable in time",
+                "kept up",
+                "latency median (s)",
+                "p99 (s)",
+                "median, first third (s)",
+                "median, last third (s)",
+            ],
+            rows,
+        )
     return lines
 
 
 def _serving(document: dict) -> list[str]:
     machine = document.get("machine") or {}
-    lines = [f"API latency over {document.get('complaints')} complaints in {document.get('days')} days "
-             f"({document.get('parquet_bytes')} bytes of Parquet), measured {document.get('measured_at')} "
-             f"({machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}); "
-             f"command: `{document.get('command', '')}`.", ""]
+    lines = [
+        (
+            f"API latency over {document.get('complaints')} complaints in {document.get('days')} days "
+            f"({document.get('parquet_bytes')} bytes of Parquet), measured {document.get('measured_at')} "
+            f"({machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}); "
+            f"command: `{document.get('command', '')}`."
+        ),
+        "",
+    ]
     rows = []
     for request, by_clients in (document.get("results") or {}).items():
         for clients, figures in (by_clients or {}).items():
             if isinstance(figures, dict):
-                rows.append([request, figures.get("clients", clients), figures.get("requests"),
-                             figures.get("median_ms"), figures.get("p99_ms"), figures.get("max_ms"),
-                             figures.get("requests_per_s"), figures.get("errors")])
+                rows.append(
+                    [
+                        request,
+                        figures.get("clients", clients),
+                        figures.get("requests"),
+                        figures.get("median_ms"),
+                        figures.get("p99_ms"),
+                        figures.get("max_ms"),
+                        figures.get("requests_per_s"),
+                        figures.get("errors"),
+                    ]
+                )
     if rows:
-        lines += _table(["request", "clients", "requests", "median (ms)", "p99 (ms)", "max (ms)", "requests/s",
-                         "errors"], rows)
+        lines += _table(
+            ["request", "clients", "requests", "median (ms)", "p99 (ms)", "max (ms)", "requests/s", "errors"], rows
+        )
     return lines
 
 
@@ -176,8 +260,10 @@ def benchmark_results(directory: Path | None = None) -> str:
     directory = directory or results_dir()
     paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
     if not paths:
-        return ("*No results files yet.* `make benchmark` (and the other scripts below) write them to "
-                "`benchmarks/results/`; commit them and this page shows them at the next build.\n")
+        return (
+            "*No results files yet.* `make benchmark` (and the other scripts below) write them to "
+            "`benchmarks/results/`; commit them and this page shows them at the next build.\n"
+        )
     lines = []
     for path in paths:
         lines += [f"### {path.name}", ""]
@@ -193,7 +279,7 @@ def benchmark_results(directory: Path | None = None) -> str:
             lines += ["A results file of a shape this page does not know; every figure it holds follows.", ""]
         figures = [[f"`{name}`", value] for name, value in leaves(document)]
         if figures:
-            lines += [f"Every figure in `{path.name}`:", ""] + _table(["field", "value"], figures)
+            lines += [f"Every figure in `{path.name}`:", "", *_table(["field", "value"], figures)]
     return "\n".join(lines)
 
 
@@ -242,12 +328,16 @@ def dead_letter_reasons(root: Path | None = None) -> list[dict]:
                 kind = error_type.value
             else:
                 continue  # a type carried in from elsewhere (a reader's attributes): documented in prose
-            stage_node = node.args[2] if len(node.args) > 2 else next(
-                (keyword.value for keyword in node.keywords if keyword.arg == "stage"), None)
+            stage_node = (
+                node.args[2]
+                if len(node.args) > 2
+                else next((keyword.value for keyword in node.keywords if keyword.arg == "stage"), None)
+            )
             stage = records.PARSE if stage_node is None else (_stage_of(stage_node, stages) or ANY_STAGE)
             message = _text_of(node.args[1]) if len(node.args) > 1 else ""
-            found.append({"error_type": kind, "stage": stage, "module": path.relative_to(REPO).as_posix(),
-                          "message": message})
+            found.append(
+                {"error_type": kind, "stage": stage, "module": path.relative_to(REPO).as_posix(), "message": message}
+            )
     return found
 
 
@@ -261,8 +351,9 @@ def dead_letter_reasons_section() -> str:
             entry["messages"].append(reason["message"])
     order = ["read", "parse", "clean", "validate", "enrich", "write"]
     lines = ["| manifest reason | stage | raised in | message (… is filled in per record) |", "|---|---|---|---|"]
-    for (stage, kind), entry in sorted(rows.items(), key=lambda item: (
-            order.index(item[0][0]) if item[0][0] in order else len(order), item[0][1])):
+    for (stage, kind), entry in sorted(
+        rows.items(), key=lambda item: (order.index(item[0][0]) if item[0][0] in order else len(order), item[0][1])
+    ):
         modules = ", ".join(f"`{module}`" for module in entry["modules"])
         messages = "; ".join(_cell(message) for message in entry["messages"])
         reason = f"<stage>:{kind}" if stage == ANY_STAGE else f"{stage}:{kind}"
@@ -275,11 +366,13 @@ SECTIONS = {"benchmark-results": benchmark_results, "dead-letter-reasons": dead_
 
 def fill(markdown: str) -> str:
     """The page with each ``<!-- generated: NAME -->`` line replaced by its section; an unknown name raises."""
+
     def replace(match):
         name = match.group(1)
         if name not in SECTIONS:
             raise ValueError(f"no generated section {name!r} (known: {', '.join(sorted(SECTIONS))})")
         return SECTIONS[name]().rstrip("\n")
+
     return MARKER.sub(replace, markdown)
 
 

@@ -22,7 +22,8 @@ def test_the_site_builds_strictly(tmp_path):
                             env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     for page in ("reference/cli", "reference/configuration", "reference/tables", "reference/http-api",
-                 "reference/exit-codes"):
+                 "reference/exit-codes", "reference/input-formats", "reference/outputs", "performance",
+                 "design/staged-commit"):
         assert (tmp_path / page / "index.html").stat().st_size > 2000
 
 
