@@ -279,7 +279,9 @@ def benchmark_results(directory: Path | None = None) -> str:
             lines += ["A results file of a shape this page does not know; every figure it holds follows.", ""]
         figures = [[f"`{name}`", value] for name, value in leaves(document)]
         if figures:
-            lines += [f"Every figure in `{path.name}`:", "", *_table(["field", "value"], figures)]
+            # a collapsed block (pymdownx.details): complete, out of the way of the tables above
+            table = _table(["field", "value"], figures)
+            lines += [f'??? info "Every figure in {path.name}"', "", *(f"    {line}" if line else "" for line in table)]
     return "\n".join(lines)
 
 
