@@ -1,6 +1,7 @@
 """The reference pages of the docs site, generated from the code at build time (an MkDocs hook).
 
-Nothing in ``docs/reference/`` is written by hand: the command line comes from the CLI's own parsers, the
+None of the pages it makes is written by hand (``input-formats.md`` and ``outputs.md`` beside them are, with
+generated sections from ``sections.py``): the command line comes from the CLI's own parsers, the
 configuration from the settings dataclasses (and the comments beside their fields), the tables from the table
 catalog and the Avro schemas, the HTTP API from the server's OpenAPI document, the exit codes from the CLI's one
 mapping. A page that drifts from the code cannot exist. ``mkdocs build --strict`` runs this hook
