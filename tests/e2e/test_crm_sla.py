@@ -17,7 +17,7 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import call_api, start_server, stop_server, write_key_file
+from tests.support.serving import call_api, start_server, stop_server, write_key_file
 
 KEYS = {"crm": ("crm-key-2f9a", ["write", "complaints"]), "ops": ("ops-key-77d0", ["complaints", "aggregates"])}
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
@@ -160,7 +160,7 @@ def test_the_daily_report_carries_the_sla_compliance_per_queue(crm_warehouse, po
     """The report judges at the time it is made: only figures that no later day can change are checked."""
     import csv
 
-    from tests.conftest import run_cli
+    from tests.support.cli import run_cli
 
     result = run_cli("report", "--warehouse", str(crm_warehouse), "--period", "daily", "--date", "2026-11-20",
                      "--output", str(tmp_path))

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 from tests.support import iceberg_engines
 from tests.support.erasure import DAY, OTHER, PERSON, complaint, complaints_table, find_identifiers
 

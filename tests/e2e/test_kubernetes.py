@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 SERVICES = Path(os.environ.get("COMPLAINTS_SERVICES_DIR", REPO / ".services"))

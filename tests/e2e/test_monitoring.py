@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli, write_key_file
+from tests.support.cli import run_cli
+from tests.support.paths import REPO
+from tests.support.serving import write_key_file
 from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
-from tests.ingest_helpers import free_port
+from tests.support.ports import free_port
 
 MONITORING = REPO / "runners" / "monitoring"
 SCRAPE_KEY, WALLBOARD_KEY = "scrape-key-5d1e", "wallboard-key-0b7c"

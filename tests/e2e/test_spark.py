@@ -22,7 +22,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import call_api, latest_manifest, run_cli, start_server, stop_server, unavailable
+from tests.support.cli import latest_manifest, run_cli
+from tests.support.services import unavailable
+from tests.support.serving import call_api, start_server, stop_server
 from tests.support.spark import SparkError, SparkSQL, spark_missing, spark_sql, table_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]

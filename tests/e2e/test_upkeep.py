@@ -20,10 +20,10 @@ from pyiceberg.table import StaticTable
 from pyiceberg.table.statistics import BlobMetadata, StatisticsFile
 
 from schemas import tables
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 from tests.support import iceberg_engines as engines
 from tests.support import snapshot_refs as refs
-from tests.warehouse_helpers import add_rows
+from tests.support.warehouse import add_rows
 from warehouse.catalog import CatalogConfig, load_table, open_catalog, writer_schema
 from warehouse.uris import local_path
 

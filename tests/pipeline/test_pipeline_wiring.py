@@ -8,7 +8,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import make_raw
+from tests.support.records import make_raw
 from transforms.dedupe import DedupeShards, GroupIntoShards
 from transforms.records import RunContext
 from transforms.sources.sms import AssembleSmsParts, parse_sms_part

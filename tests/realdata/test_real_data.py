@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import SHARED_REAL, latest_manifest, run_cli
+from tests.support.cli import latest_manifest, run_cli
+from tests.support.paths import SHARED_REAL
 
 pytestmark = [pytest.mark.realdata, pytest.mark.skipif(
     not SHARED_REAL.is_dir(), reason=f"real data not found at {SHARED_REAL} (it lives beside the repository)")]

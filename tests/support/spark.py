@@ -150,7 +150,7 @@ class SparkSQL:
 def spark_sql(warehouse_dir: str | Path):
     """A :class:`SparkSQL` on ``warehouse_dir`` for a test or fixture, closed after. When Spark is not fetched the
     test is skipped (failed under ``COMPLAINTS_REQUIRE_SERVICES=1``, as CI sets it)."""
-    from tests.conftest import unavailable
+    from tests.support.services import unavailable
 
     reason = spark_missing()
     if reason:

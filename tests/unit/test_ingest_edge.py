@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ingest.webform_endpoint import build_app
 from ingest.x_stream import Backoff, Line, XStreamError, classify_line, run_connector
-from tests.ingest_helpers import RecordingPublisher, post, serve_in_thread
+from tests.support.ingest import RecordingPublisher, post, serve_in_thread
 from transforms.records import complaint_id
 
 FORM = "application/x-www-form-urlencoded"
@@ -20,7 +20,7 @@ FORM = "application/x-www-form-urlencoded"
 
 @pytest.fixture()
 def endpoint():
-    from tests.ingest_helpers import DeliveringPublisher
+    from tests.support.ingest import DeliveringPublisher
 
     publisher = DeliveringPublisher()
     with serve_in_thread(build_app(publisher)) as url:
@@ -71,7 +71,7 @@ def test_bad_requests_get_a_clear_4xx_and_nothing_is_published(endpoint, body, c
 
 def test_transport_down_is_503_with_retry_after():
     from ingest.transport import Delivery, Outcome
-    from tests.ingest_helpers import DeliveringPublisher
+    from tests.support.ingest import DeliveringPublisher
 
     publisher = DeliveringPublisher(outcome=Delivery(Outcome.NOT_DELIVERED, "_ALL_BROKERS_DOWN"))
     with serve_in_thread(build_app(publisher)) as url:

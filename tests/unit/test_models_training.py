@@ -8,7 +8,7 @@ import pytest
 from beam_pipelines.generator import text as texts
 from models.datasets import DatasetError, load_label_map, load_labelled_file, near_duplicate_key
 from models.evaluation import classification_metrics, majority_baseline
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 POSITIVE = ["thank you, sorted now", "great support, all fixed", "love the quick help, thanks"]
 NEGATIVE = ["this is terrible", "worst service ever", "absolutely useless and frustrating"]
@@ -120,7 +120,7 @@ def test_batch_with_a_model_dir_stamps_its_version(trained, generated_day, tmp_p
     result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path),
                      "--date", generated_day["date"], "--model-dir", str(trained["models"]), "--quiet")
     assert result.returncode == 0, result.stderr[-2000:]
-    from tests.warehouse_helpers import read_table
+    from tests.support.warehouse import read_table
 
     versions = set(read_table(tmp_path / "warehouse" / "complaints", ["model_version"])
                    .column("model_version").to_pylist())

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from models import registry
-from tests.conftest import REPO, run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import REPO
 from tests.unit.test_models_training import write_fixture
 
 

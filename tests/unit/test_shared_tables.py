@@ -14,7 +14,7 @@ from pyiceberg.manifest import DataFileContent
 from schemas.tables import WAREHOUSE_TABLES
 from serving.query import AsOfOutOfRange, QueryRefused, UnreadableTable, run_query
 from serving.warehouse import Warehouse
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 from tests.support import iceberg_engines as engines
 from tests.support.iceberg_engines import alert, alerts_table
 from warehouse.catalog import CatalogConfig, load_table, open_catalog

@@ -15,9 +15,9 @@ import pytest
 from ingest.transport import Delivery, Outcome
 from ingest.webform_endpoint import (EndpointConfig, RateLimiter, build_app, client_ip, issue_form_token,
                                      submission_identity, verify_form_token, BadSubmission)
-from tests.conftest import make_raw
-from tests.ingest_helpers import DeliveringPublisher, serve_in_thread
-from tests.ingest_helpers import post as post_to
+from tests.support.records import make_raw
+from tests.support.ingest import DeliveringPublisher, serve_in_thread
+from tests.support.ingest import post as post_to
 from transforms.records import complaint_id
 from transforms.sources.messages import message_record, parse_message
 from transforms.sources.webforms import parse_webform
@@ -475,7 +475,7 @@ def test_the_command_without_its_identity_key_is_one_line_and_exit_2():
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     env = {k: v for k, v in os.environ.items() if k != "COMPLAINTS_WEBFORM_IDENTITY_KEY"}
     result = subprocess.run([sys.executable, "-m", "beam_pipelines", "webform-endpoint", "--transport", "kafka",
