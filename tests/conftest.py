@@ -11,6 +11,9 @@ from tests.support.cli import latest_manifest, run_cli
 from tests.support.paths import REPO
 from tests.support.ports import listening
 from tests.support.services import FLINK_PORTS, MONITORING_TOOLS, SERVICE_PORTS, unavailable
+
+# fixtures defined beside their helpers: private_kafka (a broker a test may stop, kill and restart)
+pytest_plugins = ["tests.support.kafka_broker"]
 from tests.support.serving import (
     API_KEYS,
     SERVING_END,

@@ -244,7 +244,7 @@ def test_a_data_error_is_not_retried_and_the_webhook_is_told_the_dag_task_and_re
 
 
 def test_the_reprocessing_dag_relabels_a_day_with_another_model(airflow_home, landing, tmp_path):
-    from tests.unit.test_models_training import write_fixture
+    from tests.support.models import write_fixture
 
     out = tmp_path / "out"
     env = airflow_env(airflow_home, landing["dir"], out)

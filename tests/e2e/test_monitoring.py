@@ -12,7 +12,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,7 +19,7 @@ import yaml
 from tests.support.cli import run_cli
 from tests.support.paths import REPO
 from tests.support.serving import write_key_file
-from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
+from tests.support.browser import artifacts_dir
 from tests.support.ports import free_port
 
 MONITORING = REPO / "runners" / "monitoring"

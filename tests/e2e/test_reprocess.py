@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.support.cli import run_cli
-from tests.unit.test_models_training import write_fixture
+from tests.support.models import write_fixture
 from tests.support.warehouse import read_table
 
 pytestmark = pytest.mark.e2e

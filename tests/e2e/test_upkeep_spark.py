@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.e2e.test_upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
+from tests.support.upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
 from tests.support import spark as spark_support
 from tests.support.warehouse import add_rows
 from warehouse.maintenance import file_key

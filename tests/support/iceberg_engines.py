@@ -33,6 +33,7 @@ from pyiceberg.table.update.snapshot import _FastAppendFiles
 from pyiceberg.types import IntegerType, ListType, NestedField, StructType
 
 import schemas
+from tests.support.snapshot_refs import live_entries
 from warehouse.replace import DeleteManifestWriter
 from warehouse.catalog import writer_schema
 from warehouse.uris import local_path
@@ -241,10 +242,6 @@ def alerts_table(warehouse_dir, ids=("a1", "a2", "a3", "a4")):
 
 
 # --- the first names of these helpers (branch wh-upkeep), which tests of erasure use: thin wrappers -----------
-
-from tests.support.snapshot_refs import branch, live_entries, tag  # noqa: E402,F401
-
-
 def append_spark_style(iceberg: IcebergTable, rows, partition_folder: str, branch: str = "main") -> str:
     """:func:`spark_append` to ``branch``; the new file's path as the manifest holds it (``file:/``)."""
     from tests.support.snapshot_refs import append_to_branch

@@ -2,13 +2,12 @@
 started from the jars that ``runners/local_services.py fetch`` puts in ``.services/kafka/libs`` (the shared
 broker on 9092 is never touched). KRaft mode, one node, the same ``server.properties`` as the shared broker.
 
-    from tests.support.kafka_broker import private_kafka   # a module-scoped fixture: import it into the module
-
     def test_outage(private_kafka):
         private_kafka.stop()      # SIGTERM, waits until it is gone
         private_kafka.start()     # same port, same data: the topics and their messages are still there
 
-A broker takes 10-20 s to start on a busy machine, so the fixture is shared by a module.
+A broker takes 10-20 s to start on a busy machine, so the fixture is shared by a module; ``tests/conftest.py``
+registers this module as a plugin, so every test module has it without an import.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 from models import registry
 from tests.support.cli import run_cli
 from tests.support.paths import REPO
-from tests.unit.test_models_training import write_fixture
+from tests.support.models import write_fixture
 
 
 def _alert(*args, stdin="", env=None):
