@@ -11,9 +11,6 @@ from tests.support.cli import latest_manifest, run_cli
 from tests.support.paths import REPO
 from tests.support.ports import listening
 from tests.support.services import FLINK_PORTS, MONITORING_TOOLS, SERVICE_PORTS, unavailable
-
-# fixtures defined beside their helpers: private_kafka (a broker a test may stop, kill and restart)
-pytest_plugins = ["tests.support.kafka_broker"]
 from tests.support.serving import (
     API_KEYS,
     SERVING_END,
@@ -22,6 +19,9 @@ from tests.support.serving import (
     write_formula_complaints,
     write_stream_tables,
 )
+
+# fixtures defined beside their helpers: private_kafka (a broker a test may stop, kill and restart)
+pytest_plugins = ["tests.support.kafka_broker"]
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +111,7 @@ def serving_warehouse(tmp_path_factory):
     truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5)
     formula_ids = write_formula_complaints(warehouse)
     stream = write_stream_tables(warehouse)
-    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))
+    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC))
     return {"dir": warehouse, "truth": truth, "formula_ids": formula_ids, "stream": stream}
 
 

@@ -154,7 +154,7 @@ def test_a_small_day_runs_in_one_process_and_worker_processes_give_the_same_rows
     assert manifest["counts"] == default["counts"] and manifest["balanced"]
     volatile = {"run_id", "ingested_at", "failed_at"}
     for table, key in (("complaints", "complaint_id"), ("dead_letter", "error_id")):
-        def rows(root):
+        def rows(root, table=table, key=key):
             return {row[key]: {k: v for k, v in row.items() if k not in volatile}
                     for row in read_table(root / "warehouse" / table).to_pylist()}
         assert rows(out) == rows(batch_output["dir"]), table

@@ -136,7 +136,7 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     assert "Traceback" not in stderr and "Bundle" not in stderr, stderr[-2000:]  # one line for the stop
     ids = [row["complaint_id"] for row in read_table(tmp_path / "warehouse" / "complaints").to_pylist()]
     assert len(ids) == len(set(ids)) == sum(entry["written"] for entry in totals.values())
-    assert not [p for p in tmp_path.rglob(".tmp-*")], "no half-written files left behind"
+    assert not list(tmp_path.rglob(".tmp-*")), "no half-written files left behind"
     assert os.listdir(tmp_path / "lake" / "raw")
 
 

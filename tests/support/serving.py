@@ -22,7 +22,7 @@ def write_stream_tables(warehouse: Path) -> dict:
     from warehouse.catalog import CatalogConfig
     from warehouse.commit import write_rows
 
-    minute = dt.datetime(2026, 11, 25, 23, 50, tzinfo=dt.timezone.utc)
+    minute = dt.datetime(2026, 11, 25, 23, 50, tzinfo=dt.UTC)
     written = minute + dt.timedelta(minutes=2)
     volume_rows = []
     for step in range(6):
@@ -62,7 +62,7 @@ def write_formula_complaints(warehouse: Path) -> list[str]:
     rows = []
     for index, text in enumerate(FORMULA_TEXTS):
         rows.append({**template, "complaint_id": f"fx-formula-{index}", "text": text, "batch_id": "formula-test",
-                     "event_time": dt.datetime(2026, 11, 25, 12, index, tzinfo=dt.timezone.utc)})
+                     "event_time": dt.datetime(2026, 11, 25, 12, index, tzinfo=dt.UTC)})
     write_rows(config, tables.COMPLAINTS, rows)
     return [row["complaint_id"] for row in rows]
 

@@ -11,7 +11,7 @@ from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
 DAY = dt.date(2026, 11, 26)
 PARTITION = f"alert_date={DAY.isoformat()}"
-MOMENT = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
+MOMENT = dt.datetime(2026, 11, 26, 9, tzinfo=dt.UTC)
 
 
 def alert(alert_id: str, complaints: int = 9) -> dict:

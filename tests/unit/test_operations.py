@@ -25,7 +25,7 @@ def webhook():
     received = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             received.append((self.headers["Content-Type"],
                              json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
             self.send_response(200)
