@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test benchmark dashboard airflow services-start services-stop clean
+.PHONY: demo test lint benchmark dashboard airflow services-start services-stop clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(STAMP)  ## generate a day of sample input and run the batch pipeline on 
 
 test: $(STAMP)  ## run the whole test suite, with the local Kafka broker, expansion service and Prism it needs
 	$(PYTHON) runners/local_services.py run -- $(BIN)/pytest
+
+lint: $(STAMP)  ## ruff's lint and format check (ruff.toml), as CI runs them before the tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 benchmark: $(STAMP)  ## batch throughput and memory against a plain Python loop (see README)
 	$(BIN)/python benchmarks/batch_throughput.py --records 100000 --train-model

@@ -47,6 +47,7 @@ TEST = [
     "hypothesis==6.170.15",    # property-based runs: the API against its OpenAPI document, the parsers
     "playwright==1.65.2",      # drives Debian's chromium in the dashboard test
     "jsonschema==4.26.0",      # validates the Kubernetes manifests against the Flink operator's CRD schema
+    "ruff==0.17.5",            # lint and format check (ruff.toml; `make lint`, run by CI before the tests)
 ]
 DOCS = [  # the docs site (docs/, mkdocs.yml): mkdocs build --strict, reference pages generated from the code
     "mkdocs==1.6.1",

@@ -97,7 +97,7 @@ class StreamProgress(_PollingReporter):
         except CatalogError:  # not committed to yet, not answering, or unreadable: the next line will tell
             return False
         deletes = dict(state.deleted)
-        tasks = {path: task for path, task in zip(state.files, state.tasks)}
+        tasks = dict(zip(state.files, state.tasks, strict=True))
         totals = dict.fromkeys(self.totals, 0)
         for path in state.files:
             seen = (path, deletes.get(path, ()))  # a file another engine deleted rows from is read anew

@@ -21,9 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.sinks import process_alive, read_json, write_json
 
+# a run's states; ``running`` is the only one a later run may change
 RUNNING, INTERRUPTED, ABANDONED, FAILED = "running", "interrupted", "abandoned", "failed"
-#: a run in one of these states has ended; ``running`` is the only state a later run may change
-ENDED = ("succeeded", "refused", "unbalanced", FAILED, INTERRUPTED, ABANDONED)
 
 
 def manifest_path(output_dir: str, run_id: str) -> str:

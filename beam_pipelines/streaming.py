@@ -204,7 +204,7 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
 
             with contextlib.suppress(OSError, ValueError):
                 cancel_flink_job(beam_args, job_name)
-        with contextlib.suppress(Exception):  # noqa: BLE001 - a runner that has already stopped refuses the cancel
+        with contextlib.suppress(Exception):  # a runner that has already stopped refuses the cancel
             result.cancel()
 
     progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress

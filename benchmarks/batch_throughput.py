@@ -47,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runners import local_services  # noqa: E402
+from runners import local_services
 
 DATE = "2026-11-20"
 REAL_DATA = REPO.parent / "shared" / "data" / "real"  # beside the repository, never in it

@@ -27,7 +27,7 @@ from beam_pipelines.cli.common import positive
 from runners.options import RunnerSetupError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor import CHANNELS, parse_file  # noqa: E402  (beside this file; the workers find it through PYTHONPATH)
+from floor import CHANNELS, parse_file  # beside this file; the workers find it through PYTHONPATH
 
 # shards sized as beam_pipelines/batch.py sizes them (a test keeps them equal); importing the pipeline's module
 # here would add its 0.6 s of imports to the floor

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.datasets import load_known_datasets  # noqa: E402
-from models.training import TARGETS, evaluate_held_out, fit_models, split  # noqa: E402
+from models.datasets import load_known_datasets
+from models.training import TARGETS, evaluate_held_out, fit_models, split
 
 
 def subsample_groups(examples, fraction: float, seed: int):

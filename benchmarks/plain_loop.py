@@ -58,7 +58,7 @@ def run(input_dir: str, output_dir: str, batch_date: dt.date) -> dict:
                                batch_id="loop", ingested_at=now):
             try:
                 parsed = PARSERS[input_file.source](raw)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - as the pipeline does: any parse failure is a dead letter
                 record_error = as_record_error(error, "parse")
                 dead.append(dead_letter(raw, record_error.stage, record_error.error_type, record_error.message))
                 continue
@@ -83,7 +83,7 @@ def run(input_dir: str, output_dir: str, batch_date: dt.date) -> dict:
     for complaint in complaints:
         try:
             valid.append(validate_complaint(clean_complaint(complaint), rules))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - as the pipeline does: any failure is a dead letter
             dead.append(dead_letter_from_complaint(complaint, as_record_error(error, VALIDATE)))
     step("clean_validate")
     unique, _ = dedupe(valid)

@@ -72,7 +72,7 @@ def get(base: str, path: str) -> tuple[float, int, bytes]:
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def measure(base: str, make_path, requests: int, clients: int) -> dict:

@@ -35,14 +35,14 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from beam_pipelines.cli.common import positive, positive_float  # noqa: E402
-from ingest.replay import RateLimiter  # noqa: E402
-from ingest.transport import KafkaConfig, KafkaPublisher  # noqa: E402
-from runners import local_services  # noqa: E402
-from schemas.tables import WAREHOUSE_TABLES  # noqa: E402
-from transforms.records import complaint_id  # noqa: E402
-from warehouse.catalog import CatalogConfig, load_table, open_catalog  # noqa: E402
-from warehouse.read import table_state  # noqa: E402
+from beam_pipelines.cli.common import positive, positive_float
+from ingest.replay import RateLimiter
+from ingest.transport import KafkaConfig, KafkaPublisher
+from runners import local_services
+from schemas.tables import WAREHOUSE_TABLES
+from transforms.records import complaint_id
+from warehouse.catalog import CatalogConfig, load_table, open_catalog
+from warehouse.read import table_state
 
 TEXTS = ["No network in Lekki since morning, calls keep dropping", "I was charged twice for my data bundle",
          "Your customer care agent hung up on me", "How do I change my plan to the family bundle?",
@@ -122,7 +122,7 @@ def wake_every_partition(bootstrap_servers: str, topics: dict[str, str], run: st
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 #: the local Flink cluster of runners/local_services.py, on the ports it was started with

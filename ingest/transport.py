@@ -305,7 +305,7 @@ class PubSubPublisher:
         for future in self._futures:
             try:
                 future.result(timeout=timeout)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - any refusal: all are reported in one TransportError
                 failures.append(str(error))
         self._futures = []
         if failures:

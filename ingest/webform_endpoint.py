@@ -448,7 +448,7 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
             return response
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             raise _ClientGone(error) from None
-        except Exception as error:  # noqa: BLE001 - aiohttp's ClientPayloadError: a body cut off or malformed
+        except Exception as error:  # aiohttp's ClientPayloadError and kin: a body cut off or malformed
             if type(error).__name__ in ("ClientPayloadError", "PayloadEncodingError", "ContentLengthError",
                                         "TransferEncodingError"):
                 raise _ClientGone(error) from None

@@ -12,7 +12,7 @@ def classification_metrics(truth: list[str], predicted: list[str]) -> dict:
     return {
         "examples": len(truth),
         "macro_f1": round(float(sum(f1[i] for i in present) / max(len(present), 1)), 4),
-        "accuracy": round(sum(t == p for t, p in zip(truth, predicted)) / max(len(truth), 1), 4),
+        "accuracy": round(sum(t == p for t, p in zip(truth, predicted, strict=True)) / max(len(truth), 1), 4),
         "per_class": {label: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
                               "f1": round(float(f1[i]), 4), "support": int(support[i])}
                       for i, label in enumerate(labels)},
@@ -35,7 +35,7 @@ ROUTING_PRECISION = 0.9
 def precision_and_coverage(confidences: list[float], correct: list[bool], threshold: float) -> dict:
     """Of the predictions at or above ``threshold`` (the ones routed automatically): how many are right
     (precision) and what share of all they are (coverage)."""
-    kept = [right for confidence, right in zip(confidences, correct) if confidence >= threshold]
+    kept = [right for confidence, right in zip(confidences, correct, strict=True) if confidence >= threshold]
     return {"threshold": threshold, "precision": round(sum(kept) / len(kept), 4) if kept else None,
             "coverage": round(len(kept) / len(correct), 4) if correct else 0.0, "examples": len(correct)}
 
@@ -67,6 +67,6 @@ def routing_threshold(confidences: list[float], correct: list[bool], precision: 
         if not next_is_tie and lower_bound(right, rank, z) >= precision:
             best = confidences[i]
     threshold = best if best is not None else 1.0001
-    routed = [right for confidence, right in zip(confidences, correct) if confidence >= threshold]
+    routed = [right for confidence, right in zip(confidences, correct, strict=True) if confidence >= threshold]
     return {**precision_and_coverage(confidences, correct, threshold),
             "precision_lower_bound": round(lower_bound(sum(routed), len(routed), z), 4)}

@@ -19,6 +19,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from models.base import ComplaintModel
 from models.sklearn_model import ModelFactory, newest_model_dir
 
+LOGGER = logging.getLogger(__name__)
+
 
 class PredictionError(str):
     """The inference of a complaint the model failed on: the error, in place of a Prediction."""
@@ -52,9 +54,9 @@ class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]
                 newest = newest_model_dir(self.watch)
                 if newest != current:
                     self._watched = (newest, ModelFactory(newest)())
-                    logging.info("model watch: now labelling with %s (%s)", newest, self._watched[1].version)
+                    LOGGER.info("model watch: now labelling with %s (%s)", newest, self._watched[1].version)
             except Exception as error:  # noqa: BLE001 - keep labelling with the model in use
-                logging.warning("model watch %s: %s; still using %s", self.watch, error, current)
+                LOGGER.warning("model watch %s: %s; still using %s", self.watch, error, current)
         return self._watched[1] if self._watched else model
 
     def run_inference(self, batch: Sequence[dict], model: ComplaintModel,
@@ -67,10 +69,10 @@ class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]
             for complaint in batch:
                 try:
                     predictions.extend(model.predict([complaint]))
-                except Exception as error:  # noqa: BLE001
+                except Exception as error:  # noqa: BLE001 - this complaint gets the error instead of a prediction
                     predictions.append(PredictionError(f"{type(error).__name__}: {error}"))
         return [PredictionResult(complaint, prediction, model.version)
-                for complaint, prediction in zip(batch, predictions)]
+                for complaint, prediction in zip(batch, predictions, strict=True)]
 
     def batch_elements_kwargs(self):
         return dict(self._batch)

@@ -1,7 +1,7 @@
-"""The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn
-models in a model directory (``complaints train``: shared TF-IDF features, one logistic regression per label), priority from the same explicit urgency rules as the
-rules model, using the trained labels. Loading checks the directory up front, so a missing or corrupted model
-fails the run at start-up with a clear message, never halfway through.
+"""The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn models in
+a model directory (``complaints train``: shared TF-IDF features, one logistic regression per label), priority from
+the same explicit urgency rules as the rules model, using the trained labels. Loading checks the directory up front,
+so a missing or corrupted model fails the run at start-up with a clear message, never halfway through.
 
 Model files are pickles (joblib): load only model directories you produced or trust.
 """
@@ -59,7 +59,8 @@ class SklearnComplaintModel:
         category_probabilities = self.category.predict_proba(features)
         sentiment_probabilities = self.sentiment.predict_proba(features)
         predictions = []
-        for complaint, category_p, sentiment_p in zip(complaints, category_probabilities, sentiment_probabilities):
+        for complaint, category_p, sentiment_p in zip(complaints, category_probabilities, sentiment_probabilities,
+                                                      strict=True):
             best = int(np.argmax(category_p))
             category = str(self.category.classes_[best])
             positive = float(sentiment_p[self._positive]) if self._positive is not None else 0.0

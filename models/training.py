@@ -117,7 +117,8 @@ def evaluate_held_out(features: FeatureUnion, head: LogisticRegression, test_set
     if target == "category":  # below this confidence a complaint goes to the review queue instead of its queue
         confidences = [round(float(p), 3) for p in probabilities.max(axis=1)]  # as the model reports them
         evaluated["routing"] = {"target_precision": ROUTING_PRECISION, "chosen_on": "the held-out split",
-                                **routing_threshold(confidences, [t == p for t, p in zip(truth, predicted)])}
+                                **routing_threshold(confidences,
+                                                    [t == p for t, p in zip(truth, predicted, strict=True)])}
     return evaluated
 
 

@@ -49,7 +49,7 @@ class Decision:
 
 def _get(rest: str, path: str, timeout: float = 10) -> dict:
     try:
-        with urllib.request.urlopen(f"{rest.rstrip('/')}{path}", timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{rest.rstrip('/')}{path}", timeout=timeout) as response:
             return json.loads(response.read())
     except OSError as error:
         raise SupervisorError(f"Flink's REST API at {rest} cannot be reached: {error}") from None

@@ -455,8 +455,8 @@ def _flink_conf() -> Path:
         f"taskmanager.numberOfTaskSlots: {FLINK_SLOTS}",
         "taskmanager.memory.process.size: 3072m", "taskmanager.memory.network.min: 256mb",
         "taskmanager.memory.network.max: 256mb",
-        # the Python workers' data plane (gRPC) takes direct memory: 100k complaints at parallelism 1 failed with
-        # "OutOfMemoryError: Direct buffer memory" without task off-heap memory of its own
+        # the Python workers' data plane (gRPC) takes direct memory: 100k complaints at parallelism 1
+        # failed with "OutOfMemoryError: Direct buffer memory" without task off-heap memory of its own
         "taskmanager.memory.task.off-heap.size: 512m", "taskmanager.memory.managed.fraction: 0.25",
         "rest.address: localhost", "rest.bind-address: localhost", f"rest.port: {FLINK_REST_PORT}",
         "parallelism.default: 1",

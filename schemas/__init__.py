@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import typing
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import fastavro
@@ -35,7 +35,7 @@ _FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawR
 PARTITION_KEYS = {table.schema: table.partition[0] for table in WAREHOUSE_TABLES.values()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def avro_schema(name: str) -> dict:
     """The Avro schema of record type ``name`` as parsed by fastavro (raises if the .avsc is invalid)."""
     with open(_AVRO_DIR / _FILES[name], encoding="utf-8") as handle:
@@ -70,7 +70,7 @@ def _arrow_type(avro_type) -> tuple[pa.DataType, bool]:
     return primitive[avro_type], False
 
 
-@lru_cache(maxsize=None)
+@cache
 def arrow_schema(name: str, include_partition_key: bool = False) -> pa.Schema:
     """The Arrow schema of the Parquet files of ``name`` (partition key excluded unless asked for)."""
     partition_key = PARTITION_KEYS.get(name)
@@ -92,7 +92,7 @@ def arrow_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
 def _python_type(avro_type):
     if isinstance(avro_type, list):
         non_null = [t for t in avro_type if t != "null"]
-        return typing.Optional[_python_type(non_null[0])]
+        return _python_type(non_null[0]) | None
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "timestamp-micros":
@@ -119,7 +119,7 @@ DeadLetter = typing.TypedDict("DeadLetter", _fields_with_types("DeadLetter"))
 RawRecord = typing.TypedDict("RawRecord", _fields_with_types("RawRecord"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def beam_row_type(name: str) -> type:
     """A NamedTuple for schema-aware Beam PCollections (``beam.Map(...).with_output_types(...)``)."""
     return typing.NamedTuple(name + "Row", list(_fields_with_types(name).items()))

@@ -36,7 +36,8 @@ class Table:
         """``event_date=2026-11-26`` (or ``source=sms/ingest_date=...``) for the partition values given."""
         if len(values) != len(self.partition):
             raise ValueError(f"{self.name} is partitioned by {self.partition}, got {values}")
-        return "/".join(f"{column}={_partition_value(value)}" for column, value in zip(self.partition, values))
+        return "/".join(f"{column}={_partition_value(value)}"
+                        for column, value in zip(self.partition, values, strict=True))
 
 
 def _partition_value(value) -> str:

@@ -165,8 +165,8 @@ def _phrases(data: dict) -> dict:
 
 # -- HTML -------------------------------------------------------------------------------------------------------
 def _figure_html(figure) -> str:
-    figure.update_layout(margin=dict(l=50, r=20, t=30, b=40), height=340, template="plotly_white",
-                         legend=dict(orientation="h", y=-0.2), font=dict(family="DejaVu Sans, sans-serif"))
+    figure.update_layout(margin={"l": 50, "r": 20, "t": 30, "b": 40}, height=340, template="plotly_white",
+                         legend={"orientation": "h", "y": -0.2}, font={"family": "DejaVu Sans, sans-serif"})
     return figure.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
 
 

@@ -398,7 +398,7 @@ class Warehouse:
         try:
             relation = self.cursor().execute(sql, parameters or [])
             columns = [d[0] for d in relation.description]
-            return [dict(zip(columns, row)) for row in relation.fetchall()]
+            return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
         except duckdb.Error as error:
             raise self._query_error(error) from error
 

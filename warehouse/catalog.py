@@ -28,7 +28,7 @@ from pyiceberg.transforms import IdentityTransform
 import schemas
 from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
 # file_uri and local_path are re-exported: callers import them from here
-from warehouse.uris import file_uri, is_local, local_path, normalise_uri  # noqa: F401
+from warehouse.uris import file_uri, is_local, local_path, normalise_uri
 
 CATALOG_FILE = "catalog.db"
 DEFAULT_NAMESPACE = "beejan"
@@ -216,7 +216,7 @@ def _create_table(catalog: Catalog, config: CatalogConfig, table: Table) -> Iceb
     identifier = (config.namespace, table.name)
     try:
         catalog.create_namespace(config.namespace)
-    except Exception:  # noqa: BLE001 - NamespaceAlreadyExistsError, or IntegrityError when racing
+    except Exception:  # NamespaceAlreadyExistsError, or IntegrityError when racing
         if not catalog.namespace_exists(config.namespace):
             raise
     schema = iceberg_schema(table)

@@ -286,12 +286,13 @@ def matching_rows(name: str, rows: pa.Table, matcher: Matcher, linked: Linked) -
     """For each row of warehouse table ``name``: does it belong to (or name) the subject?"""
     subject, hits = matcher.subject, [False] * len(rows)
     if name == tables.COMPLAINTS.name:
-        for i, (customer, token) in enumerate(zip(_column(rows, "customer_id"), _column(rows, "contact_token"))):
+        customers_and_tokens = zip(_column(rows, "customer_id"), _column(rows, "contact_token"), strict=True)
+        for i, (customer, token) in enumerate(customers_and_tokens):
             hits[i] = (customer or "").upper() in subject.customer_ids or token in matcher.tokens
     elif name == tables.COMPLAINT_EVENTS.name:
         hits = [complaint in linked.complaint_ids for complaint in _column(rows, "complaint_id")]
     elif name == tables.REVIEWS.name:
-        for i, (kind, ref) in enumerate(zip(_column(rows, "item_kind"), _column(rows, "ref_id"))):
+        for i, (kind, ref) in enumerate(zip(_column(rows, "item_kind"), _column(rows, "ref_id"), strict=True)):
             hits[i] = ref in (linked.complaint_ids if kind == "complaint" else linked.error_ids)
     encodings = _column(rows, "raw_encoding")
     for column in PERSONAL_TABLES.get(name, ()):
@@ -306,12 +307,12 @@ def _remember(name: str, rows: pa.Table, linked: Linked) -> None:
     if name == tables.COMPLAINTS.name:
         linked.complaint_ids.update(_column(rows, "complaint_id"))
         linked.lake_keys.update(zip(_column(rows, "source"), _column(rows, "source_file"),
-                                    _column(rows, "source_position")))
+                                    _column(rows, "source_position"), strict=True))
     elif name == tables.DEAD_LETTER.name:
         linked.error_ids.update(_column(rows, "error_id"))
         references = [file or message for file, message in zip(_column(rows, "source_file"),
-                                                                _column(rows, "message_id"))]
-        linked.lake_keys.update(zip(_column(rows, "source"), references, _column(rows, "position")))
+                                                                _column(rows, "message_id"), strict=True)]
+        linked.lake_keys.update(zip(_column(rows, "source"), references, _column(rows, "position"), strict=True))
 
 
 @dataclass

@@ -100,7 +100,7 @@ def _manifests_of(iceberg: IcebergTable, manifest_list: str, table_is_local: boo
     path = _readable(manifest_list, table_is_local)
     try:
         return list(read_manifest_list(iceberg.io.new_input(path)))
-    except Exception as error:  # noqa: BLE001 - missing, truncated, not Avro: all mean "unknown references"
+    except Exception as error:  # missing, truncated, not Avro: all mean "unknown references"
         raise UnreadableMetadata(f"cannot read manifest list {manifest_list}: {_reason(error)}") from error
 
 
@@ -109,7 +109,7 @@ def _entries_of(iceberg: IcebergTable, manifest: ManifestFile, table_is_local: b
     _readable(manifest.manifest_path, table_is_local)
     try:
         return manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise UnreadableMetadata(f"cannot read manifest {manifest.manifest_path}: {_reason(error)}") from error
 
 
@@ -129,7 +129,7 @@ def _metadata_at(iceberg: IcebergTable, path: str, table_is_local: bool) -> Tabl
         return FromInputFile.table_metadata(iceberg.io.new_input(_readable(path, table_is_local)))
     except UnreadableMetadata:
         raise
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise UnreadableMetadata(f"cannot read metadata file {path}: {_reason(error)}") from error
 
 

@@ -299,7 +299,7 @@ def _section(path: Path, name: str, values: dict):
             value = values[key] = float(value)
         if expected is dict and type(value) is dict:  # a table of per-channel values adds to the defaults
             values[key] = {**getattr(kind(), key), **value}
-        if type(value) is not expected:  # noqa: E721 - bool is not an int setting
+        if type(value) is not expected:  # exactly: a bool is not an int setting
             raise ConfigError(f"profile {path}: [{name}] {key} must be {expected.__name__}, got {value!r}")
     try:
         return kind(**values)

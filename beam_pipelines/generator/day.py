@@ -165,7 +165,8 @@ class DayGenerator:
         truth = self.outcome("twitter", defect, tweet_id, flags, error=error, source_file=path)
         self.add(path, Entry(line, truth, last=defect == "truncated_line"))
         if defect == "duplicate":  # redelivered in a later file
-            later = f"twitter/tweets_{min(arrived + dt.timedelta(hours=1), self.day_start + dt.timedelta(hours=22)):%Y%m%d%H}.jsonl"
+            redelivered = min(arrived + dt.timedelta(hours=1), self.day_start + dt.timedelta(hours=22))
+            later = f"twitter/tweets_{redelivered:%Y%m%d%H}.jsonl"
             self.add(later, Entry(line))
             self.expect("twitter", read=1, duplicates=1)
         if defect == "retweet":
@@ -279,7 +280,9 @@ class DayGenerator:
             lines.reverse()  # out of order, across the hour
         error = {"bad_utf8": ("read", "invalid_utf8"), "wrong_field_count": ("parse", "wrong_field_count"),
                  "missing_field": ("parse", "missing_field"), "bad_timestamp": ("parse", "invalid_timestamp")}.get(defect)
-        path_of = lambda moment: f"sms/sms_{moment.astimezone(LAGOS):%Y%m%d%H}.txt"
+        def path_of(moment):
+            return f"sms/sms_{moment.astimezone(LAGOS):%Y%m%d%H}.txt"
+
         truth = self.outcome("sms", defect, record_id, flags, error=error, source_file=path_of(lines[0][0]))
         self.expect("sms", read=len(lines) - 1, merged_parts=len(lines) - 1)
         for number, (moment, line) in enumerate(lines):
@@ -324,7 +327,8 @@ class DayGenerator:
 
     # -- files --------------------------------------------------------------------------------------------
     def phone_files(self, rows_csv: list, rows_xml: list):
-        header = "call_id,start_time,end_time,caller_number,account_number,agent_id,queue,wrap_up_code,disposition,notes,site"
+        header = ",".join(["call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
+                           "wrap_up_code", "disposition", "notes", "site"])
         path = f"phone_logs/calls_{self.tag}.csv"
         self.add(path, Entry(header.encode()))
         for record, defect, truth in rows_csv:
@@ -337,7 +341,8 @@ class DayGenerator:
             line = ",".join('"' + v.replace('"', '""') + '"' if any(c in v for c in ',"\n') else v for v in values)
             self.add(path, Entry(line.encode("utf-8"), truth))
         xml_path = f"phone_logs/calls_{self.tag}.xml"
-        self.add(xml_path, Entry(f'<?xml version="1.0" encoding="UTF-8"?>\n<calls exported_at="{self.date + dt.timedelta(days=1)}T01:00:00+01:00" '
+        exported_at = f"{self.date + dt.timedelta(days=1)}T01:00:00+01:00"
+        self.add(xml_path, Entry(f'<?xml version="1.0" encoding="UTF-8"?>\n<calls exported_at="{exported_at}" '
                                  f'timezone="Africa/Lagos">'.encode(), None))
         for record, defect, truth in rows_xml:
             start = record["start"].isoformat()

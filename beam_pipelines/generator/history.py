@@ -47,8 +47,8 @@ HISTORY_MODEL_VERSION = "rules-history"
 def _text_pool(rng: random.Random) -> list[dict]:
     """Complaint texts in each channel's style, labelled by the rules model as the pipeline would label them."""
     pool = []
-    categories, weights = zip(*CATEGORY_WEIGHTS.items())
-    sources, source_weights = zip(*CHANNEL_WEIGHTS.items())
+    categories, weights = zip(*CATEGORY_WEIGHTS.items(), strict=True)
+    sources, source_weights = zip(*CHANNEL_WEIGHTS.items(), strict=True)
     for _ in range(POOL_SIZE):
         category = rng.choices(categories, weights)[0]
         source = rng.choices(sources, source_weights)[0]
@@ -64,7 +64,7 @@ def _text_pool(rng: random.Random) -> list[dict]:
             body = texts.agent_note(category, rng)
         pool.append({"text": mask_contacts(body), "subject": mask_contacts(subject) if subject else None,
                      "source": source, "segment": segment, "flags": []})
-    for entry, prediction in zip(pool, RulesModel().predict(pool)):
+    for entry, prediction in zip(pool, RulesModel().predict(pool), strict=True):
         entry.update(prediction=prediction, category=prediction.category)
     return pool
 
@@ -79,7 +79,7 @@ def daily_volumes(first: dt.date, days: int, per_day: int, seed: int,
     rng = np.random.default_rng(seed)
     last = first + dt.timedelta(days=days - 1)
     holidays_set = holiday_days(holiday_country, first, last)
-    outage_offsets = {offset for offset in range(OUTAGE_EVERY_DAYS // 2, days, OUTAGE_EVERY_DAYS)}
+    outage_offsets = set(range(OUTAGE_EVERY_DAYS // 2, days, OUTAGE_EVERY_DAYS))
     plan = []
     for offset in range(days):
         day = first + dt.timedelta(days=offset)
@@ -117,7 +117,7 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
         hours = numbers.choice(24, size=len(picks), p=hour_probability)
         seconds = numbers.integers(0, 3600, len(picks))
         rows = []
-        for index, (entry, hour, second) in enumerate(zip(picks, hours, seconds)):
+        for index, (entry, hour, second) in enumerate(zip(picks, hours, seconds, strict=True)):
             event_time = midnight + dt.timedelta(hours=int(hour), seconds=int(second))
             known = entry["segment"] is not None
             # a working-form complaint, made a warehouse row by the pipeline's own finish_row

@@ -54,7 +54,7 @@ def static(name: str):
             summary="Liveness and the warehouse's tables")
 def health(warehouse: WarehouseDep, keys: Annotated[ApiKeys, Depends(api_keys)]):
     return {"status": "ok", "warehouse": warehouse.root.name, "tables": warehouse.file_counts(),
-            "snapshots": {name: snapshot for name, snapshot in warehouse.snapshots.items()},
+            "snapshots": dict(warehouse.snapshots),
             "unreadable_files": warehouse.unreadable_files(),
             "refused_tables": {name: str(why) for name, why in warehouse.refused.items()},
             "auth": "api-keys" if keys.enabled else "off"}

@@ -9,7 +9,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from runners import local_services
-from tests.warehouse_helpers import read_table
+from tests.support.warehouse import read_table
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow]
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ class Webhook:
         received = self.received
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(204)
                 self.end_headers()
@@ -244,7 +244,7 @@ def test_a_data_error_is_not_retried_and_the_webhook_is_told_the_dag_task_and_re
 
 
 def test_the_reprocessing_dag_relabels_a_day_with_another_model(airflow_home, landing, tmp_path):
-    from tests.unit.test_models_training import write_fixture
+    from tests.support.models import write_fixture
 
     out = tmp_path / "out"
     env = airflow_env(airflow_home, landing["dir"], out)
@@ -269,12 +269,6 @@ def test_the_reprocessing_dag_relabels_a_day_with_another_model(airflow_home, la
 
 
 # -- a real scheduler: backfills ---------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _healthy(port: int) -> bool:
     """Airflow's API answers and its DAG processor reports healthy."""
     import urllib.request
@@ -304,11 +298,11 @@ def scheduler(airflow_bin, tmp_path):
                     shutil.copy(path, landing / folder / path.name)
     home, out = tmp_path / "airflow-home", tmp_path / "out"
     home.mkdir()
-    api = _free_port()
+    api = free_port()
     env = airflow_env(home, landing, out, AIRFLOW__API__HOST="127.0.0.1", AIRFLOW__API__PORT=str(api),
                       AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api}/execution/",
-                      AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
-                      AIRFLOW__TRIGGERER__TRIGGERER_LOG_SERVER_PORT=str(_free_port()),
+                      AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+                      AIRFLOW__TRIGGERER__TRIGGERER_LOG_SERVER_PORT=str(free_port()),
                       COMPLAINTS_CALLS_WAIT_MINUTES="1")
     log = open(tmp_path / "standalone.log", "wb")
     process = subprocess.Popen([str(AIRFLOW), "standalone"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,

@@ -10,13 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import schemas
-from tests.conftest import latest_manifest, run_cli
+from tests.support.cli import latest_manifest, run_cli
 
 pytestmark = pytest.mark.e2e
 OUTCOMES = ("read", "written", "rejected", "duplicates", "merged_parts")
 
 
-from tests.warehouse_helpers import read_table  # noqa: E402 - the warehouse tables through their catalog
+from tests.support.warehouse import read_table  # noqa: E402 - the warehouse tables through their catalog
 
 
 def test_manifest_counts_balance_and_equal_what_was_injected(generated_day, batch_output):
@@ -154,7 +154,7 @@ def test_a_small_day_runs_in_one_process_and_worker_processes_give_the_same_rows
     assert manifest["counts"] == default["counts"] and manifest["balanced"]
     volatile = {"run_id", "ingested_at", "failed_at"}
     for table, key in (("complaints", "complaint_id"), ("dead_letter", "error_id")):
-        def rows(root):
+        def rows(root, table=table, key=key):
             return {row[key]: {k: v for k, v in row.items() if k not in volatile}
                     for row in read_table(root / "warehouse" / table).to_pylist()}
         assert rows(out) == rows(batch_output["dir"]), table
@@ -209,7 +209,7 @@ def test_a_launcher_that_speaks_beam_flags_runs_the_same_batch(tmp_path):
     import sys
 
     from beam_pipelines.generator import generate
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=150, seed=5, defect_rate=0.05)
     result = subprocess.run([sys.executable, "-m", "beam_pipelines", "batch", f"--input_dir={tmp_path / 'input'}",
@@ -474,7 +474,7 @@ def test_ctrl_c_stops_a_batch_with_one_line_and_commits_nothing(tmp_path, local_
     import time
 
     from beam_pipelines.generator import generate
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=40000, seed=15, defect_rate=0.0)
     job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "batch", "--input-dir", str(tmp_path / "input"),

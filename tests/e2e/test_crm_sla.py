@@ -6,18 +6,18 @@ Five cases on 2026-11-20, complaints made from a real batch run's rows (so every
 writes it), judged at 2026-11-21 12:00 UTC with the default policy (P1 1 h / 24 h, P2 4 h / 72 h, P3 24 h / 7 d,
 P4 48 h / 14 d):
 
-    case  complaints                        queue    first response            resolution
-    A     CA twitter 09:00 P2, phone 10:00 P1  network  10:30: 90 min from 09:00 ... breached; none, due 11-21 09:00: breached
-    B     CB sms 11:00 P1                    network  11:45 (posted twice): met  11-21 09:00 (22 h): met
-    C     CC webform 12:00 P2                billing  17:00 (5 h): breached      11-21 12:00: met
-    D     no customer, phone 13:00 P3        general  none, 1 h of 24 left: at risk  pending
-    E     CE twitter 14:00 P4                general  acknowledged only: pending  pending
+    case complaints                           queue    first response                    resolution
+    A    CA twitter 09:00 P2, phone 10:00 P1  network  10:30, 90 min from 09:00: breached  none by 11-21 09:00: breached
+    B    CB sms 11:00 P1                      network  11:45 (posted twice): met         11-21 09:00 (22 h): met
+    C    CC webform 12:00 P2                  billing  17:00 (5 h): breached             11-21 12:00: met
+    D    no customer, phone 13:00 P3          general  none, 1 h of 24 left: at risk     pending
+    E    CE twitter 14:00 P4                  general  acknowledged only: pending        pending
 """
 import datetime as dt
 
 import pytest
 
-from tests.conftest import call_api, start_server, stop_server, write_key_file
+from tests.support.serving import call_api, start_server, stop_server, write_key_file
 
 KEYS = {"crm": ("crm-key-2f9a", ["write", "complaints"]), "ops": ("ops-key-77d0", ["complaints", "aggregates"])}
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
@@ -128,9 +128,12 @@ def test_sla_compliance_per_queue_and_channel_is_exact(crm_server, posted):
                           "ops")
     assert status == 200
     groups = {group["key"]: group for group in report["groups"]}
-    figures = lambda g: (g["cases"], g["first_response_met"], g["first_response_breached"],  # noqa: E731
-                         g["first_response_at_risk"], g["first_response_pending"], g["resolution_met"],
-                         g["resolution_breached"], g["resolution_at_risk"], g["resolution_pending"])
+
+    def figures(g):
+        return (g["cases"], g["first_response_met"], g["first_response_breached"], g["first_response_at_risk"],
+                g["first_response_pending"], g["resolution_met"], g["resolution_breached"], g["resolution_at_risk"],
+                g["resolution_pending"])
+
     assert figures(groups["network"]) == (2, 1, 1, 0, 0, 1, 1, 0, 0)
     assert figures(groups["billing"]) == (1, 0, 1, 0, 0, 1, 0, 0, 0)
     assert figures(groups["general"]) == (2, 0, 0, 1, 1, 0, 0, 0, 2)
@@ -160,7 +163,7 @@ def test_the_daily_report_carries_the_sla_compliance_per_queue(crm_warehouse, po
     """The report judges at the time it is made: only figures that no later day can change are checked."""
     import csv
 
-    from tests.conftest import run_cli
+    from tests.support.cli import run_cli
 
     result = run_cli("report", "--warehouse", str(crm_warehouse), "--period", "daily", "--date", "2026-11-20",
                      "--output", str(tmp_path))

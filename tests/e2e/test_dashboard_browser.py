@@ -2,52 +2,13 @@
 
 Screenshots go to ``test-artifacts/`` (or ``COMPLAINTS_ARTIFACTS_DIR``), kept by CI as artefacts.
 """
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import REPO
+from tests.support.browser import artifacts_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CHARTS = ["chart-hourly", "chart-live", "chart-category", "chart-channel", "chart-priority", "chart-forecast"]
-
-
-def artifacts_dir() -> Path:
-    directory = Path(os.environ.get("COMPLAINTS_ARTIFACTS_DIR", REPO / "test-artifacts"))
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = os.environ.get("COMPLAINTS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not executable:
-        message = "chromium is not installed (apt-get install chromium)"
-        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture()
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    opened = context.new_page()
-    errors = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.errors = errors
-    yield opened
-    context.close()
 
 
 def test_dashboard_draws_every_chart_with_data(api_server, page):

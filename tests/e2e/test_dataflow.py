@@ -6,7 +6,7 @@ import json
 import apache_beam as beam
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 METADATA = REPO / "runners" / "dataflow" / "stream-metadata.json"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import call_api, run_cli, start_server, stop_server, write_key_file
+from tests.support.cli import run_cli
+from tests.support.serving import call_api, start_server, stop_server, write_key_file
 from tests.support.erasure import find_identifiers, names_any, phone_spellings
 
 pytestmark = pytest.mark.e2e

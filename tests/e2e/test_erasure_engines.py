@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.support import iceberg_engines
+from tests.support.cli import run_cli
+from tests.support import iceberg_engines, snapshot_refs
 from tests.support.erasure import DAY, OTHER, PERSON, complaint, complaints_table, find_identifiers
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ def test_a_spark_file_a_row_hidden_by_a_position_delete_and_a_clean_tag(tmp_path
     config = CatalogConfig(str(out / "warehouse"))
     write_rows(config, tables.COMPLAINTS, [complaint("c2", OTHER), complaint("c3", None)])
     iceberg = complaints_table(out)
-    clean = iceberg_engines.tag(iceberg, "clean")
+    clean = snapshot_refs.tag(iceberg, "clean")
     write_rows(config, tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c4", None, f"my account {PERSON}")])
     iceberg = complaints_table(out)
     spark_file = iceberg_engines.append_spark_style(iceberg, [complaint("s2", PERSON), complaint("s3", OTHER)],
@@ -108,7 +108,7 @@ def test_a_tag_of_events_holding_an_event_of_their_complaint_refuses_expiry(tmp_
          "received_at": DAY, "agent": "agent-1", "note": "called back", "client": "crm", "event_date": DAY.date()}
         for cid in ("c1", "c2")])
     events = ensure_table(open_catalog(config), config, tables.COMPLAINT_EVENTS)
-    iceberg_engines.tag(events, "crm-audit")
+    snapshot_refs.tag(events, "crm-audit")
     result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
     assert result.returncode == 3 and result.stderr.count("\n") == 1
     assert "'crm-audit'" in result.stderr and "complaint_events" in result.stderr

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO
-from tests.ingest_helpers import free_port
+from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +76,7 @@ def test_batch_runs_without_the_serving_stack(tmp_path):
     result = complaints_without(SERVING_SIDE, "batch", "--input-dir", str(tmp_path / "input"),
                                 "--output-dir", str(tmp_path / "out"), "--date", "2026-11-20", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
-    from tests.warehouse_helpers import read_table
+    from tests.support.warehouse import read_table
 
     assert read_table(tmp_path / "out" / "warehouse" / "complaints").num_rows > 150
 

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.warehouse_helpers import read_table
+from tests.support.cli import run_cli
+from tests.support.warehouse import read_table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.flink]
 
@@ -123,7 +123,8 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
 
     from beam_pipelines.streaming import stream_totals
     from runners import local_services
-    from tests.conftest import FLINK_PORTS, REPO
+    from tests.support.paths import REPO
+    from tests.support.services import FLINK_PORTS
 
     rest = f"http://localhost:{FLINK_PORTS['the Flink JobManager']}"
     assert _running_job(rest) is None, "another job runs on the cluster"
@@ -204,7 +205,7 @@ def test_a_partition_that_gets_nothing_does_not_hold_the_windows_on_flink(flink_
                                                                           generated_day, tmp_path):
     """On Flink, checkpointed: see ``stream_with_a_partition_that_gets_nothing``. This is the stall CI saw in
     the supervisor test: a topic partition left empty by the producer kept every window open."""
-    from tests.stream_helpers import stream_with_a_partition_that_gets_nothing
+    from tests.support.streams import stream_with_a_partition_that_gets_nothing
 
     stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp_path,
                                               [*flink_services, "--checkpointing_interval=2000"])
@@ -252,7 +253,7 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
 
     from beam_pipelines.generator import generate
     from beam_pipelines.streaming import stream_totals
-    from tests.conftest import FLINK_PORTS
+    from tests.support.services import FLINK_PORTS
 
     rest = f"http://localhost:{FLINK_PORTS['the Flink JobManager']}"
     assert _running_job(rest) is None, "another job runs on the cluster"
@@ -334,7 +335,7 @@ def test_the_stream_benchmark_refuses_more_parallelism_than_the_cluster_has_slot
     import sys
 
     from runners import local_services
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     too_many = local_services.FLINK_SLOTS + 1
     result = subprocess.run([sys.executable, "benchmarks/stream_throughput.py", "--runner", "flink",

@@ -19,7 +19,7 @@ from aiohttp import web
 from ingest.webform_endpoint import build_app
 from ingest.x_stream import run_connector
 from ingest.transport import KafkaConfig, KafkaPublisher
-from tests.ingest_helpers import serve_in_thread
+from tests.support.ingest import serve_in_thread
 from transforms.sources.messages import kafka_record, parse_message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -94,7 +94,7 @@ def test_x_connector_publishes_to_kafka(kafka_services, tmp_path):
 @pytest.fixture()
 def private_kafka(tmp_path):
     """A broker of the test's own (own ports and data directory), never the shared one on 9092."""
-    from tests.conftest import unavailable
+    from tests.support.services import unavailable
     from tests.support.kafka_broker import PrivateKafka
 
     kafka = PrivateKafka(tmp_path / "kafka")

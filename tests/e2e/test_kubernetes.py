@@ -1,8 +1,9 @@
 """The Kubernetes deployment (``runners/kubernetes``): each overlay, rendered by a real kustomize, is checked
-against the Flink Kubernetes Operator 1.10's own CRD schema (from its API jar on Maven Central: the apiextensions.k8s.io/v1 form of the CRD, whose v1beta1 version our manifests use) with unknown
-fields refused, as ``kubectl apply --validate=strict`` would, and its pieces agree with each other and with
-the CLI: the submitter's flags parse, it reaches the sidecar pools, the job server and the REST service that
-the operator creates. There is no Kubernetes cluster here; these are the checks that can run without one."""
+against the Flink Kubernetes Operator 1.10's own CRD schema (from its API jar on Maven Central: the
+apiextensions.k8s.io/v1 form of the CRD, whose v1beta1 version our manifests use) with unknown fields refused, as
+``kubectl apply --validate=strict`` would, and its pieces agree with each other and with the CLI: the submitter's
+flags parse, it reaches the sidecar pools, the job server and the REST service that the operator creates. There is
+no Kubernetes cluster here; these are the checks that can run without one."""
 import copy
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 SERVICES = Path(os.environ.get("COMPLAINTS_SERVICES_DIR", REPO / ".services"))

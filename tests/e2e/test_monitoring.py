@@ -1,8 +1,8 @@
 """Monitoring end to end: a real Prometheus scrapes a real ``complaints serve`` with the shipped rules, and a real
 Alertmanager sends what fires to a webhook. A day is committed, then a second run of it is refused by a strict
-reject-ratio limit (exit 5), chosen between the sources' ratios; the serving profile gives twitter a 3-second silence limit. Prometheus must fire
-FeedSilent for twitter only, BatchRunFailed for every source, RejectRatioHigh for exactly the sources above the
-limit, and Alertmanager must deliver them."""
+reject-ratio limit (exit 5), chosen between the sources' ratios; the serving profile gives twitter a 3-second
+silence limit. Prometheus must fire FeedSilent for twitter only, BatchRunFailed for every source, RejectRatioHigh
+for exactly the sources above the limit, and Alertmanager must deliver them."""
 import http.server
 import json
 import os
@@ -12,23 +12,25 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli, write_key_file
-from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
-from tests.ingest_helpers import free_port
+from tests.support.cli import run_cli
+from tests.support.paths import REPO
+from tests.support.serving import write_key_file
+from tests.support.browser import artifacts_dir
+from tests.support.ports import free_port
 
 MONITORING = REPO / "runners" / "monitoring"
 SCRAPE_KEY, WALLBOARD_KEY = "scrape-key-5d1e", "wallboard-key-0b7c"
 
 
 class _Webhook(http.server.BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []  # every request the handler got: one list for all its instances
 
-    def do_POST(self):  # noqa: N802 - the handler's protocol
+    def do_POST(self):
         self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(200)
         self.end_headers()

@@ -14,9 +14,10 @@ import pytest
 
 from beam_pipelines.generator import generate
 from schemas.tables import WAREHOUSE_TABLES
-from tests.conftest import REPO, run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import REPO
 from tests.support.position_deletes import delete_positions
-from tests.warehouse_helpers import copy_tables, current_snapshots
+from tests.support.warehouse import copy_tables, current_snapshots
 from warehouse.catalog import CatalogConfig, WarehouseMoved, catalog_entries, load_table, open_catalog
 
 pytestmark = pytest.mark.e2e

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.unit.test_models_training import write_fixture
-from tests.warehouse_helpers import read_table
+from tests.support.cli import run_cli
+from tests.support.models import write_fixture
+from tests.support.warehouse import read_table
 
 pytestmark = pytest.mark.e2e
 DAYS = ("2026-11-24", "2026-11-25")

@@ -9,8 +9,9 @@ import re
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import call_api, run_cli, start_server, stop_server, write_key_file
-from tests.e2e.test_dashboard_browser import artifacts_dir, browser, page  # noqa: F401 - the browser fixtures
+from tests.support.cli import run_cli
+from tests.support.serving import call_api, start_server, stop_server, write_key_file
+from tests.support.browser import artifacts_dir
 
 KEYS = {"reviewer": ("reviewer-key-4e1a", ["write", "complaints"]), "reader": ("reader-key-93bd", ["complaints"])}
 

@@ -31,7 +31,7 @@ def call(server, path, key="ops", params=None, headers=None):
 
 @pytest.fixture(scope="module")
 def complaints_table(api_server):
-    from tests.warehouse_helpers import read_table
+    from tests.support.warehouse import read_table
 
     return read_table(api_server["warehouse"]["dir"] / "complaints")
 
@@ -218,6 +218,6 @@ def test_health_names_the_warehouse_without_the_hosts_path(api_server):
     status, body = call(api_server, "/healthz", key=None)
     assert status == 200 and body["warehouse"] == "warehouse" and "/" not in body["warehouse"]
     assert body["unreadable_files"] == [] and body["tables"]["complaints"] > 0
-    from tests.warehouse_helpers import current_snapshots
+    from tests.support.warehouse import current_snapshots
 
     assert body["snapshots"]["complaints"] == current_snapshots(api_server["warehouse"]["dir"])["complaints"]

@@ -7,8 +7,9 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import FORMULA_TEXTS, run_cli
-from tests.warehouse_helpers import add_rows, copy_tables, read_table
+from tests.support.cli import run_cli
+from tests.support.serving import FORMULA_TEXTS
+from tests.support.warehouse import add_rows, copy_tables, read_table
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import call_api, latest_manifest, run_cli, start_server, stop_server, unavailable
+from tests.support.cli import latest_manifest, run_cli
+from tests.support.services import unavailable
+from tests.support.serving import call_api, start_server, stop_server
 from tests.support.spark import SparkError, SparkSQL, spark_missing, spark_sql, table_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
@@ -122,7 +124,7 @@ class World:
         test goes on (None returned)."""
         try:
             return check(*args, **kwargs)
-        except Exception as error:  # an AssertionError, or a reader that raised
+        except Exception as error:  # noqa: BLE001 - an AssertionError, or a reader that raised: noted, the test goes on
             message = " | ".join(line for line in str(error).splitlines() if line.strip() and "WARNING" not in line)
             self.failures.append(f"{step}: {type(error).__name__}: {message[:1500]}")
             return None
@@ -322,7 +324,7 @@ def reprocess_after_spark(world: World) -> None:
     for date, manifest in sorted(manifests.items()):
         keys = {key for key, day in world.ingested.items() if day == date}
         counted = {"written": len(keys), "replaced": len(before_keys & keys)}
-        world.check(f"complaints reprocess of {date} counts what it replaced", lambda: (
+        world.check(f"complaints reprocess of {date} counts what it replaced", lambda manifest=manifest, counted=counted: (
             manifest["committed_rows"]["complaints"] == counted) or pytest.fail(
             f"manifest committed_rows {manifest['committed_rows']['complaints']}, expected {counted}"))
 
@@ -384,7 +386,7 @@ def test_spark_reads_our_rows_and_types_exactly(world, name, key):
     iceberg = load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES[name])
     result = world.spark.sql(f"SELECT * FROM {table_name(name)}")
     ours = {column.name: spark_type(column.field_type) for column in iceberg.schema().fields}
-    assert dict(zip(result.columns, result.types)) == ours
+    assert dict(zip(result.columns, result.types, strict=True)) == ours
     if name == "complaints":  # the types that differ most between engines are there to compare
         assert {"timestamp", "date", "array<string>"} <= set(ours.values())
     kinds = column_kinds(world.warehouse, name)

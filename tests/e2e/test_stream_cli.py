@@ -1,7 +1,7 @@
 """Bad use of the streaming commands: one clear line on stderr and a non-zero exit, never a traceback."""
 import pytest
 
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 LIVE = ("twitter", "webform")
 
 
-from tests.stream_helpers import stream_totals  # noqa: E402 - stream_counts' totals of an output directory
-from tests.warehouse_helpers import read_table  # noqa: E402 - the warehouse tables through their catalog
+from tests.support.streams import stream_totals  # noqa: E402 - stream_counts' totals of an output directory
+from tests.support.warehouse import read_table  # noqa: E402 - the warehouse tables through their catalog
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     import sys
     import time
 
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     topics = [f"live{uuid.uuid4().hex[:8]}.twitter", f"live{uuid.uuid4().hex[:8]}.webforms"]
     transport = ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
@@ -136,13 +136,13 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     assert "Traceback" not in stderr and "Bundle" not in stderr, stderr[-2000:]  # one line for the stop
     ids = [row["complaint_id"] for row in read_table(tmp_path / "warehouse" / "complaints").to_pylist()]
     assert len(ids) == len(set(ids)) == sum(entry["written"] for entry in totals.values())
-    assert not [p for p in tmp_path.rglob(".tmp-*")], "no half-written files left behind"
+    assert not list(tmp_path.rglob(".tmp-*")), "no half-written files left behind"
     assert os.listdir(tmp_path / "lake" / "raw")
 
 
 def test_a_partition_that_gets_nothing_does_not_hold_the_windows(kafka_services, generated_day, tmp_path):
     """On Prism: see ``stream_with_a_partition_that_gets_nothing`` (the Flink test runs it too)."""
-    from tests.stream_helpers import stream_with_a_partition_that_gets_nothing
+    from tests.support.streams import stream_with_a_partition_that_gets_nothing
 
     stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp_path)
 
@@ -154,7 +154,8 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
     import subprocess
     import time
 
-    from tests.conftest import REPO, _listening
+    from tests.support.paths import REPO
+    from tests.support.ports import listening
 
     libs = REPO / ".services" / "xlang" / "libs"
     classpath = ":".join(str(jar) for jar in sorted(libs.glob("*.jar")) if jar.name != "beejan-kafka-read.jar")
@@ -166,7 +167,7 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not _listening(port):
+        while not listening(port):
             assert time.monotonic() < deadline and service.poll() is None, "the stock expansion service did not start"
             time.sleep(0.5)
         result = run_cli("stream", "--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
@@ -183,7 +184,7 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
 
 
 def _files_per_partition(table_dir: Path) -> dict:
-    from tests.warehouse_helpers import live_files
+    from tests.support.warehouse import live_files
 
     found: dict = {}
     for path in live_files(table_dir):

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,61 +19,20 @@ from pyiceberg.table import StaticTable
 from pyiceberg.table.statistics import BlobMetadata, StatisticsFile
 
 from schemas import tables
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 from tests.support import iceberg_engines as engines
 from tests.support import snapshot_refs as refs
-from tests.warehouse_helpers import add_rows
+from tests.support.upkeep import PARTITION, age_files, alert, alerts_table, maintain, rows, stray_file
+from tests.support.warehouse import add_rows
 from warehouse.catalog import CatalogConfig, load_table, open_catalog, writer_schema
 from warehouse.uris import local_path
 
 pytestmark = pytest.mark.e2e
 
-DAY = dt.date(2026, 11, 26)
-PARTITION = f"alert_date={DAY.isoformat()}"
-MOMENT = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
-
-
-def alert(alert_id: str, complaints: int = 9) -> dict:
-    return {"alert_id": alert_id, "scope": "all", "minute_start": MOMENT, "window_seconds": 60,
-            "complaints": complaints, "baseline_mean": 1.0, "baseline_stddev": 1.0, "threshold": 3.0,
-            "severity": "warning", "detected_at": MOMENT, "alert_date": DAY}
-
-
-def alerts_table(warehouse: Path):
-    config = CatalogConfig(str(warehouse))
-    return load_table(open_catalog(config, create=False), config, tables.ALERTS)
-
-
-def rows(iceberg, snapshot_id=None) -> list[dict]:
-    """The rows of a snapshot (default: current) with delete files applied, by alert id."""
-    data = iceberg.scan(snapshot_id=snapshot_id).to_arrow().to_pylist()
-    return sorted(data, key=lambda row: row["alert_id"])
-
-
-def age_files(warehouse: Path, hours: float = 72) -> None:
-    """Make every file under ``warehouse`` look ``hours`` old (as the daily upkeep finds yesterday's files)."""
-    moment = time.time() - hours * 3600
-    for path in warehouse.rglob("*"):
-        if path.is_file():
-            os.utime(path, (moment, moment))
-
-
-def stray_file(warehouse: Path) -> Path:
-    """A data file a killed writer left behind: no snapshot references it."""
-    path = warehouse / "alerts" / PARTITION / "killed-run-00000.parquet"
-    path.write_bytes(b"PAR1 left by a killed run")
-    return path
-
-
 def disk_state(warehouse: Path) -> dict:
     """Every file under ``warehouse``: its size, modification time and content hash."""
     return {str(path): (path.stat().st_size, path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
             for path in sorted(warehouse.rglob("*")) if path.is_file()}
-
-
-def maintain(warehouse: Path, *extra: str, retention: str = "0", orphan_age: str = "0", min_files: str = "100"):
-    return run_cli("maintain", "--warehouse", str(warehouse), "--tables", "alerts", "--retention-hours", retention,
-                   "--orphan-age-hours", orphan_age, "--min-files", min_files, *extra)
 
 
 def test_files_another_engine_spells_file_colon_slash_are_kept_and_true_orphans_go(tmp_path):

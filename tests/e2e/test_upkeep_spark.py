@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from tests.e2e.test_upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
+from tests.support.upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
 from tests.support import spark as spark_support
-from tests.warehouse_helpers import add_rows
+from tests.support.warehouse import add_rows
 from warehouse.maintenance import file_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]

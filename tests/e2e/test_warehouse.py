@@ -16,8 +16,9 @@ import pytest
 
 import schemas
 from schemas import tables
-from tests.conftest import REPO, run_cli
-from tests.warehouse_helpers import current_snapshots, read_table
+from tests.support.cli import run_cli
+from tests.support.paths import REPO
+from tests.support.warehouse import current_snapshots, read_table
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
 pytestmark = pytest.mark.e2e
@@ -183,7 +184,7 @@ def _files(iceberg, rows):
 
 
 def test_maintain_compacts_expires_and_removes_orphans_without_changing_rows(tmp_path):
-    from tests.warehouse_helpers import add_rows
+    from tests.support.warehouse import add_rows
 
     moment = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
     for n in range(12):  # twelve small commits to one partition, as a stream makes them

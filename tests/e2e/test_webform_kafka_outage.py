@@ -12,8 +12,8 @@ import pytest
 
 from ingest.transport import KafkaConfig, KafkaPublisher
 from ingest.webform_endpoint import EndpointConfig, build_app
-from tests.ingest_helpers import serve_in_thread
-from tests.support.kafka_broker import consume_all, private_kafka  # noqa: F401 - the module's broker fixture
+from tests.support.ingest import serve_in_thread
+from tests.support.kafka_broker import consume_all
 from transforms.records import complaint_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]

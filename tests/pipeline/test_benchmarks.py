@@ -2,14 +2,14 @@
 floor's work and no less, and the streaming benchmark refuses bad use, and follows the local services' ports,
 before it starts anything."""
 import os
-import socket
 import subprocess
 import sys
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 
 def run_benchmark(script: str, *args: str, env: dict | None = None, timeout: int = 300):
@@ -73,14 +73,8 @@ def test_the_stream_benchmark_refuses_bad_use_in_one_line(args, message):
     assert "Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_stream_benchmark_asks_the_flink_cluster_on_the_port_local_services_uses(tmp_path):
-    port = _free_port()  # nothing listens there: the benchmark must say so, naming that port, and start nothing
+    port = free_port()  # nothing listens there: the benchmark must say so, naming that port, and start nothing
     result = run_benchmark("stream_throughput.py", "--runner", "flink", env={"COMPLAINTS_FLINK_REST_PORT": str(port)},
                            timeout=60)
     assert result.returncode == 1

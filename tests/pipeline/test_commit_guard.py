@@ -7,7 +7,7 @@ import pytest
 from beam_pipelines.batch import BrokenStage, check_quality, plan_batch, run_batch
 from beam_pipelines.config import QualitySettings, load_settings
 from models.rules import RulesModel
-from tests.warehouse_helpers import current_snapshots, read_table
+from tests.support.warehouse import current_snapshots, read_table
 
 
 class ModelWithABug(RulesModel):

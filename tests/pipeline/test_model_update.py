@@ -13,9 +13,9 @@ from models.datasets import load_known_datasets
 from models.inference import ComplaintModelHandler
 from models.sklearn_model import ModelFactory
 from models.training import train
-from tests.conftest import make_raw
-from tests.pipeline.test_pipeline_wiring import pipeline, tweet_line
-from tests.unit.test_models_training import write_fixture
+from tests.support.records import make_raw
+from tests.support.pipelines import pipeline, tweet_line
+from tests.support.models import write_fixture
 from transforms.cleaning import clean_complaint
 from transforms.enrichment import EnrichComplaints
 from transforms.sources.twitter import parse_tweet

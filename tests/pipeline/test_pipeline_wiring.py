@@ -1,29 +1,18 @@
 """Pipeline tests: the Beam wrappers wired as in production, on Beam's FnApiRunner (named explicitly)."""
 import datetime as dt
-import json
 
 import apache_beam as beam
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import make_raw
+from tests.support.pipelines import pipeline, tweet_line
+from tests.support.records import make_raw
 from transforms.dedupe import DedupeShards, GroupIntoShards
 from transforms.records import RunContext
 from transforms.sources.sms import AssembleSmsParts, parse_sms_part
 from transforms.sources.twitter import ReadTwitter
 
 CONTEXT = RunContext("run-t", "b-t", dt.datetime(2026, 11, 26, 12, tzinfo=dt.timezone.utc), chunk_size=2)
-
-
-def pipeline():
-    return BeamTestPipeline(runner=FnApiRunner())
-
-
-def tweet_line(tweet_id, **data):
-    body = {"id": tweet_id, "text": "no signal", "created_at": "2026-11-26T07:00:00Z", "author_id": "1", **data}
-    return json.dumps({"data": body})
 
 
 @pytest.fixture()

@@ -12,8 +12,8 @@ import pytest
 
 from beam_pipelines.batch import RefusedRun, check_quality, guard_verdict, reject_guard, wilson_lower_bound
 from beam_pipelines.config import QualitySettings
-from tests.conftest import REPO
-from tests.warehouse_helpers import current_snapshots, read_table
+from tests.support.paths import REPO
+from tests.support.warehouse import current_snapshots, read_table
 
 DAY = dt.date(2026, 11, 20)
 

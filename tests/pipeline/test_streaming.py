@@ -67,7 +67,7 @@ def run_stream(test_stream, output_dir, runner="direct", timing=None, spike_rule
 
 def table(output_dir, name):
     """The rows of warehouse table ``warehouse/<name>`` (through its catalog)."""
-    from tests.warehouse_helpers import read_table
+    from tests.support.warehouse import read_table
 
     return read_table(Path(output_dir) / name).to_pylist()
 

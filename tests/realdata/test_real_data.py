@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import SHARED_REAL, latest_manifest, run_cli
+from tests.support.cli import latest_manifest, run_cli
+from tests.support.paths import SHARED_REAL
 
 pytestmark = [pytest.mark.realdata, pytest.mark.skipif(
     not SHARED_REAL.is_dir(), reason=f"real data not found at {SHARED_REAL} (it lives beside the repository)")]
@@ -71,7 +72,7 @@ def build_input(root) -> dict[str, int]:
         submitted = dt.datetime(2015, 6, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5))) + dt.timedelta(minutes=number)
         forms.append(json.dumps({"submission_id": f"fcc-{number}", "submitted_at": submitted.isoformat(),
                                  "fields": {"message": row["Description"], "topic": ""}}, ensure_ascii=False))
-    for number, row in enumerate(rows("cfpb_complaints_sample/complaints_sample.csv")):
+    for row in rows("cfpb_complaints_sample/complaints_sample.csv"):
         if not row["Consumer complaint narrative"]:
             continue
         year, month, day = (int(part) for part in row["Date received"].split("/"))
@@ -252,7 +253,7 @@ def test_the_rules_model_labels_real_complaints_as_the_phrase_by_phrase_referenc
               {"segment": "vip"}, {"segment": "business", "customer_topic": "care"}]
     complaints = [{"text": text, "subject": None, **pick.choice(extras)} for text in texts]
     predictions = RulesModel().predict(complaints)
-    differing = [(complaint, prediction) for complaint, prediction in zip(complaints, predictions)
+    differing = [(complaint, prediction) for complaint, prediction in zip(complaints, predictions, strict=True)
                  if (prediction.category, prediction.category_confidence, prediction.sentiment_score,
                      prediction.sentiment_label, prediction.priority, tuple(prediction.priority_reasons))
                  != reference_prediction(complaint)]

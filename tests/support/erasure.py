@@ -93,7 +93,7 @@ def names_any(text: str | None, needles: set[str]) -> bool:
 
 # -- a small warehouse of hand-made complaints -------------------------------------------------------------
 PERSON, OTHER = "BJN-00000001", "BJN-00000002"
-DAY = dt.datetime(2026, 11, 20, 9, tzinfo=dt.timezone.utc)
+DAY = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
 
 
 def complaint(complaint_id: str, customer: str | None, text: str = "no signal since morning") -> dict:

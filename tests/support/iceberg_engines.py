@@ -22,10 +22,16 @@ from collections import defaultdict
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyiceberg.io.pyarrow import parquet_file_to_data_file
-from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
-                                ManifestEntryStatus)
 from pyiceberg.avro.file import AvroOutputFile
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.manifest import (
+    DataFile,
+    DataFileContent,
+    FileFormat,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+)
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Operation
@@ -33,8 +39,9 @@ from pyiceberg.table.update.snapshot import _FastAppendFiles
 from pyiceberg.types import IntegerType, ListType, NestedField, StructType
 
 import schemas
-from warehouse.replace import DeleteManifestWriter
+from tests.support.snapshot_refs import live_entries
 from warehouse.catalog import writer_schema
+from warehouse.replace import DeleteManifestWriter
 from warehouse.uris import local_path
 
 POSITION_DELETE_SCHEMA = pa.schema([
@@ -221,7 +228,7 @@ def alert(alert_id: str, **changes) -> dict:
     """One row of the ``alerts`` table (the smallest warehouse table with a one-column key), on ``ALERT_DAY``."""
     import datetime as dt
 
-    moment = dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)
     return {"alert_id": alert_id, "scope": "all", "minute_start": moment, "window_seconds": 60, "complaints": 50,
             "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0, "severity": "critical",
             "detected_at": moment + dt.timedelta(minutes=1), "alert_date": dt.date.fromisoformat(ALERT_DAY),
@@ -241,10 +248,6 @@ def alerts_table(warehouse_dir, ids=("a1", "a2", "a3", "a4")):
 
 
 # --- the first names of these helpers (branch wh-upkeep), which tests of erasure use: thin wrappers -----------
-
-from tests.support.snapshot_refs import branch, live_entries, tag  # noqa: E402,F401
-
-
 def append_spark_style(iceberg: IcebergTable, rows, partition_folder: str, branch: str = "main") -> str:
     """:func:`spark_append` to ``branch``; the new file's path as the manifest holds it (``file:/``)."""
     from tests.support.snapshot_refs import append_to_branch

@@ -2,20 +2,18 @@
 started from the jars that ``runners/local_services.py fetch`` puts in ``.services/kafka/libs`` (the shared
 broker on 9092 is never touched). KRaft mode, one node, the same ``server.properties`` as the shared broker.
 
-    from tests.support.kafka_broker import private_kafka   # a module-scoped fixture: import it into the module
-
     def test_outage(private_kafka):
         private_kafka.stop()      # SIGTERM, waits until it is gone
         private_kafka.start()     # same port, same data: the topics and their messages are still there
 
-A broker takes 10-20 s to start on a busy machine, so the fixture is shared by a module.
+A broker takes 10-20 s to start on a busy machine, so the fixture is shared by a module; ``tests/conftest.py``
+registers this module as a plugin, so every test module has it without an import.
 """
 from __future__ import annotations
 
 import base64
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -24,18 +22,7 @@ from pathlib import Path
 import pytest
 
 from runners import local_services
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+from tests.support.ports import free_port, listening
 
 
 class BrokerError(Exception):
@@ -97,7 +84,7 @@ class PrivateKafka:
         config.write_text(local_services.kafka_properties(self.port, self.controller_port, self.workdir / "data"))
         self._format(config)
         deadline = time.monotonic() + timeout
-        while _listening(self.port) and time.monotonic() < deadline:  # a port still held by a stopped broker
+        while listening(self.port) and time.monotonic() < deadline:  # a port still held by a stopped broker
             time.sleep(0.2)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log,
@@ -105,7 +92,7 @@ class PrivateKafka:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BrokerError(f"private Kafka exited with {self.process.returncode}; see {self.log_file}")
-            if _listening(self.port) and self._answers():
+            if listening(self.port) and self._answers():
                 return
             time.sleep(0.3)
         self.kill()
@@ -199,7 +186,7 @@ def consume_all(bootstrap_servers: str, topic: str, timeout: float = 30.0, idle:
 def private_kafka(tmp_path_factory):
     """A private broker for the module (skipped on a laptop without the jars; fails under
     ``COMPLAINTS_REQUIRE_SERVICES=1``); a test that stops it must start it again before it ends."""
-    from tests.conftest import unavailable
+    from tests.support.services import unavailable
 
     broker = PrivateKafka(tmp_path_factory.mktemp("private-kafka"))
     missing = broker.available()

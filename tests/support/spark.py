@@ -46,7 +46,7 @@ class SparkResult:
     rows: list[list]
 
     def dicts(self) -> list[dict]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
 def table_name(table: str, namespace: str = "beejan") -> str:
@@ -139,7 +139,7 @@ class SparkSQL:
         self.log.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def __enter__(self) -> "SparkSQL":
+    def __enter__(self) -> SparkSQL:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -150,7 +150,7 @@ class SparkSQL:
 def spark_sql(warehouse_dir: str | Path):
     """A :class:`SparkSQL` on ``warehouse_dir`` for a test or fixture, closed after. When Spark is not fetched the
     test is skipped (failed under ``COMPLAINTS_REQUIRE_SERVICES=1``, as CI sets it)."""
-    from tests.conftest import unavailable
+    from tests.support.services import unavailable
 
     reason = spark_missing()
     if reason:

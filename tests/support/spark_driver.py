@@ -58,7 +58,7 @@ def plain(value, type_name: str):
         return None
     if isinstance(value, dt.datetime):
         if type_name == "timestamp":  # Spark's timestamp is an instant: collect() gave it in UTC, naive
-            return value.replace(tzinfo=dt.timezone.utc).isoformat(timespec="microseconds")
+            return value.replace(tzinfo=dt.UTC).isoformat(timespec="microseconds")
         return value.isoformat(timespec="microseconds")
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -81,7 +81,7 @@ def answer(spark, statement: str) -> dict:
     frame = spark.sql(statement)
     fields = frame.schema.fields
     types = [field.dataType.simpleString() for field in fields]
-    rows = [[plain(value, kind) for value, kind in zip(row, types)] for row in frame.collect()]
+    rows = [[plain(value, kind) for value, kind in zip(row, types, strict=True)] for row in frame.collect()]
     return {"columns": [field.name for field in fields], "types": types, "rows": rows}
 
 
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
             continue
         try:
             reply = answer(spark, json.loads(line)["sql"])
-        except Exception as error:  # Spark's AnalysisException, Py4JJavaError ...: the caller sees the message
+        except Exception as error:  # noqa: BLE001 - AnalysisException, Py4JJavaError ...: the caller sees the message
             message = "\n".join(str(error).splitlines()[:20])  # Spark's message, without the JVM's stack
             reply = {"error": f"{type(error).__name__}: {message}"}
         answers.write(json.dumps(reply) + "\n")

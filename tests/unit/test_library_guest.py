@@ -4,7 +4,7 @@ Run in a fresh interpreter, so that nothing the test runner did before counts.""
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 PROBE = r"""
 import atexit, gc, json, os, signal, sys

@@ -1,31 +1,13 @@
 """Training and evaluation on a small labelled fixture made here, and the trained model in the pipeline."""
 import csv
 import json
-import random
 
 import pytest
 
-from beam_pipelines.generator import text as texts
 from models.datasets import DatasetError, load_label_map, load_labelled_file, near_duplicate_key
 from models.evaluation import classification_metrics, majority_baseline
-from tests.conftest import run_cli
-
-POSITIVE = ["thank you, sorted now", "great support, all fixed", "love the quick help, thanks"]
-NEGATIVE = ["this is terrible", "worst service ever", "absolutely useless and frustrating"]
-
-
-def write_fixture(path, count=600, seed=5):
-    rng = random.Random(seed)
-    categories = ["Network", "Billing", "Customer Service", "Other"]
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "category", "sentiment"])
-        for number in range(count):
-            category = categories[number % 4] if number % 3 else "Network"  # an imbalanced majority
-            sentiment = "positive" if rng.random() < 0.3 else "negative"
-            tail = rng.choice(POSITIVE if sentiment == "positive" else NEGATIVE)
-            writer.writerow([f"{texts.core_sentence(category, rng)}, {tail} #{number}", category, sentiment])
-
+from tests.support.cli import run_cli
+from tests.support.models import write_fixture
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -120,7 +102,7 @@ def test_batch_with_a_model_dir_stamps_its_version(trained, generated_day, tmp_p
     result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path),
                      "--date", generated_day["date"], "--model-dir", str(trained["models"]), "--quiet")
     assert result.returncode == 0, result.stderr[-2000:]
-    from tests.warehouse_helpers import read_table
+    from tests.support.warehouse import read_table
 
     versions = set(read_table(tmp_path / "warehouse" / "complaints", ["model_version"])
                    .column("model_version").to_pylist())

@@ -10,8 +10,9 @@ import threading
 import pytest
 
 from models import registry
-from tests.conftest import REPO, run_cli
-from tests.unit.test_models_training import write_fixture
+from tests.support.cli import run_cli
+from tests.support.paths import REPO
+from tests.support.models import write_fixture
 
 
 def _alert(*args, stdin="", env=None):
@@ -24,7 +25,7 @@ def webhook():
     received = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             received.append((self.headers["Content-Type"],
                              json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
             self.send_response(200)

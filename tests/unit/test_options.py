@@ -36,8 +36,9 @@ def test_batch_options_are_checked_up_front(values, message):
 
 
 def test_stream_options_are_checked_up_front():
-    values = dict(output_dir="/out", transport="kafka", max_records=None, model_watch_seconds=60, window_seconds=60,
-                  dedupe_horizon=None, shards=1, allowed_lateness=-1, early_firing_count=None)
+    values = {"output_dir": "/out", "transport": "kafka", "max_records": None, "model_watch_seconds": 60,
+              "window_seconds": 60, "dedupe_horizon": None, "shards": 1, "allowed_lateness": -1,
+              "early_firing_count": None}
     with pytest.raises(OptionsError, match="--allowed-lateness: expected zero or more, got -1"):
         check_stream(SimpleNamespace(**values))
     check_stream(SimpleNamespace(**{**values, "allowed_lateness": 0}))

@@ -11,7 +11,7 @@ import schemas
 from beam_pipelines.config import ValidationSettings
 from beam_pipelines.parameters import validation_rules
 from models.rules import RulesModel
-from tests.conftest import make_raw
+from tests.support.records import make_raw
 from transforms.cleaning import clean_complaint
 from transforms.enrichment import enrich_complaints
 from transforms.records import RecordError

@@ -85,7 +85,7 @@ def test_anything_else_is_refused(sql):
 
 # -- warehouse views --------------------------------------------------------------------------------------------------
 def test_warehouse_reads_committed_snapshots_only_and_tables_that_do_not_exist_yet_are_empty(tmp_path):
-    from tests.warehouse_helpers import add_rows
+    from tests.support.warehouse import add_rows
 
     row = {"alert_id": "a1", "scope": "all", "minute_start": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc),
            "window_seconds": 60, "complaints": 50, "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0,
@@ -172,7 +172,7 @@ def test_a_past_outage_does_not_lift_the_forecast():
 
 def test_materialized_complaints_follow_appends_and_replacements(tmp_path):
     from beam_pipelines.generator.history import write_history
-    from tests.warehouse_helpers import add_rows, read_table
+    from tests.support.warehouse import add_rows, read_table
 
     write_history(str(tmp_path), dt.date(2026, 11, 25), days=3, per_day=40, seed=2)
     warehouse = Warehouse(tmp_path, refresh_seconds=0, materialize=("complaints",))
@@ -213,7 +213,7 @@ def test_the_summary_baseline_counts_only_days_that_were_ingested(tmp_path):
     from serving import queries
 
     end = dt.date(2026, 11, 25)
-    from tests.warehouse_helpers import add_rows, read_table
+    from tests.support.warehouse import add_rows, read_table
 
     write_history(str(tmp_path), end, days=2, per_day=100, seed=3)
     day_before = [row for row in read_table(tmp_path / "complaints").to_pylist()
@@ -232,7 +232,7 @@ def test_newest_first_places_a_mis_clocked_complaint_at_its_arrival_and_pages_st
     from serving import queries
 
     end = dt.date(2026, 11, 25)
-    from tests.warehouse_helpers import add_rows, read_table
+    from tests.support.warehouse import add_rows, read_table
 
     write_history(str(tmp_path), end, days=1, per_day=60, seed=4)
     [template] = read_table(tmp_path / "complaints").slice(0, 1).to_pylist()

@@ -14,7 +14,7 @@ from pyiceberg.manifest import DataFileContent
 from schemas.tables import WAREHOUSE_TABLES
 from serving.query import AsOfOutOfRange, QueryRefused, UnreadableTable, run_query
 from serving.warehouse import Warehouse
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 from tests.support import iceberg_engines as engines
 from tests.support.iceberg_engines import alert, alerts_table
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
@@ -130,7 +130,7 @@ def test_equality_deletes_are_refused_in_one_line_by_every_reader_and_the_commit
     message = str(refused.value)
     assert "\n" not in message and "beejan.alerts" in message and "rewrite_data_files" in message
     assert run_query(tmp_path, "SELECT count(*) AS n FROM complaints").column("n").to_pylist() == [0]
-    with pytest.raises(EqualityDeletes, match="beejan.alerts"):
+    with pytest.raises(EqualityDeletes, match=r"beejan\.alerts"):
         read_arrow(config, "alerts")
     files_before = sorted(p.name for p in (tmp_path / "alerts" / FOLDER).iterdir())
     with pytest.raises(EqualityDeletes, match="rewrite_data_files"):  # committing past them could revive rows
@@ -203,7 +203,7 @@ def test_a_table_whose_snapshots_of_then_expired_is_refused_not_answered_empty(t
     iceberg.maintenance.expire_snapshots().by_id(first.snapshot_id).commit()
     then = dt.datetime.fromtimestamp(first.timestamp_ms / 1000 + 0.01, dt.timezone.utc)  # alerts held a1 then
     assert run_query(tmp_path, "SELECT count(*) AS n FROM stream_counts", as_of=then).column("n").to_pylist() == [1]
-    with pytest.raises(AsOfOutOfRange, match="table alerts as of .* its snapshots of then have expired"):
+    with pytest.raises(AsOfOutOfRange, match=r"table alerts as of .* its snapshots of then have expired"):
         run_query(tmp_path, "SELECT count(*) FROM alerts", as_of=then)
 
 
@@ -212,7 +212,7 @@ def test_a_commit_refused_because_another_process_holds_the_catalog_leaves_no_ph
 
     from warehouse.commit import CommitConflict
 
-    config, iceberg = alerts_table(tmp_path)
+    config, _ = alerts_table(tmp_path)
     reader = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
     reader.execute("BEGIN")  # a reader that keeps its transaction open (as an open Spark session's JDBC does)
     reader.execute("SELECT * FROM iceberg_tables").fetchall()

@@ -83,7 +83,7 @@ def _dead_letter(error_id, message, day="2026-11-26"):
 
 
 def test_commit_upserts_the_staged_data_files_by_key_as_one_snapshot_per_table(tmp_path):
-    from tests.warehouse_helpers import read_table
+    from tests.support.warehouse import read_table
 
     catalog, schemas_by_table = _no_warehouse_files(tmp_path)
     staged = tmp_path / "_staging" / "run1" / "warehouse" / "dead_letter" / "ingest_date=2026-11-26"

@@ -39,13 +39,15 @@ def test_the_clock_starts_at_arrival_when_the_device_clock_is_ahead():
 
 
 def test_a_reopened_case_is_not_resolved_until_resolved_again():
-    at = lambda minutes: T0 + dt.timedelta(minutes=minutes)  # noqa: E731
+    def at(minutes):
+        return T0 + dt.timedelta(minutes=minutes)
+
     events_ = [{"event_type": "first_response", "occurred_at": at(50)},
                {"event_type": "first_response", "occurred_at": at(30)},
                {"event_type": "resolved", "occurred_at": at(100)},
                {"event_type": "reopened", "occurred_at": at(200)}]
     assert sla.case_times(events_) == (at(30), None)
-    assert sla.case_times(events_ + [{"event_type": "resolved", "occurred_at": at(300)}]) == (at(30), at(300))
+    assert sla.case_times([*events_, {"event_type": "resolved", "occurred_at": at(300)}]) == (at(30), at(300))
 
 
 @pytest.mark.parametrize("done_minutes, as_of_minutes, expected", [

@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import make_raw
+from tests.support.records import make_raw
 from transforms.records import RecordError
 from transforms.sources.customers import CustomerIndex, parse_customer
 from transforms.sources.phone_logs import parse_call

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from models.rules import RulesModel
-from tests.conftest import make_raw
+from tests.support.records import make_raw
 from transforms.cleaning import clean_complaint
 from transforms.enrichment import contact_token, enrich_complaints, link_customer
 from transforms.records import RecordError

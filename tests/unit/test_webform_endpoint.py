@@ -15,10 +15,10 @@ import pytest
 from ingest.transport import Delivery, Outcome
 from ingest.webform_endpoint import (EndpointConfig, RateLimiter, build_app, client_ip, issue_form_token,
                                      submission_identity, verify_form_token, BadSubmission)
-from tests.conftest import make_raw
-from tests.ingest_helpers import DeliveringPublisher, serve_in_thread
-from tests.ingest_helpers import post as post_to
-from transforms.records import complaint_id
+from tests.support.records import make_raw
+from tests.support.ingest import DeliveringPublisher, serve_in_thread
+from tests.support.ingest import post as post_to
+from transforms.records import RecordError, complaint_id
 from transforms.sources.messages import message_record, parse_message
 from transforms.sources.webforms import parse_webform
 
@@ -189,7 +189,7 @@ def test_the_64_kib_limit_holds_for_a_chunked_body_too(serve, connect):
 
 # -- refusals before 100 Continue ---------------------------------------------------------------------------------
 def test_expect_100_continue_gets_413_at_once_and_never_100_for_a_body_too_large(serve, connect):
-    url, publisher = serve()
+    url, _ = serve()
     raw = connect(url)
     raw.send(head(900_000, extra="Expect: 100-continue\r\n"))
     status, headers, _ = raw.response()
@@ -231,7 +231,7 @@ def test_what_the_pipeline_would_dead_letter_is_400_with_its_reason(serve, paylo
     assert status == 400 and reason in answer["error"], answer
     assert publisher.handed == []
     # the pipeline's parser agrees: the same body from a file is a dead letter
-    with pytest.raises(Exception):
+    with pytest.raises(RecordError):
         parse_webform(make_raw("webform", json.dumps(payload), source_file="w.jsonl"))
 
 
@@ -249,7 +249,7 @@ def metrics(url) -> dict:
 
 
 def test_a_retry_is_one_complaint_an_edit_or_a_claimed_id_is_another_and_collisions_are_counted(serve):
-    url, publisher = serve()
+    url, _ = serve()
     first = post(url, submission("wf-7", "charged twice"))[1]
     retry = post(url, submission("wf-7", "charged twice"))[1]
     edited = post(url, submission("wf-7", "charged twice for November"))[1]
@@ -382,7 +382,7 @@ def test_rate_limiter_refills_at_its_rate():
 
 def test_a_signed_form_token_is_needed_when_configured_and_scopes_the_identity(serve):
     token_key = b"form-token-key"
-    url, publisher = serve(form_token_key=token_key)
+    url, _ = serve(form_token_key=token_key)
     assert post(url, submission("wf-20"))[0] == 403
     assert post(url, submission("wf-20"), headers={"X-Form-Token": "1.2.3"})[0] == 403
     expired = issue_form_token(token_key, ttl_seconds=-10)
@@ -426,7 +426,7 @@ def test_one_access_log_line_per_request_without_body_content(serve, caplog):
 
 # -- the transport's answers -------------------------------------------------------------------------------------
 def test_an_unknown_delivery_is_503_that_says_so_and_that_a_retry_is_safe(serve):
-    url, publisher = serve(DeliveringPublisher(report=False), delivery_timeout=0.2)
+    url, _ = serve(DeliveringPublisher(report=False), delivery_timeout=0.2)
     status, answer, headers = post(url, submission("wf-40"))
     assert status == 503 and answer["queued"] == "unknown" and "safe" in answer["error"]
     assert answer["complaint_id"] and headers["Retry-After"] == "5"
@@ -456,7 +456,7 @@ def test_many_concurrent_posts_each_get_their_own_outcome(serve):
             self.outcome = Delivery(Outcome.DELIVERED if n % 2 else Outcome.NOT_DELIVERED, "refused")
             super().deliver(source, payload, attributes, done)
 
-    url, publisher = serve(Alternating())
+    url, _ = serve(Alternating())
     results = {}
 
     def one(n):
@@ -475,7 +475,7 @@ def test_the_command_without_its_identity_key_is_one_line_and_exit_2():
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     env = {k: v for k, v in os.environ.items() if k != "COMPLAINTS_WEBFORM_IDENTITY_KEY"}
     result = subprocess.run([sys.executable, "-m", "beam_pipelines", "webform-endpoint", "--transport", "kafka",

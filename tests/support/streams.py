@@ -1,7 +1,7 @@
 """A streaming scenario the Prism and Flink end-to-end tests both run."""
 import uuid
 
-from tests.warehouse_helpers import read_table
+from tests.support.warehouse import read_table
 
 
 def stream_totals(output_dir):
@@ -26,7 +26,7 @@ def stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp
 
     from ingest.replay import channel_messages
     from ingest.transport import KafkaConfig, KafkaPublisher
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     topics = {"twitter": f"quiet{uuid.uuid4().hex[:8]}.twitter",
               "webform": f"quiet{uuid.uuid4().hex[:8]}.webforms"}

@@ -2,15 +2,15 @@
 records what it was given (the transport itself is tested against the real broker in the kafka tests)."""
 import asyncio
 import json
-import socket
+import threading
 import urllib.error
 import urllib.request
-import threading
 from contextlib import contextmanager
 
 from aiohttp import web
 
 from ingest.transport import TransportError
+from tests.support.ports import free_port
 
 
 class RecordingPublisher:
@@ -39,12 +39,6 @@ class RecordingPublisher:
     def check(self, timeout=10):
         if self.down:
             raise TransportError("cannot reach the broker")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
