@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 README = REPO / "README.md"
 MAX_README_LINES = 200
