@@ -208,7 +208,8 @@ def serving_warehouse(tmp_path_factory):
     from models.forecast import ForecastSettings
 
     warehouse = tmp_path_factory.mktemp("serving") / "warehouse"
-    truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5)
+    truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5,
+                          now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))  # CRM events up to then
     formula_ids = _write_formula_complaints(warehouse)
     stream = _write_stream_tables(warehouse)
     run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))
