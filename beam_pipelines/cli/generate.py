@@ -60,7 +60,7 @@ def run_generate_history(args) -> int:
 COMMANDS = (
     Command("generate", "write a realistic day of sample input for every channel", generate_arguments,
             run_generate, extra="pipeline"),
-    Command("generate-history", "write weeks of synthetic curated complaints and their CRM events "
-                                "straight into a warehouse, up to now (for trying the dashboard, reports and forecasts)", history_arguments,
-            run_generate_history, extra="pipeline"),
+    Command("generate-history", "write weeks of synthetic curated complaints and their CRM events straight "
+                                "into a warehouse, up to now (for trying the dashboard, reports and forecasts)",
+            history_arguments, run_generate_history, extra="pipeline"),
 )
