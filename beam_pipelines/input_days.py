@@ -27,10 +27,14 @@ def day_in_name(path: str) -> dt.date | None:
         return None
 
 
+#: a day counts as delivered when its files weigh at least this share of the heaviest day's
+DELIVERED_SHARE = 0.5
+
+
 def day_named_by(files: Iterable[tuple[str, int]]) -> dt.date | None:
-    """The day most of the input is named for, weighing each dated file (path, size in bytes) by its size, so a
-    stray early-hours file of the next day does not move a day's delivery; ties go to the later day. None when
-    no file name carries a day."""
+    """The newest day the input is named for, among the days whose files (path, size in bytes) weigh at least
+    ``DELIVERED_SHARE`` of the heaviest day's: a stray early-hours file of the next day does not move a day's
+    delivery, and a folder holding several whole days is filed under the newest. None when no name carries a day."""
     weight: Counter = Counter()
     for path, size in files:
         day = day_in_name(path)
@@ -38,4 +42,5 @@ def day_named_by(files: Iterable[tuple[str, int]]) -> dt.date | None:
             weight[day] += max(size, 1)
     if not weight:
         return None
-    return max(weight, key=lambda day: (weight[day], day))
+    heaviest = max(weight.values())
+    return max(day for day, total in weight.items() if total >= DELIVERED_SHARE * heaviest)

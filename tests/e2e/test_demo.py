@@ -66,6 +66,8 @@ def test_the_day_named_by_files_weighs_them_by_size_and_ignores_undated_names():
     assert day_in_name("phone_logs/export.csv") is None and day_in_name("sms/sms_2026134509.txt") is None
     delivery = [(f"sms/sms_20261126{hour:02d}.txt", 5000) for hour in range(1, 24)] + [("sms/sms_2026112700.txt", 90)]
     assert day_named_by(delivery) == dt.date(2026, 11, 26)  # a stray early-hours file of the next day
-    assert day_named_by([("twitter/a_2026112501.jsonl", 10), ("twitter/b_2026112601.jsonl", 10)]) == \
-        dt.date(2026, 11, 26)
+    two_days = [(f"twitter/tweets_20261125{h:02d}.jsonl", 900) for h in range(24)] + [
+        (f"twitter/tweets_20261126{h:02d}.jsonl", 1000) for h in range(24)]
+    assert day_named_by(two_days) == dt.date(2026, 11, 26)  # a folder of two whole days: the newest
+    assert day_named_by(two_days[:24] + two_days[24:26]) == dt.date(2026, 11, 25)  # a day and two stray hours
     assert day_named_by([("webforms/export.jsonl", 10)]) is None
