@@ -160,3 +160,23 @@ def test_the_demo_dashboard_shows_a_plausible_live_day(dashboard_demo, page):
     for trace in channel:
         assert trace["y"][trace["x"].index(page.missing_day)] == 0
     page.screenshot(path=str(artifacts_dir() / "dashboard-demo.png"), full_page=True)
+
+
+def test_the_interactive_api_docs_render_offline(dashboard_demo, page):
+    """Swagger UI at /docs draws every operation of the OpenAPI 3.1 document with nothing from outside the server."""
+    outside = []
+
+    def local_only(route):
+        if route.request.url.startswith(dashboard_demo):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(f"{dashboard_demo}/docs")
+    page.wait_for_selector(".opblock-summary", timeout=60_000)
+    assert page.locator(".opblock-summary").count() >= 15
+    assert page.locator("button.authorize").count() == 1  # where the API key is given
+    assert outside == [] and page.errors == []
+    page.screenshot(path=str(artifacts_dir() / "api-docs.png"))
