@@ -29,6 +29,7 @@ SERVING = [  # the API, dashboard, reports, query and forecast over the warehous
     "duckdb==2.0.0",           # SQL over the Hive-partitioned Parquet warehouse, in process
     "pytz==2026.6",            # DuckDB needs it to hand time-zone-aware timestamps to Python
     "fastapi==0.163.2",        # the HTTP API with its OpenAPI document, and the dashboard
+    "fastapi-offline==1.7.7",  # /docs: Swagger UI 5's files in a package, served by the app (no CDN)
     "uvicorn==0.54.0",         # the ASGI server under FastAPI
     "prometheus-client==0.26.0",  # /metrics in Prometheus' exposition format, from its own client library
     "plotly==7.1.0",           # dashboard and report charts; ships plotly.js, served locally / inlined offline

@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 import schemas
 from beam_pipelines import __version__, run_records
 from beam_pipelines.config import Settings
+from beam_pipelines.input_days import day_named_by
 from beam_pipelines.parameters import catalog_config, validation_rules
 from beam_pipelines.progress import ProgressReporter
 from beam_pipelines.run_records import write_manifest
@@ -183,7 +184,9 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
             raise InputError(f"no channel files under {input_dir} match --include {' '.join(include)}")
         raise InputError(f"no channel files under {input_dir} (expected twitter/, webforms/, sms/, phone_logs/)")
     started_at = dt.datetime.now(dt.timezone.utc)
-    batch_date = batch_date or started_at.date()
+    # default: the day the channel files are named for (a day's delivery run the next morning is that day's)
+    batch_date = (batch_date or day_named_by((f.display_path, f.size) for f in files if f.source != "customers")
+                  or started_at.date())
     batch_id = batch_id or default_batch_id(input_dir, batch_date)
     return BatchPlan(input_dir, output_dir, batch_date, batch_id, new_run_id(started_at), started_at, files,
                      shard_count(settings, files), runner, list(beam_args), ignored_inputs(input_dir, files, include),

@@ -50,7 +50,9 @@ class BatchOptions(PipelineOptions):
     @staticmethod
     def add_arguments(parser, required: bool = False) -> None:
         _flag(parser, "input-dir", required=required, help="input laid out as twitter/, webforms/, sms/, ...")
-        _flag(parser, "date", help="logical date of the batch (ingest_date, YYYY-MM-DD); default today (UTC)")
+        _flag(parser, "date", help="logical date of the batch (ingest_date, YYYY-MM-DD); default the day the "
+                                   "channel files are named for (sms_YYYYMMDDHH.txt, calls_YYYYMMDD.csv), "
+                                   "else today (UTC)")
         _flag(parser, "batch-id", help="identity of the batch; a rerun with the same id replaces its output "
                                        "(default: from the date and the input directory)")
         _flag(parser, "include", action="append", metavar="GLOB",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 from schemas import tables
 
@@ -31,8 +32,25 @@ def format_summary(manifest: dict) -> str:
                                                                                        key=lambda i: -i[1])))
     for warning in manifest.get("quality_warnings", []):
         lines.append(f"quality warning: {warning}")
-    lines += [f"lake:        {os.path.join(out, tables.LAKE.path)}",
-              f"warehouse:   {os.path.join(out, tables.COMPLAINTS.path)}",
-              f"dead letter: {os.path.join(out, tables.DEAD_LETTER.path)}",
-              f"manifest:    {os.path.join(out, '_runs', manifest['run_id'] + '.json')}"]
+    lines += _where_to_look(manifest, out, sum(reasons.values()))
     return "\n".join(lines)
+
+
+def _where_to_look(manifest: dict, out: str, rejected: int) -> list[str]:
+    """Where a person reads what the run wrote: the tables through ``complaints query`` and ``complaints report``
+    (the Iceberg tables' folders are the catalog's to read, not people's: files there may be replaced or no
+    longer part of the table), the raw records in the lake, and the run manifest."""
+    day = manifest.get("batch_date")
+    warehouse = shlex.quote(os.path.join(out, "warehouse"))
+    on_day = f" WHERE ingest_date = DATE '{day}'" if day else ""
+    report = shlex.quote(os.path.join(out, "reports"))
+    return [
+        f"batch date:  {day} (the lake's and the dead letters' ingest_date; the report of this day)",
+        f"warehouse:   complaints query --warehouse {warehouse} "
+        '"SELECT category, count(*) FROM complaints GROUP BY 1"',
+        f"dead letter: {rejected} rejected: complaints query --warehouse {warehouse} "
+        f'"SELECT source, stage, error_type, count(*) FROM dead_letter{on_day} GROUP BY ALL"',
+        f"report:      complaints report --warehouse {warehouse} --period daily"
+        + (f" --date {day}" if day else "") + f" --output {report}",
+        f"lake:        {os.path.join(out, tables.LAKE.path)} (the raw records as received, JSON lines)",
+        f"manifest:    {os.path.join(out, '_runs', manifest['run_id'] + '.json')}"]

@@ -40,12 +40,15 @@ class ForecastRun:
 def daily_history(warehouse: Warehouse, settings: forecasting.ForecastSettings,
                   now: dt.datetime | None = None) -> pd.DataFrame:
     """Complaints per UTC day, category and channel, on a full calendar: the days a fit and its backtest use,
-    up to the newest trustworthy complaint (records flagged with a future or implausibly old time are left out)."""
+    up to the newest trustworthy complaint (records flagged with a future or implausibly old time are left out),
+    without ``now``'s own day, which is still running (its count so far is not a day's count)."""
     newest = queries.latest_event_time(warehouse, now)
     if newest is None:
         return forecasting.complete_history(pd.DataFrame(columns=["day", "category", "source", "complaints"]))
+    today = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
+    last = min(newest.date(), today - dt.timedelta(days=1))
     span = settings.training_days + settings.backtest_horizon + 7 * settings.folds
-    rows = warehouse.rows(DAILY_HISTORY_SQL, [newest.date() - dt.timedelta(days=span), newest.date()])
+    rows = warehouse.rows(DAILY_HISTORY_SQL, [last - dt.timedelta(days=span), last])
     frame = pd.DataFrame(rows, columns=["day", "category", "source", "complaints"])
     return forecasting.complete_history(frame)
 

@@ -108,10 +108,11 @@ def serving_warehouse(tmp_path_factory):
     from serving.forecast_job import run_forecast
 
     warehouse = tmp_path_factory.mktemp("serving") / "warehouse"
-    truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5)
+    truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5,
+                          now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))  # CRM events up to then
     formula_ids = write_formula_complaints(warehouse)
     stream = write_stream_tables(warehouse)
-    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC))
+    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))
     return {"dir": warehouse, "truth": truth, "formula_ids": formula_ids, "stream": stream}
 
 

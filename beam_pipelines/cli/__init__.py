@@ -19,6 +19,7 @@ import sys
 from beam_pipelines.cli import generate, ingest, models, operations, pipelines, privacy, serving, upkeep
 from beam_pipelines.cli import warehouse as warehouse_commands
 from beam_pipelines.cli.common import EXIT_INPUT, EXIT_USAGE, CliError, Command, Parser
+from beam_pipelines.cli.log_filters import keep_runner_noise_off_the_terminal
 from transforms.garbage_collection import ask_workers_to_tune, skip_collections_at_exit
 
 #: Every command of the CLI, in the order ``--help`` lists them.
@@ -76,6 +77,7 @@ def moved_warehouse(error: BaseException | None) -> Exception | None:
 def main(argv: list[str] | None = None) -> int:
     level = os.environ.get("COMPLAINTS_LOG_LEVEL", "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keep_runner_noise_off_the_terminal()  # beam_pipelines/cli/log_filters.py says which notices and why
     if "COMPLAINTS_LOG_LEVEL" not in os.environ:
         # Beam's local job service relays its SDK workers' start-up warnings; they are not the user's concern.
         logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)

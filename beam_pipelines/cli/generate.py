@@ -37,28 +37,30 @@ def history_arguments(parser) -> None:
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("--days", type=positive, default=90, help="days of history (default 90)")
     parser.add_argument("--per-day", type=positive, default=2000, help="mean complaints per day (default 2000)")
-    parser.add_argument("--end", type=date, help="last day (default yesterday, UTC)")
+    parser.add_argument("--end", type=date, help="last day (default today, UTC: up to now, so the dashboard shows a "
+                                                  "live day; nothing after the current time is written)")
     parser.add_argument("--seed", type=int, default=7)
 
 
 def run_generate_history(args) -> int:
     from beam_pipelines.generator.history import write_history
 
-    end = args.end or _yesterday()
+    end = args.end or dt.datetime.now(dt.timezone.utc).date()
     try:
         os.makedirs(args.warehouse, exist_ok=True)
         truth = write_history(args.warehouse, end, args.days, args.per_day, args.seed)
     except OSError as error:
         raise CliError(f"complaints generate-history: cannot write {args.warehouse}: {error.strerror}") from None
-    print(f"{truth['complaints']:,} complaints over {args.days} days to {end} written to {args.warehouse} "
-          f"(outages on {', '.join(truth['outages']) or 'no day'}; holidays {', '.join(truth['holidays']) or 'none'})")
+    print(f"{truth['complaints']:,} complaints and {truth['events']:,} CRM events over {args.days} days to {end} "
+          f"written to {args.warehouse} (outages on {', '.join(truth['outages']) or 'no day'}; holidays "
+          f"{', '.join(truth['holidays']) or 'none'})")
     return 0
 
 
 COMMANDS = (
     Command("generate", "write a realistic day of sample input for every channel", generate_arguments,
             run_generate, extra="pipeline"),
-    Command("generate-history", "write weeks of synthetic curated complaints straight into a warehouse "
-                                "(for trying the dashboard, reports and forecasts)", history_arguments,
-            run_generate_history, extra="pipeline"),
+    Command("generate-history", "write weeks of synthetic curated complaints and their CRM events straight "
+                                "into a warehouse, up to now (for trying the dashboard, reports and forecasts)",
+            history_arguments, run_generate_history, extra="pipeline"),
 )

@@ -195,6 +195,7 @@ def checked(check, args):
 def run_batch_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.batch import (BrokenStage, CommitFailed, InputError, RefusedRun, UnbalancedRun, plan_batch,
                                       run_batch)
+    from beam_pipelines.input_days import day_in_name
     from beam_pipelines.options import check_batch
     from beam_pipelines.summary import format_summary
 
@@ -216,6 +217,12 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         print(f"complaints batch: {len(plan.ignored)} files in the channel folders are not read (listed in the "
               f"manifest as ignored_files): {listed}{more}", file=sys.stderr)
     warn_if_public_key(settings, "batch")
+    if batch_date is None:
+        named = sorted({day for day in (day_in_name(f.display_path) for f in plan.files if f.source != "customers")
+                        if day is not None})
+        if len(named) > 1:
+            print(f"complaints batch: the input files are named for {len(named)} days ({named[0]} to {named[-1]}); "
+                  f"the batch is filed under {plan.batch_date} (--date D to choose)", file=sys.stderr)
     if not any(f.source == "customers" for f in plan.files):
         print(f"complaints batch: no customer master under {args.input_dir}/customers/: every complaint will be "
               "flagged unknown_customer", file=sys.stderr)

@@ -9,10 +9,17 @@ curated complaints, more than is practical to push through the pipeline on a lap
 - one Network outage about every 30 days (the day's Network complaints x 4), the kind of spike forecasts must
   not learn as normal;
 - texts from the generator's channel styles, contacts masked and labelled by the rules model as the pipeline
-  does (so categories, sentiment, priority and routing are what it would produce), times on a daytime curve.
+  does (so categories, sentiment, priority and routing are what it would produce), times on a daytime curve;
+- the CRM's ``complaint_events``: each complaint's ``first_response`` and ``resolved``, their delays drawn
+  around the ``[sla]`` allowance of its priority and segment so that about nine in ten first responses and
+  eight in ten resolutions are on time (the SLA panels show a working contact centre, with some breaches).
 
-Rows are deterministic for a seed and carry ``batch_id = history-<seed>``, so a rerun replaces them and they are
-never mistaken for pipeline output. The truth (daily counts, outage days, holidays) is returned.
+Nothing is written that has not happened by ``now`` (default: the wall clock): when the history ends today, today
+holds the complaints that arrived so far, and the events still to come (the open cases) are not there yet, so
+the dashboard's "today", its channel freshness and its at-risk cases look like a live day.
+
+Rows are deterministic for a seed (and ``now``) and carry ``batch_id = history-<seed>``, so a rerun replaces them
+and they are never mistaken for pipeline output. The truth (daily counts, outage days, holidays, events) is returned.
 """
 from __future__ import annotations
 
@@ -25,10 +32,11 @@ import numpy as np
 import schemas
 from beam_pipelines.generator import text as texts
 from beam_pipelines.generator.population import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS
+from beam_pipelines.config import SlaSettings
 from models.forecast import holiday_days
 from models.rules import RulesModel
 from schemas import tables
-from transforms.cleaning import mask_contacts
+from transforms.cleaning import clean_text, mask_contacts
 from transforms.enrichment import finish_row
 from warehouse.catalog import CatalogConfig
 from warehouse.commit import write_rows
@@ -42,6 +50,12 @@ OUTAGE_EVERY_DAYS = 30
 DEAD_LETTER_SHARE = 0.01
 POOL_SIZE = 4000
 HISTORY_MODEL_VERSION = "rules-history"
+#: CRM delays are the SLA allowance x a log-normal factor: ~90% of first responses (z 1.28) and ~80% of
+#: resolutions (z 0.84) within the allowance
+DELAY_SIGMA = 0.7
+FIRST_RESPONSE_ON_TIME_Z = 1.28
+RESOLUTION_ON_TIME_Z = 0.84
+AGENTS = 40
 
 
 def _text_pool(rng: random.Random) -> list[dict]:
@@ -62,7 +76,9 @@ def _text_pool(rng: random.Random) -> list[dict]:
             body = texts.sms_body(category, rng, long=rng.random() < 0.2)
         else:
             body = texts.agent_note(category, rng)
-        pool.append({"text": mask_contacts(body), "subject": mask_contacts(subject) if subject else None,
+        # cleaned and masked as the pipeline's Clean stage leaves them (HTML entities of tweets unescaped)
+        pool.append({"text": mask_contacts(clean_text(body)),
+                     "subject": mask_contacts(clean_text(subject)) if subject else None,
                      "source": source, "segment": segment, "flags": []})
     for entry, prediction in zip(pool, RulesModel().predict(pool), strict=True):
         entry.update(prediction=prediction, category=prediction.category)
@@ -90,9 +106,40 @@ def daily_volumes(first: dt.date, days: int, per_day: int, seed: int,
     return plan, holidays_set
 
 
+def crm_events(rows: list[dict], sla: SlaSettings, now: dt.datetime, seed: int) -> list[dict]:
+    """The CRM's ``first_response`` and ``resolved`` events of ``rows`` (warehouse complaints) that happened by
+    ``now``: delays drawn around each complaint's SLA allowance (``DELAY_SIGMA``, ``*_ON_TIME_Z``)."""
+    numbers = np.random.default_rng(seed + 2)
+    response_factor = np.exp(numbers.normal(-FIRST_RESPONSE_ON_TIME_Z * DELAY_SIGMA, DELAY_SIGMA, len(rows)))
+    resolve_factor = np.exp(numbers.normal(-RESOLUTION_ON_TIME_Z * DELAY_SIGMA, DELAY_SIGMA, len(rows)))
+    agents = numbers.integers(1, AGENTS + 1, len(rows))
+    events = []
+    for row, responded, resolved, agent in zip(rows, response_factor, resolve_factor, agents):
+        response_allowance, resolve_allowance = sla.allowance(row["priority"], row["segment"])
+        contact = min(row["event_time"], row["ingested_at"])
+        first_response = contact + dt.timedelta(seconds=float(response_allowance * responded))
+        resolution = max(contact + dt.timedelta(seconds=float(resolve_allowance * resolved)),
+                         first_response + dt.timedelta(minutes=5))
+        for event_type, occurred in (("first_response", first_response), ("resolved", resolution)):
+            if occurred > now:
+                break  # not happened yet: the case is still open
+            occurred = occurred.replace(microsecond=0)
+            events.append({"event_id": "hx-" + hashlib.sha256(f"{seed}:{row['complaint_id']}:{event_type}".encode())
+                           .hexdigest()[:24], "complaint_id": row["complaint_id"], "event_type": event_type,
+                           "occurred_at": occurred, "received_at": min(occurred + dt.timedelta(seconds=20), now),
+                           "agent": f"AG-{int(agent):02d}", "note": None, "client": "history",
+                           "event_date": occurred.date()})
+    return events
+
+
 def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, seed: int = 7,
-                  holiday_country: str | None = "NG") -> dict:
-    """Write ``days`` days of complaints ending on ``end`` into ``warehouse_dir``; return the truth."""
+                  holiday_country: str | None = "NG", now: dt.datetime | None = None,
+                  sla: SlaSettings | None = None) -> dict:
+    """Write ``days`` days of complaints ending on ``end`` into ``warehouse_dir``, with their CRM events
+    (judged by ``sla``, default the ``[sla]`` defaults), nothing after ``now`` (default: the wall clock);
+    return the truth."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    sla = sla or SlaSettings()
     rng = random.Random(seed)
     pool = _text_pool(rng)
     by_category: dict[str, list[dict]] = {}
@@ -104,7 +151,7 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
     all_complaints, all_dead_letters = [], []
     batch_id, run_id = f"history-{seed}", f"history-{seed}"
     truth = {"days": [], "holidays": sorted(str(d) for d in holidays_set), "outages": [], "complaints": 0,
-             "dead_letters": 0}
+             "dead_letters": 0, "events": 0}
     hour_probability = HOURLY_WEIGHT / HOURLY_WEIGHT.sum()
     for day, count, outage in plan:
         picks = [pool[i] for i in numbers.integers(0, len(pool), count)]
@@ -132,18 +179,23 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
                 "segment": entry["segment"], "region": REGIONS[int(second) % len(REGIONS)] if known else None,
                 "plan": texts.PLANS[int(second) % len(texts.PLANS)] if known else None,
                 "batch_id": batch_id, "run_id": run_id}
+            if complaint["ingested_at"] > now:
+                continue  # has not arrived yet
             rows.append({**finish_row(complaint, entry["prediction"], HISTORY_MODEL_VERSION), "event_date": day})
-        rejected = _dead_letters(day, int(len(rows) * DEAD_LETTER_SHARE), seed, batch_id, run_id)
+        rejected = _dead_letters(day, int(len(rows) * DEAD_LETTER_SHARE), seed, batch_id, run_id, now)
         all_complaints.extend(rows)
         all_dead_letters.extend(rejected)
         truth["days"].append({"date": str(day), "complaints": len(rows), "outage": outage,
                               "holiday": day in holidays_set})
         truth["complaints"] += len(rows)
         truth["dead_letters"] += len(rejected)
+    events = crm_events(all_complaints, sla, now, seed)
+    truth["events"] = len(events)
     config = CatalogConfig(str(warehouse_dir))
     properties = {"writer": "history", "run_id": run_id}
     write_rows(config, tables.COMPLAINTS, all_complaints, properties)
     write_rows(config, tables.DEAD_LETTER, all_dead_letters, properties)
+    write_rows(config, tables.COMPLAINT_EVENTS, events, properties)
     return truth
 
 
@@ -153,8 +205,8 @@ REJECTIONS = (("parse", "malformed_json", "twitter", "Expecting ',' delimiter: l
               ("validate", "implausible_duration", "phone", "call duration -40 s is not plausible"))
 
 
-def _dead_letters(day: dt.date, count: int, seed: int, batch_id: str, run_id: str) -> list[dict]:
-    failed_at = dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.timezone.utc)
+def _dead_letters(day: dt.date, count: int, seed: int, batch_id: str, run_id: str, now: dt.datetime) -> list[dict]:
+    failed_at = min(dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.timezone.utc), now.replace(microsecond=0))
     rows = []
     for index in range(count):
         stage, error_type, source, message = REJECTIONS[index % len(REJECTIONS)]

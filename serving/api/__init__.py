@@ -7,7 +7,7 @@
   ``aggregates.py``). Keys in ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid key, 403 without
   the scope (``dependencies.py``).
 - ``/openapi.json``: the OpenAPI document with every response's model (``models.py``); public, so client
-  generators can read it.
+  generators can read it. ``/docs``: Swagger UI over it, served offline (``pages.py``); public, keys via Authorize.
 - ``/dashboard``: the page (public; it holds no data and asks for a key, kept in the browser's storage);
   ``/review``: the review queue's page, the same way.
 - ``/healthz``: liveness and what the warehouse holds (``pages.py``).

@@ -40,6 +40,29 @@ function groupSeries(rows, keyField, xField, yField) {
   return byKey;
 }
 
+// Every UTC day from `first` to `last` ("YYYY-MM-DD", both included).
+function everyDay(first, last) {
+  const days = [];
+  for (let day = new Date(first + "T00:00:00Z"); day <= new Date(last + "T00:00:00Z"); day.setUTCDate(day.getUTCDate() + 1)) {
+    days.push(day.toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+// Each series on every day of `days`, `fill` where it has no point: a day without complaints is a zero on the chart,
+// not a straight line drawn across the gap (and a day without cases, null, is a break in an SLA line).
+function onEveryDay(byKey, days, fill) {
+  for (const series of byKey.values()) {
+    const values = new Map(series.x.map((x, i) => [x, series.y[i]]));
+    series.x = days;
+    series.y = days.map(day => values.has(day) ? values.get(day) : fill);
+  }
+  return byKey;
+}
+
+// The last day of a range whose end is exclusive.
+function lastDayBefore(end) { return new Date(Date.parse(end) - 1).toISOString().slice(0, 10); }
+
 function draw(id, traces, layout = {}) {
   const element = document.getElementById(id);
   const points = traces.reduce((sum, trace) => sum + (trace.y ? trace.y.length : 0), 0);
@@ -89,8 +112,9 @@ function renderHourly(volumes) {
 }
 
 function renderDaily(id, volumes, colours) {
-  const days = volumes.series.map(row => ({...row, bucket: row.bucket.slice(0, 10)}));  // a date axis, not hours
-  const traces = stacked(groupSeries(days, "key", "bucket", "complaints"), colours, "scatter");
+  const rows = volumes.series.map(row => ({...row, bucket: row.bucket.slice(0, 10)}));  // a date axis, not hours
+  const days = everyDay(volumes.start.slice(0, 10), lastDayBefore(volumes.end));
+  const traces = stacked(onEveryDay(groupSeries(rows, "key", "bucket", "complaints"), days, 0), colours, "scatter");
   traces.forEach(trace => { trace.mode = "lines+markers"; });
   draw(id, traces, {xaxis: {gridcolor: "#eef1f6", type: "date", tickformat: "%d %b", dtick: 86400000 * (days.length > 60 ? 2 : 1)}});
 }
@@ -134,8 +158,11 @@ function renderForecast(data) {
     ? `backtest error ${(ours.wape * 100).toFixed(1)}% vs ${(naive.wape * 100).toFixed(1)}% seasonal-naive`
     : "daily, all channels";
   const x = data.forecast.map(row => row.forecast_date);
+  const actual = data.actuals.length === 0 ? {x: [], y: []} : onEveryDay(new Map([["actual", {
+    x: data.actuals.map(row => row.day), y: data.actuals.map(row => row.complaints)}]]),
+    everyDay(data.actuals[0].day, data.actuals[data.actuals.length - 1].day), 0).get("actual");
   draw("chart-forecast", [
-    {name: "actual", x: data.actuals.map(row => row.day), y: data.actuals.map(row => row.complaints),
+    {name: "actual", x: actual.x, y: actual.y,
      type: "scatter", mode: "lines+markers", line: {color: "#1d2433", width: 2}},
     {name: "90% band", x: x.concat(x.slice().reverse()),
      y: data.forecast.map(row => row.upper).concat(data.forecast.map(row => row.lower).reverse()),
@@ -267,11 +294,12 @@ function renderHealth(health) {
 }
 
 function renderSla(report) {
-  const days = report.groups.map(g => g.key);
-  const share = (group, target) => group[`${target}_compliance`] === null ? null
+  const days = everyDay(report.start, report.end);
+  const byDay = new Map(report.groups.map(g => [g.key, g]));
+  const share = (group, target) => !group || group[`${target}_compliance`] === null ? null
     : Math.round(group[`${target}_compliance`] * 1000) / 10;
   const traces = [["first_response", "first response", "#2b6cb0"], ["resolution", "resolution", "#38a169"]]
-    .map(([target, name, colour]) => ({name, x: days, y: report.groups.map(g => share(g, target)), type: "scatter",
+    .map(([target, name, colour]) => ({name, x: days, y: days.map(day => share(byDay.get(day), target)), type: "scatter",
       mode: "lines+markers", line: {color: colour, width: 2}, hovertemplate: `${name}: %{y}%<extra></extra>`}));
   const decided = report.groups.reduce((sum, g) => sum + g.first_response_met + g.first_response_breached, 0);
   draw("chart-sla", decided ? traces : [], {yaxis: {gridcolor: "#eef1f6", range: [0, 105], ticksuffix: "%"},

@@ -166,3 +166,23 @@ def test_a_complaint_from_the_future_does_not_move_today(warehouse, tmp_path):
     assert result.returncode == 0, result.stderr
     forecast = read_table(copy / "forecast").to_pandas()
     assert str(forecast["forecast_date"].min()) == "2026-11-26" and str(forecast["trained_through"].max()) == "2026-11-25"
+
+
+def test_a_forecast_leaves_out_the_day_still_running(serving_warehouse):
+    """The history's last day, forecast from during that day, is not a day's count yet: training ends the day before
+    (and the forecast starts with the running day); forecast from the next morning, it is in."""
+    from models.forecast import ForecastSettings
+    from serving.forecast_job import daily_history
+    from serving.warehouse import Warehouse
+
+    warehouse = Warehouse(str(serving_warehouse["dir"]))
+    try:
+        last_day = dt.date.fromisoformat(serving_warehouse["truth"]["days"][-1]["date"])
+        during = dt.datetime.combine(last_day, dt.time(15, 0), tzinfo=dt.timezone.utc)
+        def trained_through(now):
+            return daily_history(warehouse, ForecastSettings(), now)["day"].max().date()
+
+        assert trained_through(during) == last_day - dt.timedelta(days=1)
+        assert trained_through(during + dt.timedelta(days=1)) == last_day
+    finally:
+        warehouse.close()

@@ -34,7 +34,12 @@ def streamed(kafka_services, generated_day, tmp_path_factory):
                      "--expansion-service", kafka_services["expansion_service"], "--customers", str(customers),
                      "--group-id", f"e2e-{uuid.uuid4().hex[:6]}", timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
-    return {"dir": output_dir, "published": published, "stdout": result.stdout}
+    return {"dir": output_dir, "published": published, "stdout": result.stdout, "stderr": result.stderr}
+
+
+def test_the_stream_prints_no_harmless_runner_channel_notice(streamed):
+    """Beam Java's gRPC channel notice, relayed by Prism as an ERROR, is kept off the terminal (log_filters.py)."""
+    assert "ManagedChannelImpl" not in streamed["stderr"]
 
 
 def test_stream_counts_balance_and_match_the_generators_truth(streamed, generated_day):

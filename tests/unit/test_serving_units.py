@@ -136,6 +136,24 @@ def test_distinctive_phrases_are_the_ones_a_category_owns():
     assert distinctive_phrases({}) == {}
 
 
+def test_phrases_leave_out_filler_words_and_list_each_phrase_once_in_its_longest_form():
+    network = ["my home fibre keeps dropping every evening", "home fibre shows red light all week",
+               "the home fibre router keeps blinking this week", "home fibre down again, modem shows los"] * 6
+    care = ["passed between agents, no solution after a week", "getting passed between agents with no solution",
+            "I keep getting passed between agents for no solution", "agents promised a callback that never came"] * 6
+    ranked = distinctive_phrases({"Network": network, "Customer Service": care}, top=6, min_count=3)
+    listed = {category: [p["phrase"] for p in phrases] for category, phrases in ranked.items()}
+    everything = [phrase for phrases in listed.values() for phrase in phrases]
+    assert not {"keeps", "keep", "shows", "week", "getting"} & {w for p in everything for w in p.split()}
+    assert "home fibre" in listed["Network"]
+    assert "home" not in listed["Network"] and "fibre" not in listed["Network"]  # all three counted 24
+    for phrases in ranked.values():  # no listed word or phrase overlaps another listed with nearly its count
+        for a in phrases:
+            for b in phrases:
+                if a is not b and set(a["phrase"].split()) & set(b["phrase"].split()):
+                    assert min(a["count"], b["count"]) < 0.8 * max(a["count"], b["count"]), (a, b)
+
+
 # -- forecasting pieces -----------------------------------------------------------------------------------------------
 def test_complete_history_fills_missing_days_with_zero():
     daily = pd.DataFrame({"day": [dt.date(2026, 11, 1), dt.date(2026, 11, 4)], "category": ["Network"] * 2,
