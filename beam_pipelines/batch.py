@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import platform
-import secrets
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -46,7 +45,7 @@ from transforms.sources.lake import ReadLakeBatches
 from transforms.sources.sms import AssembleSmsInBatches
 from transforms.stages import Stage
 from transforms.validation import validate_complaint
-from transforms.warehouse_io import NOT_COMMITTED, WriteToLake, WriteToWarehouse
+from transforms.warehouse_io import NOT_COMMITTED, WriteToLake, WriteToWarehouse, new_run_id
 
 # Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
 CHANNEL_DIRS = {
@@ -193,10 +192,6 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
     return BatchPlan(input_dir, output_dir, batch_date, batch_id, new_run_id(started_at), started_at, files,
                      shard_count(settings, files), runner, list(beam_args), ignored_inputs(input_dir, files, include),
                      include=list(include or []))
-
-
-def new_run_id(started_at: dt.datetime) -> str:
-    return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def shard_count(settings: Settings, files: list[InputFile]) -> int:

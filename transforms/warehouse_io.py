@@ -265,9 +265,14 @@ class WriteToWarehouse(beam.PTransform):
                  dead_letter_files: int = DEFAULT_DEAD_LETTER_FILES, properties: dict | None = None,
                  fail_pipeline: bool = True):
         super().__init__()
+        if lake is not None and not run_id:
+            raise ValueError("WriteToWarehouse(lake=...) needs the run_id given to WriteToLake: the run's commit "
+                             "moves the lake files that run staged")
         self.catalog = catalog_of(catalog)
         self.run_id = run_id or new_run_id()
-        self.output_dir = (output_dir or self.catalog.warehouse_dir.rsplit("/", 1)[0] or ".").rstrip("/")
+        warehouse_dir = self.catalog.warehouse_dir
+        self.output_dir = (output_dir or (warehouse_dir.rsplit("/", 1)[0] if "/" in warehouse_dir else ".")
+                           ).rstrip("/") or "/"
         self.batch_id = batch_id or self.run_id
         self.batch_date = batch_date or dt.datetime.now(dt.timezone.utc).date()
         self.lake, self.quality, self.manifest = lake, quality, dict(manifest or {})

@@ -189,3 +189,80 @@ def test_a_run_whose_counts_do_not_balance_commits_nothing_and_keeps_its_staging
     staging = Path(record["staging"])
     assert list(staging.rglob("*.parquet")) and list(staging.rglob("*.jsonl"))
     assert json.loads((staging / sinks.KEPT_FILE).read_text())["reason"] == "counts did not balance"
+
+
+def test_two_attempts_of_one_runs_commit_racing_each_other_commit_once(tweets, tmp_path):
+    """A retried commit step beside the attempt it retries (a worker thought lost, or the recovery of a later run
+    on the host): each loads the table itself and commits the same files for the same run; one snapshot wins."""
+    import threading
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from schemas import tables
+    from warehouse.catalog import ensure_table, file_uri, local_path, writer_schema
+    from warehouse.commit import upsert_files
+
+    run_pipeline(tweets, tmp_path / "source", "run-e")
+    rows = read_table(tmp_path / "source" / "warehouse" / "complaints")
+    day = rows["event_date"][0]
+    rows = rows.filter(pc.equal(rows["event_date"], day))  # a data file holds one partition
+
+    config = CatalogConfig(str(tmp_path / "warehouse"))
+    iceberg = ensure_table(open_catalog(config), config, tables.COMPLAINTS)
+    folder = Path(local_path(iceberg.location())) / f"event_date={day.as_py().isoformat()}"
+    folder.mkdir(parents=True)
+    pq.write_table(rows.select(writer_schema(iceberg).names).cast(writer_schema(iceberg)), folder / "run-f-0.parquet")
+
+    results, start = [], threading.Barrier(2)
+
+    def attempt():
+        table = load_table(open_catalog(config), config, tables.COMPLAINTS)  # each attempt its own view
+        start.wait()
+        results.append(upsert_files(table, [file_uri(str(folder / "run-f-0.parquet"))], tables.COMPLAINTS.key,
+                                    {"run_id": "run-f"}, once_per_run=True))
+
+    attempts = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in attempts:
+        thread.start()
+    for thread in attempts:
+        thread.join()
+    assert len(results) == 2 and results[0].snapshot_id == results[1].snapshot_id
+    iceberg = load_table(open_catalog(config), config, tables.COMPLAINTS)
+    assert [s.summary.get("run_id") for s in iceberg.metadata.snapshots] == ["run-f"]
+    assert read_table(tmp_path / "warehouse" / "complaints").num_rows == rows.num_rows
+
+
+def test_a_detached_runs_manifest_and_staging_belong_to_its_job_not_to_the_launcher(tmp_path):
+    """A launcher that submits a job and ends (``complaints batch --detach``, killed or not) leaves a run that a
+    later run on the host must neither record as abandoned nor sweep: the job commits it."""
+    import subprocess
+    import sys
+
+    from beam_pipelines import run_records
+    from tests.conftest import REPO
+
+    launcher = ("import sys; from beam_pipelines import run_records; from transforms import sinks; "
+                "out = sys.argv[1]; "
+                "run_records.record_started(out, {'run_id': 'detached', 'batch_id': 'b'}, detached=True); "
+                "run_records.record_started(out, {'run_id': 'waited', 'batch_id': 'b'}); "
+                "[sinks.claim_staging(out, run, detached=run == 'detached') for run in ('detached', 'waited')]")
+    subprocess.run([sys.executable, "-c", launcher, str(tmp_path)], cwd=REPO, check=True, timeout=120)
+
+    assert run_records.record_abandoned(str(tmp_path)) == ["waited"]  # its launcher's process is gone
+    assert manifest(tmp_path, "detached")["status"] == "running"
+    assert sinks.sweep_abandoned_staging(str(tmp_path)) == ["waited"]
+    assert (tmp_path / "_staging" / "detached").is_dir()
+
+
+def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_documented_quality_limits():
+    from beam_pipelines.config import QualitySettings
+    from transforms.run_checks import default_quality
+
+    writer = WriteToWarehouse("out/warehouse")
+    assert writer.output_dir == "out" and writer.catalog == CatalogConfig("out/warehouse")
+    assert writer.batch_id == writer.run_id and writer.fail_pipeline
+    assert set(writer.table_schemas) == {"complaints", "dead_letter"}
+    assert default_quality() == QualitySettings()
+    with pytest.raises(ValueError, match="run_id given to WriteToLake"):
+        WriteToWarehouse("out/warehouse", lake=object())
