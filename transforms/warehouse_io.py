@@ -39,17 +39,8 @@ import apache_beam as beam
 from schemas import tables
 from transforms import sinks
 from transforms.packing import PackByKey
-from transforms.run_checks import (
-    CommitFailed,
-    RefusedRun,
-    UnbalancedRun,
-    check_quality,
-    default_quality,
-    guard_verdict,
-    quality_warnings,
-    reject_guard,
-    summarise_counts,
-)
+from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, UnbalancedRun, check_quality,
+                                   default_quality, guard_verdict, quality_warnings, reject_guard, summarise_counts)
 
 #: the manifest statuses of a run that ended without committing
 NOT_COMMITTED = ("unbalanced", "refused", "failed")
@@ -136,8 +127,9 @@ class RunCommit:
     def __call__(self, tallies) -> dict:
         """Commit the run whose tallies (``((source, outcome, reason), count)``, summed) are given; return its
         manifest. A run not committed raises ``UnbalancedRun``, ``RefusedRun`` (``BrokenStage``) or
-        ``CommitFailed`` after writing a manifest that says so (``fail_pipeline``; else its manifest is returned). A run whose manifest says ``succeeded`` already is not committed again (what
-        it staged again is discarded); a table that has this run's snapshot is left as it is."""
+        ``CommitFailed`` after writing a manifest that says so (with ``fail_pipeline`` false, returns that
+        manifest). A run whose manifest says ``succeeded`` already is not committed again (what it staged again
+        is discarded); a table that has this run's snapshot is not committed to again."""
         from beam_pipelines import run_records
 
         staging = sinks.staging_root(self.output_dir, self.run_id)
@@ -160,8 +152,6 @@ class RunCommit:
         try:
             check_quality(counts, quality, staging)
         except RefusedRun as refused:
-            from transforms.run_checks import BrokenStage
-
             sinks.keep_staging(self.output_dir, self.run_id, str(refused))
             run_records.write_manifest(self.output_dir, {
                 **manifest, "status": "refused", "refused_because": str(refused),
