@@ -14,7 +14,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from beam_pipelines.config import ValidationSettings
 from beam_pipelines.parameters import validation_rules
 from models.rules import RulesModel
-from tests.warehouse_helpers import read_table
+from tests.support.warehouse import read_table
 from transforms import sinks, warehouse_io
 from transforms.cleaning import clean_complaint
 from transforms.dedupe import DedupeShards, GroupIntoShards
@@ -240,7 +240,7 @@ def test_a_detached_runs_manifest_and_staging_belong_to_its_job_not_to_the_launc
     import sys
 
     from beam_pipelines import run_records
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     launcher = ("import sys; from beam_pipelines import run_records; from transforms import sinks; "
                 "out = sys.argv[1]; "
