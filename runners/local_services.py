@@ -61,6 +61,10 @@ FLINK_JOB_PORT = _env_number("COMPLAINTS_FLINK_JOB_PORT", 8099)
 #: workers")
 FLINK_SLOTS = _env_number("COMPLAINTS_FLINK_SLOTS", 2)
 PYTHON_POOL_PORT = _env_number("COMPLAINTS_PYTHON_POOL_PORT", 50000)
+#: when set, how many times the cluster restarts a job that lost a TaskManager (fixed delay of 2 s), batch jobs
+#: included; unset: Flink's default (streams with checkpoints restart with an exponential delay, batch jobs never)
+FLINK_RESTART_ATTEMPTS = (_env_number("COMPLAINTS_FLINK_RESTART_ATTEMPTS", 1)
+                          if os.environ.get("COMPLAINTS_FLINK_RESTART_ATTEMPTS") else None)
 #: the interpreter whose Beam the Flink workers run: the project's environment (``make`` passes it)
 PYTHON = os.environ.get("COMPLAINTS_PYTHON", str(REPO / ".venv" / "bin" / "python"))
 
@@ -572,6 +576,9 @@ def _flink_conf() -> Path:
         f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
         # a cancelled or failed job keeps its last checkpoint, so it can be started again from it
         "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
+        *([] if FLINK_RESTART_ATTEMPTS is None else [
+            "restart-strategy.type: fixed-delay", f"restart-strategy.fixed-delay.attempts: {FLINK_RESTART_ATTEMPTS}",
+            "restart-strategy.fixed-delay.delay: 2 s"]),
     ]) + "\n")
     return conf
 

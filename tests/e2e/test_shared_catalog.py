@@ -174,3 +174,30 @@ def test_the_local_services_start_a_postgresql_of_their_own_with_the_catalog_dat
     finally:
         services("stop")
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.spark
+def test_spark_reads_and_writes_a_table_we_committed_on_the_postgresql_catalog(catalog_uri, tmp_path):
+    """Spark 3.5's Iceberg JDBC catalog on the same PostgreSQL database (PostgreSQL's JDBC driver from
+    ``runners/services/spark/pom.xml``): it reads the rows our committer put there, and a row it inserts is read
+    back through our catalog."""
+    from runners import local_services
+    from tests.conftest import unavailable
+    from tests.support.spark import spark_sql, table_name
+    from warehouse.commit import write_rows
+    from warehouse.read import read_arrow
+
+    if not list((local_services.spark_home() / "jars").glob("postgresql-*.jar")):
+        unavailable(f"no PostgreSQL JDBC driver in {local_services.spark_home() / 'jars'} "
+                    "(python runners/local_services.py fetch --only spark)")
+    config = CatalogConfig(str(tmp_path), uri=catalog_uri)
+    write_rows(config, tables.ALERTS, [alert("ours-1", 7), alert("ours-2", 8)])
+    with spark_sql(tmp_path, catalog_uri) as spark:
+        seen = spark.rows(f"SELECT alert_id, complaints FROM {table_name('alerts')} ORDER BY alert_id")
+        assert seen == [{"alert_id": "ours-1", "complaints": 7}, {"alert_id": "ours-2", "complaints": 8}]
+        spark.execute(f"INSERT INTO {table_name('alerts')} SELECT 'spark-1', scope, minute_start, window_seconds, "
+                      f"99, baseline_mean, baseline_stddev, threshold, severity, detected_at, alert_date "
+                      f"FROM {table_name('alerts')} WHERE alert_id = 'ours-1'")
+    rows = read_arrow(config, "alerts").sort_by("alert_id").to_pylist()
+    assert [(row["alert_id"], row["complaints"]) for row in rows] == [("ours-1", 7), ("ours-2", 8), ("spark-1", 99)]
+    assert [row[:3] for row in catalog_rows(catalog_uri)] == [(SQL_CATALOG_NAME, "beejan", "alerts")]
