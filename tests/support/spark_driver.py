@@ -9,9 +9,9 @@ Starts one local Spark session whose catalog ``embedded`` is our embedded Iceber
 ``COMPLAINTS_SPARK_CATALOG_JDBC`` holds its JDBC URL, user and password as a JSON object. It writes one JSON
 line ``{"ready": true, "spark": VERSION}``, then answers each JSON line ``{"sql": STATEMENT}`` read from stdin
 with one JSON line: ``{"columns": [...], "types": [...], "rows": [[...], ...]}`` or ``{"error": MESSAGE}``.
-Values are plain JSON: timestamps (with time zone) as ISO 8601 in UTC with ``+00:00`` and microseconds, timestamps without time zone and dates as ISO 8601, decimals as strings, bytes as
-hex, arrays as lists, maps and structs as objects. Anything Spark or its JVM prints goes to stderr; the answers have
-stdout to themselves.
+Values are plain JSON: timestamps (with time zone) as ISO 8601 in UTC with ``+00:00`` and microseconds,
+timestamps without time zone and dates as ISO 8601, decimals as strings, bytes as hex, arrays as lists, maps and
+structs as objects. Anything Spark or its JVM prints goes to stderr; the answers have stdout to themselves.
 """
 from __future__ import annotations
 
