@@ -132,6 +132,12 @@ def test_a_batch_commits_to_the_postgresql_catalog_and_maintain_and_query_read_i
     assert {row[2]: row[3] for row in catalog_rows(catalog_uri)} == snapshots_before  # a dry run changes nothing
     assert not (out / "warehouse" / "catalog.db").exists()
 
+    # relocation rewrites an embedded catalog only: here it refuses, in one line, and changes nothing
+    moved = run_cli("relocate", "--from", str(tmp_path / "elsewhere"), "--to", str(out / "warehouse"), env=env)
+    assert moved.returncode == 3 and "relocate rewrites only an embedded catalog" in moved.stderr
+    assert len(moved.stderr.strip().splitlines()) == 1
+    assert {row[2]: row[3] for row in catalog_rows(catalog_uri)} == snapshots_before
+
 
 def test_the_local_services_start_a_postgresql_of_their_own_with_the_catalog_database_and_stop_it():
     """``local_services.py start --only postgres`` in a fresh services folder: initdb (as the ``postgres`` account
