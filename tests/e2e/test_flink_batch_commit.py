@@ -1,7 +1,13 @@
 """A batch on a real Flink cluster commits by itself, exactly once, to the shared Iceberg catalog on PostgreSQL
 (``tests/e2e/test_shared_catalog.py``): its launcher killed right after the job was submitted; a TaskManager
 killed while the commit step is half-way through the tables. The rows are compared with the same day run on the
-direct runner (``batch_output``)."""
+direct runner (``batch_output``).
+
+Both run on a private cluster (``tests/support/flink_cluster.py``), started once for the module: the second test
+kills its TaskManager, which must not break the jobs of others on the shared one; and its Python worker pool runs
+in this checkout, so the commit step that runs on the workers is this checkout's code (the shared pool imports the
+code of the checkout that started it).
+"""
 import json
 import os
 import signal
@@ -83,15 +89,29 @@ def assert_committed_once(out, catalog_uri: str, direct_out, run_id: str) -> Non
                                                      key)
 
 
-def test_a_detached_batch_whose_launcher_is_killed_after_submission_commits_exactly_once(
-        flink_services, catalog_uri, generated_day, batch_output, tmp_path):
-    """On the shared cluster: the launcher is ``kill -9``-ed as soon as the job is on the cluster; the job's own
-    commit step writes the snapshot of each table and the run manifest."""
-    from tests.conftest import FLINK_PORTS
+@pytest.fixture(scope="module")
+def private_flink():
+    """A private Flink cluster: one TaskManager with one slot; a job that loses its TaskManager is restarted up to
+    twice."""
+    try:
+        cluster = flink_cluster.PrivateFlinkCluster(slots=1, restart_attempts=2)
+    except FileNotFoundError as missing:
+        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
 
-    rest = f"http://localhost:{FLINK_PORTS['the Flink JobManager']}"
+
+def test_a_detached_batch_whose_launcher_is_killed_after_submission_commits_exactly_once(
+        private_flink, catalog_uri, generated_day, batch_output, tmp_path):
+    """``complaints batch --detach``, ``kill -9``-ed as soon as its job is on the cluster: the job's own commit
+    step writes the snapshot of each table and the run manifest."""
+    rest = private_flink.rest
     out, job_name = tmp_path / "out", f"detached-{uuid.uuid4().hex[:10]}"
-    launcher = launch_batch(generated_day, out, catalog_uri, flink_services, job_name, "--detach")
+    launcher = launch_batch(generated_day, out, catalog_uri, private_flink.submit_options(), job_name, "--detach")
     try:
         flink_cluster.wait_for_job(rest, job_name, ("CREATED", "RUNNING", "FINISHED"), timeout=300,
                                    alive=still_running(launcher))
@@ -105,22 +125,6 @@ def test_a_detached_batch_whose_launcher_is_killed_after_submission_commits_exac
     assert manifest["status"] == "succeeded" and manifest["runner"] == "FlinkRunner"
     assert manifest["counts"] == batch_output["manifest"]["counts"]
     assert_committed_once(out, catalog_uri, batch_output["dir"], manifest["run_id"])
-
-
-@pytest.fixture(scope="module")
-def private_flink():
-    """A private Flink cluster (one TaskManager, one slot; a job that loses its TaskManager is restarted up to
-    twice), for the test that kills its TaskManager."""
-    try:
-        cluster = flink_cluster.PrivateFlinkCluster(slots=1, restart_attempts=2)
-    except FileNotFoundError as missing:
-        if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
-            pytest.fail(str(missing))
-        pytest.skip(str(missing))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
 
 
 def _lock_the_catalog_row(catalog_uri: str, table: str):
@@ -145,29 +149,31 @@ def _sessions_waiting_for_a_lock(catalog_uri: str) -> int:
 
 def test_a_taskmanager_killed_during_the_commit_step_leaves_each_row_once(
         private_flink, catalog_uri, generated_day, batch_output, tmp_path):
-    """The tables exist (empty) before the run, and the test holds the dead-letter table's catalog row locked:
-    the commit step commits the complaints, then waits in PostgreSQL to commit the dead letters. Then the
-    TaskManager (with its Python workers) is killed and a new one started; the lock is let go. Flink restarts
-    the job; its commit step finds the complaints already committed by this run and commits the dead letters:
-    one snapshot per table, each row once, the manifest balanced."""
+    """The tables exist (empty) before the run, and the test holds the catalog row of the table committed last
+    (the dead letters) locked: the commit step commits the complaints, then waits in PostgreSQL to commit the
+    dead letters. Then the TaskManager (with its Python workers) is killed and a new one started; the lock is let
+    go. Flink restarts the job; its commit step finds the complaints already committed by this run and commits
+    the dead letters: one snapshot per table, each row once, the manifest balanced."""
+    from transforms.sinks import ICEBERG_TABLES
     from warehouse.catalog import ensure_table
 
     out, job_name = tmp_path / "out", f"tm-kill-{uuid.uuid4().hex[:10]}"
     config = CatalogConfig(str(out / "warehouse"), uri=catalog_uri)
     catalog = open_catalog(config)
-    for name in KEYS:
-        ensure_table(catalog, config, tables.WAREHOUSE_TABLES[name])
-    lock = _lock_the_catalog_row(catalog_uri, "dead_letter")
+    for table in ICEBERG_TABLES:
+        ensure_table(catalog, config, table)
+    *first, last = [table.name for table in ICEBERG_TABLES]  # the commit step commits them in this order
+    lock = _lock_the_catalog_row(catalog_uri, last)
     launcher = launch_batch(generated_day, out, catalog_uri, private_flink.submit_options(), job_name)
     try:
         deadline = time.monotonic() + 600
-        while _sessions_waiting_for_a_lock(catalog_uri) == 0:  # the commit step is at the dead letters
+        while _sessions_waiting_for_a_lock(catalog_uri) == 0:  # the commit step is at the last table
             assert launcher.poll() is None, launcher.stderr.read()[-3000:]
-            assert time.monotonic() < deadline, "the commit step never reached the dead-letter table"
+            assert time.monotonic() < deadline, f"the commit step never reached table {last}"
             time.sleep(0.25)
-        complaints = table_of(out, catalog_uri, "complaints")
-        assert len(complaints.snapshots()) == 1  # half-way: the complaints are committed, the dead letters not
-        assert table_of(out, catalog_uri, "dead_letter").snapshots() == []
+        # half-way: the tables before the last are committed, the last not
+        assert [len(table_of(out, catalog_uri, name).snapshots()) for name in first] == [1] * len(first)
+        assert table_of(out, catalog_uri, last).snapshots() == []
         job = flink_cluster.job_named(private_flink.rest, job_name)
         private_flink.kill_taskmanager()
         lock.close()  # the killed worker's session ends; nothing it had not committed is kept
