@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Local services for the pipelines: a Kafka broker, Beam's Kafka expansion service and Java worker pool, the
-Prism runner, and a Flink 1.19 cluster (JobManager + one TaskManager with 2 slots) with Beam's Flink job server
-and a Python SDK worker pool. Standard library only, so it runs before the project's environment exists.
+Prism runner, a Flink 1.19 cluster (JobManager + one TaskManager with 2 slots) with Beam's Flink job server
+and a Python SDK worker pool, and PostgreSQL holding the shared Iceberg catalog (Debian's ``postgresql``; as
+root it runs as the ``postgres`` account). Standard library only, so it runs before the project's environment
+exists.
 
     python runners/local_services.py fetch     # jars from Maven Central, Prism built from the Go module proxy
     python runners/local_services.py start     # fetch if needed, then start all and wait until they listen
@@ -15,8 +17,9 @@ Everything lives under ``.services/`` in the repository (ignored by git): ``kafk
 into the project's environment: they pin an old Beam), ``flink/conf``, ``airflow/venv`` (Apache Airflow for the
 DAG tests and ``make airflow``, from ``runners/airflow/requirements.txt``), ``kubernetes/libs`` (the Flink operator's
 CRDs) and ``bin/kustomize`` (for the manifest tests), ``spark/venv`` and ``spark/jars`` (Spark 3.5 with Iceberg,
-for the tests of a second engine on our tables), ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports
-come from the environment (defaults below).
+for the tests of a second engine on our tables), ``bin/prism``, ``data/`` (``data/postgres``: PostgreSQL's
+cluster, made by initdb at its first start), ``logs/`` and ``run/*.pid``. Ports come from the environment
+(defaults below).
 """
 from __future__ import annotations
 
@@ -443,14 +446,14 @@ def _as(user: str | None, command: list[str], input: str | None = None) -> None:
 
 def start_postgres() -> bool:
     """PostgreSQL for the shared Iceberg SQL catalog: a cluster of its own in ``.services/data/postgres`` (made by
-    ``initdb`` the first time), listening on 127.0.0.1:``COMPLAINTS_POSTGRES_PORT`` (5433) with password
+    ``initdb`` the first time; see ``_postgres_folders``), listening on 127.0.0.1:``COMPLAINTS_POSTGRES_PORT`` (5433) with password
     (scram-sha-256) logins, and on a Unix socket in ``.services/run/postgres`` where only its own account gets in
     (peer). As root it runs as the ``postgres`` account. The first start makes the catalog's user and database
     (``catalog_uri()``); pyiceberg creates its tables in it."""
     user = _postgres_account()
     programs = postgres_bin()
-    data = HOME / "data" / "postgres"
-    sockets = _owned_folder(HOME / "run" / "postgres", user)
+    data, sockets = _postgres_folders(user)
+    _owned_folder(sockets, user)
     if not (data / "PG_VERSION").exists():
         _owned_folder(data, user)
         _as(user, [str(programs / "initdb"), "--pgdata", str(data), "--encoding=UTF8", "--locale=C.UTF-8",
@@ -461,6 +464,27 @@ def start_postgres() -> bool:
     if started:
         _ensure_catalog_database(user, sockets)
     return started
+
+
+def _postgres_folders(user: str | None) -> tuple[Path, Path]:
+    """(data folder, socket folder) of the local PostgreSQL: ``.services/data/postgres`` and
+    ``.services/run/postgres``; when the account it runs as cannot reach ``.services`` (a checkout under root's
+    home, mode 0700), a folder of the checkout's own under that account's home instead (``~postgres/complaints/``
+    and a hash of the services folder's path)."""
+    if user is None or _reachable_by(user, HOME):
+        return HOME / "data" / "postgres", HOME / "run" / "postgres"
+    import hashlib
+    import pwd
+
+    own = hashlib.sha256(str(HOME.resolve()).encode()).hexdigest()[:12]
+    folder = Path(pwd.getpwnam(user).pw_dir) / "complaints" / own
+    return folder / "data", folder / "run"
+
+
+def _reachable_by(user: str, folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["test", "-x", str(folder)], user=user, group=_group_of(user), extra_groups=[],
+                          cwd="/").returncode == 0
 
 
 def _ensure_catalog_database(user: str | None, sockets: Path) -> None:
