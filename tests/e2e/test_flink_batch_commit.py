@@ -21,7 +21,7 @@ import pytest
 from schemas import tables
 from tests.conftest import REPO
 from tests.support import flink_cluster
-from tests.support.postgres import fresh_catalog_database
+from tests.support.postgres import catalog_rows, fresh_catalog_database
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.flink, pytest.mark.postgres]
@@ -45,14 +45,6 @@ def launch_batch(day: dict, out, catalog_uri: str, flink_options: list[str], job
          "--date", day["date"], "--quiet", *extra, *flink_options, f"--job_name={job_name}"],
         cwd=REPO, env={**os.environ, "COMPLAINTS_CATALOG_URI": catalog_uri}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def still_running(process: subprocess.Popen):
-    """For ``wait_for_job``: stop waiting, with the launcher's error, when it has failed."""
-    def check():
-        if process.poll() not in (None, 0):
-            raise AssertionError(f"the launcher failed ({process.returncode}): {process.stderr.read()[-3000:]}")
-    return check
 
 
 def the_run(out) -> dict:
@@ -107,18 +99,24 @@ def private_flink():
 
 def test_a_detached_batch_whose_launcher_is_killed_after_submission_commits_exactly_once(
         private_flink, catalog_uri, generated_day, batch_output, tmp_path):
-    """``complaints batch --detach``, ``kill -9``-ed as soon as its job is on the cluster: the job's own commit
-    step writes the snapshot of each table and the run manifest."""
+    """``complaints batch --detach``, ``kill -9``-ed as soon as its job is on the cluster (unless it has already
+    exited, as a detached launcher does once the job is submitted). At that moment nothing is committed: what is
+    committed afterwards, the snapshot of each table and the run manifest, the job's own commit step writes."""
     rest = private_flink.rest
     out, job_name = tmp_path / "out", f"detached-{uuid.uuid4().hex[:10]}"
     launcher = launch_batch(generated_day, out, catalog_uri, private_flink.submit_options(), job_name, "--detach")
     try:
-        flink_cluster.wait_for_job(rest, job_name, ("CREATED", "RUNNING", "FINISHED"), timeout=300,
-                                   alive=still_running(launcher))
+        deadline = time.monotonic() + 300
+        while launcher.poll() is None and flink_cluster.job_named(rest, job_name) is None:
+            assert time.monotonic() < deadline, "the job did not reach the cluster within 300 s"
+            time.sleep(0.2)
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
         launcher.wait()
+    assert launcher.returncode in (0, -signal.SIGKILL), launcher.stderr.read()[-3000:]
+    assert the_run(out)["status"] == "running"  # the launcher is gone, and it committed nothing
+    assert catalog_rows(catalog_uri) == []
     job = flink_cluster.wait_for_job(rest, job_name, ("FINISHED", "FAILED", "CANCELED"), timeout=600)
     assert job["state"] == "FINISHED", flink_cluster.job_detail(rest, job["jid"])
     manifest = the_run(out)

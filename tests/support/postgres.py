@@ -48,10 +48,12 @@ def fresh_catalog_database():
 
 def catalog_rows(uri: str) -> list[tuple]:
     """The rows of pyiceberg's table of tables in the catalog database at ``uri``:
-    (catalog name, namespace, table, metadata location)."""
+    (catalog name, namespace, table, metadata location); none before pyiceberg has made that table."""
     import psycopg
 
     with psycopg.connect(uri.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
+        if connection.execute("select to_regclass('iceberg_tables')").fetchone()[0] is None:
+            return []
         return connection.execute("select catalog_name, table_namespace, table_name, metadata_location "
                                   "from iceberg_tables order by table_name").fetchall()
 
