@@ -43,6 +43,10 @@ INGEST = [  # the web-form endpoint, the X connector and replay, publishing to t
     "aiohttp==3.14.5",         # the web-form HTTP endpoint and the X filtered-stream client (streaming HTTP)
     "phonenumbers==9.0.43",    # the endpoint checks a post with the pipeline's own parser (transforms.cleaning)
 ]
+WAREHOUSE = [  # a shared Iceberg SQL catalog on PostgreSQL ([warehouse] catalog_uri postgresql+psycopg://...)
+    "psycopg==3.3.9",          # PostgreSQL's driver for SQLAlchemy (psycopg 3)
+    "psycopg-binary==3.3.9",   # its compiled libpq, so no PostgreSQL client library has to be on the host
+]
 TEST = [
     "pytest==9.2.0",
     "hypothesis==6.170.15",    # property-based runs: the API against its OpenAPI document, the parsers
@@ -68,7 +72,7 @@ setup(
     package_data={"schemas": ["avro/*.avsc"], "beam_pipelines": ["config/*.toml"], "serving": ["dashboard/*"],
                   "models": ["label_maps/*.json"]},
     install_requires=BASE,
-    extras_require={"pipeline": PIPELINE, "serving": SERVING, "ingest": INGEST, "warehouse": [],  # in the base
-                    "all": sorted(set(PIPELINE + SERVING + INGEST)), "test": TEST, "docs": DOCS},
+    extras_require={"pipeline": PIPELINE, "serving": SERVING, "ingest": INGEST, "warehouse": WAREHOUSE,
+                    "all": sorted(set(PIPELINE + SERVING + INGEST + WAREHOUSE)), "test": TEST, "docs": DOCS},
     entry_points={"console_scripts": ["complaints=beam_pipelines.cli:main"]},
 )

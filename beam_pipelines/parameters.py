@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import TYPE_CHECKING
 
 from beam_pipelines.config import StreamingSettings, ValidationSettings, WarehouseSettings
+from schemas.tables import WAREHOUSE_DIR
 from transforms.validation import ValidationRules
 from warehouse.catalog import CatalogConfig
 
@@ -36,4 +38,13 @@ def stream_timing(streaming: StreamingSettings, **overrides) -> StreamTiming:
 
 def catalog_config(warehouse: WarehouseSettings, output_dir: str) -> CatalogConfig:
     """The Iceberg catalog of a run writing to ``output_dir``: its tables under ``OUT/warehouse``."""
-    return CatalogConfig.of_output(output_dir, warehouse.catalog, warehouse.namespace)
+    return warehouse_catalog_config(warehouse, f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}")
+
+
+def warehouse_catalog_config(warehouse: WarehouseSettings, warehouse_dir: str) -> CatalogConfig:
+    """The Iceberg catalog of the tables whose files are in ``warehouse_dir``, as ``[warehouse]`` names it: the
+    shared SQL catalog at the URI in the environment variable ``catalog_uri_env`` names (when set) or at
+    ``catalog_uri``; else the catalog named ``catalog``; else the embedded one in ``warehouse_dir``. Raises
+    ``warehouse.catalog.CatalogError`` when both a URI and a name are given."""
+    uri = (os.environ.get(warehouse.catalog_uri_env, "") if warehouse.catalog_uri_env else "") or warehouse.catalog_uri
+    return CatalogConfig(warehouse_dir, warehouse.catalog, warehouse.namespace, uri.strip())

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Local services for the pipelines: a Kafka broker, Beam's Kafka expansion service and Java worker pool, the
-Prism runner, and a Flink 1.19 cluster (JobManager + one TaskManager with 2 slots) with Beam's Flink job server
-and a Python SDK worker pool. Standard library only, so it runs before the project's environment exists.
+Prism runner, a Flink 1.19 cluster (JobManager + one TaskManager with 2 slots) with Beam's Flink job server
+and a Python SDK worker pool, and PostgreSQL holding the shared Iceberg catalog (Debian's ``postgresql``; as
+root it runs as the ``postgres`` account). Standard library only, so it runs before the project's environment
+exists.
 
     python runners/local_services.py fetch     # jars from Maven Central, Prism built from the Go module proxy
     python runners/local_services.py start     # fetch if needed, then start all and wait until they listen
@@ -15,8 +17,9 @@ Everything lives under ``.services/`` in the repository (ignored by git): ``kafk
 into the project's environment: they pin an old Beam), ``flink/conf``, ``airflow/venv`` (Apache Airflow for the
 DAG tests and ``make airflow``, from ``runners/airflow/requirements.txt``), ``kubernetes/libs`` (the Flink operator's
 CRDs) and ``bin/kustomize`` (for the manifest tests), ``spark/venv`` and ``spark/jars`` (Spark 3.5 with Iceberg,
-for the tests of a second engine on our tables), ``bin/prism``, ``data/``, ``logs/`` and ``run/*.pid``. Ports
-come from the environment (defaults below).
+for the tests of a second engine on our tables), ``bin/prism``, ``data/`` (``data/postgres``: PostgreSQL's
+cluster, made by initdb at its first start), ``logs/`` and ``run/*.pid``. Ports come from the environment
+(defaults below).
 """
 from __future__ import annotations
 
@@ -61,18 +64,38 @@ FLINK_JOB_PORT = _env_number("COMPLAINTS_FLINK_JOB_PORT", 8099)
 #: workers")
 FLINK_SLOTS = _env_number("COMPLAINTS_FLINK_SLOTS", 2)
 PYTHON_POOL_PORT = _env_number("COMPLAINTS_PYTHON_POOL_PORT", 50000)
+#: when set, how many times the cluster restarts a job that lost a TaskManager (fixed delay of 2 s), batch jobs
+#: included; unset: Flink's default (streams with checkpoints restart with an exponential delay, batch jobs never)
+FLINK_RESTART_ATTEMPTS = (_env_number("COMPLAINTS_FLINK_RESTART_ATTEMPTS", 1)
+                          if os.environ.get("COMPLAINTS_FLINK_RESTART_ATTEMPTS") else None)
 #: the interpreter whose Beam the Flink workers run: the project's environment (``make`` passes it)
 PYTHON = os.environ.get("COMPLAINTS_PYTHON", str(REPO / ".venv" / "bin" / "python"))
 
-SERVICES = ("kafka", "java-worker", "expansion", "flink-jobmanager", "flink-taskmanager", "flink-job-server",
-            "python-worker-pool")
-PORTS = {"kafka": KAFKA_PORT, "java-worker": JAVA_WORKER_PORT, "expansion": EXPANSION_PORT,
-         "flink-jobmanager": FLINK_REST_PORT, "flink-taskmanager": None, "flink-job-server": FLINK_JOB_PORT,
-         "python-worker-pool": PYTHON_POOL_PORT}
+#: PostgreSQL (Debian's ``postgresql`` 15) holding the shared Iceberg SQL catalog; 5433, not 5432, so that it never
+#: meets a system cluster on the default port
+POSTGRES_PORT = _env_number("COMPLAINTS_POSTGRES_PORT", 5433)
+POSTGRES_DATABASE = "iceberg_catalog"
+POSTGRES_USER = "complaints"
+POSTGRES_PASSWORD = "complaints"  # a local development server on loopback only; production's comes from a secret
+
+SERVICES = ("postgres", "kafka", "java-worker", "expansion", "flink-jobmanager", "flink-taskmanager",
+            "flink-job-server", "python-worker-pool")
+PORTS = {"postgres": POSTGRES_PORT, "kafka": KAFKA_PORT, "java-worker": JAVA_WORKER_PORT,
+         "expansion": EXPANSION_PORT, "flink-jobmanager": FLINK_REST_PORT, "flink-taskmanager": None,
+         "flink-job-server": FLINK_JOB_PORT, "python-worker-pool": PYTHON_POOL_PORT}
+#: how a service is asked to stop (SIGTERM otherwise): PostgreSQL's "fast" shutdown ends its sessions and stops at
+#: once, where SIGTERM ("smart") would wait for every client to disconnect
+STOP_SIGNALS = {"postgres": signal.SIGINT}
 
 
 class ServiceError(Exception):
     pass
+
+
+def catalog_uri(database: str = POSTGRES_DATABASE) -> str:
+    """The SQLAlchemy URI of the shared Iceberg SQL catalog in ``database`` on the local PostgreSQL (what
+    ``[warehouse] catalog_uri`` or ``COMPLAINTS_CATALOG_URI`` take)."""
+    return f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{POSTGRES_PORT}/{database}"
 
 
 def flink_submit_options() -> list[str]:
@@ -282,6 +305,7 @@ PARTS = {
     "airflow": ("Apache Airflow's environment (for the DAG tests and make airflow)", ()),
     "spark": ("Apache Spark's environment and Iceberg jars (for the second-engine tests)", ()),
     "kubernetes": ("the Flink operator's CRDs and kustomize (for the manifest tests)", ()),
+    "postgres": ("PostgreSQL with the shared Iceberg SQL catalog's database (Debian's postgresql)", ("postgres",)),
 }
 
 
@@ -344,9 +368,10 @@ def _alive(name: str) -> int | None:
     return pid
 
 
-def _spawn(name: str, command: list[str], port: int | None, env: dict | None = None, timeout: float = 90) -> bool:
+def _spawn(name: str, command: list[str], port: int | None, env: dict | None = None, timeout: float = 90,
+           user: str | None = None) -> bool:
     """Start a service unless it runs already; True if this call started it. Without a ``port`` (a process that
-    only connects out), it returns once the process runs."""
+    only connects out), it returns once the process runs. ``user``: the account it runs as (root only)."""
     if port is not None and _alive(name) and _listening(port):
         print(f"{name}: already running on port {port}")
         return False
@@ -356,7 +381,8 @@ def _spawn(name: str, command: list[str], port: int | None, env: dict | None = N
     (HOME / "run").mkdir(parents=True, exist_ok=True)
     log = open(HOME / "logs" / f"{name}.log", "ab")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                               start_new_session=True)
+                               start_new_session=True, user=user, group=user and _group_of(user),
+                               extra_groups=[] if user else None)
     _pid_file(name).write_text(str(process.pid))
     if port is None:
         return True
@@ -369,6 +395,113 @@ def _spawn(name: str, command: list[str], port: int | None, env: dict | None = N
             return True
         time.sleep(0.5)
     raise ServiceError(f"{name}: not listening on port {port} after {timeout:.0f} s")
+
+
+def postgres_bin() -> Path:
+    """The folder of Debian's PostgreSQL server programs (``initdb``, ``postgres``), the newest installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parent.parent.name)
+                   if path.parent.parent.name.isdecimal() else 0)
+    if not found:
+        raise ServiceError("PostgreSQL is not installed (apt-get install postgresql): no /usr/lib/postgresql/*/bin")
+    return found[-1].parent
+
+
+def _postgres_account() -> str | None:
+    """The account PostgreSQL runs as: ``postgres`` (Debian's package makes it) when we are root, since initdb and
+    the server refuse to run as root; None (ourselves) otherwise."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise ServiceError("PostgreSQL will not run as root and there is no 'postgres' account "
+                           "(apt-get install postgresql makes it)") from None
+    return "postgres"
+
+
+def _group_of(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
+def _owned_folder(path: Path, user: str | None) -> Path:
+    """``path`` made (mode 0700) and owned by ``user`` (when root gives it one)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        shutil.chown(path, user, _group_of(user))
+    path.chmod(0o700)
+    return path
+
+
+def _as(user: str | None, command: list[str], input: str | None = None) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, input=input, user=user,
+                            group=user and _group_of(user), extra_groups=[] if user else None, cwd="/")
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise ServiceError(f"{' '.join(command[:3])} ... failed:\n" + "\n".join(tail))
+
+
+def start_postgres() -> bool:
+    """PostgreSQL for the shared Iceberg SQL catalog: a cluster of its own in ``.services/data/postgres`` (made by
+    ``initdb`` the first time; see ``_postgres_folders``), listening on 127.0.0.1:``COMPLAINTS_POSTGRES_PORT`` (5433) with password
+    (scram-sha-256) logins, and on a Unix socket in ``.services/run/postgres`` where only its own account gets in
+    (peer). As root it runs as the ``postgres`` account. The first start makes the catalog's user and database
+    (``catalog_uri()``); pyiceberg creates its tables in it."""
+    user = _postgres_account()
+    programs = postgres_bin()
+    data, sockets = _postgres_folders(user)
+    _owned_folder(sockets, user)
+    if not (data / "PG_VERSION").exists():
+        _owned_folder(data, user)
+        _as(user, [str(programs / "initdb"), "--pgdata", str(data), "--encoding=UTF8", "--locale=C.UTF-8",
+                   "--auth-local=peer", "--auth-host=scram-sha-256"])
+    started = _spawn("postgres", [str(programs / "postgres"), "-D", str(data), "-p", str(POSTGRES_PORT),
+                                  "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}"],
+                     POSTGRES_PORT, user=user)
+    if started:
+        _ensure_catalog_database(user, sockets)
+    return started
+
+
+def _postgres_folders(user: str | None) -> tuple[Path, Path]:
+    """(data folder, socket folder) of the local PostgreSQL: ``.services/data/postgres`` and
+    ``.services/run/postgres``; when the account it runs as cannot reach ``.services`` (a checkout under root's
+    home, mode 0700), a folder of the checkout's own under that account's home instead (``~postgres/complaints/``
+    and a hash of the services folder's path)."""
+    if user is None or _reachable_by(user, HOME):
+        return HOME / "data" / "postgres", HOME / "run" / "postgres"
+    import hashlib
+    import pwd
+
+    own = hashlib.sha256(str(HOME.resolve()).encode()).hexdigest()[:12]
+    folder = Path(pwd.getpwnam(user).pw_dir) / "complaints" / own
+    return folder / "data", folder / "run"
+
+
+def _reachable_by(user: str, folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["test", "-x", str(folder)], user=user, group=_group_of(user), extra_groups=[],
+                          cwd="/").returncode == 0
+
+
+def _ensure_catalog_database(user: str | None, sockets: Path) -> None:
+    """The catalog's login and database, made once: psql over the Unix socket as the server's own account. The
+    login may make databases: the tests give each test a catalog database of its own."""
+    psql = [str(postgres_bin() / "psql") if (postgres_bin() / "psql").exists() else "psql", "-h", str(sockets),
+            "-p", str(POSTGRES_PORT), "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qtA"]
+    for _ in range(40):  # the port listens a moment before the server takes logins
+        if subprocess.run([*psql, "-c", "select 1"], capture_output=True, user=user, cwd="/").returncode == 0:
+            break
+        time.sleep(0.25)
+    _as(user, psql, input=(
+        f"select 'create role {POSTGRES_USER} login' where not exists "
+        f"(select from pg_roles where rolname = '{POSTGRES_USER}') \\gexec\n"
+        f"alter role {POSTGRES_USER} createdb password '{POSTGRES_PASSWORD}';\n"
+        f"select 'create database {POSTGRES_DATABASE} owner {POSTGRES_USER}' where not exists "
+        f"(select from pg_database where datname = '{POSTGRES_DATABASE}') \\gexec\n"))
 
 
 def kafka_properties(port: int, controller_port: int, data_dir: Path) -> str:
@@ -467,6 +600,9 @@ def _flink_conf() -> Path:
         f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
         # a cancelled or failed job keeps its last checkpoint, so it can be started again from it
         "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
+        *([] if FLINK_RESTART_ATTEMPTS is None else [
+            "restart-strategy.type: fixed-delay", f"restart-strategy.fixed-delay.attempts: {FLINK_RESTART_ATTEMPTS}",
+            "restart-strategy.fixed-delay.delay: 2 s"]),
     ]) + "\n")
     return conf
 
@@ -541,7 +677,8 @@ def start(parts=tuple(PARTS)) -> list[str]:
     """Fetch what ``parts`` need and start their services that are not running (every part by default); returns
     the names of those this call started."""
     fetch(parts)
-    starters = {"kafka": start_kafka, "java-worker": start_java_worker, "expansion": start_expansion,
+    starters = {"postgres": start_postgres, "kafka": start_kafka, "java-worker": start_java_worker,
+                "expansion": start_expansion,
                 "flink-jobmanager": start_flink_jobmanager, "flink-taskmanager": start_flink_taskmanager,
                 "flink-job-server": start_flink_job_server, "python-worker-pool": start_python_worker_pool}
     wanted = {service for part in parts for service in PARTS[part][1]}
@@ -553,7 +690,7 @@ def stop(names=SERVICES) -> None:
         pid = _alive(name)
         if pid is None:
             continue
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, STOP_SIGNALS.get(name, signal.SIGTERM))
         for _ in range(40):
             if _alive(name) is None:
                 break

@@ -3,8 +3,11 @@
 By default the catalog is embedded: a pyiceberg SQL catalog on SQLite at ``OUT/warehouse/catalog.db``, with
 each table's files under ``OUT/warehouse/<table>/`` (data in Hive-style partition folders such as
 ``event_date=2026-11-26/``, Iceberg metadata in ``metadata/``). Nothing has to run. A profile's
-``[warehouse] catalog`` can name any catalog pyiceberg is configured with instead (REST, Hive, Glue, a shared
-SQL database): pyiceberg reads its properties from ``~/.pyiceberg.yaml`` or ``PYICEBERG_CATALOG__<NAME>__*``
+``[warehouse] catalog_uri`` (or the environment variable its ``catalog_uri_env`` names, ``COMPLAINTS_CATALOG_URI``)
+puts the same SQL catalog in a shared database that every worker reaches instead, as production has: a SQLAlchemy
+URI such as ``postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE`` (``runners/local_services.py`` starts such a
+PostgreSQL locally). A profile's ``[warehouse] catalog`` can name any other catalog pyiceberg is configured with
+(REST, Hive, Glue): pyiceberg reads its properties from ``~/.pyiceberg.yaml`` or ``PYICEBERG_CATALOG__<NAME>__*``
 environment variables, so secrets stay out of the profile.
 
 Every table is created from its Avro schema (``schemas/avro``) with the partition columns of
@@ -31,6 +34,9 @@ from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
 from warehouse.uris import file_uri, is_local, local_path, normalise_uri
 
 CATALOG_FILE = "catalog.db"
+#: the name our SQL catalog (embedded or shared) gives its rows in the database: a JDBC catalog (Spark's) sees only
+#: the rows of its own name, so Spark names it so too (``spark.sql.catalog.embedded``)
+SQL_CATALOG_NAME = "embedded"
 DEFAULT_NAMESPACE = "beejan"
 TABLE_PROPERTIES = {
     "format-version": "2",
@@ -66,31 +72,57 @@ class WarehouseMoved(CatalogError):
 @dataclass(frozen=True)
 class CatalogConfig:
     """Where the warehouse tables live: ``warehouse_dir`` (``OUT/warehouse``) holds the tables' files and the
-    embedded catalog; ``name`` names a pyiceberg-configured catalog instead of the embedded one."""
+    embedded catalog; ``uri`` (a SQLAlchemy URI, e.g. ``postgresql+psycopg://...``) puts the SQL catalog in that
+    shared database instead; ``name`` names a pyiceberg-configured catalog instead of either."""
 
     warehouse_dir: str
     name: str = ""
     namespace: str = DEFAULT_NAMESPACE
+    uri: str = ""
+
+    def __post_init__(self):
+        if self.name and self.uri:
+            raise CatalogError(f"a catalog is either named ({self.name!r}, configured in pyiceberg) or a SQL catalog "
+                               "at a database URI, not both")
 
     @classmethod
-    def of_output(cls, output_dir: str, name: str = "", namespace: str = DEFAULT_NAMESPACE) -> "CatalogConfig":
+    def of_output(cls, output_dir: str, name: str = "", namespace: str = DEFAULT_NAMESPACE,
+                  uri: str = "") -> "CatalogConfig":
         """The catalog of a run writing to ``output_dir``: its tables under ``OUT/warehouse``."""
-        return cls(f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}", name, namespace)
+        return cls(f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}", name, namespace, uri)
 
     @property
     def embedded(self) -> bool:
-        return not self.name
+        """True for the SQLite catalog inside the warehouse directory (neither a database URI nor a name)."""
+        return not self.name and not self.uri
+
+    def __repr__(self) -> str:  # the URI may carry a password: never in a log or a traceback
+        uri = f", uri={redact_uri(self.uri)!r}" if self.uri else ""
+        return (f"CatalogConfig(warehouse_dir={self.warehouse_dir!r}, name={self.name!r}, "
+                f"namespace={self.namespace!r}{uri})")
 
     def location(self, table: Table) -> str:
         """The table's location: ``<warehouse_dir>/<table>``, as a URI."""
         return f"{file_uri(self.warehouse_dir)}/{table.name}"
 
 
+def redact_uri(uri: str) -> str:
+    """``uri`` with its password (``user:PASSWORD@host``) replaced by ``***``."""
+    scheme, separator, rest = uri.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not separator or not at or ":" not in credentials:
+        return uri
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 def open_catalog(config: CatalogConfig, create: bool = True, check_location: bool = True) -> Catalog:
     """The catalog of ``config``. The embedded one is created when ``create`` (writers); a reader of a
     warehouse without one gets ``CatalogError``. An embedded catalog whose tables live outside its warehouse
     directory (a moved or copied warehouse) gives ``WarehouseMoved`` unless ``check_location`` is false (only
-    the relocation itself opens it so)."""
+    the relocation itself opens it so). A shared SQL catalog (``config.uri``) gets its tables made in its
+    database when ``create``; a reader finding none gets ``NoCatalogYet``."""
+    if config.uri:
+        return _open_shared_catalog(config, create)
     if not config.embedded:
         try:
             return load_catalog(config.name)
@@ -109,13 +141,40 @@ def open_catalog(config: CatalogConfig, create: bool = True, check_location: boo
 
     properties = {"uri": f"sqlite:///{path}", "warehouse": file_uri(config.warehouse_dir)}
     try:
-        catalog = SqlCatalog("embedded", **properties, init_catalog_tables="true" if create else "false")
+        catalog = SqlCatalog(SQL_CATALOG_NAME, **properties, init_catalog_tables="true" if create else "false")
     except OperationalError as error:  # two writers creating the catalog at once: the other one made it
         if "already exists" not in str(error):
             raise CatalogError(f"cannot open the Iceberg catalog {path}: {error}") from error
-        catalog = SqlCatalog("embedded", **properties, init_catalog_tables="false")
+        catalog = SqlCatalog(SQL_CATALOG_NAME, **properties, init_catalog_tables="false")
     if check_location:
         check_catalog_location(catalog, config.warehouse_dir)
+    return catalog
+
+
+def _open_shared_catalog(config: CatalogConfig, create: bool) -> Catalog:
+    """pyiceberg's SQL catalog in the database at ``config.uri`` (PostgreSQL through psycopg 3, or any database
+    SQLAlchemy reaches). Its tables (``iceberg_tables``, ``iceberg_namespace_properties``) are made by the first
+    writer; two writers making them at once both go on. The tables' files stay under ``warehouse_dir``."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    where = redact_uri(config.uri)
+    properties = {"uri": config.uri, "warehouse": file_uri(config.warehouse_dir),
+                  # a worker holds one connection; one dropped by the server (a restart) is noticed, not used
+                  "pool_pre_ping": "true"}
+    try:
+        catalog = SqlCatalog(SQL_CATALOG_NAME, **properties, init_catalog_tables="false")
+        if not inspect(catalog.engine).has_table("iceberg_tables"):
+            if not create:
+                raise NoCatalogYet(f"no Iceberg catalog in {where} yet: nothing has been committed to it")
+            try:
+                catalog.create_tables()
+            except (IntegrityError, ProgrammingError):  # another writer made them at the same moment
+                pass
+    except (OperationalError, ImportError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CatalogError(f"cannot open the Iceberg catalog at {where}: {reason}") from error
     return catalog
 
 

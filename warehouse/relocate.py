@@ -144,7 +144,9 @@ def relocate_warehouse(old: str, new: str) -> Relocation:
     old, new = warehouse_dirs(old, new)
     catalog_file = os.path.join(new, CATALOG_FILE)
     if not os.path.isfile(catalog_file):
-        raise RelocationError(f"no warehouse catalog at {catalog_file}: --to names the copied warehouse directory")
+        raise RelocationError(f"no warehouse catalog at {catalog_file}: --to names the copied warehouse directory "
+                              "(a warehouse on a shared catalog, [warehouse] catalog_uri, has none there: relocate "
+                              "rewrites only an embedded catalog)")
     move = PathMove.of(old, new)
     for root in move.old:
         if inside(move.new, root) or inside(root, move.new):

@@ -131,10 +131,11 @@ def warehouse_catalog(args, command: str):
     """(the profile's ``[warehouse]`` settings, the catalog of the tables in ``--warehouse`` they name), for the
     commands that read or keep up the tables outside a pipeline."""
     from beam_pipelines.config import ConfigError, load_warehouse_settings
-    from warehouse.catalog import CatalogConfig
+    from beam_pipelines.parameters import warehouse_catalog_config
+    from warehouse.catalog import CatalogError
 
     try:
         settings = load_warehouse_settings(args.profile)
-    except ConfigError as error:
+        return settings, warehouse_catalog_config(settings, args.warehouse)
+    except (ConfigError, CatalogError) as error:
         raise CliError(f"complaints {command}: {error}") from None
-    return settings, CatalogConfig(args.warehouse, settings.catalog, settings.namespace)

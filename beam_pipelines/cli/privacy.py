@@ -88,8 +88,9 @@ def _summary(erasure) -> list[str]:
 
 def cmd_erase(args) -> int:
     from beam_pipelines.config import ConfigError, load_settings
+    from beam_pipelines.parameters import catalog_config
     from schemas.tables import WAREHOUSE_TABLES
-    from warehouse.catalog import CatalogConfig, CatalogError, NoCatalogYet, load_table, open_catalog
+    from warehouse.catalog import CatalogError, NoCatalogYet, load_table, open_catalog
     from warehouse.erasure import PERSONAL_TABLES, ErasureError, RefHoldsSubject, Subject, erase
 
     if not (args.customer_id or args.contact_token or args.contact):
@@ -107,9 +108,9 @@ def cmd_erase(args) -> int:
         settings = load_settings(args.profile)
     except ConfigError as error:
         raise CliError(f"complaints erase: {error}") from None
-    config = CatalogConfig.of_output(output_dir, settings.warehouse.catalog, settings.warehouse.namespace)
     icebergs = {}
     try:
+        config = catalog_config(settings.warehouse, output_dir)
         catalog = open_catalog(config, create=False)
         icebergs = {name: load_table(catalog, config, WAREHOUSE_TABLES[name]) for name in PERSONAL_TABLES}
     except NoCatalogYet:

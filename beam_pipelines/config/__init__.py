@@ -161,6 +161,11 @@ class WarehouseSettings:
 
     catalog: str = ""                   # "": embedded SQLite catalog in OUT/warehouse; else a catalog name that
     #                                     pyiceberg is configured with (~/.pyiceberg.yaml, PYICEBERG_CATALOG__*)
+    #: the database of a shared Iceberg SQL catalog that every worker reaches, as a SQLAlchemy URI, e.g.
+    #: postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (docs/operations/shared-catalog.md); "": the embedded
+    #: (or the named) catalog. Only dev may carry a password here: the variable below overrides it
+    catalog_uri: str = ""
+    catalog_uri_env: str = "COMPLAINTS_CATALOG_URI"  # an environment variable whose URI, when set, is used instead
     namespace: str = "beejan"           # the catalog namespace of the tables
     commit_attempts: int = 8            # a commit refused because another writer committed first is redone
     snapshot_retention_hours: int = 168 # maintain: snapshots older than this expire (time travel reaches back so far)

@@ -54,6 +54,18 @@ def table_name(table: str, namespace: str = "beejan") -> str:
     return f"{CATALOG}.{namespace}.{table}"
 
 
+def jdbc_of(catalog_uri: str) -> dict:
+    """The JDBC URL, user and password of a shared catalog's SQLAlchemy URI
+    (``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE``)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(catalog_uri)
+    if url.get_backend_name() != "postgresql":
+        raise SparkError(f"Spark is given JDBC drivers for SQLite and PostgreSQL only, not {url.drivername}")
+    return {"url": f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}", "user": url.username,
+            "password": url.password}
+
+
 def spark_missing() -> str | None:
     """Why Spark cannot run here (not fetched, or no java), or None when it can."""
     home = local_services.spark_home()
@@ -70,7 +82,7 @@ class SparkSQL:
     """One Spark session on the warehouse at ``warehouse_dir`` (``OUT/warehouse``), in its own process, until
     :meth:`close`. Statements run one at a time, in order."""
 
-    def __init__(self, warehouse_dir: str | Path):
+    def __init__(self, warehouse_dir: str | Path, catalog_uri: str = ""):
         reason = spark_missing()
         if reason:
             raise SparkError(reason)
@@ -82,6 +94,8 @@ class SparkSQL:
         jars = sorted(str(jar) for jar in (home / "jars").glob("*.jar"))
         env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": str(home / "venv" / "bin" / "python")}
         env.pop("SPARK_HOME", None)  # the venv's pyspark is the Spark that runs
+        if catalog_uri:
+            env["COMPLAINTS_SPARK_CATALOG_JDBC"] = json.dumps(jdbc_of(catalog_uri))
         self._process = subprocess.Popen([str(home / "venv" / "bin" / "python"), str(DRIVER),
                                           str(self.warehouse_dir), *jars],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
@@ -147,15 +161,16 @@ class SparkSQL:
 
 
 @contextlib.contextmanager
-def spark_sql(warehouse_dir: str | Path):
-    """A :class:`SparkSQL` on ``warehouse_dir`` for a test or fixture, closed after. When Spark is not fetched the
-    test is skipped (failed under ``COMPLAINTS_REQUIRE_SERVICES=1``, as CI sets it)."""
+def spark_sql(warehouse_dir: str | Path, catalog_uri: str = ""):
+    """A :class:`SparkSQL` on ``warehouse_dir`` for a test or fixture, closed after; its catalog the embedded one,
+    or the shared one at ``catalog_uri`` (PostgreSQL). When Spark is not fetched the test is skipped (failed under
+    ``COMPLAINTS_REQUIRE_SERVICES=1``, as CI sets it)."""
     from tests.support.services import unavailable
 
     reason = spark_missing()
     if reason:
         unavailable(reason)
-    session = SparkSQL(warehouse_dir)
+    session = SparkSQL(warehouse_dir, catalog_uri)
     try:
         yield session
     finally:

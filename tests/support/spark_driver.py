@@ -5,12 +5,13 @@ library). ``tests/support/spark.py`` starts it and talks to it.
     python spark_driver.py WAREHOUSE_DIR JAR [JAR...]
 
 Starts one local Spark session whose catalog ``embedded`` is our embedded Iceberg catalog (JDBC on
-``WAREHOUSE_DIR/catalog.db``), writes one JSON line ``{"ready": true, "spark": VERSION}``, then answers each JSON
-line ``{"sql": STATEMENT}`` read from stdin with one JSON line: ``{"columns": [...], "types": [...], "rows":
-[[...], ...]}`` or ``{"error": MESSAGE}``. Values are plain JSON: timestamps (with time zone) as ISO 8601 in UTC
-with ``+00:00`` and microseconds, timestamps without time zone and dates as ISO 8601, decimals as strings, bytes as
-hex, arrays as lists, maps and structs as objects. Anything Spark or its JVM prints goes to stderr; the answers have
-stdout to themselves.
+``WAREHOUSE_DIR/catalog.db``), or our shared catalog on PostgreSQL when the environment variable
+``COMPLAINTS_SPARK_CATALOG_JDBC`` holds its JDBC URL, user and password as a JSON object. It writes one JSON
+line ``{"ready": true, "spark": VERSION}``, then answers each JSON line ``{"sql": STATEMENT}`` read from stdin
+with one JSON line: ``{"columns": [...], "types": [...], "rows": [[...], ...]}`` or ``{"error": MESSAGE}``.
+Values are plain JSON: timestamps (with time zone) as ISO 8601 in UTC with ``+00:00`` and microseconds,
+timestamps without time zone and dates as ISO 8601, decimals as strings, bytes as hex, arrays as lists, maps and
+structs as objects. Anything Spark or its JVM prints goes to stderr; the answers have stdout to themselves.
 """
 from __future__ import annotations
 
@@ -25,11 +26,15 @@ os.environ["TZ"] = "UTC"  # pyspark turns a timestamp into the process's local t
 time.tzset()
 
 
-def session_settings(warehouse: str, jars: list[str]) -> dict[str, str]:
-    """The Spark settings of a session on our embedded catalog at ``warehouse`` (an absolute directory): the
-    JDBC catalog sees only rows of its own name (ours is ``embedded``) and needs the warehouse location; its
-    table cache is off, so each statement sees what other writers (our pipelines) committed since."""
+def session_settings(warehouse: str, jars: list[str], shared: dict | None = None) -> dict[str, str]:
+    """The Spark settings of a session on our embedded catalog at ``warehouse`` (an absolute directory), or on the
+    shared one in a database (``shared``: its JDBC ``url``, ``user`` and ``password``): the JDBC catalog sees
+    only rows of its own name (ours is ``embedded``) and needs the warehouse location; its table cache is off, so
+    each statement sees what other writers (our pipelines) committed since."""
     catalog = "spark.sql.catalog.embedded"
+    database = ({f"{catalog}.uri": shared["url"], f"{catalog}.jdbc.user": shared["user"],
+                 f"{catalog}.jdbc.password": shared["password"]} if shared
+                else {f"{catalog}.uri": f"jdbc:sqlite:{warehouse}/catalog.db"})
     return {
         "spark.master": "local[2]",
         "spark.app.name": "complaints-spark-tests",
@@ -42,7 +47,7 @@ def session_settings(warehouse: str, jars: list[str]) -> dict[str, str]:
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         catalog: "org.apache.iceberg.spark.SparkCatalog",
         f"{catalog}.type": "jdbc",
-        f"{catalog}.uri": f"jdbc:sqlite:{warehouse}/catalog.db",
+        **database,
         f"{catalog}.warehouse": f"file://{warehouse}",
         f"{catalog}.cache-enabled": "false",
         # our catalog's tables exist (pyiceberg made them, with the V1 column iceberg_type); Iceberg's check for
@@ -98,7 +103,9 @@ def main(argv: list[str]) -> int:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in session_settings(warehouse, jars).items():
+    shared = json.loads(os.environ["COMPLAINTS_SPARK_CATALOG_JDBC"]) if os.environ.get(
+        "COMPLAINTS_SPARK_CATALOG_JDBC") else None
+    for key, value in session_settings(warehouse, jars, shared).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
