@@ -15,7 +15,6 @@ import json
 import math
 import os
 import platform
-import secrets
 import statistics
 from dataclasses import dataclass, field
 
@@ -44,6 +43,7 @@ from transforms.sources.files import ReadRawBatches
 from transforms.sources.lake import ReadLakeBatches
 from transforms.sources.sms import AssembleSmsInBatches
 from transforms.validation import validate_complaint
+from warehouse.runs import new_run_id
 
 # Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
 CHANNEL_DIRS = {
@@ -188,10 +188,6 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
     return BatchPlan(input_dir, output_dir, batch_date, batch_id, new_run_id(started_at), started_at, files,
                      shard_count(settings, files), runner, list(beam_args), ignored_inputs(input_dir, files, include),
                      include=list(include or []))
-
-
-def new_run_id(started_at: dt.datetime) -> str:
-    return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def shard_count(settings: Settings, files: list[InputFile]) -> int:

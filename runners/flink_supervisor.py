@@ -11,7 +11,7 @@ every few minutes (``complaints supervise-stream``, the ``complaints_stream_supe
   RETAIN_ON_CANCELLATION``), and ``complaints stream`` is started again, detached, from it (``--savepoint_path``)
   with the same run id (``--run-id``), so its windows' counts are replaced, not added;
 - no earlier job (or none with a retained checkpoint): a new run starts from the consumer group's offsets.
-Standard library only: it talks HTTP to Flink's REST API.
+Standard library only (and the project's run ids): it talks HTTP to Flink's REST API.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from warehouse.runs import new_run_id
 from warehouse.uris import is_local, local_path
 
 ALIVE_STATES = ("CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING", "FAILING", "CANCELLING")
@@ -85,16 +86,12 @@ _GENERATED_RUN_ID = re.compile(r"(\d{8})t(\d{6})z-([0-9a-f]{6})")
 
 
 def run_id_of(job_name: str, stream_id: str) -> str:
-    """The run id a job name carries. Flink's names are lower case: a run id that ``complaints stream`` made
-    itself (``20261202T133629Z-96bc5e``) is given its capitals back, so the restored job's rows keep its key."""
+    """The run id a job name carries. Flink's names are lower case: a run id made by ``warehouse.runs.new_run_id``
+    (``20261202T133629Z-96bc5e``, by ``complaints stream run`` or by the supervisor) is given its capitals back, so
+    the restored job's rows keep its key."""
     run_id = job_name[len(job_prefix(stream_id)):]
     generated = _GENERATED_RUN_ID.fullmatch(run_id)
     return f"{generated[1]}T{generated[2]}Z-{generated[3]}" if generated else run_id
-
-
-def new_run_id() -> str:
-    """A run id for a new stream; lower case, since Flink job names are (the run id is read back from it)."""
-    return time.strftime("sup%Y%m%dt%H%M%Sz", time.gmtime()) + f"-{os.getpid() % 100000:05d}"
 
 
 def supervise(rest: str, stream_id: str, stream_command: list[str], log_path: str,

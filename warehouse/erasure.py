@@ -81,6 +81,7 @@ from schemas import tables
 from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
 from warehouse import maintenance
 from warehouse.commit import _RETRYABLE, CommitConflict, _turn
+from warehouse.runs import new_run_id
 from warehouse.uris import is_local
 
 ERASURE_DIR = "_erasures"
@@ -701,8 +702,7 @@ def staging_left(output_dir: str | Path) -> list[str]:
 
 # -- the whole erasure ---------------------------------------------------------------------------------------------
 def new_erasure_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return f"erasure-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    return f"erasure-{new_run_id(now)}"
 
 
 @dataclass

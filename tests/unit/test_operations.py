@@ -142,12 +142,14 @@ def test_expire_lake_removes_only_partitions_older_than_the_retention(tmp_path):
 
 def test_the_supervisor_reads_back_the_run_id_a_flink_job_name_carries():
     from runners.flink_supervisor import job_prefix, new_run_id, run_id_of
+    from warehouse import runs
 
+    assert new_run_id is runs.new_run_id  # the supervisor names its runs as every other run is named
     # Flink lower-cases job names: a run id complaints stream made itself gets its capitals back
     assert run_id_of("complaints-stream-kafka-20261202t133629z-96bc5e", "stream-kafka") == "20261202T133629Z-96bc5e"
     assert run_id_of("complaints-stream-kafka-nightly-1", "stream-kafka") == "nightly-1"
     fresh = new_run_id()
-    assert fresh == fresh.lower() and run_id_of(job_prefix("s") + fresh, "s") == fresh
+    assert run_id_of(job_prefix("s") + fresh.lower(), "s") == fresh
 
 
 def test_supervise_stream_refuses_flags_it_chooses_itself_and_a_stream_without_output():
