@@ -527,7 +527,7 @@ def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
 
     Only files that an expired snapshot referenced are ever given: they were committed, so no writer is about to
     commit them, and once unreferenced nothing refers to them again (unlike a writer's new files, which the
-    orphan removal of ``complaints maintain`` protects by their age)."""
+    orphan removal of ``complaints warehouse maintain`` protects by their age)."""
     if not is_local(iceberg.location()) or not released:
         return 0
     removed = 0
@@ -546,7 +546,7 @@ def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
 def unreferenced_files_holding(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Linked) -> list[str]:
     """The data files under the table's (local) location that no snapshot references and that hold rows of the
     subject: a killed writer's leftovers, or a writer's files not committed yet. They are not the erasure's to
-    delete (a writer may be about to commit them); ``complaints maintain`` removes them once older than its
+    delete (a writer may be about to commit them); ``complaints warehouse maintain`` removes them once older than its
     orphan age."""
     holding = []
     for path in maintenance.find_orphans(iceberg, dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)):

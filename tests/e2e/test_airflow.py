@@ -254,7 +254,7 @@ def test_the_reprocessing_dag_relabels_a_day_with_another_model(airflow_home, la
 
     write_fixture(tmp_path / "fixture.labelled.csv")
     models = tmp_path / "models"
-    trained = subprocess.run([sys.executable, "-m", "beam_pipelines", "train", "--data", str(tmp_path),
+    trained = subprocess.run([sys.executable, "-m", "beam_pipelines", "model", "train", "--data", str(tmp_path),
                               "--output-dir", str(models)], capture_output=True, text=True, cwd=REPO)
     assert trained.returncode == 0, trained.stderr[-2000:]
     version = json.loads((models / "model_card.json").read_text())["version"]
