@@ -99,3 +99,25 @@ def test_bad_reprocess_requests_get_one_line_and_a_non_zero_exit(two_days, tmp_p
         assert message in result.stderr and "Traceback" not in result.stderr
     result = run_cli("batch", "--from-lake", "--output-dir", str(tmp_path), "--start", DAYS[0], "--end", DAYS[0])
     assert result.returncode == 3 and "has no lake/" in result.stderr
+
+
+def test_a_broken_stage_exits_4_from_a_batch_of_files_and_of_the_lake_alike(two_days, tmp_path):
+    """One exit-code mapping: a model that raises on every complaint breaks the enrich stage; whether the batch read
+    channel files or the lake, the run is not committed and exits 4 (a failed pipeline, which the schedules retry).
+    Reprocessing used to exit 5 here (a refused run, not retried)."""
+    from tests.support.models import broken_model_dir
+
+    out = two_days["out"]
+    broken = broken_model_dir(tmp_path / "broken-model")
+    before = _rows(out)
+    quiet = {"COMPLAINTS_LOG_LEVEL": "ERROR"}  # the stage's warning per record is not the point here
+    of_files = run_cli("batch", "--input-dir", str(two_days["inputs"][DAYS[0]]), "--output-dir", str(out), "--date",
+                       DAYS[0], "--model-dir", str(broken), "--quiet", env=quiet)
+    of_the_lake = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[0], "--end", DAYS[0],
+                          "--model-dir", str(broken), "--quiet", env=quiet)
+    for result, not_committed in ((of_files, "nothing was committed"), (of_the_lake, "that day was not committed")):
+        assert result.returncode == 4, result.stderr[-2000:]
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"complaints batch: the pipeline failed, {not_committed}: "), line
+        assert "enrich:unexpected_TypeError" in line and "Traceback" not in result.stderr
+    assert _rows(out) == before  # neither committed anything
