@@ -10,4 +10,4 @@ import sys
 from beam_pipelines.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["stream", "--transport", "pubsub", "--runner", "DataflowRunner", *sys.argv[1:]]))
+    sys.exit(main(["stream", "run", "--transport", "pubsub", "--runner", "DataflowRunner", *sys.argv[1:]]))
