@@ -1,8 +1,8 @@
 """``complaints model forecast``: daily history from the warehouse -> ``forecast`` and ``forecast_backtest`` tables.
 
 Each run adds one partition ``forecast_run=<run id>`` (``warehouse/runs.py``: its UTC start, then random bits) to
-each table, committed as one Iceberg snapshot (readers never see half of a run); readers take the latest run. Older runs are kept, so how forecasts changed stays
-answerable.
+each table, committed as one Iceberg snapshot (readers never see half of a run); readers take the latest run.
+Older runs are kept, so how forecasts changed stays answerable.
 """
 from __future__ import annotations
 

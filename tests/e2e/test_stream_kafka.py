@@ -170,8 +170,8 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
             assert time.monotonic() < deadline and service.poll() is None, "the stock expansion service did not start"
             time.sleep(0.5)
         result = run_cli("stream", "run", "--transport", "kafka", "--bootstrap-servers",
-                         kafka_services["bootstrap_servers"], "--expansion-service", f"localhost:{port}", "--output-dir", str(tmp_path / "out"),
-                         "--max-records", "1", "--quiet")
+                         kafka_services["bootstrap_servers"], "--expansion-service", f"localhost:{port}",
+                         "--output-dir", str(tmp_path / "out"), "--max-records", "1", "--quiet")
     finally:
         service.kill()
         service.wait()
