@@ -1,7 +1,8 @@
 """The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn
 models in a model directory (``complaints model train``: shared TF-IDF features, one logistic regression per
-label), priority from the same explicit urgency rules as the rules model, using the trained labels. Loading checks the directory up front, so a missing or corrupted model
-fails the run at start-up with a clear message, never halfway through.
+label), priority from the same explicit urgency rules as the rules model, using the trained labels. Loading checks
+the directory up front, so a missing or corrupted model fails the run at start-up with a clear message, never
+halfway through.
 
 Model files are pickles (joblib): load only model directories you produced or trust.
 """
