@@ -56,7 +56,8 @@ def build_parser(selected: str | None = None) -> Parser:
     for name, entry in COMMANDS.items():
         if isinstance(entry, Group):
             group = subparsers.add_parser(name, help=entry.help, description=entry.help[0].upper() + entry.help[1:]
-                                          + ".", epilog=entry.epilog)
+                                          + ".", epilog=entry.epilog or f"`complaints {name} COMMAND --help` says "
+                                                                        "more of one.")
             commands = group.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
             for command in entry.commands:
                 _add_command(commands, command, f"{name} {command.name}", selected)
