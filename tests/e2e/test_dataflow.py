@@ -14,7 +14,7 @@ BATCH_METADATA = REPO / "runners" / "dataflow" / "batch-metadata.json"
 DATAFLOW = ["--runner=DataflowRunner", "--project=beejan-test", "--region=europe-west1",
             "--temp_location=gs://beejan-test/tmp", "--no_auth", "--dry_run=True", "--sdk_location=container",
             "--sdk_container_image=europe-docker.pkg.dev/beejan-test/complaints/complaints-worker:0.1.0"]
-#: flags of `complaints stream` a Pub/Sub template does not take: Kafka's, a bounded test run's, and what the
+#: flags of `complaints stream run` a Pub/Sub template does not take: Kafka's, a bounded test run's, and what the
 #: template fixes (transport, runner) or leaves to the console (progress lines)
 NOT_IN_TEMPLATE = {"transport", "bootstrap_servers", "kafka_bootstrap_servers", "group_id", "expansion_service",
                    "max_records", "runner", "quiet", "help"}
@@ -25,10 +25,10 @@ NOT_IN_TEMPLATE = {"transport", "bootstrap_servers", "kafka_bootstrap_servers", 
 NOT_IN_BATCH_TEMPLATE = {"runner", "quiet", "detach", "help"}
 
 
-def _stream_flags(command: str = "stream") -> dict:
-    from beam_pipelines.cli import build_parser
+def _stream_flags(command: str = "stream run") -> dict:
+    from beam_pipelines.cli import command_parser
 
-    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    parser = command_parser(command)
     flags = {}
     for action in parser._actions:
         names = {option.lstrip("-").replace("-", "_") for option in action.option_strings}
