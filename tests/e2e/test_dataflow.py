@@ -20,9 +20,10 @@ NOT_IN_TEMPLATE = {"transport", "bootstrap_servers", "kafka_bootstrap_servers", 
                    "max_records", "runner", "quiet", "help"}
 
 
-#: flags of `complaints batch` the batch template does not take: what it fixes (runner, detached) or leaves to
-#: the console (progress lines)
-NOT_IN_BATCH_TEMPLATE = {"runner", "quiet", "detach", "help"}
+#: flags of `complaints batch` the batch template does not take: what it fixes (runner, detached), leaves to the
+#: console (progress lines), and the other inputs' flags (the template runs a batch of channel files; a batch of
+#: the lake or of the review queue runs from a launching machine)
+NOT_IN_BATCH_TEMPLATE = {"runner", "quiet", "detach", "help", "from_lake", "from_review", "start", "end", "customers"}
 
 
 def _stream_flags(command: str = "stream run") -> dict:
