@@ -13,7 +13,7 @@ $(STAMP): setup.py constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)  ## generate a day of sample input and run the batch pipeline on the DirectRunner
-	$(BIN)/complaints generate --output-dir sample --volume 10000
+	$(BIN)/complaints generate day --output-dir sample --volume 10000
 	$(BIN)/complaints batch --input-dir sample --output-dir out
 
 test: $(STAMP)  ## run the whole test suite, with the local Kafka broker, expansion service and Prism it needs
@@ -27,8 +27,8 @@ benchmark: $(STAMP)  ## batch throughput and memory against a plain Python loop 
 	$(BIN)/python benchmarks/batch_throughput.py --records 100000 --train-model
 
 dashboard: $(STAMP)  ## 90 days of synthetic history, a forecast, and the API + dashboard on http://127.0.0.1:8080
-	$(BIN)/complaints generate-history --warehouse out/history/warehouse --days 90 --per-day 2000
-	$(BIN)/complaints forecast --warehouse out/history/warehouse
+	$(BIN)/complaints generate history --warehouse out/history/warehouse --days 90 --per-day 2000
+	$(BIN)/complaints model forecast --warehouse out/history/warehouse
 	$(BIN)/complaints serve --warehouse out/history/warehouse --no-auth
 
 airflow: $(STAMP)  ## Apache Airflow (its own environment) running the DAGs of runners/airflow/dags, on http://127.0.0.1:8790

@@ -46,7 +46,8 @@ from transforms.sources.lake import ReadLakeBatches
 from transforms.sources.sms import AssembleSmsInBatches
 from transforms.stages import Stage
 from transforms.validation import validate_complaint
-from transforms.warehouse_io import NOT_COMMITTED, WriteToLake, WriteToWarehouse, new_run_id
+from transforms.warehouse_io import NOT_COMMITTED, WriteToLake, WriteToWarehouse
+from warehouse.runs import new_run_id
 
 # Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
 CHANNEL_DIRS = {
@@ -90,7 +91,7 @@ class BatchPlan:
     #: the Arrow schema (with Iceberg field ids) each warehouse table's data files are written with
     table_schemas: dict = field(default_factory=dict)
     include: list[str] = field(default_factory=list)  # --include patterns that selected the files (none: all)
-    #: the inputs are lake files read back (``complaints reprocess``): nothing is written to the lake again
+    #: the inputs are lake files read back (``complaints batch --from-lake``): nothing is written to the lake again
     from_lake: bool = False
     #: the local runner's options the run used (the profile's, or one process for a small input); {} elsewhere
     runner_options: dict = field(default_factory=dict)

@@ -1,5 +1,5 @@
 """The pipelines' own options, as Beam ``PipelineOptions`` subclasses: what ``complaints batch`` and
-``complaints stream`` take, and what a launcher that speaks Beam's flags (a Dataflow Flex Template, a Flink
+``complaints stream run`` take, and what a launcher that speaks Beam's flags (a Dataflow Flex Template, a Flink
 submission, ``python -m beam_pipelines.batch``) passes as ``--input_dir=...``. Each option has both spellings,
 ``--input-dir`` and ``--input_dir``; ``check_*`` validate them up front, before a pipeline is built.
 
@@ -37,7 +37,7 @@ class ComplaintsOptions(PipelineOptions):
     def add_arguments(parser, required: bool = False) -> None:
         _flag(parser, "output-dir", required=required, help="where lake/, warehouse/ and _runs/ go")
         _flag(parser, "profile", help="configuration profile: dev (default), staging, prod, or a .toml file")
-        _flag(parser, "model-dir", help="trained models from `complaints train` (default: the rules model)")
+        _flag(parser, "model-dir", help="trained models from `complaints model train` (default: the rules model)")
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -81,7 +81,7 @@ class StreamOptions(PipelineOptions):
         _flag(parser, "customers", help="customer master CSV for linking (default: none, all unknown)")
         _flag(parser, "model-watch", metavar="PATTERN",
               help="swap in new models while running: a glob of model cards, e.g. 'MODELS/*/model_card.json' "
-                   "(each new directory from `complaints train`)")
+                   "(each new directory from `complaints model train`)")
         _flag(parser, "model-watch-seconds", type=int, default=60,
               help="how often to look for a new model (default 60)")
         _flag(parser, "stream-id", help="name of this stream in file names and stream_counts "

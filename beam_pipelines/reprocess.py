@@ -1,12 +1,13 @@
-"""Reprocessing from the lake: the verbatim raw records of some days, through today's batch graph.
+"""Batches from the lake: the verbatim raw records of some days, through today's batch graph.
 
 The lake keeps every raw record as it arrived, so a change of rules, reference data or model can be applied to
-the past: ``complaints reprocess --start D --end D`` reads the lake's ``ingest_date`` partitions of those days and
-runs them through the same graph as a batch of channel files (``beam_pipelines/batch.py``), one run per day, with
-that day as the batch date (so validation judges lateness as the day's own batch did, and dead letters land in
+the past: ``complaints batch --from-lake --start D --end D`` reads the lake's ``ingest_date`` partitions of those
+days and runs them through the same graph as a batch of channel files (``beam_pipelines/batch.py``), one run per
+day, with that day as the batch date (so validation judges lateness as the day's own batch did, and dead letters land in
 the same ``ingest_date``). Identity is deterministic, so the complaints and dead letters get the ids they had and
 the commit replaces those rows (their ``run_id`` and ``model_version`` say which processing wrote them); nothing
-is written to the lake again.
+is written to the lake again. The review queue's corrections (``review.py``) are re-injected the same way: a
+batch of lake files (``plan_from_lake``), run by ``batch.run_batch``.
 """
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import os
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.batch import (BatchPlan, InputError, InputFile, new_run_id, recover_interrupted_commits, run_batch,
+from beam_pipelines.batch import (BatchPlan, InputError, InputFile, recover_interrupted_commits, run_batch,
                                   shard_count)
 from beam_pipelines.config import Settings
 from schemas import tables
 from transforms import sinks
 from transforms.sources.lake import LAKE
+from warehouse.runs import new_run_id
 from warehouse.uris import normalise_uri
 
 LAKE_PATTERNS = ("*.jsonl", "*.jsonl.gz")
@@ -61,16 +63,25 @@ def customer_files(customers: str | None) -> list[InputFile]:
             for m in sorted(matches, key=lambda m: m.path)]
 
 
+def plan_from_lake(output_dir: str, settings: Settings, day: dt.date, files: list[InputFile], batch_id: str, *,
+                   runner: str = "DirectRunner", beam_args=(), run_id: str | None = None) -> BatchPlan:
+    """The batch plan that runs lake ``files`` (records as the lake keeps them, e.g. a day's partition or reviewed
+    copies of some of its records, plus any customer master) as the batch of ``day``: the one plan of every batch
+    from the lake. Nothing is written to the lake again."""
+    started_at = dt.datetime.now(dt.timezone.utc)
+    lake = [f for f in files if f.source == LAKE]
+    return BatchPlan(output_dir, output_dir, day, batch_id, run_id or new_run_id(started_at), started_at, files,
+                     shard_count(settings, lake), runner, list(beam_args), from_lake=True)
+
+
 def plan_reprocess(output_dir: str, settings: Settings, day: dt.date, customers: list[InputFile], *,
                    runner: str = "DirectRunner", beam_args=(), batch_id: str | None = None) -> BatchPlan | None:
     """The batch plan that reprocesses ``day``'s lake partition, or None when the lake holds nothing that day."""
     files = lake_files(output_dir, day)
     if not files:
         return None
-    started_at = dt.datetime.now(dt.timezone.utc)
-    return BatchPlan(output_dir, output_dir, day, batch_id or f"reprocess-{day:%Y%m%d}", new_run_id(started_at),
-                     started_at, files + customers, shard_count(settings, files), runner, list(beam_args),
-                     from_lake=True)
+    return plan_from_lake(output_dir, settings, day, files + customers, batch_id or f"reprocess-{day:%Y%m%d}",
+                          runner=runner, beam_args=beam_args)
 
 
 def run_reprocess(output_dir: str, settings: Settings, start: dt.date, end: dt.date, model_factory, *,

@@ -1,16 +1,17 @@
-"""Re-injecting reviewers' corrections through the batch pipeline (``complaints review-reinject``).
+"""Re-injecting reviewers' corrections through the batch pipeline (``complaints batch --from-review``).
 
 A reviewer who fixes a record's raw text (``serving/review.py``: a dead letter whose timestamp was garbled, a
 complaint whose phone number was mistyped) leaves the fix in the ``reviews`` table. This job takes every such
 correction not yet re-injected, finds the original record in the lake, and runs a copy of it with the fixed raw
-text through the same batch graph as everything else, as a reprocessing from the lake (``reprocess.py``), one run
-per original batch day. Identity is deterministic, so a corrected complaint replaces its row, never adds one,
-and a dead letter's fix lands as the complaint it should have been. Each item then records what happened
-(``reinjected`` with the complaint_id, or ``reinject_failed`` with the new rejection, back in the queue).
+text through the same batch graph as everything else, as a batch from the lake (``reprocess.plan_from_lake``, then
+``batch.run_batch``), one run per original batch day. Identity is deterministic, so a corrected complaint replaces
+its row, never adds one, and a dead letter's fix lands as the complaint it should have been. Each item then records
+what happened (``reinjected`` with the complaint_id, or ``reinject_failed`` with the new rejection, back in the
+queue).
 
 The corrected copies are kept under ``OUT/_review/reinjected/<run>/`` beside the lake (the lake itself keeps only
 what arrived). The job also writes every category and sentiment correction as a labelled example to
-``OUT/_review/reviews.labelled.jsonl``, which ``complaints train --data OUT/_review`` reads.
+``OUT/_review/reviews.labelled.jsonl``, which ``complaints model train --data OUT/_review`` reads.
 """
 from __future__ import annotations
 
@@ -22,15 +23,16 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from beam_pipelines.batch import BatchPlan, InputFile, new_run_id, run_batch
+from beam_pipelines.batch import InputFile, recover_interrupted_commits, run_batch
 from beam_pipelines.config import Settings
-from beam_pipelines.reprocess import customer_files
+from beam_pipelines.reprocess import customer_files, plan_from_lake
 from schemas import tables
 from transforms.sources.lake import LAKE
 from beam_pipelines.parameters import catalog_config
 from warehouse.commit import write_rows
 from warehouse.lake import find_raw_record
 from warehouse.read import read_arrow
+from warehouse.runs import new_run_id
 
 REVIEW_DIR = "_review"
 LABELS_FILE = "reviews.labelled.jsonl"
@@ -152,6 +154,7 @@ def run_reinjection(output_dir: str, settings: Settings, model_factory, *, custo
     """Re-inject every pending correction; returns {"items": [(item_id, outcome)], "runs": [manifest],
     "labels": n}. A run that fails raises (its items stay pending; a rerun takes them again)."""
     catalog = catalog_config(settings.warehouse, output_dir)
+    recover_interrupted_commits(output_dir, settings)  # so the originals are found in the lake as committed
     corrections = locate(output_dir, catalog, pending_corrections(catalog))
     master = customer_files(customers)
     now = dt.datetime.now(dt.timezone.utc)
@@ -164,11 +167,10 @@ def run_reinjection(output_dir: str, settings: Settings, model_factory, *, custo
     located = [c for c in corrections if c.record is not None]
     for day in sorted({c.batch_day for c in located}):
         of_day = [c for c in located if c.batch_day == day]
-        started_at = dt.datetime.now(dt.timezone.utc)
-        run_id = new_run_id(started_at)
+        run_id = new_run_id()
         files = _write_corrected(output_dir, run_id, day, of_day)
-        plan = BatchPlan(output_dir, output_dir, day, f"review-{day:%Y%m%d}", run_id, started_at, files + master,
-                         1, runner, list(beam_args), from_lake=True)
+        plan = plan_from_lake(output_dir, settings, day, files + master, f"review-{day:%Y%m%d}", runner=runner,
+                              beam_args=beam_args, run_id=run_id)
         if on_run:
             on_run(day, plan, len(of_day))
         manifests.append(run_batch(plan, settings, model_factory))

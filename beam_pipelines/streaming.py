@@ -16,8 +16,6 @@ together.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from transforms.sources.messages import ParseMessages
 from transforms.validation import validate_complaint
 from transforms import windowed_sinks as sinks
 from warehouse.catalog import CatalogConfig
+from warehouse.runs import new_run_id
 
 
 @dataclass
@@ -57,8 +56,7 @@ class StreamPlan:
     bounded: bool = False  # the input ends (--max-records): a backfill or a test
     catalog: CatalogConfig | None = None  # the warehouse tables' catalog; None: the embedded one in OUT/warehouse
     commit_attempts: int = 8
-    run_id: str = field(default_factory=lambda: f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-"
-                                                f"{secrets.token_hex(3)}")
+    run_id: str = field(default_factory=new_run_id)
 
 
 def restamp_dead_letter(record: dict):

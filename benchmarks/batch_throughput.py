@@ -11,7 +11,7 @@ every row is replaced by upsert). ``commit`` reports the seconds each run spent 
 ``committed_at`` minus ``finished_at``): the only step that differs from the plain-Parquet warehouse of 0.1,
 whose commit was a rename per file; ``upsert_cost`` is the rerun's commit as a share of its end-to-end time.
 
-With ``--model-dir`` the pipeline also runs with the trained models (``complaints train``), alternating with the
+With ``--model-dir`` the pipeline also runs with the trained models (``complaints model train``), alternating with the
 rules model ``--repeat`` times, and ``enrichment_cost`` is the share of throughput the models cost (medians);
 ``--train-model`` first trains models as the README does, on the shared real data (``../shared/data/real``,
 1-3 minutes; the generated truth has no sentiment labels).
@@ -111,7 +111,7 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
 
     def generate(directory: str, volume: int) -> int:
         """A generated day of ``volume`` complaints; returns its raw channel records."""
-        subprocess.run([python, "-m", "beam_pipelines", "generate", "--output-dir", str(work / directory),
+        subprocess.run([python, "-m", "beam_pipelines", "generate", "day", "--output-dir", str(work / directory),
                         "--date", DATE, "--volume", str(volume), "--seed", "1"], cwd=REPO, check=True,
                        capture_output=True)
         truth = json.loads((work / directory / "_truth" / "expected_counts.json").read_text())["expected"]
@@ -185,7 +185,7 @@ def bench(records: int, workers: int, keep: bool, model_dir: str | None = None, 
             result["flink"] = runs
         if train_model:
             model_dir = str(work / "models")
-            subprocess.run([python, "-m", "beam_pipelines", "train", "--data", str(REAL_DATA),
+            subprocess.run([python, "-m", "beam_pipelines", "model", "train", "--data", str(REAL_DATA),
                             "--output-dir", model_dir], cwd=REPO, check=True, capture_output=True)
         if model_dir:
             rules_seconds, model_seconds = [pipeline["seconds"]], []

@@ -66,7 +66,7 @@ def write_shard(shard: int, lists, output_dir: str) -> int:
 
 def runner_options(runner: str, workers: int, mode: str) -> PipelineOptions:
     """The DirectRunner (FnApiRunner) in ``mode`` with ``workers``, or Prism with its Python worker in this
-    process (LOOPBACK), as ``complaints stream`` runs it."""
+    process (LOOPBACK), as ``complaints stream run`` runs it."""
     if runner == "prism":
         from runners.options import prism_location
 

@@ -2,7 +2,7 @@
 
     python benchmarks/model_quality.py [--data ../shared/data/real] [--seeds 1,2,3,4,13] [--fractions 0.25,0.5,1]
 
-For each seed it makes the same 20% near-duplicate-group split as ``complaints train --seed``, trains the recipe
+For each seed it makes the same 20% near-duplicate-group split as ``complaints model train --seed``, trains the recipe
 of ``models/training.py`` on a fraction of the training groups and prints held-out macro-F1 on each dataset's
 rows. One split of UK tweets holds only about 20 positive ones, so a single seed moves sentiment by ±0.05: read
 the mean. The learning curve (fractions below 1) says how much more labelled data would buy.

@@ -2,7 +2,7 @@
 
     python benchmarks/serving_latency.py [--complaints 1000000] [--days 120] [--requests 200] [--clients 1,4]
 
-It writes the warehouse with ``complaints generate-history`` (rules-labelled texts in every channel's style,
+It writes the warehouse with ``complaints generate history`` (rules-labelled texts in every channel's style,
 weekly shape, outages; one Parquet file per day), starts ``complaints serve`` as a real process on loopback,
 and sends each request type ``--requests`` times from 1 client, then from several concurrent clients (threads;
 the server is one uvicorn process). Latency is measured by the client (request sent to body read), on the
@@ -105,7 +105,7 @@ def main() -> int:
     if not args.warehouse:
         started = time.perf_counter()
         per_day = int(args.complaints / args.days / 0.96)  # the weekly shape averages a little under 1
-        subprocess.run([sys.executable, "-m", "beam_pipelines", "generate-history", "--warehouse", str(warehouse),
+        subprocess.run([sys.executable, "-m", "beam_pipelines", "generate", "history", "--warehouse", str(warehouse),
                         "--days", str(args.days), "--per-day", str(per_day), "--end", end.isoformat()],
                        check=True, cwd=REPO)
         print(f"warehouse written in {time.perf_counter() - started:.0f} s", flush=True)

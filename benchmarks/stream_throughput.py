@@ -7,7 +7,7 @@ worker per TaskManager unless ``--parallelism`` and ``--sdk-worker-parallelism``
     python benchmarks/stream_throughput.py [--runner prism|flink] [--rates 50,100,200,400] [--seconds 45]
                                            [--parallelism P] [--sdk-worker-parallelism W]
 
-One ``complaints stream`` job runs unbounded for the whole benchmark. For each rate in turn, synthetic X posts
+One ``complaints stream run`` job runs unbounded for the whole benchmark. For each rate in turn, synthetic X posts
 (unique ids, ``created_at`` = publish time) are published at that rate for ``--seconds``; a reader polls the
 warehouse's committed complaint files and notes when each complaint first becomes readable. The job kept up with a rate
 when every record published at it was readable within ``window + 15 s`` after publishing stopped and the
@@ -178,7 +178,7 @@ def main() -> int:
     publisher.check()
     publisher.ensure_topics()
     job = subprocess.Popen(
-        [sys.executable, "-m", "beam_pipelines", "stream", "--transport", "kafka", "--output-dir", str(output),
+        [sys.executable, "-m", "beam_pipelines", "stream", "run", "--transport", "kafka", "--output-dir", str(output),
          "--bootstrap-servers", args.bootstrap_servers, "--twitter-topic", topics["twitter"],
          "--webform-topic", topics["webform"], "--window-seconds", str(args.window_seconds),
          "--allowed-lateness", "60", "--early-firing-count", str(args.early_firing_count),

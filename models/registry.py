@@ -2,9 +2,9 @@
 the one before it for rollback, and a log of every decision.
 
 ```
-MODELS/versions/<version>/     a model directory from `complaints train` (model_card.json, ...)
+MODELS/versions/<version>/     a model directory from `complaints model train` (model_card.json, ...)
 MODELS/current  -> versions/X  what scheduled batches use (--model-dir MODELS/current)
-MODELS/previous -> versions/W  what `complaints rollback-model` returns to
+MODELS/previous -> versions/W  what `complaints model rollback` returns to
 MODELS/promotions.jsonl        every promotion, refusal and rollback, with the scores it was decided on
 ```
 A candidate is promoted only if it scores at least as well as the serving model (``current``, or the rules model

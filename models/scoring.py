@@ -1,4 +1,4 @@
-"""Scoring a model directory on any labelled file (``complaints evaluate``), telling apart the rows the model
+"""Scoring a model directory on any labelled file (``complaints model evaluate``), telling apart the rows the model
 was trained on."""
 from __future__ import annotations
 

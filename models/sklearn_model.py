@@ -1,7 +1,8 @@
-"""The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn models in
-a model directory (``complaints train``: shared TF-IDF features, one logistic regression per label), priority from
-the same explicit urgency rules as the rules model, using the trained labels. Loading checks the directory up front,
-so a missing or corrupted model fails the run at start-up with a clear message, never halfway through.
+"""The trained model behind the ``ComplaintModel`` interface: category and sentiment from the scikit-learn
+models in a model directory (``complaints model train``: shared TF-IDF features, one logistic regression per
+label), priority from the same explicit urgency rules as the rules model, using the trained labels. Loading checks
+the directory up front, so a missing or corrupted model fails the run at start-up with a clear message, never
+halfway through.
 
 Model files are pickles (joblib): load only model directories you produced or trust.
 """
@@ -32,7 +33,7 @@ class SklearnComplaintModel:
         card_path = root / "model_card.json"
         if not card_path.is_file():
             raise ModelDirectoryError(f"{model_dir} is not a model directory (no model_card.json); "
-                                      f"create one with `complaints train`")
+                                      f"create one with `complaints model train`")
         try:
             self.card = json.loads(card_path.read_text())
             self.version = self.card["version"]

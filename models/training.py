@@ -8,7 +8,7 @@ The recipe is scored on a held-out 20%, split by near-duplicate group (``Example
 on the other side of the split from its original. The shipped models are then fitted again on every example
 (``refit``), unless asked to ship the split's models. A model directory holds ``features.joblib``,
 ``category.joblib``, ``sentiment.joblib``, ``model_card.json``, ``model_card.md`` and ``training_groups.txt``
-(the near-duplicate keys of the texts the shipped models saw, so ``complaints evaluate`` can tell seen rows from
+(the near-duplicate keys of the texts the shipped models saw, so ``complaints model evaluate`` can tell seen rows from
 unseen ones).
 """
 from __future__ import annotations

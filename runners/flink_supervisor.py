@@ -3,15 +3,16 @@
 A streaming job on Flink outlives the command that submitted it (with EXTERNAL or PROCESS workers), and Flink
 restarts it after a lost TaskManager by itself; what it does not do is start a job that was cancelled, failed for
 good (its restart attempts used up) or lost with its cluster. ``supervise`` is one check, for a scheduler to run
-every few minutes (``complaints supervise-stream``, the ``complaints_stream_supervisor`` DAG):
+every few minutes (``complaints stream supervise``, the ``complaints_stream_supervisor`` DAG):
 
-- a job of the stream (named ``complaints-<stream id>-<run id>`` by ``complaints stream``) is running: nothing to do;
+- a job of the stream (named ``complaints-<stream id>-<run id>`` by ``complaints stream run``) is running: nothing
+  to do;
 - otherwise the newest job of the stream is found in Flink's REST API with its latest retained checkpoint or
   savepoint (the cluster keeps them on cancellation: ``execution.checkpointing.externalized-checkpoint-retention:
-  RETAIN_ON_CANCELLATION``), and ``complaints stream`` is started again, detached, from it (``--savepoint_path``)
+  RETAIN_ON_CANCELLATION``), and ``complaints stream run`` is started again, detached, from it (``--savepoint_path``)
   with the same run id (``--run-id``), so its windows' counts are replaced, not added;
 - no earlier job (or none with a retained checkpoint): a new run starts from the consumer group's offsets.
-Standard library only: it talks HTTP to Flink's REST API.
+Standard library only (and the project's run ids): it talks HTTP to Flink's REST API.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from warehouse.runs import new_run_id
 from warehouse.uris import is_local, local_path
 
 ALIVE_STATES = ("CREATED", "RUNNING", "RESTARTING", "INITIALIZING", "RECONCILING", "FAILING", "CANCELLING")
@@ -85,21 +87,17 @@ _GENERATED_RUN_ID = re.compile(r"(\d{8})t(\d{6})z-([0-9a-f]{6})")
 
 
 def run_id_of(job_name: str, stream_id: str) -> str:
-    """The run id a job name carries. Flink's names are lower case: a run id that ``complaints stream`` made
-    itself (``20261202T133629Z-96bc5e``) is given its capitals back, so the restored job's rows keep its key."""
+    """The run id a job name carries. Flink's names are lower case: a run id made by ``warehouse.runs.new_run_id``
+    (``20261202T133629Z-96bc5e``, by ``complaints stream run`` or by the supervisor) is given its capitals back, so
+    the restored job's rows keep its key."""
     run_id = job_name[len(job_prefix(stream_id)):]
     generated = _GENERATED_RUN_ID.fullmatch(run_id)
     return f"{generated[1]}T{generated[2]}Z-{generated[3]}" if generated else run_id
 
 
-def new_run_id() -> str:
-    """A run id for a new stream; lower case, since Flink job names are (the run id is read back from it)."""
-    return time.strftime("sup%Y%m%dt%H%M%Sz", time.gmtime()) + f"-{os.getpid() % 100000:05d}"
-
-
 def supervise(rest: str, stream_id: str, stream_command: list[str], log_path: str,
               wait_seconds: float = 180) -> Decision:
-    """One check of ``stream_id``; starts ``stream_command`` (``complaints stream ...`` without ``--run-id`` and
+    """One check of ``stream_id``; starts ``stream_command`` (``complaints stream run ...`` without ``--run-id`` and
     ``--savepoint_path``, which are added) if no job of the stream is alive, and waits until Flink runs it."""
     jobs = stream_jobs(rest, stream_id)
     alive = [job for job in jobs if job.get("state") in ALIVE_STATES]

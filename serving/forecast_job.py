@@ -1,8 +1,8 @@
-"""``complaints forecast``: daily history from the warehouse -> ``forecast`` and ``forecast_backtest`` tables.
+"""``complaints model forecast``: daily history from the warehouse -> ``forecast`` and ``forecast_backtest`` tables.
 
-Each run adds one partition ``forecast_run=<UTC time>`` to each table, committed as one Iceberg snapshot (readers
-never see half of a run); readers take the latest run. Older runs are kept, so how forecasts changed stays
-answerable.
+Each run adds one partition ``forecast_run=<run id>`` (``warehouse/runs.py``: its UTC start, then random bits) to
+each table, committed as one Iceberg snapshot (readers never see half of a run); readers take the latest run.
+Older runs are kept, so how forecasts changed stays answerable.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from models import forecast as forecasting
 from schemas import tables
 from warehouse.catalog import CatalogConfig
 from warehouse.commit import write_rows
+from warehouse.runs import new_run_id
 
 DAILY_HISTORY_SQL = f"""
     SELECT event_date AS day, category, source, count(*) AS complaints
@@ -74,7 +75,7 @@ def run_forecast(warehouse_dir: str | os.PathLike, settings: forecasting.Forecas
     if days < settings.min_history_days:
         raise forecasting.NotEnoughHistory(
             f"forecasting needs at least {settings.min_history_days} days of complaints, the warehouse has {days}")
-    run_id = now.strftime("%Y%m%dT%H%M%SZ")
+    run_id = new_run_id(now)
     forecast = forecasting.forecast_all(history, settings)
     try:
         errors = forecasting.backtest(history, settings)

@@ -7,13 +7,13 @@ as it moves on). An item is
 
     open ──claim──► claimed ──resolve──► accepted | discarded (with a reason) | corrected
                                                                               │ corrected_raw given
-                                                          complaints review-reinject (the pipeline)
+                                                          complaints batch --from-review (the pipeline)
                                                                               ▼
                                                                  reinjected | reinject_failed (open again)
 
-A correction either fixes the raw record (re-injected through the same pipeline by ``complaints review-reinject``;
+A correction either fixes the raw record (re-injected through the same pipeline by ``complaints batch --from-review``;
 the complaint's deterministic id makes that an update, never a second row) or relabels category and sentiment
-(written as labelled examples for ``complaints train``), or both. Who decided and when is kept on the row.
+(written as labelled examples for ``complaints model train``), or both. Who decided and when is kept on the row.
 """
 from __future__ import annotations
 

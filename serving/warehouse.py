@@ -33,8 +33,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from schemas.tables import WAREHOUSE_TABLES as TABLES
-from warehouse.catalog import CATALOG_FILE, CatalogConfig, CatalogError, NoCatalogYet, load_table, open_catalog
-from warehouse.migrate import plain_tables
+from warehouse.catalog import CatalogConfig, CatalogError, NoCatalogYet, load_table, open_catalog
 from warehouse.read import EqualityDeletes, SnapshotNotFound, TableState, read_tasks, table_state
 from warehouse.uris import local_path
 
@@ -75,9 +74,6 @@ class Warehouse:
         if not self.root.is_dir():
             raise WarehouseError(f"warehouse directory not found: {self.root}")
         self.catalog_config = catalog or CatalogConfig(str(self.root))
-        if self.catalog_config.embedded and not (self.root / CATALOG_FILE).exists() and plain_tables(self.root):
-            raise WarehouseError(f"{self.root} is a plain Parquet warehouse of an earlier version: import it into "
-                                 "Iceberg tables with `complaints warehouse-import`")
         self._catalog = None
         self.as_of = self._as_of_time(as_of)
         self.snapshots: dict[str, int | None] = {}

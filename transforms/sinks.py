@@ -349,7 +349,7 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     same run (``recover_commit``) carries out the same journal: safe after an interruption at any point.
 
     Returns ``{"files": {table path: files committed}, "snapshots": {table: snapshot id}, "rows": ...}``.
-    A data file moved but not committed is an orphan that ``complaints maintain`` removes.
+    A data file moved but not committed is an orphan that ``complaints warehouse maintain`` removes.
     """
     from warehouse.catalog import ensure_table, field_ids, file_uri, local_path, open_catalog, writer_schema
     from warehouse.commit import upsert_files

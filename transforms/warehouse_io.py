@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -39,6 +38,7 @@ import apache_beam as beam
 from schemas import tables
 from transforms import sinks
 from transforms.packing import PackByKey
+from warehouse.runs import new_run_id  # re-exported: the one run-id function
 from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, UnbalancedRun, check_quality,
                                    default_quality, guard_verdict, quality_warnings, reject_guard, summarise_counts)
 
@@ -46,12 +46,6 @@ from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, Unbala
 NOT_COMMITTED = ("unbalanced", "refused", "failed")
 DEFAULT_COMMIT_ATTEMPTS = 8
 DEFAULT_DEAD_LETTER_FILES = 2  # per ingest_date partition
-
-
-def new_run_id(started_at: dt.datetime | None = None) -> str:
-    """A run id: the start time (UTC) and a random suffix, e.g. ``20261126T060000Z-3fa9c1``."""
-    started_at = started_at or dt.datetime.now(dt.timezone.utc)
-    return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def catalog_of(catalog):

@@ -8,5 +8,4 @@ maintenance. Imports no Beam: the pipelines, the serving side and the maintenanc
   (upsert), retried from the table's new state when another writer committed first.
 - ``read``: the live data files of a table (now, or as of a time or snapshot) and the table read into Arrow.
 - ``maintenance``: compaction of small files, snapshot expiry, removal of orphan files.
-- ``migrate``: import of a plain Parquet warehouse written by versions before the Iceberg tables.
 """

@@ -59,12 +59,13 @@ class NoCatalogYet(CatalogError):
 
 class WarehouseMoved(CatalogError):
     """The embedded catalog's tables live outside its warehouse directory: the directory was moved, copied or
-    restored elsewhere, and its tables' paths must be rewritten (``complaints relocate``) before anything reads or
-    writes it. ``recorded`` is where the catalog points, ``warehouse_dir`` where the catalog is."""
+    restored elsewhere, and its tables' paths must be rewritten (``complaints warehouse relocate``) before anything
+    reads or writes it. ``recorded`` is where the catalog points, ``warehouse_dir`` where the catalog is."""
 
     def __init__(self, warehouse_dir: str, recorded: str):
         super().__init__(f"{warehouse_dir}'s catalog points at {recorded}: this warehouse was moved or copied; "
-                         f"make it usable here with: complaints relocate --from {recorded} --to {warehouse_dir}")
+                         "make it usable here with: complaints warehouse relocate "
+                         f"--from {recorded} --to {warehouse_dir}")
         self.warehouse_dir = warehouse_dir
         self.recorded = recorded
 

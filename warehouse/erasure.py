@@ -81,6 +81,7 @@ from schemas import tables
 from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
 from warehouse import maintenance
 from warehouse.commit import _RETRYABLE, CommitConflict, _turn
+from warehouse.runs import new_run_id
 from warehouse.uris import is_local
 
 ERASURE_DIR = "_erasures"
@@ -527,7 +528,7 @@ def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
 
     Only files that an expired snapshot referenced are ever given: they were committed, so no writer is about to
     commit them, and once unreferenced nothing refers to them again (unlike a writer's new files, which the
-    orphan removal of ``complaints maintain`` protects by their age)."""
+    orphan removal of ``complaints warehouse maintain`` protects by their age)."""
     if not is_local(iceberg.location()) or not released:
         return 0
     removed = 0
@@ -546,7 +547,7 @@ def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
 def unreferenced_files_holding(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Linked) -> list[str]:
     """The data files under the table's (local) location that no snapshot references and that hold rows of the
     subject: a killed writer's leftovers, or a writer's files not committed yet. They are not the erasure's to
-    delete (a writer may be about to commit them); ``complaints maintain`` removes them once older than its
+    delete (a writer may be about to commit them); ``complaints warehouse maintain`` removes them once older than its
     orphan age."""
     holding = []
     for path in maintenance.find_orphans(iceberg, dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)):
@@ -702,8 +703,7 @@ def staging_left(output_dir: str | Path) -> list[str]:
 
 # -- the whole erasure ---------------------------------------------------------------------------------------------
 def new_erasure_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return f"erasure-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    return f"erasure-{new_run_id(now)}"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Upkeep of the warehouse tables (``complaints maintain``): compaction, snapshot expiry, orphan removal.
+"""Upkeep of the warehouse tables (``complaints warehouse maintain``): compaction, snapshot expiry, orphan removal.
 
 The tables are shared with other engines (Spark, Trino, Flink): upkeep must never destroy what any of them
 still reads. So:
@@ -24,7 +24,7 @@ still reads. So:
   are not named like Iceberg's files (``version-hint.text``, ``.crc`` checksums, ``_temporary/``, hidden
   files, the committer's lock) are always kept; an orphan's ``.NAME.crc`` checksum goes with it.
 
-Every step has a dry run (``dry_run=True``; ``complaints maintain --dry-run``) that lists what it would do and
+Every step has a dry run (``dry_run=True``; ``complaints warehouse maintain --dry-run``) that lists what it would do and
 changes nothing.
 """
 from __future__ import annotations

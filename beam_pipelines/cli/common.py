@@ -1,10 +1,12 @@
-"""What every command of the ``complaints`` CLI shares: the command record, one-line errors with exit codes,
-argument types, and checks of the paths a command is given."""
+"""What every command of the ``complaints`` CLI shares: the command and group records, one-line errors with the
+one mapping from what went wrong to an exit code, argument types, and checks of the paths a command is given."""
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Callable
@@ -33,11 +35,57 @@ class CliError(Exception):
         self.code = code
 
 
+def _failures() -> tuple:
+    """(exception class, exit code) of the errors the libraries raise, most specific first. A module's classes are
+    looked up only if it was loaded: otherwise none of them was raised (and ``--help`` needs no extra)."""
+    found = []
+    batch = sys.modules.get("beam_pipelines.batch")
+    if batch is not None:
+        found += [(batch.InputError, EXIT_INPUT), (batch.UnbalancedRun, EXIT_UNBALANCED),
+                  (batch.BrokenStage, EXIT_FAILED),  # a bug: the schedules retry it (before its base, RefusedRun)
+                  (batch.RefusedRun, EXIT_UNBALANCED),  # the data broke a [quality] limit: a retry fails the same
+                  (batch.CommitFailed, EXIT_FAILED)]
+    catalog = sys.modules.get("warehouse.catalog")
+    if catalog is not None:
+        found.append((catalog.WarehouseMoved, EXIT_INPUT))
+    return tuple(found)
+
+
+def exit_code(error: BaseException) -> int:
+    """THE mapping from what ended a command to its exit status (``EXIT_CODES``), whichever command met it: a
+    ``CliError`` carries its own, an interrupt is 130, the pipelines' and the warehouse's errors are mapped by
+    their class, anything else is a failed run (4)."""
+    if isinstance(error, CliError):
+        return error.code
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return next((code for kind, code in _failures() if isinstance(error, kind)), EXIT_FAILED)
+
+
+def pipeline_failure(error: Exception, command: str, not_committed: str) -> CliError:
+    """The one line and the exit code (``exit_code``) of a pipeline run that ended in ``error``, the same for a
+    batch of files, of the lake and of the review queue; ``not_committed`` says what was left uncommitted
+    ("nothing was committed", "that day was not committed", "the corrections stay pending")."""
+    batch = sys.modules.get("beam_pipelines.batch")
+    if batch is not None and isinstance(error, (batch.InputError, batch.CommitFailed)):
+        message = str(error)
+    elif batch is not None and isinstance(error, batch.UnbalancedRun):
+        message = f"counts did not balance, {not_committed}: {error}"
+    elif batch is not None and isinstance(error, batch.RefusedRun):
+        verdict = "the pipeline failed" if isinstance(error, batch.BrokenStage) else "refused to commit"
+        message = f"{verdict}, {not_committed}: {error}; the staged output is kept in {error.staging}"
+    else:
+        logging.getLogger(__name__).debug("pipeline failed", exc_info=error)
+        message = f"the pipeline failed, {not_committed}: {failure_reason(error)[:500]}"
+    return CliError(f"complaints {command}: {message}", exit_code(error))
+
+
 @dataclass(frozen=True)
 class Command:
     """One command of the CLI: its arguments and the function that runs it (``run(args)``, or
     ``run(args, beam_args)`` when unknown ``--flags`` are Beam pipeline options). ``extra`` is the
-    ``pip install`` extra whose packages it needs."""
+    ``pip install`` extra whose packages it needs. ``name`` is its last word (``train`` in
+    ``complaints model train``); ``args.command`` holds all of them when it runs."""
 
     name: str
     help: str
@@ -45,6 +93,16 @@ class Command:
     run: Callable[..., int]
     extra: str
     beam_options: bool = False
+    epilog: str | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A top-level entry that groups commands of one job: ``complaints NAME COMMAND``."""
+
+    name: str
+    help: str
+    commands: tuple[Command, ...]
     epilog: str | None = None
 
 

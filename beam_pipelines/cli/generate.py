@@ -1,11 +1,11 @@
-"""``complaints generate`` (a day of raw channel input) and ``complaints generate-history`` (weeks of curated
+"""``complaints generate day`` (a day of raw channel input) and ``complaints generate history`` (weeks of curated
 complaints straight into a warehouse)."""
 from __future__ import annotations
 
 import datetime as dt
 import os
 
-from beam_pipelines.cli.common import CliError, Command, check_writable, date, positive, rate
+from beam_pipelines.cli.common import CliError, Command, Group, check_writable, date, positive, rate
 
 
 def _yesterday() -> dt.date:
@@ -50,17 +50,17 @@ def run_generate_history(args) -> int:
         os.makedirs(args.warehouse, exist_ok=True)
         truth = write_history(args.warehouse, end, args.days, args.per_day, args.seed)
     except OSError as error:
-        raise CliError(f"complaints generate-history: cannot write {args.warehouse}: {error.strerror}") from None
+        raise CliError(f"complaints generate history: cannot write {args.warehouse}: {error.strerror}") from None
     print(f"{truth['complaints']:,} complaints and {truth['events']:,} CRM events over {args.days} days to {end} "
           f"written to {args.warehouse} (outages on {', '.join(truth['outages']) or 'no day'}; holidays "
           f"{', '.join(truth['holidays']) or 'none'})")
     return 0
 
 
-COMMANDS = (
-    Command("generate", "write a realistic day of sample input for every channel", generate_arguments,
-            run_generate, extra="pipeline"),
-    Command("generate-history", "write weeks of synthetic curated complaints and their CRM events straight "
-                                "into a warehouse, up to now (for trying the dashboard, reports and forecasts)",
-            history_arguments, run_generate_history, extra="pipeline"),
-)
+GROUP = Group("generate", "sample data: a day of channel files, or weeks of history in a warehouse", (
+    Command("day", "write a realistic day of sample input for every channel", generate_arguments, run_generate,
+            extra="pipeline"),
+    Command("history", "write weeks of synthetic curated complaints and their CRM events straight into a "
+                       "warehouse, up to now (for trying the dashboard, reports and forecasts)", history_arguments,
+            run_generate_history, extra="pipeline"),
+))

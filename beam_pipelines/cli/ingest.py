@@ -1,5 +1,5 @@
-"""``complaints publish``, ``webform-endpoint`` and ``x-stream``: the ingestion edge (``ingest/``) that puts live
-complaints on the Kafka or Pub/Sub topics, and the transport flags the streaming pipeline shares."""
+"""``complaints ingest publish|webform|x``: the ingestion edge (``ingest/``) that puts live complaints on the Kafka
+or Pub/Sub topics, and the transport flags the streaming pipeline shares."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_USAGE, CliError, Command, non_negative, positive,
+from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_USAGE, CliError, Command, Group, non_negative, positive,
                                        positive_float)
 from ingest.transport import add_transport_arguments
 
@@ -50,7 +50,8 @@ def checked_publisher(args):
 
 def publish_arguments(parser) -> None:
     parser.add_argument("--from", dest="input_dir", required=True,
-                        help="directory with twitter/*.jsonl and webforms/*.jsonl|*.form (e.g. from generate)")
+                        help="directory with twitter/*.jsonl and webforms/*.jsonl|*.form (e.g. from `complaints "
+                             "generate day`)")
     parser.add_argument("--rate", type=positive_float, help="messages per second (default: as fast as it goes)")
     parser.add_argument("--limit", type=positive, help="publish at most this many messages")
     add_transport_arguments(parser)
@@ -61,19 +62,20 @@ def run_publish(args) -> int:
     from ingest.transport import TransportError
 
     if not os.path.isdir(args.input_dir):
-        raise CliError(f"complaints publish: input directory {args.input_dir} does not exist")
+        raise CliError(f"complaints ingest publish: input directory {args.input_dir} does not exist")
     publisher = checked_publisher(args)
     try:
         published = replay(args.input_dir, publisher, args.rate, args.limit)
     except TransportError as error:
-        raise CliError(f"complaints publish: {error}") from None
+        raise CliError(f"complaints ingest publish: {error}") from None
     if not published:
-        raise CliError(f"complaints publish: no twitter/ or webforms/ records under {args.input_dir}")
+        raise CliError(f"complaints ingest publish: no twitter/ or webforms/ records under {args.input_dir}")
     print("published " + ", ".join(f"{n} {source} messages" for source, n in sorted(published.items())))
     batch_only = [folder for folder in ("sms", "phone_logs") if os.path.isdir(os.path.join(args.input_dir, folder))]
     if batch_only:
-        print(f"complaints publish: {' and '.join(f'{folder}/' for folder in batch_only)} left out: SMS gateway files "
-              "and call-centre exports are batch inputs (complaints batch), only Twitter/X and web forms are live",
+        print(f"complaints ingest publish: {' and '.join(f'{folder}/' for folder in batch_only)} left out: SMS "
+              "gateway files and call-centre exports are batch inputs (complaints batch), only Twitter/X and web "
+              "forms are live",
               file=sys.stderr)
     return 0
 
@@ -166,13 +168,13 @@ def run_x_stream(args) -> int:
 
     token = os.environ.get("X_BEARER_TOKEN")
     if not token:
-        raise CliError("complaints x-stream: set X_BEARER_TOKEN to the app's bearer token", EXIT_USAGE)
+        raise CliError("complaints ingest x: set X_BEARER_TOKEN to the app's bearer token", EXIT_USAGE)
     publisher = checked_publisher(args)
     stop = threading.Event()
 
     def stop_reading(signum, frame):
         if not stop.is_set():
-            print(f"complaints x-stream: {signal.Signals(signum).name}: stopping; flushing what is in flight "
+            print(f"complaints ingest x: {signal.Signals(signum).name}: stopping; flushing what is in flight "
                   f"(at most {args.flush_seconds:.0f} s), the rest goes to the spool", file=sys.stderr, flush=True)
         stop.set()
 
@@ -182,24 +184,23 @@ def run_x_stream(args) -> int:
                               backfill_minutes=args.backfill_minutes, stop=stop, flush_seconds=args.flush_seconds,
                               max_in_flight=args.max_in_flight, spool_max_bytes=args.spool_max_mb << 20)
     except XStreamError as error:
-        raise CliError(f"complaints x-stream: {error}") from None
+        raise CliError(f"complaints ingest x: {error}") from None
     except OSError as error:
-        raise CliError(f"complaints x-stream: spool {args.spool_dir}: {error}") from None
+        raise CliError(f"complaints ingest x: spool {args.spool_dir}: {error}") from None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     print(stats.summary(), flush=True)
     if stats.delivery.lost:
-        raise CliError(f"complaints x-stream: {stats.delivery.lost} posts lost (each logged with its post id)",
+        raise CliError(f"complaints ingest x: {stats.delivery.lost} posts lost (each logged with its post id)",
                        EXIT_FAILED)
     return 0
 
 
-COMMANDS = (
-    Command("publish", "replay channel files into the live topics", publish_arguments, run_publish,
-            extra="ingest"),
-    Command("webform-endpoint", "HTTP endpoint that accepts web-form posts and publishes them",
-            endpoint_arguments, run_webform_endpoint, extra="ingest"),
-    Command("x-stream", "read the X API v2 filtered stream and publish each post (bearer token from "
-                        "X_BEARER_TOKEN)", x_stream_arguments, run_x_stream, extra="ingest"),
-)
+GROUP = Group("ingest", "the live edge: put complaints on the Kafka or Pub/Sub topics the stream reads", (
+    Command("publish", "replay channel files into the live topics", publish_arguments, run_publish, extra="ingest"),
+    Command("webform", "HTTP endpoint that accepts web-form posts and publishes them", endpoint_arguments,
+            run_webform_endpoint, extra="ingest"),
+    Command("x", "read the X API v2 filtered stream and publish each post (bearer token from X_BEARER_TOKEN)",
+            x_stream_arguments, run_x_stream, extra="ingest"),
+))

@@ -1,10 +1,12 @@
-"""``complaints train`` and ``complaints evaluate``: the category and sentiment models (``models/``)."""
+"""``complaints model train|evaluate|promote|rollback|forecast``: the category and sentiment models (``models/``),
+their registry (``models/registry.py``: what the scheduled batches use) and the volume forecast."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from beam_pipelines.cli.common import CliError, Command, check_writable
+from beam_pipelines.cli import serving
+from beam_pipelines.cli.common import CliError, Command, Group, check_writable
 
 
 def train_arguments(parser) -> None:
@@ -27,7 +29,7 @@ def run_train(args) -> int:
         check_writable(args.output_dir)
         card = train(examples, args.output_dir, args.seed, refit=args.refit)
     except DatasetError as error:
-        raise CliError(f"complaints train: {error}") from None
+        raise CliError(f"complaints model train: {error}") from None
     print(f"model {card['version']} written to {args.output_dir} ({card['training_data']['examples']} examples; "
           f"shipped models fitted on {card['training_data']['shipped_models_fitted_on']})")
     for target, model in card["models"].items():
@@ -57,7 +59,7 @@ def run_evaluate(args) -> int:
         metrics = evaluate_model_dir(args.model_dir, args.input, args.text_column, args.label_column,
                                      args.label_map, args.target)
     except (ModelDirectoryError, DatasetError, NoLabelledRows) as error:
-        raise CliError(f"complaints evaluate: {error}") from None
+        raise CliError(f"complaints model evaluate: {error}") from None
     output = Path(args.output) if args.output else (
         Path(args.model_dir) / "evaluations" / f"{Path(args.input).stem}-{args.label_column}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +100,59 @@ def format_evaluation(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = (
+def promote_arguments(parser) -> None:
+    parser.add_argument("--candidate", required=True, help="a model directory from `complaints model train`")
+    parser.add_argument("--registry", required=True, help="the registry: versions/, current, previous")
+    parser.add_argument("--holdout", required=True, help="labelled CSV/JSONL file neither model was trained on")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="category")
+    parser.add_argument("--label-map", help="as for `complaints model evaluate`")
+    parser.add_argument("--target", choices=("category", "sentiment"))
+
+
+def run_promote(args) -> int:
+    from models.datasets import DatasetError
+    from models.registry import promote
+    from models.sklearn_model import ModelDirectoryError
+
+    try:
+        decision = promote(args.candidate, args.registry, args.holdout, args.text_column, args.label_column,
+                           args.label_map, args.target)
+    except (ModelDirectoryError, DatasetError, ValueError) as error:
+        raise CliError(f"complaints model promote: {error}") from None
+    candidate, serving = decision["candidate"], decision["serving"]
+    verdict = "promoted" if decision["promoted"] else "kept the serving model"
+    print(f"{verdict}: candidate {candidate['model_version']} macro-F1 {candidate['macro_f1']:.3f} vs serving "
+          f"{serving['model_version']} {serving['macro_f1']:.3f} on {candidate['examples']} held-out rows")
+    print(json.dumps(decision))
+    return 0
+
+
+def rollback_arguments(parser) -> None:
+    parser.add_argument("--registry", required=True)
+
+
+def run_rollback(args) -> int:
+    from models.registry import rollback
+    from models.sklearn_model import ModelDirectoryError
+
+    try:
+        entry = rollback(args.registry)
+    except ModelDirectoryError as error:
+        raise CliError(f"complaints model rollback: {error}") from None
+    print(f"current model is now {entry['current']}")
+    return 0
+
+
+GROUP = Group("model", "the category and sentiment models, their registry, and the volume forecast", (
     Command("train", "train the category and sentiment models from labelled data", train_arguments, run_train,
             extra="pipeline"),
     Command("evaluate", "score a model directory on any labelled CSV/JSONL file", evaluate_arguments,
             run_evaluate, extra="pipeline"),
-)
+    Command("promote", "make a trained model current if it scores at least as well as the serving one",
+            promote_arguments, run_promote, extra="pipeline"),
+    Command("rollback", "make the previous model current again", rollback_arguments, run_rollback,
+            extra="pipeline"),
+    Command("forecast", "forecast daily volume per category and channel, with a backtest against seasonal-naive",
+            serving.forecast_arguments, serving.cmd_forecast, extra="serving"),
+))

@@ -1,5 +1,10 @@
-"""``complaints batch`` and ``complaints stream``: the Beam pipelines (``beam_pipelines/batch.py``,
-``beam_pipelines/streaming.py``). Every other ``--flag`` of these commands is a Beam pipeline option."""
+"""``complaints batch`` and ``complaints stream run|supervise``: the Beam pipelines (``beam_pipelines/batch.py``,
+``beam_pipelines/streaming.py``). Every other ``--flag`` of these commands is a Beam pipeline option.
+
+A batch reads one of three inputs and runs them through the same batch graph, commit and checks: a day of channel
+files (``--input-dir``), the lake's raw records of some days again (``--from-lake``: ``beam_pipelines/reprocess.py``)
+or the review queue's corrected records (``--from-review``: ``beam_pipelines/review.py``); whichever it was, a
+failure is reported in one line with the exit code of ``common.exit_code``."""
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +16,8 @@ import signal
 import sys
 import threading
 
-from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, absolute,
-                                       check_writable, date, failure_reason)
+from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, Group, absolute,
+                                       check_writable, date, exit_code, failure_reason, pipeline_failure)
 from beam_pipelines.cli.ingest import transport_config
 
 BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
@@ -43,7 +48,7 @@ def settings_for_pipeline(args, beam_args: list[str], runner: str):
     try:
         return load_settings(args.profile)
     except ConfigError as error:
-        raise CliError(f"complaints: {error}") from None
+        raise CliError(f"complaints {args.command}: {error}") from None
 
 
 PUBLIC_KEY_WARNING = ("complaints {command}: WARNING: contact tokens are made with the {profile} profile's public "
@@ -172,11 +177,30 @@ def checked_model_factory(model_dir: str | None):
     return factory
 
 
+BATCH_EPILOG = ("One of --input-dir (a day of channel files), --from-lake (the lake's raw records of the days "
+                "--start to --end, through today's rules and models: same complaint_ids, rows replaced) or "
+                "--from-review (the review queue's corrected records). " + BEAM_OPTIONS_EPILOG)
+
+
 def batch_arguments(parser) -> None:
     from beam_pipelines.options import BatchOptions, ComplaintsOptions
 
-    BatchOptions.add_arguments(parser, required=True)
     ComplaintsOptions.add_arguments(parser, required=True)
+    files = parser.add_argument_group("a day of channel files")
+    BatchOptions.add_arguments(files)
+    lake = parser.add_argument_group("the lake's days again, or the review queue's corrections (OUT/lake)")
+    lake.add_argument("--from-lake", action="store_true",
+                      help="reprocess the raw records the lake under --output-dir received from --start to --end, "
+                           "one run per day")
+    lake.add_argument("--start", type=date, metavar="YYYY-MM-DD", help="with --from-lake: first ingest date")
+    lake.add_argument("--end", type=date, metavar="YYYY-MM-DD", help="with --from-lake: last ingest date (inclusive)")
+    lake.add_argument("--from-review", action="store_true",
+                      help="re-inject the review queue's corrected records (their originals found in the lake), one "
+                           "run per original batch day; also writes the reviewers' labels for `complaints model "
+                           "train`")
+    lake.add_argument("--customers", help="customer master to link with: a CSV file or a folder of them, e.g. the "
+                                          "batch input's customers/ (default: none, every complaint is flagged "
+                                          "unknown_customer)")
     parser.add_argument("--runner", default="DirectRunner",
                         help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -195,25 +219,70 @@ def checked(check, args):
         raise CliError(f"complaints {args.command}: {error}", EXIT_USAGE) from None
 
 
+def batch_input(args) -> str:
+    """Which input the batch reads, ``files``, ``lake`` or ``review``, after checking that exactly one is named
+    and that the flags given belong to it."""
+    named = [flag for flag, given in (("--input-dir", args.input_dir), ("--from-lake", args.from_lake),
+                                      ("--from-review", args.from_review)) if given]
+    if len(named) != 1:
+        raise CliError(f"complaints batch: {'give only one of' if named else 'name the input:'} --input-dir, "
+                       "--from-lake or --from-review (see --help)", EXIT_USAGE)
+    kind = {"--input-dir": "files", "--from-lake": "lake", "--from-review": "review"}[named[0]]
+    belongs = {"--date": ("files", args.date), "--batch-id": ("files", args.batch_id),
+               "--include": ("files", args.include), "--start": ("lake", args.start), "--end": ("lake", args.end),
+               "--customers": ("lake review", args.customers)}
+    for flag, (kinds, given) in belongs.items():
+        if given is not None and kind not in kinds.split():
+            raise CliError(f"complaints batch: {flag} does not go with {named[0]} (see --help)", EXIT_USAGE)
+    if kind == "lake":
+        if args.start is None or args.end is None:
+            raise CliError("complaints batch: --from-lake needs --start and --end", EXIT_USAGE)
+        if args.end < args.start:
+            raise CliError("complaints batch: --end is before --start", EXIT_USAGE)
+        if (args.end - args.start).days > 366:
+            raise CliError("complaints batch: at most 367 days at once (one run per day)", EXIT_USAGE)
+    return kind
+
+
 def run_batch_command(args, beam_args: list[str]) -> int:
+    """A batch of channel files, of the lake's days or of the review queue's corrections: checked, planned, run and
+    reported the same way, failures through the one mapping (``pipeline_failure``)."""
+    kind = batch_input(args)
+    settings = settings_for_pipeline(args, beam_args, args.runner)
+    output_dir = absolute(args.output_dir)
+    if kind == "files":
+        return _batch_of_files(args, beam_args, settings, output_dir)
+    if "://" not in output_dir and not os.path.isdir(os.path.join(output_dir, "lake")):
+        whose = "the batches and streams whose records to reprocess" if kind == "lake" else \
+            "whose review queue to re-inject"
+        raise CliError(f"complaints batch: {args.output_dir} has no lake/ (the --output-dir of {whose})")
+    if kind == "review" and "://" in output_dir:
+        raise CliError("complaints batch: --from-review works on a local --output-dir", EXIT_USAGE)
+    check_writable(output_dir)
+    model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
+    warn_if_public_key(settings, "batch")
+    if kind == "lake":
+        return _batch_of_the_lake(args, beam_args, settings, output_dir, model_factory)
+    return _batch_of_the_review_queue(args, beam_args, settings, output_dir, model_factory)
+
+
+def _batch_of_files(args, beam_args: list[str], settings, output_dir: str) -> int:
     from beam_pipelines import run_records
-    from beam_pipelines.batch import (BrokenStage, CommitFailed, InputError, RefusedRun, UnbalancedRun, plan_batch,
-                                      run_batch)
+    from beam_pipelines.batch import plan_batch, run_batch
     from beam_pipelines.input_days import day_in_name
     from beam_pipelines.options import check_batch
     from beam_pipelines.summary import format_summary
 
     batch_date = checked(check_batch, args)
-    settings = settings_for_pipeline(args, beam_args, args.runner)
-    input_dir, output_dir = absolute(args.input_dir), absolute(args.output_dir)
+    input_dir = absolute(args.input_dir)
     if "://" not in input_dir and not os.path.isdir(input_dir):
-        raise CliError(f"complaints: input directory {args.input_dir} does not exist")
+        raise CliError(f"complaints batch: input directory {args.input_dir} does not exist")
     model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
     try:
         plan = plan_batch(input_dir, output_dir, settings, batch_date=batch_date, batch_id=args.batch_id,
                           runner=args.runner, beam_args=beam_args, include=args.include)
-    except InputError as error:
-        raise CliError(f"complaints: {error}") from None
+    except Exception as error:  # noqa: BLE001 - an unusable input: one line, exit 3 (the one mapping)
+        raise pipeline_failure(error, "batch", "nothing was committed") from None
     check_writable(output_dir)  # only once there is something to write: a bad input leaves no empty folder
     if plan.ignored:
         listed = "; ".join(f"{entry['path']} ({entry['reason']})" for entry in plan.ignored[:5])
@@ -238,24 +307,66 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         with one_line_on_interrupt("batch", output_dir):
             manifest = run_batch(plan, settings, model_factory, show_progress=not (args.quiet or args.detach),
                                  wait=not args.detach)
-    except UnbalancedRun as error:
-        raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
-    except CommitFailed as error:
-        raise CliError(f"complaints: {error}", EXIT_FAILED) from None
-    except RefusedRun as refused:
-        verdict = "the pipeline failed" if isinstance(refused, BrokenStage) else "refused to commit"
-        raise CliError(f"complaints: {verdict}, nothing was committed: {refused}; the staged output is kept in "
-                       f"{refused.staging}", EXIT_FAILED if isinstance(refused, BrokenStage) else EXIT_UNBALANCED
-                       ) from None
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
-        logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
-        raise CliError(f"complaints: the pipeline failed, nothing was committed: {failure_reason(error)[:500]}",
-                       EXIT_FAILED) from None
+        raise pipeline_failure(error, "batch", "nothing was committed") from None
     if args.detach:
         print(f"run {plan.run_id}: submitted to {plan.runner}; the job commits by itself and its manifest "
               f"{run_records.manifest_path(output_dir, plan.run_id)} says how it ended")
         return 0
     print(format_summary(manifest))
+    return 0
+
+
+def _batch_of_the_lake(args, beam_args: list[str], settings, output_dir: str, model_factory) -> int:
+    from beam_pipelines.reprocess import run_reprocess
+    from beam_pipelines.summary import format_summary
+
+    if not args.customers:
+        print("complaints batch: no --customers: every complaint will be flagged unknown_customer", file=sys.stderr)
+
+    def on_day(day, plan):
+        if args.quiet:
+            return
+        if plan is None:
+            print(f"{day}: the lake holds no records ingested that day; nothing to reprocess", file=sys.stderr)
+        else:
+            print(f"{day}: run {plan.run_id}, {sum(1 for f in plan.files if f.source == 'lake')} lake files; "
+                  "running...", file=sys.stderr, flush=True)
+
+    try:
+        with one_line_on_interrupt("batch", output_dir):
+            results = run_reprocess(output_dir, settings, args.start, args.end, model_factory,
+                                    customers=args.customers, runner=args.runner, beam_args=beam_args, on_day=on_day)
+    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
+        raise pipeline_failure(error, "batch", "that day was not committed") from None
+    for day, manifest in results:
+        if manifest is not None:
+            print(f"== {day} (reprocessed from the lake)")
+            print(format_summary(manifest))
+    return 0
+
+
+def _batch_of_the_review_queue(args, beam_args: list[str], settings, output_dir: str, model_factory) -> int:
+    from beam_pipelines.review import LABELS_FILE, REVIEW_DIR, run_reinjection
+
+    def on_run(day, plan, items):
+        if not args.quiet:
+            print(f"{day}: run {plan.run_id}, {items} corrected records; running...", file=sys.stderr, flush=True)
+
+    try:
+        with one_line_on_interrupt("batch", output_dir):
+            result = run_reinjection(output_dir, settings, model_factory, customers=args.customers,
+                                     runner=args.runner, beam_args=beam_args, on_run=on_run)
+    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
+        raise pipeline_failure(error, "batch", "the corrections stay pending") from None
+    outcomes: dict[str, int] = {}
+    for item_id, outcome in result["items"]:
+        outcomes[outcome["result"]] = outcomes.get(outcome["result"], 0) + 1
+        print(f"{item_id}: {outcome['result']}" + (f" {outcome.get('complaint_id') or outcome.get('reason', '')}"
+                                                    if outcome["result"] in ("written", "rejected") else ""))
+    summary = ", ".join(f"{n} {result_}" for result_, n in sorted(outcomes.items())) or "nothing pending"
+    print(f"re-injected {len(result['items'])} corrections ({summary}) in {len(result['runs'])} runs; "
+          f"{result['labels']} labelled examples in {os.path.join(output_dir, REVIEW_DIR, LABELS_FILE)}")
     return 0
 
 
@@ -282,13 +393,13 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     output_dir = absolute(args.output_dir)
     check_writable(output_dir)
     if args.customers and "://" not in args.customers and not os.path.isfile(args.customers):
-        raise CliError(f"complaints stream: customer file {args.customers} does not exist")
+        raise CliError(f"complaints stream run: customer file {args.customers} does not exist")
     model_dir = os.path.abspath(args.model_dir) if args.model_dir else None
     if args.model_watch:
         try:
             model_dir = model_dir or newest_model_dir(args.model_watch)
         except ModelDirectoryError as error:
-            raise CliError(f"complaints stream: --model-watch {error}") from None
+            raise CliError(f"complaints stream run: --model-watch {error}") from None
     checked_model_factory(model_dir)
     timing = stream_timing(settings.streaming, window_seconds=args.window_seconds,
                            allowed_lateness_seconds=args.allowed_lateness, early_firing_count=args.early_firing_count,
@@ -305,8 +416,8 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     try:
         prepare_edge(args.transport, config, args.runner)
     except (RunnerSetupError, TransportError) as error:
-        raise CliError(f"complaints stream: {error}") from None
-    warn_if_public_key(settings, "stream")
+        raise CliError(f"complaints stream run: {error}") from None
+    warn_if_public_key(settings, "stream run")
     print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
           f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
@@ -316,13 +427,13 @@ def run_stream_command(args, beam_args: list[str]) -> int:
             totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
                                 show_progress=not args.quiet, stop=stop, on_job_started=listen)
     except (RunnerSetupError, TransportError) as error:
-        raise CliError(f"complaints stream: {error}") from None
+        raise CliError(f"complaints stream run: {error}") from None
     except (KeyboardInterrupt, StreamStopped):
         raise KeyboardInterrupt from None
     except Exception as error:  # noqa: BLE001 - reported in one line; details are logged
         logging.getLogger(__name__).debug("stream failed", exc_info=True)
-        raise CliError(f"complaints: the streaming pipeline failed: {failure_reason(error)[:500]}",
-                       EXIT_FAILED) from None
+        raise CliError(f"complaints stream run: the streaming pipeline failed: {failure_reason(error)[:500]}",
+                       exit_code(error)) from None
     for source, entry in sorted(totals.items()):
         print(f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
               f"  duplicates {entry['duplicates']:>6}  {'balanced' if entry['balanced'] else 'NOT BALANCED'}")
@@ -368,7 +479,7 @@ def supervise_arguments(parser) -> None:
                                       "OUT from the stream's --output-dir)")
     parser.add_argument("--wait-seconds", type=int, default=180, help="how long a started job may take to run")
     parser.add_argument("stream_args", nargs=argparse.REMAINDER, metavar="-- STREAM ARGS",
-                        help="the `complaints stream` flags the job runs with (FlinkRunner, EXTERNAL or PROCESS "
+                        help="the `complaints stream run` flags the job runs with (FlinkRunner, EXTERNAL or PROCESS "
                              "workers); --run-id, --job_name and --savepoint_path are added")
 
 
@@ -387,155 +498,30 @@ def run_supervise_command(args) -> int:
     stream_args = args.stream_args[1:] if args.stream_args[:1] == ["--"] else args.stream_args
     output = _flag_value(stream_args, "--output-dir", "--output_dir")
     if not output:
-        raise CliError("complaints supervise-stream: give the stream's flags after --, with --output-dir "
+        raise CliError("complaints stream supervise: give the stream's flags after --, with --output-dir "
                        "(e.g. -- --transport kafka --output-dir OUT --runner FlinkRunner ...)", EXIT_USAGE)
     for owned in ("--run-id", "--run_id", "--savepoint_path", "--job_name", "--stream-id", "--stream_id"):
         if any(arg.split("=", 1)[0] == owned for arg in stream_args):
-            raise CliError(f"complaints supervise-stream: {owned} is chosen by the supervisor", EXIT_USAGE)
+            raise CliError(f"complaints stream supervise: {owned} is chosen by the supervisor", EXIT_USAGE)
     log = args.log or os.path.join(output, "_streams", f"{args.stream_id}.log")
     try:
         decision = supervise(args.flink_rest, args.stream_id,
-                             [sys.executable, "-m", "beam_pipelines", "stream", *stream_args], log,
+                             [sys.executable, "-m", "beam_pipelines", "stream", "run", *stream_args], log,
                              args.wait_seconds)
     except SupervisorError as error:
-        raise CliError(f"complaints supervise-stream: {error}", EXIT_FAILED) from None
+        raise CliError(f"complaints stream supervise: {error}", EXIT_FAILED) from None
     print(decision.describe())
     return 0
 
 
-def reprocess_arguments(parser) -> None:
-    from beam_pipelines.options import ComplaintsOptions
-
-    ComplaintsOptions.add_arguments(parser, required=True)
-    parser.add_argument("--start", required=True, type=date, metavar="YYYY-MM-DD",
-                        help="first ingest date to reprocess")
-    parser.add_argument("--end", required=True, type=date, metavar="YYYY-MM-DD", help="last ingest date (inclusive)")
-    parser.add_argument("--customers", help="customer master to link with: a CSV file or a folder of them, e.g. "
-                                            "the batch input's customers/ (default: none, every complaint is "
-                                            "flagged unknown_customer)")
-    parser.add_argument("--runner", default="DirectRunner", help="DirectRunner (default), FlinkRunner, ...")
-    parser.add_argument("--quiet", action="store_true", help="print only the summaries")
-
-
-def run_reprocess_command(args, beam_args: list[str]) -> int:
-    from beam_pipelines.batch import CommitFailed, InputError, RefusedRun, UnbalancedRun
-    from beam_pipelines.reprocess import run_reprocess
-    from beam_pipelines.summary import format_summary
-
-    start, end = args.start, args.end
-    if end < start:
-        raise CliError("complaints reprocess: --end is before --start", EXIT_USAGE)
-    if (end - start).days > 366:
-        raise CliError("complaints reprocess: at most 367 days at once (one run per day)", EXIT_USAGE)
-    settings = settings_for_pipeline(args, beam_args, args.runner)
-    output_dir = absolute(args.output_dir)
-    if "://" not in output_dir and not os.path.isdir(os.path.join(output_dir, "lake")):
-        raise CliError(f"complaints reprocess: {args.output_dir} has no lake/ (the --output-dir of the batches "
-                       "and streams whose records to reprocess)")
-    check_writable(output_dir)
-    model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
-    warn_if_public_key(settings, "reprocess")
-    if not args.customers:
-        print("complaints reprocess: no --customers: every complaint will be flagged unknown_customer",
-              file=sys.stderr)
-
-    def on_day(day, plan):
-        if args.quiet:
-            return
-        if plan is None:
-            print(f"{day}: the lake holds no records ingested that day; nothing to reprocess", file=sys.stderr)
-        else:
-            print(f"{day}: run {plan.run_id}, {sum(1 for f in plan.files if f.source == 'lake')} lake files; "
-                  "running...", file=sys.stderr, flush=True)
-
-    try:
-        with one_line_on_interrupt("reprocess", output_dir):
-            results = run_reprocess(output_dir, settings, start, end, model_factory, customers=args.customers,
-                                    runner=args.runner, beam_args=beam_args, on_day=on_day)
-    except InputError as error:
-        raise CliError(f"complaints reprocess: {error}") from None
-    except UnbalancedRun as error:
-        raise CliError(f"complaints reprocess: counts did not balance, that day not committed: {error}",
-                       EXIT_UNBALANCED) from None
-    except CommitFailed as error:
-        raise CliError(f"complaints reprocess: {error}", EXIT_FAILED) from None
-    except RefusedRun as refused:
-        raise CliError(f"complaints reprocess: refused to commit that day: {refused}", EXIT_UNBALANCED) from None
-    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
-        logging.getLogger(__name__).debug("reprocessing failed", exc_info=True)
-        raise CliError(f"complaints reprocess: the pipeline failed, that day not committed: "
-                       f"{failure_reason(error)[:500]}", EXIT_FAILED) from None
-    for day, manifest in results:
-        if manifest is not None:
-            print(f"== {day} (reprocessed from the lake)")
-            print(format_summary(manifest))
-    return 0
-
-
-def review_reinject_arguments(parser) -> None:
-    from beam_pipelines.options import ComplaintsOptions
-
-    ComplaintsOptions.add_arguments(parser, required=True)
-    parser.add_argument("--customers", help="customer master to link the re-injected complaints with: a CSV file "
-                                            "or a folder of them (default: none, they are flagged unknown_customer)")
-    parser.add_argument("--runner", default="DirectRunner", help="DirectRunner (default), FlinkRunner, ...")
-
-
-def run_review_reinject_command(args, beam_args: list[str]) -> int:
-    from beam_pipelines.batch import CommitFailed, InputError, RefusedRun, UnbalancedRun
-    from beam_pipelines.review import LABELS_FILE, REVIEW_DIR, run_reinjection
-
-    settings = settings_for_pipeline(args, beam_args, args.runner)
-    output_dir = absolute(args.output_dir)
-    if "://" in output_dir or not os.path.isdir(os.path.join(output_dir, "lake")):
-        raise CliError(f"complaints review-reinject: {args.output_dir} has no lake/ (the --output-dir whose review "
-                       "queue to re-inject)")
-    check_writable(output_dir)
-    model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
-    warn_if_public_key(settings, "review-reinject")
-
-    def on_run(day, plan, items):
-        print(f"{day}: run {plan.run_id}, {items} corrected records; running...", file=sys.stderr, flush=True)
-
-    try:
-        with one_line_on_interrupt("review-reinject", output_dir):
-            result = run_reinjection(output_dir, settings, model_factory, customers=args.customers,
-                                     runner=args.runner, beam_args=beam_args, on_run=on_run)
-    except InputError as error:
-        raise CliError(f"complaints review-reinject: {error}") from None
-    except (UnbalancedRun, RefusedRun) as error:
-        raise CliError(f"complaints review-reinject: not committed, the corrections stay pending: {error}",
-                       EXIT_UNBALANCED) from None
-    except CommitFailed as error:
-        raise CliError(f"complaints review-reinject: {error}", EXIT_FAILED) from None
-    except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
-        logging.getLogger(__name__).debug("re-injection failed", exc_info=True)
-        raise CliError(f"complaints review-reinject: the pipeline failed, the corrections stay pending: "
-                       f"{failure_reason(error)[:500]}", EXIT_FAILED) from None
-    outcomes: dict[str, int] = {}
-    for item_id, outcome in result["items"]:
-        outcomes[outcome["result"]] = outcomes.get(outcome["result"], 0) + 1
-        print(f"{item_id}: {outcome['result']}" + (f" {outcome.get('complaint_id') or outcome.get('reason', '')}"
-                                                    if outcome["result"] in ("written", "rejected") else ""))
-    summary = ", ".join(f"{n} {result_}" for result_, n in sorted(outcomes.items())) or "nothing pending"
-    print(f"re-injected {len(result['items'])} corrections ({summary}) in {len(result['runs'])} runs; "
-          f"{result['labels']} labelled examples in {os.path.join(output_dir, REVIEW_DIR, LABELS_FILE)}")
-    return 0
-
-
-COMMANDS = (
-    Command("batch", "run the batch pipeline on a directory of channel files", batch_arguments, run_batch_command,
-            extra="pipeline", beam_options=True, epilog=BEAM_OPTIONS_EPILOG),
-    Command("stream", "run the streaming pipeline on the live channels (Kafka or Pub/Sub)", stream_arguments,
+BATCH = Command("batch", "run the batch pipeline: a day of channel files, the lake's days again, or the review "
+                         "queue's corrections", batch_arguments, run_batch_command, extra="pipeline", beam_options=True,
+                epilog=BATCH_EPILOG)
+STREAM = Group("stream", "the streaming pipeline on the live channels, and its keeper on Flink", (
+    Command("run", "run the streaming pipeline on the live channels (Kafka or Pub/Sub)", stream_arguments,
             run_stream_command, extra="pipeline", beam_options=True,
             epilog=BEAM_OPTIONS_EPILOG + " Kafka runs on Prism by default (start the local services with "
                                          "`python runners/local_services.py start`)."),
-    Command("supervise-stream", "start a Flink streaming job again (from its last checkpoint) if it is not running",
+    Command("supervise", "start a Flink streaming job again (from its last checkpoint) if it is not running",
             supervise_arguments, run_supervise_command, extra="pipeline"),
-    Command("reprocess", "run the lake's raw records of some days through today's rules and models again",
-            reprocess_arguments, run_reprocess_command, extra="pipeline", beam_options=True,
-            epilog="Same complaint_ids, rows replaced with the new results. " + BEAM_OPTIONS_EPILOG),
-    Command("review-reinject", "re-inject the review queue's corrected records through the batch pipeline",
-            review_reinject_arguments, run_review_reinject_command, extra="pipeline", beam_options=True,
-            epilog=BEAM_OPTIONS_EPILOG),
-)
+))

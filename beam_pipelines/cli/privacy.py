@@ -1,4 +1,5 @@
-"""``complaints erase``: a person's right to erasure (``warehouse/erasure.py``; docs/operations/erasure.md)."""
+"""``complaints warehouse erase``: a person's right to erasure (``warehouse/erasure.py``;
+docs/operations/erasure.md)."""
 from __future__ import annotations
 
 import csv
@@ -74,8 +75,8 @@ def _summary(erasure) -> list[str]:
                          f"{expiry.snapshots_left} snapshots left")
             if expiry.leftovers:
                 lines.append(f"NOTE: {name}: {expiry.leftovers} data file(s) that no snapshot references (a killed "
-                             "or running writer's) hold the person: `complaints maintain` removes them after its "
-                             "orphan age")
+                             "or running writer's) hold the person: `complaints warehouse maintain` removes them after "
+                             "its orphan age")
     else:
         lines.append("NOTE: without --expire the tables' history (time travel to earlier snapshots, and their data "
                      "files) still holds the erased rows: run again with --expire to remove them")
@@ -94,20 +95,21 @@ def cmd_erase(args) -> int:
     from warehouse.erasure import PERSONAL_TABLES, ErasureError, RefHoldsSubject, Subject, erase
 
     if not (args.customer_id or args.contact_token or args.contact):
-        raise CliError("complaints erase: name the person: --customer-id, --contact-token or --contact (see --help)",
+        raise CliError("complaints warehouse erase: name the person: --customer-id, --contact-token or --contact "
+                       "(see --help)",
                        EXIT_USAGE)
     if args.customers and not args.customer_id:
-        raise CliError("complaints erase: --customers is read for the contacts of --customer-id; give one",
+        raise CliError("complaints warehouse erase: --customers is read for the contacts of --customer-id; give one",
                        EXIT_USAGE)
     output_dir = os.path.abspath(args.output_dir)
     if not os.path.isdir(output_dir):
-        raise CliError(f"complaints erase: output directory not found: {output_dir}")
+        raise CliError(f"complaints warehouse erase: output directory not found: {output_dir}")
     if args.customers and not os.path.exists(args.customers):
-        raise CliError(f"complaints erase: customer master not found: {args.customers}")
+        raise CliError(f"complaints warehouse erase: customer master not found: {args.customers}")
     try:
         settings = load_settings(args.profile)
     except ConfigError as error:
-        raise CliError(f"complaints erase: {error}") from None
+        raise CliError(f"complaints warehouse erase: {error}") from None
     icebergs = {}
     try:
         config = catalog_config(settings.warehouse, output_dir)
@@ -116,23 +118,23 @@ def cmd_erase(args) -> int:
     except NoCatalogYet:
         pass  # no warehouse yet: the lake and the review files are still erased
     except CatalogError as error:
-        raise CliError(f"complaints erase: {error}") from None
+        raise CliError(f"complaints warehouse erase: {error}") from None
     try:
         subject = Subject.of(settings.contact_token_key, args.customer_id, args.contact_token, args.contact)
     except ErasureError as error:
-        raise CliError(f"complaints erase: --contact {error}", EXIT_USAGE) from None
+        raise CliError(f"complaints warehouse erase: --contact {error}", EXIT_USAGE) from None
     try:
         customers = master_rows(args.customers, args.customer_id) if args.customers else []
         erasure = erase(output_dir, icebergs, subject, expire=args.expire, reference=args.reference,
                         customers=customers, dry_run=args.dry_run)
     except RefHoldsSubject as error:
-        raise CliError(f"complaints erase: {error}") from None
+        raise CliError(f"complaints warehouse erase: {error}") from None
     except ErasureError as error:
-        raise CliError(f"complaints erase: {error}", EXIT_FAILED) from None
+        raise CliError(f"complaints warehouse erase: {error}", EXIT_FAILED) from None
     except OSError as error:
-        raise CliError(f"complaints erase: {error}") from None
+        raise CliError(f"complaints warehouse erase: {error}") from None
     except Exception as error:  # noqa: BLE001 - a catalog or commit failure: one line, the tables as committed
-        raise CliError(f"complaints erase: {type(error).__name__}: {error} (tables already erased keep their "
+        raise CliError(f"complaints warehouse erase: {type(error).__name__}: {error} (tables already erased keep their "
                        "erasure; run the command again)", EXIT_FAILED) from None
     for line in _summary(erasure):
         print(line)
@@ -141,8 +143,7 @@ def cmd_erase(args) -> int:
     return 0
 
 
-COMMANDS = (
-    Command("erase", "erase a person (right to erasure) from the warehouse, the lake and the review files",
-            erase_arguments, cmd_erase, extra="pipeline",  # phonenumbers: contacts normalised as the pipeline does
-            epilog="See docs/operations/erasure.md for what is erased, what --expire does and what is out of scope."),
-)
+ERASE = Command("erase", "erase a person (right to erasure) from the warehouse, the lake and the review files",
+                erase_arguments, cmd_erase, extra="pipeline",  # phonenumbers: contacts normalised as the pipeline does
+                epilog="See docs/operations/erasure.md for what is erased, what --expire does and what is out of "
+                       "scope.")

@@ -1,5 +1,5 @@
-"""``complaints serve``, ``report``, ``query`` and ``forecast``: the serving side (``serving/``), which reads the
-warehouse and needs no Beam."""
+"""``complaints serve``, ``report`` and ``query``, and ``model forecast``'s arguments and run: the serving side
+(``serving/``), which reads the warehouse and needs no Beam."""
 from __future__ import annotations
 
 import ipaddress
@@ -217,22 +217,22 @@ def cmd_forecast(args) -> int:
     from models.forecast import ForecastSettings, NotEnoughHistory
     from warehouse.read import EqualityDeletes
 
-    warehouse_dir = _warehouse_dir(args.warehouse, "forecast")
+    warehouse_dir = _warehouse_dir(args.warehouse, "model forecast")
     country = None if args.holidays.lower() == "none" else args.holidays.upper()
     if country:
         import holidays
 
         if country not in holidays.list_supported_countries():
-            raise CliError(f"complaints forecast: no holiday calendar for '{args.holidays}' "
+            raise CliError(f"complaints model forecast: no holiday calendar for '{args.holidays}' "
                            f"(use an ISO country code such as NG, or 'none')", EXIT_USAGE)
     settings = ForecastSettings(horizon_days=args.horizon, training_days=args.training_days,
                                 holiday_country=country)
     try:
-        result = run_forecast(warehouse_dir, settings, catalog=catalog_of(args, "forecast"))
+        result = run_forecast(warehouse_dir, settings, catalog=catalog_of(args, "model forecast"))
     except (NotEnoughHistory, UnreadableTable, EqualityDeletes) as error:
-        raise CliError(f"complaints forecast: {error}") from None
+        raise CliError(f"complaints model forecast: {error}") from None
     except WarehouseError as error:
-        raise CliError(f"complaints forecast: {error}", EXIT_FAILED) from None
+        raise CliError(f"complaints model forecast: {error}", EXIT_FAILED) from None
     forecast = result.forecast
     print(f"forecast run {result.run_id}: {args.horizon} days from {forecast['forecast_date'].min()} for "
           f"{forecast.groupby(['category', 'source']).ngroups} series, from {result.history_days} days of history")
@@ -252,13 +252,9 @@ def cmd_forecast(args) -> int:
     return 0
 
 
-COMMANDS = (
-    Command("serve", "the HTTP API for CRM and apps, and the live dashboard", serve_arguments, cmd_serve,
-            extra="serving"),
-    Command("report", "a self-contained HTML report and CSV exports for a period", report_arguments, cmd_report,
-            extra="serving"),
-    Command("query", "ad-hoc read-only SQL over the warehouse tables (DuckDB)", query_arguments, cmd_query,
-            extra="serving", epilog="Tables: " + ", ".join(WAREHOUSE_TABLES) + "."),
-    Command("forecast", "forecast daily volume per category and channel, with a backtest against seasonal-naive",
-            forecast_arguments, cmd_forecast, extra="serving"),
-)
+SERVE = Command("serve", "the HTTP API for CRM and apps, and the live dashboard", serve_arguments, cmd_serve,
+                extra="serving")
+REPORT = Command("report", "a self-contained HTML report and CSV exports for a period", report_arguments, cmd_report,
+                 extra="serving")
+QUERY = Command("query", "ad-hoc read-only SQL over the warehouse tables (DuckDB)", query_arguments, cmd_query,
+                extra="serving", epilog="Tables: " + ", ".join(WAREHOUSE_TABLES) + ".")

@@ -1,11 +1,13 @@
-"""``complaints maintain`` and ``warehouse-import``: upkeep of the warehouse's Iceberg tables (``warehouse/``),
-which needs neither Beam nor the serving extra."""
+"""``complaints warehouse maintain``: upkeep of the warehouse's Iceberg tables (``warehouse/``) and the lake's
+retention beside them, which needs neither Beam nor the serving extra."""
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 
-from beam_pipelines.cli.common import DEFAULT_WAREHOUSE, EXIT_FAILED, CliError, Command, positive, warehouse_catalog
+from beam_pipelines.cli.common import (DEFAULT_WAREHOUSE, EXIT_FAILED, CliError, Command, date, non_negative, positive,
+                                       warehouse_catalog)
 from schemas.tables import WAREHOUSE_TABLES
 
 
@@ -27,8 +29,16 @@ def maintain_arguments(parser) -> None:
     parser.add_argument("--orphan-age-hours", type=hours,
                         help="remove unreferenced files older than this (default: the profile's orphan_age_hours)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="list the partitions, snapshots and files it would compact, expire and remove; "
-                             "change nothing")
+                        help="list the partitions, snapshots, files and lake partitions it would compact, expire and "
+                             "remove; change nothing")
+    lake = parser.add_argument_group("the lake's retention (after the tables)")
+    lake.add_argument("--lake", help="the lake folder (default: lake/ beside the warehouse directory, OUT/lake, when "
+                                     "there is one)")
+    lake.add_argument("--lake-retention-days", type=non_negative, metavar="DAYS",
+                      help="keep the lake's ingest dates of the last DAYS days (default: the profile's [lake] "
+                           "retention_days; 0 keeps everything)")
+    lake.add_argument("--today", type=date, metavar="YYYY-MM-DD",
+                      help="the day the lake's retention counts back from (default: today, UTC)")
 
 
 def hours(value: str) -> float:
@@ -43,21 +53,22 @@ def hours(value: str) -> float:
     return number
 
 
-def import_arguments(parser) -> None:
-    _catalog_arguments(parser)
-    parser.add_argument("--from", dest="source", required=True,
-                        help="the plain Parquet warehouse of an earlier version (folders of Hive partitions)")
-
-
 def cmd_maintain(args) -> int:
-    from warehouse.catalog import CatalogError, load_table, open_catalog
+    from warehouse.catalog import CatalogError, NoCatalogYet, load_table, open_catalog
     from warehouse.maintenance import UnreadableMetadata, maintain_table, referenced_files
 
-    settings, config = warehouse_catalog(args, "maintain")
+    settings, config = warehouse_catalog(args, "warehouse maintain")
+    lake = lake_of(args)  # a --lake that is not there is refused before any table changes
     try:
         catalog = open_catalog(config, create=False)
+    except NoCatalogYet as error:
+        if lake is None:
+            raise CliError(f"complaints warehouse maintain: {error}") from None
+        print(f"{args.warehouse}: nothing committed yet, no tables to maintain ({error})")
+        expire_lake(args, lake, settings)
+        return 0
     except CatalogError as error:
-        raise CliError(f"complaints maintain: {error}") from None
+        raise CliError(f"complaints warehouse maintain: {error}") from None
     hour = dt.timedelta(hours=1)
 
     def given(value, default):
@@ -65,9 +76,9 @@ def cmd_maintain(args) -> int:
 
     def one_line(name: str, error: Exception) -> CliError:
         if isinstance(error, UnreadableMetadata):
-            return CliError(f"complaints maintain: {name}: {error}; nothing was removed")
+            return CliError(f"complaints warehouse maintain: {name}: {error}; nothing was removed")
         first_line = (str(error).splitlines() or [""])[0]
-        return CliError(f"complaints maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED)
+        return CliError(f"complaints warehouse maintain: {name}: {type(error).__name__}: {first_line}", EXIT_FAILED)
 
     tables = {}
     for name in args.tables:  # every table's manifests readable before any table changes
@@ -95,6 +106,8 @@ def cmd_maintain(args) -> int:
                 print(f"  would expire snapshot {snapshot_id}")
             for path in upkeep.orphans:
                 print(f"  would remove {path}")
+    if lake is not None:
+        expire_lake(args, lake, settings)
     return 0
 
 
@@ -113,31 +126,57 @@ def _upkeep_line(name: str, upkeep) -> str:
             f"orphans removed {upkeep.orphans_removed}, snapshot {upkeep.snapshot_id}{notes}")
 
 
-def cmd_import(args) -> int:
-    from pathlib import Path
-
-    from warehouse.migrate import NothingToImport, import_plain_warehouse
-
-    _, config = warehouse_catalog(args, "warehouse-import")
-    source = Path(args.source)
-    if not source.is_dir():
-        raise CliError(f"complaints warehouse-import: directory not found: {source}")
-    if os.path.realpath(source) == os.path.realpath(args.warehouse):
-        raise CliError("complaints warehouse-import: --from and --warehouse must be different directories "
-                       "(import into a new warehouse, then swap the folders)")
-    try:
-        results = import_plain_warehouse(source, config)
-    except NothingToImport as error:
-        raise CliError(f"complaints warehouse-import: {error}") from None
-    for name, result in results.items():
-        print(f"{name:<18} {result.rows_written:>9,} rows imported ({result.rows_replaced:,} replaced rows "
-              f"already there), snapshot {result.snapshot_id}")
-    return 0
+def expired_partitions(lake: str, keep_days: int, today: dt.date) -> list[str]:
+    """The ``source=*/ingest_date=D`` folders of the lake older than ``keep_days`` before ``today``."""
+    if keep_days == 0:
+        return []
+    oldest_kept = today - dt.timedelta(days=keep_days - 1)
+    found = []
+    raw = os.path.join(lake, "raw")
+    for source in sorted(os.listdir(raw)) if os.path.isdir(raw) else []:
+        for partition in sorted(os.listdir(os.path.join(raw, source))):
+            if not partition.startswith("ingest_date="):
+                continue
+            try:
+                day = dt.date.fromisoformat(partition[len("ingest_date="):])
+            except ValueError:
+                continue
+            if day < oldest_kept:
+                found.append(os.path.join(raw, source, partition))
+    return found
 
 
-COMMANDS = (
-    Command("maintain", "warehouse upkeep: compact small files, expire old snapshots, remove orphan files",
-            maintain_arguments, cmd_maintain, extra="warehouse"),
-    Command("warehouse-import", "import a plain Parquet warehouse of an earlier version into the Iceberg tables",
-            import_arguments, cmd_import, extra="warehouse"),
-)
+def lake_of(args) -> str | None:
+    """The lake whose retention ``maintain`` keeps: ``--lake`` (which must exist), else ``lake/`` beside the
+    warehouse directory if there is one, else None."""
+    if args.lake:
+        if not os.path.isdir(args.lake):
+            raise CliError(f"complaints warehouse maintain: lake folder {args.lake} does not exist")
+        return args.lake
+    beside = os.path.join(os.path.dirname(os.path.abspath(args.warehouse)), "lake")
+    return beside if os.path.isdir(beside) else None
+
+
+def expire_lake(args, lake: str, settings) -> None:
+    """Remove (or, in a dry run, list) the lake partitions older than the retention; one line each, then a total."""
+    from beam_pipelines.config import ConfigError, load_section
+
+    keep = args.lake_retention_days
+    if keep is None:
+        try:
+            keep = load_section("lake", args.profile).retention_days
+        except ConfigError as error:
+            raise CliError(f"complaints warehouse maintain: {error}") from None
+    today = args.today or dt.datetime.now(dt.timezone.utc).date()
+    expired = expired_partitions(lake, keep, today)
+    for path in expired:
+        if not args.dry_run:
+            shutil.rmtree(path)
+        print(f"{'would remove' if args.dry_run else 'removed'} {path}")
+    print(f"lake {lake}: {len(expired)} partitions older than {keep} days {'found' if args.dry_run else 'removed'}"
+          if keep else f"lake {lake}: retention 0, the lake keeps everything")
+
+
+MAINTAIN = Command("maintain", "upkeep: compact small files, expire old snapshots, remove orphan files, then remove "
+                               "lake partitions older than the retention", maintain_arguments, cmd_maintain,
+                   extra="warehouse")

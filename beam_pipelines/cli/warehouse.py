@@ -1,11 +1,12 @@
-"""Commands that act on a warehouse as a whole: ``complaints relocate`` (``complaints warehouse relocate`` once
-commands are grouped), which makes a copied, moved or restored warehouse usable at its new path. Backup and
-restore are described in ``docs/operations/backup-restore.md``."""
+"""``complaints warehouse maintain|relocate|erase``: the commands that act on a warehouse (and its lake) as a
+whole. ``relocate`` (here) makes a copied, moved or restored warehouse usable at its new path; backup and restore
+are described in ``docs/operations/backup-restore.md``. ``maintain`` is in ``upkeep``, ``erase`` in ``privacy``."""
 from __future__ import annotations
 
 import logging
 
-from beam_pipelines.cli.common import CliError, Command
+from beam_pipelines.cli import privacy, upkeep
+from beam_pipelines.cli.common import CliError, Command, Group
 
 
 def warehouse_relocate_arguments(parser) -> None:
@@ -23,15 +24,15 @@ def run_warehouse_relocate(args) -> int:
     try:
         relocation = relocate_warehouse(args.old, args.new)
     except RelocationError as error:
-        raise CliError(f"complaints relocate: {error}") from None
+        raise CliError(f"complaints warehouse relocate: {error}") from None
     except OSError as error:
-        raise CliError(f"complaints relocate: {error.filename or ''}: {error.strerror or error}; run it again once "
-                       "that is mended (nothing outside the copy was changed)") from None
+        raise CliError(f"complaints warehouse relocate: {error.filename or ''}: {error.strerror or error}; run it "
+                       "again once that is mended (nothing outside the copy was changed)") from None
     except Exception as error:  # noqa: BLE001 - a damaged file in the copy: one line, the details in the debug log
         logging.getLogger(__name__).debug("relocation failed", exc_info=True)
         reason = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
-        raise CliError(f"complaints relocate: cannot read the copy's Iceberg files ({reason}): copy the warehouse "
-                       "again and relocate that; nothing outside the copy was changed") from None
+        raise CliError(f"complaints warehouse relocate: cannot read the copy's Iceberg files ({reason}): copy the "
+                       "warehouse again and relocate that; nothing outside the copy was changed") from None
     if not relocation.tables:
         print(f"{relocation.new}: its catalog already points at it; nothing to relocate")
         return 0
@@ -43,8 +44,10 @@ def run_warehouse_relocate(args) -> int:
     return 0
 
 
-COMMANDS = (
+GROUP = Group("warehouse", "the warehouse as a whole: upkeep with the lake's retention, relocation, erasure", (
+    upkeep.MAINTAIN,
     Command("relocate", "make a copied, moved or restored warehouse usable at its new path (rewrites its Iceberg "
-                        "metadata; the original is not changed)",
-            warehouse_relocate_arguments, run_warehouse_relocate, extra="warehouse"),
-)
+                        "metadata; the original is not changed)", warehouse_relocate_arguments,
+            run_warehouse_relocate, extra="warehouse"),
+    privacy.ERASE,
+))

@@ -157,7 +157,7 @@ class SlaSettings:
 @dataclass(frozen=True)
 class WarehouseSettings:
     """``[warehouse]``: the Iceberg catalog of the warehouse tables (``warehouse/catalog.py``) and their upkeep
-    (``complaints maintain``)."""
+    (``complaints warehouse maintain``)."""
 
     catalog: str = ""                   # "": embedded SQLite catalog in OUT/warehouse; else a catalog name that
     #                                     pyiceberg is configured with (~/.pyiceberg.yaml, PYICEBERG_CATALOG__*)
@@ -185,7 +185,7 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class LakeSettings:
-    """``[lake]``: how long the raw records are kept (``complaints expire-lake``)."""
+    """``[lake]``: how long the raw records are kept (``complaints warehouse maintain`` removes older ones)."""
 
     retention_days: int = 730    # ingest_date partitions older than this are removed; 0 keeps everything
 
@@ -200,7 +200,7 @@ class SecuritySettings:
 
 @dataclass(frozen=True)
 class WebformSettings:
-    """``[webform]``: the public web-form endpoint (``complaints webform-endpoint``; docs/operations/
+    """``[webform]``: the public web-form endpoint (``complaints ingest webform``; docs/operations/
     webform-endpoint.md). Keys are named by environment variables (secrets); only dev may carry one in the file."""
 
     max_body_bytes: int = 65_536           # a larger body is refused with 413 (before 100 Continue when declared)

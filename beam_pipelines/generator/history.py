@@ -1,6 +1,6 @@
 """Weeks of warehouse history with known shape, for the dashboard, reports, forecasts and serving benchmarks.
 
-``complaints generate`` writes one day of raw channel input for the pipeline. Serving needs many weeks of
+``complaints generate day`` writes one day of raw channel input for the pipeline. Serving needs many weeks of
 curated complaints, more than is practical to push through the pipeline on a laptop, so this writes
 ``complaints`` (and a little ``dead_letter``) rows straight into the warehouse's Iceberg tables, as one commit each:
 

@@ -39,22 +39,38 @@ def _escape(text) -> str:
 # ---------------------------------------------------------------------------------------------- command line
 @page("reference/cli.md")
 def cli_page() -> str:
-    """Every command of ``complaints`` with its ``--help``, from the parsers the CLI itself builds."""
-    from beam_pipelines.cli import COMMANDS, build_parser
+    """Every command of ``complaints`` with its ``--help``, from the parsers the CLI itself builds: the top-level
+    entries, each group's own help, then every command (``batch``, ``model train``) with its flags."""
+    from beam_pipelines.cli import COMMANDS, build_parser, command_parser, leaf_commands
+    from beam_pipelines.cli.common import Group
+
+    def anchor(path: str) -> str:
+        return path.replace(" ", "-")
 
     lines = ["# Command line", "",
              "Generated from the CLI's own parsers (`beam_pipelines/cli/`). `complaints --help` lists the commands, "
-             "`complaints COMMAND --help` the flags of one. Each command needs only its own extra installed "
-             "(`pip install '.[EXTRA]'`). Exit codes: [Exit codes](exit-codes.md).", "",
+             "`complaints GROUP --help` the commands of a group, `complaints COMMAND --help` the flags of one. Each "
+             "command needs only its own extra installed (`pip install '.[EXTRA]'`). Exit codes: "
+             "[Exit codes](exit-codes.md).", "",
              "| command | what it does | extra |", "|---|---|---|"]
-    lines += [f"| [`{name}`](#{name}) | {_escape(command.help)} | `{command.extra}` |"
-              for name, command in COMMANDS.items()]
-    for name, command in COMMANDS.items():
-        parser = build_parser(name)
-        subparser = next(action for action in parser._subparsers._group_actions).choices[name]
-        subparser.prog = f"complaints {name}"
-        lines += ["", f"## {name}", "", command.help[0].upper() + command.help[1:] + ".", "",
-                  "```text", subparser.format_help().rstrip(), "```"]
+    for name, entry in COMMANDS.items():
+        if isinstance(entry, Group):
+            lines += [f"| [`{name} {command.name}`](#{anchor(name + ' ' + command.name)}) | {_escape(command.help)} "
+                      f"| `{command.extra}` |" for command in entry.commands]
+        else:
+            lines.append(f"| [`{name}`](#{anchor(name)}) | {_escape(entry.help)} | `{entry.extra}` |")
+    top = build_parser()
+    top.prog = "complaints"
+    lines += ["", "## complaints", "", "```text", top.format_help().rstrip(), "```"]
+    groups = {name: entry for name, entry in COMMANDS.items() if isinstance(entry, Group)}
+    for path, command in leaf_commands().items():
+        group = path.split()[0]
+        if group in groups and path.endswith(" " + groups[group].commands[0].name):  # the group's page first
+            lines += ["", f"## {group}", "", "```text", command_parser(group).format_help().rstrip(), "```"]
+        parser = command_parser(path)
+        level = "###" if group in groups else "##"
+        lines += ["", f"{level} {path}", "", command.help[0].upper() + command.help[1:] + ".", "",
+                  "```text", parser.format_help().rstrip(), "```"]
         if command.beam_options:
             lines += ["", "Every other `--flag` must be an Apache Beam pipeline option and is passed to the runner."]
     return "\n".join(lines) + "\n"

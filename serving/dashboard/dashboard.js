@@ -148,7 +148,7 @@ function renderPriority(mix) {
 function renderForecast(data) {
   const note = document.getElementById("forecast-note");
   if (!data.available || data.forecast.length === 0) {
-    note.textContent = "run `complaints forecast` to see one";
+    note.textContent = "run `complaints model forecast` to see one";
     draw("chart-forecast", []);
     return;
   }

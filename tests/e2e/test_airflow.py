@@ -143,6 +143,8 @@ print(json.dumps({"errors": {k: v[-300:] for k, v in bag.import_errors.items()},
                  "complaints_model_retraining": "0 4 * * 0", "complaints_reprocess": "NullTimetable",
                  "complaints_stream_supervisor": "*/5 * * * *", "complaints_review_reinject": "20 * * * *"}
     assert set(found["dags"]) == set(schedules)
+    # the lake's retention is part of `complaints warehouse maintain`: one task keeps both
+    assert found["dags"]["complaints_maintenance"]["tasks"] == ["maintain_warehouse_and_lake"]
     for dag_id, dag in found["dags"].items():
         assert dag["schedule"] == schedules[dag_id], dag_id
         assert dag["owners"] == ["data-platform"] and dag["doc"], dag_id
@@ -196,7 +198,7 @@ def _counting_cli(tmp_path: Path, fail_first_batch_with: int | None) -> tuple[Pa
 echo "$1" >> {calls}
 if [ "$1" = batch ] && [ -n "{fail_first_batch_with or ''}" ] && [ ! -e {tmp_path}/failed-once ]; then
   touch {tmp_path}/failed-once
-  echo "complaints: the pipeline failed, nothing was committed: job server unreachable" >&2
+  echo "complaints batch: the pipeline failed, nothing was committed: job server unreachable" >&2
   exit {fail_first_batch_with or 0}
 fi
 exec {sys.executable} -m beam_pipelines "$@"
@@ -212,7 +214,7 @@ def test_a_transient_failure_is_retried_and_then_succeeds(airflow_home, landing,
     result = dags_test(env, "complaints_call_centre_daily", f"{DAY + dt.timedelta(days=1)}T00:00:00+00:00")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert calls.read_text().split().count("batch") == 2  # failed once, retried once
-    assert "exited 4 (retried): complaints: the pipeline failed" in result.stdout + result.stderr
+    assert "complaints batch exited 4 (retried): complaints batch: the pipeline failed" in result.stdout + result.stderr
     assert read_table(out / "warehouse" / "complaints").num_rows == landing["expected"]["phone"]["written"]
 
 
@@ -254,7 +256,7 @@ def test_the_reprocessing_dag_relabels_a_day_with_another_model(airflow_home, la
 
     write_fixture(tmp_path / "fixture.labelled.csv")
     models = tmp_path / "models"
-    trained = subprocess.run([sys.executable, "-m", "beam_pipelines", "train", "--data", str(tmp_path),
+    trained = subprocess.run([sys.executable, "-m", "beam_pipelines", "model", "train", "--data", str(tmp_path),
                               "--output-dir", str(models)], capture_output=True, text=True, cwd=REPO)
     assert trained.returncode == 0, trained.stderr[-2000:]
     version = json.loads((models / "model_card.json").read_text())["version"]

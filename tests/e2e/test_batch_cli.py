@@ -1,4 +1,4 @@
-"""End to end: ``complaints generate`` + ``complaints batch`` as a user runs them, outputs read back with pyarrow
+"""End to end: ``complaints generate day`` + ``complaints batch`` as a user runs them, outputs read back with pyarrow
 and checked against what the generator says it injected."""
 import datetime as dt
 import json
@@ -167,10 +167,11 @@ def test_summary_names_the_outputs(batch_output):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["batch", "--output-dir", "/tmp/x"], "required"),
+    (["batch", "--output-dir", "/tmp/x"], "name the input"),
+    (["batch", "--input-dir", "."], "required: --output-dir"),
     (["batch", "--input-dir", "/definitely/missing", "--output-dir", "/tmp/x"], "does not exist"),
     (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--date", "26/11/2026"], "invalid date"),
-    (["generate", "--output-dir", "/tmp/x", "--volume", "-3"], "positive"),
+    (["generate", "day", "--output-dir", "/tmp/x", "--volume", "-3"], "positive"),
     (["frobnicate"], "invalid choice"),
     (["batch", "--input-dir", "tests", "--output-dir", "/tmp/x"], "no channel files"),
     (["batch", "--input-dir", ".", "--output-dir", "/tmp/x", "--modle-dir=models_out"],

@@ -72,8 +72,8 @@ def dashboard_demo(tmp_path_factory):
     from tests.support.serving import start_server, stop_server
 
     warehouse = tmp_path_factory.mktemp("dashboard-demo") / "warehouse"
-    for command in (["generate-history", "--warehouse", str(warehouse), "--days", "28", "--per-day", "150"],
-                    ["forecast", "--warehouse", str(warehouse)]):
+    for command in (["generate", "history", "--warehouse", str(warehouse), "--days", "28", "--per-day", "150"],
+                    ["model", "forecast", "--warehouse", str(warehouse)]):
         result = run_cli(*command)
         assert result.returncode == 0, result.stderr[-2000:]
     process, base = start_server(["--warehouse", str(warehouse), "--no-auth"])

@@ -14,21 +14,22 @@ BATCH_METADATA = REPO / "runners" / "dataflow" / "batch-metadata.json"
 DATAFLOW = ["--runner=DataflowRunner", "--project=beejan-test", "--region=europe-west1",
             "--temp_location=gs://beejan-test/tmp", "--no_auth", "--dry_run=True", "--sdk_location=container",
             "--sdk_container_image=europe-docker.pkg.dev/beejan-test/complaints/complaints-worker:0.1.0"]
-#: flags of `complaints stream` a Pub/Sub template does not take: Kafka's, a bounded test run's, and what the
+#: flags of `complaints stream run` a Pub/Sub template does not take: Kafka's, a bounded test run's, and what the
 #: template fixes (transport, runner) or leaves to the console (progress lines)
 NOT_IN_TEMPLATE = {"transport", "bootstrap_servers", "kafka_bootstrap_servers", "group_id", "expansion_service",
                    "max_records", "runner", "quiet", "help"}
 
 
-#: flags of `complaints batch` the batch template does not take: what it fixes (runner, detached) or leaves to
-#: the console (progress lines)
-NOT_IN_BATCH_TEMPLATE = {"runner", "quiet", "detach", "help"}
+#: flags of `complaints batch` the batch template does not take: what it fixes (runner, detached), leaves to the
+#: console (progress lines), and the other inputs' flags (the template runs a batch of channel files; a batch of
+#: the lake or of the review queue runs from a launching machine)
+NOT_IN_BATCH_TEMPLATE = {"runner", "quiet", "detach", "help", "from_lake", "from_review", "start", "end", "customers"}
 
 
-def _stream_flags(command: str = "stream") -> dict:
-    from beam_pipelines.cli import build_parser
+def _stream_flags(command: str = "stream run") -> dict:
+    from beam_pipelines.cli import command_parser
 
-    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    parser = command_parser(command)
     flags = {}
     for action in parser._actions:
         names = {option.lstrip("-").replace("-", "_") for option in action.option_strings}

@@ -1,4 +1,4 @@
-"""``make demo`` as a user runs it: ``complaints generate`` (yesterday, by default) then ``complaints batch`` (no
+"""``make demo`` as a user runs it: ``complaints generate day`` (yesterday, by default) then ``complaints batch`` (no
 ``--date``) file the data, the lake and the dead letters under one day, so that day's report tells the truth."""
 import datetime as dt
 import json
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def demo(tmp_path_factory):
     """A small ``make demo``: generate (default date) and batch (default date), exactly as the Makefile does."""
     sample, out = tmp_path_factory.mktemp("sample"), tmp_path_factory.mktemp("out")
-    generated = run_cli("generate", "--output-dir", str(sample), "--volume", "300", "--defect-rate", "0.1")
+    generated = run_cli("generate", "day", "--output-dir", str(sample), "--volume", "300", "--defect-rate", "0.1")
     assert generated.returncode == 0, generated.stderr[-2000:]
     batch = run_cli("batch", "--input-dir", str(sample), "--output-dir", str(out), "--quiet")
     assert batch.returncode == 0, batch.stderr[-2000:]

@@ -1,6 +1,6 @@
-"""``complaints erase`` end to end on a generated day: a real customer with complaints, dead letters and raw records
-in the lake, a CRM event and a review decision made through a real ``complaints serve``, and a corrected record
-re-injected through ``complaints review-reinject`` (so ``OUT/_review`` holds their raw text too).
+"""``complaints warehouse erase`` end to end on a generated day: a real customer with complaints, dead letters and raw
+records in the lake, a CRM event and a review decision made through a real ``complaints serve``, and a corrected record
+re-injected through ``complaints batch --from-review`` (so ``OUT/_review`` holds their raw text too).
 
 In order: a tag holding the person makes ``erase --expire`` refuse, naming the tag, changing nothing; ``erase``
 without ``--expire`` removes them from every current read (main and a branch) in one snapshot per table, while time
@@ -105,7 +105,7 @@ def pick_person(out: Path, input_dir: Path) -> dict:
 
 
 def erase(out: Path, input_dir: Path, person: dict, *extra: str):
-    return run_cli("erase", "--output-dir", str(out), "--customer-id", person["id"], "--customers",
+    return run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", person["id"], "--customers",
                    str(input_dir / "customers"), "--reference", "REQ-2026-0042", *extra)
 
 
@@ -148,7 +148,8 @@ def world(tmp_path_factory):
                             {**action, "reviewer": "ada"})[0] == 200
     finally:
         stop_server(process)
-    reinjected = run_cli("review-reinject", "--output-dir", str(out), "--customers", str(input_dir / "customers"))
+    reinjected = run_cli("batch", "--from-review", "--output-dir", str(out), "--customers",
+                         str(input_dir / "customers"))
     assert reinjected.returncode == 0, reinjected.stderr[-2000:]
     before = {name: read(out, name) for name in TABLE_KEYS}
     return {"input": input_dir, "out": out, "person": person, "before": before, "lake": lake_lines(out),
@@ -353,7 +354,7 @@ def test_a_contact_token_alone_erases_a_person_who_is_no_customer(world, expired
     token = unlinked[0]
     theirs = {row["complaint_id"] for row in complaints if row["contact_token"] == token}
     lines_before = lake_lines(out)
-    result = run_cli("erase", "--output-dir", str(out), "--contact-token", token)
+    result = run_cli("warehouse", "erase", "--output-dir", str(out), "--contact-token", token)
     assert result.returncode == 0, result.stderr
     after = read(out, "complaints")
     assert not theirs & {row["complaint_id"] for row in after}
@@ -363,11 +364,11 @@ def test_a_contact_token_alone_erases_a_person_who_is_no_customer(world, expired
 
 
 def test_bad_use_is_one_line_and_an_exit_code(tmp_path):
-    nobody = run_cli("erase", "--output-dir", str(tmp_path))
+    nobody = run_cli("warehouse", "erase", "--output-dir", str(tmp_path))
     assert nobody.returncode == 2 and nobody.stderr.count("\n") == 1 and "--customer-id" in nobody.stderr
-    missing = run_cli("erase", "--output-dir", str(tmp_path / "absent"), "--customer-id", "BJN-1")
+    missing = run_cli("warehouse", "erase", "--output-dir", str(tmp_path / "absent"), "--customer-id", "BJN-1")
     assert missing.returncode == 3 and missing.stderr.count("\n") == 1
-    contact = run_cli("erase", "--output-dir", str(tmp_path), "--contact", "not a contact!")
+    contact = run_cli("warehouse", "erase", "--output-dir", str(tmp_path), "--contact", "not a contact!")
     assert contact.returncode == 2 and contact.stderr.count("\n") == 1 and "Traceback" not in contact.stderr
 
 

@@ -36,7 +36,7 @@ def test_a_spark_file_a_row_hidden_by_a_position_delete_and_a_clean_tag(tmp_path
     iceberg_engines.delete_positions(iceberg, spark_file, [0])  # s2: deleted by another engine, still on disk
     assert ids(iceberg) == {"c1", "c2", "c3", "c4", "s3"}  # no read shows s2: only the file on disk has it
 
-    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    result = run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
     assert result.returncode == 0, result.stderr
     iceberg = complaints_table(out)
     assert ids(iceberg) == {"c2", "c3", "s3"}
@@ -61,7 +61,7 @@ def test_equality_deletes_stop_the_erasure_in_one_line(tmp_path):
     spark_file = iceberg_engines.append_spark_style(iceberg, [complaint("s1", OTHER)], "event_date=2026-11-20")
     iceberg_engines.delete_equal(iceberg, spark_file, "complaint_id", ["s1"])
     before = complaints_table(out).current_snapshot().snapshot_id
-    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON)
+    result = run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", PERSON)
     assert result.returncode == 4 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert complaints_table(out).current_snapshot().snapshot_id == before  # nothing committed
     audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
@@ -85,7 +85,7 @@ def test_a_writers_uncommitted_file_holding_the_person_is_reported_not_deleted(t
     iceberg = complaints_table(out)
     stray = f"{local_path(iceberg.location())}/event_date=2026-11-20/00000-9-uncommitted.parquet"
     pq.write_table(pa.Table.from_pylist([complaint("x1", PERSON)], schema=writer_schema(iceberg)), stray)
-    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    result = run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
     assert result.returncode == 0, result.stderr
     assert os.path.exists(stray) and "1 data file(s) that no snapshot references" in result.stdout
     audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
@@ -109,7 +109,7 @@ def test_a_tag_of_events_holding_an_event_of_their_complaint_refuses_expiry(tmp_
         for cid in ("c1", "c2")])
     events = ensure_table(open_catalog(config), config, tables.COMPLAINT_EVENTS)
     snapshot_refs.tag(events, "crm-audit")
-    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    result = run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
     assert result.returncode == 3 and result.stderr.count("\n") == 1
     assert "'crm-audit'" in result.stderr and "complaint_events" in result.stderr
     assert ids(complaints_table(out)) == {"c1", "c2"}  # nothing was erased
@@ -128,7 +128,7 @@ def test_a_retention_that_keeps_old_snapshots_makes_expiry_fail_saying_so(tmp_pa
     iceberg = complaints_table(out)
     with iceberg.transaction() as transaction:
         transaction.set_properties({"history.expire.min-snapshots-to-keep": "5"})
-    result = run_cli("erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
+    result = run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
     assert result.returncode == 4 and result.stderr.count("\n") == 1
     assert "min-snapshots-to-keep" in result.stderr and "still holds" in result.stderr
     assert ids(complaints_table(out)) == {"c2"}

@@ -72,9 +72,9 @@ def _assert_matches_the_truth(output_dir, expected):
 def test_stream_on_flink_with_checkpoints_balances_per_source(flink_services, kafka_services, generated_day,
                                                              tmp_path):
     transport = _topics_and_transport(kafka_services)
-    published = _published(run_cli("publish", "--from", str(generated_day["dir"]), *transport[:8]))
+    published = _published(run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport[:8]))
     customers = next((generated_day["dir"] / "customers").glob("*.csv"))
-    result = run_cli("stream", *transport, "--output-dir", str(tmp_path), "--max-records", str(published),
+    result = run_cli("stream", "run", *transport, "--output-dir", str(tmp_path), "--max-records", str(published),
                      "--customers", str(customers), "--group-id", f"flink-{uuid.uuid4().hex[:6]}",
                      *flink_services, "--checkpointing_interval=2000", timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -132,7 +132,7 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     expected = generated_day["expected"]
     total = sum(expected[source]["read"] for source in LIVE)
     customers = next((generated_day["dir"] / "customers").glob("*.csv"))
-    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", *transport, "--output-dir",
+    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "run", *transport, "--output-dir",
                             str(tmp_path), "--customers", str(customers), "--window-seconds", "5",
                             "--allowed-lateness", "60", "--group-id", f"kill-{uuid.uuid4().hex[:6]}",
                             "--quiet", *flink_services, "--checkpointing_interval=2000"],
@@ -152,7 +152,7 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
             assert job.poll() is None, job.stderr.read()[-3000:]
             time.sleep(0.5)
         # 834 messages at 10/s: 80 s of input, room for the first commit on a loaded machine before the kill
-        publisher = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "publish", "--from",
+        publisher = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "ingest", "publish", "--from",
                                       str(generated_day["dir"]), *transport[:8], "--rate", "10"],
                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
@@ -244,7 +244,7 @@ def _jobs(rest: str) -> list[dict]:
 @pytest.mark.kafka
 def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flink_services, kafka_services,
                                                                            generated_day, tmp_path):
-    """``complaints supervise-stream`` (what the stream-supervisor DAG runs every few minutes): a stream that is
+    """``complaints stream supervise`` (what the stream-supervisor DAG runs every few minutes): a stream that is
     not running is started; a running one is left alone; a cancelled one is started again from its retained
     checkpoint with the same run id, and what arrives afterwards is counted into the same run: the warehouse
     holds both days once and stream_counts equal one pass of each."""
@@ -270,7 +270,7 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
                    *flink_services, "--checkpointing_interval=2000"]
 
     def supervise():
-        result = run_cli("supervise-stream", "--flink-rest", rest, "--stream-id", stream_id, "--", *stream_args,
+        result = run_cli("stream", "supervise", "--flink-rest", rest, "--stream-id", stream_id, "--", *stream_args,
                          timeout=400)
         assert result.returncode == 0, result.stderr[-3000:] + (out / "_streams" / f"{stream_id}.log").read_text()[-3000:]
         return result.stdout.strip()
@@ -283,7 +283,7 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
         return [job for job in _jobs(rest) if job["name"].startswith(f"complaints-{stream_id}-")]
 
     try:
-        _published(run_cli("publish", "--from", str(generated_day["dir"]), *transport[:8]))
+        _published(run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport[:8]))
         started = supervise()
         assert started.startswith(f"started: job complaints-{stream_id}-") and "without a checkpoint" in started
         assert supervise().startswith("alive: ")
@@ -305,7 +305,7 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
         assert second_job["name"] == first_job["name"]  # the same run id carries on
         assert _checkpoints(rest, second_job["jid"])["restored"] == 1
 
-        _published(run_cli("publish", "--from", str(second_day), *transport[:8]))
+        _published(run_cli("ingest", "publish", "--from", str(second_day), *transport[:8]))
         reads = sum(truth[source]["read"] for truth in truths for source in LIVE)
         deadline, totals = time.monotonic() + 300, {}
         while time.monotonic() < deadline:

@@ -210,12 +210,12 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
 
 
 def run_cli(*arguments: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "beam_pipelines", "x-stream", *arguments], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "beam_pipelines", "ingest", "x", *arguments], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_sends_them(private_kafka, tmp_path):
-    """``complaints x-stream`` publishes posts 1-5; Kafka stops; posts 6-15 are read; SIGTERM: it stops reading,
+    """``complaints ingest x`` publishes posts 1-5; Kafka stops; posts 6-15 are read; SIGTERM: it stops reading,
     waits ``--flush-seconds``, writes 6-15 to the spool, prints the summary and exits 0. Kafka back, the next
     start sends the spool: 1-16 are on the topic exactly once."""
     topic, spool = f"t{uuid.uuid4().hex[:8]}.twitter", tmp_path / "spool"
@@ -271,7 +271,7 @@ def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_send
     app = web.Application()
     app.router.add_get("/2/tweets/search/stream", second)
     with serve_in_thread(app) as url:
-        result = subprocess.run([sys.executable, "-m", "beam_pipelines", "x-stream", "--url",
+        result = subprocess.run([sys.executable, "-m", "beam_pipelines", "ingest", "x", "--url",
                                  f"{url}/2/tweets/search/stream", "--max-posts", "1", "--flush-seconds", "60",
                                  *flags], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -128,16 +128,16 @@ def test_the_pieces_reach_each_other(rendered):
 
 
 def test_the_submitters_flags_are_the_clis(rendered):
-    """What the Job runs parses as ``complaints stream`` with FlinkRunner options, as the CLI would."""
+    """What the Job runs parses as ``complaints stream run`` with FlinkRunner options, as the CLI would."""
     from beam_pipelines.cli import build_parser
     from beam_pipelines.options import check_stream
 
     submit = rendered["by_kind"][("Job", "complaints-stream")]["spec"]["template"]["spec"]["containers"][0]
     assert submit["command"] == ["complaints"]
-    args, extra = build_parser("stream").parse_known_args(submit["args"])
+    args, extra = build_parser("stream run").parse_known_args(submit["args"])
     check_stream(args)
-    assert (args.command, args.transport, args.profile) == ("stream", "kafka", {"prod": "prod"}.get(
-        rendered["overlay"], rendered["overlay"]))
+    assert (args.command, args.subcommand, args.transport) == ("stream", "run", "kafka")
+    assert args.profile == {"prod": "prod"}.get(rendered["overlay"], rendered["overlay"])
     assert args.runner == "FlinkRunner"
     assert {arg.split("=")[0] for arg in extra} <= {"--flink_master", "--job_endpoint", "--artifact_endpoint",
                                                    "--environment_type", "--environment_config",
@@ -146,7 +146,7 @@ def test_the_submitters_flags_are_the_clis(rendered):
 
 
 def test_the_webform_endpoint_is_the_clis_and_its_service_probes_and_profile_agree(rendered):
-    """The public endpoint's Deployment runs ``complaints webform-endpoint`` with flags that parse, the overlay's
+    """The public endpoint's Deployment runs ``complaints ingest webform`` with flags that parse, the overlay's
     profile (whose [webform] section loads, with the key its secret must carry), probes and a Service that reach
     its port, listening on all interfaces, on the edge image of the overlay's registry."""
     from beam_pipelines.cli import build_parser
@@ -158,8 +158,8 @@ def test_the_webform_endpoint_is_the_clis_and_its_service_probes_and_profile_agr
     pod = deployment["spec"]["template"]
     [container] = pod["spec"]["containers"]
     assert container["command"] == ["complaints"]
-    args = build_parser("webform-endpoint").parse_args(container["args"])
-    assert (args.command, args.transport, args.host) == ("webform-endpoint", "kafka", "0.0.0.0")
+    args = build_parser("ingest webform").parse_args(container["args"])
+    assert (args.command, args.subcommand, args.transport, args.host) == ("ingest", "webform", "kafka", "0.0.0.0")
     assert args.profile == rendered["overlay"]
     assert args.kafka_bootstrap_servers.startswith(f"kafka.{deployment['metadata']['namespace']}.svc:")
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}

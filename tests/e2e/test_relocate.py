@@ -1,6 +1,6 @@
 """A warehouse moved, copied or restored elsewhere: every command refuses it in one line until
-``complaints relocate`` has rewritten its paths; then it works on its own files, and the original stays as it was
-and usable."""
+``complaints warehouse relocate`` has rewritten its paths; then it works on its own files, and the original stays as
+it was and usable."""
 import datetime as dt
 import hashlib
 import json
@@ -90,7 +90,7 @@ def assert_refused(result, copy_warehouse: Path, old_warehouse: Path):
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr
     assert f"catalog points at {old_warehouse}" in lines[-1]
-    assert f"complaints relocate --from {old_warehouse} --to {copy_warehouse}" in lines[-1]
+    assert f"complaints warehouse relocate --from {old_warehouse} --to {copy_warehouse}" in lines[-1]
     assert all("WARNING" in line for line in lines[:-1])  # only the dev profile's public-key warning besides
 
 
@@ -120,7 +120,7 @@ def test_a_moved_warehouse_is_refused_in_one_line_by_every_command(days, tmp_pat
     os.rename(out, moved)
     old_warehouse, warehouse = out / "warehouse", moved / "warehouse"
     assert_refused(query(warehouse, "SELECT count(*) FROM complaints"), warehouse, old_warehouse)
-    assert_refused(run_cli("maintain", "--warehouse", str(warehouse)), warehouse, old_warehouse)
+    assert_refused(run_cli("warehouse", "maintain", "--warehouse", str(warehouse)), warehouse, old_warehouse)
     assert_refused(run_cli("report", "--period", "daily", "--warehouse", str(warehouse), "--output",
                            str(tmp_path / "report")), warehouse, old_warehouse)
     assert_refused(batch(days["2026-11-20"], moved, "2026-11-20"), warehouse, old_warehouse)
@@ -143,7 +143,7 @@ def test_a_relocated_copy_works_on_its_own_files_and_the_original_stays_as_it_wa
     warehouse = copy / "warehouse"
     before = file_hashes(original["out"])
 
-    result = run_cli("relocate", "--from", str(old_warehouse), "--to", str(warehouse))
+    result = run_cli("warehouse", "relocate", "--from", str(old_warehouse), "--to", str(warehouse))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "beejan.complaints" in result.stdout
     assert file_hashes(original["out"]) == before
@@ -163,7 +163,7 @@ def test_a_relocated_copy_works_on_its_own_files_and_the_original_stays_as_it_wa
     assert count(warehouse) == original["rows"]
     assert counted_by_query(warehouse, "--as-of", str(original["first_snapshot"])) == original["first_rows"]
     # a second relocation has nothing to do
-    again = run_cli("relocate", "--from", str(old_warehouse), "--to", str(warehouse))
+    again = run_cli("warehouse", "relocate", "--from", str(old_warehouse), "--to", str(warehouse))
     assert again.returncode == 0 and "nothing to relocate" in again.stdout
 
     # a batch commits into the copy's own folders; upkeep keeps its rows
@@ -173,7 +173,7 @@ def test_a_relocated_copy_works_on_its_own_files_and_the_original_stays_as_it_wa
     table = load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES["complaints"])
     files = [task.file.file_path for task in table.scan().plan_files()]
     assert files and all(f"{warehouse}/complaints/" in path for path in files)
-    maintained = run_cli("maintain", "--warehouse", str(warehouse), "--retention-hours", "0",
+    maintained = run_cli("warehouse", "maintain", "--warehouse", str(warehouse), "--retention-hours", "0",
                          "--orphan-age-hours", "0")
     assert maintained.returncode == 0, maintained.stderr[-2000:]
     assert count(warehouse) == grown
@@ -181,7 +181,7 @@ def test_a_relocated_copy_works_on_its_own_files_and_the_original_stays_as_it_wa
 
     # the original is still valid and usable, and its upkeep no longer touches the copy
     assert counted_by_query(old_warehouse) == original["rows"]
-    maintained = run_cli("maintain", "--warehouse", str(old_warehouse), "--orphan-age-hours", "0")
+    maintained = run_cli("warehouse", "maintain", "--warehouse", str(old_warehouse), "--orphan-age-hours", "0")
     assert maintained.returncode == 0, maintained.stderr[-2000:]
     assert count(old_warehouse) == original["rows"]
     assert count(warehouse) == grown
@@ -193,7 +193,7 @@ def test_a_copy_that_lacks_files_is_refused_and_nothing_changes(original, tmp_pa
     missing = next((copy / "complaints").glob("event_date=*/*.parquet"))
     missing.unlink()
     before = file_hashes(copy)
-    result = run_cli("relocate", "--from", str(original["out"] / "warehouse"), "--to", str(copy))
+    result = run_cli("warehouse", "relocate", "--from", str(original["out"] / "warehouse"), "--to", str(copy))
     assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1 and "lacks 1 file" in result.stderr
     assert file_hashes(copy) == before
@@ -216,7 +216,7 @@ def test_relocation_rewrites_position_delete_files(original, tmp_path):
 
     copy = tmp_path / "copy-with-deletes"
     shutil.copytree(source, copy)
-    result = run_cli("relocate", "--from", str(source), "--to", str(copy))
+    result = run_cli("warehouse", "relocate", "--from", str(source), "--to", str(copy))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 position delete files" in result.stdout
     assert file_hashes(source) == before
@@ -264,7 +264,7 @@ def test_a_copy_made_of_hard_links_is_relocated_without_changing_the_original(or
     shutil.copytree(old_warehouse, copy, copy_function=os.link)  # cp -al: every file shared with the original
     assert (copy / "catalog.db").stat().st_ino == (old_warehouse / "catalog.db").stat().st_ino
     before = file_hashes(old_warehouse)
-    result = run_cli("relocate", "--from", str(old_warehouse), "--to", str(copy))
+    result = run_cli("warehouse", "relocate", "--from", str(old_warehouse), "--to", str(copy))
     assert result.returncode == 0, result.stderr[-2000:]
     assert file_hashes(old_warehouse) == before
     assert count(copy) == count(old_warehouse) == original["rows"]

@@ -1,5 +1,5 @@
-"""``complaints reprocess``: the lake's raw records of some days through the batch graph again, as a user runs it
-after changing rules or models. Checked against the tables the original batches committed."""
+"""``complaints batch --from-lake``: the lake's raw records of some days through the batch graph again, as a user
+runs it after changing rules or models. Checked against the tables the original batches committed."""
 import json
 
 import pytest
@@ -43,7 +43,7 @@ def test_reprocessing_a_day_gives_the_same_rows_with_the_new_run(two_days):
     day_two = _batch_of(before, DAYS[1])
     assert day_two and len(day_two) < len(before)
 
-    result = run_cli("reprocess", "--output-dir", str(out), "--start", DAYS[1], "--end", DAYS[1],
+    result = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[1], "--end", DAYS[1],
                      "--customers", str(two_days["inputs"][DAYS[1]] / "customers"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "counts balance" in result.stdout
@@ -69,13 +69,13 @@ def test_reprocessing_with_another_model_changes_model_version_on_that_days_rows
     out = two_days["out"]
     write_fixture(tmp_path / "fixture.labelled.csv")
     models = tmp_path / "models"
-    trained = run_cli("train", "--data", str(tmp_path), "--output-dir", str(models))
+    trained = run_cli("model", "train", "--data", str(tmp_path), "--output-dir", str(models))
     assert trained.returncode == 0, trained.stderr[-2000:]
     version = json.loads((models / "model_card.json").read_text())["version"]
     before = _rows(out)
     day_two = {key for key, row in before.items() if row["batch_id"].startswith(("b20261125", "reprocess-20261125"))}
 
-    result = run_cli("reprocess", "--output-dir", str(out), "--start", DAYS[1], "--end", DAYS[1],
+    result = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[1], "--end", DAYS[1],
                      "--customers", str(two_days["inputs"][DAYS[1]] / "customers"), "--model-dir", str(models),
                      "--quiet")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -94,8 +94,30 @@ def test_bad_reprocess_requests_get_one_line_and_a_non_zero_exit(two_days, tmp_p
         (["--start", "2020-01-01", "--end", "2020-01-02"], 3, "holds no records ingested"),
     ]
     for arguments, code, message in cases:
-        result = run_cli("reprocess", "--output-dir", str(out), *arguments)
+        result = run_cli("batch", "--from-lake", "--output-dir", str(out), *arguments)
         assert result.returncode == code, (arguments, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr
-    result = run_cli("reprocess", "--output-dir", str(tmp_path), "--start", DAYS[0], "--end", DAYS[0])
+    result = run_cli("batch", "--from-lake", "--output-dir", str(tmp_path), "--start", DAYS[0], "--end", DAYS[0])
     assert result.returncode == 3 and "has no lake/" in result.stderr
+
+
+def test_a_broken_stage_exits_4_from_a_batch_of_files_and_of_the_lake_alike(two_days, tmp_path):
+    """One exit-code mapping: a model that raises on every complaint breaks the enrich stage; whether the batch read
+    channel files or the lake, the run is not committed and exits 4 (a failed pipeline, which the schedules retry).
+    Reprocessing used to exit 5 here (a refused run, not retried)."""
+    from tests.support.models import broken_model_dir
+
+    out = two_days["out"]
+    broken = broken_model_dir(tmp_path / "broken-model")
+    before = _rows(out)
+    quiet = {"COMPLAINTS_LOG_LEVEL": "ERROR"}  # the stage's warning per record is not the point here
+    of_files = run_cli("batch", "--input-dir", str(two_days["inputs"][DAYS[0]]), "--output-dir", str(out), "--date",
+                       DAYS[0], "--model-dir", str(broken), "--quiet", env=quiet)
+    of_the_lake = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[0], "--end", DAYS[0],
+                          "--model-dir", str(broken), "--quiet", env=quiet)
+    for result, not_committed in ((of_files, "nothing was committed"), (of_the_lake, "that day was not committed")):
+        assert result.returncode == 4, result.stderr[-2000:]
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"complaints batch: the pipeline failed, {not_committed}: "), line
+        assert "enrich:unexpected_TypeError" in line and "Traceback" not in result.stderr
+    assert _rows(out) == before  # neither committed anything

@@ -1,7 +1,7 @@
 """The review queue end to end: a real ``complaints serve`` lists a batch's flagged complaints and dead letters;
-reviewers claim and resolve them; ``complaints review-reinject`` runs the fixes through the batch pipeline. A
+reviewers claim and resolve them; ``complaints batch --from-review`` runs the fixes through the batch pipeline. A
 fixed dead letter lands in the warehouse and leaves the queue, a corrected complaint is updated once (same id, no
-second row), label corrections become training data ``complaints train`` reads, and only the write scope may
+second row), label corrections become training data ``complaints model train`` reads, and only the write scope may
 decide."""
 import json
 import re
@@ -84,7 +84,8 @@ def test_a_fixed_dead_letter_and_a_corrected_complaint_go_through_the_pipeline_o
                            {"action": "correct", "raw": corrected, "category": "Billing", "sentiment": "negative"})
     assert status == 200 and decided["corrected_category"] == "Billing"
 
-    result = run_cli("review-reinject", "--output-dir", str(out), "--customers", str(reviewed["input"] / "customers"))
+    result = run_cli("batch", "--from-review", "--output-dir", str(out), "--customers",
+                     str(reviewed["input"] / "customers"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 written" in result.stdout, result.stdout
 
@@ -104,7 +105,7 @@ def test_a_fixed_dead_letter_and_a_corrected_complaint_go_through_the_pipeline_o
                                                  params={"limit": 500, "kind": "dead_letter"})[1]["items"]}
     assert dead["item_id"] not in pending  # it left the queue
 
-    again = run_cli("review-reinject", "--output-dir", str(out))  # nothing pending: nothing changes
+    again = run_cli("batch", "--from-review", "--output-dir", str(out))  # nothing pending: nothing changes
     assert again.returncode == 0 and "nothing pending" in again.stdout
     assert complaints_table(out).num_rows == after.num_rows
 
@@ -124,7 +125,7 @@ def test_label_corrections_become_training_examples_and_discards_keep_their_reas
     assert status == 200 and discarded["decision_reason"] == "test message from the gateway vendor"
     assert call(base, f"/api/v1/review/items/{dead['item_id']}/claim", "reviewer", {})[0] == 409  # decided
 
-    result = run_cli("review-reinject", "--output-dir", str(out))
+    result = run_cli("batch", "--from-review", "--output-dir", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     examples = load_known_datasets(str(out / "_review"))
     labels = {(e.category, e.sentiment) for e in examples}

@@ -110,7 +110,7 @@ def test_query_refuses_anything_but_one_select(warehouse, tmp_path, sql, expecte
 def test_forecast_beats_seasonal_naive_on_history_with_known_weekly_seasonality(warehouse, tmp_path):
     copy = tmp_path / "warehouse"
     copy_tables(warehouse, copy)
-    result = run_cli("forecast", "--warehouse", str(copy), "--horizon", "14")
+    result = run_cli("model", "forecast", "--warehouse", str(copy), "--horizon", "14")
     assert result.returncode == 0, result.stderr
     backtest = read_table(copy / "forecast_backtest").to_pandas()
     overall = backtest[backtest["scope"] == "all"].set_index("method")
@@ -129,9 +129,9 @@ def test_forecast_on_too_little_history_says_so(tmp_path):
     from beam_pipelines.generator.history import write_history
 
     write_history(str(tmp_path / "w"), dt.date(2026, 11, 25), days=5, per_day=50, seed=3)
-    result = run_cli("forecast", "--warehouse", str(tmp_path / "w"))
+    result = run_cli("model", "forecast", "--warehouse", str(tmp_path / "w"))
     assert result.returncode == 3
-    assert result.stderr.strip() == ("complaints forecast: forecasting needs at least 21 days of complaints, "
+    assert result.stderr.strip() == ("complaints model forecast: forecasting needs at least 21 days of complaints, "
                                      "the warehouse has 5")
 
 
@@ -141,7 +141,7 @@ def test_forecast_on_too_little_history_says_so(tmp_path):
     (["serve", "--warehouse", "{w}", "--api-keys", "/nonexistent/keys.toml"], "API key file not found"),
     (["serve", "--warehouse", "/nonexistent/warehouse", "--no-auth"], "warehouse directory not found"),
     (["report", "--warehouse", "{w}", "--period", "yearly", "--output", "x"], "invalid choice"),
-    (["forecast", "--warehouse", "{w}", "--holidays", "XX"], "no holiday calendar"),
+    (["model", "forecast", "--warehouse", "{w}", "--holidays", "XX"], "no holiday calendar"),
     (["query", "--warehouse", "{w}", "SELECT 1", "--output", "x.xlsx"], ".csv or .parquet"),
 ])
 def test_bad_serving_command_lines_get_one_line_and_a_non_zero_exit(warehouse, args, message):
@@ -162,7 +162,7 @@ def test_a_complaint_from_the_future_does_not_move_today(warehouse, tmp_path):
     result = run_cli("report", "--warehouse", str(copy), "--period", "daily", "--output", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "complaints-daily-2026-11-25.html").exists()
-    result = run_cli("forecast", "--warehouse", str(copy))
+    result = run_cli("model", "forecast", "--warehouse", str(copy))
     assert result.returncode == 0, result.stderr
     forecast = read_table(copy / "forecast").to_pandas()
     assert str(forecast["forecast_date"].min()) == "2026-11-26" and str(forecast["trained_through"].max()) == "2026-11-25"

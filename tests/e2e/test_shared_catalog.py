@@ -127,14 +127,14 @@ def test_a_batch_commits_to_the_postgresql_catalog_and_maintain_and_query_read_i
     assert (tmp_path / "n.csv").read_text().split()[-1] == str(read_arrow(embedded, "complaints").num_rows)
 
     snapshots_before = {row[2]: row[3] for row in catalog_rows(catalog_uri)}
-    planned = run_cli("maintain", "--profile", "dev", "--warehouse", str(out / "warehouse"), "--dry-run", env=env)
+    planned = run_cli("warehouse", "maintain", "--profile", "dev", "--warehouse", str(out / "warehouse"), "--dry-run", env=env)
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert "complaints" in planned.stdout
     assert {row[2]: row[3] for row in catalog_rows(catalog_uri)} == snapshots_before  # a dry run changes nothing
     assert not (out / "warehouse" / "catalog.db").exists()
 
     # relocation rewrites an embedded catalog only: here it refuses, in one line, and changes nothing
-    moved = run_cli("relocate", "--from", str(tmp_path / "elsewhere"), "--to", str(out / "warehouse"), env=env)
+    moved = run_cli("warehouse", "relocate", "--from", str(tmp_path / "elsewhere"), "--to", str(out / "warehouse"), env=env)
     assert moved.returncode == 3 and "relocate rewrites only an embedded catalog" in moved.stderr
     assert len(moved.stderr.strip().splitlines()) == 1
     assert {row[2]: row[3] for row in catalog_rows(catalog_uri)} == snapshots_before

@@ -1,8 +1,8 @@
 """A real second engine on our warehouse: Apache Spark 3.5 with Iceberg 1.10 (``tests/support/spark.py``) reads the
 tables ``complaints batch`` wrote exactly as pyiceberg does, and writes into them, copy-on-write and merge-on-read
 (position delete files); after each of its writes our readers (``warehouse.read.read_arrow``, ``complaints
-query``, the server's API) and our writers (the next ``complaints batch``, ``complaints maintain``, ``complaints
-reprocess``) agree with Spark row for row.
+query``, the server's API) and our writers (the next ``complaints batch``, ``complaints warehouse maintain``,
+``complaints batch --from-lake``) agree with Spark row for row.
 
 The tests of this module build on each other, in order, on one warehouse: each checks the whole ``complaints``
 table against a model of what it must hold (``World.model``), kept by applying to it in Python what every
@@ -292,27 +292,27 @@ def batch_after_spark(world: World) -> None:
 
 
 def maintain_after_spark(world: World) -> None:
-    """``complaints maintain`` (compaction of every partition with 2 files or more, orphan files of any age)
+    """``complaints warehouse maintain`` (compaction of every partition with 2 files or more, orphan files of any age)
     changes no row, and leaves every file a snapshot references: Spark and our readers still read the table."""
-    result = run_cli("maintain", "--warehouse", str(world.warehouse), "--tables", "complaints", "--min-files", "2",
-                     "--orphan-age-hours", "0")
-    world.check("complaints maintain after Spark's writes", lambda: (result.returncode == 0) or pytest.fail(
+    result = run_cli("warehouse", "maintain", "--warehouse", str(world.warehouse), "--tables", "complaints",
+                     "--min-files", "2", "--orphan-age-hours", "0")
+    world.check("complaints warehouse maintain after Spark's writes", lambda: (result.returncode == 0) or pytest.fail(
         f"exit {result.returncode}: {stderr_tail(result)}"))
-    assert_readers_agree(world, "complaints maintain after Spark's writes", world.model)
+    assert_readers_agree(world, "complaints warehouse maintain after Spark's writes", world.model)
 
 
 def reprocess_after_spark(world: World) -> None:
-    """``complaints reprocess`` of every ingest date so far derives each lake complaint again and replaces its row
-    (Spark's updates to it included; a row Spark deleted is derived again: the lake still holds its record);
+    """``complaints batch --from-lake`` of every ingest date so far derives each lake complaint again and replaces its
+    row (Spark's updates to it included; a row Spark deleted is derived again: the lake still holds its record);
     rows Spark inserted, which no lake record derives, stay as they are. It runs one batch per ingest date, whose
     manifest counts the rows it replaced exactly."""
     before_keys = set(world.model)
     runs_before = set((world.out / "_runs").glob("*.json"))
-    result = run_cli("reprocess", "--output-dir", str(world.out), "--start", world.days[0]["date"],
+    result = run_cli("batch", "--from-lake", "--output-dir", str(world.out), "--start", world.days[0]["date"],
                      "--end", world.days[world.batched - 1]["date"], "--customers",
                      str(world.days[0]["dir"] / "customers"), "--quiet")
     if result.returncode != 0:
-        world.failures.append(f"complaints reprocess after Spark's writes: exit {result.returncode}: "
+        world.failures.append(f"complaints batch --from-lake after Spark's writes: exit {result.returncode}: "
                               f"{stderr_tail(result)}")
         return
     manifests = {manifest["batch_date"]: manifest for manifest in (
@@ -320,11 +320,11 @@ def reprocess_after_spark(world: World) -> None:
     for key, row in world.derived.items():
         manifest = manifests[world.ingested[key]]
         world.model[key] = {**copy.deepcopy(row), "run_id": manifest["run_id"], "batch_id": manifest["batch_id"]}
-    assert_readers_agree(world, "complaints reprocess after Spark's writes", world.model)
+    assert_readers_agree(world, "complaints batch --from-lake after Spark's writes", world.model)
     for date, manifest in sorted(manifests.items()):
         keys = {key for key, day in world.ingested.items() if day == date}
         counted = {"written": len(keys), "replaced": len(before_keys & keys)}
-        world.check(f"complaints reprocess of {date} counts what it replaced", lambda manifest=manifest, counted=counted: (
+        world.check(f"complaints batch --from-lake of {date} counts what it replaced", lambda manifest=manifest, counted=counted: (
             manifest["committed_rows"]["complaints"] == counted) or pytest.fail(
             f"manifest committed_rows {manifest['committed_rows']['complaints']}, expected {counted}"))
 

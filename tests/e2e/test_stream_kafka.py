@@ -1,4 +1,4 @@
-"""End to end on the real Kafka broker: ``complaints publish`` replays a generated day into topics, ``complaints
+"""End to end on the real Kafka broker: ``complaints ingest publish`` replays a generated day into topics, ``complaints
 stream`` reads them through our cross-language Kafka read (Beam's KafkaIO) on Prism, and the lake, warehouse and
 stream_counts are read back and checked against the generator's truth and the batch pipeline's output."""
 import json
@@ -25,12 +25,12 @@ def streamed(kafka_services, generated_day, tmp_path_factory):
                  "--twitter-topic", topics["twitter"], "--webform-topic", topics["webform"]]
     published = 0
     for _ in range(2):
-        result = run_cli("publish", "--from", str(generated_day["dir"]), *transport)
+        result = run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport)
         assert result.returncode == 0, result.stderr[-2000:]
         published += sum(int(n) for n in result.stdout.split() if n.isdigit())
     output_dir = tmp_path_factory.mktemp("stream-out")
     customers = next((Path(generated_day["dir"]) / "customers").glob("*.csv"))
-    result = run_cli("stream", *transport, "--output-dir", str(output_dir), "--max-records", str(published),
+    result = run_cli("stream", "run", *transport, "--output-dir", str(output_dir), "--max-records", str(published),
                      "--expansion-service", kafka_services["expansion_service"], "--customers", str(customers),
                      "--group-id", f"e2e-{uuid.uuid4().hex[:6]}", timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -111,13 +111,13 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     topics = [f"live{uuid.uuid4().hex[:8]}.twitter", f"live{uuid.uuid4().hex[:8]}.webforms"]
     transport = ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
                  "--twitter-topic", topics[0], "--webform-topic", topics[1]]
-    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", *transport, "--output-dir",
+    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "run", *transport, "--output-dir",
                             str(tmp_path), "--window-seconds", "5", "--allowed-lateness", "30",
                             "--expansion-service", kafka_services["expansion_service"],
                             "--group-id", f"live-{uuid.uuid4().hex[:6]}"],
                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        published = run_cli("publish", "--from", str(generated_day["dir"]), *transport, "--rate", "50",
+        published = run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport, "--rate", "50",
                             "--limit", "150")
         assert published.returncode == 0, published.stderr
         deadline, totals = time.monotonic() + 120, {}
@@ -175,15 +175,15 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
         while not listening(port):
             assert time.monotonic() < deadline and service.poll() is None, "the stock expansion service did not start"
             time.sleep(0.5)
-        result = run_cli("stream", "--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
-                         "--expansion-service", f"localhost:{port}", "--output-dir", str(tmp_path / "out"),
-                         "--max-records", "1", "--quiet")
+        result = run_cli("stream", "run", "--transport", "kafka", "--bootstrap-servers",
+                         kafka_services["bootstrap_servers"], "--expansion-service", f"localhost:{port}",
+                         "--output-dir", str(tmp_path / "out"), "--max-records", "1", "--quiet")
     finally:
         service.kill()
         service.wait()
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"complaints stream: the expansion service at localhost:{port} does not serve our Kafka "
+    assert last.startswith(f"complaints stream run: the expansion service at localhost:{port} does not serve our Kafka "
                            "read"), result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "java.lang" not in result.stderr
 
@@ -201,8 +201,8 @@ def test_maintain_after_a_streamed_day_leaves_a_few_files_per_partition_and_the_
     warehouse = streamed["dir"] / "warehouse"
     before = {name: sorted(map(str, read_table(warehouse / name).to_pylist()))
               for name in ("complaints", "complaint_volume", "dead_letter", "stream_counts")}
-    result = run_cli("maintain", "--warehouse", str(warehouse), "--min-files", "2", "--retention-hours", "0",
-                     "--orphan-age-hours", "0")
+    result = run_cli("warehouse", "maintain", "--warehouse", str(warehouse), "--min-files", "2",
+                     "--retention-hours", "0", "--orphan-age-hours", "0")
     assert result.returncode == 0, result.stderr
     for name, rows in before.items():
         assert sorted(map(str, read_table(warehouse / name).to_pylist())) == rows, name

@@ -1,5 +1,5 @@
-"""``complaints maintain`` on tables other engines write too: it removes only what no snapshot of any branch or
-tag, no metadata file and no catalog references, stops before changing anything when it cannot read a
+"""``complaints warehouse maintain`` on tables other engines write too: it removes only what no snapshot of any branch
+or tag, no metadata file and no catalog references, stops before changing anything when it cannot read a
 manifest, expires no branch or tag head, never brings deleted rows back, and its dry run changes nothing.
 
 Other engines' commits are made with pyiceberg the way Spark / Trino / Flink shape them
@@ -234,7 +234,7 @@ def test_an_unreadable_manifest_of_one_table_leaves_every_table_as_it_was(tmp_pa
     age_files(tmp_path)
     disk_before = disk_state(tmp_path)
 
-    result = run_cli("maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "stream_counts",
+    result = run_cli("warehouse", "maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "stream_counts",
                      "--retention-hours", "0", "--orphan-age-hours", "0")
 
     assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""``complaints maintain`` after a real Spark 3.5 with Iceberg 1.10 has written to our table (appends spelled
+"""``complaints warehouse maintain`` after a real Spark 3.5 with Iceberg 1.10 has written to our table (appends spelled
 ``file:/``, merge-on-read deletes and updates writing position delete files, a tag, a branch, its own manifests
 and metadata files): the case that once destroyed a table for every reader. Spark's own orphan finder
 (``remove_orphan_files``, dry run) is the oracle: ours never lists a file Spark's would keep. Runs on the Spark

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.compute as pc
 import pytest
 
 import schemas
@@ -199,7 +198,7 @@ def test_maintain_compacts_expires_and_removes_orphans_without_changing_rows(tmp
     partition = tmp_path / "alerts" / "alert_date=2026-11-26"
     files_before = len(list(partition.glob("*.parquet")))
     assert files_before > 12
-    result = run_cli("maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "--min-files", "4",
+    result = run_cli("warehouse", "maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "--min-files", "4",
                      "--retention-hours", "0", "--orphan-age-hours", "0")
     assert result.returncode == 0, result.stderr
     assert "partitions compacted 1" in result.stdout
@@ -207,26 +206,6 @@ def test_maintain_compacts_expires_and_removes_orphans_without_changing_rows(tmp
     assert len(list(partition.glob("*.parquet"))) == 1  # replaced and expired files are gone from the disk
     config = CatalogConfig(str(tmp_path))
     assert len(load_table(open_catalog(config), config, tables.ALERTS).snapshots()) == 1
-
-
-def test_a_plain_parquet_warehouse_of_an_earlier_version_imports_once(tmp_path, clean_run):
-    import pyarrow.parquet as pq
-
-    old = tmp_path / "old-warehouse"
-    rows = read_table(clean_run / "warehouse" / "complaints")
-    for day in sorted(set(rows["event_date"].to_pylist()))[:3]:  # as versions before 0.2 wrote it
-        part = rows.filter(pc.equal(rows["event_date"], day)).drop_columns(["event_date"])
-        (old / "complaints" / f"event_date={day}").mkdir(parents=True)
-        pq.write_table(part, old / "complaints" / f"event_date={day}" / "b1-00000.parquet")
-    imported = pq.ParquetDataset(old / "complaints").read().num_rows
-    served = run_cli("query", "--warehouse", str(old), "SELECT 1")
-    assert served.returncode != 0 and "warehouse-import" in served.stderr
-    for _ in range(2):  # importing again replaces, never adds
-        result = run_cli("warehouse-import", "--from", str(old), "--warehouse", str(tmp_path / "new"))
-        assert result.returncode == 0, result.stderr
-    assert len(read_table(tmp_path / "new" / "complaints")) == imported
-    result = run_cli("query", "--warehouse", str(tmp_path / "new"), "SELECT count(DISTINCT complaint_id) FROM complaints")
-    assert result.stdout.split()[-1] == str(imported)
 
 
 def test_a_profile_can_name_a_shared_catalog_that_the_pipeline_and_the_readers_use(generated_day, tmp_path):

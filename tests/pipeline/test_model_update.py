@@ -1,4 +1,4 @@
-"""A running pipeline swaps in new models itself (``complaints stream --model-watch``): the model handler looks
+"""A running pipeline swaps in new models itself (``complaints stream run --model-watch``): the model handler looks
 for a newer model card at most every ``watch_seconds`` and labels with it from then on; a directory that does
 not load leaves the model in use. No side input is involved, so it works on every runner (Flink cannot
 checkpoint a portable job with one, Prism does not trigger them)."""

@@ -1,7 +1,7 @@
 """The streaming graph under TestStream: event time, watermarks, late data, dedup, dead letters, aggregates.
 
 Runs on Beam's streaming DirectRunner (``BundleBasedDirectRunner``, named explicitly) and, where the Prism
-binary has been built (``runners/local_services.py``), on Prism as well: the runner ``complaints stream``
+binary has been built (``runners/local_services.py``), on Prism as well: the runner ``complaints stream run``
 uses with Kafka.
 """
 import datetime as dt

@@ -137,7 +137,7 @@ def test_real_records_are_all_accounted_for(tmp_path):
 
 def test_models_train_on_the_real_layouts_and_evaluate_with_their_label_maps(tmp_path):
     models = tmp_path / "models"
-    result = run_cli("train", "--data", str(SHARED_REAL), "--output-dir", str(models))
+    result = run_cli("model", "train", "--data", str(SHARED_REAL), "--output-dir", str(models))
     assert result.returncode == 0, result.stderr[-2000:]
     card = json.loads((models / "model_card.json").read_text())
     assert card["training_data"]["datasets"] == ["sentitel", "uk_mobile_tweets"]
@@ -145,7 +145,7 @@ def test_models_train_on_the_real_layouts_and_evaluate_with_their_label_maps(tmp
     for column, label_map, path in (("Subject", "uk_mobile", "uk_mobile_tweets/uk_mobile_tweets.csv"),
                                     ("Sentiment", "uk_mobile_sentiment", "uk_mobile_tweets/uk_mobile_tweets.csv")):
         output = tmp_path / f"{column}.json"
-        result = run_cli("evaluate", "--model-dir", str(models), "--input", str(SHARED_REAL / path),
+        result = run_cli("model", "evaluate", "--model-dir", str(models), "--input", str(SHARED_REAL / path),
                          "--text-column", "Tweet Text", "--label-column", column, "--label-map", label_map,
                          "--output", str(output))
         assert result.returncode == 0, result.stderr[-2000:]

@@ -38,7 +38,7 @@ def stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp
         producer.produce(topics["twitter"], value=payload, partition=0)
     assert producer.flush(30) == 0
 
-    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "--transport", "kafka",
+    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "run", "--transport", "kafka",
                             "--bootstrap-servers", kafka_services["bootstrap_servers"],
                             "--twitter-topic", topics["twitter"], "--webform-topic", topics["webform"],
                             "--output-dir", str(tmp_path), "--window-seconds", "5", "--allowed-lateness", "30",

@@ -1,5 +1,5 @@
 """The upkeep tests' table: rows of ``alerts`` on one day, files aged as after a day, a file a killed writer
-left, and ``complaints maintain`` run on it."""
+left, and ``complaints warehouse maintain`` run on it."""
 import datetime as dt
 import os
 import time
@@ -49,6 +49,7 @@ def stray_file(warehouse: Path) -> Path:
 
 
 def maintain(warehouse: Path, *extra: str, retention: str = "0", orphan_age: str = "0", min_files: str = "100"):
-    """``complaints maintain`` on the ``alerts`` table of ``warehouse``, by default removing whatever it may."""
-    return run_cli("maintain", "--warehouse", str(warehouse), "--tables", "alerts", "--retention-hours", retention,
-                   "--orphan-age-hours", orphan_age, "--min-files", min_files, *extra)
+    """``complaints warehouse maintain`` on the ``alerts`` table of ``warehouse``, by default removing whatever
+    it may."""
+    return run_cli("warehouse", "maintain", "--warehouse", str(warehouse), "--tables", "alerts",
+                   "--retention-hours", retention, "--orphan-age-hours", orphan_age, "--min-files", min_files, *extra)

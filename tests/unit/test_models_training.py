@@ -14,7 +14,7 @@ def trained(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     write_fixture(data / "fixture.labelled.csv")
     models = tmp_path_factory.mktemp("models")
-    result = run_cli("train", "--data", str(data), "--output-dir", str(models))
+    result = run_cli("model", "train", "--data", str(data), "--output-dir", str(models))
     assert result.returncode == 0, result.stderr
     return {"data": data, "models": models, "card": json.loads((models / "model_card.json").read_text())}
 
@@ -45,7 +45,7 @@ def test_shipped_models_are_refitted_on_all_examples_unless_asked_not_to(trained
     assert "fitted again on all examples" in (trained["models"] / "model_card.md").read_text()
 
     split_only = tmp_path / "split-only"
-    result = run_cli("train", "--data", str(trained["data"]), "--output-dir", str(split_only), "--no-refit")
+    result = run_cli("model", "train", "--data", str(trained["data"]), "--output-dir", str(split_only), "--no-refit")
     assert result.returncode == 0, result.stderr
     card = json.loads((split_only / "model_card.json").read_text())
     assert card["training_data"]["shipped_models_fitted_on"] == "the training split"
@@ -59,7 +59,7 @@ def test_shipped_models_are_refitted_on_all_examples_unless_asked_not_to(trained
 
 def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_path):
     output = tmp_path / "metrics.json"
-    result = run_cli("evaluate", "--model-dir", str(trained["models"]),
+    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]),
                      "--input", str(trained["data"] / "fixture.labelled.csv"), "--text-column", "text",
                      "--label-column", "sentiment", "--target", "sentiment", "--output", str(output))
     assert result.returncode == 0, result.stderr
@@ -71,7 +71,7 @@ def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_p
 def test_evaluate_separates_rows_the_model_was_trained_on(trained, tmp_path):
     # the fixture itself: every row was a training text (the shipped models are refitted on all of it)
     seen_file = tmp_path / "seen.json"
-    result = run_cli("evaluate", "--model-dir", str(trained["models"]),
+    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]),
                      "--input", str(trained["data"] / "fixture.labelled.csv"), "--text-column", "text",
                      "--label-column", "category", "--output", str(seen_file))
     assert result.returncode == 0, result.stderr
@@ -89,7 +89,7 @@ def test_evaluate_separates_rows_the_model_was_trained_on(trained, tmp_path):
         writer.writerow(["my bill shows a charge I never agreed to", "Billing"])
         writer.writerow(["no signal anywhere in town since monday", "Network"])
     mixed_file = tmp_path / "mixed.json"
-    result = run_cli("evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
+    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
                      "--text-column", "text", "--label-column", "category", "--output", str(mixed_file))
     assert result.returncode == 0, result.stderr
     metrics = json.loads(mixed_file.read_text())
@@ -167,9 +167,9 @@ def test_generator_labels_are_training_data_but_alone_lack_sentiment(generated_d
     labels = generated_day["dir"] / "_truth" / "generated.labelled.csv"
     rows = list(csv.DictReader(labels.open(encoding="utf-8")))
     assert len(rows) > 1000 and {r["category"] for r in rows} == {"Network", "Billing", "Customer Service", "Other"}
-    result = run_cli("train", "--data", str(generated_day["dir"] / "_truth"), "--output-dir", str(tmp_path))
+    result = run_cli("model", "train", "--data", str(generated_day["dir"] / "_truth"), "--output-dir", str(tmp_path))
     assert result.returncode == 3
-    assert result.stderr.strip() == ("complaints train: not enough sentiment labels to train on (need at least "
+    assert result.stderr.strip() == ("complaints model train: not enough sentiment labels to train on (need at least "
                                      "two classes); add a labelled dataset with a sentiment column")
 
 
@@ -229,7 +229,7 @@ def test_the_card_and_evaluate_report_precision_and_coverage_at_the_routing_thre
                                ("where is your nearest shop", "Other")]:
             writer.writerow([text, category])
     output = tmp_path / "metrics.json"
-    result = run_cli("evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
+    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
                      "--text-column", "text", "--label-column", "category", "--output", str(output))
     assert result.returncode == 0, result.stderr
     reported = json.loads(output.read_text())["routing"]

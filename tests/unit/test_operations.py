@@ -1,5 +1,5 @@
-"""What the schedules run besides the pipelines: ``complaints alert``, the model registry (``promote-model``,
-``rollback-model``) and ``complaints expire-lake``."""
+"""What the schedules run besides the pipelines: ``complaints alert``, the model registry (``complaints model
+promote|rollback``) and the lake's retention (``complaints warehouse maintain``)."""
 import http.server
 import json
 import os
@@ -107,53 +107,58 @@ def test_promote_model_scores_real_models_on_the_held_out_file(tmp_path):
     (tmp_path / "train").mkdir()
     write_fixture(tmp_path / "train" / "fixture.labelled.csv")
     write_fixture(tmp_path / "holdout.csv", count=200, seed=99)
-    trained = run_cli("train", "--data", str(tmp_path / "train"), "--output-dir", str(tmp_path / "candidate"))
+    trained = run_cli("model", "train", "--data", str(tmp_path / "train"), "--output-dir", str(tmp_path / "candidate"))
     assert trained.returncode == 0, trained.stderr[-2000:]
-    result = run_cli("promote-model", "--candidate", str(tmp_path / "candidate"), "--registry",
+    result = run_cli("model", "promote", "--candidate", str(tmp_path / "candidate"), "--registry",
                      str(tmp_path / "models"), "--holdout", str(tmp_path / "holdout.csv"))
     assert result.returncode == 0, result.stderr[-2000:]
     decision = json.loads(result.stdout.strip().splitlines()[-1])
     assert decision["serving"]["model_version"].startswith("rules-")
     assert decision["promoted"] == (decision["candidate"]["macro_f1"] >= decision["serving"]["macro_f1"])
     assert (tmp_path / "models" / "current" / "model_card.json").exists() == decision["promoted"]
-    missing = run_cli("rollback-model", "--registry", str(tmp_path / "models"))
+    missing = run_cli("model", "rollback", "--registry", str(tmp_path / "models"))
     assert missing.returncode == 3 and "no previous model" in missing.stderr
 
 
-def test_expire_lake_removes_only_partitions_older_than_the_retention(tmp_path):
-    lake = tmp_path / "lake"
+def test_maintain_removes_only_lake_partitions_older_than_the_retention(tmp_path):
+    lake = tmp_path / "lake"  # beside OUT/warehouse, where maintain looks by default
     for source in ("sms", "twitter"):
         for day in ("2026-11-01", "2026-11-20", "2026-11-26"):
             partition = lake / "raw" / f"source={source}" / f"ingest_date={day}"
             partition.mkdir(parents=True)
             (partition / "b-x-00000.jsonl").write_text("{}\n")
-    dry = run_cli("expire-lake", "--lake", str(lake), "--keep-days", "6", "--today", "2026-11-26", "--dry-run")
-    assert dry.returncode == 0 and dry.stdout.count("would remove") == 4
+    maintain = ("warehouse", "maintain", "--warehouse", str(tmp_path / "warehouse"))  # no table committed yet
+    dry = run_cli(*maintain, "--lake-retention-days", "6", "--today", "2026-11-26", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count("would remove") == 4, dry.stderr
     assert len(list(lake.rglob("*.jsonl"))) == 6
-    done = run_cli("expire-lake", "--lake", str(lake), "--keep-days", "6", "--today", "2026-11-26")
+    done = run_cli(*maintain, "--lake-retention-days", "6", "--today", "2026-11-26")
     assert done.returncode == 0, done.stderr
     kept = sorted(str(path.relative_to(lake)) for path in lake.rglob("*.jsonl"))
     assert kept == [f"raw/source={source}/ingest_date=2026-11-26/b-x-00000.jsonl" for source in ("sms", "twitter")]
-    everything = run_cli("expire-lake", "--lake", str(lake), "--keep-days", "0", "--today", "2030-01-01")
+    everything = run_cli(*maintain, "--lake", str(lake), "--lake-retention-days", "0", "--today", "2030-01-01")
     assert everything.returncode == 0 and "keeps everything" in everything.stdout
     assert len(list(lake.rglob("*.jsonl"))) == 2
-    missing = run_cli("expire-lake", "--lake", str(tmp_path / "nope"))
+    missing = run_cli(*maintain, "--lake", str(tmp_path / "nope"))
     assert missing.returncode == 3 and "does not exist" in missing.stderr
+    [line] = run_cli(*maintain, "--lake", str(lake), "--today", "26/11/2026").stderr.splitlines()
+    assert "--today" in line and "YYYY-MM-DD" in line
 
 
 def test_the_supervisor_reads_back_the_run_id_a_flink_job_name_carries():
     from runners.flink_supervisor import job_prefix, new_run_id, run_id_of
+    from warehouse import runs
 
-    # Flink lower-cases job names: a run id complaints stream made itself gets its capitals back
+    assert new_run_id is runs.new_run_id  # the supervisor names its runs as every other run is named
+    # Flink lower-cases job names: a run id complaints stream run made itself gets its capitals back
     assert run_id_of("complaints-stream-kafka-20261202t133629z-96bc5e", "stream-kafka") == "20261202T133629Z-96bc5e"
     assert run_id_of("complaints-stream-kafka-nightly-1", "stream-kafka") == "nightly-1"
     fresh = new_run_id()
-    assert fresh == fresh.lower() and run_id_of(job_prefix("s") + fresh, "s") == fresh
+    assert run_id_of(job_prefix("s") + fresh.lower(), "s") == fresh
 
 
 def test_supervise_stream_refuses_flags_it_chooses_itself_and_a_stream_without_output():
-    result = run_cli("supervise-stream", "--", "--transport", "kafka", "--output-dir", "out", "--run-id", "x")
+    result = run_cli("stream", "supervise", "--", "--transport", "kafka", "--output-dir", "out", "--run-id", "x")
     assert result.returncode == 2 and "--run-id is chosen by the supervisor" in result.stderr
-    result = run_cli("supervise-stream", "--flink-rest", "http://127.0.0.1:9", "--", "--transport", "kafka",
+    result = run_cli("stream", "supervise", "--flink-rest", "http://127.0.0.1:9", "--", "--transport", "kafka",
                      "--output-dir", "out")
     assert result.returncode == 4 and "cannot be reached" in result.stderr and "Traceback" not in result.stderr

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -14,7 +13,7 @@ from serving.auth import ApiKeys, KeyFileError
 from serving.phrases import distinctive_phrases
 from serving.query import QueryRefused, check_read_only
 from serving.report import period_containing, spreadsheet_safe
-from serving.warehouse import Warehouse, WarehouseError
+from serving.warehouse import Warehouse
 from models import forecast
 
 
@@ -113,14 +112,6 @@ def test_warehouse_reads_committed_snapshots_only_and_tables_that_do_not_exist_y
     warehouse.refresh(force=True)
     assert warehouse.scalar("SELECT count(*) FROM alerts") == 1  # the rest is still served
     assert warehouse.unreadable_files() == [str(Path(committed).relative_to(tmp_path.resolve()))]
-
-
-def test_a_plain_parquet_warehouse_of_an_earlier_version_is_named_with_the_import_command(tmp_path):
-    target = tmp_path / "complaints" / "event_date=2026-11-25"
-    target.mkdir(parents=True)
-    pq.write_table(pa.table({"complaint_id": ["c1"]}), target / "old.parquet")
-    with pytest.raises(WarehouseError, match="warehouse-import"):
-        Warehouse(tmp_path)
 
 
 # -- phrases ----------------------------------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def test_the_pipeline_gives_a_live_post_the_complaint_id_the_endpoint_answered(s
     from_file = parse_webform(make_raw("webform", body.decode(), source_file="webforms/day.jsonl",
                                        attributes={"identity": attributes["identity"]}))
     assert from_file["complaint_id"] == complaint_id("webform", "wf-8")
-    # a replayed message without the endpoint's attribute (complaints publish) is identified as a file is
+    # a replayed message without the endpoint's attribute (complaints ingest publish) is identified as a file is
     assert parse_message({**record, "attributes": {"content_type": JSON}})["complaint_id"] == \
         complaint_id("webform", "wf-8")
 
@@ -478,12 +478,12 @@ def test_the_command_without_its_identity_key_is_one_line_and_exit_2():
     from tests.support.paths import REPO
 
     env = {k: v for k, v in os.environ.items() if k != "COMPLAINTS_WEBFORM_IDENTITY_KEY"}
-    result = subprocess.run([sys.executable, "-m", "beam_pipelines", "webform-endpoint", "--transport", "kafka",
+    result = subprocess.run([sys.executable, "-m", "beam_pipelines", "ingest", "webform", "--transport", "kafka",
                              "--profile", "prod", "--bootstrap-servers", "localhost:1"],
                             capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "complaints webform-endpoint: the web-form endpoint needs its identity key: set the environment variable "
+        "complaints ingest webform: the web-form endpoint needs its identity key: set the environment variable "
         "COMPLAINTS_WEBFORM_IDENTITY_KEY"]
 
 

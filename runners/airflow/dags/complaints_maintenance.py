@@ -1,9 +1,8 @@
-"""Upkeep, every day: the warehouse's Iceberg tables (compaction of crowded partitions, snapshot expiry, orphan
-files; ``complaints maintain``) and the lake's retention (``complaints expire-lake``: ingest dates older than the
+"""Upkeep, every day, in one ``complaints warehouse maintain``: the warehouse's Iceberg tables (compaction of
+crowded partitions, snapshot expiry, orphan files), then the lake's retention (ingest dates older than the
 profile's ``[lake] retention_days``). Both are safe while batches and streams commit: a commit that lands during
 compaction makes it redo that table."""
 from __future__ import annotations
-
 
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
@@ -23,13 +22,8 @@ with DAG(
 ) as dag:
 
     @task
-    def maintain_warehouse() -> str:
-        return beejan.run_complaints("maintain", "--warehouse", str(beejan.output_dir() / "warehouse"),
-                                     *beejan.profile_args())
+    def maintain_warehouse_and_lake() -> str:
+        return beejan.run_complaints("warehouse", "maintain", "--warehouse", str(beejan.output_dir() / "warehouse"),
+                                     "--lake", str(beejan.output_dir() / "lake"), *beejan.profile_args())
 
-    @task
-    def expire_lake() -> str:
-        return beejan.run_complaints("expire-lake", "--lake", str(beejan.output_dir() / "lake"),
-                                     *beejan.profile_args())
-
-    maintain_warehouse() >> expire_lake()
+    maintain_warehouse_and_lake()

@@ -3,7 +3,7 @@ the reviewers' corrections (``OUT/_review``, when there are some), then promote 
 at least as well on the held-out file (``COMPLAINTS_HOLDOUT_FILE``, columns ``COMPLAINTS_HOLDOUT_TEXT_COLUMN`` /
 ``..._LABEL_COLUMN``, default ``text`` / ``category``) as the serving one. The registry
 (``COMPLAINTS_MODELS_DIR``, ``models/registry.py``) keeps every version; ``current`` is what the scheduled batches
-use from their next run, ``previous`` is one ``complaints rollback-model`` away."""
+use from their next run, ``previous`` is one ``complaints model rollback`` away."""
 from __future__ import annotations
 
 import os
@@ -35,14 +35,14 @@ with DAG(
             from airflow.exceptions import AirflowFailException
             raise AirflowFailException("COMPLAINTS_TRAINING_DATA is not set: no labelled data to train on")
         candidate = beejan.models_dir() / "candidates" / "".join(ch if ch.isalnum() else "-" for ch in run_id)
-        beejan.run_complaints("train", *[arg for path in data for arg in ("--data", path)],
+        beejan.run_complaints("model", "train", *[arg for path in data for arg in ("--data", path)],
                               "--output-dir", str(candidate))
         return str(candidate)
 
     @task
     def promote_if_as_good(candidate: str) -> str:
         return beejan.run_complaints(
-            "promote-model", "--candidate", candidate, "--registry", str(beejan.models_dir()),
+            "model", "promote", "--candidate", candidate, "--registry", str(beejan.models_dir()),
             "--holdout", os.environ.get("COMPLAINTS_HOLDOUT_FILE", ""),
             "--text-column", os.environ.get("COMPLAINTS_HOLDOUT_TEXT_COLUMN", "text"),
             "--label-column", os.environ.get("COMPLAINTS_HOLDOUT_LABEL_COLUMN", "category"),

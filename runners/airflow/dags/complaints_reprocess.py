@@ -1,5 +1,5 @@
 """Reprocessing from the lake, on demand: the raw records ingested from ``start`` to ``end`` through today's
-rules, customer master and model (``complaints reprocess``). Trigger it with its parameters, e.g.
+rules, customer master and model (``complaints batch --from-lake``). Trigger it with its parameters, e.g.
 ``airflow dags trigger complaints_reprocess --conf '{"start": "2026-11-20", "end": "2026-11-26"}'``; without a
 ``model_dir`` the promoted model (or the rules model) is used. Same complaint_ids: rows are replaced, not added."""
 from __future__ import annotations
@@ -30,7 +30,7 @@ with DAG(
     def reprocess_from_lake(params=None) -> str:
         model = ["--model-dir", params["model_dir"]] if params.get("model_dir") else beejan.current_model_args()
         return beejan.run_complaints(
-            "reprocess", "--output-dir", str(beejan.output_dir()), "--start", params["start"], "--end",
+            "batch", "--from-lake", "--output-dir", str(beejan.output_dir()), "--start", params["start"], "--end",
             params["end"], "--customers", str(beejan.landing_dir() / "customers"), "--quiet",
             *beejan.profile_args(), *model, *beejan.runner_args())
 

@@ -1,5 +1,5 @@
 """The review queue's fixes, every hour: the raw records reviewers corrected run through the batch pipeline
-(``complaints review-reinject``), each queue item records what happened, and the reviewers' category and sentiment
+(``complaints batch --from-review``), each queue item records what happened, and the reviewers' category and sentiment
 corrections are written as training examples (``OUT/_review/reviews.labelled.jsonl``, which the weekly retraining
 can read). Nothing pending: nothing runs but the labels file."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ with DAG(
     @task
     def reinject_corrections() -> str:
         return beejan.run_complaints(
-            "review-reinject", "--output-dir", str(beejan.output_dir()), "--customers",
+            "batch", "--from-review", "--output-dir", str(beejan.output_dir()), "--customers",
             str(beejan.landing_dir() / "customers"), *beejan.profile_args(), *beejan.current_model_args(),
             *beejan.runner_args())
 

@@ -1,9 +1,9 @@
 """The streaming job, every five minutes: is it running on Flink? If not, start it again from its last retained
-checkpoint (``complaints supervise-stream``, ``runners/flink_supervisor.py``), with the same run id so its
+checkpoint (``complaints stream supervise``, ``runners/flink_supervisor.py``), with the same run id so its
 windows' counts are replaced, not added. Flink restarts a job after a lost TaskManager by itself; this covers a
 job that was cancelled, failed for good or was lost with its cluster.
 
-Set ``COMPLAINTS_STREAM_ARGS`` to the ``complaints stream`` flags of the job (``--transport kafka --output-dir OUT
+Set ``COMPLAINTS_STREAM_ARGS`` to the ``complaints stream run`` flags of the job (``--transport kafka --output-dir OUT
 --runner FlinkRunner --flink_master=... --job_endpoint=... --environment_type=EXTERNAL ...``), and
 ``COMPLAINTS_FLINK_REST`` (default ``http://localhost:8081``) and ``COMPLAINTS_STREAM_ID`` (default
 ``stream-kafka``). A restart alerts like any failure would not: the task log and the supervisor's log
@@ -37,7 +37,7 @@ with DAG(
         if not stream_args:
             raise AirflowFailException("COMPLAINTS_STREAM_ARGS is not set: the stream's flags are not known")
         return beejan.run_complaints(
-            "supervise-stream", "--flink-rest", os.environ.get("COMPLAINTS_FLINK_REST", "http://localhost:8081"),
+            "stream", "supervise", "--flink-rest", os.environ.get("COMPLAINTS_FLINK_REST", "http://localhost:8081"),
             "--stream-id", os.environ.get("COMPLAINTS_STREAM_ID", "stream-kafka"), "--", *stream_args)
 
     keep_stream_alive()

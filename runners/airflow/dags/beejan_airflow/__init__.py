@@ -123,7 +123,7 @@ def run_complaints(*args: str) -> str:
     if code == 0:
         return "".join(out)
     reason = tail[-1] if tail else f"exit {code}"
-    name = args[0] if args else ""
+    name = " ".join(word for word in args[:2] if not word.startswith("-"))  # e.g. "batch", "model promote"
     if code in NOT_RETRIED:
         raise AirflowFailException(f"complaints {name} exited {code} ({NOT_RETRIED[code]}; not retried): {reason}")
     raise TransientFailure(f"complaints {name} exited {code} (retried): {reason}")
