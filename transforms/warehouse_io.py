@@ -35,6 +35,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from schemas import tables
 from transforms import sinks
@@ -206,7 +207,9 @@ class WriteToWarehouse(beam.PTransform):
 
     Takes a ``transforms.stages.Stage`` (or anything with its three fields): ``complaints`` as
     ``RecordBatch`` shards of enriched complaint rows (every copy of a complaint_id in one shard),
-    ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``.
+    ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``. The input must
+    be bounded (a batch; in any windows, the run is committed as a whole): an unbounded one is refused with
+    ``ValueError`` when the pipeline is built.
 
     Writes the data files of the ``complaints`` table (per shard and ``event_date``) and of the ``dead_letter``
     table (a few per ``ingest_date``) into the run's staging directory, then one commit step after all of them
@@ -281,15 +284,26 @@ class WriteToWarehouse(beam.PTransform):
                          self.fail_pipeline)
 
     def expand(self, stage):
+        inputs = {"complaints": stage.complaints, "dead_letters": stage.dead_letters, "tallies": stage.tallies,
+                  **({"lake": self.lake} if self.lake is not None else {})}
+        unbounded = [name for name, pcoll in inputs.items() if not pcoll.is_bounded]
+        if unbounded:  # each pane would commit part of the run, and the first one's manifest discard the rest
+            raise ValueError(f"WriteToWarehouse commits a run once, after all of it is written: it needs a bounded "
+                             f"input, and {', '.join(unbounded)} is unbounded; a stream commits its windows with "
+                             "transforms.windowed_sinks.CommitWindowedRows")
         staging = sinks.staging_root(self.output_dir, self.run_id)
         written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
             staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name))
         rejected = (stage.dead_letters
+                    # one file per partition and shard for the whole run, not one per window or pane of the caller's
+                    | "DeadLettersOfWholeRun" >> beam.WindowInto(GlobalWindows())
                     | "PackDeadLetters" >> PackByKey(sinks.dead_letter_partition(self.dead_letter_files,
                                                                                  self.batch_date))
                     | "WriteDeadLetters" >> sinks.WriteDeadLetters(staging, self.batch_id,
                                                                    self.table_schemas.get(tables.DEAD_LETTER.name)))
         tallies = [stage.tallies, written, rejected] + ([self.lake] if self.lake is not None else [])
+        # the run's tallies in one window whatever windows the caller gave them: one sum, one commit
+        tallies = [pcoll | f"WholeRun{i}" >> beam.WindowInto(GlobalWindows()) for i, pcoll in enumerate(tallies)]
         return (tallies
                 | "AllTallies" >> beam.Flatten()
                 | "SumTallies" >> beam.CombinePerKey(sum)

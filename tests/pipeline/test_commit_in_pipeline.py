@@ -20,7 +20,7 @@ from transforms.cleaning import clean_complaint
 from transforms.dedupe import DedupeShards, GroupIntoShards
 from transforms.enrichment import EnrichShards
 from transforms.outcomes import apply_stage_to_batches
-from transforms.records import CLEAN, VALIDATE, RunContext
+from transforms.records import CLEAN, VALIDATE, RunContext, dead_letter
 from transforms.sources.twitter import ReadTwitter
 from transforms.stages import Stage
 from transforms.validation import validate_complaint
@@ -266,3 +266,53 @@ def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_doc
     assert default_quality() == QualitySettings()
     with pytest.raises(ValueError, match="run_id given to WriteToLake"):
         WriteToWarehouse("out/warehouse", lake=object())
+
+
+def test_the_warehouse_writer_refuses_an_unbounded_stage_at_construction(tmp_path):
+    """A stream's panes would each reach the commit step: the first would commit part of the run and write its
+    manifest, and every later pane's files would be discarded as a run already committed. So an unbounded input
+    is refused when the pipeline is built, with a sentence that says why, whatever its windowing or trigger."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.transforms import trigger, window
+
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    live = (pipeline
+            | TestStream().add_elements([(("twitter", "read", ""), 1)]).advance_watermark_to_infinity()
+            | beam.WindowInto(window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+                              accumulation_mode=trigger.AccumulationMode.DISCARDING))
+    nothing = [pipeline | f"Empty{i}" >> beam.Create([]) for i in range(2)]
+    with pytest.raises(ValueError, match="needs a bounded input, and tallies is unbounded"):
+        Stage(nothing[0], nothing[1], live) | WriteToWarehouse(str(tmp_path / "warehouse"), run_id="live")
+
+
+def test_a_windowed_batch_stage_is_committed_once_for_the_whole_run(tmp_path):
+    """A batch whose tallies and dead letters a user windowed (for windowed volumes, say) still has one commit
+    step after every file: the writer takes its inputs back into the global window."""
+    from apache_beam.transforms import window
+
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    tallies = (pipeline
+               | "Tallies" >> beam.Create([(("twitter", "read", ""), 4), (("twitter", "duplicates", "copy"), 2)])
+               | "Stamp" >> beam.Map(lambda tally: window.TimestampedValue(tally, 100))
+               | "Minutes" >> beam.WindowInto(window.FixedWindows(60)))
+    complaints = pipeline | "NoComplaints" >> beam.Create([])
+    # two dead letters of one file (one ingest_date, one shard) in two different minutes
+    rejected = [dead_letter({"source": "twitter", "source_file": "t.jsonl", "line": line, "raw": "{", "batch_id": "b",
+                             "raw_encoding": "utf-8", "ingested_at": "2026-11-20T02:00:00+00:00", "run_id": "w"},
+                            "parse", "json", "not JSON") for line in (1, 2)]
+    dead_letters = (pipeline
+                    | "DeadLetters" >> beam.Create(rejected)
+                    | "StampDead" >> beam.Map(lambda record: window.TimestampedValue(record, 60 * record["position"]))
+                    | "DeadMinutes" >> beam.WindowInto(window.FixedWindows(60)))
+    Stage(complaints, dead_letters, tallies) | WriteToWarehouse(str(tmp_path / "warehouse"), run_id="windowed",
+                                                              dead_letter_files=1)
+    pipeline.run().wait_until_finish()
+
+    record = manifest(tmp_path, "windowed")
+    assert record["status"] == "succeeded" and record["counts"]["twitter"]["duplicates"] == 2
+    assert record["counts"]["twitter"]["rejected"] == 2 and record["balanced"]
+    assert sorted(keys(tmp_path, "dead_letter")) == sorted(r["error_id"] for r in rejected)
+    assert list((tmp_path / "_runs").glob("*.json")) == [tmp_path / "_runs" / "windowed.json"]
