@@ -334,6 +334,17 @@ def staged_data_files(output_dir: str, run_id: str, table: Table) -> list[str]:
     return sorted(_match(FileSystems.join(staging, table.path, partitions, "*.parquet")))
 
 
+def staged_rows(output_dir: str, run_id: str) -> dict[str, int]:
+    """The rows in a run's staged data files, per warehouse table (from the files' Parquet footers)."""
+    rows = {}
+    for table in ICEBERG_TABLES:
+        rows[table.name] = 0
+        for path in staged_data_files(output_dir, run_id, table):
+            with FileSystems.open(path) as handle:
+                rows[table.name] += pq.read_metadata(handle).num_rows
+    return rows
+
+
 def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,
                   properties: dict | None = None, attempts: int = 8, read_files=None,
                   manifest_draft: dict | None = None) -> dict:

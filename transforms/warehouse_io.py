@@ -142,13 +142,24 @@ class RunCommit:
         rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
         counts = summarise_counts(rows, self.with_lake)
         manifest = self._outcome_free_manifest(counts)
+        reason = "counts did not balance"
+        if sinks.read_lake_journal(self.output_dir, self.run_id) is None:  # no earlier attempt moved a file yet
+            # the rows in the files are the rows counted: none lost to a file written over another
+            counted = {tables.COMPLAINTS.name: sum(entry.get("written", 0) for entry in counts.values()),
+                       tables.DEAD_LETTER.name: sum(entry["rejected"] for entry in counts.values())}
+            staged_rows = sinks.staged_rows(self.output_dir, self.run_id)
+            manifest.update(staged_rows=staged_rows, counted_rows=counted)
+            if staged_rows != counted:
+                manifest["balanced"] = False
+                reason = (f"the staged data files hold {staged_rows} rows, the writers counted {counted}: "
+                          "a file was written over another (two batches of one shard?)")
         guard = reject_guard(counts, quality)
         if not manifest["balanced"]:
-            sinks.keep_staging(self.output_dir, self.run_id, "counts did not balance")
+            sinks.keep_staging(self.output_dir, self.run_id, reason)
             run_records.write_manifest(self.output_dir, {**manifest, "status": "unbalanced",
-                                                         "reason": "counts did not balance", "guard": guard,
+                                                         "reason": reason, "guard": guard,
                                                          "staging": staging})
-            return self._not_committed(UnbalancedRun(json.dumps(counts)))
+            return self._not_committed(UnbalancedRun(f"{reason}: {json.dumps(counts)}"))
         warnings = quality_warnings(counts, quality)
         try:
             check_quality(counts, quality, staging)

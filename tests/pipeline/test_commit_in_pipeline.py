@@ -20,6 +20,7 @@ from transforms.cleaning import clean_complaint
 from transforms.dedupe import DedupeShards, GroupIntoShards
 from transforms.enrichment import EnrichShards
 from transforms.outcomes import apply_stage_to_batches
+from transforms.packing import RecordBatch
 from transforms.records import CLEAN, VALIDATE, RunContext, dead_letter
 from transforms.sources.twitter import ReadTwitter
 from transforms.stages import Stage
@@ -43,8 +44,9 @@ def tweets(tmp_path_factory) -> list[str]:
     return files
 
 
-def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=()) -> WriteToWarehouse:
-    """tweets -> lake and warehouse, from the transforms, as a Beam user composes them; returns the writer."""
+def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False) -> WriteToWarehouse:
+    """tweets -> lake and warehouse, from the transforms, as a Beam user composes them; returns the writer.
+    ``split_shards``: each shard of enriched complaints reaches the writer as two batches with its key."""
     context = RunContext(run_id, "hand", STARTED, chunk_size=40)
     read = (pipeline
             | beam.Create([("twitter", path, f"twitter/{Path(path).name}") for path in tweets])
@@ -57,12 +59,16 @@ def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=()) -> Write
     deduped = valid | DedupeShards()
     no_customers = pipeline | "NoCustomerMaster" >> beam.Create([])
     enriched = deduped["complaints"] | EnrichShards(no_customers, RulesModel, b"a-key-for-this-test")
+    complaints = enriched["complaints"]
+    if split_shards:
+        complaints = complaints | "SplitShards" >> beam.FlatMap(
+            lambda batch: [RecordBatch(batch.key, batch.records[::2]), RecordBatch(batch.key, batch.records[1::2])])
     dead_letters = ([read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
                     | "AllDeadLetters" >> beam.Flatten())
     more = pipeline | "MoreTallies" >> beam.Create(list(extra_tallies))
     tallies = [read["tallies"], deduped["tallies"], more] | "AllTallies" >> beam.Flatten()
     writer = WriteToWarehouse(str(out / "warehouse"), run_id=run_id, batch_id="hand", batch_date=DAY, lake=in_lake)
-    Stage(enriched["complaints"], dead_letters, tallies) | writer
+    Stage(complaints, dead_letters, tallies) | writer
     return writer
 
 
@@ -316,3 +322,19 @@ def test_a_windowed_batch_stage_is_committed_once_for_the_whole_run(tmp_path):
     assert record["counts"]["twitter"]["rejected"] == 2 and record["balanced"]
     assert sorted(keys(tmp_path, "dead_letter")) == sorted(r["error_id"] for r in rejected)
     assert list((tmp_path / "_runs").glob("*.json")) == [tmp_path / "_runs" / "windowed.json"]
+
+
+def test_rows_the_writers_counted_but_a_later_file_overwrote_make_the_run_unbalanced(tweets, tmp_path):
+    """Two batches of one shard (a caller's own batching) write the same staged file, the second over the first,
+    while the writer's tallies count both: the commit step counts the rows in the staged files, so the run does
+    not balance and commits nothing, instead of a balanced manifest over a table short of complaints."""
+    out = tmp_path / "out"
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    compose(pipeline, tweets, out, "split", split_shards=True)
+    with pytest.raises(Exception, match="UnbalancedRun|staged data files"):
+        pipeline.run().wait_until_finish()
+
+    record = manifest(out, "split")
+    assert record["status"] == "unbalanced" and not record["balanced"]
+    assert record["staged_rows"]["complaints"] < record["counted_rows"]["complaints"]
+    assert not (out / "warehouse" / "complaints").exists()
