@@ -362,7 +362,8 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     Returns ``{"files": {table path: files committed}, "snapshots": {table: snapshot id}, "rows": ...}``.
     A data file moved but not committed is an orphan that ``complaints maintain`` removes.
     """
-    from warehouse.catalog import ensure_table, field_ids, file_uri, local_path, open_catalog, writer_schema
+    from warehouse.catalog import (close_catalog, ensure_table, field_ids, file_uri, local_path, open_catalog,
+                                   writer_schema)
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)
@@ -378,36 +379,39 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     files = apply_lake_commit(journal)
     snapshots, rows = {}, {}
     opened = open_catalog(catalog)
-    for table in ICEBERG_TABLES:
-        iceberg = ensure_table(opened, catalog, table)
-        if field_ids(writer_schema(iceberg)) != field_ids(table_schemas[table.name]):
-            raise RuntimeError(f"table {table.name} changed its schema while the run wrote its files: run it again")
-        committed_before = snapshot_of_run(iceberg, run_id)
-        if committed_before is not None:  # a commit of this run that was interrupted after this table's snapshot
-            files[table.path] = int(committed_before.summary.get("added-data-files") or 0)
-            snapshots[table.name] = committed_before.snapshot_id
-            rows[table.name] = {"written": int(committed_before.summary.get("added-records") or 0),
-                                "replaced": int(committed_before.summary.get("deleted-records") or 0)}
-            continue
-        location = local_path(iceberg.location())
-        staged = staged_data_files(output_dir, run_id, table)
-        # an interrupted commit of this run may have moved some files already; they are not in the table yet
-        targets = sorted(_match(FileSystems.join(location, "/".join(["*"] * len(table.partition)),
-                                                 f"{run_id}-*.parquet")))
-        moves = []
-        for path in staged:
-            partition, name = path.rsplit("/", 2)[-2:]
-            target = FileSystems.join(location, partition, f"{run_id}-{name.split('-')[-1]}")
-            _mkdirs(target.rsplit("/", 1)[0])
-            moves.append(target)
-        if staged:
-            FileSystems.rename(staged, moves)
-        targets = sorted(set(targets) | set(moves))
-        result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key,
-                              {**(properties or {}), "run_id": run_id}, attempts, once_per_run=True)
-        files[table.path] = result.files_added
-        snapshots[table.name] = result.snapshot_id
-        rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
+    try:
+        for table in ICEBERG_TABLES:
+            iceberg = ensure_table(opened, catalog, table)
+            if field_ids(writer_schema(iceberg)) != field_ids(table_schemas[table.name]):
+                raise RuntimeError(f"table {table.name} changed its schema while the run wrote its files: run it again")
+            committed_before = snapshot_of_run(iceberg, run_id)
+            if committed_before is not None:  # a commit of this run that was interrupted after this table's snapshot
+                files[table.path] = int(committed_before.summary.get("added-data-files") or 0)
+                snapshots[table.name] = committed_before.snapshot_id
+                rows[table.name] = {"written": int(committed_before.summary.get("added-records") or 0),
+                                    "replaced": int(committed_before.summary.get("deleted-records") or 0)}
+                continue
+            location = local_path(iceberg.location())
+            staged = staged_data_files(output_dir, run_id, table)
+            # an interrupted commit of this run may have moved some files already; they are not in the table yet
+            targets = sorted(_match(FileSystems.join(location, "/".join(["*"] * len(table.partition)),
+                                                     f"{run_id}-*.parquet")))
+            moves = []
+            for path in staged:
+                partition, name = path.rsplit("/", 2)[-2:]
+                target = FileSystems.join(location, partition, f"{run_id}-{name.split('-')[-1]}")
+                _mkdirs(target.rsplit("/", 1)[0])
+                moves.append(target)
+            if staged:
+                FileSystems.rename(staged, moves)
+            targets = sorted(set(targets) | set(moves))
+            result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key,
+                                  {**(properties or {}), "run_id": run_id}, attempts, once_per_run=True)
+            files[table.path] = result.files_added
+            snapshots[table.name] = result.snapshot_id
+            rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
+    finally:  # once per run on a long-lived worker: its database connection goes now, not at the next collection
+        close_catalog(opened)
     return {"files": files, "snapshots": snapshots, "rows": rows}
 
 
