@@ -40,7 +40,7 @@ from apache_beam.transforms.window import GlobalWindows
 from schemas import tables
 from transforms import sinks
 from transforms.packing import PackByKey
-from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, UnbalancedRun, check_quality,
+from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, RunIdReused, UnbalancedRun, check_quality,
                                    default_quality, guard_verdict, quality_warnings, reject_guard, summarise_counts)
 
 #: the manifest statuses of a run that ended without committing
@@ -130,17 +130,24 @@ class RunCommit:
         manifest. A run not committed raises ``UnbalancedRun``, ``RefusedRun`` (``BrokenStage``) or
         ``CommitFailed`` after writing a manifest that says so (with ``fail_pipeline`` false, returns that
         manifest). A run whose manifest says ``succeeded`` already is not committed again (what it staged again
-        is discarded); a table that has this run's snapshot is not committed to again."""
+        is discarded), unless its counts differ from this call's: then another run is using its id, and this
+        raises ``RunIdReused`` (always), keeping what was staged; a table that has this run's snapshot is not
+        committed to again."""
         from beam_pipelines import run_records
 
         staging = sinks.staging_root(self.output_dir, self.run_id)
+        rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
+        counts = summarise_counts(rows, self.with_lake)
         done = run_records.read_manifest(self.output_dir, self.run_id)
         if done is not None and done.get("status") == "succeeded":
+            if json.loads(json.dumps(counts)) != done.get("counts"):  # a retry counts what the run counted
+                reason = (f"run {self.run_id} was committed already, with other counts: give this run a run id "
+                          "of its own (transforms.warehouse_io.new_run_id)")
+                sinks.keep_staging(self.output_dir, self.run_id, reason)
+                raise RunIdReused(reason)
             sinks.discard_staging(self.output_dir, self.run_id)
             return done
         quality = self.quality if self.quality is not None else default_quality()
-        rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
-        counts = summarise_counts(rows, self.with_lake)
         manifest = self._outcome_free_manifest(counts)
         reason = "counts did not balance"
         if sinks.read_lake_journal(self.output_dir, self.run_id) is None:  # no earlier attempt moved a file yet
@@ -241,7 +248,8 @@ class WriteToWarehouse(beam.PTransform):
         ``beam_pipelines.parameters.catalog_config`` gives for a profile: the embedded one or a named, shared
         one that every worker can open), or the directory of an embedded SQLite catalog (``out/warehouse``).
         The commit step opens it on the worker that runs it.
-      run_id: the run (default: a new one); the same as ``WriteToLake``'s.
+      run_id: the run (default: a new one); the same as ``WriteToLake``'s. One id names one run: a pipeline
+        reusing a committed run's id over other records fails its commit step (``RunIdReused``).
       output_dir: where staging, the lake and ``_runs`` are (default: the catalog directory's parent).
       batch_id: the batch the run belongs to (default: ``run_id``); names the staged files.
       batch_date: the ``ingest_date`` partition of the dead letters (default: today, UTC, at build time).

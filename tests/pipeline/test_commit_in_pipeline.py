@@ -338,3 +338,20 @@ def test_rows_the_writers_counted_but_a_later_file_overwrote_make_the_run_unbala
     assert record["status"] == "unbalanced" and not record["balanced"]
     assert record["staged_rows"]["complaints"] < record["counted_rows"]["complaints"]
     assert not (out / "warehouse" / "complaints").exists()
+
+
+def test_a_second_run_reusing_a_committed_run_id_over_other_records_fails_instead_of_vanishing(tweets, tmp_path):
+    """A run id names one run: a retried commit step has the same tallies as the run it retries. A pipeline
+    that reuses a committed run's id (a run id written into the code, a template built once and run daily) over
+    other records is refused, its staged files kept, instead of being taken for a retry and discarded unseen."""
+    out = tmp_path / "out"
+    run_pipeline(tweets, out, "run-e")
+    first = manifest(out, "run-e")
+    committed = {table: sorted(keys(out, table)) for table in ("complaints", "dead_letter")}
+
+    one_more = [(("twitter", "read", ""), 1), (("twitter", "duplicates", "seen_before"), 1)]  # balanced
+    with pytest.raises(Exception, match="run-e was committed already"):
+        run_pipeline(tweets, out, "run-e", extra_tallies=one_more)
+    assert manifest(out, "run-e") == first
+    assert {table: sorted(keys(out, table)) for table in committed} == committed
+    assert (out / "_staging" / "run-e" / sinks.KEPT_FILE).exists()
