@@ -362,8 +362,15 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     Returns ``{"files": {table path: files committed}, "snapshots": {table: snapshot id}, "rows": ...}``.
     A data file moved but not committed is an orphan that ``complaints maintain`` removes.
     """
-    from warehouse.catalog import (close_catalog, ensure_table, field_ids, file_uri, local_path, open_catalog,
-                                   writer_schema)
+    from warehouse.catalog import (
+        close_catalog,
+        ensure_table,
+        field_ids,
+        file_uri,
+        local_path,
+        open_catalog,
+        writer_schema,
+    )
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)

@@ -331,7 +331,7 @@ def test_rows_the_writers_counted_but_a_later_file_overwrote_make_the_run_unbala
     out = tmp_path / "out"
     pipeline = beam.Pipeline(runner=FnApiRunner())
     compose(pipeline, tweets, out, "split", split_shards=True)
-    with pytest.raises(Exception, match="UnbalancedRun|staged data files"):
+    with pytest.raises(Exception, match=r"UnbalancedRun|staged data files"):
         pipeline.run().wait_until_finish()
 
     record = manifest(out, "split")
