@@ -145,6 +145,7 @@ class RunCommit:
                           "of its own (transforms.warehouse_io.new_run_id)")
                 sinks.keep_staging(self.output_dir, self.run_id, reason)
                 raise RunIdReused(reason)
+            sinks.finish_lake_commit(self.output_dir, self.run_id)  # an attempt lost right after the manifest
             sinks.discard_staging(self.output_dir, self.run_id)
             return done
         quality = self.quality if self.quality is not None else default_quality()

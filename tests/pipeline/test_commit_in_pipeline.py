@@ -355,3 +355,30 @@ def test_a_second_run_reusing_a_committed_run_id_over_other_records_fails_instea
     assert manifest(out, "run-e") == first
     assert {table: sorted(keys(out, table)) for table in committed} == committed
     assert (out / "_staging" / "run-e" / sinks.KEPT_FILE).exists()
+
+
+def test_a_commit_step_retried_after_its_manifest_was_written_finishes_the_lake_commit(tweets, tmp_path,
+                                                                                       monkeypatch):
+    """The worker is lost between writing the run's manifest and removing its lake-commit journal: the retry
+    sees a succeeded run, and must still remove the journal, or the run's lake files stay listed as uncommitted
+    (reprocessing skips them) and the next launch on the host, finding the journal's owner gone, rewrites the
+    committed run's manifest as abandoned."""
+    out = tmp_path / "out"
+    given = []
+    monkeypatch.setattr(warehouse_io.RunCommit, "__call__", lambda self, tallies: given.append(tallies) or {})
+    writer = run_pipeline(tweets, out, "run-f")
+    monkeypatch.undo()
+    [tallies] = given
+
+    def lost_after_the_manifest(output_dir, run_id):
+        raise WorkerLost()
+
+    monkeypatch.setattr(sinks, "finish_lake_commit", lost_after_the_manifest)
+    with pytest.raises(WorkerLost):
+        writer.commit_step()(tallies)
+    monkeypatch.undo()
+    assert manifest(out, "run-f")["status"] == "succeeded" and sinks.uncommitted_lake_files(str(out))
+
+    assert writer.commit_step()(tallies)["status"] == "succeeded"  # the runner's retry
+    assert sinks.uncommitted_lake_files(str(out)) == set()
+    assert not list((out / "lake" / "_commits").glob("*.json"))
