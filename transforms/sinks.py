@@ -28,7 +28,7 @@ import apache_beam as beam
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
@@ -42,6 +42,8 @@ LAKE_TABLES = (tables.LAKE,)
 ICEBERG_TABLES = (tables.COMPLAINTS, tables.DEAD_LETTER)
 LAKE_FIELDS = schemas.field_names("RawRecord")
 LAKE_SOURCES = ("twitter", "webform", "sms", "phone")
+#: the reason of the ``in_lake`` tallies of lake files a run staged (records read back from the lake have "")
+STAGED_LAKE = "staged"
 
 
 def staging_root(output_dir: str, run_id: str) -> str:
@@ -77,8 +79,8 @@ def lake_tally(raw_batch):
 
 class WriteLake(beam.PTransform):
     """Raw batches -> one JSON-lines lake file per input file chunk, verbatim records (staged); emits the tally
-    ``((source, in_lake, ''), lines written)`` of each file, so the manifest checks the lake holds every record
-    read."""
+    ``((source, in_lake, STAGED_LAKE), lines written)`` of each file, so the manifest checks the lake holds every
+    record read."""
 
     def __init__(self, staging: str, batch_id: str, ingest_date: dt.date):
         super().__init__()
@@ -96,7 +98,7 @@ class WriteLake(beam.PTransform):
             lines = [lake_line(record) for record in batch.records]
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(lines))
-            return count_tally((source, "in_lake", ""), len(lines))
+            return count_tally((source, "in_lake", STAGED_LAKE), len(lines))
 
         return (raw_batches
                 | "WriteLakeFile" >> beam.Map(write)
@@ -343,6 +345,20 @@ def staged_rows(output_dir: str, run_id: str) -> dict[str, int]:
             with FileSystems.open(path) as handle:
                 rows[table.name] += pq.read_metadata(handle).num_rows
     return rows
+
+
+def staged_lake_lines(output_dir: str, run_id: str) -> dict[str, int]:
+    """The lines in a run's staged lake files, per source (read through, a buffer at a time)."""
+    staging = staging_root(output_dir, run_id)
+    lines: dict[str, int] = {}
+    for table in LAKE_TABLES:
+        partitions = "/".join(["*"] * len(table.partition))
+        for path in _match(FileSystems.join(staging, table.path, partitions, "*")):
+            source = path.rsplit("/", 3)[-3].split("=", 1)[-1]
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                while buffer := handle.read(1 << 20):
+                    lines[source] = lines.get(source, 0) + buffer.count(b"\n")
+    return lines
 
 
 def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,

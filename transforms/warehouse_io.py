@@ -84,7 +84,7 @@ class WriteToLake(beam.PTransform):
     file ``lake/raw/source=<source>/ingest_date=<date>/<batch_id>-<input file>-<chunk>.jsonl`` in the run's
     staging directory, records verbatim. Nothing is visible before the commit.
 
-    Emits the tally ``((source, "in_lake", ""), lines written)`` of every file: hand it to
+    Emits the tally ``((source, "in_lake", "staged"), lines written)`` of every file: hand it to
     ``WriteToWarehouse(lake=...)``, whose balance check then proves the lake holds every record read.
 
     Args:
@@ -161,6 +161,15 @@ class RunCommit:
                 manifest["balanced"] = False
                 reason = (f"the staged data files hold {staged_rows} rows, the writers counted {counted}: "
                           "a file was written over another (two batches of one shard?)")
+            # and the lines in the staged lake files are the lines WriteToLake counted
+            counted_lines = {s: n for (s, o, r), n in sorted(tallies) if o == "in_lake" and r == sinks.STAGED_LAKE}
+            staged_lines = sinks.staged_lake_lines(self.output_dir, self.run_id) if self.with_lake else {}
+            manifest.update(staged_lake_lines=staged_lines, counted_lake_lines=counted_lines)
+            if {s: n for s, n in staged_lines.items() if n} != {s: n for s, n in counted_lines.items() if n}:
+                manifest["balanced"] = False
+                reason = (f"the staged lake files hold {staged_lines} lines, WriteToLake counted {counted_lines}: "
+                          f"was it given another output directory or run id than this writer "
+                          f"({self.output_dir}, {self.run_id})?")
         guard = reject_guard(counts, quality)
         if not manifest["balanced"]:
             sinks.keep_staging(self.output_dir, self.run_id, reason)

@@ -44,14 +44,17 @@ def tweets(tmp_path_factory) -> list[str]:
     return files
 
 
-def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False) -> WriteToWarehouse:
+def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False,
+            lake_dir: Path | None = None) -> WriteToWarehouse:
     """tweets -> lake and warehouse, from the transforms, as a Beam user composes them; returns the writer.
-    ``split_shards``: each shard of enriched complaints reaches the writer as two batches with its key."""
+    ``split_shards``: each shard of enriched complaints reaches the writer as two batches with its key.
+    ``lake_dir``: the output directory given to ``WriteToLake`` (default: ``out``, the warehouse writer's)."""
     context = RunContext(run_id, "hand", STARTED, chunk_size=40)
     read = (pipeline
             | beam.Create([("twitter", path, f"twitter/{Path(path).name}") for path in tweets])
             | ReadTwitter(context))
-    in_lake = read["raw_batches"] | WriteToLake(str(out), run_id=run_id, batch_id="hand", ingest_date=DAY)
+    in_lake = read["raw_batches"] | WriteToLake(str(lake_dir or out), run_id=run_id, batch_id="hand",
+                                                ingest_date=DAY)
     shards = read["complaints"] | GroupIntoShards(3)
     cleaned, clean_failures = apply_stage_to_batches(shards, "Clean", clean_complaint, CLEAN)
     valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE,
@@ -382,3 +385,19 @@ def test_a_commit_step_retried_after_its_manifest_was_written_finishes_the_lake_
     assert writer.commit_step()(tallies)["status"] == "succeeded"  # the runner's retry
     assert sinks.uncommitted_lake_files(str(out)) == set()
     assert not list((out / "lake" / "_commits").glob("*.json"))
+
+
+def test_lake_files_staged_where_the_commit_step_does_not_look_make_the_run_unbalanced(tweets, tmp_path):
+    """``WriteToLake`` given another output directory than ``WriteToWarehouse``: its tallies count every record
+    in the lake, but the commit step finds none of its staged lake files, so it would commit the tables and a
+    balanced manifest over a lake without the run. The commit step counts the staged lake files' lines."""
+    out = tmp_path / "out"
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    compose(pipeline, tweets, out, "elsewhere", lake_dir=tmp_path / "other")
+    with pytest.raises(Exception, match="staged lake files"):
+        pipeline.run().wait_until_finish()
+
+    record = manifest(out, "elsewhere")
+    assert record["status"] == "unbalanced" and not record["balanced"]
+    assert record["staged_lake_lines"] == {} and record["counted_lake_lines"]["twitter"] > 0
+    assert not (out / "warehouse" / "complaints").exists() and not (out / "lake" / "raw").exists()
