@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.runners.runner import PipelineState
 
 import schemas
 from beam_pipelines import __version__, run_records
@@ -394,6 +395,7 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
     channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
     progress = (ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
                 if show_progress and wait else contextlib.nullcontext())
+    result = None
     try:
         with progress:
             result = pipeline.run()
@@ -406,9 +408,22 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
             # the commit step failed the pipeline on purpose, after recording why: its verdict, not the runner's
             # wrapping of it, is the outcome
             return run_outcome(plan.output_dir, manifest, error)
-        sinks.discard_staging(plan.output_dir, plan.run_id)
+        if job_ended(result):  # a job that runs on (this launcher was interrupted) still commits its staged files
+            sinks.discard_staging(plan.output_dir, plan.run_id)
         raise
     return run_outcome(plan.output_dir, run_records.read_manifest(plan.output_dir, plan.run_id))
+
+
+def job_ended(result) -> bool:
+    """Whether the job of ``result`` (None: it was never submitted) can no longer use its run's staging. A job
+    whose state cannot be read counts as running: a sweep of a later run removes its staging once this process
+    is gone (``sinks.sweep_abandoned_staging``)."""
+    if result is None:
+        return True
+    try:
+        return PipelineState.is_terminal(result.state)
+    except Exception:  # noqa: BLE001 - the job service unreachable, or the runner gone with the interrupt
+        return False
 
 
 def run_outcome(output_dir: str, manifest: dict | None, cause: BaseException | None = None) -> dict:

@@ -73,6 +73,11 @@ class CommitFailed(Exception):
     writers committing without end): the tables are at their previous snapshot; a rerun is idempotent."""
 
 
+class RunIdReused(Exception):
+    """A run id that names a committed run came back with other counts: not a retry of that run but another run
+    under its id. Nothing was committed; its staged output is kept; the committed run's manifest stays."""
+
+
 class BrokenStage(RefusedRun):
     """Too many records hit an unexpected exception in our own code: a bug, so the run failed."""
 

@@ -28,7 +28,7 @@ import apache_beam as beam
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 import schemas
@@ -42,6 +42,8 @@ LAKE_TABLES = (tables.LAKE,)
 ICEBERG_TABLES = (tables.COMPLAINTS, tables.DEAD_LETTER)
 LAKE_FIELDS = schemas.field_names("RawRecord")
 LAKE_SOURCES = ("twitter", "webform", "sms", "phone")
+#: the reason of the ``in_lake`` tallies of lake files a run staged (records read back from the lake have "")
+STAGED_LAKE = "staged"
 
 
 def staging_root(output_dir: str, run_id: str) -> str:
@@ -77,8 +79,8 @@ def lake_tally(raw_batch):
 
 class WriteLake(beam.PTransform):
     """Raw batches -> one JSON-lines lake file per input file chunk, verbatim records (staged); emits the tally
-    ``((source, in_lake, ''), lines written)`` of each file, so the manifest checks the lake holds every record
-    read."""
+    ``((source, in_lake, STAGED_LAKE), lines written)`` of each file, so the manifest checks the lake holds every
+    record read."""
 
     def __init__(self, staging: str, batch_id: str, ingest_date: dt.date):
         super().__init__()
@@ -96,7 +98,7 @@ class WriteLake(beam.PTransform):
             lines = [lake_line(record) for record in batch.records]
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(lines))
-            return count_tally((source, "in_lake", ""), len(lines))
+            return count_tally((source, "in_lake", STAGED_LAKE), len(lines))
 
         return (raw_batches
                 | "WriteLakeFile" >> beam.Map(write)
@@ -334,6 +336,31 @@ def staged_data_files(output_dir: str, run_id: str, table: Table) -> list[str]:
     return sorted(_match(FileSystems.join(staging, table.path, partitions, "*.parquet")))
 
 
+def staged_rows(output_dir: str, run_id: str) -> dict[str, int]:
+    """The rows in a run's staged data files, per warehouse table (from the files' Parquet footers)."""
+    rows = {}
+    for table in ICEBERG_TABLES:
+        rows[table.name] = 0
+        for path in staged_data_files(output_dir, run_id, table):
+            with FileSystems.open(path) as handle:
+                rows[table.name] += pq.read_metadata(handle).num_rows
+    return rows
+
+
+def staged_lake_lines(output_dir: str, run_id: str) -> dict[str, int]:
+    """The lines in a run's staged lake files, per source (read through, a buffer at a time)."""
+    staging = staging_root(output_dir, run_id)
+    lines: dict[str, int] = {}
+    for table in LAKE_TABLES:
+        partitions = "/".join(["*"] * len(table.partition))
+        for path in _match(FileSystems.join(staging, table.path, partitions, "*")):
+            source = path.rsplit("/", 3)[-3].split("=", 1)[-1]
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                while buffer := handle.read(1 << 20):
+                    lines[source] = lines.get(source, 0) + buffer.count(b"\n")
+    return lines
+
+
 def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,
                   properties: dict | None = None, attempts: int = 8, read_files=None,
                   manifest_draft: dict | None = None) -> dict:
@@ -351,7 +378,15 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     Returns ``{"files": {table path: files committed}, "snapshots": {table: snapshot id}, "rows": ...}``.
     A data file moved but not committed is an orphan that ``complaints warehouse maintain`` removes.
     """
-    from warehouse.catalog import ensure_table, field_ids, file_uri, local_path, open_catalog, writer_schema
+    from warehouse.catalog import (
+        close_catalog,
+        ensure_table,
+        field_ids,
+        file_uri,
+        local_path,
+        open_catalog,
+        writer_schema,
+    )
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)
@@ -367,36 +402,39 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     files = apply_lake_commit(journal)
     snapshots, rows = {}, {}
     opened = open_catalog(catalog)
-    for table in ICEBERG_TABLES:
-        iceberg = ensure_table(opened, catalog, table)
-        if field_ids(writer_schema(iceberg)) != field_ids(table_schemas[table.name]):
-            raise RuntimeError(f"table {table.name} changed its schema while the run wrote its files: run it again")
-        committed_before = snapshot_of_run(iceberg, run_id)
-        if committed_before is not None:  # a commit of this run that was interrupted after this table's snapshot
-            files[table.path] = int(committed_before.summary.get("added-data-files") or 0)
-            snapshots[table.name] = committed_before.snapshot_id
-            rows[table.name] = {"written": int(committed_before.summary.get("added-records") or 0),
-                                "replaced": int(committed_before.summary.get("deleted-records") or 0)}
-            continue
-        location = local_path(iceberg.location())
-        staged = staged_data_files(output_dir, run_id, table)
-        # an interrupted commit of this run may have moved some files already; they are not in the table yet
-        targets = sorted(_match(FileSystems.join(location, "/".join(["*"] * len(table.partition)),
-                                                 f"{run_id}-*.parquet")))
-        moves = []
-        for path in staged:
-            partition, name = path.rsplit("/", 2)[-2:]
-            target = FileSystems.join(location, partition, f"{run_id}-{name.split('-')[-1]}")
-            _mkdirs(target.rsplit("/", 1)[0])
-            moves.append(target)
-        if staged:
-            FileSystems.rename(staged, moves)
-        targets = sorted(set(targets) | set(moves))
-        result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key,
-                              {**(properties or {}), "run_id": run_id}, attempts, once_per_run=True)
-        files[table.path] = result.files_added
-        snapshots[table.name] = result.snapshot_id
-        rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
+    try:
+        for table in ICEBERG_TABLES:
+            iceberg = ensure_table(opened, catalog, table)
+            if field_ids(writer_schema(iceberg)) != field_ids(table_schemas[table.name]):
+                raise RuntimeError(f"table {table.name} changed its schema while the run wrote its files: run it again")
+            committed_before = snapshot_of_run(iceberg, run_id)
+            if committed_before is not None:  # a commit of this run that was interrupted after this table's snapshot
+                files[table.path] = int(committed_before.summary.get("added-data-files") or 0)
+                snapshots[table.name] = committed_before.snapshot_id
+                rows[table.name] = {"written": int(committed_before.summary.get("added-records") or 0),
+                                    "replaced": int(committed_before.summary.get("deleted-records") or 0)}
+                continue
+            location = local_path(iceberg.location())
+            staged = staged_data_files(output_dir, run_id, table)
+            # an interrupted commit of this run may have moved some files already; they are not in the table yet
+            targets = sorted(_match(FileSystems.join(location, "/".join(["*"] * len(table.partition)),
+                                                     f"{run_id}-*.parquet")))
+            moves = []
+            for path in staged:
+                partition, name = path.rsplit("/", 2)[-2:]
+                target = FileSystems.join(location, partition, f"{run_id}-{name.split('-')[-1]}")
+                _mkdirs(target.rsplit("/", 1)[0])
+                moves.append(target)
+            if staged:
+                FileSystems.rename(staged, moves)
+            targets = sorted(set(targets) | set(moves))
+            result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key,
+                                  {**(properties or {}), "run_id": run_id}, attempts, once_per_run=True)
+            files[table.path] = result.files_added
+            snapshots[table.name] = result.snapshot_id
+            rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
+    finally:  # once per run on a long-lived worker: its database connection goes now, not at the next collection
+        close_catalog(opened)
     return {"files": files, "snapshots": snapshots, "rows": rows}
 
 

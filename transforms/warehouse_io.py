@@ -34,13 +34,15 @@ import json
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from schemas import tables
 from transforms import sinks
 from transforms.packing import PackByKey
+from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, RunIdReused, UnbalancedRun,
+                                   check_quality, default_quality, guard_verdict, quality_warnings, reject_guard,
+                                   summarise_counts)
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
-from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, UnbalancedRun, check_quality,
-                                   default_quality, guard_verdict, quality_warnings, reject_guard, summarise_counts)
 
 #: the manifest statuses of a run that ended without committing
 NOT_COMMITTED = ("unbalanced", "refused", "failed")
@@ -77,7 +79,7 @@ class WriteToLake(beam.PTransform):
     file ``lake/raw/source=<source>/ingest_date=<date>/<batch_id>-<input file>-<chunk>.jsonl`` in the run's
     staging directory, records verbatim. Nothing is visible before the commit.
 
-    Emits the tally ``((source, "in_lake", ""), lines written)`` of every file: hand it to
+    Emits the tally ``((source, "in_lake", "staged"), lines written)`` of every file: hand it to
     ``WriteToWarehouse(lake=...)``, whose balance check then proves the lake holds every record read.
 
     Args:
@@ -123,25 +125,53 @@ class RunCommit:
         manifest. A run not committed raises ``UnbalancedRun``, ``RefusedRun`` (``BrokenStage``) or
         ``CommitFailed`` after writing a manifest that says so (with ``fail_pipeline`` false, returns that
         manifest). A run whose manifest says ``succeeded`` already is not committed again (what it staged again
-        is discarded); a table that has this run's snapshot is not committed to again."""
+        is discarded), unless its counts differ from this call's: then another run is using its id, and this
+        raises ``RunIdReused`` (always), keeping what was staged; a table that has this run's snapshot is not
+        committed to again."""
         from beam_pipelines import run_records
 
         staging = sinks.staging_root(self.output_dir, self.run_id)
+        rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
+        counts = summarise_counts(rows, self.with_lake)
         done = run_records.read_manifest(self.output_dir, self.run_id)
         if done is not None and done.get("status") == "succeeded":
+            if json.loads(json.dumps(counts)) != done.get("counts"):  # a retry counts what the run counted
+                reason = (f"run {self.run_id} was committed already, with other counts: give this run a run id "
+                          "of its own (transforms.warehouse_io.new_run_id)")
+                sinks.keep_staging(self.output_dir, self.run_id, reason)
+                raise RunIdReused(reason)
+            sinks.finish_lake_commit(self.output_dir, self.run_id)  # an attempt lost right after the manifest
             sinks.discard_staging(self.output_dir, self.run_id)
             return done
         quality = self.quality if self.quality is not None else default_quality()
-        rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
-        counts = summarise_counts(rows, self.with_lake)
         manifest = self._outcome_free_manifest(counts)
+        reason = "counts did not balance"
+        if sinks.read_lake_journal(self.output_dir, self.run_id) is None:  # no earlier attempt moved a file yet
+            # the rows in the files are the rows counted: none lost to a file written over another
+            counted = {tables.COMPLAINTS.name: sum(entry.get("written", 0) for entry in counts.values()),
+                       tables.DEAD_LETTER.name: sum(entry["rejected"] for entry in counts.values())}
+            staged_rows = sinks.staged_rows(self.output_dir, self.run_id)
+            manifest.update(staged_rows=staged_rows, counted_rows=counted)
+            if staged_rows != counted:
+                manifest["balanced"] = False
+                reason = (f"the staged data files hold {staged_rows} rows, the writers counted {counted}: "
+                          "a file was written over another (two batches of one shard?)")
+            # and the lines in the staged lake files are the lines WriteToLake counted
+            counted_lines = {s: n for (s, o, r), n in sorted(tallies) if o == "in_lake" and r == sinks.STAGED_LAKE}
+            staged_lines = sinks.staged_lake_lines(self.output_dir, self.run_id) if self.with_lake else {}
+            manifest.update(staged_lake_lines=staged_lines, counted_lake_lines=counted_lines)
+            if {s: n for s, n in staged_lines.items() if n} != {s: n for s, n in counted_lines.items() if n}:
+                manifest["balanced"] = False
+                reason = (f"the staged lake files hold {staged_lines} lines, WriteToLake counted {counted_lines}: "
+                          f"was it given another output directory or run id than this writer "
+                          f"({self.output_dir}, {self.run_id})?")
         guard = reject_guard(counts, quality)
         if not manifest["balanced"]:
-            sinks.keep_staging(self.output_dir, self.run_id, "counts did not balance")
+            sinks.keep_staging(self.output_dir, self.run_id, reason)
             run_records.write_manifest(self.output_dir, {**manifest, "status": "unbalanced",
-                                                         "reason": "counts did not balance", "guard": guard,
+                                                         "reason": reason, "guard": guard,
                                                          "staging": staging})
-            return self._not_committed(UnbalancedRun(json.dumps(counts)))
+            return self._not_committed(UnbalancedRun(f"{reason}: {json.dumps(counts)}"))
         warnings = quality_warnings(counts, quality)
         try:
             check_quality(counts, quality, staging)
@@ -200,7 +230,9 @@ class WriteToWarehouse(beam.PTransform):
 
     Takes a ``transforms.stages.Stage`` (or anything with its three fields): ``complaints`` as
     ``RecordBatch`` shards of enriched complaint rows (every copy of a complaint_id in one shard),
-    ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``.
+    ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``. The input must
+    be bounded (a batch; in any windows, the run is committed as a whole): an unbounded one is refused with
+    ``ValueError`` when the pipeline is built.
 
     Writes the data files of the ``complaints`` table (per shard and ``event_date``) and of the ``dead_letter``
     table (a few per ``ingest_date``) into the run's staging directory, then one commit step after all of them
@@ -221,7 +253,8 @@ class WriteToWarehouse(beam.PTransform):
         ``beam_pipelines.parameters.catalog_config`` gives for a profile: the embedded one or a named, shared
         one that every worker can open), or the directory of an embedded SQLite catalog (``out/warehouse``).
         The commit step opens it on the worker that runs it.
-      run_id: the run (default: a new one); the same as ``WriteToLake``'s.
+      run_id: the run (default: a new one); the same as ``WriteToLake``'s. One id names one run: a pipeline
+        reusing a committed run's id over other records fails its commit step (``RunIdReused``).
       output_dir: where staging, the lake and ``_runs`` are (default: the catalog directory's parent).
       batch_id: the batch the run belongs to (default: ``run_id``); names the staged files.
       batch_date: the ``ingest_date`` partition of the dead letters (default: today, UTC, at build time).
@@ -275,15 +308,26 @@ class WriteToWarehouse(beam.PTransform):
                          self.fail_pipeline)
 
     def expand(self, stage):
+        inputs = {"complaints": stage.complaints, "dead_letters": stage.dead_letters, "tallies": stage.tallies,
+                  **({"lake": self.lake} if self.lake is not None else {})}
+        unbounded = [name for name, pcoll in inputs.items() if not pcoll.is_bounded]
+        if unbounded:  # each pane would commit part of the run, and the first one's manifest discard the rest
+            raise ValueError(f"WriteToWarehouse commits a run once, after all of it is written: it needs a bounded "
+                             f"input, and {', '.join(unbounded)} is unbounded; a stream commits its windows with "
+                             "transforms.windowed_sinks.CommitWindowedRows")
         staging = sinks.staging_root(self.output_dir, self.run_id)
         written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
             staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name))
         rejected = (stage.dead_letters
+                    # one file per partition and shard for the whole run, not one per window or pane of the caller's
+                    | "DeadLettersOfWholeRun" >> beam.WindowInto(GlobalWindows())
                     | "PackDeadLetters" >> PackByKey(sinks.dead_letter_partition(self.dead_letter_files,
                                                                                  self.batch_date))
                     | "WriteDeadLetters" >> sinks.WriteDeadLetters(staging, self.batch_id,
                                                                    self.table_schemas.get(tables.DEAD_LETTER.name)))
         tallies = [stage.tallies, written, rejected] + ([self.lake] if self.lake is not None else [])
+        # the run's tallies in one window whatever windows the caller gave them: one sum, one commit
+        tallies = [pcoll | f"WholeRun{i}" >> beam.WindowInto(GlobalWindows()) for i, pcoll in enumerate(tallies)]
         return (tallies
                 | "AllTallies" >> beam.Flatten()
                 | "SumTallies" >> beam.CombinePerKey(sum)

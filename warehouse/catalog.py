@@ -152,6 +152,14 @@ def open_catalog(config: CatalogConfig, create: bool = True, check_location: boo
     return catalog
 
 
+def close_catalog(catalog: Catalog) -> None:
+    """Close the database connections a SQL catalog holds (it opens new ones if used again); a catalog of
+    another kind is left as it is."""
+    engine = getattr(catalog, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def _open_shared_catalog(config: CatalogConfig, create: bool) -> Catalog:
     """pyiceberg's SQL catalog in the database at ``config.uri`` (PostgreSQL through psycopg 3, or any database
     SQLAlchemy reaches). Its tables (``iceberg_tables``, ``iceberg_namespace_properties``) are made by the first

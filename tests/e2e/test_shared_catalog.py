@@ -208,3 +208,30 @@ def test_spark_reads_and_writes_a_table_we_committed_on_the_postgresql_catalog(c
     rows = read_arrow(config, "alerts").sort_by("alert_id").to_pylist()
     assert [(row["alert_id"], row["complaints"]) for row in rows] == [("ours-1", 7), ("ours-2", 8), ("spark-1", 99)]
     assert [row[:3] for row in catalog_rows(catalog_uri)] == [(SQL_CATALOG_NAME, "beejan", "alerts")]
+
+
+def test_the_commit_step_leaves_no_connection_to_the_catalog_database_open(catalog_uri, tmp_path):
+    """The commit step runs on a long-lived worker (a Flink TaskManager, a Dataflow VM) once per run: the catalog
+    it opens is closed when it returns, not whenever the garbage collector next finds the engine's cycles, so
+    runs do not pile connections up against PostgreSQL's ``max_connections``."""
+    import gc
+
+    from tests.support.postgres import _admin_connection
+    from transforms.warehouse_io import WriteToWarehouse
+
+    database = catalog_uri.rsplit("/", 1)[-1].split("?")[0]
+    commit = WriteToWarehouse(CatalogConfig(str(tmp_path / "warehouse"), uri=catalog_uri),
+                              run_id="no-open-connection").commit_step()
+    was_enabled = gc.isenabled()
+    gc.disable()  # what is left open is then left open until the end of the test, not until a collection
+    try:
+        record = commit([(("twitter", "read", ""), 1), (("twitter", "duplicates", "copy"), 1)])
+        with _admin_connection() as admin:
+            connections = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                        (database,)).fetchone()[0]
+    finally:
+        if was_enabled:
+            gc.enable()
+    assert record["status"] == "succeeded"
+    assert {row[2] for row in catalog_rows(catalog_uri)} == {"complaints", "dead_letter"}
+    assert connections == 0

@@ -20,7 +20,8 @@ from transforms.cleaning import clean_complaint
 from transforms.dedupe import DedupeShards, GroupIntoShards
 from transforms.enrichment import EnrichShards
 from transforms.outcomes import apply_stage_to_batches
-from transforms.records import CLEAN, VALIDATE, RunContext
+from transforms.packing import RecordBatch
+from transforms.records import CLEAN, VALIDATE, RunContext, dead_letter
 from transforms.sources.twitter import ReadTwitter
 from transforms.stages import Stage
 from transforms.validation import validate_complaint
@@ -43,13 +44,17 @@ def tweets(tmp_path_factory) -> list[str]:
     return files
 
 
-def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=()) -> WriteToWarehouse:
-    """tweets -> lake and warehouse, from the transforms, as a Beam user composes them; returns the writer."""
+def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False,
+            lake_dir: Path | None = None) -> WriteToWarehouse:
+    """tweets -> lake and warehouse, from the transforms, as a Beam user composes them; returns the writer.
+    ``split_shards``: each shard of enriched complaints reaches the writer as two batches with its key.
+    ``lake_dir``: the output directory given to ``WriteToLake`` (default: ``out``, the warehouse writer's)."""
     context = RunContext(run_id, "hand", STARTED, chunk_size=40)
     read = (pipeline
             | beam.Create([("twitter", path, f"twitter/{Path(path).name}") for path in tweets])
             | ReadTwitter(context))
-    in_lake = read["raw_batches"] | WriteToLake(str(out), run_id=run_id, batch_id="hand", ingest_date=DAY)
+    in_lake = read["raw_batches"] | WriteToLake(str(lake_dir or out), run_id=run_id, batch_id="hand",
+                                                ingest_date=DAY)
     shards = read["complaints"] | GroupIntoShards(3)
     cleaned, clean_failures = apply_stage_to_batches(shards, "Clean", clean_complaint, CLEAN)
     valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE,
@@ -57,12 +62,16 @@ def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=()) -> Write
     deduped = valid | DedupeShards()
     no_customers = pipeline | "NoCustomerMaster" >> beam.Create([])
     enriched = deduped["complaints"] | EnrichShards(no_customers, RulesModel, b"a-key-for-this-test")
+    complaints = enriched["complaints"]
+    if split_shards:
+        complaints = complaints | "SplitShards" >> beam.FlatMap(
+            lambda batch: [RecordBatch(batch.key, batch.records[::2]), RecordBatch(batch.key, batch.records[1::2])])
     dead_letters = ([read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
                     | "AllDeadLetters" >> beam.Flatten())
     more = pipeline | "MoreTallies" >> beam.Create(list(extra_tallies))
     tallies = [read["tallies"], deduped["tallies"], more] | "AllTallies" >> beam.Flatten()
     writer = WriteToWarehouse(str(out / "warehouse"), run_id=run_id, batch_id="hand", batch_date=DAY, lake=in_lake)
-    Stage(enriched["complaints"], dead_letters, tallies) | writer
+    Stage(complaints, dead_letters, tallies) | writer
     return writer
 
 
@@ -266,3 +275,129 @@ def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_doc
     assert default_quality() == QualitySettings()
     with pytest.raises(ValueError, match="run_id given to WriteToLake"):
         WriteToWarehouse("out/warehouse", lake=object())
+
+
+def test_the_warehouse_writer_refuses_an_unbounded_stage_at_construction(tmp_path):
+    """A stream's panes would each reach the commit step: the first would commit part of the run and write its
+    manifest, and every later pane's files would be discarded as a run already committed. So an unbounded input
+    is refused when the pipeline is built, with a sentence that says why, whatever its windowing or trigger."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.transforms import trigger, window
+
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    live = (pipeline
+            | TestStream().add_elements([(("twitter", "read", ""), 1)]).advance_watermark_to_infinity()
+            | beam.WindowInto(window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+                              accumulation_mode=trigger.AccumulationMode.DISCARDING))
+    nothing = [pipeline | f"Empty{i}" >> beam.Create([]) for i in range(2)]
+    with pytest.raises(ValueError, match="needs a bounded input, and tallies is unbounded"):
+        Stage(nothing[0], nothing[1], live) | WriteToWarehouse(str(tmp_path / "warehouse"), run_id="live")
+
+
+def test_a_windowed_batch_stage_is_committed_once_for_the_whole_run(tmp_path):
+    """A batch whose tallies and dead letters a user windowed (for windowed volumes, say) still has one commit
+    step after every file: the writer takes its inputs back into the global window."""
+    from apache_beam.transforms import window
+
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    tallies = (pipeline
+               | "Tallies" >> beam.Create([(("twitter", "read", ""), 4), (("twitter", "duplicates", "copy"), 2)])
+               | "Stamp" >> beam.Map(lambda tally: window.TimestampedValue(tally, 100))
+               | "Minutes" >> beam.WindowInto(window.FixedWindows(60)))
+    complaints = pipeline | "NoComplaints" >> beam.Create([])
+    # two dead letters of one file (one ingest_date, one shard) in two different minutes
+    rejected = [dead_letter({"source": "twitter", "source_file": "t.jsonl", "line": line, "raw": "{", "batch_id": "b",
+                             "raw_encoding": "utf-8", "ingested_at": "2026-11-20T02:00:00+00:00", "run_id": "w"},
+                            "parse", "json", "not JSON") for line in (1, 2)]
+    dead_letters = (pipeline
+                    | "DeadLetters" >> beam.Create(rejected)
+                    | "StampDead" >> beam.Map(lambda record: window.TimestampedValue(record, 60 * record["position"]))
+                    | "DeadMinutes" >> beam.WindowInto(window.FixedWindows(60)))
+    Stage(complaints, dead_letters, tallies) | WriteToWarehouse(str(tmp_path / "warehouse"), run_id="windowed",
+                                                              dead_letter_files=1)
+    pipeline.run().wait_until_finish()
+
+    record = manifest(tmp_path, "windowed")
+    assert record["status"] == "succeeded" and record["counts"]["twitter"]["duplicates"] == 2
+    assert record["counts"]["twitter"]["rejected"] == 2 and record["balanced"]
+    assert sorted(keys(tmp_path, "dead_letter")) == sorted(r["error_id"] for r in rejected)
+    assert list((tmp_path / "_runs").glob("*.json")) == [tmp_path / "_runs" / "windowed.json"]
+
+
+def test_rows_the_writers_counted_but_a_later_file_overwrote_make_the_run_unbalanced(tweets, tmp_path):
+    """Two batches of one shard (a caller's own batching) write the same staged file, the second over the first,
+    while the writer's tallies count both: the commit step counts the rows in the staged files, so the run does
+    not balance and commits nothing, instead of a balanced manifest over a table short of complaints."""
+    out = tmp_path / "out"
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    compose(pipeline, tweets, out, "split", split_shards=True)
+    with pytest.raises(Exception, match=r"UnbalancedRun|staged data files"):
+        pipeline.run().wait_until_finish()
+
+    record = manifest(out, "split")
+    assert record["status"] == "unbalanced" and not record["balanced"]
+    assert record["staged_rows"]["complaints"] < record["counted_rows"]["complaints"]
+    assert not (out / "warehouse" / "complaints").exists()
+
+
+def test_a_second_run_reusing_a_committed_run_id_over_other_records_fails_instead_of_vanishing(tweets, tmp_path):
+    """A run id names one run: a retried commit step has the same tallies as the run it retries. A pipeline
+    that reuses a committed run's id (a run id written into the code, a template built once and run daily) over
+    other records is refused, its staged files kept, instead of being taken for a retry and discarded unseen."""
+    out = tmp_path / "out"
+    run_pipeline(tweets, out, "run-e")
+    first = manifest(out, "run-e")
+    committed = {table: sorted(keys(out, table)) for table in ("complaints", "dead_letter")}
+
+    one_more = [(("twitter", "read", ""), 1), (("twitter", "duplicates", "seen_before"), 1)]  # balanced
+    with pytest.raises(Exception, match="run-e was committed already"):
+        run_pipeline(tweets, out, "run-e", extra_tallies=one_more)
+    assert manifest(out, "run-e") == first
+    assert {table: sorted(keys(out, table)) for table in committed} == committed
+    assert (out / "_staging" / "run-e" / sinks.KEPT_FILE).exists()
+
+
+def test_a_commit_step_retried_after_its_manifest_was_written_finishes_the_lake_commit(tweets, tmp_path,
+                                                                                       monkeypatch):
+    """The worker is lost between writing the run's manifest and removing its lake-commit journal: the retry
+    sees a succeeded run, and must still remove the journal, or the run's lake files stay listed as uncommitted
+    (reprocessing skips them) and the next launch on the host, finding the journal's owner gone, rewrites the
+    committed run's manifest as abandoned."""
+    out = tmp_path / "out"
+    given = []
+    monkeypatch.setattr(warehouse_io.RunCommit, "__call__", lambda self, tallies: given.append(tallies) or {})
+    writer = run_pipeline(tweets, out, "run-f")
+    monkeypatch.undo()
+    [tallies] = given
+
+    def lost_after_the_manifest(output_dir, run_id):
+        raise WorkerLost()
+
+    monkeypatch.setattr(sinks, "finish_lake_commit", lost_after_the_manifest)
+    with pytest.raises(WorkerLost):
+        writer.commit_step()(tallies)
+    monkeypatch.undo()
+    assert manifest(out, "run-f")["status"] == "succeeded" and sinks.uncommitted_lake_files(str(out))
+
+    assert writer.commit_step()(tallies)["status"] == "succeeded"  # the runner's retry
+    assert sinks.uncommitted_lake_files(str(out)) == set()
+    assert not list((out / "lake" / "_commits").glob("*.json"))
+
+
+def test_lake_files_staged_where_the_commit_step_does_not_look_make_the_run_unbalanced(tweets, tmp_path):
+    """``WriteToLake`` given another output directory than ``WriteToWarehouse``: its tallies count every record
+    in the lake, but the commit step finds none of its staged lake files, so it would commit the tables and a
+    balanced manifest over a lake without the run. The commit step counts the staged lake files' lines."""
+    out = tmp_path / "out"
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    compose(pipeline, tweets, out, "elsewhere", lake_dir=tmp_path / "other")
+    with pytest.raises(Exception, match="staged lake files"):
+        pipeline.run().wait_until_finish()
+
+    record = manifest(out, "elsewhere")
+    assert record["status"] == "unbalanced" and not record["balanced"]
+    assert record["staged_lake_lines"] == {} and record["counted_lake_lines"]["twitter"] > 0
+    assert not (out / "warehouse" / "complaints").exists() and not (out / "lake" / "raw").exists()

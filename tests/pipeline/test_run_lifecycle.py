@@ -190,3 +190,60 @@ def test_every_committed_run_says_why_the_guard_let_it_pass(small_day, tmp_path)
     assert guard["verdict"]
     assert not (tmp_path / "out" / "lake" / "_commits").exists() or \
         not list((tmp_path / "out" / "lake" / "_commits").iterdir())
+
+
+def test_a_launcher_interrupted_while_its_job_runs_on_leaves_the_job_its_staged_files(small_day, tmp_path, prism,
+                                                                                       monkeypatch):
+    """Ctrl-C in ``complaints batch`` while it waits stops the launcher, not a job on a runner of its own (Prism
+    here, a Flink cluster or Dataflow alike): the job goes on and commits. The launcher must not delete the
+    run's staging under it, or the job's commit step finds its files gone."""
+    import time
+
+    from apache_beam.runners.portability import portable_runner
+
+    from beam_pipelines.batch import plan_batch, run_batch
+    from beam_pipelines.config import load_settings
+
+    out = tmp_path / "out"
+    staging = out / "_staging"
+
+    def interrupted(self, duration=None):
+        deadline = time.monotonic() + 120
+        while not list(staging.rglob("*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the job is writing: its lake files are staged, its model still labelling
+        raise KeyboardInterrupt  # what Ctrl-C raises in the launcher while it waits
+
+    monkeypatch.setattr(portable_runner.PipelineResult, "wait_until_finish", interrupted)
+    settings = load_settings("dev")
+    plan = plan_batch(str(small_day), str(out), settings, batch_date=DAY, batch_id="day", runner="PrismRunner",
+                      beam_args=[f"--prism_location={prism}", "--environment_type=LOOPBACK"])
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(plan, settings, SlowRulesModel)
+
+    deadline = time.monotonic() + 240
+    while manifest(out, plan.run_id)["status"] in ("running", "interrupted") and time.monotonic() < deadline:
+        time.sleep(1)
+    record = manifest(out, plan.run_id)
+    assert record["status"] == "succeeded", record.get("reason")
+    assert record["balanced"] and record["committed_rows"]["complaints"]["written"] > 0
+    assert len(read_table(out / "warehouse" / "complaints", ["complaint_id"])) == sum(
+        entry["written"] for entry in record["counts"].values() if "written" in entry)
+    lake_lines = sum(len(path.read_text().splitlines()) for path in (out / "lake" / "raw").rglob("*.jsonl"))
+    assert lake_lines == sum(entry.get("in_lake", 0) for entry in record["counts"].values()) > 0
+
+
+class SlowRulesModel:
+    """The rules model taking its time over each batch, so a job is still running when its launcher stops."""
+
+    version = "slow-rules"
+
+    def __init__(self):
+        from models.rules import RulesModel
+
+        self.model = RulesModel()
+
+    def predict(self, complaints):
+        import time
+
+        time.sleep(2)
+        return self.model.predict(complaints)
