@@ -66,18 +66,24 @@ class GroupIntoShards(beam.PTransform):
 
 
 class DedupeShards(beam.PTransform):
-    """RecordBatch(shard, complaints) -> {'complaints': RecordBatch(shard, unique complaints), 'tallies':
+    """RecordBatch(shard, complaints) -> {'complaints': ``batch_class``(shard, unique complaints), 'tallies':
     duplicates counted by reason}."""
 
+    def __init__(self, batch_class: type = RecordBatch):
+        super().__init__()
+        self.batch_class = batch_class
+
     def expand(self, shards):
+        batch_class = self.batch_class
+
         def dedupe_shard(keyed):
             shard, complaints = keyed
             kept, tallies = dedupe(complaints)
-            yield RecordBatch(shard, kept)
+            yield batch_class(shard, kept)
             for key, count in tallies.items():
                 yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
-        deduped = shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
+        deduped = shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(batch_class).with_outputs(
             TALLY, main="complaints")
         return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import secrets
 
 import schemas
 
@@ -118,6 +119,11 @@ def new_complaint(raw_record: dict, source_record_id, event_time: dt.datetime, t
     }
     complaint.update(fields)
     return complaint
+
+
+def new_run_id(started_at: dt.datetime) -> str:
+    """A run's id: when it started (UTC, to the second) and six random hex digits, e.g. ``20261126T070000Z-3fa2c1``."""
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 class RunContext:
