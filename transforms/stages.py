@@ -91,10 +91,10 @@ def stage_input(pvalueish, transform: str, expected: type) -> Stage:
     if known is None:
         why = "they did not come from this library's reader and stages"
     elif known < wanted:
-        why = "apply " + ", then ".join(stage for stage, _ in CHAIN[known + 1:wanted]) + " first"
+        why = "apply " + ", then ".join(stage for stage, _ in CHAIN[known + 1:wanted + 1]) + " first"
     else:
         why = f"they went through {CHAIN[known][0]} already: each stage applies once"
-    raise TypeError(f"{transform} takes the complaints {CHAIN[wanted - 1][0]} emits ({expected.__name__}), "
+    raise TypeError(f"{transform} takes the complaints {CHAIN[wanted][0]} emits ({expected.__name__}), "
                     f"not {name}: {why} (the chain is {ORDER})")
 
 
