@@ -19,7 +19,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.outcomes import TALLY, count_tally
-from transforms.packing import GroupPacked, PackByKey, RecordBatch
+from transforms.packing import RecordBatch
 from transforms.sources.sms import assembly_key
 
 
@@ -45,24 +45,6 @@ def dedupe(complaints: list[dict]) -> tuple[list[dict], dict[tuple, int]]:
             continue
         kept[complaint["complaint_id"]] = complaint
     return list(kept.values()), tallies
-
-
-class KeyByShard(PackByKey):
-    """complaint -> (shard, packed complaint); Flatten several of these before ``GroupPacked``."""
-
-    def __init__(self, shards: int):
-        super().__init__(lambda complaint: shard_of(complaint, shards))
-
-
-class GroupIntoShards(beam.PTransform):
-    """complaints -> RecordBatch(shard, complaints) with every copy of a complaint_id in the same shard."""
-
-    def __init__(self, shards: int):
-        super().__init__()
-        self.shards = shards
-
-    def expand(self, complaints):
-        return complaints | "KeyByShard" >> KeyByShard(self.shards) | "GroupByShard" >> GroupPacked()
 
 
 class DedupeShards(beam.PTransform):

@@ -127,8 +127,3 @@ class GroupPackedLists(beam.PTransform):
                 | "Unpack" >> beam.MapTuple(
                     lambda key, group: batch_class(key, [record for data in group for record in unpack(data)])
                 ).with_output_types(batch_class))
-
-
-def group_by(records, label: str, key_fn):
-    """Shorthand: key, pack, group and unpack one PCollection of records."""
-    return records | f"{label}Pack" >> PackByKey(key_fn) | f"{label}Group" >> GroupPacked()

@@ -82,6 +82,6 @@ def test_the_batch_pipeline_builds_as_a_dataflow_batch_job(generated_day, prod_s
     job = pipeline.run().job
     assert job.proto.type.name == "JOB_TYPE_BATCH"
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
-    for step in ("ReadAllChannels", "WriteLake", "GroupIntoShards", "EnrichComplaints", "WriteWarehouse",
-                 "WriteDeadLetter", "WriteCounts"):
+    for step in ("ReadChannelFiles/ReadAllChannels", "WriteLake", "ReadChannelFiles/GroupIntoShards", "Clean",
+                 "Validate", "Dedupe", "Enrich/EnrichComplaints", "WriteWarehouse", "WriteDeadLetter", "WriteCounts"):
         assert step in names, step
