@@ -20,11 +20,16 @@ counted as duplicates (``Dedupe``), never written.
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
 import apache_beam as beam
 
 from transforms.packing import RecordBatch, RecordBatchCoder
+
+if TYPE_CHECKING:
+    from models.base import ComplaintModel
+    from transforms.sources.readers import CustomerRead
+    from transforms.validation import ValidationRules
 
 
 class Stage(NamedTuple):
@@ -166,7 +171,7 @@ class Validate(beam.PTransform):
     complaints, each with its review flags.
     """
 
-    def __init__(self, rules=None):
+    def __init__(self, rules: ValidationRules | None = None):
         super().__init__()
         self.rules = rules
 
@@ -228,7 +233,9 @@ class Enrich(beam.PTransform):
     letter at stage ``enrich``; a customer master that contradicts itself is tallied ``(customers, conflict)``.
     """
 
-    def __init__(self, model=None, customers=None, contact_token_key: bytes | str | None = None):
+    def __init__(self, model: Union[Callable[[], ComplaintModel], ComplaintModel, None] = None,
+                 customers: Union[str, beam.PCollection, CustomerRead, None] = None,
+                 contact_token_key: bytes | str | None = None):
         super().__init__()
         self.model, self.customers, self.contact_token_key = model, customers, contact_token_key
 

@@ -1,8 +1,9 @@
 """Validation: which records are rejected (to the dead letter, with a reason) and which are flagged.
 
 Rejected: records that cannot be curated truthfully (an event time before 1990 or after 2100, which is a
-placeholder or epoch value rather than a complaint time; text far beyond any channel's limit). Flagged for manual review, but kept: empty text, a future timestamp, a late or
-stale record, an implausible call duration, a phone number that is not a phone number, no contact at all.
+placeholder or epoch value rather than a complaint time; text far beyond any channel's limit). Flagged for manual
+review, but kept: empty text, a future timestamp, a late or stale record, an implausible call duration, a phone
+number that is not a phone number, no contact at all.
 ``unknown_customer`` and ``partial_sms`` are flagged by enrichment and SMS assembly.
 """
 from __future__ import annotations

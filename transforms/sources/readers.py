@@ -66,7 +66,7 @@ class _ReadFiles(beam.PTransform):
     def __init__(self, *, run_id: str | None = None, batch_id: str | None = None,
                  ingested_at: dt.datetime | None = None, shards: int | None = None,
                  call_centre_timezone: str = DEFAULT_TIMEZONE, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 reader=ReadRawBatches):
+                 reader: type = ReadRawBatches):
         super().__init__()
         self.run_id, self.batch_id, self.ingested_at = run_id, batch_id, ingested_at
         self.shards, self.call_centre_timezone, self.chunk_size = shards, call_centre_timezone, chunk_size
@@ -93,20 +93,8 @@ class _ReadFiles(beam.PTransform):
                            read["customers"])
 
 
-_COMMON_ARGS = """
-      run_id: the run id every record and dead letter carries. Default: a new one (start time and random digits).
-      batch_id: the logical batch every record carries (the lake's file names). Default: from the input's
-        resolved path and the ingestion date, so a rerun of the same input on the same day gets the same one.
-      ingested_at: when the records were ingested (an aware datetime; validation judges lateness against it).
-        Default: now.
-      shards: how many shards complaints are grouped into. Default: one per ~32 MB of input, at least 8.
-      call_centre_timezone: the time zone of call-centre times written without an offset. Default
-        ``Africa/Lagos``.
-      chunk_size: raw records per chunk (and per lake file). Default 10,000."""
-
-
 class ReadFromChannelFiles(_ReadFiles):
-    __doc__ = """Reads an input directory in the documented layout: every channel's files and the customer master.
+    """Reads an input directory in the documented layout: every channel's files and the customer master.
 
     The files read are those of ``transforms.sources.layout.discover_inputs``: ``twitter/*.jsonl``,
     ``webforms/*.jsonl`` and ``*.form``, ``sms/*.txt``, ``phone_logs/*.csv`` and ``*.xml`` (each also gzipped),
@@ -116,7 +104,16 @@ class ReadFromChannelFiles(_ReadFiles):
     Args:
       input_dir: the input directory (a local path or a ``gs://`` URL).
       include: shell globs of the files to read, relative to ``input_dir`` (``sms/*``); the customer master is
-        always read. Default None: every file.""" + _COMMON_ARGS + """
+        always read. Default None: every file.
+      run_id: the run id every record and dead letter carries. Default: a new one (start time and random digits).
+      batch_id: the logical batch every record carries (the lake's file names). Default: from the input's
+        resolved path and the ingestion date, so a rerun of the same input on the same day gets the same one.
+      ingested_at: when the records were ingested (an aware datetime; validation judges lateness against it).
+        Default: now.
+      shards: how many shards complaints are grouped into. Default: one per ~32 MB of input, at least 8.
+      call_centre_timezone: the time zone of call-centre times written without an offset. Default
+        ``Africa/Lagos``.
+      chunk_size: raw records per chunk (and per lake file). Default 10,000.
       files: the ``layout.InputFile`` list to read instead of listing ``input_dir`` (a launcher that listed it
         already, to record what it read). Default None.
       reader: the DoFn class that reads one file into raw batches. Default ``files.ReadRawBatches`` (channel
@@ -126,9 +123,12 @@ class ReadFromChannelFiles(_ReadFiles):
     when the directory holds no channel file.
     """
 
-    def __init__(self, input_dir: str, include: list[str] | None = None, *, files: list | None = None,
-                 **options):
-        super().__init__(**options)
+    def __init__(self, input_dir: str, include: list[str] | None = None, *, run_id: str | None = None,
+                 batch_id: str | None = None, ingested_at: dt.datetime | None = None, shards: int | None = None,
+                 call_centre_timezone: str = DEFAULT_TIMEZONE, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 files: list[layout.InputFile] | None = None, reader: type = ReadRawBatches):
+        super().__init__(run_id=run_id, batch_id=batch_id, ingested_at=ingested_at, shards=shards,
+                         call_centre_timezone=call_centre_timezone, chunk_size=chunk_size, reader=reader)
         self.input_dir, self.include, self._files = input_dir, include, files
 
     def files(self) -> list[layout.InputFile]:
@@ -145,7 +145,7 @@ class ReadFromChannelFiles(_ReadFiles):
 class _ReadPattern(_ReadFiles):
     SOURCE = ""
 
-    def __init__(self, file_pattern: str, **options):
+    def __init__(self, file_pattern: str, **options: object):
         super().__init__(**options)
         self.file_pattern = file_pattern
 
@@ -156,42 +156,77 @@ class _ReadPattern(_ReadFiles):
         return layout.default_batch_id(self.file_pattern, ingested_at.date())
 
 
-def _pattern_doc(what: str, source: str, extra: str = "") -> str:
-    return f"""Reads {what} from the files a pattern matches.
+class ReadFromTwitter(_ReadPattern):
+    """Reads Twitter/X filtered-stream payloads (JSON lines, ``.jsonl`` or ``.jsonl.gz``).
 
-    Each file's records are recorded as ``{layout.FOLDER_OF_SOURCE[source]}/<file name>``, as
-    ``ReadFromChannelFiles`` records them, so the same file gives the same complaints whichever reader read it.
-    Every record ends somewhere: a complaint or a dead letter with its reason.{extra}
+    Each file's records are recorded as ``twitter/<file name>``, as ``ReadFromChannelFiles`` records them, so the
+    same file gives the same complaints whichever reader read it. Every record ends somewhere: a complaint or a
+    dead letter with its reason.
+    A retweet is marked here and counted as a duplicate by ``Dedupe``.
 
     Args:
-      file_pattern: a path or glob (``in/{layout.FOLDER_OF_SOURCE[source]}/*``), local or ``gs://``.""" + \
-        _COMMON_ARGS + """
+      file_pattern: a path or glob (``in/twitter/*.jsonl``), local or ``gs://``.
+      **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
+        ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
     Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
     when nothing matches.
     """
-
-
-class ReadFromTwitter(_ReadPattern):
-    __doc__ = _pattern_doc("Twitter/X filtered-stream payloads (JSON lines, ``.jsonl`` or ``.jsonl.gz``)",
-                           "twitter", " A retweet is marked here and counted as a duplicate by ``Dedupe``.")
     SOURCE = "twitter"
 
 
 class ReadFromWebforms(_ReadPattern):
-    __doc__ = _pattern_doc("web-form submissions (webhook JSON lines ``.jsonl``, urlencoded bodies ``.form``)",
-                           "webform")
+    """Reads web-form submissions (webhook JSON lines ``.jsonl``, urlencoded bodies ``.form``).
+
+    Each file's records are recorded as ``webforms/<file name>``, as ``ReadFromChannelFiles`` records them, so the
+    same file gives the same complaints whichever reader read it. Every record ends somewhere: a complaint or a
+    dead letter with its reason.
+
+    Args:
+      file_pattern: a path or glob (``in/webforms/*.jsonl``), local or ``gs://``.
+      **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
+        ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
+
+    Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
+    when nothing matches.
+    """
     SOURCE = "webform"
 
 
 class ReadFromSms(_ReadPattern):
-    __doc__ = _pattern_doc("SMS gateway exports (``received_at|msisdn|...|body`` lines, ``.txt``)", "sms",
-                           " The parts of a long message are joined by ``Clean``, across files.")
+    """Reads SMS gateway exports (``received_at|msisdn|...|body`` lines, ``.txt``).
+
+    Each file's records are recorded as ``sms/<file name>``, as ``ReadFromChannelFiles`` records them, so the
+    same file gives the same complaints whichever reader read it. Every record ends somewhere: a complaint or a
+    dead letter with its reason.
+    The parts of a long message are joined by ``Clean``, across files.
+
+    Args:
+      file_pattern: a path or glob (``in/sms/*.txt``), local or ``gs://``.
+      **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
+        ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
+
+    Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
+    when nothing matches.
+    """
     SOURCE = "sms"
 
 
 class ReadFromPhoneLogs(_ReadPattern):
-    __doc__ = _pattern_doc("call-centre exports (CSV or XML)", "phone")
+    """Reads call-centre exports (CSV or XML).
+
+    Each file's records are recorded as ``phone_logs/<file name>``, as ``ReadFromChannelFiles`` records them, so the
+    same file gives the same complaints whichever reader read it. Every record ends somewhere: a complaint or a
+    dead letter with its reason.
+
+    Args:
+      file_pattern: a path or glob (``in/phone_logs/*.csv``), local or ``gs://``.
+      **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
+        ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
+
+    Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
+    when nothing matches.
+    """
     SOURCE = "phone"
 
 
@@ -200,14 +235,14 @@ class ReadCustomers(beam.PTransform):
 
     Args:
       file_pattern: a path or glob of the master's CSV files, local or ``gs://``.
-      run_id, batch_id, ingested_at, chunk_size: as ``ReadFromChannelFiles``'s; they stamp the dead letters of
-        rows that cannot be parsed.
+      **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
+        ``chunk_size``, with the same defaults; they stamp the dead letters of rows that cannot be parsed.
 
     Emits a ``CustomerRead`` (``profiles``, ``dead_letters``, ``tallies``); pass it as ``Enrich(customers=...)``.
     Raises ``FileNotFoundError`` at construction when nothing matches.
     """
 
-    def __init__(self, file_pattern: str, **options):
+    def __init__(self, file_pattern: str, **options: object):
         super().__init__()
         self.file_pattern, self.options = file_pattern, options
 
