@@ -26,7 +26,7 @@ def _beam_type(avro_type):
     """The Python type Beam's schemas map to the field of Avro type ``avro_type``."""
     if isinstance(avro_type, list):
         (non_null,) = [t for t in avro_type if t != "null"]
-        return typing.Optional[_beam_type(non_null)]
+        return typing.Optional[_beam_type(non_null)]  # noqa: UP045 - Beam's schemas read Optional, not X | None
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "timestamp-micros":
@@ -57,9 +57,9 @@ def complaint_row(row: dict) -> Complaint:
     """A warehouse row (a dict of the schema's fields, as ``Enrich`` emits) -> ``Complaint``. ``event_date`` is
     the UTC date of ``event_time``."""
     values = dict(row)
-    values["event_date"] = row["event_time"].astimezone(dt.timezone.utc).date()
+    values["event_date"] = row["event_time"].astimezone(dt.UTC).date()
     for name in _TIMESTAMPS:
-        values[name] = Timestamp.from_utc_datetime(row[name].astimezone(dt.timezone.utc))
+        values[name] = Timestamp.from_utc_datetime(row[name].astimezone(dt.UTC))
     return Complaint(**{name: values.get(name) for name in Complaint._fields})
 
 

@@ -20,7 +20,8 @@ counted as duplicates (``Dedupe``), never written.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import apache_beam as beam
 
@@ -233,8 +234,8 @@ class Enrich(beam.PTransform):
     letter at stage ``enrich``; a customer master that contradicts itself is tallied ``(customers, conflict)``.
     """
 
-    def __init__(self, model: Union[Callable[[], ComplaintModel], ComplaintModel, None] = None,
-                 customers: Union[str, beam.PCollection, CustomerRead, None] = None,
+    def __init__(self, model: Callable[[], ComplaintModel] | ComplaintModel | None = None,
+                 customers: str | beam.PCollection | CustomerRead | None = None,
                  contact_token_key: bytes | str | None = None):
         super().__init__()
         self.model, self.customers, self.contact_token_key = model, customers, contact_token_key

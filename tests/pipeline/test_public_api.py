@@ -18,8 +18,19 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from tests.conftest import latest_manifest, run_cli
 from tests.warehouse_helpers import read_table
-from transforms import (Clean, Complaint, Dedupe, Enrich, ReadCustomers, ReadFromChannelFiles, ReadFromTwitter,
-                        Stage, ToRows, Validate, ValidationRules)
+from transforms import (
+    Clean,
+    Complaint,
+    Dedupe,
+    Enrich,
+    ReadCustomers,
+    ReadFromChannelFiles,
+    ReadFromTwitter,
+    Stage,
+    ToRows,
+    Validate,
+    ValidationRules,
+)
 
 DATE = dt.date(2026, 11, 20)
 
@@ -97,7 +108,7 @@ def test_the_composed_chain_emits_exactly_the_batch_commands_complaint_rows(day,
     chain_rows = sorted(map(as_table_row, load(composed / "rows.pkl")), key=lambda r: r["complaint_id"])
     assert len(chain_rows) == sum(c["written"] for c in day["manifest"]["counts"].values()) > 250
     assert [r["complaint_id"] for r in chain_rows] == [r["complaint_id"] for r in batch_rows]
-    for chain_row, batch_row in zip(chain_rows, batch_rows):
+    for chain_row, batch_row in zip(chain_rows, batch_rows, strict=True):
         assert {k: chain_row.get(k) for k in batch_row} == batch_row
 
 
@@ -144,12 +155,20 @@ def test_typed_rows_group_and_select_with_beams_schema_transforms(day, composed)
 
 
 def test_typed_rows_are_the_avro_schema_as_a_beam_row_type_and_round_trip_through_row_coder(composed):
+    from apache_beam.typehints.schemas import named_tuple_to_schema
+
     import schemas
     from transforms.rows import complaint_row
 
     coder = beam.coders.registry.get_coder(Complaint)
     assert isinstance(coder, beam.coders.RowCoder)
     assert list(Complaint._fields) == schemas.field_names("Complaint")
+    # every field a Beam type that SQL and the other SDKs read (a nullable string is a nullable STRING, not an
+    # opaque Python object)
+    fields = named_tuple_to_schema(Complaint).fields
+    assert not [f.name for f in fields if "pythonsdk_any" in str(f.type)]
+    assert {f.name for f in fields if f.type.nullable} == {
+        f["name"] for f in schemas.avro_schema("Complaint")["fields"] if isinstance(f["type"], list)}
     row = complaint_row(load(composed / "rows.pkl")[0])
     assert coder.decode(coder.encode(row)) == row
     assert row.event_date == row.event_time.to_utc_datetime().date()

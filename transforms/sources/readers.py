@@ -80,7 +80,7 @@ class _ReadFiles(beam.PTransform):
 
     def expand(self, pbegin) -> ChannelRead:
         files = self.files()
-        ingested_at = self.ingested_at or dt.datetime.now(dt.timezone.utc)
+        ingested_at = self.ingested_at or dt.datetime.now(dt.UTC)
         context = RunContext(self.run_id or new_run_id(ingested_at),
                              self.batch_id or self.default_batch_id(ingested_at), ingested_at, self.chunk_size)
         read = (pbegin
