@@ -12,6 +12,7 @@ reads ``IN/twitter/*.jsonl`` and the customer master ``IN/customers/*.csv`` and 
 The last step into the Iceberg warehouse (one snapshot per table, committed by the pipeline) is the warehouse
 writer's; until it is in ``transforms`` this example stops at the Parquet files the warehouse is made of.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,24 +27,36 @@ from transforms import Clean, Dedupe, Enrich, ReadCustomers, ReadFromTwitter, Va
 
 def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str) -> None:
     customers = pipeline | "ReadCustomers" >> ReadCustomers(f"{input_dir}/customers/*.csv")
-    enriched = (pipeline
-                | "ReadTweets" >> ReadFromTwitter(f"{input_dir}/twitter/*.jsonl")
-                | Clean()
-                | Validate()
-                | Dedupe()
-                | Enrich(customers=customers))
-    (enriched.complaints
-     | "Rows" >> beam.FlatMap(lambda batch: batch.records)
-     | "WriteComplaints" >> beam.io.WriteToParquet(f"{output_dir}/complaints", schemas.arrow_schema("Complaint"),
-                                                   file_name_suffix=".parquet"))
-    (enriched.dead_letters
-     | "DeadLettersAsJson" >> beam.Map(lambda letter: json.dumps(letter, default=str, sort_keys=True))
-     | "WriteDeadLetters" >> beam.io.WriteToText(f"{output_dir}/dead_letters", file_name_suffix=".jsonl"))
-    (enriched.tallies
-     | "SumTallies" >> beam.CombinePerKey(sum)
-     | "TalliesAsJson" >> beam.MapTuple(lambda key, count: json.dumps({"source": key[0], "outcome": key[1],
-                                                                      "reason": key[2], "count": count}))
-     | "WriteTallies" >> beam.io.WriteToText(f"{output_dir}/tallies", file_name_suffix=".jsonl"))
+    enriched = (
+        pipeline
+        | "ReadTweets" >> ReadFromTwitter(f"{input_dir}/twitter/*.jsonl")
+        | Clean()
+        | Validate()
+        | Dedupe()
+        | Enrich(customers=customers)
+    )
+    (
+        enriched.complaints
+        | "Rows" >> beam.FlatMap(lambda batch: batch.records)
+        | "WriteComplaints"
+        >> beam.io.WriteToParquet(
+            f"{output_dir}/complaints", schemas.arrow_schema("Complaint"), file_name_suffix=".parquet"
+        )
+    )
+    (
+        enriched.dead_letters
+        | "DeadLettersAsJson" >> beam.Map(lambda letter: json.dumps(letter, default=str, sort_keys=True))
+        | "WriteDeadLetters" >> beam.io.WriteToText(f"{output_dir}/dead_letters", file_name_suffix=".jsonl")
+    )
+    (
+        enriched.tallies
+        | "SumTallies" >> beam.CombinePerKey(sum)
+        | "TalliesAsJson"
+        >> beam.MapTuple(
+            lambda key, count: json.dumps({"source": key[0], "outcome": key[1], "reason": key[2], "count": count})
+        )
+        | "WriteTallies" >> beam.io.WriteToText(f"{output_dir}/tallies", file_name_suffix=".jsonl")
+    )
 
 
 def main(argv=None) -> None:

@@ -14,6 +14,7 @@ reads a whole input directory with ``ReadFromChannelFiles`` and writes:
 this example does not assume. Beam 2.77's DataFrame API (``to_dataframe``) takes them too, but does not import with
 the pandas this project pins (3.x).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,23 +28,33 @@ from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, ToRows, Vali
 
 def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str) -> None:
     read = pipeline | "Read" >> ReadFromChannelFiles(input_dir)
-    rows = (read | Clean() | Validate() | Dedupe() | Enrich(customers=read.customers)
-            | ToRows())  # PCollection[transforms.Complaint]
+    rows = (
+        read | Clean() | Validate() | Dedupe() | Enrich(customers=read.customers) | ToRows()
+    )  # PCollection[transforms.Complaint]
 
-    (rows
-     | "ByCategory" >> beam.GroupBy("category")
-     .aggregate_field("complaint_id", beam.combiners.CountCombineFn(), "complaints")
-     .aggregate_field("sentiment_score", beam.combiners.MeanCombineFn(), "mean_sentiment")
-     | "CategoryAsJson" >> beam.Map(lambda row: json.dumps(row._asdict(), sort_keys=True))
-     | "WriteByCategory" >> beam.io.WriteToText(f"{output_dir}/by_category", file_name_suffix=".jsonl"))
+    (
+        rows
+        | "ByCategory"
+        >> beam.GroupBy("category")
+        .aggregate_field("complaint_id", beam.combiners.CountCombineFn(), "complaints")
+        .aggregate_field("sentiment_score", beam.combiners.MeanCombineFn(), "mean_sentiment")
+        | "CategoryAsJson" >> beam.Map(lambda row: json.dumps(row._asdict(), sort_keys=True))
+        | "WriteByCategory" >> beam.io.WriteToText(f"{output_dir}/by_category", file_name_suffix=".jsonl")
+    )
 
-    (rows
-     | "SourceAndPriority" >> beam.Select("source", "priority", "complaint_id")
-     | "BySourcePriority" >> beam.GroupBy("source", "priority")
-     .aggregate_field("complaint_id", beam.combiners.CountCombineFn(), "complaints")
-     | "PriorityAsCsv" >> beam.Map(lambda row: f"{row.source},{row.priority},{row.complaints}")
-     | "WriteBySourcePriority" >> beam.io.WriteToText(f"{output_dir}/by_source_priority", file_name_suffix=".csv",
-                                                      header="source,priority,complaints"))
+    (
+        rows
+        | "SourceAndPriority" >> beam.Select("source", "priority", "complaint_id")
+        | "BySourcePriority"
+        >> beam.GroupBy("source", "priority").aggregate_field(
+            "complaint_id", beam.combiners.CountCombineFn(), "complaints"
+        )
+        | "PriorityAsCsv" >> beam.Map(lambda row: f"{row.source},{row.priority},{row.complaints}")
+        | "WriteBySourcePriority"
+        >> beam.io.WriteToText(
+            f"{output_dir}/by_source_priority", file_name_suffix=".csv", header="source,priority,complaints"
+        )
+    )
 
 
 def main(argv=None) -> None:

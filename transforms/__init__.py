@@ -19,6 +19,7 @@ Nothing here knows which runner it is on, and nothing changes process-wide state
 no Beam: the public names load on first use, so the Beam-free modules (``transforms.cleaning``, used by the
 web-form endpoint) stay light.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -10,6 +10,7 @@ Beam's ``RowCoder`` is registered for it, so a ``PCollection[Complaint]`` is sch
 
 The stages keep working on batches of dicts (their fast path); ``ToRows`` is the typed boundary.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,8 +37,9 @@ def _beam_type(avro_type):
         if avro_type["type"] == "array":
             return typing.Sequence[_beam_type(avro_type["items"])]
         return _beam_type(avro_type["type"])
-    return {"string": str, "long": int, "int": int, "double": float, "float": float, "boolean": bool,
-            "bytes": bytes}[avro_type]
+    return {"string": str, "long": int, "int": int, "double": float, "float": float, "boolean": bool, "bytes": bytes}[
+        avro_type
+    ]
 
 
 def _fields(name: str) -> list[tuple[str, type]]:
@@ -74,4 +76,5 @@ class ToRows(beam.PTransform):
     def expand(self, pvalueish):
         stage = stage_input(pvalueish, "ToRows()", EnrichedBatch)
         return stage.complaints | "ToRows" >> beam.FlatMap(
-            lambda batch: [complaint_row(row) for row in batch.records]).with_output_types(Complaint)
+            lambda batch: [complaint_row(row) for row in batch.records]
+        ).with_output_types(Complaint)

@@ -17,6 +17,7 @@ stages missing: enriching parsed complaints, or validating before cleaning, fail
 time. In particular ``Enrich`` takes only deduplicated complaints, so retweets and repeated copies are always
 counted as duplicates (``Dedupe``), never written.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,8 +74,13 @@ for _batch_class in (ParsedBatch, CleanBatch, ValidBatch, UniqueBatch, EnrichedB
     beam.coders.registry.register_coder(_batch_class, RecordBatchCoder)
 
 #: The chain, in order: who emits each element type.
-CHAIN = (("a reader (ReadFromChannelFiles, ReadFrom<Channel>)", ParsedBatch), ("Clean()", CleanBatch),
-         ("Validate()", ValidBatch), ("Dedupe()", UniqueBatch), ("Enrich()", EnrichedBatch))
+CHAIN = (
+    ("a reader (ReadFromChannelFiles, ReadFrom<Channel>)", ParsedBatch),
+    ("Clean()", CleanBatch),
+    ("Validate()", ValidBatch),
+    ("Dedupe()", UniqueBatch),
+    ("Enrich()", EnrichedBatch),
+)
 ORDER = "read | Clean() | Validate() | Dedupe() | Enrich()"
 
 
@@ -83,25 +89,30 @@ def stage_input(pvalueish, transform: str, expected: type) -> Stage:
     (or a reader's result, which has the same three fields) whose complaints are of type ``expected``. Raises
     ``TypeError`` saying which stages are missing or repeated."""
     if not all(isinstance(getattr(pvalueish, name, None), beam.PCollection) for name in Stage._fields):
-        raise TypeError(f"{transform} takes a Stage (complaints, dead_letters, tallies) as a reader or the stage "
-                        f"before it emits ({ORDER}), not {type(pvalueish).__name__}")
+        raise TypeError(
+            f"{transform} takes a Stage (complaints, dead_letters, tallies) as a reader or the stage "
+            f"before it emits ({ORDER}), not {type(pvalueish).__name__}"
+        )
     stage = Stage(pvalueish.complaints, pvalueish.dead_letters, pvalueish.tallies)
     given = stage.complaints.element_type
     if isinstance(given, type) and issubclass(given, expected):
         return stage
     types = [batch_class for _, batch_class in CHAIN]
     wanted = types.index(expected)
-    known = next((n for n, batch_class in enumerate(types) if isinstance(given, type)
-                  and issubclass(given, batch_class)), None)
+    known = next(
+        (n for n, batch_class in enumerate(types) if isinstance(given, type) and issubclass(given, batch_class)), None
+    )
     name = getattr(given, "__name__", str(given))
     if known is None:
         why = "they did not come from this library's reader and stages"
     elif known < wanted:
-        why = "apply " + ", then ".join(stage for stage, _ in CHAIN[known + 1:wanted + 1]) + " first"
+        why = "apply " + ", then ".join(stage for stage, _ in CHAIN[known + 1 : wanted + 1]) + " first"
     else:
         why = f"they went through {CHAIN[known][0]} already: each stage applies once"
-    raise TypeError(f"{transform} takes the complaints {CHAIN[wanted][0]} emits ({expected.__name__}), "
-                    f"not {name}: {why} (the chain is {ORDER})")
+    raise TypeError(
+        f"{transform} takes the complaints {CHAIN[wanted][0]} emits ({expected.__name__}), "
+        f"not {name}: {why} (the chain is {ORDER})"
+    )
 
 
 def _add(stage: Stage, label: str, complaints, dead_letters=(), tallies=()) -> Stage:
@@ -150,8 +161,9 @@ class Clean(beam.PTransform):
 
         stage = stage_input(pvalueish, "Clean()", ParsedBatch)
         assembled = stage.complaints | "AssembleSms" >> AssembleSmsInBatches(self.sms_timeout)
-        cleaned, failures = apply_stage_to_batches(assembled["complaints"], "Clean", clean_complaint, CLEAN,
-                                                   batch_class=CleanBatch)
+        cleaned, failures = apply_stage_to_batches(
+            assembled["complaints"], "Clean", clean_complaint, CLEAN, batch_class=CleanBatch
+        )
         return _add(stage, "Clean", cleaned, [failures], [assembled["tallies"]])
 
 
@@ -183,8 +195,9 @@ class Validate(beam.PTransform):
 
         stage = stage_input(pvalueish, "Validate()", CleanBatch)
         rules = self.rules if self.rules is not None else ValidationRules()
-        valid, invalid = apply_stage_to_batches(stage.complaints, "Validate", validate_complaint, VALIDATE, rules,
-                                                batch_class=ValidBatch)
+        valid, invalid = apply_stage_to_batches(
+            stage.complaints, "Validate", validate_complaint, VALIDATE, rules, batch_class=ValidBatch
+        )
         return _add(stage, "Validate", valid, [invalid])
 
 
@@ -234,9 +247,12 @@ class Enrich(beam.PTransform):
     letter at stage ``enrich``; a customer master that contradicts itself is tallied ``(customers, conflict)``.
     """
 
-    def __init__(self, model: Callable[[], ComplaintModel] | ComplaintModel | None = None,
-                 customers: str | beam.PCollection | CustomerRead | None = None,
-                 contact_token_key: bytes | str | None = None):
+    def __init__(
+        self,
+        model: Callable[[], ComplaintModel] | ComplaintModel | None = None,
+        customers: str | beam.PCollection | CustomerRead | None = None,
+        contact_token_key: bytes | str | None = None,
+    ):
         super().__init__()
         self.model, self.customers, self.contact_token_key = model, customers, contact_token_key
 
@@ -254,7 +270,8 @@ class Enrich(beam.PTransform):
             index = profiles | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex()).without_defaults()
             tallies.append(index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies))
         enriched = stage.complaints | "EnrichComplaints" >> EnrichShards(
-            index, model_factory(self.model), token_key(self.contact_token_key), EnrichedBatch)
+            index, model_factory(self.model), token_key(self.contact_token_key), EnrichedBatch
+        )
         return _add(stage, "Enrich", enriched["complaints"], [enriched["dead_letters"], *dead_letters], tallies)
 
     def _customer_profiles(self, pipeline):
@@ -268,11 +285,15 @@ class Enrich(beam.PTransform):
             customers = pipeline | "ReadCustomers" >> ReadCustomers(customers)
         if isinstance(customers, beam.PCollection):
             return customers, [], []
-        if all(isinstance(getattr(customers, name, None), beam.PCollection)
-               for name in ("profiles", "dead_letters", "tallies")):
+        if all(
+            isinstance(getattr(customers, name, None), beam.PCollection)
+            for name in ("profiles", "dead_letters", "tallies")
+        ):
             return customers.profiles, [customers.dead_letters], [customers.tallies]
-        raise TypeError("Enrich(customers=...) takes a file pattern, ReadCustomers(...)'s result or the customers "
-                        f"of ReadFromChannelFiles(...)'s result, not {type(customers).__name__}")
+        raise TypeError(
+            "Enrich(customers=...) takes a file pattern, ReadCustomers(...)'s result or the customers "
+            f"of ReadFromChannelFiles(...)'s result, not {type(customers).__name__}"
+        )
 
 
 #: the ``dev`` profile's key of ``contact_token`` (``beam_pipelines/config/dev.toml``): not a secret

@@ -1,5 +1,6 @@
 """The examples in ``examples/`` run as a user runs them (``python examples/X.py --input-dir IN --output-dir OUT``)
 on a generated day, and what they write agrees with what the generator says the day holds."""
+
 import csv
 import datetime as dt
 import json
@@ -26,9 +27,14 @@ def day(tmp_path_factory):
 
 
 def run_example(name: str, input_dir, output_dir) -> None:
-    result = subprocess.run([sys.executable, str(REPO / "examples" / name), "--input-dir", str(input_dir),
-                             "--output-dir", str(output_dir)], cwd=REPO, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / name), "--input-dir", str(input_dir), "--output-dir", str(output_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -43,12 +49,16 @@ def test_one_channel_from_files_writes_its_complaints_dead_letters_and_tallies(d
     assert len(rows) == twitter["written"] and {row["source"] for row in rows} == {"twitter"}
     assert len({row["complaint_id"] for row in rows}) == len(rows)
     letters = json_lines(tmp_path.glob("dead_letters-*.jsonl"))
-    assert Counter(letter["source"] for letter in letters) == {"twitter": twitter["rejected"],
-                                                              "customers": customers["rejected"]}
+    assert Counter(letter["source"] for letter in letters) == {
+        "twitter": twitter["rejected"],
+        "customers": customers["rejected"],
+    }
     tallies = {(t["source"], t["outcome"], t["reason"]): t["count"] for t in json_lines(tmp_path.glob("tallies-*"))}
     assert tallies[("twitter", "read", "")] == twitter["read"]
-    assert sum(n for (source, outcome, _), n in tallies.items()
-               if (source, outcome) == ("twitter", "duplicates")) == twitter["duplicates"]
+    assert (
+        sum(n for (source, outcome, _), n in tallies.items() if (source, outcome) == ("twitter", "duplicates"))
+        == twitter["duplicates"]
+    )
     assert tallies[("customers", "loaded", "")] == customers["loaded"]
 
 

@@ -7,6 +7,7 @@ pipeline is built.
 The warehouse and lake writers are the ``commit`` work's: here the chain's PCollections are collected with a
 plain sink and compared with the tables ``complaints batch`` committed, read back through their catalog.
 """
+
 import datetime as dt
 import pickle
 from collections import Counter
@@ -37,6 +38,7 @@ DATE = dt.date(2026, 11, 20)
 
 def collect(pcoll, path: Path, label: str):
     """A plain sink: every element of ``pcoll`` pickled into one file (the test reads it back)."""
+
     def write(elements):
         path.write_bytes(pickle.dumps(list(elements)))
 
@@ -61,12 +63,16 @@ def day(tmp_path_factory):
     input_dir = tmp_path_factory.mktemp("input")
     generate(str(input_dir), DATE, volume=300, seed=23, defect_rate=0.1)
     output_dir = tmp_path_factory.mktemp("batch")
-    result = run_cli("batch", "--input-dir", str(input_dir), "--output-dir", str(output_dir), "--date",
-                     DATE.isoformat())
+    result = run_cli(
+        "batch", "--input-dir", str(input_dir), "--output-dir", str(output_dir), "--date", DATE.isoformat()
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = latest_manifest(output_dir)
-    run = {"run_id": manifest["run_id"], "batch_id": manifest["batch_id"],
-           "ingested_at": dt.datetime.fromisoformat(manifest["started_at"])}
+    run = {
+        "run_id": manifest["run_id"],
+        "batch_id": manifest["batch_id"],
+        "ingested_at": dt.datetime.fromisoformat(manifest["started_at"]),
+    }
     return {"input": input_dir, "output": output_dir, "manifest": manifest, "run": run}
 
 
@@ -77,20 +83,28 @@ def composed(day, tmp_path_factory):
     out = tmp_path_factory.mktemp("composed")
     with beam.Pipeline(runner=FnApiRunner()) as p:
         read = p | ReadFromChannelFiles(str(day["input"]), **day["run"])
-        enriched = (read | Clean() | Validate(ValidationRules(batch_date=DATE)) | Dedupe()
-                    | Enrich(customers=read.customers))
+        enriched = (
+            read | Clean() | Validate(ValidationRules(batch_date=DATE)) | Dedupe() | Enrich(customers=read.customers)
+        )
         collect_stage(enriched, out)
         # what the lake writer would count: every raw record read
-        collect(read.raw_batches | beam.Map(lambda batch: (batch.key[0], len(batch.records))),
-                out / "raw.pkl", "Raw")
-        by_category = (enriched
-                       | ToRows()
-                       | beam.GroupBy("category").aggregate_field("complaint_id", beam.combiners.CountCombineFn(),
-                                                                  "complaints"))
-        collect(by_category | beam.Map(lambda row: (row.category, row.complaints)), out / "categories.pkl",
-                "Categories")
-        collect(enriched | "Rows2" >> ToRows() | beam.Select("source", "priority")
-                | beam.Map(lambda row: (row.source, row.priority)), out / "selected.pkl", "Selected")
+        collect(read.raw_batches | beam.Map(lambda batch: (batch.key[0], len(batch.records))), out / "raw.pkl", "Raw")
+        by_category = (
+            enriched
+            | ToRows()
+            | beam.GroupBy("category").aggregate_field("complaint_id", beam.combiners.CountCombineFn(), "complaints")
+        )
+        collect(
+            by_category | beam.Map(lambda row: (row.category, row.complaints)), out / "categories.pkl", "Categories"
+        )
+        collect(
+            enriched
+            | "Rows2" >> ToRows()
+            | beam.Select("source", "priority")
+            | beam.Map(lambda row: (row.source, row.priority)),
+            out / "selected.pkl",
+            "Selected",
+        )
     return out
 
 
@@ -141,8 +155,9 @@ def test_the_composed_chains_tallies_give_the_batch_commands_counts(day, compose
     for source, count in load(composed / "raw.pkl"):
         if source != "customers":
             tallies[(source, "in_lake", "")] += count
-    counts = summarise_counts([{"source": s, "outcome": o, "reason": r, "count": n}
-                               for (s, o, r), n in tallies.items()])
+    counts = summarise_counts(
+        [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in tallies.items()]
+    )
     assert counts == day["manifest"]["counts"]
     assert counts["twitter"]["duplicates_by_reason"].get("retweet", 0) > 0  # the trap: retweets are counted
     assert all(entry["balanced"] for entry in counts.values())
@@ -168,7 +183,8 @@ def test_typed_rows_are_the_avro_schema_as_a_beam_row_type_and_round_trip_throug
     fields = named_tuple_to_schema(Complaint).fields
     assert not [f.name for f in fields if "pythonsdk_any" in str(f.type)]
     assert {f.name for f in fields if f.type.nullable} == {
-        f["name"] for f in schemas.avro_schema("Complaint")["fields"] if isinstance(f["type"], list)}
+        f["name"] for f in schemas.avro_schema("Complaint")["fields"] if isinstance(f["type"], list)
+    }
     row = complaint_row(load(composed / "rows.pkl")[0])
     assert coder.decode(coder.encode(row)) == row
     assert row.event_date == row.event_time.to_utc_datetime().date()
@@ -179,14 +195,21 @@ def test_one_channel_from_a_file_pattern_gives_that_channels_rows(day, tmp_path)
     and the twitter and customer-master dead letters."""
     with beam.Pipeline(runner=FnApiRunner()) as p:
         customers = p | ReadCustomers(str(day["input"] / "customers" / "*.csv"), **day["run"])
-        enriched = (p | ReadFromTwitter(str(day["input"] / "twitter" / "*.jsonl"), **day["run"])
-                    | Clean() | Validate(ValidationRules(batch_date=DATE)) | Dedupe() | Enrich(customers=customers))
+        enriched = (
+            p
+            | ReadFromTwitter(str(day["input"] / "twitter" / "*.jsonl"), **day["run"])
+            | Clean()
+            | Validate(ValidationRules(batch_date=DATE))
+            | Dedupe()
+            | Enrich(customers=customers)
+        )
         collect_stage(enriched, tmp_path)
     batch_rows = [r for r in warehouse_rows(day["output"], "complaints") if r["source"] == "twitter"]
     chain_rows = [as_table_row(r) for r in load(tmp_path / "rows.pkl")]
     assert sorted(chain_rows, key=lambda r: r["complaint_id"]) == sorted(batch_rows, key=lambda r: r["complaint_id"])
-    batch_letters = {d["error_id"] for d in warehouse_rows(day["output"], "dead_letter")
-                     if d["source"] in ("twitter", "customers")}
+    batch_letters = {
+        d["error_id"] for d in warehouse_rows(day["output"], "dead_letter") if d["source"] in ("twitter", "customers")
+    }
     assert {d["error_id"] for d in load(tmp_path / "dead_letters.pkl")} == batch_letters
     tallies = Counter()
     for key, count in load(tmp_path / "tallies.pkl"):
@@ -205,14 +228,17 @@ def tweets(tmp_path):
     return str(path)
 
 
-@pytest.mark.parametrize("chain, message", [
-    (lambda read: read | Enrich(), "apply Clean(), then Validate(), then Dedupe() first"),
-    (lambda read: read | Validate(), "apply Clean() first"),
-    (lambda read: read | Clean() | Validate() | Enrich(), "apply Dedupe() first"),
-    (lambda read: read | Clean() | Dedupe(), "apply Validate() first"),
-    (lambda read: read | Clean() | "CleanAgain" >> Clean(), "went through Clean() already"),
-    (lambda read: read | ToRows(), "apply Clean(), then Validate(), then Dedupe(), then Enrich() first"),
-])
+@pytest.mark.parametrize(
+    "chain, message",
+    [
+        (lambda read: read | Enrich(), "apply Clean(), then Validate(), then Dedupe() first"),
+        (lambda read: read | Validate(), "apply Clean() first"),
+        (lambda read: read | Clean() | Validate() | Enrich(), "apply Dedupe() first"),
+        (lambda read: read | Clean() | Dedupe(), "apply Validate() first"),
+        (lambda read: read | Clean() | "CleanAgain" >> Clean(), "went through Clean() already"),
+        (lambda read: read | ToRows(), "apply Clean(), then Validate(), then Dedupe(), then Enrich() first"),
+    ],
+)
 def test_a_miswired_chain_fails_at_construction_with_what_is_missing(tweets, chain, message):
     pipeline = beam.Pipeline(runner=FnApiRunner())
     read = pipeline | ReadFromTwitter(tweets)

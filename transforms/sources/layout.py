@@ -4,6 +4,7 @@ which channel, and how many shards a batch of them is cut into.
 ``ReadFromChannelFiles`` and the ``complaints batch`` command both list their input with ``discover_inputs``, so
 a pipeline composed from the public transforms reads exactly the files the command reads.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,8 +42,11 @@ def included(display_path: str, include: list[str] | None) -> bool:
     """Whether a file (its path under the input directory, e.g. ``sms/sms_2026112609.txt``) is selected by the
     ``--include`` patterns (shell globs; none: every file is). The customer master is reference data, not a
     channel file: it is always read."""
-    return (not include or display_path.startswith("customers/")
-            or any(fnmatch.fnmatchcase(display_path, pattern) for pattern in include))
+    return (
+        not include
+        or display_path.startswith("customers/")
+        or any(fnmatch.fnmatchcase(display_path, pattern) for pattern in include)
+    )
 
 
 def discover_inputs(input_dir: str, include: list[str] | None = None) -> list[InputFile]:
@@ -73,8 +77,10 @@ def match_channel_files(pattern: str, source: str) -> list[InputFile]:
     if not matches:
         raise FileNotFoundError(f"no file matches {pattern}")
     folder = FOLDER_OF_SOURCE[source]
-    return sorted((InputFile(source, m.path, f"{folder}/{m.path.rsplit('/', 1)[-1]}", m.size_in_bytes)
-                   for m in matches), key=lambda f: f.display_path)
+    return sorted(
+        (InputFile(source, m.path, f"{folder}/{m.path.rsplit('/', 1)[-1]}", m.size_in_bytes) for m in matches),
+        key=lambda f: f.display_path,
+    )
 
 
 def _outside(input_dir: str, path: str) -> bool:

@@ -12,6 +12,7 @@ A reader's result is a ``ChannelRead``: the first ``Stage`` (``complaints``, ``d
 ``raw_batches`` (every raw record as read, in chunks, for the lake writer) and ``customers`` (customer profiles,
 for ``Enrich(customers=...)``). ``read | Clean()`` chains like any Stage.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -63,10 +64,17 @@ class CustomerRead(NamedTuple):
 class _ReadFiles(beam.PTransform):
     """The readers' shared expansion: the files that ``files()`` lists -> ``ChannelRead``."""
 
-    def __init__(self, *, run_id: str | None = None, batch_id: str | None = None,
-                 ingested_at: dt.datetime | None = None, shards: int | None = None,
-                 call_centre_timezone: str = DEFAULT_TIMEZONE, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 reader: type = ReadRawBatches):
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        batch_id: str | None = None,
+        ingested_at: dt.datetime | None = None,
+        shards: int | None = None,
+        call_centre_timezone: str = DEFAULT_TIMEZONE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        reader: type = ReadRawBatches,
+    ):
         super().__init__()
         self.run_id, self.batch_id, self.ingested_at = run_id, batch_id, ingested_at
         self.shards, self.call_centre_timezone, self.chunk_size = shards, call_centre_timezone, chunk_size
@@ -81,16 +89,23 @@ class _ReadFiles(beam.PTransform):
     def expand(self, pbegin) -> ChannelRead:
         files = self.files()
         ingested_at = self.ingested_at or dt.datetime.now(dt.UTC)
-        context = RunContext(self.run_id or new_run_id(ingested_at),
-                             self.batch_id or self.default_batch_id(ingested_at), ingested_at, self.chunk_size)
-        read = (pbegin
-                | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in files])
-                | "SpreadInputFiles" >> beam.Reshuffle()
-                | "ReadAllChannels" >> ReadAllChannels(context, self.shards or layout.default_shards(files),
-                                                       self.call_centre_timezone, self.reader))
+        context = RunContext(
+            self.run_id or new_run_id(ingested_at),
+            self.batch_id or self.default_batch_id(ingested_at),
+            ingested_at,
+            self.chunk_size,
+        )
+        read = (
+            pbegin
+            | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in files])
+            | "SpreadInputFiles" >> beam.Reshuffle()
+            | "ReadAllChannels"
+            >> ReadAllChannels(
+                context, self.shards or layout.default_shards(files), self.call_centre_timezone, self.reader
+            )
+        )
         complaints = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists(ParsedBatch)
-        return ChannelRead(complaints, read["dead_letters"], read["tallies"], read["raw_batches"],
-                           read["customers"])
+        return ChannelRead(complaints, read["dead_letters"], read["tallies"], read["raw_batches"], read["customers"])
 
 
 class ReadFromChannelFiles(_ReadFiles):
@@ -123,19 +138,37 @@ class ReadFromChannelFiles(_ReadFiles):
     when the directory holds no channel file.
     """
 
-    def __init__(self, input_dir: str, include: list[str] | None = None, *, run_id: str | None = None,
-                 batch_id: str | None = None, ingested_at: dt.datetime | None = None, shards: int | None = None,
-                 call_centre_timezone: str = DEFAULT_TIMEZONE, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 files: list[layout.InputFile] | None = None, reader: type = ReadRawBatches):
-        super().__init__(run_id=run_id, batch_id=batch_id, ingested_at=ingested_at, shards=shards,
-                         call_centre_timezone=call_centre_timezone, chunk_size=chunk_size, reader=reader)
+    def __init__(
+        self,
+        input_dir: str,
+        include: list[str] | None = None,
+        *,
+        run_id: str | None = None,
+        batch_id: str | None = None,
+        ingested_at: dt.datetime | None = None,
+        shards: int | None = None,
+        call_centre_timezone: str = DEFAULT_TIMEZONE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        files: list[layout.InputFile] | None = None,
+        reader: type = ReadRawBatches,
+    ):
+        super().__init__(
+            run_id=run_id,
+            batch_id=batch_id,
+            ingested_at=ingested_at,
+            shards=shards,
+            call_centre_timezone=call_centre_timezone,
+            chunk_size=chunk_size,
+            reader=reader,
+        )
         self.input_dir, self.include, self._files = input_dir, include, files
 
     def files(self) -> list[layout.InputFile]:
         files = self._files if self._files is not None else layout.discover_inputs(self.input_dir, self.include)
         if not any(f.source != "customers" for f in files):
-            raise FileNotFoundError(f"no channel files under {self.input_dir} "
-                                    "(expected twitter/, webforms/, sms/, phone_logs/)")
+            raise FileNotFoundError(
+                f"no channel files under {self.input_dir} (expected twitter/, webforms/, sms/, phone_logs/)"
+            )
         return files
 
     def default_batch_id(self, ingested_at: dt.datetime) -> str:
@@ -172,6 +205,7 @@ class ReadFromTwitter(_ReadPattern):
     Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
     when nothing matches.
     """
+
     SOURCE = "twitter"
 
 
@@ -190,6 +224,7 @@ class ReadFromWebforms(_ReadPattern):
     Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
     when nothing matches.
     """
+
     SOURCE = "webform"
 
 
@@ -209,6 +244,7 @@ class ReadFromSms(_ReadPattern):
     Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
     when nothing matches.
     """
+
     SOURCE = "sms"
 
 
@@ -227,6 +263,7 @@ class ReadFromPhoneLogs(_ReadPattern):
     Emits a ``ChannelRead``; ``read | Clean()`` starts the chain. Raises ``FileNotFoundError`` at construction
     when nothing matches.
     """
+
     SOURCE = "phone"
 
 
