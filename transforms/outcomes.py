@@ -136,8 +136,11 @@ def apply_stage_to_batches(batches, label: str, fn, stage: str, *fn_args, batch_
     return outputs.complaints, outputs[DEAD_LETTER]
 
 
-def apply_stage(pcoll, label: str, fn, stage: str, *fn_args):
-    """Apply ``fn`` to each complaint; returns (complaints, dead_letters)."""
-    outputs = pcoll | label >> beam.ParDo(MapComplaints(fn, stage, *fn_args)).with_outputs(
-        DEAD_LETTER, main="complaints")
+def apply_stage(pcoll, label: str, fn, stage: str, *fn_args, output_type=None):
+    """Apply ``fn`` to each complaint; returns (complaints, dead_letters); ``output_type``: the complaints' type
+    hint (None: Beam's default)."""
+    stage_fn = beam.ParDo(MapComplaints(fn, stage, *fn_args))
+    if output_type is not None:
+        stage_fn = stage_fn.with_output_types(output_type)
+    outputs = pcoll | label >> stage_fn.with_outputs(DEAD_LETTER, main="complaints")
     return outputs.complaints, outputs[DEAD_LETTER]

@@ -68,13 +68,15 @@ def complaint_row(row: dict) -> Complaint:
 class ToRows(beam.PTransform):
     """Turns ``Enrich``'s batches into typed rows: one ``Complaint`` per curated complaint.
 
-    Takes the ``Stage`` that ``Enrich`` emits (its dead letters and tallies stay where they are: this transform
-    reads only its complaints) and emits a schema-aware ``PCollection[Complaint]``, one row per complaint the
-    warehouse would hold. No arguments.
+    Takes the ``Stage`` that ``Enrich`` emits, batched or live (its dead letters and tallies stay where they
+    are: this transform reads only its complaints) and emits a schema-aware ``PCollection[Complaint]``, one row
+    per complaint the warehouse would hold. No arguments.
     """
 
     def expand(self, pvalueish):
-        stage = stage_input(pvalueish, "ToRows()", EnrichedBatch)
+        stage, live = stage_input(pvalueish, "ToRows()", EnrichedBatch)
+        if live:
+            return stage.complaints | "ToRows" >> beam.Map(complaint_row).with_output_types(Complaint)
         return stage.complaints | "ToRows" >> beam.FlatMap(
             lambda batch: [complaint_row(row) for row in batch.records]
         ).with_output_types(Complaint)

@@ -73,20 +73,45 @@ class EnrichedBatch(RecordBatch):
 for _batch_class in (ParsedBatch, CleanBatch, ValidBatch, UniqueBatch, EnrichedBatch):
     beam.coders.registry.register_coder(_batch_class, RecordBatchCoder)
 
-#: The chain, in order: who emits each element type.
+
+# Live complaints (a stream) travel one by one: their PCollections carry plain dicts, typed with these markers
+# (never instantiated; Beam codes them as it codes any dict) so that the same stage names check their order.
+class ParsedRecord:
+    """Type of a stream's parsed complaints, one dict each (``transforms.sources.messages.ParseMessages``)."""
+
+
+class CleanRecord:
+    """Type of a stream's cleaned complaints (``Clean``)."""
+
+
+class ValidRecord:
+    """Type of a stream's validated complaints (``Validate``)."""
+
+
+class UniqueRecord:
+    """Type of a stream's complaints, each complaint_id once within the horizon (``Dedupe``)."""
+
+
+class EnrichedRecord:
+    """Type of a stream's warehouse rows (``Enrich``)."""
+
+
+#: The chain, in order: who emits each element type, batched and live.
 CHAIN = (
-    ("a reader (ReadFromChannelFiles, ReadFrom<Channel>)", ParsedBatch),
-    ("Clean()", CleanBatch),
-    ("Validate()", ValidBatch),
-    ("Dedupe()", UniqueBatch),
-    ("Enrich()", EnrichedBatch),
+    ("a reader (ReadFromChannelFiles, ReadFrom<Channel>, ParseMessages)", ParsedBatch, ParsedRecord),
+    ("Clean()", CleanBatch, CleanRecord),
+    ("Validate()", ValidBatch, ValidRecord),
+    ("Dedupe()", UniqueBatch, UniqueRecord),
+    ("Enrich()", EnrichedBatch, EnrichedRecord),
 )
 ORDER = "read | Clean() | Validate() | Dedupe() | Enrich()"
+BATCHED, LIVE = 1, 2  # columns of CHAIN
 
 
-def stage_input(pvalueish, transform: str, expected: type) -> Stage:
+def stage_input(pvalueish, transform: str, expected: type) -> tuple[Stage, bool]:
     """The ``Stage`` a stage transform was applied to, checked when the pipeline is built: it must be a Stage
-    (or a reader's result, which has the same three fields) whose complaints are of type ``expected``. Raises
+    (or a reader's result, which has the same three fields) whose complaints are of type ``expected`` (a batch
+    type of ``CHAIN``) or of its live counterpart. Returns (the Stage, whether its complaints are live). Raises
     ``TypeError`` saying which stages are missing or repeated."""
     if not all(isinstance(getattr(pvalueish, name, None), beam.PCollection) for name in Stage._fields):
         raise TypeError(
@@ -95,18 +120,19 @@ def stage_input(pvalueish, transform: str, expected: type) -> Stage:
         )
     stage = Stage(pvalueish.complaints, pvalueish.dead_letters, pvalueish.tallies)
     given = stage.complaints.element_type
-    if isinstance(given, type) and issubclass(given, expected):
-        return stage
-    types = [batch_class for _, batch_class in CHAIN]
-    wanted = types.index(expected)
-    known = next(
-        (n for n, batch_class in enumerate(types) if isinstance(given, type) and issubclass(given, batch_class)), None
-    )
+    wanted = [row[BATCHED] for row in CHAIN].index(expected)
+    known, live = None, False
+    for position, row in enumerate(CHAIN):
+        for column in (BATCHED, LIVE):
+            if isinstance(given, type) and issubclass(given, row[column]):
+                known, live = position, column == LIVE
+    if known == wanted:
+        return stage, live
     name = getattr(given, "__name__", str(given))
     if known is None:
         why = "they did not come from this library's reader and stages"
     elif known < wanted:
-        why = "apply " + ", then ".join(stage for stage, _ in CHAIN[known + 1 : wanted + 1]) + " first"
+        why = "apply " + ", then ".join(row[0] for row in CHAIN[known + 1 : wanted + 1]) + " first"
     else:
         why = f"they went through {CHAIN[known][0]} already: each stage applies once"
     raise TypeError(
@@ -155,11 +181,14 @@ class Clean(beam.PTransform):
 
     def expand(self, pvalueish) -> Stage:
         from transforms.cleaning import clean_complaint
-        from transforms.outcomes import apply_stage_to_batches
+        from transforms.outcomes import apply_stage, apply_stage_to_batches
         from transforms.records import CLEAN
         from transforms.sources.sms import AssembleSmsInBatches
 
-        stage = stage_input(pvalueish, "Clean()", ParsedBatch)
+        stage, live = stage_input(pvalueish, "Clean()", ParsedBatch)
+        if live:  # the live channels (Twitter/X, web forms) have no SMS parts to join
+            cleaned, failures = apply_stage(stage.complaints, "Clean", clean_complaint, CLEAN, output_type=CleanRecord)
+            return _add(stage, "Clean", cleaned, [failures])
         assembled = stage.complaints | "AssembleSms" >> AssembleSmsInBatches(self.sms_timeout)
         cleaned, failures = apply_stage_to_batches(
             assembled["complaints"], "Clean", clean_complaint, CLEAN, batch_class=CleanBatch
@@ -189,12 +218,17 @@ class Validate(beam.PTransform):
         self.rules = rules
 
     def expand(self, pvalueish) -> Stage:
-        from transforms.outcomes import apply_stage_to_batches
+        from transforms.outcomes import apply_stage, apply_stage_to_batches
         from transforms.records import VALIDATE
         from transforms.validation import ValidationRules, validate_complaint
 
-        stage = stage_input(pvalueish, "Validate()", CleanBatch)
+        stage, live = stage_input(pvalueish, "Validate()", CleanBatch)
         rules = self.rules if self.rules is not None else ValidationRules()
+        if live:
+            valid, invalid = apply_stage(
+                stage.complaints, "Validate", validate_complaint, VALIDATE, rules, output_type=ValidRecord
+            )
+            return _add(stage, "Validate", valid, [invalid])
         valid, invalid = apply_stage_to_batches(
             stage.complaints, "Validate", validate_complaint, VALIDATE, rules, batch_class=ValidBatch
         )
@@ -209,14 +243,32 @@ class Dedupe(beam.PTransform):
     counted as duplicates outright. Nothing is dropped silently: each removed copy is tallied
     ``(source, duplicates, retweet | same_complaint_id)``.
 
-    Takes the ``Stage`` that ``Validate`` emits (``ValidBatch``) and emits a ``Stage`` of ``UniqueBatch``
-    complaints. No arguments.
+    Live complaints (a stream) are deduplicated by state per complaint_id in the global window, whatever their
+    windowing, so a copy that arrives in another window is still caught.
+
+    Args:
+      horizon_seconds: for live complaints, how long (in event time) a complaint_id is remembered after its first
+        copy, so that a job running for months keeps bounded state. Default None: until the input ends (a bounded
+        stream). Batches need none: a batch is deduplicated whole.
+
+    Takes the ``Stage`` that ``Validate`` emits (``ValidBatch``, or ``ValidRecord`` for a stream) and emits a
+    ``Stage`` of ``UniqueBatch`` (``UniqueRecord``) complaints.
     """
 
-    def expand(self, pvalueish) -> Stage:
-        from transforms.dedupe import DedupeShards
+    def __init__(self, horizon_seconds: int | None = None):
+        super().__init__()
+        self.horizon_seconds = horizon_seconds
 
-        stage = stage_input(pvalueish, "Dedupe()", ValidBatch)
+    def expand(self, pvalueish) -> Stage:
+        from transforms.dedupe import DedupeShards, DedupeWithinHorizon
+
+        stage, live = stage_input(pvalueish, "Dedupe()", ValidBatch)
+        if live:
+            deduped = stage.complaints | "Dedupe" >> DedupeWithinHorizon(self.horizon_seconds)
+            unique = deduped["complaints"] | "Unique" >> beam.Map(lambda complaint: complaint).with_output_types(
+                UniqueRecord
+            )
+            return _add(stage, "Dedupe", unique, tallies=[deduped["tallies"]])
         deduped = stage.complaints | "Dedupe" >> DedupeShards(UniqueBatch)
         return _add(stage, "Dedupe", deduped["complaints"], tallies=[deduped["tallies"]])
 
@@ -228,21 +280,25 @@ class Enrich(beam.PTransform):
     the Twitter handle, in that order; an unlinked complaint is flagged ``unknown_customer``. The contact is kept
     only as ``contact_token`` (HMAC-SHA256 under ``contact_token_key``); phone numbers and e-mail addresses in
     the text are masked. The model gives category, sentiment and priority, and the route follows from them
-    (``transforms.enrichment``). Work is done a shard at a time: one model call per shard.
+    (``transforms.enrichment``). A batch is labelled a shard at a time: one model call per shard. Live
+    complaints (a stream) are labelled through Beam's ``RunInference``, batched by it, with no side input (so
+    the job checkpoints on Flink): each worker reads the customer master itself, and again when it changes.
 
     Args:
       model: the model: a zero-argument callable that returns a ``models.base.ComplaintModel`` (such as the
-        class ``models.rules.RulesModel``; called once per worker), or a model object. Default: the rules model.
+        class ``models.rules.RulesModel``; called once per worker), or a model object. For a stream, a
+        RunInference ``ModelHandler`` (``models.inference.ComplaintModelHandler``). Default: the rules model.
       customers: the customer master: a file pattern of its CSV files (read here: its rejected rows join the
         dead letters, its ``(customers, read)`` and ``(customers, loaded)`` tallies the tallies), or the
-        ``customers`` PCollection of ``ReadFromChannelFiles``' result, or ``ReadCustomers``' result. Default
-        None: no master, so no complaint is linked.
+        ``customers`` PCollection of ``ReadFromChannelFiles``' result, or ``ReadCustomers``' result; for a
+        stream, the path of its CSV file. Default None: no master, so no complaint is linked.
       contact_token_key: the key (bytes or str) of ``contact_token``. Default: the environment variable
         ``COMPLAINTS_CONTACT_TOKEN_KEY``, else the development key of the ``dev`` profile (not a secret: set a
         key of your own for real data).
 
-    Takes only the ``Stage`` that ``Dedupe`` emits (``UniqueBatch``), so a retweet or a repeated copy can never
-    reach the warehouse uncounted, and emits a ``Stage`` of ``EnrichedBatch`` complaints (rows of the Avro
+    Takes only the ``Stage`` that ``Dedupe`` emits (``UniqueBatch``, or ``UniqueRecord`` for a stream), so a
+    retweet or a repeated copy can never reach the warehouse uncounted, and emits a ``Stage`` of ``EnrichedBatch``
+    (``EnrichedRecord``) complaints (rows of the Avro
     ``Complaint`` schema; ``ToRows`` makes them typed rows). A complaint the model fails on becomes a dead
     letter at stage ``enrich``; a customer master that contradicts itself is tallied ``(customers, conflict)``.
     """
@@ -260,7 +316,9 @@ class Enrich(beam.PTransform):
         from transforms.enrichment import EnrichShards
         from transforms.sources.customers import BuildCustomerIndex, conflict_tallies
 
-        stage = stage_input(pvalueish, "Enrich()", UniqueBatch)
+        stage, live = stage_input(pvalueish, "Enrich()", UniqueBatch)
+        if live:
+            return self._enrich_live(stage)
         profiles, dead_letters, tallies = self._customer_profiles(stage.complaints.pipeline)
         if profiles is None:
             index = stage.complaints.pipeline | "NoCustomers" >> beam.Create([])
@@ -273,6 +331,33 @@ class Enrich(beam.PTransform):
             index, model_factory(self.model), token_key(self.contact_token_key), EnrichedBatch
         )
         return _add(stage, "Enrich", enriched["complaints"], [enriched["dead_letters"], *dead_letters], tallies)
+
+    def _enrich_live(self, stage: Stage) -> Stage:
+        """One complaint at a time, through RunInference; the dead letters of its batches get their failure time
+        as timestamp (they leave RunInference at the end of the global window), so they are written with the
+        current windows."""
+        from apache_beam.transforms.window import TimestampedValue
+
+        from transforms.enrichment import EnrichComplaints
+
+        if self.customers is not None and not isinstance(self.customers, str):
+            raise TypeError(
+                "Enrich() of live complaints takes the customer master as the path of its CSV file "
+                "(customers='in/customers/customers.csv'), which each worker reads itself"
+            )
+        handler = self.model
+        if handler is None:
+            from models.inference import ComplaintModelHandler
+
+            handler = ComplaintModelHandler(None, min_batch_size=1, max_batch_size=256)
+        enriched = stage.complaints | "EnrichComplaints" >> EnrichComplaints(
+            self.customers, handler, token_key(self.contact_token_key)
+        )
+        rows = enriched["complaints"] | "Rows" >> beam.Map(lambda row: row).with_output_types(EnrichedRecord)
+        failures = enriched["dead_letters"] | "RestampFailures" >> beam.Map(
+            lambda letter: TimestampedValue(letter, letter["failed_at"].timestamp())
+        )
+        return _add(stage, "Enrich", rows, [failures])
 
     def _customer_profiles(self, pipeline):
         """(profiles PCollection or None, dead letters to add, tallies to add) of the ``customers`` argument."""

@@ -10,6 +10,7 @@ plain sink and compared with the tables ``complaints batch`` committed, read bac
 
 import datetime as dt
 import pickle
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -244,6 +245,27 @@ def test_a_miswired_chain_fails_at_construction_with_what_is_missing(tweets, cha
     read = pipeline | ReadFromTwitter(tweets)
     with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
         chain(read)
+
+
+@pytest.mark.parametrize(
+    "chain, message",
+    [
+        (lambda parsed: parsed | Enrich(), "apply Clean(), then Validate(), then Dedupe() first"),
+        (lambda parsed: parsed | Clean() | Validate() | Enrich(), "apply Dedupe() first"),
+        (
+            lambda parsed: parsed | Clean() | Validate() | Dedupe() | Enrich() | "Again" >> Dedupe(),
+            "went through Enrich() already",
+        ),
+    ],
+)
+def test_a_miswired_stream_fails_at_construction_too(chain, message):
+    """The same stages on a stream (one complaint at a time, as ``complaints stream`` runs them) check their
+    order the same way."""
+    from transforms.sources.messages import ParseMessages
+
+    parsed = beam.Pipeline(runner=FnApiRunner()) | beam.Create([]) | ParseMessages()
+    with pytest.raises(TypeError, match=re.escape(message)):
+        chain(parsed)
 
 
 def test_a_stage_refuses_records_that_did_not_come_from_a_reader(tweets):
