@@ -34,6 +34,7 @@ _HOMES = {
     "ReadCustomers": "transforms.sources.readers",
     "ChannelRead": "transforms.sources.readers",
     "CustomerRead": "transforms.sources.readers",
+    "ParseMessages": "transforms.sources.messages",
     "Stage": "transforms.stages",
     "Clean": "transforms.stages",
     "Validate": "transforms.stages",

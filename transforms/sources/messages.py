@@ -80,9 +80,13 @@ def parse_message(raw_record: dict) -> dict:
 
 
 class ParseMessages(beam.PTransform):
-    """Raw records of live channels -> the first ``Stage`` of a stream's chain: its complaints one by one
-    (``ParsedRecord``), so ``Clean() | Validate() | Dedupe() | Enrich()`` follow; every message read is tallied
-    (``read``) and either parsed or dead-lettered with its reason."""
+    """Parses the raw records of the live channels (Twitter/X, web forms), as the Kafka and Pub/Sub edges of
+    ``transforms.sources.live`` read them, one complaint at a time.
+
+    Takes raw records (dicts of the ``RawRecord`` schema) and emits the first ``Stage`` of a stream's chain: its
+    complaints one by one (``ParsedRecord``), so ``Clean() | Validate() | Dedupe() | Enrich()`` follow. Every
+    message read is tallied ``(source, read)`` and either parsed or dead-lettered with its reason. No arguments.
+    """
 
     def expand(self, raw_records):
         from transforms.stages import ParsedRecord, Stage
