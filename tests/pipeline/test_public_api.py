@@ -300,3 +300,40 @@ def test_every_public_transform_documents_its_arguments():
         if isinstance(value, type) and issubclass(value, beam.PTransform):
             assert value.__doc__ and ("Args:" in value.__doc__ or "No arguments" in value.__doc__), name
             assert "Emits" in value.__doc__ or "emits" in value.__doc__, name
+
+
+class _EverythingIsBilling:
+    """A model object of one's own (not a factory): every complaint is Billing, P2."""
+
+    version = "billing-only-1"
+
+    def predict(self, complaints):
+        from models.base import Prediction
+
+        return [Prediction("Billing", 0.9, -0.5, "negative", "P2") for _ in complaints]
+
+
+def test_enrich_takes_a_model_object_and_a_key_of_ones_own(tmp_path):
+    import json
+
+    from transforms.enrichment import contact_token
+
+    tweet = {
+        "data": {"id": "7", "text": "charged twice", "created_at": "2026-11-26T07:00:00Z", "author_id": "42"},
+        "includes": {"users": [{"id": "42", "username": "Ada_Obi"}]},
+    }
+    (tmp_path / "tweets.jsonl").write_text(json.dumps(tweet) + "\n")
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        enriched = (
+            p
+            | ReadFromTwitter(str(tmp_path / "tweets.jsonl"))
+            | Clean()
+            | Validate()
+            | Dedupe()
+            | Enrich(model=_EverythingIsBilling(), contact_token_key="my-own-key")
+        )
+        collect_stage(enriched, tmp_path)
+    (row,) = load(tmp_path / "rows.pkl")
+    assert (row["category"], row["priority"], row["model_version"]) == ("Billing", "P2", "billing-only-1")
+    assert row["route_queue"] == "billing-disputes" and "unknown_customer" in row["flags"]
+    assert row["contact_token"] == contact_token({"twitter_handle": "ada_obi"}, b"my-own-key")
