@@ -46,10 +46,13 @@ def owner() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def record_started(output_dir: str, manifest: dict) -> str:
+def record_started(output_dir: str, manifest: dict, detached: bool = False) -> str:
     """Write the manifest of a run that starts now: ``manifest`` (its identity and plan) with status ``running``
-    and this process as its owner."""
-    return write_manifest(output_dir, {**manifest, "status": RUNNING, "owner": owner(), "counts": {}})
+    and this process as its owner. A ``detached`` run (a job submitted without waiting) is owned by its job, not
+    by this process, so it is never taken for abandoned when this process ends: its commit step writes its
+    outcome."""
+    run_owner = {**owner(), "pid": None, "detached": True} if detached else owner()
+    return write_manifest(output_dir, {**manifest, "status": RUNNING, "owner": run_owner, "counts": {}})
 
 
 def record_ended(output_dir: str, run_id: str, status: str, reason: str, replaces=(RUNNING,)) -> dict | None:

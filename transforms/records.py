@@ -121,8 +121,10 @@ def new_complaint(raw_record: dict, source_record_id, event_time: dt.datetime, t
     return complaint
 
 
-def new_run_id(started_at: dt.datetime) -> str:
-    """A run's id: when it started (UTC, to the second) and six random hex digits, e.g. ``20261126T070000Z-3fa2c1``."""
+def new_run_id(started_at: dt.datetime | None = None) -> str:
+    """A run's id: when it started (UTC, to the second; default now) and six random hex digits, e.g.
+    ``20261126T070000Z-3fa2c1``."""
+    started_at = started_at or dt.datetime.now(dt.timezone.utc)
     return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 

@@ -392,7 +392,8 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
         if staged:
             FileSystems.rename(staged, moves)
         targets = sorted(set(targets) | set(moves))
-        result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key, properties, attempts)
+        result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key,
+                              {**(properties or {}), "run_id": run_id}, attempts, once_per_run=True)
         files[table.path] = result.files_added
         snapshots[table.name] = result.snapshot_id
         rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
@@ -401,10 +402,9 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
 
 def snapshot_of_run(iceberg, run_id: str):
     """The snapshot of ``iceberg`` that run ``run_id`` committed (its ``run_id`` summary property), or None."""
-    for snapshot in iceberg.metadata.snapshots:
-        if snapshot.summary is not None and snapshot.summary.get("run_id") == run_id:
-            return snapshot
-    return None
+    from warehouse.commit import snapshot_of_run as of_run
+
+    return of_run(iceberg, run_id)
 
 
 def _remove_empty_partitions(removed_files: list[str]) -> None:
@@ -420,14 +420,17 @@ OWNER_FILE = "_owner.json"  # in a run's staging directory: which process on whi
 KEPT_FILE = "_kept.json"    # in a refused or unbalanced run's staging directory: kept for inspection, and why
 
 
-def claim_staging(output_dir: str, run_id: str) -> None:
-    """Mark a run's staging directory as this process's, so a later run can tell an abandoned one."""
+def claim_staging(output_dir: str, run_id: str, detached: bool = False) -> None:
+    """Mark a run's staging directory as this process's, so a later run can tell an abandoned one; a
+    ``detached`` run's (a job submitted without waiting) as its job's, which no sweep takes for abandoned: the
+    job's commit step removes it."""
     import json
     import socket
 
     path = FileSystems.join(staging_root(output_dir, run_id), OWNER_FILE)
     with FileSystems.create(path) as handle:
-        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode("utf-8"))
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": None if detached else os.getpid(),
+                                 "detached": detached}).encode("utf-8"))
 
 
 def keep_staging(output_dir: str, run_id: str, reason: str) -> None:

@@ -183,18 +183,32 @@ def _turn(iceberg: IcebergTable):
 
 
 def _commit(iceberg: IcebergTable, key: tuple[str, ...], new_files: list, new_keys: pa.Array, properties: dict,
-            attempts: int) -> CommitResult:
+            attempts: int, once_per_run: bool = False) -> CommitResult:
     with _turn(iceberg):
-        return _commit_in_turn(iceberg, key, new_files, new_keys, properties, attempts)
+        return _commit_in_turn(iceberg, key, new_files, new_keys, properties, attempts, once_per_run)
+
+
+def snapshot_of_run(iceberg: IcebergTable, run_id: str):
+    """The snapshot of ``iceberg`` that run ``run_id`` committed (its ``run_id`` summary property), or None."""
+    for snapshot in iceberg.metadata.snapshots:
+        if snapshot.summary is not None and snapshot.summary.get("run_id") == run_id:
+            return snapshot
+    return None
 
 
 def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list, new_keys: pa.Array,
-                    properties: dict, attempts: int) -> CommitResult:
+                    properties: dict, attempts: int, once_per_run: bool = False) -> CommitResult:
     own = {data_file.file_path for data_file in new_files}
     rows_written = sum(data_file.record_count for data_file in new_files)
     last_error = None
     for attempt in range(1, attempts + 1):
         iceberg.refresh()  # the state the last writer left
+        done = snapshot_of_run(iceberg, properties["run_id"]) if once_per_run else None
+        if done is not None:  # another attempt of this run's commit (a retried step) committed it meanwhile
+            summary = done.summary
+            return CommitResult(iceberg.name()[-1], done.snapshot_id, int(summary.get("added-records") or 0),
+                                int(summary.get("deleted-records") or 0), int(summary.get("added-data-files") or 0),
+                                int(summary.get("deleted-data-files") or 0), attempt)
         change = _without_keys(iceberg, key, new_keys, own)
         if not new_files and not change.removed:
             return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, attempt)
@@ -234,9 +248,14 @@ def _properties(properties: dict | None) -> dict[str, str]:
 
 
 def upsert_files(iceberg: IcebergTable, paths: list[str], key: tuple[str, ...], properties: dict | None = None,
-                 attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
+                 attempts: int = DEFAULT_ATTEMPTS, once_per_run: bool = False) -> CommitResult:
     """Commit data files that workers wrote (each within one partition, columns by the table's schema) as one
-    snapshot; rows of the table with the same key are replaced. The files must hold each key once."""
+    snapshot; rows of the table with the same key are replaced. The files must hold each key once.
+
+    ``once_per_run``: ``properties["run_id"]`` commits at most once; when the table has a snapshot of that run
+    already (another attempt of the same commit got there first: a retried step, a recovery beside it), nothing
+    is committed and that snapshot is returned. Checked in the commit's turn and again after every refused
+    attempt, so two attempts racing each other commit once."""
     data_files = [parquet_file_to_data_file(iceberg.io, iceberg.metadata, path) for path in paths]
     keys = [_FILE_KEYS.get(iceberg, path, key) for path in paths]
     new_keys = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
@@ -245,7 +264,7 @@ def upsert_files(iceberg: IcebergTable, paths: list[str], key: tuple[str, ...], 
         twice = [str(item["values"]) for item in counts.to_pylist() if item["counts"] > 1][:3]
         raise DuplicateKeys(f"{'.'.join(iceberg.name())}: the new files hold these keys more than once: "
                             f"{', '.join(twice)}")
-    return _commit(iceberg, key, data_files, new_keys, _properties(properties), attempts)
+    return _commit(iceberg, key, data_files, new_keys, _properties(properties), attempts, once_per_run)
 
 
 def last_per_key(rows: pa.Table, key: tuple[str, ...]) -> pa.Table:

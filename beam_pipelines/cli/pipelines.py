@@ -180,6 +180,9 @@ def batch_arguments(parser) -> None:
     parser.add_argument("--runner", default="DirectRunner",
                         help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument("--detach", action="store_true",
+                        help="submit the job and exit without waiting (Flink, Dataflow): the job commits by itself "
+                             "and writes its manifest, OUT/_runs/RUN_ID.json, whose status says how it ended")
 
 
 def checked(check, args):
@@ -193,6 +196,7 @@ def checked(check, args):
 
 
 def run_batch_command(args, beam_args: list[str]) -> int:
+    from beam_pipelines import run_records
     from beam_pipelines.batch import (BrokenStage, CommitFailed, InputError, RefusedRun, UnbalancedRun, plan_batch,
                                       run_batch)
     from beam_pipelines.options import check_batch
@@ -225,7 +229,8 @@ def run_batch_command(args, beam_args: list[str]) -> int:
               f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
     try:
         with one_line_on_interrupt("batch", output_dir):
-            manifest = run_batch(plan, settings, model_factory, show_progress=not args.quiet)
+            manifest = run_batch(plan, settings, model_factory, show_progress=not (args.quiet or args.detach),
+                                 wait=not args.detach)
     except UnbalancedRun as error:
         raise CliError(f"complaints: counts did not balance, nothing committed: {error}", EXIT_UNBALANCED) from None
     except CommitFailed as error:
@@ -239,6 +244,10 @@ def run_batch_command(args, beam_args: list[str]) -> int:
         logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
         raise CliError(f"complaints: the pipeline failed, nothing was committed: {failure_reason(error)[:500]}",
                        EXIT_FAILED) from None
+    if args.detach:
+        print(f"run {plan.run_id}: submitted to {plan.runner}; the job commits by itself and its manifest "
+              f"{run_records.manifest_path(output_dir, plan.run_id)} says how it ended")
+        return 0
     print(format_summary(manifest))
     return 0
 

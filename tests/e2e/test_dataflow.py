@@ -1,6 +1,6 @@
-"""Dataflow, as far as it goes without Google Cloud: the streaming Flex Template's parameters are the CLI's
-flags, and both pipelines build into a Dataflow job (the runner's own job translation, ``--dry_run``: the job
-is made, not submitted)."""
+"""Dataflow, as far as it goes without Google Cloud: the Flex Templates' parameters are the CLI's flags, and
+both pipelines build into a Dataflow job (the runner's own job translation, ``--dry_run``: the job is made, not
+submitted), the batch one with its commit step inside."""
 import json
 
 import apache_beam as beam
@@ -10,6 +10,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 METADATA = REPO / "runners" / "dataflow" / "stream-metadata.json"
+BATCH_METADATA = REPO / "runners" / "dataflow" / "batch-metadata.json"
 DATAFLOW = ["--runner=DataflowRunner", "--project=beejan-test", "--region=europe-west1",
             "--temp_location=gs://beejan-test/tmp", "--no_auth", "--dry_run=True", "--sdk_location=container",
             "--sdk_container_image=europe-docker.pkg.dev/beejan-test/complaints/complaints-worker:0.1.0"]
@@ -19,10 +20,15 @@ NOT_IN_TEMPLATE = {"transport", "bootstrap_servers", "kafka_bootstrap_servers", 
                    "max_records", "runner", "quiet", "help"}
 
 
-def _stream_flags() -> dict:
+#: flags of `complaints batch` the batch template does not take: what it fixes (runner, detached) or leaves to
+#: the console (progress lines)
+NOT_IN_BATCH_TEMPLATE = {"runner", "quiet", "detach", "help"}
+
+
+def _stream_flags(command: str = "stream") -> dict:
     from beam_pipelines.cli import build_parser
 
-    parser = build_parser("stream")._subparsers._group_actions[0].choices["stream"]
+    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
     flags = {}
     for action in parser._actions:
         names = {option.lstrip("-").replace("-", "_") for option in action.option_strings}
@@ -44,6 +50,48 @@ def test_the_templates_parameters_are_the_clis_stream_flags():
         assert parameter["label"] and parameter["helpText"]
         if flags[name].type is int:
             assert parameter.get("regexes"), name
+
+
+def test_the_batch_templates_parameters_are_the_clis_batch_flags():
+    parameters = {p["name"]: p for p in json.loads(BATCH_METADATA.read_text())["parameters"]}
+    flags = _stream_flags("batch")
+    assert set(parameters) <= set(flags), set(parameters) - set(flags)
+    offered = {action.dest for name, action in flags.items() if name in parameters}
+    every = {action.dest for action in flags.values()} - NOT_IN_BATCH_TEMPLATE
+    assert offered == every, every ^ offered
+    required = {name for name, p in parameters.items() if not p.get("isOptional")}
+    assert {flags[name].dest for name in required} == {"input_dir", "output_dir"}
+    for parameter in parameters.values():
+        assert parameter["label"] and parameter["helpText"]
+    assert "2026-11-26" == _matching(parameters["date"], "2026-11-26")
+
+
+def _matching(parameter: dict, value: str) -> str | None:
+    import re
+
+    return value if all(re.fullmatch(pattern, value) for pattern in parameter.get("regexes", [])) else None
+
+
+def test_the_batch_template_is_the_batch_command_detached_on_dataflow(monkeypatch):
+    """The template's entry point hands its parameters to `complaints batch --detach --runner DataflowRunner`,
+    which the CLI accepts as they are."""
+    import runpy
+    import sys
+
+    from beam_pipelines import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(sys, "argv", ["batch_template.py", "--input_dir=gs://b/in", "--output_dir=gs://b/out",
+                                      "--date=2026-11-26", "--profile=prod"])
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_path(str(REPO / "runners" / "dataflow" / "batch_template.py"), run_name="__main__")
+    assert ended.value.code == 0
+    [argv] = seen
+    assert argv[:4] == ["batch", "--detach", "--runner", "DataflowRunner"]
+    parsed = cli.build_parser("batch").parse_args(argv)
+    assert parsed.detach and parsed.runner == "DataflowRunner" and parsed.input_dir == "gs://b/in"
+    assert parsed.output_dir == "gs://b/out" and parsed.date == "2026-11-26"
 
 
 @pytest.fixture
@@ -83,5 +131,6 @@ def test_the_batch_pipeline_builds_as_a_dataflow_batch_job(generated_day, prod_s
     assert job.proto.type.name == "JOB_TYPE_BATCH"
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
     for step in ("ReadChannelFiles/ReadAllChannels", "WriteLake", "ReadChannelFiles/GroupIntoShards", "Clean",
-                 "Validate", "Dedupe", "Enrich/EnrichComplaints", "WriteWarehouse", "WriteDeadLetter", "WriteCounts"):
+                 "Validate", "Dedupe", "Enrich/EnrichComplaints", "WriteWarehouse", "WriteWarehouse/WriteDeadLetters",
+                 "WriteWarehouse/CommitRun"):  # the commit is a step of the job
         assert step in names, step

@@ -1,0 +1,250 @@
+"""The commit inside the pipeline: a pipeline composed by hand (not through ``run_batch``) that ends in
+``WriteToLake`` and ``WriteToWarehouse`` commits the lake and one Iceberg snapshot per table, with its run id in
+the snapshot's summary, and writes its run manifest; a commit step run again for the same run (a runner's retry
+after a worker was lost, or a second pipeline run with the same run id) commits nothing twice; a run whose
+counts do not balance commits nothing. Runs on Beam's FnApiRunner, named explicitly."""
+import datetime as dt
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from models.rules import RulesModel
+from tests.warehouse_helpers import read_table
+from transforms import Clean, Dedupe, Enrich, ReadFromTwitter, Stage, Validate, ValidationRules, sinks, warehouse_io
+from transforms.warehouse_io import WriteToLake, WriteToWarehouse
+from warehouse.catalog import CatalogConfig, load_table, open_catalog
+
+DAY = dt.date(2026, 11, 20)
+STARTED = dt.datetime(2026, 11, 21, 2, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def tweets(tmp_path_factory) -> list[str]:
+    """The Twitter/X files of a small generated day."""
+    from beam_pipelines.generator import generate
+
+    input_dir = tmp_path_factory.mktemp("input")
+    generate(str(input_dir), DAY, volume=120, seed=7, defect_rate=0.03)
+    files = sorted(str(path) for path in (input_dir / "twitter").iterdir())
+    assert files
+    return files
+
+
+def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=()) -> WriteToWarehouse:
+    """tweets -> lake and warehouse, from the public transforms, as a Beam user composes them; returns the writer."""
+    pattern = str(Path(tweets[0]).parent / "*.jsonl")
+    read = pipeline | ReadFromTwitter(pattern, run_id=run_id, batch_id="hand", ingested_at=STARTED, chunk_size=40,
+                                      shards=3)
+    in_lake = read.raw_batches | WriteToLake(str(out), run_id=run_id, batch_id="hand", ingest_date=DAY)
+    enriched = (read | Clean() | Validate(ValidationRules(batch_date=DAY)) | Dedupe()
+                | Enrich(RulesModel, contact_token_key=b"a-key-for-this-test"))
+    more = pipeline | "MoreTallies" >> beam.Create(list(extra_tallies))
+    tallies = [enriched.tallies, more] | "AllTallies" >> beam.Flatten()
+    writer = WriteToWarehouse(str(out / "warehouse"), run_id=run_id, batch_id="hand", batch_date=DAY, lake=in_lake)
+    Stage(enriched.complaints, enriched.dead_letters, tallies) | writer
+    return writer
+
+
+def run_pipeline(tweets, out: Path, run_id: str, extra_tallies=()) -> WriteToWarehouse:
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    writer = compose(pipeline, tweets, out, run_id, extra_tallies)
+    pipeline.run().wait_until_finish()
+    return writer
+
+
+def run_snapshots(out: Path, run_id: str) -> dict:
+    """Per warehouse table: the ids of its snapshots whose summary names ``run_id``, and of all its snapshots."""
+    config = CatalogConfig(str(out / "warehouse"))
+    catalog = open_catalog(config, create=False)
+    found = {}
+    for table in sinks.ICEBERG_TABLES:
+        iceberg = load_table(catalog, config, table)
+        every = [s.snapshot_id for s in iceberg.metadata.snapshots]
+        ours = [s.snapshot_id for s in iceberg.metadata.snapshots if s.summary.get("run_id") == run_id]
+        found[table.name] = {"run": ours, "all": every}
+    return found
+
+
+def manifest(out: Path, run_id: str) -> dict:
+    return json.loads((out / "_runs" / f"{run_id}.json").read_text())
+
+
+def keys(out: Path, table: str) -> list[str]:
+    key = "complaint_id" if table == "complaints" else "error_id"
+    return read_table(out / "warehouse" / table, [key]).column(key).to_pylist()
+
+
+def test_a_hand_composed_pipeline_commits_one_snapshot_per_table_and_writes_its_manifest(tweets, tmp_path):
+    out = tmp_path / "out"
+    run_pipeline(tweets, out, "run-a")
+
+    record = manifest(out, "run-a")
+    assert record["status"] == "succeeded" and record["balanced"]
+    twitter = record["counts"]["twitter"]
+    assert twitter["read"] == twitter["in_lake"] > 30
+    assert twitter["read"] == twitter["written"] + twitter["rejected"] + twitter["duplicates"]
+    snapshots = run_snapshots(out, "run-a")
+    for table in ("complaints", "dead_letter"):
+        assert snapshots[table]["run"] == snapshots[table]["all"] == [record["snapshots"][table]]
+    assert sorted(keys(out, "complaints")) == sorted(set(keys(out, "complaints")))
+    assert len(keys(out, "complaints")) == twitter["written"]
+    assert len(keys(out, "dead_letter")) == twitter["rejected"]
+    lake_lines = sum(len(path.read_text().splitlines()) for path in (out / "lake").rglob("*.jsonl"))
+    assert lake_lines == twitter["read"]
+    assert not (out / "_staging").exists() and not list((out / "lake" / "_commits").glob("*.json"))
+    assert record["guard"]["verdict"] and record["finished_at"]
+
+
+class WorkerLost(BaseException):
+    """The worker running the commit step is gone (raised where a SIGKILL would have struck)."""
+
+
+def test_a_commit_step_run_again_after_a_lost_worker_commits_once(tweets, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    # the pipeline writes every file; its commit step only hands over the tallies it was given
+    given = []
+    monkeypatch.setattr(warehouse_io.RunCommit, "__call__", lambda self, tallies: given.append(tallies) or {})
+    writer = run_pipeline(tweets, out, "run-b")
+    monkeypatch.undo()
+    [tallies] = given
+    assert list((out / "_staging" / "run-b").rglob("*.parquet"))
+
+    # the first attempt commits both tables, and its worker is lost before the run manifest is written
+    from beam_pipelines import run_records
+
+    write_manifest = run_records.write_manifest
+
+    def lost_before_the_manifest(output_dir, document):
+        if document.get("status") == "succeeded":
+            raise WorkerLost()
+        return write_manifest(output_dir, document)
+
+    monkeypatch.setattr(run_records, "write_manifest", lost_before_the_manifest)
+    with pytest.raises(WorkerLost):
+        writer.commit_step()(tallies)
+    monkeypatch.undo()
+    committed = run_snapshots(out, "run-b")
+    assert all(len(committed[table]["run"]) == 1 for table in ("complaints", "dead_letter"))
+    rows_after_first = {table: sorted(keys(out, table)) for table in ("complaints", "dead_letter")}
+
+    # the runner retries the step: nothing is committed again, the manifest is written
+    retried = writer.commit_step()(tallies)
+    assert retried["status"] == "succeeded"
+    assert run_snapshots(out, "run-b") == committed
+    assert {table: retried["snapshots"][table] for table in committed} == {
+        table: committed[table]["run"][0] for table in committed}
+    # and once more, after the manifest: the same manifest, still one snapshot per table
+    assert writer.commit_step()(tallies) == manifest(out, "run-b") == retried
+    assert run_snapshots(out, "run-b") == committed
+    for table, rows in rows_after_first.items():
+        assert sorted(keys(out, table)) == rows and len(rows) == len(set(rows))
+    assert not (out / "_staging").exists()
+
+
+def test_a_second_pipeline_run_with_the_same_run_id_commits_nothing_more(tweets, tmp_path):
+    out = tmp_path / "out"
+    run_pipeline(tweets, out, "run-c")
+    first = run_snapshots(out, "run-c")
+    rows = {table: sorted(keys(out, table)) for table in ("complaints", "dead_letter")}
+
+    run_pipeline(tweets, out, "run-c")
+    assert run_snapshots(out, "run-c") == first
+    for table, committed in rows.items():
+        assert sorted(keys(out, table)) == committed
+    assert manifest(out, "run-c")["status"] == "succeeded"
+    assert not (out / "_staging").exists()  # what the second run staged again is gone
+
+
+def test_a_run_whose_counts_do_not_balance_commits_nothing_and_keeps_its_staging(tweets, tmp_path):
+    out = tmp_path / "out"
+    lost_record = (("twitter", "read", ""), 1)  # a record read that ends nowhere
+    with pytest.raises(Exception, match="UnbalancedRun|balance"):
+        run_pipeline(tweets, out, "run-d", extra_tallies=[lost_record])
+    record = manifest(out, "run-d")
+    assert record["status"] == "unbalanced" and not record["balanced"] and not record["snapshots"]
+    assert record["counts"]["twitter"]["balanced"] is False
+    assert not (out / "warehouse" / "catalog.db").exists()  # no table was even created
+    assert not list((out / "lake").rglob("*.jsonl"))  # the lake files stay staged
+    staging = Path(record["staging"])
+    assert list(staging.rglob("*.parquet")) and list(staging.rglob("*.jsonl"))
+    assert json.loads((staging / sinks.KEPT_FILE).read_text())["reason"] == "counts did not balance"
+
+
+def test_two_attempts_of_one_runs_commit_racing_each_other_commit_once(tweets, tmp_path):
+    """A retried commit step beside the attempt it retries (a worker thought lost, or the recovery of a later run
+    on the host): each loads the table itself and commits the same files for the same run; one snapshot wins."""
+    import threading
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from schemas import tables
+    from warehouse.catalog import ensure_table, file_uri, local_path, writer_schema
+    from warehouse.commit import upsert_files
+
+    run_pipeline(tweets, tmp_path / "source", "run-e")
+    rows = read_table(tmp_path / "source" / "warehouse" / "complaints")
+    day = rows["event_date"][0]
+    rows = rows.filter(pc.equal(rows["event_date"], day))  # a data file holds one partition
+
+    config = CatalogConfig(str(tmp_path / "warehouse"))
+    iceberg = ensure_table(open_catalog(config), config, tables.COMPLAINTS)
+    folder = Path(local_path(iceberg.location())) / f"event_date={day.as_py().isoformat()}"
+    folder.mkdir(parents=True)
+    pq.write_table(rows.select(writer_schema(iceberg).names).cast(writer_schema(iceberg)), folder / "run-f-0.parquet")
+
+    results, start = [], threading.Barrier(2)
+
+    def attempt():
+        table = load_table(open_catalog(config), config, tables.COMPLAINTS)  # each attempt its own view
+        start.wait()
+        results.append(upsert_files(table, [file_uri(str(folder / "run-f-0.parquet"))], tables.COMPLAINTS.key,
+                                    {"run_id": "run-f"}, once_per_run=True))
+
+    attempts = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in attempts:
+        thread.start()
+    for thread in attempts:
+        thread.join()
+    assert len(results) == 2 and results[0].snapshot_id == results[1].snapshot_id
+    iceberg = load_table(open_catalog(config), config, tables.COMPLAINTS)
+    assert [s.summary.get("run_id") for s in iceberg.metadata.snapshots] == ["run-f"]
+    assert read_table(tmp_path / "warehouse" / "complaints").num_rows == rows.num_rows
+
+
+def test_a_detached_runs_manifest_and_staging_belong_to_its_job_not_to_the_launcher(tmp_path):
+    """A launcher that submits a job and ends (``complaints batch --detach``, killed or not) leaves a run that a
+    later run on the host must neither record as abandoned nor sweep: the job commits it."""
+    import subprocess
+    import sys
+
+    from beam_pipelines import run_records
+    from tests.conftest import REPO
+
+    launcher = ("import sys; from beam_pipelines import run_records; from transforms import sinks; "
+                "out = sys.argv[1]; "
+                "run_records.record_started(out, {'run_id': 'detached', 'batch_id': 'b'}, detached=True); "
+                "run_records.record_started(out, {'run_id': 'waited', 'batch_id': 'b'}); "
+                "[sinks.claim_staging(out, run, detached=run == 'detached') for run in ('detached', 'waited')]")
+    subprocess.run([sys.executable, "-c", launcher, str(tmp_path)], cwd=REPO, check=True, timeout=120)
+
+    assert run_records.record_abandoned(str(tmp_path)) == ["waited"]  # its launcher's process is gone
+    assert manifest(tmp_path, "detached")["status"] == "running"
+    assert sinks.sweep_abandoned_staging(str(tmp_path)) == ["waited"]
+    assert (tmp_path / "_staging" / "detached").is_dir()
+
+
+def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_documented_quality_limits():
+    from beam_pipelines.config import QualitySettings
+    from transforms.run_checks import default_quality
+
+    writer = WriteToWarehouse("out/warehouse")
+    assert writer.output_dir == "out" and writer.catalog == CatalogConfig("out/warehouse")
+    assert writer.batch_id == writer.run_id and writer.fail_pipeline
+    assert set(writer.table_schemas) == {"complaints", "dead_letter"}
+    assert default_quality() == QualitySettings()
+    with pytest.raises(ValueError, match="run_id given to WriteToLake"):
+        WriteToWarehouse("out/warehouse", lake=object())
