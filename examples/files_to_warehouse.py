@@ -1,61 +1,41 @@
-"""One channel from files, through the public transforms: tweets -> cleaned, validated, deduplicated, enriched
-complaints, with every rejected record beside them.
+"""One channel from files to the warehouse, through the public transforms: tweets -> cleaned, validated,
+deduplicated, enriched complaints committed to the warehouse's Iceberg tables, every rejected record beside them.
 
     python examples/files_to_warehouse.py --input-dir IN --output-dir OUT [--runner ... other Beam options]
 
-reads ``IN/twitter/*.jsonl`` and the customer master ``IN/customers/*.csv`` and writes:
+reads ``IN/twitter/*.jsonl`` and the customer master ``IN/customers/*.csv`` and writes, in one commit at the end
+of the pipeline (``WriteToWarehouse``: the counts must balance and the quality guard pass, or nothing is
+committed and the pipeline fails saying why):
 
-- ``OUT/complaints-*.parquet``: the curated complaints, in the warehouse table's Arrow schema (``schemas``);
-- ``OUT/dead_letters-*.jsonl``: every record that was rejected, with its stage and reason;
-- ``OUT/tallies-*.jsonl``: what was counted but is no row (records read, retweets and repeated copies).
-
-The last step into the Iceberg warehouse (one snapshot per table, committed by the pipeline) is the warehouse
-writer's; until it is in ``transforms`` this example stops at the Parquet files the warehouse is made of.
+- ``OUT/lake/raw/source=twitter/...``: every record read, verbatim (``WriteToLake``);
+- the ``complaints`` and ``dead_letter`` tables of the warehouse ``OUT/warehouse`` (an embedded Iceberg catalog);
+- ``OUT/_runs/<run_id>.json``: the run manifest, with the counts (retweets and repeated copies as duplicates).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime as dt
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-import schemas
-from transforms import Clean, Dedupe, Enrich, ReadCustomers, ReadFromTwitter, Validate
+from transforms import Clean, Dedupe, Enrich, ReadCustomers, ReadFromTwitter, Validate, WriteToLake, WriteToWarehouse
+from transforms.records import new_run_id
 
 
-def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str) -> None:
-    customers = pipeline | "ReadCustomers" >> ReadCustomers(f"{input_dir}/customers/*.csv")
-    enriched = (
-        pipeline
-        | "ReadTweets" >> ReadFromTwitter(f"{input_dir}/twitter/*.jsonl")
+def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str, run_id: str) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    customers = pipeline | "ReadCustomers" >> ReadCustomers(f"{input_dir}/customers/*.csv", run_id=run_id)
+    read = pipeline | "ReadTweets" >> ReadFromTwitter(f"{input_dir}/twitter/*.jsonl", run_id=run_id)
+    in_lake = read.raw_batches | "WriteLake" >> WriteToLake(output_dir, run_id=run_id, ingest_date=today)
+    (
+        read
         | Clean()
         | Validate()
         | Dedupe()
         | Enrich(customers=customers)
-    )
-    (
-        enriched.complaints
-        | "Rows" >> beam.FlatMap(lambda batch: batch.records)
-        | "WriteComplaints"
-        >> beam.io.WriteToParquet(
-            f"{output_dir}/complaints", schemas.arrow_schema("Complaint"), file_name_suffix=".parquet"
-        )
-    )
-    (
-        enriched.dead_letters
-        | "DeadLettersAsJson" >> beam.Map(lambda letter: json.dumps(letter, default=str, sort_keys=True))
-        | "WriteDeadLetters" >> beam.io.WriteToText(f"{output_dir}/dead_letters", file_name_suffix=".jsonl")
-    )
-    (
-        enriched.tallies
-        | "SumTallies" >> beam.CombinePerKey(sum)
-        | "TalliesAsJson"
-        >> beam.MapTuple(
-            lambda key, count: json.dumps({"source": key[0], "outcome": key[1], "reason": key[2], "count": count})
-        )
-        | "WriteTallies" >> beam.io.WriteToText(f"{output_dir}/tallies", file_name_suffix=".jsonl")
+        | WriteToWarehouse(f"{output_dir}/warehouse", run_id=run_id, batch_date=today, lake=in_lake)
     )
 
 
@@ -66,8 +46,10 @@ def main(argv=None) -> None:
     args, beam_args = parser.parse_known_args(argv)
     # the local runner unless another is asked for (Beam's default would first try to download Prism)
     options = PipelineOptions(beam_args or ["--runner=FnApiRunner"])
+    run_id = new_run_id()
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, args.input_dir, args.output_dir)
+        build(pipeline, args.input_dir, args.output_dir, run_id)
+    print(f"run {run_id}: manifest {args.output_dir}/_runs/{run_id}.json")
 
 
 if __name__ == "__main__":

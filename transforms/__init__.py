@@ -3,12 +3,17 @@
 The public API, shaped like ``apache_beam.io``::
 
     import apache_beam as beam
-    from transforms import ReadFromChannelFiles, Clean, Validate, Dedupe, Enrich, ToRows
+    from transforms import (Clean, Dedupe, Enrich, ReadFromChannelFiles, ToRows, Validate, WriteToLake,
+                            WriteToWarehouse)
+    from transforms.records import new_run_id
 
+    run_id = new_run_id()
     with beam.Pipeline() as p:
-        read = p | ReadFromChannelFiles("in/")               # or ReadFromTwitter("in/twitter/*.jsonl"), ...
+        read = p | ReadFromChannelFiles("in/", run_id=run_id)  # or ReadFromTwitter("in/twitter/*.jsonl"), ...
+        in_lake = read.raw_batches | WriteToLake("out", run_id=run_id)
         enriched = read | Clean() | Validate() | Dedupe() | Enrich(customers=read.customers)
-        rows = enriched | ToRows()                           # PCollection[Complaint], schema-aware
+        enriched | WriteToWarehouse("out/warehouse", run_id=run_id, lake=in_lake)  # commits, once
+        rows = enriched | ToRows()                             # PCollection[Complaint], schema-aware
 
 Every stage takes and returns a ``Stage`` (complaints, dead letters, tallies): dead letters and tallies travel
 beside the complaints, so nothing a stage rejects or counts falls out of the chain. A stage applied out of order
@@ -43,6 +48,8 @@ _HOMES = {
     "ValidationRules": "transforms.validation",
     "Complaint": "transforms.rows",
     "ToRows": "transforms.rows",
+    "WriteToLake": "transforms.warehouse_io",
+    "WriteToWarehouse": "transforms.warehouse_io",
 }
 
 __all__ = list(_HOMES)

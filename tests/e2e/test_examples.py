@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections import Counter
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
@@ -42,24 +41,28 @@ def json_lines(paths):
     return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_one_channel_from_files_writes_its_complaints_dead_letters_and_tallies(day, tmp_path):
+def test_one_channel_from_files_commits_its_complaints_and_dead_letters_to_the_warehouse(day, tmp_path):
+    from tests.warehouse_helpers import read_table
+
     run_example("files_to_warehouse.py", day["dir"], tmp_path)
     twitter, customers = day["expected"]["twitter"], day["expected"]["customers"]
-    rows = pq.ParquetDataset(sorted(tmp_path.glob("complaints-*.parquet"))).read().to_pylist()
+    rows = read_table(tmp_path / "warehouse" / "complaints").to_pylist()
     assert len(rows) == twitter["written"] and {row["source"] for row in rows} == {"twitter"}
     assert len({row["complaint_id"] for row in rows}) == len(rows)
-    letters = json_lines(tmp_path.glob("dead_letters-*.jsonl"))
+    letters = read_table(tmp_path / "warehouse" / "dead_letter").to_pylist()
     assert Counter(letter["source"] for letter in letters) == {
         "twitter": twitter["rejected"],
         "customers": customers["rejected"],
     }
-    tallies = {(t["source"], t["outcome"], t["reason"]): t["count"] for t in json_lines(tmp_path.glob("tallies-*"))}
-    assert tallies[("twitter", "read", "")] == twitter["read"]
-    assert (
-        sum(n for (source, outcome, _), n in tallies.items() if (source, outcome) == ("twitter", "duplicates"))
-        == twitter["duplicates"]
-    )
-    assert tallies[("customers", "loaded", "")] == customers["loaded"]
+    (manifest_path,) = (tmp_path / "_runs").glob("*.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["status"] == "succeeded" and manifest["balanced"] is True
+    counts = manifest["counts"]
+    assert (counts["twitter"]["read"], counts["twitter"]["in_lake"]) == (twitter["read"], twitter["read"])
+    assert counts["twitter"]["duplicates"] == twitter["duplicates"]
+    assert counts["customers"]["loaded"] == customers["loaded"]
+    lake_lines = sum(len(path.read_text().splitlines()) for path in (tmp_path / "lake").rglob("*.jsonl"))
+    assert lake_lines == twitter["read"]
 
 
 def test_typed_complaints_grouped_by_category_and_by_channel_and_priority(day, tmp_path):
