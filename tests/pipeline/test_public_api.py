@@ -4,11 +4,13 @@ rows, dead letters and counts that ``complaints batch`` committed for that day; 
 same rows for their channel; typed rows work with Beam's schema transforms; and a miswired chain fails when the
 pipeline is built.
 
-The warehouse and lake writers are the ``commit`` work's: here the chain's PCollections are collected with a
-plain sink and compared with the tables ``complaints batch`` committed, read back through their catalog.
+The chain's PCollections are collected with a plain sink and compared with the tables ``complaints batch``
+committed, read back through their catalog; the same chain ending in the public writers (``WriteToLake``,
+``WriteToWarehouse``) commits the same tables and counts.
 """
 
 import datetime as dt
+import json
 import pickle
 import re
 from collections import Counter
@@ -32,6 +34,8 @@ from transforms import (
     ToRows,
     Validate,
     ValidationRules,
+    WriteToLake,
+    WriteToWarehouse,
 )
 
 DATE = dt.date(2026, 11, 20)
@@ -88,7 +92,19 @@ def composed(day, tmp_path_factory):
             read | Clean() | Validate(ValidationRules(batch_date=DATE)) | Dedupe() | Enrich(customers=read.customers)
         )
         collect_stage(enriched, out)
-        # what the lake writer would count: every raw record read
+        # and the same chain committed by the public writers, into a warehouse of its own
+        run = day["run"]
+        in_lake = read.raw_batches | WriteToLake(
+            str(out / "committed"), run_id=run["run_id"], batch_id=run["batch_id"], ingest_date=DATE
+        )
+        enriched | WriteToWarehouse(
+            str(out / "committed" / "warehouse"),
+            run_id=run["run_id"],
+            batch_id=run["batch_id"],
+            batch_date=DATE,
+            lake=in_lake,
+        )
+        # what the lake writer counts: every raw record read
         collect(read.raw_batches | beam.Map(lambda batch: (batch.key[0], len(batch.records))), out / "raw.pkl", "Raw")
         by_category = (
             enriched
@@ -162,6 +178,25 @@ def test_the_composed_chains_tallies_give_the_batch_commands_counts(day, compose
     assert counts == day["manifest"]["counts"]
     assert counts["twitter"]["duplicates_by_reason"].get("retweet", 0) > 0  # the trap: retweets are counted
     assert all(entry["balanced"] for entry in counts.values())
+
+
+def test_the_composed_chain_ending_in_the_public_writers_commits_what_the_batch_command_commits(day, composed):
+    """Through ``WriteToLake`` and ``WriteToWarehouse``: the same complaint rows, the same dead letters (filed
+    under the same ingest date), the same counts in the run manifest the pipeline wrote."""
+    committed = composed / "committed"
+    run_id = day["run"]["run_id"]
+    manifest = json.loads((committed / "_runs" / f"{run_id}.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert manifest["counts"] == day["manifest"]["counts"]
+
+    def rows(output_dir, name, key, drop=()):
+        found = [{k: v for k, v in row.items() if k not in drop} for row in warehouse_rows(output_dir, name)]
+        return sorted(found, key=lambda row: row[key])
+
+    assert rows(committed, "complaints", "complaint_id") == rows(day["output"], "complaints", "complaint_id")
+    assert rows(committed, "dead_letter", "error_id", ["failed_at"]) == rows(
+        day["output"], "dead_letter", "error_id", ["failed_at"]
+    )
 
 
 def test_typed_rows_group_and_select_with_beams_schema_transforms(day, composed):
