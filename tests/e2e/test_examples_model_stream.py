@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def day(tmp_path_factory):
     """A generated day (the CLI, as the docs tell a user) and the own-model example's output on it."""
     input_dir, output_dir = tmp_path_factory.mktemp("input"), tmp_path_factory.mktemp("own_model")
     subprocess.run(
-        [sys.executable, "-m", "beam_pipelines", "generate", "--output-dir", str(input_dir), "--volume", "200",
+        [sys.executable, "-m", "beam_pipelines", "generate", "day", "--output-dir", str(input_dir), "--volume", "200",
          "--date", "2026-11-20", "--seed", "31", "--defect-rate", "0.05"],
         cwd=REPO, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
