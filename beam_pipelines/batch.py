@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fnmatch
-import hashlib
 import json
 import os
 import platform
@@ -30,50 +28,30 @@ from beam_pipelines.parameters import catalog_config, validation_rules
 from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import LOCAL_RUNNERS, build_options, local_runner_options, make_runner
-from transforms import sinks
-from transforms.cleaning import clean_complaint
-from transforms.dedupe import DedupeShards
-from transforms.enrichment import EnrichShards
-from transforms.outcomes import apply_stage_to_batches
-from transforms.packing import GroupPackedLists
-from transforms.records import CLEAN, VALIDATE, RunContext
+from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, Validate, sinks
 from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, UnbalancedRun, check_quality,  # noqa: F401
                                    guard_verdict, quality_warnings, reject_guard, summarise_counts,
                                    unexpected_errors, wilson_lower_bound)
-from transforms.sources.all_channels import ReadAllChannels
-from transforms.sources.customers import BuildCustomerIndex, conflict_tallies
 from transforms.sources.files import ReadRawBatches
 from transforms.sources.lake import ReadLakeBatches
-from transforms.sources.sms import AssembleSmsInBatches
-from transforms.stages import Stage
-from transforms.validation import validate_complaint
+from transforms.sources.layout import (  # noqa: F401 - the benchmark floor's check reads them here
+    BYTES_PER_SHARD,
+    MIN_SHARDS,
+    InputFile,
+    default_batch_id,
+    default_shards,
+    discover_inputs,
+    ignored_inputs,
+)
 from transforms.warehouse_io import NOT_COMMITTED, WriteToLake, WriteToWarehouse
 from warehouse.runs import new_run_id
 
-# Input directory layout (INPUT_FORMATS.md): channel folder -> (source name, file patterns).
-CHANNEL_DIRS = {
-    "twitter": ("twitter", ("*.jsonl", "*.jsonl.gz")),
-    "webforms": ("webform", ("*.jsonl", "*.form", "*.jsonl.gz", "*.form.gz")),
-    "sms": ("sms", ("*.txt", "*.txt.gz")),
-    "phone_logs": ("phone", ("*.csv", "*.xml", "*.csv.gz", "*.xml.gz")),
-    "customers": ("customers", ("*.csv", "*.csv.gz")),
-}
-BYTES_PER_SHARD = 32 * 1024 * 1024
-MIN_SHARDS = 8  # enough to keep every worker busy and balanced after the shuffle
 DEAD_LETTER_FILES = 2  # per ingest_date partition and batch
 GZIP_RATIO = 8  # about how much larger the channels' JSON, CSV and text are than their gzip files
 
 
 class InputError(Exception):
     """The input cannot be used (missing directory, no channel files)."""
-
-
-@dataclass
-class InputFile:
-    source: str
-    path: str
-    display_path: str  # relative to the input directory: stable across machines, recorded in every record
-    size: int
 
 
 @dataclass
@@ -105,80 +83,6 @@ class BatchPlan:
         return sum(f.size * (GZIP_RATIO if f.path.endswith(".gz") else 1) for f in self.files)
 
 
-def included(display_path: str, include: list[str] | None) -> bool:
-    """Whether a file (its path under the input directory, e.g. ``sms/sms_2026112609.txt``) is selected by the
-    ``--include`` patterns (shell globs; none: every file is). The customer master is reference data, not a
-    channel file: it is always read."""
-    return (not include or display_path.startswith("customers/")
-            or any(fnmatch.fnmatchcase(display_path, pattern) for pattern in include))
-
-
-def discover_inputs(input_dir: str, include: list[str] | None = None) -> list[InputFile]:
-    """Every channel file under ``input_dir`` in the contract's layout that ``include`` selects, in a stable
-    order (files a local input directory links to from outside it are not inputs: see ``ignored_inputs``)."""
-    files = []
-    for folder, (source, patterns) in CHANNEL_DIRS.items():
-        seen = set()
-        for pattern in patterns:
-            matches = FileSystems.match([FileSystems.join(input_dir, folder, pattern)])[0].metadata_list
-            for metadata in matches:
-                if metadata.path in seen or _outside(input_dir, metadata.path):
-                    continue
-                seen.add(metadata.path)
-                display = f"{folder}/{metadata.path.rsplit('/', 1)[-1]}"
-                if not included(display, include):
-                    continue
-                files.append(InputFile(source, metadata.path, display, metadata.size_in_bytes))
-    return sorted(files, key=lambda f: f.display_path)
-
-
-def _outside(input_dir: str, path: str) -> bool:
-    """A local file that resolves (through a symbolic link) to a place outside the input directory."""
-    if "://" in input_dir:
-        return False
-    root = os.path.realpath(input_dir)
-    return os.path.commonpath([root, os.path.realpath(path)]) != root
-
-
-def ignored_inputs(input_dir: str, inputs: list[InputFile], include: list[str] | None = None) -> list[dict]:
-    """Files in a local input directory's channel folders that are not read, each with the reason: names the
-    layout does not know (``tweets.JSONL``, ``notes.txt``), files in sub-folders, and links to outside the input
-    directory. They go in the manifest and are named on stderr, so nothing is skipped unseen. Files that
-    ``include`` leaves out on purpose are not listed."""
-    if "://" in input_dir:
-        return []
-    read = {os.path.abspath(f.path) for f in inputs}
-    ignored = []
-    for folder, (_, patterns) in CHANNEL_DIRS.items():
-        top = os.path.join(input_dir, folder)
-        for root, directories, names in os.walk(top):
-            directories.sort()
-            for name in sorted(names):
-                path = os.path.join(root, name)
-                if os.path.abspath(path) in read or name.startswith("."):
-                    continue
-                display = os.path.relpath(path, input_dir)
-                if not included(display, include):
-                    continue
-                if root != top:
-                    reason = "in a sub-folder: only files directly in the channel folder are read"
-                elif _outside(input_dir, path):
-                    reason = "links to a file outside the input directory"
-                else:
-                    reason = f"not a {folder} file name ({', '.join(patterns)})"
-                ignored.append({"path": display, "reason": reason})
-    return ignored
-
-
-def default_batch_id(input_dir: str, batch_date: dt.date) -> str:
-    """Same input directory (however it is spelled: relative, absolute, through a link) and date -> same batch
-    id, so a rerun replaces the lake files the earlier run wrote. The warehouse tables do not depend on it: they
-    are upserted by key."""
-    resolved = input_dir if "://" in input_dir else os.path.realpath(input_dir)
-    digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:8]
-    return f"b{batch_date:%Y%m%d}-{digest}"
-
-
 def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_date: dt.date | None = None,
                batch_id: str | None = None, runner: str = "DirectRunner", beam_args=(),
                include: list[str] | None = None) -> BatchPlan:
@@ -201,13 +105,12 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
 
 def shard_count(settings: Settings, files: list[InputFile]) -> int:
     """The profile's shards, else one per ~32 MB of input (at least ``MIN_SHARDS``, at most 256)."""
-    total = sum(f.size for f in files)
-    return settings.shards or max(MIN_SHARDS, min(256, total // BYTES_PER_SHARD + 1))
+    return settings.shards or default_shards(files)
 
 
 def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Settings, model_factory=RulesModel):
-    """Wire the batch graph, from ``plan``'s input files to the commit; returns the PCollection of the run's
-    manifest (one element).
+    """Wire the batch graph from the public transforms, from ``plan``'s input files to the commit; returns the
+    PCollection of the run's manifest (one element).
 
     Two heavy stages: one reads and parses every input file (and writes the lake); after one shuffle into
     shards (every copy of a complaint, and every part of an SMS, in the same shard), the other joins SMS
@@ -215,38 +118,20 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     to the run's staging directory; ``WriteToWarehouse``'s last step checks the balance and the quality guard,
     commits and writes the run manifest (``transforms/warehouse_io.py``).
     """
-    context = RunContext(plan.run_id, plan.batch_id, plan.started_at, settings.chunk_size)
-    rules = validation_rules(settings.validation, plan.batch_date)
-
-    read = (pipeline
-            | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in plan.files])
-            | "SpreadInputFiles" >> beam.Reshuffle()
-            | "ReadAllChannels" >> ReadAllChannels(context, plan.shards, settings.call_centre_timezone,
-                                                   reader=ReadLakeBatches if plan.from_lake else ReadRawBatches))
+    read = pipeline | "ReadChannelFiles" >> ReadFromChannelFiles(
+        plan.input_dir, files=plan.files, run_id=plan.run_id, batch_id=plan.batch_id, ingested_at=plan.started_at,
+        shards=plan.shards, call_centre_timezone=settings.call_centre_timezone, chunk_size=settings.chunk_size,
+        reader=ReadLakeBatches if plan.from_lake else ReadRawBatches)
     if plan.from_lake:  # records read back from the lake are in it already
-        in_lake = read["raw_batches"] | "AlreadyInLake" >> beam.FlatMap(sinks.lake_tally)
+        in_lake = read.raw_batches | "AlreadyInLake" >> beam.FlatMap(sinks.lake_tally)
     else:
-        in_lake = read["raw_batches"] | "WriteLake" >> WriteToLake(plan.output_dir, run_id=plan.run_id,
-                                                                   batch_id=plan.batch_id, ingest_date=plan.batch_date)
-    # no default: a run without a customer master has no index, and enrichment links nobody (EnrichShards);
-    # Beam would otherwise spend a stage of its own on the empty case, pickling the whole index once more
-    customer_index = (read["customers"]
-                      | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex()).without_defaults())
-    customer_conflicts = customer_index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies)
-
-    shards = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists()
-    assembled = shards | "AssembleSms" >> AssembleSmsInBatches(settings.sms_timeout)
-    cleaned, clean_failures = apply_stage_to_batches(assembled["complaints"], "Clean", clean_complaint, CLEAN)
-    valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE, rules)
-    deduped = valid | "Dedupe" >> DedupeShards()
-    enriched = deduped["complaints"] | "EnrichComplaints" >> EnrichShards(
-        customer_index, model_factory, settings.contact_token_key)
-    # Dead letters of every stage, and every tally, travel to the writers beside the complaints (a Stage)
-    dead_letters = ([read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
-                    | "AllDeadLetters" >> beam.Flatten())
-    tallies = ([read["tallies"], customer_conflicts, assembled["tallies"], deduped["tallies"]]
-               | "StageTallies" >> beam.Flatten())
-    return (Stage(enriched["complaints"], dead_letters, tallies)
+        in_lake = read.raw_batches | "WriteLake" >> WriteToLake(plan.output_dir, run_id=plan.run_id,
+                                                                batch_id=plan.batch_id, ingest_date=plan.batch_date)
+    return (read
+            | "Clean" >> Clean(settings.sms_timeout)
+            | "Validate" >> Validate(validation_rules(settings.validation, plan.batch_date))
+            | "Dedupe" >> Dedupe()
+            | "Enrich" >> Enrich(model_factory, customers=read.customers, contact_token_key=settings.contact_token_key)
             | "WriteWarehouse" >> WriteToWarehouse(
                 catalog_config(settings.warehouse, plan.output_dir), run_id=plan.run_id, output_dir=plan.output_dir,
                 batch_id=plan.batch_id, batch_date=plan.batch_date, lake=in_lake, quality=settings.quality,

@@ -1,7 +1,9 @@
 """The streaming pipeline: live Twitter/X and web-form messages -> lake, warehouse, dead letter, live aggregates.
 
-It is the batch pipeline's transforms with streaming edges. ``build_stream_graph`` takes raw records
-timestamped with their arrival (from any edge: Kafka, Pub/Sub, or a TestStream in tests) and wires:
+It is the batch pipeline's public transforms with streaming edges: ``ParseMessages() | Clean() | Validate() |
+Dedupe(horizon) | Enrich(model_handler)``, which work one complaint at a time on a stream (``transforms.stages``).
+``build_stream_graph`` takes raw records timestamped with their arrival (from any edge: Kafka, Pub/Sub, or a
+TestStream in tests) and wires:
 
     raw records ──► lake (windows by arrival)
          ▼
@@ -21,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
-from apache_beam.transforms.window import TimestampedValue
 
 from beam_pipelines.config import Settings, StreamingSettings
 from beam_pipelines.parameters import stream_timing, validation_rules
@@ -29,14 +30,9 @@ from schemas import tables
 from beam_pipelines.progress import StreamProgress
 from models.inference import ComplaintModelHandler
 from transforms.aggregates import CountVolumes, DetectSpikes, SpikeRules
-from transforms.cleaning import clean_complaint
-from transforms.dedupe import DedupeWithinHorizon
-from transforms.enrichment import EnrichComplaints
+from transforms import Clean, Dedupe, Enrich, Validate
 from transforms.event_time import AssignEventTime, StreamTiming
-from transforms.outcomes import apply_stage
-from transforms.records import CLEAN, VALIDATE
 from transforms.sources.messages import ParseMessages
-from transforms.validation import validate_complaint
 from transforms import windowed_sinks as sinks
 from warehouse.catalog import CatalogConfig
 from warehouse.runs import new_run_id
@@ -59,12 +55,6 @@ class StreamPlan:
     run_id: str = field(default_factory=new_run_id)
 
 
-def restamp_dead_letter(record: dict):
-    """Dead letters of enrichment come out of RunInference's batches at the end of the global window; give
-    them their failure time so they are written with the current windows."""
-    return TimestampedValue(record, record["failed_at"].timestamp())
-
-
 def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_handler=None) -> dict:
     """Wire the streaming graph onto ``raw_records`` (raw records of live channels, timestamped with their
     arrival). Returns the PCollections of write results, for tests and for the runner to wait on."""
@@ -79,17 +69,17 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
             | sinks.stream_windowing(timing, "LakeWindows")
             | "WriteLake" >> sinks.WriteWindowedFiles(out, sinks.LAKE, shards=plan.shards, **writer))
 
-    parsed = raw_records | "ParseMessages" >> ParseMessages()
-    cleaned, clean_failures = apply_stage(parsed["complaints"], "Clean", clean_complaint, CLEAN)
-    # Live records have no batch date: 'late' and 'future' are judged against their arrival.
-    rules = validation_rules(settings.validation, None)
-    valid, invalid = apply_stage(cleaned, "Validate", validate_complaint, VALIDATE, rules)
-    # A bounded run remembers every id until its input ends: expiry timers would only all fire at once when the
-    # end of input moves the watermark to infinity, and a copy still on its way would then pass as new.
-    deduped = valid | "Dedupe" >> DedupeWithinHorizon(None if plan.bounded else timing.dedupe_horizon_seconds)
-    enriched = deduped["complaints"] | "Enrich" >> EnrichComplaints(
-        plan.customers_path, model_handler, settings.contact_token_key)
-    rows = enriched["complaints"] | "EventTime" >> AssignEventTime(timing)
+    # Live records have no batch date: 'late' and 'future' are judged against their arrival. A bounded run
+    # remembers every id until its input ends: expiry timers would only all fire at once when the end of input
+    # moves the watermark to infinity, and a copy still on its way would then pass as new.
+    enriched = (raw_records
+                | "ParseMessages" >> ParseMessages()
+                | "Clean" >> Clean()
+                | "Validate" >> Validate(validation_rules(settings.validation, None))
+                | "Dedupe" >> Dedupe(None if plan.bounded else timing.dedupe_horizon_seconds)
+                | "Enrich" >> Enrich(model_handler, customers=plan.customers_path,
+                                     contact_token_key=settings.contact_token_key))
+    rows = enriched.complaints | "EventTime" >> AssignEventTime(timing)
     windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")
 
     written = windowed_rows | "WriteComplaints" >> sinks.CommitWindowedRows(layout=sinks.COMPLAINTS, **committer)
@@ -103,13 +93,11 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
               | sinks.stream_windowing(timing, "AlertWindows")
               | "WriteAlerts" >> sinks.CommitWindowedRows(layout=sinks.ALERTS, **committer))
 
-    enrich_failures = enriched["dead_letters"] | "RestampEnrichFailures" >> beam.Map(restamp_dead_letter)
-    rejected = ((parsed["dead_letters"], clean_failures, invalid, enrich_failures)
-                | "AllDeadLetters" >> beam.Flatten()
+    rejected = (enriched.dead_letters
                 | sinks.stream_windowing(timing, "DeadLetterWindows")
                 | "WriteDeadLetters" >> sinks.CommitWindowedRows(layout=sinks.DEAD_LETTERS, **committer))
 
-    counts = ((parsed["tallies"], deduped["tallies"], written, rejected)
+    counts = ((enriched.tallies, written, rejected)
               | "AllTallies" >> beam.Flatten()
               | "WriteStreamCounts" >> sinks.WriteStreamCounts(committer["catalog"], plan.stream_id, plan.run_id,
                                                                timing, plan.commit_attempts))

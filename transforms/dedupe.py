@@ -19,7 +19,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.outcomes import TALLY, count_tally
-from transforms.packing import GroupPacked, PackByKey, RecordBatch
+from transforms.packing import RecordBatch
 from transforms.sources.sms import assembly_key
 
 
@@ -47,37 +47,25 @@ def dedupe(complaints: list[dict]) -> tuple[list[dict], dict[tuple, int]]:
     return list(kept.values()), tallies
 
 
-class KeyByShard(PackByKey):
-    """complaint -> (shard, packed complaint); Flatten several of these before ``GroupPacked``."""
-
-    def __init__(self, shards: int):
-        super().__init__(lambda complaint: shard_of(complaint, shards))
-
-
-class GroupIntoShards(beam.PTransform):
-    """complaints -> RecordBatch(shard, complaints) with every copy of a complaint_id in the same shard."""
-
-    def __init__(self, shards: int):
-        super().__init__()
-        self.shards = shards
-
-    def expand(self, complaints):
-        return complaints | "KeyByShard" >> KeyByShard(self.shards) | "GroupByShard" >> GroupPacked()
-
-
 class DedupeShards(beam.PTransform):
-    """RecordBatch(shard, complaints) -> {'complaints': RecordBatch(shard, unique complaints), 'tallies':
+    """RecordBatch(shard, complaints) -> {'complaints': ``batch_class``(shard, unique complaints), 'tallies':
     duplicates counted by reason}."""
 
+    def __init__(self, batch_class: type = RecordBatch):
+        super().__init__()
+        self.batch_class = batch_class
+
     def expand(self, shards):
+        batch_class = self.batch_class
+
         def dedupe_shard(keyed):
             shard, complaints = keyed
             kept, tallies = dedupe(complaints)
-            yield RecordBatch(shard, kept)
+            yield batch_class(shard, kept)
             for key, count in tallies.items():
                 yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
-        deduped = shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(RecordBatch).with_outputs(
+        deduped = shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(batch_class).with_outputs(
             TALLY, main="complaints")
         return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}
 

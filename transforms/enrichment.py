@@ -128,14 +128,15 @@ def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: C
 
 
 class EnrichShardsFn(beam.DoFn):
-    """RecordBatch(shard, complaints) -> RecordBatch(shard, warehouse rows); a complaint that fails -> dead letter (enrich).
+    """RecordBatch(shard, complaints) -> ``batch_class``(shard, warehouse rows); a complaint that fails -> dead
+    letter (enrich).
 
     The model comes from ``model_factory`` once per worker (``setup``). The customer index is a side input.
     A failing batch is retried one complaint at a time, so only the complaints that fail are dead-lettered.
     """
 
-    def __init__(self, model_factory, token_key: bytes):
-        self.model_factory, self.token_key = model_factory, token_key
+    def __init__(self, model_factory, token_key: bytes, batch_class: type = RecordBatch):
+        self.model_factory, self.token_key, self.batch_class = model_factory, token_key, batch_class
         self.model = None
 
     def setup(self):
@@ -153,22 +154,23 @@ class EnrichShardsFn(beam.DoFn):
                 except Exception as error:  # noqa: BLE001
                     yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
                         complaint, as_record_error(error, ENRICH)))
-        yield RecordBatch(shard, rows)
+        yield self.batch_class(shard, rows)
 
 
 class EnrichShards(beam.PTransform):
     """Link customers, label with the model, prioritise and route; {'complaints', 'dead_letters'}.
     ``customer_index``: a PCollection of at most one CustomerIndex; when it is empty, no complaint links."""
 
-    def __init__(self, customer_index, model_factory, token_key: bytes):
+    def __init__(self, customer_index, model_factory, token_key: bytes, batch_class: type = RecordBatch):
         super().__init__()
         self.customer_index, self.model_factory, self.token_key = customer_index, model_factory, token_key
+        self.batch_class = batch_class
 
     def expand(self, shards):
         enriched = shards | "Enrich" >> beam.ParDo(
-            EnrichShardsFn(self.model_factory, self.token_key),
+            EnrichShardsFn(self.model_factory, self.token_key, self.batch_class),
             customer_index=beam.pvalue.AsSingleton(self.customer_index, default_value=CustomerIndex([]))
-        ).with_output_types(RecordBatch).with_outputs(DEAD_LETTER, main="complaints")
+        ).with_output_types(self.batch_class).with_outputs(DEAD_LETTER, main="complaints")
         return {"complaints": enriched.complaints, "dead_letters": enriched[DEAD_LETTER]}
 
 

@@ -115,24 +115,32 @@ class MapComplaints(_CountingDoFn):
 
 
 class MapComplaintsInBatches(MapComplaints):
-    """RecordBatch of complaints -> RecordBatch of what ``fn`` returned; failures -> dead letter at ``stage``."""
+    """RecordBatch of complaints -> ``batch_class`` of what ``fn`` returned; failures -> dead letter at ``stage``."""
+
+    def __init__(self, fn, stage: str, *fn_args, batch_class: type = RecordBatch):
+        super().__init__(fn, stage, *fn_args)
+        self.batch_class = batch_class
 
     def process(self, batch):
         kept = []
         for complaint in batch.records:
             yield from self.apply(complaint, kept)
-        yield RecordBatch(batch.key, kept)
+        yield self.batch_class(batch.key, kept)
 
 
-def apply_stage_to_batches(batches, label: str, fn, stage: str, *fn_args):
-    """Like ``apply_stage``, on RecordBatches (shards); returns (batches, dead_letters)."""
-    outputs = batches | label >> beam.ParDo(MapComplaintsInBatches(fn, stage, *fn_args)).with_output_types(
-        RecordBatch).with_outputs(DEAD_LETTER, main="complaints")
+def apply_stage_to_batches(batches, label: str, fn, stage: str, *fn_args, batch_class: type = RecordBatch):
+    """Like ``apply_stage``, on RecordBatches (shards); returns (``batch_class`` batches, dead_letters)."""
+    outputs = batches | label >> beam.ParDo(
+        MapComplaintsInBatches(fn, stage, *fn_args, batch_class=batch_class)).with_output_types(
+        batch_class).with_outputs(DEAD_LETTER, main="complaints")
     return outputs.complaints, outputs[DEAD_LETTER]
 
 
-def apply_stage(pcoll, label: str, fn, stage: str, *fn_args):
-    """Apply ``fn`` to each complaint; returns (complaints, dead_letters)."""
-    outputs = pcoll | label >> beam.ParDo(MapComplaints(fn, stage, *fn_args)).with_outputs(
-        DEAD_LETTER, main="complaints")
+def apply_stage(pcoll, label: str, fn, stage: str, *fn_args, output_type=None):
+    """Apply ``fn`` to each complaint; returns (complaints, dead_letters); ``output_type``: the complaints' type
+    hint (None: Beam's default)."""
+    stage_fn = beam.ParDo(MapComplaints(fn, stage, *fn_args))
+    if output_type is not None:
+        stage_fn = stage_fn.with_output_types(output_type)
+    outputs = pcoll | label >> stage_fn.with_outputs(DEAD_LETTER, main="complaints")
     return outputs.complaints, outputs[DEAD_LETTER]

@@ -50,15 +50,25 @@ class RecordBatch:
         return isinstance(other, RecordBatch) and (self.key, self.records) == (other.key, other.records)
 
     def __repr__(self):
-        return f"RecordBatch({self.key!r}, {len(self.records)} records)"
+        return f"{type(self).__name__}({self.key!r}, {len(self.records)} records)"
 
 
 class RecordBatchCoder(beam.coders.Coder):
+    """Pickles a batch once; decodes to the batch class it was made for (``RecordBatch`` or a subclass, such as
+    the typed batches of ``transforms.stages``), so a stage's element type survives a shuffle."""
+
+    def __init__(self, batch_class: type = RecordBatch):
+        self.batch_class = batch_class
+
+    @classmethod
+    def from_type_hint(cls, typehint, unused_registry):
+        return cls(typehint if isinstance(typehint, type) and issubclass(typehint, RecordBatch) else RecordBatch)
+
     def encode(self, value: RecordBatch) -> bytes:
         return pickle.dumps((value.key, value.records), protocol=pickle.HIGHEST_PROTOCOL)
 
     def decode(self, encoded: bytes) -> RecordBatch:
-        return RecordBatch(*pickle.loads(encoded))
+        return self.batch_class(*pickle.loads(encoded))
 
     def estimate_size(self, value) -> int:
         return ESTIMATED_BYTES_PER_RECORD * len(getattr(value, "records", ()) or ())
@@ -67,7 +77,13 @@ class RecordBatchCoder(beam.coders.Coder):
         return False
 
     def to_type_hint(self):
-        return RecordBatch
+        return self.batch_class
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.batch_class is other.batch_class
+
+    def __hash__(self):
+        return hash((type(self), self.batch_class))
 
 
 beam.coders.registry.register_coder(RecordBatch, RecordBatchCoder)
@@ -98,16 +114,16 @@ class GroupPacked(beam.PTransform):
 
 
 class GroupPackedLists(beam.PTransform):
-    """(key, pickled list of records) -> RecordBatch(key, the records of every list with that key)."""
+    """(key, pickled list of records) -> ``batch_class``(key, the records of every list with that key)."""
+
+    def __init__(self, batch_class: type = RecordBatch):
+        super().__init__()
+        self.batch_class = batch_class
 
     def expand(self, packed):
+        batch_class = self.batch_class
         return (packed
                 | "Group" >> beam.GroupByKey()
                 | "Unpack" >> beam.MapTuple(
-                    lambda key, group: RecordBatch(key, [record for data in group for record in unpack(data)])
-                ).with_output_types(RecordBatch))
-
-
-def group_by(records, label: str, key_fn):
-    """Shorthand: key, pack, group and unpack one PCollection of records."""
-    return records | f"{label}Pack" >> PackByKey(key_fn) | f"{label}Group" >> GroupPacked()
+                    lambda key, group: batch_class(key, [record for data in group for record in unpack(data)])
+                ).with_output_types(batch_class))

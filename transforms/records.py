@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 
 import schemas
+from warehouse.runs import new_run_id  # noqa: F401 - the one run-id function, re-exported for transforms' users
 
 # Stage names of the dead-letter contract.
 READ, PARSE, CLEAN, VALIDATE, ENRICH, WRITE = "read", "parse", "clean", "validate", "enrich", "write"

@@ -1,8 +1,9 @@
 """Validation: which records are rejected (to the dead letter, with a reason) and which are flagged.
 
 Rejected: records that cannot be curated truthfully (an event time before 1990 or after 2100, which is a
-placeholder or epoch value rather than a complaint time; text far beyond any channel's limit). Flagged for manual review, but kept: empty text, a future timestamp, a late or
-stale record, an implausible call duration, a phone number that is not a phone number, no contact at all.
+placeholder or epoch value rather than a complaint time; text far beyond any channel's limit). Flagged for manual
+review, but kept: empty text, a future timestamp, a late or stale record, an implausible call duration, a phone
+number that is not a phone number, no contact at all.
 ``unknown_customer`` and ``partial_sms`` are flagged by enrichment and SMS assembly.
 """
 from __future__ import annotations
@@ -19,15 +20,24 @@ LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 
 @dataclass(frozen=True)
 class ValidationRules:
-    """Thresholds of the rules (from a profile's ``[validation]``, by ``beam_pipelines.parameters``) and the
-    batch's logical date (None for live records: they are judged against their arrival)."""
+    """Thresholds of the rules and the batch's logical date. The defaults are the documented rules (a profile's
+    ``[validation]`` section overrides them, through ``beam_pipelines.parameters.validation_rules``).
 
-    batch_date: dt.date | None
-    future_tolerance: dt.timedelta
-    late_after: dt.timedelta
-    stale_after: dt.timedelta
-    max_text_chars: int
-    max_call_duration: dt.timedelta
+    batch_date: the batch's logical date, which ``late_arrival`` is judged against; None (the default): each
+        record's ingestion date (live records, and a batch run on the day it reads).
+    future_tolerance: an event time further than this after ingestion is flagged ``future_timestamp``.
+    late_after: an event day this long before the batch date is flagged ``late_arrival``.
+    stale_after: an event time this long before ingestion is flagged ``stale_event_time``.
+    max_text_chars: a longer text is rejected (``text_too_long``).
+    max_call_duration: a longer (or negative) call is flagged ``implausible_call_duration``.
+    """
+
+    batch_date: dt.date | None = None
+    future_tolerance: dt.timedelta = dt.timedelta(minutes=10)
+    late_after: dt.timedelta = dt.timedelta(days=1)
+    stale_after: dt.timedelta = dt.timedelta(days=365)
+    max_text_chars: int = 20_000
+    max_call_duration: dt.timedelta = dt.timedelta(hours=4)
 
 
 def call_duration_is_plausible(seconds: int | None, maximum: dt.timedelta) -> bool:

@@ -45,7 +45,9 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class ValidationSettings:
-    """``[validation]``: thresholds of the validation rules (``transforms/validation.py``)."""
+    """``[validation]``: thresholds of the validation rules (``transforms/validation.py``). The defaults are the
+    library's own (``transforms.validation.ValidationRules()``; a test keeps them equal), so a pipeline built
+    without a profile applies the same rules."""
 
     future_tolerance_minutes: int = 10   # timed further than this after its ingestion: flagged future_timestamp
     late_after_days: int = 1             # event day this many days before the batch date: flagged late_arrival

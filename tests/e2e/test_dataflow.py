@@ -131,6 +131,7 @@ def test_the_batch_pipeline_builds_as_a_dataflow_batch_job(generated_day, prod_s
     job = pipeline.run().job
     assert job.proto.type.name == "JOB_TYPE_BATCH"
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
-    for step in ("ReadAllChannels", "WriteLake", "GroupIntoShards", "EnrichComplaints", "WriteWarehouse",
-                 "WriteWarehouse/WriteDeadLetters", "WriteWarehouse/CommitRun"):  # the commit is a step of the job
+    for step in ("ReadChannelFiles/ReadAllChannels", "WriteLake", "ReadChannelFiles/GroupIntoShards", "Clean",
+                 "Validate", "Dedupe", "Enrich/EnrichComplaints", "WriteWarehouse", "WriteWarehouse/WriteDeadLetters",
+                 "WriteWarehouse/CommitRun"):  # the commit is a step of the job
         assert step in names, step

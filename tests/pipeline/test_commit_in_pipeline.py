@@ -11,20 +11,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from beam_pipelines.config import ValidationSettings
-from beam_pipelines.parameters import validation_rules
 from models.rules import RulesModel
 from tests.support.warehouse import read_table
-from transforms import sinks, warehouse_io
-from transforms.cleaning import clean_complaint
-from transforms.dedupe import DedupeShards, GroupIntoShards
-from transforms.enrichment import EnrichShards
-from transforms.outcomes import apply_stage_to_batches
-from transforms.packing import RecordBatch
-from transforms.records import CLEAN, VALIDATE, RunContext, dead_letter
-from transforms.sources.twitter import ReadTwitter
-from transforms.stages import Stage
-from transforms.validation import validate_complaint
+from transforms import Clean, Dedupe, Enrich, ReadFromTwitter, Stage, Validate, ValidationRules, sinks, warehouse_io
+from transforms.records import dead_letter
 from transforms.warehouse_io import WriteToLake, WriteToWarehouse
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
@@ -46,32 +36,24 @@ def tweets(tmp_path_factory) -> list[str]:
 
 def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False,
             lake_dir: Path | None = None) -> WriteToWarehouse:
-    """tweets -> lake and warehouse, from the transforms, as a Beam user composes them; returns the writer.
+    """tweets -> lake and warehouse, from the public transforms, as a Beam user composes them; returns the writer.
     ``split_shards``: each shard of enriched complaints reaches the writer as two batches with its key.
     ``lake_dir``: the output directory given to ``WriteToLake`` (default: ``out``, the warehouse writer's)."""
-    context = RunContext(run_id, "hand", STARTED, chunk_size=40)
-    read = (pipeline
-            | beam.Create([("twitter", path, f"twitter/{Path(path).name}") for path in tweets])
-            | ReadTwitter(context))
-    in_lake = read["raw_batches"] | WriteToLake(str(lake_dir or out), run_id=run_id, batch_id="hand",
-                                                ingest_date=DAY)
-    shards = read["complaints"] | GroupIntoShards(3)
-    cleaned, clean_failures = apply_stage_to_batches(shards, "Clean", clean_complaint, CLEAN)
-    valid, invalid = apply_stage_to_batches(cleaned, "Validate", validate_complaint, VALIDATE,
-                                            validation_rules(ValidationSettings(), DAY))
-    deduped = valid | DedupeShards()
-    no_customers = pipeline | "NoCustomerMaster" >> beam.Create([])
-    enriched = deduped["complaints"] | EnrichShards(no_customers, RulesModel, b"a-key-for-this-test")
-    complaints = enriched["complaints"]
+    pattern = str(Path(tweets[0]).parent / "*.jsonl")
+    read = pipeline | ReadFromTwitter(pattern, run_id=run_id, batch_id="hand", ingested_at=STARTED, chunk_size=40,
+                                      shards=3)
+    in_lake = read.raw_batches | WriteToLake(str(lake_dir or out), run_id=run_id, batch_id="hand", ingest_date=DAY)
+    enriched = (read | Clean() | Validate(ValidationRules(batch_date=DAY)) | Dedupe()
+                | Enrich(RulesModel, contact_token_key=b"a-key-for-this-test"))
+    complaints = enriched.complaints
     if split_shards:
         complaints = complaints | "SplitShards" >> beam.FlatMap(
-            lambda batch: [RecordBatch(batch.key, batch.records[::2]), RecordBatch(batch.key, batch.records[1::2])])
-    dead_letters = ([read["dead_letters"], clean_failures, invalid, enriched["dead_letters"]]
-                    | "AllDeadLetters" >> beam.Flatten())
+            lambda batch: [type(batch)(batch.key, batch.records[::2]), type(batch)(batch.key, batch.records[1::2])]
+        ).with_output_types(complaints.element_type)
     more = pipeline | "MoreTallies" >> beam.Create(list(extra_tallies))
-    tallies = [read["tallies"], deduped["tallies"], more] | "AllTallies" >> beam.Flatten()
+    tallies = [enriched.tallies, more] | "AllTallies" >> beam.Flatten()
     writer = WriteToWarehouse(str(out / "warehouse"), run_id=run_id, batch_id="hand", batch_date=DAY, lake=in_lake)
-    Stage(complaints, dead_letters, tallies) | writer
+    Stage(complaints, enriched.dead_letters, tallies) | writer
     return writer
 
 

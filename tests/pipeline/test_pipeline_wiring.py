@@ -7,12 +7,23 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.pipelines import pipeline, tweet_line
 from tests.support.records import make_raw
-from transforms.dedupe import DedupeShards, GroupIntoShards
+from transforms import Clean, Dedupe, ReadFromSms, ReadFromTwitter, Validate
 from transforms.records import RunContext
-from transforms.sources.sms import AssembleSmsParts, parse_sms_part
-from transforms.sources.twitter import ReadTwitter
 
 CONTEXT = RunContext("run-t", "b-t", dt.datetime(2026, 11, 26, 12, tzinfo=dt.timezone.utc), chunk_size=2)
+#: the same run identity, as the public readers take it
+RUN = {"run_id": "run-t", "batch_id": "b-t", "ingested_at": dt.datetime(2026, 11, 26, 12, tzinfo=dt.timezone.utc),
+       "chunk_size": 2, "shards": 3}
+
+
+def records(stage_or_read, label: str):
+    """The complaints of a Stage (or a reader's result), one element per complaint."""
+    return stage_or_read.complaints | f"{label}Records" >> beam.FlatMap(lambda batch: batch.records)
+
+
+def channel_tallies(read):
+    """A reader's tallies without the customer master's (a channel reader counts its empty master as 0)."""
+    return read.tallies | "ChannelTallies" >> beam.Filter(lambda tally: tally[0][0] != "customers")
 
 
 @pytest.fixture()
@@ -26,39 +37,38 @@ def twitter_file(tmp_path):
 
 def test_read_twitter_splits_every_line_into_complaints_or_dead_letters(twitter_file):
     with pipeline() as p:
-        read = (p | beam.Create([("twitter", twitter_file, "twitter/tweets.jsonl")])
-                | ReadTwitter(CONTEXT))
-        assert_that(read["complaints"] | "Ids" >> beam.Map(lambda c: c["source_record_id"]),
+        read = p | ReadFromTwitter(twitter_file, **RUN)
+        assert_that(records(read, "Read") | "Ids" >> beam.Map(lambda c: c["source_record_id"]),
                     equal_to(["1", "2", "3", "1"]), label="complaints")
-        assert_that(read["dead_letters"] | "Reasons" >> beam.Map(lambda d: (d["position"], d["stage"], d["error_type"])),
+        assert_that(read.dead_letters | "Reasons" >> beam.Map(lambda d: (d["position"], d["stage"], d["error_type"])),
                     equal_to([(2, "parse", "invalid_json"), (7, "read", "invalid_utf8")]), label="dead")
-        assert_that(read["raw_batches"] | "Chunks" >> beam.Map(lambda b: (b.key[2], len(b.records))),
+        assert_that(read.raw_batches | "Chunks" >> beam.Map(lambda b: (b.key[2], len(b.records))),
                     equal_to([(0, 2), (1, 2), (2, 2)]), label="chunks")
-        assert_that(read["tallies"], equal_to([(("twitter", "read", ""), 2)] * 3), label="tallies")
+        assert_that(channel_tallies(read), equal_to([(("twitter", "read", ""), 2)] * 3), label="tallies")
 
 
 def test_dedupe_keeps_the_first_copy_and_counts_retweets_and_repeats(twitter_file):
     with pipeline() as p:
-        read = (p | beam.Create([("twitter", twitter_file, "twitter/tweets.jsonl")]) | ReadTwitter(CONTEXT))
-        deduped = read["complaints"] | GroupIntoShards(3) | DedupeShards()
-        kept = deduped["complaints"] | beam.FlatMap(lambda shard: [(c["source_record_id"], c["source_position"])
-                                                                for c in shard.records])
+        deduped = p | ReadFromTwitter(twitter_file, **RUN) | Clean() | Validate() | Dedupe()
+        kept = records(deduped, "Kept") | beam.Map(lambda c: (c["source_record_id"], c["source_position"]))
         assert_that(kept, equal_to([("1", 1), ("2", 4)]), label="kept")
-        totals = deduped["tallies"] | beam.CombinePerKey(sum)
+        totals = (deduped.tallies | beam.Filter(lambda tally: tally[0][1] == "duplicates")
+                  | beam.CombinePerKey(sum))
         assert_that(totals, equal_to([(("twitter", "duplicates", "retweet"), 1),
                                       (("twitter", "duplicates", "same_complaint_id"), 1)]), label="tally")
 
 
-def test_sms_assembly_joins_parts_from_different_bundles_and_counts_merges():
+def test_sms_assembly_joins_parts_from_different_chunks_and_counts_merges(tmp_path):
     lines = ["2026-11-26T09:59:58+01:00|08031234567|3737|m1|a7|1|2|Hello ",
-             "2026-11-26T10:00:02+01:00|+2348031234567|3737|m2|a7|2|2|world",
-             "2026-11-26T09:00:00+01:00|08030000001|3737|m3|0|1|1|single"]
-    parts = [parse_sms_part(make_raw("sms", line, line=n)) for n, line in enumerate(lines, 1)]
+             "2026-11-26T09:00:00+01:00|08030000001|3737|m3|0|1|1|single",
+             "2026-11-26T10:00:02+01:00|+2348031234567|3737|m2|a7|2|2|world"]
+    (tmp_path / "sms_2026112609.txt").write_text("\n".join(lines) + "\n")
     with pipeline() as p:
-        assembled = p | beam.Create(parts) | AssembleSmsParts(dt.timedelta(hours=24))
-        assert_that(assembled["complaints"] | beam.Map(lambda c: (c["text"], c["flags"])),
+        cleaned = p | ReadFromSms(str(tmp_path / "*.txt"), **RUN) | Clean(dt.timedelta(hours=24))
+        assert_that(records(cleaned, "Cleaned") | beam.Map(lambda c: (c["text"], c["flags"])),
                     equal_to([("Hello world", []), ("single", [])]), label="texts")
-        assert_that(assembled["tallies"], equal_to([(("sms", "merged_parts", ""), 1)]), label="merged")
+        merged = cleaned.tallies | beam.Filter(lambda tally: tally[0][1] == "merged_parts")
+        assert_that(merged, equal_to([(("sms", "merged_parts", ""), 1)]), label="merged")
 
 
 def test_per_record_clean_and_validate_stages_route_failures_to_the_dead_letter():
@@ -82,19 +92,16 @@ def test_per_record_clean_and_validate_stages_route_failures_to_the_dead_letter(
 
 
 def test_read_sms_joins_parts_written_in_different_files(tmp_path):
-    from transforms.sources.sms import ReadSms
-
     first, second = tmp_path / "sms_2026112609.txt", tmp_path / "sms_2026112610.txt"
     first.write_text("received_at|msisdn|shortcode|message_id|concat_ref|part|parts|body\n"
                      "2026-11-26T09:59:59+01:00|08031234567|3737|m1|a7|1|2|Billed twice\n")
     second.write_text("2026-11-26T10:00:03+01:00|+2348031234567|3737|m2|a7|2|2| this month\n"
                       "garbage line without fields\n")
     with pipeline() as p:
-        read = (p | beam.Create([("sms", str(first), "sms/sms_2026112609.txt"),
-                                 ("sms", str(second), "sms/sms_2026112610.txt")]) | ReadSms(CONTEXT))
-        assert_that(read["complaints"] | beam.Map(lambda c: (c["source_record_id"], c["text"])),
+        read = p | ReadFromSms(str(tmp_path / "sms_*.txt"), **RUN) | Clean()
+        assert_that(records(read, "Joined") | beam.Map(lambda c: (c["source_record_id"], c["text"])),
                     equal_to([("m1", "Billed twice this month")]), label="joined")
-        assert_that(read["dead_letters"] | beam.Map(lambda d: (d["source_file"], d["error_type"])),
+        assert_that(read.dead_letters | beam.Map(lambda d: (d["source_file"], d["error_type"])),
                     equal_to([("sms/sms_2026112610.txt", "wrong_field_count")]), label="dead")
 
 
@@ -102,8 +109,7 @@ def test_outcomes_are_also_beam_counters(twitter_file):
     from apache_beam.metrics.metric import MetricsFilter
 
     p = pipeline()
-    read = (p | beam.Create([("twitter", twitter_file, "twitter/tweets.jsonl")]) | ReadTwitter(CONTEXT))
-    _ = read["complaints"] | GroupIntoShards(3) | DedupeShards()
+    _ = p | ReadFromTwitter(twitter_file, **RUN) | Clean() | Validate() | Dedupe()
     result = p.run()
     result.wait_until_finish()
     counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]}

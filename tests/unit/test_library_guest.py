@@ -20,6 +20,7 @@ def state():
 before = state()
 import datetime as dt, tempfile
 import transforms, transforms.outcomes, transforms.cleaning, transforms.validation, transforms.sinks
+from transforms import *  # every public name, loaded
 from beam_pipelines.batch import plan_batch, run_batch
 from beam_pipelines.config import load_settings
 from beam_pipelines.generator import generate
@@ -32,6 +33,13 @@ plan = plan_batch(work + "/in", work + "/out", settings, batch_date=dt.date(2026
                   beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
 manifest = run_batch(plan, settings)
 assert manifest["status"] == "succeeded" and manifest["counts"]["twitter"]["written"] > 0, manifest["status"]
+# and a pipeline composed only of the public API, typed rows included
+import apache_beam as beam
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+    read = pipeline | ReadFromChannelFiles(work + "/in")
+    rows = (read | Clean() | Validate() | Dedupe() | Enrich(customers=read.customers) | ToRows()
+            | beam.GroupBy("category").aggregate_field("complaint_id", beam.combiners.CountCombineFn(), "n"))
 after_run = state()
 # the runner's own exit hooks are Beam's and gRPC's, not ours: compare the collector, stderr and the signals
 for moment in (before, after_import, after_run):
@@ -48,6 +56,20 @@ def test_importing_and_running_our_transforms_changes_nothing_process_wide():
     states = json.loads(result.stdout.strip().splitlines()[-1])
     assert states["after_import"] == states["before"]
     assert states["after_run"] == states["before"]
+
+
+def test_importing_the_package_or_its_beam_free_modules_imports_no_beam():
+    """``import transforms`` is cheap and Beam-free (the public names load on first use), so the web-form
+    endpoint, which imports ``transforms.cleaning``, stays without Beam; a public name loads its module."""
+    code = ("import sys\n"
+            "import transforms, transforms.cleaning, transforms.validation\n"
+            "assert 'apache_beam' not in sys.modules, 'Beam imported'\n"
+            "assert set(transforms.__all__) <= set(dir(transforms))\n"
+            "from transforms import Clean\n"
+            "assert 'apache_beam' in sys.modules and Clean.__module__ == 'transforms.stages'\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 def test_a_worker_tunes_its_collector_only_when_its_environment_asks():

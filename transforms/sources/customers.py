@@ -14,7 +14,6 @@ from transforms.cleaning import normalise_email, normalise_handle, normalise_pho
 from transforms.outcomes import as_record_error, count_tally
 from transforms.packing import RecordBatch
 from transforms.records import RecordError, raw_text
-from transforms.sources.channel import ReadChannel
 from transforms.sources.payloads import parse_csv_row
 
 SOURCE = "customers"
@@ -138,22 +137,6 @@ class CountLoaded(beam.PTransform):
                 | "Profiles" >> beam.Map(lambda item: len(item.records) if isinstance(item, RecordBatch) else 1)
                 | "Count" >> beam.CombineGlobally(sum)
                 | "Tally" >> beam.Map(lambda n: count_tally((SOURCE, "loaded", ""), n)))
-
-
-class ReadCustomers(beam.PTransform):
-    """Customer master files -> {'index': one CustomerIndex, 'dead_letters', 'tallies'}."""
-
-    def __init__(self, context):
-        super().__init__()
-        self.context = context
-
-    def expand(self, files):
-        read = files | ReadChannel(parse_customer, self.context)
-        index = read["complaints"] | "BuildIndex" >> beam.CombineGlobally(BuildCustomerIndex())
-        loaded = read["complaints"] | "CountLoaded" >> CountLoaded()
-        conflicts = index | "CountConflicts" >> beam.FlatMap(conflict_tallies)
-        return {"index": index, "dead_letters": read["dead_letters"],
-                "tallies": (read["tallies"], loaded, conflicts) | "Tallies" >> beam.Flatten()}
 
 
 def conflict_tallies(index: CustomerIndex) -> list[tuple]:

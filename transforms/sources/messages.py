@@ -80,11 +80,18 @@ def parse_message(raw_record: dict) -> dict:
 
 
 class ParseMessages(beam.PTransform):
-    """Raw records of live channels -> {'complaints', 'dead_letters', 'tallies'}: every message read is
-    tallied (``read``) and either parsed or dead-lettered with its reason."""
+    """Parses the raw records of the live channels (Twitter/X, web forms), as the Kafka and Pub/Sub edges of
+    ``transforms.sources.live`` read them, one complaint at a time.
+
+    Takes raw records (dicts of the ``RawRecord`` schema) and emits the first ``Stage`` of a stream's chain: its
+    complaints one by one (``ParsedRecord``), so ``Clean() | Validate() | Dedupe() | Enrich()`` follow. Every
+    message read is tallied ``(source, read)`` and either parsed or dead-lettered with its reason. No arguments.
+    """
 
     def expand(self, raw_records):
-        parsed = raw_records | "Parse" >> beam.ParDo(ParseRawRecords(parse_message)).with_outputs(
-            DEAD_LETTER, main="complaints")
+        from transforms.stages import ParsedRecord, Stage
+
+        parsed = raw_records | "Parse" >> beam.ParDo(ParseRawRecords(parse_message)).with_output_types(
+            ParsedRecord).with_outputs(DEAD_LETTER, main="complaints")
         tallies = raw_records | "CountRead" >> beam.Map(lambda record: count_tally((record["source"], "read", ""), 1))
-        return {"complaints": parsed.complaints, "dead_letters": parsed[DEAD_LETTER], "tallies": tallies}
+        return Stage(parsed.complaints, parsed[DEAD_LETTER], tallies)

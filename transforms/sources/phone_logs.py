@@ -6,14 +6,10 @@ explicit UTC offset on the time itself). The agent's notes are the complaint tex
 """
 from __future__ import annotations
 
-import functools
-
-import apache_beam as beam
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from transforms.cleaning import parse_timestamp
-from transforms.sources.channel import ReadChannel
 from transforms.records import READ, RecordError, new_complaint, raw_text
 from transforms.sources.files import local_name
 from transforms.sources.payloads import parse_csv_row
@@ -76,15 +72,3 @@ def parse_call(raw_record: dict, default_timezone: str = DEFAULT_TIMEZONE) -> di
         call_duration_seconds=duration,
     )
     return complaint
-
-
-class ReadPhoneLogs(beam.PTransform):
-    """Call-centre exports (CSV and XML) -> raw batches, complaints, dead letters, tallies."""
-
-    def __init__(self, context, default_timezone: str = DEFAULT_TIMEZONE):
-        super().__init__()
-        self.context, self.default_timezone = context, default_timezone
-
-    def expand(self, files):
-        return files | ReadChannel(functools.partial(parse_call, default_timezone=self.default_timezone),
-                                   self.context)

@@ -13,9 +13,8 @@ import apache_beam as beam
 import datetime as dt
 
 from transforms.cleaning import normalise_phone, parse_timestamp
-from transforms.sources.channel import ReadChannel
 from transforms.outcomes import TALLY, count_tally
-from transforms.packing import RecordBatch, group_by
+from transforms.packing import RecordBatch
 from transforms.records import RecordError, new_complaint, raw_text
 
 SOURCE = "sms"
@@ -120,31 +119,6 @@ def _join(message: dict[int, dict]) -> dict:
     return complaint
 
 
-class AssembleSmsParts(beam.PTransform):
-    """SMS parts -> complaints: single-part messages pass through; multi-part ones are grouped by
-    (sender, concat_ref, parts) and joined. Emits {'complaints', 'tallies'} (merged and duplicate parts)."""
-
-    def __init__(self, timeout: dt.timedelta):
-        super().__init__()
-        self.timeout = timeout
-
-    def expand(self, parts):
-        split = parts | "SingleOrMulti" >> beam.Partition(lambda part, _: int(is_multipart(part)), 2)
-        timeout = self.timeout
-
-        def assemble(keyed):
-            _, group = keyed
-            complaints, tallies = assemble_batch(group, timeout)
-            yield from complaints
-            for key, count in tallies.items():
-                yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
-
-        assembled = (group_by(split[1], "Parts", assembly_key)
-                     | "JoinParts" >> beam.FlatMap(assemble).with_outputs(TALLY, main="complaints"))
-        complaints = (split[0], assembled.complaints) | "AllMessages" >> beam.Flatten()
-        return {"complaints": complaints, "tallies": assembled[TALLY]}
-
-
 def assemble_batch(records: list[dict], timeout: dt.timedelta) -> tuple[list[dict], dict[tuple, int]]:
     """Join the SMS parts in a batch of records (other records pass through); returns (records, tallies)."""
     messages: dict[str, list[dict]] = {}
@@ -183,17 +157,3 @@ class AssembleSmsInBatches(beam.PTransform):
         outputs = batches | "JoinParts" >> beam.FlatMap(assemble).with_output_types(RecordBatch).with_outputs(
             TALLY, main="complaints")
         return {"complaints": outputs.complaints, "tallies": outputs[TALLY]}
-
-
-class ReadSms(beam.PTransform):
-    """SMS exports -> raw batches, complaints (multi-part messages joined), dead letters, tallies."""
-
-    def __init__(self, context, timeout: dt.timedelta = dt.timedelta(hours=24)):
-        super().__init__()
-        self.context, self.timeout = context, timeout
-
-    def expand(self, files):
-        read = files | ReadChannel(parse_sms_part, self.context)
-        assembled = read["complaints"] | "Assemble" >> AssembleSmsParts(self.timeout)
-        tallies = (read["tallies"], assembled["tallies"]) | "Tallies" >> beam.Flatten()
-        return {**read, "complaints": assembled["complaints"], "tallies": tallies}

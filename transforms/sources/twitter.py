@@ -5,10 +5,7 @@ Identity is ``data.id``; event time ``data.created_at``. A retweet (``referenced
 """
 from __future__ import annotations
 
-import apache_beam as beam
-
 from transforms.cleaning import parse_timestamp
-from transforms.sources.channel import ReadChannel
 from transforms.records import RecordError, new_complaint, raw_text
 from transforms.sources.payloads import identifier_field, load_json_object, string_field
 
@@ -48,14 +45,3 @@ def parse_tweet(raw_record: dict) -> dict:
     if retweet_of is not None:
         complaint["_duplicate_reason"] = "retweet"
     return complaint
-
-
-class ReadTwitter(beam.PTransform):
-    """Twitter/X files -> raw batches, complaints (retweets marked as duplicates), dead letters, tallies."""
-
-    def __init__(self, context):
-        super().__init__()
-        self.context = context
-
-    def expand(self, files):
-        return files | ReadChannel(parse_tweet, self.context)

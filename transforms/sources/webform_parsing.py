@@ -1,4 +1,4 @@
-"""Web-form records into complaints, without Beam: the parse functions that the pipeline's ``ReadWebforms``
+"""Web-form records into complaints, without Beam: the parse functions that the pipeline's readers
 (``webforms.py``) and live reader use, and that the web-form endpoint (``ingest/webform_endpoint.py``) runs on
 each post before it accepts it, so what the edge answers 202 is what the pipeline will not dead-letter for its
 form.

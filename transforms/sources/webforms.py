@@ -7,19 +7,5 @@ needs no Beam, so the endpoint checks a post with the same code.
 """
 from __future__ import annotations
 
-import apache_beam as beam
-
-from transforms.sources.channel import ReadChannel
 from transforms.sources.webform_parsing import (  # noqa: F401 - the parse functions' home for the pipeline
     FIELD_NAMES, SOURCE, parse_webform, parse_webform_body, parse_webform_json)
-
-
-class ReadWebforms(beam.PTransform):
-    """Web-form files (``.jsonl`` and ``.form``) -> raw batches, complaints, dead letters, tallies."""
-
-    def __init__(self, context):
-        super().__init__()
-        self.context = context
-
-    def expand(self, files):
-        return files | ReadChannel(parse_webform, self.context)

@@ -1,0 +1,82 @@
+"""Typed complaints: the curated complaint as a Beam schema type, derived from the Avro ``Complaint`` schema.
+
+``Complaint`` is a ``NamedTuple`` with one field per field of ``schemas/avro/complaint.avsc``, in its order, and
+Beam's ``RowCoder`` is registered for it, so a ``PCollection[Complaint]`` is schema-aware: ``beam.Select``,
+``beam.GroupBy('category').aggregate_field(...)``, ``SqlTransform`` and the DataFrame API
+(``apache_beam.dataframe.convert.to_dataframe``) work on it. Avro types map to Beam's: ``string`` -> ``str``,
+``long``/``int`` -> ``int``, ``double`` -> ``float``, a ``["null", T]`` union -> ``Optional[T]``, an array ->
+``Sequence``, ``timestamp-micros`` -> ``apache_beam.utils.timestamp.Timestamp`` (Beam's micros instant), ``date``
+-> ``datetime.date``.
+
+The stages keep working on batches of dicts (their fast path); ``ToRows`` is the typed boundary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+
+import apache_beam as beam
+from apache_beam.utils.timestamp import Timestamp
+
+import schemas
+from transforms.stages import EnrichedBatch, stage_input
+
+
+def _beam_type(avro_type):
+    """The Python type Beam's schemas map to the field of Avro type ``avro_type``."""
+    if isinstance(avro_type, list):
+        (non_null,) = [t for t in avro_type if t != "null"]
+        return typing.Optional[_beam_type(non_null)]  # noqa: UP045 - Beam's schemas read Optional, not X | None
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        if logical == "timestamp-micros":
+            return Timestamp
+        if logical == "date":
+            return dt.date
+        if avro_type["type"] == "array":
+            return typing.Sequence[_beam_type(avro_type["items"])]
+        return _beam_type(avro_type["type"])
+    return {"string": str, "long": int, "int": int, "double": float, "float": float, "boolean": bool, "bytes": bytes}[
+        avro_type
+    ]
+
+
+def _fields(name: str) -> list[tuple[str, type]]:
+    return [(field["name"], _beam_type(field["type"])) for field in schemas.avro_schema(name)["fields"]]
+
+
+#: A curated complaint, one row of the warehouse table ``complaints`` (every field of the Avro schema).
+Complaint = typing.NamedTuple("Complaint", _fields("Complaint"))
+Complaint.__module__ = __name__
+Complaint.__doc__ = "A curated complaint: the Avro ``Complaint`` schema as a Beam schema type (see the module)."
+beam.coders.registry.register_coder(Complaint, beam.coders.RowCoder)
+
+_TIMESTAMPS = [name for name, kind in _fields("Complaint") if kind is Timestamp]
+
+
+def complaint_row(row: dict) -> Complaint:
+    """A warehouse row (a dict of the schema's fields, as ``Enrich`` emits) -> ``Complaint``. ``event_date`` is
+    the UTC date of ``event_time``."""
+    values = dict(row)
+    values["event_date"] = row["event_time"].astimezone(dt.UTC).date()
+    for name in _TIMESTAMPS:
+        values[name] = Timestamp.from_utc_datetime(row[name].astimezone(dt.UTC))
+    return Complaint(**{name: values.get(name) for name in Complaint._fields})
+
+
+class ToRows(beam.PTransform):
+    """Turns ``Enrich``'s batches into typed rows: one ``Complaint`` per curated complaint.
+
+    Takes the ``Stage`` that ``Enrich`` emits, batched or live (its dead letters and tallies stay where they
+    are: this transform reads only its complaints) and emits a schema-aware ``PCollection[Complaint]``, one row
+    per complaint the warehouse would hold. No arguments.
+    """
+
+    def expand(self, pvalueish):
+        stage, live = stage_input(pvalueish, "ToRows()", EnrichedBatch)
+        if live:
+            return stage.complaints | "ToRows" >> beam.Map(complaint_row).with_output_types(Complaint)
+        return stage.complaints | "ToRows" >> beam.FlatMap(
+            lambda batch: [complaint_row(row) for row in batch.records]
+        ).with_output_types(Complaint)
