@@ -5,7 +5,7 @@
 
 Each line of ``IN/twitter/*.jsonl`` and ``IN/webforms/*.jsonl`` is a message arriving when it was posted (else
 with the line before it); the watermark moves a minute at a time. The messages go through the stream's public
-stages as ``complaints stream`` composes them, ``ParseMessages | Clean | Validate | Dedupe(horizon_seconds) |
+stages as ``complaints stream run`` composes them, ``ParseMessages | Clean | Validate | Dedupe(horizon_seconds) |
 Enrich(model_handler)``, the user's ``KeywordModel`` (``own_model_runinference.py``) served by RunInference's
 ``ComplaintModelHandler``; each complaint is counted in the minute window of its event time, and
 ``OUT/window_counts.json`` gets (and stdout shows) a ``{"window_start", "category", "complaints"}`` per window and
