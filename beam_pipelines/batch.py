@@ -7,6 +7,7 @@ output (one snapshot per table, by upsert) and writes the run manifest (``transf
 killed run left half-done, runs the graph, waits, and returns the manifest the pipeline wrote (or raises what
 it says).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,9 +30,19 @@ from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import LOCAL_RUNNERS, build_options, local_runner_options, make_runner
 from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, Validate, sinks
-from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, UnbalancedRun, check_quality,  # noqa: F401
-                                   guard_verdict, quality_warnings, reject_guard, summarise_counts,
-                                   unexpected_errors, wilson_lower_bound)
+from transforms.run_checks import (  # noqa: F401 - re-exported: the CLI's exit-code mapping and callers read them here
+    BrokenStage,
+    CommitFailed,
+    RefusedRun,
+    UnbalancedRun,
+    check_quality,
+    guard_verdict,
+    quality_warnings,
+    reject_guard,
+    summarise_counts,
+    unexpected_errors,
+    wilson_lower_bound,
+)
 from transforms.sources.files import ReadRawBatches
 from transforms.sources.lake import ReadLakeBatches
 from transforms.sources.layout import (  # noqa: F401 - the benchmark floor's check reads them here
@@ -83,9 +94,17 @@ class BatchPlan:
         return sum(f.size * (GZIP_RATIO if f.path.endswith(".gz") else 1) for f in self.files)
 
 
-def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_date: dt.date | None = None,
-               batch_id: str | None = None, runner: str = "DirectRunner", beam_args=(),
-               include: list[str] | None = None) -> BatchPlan:
+def plan_batch(
+    input_dir: str,
+    output_dir: str,
+    settings: Settings,
+    *,
+    batch_date: dt.date | None = None,
+    batch_id: str | None = None,
+    runner: str = "DirectRunner",
+    beam_args=(),
+    include: list[str] | None = None,
+) -> BatchPlan:
     if "://" not in input_dir and not os.path.isdir(input_dir):
         raise InputError(f"input directory {input_dir} does not exist")
     files = discover_inputs(input_dir, include)
@@ -93,14 +112,28 @@ def plan_batch(input_dir: str, output_dir: str, settings: Settings, *, batch_dat
         if include:
             raise InputError(f"no channel files under {input_dir} match --include {' '.join(include)}")
         raise InputError(f"no channel files under {input_dir} (expected twitter/, webforms/, sms/, phone_logs/)")
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     # default: the day the channel files are named for (a day's delivery run the next morning is that day's)
-    batch_date = (batch_date or day_named_by((f.display_path, f.size) for f in files if f.source != "customers")
-                  or started_at.date())
+    batch_date = (
+        batch_date
+        or day_named_by((f.display_path, f.size) for f in files if f.source != "customers")
+        or started_at.date()
+    )
     batch_id = batch_id or default_batch_id(input_dir, batch_date)
-    return BatchPlan(input_dir, output_dir, batch_date, batch_id, new_run_id(started_at), started_at, files,
-                     shard_count(settings, files), runner, list(beam_args), ignored_inputs(input_dir, files, include),
-                     include=list(include or []))
+    return BatchPlan(
+        input_dir,
+        output_dir,
+        batch_date,
+        batch_id,
+        new_run_id(started_at),
+        started_at,
+        files,
+        shard_count(settings, files),
+        runner,
+        list(beam_args),
+        ignored_inputs(input_dir, files, include),
+        include=list(include or []),
+    )
 
 
 def shard_count(settings: Settings, files: list[InputFile]) -> int:
@@ -119,26 +152,46 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
     commits and writes the run manifest (``transforms/warehouse_io.py``).
     """
     read = pipeline | "ReadChannelFiles" >> ReadFromChannelFiles(
-        plan.input_dir, files=plan.files, run_id=plan.run_id, batch_id=plan.batch_id, ingested_at=plan.started_at,
-        shards=plan.shards, call_centre_timezone=settings.call_centre_timezone, chunk_size=settings.chunk_size,
-        reader=ReadLakeBatches if plan.from_lake else ReadRawBatches)
+        plan.input_dir,
+        files=plan.files,
+        run_id=plan.run_id,
+        batch_id=plan.batch_id,
+        ingested_at=plan.started_at,
+        shards=plan.shards,
+        call_centre_timezone=settings.call_centre_timezone,
+        chunk_size=settings.chunk_size,
+        reader=ReadLakeBatches if plan.from_lake else ReadRawBatches,
+    )
     if plan.from_lake:  # records read back from the lake are in it already
         in_lake = read.raw_batches | "AlreadyInLake" >> beam.FlatMap(sinks.lake_tally)
     else:
-        in_lake = read.raw_batches | "WriteLake" >> WriteToLake(plan.output_dir, run_id=plan.run_id,
-                                                                batch_id=plan.batch_id, ingest_date=plan.batch_date)
-    return (read
-            | "Clean" >> Clean(settings.sms_timeout)
-            | "Validate" >> Validate(validation_rules(settings.validation, plan.batch_date))
-            | "Dedupe" >> Dedupe()
-            | "Enrich" >> Enrich(model_factory, customers=read.customers, contact_token_key=settings.contact_token_key)
-            | "WriteWarehouse" >> WriteToWarehouse(
-                catalog_config(settings.warehouse, plan.output_dir), run_id=plan.run_id, output_dir=plan.output_dir,
-                batch_id=plan.batch_id, batch_date=plan.batch_date, lake=in_lake, quality=settings.quality,
-                manifest=planned_manifest(plan, settings, model_version_of(model_factory)),
-                table_schemas=plan.table_schemas or None, commit_attempts=settings.warehouse.commit_attempts,
-                read_files=[f.display_path for f in plan.files], dead_letter_files=DEAD_LETTER_FILES,
-                properties={"writer": "batch"}, fail_pipeline=plan.detached))
+        in_lake = read.raw_batches | "WriteLake" >> WriteToLake(
+            plan.output_dir, run_id=plan.run_id, batch_id=plan.batch_id, ingest_date=plan.batch_date
+        )
+    return (
+        read
+        | "Clean" >> Clean(settings.sms_timeout)
+        | "Validate" >> Validate(validation_rules(settings.validation, plan.batch_date))
+        | "Dedupe" >> Dedupe()
+        | "Enrich" >> Enrich(model_factory, customers=read.customers, contact_token_key=settings.contact_token_key)
+        | "WriteWarehouse"
+        >> WriteToWarehouse(
+            catalog_config(settings.warehouse, plan.output_dir),
+            run_id=plan.run_id,
+            output_dir=plan.output_dir,
+            batch_id=plan.batch_id,
+            batch_date=plan.batch_date,
+            lake=in_lake,
+            quality=settings.quality,
+            manifest=planned_manifest(plan, settings, model_version_of(model_factory)),
+            table_schemas=plan.table_schemas or None,
+            commit_attempts=settings.warehouse.commit_attempts,
+            read_files=[f.display_path for f in plan.files],
+            dead_letter_files=DEAD_LETTER_FILES,
+            properties={"writer": "batch"},
+            fail_pipeline=plan.detached,
+        )
+    )
 
 
 # -- the run manifest -------------------------------------------------------------------------------------
@@ -169,14 +222,20 @@ def planned_manifest(plan: BatchPlan, settings: Settings, model_version: str) ->
         "include": plan.include,
         "reprocessed_from_lake": plan.from_lake,
         "ignored_files": plan.ignored,
-        "versions": {"package": __version__, "schema": schemas.SCHEMA_VERSION, "model": model_version,
-                     "apache_beam": apache_beam.__version__, "pyarrow": pyarrow.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "package": __version__,
+            "schema": schemas.SCHEMA_VERSION,
+            "model": model_version,
+            "apache_beam": apache_beam.__version__,
+            "pyarrow": pyarrow.__version__,
+            "python": platform.python_version(),
+        },
     }
 
 
-def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, show_progress: bool = False,
-              wait: bool = True) -> dict:
+def run_batch(
+    plan: BatchPlan, settings: Settings, model_factory=RulesModel, show_progress: bool = False, wait: bool = True
+) -> dict:
     """Launch the batch pipeline for ``plan``, wait for it and return the manifest its commit step wrote
     (``_runs/<run_id>.json``); a run that was not committed raises what its manifest says
     (``UnbalancedRun``, ``RefusedRun``, ``BrokenStage``, ``CommitFailed``).
@@ -193,8 +252,7 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
 
     # opens the catalog first: a warehouse that cannot be used (moved, unreachable) is refused before anything
     # is written, not even a run manifest
-    plan.table_schemas = writer_schemas(catalog_config(settings.warehouse, plan.output_dir),
-                                        list(sinks.ICEBERG_TABLES))
+    plan.table_schemas = writer_schemas(catalog_config(settings.warehouse, plan.output_dir), list(sinks.ICEBERG_TABLES))
     plan.detached = not wait
     recover_interrupted_commits(plan.output_dir, settings)
     run_records.record_abandoned(plan.output_dir)
@@ -205,8 +263,9 @@ def run_batch(plan: BatchPlan, settings: Settings, model_factory=RulesModel, sho
         run_records.record_ended(plan.output_dir, plan.run_id, run_records.INTERRUPTED, "stopped by an interrupt")
         raise
     except BaseException as error:
-        run_records.record_ended(plan.output_dir, plan.run_id, run_records.FAILED,
-                                 f"{type(error).__name__}: {str(error)[:1500]}")
+        run_records.record_ended(
+            plan.output_dir, plan.run_id, run_records.FAILED, f"{type(error).__name__}: {str(error)[:1500]}"
+        )
         raise
 
 
@@ -224,29 +283,48 @@ def recover_interrupted_commits(output_dir: str, settings: Settings) -> list[dic
     recovered = []
     for journal in sinks.lake_journals(output_dir):
         run_id, journal_owner = journal.get("run_id"), journal.get("owner") or {}
-        if journal.get("abandoned") or journal_owner.get("host") != socket.gethostname() \
-                or sinks.process_alive(journal_owner.get("pid")):
+        if (
+            journal.get("abandoned")
+            or journal_owner.get("host") != socket.gethostname()
+            or sinks.process_alive(journal_owner.get("pid"))
+        ):
             continue
         draft = journal.get("manifest_draft") or {"run_id": run_id, "batch_id": journal.get("batch_id")}
         catalog = catalog_config(settings.warehouse, output_dir)
         try:
             if not FileSystems.exists(sinks.staging_root(output_dir, run_id)):
                 raise RuntimeError(f"its staged files ({sinks.staging_root(output_dir, run_id)}) are gone")
-            committed = sinks.commit_staged(output_dir, run_id, journal.get("batch_id"), catalog,
-                                            writer_schemas(catalog, list(sinks.ICEBERG_TABLES)),
-                                            journal.get("properties"), journal.get("attempts", 8))
+            committed = sinks.commit_staged(
+                output_dir,
+                run_id,
+                journal.get("batch_id"),
+                catalog,
+                writer_schemas(catalog, list(sinks.ICEBERG_TABLES)),
+                journal.get("properties"),
+                journal.get("attempts", 8),
+            )
         except Exception as error:  # noqa: BLE001 - recorded in the manifest and the journal, in one line
-            reason = (f"its commit was interrupted and could not be finished ({type(error).__name__}: "
-                      f"{str(error)[:300]}); the lake files its journal lists stay marked uncommitted")
+            reason = (
+                f"its commit was interrupted and could not be finished ({type(error).__name__}: "
+                f"{str(error)[:300]}); the lake files its journal lists stay marked uncommitted"
+            )
             sinks.write_lake_journal(output_dir, run_id, {**journal, "abandoned": reason})
-            manifest = {**draft, "status": run_records.ABANDONED, "reason": reason,
-                        "lake_journal": sinks.lake_journal_path(output_dir, run_id)}
+            manifest = {
+                **draft,
+                "status": run_records.ABANDONED,
+                "reason": reason,
+                "lake_journal": sinks.lake_journal_path(output_dir, run_id),
+            }
         else:
-            manifest = {**draft, **{key: value for key, value in (
-                ("committed_files", committed["files"]), ("snapshots", committed["snapshots"]),
-                ("committed_rows", committed["rows"]))}, "status": "succeeded",
-                "committed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                "recovered_by": run_records.owner()}
+            manifest = {
+                **draft,
+                "committed_files": committed["files"],
+                "snapshots": committed["snapshots"],
+                "committed_rows": committed["rows"],
+                "status": "succeeded",
+                "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+                "recovered_by": run_records.owner(),
+            }
             run_records.write_manifest(output_dir, manifest)
             sinks.finish_lake_commit(output_dir, run_id)
             sinks.discard_staging(output_dir, run_id)
@@ -259,16 +337,25 @@ def recover_interrupted_commits(output_dir: str, settings: Settings) -> list[dic
 
 def run_identity(plan: BatchPlan, settings: Settings) -> dict:
     """What a run manifest says of a run before it has any outcome."""
-    return {"run_id": plan.run_id, "batch_id": plan.batch_id, "batch_date": plan.batch_date.isoformat(),
-            "started_at": plan.started_at.isoformat(), "runner": plan.runner, "profile": settings.profile,
-            "input_dir": plan.input_dir, "output_dir": plan.output_dir, "reprocessed_from_lake": plan.from_lake}
+    return {
+        "run_id": plan.run_id,
+        "batch_id": plan.batch_id,
+        "batch_date": plan.batch_date.isoformat(),
+        "started_at": plan.started_at.isoformat(),
+        "runner": plan.runner,
+        "profile": settings.profile,
+        "input_dir": plan.input_dir,
+        "output_dir": plan.output_dir,
+        "reprocessed_from_lake": plan.from_lake,
+    }
 
 
 def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: bool, wait: bool) -> dict:
     runner_defaults = {}
     if plan.runner in LOCAL_RUNNERS:
-        runner_defaults = local_runner_options(settings.runner_defaults, plan.beam_args, plan.input_bytes,
-                                               settings.pipeline.single_process_below_mb)
+        runner_defaults = local_runner_options(
+            settings.runner_defaults, plan.beam_args, plan.input_bytes, settings.pipeline.single_process_below_mb
+        )
     options = build_options(plan.runner, plan.beam_args, runner_defaults)
     in_effect = options.get_all_options()  # the command line's flags over the defaults chosen here
     plan.runner_options = {name: in_effect.get(name, value) for name, value in runner_defaults.items()}
@@ -278,8 +365,11 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
     # a detached job's staging belongs to the job, not to this process: no sweep may take it when this one ends
     sinks.claim_staging(plan.output_dir, plan.run_id, detached=not wait)
     channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
-    progress = (ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
-                if show_progress and wait else contextlib.nullcontext())
+    progress = (
+        ProgressReporter(sinks.staging_root(plan.output_dir, plan.run_id), channel_files, plan.shards)
+        if show_progress and wait
+        else contextlib.nullcontext()
+    )
     result = None
     try:
         with progress:
@@ -328,5 +418,6 @@ def run_outcome(output_dir: str, manifest: dict | None, cause: BaseException | N
         sinks.abandon_lake_commit(output_dir, manifest["run_id"], "its commit failed; run the batch again")
         sinks.discard_staging(output_dir, manifest["run_id"])
         raise CommitFailed(manifest["reason"]) from cause
-    raise RuntimeError(f"the pipeline ended but its commit step recorded no outcome (the run's manifest says "
-                       f"{status!r})") from cause
+    raise RuntimeError(
+        f"the pipeline ended but its commit step recorded no outcome (the run's manifest says {status!r})"
+    ) from cause

@@ -5,6 +5,7 @@ the X and web-form spools ``tweets_YYYYMMDDHH.jsonl``, ``forms_YYYYMMDD.form``).
 morning belongs to that day, not to the day it happened to run: its lake partition, its dead letters and its
 report are filed under the day the files are named for.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -6,6 +6,7 @@ submission, ``python -m beam_pipelines.batch``) passes as ``--input_dir=...``. E
 The options are defined once here; the CLI adds the same definitions to its subcommands (``required=True``
 there, since Beam's own parser must accept a command line without them).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,15 +51,28 @@ class BatchOptions(PipelineOptions):
     @staticmethod
     def add_arguments(parser, required: bool = False) -> None:
         _flag(parser, "input-dir", required=required, help="input laid out as twitter/, webforms/, sms/, ...")
-        _flag(parser, "date", help="logical date of the batch (ingest_date, YYYY-MM-DD); default the day the "
-                                   "channel files are named for (sms_YYYYMMDDHH.txt, calls_YYYYMMDD.csv), "
-                                   "else today (UTC)")
-        _flag(parser, "batch-id", help="identity of the batch; a rerun with the same id replaces its output "
-                                       "(default: from the date and the input directory)")
-        _flag(parser, "include", action="append", metavar="GLOB",
-              help="read only the channel files whose path under the input directory matches, e.g. "
-                   "'sms/sms_20261126*.txt' or 'phone_logs/calls_20261126.*' (repeat for more; default: every "
-                   "file); the customer master (customers/) is read whatever the patterns")
+        _flag(
+            parser,
+            "date",
+            help="logical date of the batch (ingest_date, YYYY-MM-DD); default the day the "
+            "channel files are named for (sms_YYYYMMDDHH.txt, calls_YYYYMMDD.csv), "
+            "else today (UTC)",
+        )
+        _flag(
+            parser,
+            "batch-id",
+            help="identity of the batch; a rerun with the same id replaces its output "
+            "(default: from the date and the input directory)",
+        )
+        _flag(
+            parser,
+            "include",
+            action="append",
+            metavar="GLOB",
+            help="read only the channel files whose path under the input directory matches, e.g. "
+            "'sms/sms_20261126*.txt' or 'phone_logs/calls_20261126.*' (repeat for more; default: every "
+            "file); the customer master (customers/) is read whatever the patterns",
+        )
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -74,31 +88,67 @@ class StreamOptions(PipelineOptions):
         defaults = StreamingSettings()
         add_transport_arguments(parser, required)
         _flag(parser, "group-id", default="complaints-stream", help="Kafka consumer group")
-        _flag(parser, "expansion-service", default=os.environ.get("COMPLAINTS_EXPANSION_SERVICE", "localhost:18097"),
-              help="address of the Java expansion service that serves the Kafka read")
-        _flag(parser, "max-records", type=int,
-              help="stop after reading this many messages (a bounded run: tests, backfills)")
+        _flag(
+            parser,
+            "expansion-service",
+            default=os.environ.get("COMPLAINTS_EXPANSION_SERVICE", "localhost:18097"),
+            help="address of the Java expansion service that serves the Kafka read",
+        )
+        _flag(
+            parser,
+            "max-records",
+            type=int,
+            help="stop after reading this many messages (a bounded run: tests, backfills)",
+        )
         _flag(parser, "customers", help="customer master CSV for linking (default: none, all unknown)")
-        _flag(parser, "model-watch", metavar="PATTERN",
-              help="swap in new models while running: a glob of model cards, e.g. 'MODELS/*/model_card.json' "
-                   "(each new directory from `complaints model train`)")
-        _flag(parser, "model-watch-seconds", type=int, default=60,
-              help="how often to look for a new model (default 60)")
-        _flag(parser, "stream-id", help="name of this stream in file names and stream_counts "
-                                        "(default: stream-<transport>)")
-        _flag(parser, "run-id", help="carry on a run: the run id of the job whose Flink savepoint this one "
-                                     "restores, so its windows' counts are replaced, not added (default: a new run)")
-        _flag(parser, "window-seconds", type=int,
-              help=f"event-time window (default: the profile's, {defaults.window_seconds})")
-        _flag(parser, "allowed-lateness", type=int,
-              help="seconds after a window closes that late records still join it "
-                   f"(default: the profile's, {defaults.allowed_lateness_seconds})")
-        _flag(parser, "early-firing-count", type=int,
-              help="write an open window early once this many records wait, 0: never "
-                   f"(default: the profile's, {defaults.early_firing_count})")
-        _flag(parser, "dedupe-horizon", type=int,
-              help="seconds a complaint_id is remembered for dedup "
-                   f"(default: the profile's, {defaults.dedupe_horizon_seconds})")
+        _flag(
+            parser,
+            "model-watch",
+            metavar="PATTERN",
+            help="swap in new models while running: a glob of model cards, e.g. 'MODELS/*/model_card.json' "
+            "(each new directory from `complaints model train`)",
+        )
+        _flag(
+            parser, "model-watch-seconds", type=int, default=60, help="how often to look for a new model (default 60)"
+        )
+        _flag(
+            parser,
+            "stream-id",
+            help="name of this stream in file names and stream_counts (default: stream-<transport>)",
+        )
+        _flag(
+            parser,
+            "run-id",
+            help="carry on a run: the run id of the job whose Flink savepoint this one "
+            "restores, so its windows' counts are replaced, not added (default: a new run)",
+        )
+        _flag(
+            parser,
+            "window-seconds",
+            type=int,
+            help=f"event-time window (default: the profile's, {defaults.window_seconds})",
+        )
+        _flag(
+            parser,
+            "allowed-lateness",
+            type=int,
+            help="seconds after a window closes that late records still join it "
+            f"(default: the profile's, {defaults.allowed_lateness_seconds})",
+        )
+        _flag(
+            parser,
+            "early-firing-count",
+            type=int,
+            help="write an open window early once this many records wait, 0: never "
+            f"(default: the profile's, {defaults.early_firing_count})",
+        )
+        _flag(
+            parser,
+            "dedupe-horizon",
+            type=int,
+            help="seconds a complaint_id is remembered for dedup "
+            f"(default: the profile's, {defaults.dedupe_horizon_seconds})",
+        )
         _flag(parser, "shards", type=int, default=1, help="files per partition and pane (default 1)")
 
     @classmethod
@@ -109,8 +159,9 @@ class StreamOptions(PipelineOptions):
 def _positive(values, name: str, minimum: int = 1) -> None:
     value = getattr(values, name, None)
     if value is not None and value < minimum:
-        raise OptionsError(f"--{name.replace('_', '-')}: expected {'a positive number' if minimum else 'zero or more'},"
-                           f" got {value}")
+        raise OptionsError(
+            f"--{name.replace('_', '-')}: expected {'a positive number' if minimum else 'zero or more'}, got {value}"
+        )
 
 
 def check_batch(values) -> dt.date | None:
@@ -119,8 +170,10 @@ def check_batch(values) -> dt.date | None:
         if not getattr(values, name, None):
             raise OptionsError(f"--{name.replace('_', '-')} is required")
     if values.batch_id is not None and not BATCH_ID.fullmatch(values.batch_id):
-        raise OptionsError(f"--batch-id {values.batch_id!r}: use letters, digits, '.', '_' and '-' (at most 100, "
-                           "starting with a letter or digit)")
+        raise OptionsError(
+            f"--batch-id {values.batch_id!r}: use letters, digits, '.', '_' and '-' (at most 100, "
+            "starting with a letter or digit)"
+        )
     if values.date is None:
         return None
     try:
@@ -141,8 +194,9 @@ def check_stream(values) -> None:
         _positive(values, name, minimum=0)
     run_id = getattr(values, "run_id", None)
     if run_id is not None and not BATCH_ID.fullmatch(run_id):
-        raise OptionsError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (at most 100, starting "
-                           "with a letter or digit)")
+        raise OptionsError(
+            f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' (at most 100, starting with a letter or digit)"
+        )
 
 
 #: Runners that hand on the options Python does not know to a runner of their own (Flink's and Spark's job

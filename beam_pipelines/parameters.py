@@ -1,4 +1,5 @@
 """From a profile's settings (``beam_pipelines.config``) to the parameters the transforms take."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -4,6 +4,7 @@ Beam's local runner reports no progress of its own, and a remote runner's progre
 runner does is write staged files as it goes, with names that say which input file (lake chunks) and which
 shard (warehouse files) they belong to, so counting them tells how far the job has come.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,9 +64,12 @@ class ProgressReporter(_PollingReporter):
             if current != self._last:
                 self._last = current
                 elapsed = time.monotonic() - self._started
-                print(f"  {elapsed:5.0f} s: {current[0]} of {self.input_files} channel files read, "
-                      f"{min(current[1], self.shards)} of {self.shards} shards written", file=self.stream,
-                      flush=True)
+                print(
+                    f"  {elapsed:5.0f} s: {current[0]} of {self.input_files} channel files read, "
+                    f"{min(current[1], self.shards)} of {self.shards} shards written",
+                    file=self.stream,
+                    flush=True,
+                )
 
 
 class StreamProgress(_PollingReporter):
@@ -103,8 +107,11 @@ class StreamProgress(_PollingReporter):
             seen = (path, deletes.get(path, ()))  # a file another engine deleted rows from is read anew
             if seen not in self._file_totals:
                 counted = self._file_totals[seen] = dict.fromkeys(self.totals, 0)
-                rows = (read_tasks(iceberg, [tasks[path]], columns=columns) if path in deletes
-                        else pq.read_table(path, columns=list(columns)))
+                rows = (
+                    read_tasks(iceberg, [tasks[path]], columns=columns)
+                    if path in deletes
+                    else pq.read_table(path, columns=list(columns))
+                )
                 for row in rows.to_pylist():
                     if row["run_id"] == self.run_id and row["outcome"] in counted:
                         counted[row["outcome"]] += row["count"]
@@ -115,8 +122,10 @@ class StreamProgress(_PollingReporter):
 
     def line(self, elapsed: float, rate: float) -> str:
         t = self.totals
-        return (f"  {elapsed:6.0f} s: read {t['read']:,} ({rate:,.0f}/s), written {t['written']:,}, "
-                f"rejected {t['rejected']:,}, duplicates {t['duplicates']:,}")
+        return (
+            f"  {elapsed:6.0f} s: read {t['read']:,} ({rate:,.0f}/s), written {t['written']:,}, "
+            f"rejected {t['rejected']:,}, duplicates {t['duplicates']:,}"
+        )
 
     def _run(self):
         last_read, last_time = 0, time.monotonic()

@@ -9,6 +9,7 @@ the commit replaces those rows (their ``run_id`` and ``model_version`` say which
 is written to the lake again. The review queue's corrections (``review.py``) are re-injected the same way: a
 batch of lake files (``plan_from_lake``), run by ``batch.run_batch``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,8 +17,7 @@ import os
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.batch import (BatchPlan, InputError, InputFile, recover_interrupted_commits, run_batch,
-                                  shard_count)
+from beam_pipelines.batch import BatchPlan, InputError, InputFile, recover_interrupted_commits, run_batch, shard_count
 from beam_pipelines.config import Settings
 from schemas import tables
 from transforms import sinks
@@ -43,7 +43,7 @@ def lake_files(output_dir: str, day: dt.date) -> list[InputFile]:
         for match in FileSystems.match([FileSystems.join(root, "source=*", partition, pattern)])[0].metadata_list:
             if normalise_uri(match.path) in uncommitted:
                 continue
-            display = match.path[len(FileSystems.join(output_dir, "")):].lstrip("/")
+            display = match.path[len(FileSystems.join(output_dir, "")) :].lstrip("/")
             found[match.path] = InputFile(LAKE, match.path, display, match.size_in_bytes)
     return sorted(found.values(), key=lambda f: f.display_path)
 
@@ -59,33 +59,80 @@ def customer_files(customers: str | None) -> list[InputFile]:
     matches = FileSystems.match([pattern])[0].metadata_list
     if not matches:
         raise InputError(f"customer master {customers} does not exist (a CSV file or a folder of them)")
-    return [InputFile("customers", m.path, f"customers/{m.path.rsplit('/', 1)[-1]}", m.size_in_bytes)
-            for m in sorted(matches, key=lambda m: m.path)]
+    return [
+        InputFile("customers", m.path, f"customers/{m.path.rsplit('/', 1)[-1]}", m.size_in_bytes)
+        for m in sorted(matches, key=lambda m: m.path)
+    ]
 
 
-def plan_from_lake(output_dir: str, settings: Settings, day: dt.date, files: list[InputFile], batch_id: str, *,
-                   runner: str = "DirectRunner", beam_args=(), run_id: str | None = None) -> BatchPlan:
+def plan_from_lake(
+    output_dir: str,
+    settings: Settings,
+    day: dt.date,
+    files: list[InputFile],
+    batch_id: str,
+    *,
+    runner: str = "DirectRunner",
+    beam_args=(),
+    run_id: str | None = None,
+) -> BatchPlan:
     """The batch plan that runs lake ``files`` (records as the lake keeps them, e.g. a day's partition or reviewed
     copies of some of its records, plus any customer master) as the batch of ``day``: the one plan of every batch
     from the lake. Nothing is written to the lake again."""
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     lake = [f for f in files if f.source == LAKE]
-    return BatchPlan(output_dir, output_dir, day, batch_id, run_id or new_run_id(started_at), started_at, files,
-                     shard_count(settings, lake), runner, list(beam_args), from_lake=True)
+    return BatchPlan(
+        output_dir,
+        output_dir,
+        day,
+        batch_id,
+        run_id or new_run_id(started_at),
+        started_at,
+        files,
+        shard_count(settings, lake),
+        runner,
+        list(beam_args),
+        from_lake=True,
+    )
 
 
-def plan_reprocess(output_dir: str, settings: Settings, day: dt.date, customers: list[InputFile], *,
-                   runner: str = "DirectRunner", beam_args=(), batch_id: str | None = None) -> BatchPlan | None:
+def plan_reprocess(
+    output_dir: str,
+    settings: Settings,
+    day: dt.date,
+    customers: list[InputFile],
+    *,
+    runner: str = "DirectRunner",
+    beam_args=(),
+    batch_id: str | None = None,
+) -> BatchPlan | None:
     """The batch plan that reprocesses ``day``'s lake partition, or None when the lake holds nothing that day."""
     files = lake_files(output_dir, day)
     if not files:
         return None
-    return plan_from_lake(output_dir, settings, day, files + customers, batch_id or f"reprocess-{day:%Y%m%d}",
-                          runner=runner, beam_args=beam_args)
+    return plan_from_lake(
+        output_dir,
+        settings,
+        day,
+        files + customers,
+        batch_id or f"reprocess-{day:%Y%m%d}",
+        runner=runner,
+        beam_args=beam_args,
+    )
 
 
-def run_reprocess(output_dir: str, settings: Settings, start: dt.date, end: dt.date, model_factory, *,
-                  customers: str | None = None, runner: str = "DirectRunner", beam_args=(), on_day=None) -> list:
+def run_reprocess(
+    output_dir: str,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    model_factory,
+    *,
+    customers: str | None = None,
+    runner: str = "DirectRunner",
+    beam_args=(),
+    on_day=None,
+) -> list:
     """Reprocess each day from ``start`` to ``end``; returns ``(day, manifest or None)`` per day (None: the lake
     holds nothing that day). ``on_day(day, plan)`` is called before each day's run. A day that fails raises
     (``batch.UnbalancedRun``, ``RefusedRun``, ``CommitFailed``...): the days before it are committed, it and the

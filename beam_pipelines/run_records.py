@@ -10,6 +10,7 @@ Monitoring (``/metrics``' ``complaints_batch_runs{status=...}``) then sees every
 Manifests are replaced atomically (a temporary file renamed over the old one), so a reader sees the old or the new
 manifest, never half of one.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -61,7 +62,7 @@ def record_ended(output_dir: str, run_id: str, status: str, reason: str, replace
     manifest = read_manifest(output_dir, run_id)
     if manifest is None or manifest.get("status") not in replaces:
         return None
-    finished = dt.datetime.now(dt.timezone.utc)
+    finished = dt.datetime.now(dt.UTC)
     manifest.update({"status": status, "reason": reason[:2000], "finished_at": finished.isoformat()})
     started = _parse_time(manifest.get("started_at"))
     if started:
@@ -97,8 +98,12 @@ def mark_interrupted(output_dir: str) -> list[str]:
     marked = []
     for manifest in manifests_in(output_dir, (RUNNING, FAILED)):
         if manifest.get("owner") == me and record_ended(
-                output_dir, manifest["run_id"], INTERRUPTED, "stopped by an interrupt (Ctrl-C or SIGINT) before "
-                "its commit", replaces=(RUNNING, FAILED)):
+            output_dir,
+            manifest["run_id"],
+            INTERRUPTED,
+            "stopped by an interrupt (Ctrl-C or SIGINT) before its commit",
+            replaces=(RUNNING, FAILED),
+        ):
             marked.append(manifest["run_id"])
     return marked
 
@@ -111,12 +116,19 @@ def record_abandoned(output_dir: str) -> list[str]:
     marked = []
     for manifest in manifests_in(output_dir):
         owner_of_run = manifest.get("owner") or {}
-        if owner_of_run.get("host") != me["host"] or owner_of_run.get("pid") == me["pid"] \
-                or process_alive(owner_of_run.get("pid")):
+        if (
+            owner_of_run.get("host") != me["host"]
+            or owner_of_run.get("pid") == me["pid"]
+            or process_alive(owner_of_run.get("pid"))
+        ):
             continue
-        if record_ended(output_dir, manifest["run_id"], ABANDONED,
-                        f"its process ({owner_of_run.get('pid')}) ended without recording an outcome (killed, or "
-                        "its machine stopped); found by a later run"):
+        if record_ended(
+            output_dir,
+            manifest["run_id"],
+            ABANDONED,
+            f"its process ({owner_of_run.get('pid')}) ended without recording an outcome (killed, or "
+            "its machine stopped); found by a later run",
+        ):
             marked.append(manifest["run_id"])
     return marked
 

@@ -15,6 +15,7 @@ TestStream in tests) and wires:
 The edges are ``transforms/sources/live.py`` (Kafka, Pub/Sub readers); ``run_stream`` puts an edge and the graph
 together.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,14 +27,14 @@ import apache_beam as beam
 
 from beam_pipelines.config import Settings, StreamingSettings
 from beam_pipelines.parameters import stream_timing, validation_rules
-from schemas import tables
 from beam_pipelines.progress import StreamProgress
 from models.inference import ComplaintModelHandler
-from transforms.aggregates import CountVolumes, DetectSpikes, SpikeRules
+from schemas import tables
 from transforms import Clean, Dedupe, Enrich, Validate
+from transforms import windowed_sinks as sinks
+from transforms.aggregates import CountVolumes, DetectSpikes, SpikeRules
 from transforms.event_time import AssignEventTime, StreamTiming
 from transforms.sources.messages import ParseMessages
-from transforms import windowed_sinks as sinks
 from warehouse.catalog import CatalogConfig
 from warehouse.runs import new_run_id
 
@@ -46,7 +47,7 @@ class StreamPlan:
     spike_rules: SpikeRules = field(default_factory=SpikeRules)
     customers_path: str | None = None
     model_dir: str | None = None
-    model_watch: str | None = None     # e.g. MODELS/*/model_card.json: swap in each new model while running
+    model_watch: str | None = None  # e.g. MODELS/*/model_card.json: swap in each new model while running
     model_watch_seconds: int = 60
     shards: int = 1
     bounded: bool = False  # the input ends (--max-records): a backfill or a test
@@ -61,52 +62,66 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
     timing, out = plan.timing, plan.output_dir
     writer = {"stream_id": plan.stream_id, "run_id": plan.run_id}
     committer = {**writer, "catalog": plan_catalog(plan), "attempts": plan.commit_attempts}
-    model_handler = model_handler or ComplaintModelHandler(plan.model_dir, min_batch_size=1, max_batch_size=256,
-                                                           watch=plan.model_watch,
-                                                           watch_seconds=plan.model_watch_seconds)
+    model_handler = model_handler or ComplaintModelHandler(
+        plan.model_dir,
+        min_batch_size=1,
+        max_batch_size=256,
+        watch=plan.model_watch,
+        watch_seconds=plan.model_watch_seconds,
+    )
 
-    lake = (raw_records
-            | sinks.stream_windowing(timing, "LakeWindows")
-            | "WriteLake" >> sinks.WriteWindowedFiles(out, sinks.LAKE, shards=plan.shards, **writer))
+    lake = (
+        raw_records
+        | sinks.stream_windowing(timing, "LakeWindows")
+        | "WriteLake" >> sinks.WriteWindowedFiles(out, sinks.LAKE, shards=plan.shards, **writer)
+    )
 
     # Live records have no batch date: 'late' and 'future' are judged against their arrival. A bounded run
     # remembers every id until its input ends: expiry timers would only all fire at once when the end of input
     # moves the watermark to infinity, and a copy still on its way would then pass as new.
-    enriched = (raw_records
-                | "ParseMessages" >> ParseMessages()
-                | "Clean" >> Clean()
-                | "Validate" >> Validate(validation_rules(settings.validation, None))
-                | "Dedupe" >> Dedupe(None if plan.bounded else timing.dedupe_horizon_seconds)
-                | "Enrich" >> Enrich(model_handler, customers=plan.customers_path,
-                                     contact_token_key=settings.contact_token_key))
+    enriched = (
+        raw_records
+        | "ParseMessages" >> ParseMessages()
+        | "Clean" >> Clean()
+        | "Validate" >> Validate(validation_rules(settings.validation, None))
+        | "Dedupe" >> Dedupe(None if plan.bounded else timing.dedupe_horizon_seconds)
+        | "Enrich" >> Enrich(model_handler, customers=plan.customers_path, contact_token_key=settings.contact_token_key)
+    )
     rows = enriched.complaints | "EventTime" >> AssignEventTime(timing)
     windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")
 
     written = windowed_rows | "WriteComplaints" >> sinks.CommitWindowedRows(layout=sinks.COMPLAINTS, **committer)
-    volumes = (rows
-               | sinks.stream_windowing(timing, "VolumeWindows", accumulating=True)
-               | "CountVolumes" >> CountVolumes(timing.window_seconds)
-               | sinks.stream_windowing(timing, "VolumeRowWindows")  # each firing's rows committed once
-               | "WriteVolumes" >> sinks.CommitWindowedRows(layout=sinks.VOLUMES, **committer))
-    alerts = (rows
-              | "DetectSpikes" >> DetectSpikes(timing.window_seconds, plan.spike_rules)
-              | sinks.stream_windowing(timing, "AlertWindows")
-              | "WriteAlerts" >> sinks.CommitWindowedRows(layout=sinks.ALERTS, **committer))
+    volumes = (
+        rows
+        | sinks.stream_windowing(timing, "VolumeWindows", accumulating=True)
+        | "CountVolumes" >> CountVolumes(timing.window_seconds)
+        | sinks.stream_windowing(timing, "VolumeRowWindows")  # each firing's rows committed once
+        | "WriteVolumes" >> sinks.CommitWindowedRows(layout=sinks.VOLUMES, **committer)
+    )
+    alerts = (
+        rows
+        | "DetectSpikes" >> DetectSpikes(timing.window_seconds, plan.spike_rules)
+        | sinks.stream_windowing(timing, "AlertWindows")
+        | "WriteAlerts" >> sinks.CommitWindowedRows(layout=sinks.ALERTS, **committer)
+    )
 
-    rejected = (enriched.dead_letters
-                | sinks.stream_windowing(timing, "DeadLetterWindows")
-                | "WriteDeadLetters" >> sinks.CommitWindowedRows(layout=sinks.DEAD_LETTERS, **committer))
+    rejected = (
+        enriched.dead_letters
+        | sinks.stream_windowing(timing, "DeadLetterWindows")
+        | "WriteDeadLetters" >> sinks.CommitWindowedRows(layout=sinks.DEAD_LETTERS, **committer)
+    )
 
-    counts = ((enriched.tallies, written, rejected)
-              | "AllTallies" >> beam.Flatten()
-              | "WriteStreamCounts" >> sinks.WriteStreamCounts(committer["catalog"], plan.stream_id, plan.run_id,
-                                                               timing, plan.commit_attempts))
+    counts = (
+        (enriched.tallies, written, rejected)
+        | "AllTallies" >> beam.Flatten()
+        | "WriteStreamCounts"
+        >> sinks.WriteStreamCounts(committer["catalog"], plan.stream_id, plan.run_id, timing, plan.commit_attempts)
+    )
     return {"lake": lake, "counts": counts, "volumes": volumes, "alerts": alerts}
 
 
 def plan_catalog(plan: StreamPlan) -> CatalogConfig:
     return plan.catalog or CatalogConfig.of_output(plan.output_dir)
-
 
 
 def read_messages(pipeline: beam.Pipeline, transport: str, transport_config, plan: StreamPlan):
@@ -154,16 +169,25 @@ class StreamStopped(Exception):
     """The stream ended because its owner asked it to stop (``StopRequests``); what it had committed stays."""
 
 
-def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_config, *, runner=None,
-               beam_args=(), model_handler=None, show_progress: bool = False,
-               stop: StopRequests | None = None, on_job_started=None) -> dict:
+def run_stream(
+    plan: StreamPlan,
+    settings: Settings,
+    transport: str,
+    transport_config,
+    *,
+    runner=None,
+    beam_args=(),
+    model_handler=None,
+    show_progress: bool = False,
+    stop: StopRequests | None = None,
+    on_job_started=None,
+) -> dict:
     """Run the streaming pipeline until it is stopped through ``stop`` (or, with a bounded read, until it has read
     it all); returns this run's outcome totals from ``stream_counts``. A stop raises ``StreamStopped`` once the
     cancelled job has ended (or after ``CANCEL_GRACE_SECONDS``, or at a second request). ``on_job_started()`` is
     called once the runner has the job: the place for an owner to install its own signal handlers, after those
     a runner's job server installs as it starts."""
     from runners.options import stream_pipeline
-
     from warehouse.catalog import open_tables
 
     open_tables(plan_catalog(plan), ["complaints", "dead_letter", "complaint_volume", "alerts", "stream_counts"])
@@ -193,12 +217,15 @@ def run_stream(plan: StreamPlan, settings: Settings, transport: str, transport_c
         with contextlib.suppress(Exception):  # a runner that has already stopped refuses the cancel
             result.cancel()
 
-    progress = (StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan)) if show_progress
-                else contextlib.nullcontext())
+    progress = (
+        StreamProgress(plan.output_dir, plan.run_id, catalog=plan_catalog(plan))
+        if show_progress
+        else contextlib.nullcontext()
+    )
     with progress:
         cancelling = _wait_for_the_job(result, stop, cancel)
     if cancelling is not None and stop.count == 1:  # the runner's own clean-up (in its cancel) ends before we do,
-        cancelling.join(CANCEL_GRACE_SECONDS)      # so no worker of this process is torn down mid-bundle
+        cancelling.join(CANCEL_GRACE_SECONDS)  # so no worker of this process is torn down mid-bundle
     if stop.count:
         raise StreamStopped(f"stream {plan.stream_id} run {plan.run_id} stopped on request")
     return stream_totals(plan.output_dir, plan.run_id, plan_catalog(plan))

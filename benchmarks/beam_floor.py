@@ -9,6 +9,7 @@ shards, and a second step writes each shard as a Parquet file; the counts meet i
     python benchmarks/beam_floor.py --input-dir DIR --output-dir OUT [--workers 2] [--mode in_memory] [--shards N]
     python benchmarks/beam_floor.py --input-dir DIR --output-dir OUT --runner prism
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,12 @@ MIN_SHARDS = 8
 
 
 def channel_files(input_dir: str) -> list[str]:
-    return [str(path) for folder, suffixes in CHANNELS.items()
-            for path in sorted(Path(input_dir, folder).glob("*")) if path.name.endswith(suffixes)]
+    return [
+        str(path)
+        for folder, suffixes in CHANNELS.items()
+        for path in sorted(Path(input_dir, folder).glob("*"))
+        if path.name.endswith(suffixes)
+    ]
 
 
 def default_shards(files: list[str]) -> int:
@@ -59,8 +64,9 @@ def write_shard(shard: int, lists, output_dir: str) -> int:
     import pyarrow.parquet as pq
 
     records = [record for data in lists for record in pickle.loads(data)]
-    pq.write_table(pa.Table.from_pylist(records), os.path.join(output_dir, f"shard-{shard:03d}.parquet"),
-                   compression="snappy")
+    pq.write_table(
+        pa.Table.from_pylist(records), os.path.join(output_dir, f"shard-{shard:03d}.parquet"), compression="snappy"
+    )
     return len(records)
 
 
@@ -70,31 +76,41 @@ def runner_options(runner: str, workers: int, mode: str) -> PipelineOptions:
     if runner == "prism":
         from runners.options import prism_location
 
-        return PipelineOptions(["--runner=PrismRunner", f"--prism_location={prism_location()}",
-                                "--environment_type=LOOPBACK"])
+        return PipelineOptions(
+            ["--runner=PrismRunner", f"--prism_location={prism_location()}", "--environment_type=LOOPBACK"]
+        )
     workers = 1 if mode == "in_memory" else workers  # one process has one worker
     return PipelineOptions([f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"])
 
 
-def run(input_dir: str, output_dir: str, workers: int, shards: int | None = None,
-        mode: str = "multi_processing", runner: str = "direct") -> dict:
+def run(
+    input_dir: str,
+    output_dir: str,
+    workers: int,
+    shards: int | None = None,
+    mode: str = "multi_processing",
+    runner: str = "direct",
+) -> dict:
     options = runner_options(runner, workers, mode)
     files = channel_files(input_dir)
     shards = shards or default_shards(files)
     os.makedirs(output_dir, exist_ok=True)
     # the workers are new processes: they import ``floor`` from beside this file
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent),
-                                                             os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")])
+    )
     counts = os.path.join(output_dir, "_count.json")
     with beam.Pipeline(options=options) as pipeline:
-        _ = (pipeline
-             | "ListInputFiles" >> beam.Create(files)
-             | "SpreadInputFiles" >> beam.Reshuffle()
-             | "ReadIntoShards" >> beam.FlatMap(parse_into_shards, shards)
-             | "GroupIntoShards" >> beam.GroupByKey()
-             | "WriteShards" >> beam.Map(lambda shard: write_shard(*shard, output_dir))
-             | "Sum" >> beam.CombineGlobally(sum)
-             | "WriteCount" >> beam.Map(lambda read: Path(counts).write_bytes(orjson.dumps({"read": read}))))
+        _ = (
+            pipeline
+            | "ListInputFiles" >> beam.Create(files)
+            | "SpreadInputFiles" >> beam.Reshuffle()
+            | "ReadIntoShards" >> beam.FlatMap(parse_into_shards, shards)
+            | "GroupIntoShards" >> beam.GroupByKey()
+            | "WriteShards" >> beam.Map(lambda shard: write_shard(*shard, output_dir))
+            | "Sum" >> beam.CombineGlobally(sum)
+            | "WriteCount" >> beam.Map(lambda read: Path(counts).write_bytes(orjson.dumps({"read": read})))
+        )
     return {"read": orjson.loads(Path(counts).read_bytes())["read"], "shards": shards, "files": len(files)}
 
 
@@ -102,12 +118,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", required=True)
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--runner", choices=["direct", "prism"], default="direct",
-                        help="direct (default: FnApiRunner, --workers and --mode apply) or prism (the one `python "
-                             "runners/local_services.py fetch` builds)")
+    parser.add_argument(
+        "--runner",
+        choices=["direct", "prism"],
+        default="direct",
+        help="direct (default: FnApiRunner, --workers and --mode apply) or prism (the one `python "
+        "runners/local_services.py fetch` builds)",
+    )
     parser.add_argument("--workers", type=positive, default=2)
-    parser.add_argument("--mode", default="multi_processing", choices=["multi_processing", "in_memory"],
-                        help="the DirectRunner's running mode (default: the one the batch benchmark gives the pipeline)")
+    parser.add_argument(
+        "--mode",
+        default="multi_processing",
+        choices=["multi_processing", "in_memory"],
+        help="the DirectRunner's running mode (default: the one the batch benchmark gives the pipeline)",
+    )
     parser.add_argument("--shards", type=positive, help="default: as the batch pipeline, one per 32 MB, at least 8")
     args = parser.parse_args()
     if not channel_files(args.input_dir):

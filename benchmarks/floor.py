@@ -5,6 +5,7 @@ these files can beat on this machine.
 
     python benchmarks/floor.py --input-dir DIR --output-dir OUT
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,11 @@ def run(input_dir: str, output_dir: str) -> dict:
                 continue
             records = parse_file(path)
             read += len(records)
-            pq.write_table(pa.Table.from_pylist(records), os.path.join(output_dir, f"{folder}-{path.name}.parquet"),
-                           compression="snappy")
+            pq.write_table(
+                pa.Table.from_pylist(records),
+                os.path.join(output_dir, f"{folder}-{path.name}.parquet"),
+                compression="snappy",
+            )
     return {"read": read}
 
 

@@ -7,6 +7,7 @@ of ``models/training.py`` on a fraction of the training groups and prints held-o
 rows. One split of UK tweets holds only about 20 positive ones, so a single seed moves sentiment by ±0.05: read
 the mean. The learning curve (fractions below 1) says how much more labelled data would buy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,11 +52,13 @@ def main() -> int:
             features, heads = fit_models(subsample_groups(train_set, fraction, seed), seed)
             for target in TARGETS:
                 for dataset, f1 in evaluate_held_out(features, heads[target], test_set, target)[
-                        "held_out_macro_f1_by_dataset"].items():
+                    "held_out_macro_f1_by_dataset"
+                ].items():
                     scores[(target, dataset)].append(f1)
         cells = [f"{statistics.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" if v else "-" for v in scores.values()]
-        print(f"| {0.8 * fraction:.0%} | " + " | ".join(cells) + f" |  ({time.monotonic() - started:.0f} s)",
-              flush=True)
+        print(
+            f"| {0.8 * fraction:.0%} | " + " | ".join(cells) + f" |  ({time.monotonic() - started:.0f} s)", flush=True
+        )
     return 0
 
 

@@ -3,6 +3,7 @@ plain single-process Python loop, writing the same lake, warehouse and dead-lett
 
     python benchmarks/plain_loop.py --input-dir DIR --output-dir OUT
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,21 @@ from transforms.enrichment import enrich_complaints
 from transforms.garbage_collection import relax_for_record_work
 from transforms.outcomes import as_record_error
 from transforms.records import VALIDATE, dead_letter, dead_letter_from_complaint
-from transforms.validation import validate_complaint
 from transforms.sources.customers import CustomerIndex, parse_customer
 from transforms.sources.files import raw_records
 from transforms.sources.phone_logs import parse_call
 from transforms.sources.sms import assemble_parts, assembly_key, is_multipart, parse_sms_part
 from transforms.sources.twitter import parse_tweet
 from transforms.sources.webforms import parse_webform
+from transforms.validation import validate_complaint
 
-PARSERS = {"twitter": parse_tweet, "webform": parse_webform, "sms": parse_sms_part, "phone": parse_call,
-           "customers": parse_customer}
+PARSERS = {
+    "twitter": parse_tweet,
+    "webform": parse_webform,
+    "sms": parse_sms_part,
+    "phone": parse_call,
+    "customers": parse_customer,
+}
 
 
 def run(input_dir: str, output_dir: str, batch_date: dt.date) -> dict:
@@ -50,12 +56,13 @@ def run(input_dir: str, output_dir: str, batch_date: dt.date) -> dict:
     relax_for_record_work()  # as the pipeline's workers do (transforms/garbage_collection.py)
     settings = load_settings("dev")
     rules = validation_rules(settings.validation, batch_date)
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     read, dead, complaints, customers, sms_groups = 0, [], [], [], defaultdict(list)
     for input_file in discover_inputs(input_dir):
         lake_lines = []
-        for raw in raw_records(input_file.source, input_file.path, input_file.display_path, run_id="loop",
-                               batch_id="loop", ingested_at=now):
+        for raw in raw_records(
+            input_file.source, input_file.path, input_file.display_path, run_id="loop", batch_id="loop", ingested_at=now
+        ):
             try:
                 parsed = PARSERS[input_file.source](raw)
             except Exception as error:  # noqa: BLE001 - as the pipeline does: any parse failure is a dead letter
@@ -94,11 +101,15 @@ def run(input_dir: str, output_dir: str, batch_date: dt.date) -> dict:
     for row in rows:
         by_date[row["event_time"].date().isoformat()].append(row)
     for event_date, date_rows in by_date.items():
-        sinks.write_parquet(os.path.join(output_dir, "complaints", f"event_date={event_date}", "loop.parquet"),
-                            date_rows, schemas.arrow_schema("Complaint"))
+        sinks.write_parquet(
+            os.path.join(output_dir, "complaints", f"event_date={event_date}", "loop.parquet"),
+            date_rows,
+            schemas.arrow_schema("Complaint"),
+        )
     if dead:
-        sinks.write_parquet(os.path.join(output_dir, "dead_letter", "loop.parquet"), dead,
-                            schemas.arrow_schema("DeadLetter"))
+        sinks.write_parquet(
+            os.path.join(output_dir, "dead_letter", "loop.parquet"), dead, schemas.arrow_schema("DeadLetter")
+        )
     step("write")
     return {"read": read, "written": len(rows), "rejected": len(dead), "seconds": seconds}
 

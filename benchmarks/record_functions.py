@@ -6,6 +6,7 @@ priority) and phone normalisation, in microseconds per item, best of ``--repeat`
 
 Compare two versions of the code by running it on each in one session: the machine's speed varies by day.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,11 @@ def main(argv=None) -> int:
     print(f"rules model: {seconds / len(complaints) * 1e6:.1f} us per complaint ({len(complaints):,} texts)")
 
     rng = random.Random(1)
-    nigerian = [f"0{rng.choice('789')}{rng.choice('01')}{rng.randrange(10)} {rng.randrange(1000):03d} "
-                f"{rng.randrange(10000):04d}" for _ in range(20000)]
+    nigerian = [
+        f"0{rng.choice('789')}{rng.choice('01')}{rng.randrange(10)} {rng.randrange(1000):03d} "
+        f"{rng.randrange(10000):04d}"
+        for _ in range(20000)
+    ]
     foreign = [f"+44 20 {rng.randrange(10000):04d} {rng.randrange(10000):04d}" for _ in range(5000)]
     for label, numbers in (("Nigerian mobile", nigerian), ("other (libphonenumber)", foreign)):
         normalise_phone.cache_clear()

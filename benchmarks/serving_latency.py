@@ -8,6 +8,7 @@ and sends each request type ``--requests`` times from 1 client, then from severa
 the server is one uvicorn process). Latency is measured by the client (request sent to body read), on the
 same 2-core machine as the server. Results go to benchmarks/results/serving_latency.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,30 @@ def request_types(sample_ids: list[str], customers: list[str], end: dt.date) -> 
     return {
         "get complaint by id": lambda: f"/api/v1/complaints/{rng.choice(sample_ids)}",
         "search: newest 50, no filter": lambda: "/api/v1/complaints?limit=50",
-        "search: category + priority, 7 days": lambda: "/api/v1/complaints?" + urllib.parse.urlencode(
-            {"category": rng.choice(categories), "priority": ["P1", "P2"], "start": day(rng.randint(7, 60)),
-             "limit": 50}, doseq=True),
+        "search: category + priority, 7 days": lambda: (
+            "/api/v1/complaints?"
+            + urllib.parse.urlencode(
+                {
+                    "category": rng.choice(categories),
+                    "priority": ["P1", "P2"],
+                    "start": day(rng.randint(7, 60)),
+                    "limit": 50,
+                },
+                doseq=True,
+            )
+        ),
         "search: one customer": lambda: f"/api/v1/complaints?customer_id={rng.choice(customers)}&limit=50",
-        "search: text contains, 1 day": lambda: "/api/v1/complaints?" + urllib.parse.urlencode(
-            {"q": rng.choice(["refund", "no signal", "agent", "bundle"]), "start": day(rng.randint(1, 60)),
-             "end": day(0), "limit": 50}),
+        "search: text contains, 1 day": lambda: (
+            "/api/v1/complaints?"
+            + urllib.parse.urlencode(
+                {
+                    "q": rng.choice(["refund", "no signal", "agent", "bundle"]),
+                    "start": day(rng.randint(1, 60)),
+                    "end": day(0),
+                    "limit": 50,
+                }
+            )
+        ),
         "search: second page (cursor)": None,  # filled in below: needs a first page
         "volumes: day x category, 14 days": lambda: "/api/v1/volumes?granularity=day&by=category",
         "volumes: day x channel, 90 days": lambda: f"/api/v1/volumes?granularity=day&by=source&start={day(90)}",
@@ -85,9 +103,15 @@ def measure(base: str, make_path, requests: int, clients: int) -> dict:
         elapsed = time.perf_counter() - started
     latencies = [r[0] for r in results]
     errors = sum(1 for r in results if r[1] != 200)
-    return {"requests": requests, "clients": clients, "errors": errors,
-            "median_ms": round(statistics.median(latencies), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
-            "max_ms": round(max(latencies), 1), "requests_per_s": round(requests / elapsed, 1)}
+    return {
+        "requests": requests,
+        "clients": clients,
+        "errors": errors,
+        "median_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "max_ms": round(max(latencies), 1),
+        "requests_per_s": round(requests / elapsed, 1),
+    }
 
 
 def main() -> int:
@@ -105,9 +129,25 @@ def main() -> int:
     if not args.warehouse:
         started = time.perf_counter()
         per_day = int(args.complaints / args.days / 0.96)  # the weekly shape averages a little under 1
-        subprocess.run([sys.executable, "-m", "beam_pipelines", "generate", "history", "--warehouse", str(warehouse),
-                        "--days", str(args.days), "--per-day", str(per_day), "--end", end.isoformat()],
-                       check=True, cwd=REPO)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "beam_pipelines",
+                "generate",
+                "history",
+                "--warehouse",
+                str(warehouse),
+                "--days",
+                str(args.days),
+                "--per-day",
+                str(per_day),
+                "--end",
+                end.isoformat(),
+            ],
+            check=True,
+            cwd=REPO,
+        )
         print(f"warehouse written in {time.perf_counter() - started:.0f} s", flush=True)
 
     import pyarrow.parquet as pq
@@ -121,13 +161,28 @@ def main() -> int:
     print(f"{total:,} complaints, {size / 1e6:.0f} MB of Parquet", flush=True)
 
     keys = workdir / "keys.toml"
-    keys.write_text(f'[[keys]]\nname = "bench"\nsha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"\n'
-                    'scopes = ["complaints", "aggregates"]\n')
+    keys.write_text(
+        f'[[keys]]\nname = "bench"\nsha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"\n'
+        'scopes = ["complaints", "aggregates"]\n'
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "serve", "--warehouse", str(warehouse),
-                               "--port", str(port), "--api-keys", str(keys)], cwd=REPO)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "serve",
+            "--warehouse",
+            str(warehouse),
+            "--port",
+            str(port),
+            "--api-keys",
+            str(keys),
+        ],
+        cwd=REPO,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -145,19 +200,31 @@ def main() -> int:
             for name, make_path in types.items():
                 figures = measure(base, make_path, args.requests, clients)
                 results.setdefault(name, {})[f"{clients}_clients"] = figures
-                print(f"{name:<38} {clients} client(s): median {figures['median_ms']:7.1f} ms  "
-                      f"p99 {figures['p99_ms']:7.1f} ms  {figures['requests_per_s']:6.1f} req/s  "
-                      f"errors {figures['errors']}", flush=True)
+                print(
+                    f"{name:<38} {clients} client(s): median {figures['median_ms']:7.1f} ms  "
+                    f"p99 {figures['p99_ms']:7.1f} ms  {figures['requests_per_s']:6.1f} req/s  "
+                    f"errors {figures['errors']}",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(timeout=20)
     output = REPO / "benchmarks" / "results" / "serving_latency.json"
     output.parent.mkdir(exist_ok=True)
-    output.write_text(json.dumps({
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "complaints": total,
-        "days": args.days, "parquet_bytes": size, "machine": {"cpus": __import__("os").cpu_count(),
-                                                              "python": platform.python_version()},
-        "command": " ".join(sys.argv), "results": results}, indent=2))
+    output.write_text(
+        json.dumps(
+            {
+                "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "complaints": total,
+                "days": args.days,
+                "parquet_bytes": size,
+                "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+                "command": " ".join(sys.argv),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"results: {output}")
     return 0
 

@@ -15,6 +15,7 @@ latency of the last third of the records was not more than a window above that o
 backlog did not grow). Latency depends on the window (the trigger: files are written when the watermark closes a
 window, or early after ``--early-firing-count`` records). Results go to benchmarks/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,14 @@ from transforms.records import complaint_id
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 from warehouse.read import table_state
 
-TEXTS = ["No network in Lekki since morning, calls keep dropping", "I was charged twice for my data bundle",
-         "Your customer care agent hung up on me", "How do I change my plan to the family bundle?",
-         "Internet has been extremely slow for three days now, fix it", "Airtime deducted but recharge failed"]
+TEXTS = [
+    "No network in Lekki since morning, calls keep dropping",
+    "I was charged twice for my data bundle",
+    "Your customer care agent hung up on me",
+    "How do I change my plan to the family bundle?",
+    "Internet has been extremely slow for three days now, fix it",
+    "Airtime deducted but recharge failed",
+]
 
 
 class WarehouseWatcher(threading.Thread):
@@ -83,10 +89,11 @@ class WarehouseWatcher(threading.Thread):
 
 def post(n: int, run: str) -> tuple[str, bytes]:
     tweet_id = f"{run}{n:09d}"
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    payload = {"data": {"id": tweet_id, "text": TEXTS[n % len(TEXTS)], "created_at": created,
-                        "author_id": str(n % 5000)},
-               "includes": {"users": [{"id": str(n % 5000), "username": f"user{n % 5000}"}]}}
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    payload = {
+        "data": {"id": tweet_id, "text": TEXTS[n % len(TEXTS)], "created_at": created, "author_id": str(n % 5000)},
+        "includes": {"users": [{"id": str(n % 5000), "username": f"user{n % 5000}"}]},
+    }
     return tweet_id, json.dumps(payload).encode()
 
 
@@ -111,10 +118,17 @@ def wake_every_partition(bootstrap_servers: str, topics: dict[str, str], run: st
     producer = Producer({"bootstrap.servers": bootstrap_servers})
     metadata = producer.list_topics(timeout=10)
     for partition in metadata.topics[topics["webform"]].partitions:
-        form = {"submission_id": f"bench-{run}-{partition}", "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                "fields": {"full_name": "Bench Mark", "message": TEXTS[partition % len(TEXTS)]}}
-        producer.produce(topics["webform"], value=json.dumps(form).encode(), partition=partition,
-                         headers=[("content_type", b"application/json")])
+        form = {
+            "submission_id": f"bench-{run}-{partition}",
+            "submitted_at": dt.datetime.now(dt.UTC).isoformat(),
+            "fields": {"full_name": "Bench Mark", "message": TEXTS[partition % len(TEXTS)]},
+        }
+        producer.produce(
+            topics["webform"],
+            value=json.dumps(form).encode(),
+            partition=partition,
+            headers=[("content_type", b"application/json")],
+        )
     for partition in metadata.topics[topics["twitter"]].partitions:
         producer.produce(topics["twitter"], value=post(partition, f"{run}w")[1], partition=partition)
     producer.flush(30)
@@ -138,8 +152,9 @@ def flink_slots() -> int:
         with urllib.request.urlopen(f"{FLINK_REST}/overview", timeout=5) as response:
             return int(json.load(response).get("slots-total", 0))
     except OSError as error:
-        raise SystemExit(f"no Flink cluster at {FLINK_REST} ({error}); start it: python runners/local_services.py "
-                         "start") from None
+        raise SystemExit(
+            f"no Flink cluster at {FLINK_REST} ({error}); start it: python runners/local_services.py start"
+        ) from None
 
 
 def rates(value: str) -> list[float]:
@@ -159,17 +174,26 @@ def main() -> int:
     parser.add_argument("--bootstrap-servers", default=f"localhost:{local_services.KAFKA_PORT}")
     parser.add_argument("--runner", choices=("prism", "flink"), default="prism")
     parser.add_argument("--parallelism", type=positive, default=2, help="Flink: the job's parallelism")
-    parser.add_argument("--sdk-worker-parallelism", type=positive, default=1,
-                        help="Flink: Python worker processes per TaskManager (Beam's --sdk_worker_parallelism)")
+    parser.add_argument(
+        "--sdk-worker-parallelism",
+        type=positive,
+        default=1,
+        help="Flink: Python worker processes per TaskManager (Beam's --sdk_worker_parallelism)",
+    )
     args = parser.parse_args()
     runner = []
     if args.runner == "flink":
         slots = flink_slots()
         if args.parallelism > slots:
-            parser.error(f"--parallelism {args.parallelism} is more than the cluster's {slots} task slots "
-                         "(start it with COMPLAINTS_FLINK_SLOTS=N python runners/local_services.py start)")
-        runner = [*FLINK, f"--parallelism={args.parallelism}",
-                  f"--sdk_worker_parallelism={args.sdk_worker_parallelism}"]
+            parser.error(
+                f"--parallelism {args.parallelism} is more than the cluster's {slots} task slots "
+                "(start it with COMPLAINTS_FLINK_SLOTS=N python runners/local_services.py start)"
+            )
+        runner = [
+            *FLINK,
+            f"--parallelism={args.parallelism}",
+            f"--sdk_worker_parallelism={args.sdk_worker_parallelism}",
+        ]
 
     run = uuid.uuid4().hex[:6]
     topics = {"twitter": f"bench{run}.twitter", "webform": f"bench{run}.webforms"}
@@ -178,11 +202,36 @@ def main() -> int:
     publisher.check()
     publisher.ensure_topics()
     job = subprocess.Popen(
-        [sys.executable, "-m", "beam_pipelines", "stream", "run", "--transport", "kafka", "--output-dir", str(output),
-         "--bootstrap-servers", args.bootstrap_servers, "--twitter-topic", topics["twitter"],
-         "--webform-topic", topics["webform"], "--window-seconds", str(args.window_seconds),
-         "--allowed-lateness", "60", "--early-firing-count", str(args.early_firing_count),
-         "--group-id", f"bench-{run}", *runner], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "stream",
+            "run",
+            "--transport",
+            "kafka",
+            "--output-dir",
+            str(output),
+            "--bootstrap-servers",
+            args.bootstrap_servers,
+            "--twitter-topic",
+            topics["twitter"],
+            "--webform-topic",
+            topics["webform"],
+            "--window-seconds",
+            str(args.window_seconds),
+            "--allowed-lateness",
+            "60",
+            "--early-firing-count",
+            str(args.early_firing_count),
+            "--group-id",
+            f"bench-{run}",
+            *runner,
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     watcher = WarehouseWatcher(output)
     watcher.start()
     results, n = [], 0
@@ -214,11 +263,17 @@ def main() -> int:
             third = max(1, len(ordered) // 3)
             early, late = statistics.median(ordered[:third] or [0]), statistics.median(ordered[-third:] or [0])
             kept_up = len(seen) == len(published) and late <= early + args.window_seconds
-            result = {"target_rate": rate, "published": len(published), "achieved_publish_rate": round(achieved, 1),
-                      "readable_within_grace": len(seen), "kept_up": kept_up,
-                      "latency_median_first_third_s": round(early, 2), "latency_median_last_third_s": round(late, 2),
-                      "latency_median_s": round(statistics.median(latencies), 2) if latencies else None,
-                      "latency_p99_s": round(percentile(latencies, 0.99), 2) if latencies else None}
+            result = {
+                "target_rate": rate,
+                "published": len(published),
+                "achieved_publish_rate": round(achieved, 1),
+                "readable_within_grace": len(seen),
+                "kept_up": kept_up,
+                "latency_median_first_third_s": round(early, 2),
+                "latency_median_last_third_s": round(late, 2),
+                "latency_median_s": round(statistics.median(latencies), 2) if latencies else None,
+                "latency_p99_s": round(percentile(latencies, 0.99), 2) if latencies else None,
+            }
             results.append(result)
             print(json.dumps(result), flush=True)
             if not kept_up:
@@ -231,13 +286,23 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             job.kill()
     sustained = max((r["target_rate"] for r in results if r["kept_up"]), default=0)
-    report = {"benchmark": "stream_throughput", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
-              "window_seconds": args.window_seconds, "early_firing_count": args.early_firing_count,
-              "seconds_per_rate": args.seconds, "transport": "kafka",
-              "runner": (f"FlinkRunner (parallelism {args.parallelism}, {args.sdk_worker_parallelism} Python "
-                         "workers per TaskManager, EXTERNAL)") if runner else "PrismRunner (LOOPBACK)",
-              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-              "sustained_rate": sustained, "rates": results}
+    report = {
+        "benchmark": "stream_throughput",
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "window_seconds": args.window_seconds,
+        "early_firing_count": args.early_firing_count,
+        "seconds_per_rate": args.seconds,
+        "transport": "kafka",
+        "runner": (
+            f"FlinkRunner (parallelism {args.parallelism}, {args.sdk_worker_parallelism} Python "
+            "workers per TaskManager, EXTERNAL)"
+        )
+        if runner
+        else "PrismRunner (LOOPBACK)",
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "sustained_rate": sustained,
+        "rates": results,
+    }
     results_dir = REPO / "benchmarks" / "results"
     results_dir.mkdir(exist_ok=True)
     path = results_dir / f"stream-{args.runner}-{dt.datetime.now():%Y%m%dT%H%M%S}.json"

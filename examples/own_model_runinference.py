@@ -75,16 +75,23 @@ def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str) -> None:
     read = pipeline | "ReadDay" >> ReadFromChannelFiles(input_dir, run_id=new_run_id())
     enriched = read | Clean() | Validate() | Dedupe() | Enrich(model=KeywordModel(), customers=read.customers)
     rows = enriched | ToRows()
-    _ = rows | "RowsToJson" >> beam.Map(as_json) | "WriteRows" >> beam.io.WriteToText(
-        f"{output_dir}/complaints", file_name_suffix=".jsonl")
-    _ = (enriched.dead_letters
-         | "LettersToJson" >> beam.Map(as_json)
-         | "WriteDeadLetters" >> beam.io.WriteToText(f"{output_dir}/dead_letters", file_name_suffix=".jsonl"))
-    _ = (rows
-         | "Category" >> beam.Map(lambda row: row.category)
-         | "CountPerCategory" >> beam.combiners.Count.PerElement()
-         | "Format" >> beam.MapTuple(lambda category, count: f"{category}\t{count}")
-         | "WriteCounts" >> beam.io.WriteToText(f"{output_dir}/label_counts", file_name_suffix=".txt"))
+    _ = (
+        rows
+        | "RowsToJson" >> beam.Map(as_json)
+        | "WriteRows" >> beam.io.WriteToText(f"{output_dir}/complaints", file_name_suffix=".jsonl")
+    )
+    _ = (
+        enriched.dead_letters
+        | "LettersToJson" >> beam.Map(as_json)
+        | "WriteDeadLetters" >> beam.io.WriteToText(f"{output_dir}/dead_letters", file_name_suffix=".jsonl")
+    )
+    _ = (
+        rows
+        | "Category" >> beam.Map(lambda row: row.category)
+        | "CountPerCategory" >> beam.combiners.Count.PerElement()
+        | "Format" >> beam.MapTuple(lambda category, count: f"{category}\t{count}")
+        | "WriteCounts" >> beam.io.WriteToText(f"{output_dir}/label_counts", file_name_suffix=".txt")
+    )
 
 
 def run(argv=None) -> None:

@@ -56,8 +56,16 @@ def messages(input_dir: str) -> list[TimestampedValue]:
             arrival = known[0] if known else dt.datetime.now(dt.UTC)
             for number, line in enumerate(lines, start=1):
                 arrival = posted_at(source, line) or arrival
-                record = message_record(source, line.encode("utf-8"), f"{path.name}/{number}", number, arrival,
-                                        attributes, "example-run", "example-stream")
+                record = message_record(
+                    source,
+                    line.encode("utf-8"),
+                    f"{path.name}/{number}",
+                    number,
+                    arrival,
+                    attributes,
+                    "example-run",
+                    "example-stream",
+                )
                 found.append(TimestampedValue(record, arrival.timestamp()))
     return sorted(found, key=lambda message: message.timestamp)
 
@@ -97,22 +105,28 @@ def run(argv=None) -> None:
     options = PipelineOptions([], streaming=True)
     handler = ComplaintModelHandler(model_factory=KeywordModel, min_batch_size=1, max_batch_size=64)
     with beam.Pipeline(runner=BundleBasedDirectRunner(), options=options) as pipeline:
-        enriched = (pipeline
-                    | "Messages" >> replay(messages(args.input_dir))
-                    | ParseMessages() | Clean() | Validate()
-                    | Dedupe(horizon_seconds=args.horizon_seconds)
-                    | Enrich(handler, customers=f"{args.input_dir}/customers/customers.csv"))
-        _ = (enriched.complaints
-             | "AtEventTime" >> beam.Map(at_event_time)
-             | "Minutes" >> beam.WindowInto(FixedWindows(60))
-             | "Category" >> beam.Map(lambda row: row["category"])
-             | "CountPerCategory" >> beam.combiners.Count.PerElement()
-             | "WithWindow" >> beam.Map(window_count)
-             # one list of every window's counts, when the input ends (the watermark reaches infinity)
-             | "AllWindows" >> beam.WindowInto(GlobalWindows(), trigger=AfterWatermark(),
-                                               accumulation_mode=AccumulationMode.DISCARDING)
-             | "Collect" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
-             | "Write" >> beam.Map(write_counts, f"{args.output_dir}/window_counts.json"))
+        enriched = (
+            pipeline
+            | "Messages" >> replay(messages(args.input_dir))
+            | ParseMessages()
+            | Clean()
+            | Validate()
+            | Dedupe(horizon_seconds=args.horizon_seconds)
+            | Enrich(handler, customers=f"{args.input_dir}/customers/customers.csv")
+        )
+        _ = (
+            enriched.complaints
+            | "AtEventTime" >> beam.Map(at_event_time)
+            | "Minutes" >> beam.WindowInto(FixedWindows(60))
+            | "Category" >> beam.Map(lambda row: row["category"])
+            | "CountPerCategory" >> beam.combiners.Count.PerElement()
+            | "WithWindow" >> beam.Map(window_count)
+            # one list of every window's counts, when the input ends (the watermark reaches infinity)
+            | "AllWindows"
+            >> beam.WindowInto(GlobalWindows(), trigger=AfterWatermark(), accumulation_mode=AccumulationMode.DISCARDING)
+            | "Collect" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
+            | "Write" >> beam.Map(write_counts, f"{args.output_dir}/window_counts.json")
+        )
 
 
 if __name__ == "__main__":

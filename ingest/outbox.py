@@ -17,6 +17,7 @@ spool while the transport is down, or (only when the spool itself cannot be writ
 All state changes on the caller's event loop thread: delivery reports (which Pub/Sub's client gives on its own
 threads) are queued and applied by ``pump()``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -72,8 +73,11 @@ class Spool:
         for segment in sorted(path for path in self.directory.glob(f"{SEGMENT_PREFIX}*.jsonl") if path.is_file()):
             data = segment.read_bytes()
             if data and not data.endswith(b"\n"):
-                LOG.warning("spool segment %s ends in a partial line (a crash while writing?); it is replayed as "
-                            "it is, and the pipeline dead-letters it if it is not a post", segment)
+                LOG.warning(
+                    "spool segment %s ends in a partial line (a crash while writing?); it is replayed as "
+                    "it is, and the pipeline dead-letters it if it is not a post",
+                    segment,
+                )
             segments.append((segment, [line for line in data.split(b"\n") if line]))
         return segments
 
@@ -101,8 +105,10 @@ class DeliveryCounts:
         return self.read + self.recovered == self.published + self.duplicates + self.spooled + self.lost
 
     def summary(self) -> str:
-        return (f"read {self.read}, recovered from the spool {self.recovered}, published {self.published}, "
-                f"duplicates {self.duplicates}, spooled {self.spooled}, lost {self.lost}")
+        return (
+            f"read {self.read}, recovered from the spool {self.recovered}, published {self.published}, "
+            f"duplicates {self.duplicates}, spooled {self.spooled}, lost {self.lost}"
+        )
 
 
 @dataclass
@@ -117,9 +123,19 @@ class Outbox:
     ``spool`` as the fallback; see the module's docstring. Call ``pump()`` often (it applies delivery reports,
     starts probes and replays) and ``finish()`` once at the end."""
 
-    def __init__(self, publisher, spool: Spool, source: str = "twitter", *, max_in_flight: int = 1000,
-                 spool_max_bytes: int = 1 << 30, dedupe_seconds: float = 600.0, retry_seconds: float = 5.0,
-                 probe_timeout: float = 5.0, counts: DeliveryCounts | None = None):
+    def __init__(
+        self,
+        publisher,
+        spool: Spool,
+        source: str = "twitter",
+        *,
+        max_in_flight: int = 1000,
+        spool_max_bytes: int = 1 << 30,
+        dedupe_seconds: float = 600.0,
+        retry_seconds: float = 5.0,
+        probe_timeout: float = 5.0,
+        counts: DeliveryCounts | None = None,
+    ):
         self.publisher, self.spool, self.source = publisher, spool, source
         self.max_in_flight, self.spool_max_bytes = max_in_flight, spool_max_bytes
         self.dedupe_seconds, self.retry_seconds, self.probe_timeout = dedupe_seconds, retry_seconds, probe_timeout
@@ -142,8 +158,11 @@ class Outbox:
         recovered = self._queue_segments(self.spool.take(), dedupe=True)
         self.counts.recovered += recovered
         if recovered:
-            LOG.warning("x-stream: %d undelivered posts from an earlier run found in %s; replaying them", recovered,
-                        self.spool.directory)
+            LOG.warning(
+                "x-stream: %d undelivered posts from an earlier run found in %s; replaying them",
+                recovered,
+                self.spool.directory,
+            )
         return recovered
 
     def is_duplicate(self, post_id: str | None) -> bool:
@@ -207,8 +226,13 @@ class Outbox:
             self.spool.append(message.payload)
         except OSError as error:
             self.counts.lost += 1
-            LOG.error("x-stream: post %s LOST: %s and the spool %s cannot be written (%s)",
-                      message.post_id or "(no id)", why, self.spool.path, error)
+            LOG.error(
+                "x-stream: post %s LOST: %s and the spool %s cannot be written (%s)",
+                message.post_id or "(no id)",
+                why,
+                self.spool.path,
+                error,
+            )
         else:
             self.counts.spool_writes += 1
             LOG.debug("x-stream: post %s spooled (%s)", message.post_id, why)
@@ -283,8 +307,11 @@ class Outbox:
         for message in unconfirmed:
             self._to_spool(message, "not confirmed before the connector stopped")
         if unconfirmed:
-            LOG.warning("x-stream: %d posts not confirmed before stopping were written to the spool %s",
-                        len(unconfirmed), self.spool.directory)
+            LOG.warning(
+                "x-stream: %d posts not confirmed before stopping were written to the spool %s",
+                len(unconfirmed),
+                self.spool.directory,
+            )
         self.counts.spooled = self.spool.count + sum(self._segments.values())
 
     def _apply_reports(self) -> None:
@@ -304,9 +331,14 @@ class Outbox:
                 continue
             if not self._outage_logged:
                 self._outage_logged = True
-                LOG.warning("x-stream: the transport did not take post %s (%s); spooling undelivered posts to %s "
-                            "and retrying every %g s", message.post_id or "(no id)", error,
-                            self.spool.directory, self.retry_seconds)
+                LOG.warning(
+                    "x-stream: the transport did not take post %s (%s); spooling undelivered posts to %s "
+                    "and retrying every %g s",
+                    message.post_id or "(no id)",
+                    error,
+                    self.spool.directory,
+                    self.retry_seconds,
+                )
             self._to_spool(message, f"the transport did not take it ({error})")
 
 

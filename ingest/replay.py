@@ -1,17 +1,20 @@
 """Replay channel files into the live topics: every non-blank line of ``twitter/*.jsonl`` and
 ``webforms/*.jsonl|*.form`` (``.gz`` too) becomes one message, verbatim, at an optional steady rate."""
+
 from __future__ import annotations
 
 import codecs
 import gzip
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ingest.transport import content_type_of
 
-CHANNEL_FILES = {"twitter": ("twitter", ("*.jsonl", "*.jsonl.gz")),
-                 "webform": ("webforms", ("*.jsonl", "*.form", "*.jsonl.gz", "*.form.gz"))}
+CHANNEL_FILES = {
+    "twitter": ("twitter", ("*.jsonl", "*.jsonl.gz")),
+    "webform": ("webforms", ("*.jsonl", "*.form", "*.jsonl.gz", "*.form.gz")),
+}
 
 
 def channel_messages(input_dir: str) -> Iterator[tuple[str, bytes, dict]]:
@@ -26,7 +29,7 @@ def channel_messages(input_dir: str) -> Iterator[tuple[str, bytes, dict]]:
                 for number, line in enumerate(handle):
                     payload = line.rstrip(b"\r\n")
                     if number == 0 and payload.startswith(codecs.BOM_UTF8):  # the file's BOM, not the record's
-                        payload = payload[len(codecs.BOM_UTF8):]
+                        payload = payload[len(codecs.BOM_UTF8) :]
                     if payload.strip():
                         yield source, payload, attributes
 

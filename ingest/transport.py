@@ -5,6 +5,7 @@ travels as the ``content_type`` header/attribute. Publishing to Kafka uses librd
 idempotent producer; to Pub/Sub the Google client, which honours ``PUBSUB_EMULATOR_HOST``. The streaming
 pipeline's readers of the same topics are ``transforms/sources/live.py``.
 """
+
 from __future__ import annotations
 
 import enum
@@ -12,8 +13,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # librdkafka's own log (one line per failed connection attempt) goes through Python logging, quiet by default:
 # failures reach the user as one TransportError line.
@@ -28,14 +29,23 @@ def add_transport_arguments(parser, required: bool = True) -> None:
     """The flags that name a transport and its topics, shared by the streaming pipeline and the publishers. Each
     has a dash and an underscore spelling (Beam's pipeline options use the latter); the broker list's is
     ``--kafka_bootstrap_servers``, since Beam's Kafka Streams runner options own ``--bootstrap_servers``."""
+
     def flag(name, alias, **kwargs):
         parser.add_argument(f"--{name}", alias, dest=alias[2:], **kwargs)
 
     parser.add_argument("--transport", required=required, choices=("kafka", "pubsub"))
-    flag("bootstrap-servers", "--kafka_bootstrap_servers", default=os.environ.get("COMPLAINTS_KAFKA", "localhost:9092"),
-         help="Kafka brokers (default localhost:9092 or COMPLAINTS_KAFKA)")
-    flag("pubsub-project", "--pubsub_project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
-         help="Google Cloud project of the Pub/Sub topics")
+    flag(
+        "bootstrap-servers",
+        "--kafka_bootstrap_servers",
+        default=os.environ.get("COMPLAINTS_KAFKA", "localhost:9092"),
+        help="Kafka brokers (default localhost:9092 or COMPLAINTS_KAFKA)",
+    )
+    flag(
+        "pubsub-project",
+        "--pubsub_project",
+        default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
+        help="Google Cloud project of the Pub/Sub topics",
+    )
     flag("twitter-topic", "--twitter_topic", default=DEFAULT_TOPICS["twitter"])
     flag("webform-topic", "--webform_topic", default=DEFAULT_TOPICS["webform"])
 
@@ -47,9 +57,9 @@ class TransportError(Exception):
 class Outcome(enum.Enum):
     """What became of one message handed to ``deliver``, from its own delivery report."""
 
-    DELIVERED = "delivered"          # the broker acknowledged it (acks=all)
+    DELIVERED = "delivered"  # the broker acknowledged it (acks=all)
     NOT_DELIVERED = "not_delivered"  # refused before or by the broker: it is not on the topic
-    UNKNOWN = "unknown"              # sent, no answer (a timeout, a lost connection): it may or may not be there
+    UNKNOWN = "unknown"  # sent, no answer (a timeout, a lost connection): it may or may not be there
 
 
 @dataclass(frozen=True)
@@ -77,14 +87,14 @@ class BrokerState:
             if changed or (not up and self.recheck_after is not None):  # a failed recheck waits again
                 self.since = time.monotonic()
             if changed:
-                (_LOG.info if up else _LOG.warning)("transport %s%s", "up" if up else "down",
-                                                     f": {reason}" if reason else "")
+                (_LOG.info if up else _LOG.warning)(
+                    "transport %s%s", "up" if up else "down", f": {reason}" if reason else ""
+                )
             self.up, self.reason = up, "" if up else reason
 
     def snapshot(self) -> tuple[bool, str]:
         with self._lock:
-            if not self.up and self.recheck_after is not None and \
-                    time.monotonic() - self.since >= self.recheck_after:
+            if not self.up and self.recheck_after is not None and time.monotonic() - self.since >= self.recheck_after:
                 return True, ""
             return self.up, self.reason
 
@@ -110,13 +120,35 @@ class PubSubConfig:
 
 # delivery errors after which the message is certainly not on the topic: refused locally before it was sent, or
 # refused by the broker. Any other error (a timeout, a lost connection) leaves it possibly written: UNKNOWN.
-_KAFKA_NOT_WRITTEN = {"_PURGE_QUEUE", "_QUEUE_FULL", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION", "_INVALID_ARG",
-                      "MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD",
-                      "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "UNKNOWN_TOPIC_OR_PART",
-                      "INVALID_REQUIRED_ACKS", "POLICY_VIOLATION", "_VALUE_SERIALIZATION", "_KEY_SERIALIZATION"}
+_KAFKA_NOT_WRITTEN = {
+    "_PURGE_QUEUE",
+    "_QUEUE_FULL",
+    "_UNKNOWN_TOPIC",
+    "_UNKNOWN_PARTITION",
+    "_INVALID_ARG",
+    "MSG_SIZE_TOO_LARGE",
+    "RECORD_LIST_TOO_LARGE",
+    "INVALID_RECORD",
+    "TOPIC_AUTHORIZATION_FAILED",
+    "CLUSTER_AUTHORIZATION_FAILED",
+    "UNKNOWN_TOPIC_OR_PART",
+    "INVALID_REQUIRED_ACKS",
+    "POLICY_VIOLATION",
+    "_VALUE_SERIALIZATION",
+    "_KEY_SERIALIZATION",
+}
 # delivery errors that say no broker is reachable: the transport counts as down until one answers again
-_KAFKA_DOWN = {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE",
-               "NETWORK_EXCEPTION", "REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS", "LEADER_NOT_AVAILABLE"}
+_KAFKA_DOWN = {
+    "_MSG_TIMED_OUT",
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    "_TIMED_OUT",
+    "_RESOLVE",
+    "NETWORK_EXCEPTION",
+    "REQUEST_TIMED_OUT",
+    "NOT_ENOUGH_REPLICAS",
+    "LEADER_NOT_AVAILABLE",
+}
 
 
 def kafka_delivery(error) -> Delivery:
@@ -142,10 +174,17 @@ class KafkaPublisher:
 
         self.topics, self.servers = config.topics, config.bootstrap_servers
         self.state = BrokerState()
-        self._producer = Producer({"bootstrap.servers": config.bootstrap_servers, "enable.idempotence": True,
-                                   "linger.ms": 20, "socket.timeout.ms": 10000,
-                                   "message.timeout.ms": int(message_timeout * 1000),
-                                   "logger": _LIBRDKAFKA_LOG, "error_cb": self._client_error})
+        self._producer = Producer(
+            {
+                "bootstrap.servers": config.bootstrap_servers,
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                "socket.timeout.ms": 10000,
+                "message.timeout.ms": int(message_timeout * 1000),
+                "logger": _LIBRDKAFKA_LOG,
+                "error_cb": self._client_error,
+            }
+        )
         self._errors: list[str] = []
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -160,8 +199,11 @@ class KafkaPublisher:
         None (the broker has it) or the error's text; such a failure is the caller's, and ``flush`` does not
         raise for it."""
         headers = [(key, str(value).encode("utf-8")) for key, value in (attributes or {}).items()]
-        report = self._delivered if on_delivery is None else \
-            (lambda error, message: on_delivery(None if error is None else str(error)))
+        report = (
+            self._delivered
+            if on_delivery is None
+            else (lambda error, message: on_delivery(None if error is None else str(error)))
+        )
         while True:
             try:
                 self._producer.produce(self.topics[source], value=payload, headers=headers, on_delivery=report)
@@ -184,8 +226,9 @@ class KafkaPublisher:
         missing = sorted(set(self.topics.values()) - existing)
         if not missing:
             return []
-        futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)
-                                       for topic in missing])
+        futures = admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1) for topic in missing]
+        )
         for topic, future in futures.items():
             try:
                 future.result(timeout)
@@ -198,8 +241,9 @@ class KafkaPublisher:
         remaining = self._producer.flush(timeout)
         errors, self._errors = self._errors, []
         if remaining or errors:
-            raise TransportError(f"Kafka did not accept {remaining + len(errors)} messages "
-                                 f"({(errors or ['timed out'])[0]})")
+            raise TransportError(
+                f"Kafka did not accept {remaining + len(errors)} messages ({(errors or ['timed out'])[0]})"
+            )
 
     def check(self, timeout: float = 5) -> None:
         """Fail fast, with one clear line, when the broker cannot be reached."""
@@ -213,8 +257,7 @@ class KafkaPublisher:
         if error.name() == "_ALL_BROKERS_DOWN" or error.fatal():
             self.state.mark(False, f"{error.name()}: {error.str()}")
 
-    def deliver(self, source: str, payload: bytes, attributes: dict | None,
-                done: Callable[[Delivery], None]) -> None:
+    def deliver(self, source: str, payload: bytes, attributes: dict | None, done: Callable[[Delivery], None]) -> None:
         """Hand one message to the producer; ``done`` gets its ``Delivery`` exactly once, from the callback
         thread (or at once, in the calling thread, when the producer's local queue is full: NOT_DELIVERED).
         Never blocks."""
@@ -241,8 +284,9 @@ class KafkaPublisher:
             return
         with self._start_lock:
             if self._poller is None:
-                self._poller = threading.Thread(target=self._serve_callbacks, name="kafka-delivery-reports",
-                                                 daemon=True)
+                self._poller = threading.Thread(
+                    target=self._serve_callbacks, name="kafka-delivery-reports", daemon=True
+                )
                 self._poller.start()
 
     def _serve_callbacks(self) -> None:
@@ -282,20 +326,23 @@ class PubSubPublisher:
         if not config.project:
             raise TransportError("Pub/Sub needs a project: pass --pubsub-project")
         self._client = pubsub_v1.PublisherClient()
-        self._paths = {source: self._client.topic_path(config.project, topic)
-                       for source, topic in config.topics.items()}
+        self._paths = {
+            source: self._client.topic_path(config.project, topic) for source, topic in config.topics.items()
+        }
         self._futures = []
         self.state = BrokerState(recheck_after=5.0)  # the client has no probe: try again after a while
 
     def publish(self, source: str, payload: bytes, attributes: dict | None = None, on_delivery=None) -> None:
         """Queue one message; ``on_delivery`` as for ``KafkaPublisher.publish`` (called on the client's thread)."""
-        future = self._client.publish(self._paths[source], payload,
-                                      **{k: str(v) for k, v in (attributes or {}).items()})
+        future = self._client.publish(
+            self._paths[source], payload, **{k: str(v) for k, v in (attributes or {}).items()}
+        )
         if on_delivery is None:
             self._futures.append(future)
         else:
-            future.add_done_callback(lambda done: on_delivery(None if done.exception() is None
-                                                              else str(done.exception())))
+            future.add_done_callback(
+                lambda done: on_delivery(None if done.exception() is None else str(done.exception()))
+            )
 
     def poll(self, timeout: float = 0) -> None:
         return None
@@ -314,13 +361,13 @@ class PubSubPublisher:
     def check(self, timeout: float = 10) -> None:
         return None
 
-    def deliver(self, source: str, payload: bytes, attributes: dict | None,
-                done: Callable[[Delivery], None]) -> None:
+    def deliver(self, source: str, payload: bytes, attributes: dict | None, done: Callable[[Delivery], None]) -> None:
         """Publish one message; ``done`` gets its ``Delivery`` from the message's own future, in the client's
         thread. Never blocks."""
         try:
-            future = self._client.publish(self._paths[source], payload,
-                                          **{k: str(v) for k, v in (attributes or {}).items()})
+            future = self._client.publish(
+                self._paths[source], payload, **{k: str(v) for k, v in (attributes or {}).items()}
+            )
         except Exception as error:  # noqa: BLE001 - refused before it was sent (too large, client stopped)
             done(Delivery(Outcome.NOT_DELIVERED, f"not queued: {error}"))
             return
@@ -354,7 +401,6 @@ def pubsub_delivery(error: BaseException) -> Delivery:
 def content_type_of(file_name: str) -> str:
     """A web-form file's body kind: urlencoded for ``.form``, JSON otherwise."""
     return FORM if file_name.removesuffix(".gz").endswith(".form") else JSON
-
 
 
 def publisher_for(config: KafkaConfig | PubSubConfig):

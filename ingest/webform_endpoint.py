@@ -19,6 +19,7 @@ a submission id that comes back with other content within the retry window (``we
 
 Nothing here blocks the event loop or a thread pool: a message's delivery report resolves an asyncio future.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,8 @@ from aiohttp.web_urldispatcher import _default_expect_handler  # aiohttp's own 1
 
 from ingest.transport import FORM, JSON, Delivery, Outcome
 from transforms.records import RecordError, complaint_id
-from transforms.validation import ValidationRules, validate_complaint
 from transforms.sources.webform_parsing import IDENTITY_ATTRIBUTE, parse_webform
+from transforms.validation import ValidationRules, validate_complaint
 
 ACCESS_LOG = logging.getLogger("complaints.webform.access")
 LOG = logging.getLogger("complaints.webform")
@@ -88,17 +89,25 @@ class EndpointConfig:
     validation: ValidationRules = field(default_factory=default_validation_rules)
 
     @classmethod
-    def from_settings(cls, settings, identity_key: bytes, form_token_key: bytes | None,
-                      validation: ValidationRules | None = None) -> "EndpointConfig":
-        return cls(identity_key=identity_key, form_token_key=form_token_key,
-                   validation=validation or default_validation_rules(),
-                   max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout_seconds,
-                   delivery_timeout=settings.delivery_timeout_seconds, retry_after=settings.retry_after_seconds,
-                   allowed_origins=frozenset(settings.allowed_origins), require_origin=settings.require_origin,
-                   trusted_proxies=tuple(ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies),
-                   rate_per_minute=settings.rate_per_minute, rate_burst=settings.rate_burst,
-                   retry_window=float(settings.retry_window_seconds),
-                   form_token_ttl=float(settings.form_token_ttl_seconds))
+    def from_settings(
+        cls, settings, identity_key: bytes, form_token_key: bytes | None, validation: ValidationRules | None = None
+    ) -> EndpointConfig:
+        return cls(
+            identity_key=identity_key,
+            form_token_key=form_token_key,
+            validation=validation or default_validation_rules(),
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout_seconds,
+            delivery_timeout=settings.delivery_timeout_seconds,
+            retry_after=settings.retry_after_seconds,
+            allowed_origins=frozenset(settings.allowed_origins),
+            require_origin=settings.require_origin,
+            trusted_proxies=tuple(ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies),
+            rate_per_minute=settings.rate_per_minute,
+            rate_burst=settings.rate_burst,
+            retry_window=float(settings.retry_window_seconds),
+            form_token_ttl=float(settings.form_token_ttl_seconds),
+        )
 
 
 class BadSubmission(Exception):
@@ -123,8 +132,9 @@ def submission_fields(content_type: str, body: bytes) -> dict:
         fields = payload
     elif content_type == FORM:
         try:
-            fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True,
-                                    max_num_fields=200))
+            fields = dict(
+                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=200)
+            )
         except (UnicodeDecodeError, ValueError) as error:
             raise BadSubmission(400, f"body is not a valid urlencoded form: {error}") from None
     else:
@@ -142,9 +152,19 @@ def check_as_the_pipeline_would(body: bytes, attributes: dict, rules: Validation
     """Run the pipeline's own web-form parser and validation rules on the message as the live reader will build
     it; a record it would dead-letter is refused here (BadSubmission 400 with the pipeline's reason), so a 202 is
     never a dead letter in waiting. (Enrichment, later, only flags: it rejects nothing.)"""
-    record = {"source": "webform", "source_file": None, "message_id": "edge", "line": None, "offset": 0,
-              "ingested_at": attributes["received_at"], "run_id": "edge", "batch_id": "edge",
-              "raw": body.decode("utf-8", "replace"), "raw_encoding": "utf-8", "attributes": attributes}
+    record = {
+        "source": "webform",
+        "source_file": None,
+        "message_id": "edge",
+        "line": None,
+        "offset": 0,
+        "ingested_at": attributes["received_at"],
+        "run_id": "edge",
+        "batch_id": "edge",
+        "raw": body.decode("utf-8", "replace"),
+        "raw_encoding": "utf-8",
+        "attributes": attributes,
+    }
     try:
         body.decode("utf-8")
         validate_complaint(parse_webform(record), rules)
@@ -158,8 +178,9 @@ def content_digest(content_type: str, fields: dict) -> str:
     """A hash of what a submission says, the same for a byte-identical retry and for the same fields sent again
     in another order; the ``client`` block of a webhook payload (the sender's IP and user agent) is not content."""
     content = {key: value for key, value in fields.items() if key != "client"}
-    return hashlib.sha256(content_type.encode() + b"\n" + orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-                          ).hexdigest()
+    return hashlib.sha256(
+        content_type.encode() + b"\n" + orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
 
 
 def submission_identity(key: bytes, form_id: str, submission_id: str, digest: str, token_nonce: str = "") -> str:
@@ -190,8 +211,12 @@ def verify_form_token(key: bytes, token: str | None, now: float | None = None) -
         raise BadSubmission(403, f"missing {FORM_TOKEN_HEADER}: load the form again")
     expires, _, rest = token.partition(".")
     nonce, _, signature = rest.partition(".")
-    if not (expires.isdecimal() and nonce and signature and
-            hmac.compare_digest(signature, _token_signature(key, f"{expires}.{nonce}"))):
+    if not (
+        expires.isdecimal()
+        and nonce
+        and signature
+        and hmac.compare_digest(signature, _token_signature(key, f"{expires}.{nonce}"))
+    ):
         raise BadSubmission(403, f"invalid {FORM_TOKEN_HEADER}")
     if int(expires) < (time.time() if now is None else now):
         raise BadSubmission(403, f"expired {FORM_TOKEN_HEADER}: load the form again")
@@ -203,6 +228,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: tupl
     """The client's address: the connection's peer, unless the peer is a trusted proxy, in which case the
     right-most X-Forwarded-For entry that is not itself a trusted proxy (entries left of it could be forged by
     the client)."""
+
     def trusted(address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
@@ -270,7 +296,7 @@ class RateLimiter:
             if tokens + (now - last) * self.rate >= self.burst:
                 del self._buckets[client]
         if len(self._buckets) > self.max_clients * 0.9:
-            for client in list(self._buckets)[:len(self._buckets) // 2]:  # the least recently seen
+            for client in list(self._buckets)[: len(self._buckets) // 2]:  # the least recently seen
                 del self._buckets[client]
 
 
@@ -285,8 +311,9 @@ class RecentSubmissions:
     def note(self, form_id: str, submission_id: str, digest: str, now: float | None = None) -> str:
         """``new``, ``retry`` (same id, same content) or ``collision`` (same id, other content)."""
         now = time.monotonic() if now is None else now
-        while self._seen and (len(self._seen) >= self.max_entries or
-                              next(iter(self._seen.values()))[1] < now - self.window):
+        while self._seen and (
+            len(self._seen) >= self.max_entries or next(iter(self._seen.values()))[1] < now - self.window
+        ):
             self._seen.popitem(last=False)
         key = (form_id, submission_id)
         previous = self._seen.pop(key, None)
@@ -305,17 +332,26 @@ class Counters:
     submissions: collections.Counter = field(default_factory=collections.Counter)  # new / retry / collision
 
     def exposition(self, transport_up: bool) -> str:
-        lines = ["# HELP webform_answers_total Answers to POST /webforms by status and reason.",
-                 "# TYPE webform_answers_total counter"]
-        lines += [f'webform_answers_total{{status="{status}",reason="{reason}"}} {n}'
-                  for (status, reason), n in sorted(self.answers.items())]
-        lines += ["# HELP webform_identity_collisions_total Submission ids seen again with other content within "
-                  "the retry window.", "# TYPE webform_identity_collisions_total counter",
-                  f"webform_identity_collisions_total {self.submissions['collision']}",
-                  "# HELP webform_retries_total Submissions seen again with the same content (client retries).",
-                  "# TYPE webform_retries_total counter", f"webform_retries_total {self.submissions['retry']}",
-                  "# HELP webform_transport_up Whether the transport can take messages (1) or is known down (0).",
-                  "# TYPE webform_transport_up gauge", f"webform_transport_up {int(transport_up)}"]
+        lines = [
+            "# HELP webform_answers_total Answers to POST /webforms by status and reason.",
+            "# TYPE webform_answers_total counter",
+        ]
+        lines += [
+            f'webform_answers_total{{status="{status}",reason="{reason}"}} {n}'
+            for (status, reason), n in sorted(self.answers.items())
+        ]
+        lines += [
+            "# HELP webform_identity_collisions_total Submission ids seen again with other content within "
+            "the retry window.",
+            "# TYPE webform_identity_collisions_total counter",
+            f"webform_identity_collisions_total {self.submissions['collision']}",
+            "# HELP webform_retries_total Submissions seen again with the same content (client retries).",
+            "# TYPE webform_retries_total counter",
+            f"webform_retries_total {self.submissions['retry']}",
+            "# HELP webform_transport_up Whether the transport can take messages (1) or is known down (0).",
+            "# TYPE webform_transport_up gauge",
+            f"webform_transport_up {int(transport_up)}",
+        ]
         return "\n".join(lines) + "\n"
 
 
@@ -324,10 +360,17 @@ class AccessLogger(AbstractAccessLogger):
     status, body bytes received and sent, seconds, and the reason of a refusal."""
 
     def log(self, request, response, time_taken):
-        self.logger.info('%s "%s %s" %s in=%s out=%s %.3fs%s', request.get(CLIENT_IP) or request.remote,
-                         request.method, request.path, response.status, request.get(BODY_BYTES, 0),
-                         response.body_length, time_taken,
-                         f" reason={request[REFUSAL]}" if request.get(REFUSAL) else "")
+        self.logger.info(
+            '%s "%s %s" %s in=%s out=%s %.3fs%s',
+            request.get(CLIENT_IP) or request.remote,
+            request.method,
+            request.path,
+            response.status,
+            request.get(BODY_BYTES, 0),
+            response.body_length,
+            time_taken,
+            f" reason={request[REFUSAL]}" if request.get(REFUSAL) else "",
+        )
 
     @property
     def enabled(self) -> bool:
@@ -340,8 +383,7 @@ def transport_state(publisher) -> tuple[bool, str]:
     return state.snapshot() if state is not None else (True, "")
 
 
-def build_app(publisher, config: EndpointConfig | None = None, *, counters: Counters | None = None
-              ) -> web.Application:
+def build_app(publisher, config: EndpointConfig | None = None, *, counters: Counters | None = None) -> web.Application:
     """The aiohttp application; ``publisher`` is a Kafka or Pub/Sub publisher (``ingest.transport``) or anything
     with the same ``deliver(source, payload, attributes, done)`` and (optional) ``state``."""
     config = config or EndpointConfig()
@@ -349,29 +391,37 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
     limiter = RateLimiter(config.rate_per_minute, config.rate_burst)
     recent = RecentSubmissions(config.retry_window)
 
-    def answer(request, status: int, payload: dict, reason: str = "", headers: dict | None = None,
-               close: bool = False) -> web.Response:
+    def answer(
+        request, status: int, payload: dict, reason: str = "", headers: dict | None = None, close: bool = False
+    ) -> web.Response:
         counters.answers[(status, reason or "ok")] += 1
         if reason:
             request[REFUSAL] = reason
         response = web.json_response(payload, status=status, headers=headers)
         origin = request.headers.get("Origin")
         if origin and origin in config.allowed_origins:
-            response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-                                     "Access-Control-Expose-Headers": "Retry-After"})
+            response.headers.update(
+                {
+                    "Access-Control-Allow-Origin": origin,
+                    "Vary": "Origin",
+                    "Access-Control-Expose-Headers": "Retry-After",
+                }
+            )
         if close:
             response.force_close()
         return response
 
-    def refuse(request, status: int, message: str, reason: str, headers: dict | None = None,
-               close: bool = False) -> web.Response:
+    def refuse(
+        request, status: int, message: str, reason: str, headers: dict | None = None, close: bool = False
+    ) -> web.Response:
         return answer(request, status, {"error": message}, reason, headers, close)
 
     def precheck(request: web.Request) -> web.Response | None:
         """Every refusal that needs no body, before aiohttp says 100 Continue and before the body is read."""
         request[PRECHECKED] = True
-        ip = request[CLIENT_IP] = client_ip(request.remote, request.headers.get("X-Forwarded-For"),
-                                              config.trusted_proxies)
+        ip = request[CLIENT_IP] = client_ip(
+            request.remote, request.headers.get("X-Forwarded-For"), config.trusted_proxies
+        )
         origin = request.headers.get("Origin")
         body_coming = bool(request.content_length) or request.headers.get("Transfer-Encoding", "") != ""
         if origin is not None and origin not in config.allowed_origins:
@@ -380,24 +430,39 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
             return refuse(request, 403, "an Origin header is required", "origin", close=body_coming)
         wait = limiter.allow(rate_key(ip))
         if wait:
-            return refuse(request, 429, "too many posts from this address, retry later", "rate_limited",
-                          {"Retry-After": str(max(1, round(wait)))}, close=body_coming)
+            return refuse(
+                request,
+                429,
+                "too many posts from this address, retry later",
+                "rate_limited",
+                {"Retry-After": str(max(1, round(wait)))},
+                close=body_coming,
+            )
         if request.content_length is not None and request.content_length > config.max_body_bytes:
             return refuse(request, 413, f"body larger than {config.max_body_bytes} bytes", "too_large", close=True)
         if request.content_type not in (JSON, FORM):
-            return refuse(request, 415, f"unsupported content type {request.content_type or 'none'!r}: send "
-                                        f"{JSON} or {FORM}", "media_type", close=body_coming)
+            return refuse(
+                request,
+                415,
+                f"unsupported content type {request.content_type or 'none'!r}: send {JSON} or {FORM}",
+                "media_type",
+                close=body_coming,
+            )
         if config.form_token_key is not None:
             try:
-                request[TOKEN_NONCE] = verify_form_token(config.form_token_key,
-                                                           request.headers.get(FORM_TOKEN_HEADER))
+                request[TOKEN_NONCE] = verify_form_token(config.form_token_key, request.headers.get(FORM_TOKEN_HEADER))
             except BadSubmission as error:
                 return refuse(request, error.status, error.message, "form_token", close=body_coming)
         up, why = transport_state(publisher)
         if not up:
-            return answer(request, 503, {"error": f"cannot queue the submission now, retry later (transport down: "
-                                                  f"{why})", "queued": False}, "transport_down",
-                          {"Retry-After": str(config.retry_after)}, close=body_coming)
+            return answer(
+                request,
+                503,
+                {"error": f"cannot queue the submission now, retry later (transport down: {why})", "queued": False},
+                "transport_down",
+                {"Retry-After": str(config.retry_after)},
+                close=body_coming,
+            )
         return None
 
     async def expect(request: web.Request):
@@ -449,41 +514,68 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             raise _ClientGone(error) from None
         except Exception as error:  # aiohttp's ClientPayloadError and kin: a body cut off or malformed
-            if type(error).__name__ in ("ClientPayloadError", "PayloadEncodingError", "ContentLengthError",
-                                        "TransferEncodingError"):
+            if type(error).__name__ in (
+                "ClientPayloadError",
+                "PayloadEncodingError",
+                "ContentLengthError",
+                "TransferEncodingError",
+            ):
                 raise _ClientGone(error) from None
             raise
-        received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        received_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         try:
             fields = submission_fields(request.content_type, body)
             form_id = str(fields.get("form_id") or "")
             submission_id = str(fields["submission_id"]).strip()
             digest = content_digest(request.content_type, fields)
-            identity = submission_identity(config.identity_key, form_id, submission_id, digest,
-                                           request.get(TOKEN_NONCE, ""))
-            attributes = {"content_type": request.content_type, "received_at": received_at,
-                          "client_ip": request[CLIENT_IP], IDENTITY_ATTRIBUTE: identity}
+            identity = submission_identity(
+                config.identity_key, form_id, submission_id, digest, request.get(TOKEN_NONCE, "")
+            )
+            attributes = {
+                "content_type": request.content_type,
+                "received_at": received_at,
+                "client_ip": request[CLIENT_IP],
+                IDENTITY_ATTRIBUTE: identity,
+            }
             check_as_the_pipeline_would(body, attributes, config.validation)
         except BadSubmission as error:
             return refuse(request, error.status, error.message, "invalid" if error.status == 400 else "media_type")
         seen = recent.note(form_id, submission_id, digest)
         counters.submissions[seen] += 1
         if seen == "collision":
-            LOG.warning("submission id %r of form %r came again with other content within %g s (from %s): "
-                        "kept as another complaint", submission_id[:80], form_id[:80], config.retry_window,
-                        request[CLIENT_IP])
+            LOG.warning(
+                "submission id %r of form %r came again with other content within %g s (from %s): "
+                "kept as another complaint",
+                submission_id[:80],
+                form_id[:80],
+                config.retry_window,
+                request[CLIENT_IP],
+            )
         delivery = await deliver(publisher, body, attributes, config.delivery_timeout + REPORT_MARGIN_SECONDS)
         ids = {"submission_id": submission_id, "complaint_id": complaint_id("webform", identity)}
         retry = {"Retry-After": str(config.retry_after)}
         if delivery.outcome is Outcome.DELIVERED:
             return answer(request, 202, {"status": "accepted", **ids})
         if delivery.outcome is Outcome.NOT_DELIVERED:
-            return answer(request, 503, {"error": f"the submission was not queued, retry later ({delivery.detail})",
-                                         "queued": False, **ids}, "not_queued", retry)
-        return answer(request, 503, {
-            "error": f"the submission's delivery is unknown ({delivery.detail}); sending the same submission "
-                     "again is safe: it has the same complaint_id and the pipeline keeps it once",
-            "queued": "unknown", **ids}, "delivery_unknown", retry)
+            return answer(
+                request,
+                503,
+                {"error": f"the submission was not queued, retry later ({delivery.detail})", "queued": False, **ids},
+                "not_queued",
+                retry,
+            )
+        return answer(
+            request,
+            503,
+            {
+                "error": f"the submission's delivery is unknown ({delivery.detail}); sending the same submission "
+                "again is safe: it has the same complaint_id and the pipeline keeps it once",
+                "queued": "unknown",
+                **ids,
+            },
+            "delivery_unknown",
+            retry,
+        )
 
     async def preflight(request: web.Request) -> web.Response:
         origin = request.headers.get("Origin")
@@ -492,9 +584,16 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
         if request.headers.get("Access-Control-Request-Method", "POST") != "POST":
             return refuse(request, 403, "only POST is allowed", "cors_method")
         counters.answers[(204, "preflight")] += 1
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Allow-Methods": "POST",
-            "Access-Control-Allow-Headers": f"Content-Type, {FORM_TOKEN_HEADER}", "Access-Control-Max-Age": "600"})
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Vary": "Origin",
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": f"Content-Type, {FORM_TOKEN_HEADER}",
+                "Access-Control-Max-Age": "600",
+            },
+        )
 
     async def health(_request):
         up, why = transport_state(publisher)
@@ -503,16 +602,20 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
         return web.json_response({"status": "unavailable", "transport": why}, status=503)
 
     async def metrics(_request):
-        return web.Response(text=counters.exposition(transport_state(publisher)[0]),
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(
+            text=counters.exposition(transport_state(publisher)[0]), content_type="text/plain", charset="utf-8"
+        )
 
     @web.middleware
     async def client_gone(request, handler):
         try:
             return await handler(request)
         except _ClientGone as gone:
-            LOG.info("client %s went away before its body was read (%s)",
-                     request.get(CLIENT_IP) or request.remote, type(gone.cause).__name__)
+            LOG.info(
+                "client %s went away before its body was read (%s)",
+                request.get(CLIENT_IP) or request.remote,
+                type(gone.cause).__name__,
+            )
             request[REFUSAL] = "client_gone"
             counters.answers[(499, "client_gone")] += 1
             return web.Response(status=499)  # nginx's "client closed request": never reaches the client
@@ -557,5 +660,11 @@ async def deliver(publisher, body: bytes, attributes: dict, wait: float) -> Deli
 def serve(publisher, host: str, port: int, config: EndpointConfig | None = None) -> None:
     """Run the endpoint until interrupted, with one access-log line per request (logger
     ``complaints.webform.access``)."""
-    web.run_app(build_app(publisher, config), host=host, port=port, print=None, access_log=ACCESS_LOG,
-                access_log_class=AccessLogger)
+    web.run_app(
+        build_app(publisher, config),
+        host=host,
+        port=port,
+        print=None,
+        access_log=ACCESS_LOG,
+        access_log_class=AccessLogger,
+    )

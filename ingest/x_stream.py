@@ -22,6 +22,7 @@ verbatim to the Twitter topic, and reconnects as X asks clients to.
 - Stopping: ``stop`` (a ``threading.Event`` the caller sets, e.g. from a signal handler the CLI installs) ends
   the reading; what is unconfirmed after ``flush_seconds`` is written to the spool.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,11 @@ from yarl import URL
 from ingest.outbox import DeliveryCounts, Outbox, Spool, SpoolBusy
 
 LOG = logging.getLogger(__name__)
-DEFAULT_QUERY = {"tweet.fields": "created_at,lang,author_id,referenced_tweets", "expansions": "author_id",
-                 "user.fields": "username"}
+DEFAULT_QUERY = {
+    "tweet.fields": "created_at,lang,author_id,referenced_tweets",
+    "expansions": "author_id",
+    "user.fields": "username",
+}
 MAX_BACKFILL_MINUTES = 5  # X's limit for backfill_minutes
 TICK = 0.1  # seconds between checks of the stop flag, the stall timer and the outbox
 
@@ -93,8 +97,10 @@ class ConnectorStats:
         return self.delivery.published
 
     def summary(self) -> str:
-        return (f"x-stream: {self.delivery.summary()}; {self.connections} connections, {self.keep_alives} "
-                f"keep-alives, {self.operational_messages} X messages, {self.unparsed} lines not posts")
+        return (
+            f"x-stream: {self.delivery.summary()}; {self.connections} connections, {self.keep_alives} "
+            f"keep-alives, {self.operational_messages} X messages, {self.unparsed} lines not posts"
+        )
 
 
 class Line(NamedTuple):
@@ -110,8 +116,12 @@ def _error_text(errors) -> str:
     """The titles and types of X's ``errors`` entries, lower case, for spotting a disconnect notice."""
     if not isinstance(errors, list):
         return ""
-    return " ".join(str(entry.get(key, "")) for entry in errors if isinstance(entry, dict)
-                    for key in ("title", "type", "disconnect_type")).lower()
+    return " ".join(
+        str(entry.get(key, ""))
+        for entry in errors
+        if isinstance(entry, dict)
+        for key in ("title", "type", "disconnect_type")
+    ).lower()
 
 
 def classify_line(line: bytes) -> Line:
@@ -133,8 +143,11 @@ def classify_line(line: bytes) -> Line:
         return Line("post", str(post_id), note)
     if "errors" in payload:
         errors = payload["errors"]
-        note = "" if isinstance(errors, list) and all(isinstance(e, dict) for e in errors) else \
-            "errors is not a list of objects"
+        note = (
+            ""
+            if isinstance(errors, list) and all(isinstance(e, dict) for e in errors)
+            else "errors is not a list of objects"
+        )
         kind = "disconnect" if "disconnect" in _error_text(errors) else "operational"
         return Line(kind, note=note)
     return Line("unparsed", note="neither data nor errors")
@@ -147,12 +160,29 @@ def _shown(line: bytes) -> str:
 class _Connector:
     """One run of the connector (see ``run_connector``)."""
 
-    def __init__(self, url, token, outbox: Outbox, stats: ConnectorStats, *, max_posts, backoff, stall_seconds,
-                 max_connections, sleep, backfill_minutes, stop: threading.Event):
+    def __init__(
+        self,
+        url,
+        token,
+        outbox: Outbox,
+        stats: ConnectorStats,
+        *,
+        max_posts,
+        backoff,
+        stall_seconds,
+        max_connections,
+        sleep,
+        backfill_minutes,
+        stop: threading.Event,
+    ):
         self.url, self.token, self.outbox, self.stats = url, token, outbox, stats
         self.max_posts, self.backoff, self.stall_seconds = max_posts, backoff, stall_seconds
-        self.max_connections, self.sleep, self.backfill_minutes, self.stop = max_connections, sleep, \
-            backfill_minutes, stop
+        self.max_connections, self.sleep, self.backfill_minutes, self.stop = (
+            max_connections,
+            sleep,
+            backfill_minutes,
+            stop,
+        )
 
     def stream_url(self, reconnect: bool) -> URL:
         """The endpoint with the default fields (unless the URL names its own) and, on a reconnect,
@@ -178,15 +208,22 @@ class _Connector:
         if self.outbox.can_accept():
             return
         started = time.monotonic()
-        LOG.warning("x-stream: pausing the stream: %d posts await the transport's confirmation, the spool holds "
-                    "%d bytes", self.outbox.in_flight, self.outbox.spool.bytes)
+        LOG.warning(
+            "x-stream: pausing the stream: %d posts await the transport's confirmation, the spool holds %d bytes",
+            self.outbox.in_flight,
+            self.outbox.spool.bytes,
+        )
         while not self.outbox.can_accept() and not self.stop.is_set():
             await asyncio.sleep(TICK)
         paused = time.monotonic() - started
         self.stats.paused_seconds += paused
-        LOG.warning("x-stream: reading again after %.0f s%s", paused,
-                    "; X's backfill covers at most 5 minutes: posts of the rest of the pause may be missing"
-                    if paused > MAX_BACKFILL_MINUTES * 60 else "")
+        LOG.warning(
+            "x-stream: reading again after %.0f s%s",
+            paused,
+            "; X's backfill covers at most 5 minutes: posts of the rest of the pause may be missing"
+            if paused > MAX_BACKFILL_MINUTES * 60
+            else "",
+        )
 
     async def read_connection(self, session, reconnect: bool) -> str:
         """Read one connection until it ends; returns why: ``done``, ``stopped``, ``stalled``, ``closed`` or
@@ -198,12 +235,16 @@ class _Connector:
         async with session.get(url, headers=headers) as response:
             if response.status in (400, 401, 403):
                 detail = (await response.text())[:200]
-                hint = (" (an access level without backfill refuses backfill_minutes: try --backfill-minutes 0)"
-                        if "backfill_minutes" in url.query else "")
+                hint = (
+                    " (an access level without backfill refuses backfill_minutes: try --backfill-minutes 0)"
+                    if "backfill_minutes" in url.query
+                    else ""
+                )
                 raise XStreamError(f"X refused the stream with HTTP {response.status}: {detail}{hint}")
             if response.status != 200:
-                raise aiohttp.ClientResponseError(response.request_info, (), status=response.status,
-                                                  message=response.reason or "")
+                raise aiohttp.ClientResponseError(
+                    response.request_info, (), status=response.status, message=response.reason or ""
+                )
             self.stats.connections += 1
             got_data, reading, read_before = False, None, self.stats.delivery.read
             try:
@@ -249,8 +290,11 @@ class _Connector:
             return "disconnect" if kind == "disconnect" else None
         if kind == "unparsed":
             self.stats.unparsed += 1
-            LOG.warning("x-stream: a line that is not a post (%s), published as it is for the pipeline to "
-                        "dead-letter: %s", note, _shown(line))
+            LOG.warning(
+                "x-stream: a line that is not a post (%s), published as it is for the pipeline to dead-letter: %s",
+                note,
+                _shown(line),
+            )
         elif note:
             self.stats.partial_errors += 1
             LOG.info("x-stream: post %s came %s: %s", post_id, note, _shown(line))
@@ -276,14 +320,19 @@ class _Connector:
                     outcome = await self.read_connection(session, reconnect=attempts > 1)
                     if outcome in ("done", "stopped"):
                         return
-                    LOG.warning("x-stream: the connection %s; reconnecting", {
-                        "stalled": f"sent nothing for {self.stall_seconds:.0f} s", "closed": "was closed",
-                        "disconnect": "was ended by X"}[outcome])
+                    LOG.warning(
+                        "x-stream: the connection %s; reconnecting",
+                        {
+                            "stalled": f"sent nothing for {self.stall_seconds:.0f} s",
+                            "closed": "was closed",
+                            "disconnect": "was ended by X",
+                        }[outcome],
+                    )
                     wait = self.backoff.after_network_error()
                 except aiohttp.ClientResponseError as error:
                     LOG.warning("x-stream: X stream HTTP %s; backing off", error.status)
                     wait = self.backoff.after_http_error(error.status)
-                except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as error:
+                except (TimeoutError, aiohttp.ClientError, ConnectionError) as error:
                     LOG.warning("x-stream: X stream network error (%s); backing off", error)
                     wait = self.backoff.after_network_error()
                 if self.max_connections is not None and attempts >= self.max_connections:
@@ -302,11 +351,24 @@ async def _run(connector: _Connector, outbox: Outbox, flush_seconds: float) -> N
         await outbox.finish(flush_seconds)
 
 
-def run_connector(url: str, token: str, publisher, spool_dir, *, max_posts: int | None = None,
-                  backoff: Backoff | None = None, stall_seconds: float = 90.0, max_connections: int | None = None,
-                  sleep=None, backfill_minutes: int = MAX_BACKFILL_MINUTES, stop: threading.Event | None = None,
-                  flush_seconds: float = 10.0, max_in_flight: int = 1000, spool_max_bytes: int = 1 << 30,
-                  retry_seconds: float = 5.0) -> ConnectorStats:
+def run_connector(
+    url: str,
+    token: str,
+    publisher,
+    spool_dir,
+    *,
+    max_posts: int | None = None,
+    backoff: Backoff | None = None,
+    stall_seconds: float = 90.0,
+    max_connections: int | None = None,
+    sleep=None,
+    backfill_minutes: int = MAX_BACKFILL_MINUTES,
+    stop: threading.Event | None = None,
+    flush_seconds: float = 10.0,
+    max_in_flight: int = 1000,
+    spool_max_bytes: int = 1 << 30,
+    retry_seconds: float = 5.0,
+) -> ConnectorStats:
     """Run the connector until ``max_posts`` distinct posts were read, ``max_connections`` connections were made
     or ``stop`` is set (default: forever). ``publisher`` must take ``on_delivery`` (``ingest.transport``'s do);
     ``spool_dir`` holds the spool. Before it returns, it waits up to ``flush_seconds`` for what is unconfirmed
@@ -321,13 +383,29 @@ def run_connector(url: str, token: str, publisher, spool_dir, *, max_posts: int 
         raise XStreamError(str(error)) from None
     stats = ConnectorStats()
     # a backfill replays at most backfill_minutes before the reconnect; keep ids twice that (at least 10 min)
-    outbox = Outbox(publisher, spool, max_in_flight=max_in_flight, spool_max_bytes=spool_max_bytes,
-                    dedupe_seconds=max(600.0, 2 * 60.0 * backfill_minutes), retry_seconds=retry_seconds,
-                    counts=stats.delivery)
+    outbox = Outbox(
+        publisher,
+        spool,
+        max_in_flight=max_in_flight,
+        spool_max_bytes=spool_max_bytes,
+        dedupe_seconds=max(600.0, 2 * 60.0 * backfill_minutes),
+        retry_seconds=retry_seconds,
+        counts=stats.delivery,
+    )
     stop = stop or threading.Event()
-    connector = _Connector(url, token, outbox, stats, max_posts=max_posts, backoff=backoff or Backoff(),
-                           stall_seconds=stall_seconds, max_connections=max_connections, sleep=sleep,
-                           backfill_minutes=backfill_minutes, stop=stop)
+    connector = _Connector(
+        url,
+        token,
+        outbox,
+        stats,
+        max_posts=max_posts,
+        backoff=backoff or Backoff(),
+        stall_seconds=stall_seconds,
+        max_connections=max_connections,
+        sleep=sleep,
+        backfill_minutes=backfill_minutes,
+        stop=stop,
+    )
     started = time.monotonic()
     try:
         asyncio.run(_run(connector, outbox, flush_seconds))

@@ -1,8 +1,10 @@
 """The interface between the pipeline and whatever labels complaints (rules today, trained models later)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 CATEGORIES = ("Network", "Billing", "Customer Service", "Other")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
@@ -31,5 +33,4 @@ class ComplaintModel(Protocol):
 
     version: str
 
-    def predict(self, complaints: Sequence[dict]) -> list[Prediction]:
-        ...
+    def predict(self, complaints: Sequence[dict]) -> list[Prediction]: ...

@@ -8,6 +8,7 @@ which label it maps (``category`` or ``sentiment``), ``map`` maps their label (l
 ``load_known_datasets`` knows the public layouts in ``../shared/data/real`` (uk_mobile_tweets, SentiTel) and
 files already in our labels named ``*.labelled.csv`` / ``*.labelled.jsonl`` (columns text, category, sentiment).
 """
+
 from __future__ import annotations
 
 import csv
@@ -92,8 +93,9 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def load_labelled_file(path: str, text_column: str, label_column: str, label_map: str | None = None,
-                       target: str | None = None) -> tuple[list[Example], int]:
+def load_labelled_file(
+    path: str, text_column: str, label_column: str, label_map: str | None = None, target: str | None = None
+) -> tuple[list[Example], int]:
     """Examples from any labelled CSV/JSONL; returns (examples, rows left out for an unmapped label)."""
     mapping = load_label_map(label_map) if label_map else None
     target = target or (mapping or {}).get("target", "category")
@@ -167,6 +169,8 @@ def load_known_datasets(data_dir: str) -> list[Example]:
     for extra in sorted(root.glob("*.labelled.csv")) + sorted(root.glob("*.labelled.jsonl")):
         examples += load_our_labels(extra)
     if not examples:
-        raise DatasetError(f"no labelled data found under {data_dir} (expected uk_mobile_tweets/, "
-                           f"sentitel_ug_telecom/ or *.labelled.csv with text and category columns)")
+        raise DatasetError(
+            f"no labelled data found under {data_dir} (expected uk_mobile_tweets/, "
+            f"sentitel_ug_telecom/ or *.labelled.csv with text and category columns)"
+        )
     return examples

@@ -1,4 +1,5 @@
 """Evaluation: per-class precision/recall/F1, macro-F1 and the confusion matrix, as a dict ready for JSON."""
+
 from __future__ import annotations
 
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -6,18 +7,22 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 def classification_metrics(truth: list[str], predicted: list[str]) -> dict:
     labels = sorted(set(truth) | set(predicted))
-    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels,
-                                                                     zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
     present = [i for i, label in enumerate(labels) if label in set(truth)]
     return {
         "examples": len(truth),
         "macro_f1": round(float(sum(f1[i] for i in present) / max(len(present), 1)), 4),
         "accuracy": round(sum(t == p for t, p in zip(truth, predicted, strict=True)) / max(len(truth), 1), 4),
-        "per_class": {label: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
-                              "f1": round(float(f1[i]), 4), "support": int(support[i])}
-                      for i, label in enumerate(labels)},
-        "confusion": {"labels": labels,
-                      "matrix": confusion_matrix(truth, predicted, labels=labels).tolist()},
+        "per_class": {
+            label: {
+                "precision": round(float(precision[i]), 4),
+                "recall": round(float(recall[i]), 4),
+                "f1": round(float(f1[i]), 4),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        "confusion": {"labels": labels, "matrix": confusion_matrix(truth, predicted, labels=labels).tolist()},
     }
 
 
@@ -25,7 +30,6 @@ def majority_baseline(truth: list[str], train_labels: list[str]) -> dict:
     """What always answering the training set's most common label scores: the floor any model must beat."""
     majority = max(set(train_labels), key=train_labels.count)
     return classification_metrics(truth, [majority] * len(truth))
-
 
 
 #: the share of automatically routed complaints whose category must be right (issue: at least 90%)
@@ -36,8 +40,12 @@ def precision_and_coverage(confidences: list[float], correct: list[bool], thresh
     """Of the predictions at or above ``threshold`` (the ones routed automatically): how many are right
     (precision) and what share of all they are (coverage)."""
     kept = [right for confidence, right in zip(confidences, correct, strict=True) if confidence >= threshold]
-    return {"threshold": threshold, "precision": round(sum(kept) / len(kept), 4) if kept else None,
-            "coverage": round(len(kept) / len(correct), 4) if correct else 0.0, "examples": len(correct)}
+    return {
+        "threshold": threshold,
+        "precision": round(sum(kept) / len(kept), 4) if kept else None,
+        "coverage": round(len(kept) / len(correct), 4) if correct else 0.0,
+        "examples": len(correct),
+    }
 
 
 def lower_bound(right: int, total: int, z: float = 1.645) -> float:
@@ -51,8 +59,9 @@ def lower_bound(right: int, total: int, z: float = 1.645) -> float:
     return (centre - margin) / (1 + z * z / total)
 
 
-def routing_threshold(confidences: list[float], correct: list[bool], precision: float = ROUTING_PRECISION,
-                      z: float = 1.645) -> dict:
+def routing_threshold(
+    confidences: list[float], correct: list[bool], precision: float = ROUTING_PRECISION, z: float = 1.645
+) -> dict:
     """The lowest confidence threshold whose automatically routed predictions are at least ``precision`` right,
     so the most complaints are routed without a person; below it a prediction goes to the review queue.
     "At least" is taken with a margin for the sample's size: the Wilson lower bound of the routed predictions'
@@ -68,5 +77,7 @@ def routing_threshold(confidences: list[float], correct: list[bool], precision: 
             best = confidences[i]
     threshold = best if best is not None else 1.0001
     routed = [right for confidence, right in zip(confidences, correct, strict=True) if confidence >= threshold]
-    return {**precision_and_coverage(confidences, correct, threshold),
-            "precision_lower_bound": round(lower_bound(sum(routed), len(routed), z), 4)}
+    return {
+        **precision_and_coverage(confidences, correct, threshold),
+        "precision_lower_bound": round(lower_bound(sum(routed), len(routed), z), 4),
+    }

@@ -19,6 +19,7 @@ The backtest is rolling-origin: from each of ``folds`` origins a week apart, it 
 origin only and forecasts the next ``backtest_horizon`` days; the error of the model and of seasonal-naive
 are reported side by side (MAE of the daily total and WAPE), overall and per category and channel.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -63,8 +64,11 @@ def complete_history(daily: pd.DataFrame) -> pd.DataFrame:
     days = pd.date_range(pd.to_datetime(daily["day"]).min(), pd.to_datetime(daily["day"]).max(), freq="D")
     series = daily[["category", "source"]].drop_duplicates()
     grid = series.merge(pd.DataFrame({"day": days}), how="cross")
-    counted = daily.assign(day=pd.to_datetime(daily["day"])).groupby(["day", "category", "source"],
-                                                                    as_index=False)["complaints"].sum()
+    counted = (
+        daily.assign(day=pd.to_datetime(daily["day"]))
+        .groupby(["day", "category", "source"], as_index=False)["complaints"]
+        .sum()
+    )
     full = grid.merge(counted, on=["day", "category", "source"], how="left")
     full["complaints"] = full["complaints"].fillna(0).astype(float)
     return full.sort_values(["category", "source", "day"]).reset_index(drop=True)
@@ -116,15 +120,20 @@ def seasonal_naive(history: np.ndarray, horizon: int) -> np.ndarray:
     return np.array([last_week[step % 7] for step in range(horizon)], dtype=float)
 
 
-def fit_predict_series(days: pd.DatetimeIndex, counts: np.ndarray, future: pd.DatetimeIndex,
-                       settings: ForecastSettings, holidays_set: set[dt.date]) -> tuple[np.ndarray, np.ndarray, str]:
+def fit_predict_series(
+    days: pd.DatetimeIndex,
+    counts: np.ndarray,
+    future: pd.DatetimeIndex,
+    settings: ForecastSettings,
+    holidays_set: set[dt.date],
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Forecast ``future`` from one series' history: (expected counts, interval half-widths, method)."""
     if len(counts) < settings.min_history_days or counts.sum() == 0:
         predicted = seasonal_naive(counts, len(future))
         return predicted, 1.645 * np.sqrt(np.maximum(predicted, 1.0)), NAIVE_NAME
     from sklearn.linear_model import PoissonRegressor
 
-    days, counts = days[-settings.training_days:], counts[-settings.training_days:]
+    days, counts = days[-settings.training_days :], counts[-settings.training_days :]
     keep = ~spike_mask(days, counts, settings.spike_z)
     origin = days[-1]
     train_x = _features(days, origin, holidays_set)
@@ -140,8 +149,13 @@ def fit_predict_series(days: pd.DatetimeIndex, counts: np.ndarray, future: pd.Da
 
 
 # -- all series -----------------------------------------------------------------------------------------------
-def forecast_all(history: pd.DataFrame, settings: ForecastSettings, *, start: dt.date | None = None,
-                 holidays_set: set[dt.date] | None = None) -> pd.DataFrame:
+def forecast_all(
+    history: pd.DataFrame,
+    settings: ForecastSettings,
+    *,
+    start: dt.date | None = None,
+    holidays_set: set[dt.date] | None = None,
+) -> pd.DataFrame:
     """Forecast every series of a complete history for ``settings.horizon_days`` days after its last day
     (or from ``start``, which must follow the history)."""
     last = history["day"].max()
@@ -152,13 +166,24 @@ def forecast_all(history: pd.DataFrame, settings: ForecastSettings, *, start: dt
     frames = []
     for (category, source), series in history.groupby(["category", "source"], sort=True):
         days = pd.DatetimeIndex(series["day"])
-        predicted, half_width, method = fit_predict_series(days, series["complaints"].to_numpy(float), future,
-                                                           settings, holidays_set)
-        frames.append(pd.DataFrame({
-            "forecast_date": future.date, "category": category, "source": source, "predicted": predicted,
-            "lower": np.maximum(predicted - half_width, 0.0), "upper": predicted + half_width,
-            "is_holiday": [d.date() in holidays_set for d in future], "model": method,
-            "trained_through": last.date()}))
+        predicted, half_width, method = fit_predict_series(
+            days, series["complaints"].to_numpy(float), future, settings, holidays_set
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "forecast_date": future.date,
+                    "category": category,
+                    "source": source,
+                    "predicted": predicted,
+                    "lower": np.maximum(predicted - half_width, 0.0),
+                    "upper": predicted + half_width,
+                    "is_holiday": [d.date() in holidays_set for d in future],
+                    "model": method,
+                    "trained_through": last.date(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -167,25 +192,37 @@ def backtest(history: pd.DataFrame, settings: ForecastSettings) -> pd.DataFrame:
     days = pd.DatetimeIndex(sorted(history["day"].unique()))
     needed = settings.min_history_days + settings.backtest_horizon + 7 * (settings.folds - 1)
     if len(days) < needed:
-        raise NotEnoughHistory(f"a backtest of {settings.folds} folds needs {needed} days of history, "
-                               f"the warehouse has {len(days)}")
+        raise NotEnoughHistory(
+            f"a backtest of {settings.folds} folds needs {needed} days of history, the warehouse has {len(days)}"
+        )
     holidays_set = holiday_days(settings.holiday_country, days[0].date(), days[-1].date())
     errors = []
     fold_settings = replace(settings, horizon_days=settings.backtest_horizon)
     for fold in range(settings.folds):
         origin = days[-1] - pd.Timedelta(days=settings.backtest_horizon + 7 * fold - 1)
         train = history[history["day"] < origin]
-        actual = history[(history["day"] >= origin)
-                         & (history["day"] < origin + pd.Timedelta(days=settings.backtest_horizon))]
+        actual = history[
+            (history["day"] >= origin) & (history["day"] < origin + pd.Timedelta(days=settings.backtest_horizon))
+        ]
         model = forecast_all(train, fold_settings, start=origin.date(), holidays_set=holidays_set)
         naive = []
         for (category, source), series in train.groupby(["category", "source"], sort=True):
             values = seasonal_naive(series["complaints"].to_numpy(float), settings.backtest_horizon)
-            naive.append(pd.DataFrame({"forecast_date": pd.date_range(origin, periods=len(values)).date,
-                                       "category": category, "source": source, "naive": values}))
-        joined = (actual.assign(forecast_date=actual["day"].dt.date)
-                  .merge(model[["forecast_date", "category", "source", "predicted"]], how="left")
-                  .merge(pd.concat(naive), how="left"))
+            naive.append(
+                pd.DataFrame(
+                    {
+                        "forecast_date": pd.date_range(origin, periods=len(values)).date,
+                        "category": category,
+                        "source": source,
+                        "naive": values,
+                    }
+                )
+            )
+        joined = (
+            actual.assign(forecast_date=actual["day"].dt.date)
+            .merge(model[["forecast_date", "category", "source", "predicted"]], how="left")
+            .merge(pd.concat(naive), how="left")
+        )
         errors.append(joined.fillna({"predicted": 0.0, "naive": 0.0}))
     evaluated = pd.concat(errors, ignore_index=True)
     rows = []
@@ -197,10 +234,18 @@ def backtest(history: pd.DataFrame, settings: ForecastSettings) -> pd.DataFrame:
         for method, column in ((MODEL_NAME, "predicted"), (NAIVE_NAME, "naive")):
             absolute = (daily[column] - daily["complaints"]).abs()
             total = float(daily["complaints"].sum())
-            rows.append({"method": method, "scope": scope, "folds": settings.folds,
-                         "horizon_days": settings.backtest_horizon, "days_evaluated": len(daily),
-                         "actual_total": total, "mae": float(absolute.mean()),
-                         "wape": float(absolute.sum() / total) if total else 0.0})
+            rows.append(
+                {
+                    "method": method,
+                    "scope": scope,
+                    "folds": settings.folds,
+                    "horizon_days": settings.backtest_horizon,
+                    "days_evaluated": len(daily),
+                    "actual_total": total,
+                    "mae": float(absolute.mean()),
+                    "wape": float(absolute.sum() / total) if total else 0.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 

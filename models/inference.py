@@ -8,11 +8,13 @@ updates, which Beam's Flink runner cannot checkpoint and Prism does not trigger,
 A complaint the model fails on comes back with an error instead of a prediction, so the caller can dead-letter
 that one complaint; a failure of the whole batch surfaces through ``with_exception_handling``.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
@@ -27,9 +29,17 @@ class PredictionError(str):
 
 
 class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]):
-    def __init__(self, model_dir: str | None = None, *, model_factory=None, min_batch_size: int = 64,
-                 max_batch_size: int = 1024, watch: str | None = None, watch_seconds: float = 60,
-                 clock=time.monotonic):
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        *,
+        model_factory=None,
+        min_batch_size: int = 64,
+        max_batch_size: int = 1024,
+        watch: str | None = None,
+        watch_seconds: float = 60,
+        clock=time.monotonic,
+    ):
         super().__init__()
         self.model_dir = model_dir
         self._factory = model_factory
@@ -59,8 +69,9 @@ class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]
                 LOGGER.warning("model watch %s: %s; still using %s", self.watch, error, current)
         return self._watched[1] if self._watched else model
 
-    def run_inference(self, batch: Sequence[dict], model: ComplaintModel,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+    def run_inference(
+        self, batch: Sequence[dict], model: ComplaintModel, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[PredictionResult]:
         model = self.newest(model)
         try:
             predictions = model.predict(batch)
@@ -71,8 +82,10 @@ class ComplaintModelHandler(ModelHandler[dict, PredictionResult, ComplaintModel]
                     predictions.extend(model.predict([complaint]))
                 except Exception as error:  # noqa: BLE001 - this complaint gets the error instead of a prediction
                     predictions.append(PredictionError(f"{type(error).__name__}: {error}"))
-        return [PredictionResult(complaint, prediction, model.version)
-                for complaint, prediction in zip(batch, predictions, strict=True)]
+        return [
+            PredictionResult(complaint, prediction, model.version)
+            for complaint, prediction in zip(batch, predictions, strict=True)
+        ]
 
     def batch_elements_kwargs(self):
         return dict(self._batch)

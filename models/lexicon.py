@@ -6,6 +6,7 @@ count-times-valence product, so it costs a fraction of running VADER's rules on 
 learns how much to trust it next to the TF-IDF features. Cross-validated on the real data (5 group folds), it
 added about three points of macro-F1 to three-class sentiment on UK mobile tweets.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -44,7 +45,13 @@ class LexiconFeatures(BaseEstimator, TransformerMixin):
         counts = self.vectorizer_.transform(texts)
         positive = counts @ np.maximum(self.valence_, 0.0)
         negative = counts @ np.maximum(-self.valence_, 0.0)
-        columns = [positive / 4.0, negative / 4.0, np.log1p(positive), np.log1p(negative),
-                   (positive - negative) / (positive + negative + 1.0),
-                   ((positive > 0) & (negative == 0)).astype(float), ((negative > 0) & (positive == 0)).astype(float)]
+        columns = [
+            positive / 4.0,
+            negative / 4.0,
+            np.log1p(positive),
+            np.log1p(negative),
+            (positive - negative) / (positive + negative + 1.0),
+            ((positive > 0) & (negative == 0)).astype(float),
+            ((negative > 0) & (positive == 0)).astype(float),
+        ]
         return sparse.csr_matrix(np.column_stack(columns))

@@ -11,6 +11,7 @@ A candidate is promoted only if it scores at least as well as the serving model 
 while none is promoted) on the same held-out file, which neither was trained on. The links are replaced
 atomically (a new link renamed over the old), so a batch that starts meanwhile sees one model or the other.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,8 +27,14 @@ from models.sklearn_model import ModelDirectoryError, ModelFactory
 CURRENT, PREVIOUS, VERSIONS, LOG = "current", "previous", "versions", "promotions.jsonl"
 
 
-def score(model_dir: str | None, holdout: str, text_column: str, label_column: str,
-          label_map: str | None = None, target: str = "category") -> dict:
+def score(
+    model_dir: str | None,
+    holdout: str,
+    text_column: str,
+    label_column: str,
+    label_map: str | None = None,
+    target: str = "category",
+) -> dict:
     """Macro-F1 and accuracy of a model directory (None: the rules model) on a labelled file."""
     factory = ModelFactory(model_dir)
     model = factory()
@@ -37,8 +44,12 @@ def score(model_dir: str | None, holdout: str, text_column: str, label_column: s
     predictions = model.predict([{"text": example.text} for example in examples])
     predicted = [p.category if target == "category" else p.sentiment_label for p in predictions]
     metrics = classification_metrics([getattr(example, target) for example in examples], predicted)
-    return {"model_version": factory.version, "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"],
-            "examples": len(examples)}
+    return {
+        "model_version": factory.version,
+        "macro_f1": metrics["macro_f1"],
+        "accuracy": metrics["accuracy"],
+        "examples": len(examples),
+    }
 
 
 def current_dir(registry: Path) -> Path | None:
@@ -55,14 +66,21 @@ def _point(registry: Path, name: str, target: Path) -> None:
 
 
 def _log(registry: Path, entry: dict) -> dict:
-    entry = {"at": dt.datetime.now(dt.timezone.utc).isoformat(), **entry}
+    entry = {"at": dt.datetime.now(dt.UTC).isoformat(), **entry}
     with open(registry / LOG, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry) + "\n")
     return entry
 
 
-def promote(candidate: str, registry: str, holdout: str, text_column: str, label_column: str,
-            label_map: str | None = None, target: str | None = None) -> dict:
+def promote(
+    candidate: str,
+    registry: str,
+    holdout: str,
+    text_column: str,
+    label_column: str,
+    label_map: str | None = None,
+    target: str | None = None,
+) -> dict:
     """Score ``candidate`` and the serving model on ``holdout``; if the candidate is at least as good, copy it into
     ``versions/`` (unless it is there already) and make it ``current``, the old one ``previous``. Returns the
     decision (also appended to the log): ``promoted`` true or false, both scores."""
@@ -75,8 +93,14 @@ def promote(candidate: str, registry: str, holdout: str, text_column: str, label
     challenger = score(candidate, holdout, text_column, label_column, label_map, target)
     incumbent = score(str(serving) if serving else None, holdout, text_column, label_column, label_map, target)
     promoted = challenger["macro_f1"] >= incumbent["macro_f1"]
-    decision = {"event": "promotion", "promoted": promoted, "target": target, "holdout": holdout,
-                "candidate": challenger, "serving": incumbent}
+    decision = {
+        "event": "promotion",
+        "promoted": promoted,
+        "target": target,
+        "holdout": holdout,
+        "candidate": challenger,
+        "serving": incumbent,
+    }
     if promoted:
         versions = root / VERSIONS
         versions.mkdir(exist_ok=True)

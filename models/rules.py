@@ -1,8 +1,9 @@
 """A transparent, rules-based complaint model: keyword scores for category, a small lexicon for sentiment,
 and explicit urgency rules for priority. Every decision can be read off the tables below."""
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import ahocorasick
 
@@ -12,68 +13,297 @@ VERSION = "rules-1.0.0"
 
 CATEGORY_KEYWORDS = {
     "Network": {
-        "signal": 2, "network": 2, "no service": 3, "outage": 3, "data": 1, "internet": 2, "4g": 2, "5g": 2,
-        "3g": 2, "lte": 2, "coverage": 2, "slow": 1, "speed": 1, "dropped": 2, "drops": 2, "drop calls": 3,
-        "call drop": 3, "can't call": 2, "cannot call": 2, "connection": 2, "connectivity": 2, "mast": 2,
-        "broadband": 2, "wifi": 1, "router": 2, "down": 1, "bars": 2, "browsing": 2, "reception": 2,
-        "not connecting": 2, "no network": 3, "buffering": 2, "mbps": 2, "latency": 2, "disconnect": 2,
+        "signal": 2,
+        "network": 2,
+        "no service": 3,
+        "outage": 3,
+        "data": 1,
+        "internet": 2,
+        "4g": 2,
+        "5g": 2,
+        "3g": 2,
+        "lte": 2,
+        "coverage": 2,
+        "slow": 1,
+        "speed": 1,
+        "dropped": 2,
+        "drops": 2,
+        "drop calls": 3,
+        "call drop": 3,
+        "can't call": 2,
+        "cannot call": 2,
+        "connection": 2,
+        "connectivity": 2,
+        "mast": 2,
+        "broadband": 2,
+        "wifi": 1,
+        "router": 2,
+        "down": 1,
+        "bars": 2,
+        "browsing": 2,
+        "reception": 2,
+        "not connecting": 2,
+        "no network": 3,
+        "buffering": 2,
+        "mbps": 2,
+        "latency": 2,
+        "disconnect": 2,
     },
     "Billing": {
-        "charged": 3, "charge": 2, "bill": 3, "billing": 3, "billed": 3, "refund": 3, "overcharged": 3,
-        "deducted": 3, "deduction": 3, "debit": 2, "airtime": 2, "recharge": 2, "top up": 2, "topup": 2,
-        "bundle": 1, "subscription": 2, "subscribed": 2, "payment": 2, "paid": 2, "price": 2, "tariff": 2,
-        "invoice": 3, "balance": 2, "money": 2, "contract": 2, "fee": 2, "renewal": 2, "auto-renew": 3,
-        "credit": 1, "₦": 2, "naira": 2, "£": 2, "$": 1, "upgrade": 1, "cost": 1,
+        "charged": 3,
+        "charge": 2,
+        "bill": 3,
+        "billing": 3,
+        "billed": 3,
+        "refund": 3,
+        "overcharged": 3,
+        "deducted": 3,
+        "deduction": 3,
+        "debit": 2,
+        "airtime": 2,
+        "recharge": 2,
+        "top up": 2,
+        "topup": 2,
+        "bundle": 1,
+        "subscription": 2,
+        "subscribed": 2,
+        "payment": 2,
+        "paid": 2,
+        "price": 2,
+        "tariff": 2,
+        "invoice": 3,
+        "balance": 2,
+        "money": 2,
+        "contract": 2,
+        "fee": 2,
+        "renewal": 2,
+        "auto-renew": 3,
+        "credit": 1,
+        "₦": 2,
+        "naira": 2,
+        "£": 2,
+        "$": 1,
+        "upgrade": 1,
+        "cost": 1,
     },
     "Customer Service": {
-        "customer service": 3, "customer care": 3, "agent": 2, "rude": 3, "waiting": 2, "on hold": 3,
-        "hold for": 2, "no response": 3, "not responding": 3, "nobody": 2, "unhelpful": 3, "call centre": 2,
-        "call center": 2, "support": 1, "staff": 2, "escalate": 2, "ticket": 1, "ignored": 2, "callback": 2,
-        "call back": 2, "promised": 2, "manager": 2, "store": 1, "shop": 1, "response": 1, "dm": 1,
-        "reply": 1, "complaint": 1, "attitude": 2, "hung up": 3, "queue": 1,
+        "customer service": 3,
+        "customer care": 3,
+        "agent": 2,
+        "rude": 3,
+        "waiting": 2,
+        "on hold": 3,
+        "hold for": 2,
+        "no response": 3,
+        "not responding": 3,
+        "nobody": 2,
+        "unhelpful": 3,
+        "call centre": 2,
+        "call center": 2,
+        "support": 1,
+        "staff": 2,
+        "escalate": 2,
+        "ticket": 1,
+        "ignored": 2,
+        "callback": 2,
+        "call back": 2,
+        "promised": 2,
+        "manager": 2,
+        "store": 1,
+        "shop": 1,
+        "response": 1,
+        "dm": 1,
+        "reply": 1,
+        "complaint": 1,
+        "attitude": 2,
+        "hung up": 3,
+        "queue": 1,
     },
 }
 # Structured hints: the call-centre queue and wrap-up code, and the customer's own web-form topic (weaker).
 STRUCTURED_HINTS = {
-    "billing": "Billing", "bill": "Billing", "payments": "Billing", "network": "Network", "technical": "Network",
-    "noc": "Network", "service": "Customer Service", "customer_service": "Customer Service",
-    "customer service": "Customer Service", "care": "Customer Service", "complaints": "Customer Service",
+    "billing": "Billing",
+    "bill": "Billing",
+    "payments": "Billing",
+    "network": "Network",
+    "technical": "Network",
+    "noc": "Network",
+    "service": "Customer Service",
+    "customer_service": "Customer Service",
+    "customer service": "Customer Service",
+    "care": "Customer Service",
+    "complaints": "Customer Service",
 }
-WRAP_UP_HINTS = {"BILL": "Billing", "CHARGE": "Billing", "REFUND": "Billing", "NO_SERVICE": "Network",
-                 "NETWORK": "Network", "SIGNAL": "Network", "DATA": "Network", "OUTAGE": "Network",
-                 "AGENT": "Customer Service", "SERVICE": "Customer Service", "COMPLAINT": "Customer Service"}
+WRAP_UP_HINTS = {
+    "BILL": "Billing",
+    "CHARGE": "Billing",
+    "REFUND": "Billing",
+    "NO_SERVICE": "Network",
+    "NETWORK": "Network",
+    "SIGNAL": "Network",
+    "DATA": "Network",
+    "OUTAGE": "Network",
+    "AGENT": "Customer Service",
+    "SERVICE": "Customer Service",
+    "COMPLAINT": "Customer Service",
+}
 
 NEGATIVE = {
-    "terrible": 2, "worst": 2, "awful": 2, "useless": 2, "angry": 2, "frustrated": 2, "frustrating": 2,
-    "disappointed": 2, "rubbish": 2, "pathetic": 2, "horrible": 2, "bad": 1, "poor": 1, "annoying": 1,
-    "ridiculous": 2, "disgusting": 2, "scam": 2, "fraud": 2, "unacceptable": 2, "fed up": 2, "hate": 2,
-    "shame": 1, "nonsense": 2, "thieves": 2, "stealing": 2, "robbery": 2, "wicked": 1, "problem": 1,
-    "issue": 1, "not working": 1, "still": 1, "again": 1, "nothing": 1, "no one": 1, "nobody": 1,
-    "waste": 1, "joke": 1, "sick": 1, "tired": 1, "crap": 2, "shocking": 2, "appalling": 2, "rude": 2, "hung up": 2, "twice": 1, "refund": 1,
-    "😡": 2, "😠": 2, "🤬": 2, "😤": 1, "😞": 1, "😢": 1, "😭": 1, "👎": 2, "💔": 1, "🙄": 1, "😒": 1,
+    "terrible": 2,
+    "worst": 2,
+    "awful": 2,
+    "useless": 2,
+    "angry": 2,
+    "frustrated": 2,
+    "frustrating": 2,
+    "disappointed": 2,
+    "rubbish": 2,
+    "pathetic": 2,
+    "horrible": 2,
+    "bad": 1,
+    "poor": 1,
+    "annoying": 1,
+    "ridiculous": 2,
+    "disgusting": 2,
+    "scam": 2,
+    "fraud": 2,
+    "unacceptable": 2,
+    "fed up": 2,
+    "hate": 2,
+    "shame": 1,
+    "nonsense": 2,
+    "thieves": 2,
+    "stealing": 2,
+    "robbery": 2,
+    "wicked": 1,
+    "problem": 1,
+    "issue": 1,
+    "not working": 1,
+    "still": 1,
+    "again": 1,
+    "nothing": 1,
+    "no one": 1,
+    "nobody": 1,
+    "waste": 1,
+    "joke": 1,
+    "sick": 1,
+    "tired": 1,
+    "crap": 2,
+    "shocking": 2,
+    "appalling": 2,
+    "rude": 2,
+    "hung up": 2,
+    "twice": 1,
+    "refund": 1,
+    "😡": 2,
+    "😠": 2,
+    "🤬": 2,
+    "😤": 1,
+    "😞": 1,
+    "😢": 1,
+    "😭": 1,
+    "👎": 2,
+    "💔": 1,
+    "🙄": 1,
+    "😒": 1,
 }
 POSITIVE = {
-    "thanks": 1, "thank you": 2, "great": 2, "good": 1, "excellent": 2, "resolved": 2, "fixed": 2,
-    "appreciate": 2, "love": 2, "happy": 2, "awesome": 2, "helpful": 2, "quick": 1, "brilliant": 2,
-    "amazing": 2, "perfect": 2, "well done": 2, "sorted": 2, "pleased": 2,
-    "🙏": 1, "😊": 2, "👍": 1, "❤️": 2, "😀": 2, "😃": 2, "🙂": 1,
+    "thanks": 1,
+    "thank you": 2,
+    "great": 2,
+    "good": 1,
+    "excellent": 2,
+    "resolved": 2,
+    "fixed": 2,
+    "appreciate": 2,
+    "love": 2,
+    "happy": 2,
+    "awesome": 2,
+    "helpful": 2,
+    "quick": 1,
+    "brilliant": 2,
+    "amazing": 2,
+    "perfect": 2,
+    "well done": 2,
+    "sorted": 2,
+    "pleased": 2,
+    "🙏": 1,
+    "😊": 2,
+    "👍": 1,
+    "❤️": 2,
+    "😀": 2,
+    "😃": 2,
+    "🙂": 1,
 }
 NEGATIONS = ("not ", "no ", "never ", "n't ")
 
 URGENCY_RULES = [
-    ("outage or no-service language", 2, ("no service", "outage", "no signal", "no network", "network down",
-                                         "not working", "can't call", "cannot call", "blackout", "no internet",
-                                         "no data", "down since", "for two days", "for 2 days", "since yesterday")),
-    ("regulator or legal threat", 3, ("ncc", "fccpc", "regulator", "ofcom", "fcc", "lawyer", "court", "sue ",
-                                     "legal action", "ombudsman", "consumer protection")),
-    ("cancellation or churn intent", 1, ("cancel", "port my number", "porting", "switch to", "switching to",
-                                        "leave beejan", "leaving", "another network", "terminate")),
-    ("repeated contact", 1, ("third time", "3rd time", "again", "still not", "several times", "every day",
-                            "many times", "for weeks")),
+    (
+        "outage or no-service language",
+        2,
+        (
+            "no service",
+            "outage",
+            "no signal",
+            "no network",
+            "network down",
+            "not working",
+            "can't call",
+            "cannot call",
+            "blackout",
+            "no internet",
+            "no data",
+            "down since",
+            "for two days",
+            "for 2 days",
+            "since yesterday",
+        ),
+    ),
+    (
+        "regulator or legal threat",
+        3,
+        (
+            "ncc",
+            "fccpc",
+            "regulator",
+            "ofcom",
+            "fcc",
+            "lawyer",
+            "court",
+            "sue ",
+            "legal action",
+            "ombudsman",
+            "consumer protection",
+        ),
+    ),
+    (
+        "cancellation or churn intent",
+        1,
+        (
+            "cancel",
+            "port my number",
+            "porting",
+            "switch to",
+            "switching to",
+            "leave beejan",
+            "leaving",
+            "another network",
+            "terminate",
+        ),
+    ),
+    (
+        "repeated contact",
+        1,
+        ("third time", "3rd time", "again", "still not", "several times", "every day", "many times", "for weeks"),
+    ),
 ]
 SEGMENT_POINTS = {"vip": (2, "VIP customer"), "business": (1, "business customer")}
-ALL_PHRASES = ({phrase for words in CATEGORY_KEYWORDS.values() for phrase in words} | set(NEGATIVE) | set(POSITIVE)
-               | {phrase for _, _, phrases in URGENCY_RULES for phrase in phrases})
+ALL_PHRASES = (
+    {phrase for words in CATEGORY_KEYWORDS.values() for phrase in words}
+    | set(NEGATIVE)
+    | set(POSITIVE)
+    | {phrase for _, _, phrases in URGENCY_RULES for phrase in phrases}
+)
 
 
 WORD_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -104,7 +334,9 @@ class PhraseMatcher:
                 continue
             if whole_word:
                 start = end - len(phrase) + 1
-                if (start > 0 and text[start - 1] in WORD_CHARACTERS) or (end < last and text[end + 1] in WORD_CHARACTERS):
+                if (start > 0 and text[start - 1] in WORD_CHARACTERS) or (
+                    end < last and text[end + 1] in WORD_CHARACTERS
+                ):
                     continue
             found.add(phrase)
         return found
@@ -187,7 +419,7 @@ def sentiment(text: str, found: set[str] | None = None) -> tuple[float, str]:
         if weight is None:
             continue
         at = lowered.find(phrase)
-        if any(lowered[max(0, at - 8):at].endswith(negation) for negation in NEGATIONS):
+        if any(lowered[max(0, at - 8) : at].endswith(negation) for negation in NEGATIONS):
             negative += weight  # "not good", "never helpful"
         else:
             positive += weight
@@ -200,8 +432,9 @@ def sentiment(text: str, found: set[str] | None = None) -> tuple[float, str]:
     return score, label
 
 
-def prioritise(complaint: dict, category: str, sentiment_score: float,
-               found: set[str] | None = None) -> tuple[str, list[str]]:
+def prioritise(
+    complaint: dict, category: str, sentiment_score: float, found: set[str] | None = None
+) -> tuple[str, list[str]]:
     found = MATCHER.found(_complaint_text(complaint)) if found is None else found
     rules_hit = {index for phrase in found for index in URGENCY_RULES_BY_PHRASE.get(phrase, ())}
     points, reasons = 0, []

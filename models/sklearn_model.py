@@ -6,11 +6,12 @@ halfway through.
 
 Model files are pickles (joblib): load only model directories you produced or trust.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import joblib
 import numpy as np
@@ -32,20 +33,22 @@ class SklearnComplaintModel:
         root = Path(model_dir)
         card_path = root / "model_card.json"
         if not card_path.is_file():
-            raise ModelDirectoryError(f"{model_dir} is not a model directory (no model_card.json); "
-                                      f"create one with `complaints model train`")
+            raise ModelDirectoryError(
+                f"{model_dir} is not a model directory (no model_card.json); create one with `complaints model train`"
+            )
         try:
             self.card = json.loads(card_path.read_text())
             self.version = self.card["version"]
             self.features = joblib.load(root / self.card["features"]["file"])
             self.category = joblib.load(root / self.card["models"]["category"]["file"])
             self.sentiment = joblib.load(root / self.card["models"]["sentiment"]["file"])
-        except (OSError, KeyError, TypeError, ValueError, EOFError, ImportError, AttributeError,
-                IndexError) as error:
-            raise ModelDirectoryError(f"model directory {model_dir} is incomplete or corrupted: "
-                                      f"{type(error).__name__}: {error}") from None
-        if not set(self.category.classes_) <= set(CATEGORIES) or \
-                not set(self.sentiment.classes_) <= set(SENTIMENT_LABELS):
+        except (OSError, KeyError, TypeError, ValueError, EOFError, ImportError, AttributeError, IndexError) as error:
+            raise ModelDirectoryError(
+                f"model directory {model_dir} is incomplete or corrupted: {type(error).__name__}: {error}"
+            ) from None
+        if not set(self.category.classes_) <= set(CATEGORIES) or not set(self.sentiment.classes_) <= set(
+            SENTIMENT_LABELS
+        ):
             raise ModelDirectoryError(f"model directory {model_dir} predicts labels outside our taxonomy")
         # below it, a prediction goes to the review queue (chosen on held-out data for 90% precise routing)
         self.routing_threshold = self.card["models"]["category"].get("routing", {}).get("threshold")
@@ -60,8 +63,9 @@ class SklearnComplaintModel:
         category_probabilities = self.category.predict_proba(features)
         sentiment_probabilities = self.sentiment.predict_proba(features)
         predictions = []
-        for complaint, category_p, sentiment_p in zip(complaints, category_probabilities, sentiment_probabilities,
-                                                      strict=True):
+        for complaint, category_p, sentiment_p in zip(
+            complaints, category_probabilities, sentiment_probabilities, strict=True
+        ):
             best = int(np.argmax(category_p))
             category = str(self.category.classes_[best])
             positive = float(sentiment_p[self._positive]) if self._positive is not None else 0.0
@@ -70,9 +74,17 @@ class SklearnComplaintModel:
             label = str(self.sentiment.classes_[int(np.argmax(sentiment_p))])
             priority, reasons = prioritise(complaint, category, score)
             confidence = round(float(category_p[best]), 3)
-            predictions.append(Prediction(category, confidence, score, label, priority, reasons,
-                                          needs_review=self.routing_threshold is not None
-                                          and confidence < self.routing_threshold))
+            predictions.append(
+                Prediction(
+                    category,
+                    confidence,
+                    score,
+                    label,
+                    priority,
+                    reasons,
+                    needs_review=self.routing_threshold is not None and confidence < self.routing_threshold,
+                )
+            )
         return predictions
 
 
@@ -106,6 +118,8 @@ def newest_model_dir(card_pattern: str) -> str:
 
     cards = sorted(glob.glob(card_pattern), key=os.path.getmtime)
     if not cards or not all(card.endswith("model_card.json") for card in cards):
-        raise ModelDirectoryError(f"{card_pattern} matches no model_card.json (it must match at least one model "
-                                  "directory's card when the stream starts)")
+        raise ModelDirectoryError(
+            f"{card_pattern} matches no model_card.json (it must match at least one model "
+            "directory's card when the stream starts)"
+        )
     return os.path.dirname(os.path.abspath(cards[-1]))

@@ -11,6 +11,7 @@ on the other side of the split from its original. The shipped models are then fi
 (the near-duplicate keys of the texts the shipped models saw, so ``complaints model evaluate`` can tell seen rows from
 unseen ones).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +29,8 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import FeatureUnion
 
 from models.datasets import DatasetError, Example, near_duplicate_key
-from models.lexicon import LexiconFeatures
 from models.evaluation import ROUTING_PRECISION, classification_metrics, routing_threshold
+from models.lexicon import LexiconFeatures
 
 TARGETS = ("category", "sentiment")
 TRAINING_GROUPS_FILE = "training_groups.txt"
@@ -45,12 +46,23 @@ DATASET_WEIGHTS = {"sentitel": 0.3}
 
 def text_features() -> FeatureUnion:
     """Shared by both models: fitted once, computed once per text at prediction time."""
-    return FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 4), min_df=2, sublinear_tf=True,
-                                  lowercase=True, max_features=50_000)),
-        ("lexicon", LexiconFeatures()),
-    ])
+    return FeatureUnion(
+        [
+            ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)),
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(4, 4),
+                    min_df=2,
+                    sublinear_tf=True,
+                    lowercase=True,
+                    max_features=50_000,
+                ),
+            ),
+            ("lexicon", LexiconFeatures()),
+        ]
+    )
 
 
 def classifier(seed: int) -> LogisticRegression:
@@ -67,8 +79,13 @@ def example_weight(example: Example) -> float:
 
 
 def settings_hash(seed: int) -> str:
-    settings = repr((sorted(text_features().get_params().items()), sorted(classifier(seed).get_params().items()),
-                     sorted(DATASET_WEIGHTS.items())))
+    settings = repr(
+        (
+            sorted(text_features().get_params().items()),
+            sorted(classifier(seed).get_params().items()),
+            sorted(DATASET_WEIGHTS.items()),
+        )
+    )
     return hashlib.sha256(settings.encode()).hexdigest()[:6]
 
 
@@ -90,20 +107,23 @@ def fit_models(examples: list[Example], seed: int) -> tuple[FeatureUnion, dict[s
     """Fit the shared features and one head per target on ``examples`` (only those with that label)."""
     for target in TARGETS:
         if len({getattr(e, target) for e in labelled(examples, target)}) < 2:
-            raise DatasetError(f"not enough {target} labels to train on (need at least two classes); "
-                               f"add a labelled dataset with a {target} column")
+            raise DatasetError(
+                f"not enough {target} labels to train on (need at least two classes); "
+                f"add a labelled dataset with a {target} column"
+            )
     features = text_features().fit([e.text for e in examples])
     heads = {}
     for target in TARGETS:
         rows = labelled(examples, target)
-        heads[target] = classifier(seed).fit(features.transform([e.text for e in rows]),
-                                             [getattr(e, target) for e in rows],
-                                             sample_weight=[example_weight(e) for e in rows])
+        heads[target] = classifier(seed).fit(
+            features.transform([e.text for e in rows]),
+            [getattr(e, target) for e in rows],
+            sample_weight=[example_weight(e) for e in rows],
+        )
     return features, heads
 
 
-def evaluate_held_out(features: FeatureUnion, head: LogisticRegression, test_set: list[Example],
-                      target: str) -> dict:
+def evaluate_held_out(features: FeatureUnion, head: LogisticRegression, test_set: list[Example], target: str) -> dict:
     rows = labelled(test_set, target)
     truth = [getattr(e, target) for e in rows]
     probabilities = head.predict_proba(features.transform([e.text for e in rows]))
@@ -112,13 +132,17 @@ def evaluate_held_out(features: FeatureUnion, head: LogisticRegression, test_set
     by_dataset = {}
     for dataset in sorted({e.dataset for e in rows}):
         index = [i for i, e in enumerate(rows) if e.dataset == dataset]
-        by_dataset[dataset] = classification_metrics([truth[i] for i in index], [predicted[i] for i in index])["macro_f1"]
+        by_dataset[dataset] = classification_metrics([truth[i] for i in index], [predicted[i] for i in index])[
+            "macro_f1"
+        ]
     evaluated = {"held_out_examples": len(rows), "held_out": metrics, "held_out_macro_f1_by_dataset": by_dataset}
     if target == "category":  # below this confidence a complaint goes to the review queue instead of its queue
         confidences = [round(float(p), 3) for p in probabilities.max(axis=1)]  # as the model reports them
-        evaluated["routing"] = {"target_precision": ROUTING_PRECISION, "chosen_on": "the held-out split",
-                                **routing_threshold(confidences,
-                                                    [t == p for t, p in zip(truth, predicted, strict=True)])}
+        evaluated["routing"] = {
+            "target_precision": ROUTING_PRECISION,
+            "chosen_on": "the held-out split",
+            **routing_threshold(confidences, [t == p for t, p in zip(truth, predicted, strict=True)]),
+        }
     return evaluated
 
 
@@ -129,29 +153,47 @@ def train(examples: list[Example], output_dir: str, seed: int = 13, refit: bool 
     are known, so no labelled tweet is left unused; without it they are the split's models, the exact ones the
     held-out scores describe."""
     train_set, test_set = split(examples, seed)
-    version = (f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings_hash(seed)}"
-               + ("" if refit else "-split"))  # two different shipped models never share a version
+    version = f"sklearn-{dt.date.today():%Y%m%d}-{fingerprint(examples)[:8]}-{settings_hash(seed)}" + (
+        "" if refit else "-split"
+    )  # two different shipped models never share a version
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    card = {"version": version, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "training_data": {"fingerprint": fingerprint(examples), "examples": len(examples),
-                              "datasets": sorted({e.dataset for e in examples}), "held_out_share": 0.2,
-                              "dataset_weights": dict(DATASET_WEIGHTS),
-                              "split": "GroupShuffleSplit by near-duplicate group", "seed": seed,
-                              "shipped_models_fitted_on": "all examples" if refit else "the training split",
-                              "groups_file": TRAINING_GROUPS_FILE},
-            "libraries": {"scikit-learn": sklearn.__version__, "numpy": np.__version__,
-                          "python": platform.python_version()},
-            "features": {"file": "features.joblib",
-                         "description": "TF-IDF words 1-2 + character 4-grams (char_wb, 50k most frequent) + "
-                                        "VADER word-lexicon valence, shared by both models; logistic regression "
-                                        "heads, balanced classes, SentiTel weighted 0.3"},
-            "label_maps": ["uk_mobile", "uk_mobile_sentiment", "sentitel"], "models": {}}
+    card = {
+        "version": version,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "training_data": {
+            "fingerprint": fingerprint(examples),
+            "examples": len(examples),
+            "datasets": sorted({e.dataset for e in examples}),
+            "held_out_share": 0.2,
+            "dataset_weights": dict(DATASET_WEIGHTS),
+            "split": "GroupShuffleSplit by near-duplicate group",
+            "seed": seed,
+            "shipped_models_fitted_on": "all examples" if refit else "the training split",
+            "groups_file": TRAINING_GROUPS_FILE,
+        },
+        "libraries": {
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "features": {
+            "file": "features.joblib",
+            "description": "TF-IDF words 1-2 + character 4-grams (char_wb, 50k most frequent) + "
+            "VADER word-lexicon valence, shared by both models; logistic regression "
+            "heads, balanced classes, SentiTel weighted 0.3",
+        },
+        "label_maps": ["uk_mobile", "uk_mobile_sentiment", "sentitel"],
+        "models": {},
+    }
     features, heads = fit_models(train_set, seed)
     for target in TARGETS:
-        card["models"][target] = {"file": f"{target}.joblib", "classes": list(heads[target].classes_),
-                                  "evaluated_model_train_examples": len(labelled(train_set, target)),
-                                  **evaluate_held_out(features, heads[target], test_set, target)}
+        card["models"][target] = {
+            "file": f"{target}.joblib",
+            "classes": list(heads[target].classes_),
+            "evaluated_model_train_examples": len(labelled(train_set, target)),
+            **evaluate_held_out(features, heads[target], test_set, target),
+        }
     if refit:
         features, heads = fit_models(examples, seed)
     joblib.dump(features, out / "features.joblib")
@@ -176,35 +218,53 @@ def seen_in_training(model_dir: str, texts: list[str]) -> list[bool] | None:
 
 
 def render_card(card: dict) -> str:
-    lines = [f"# Model card: {card['version']}", "",
-             f"Created {card['created_at']}. Features: {card['features']['description']}.", "",
-             "## Training data",
-             f"{card['training_data']['examples']} labelled examples from {', '.join(card['training_data']['datasets'])}"
-             f" (fingerprint `{card['training_data']['fingerprint']}`); label maps "
-             f"{', '.join(card['label_maps'])}; 20% held out by near-duplicate group. "
-             + ("The shipped models were fitted again on all examples after the held-out evaluation; the scores "
-                "below are those of the same recipe trained on the other 80%."
-                if card["training_data"].get("shipped_models_fitted_on") == "all examples" else
-                "The shipped models are the ones the held-out scores below describe (trained on the other 80%)."),
-             ""]
+    lines = [
+        f"# Model card: {card['version']}",
+        "",
+        f"Created {card['created_at']}. Features: {card['features']['description']}.",
+        "",
+        "## Training data",
+        f"{card['training_data']['examples']} labelled examples from {', '.join(card['training_data']['datasets'])}"
+        f" (fingerprint `{card['training_data']['fingerprint']}`); label maps "
+        f"{', '.join(card['label_maps'])}; 20% held out by near-duplicate group. "
+        + (
+            "The shipped models were fitted again on all examples after the held-out evaluation; the scores "
+            "below are those of the same recipe trained on the other 80%."
+            if card["training_data"].get("shipped_models_fitted_on") == "all examples"
+            else "The shipped models are the ones the held-out scores below describe (trained on the other 80%)."
+        ),
+        "",
+    ]
     for target, model in card["models"].items():
         held = model["held_out"]
-        lines += [f"## {target.title()}", "",
-                  f"Held-out macro-F1 **{held['macro_f1']:.3f}** on {model['held_out_examples']} examples "
-                  f"(per dataset: " + ", ".join(f"{d} {f:.3f}" for d, f in model["held_out_macro_f1_by_dataset"].items())
-                  + ").", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [
+            f"## {target.title()}",
+            "",
+            f"Held-out macro-F1 **{held['macro_f1']:.3f}** on {model['held_out_examples']} examples "
+            f"(per dataset: "
+            + ", ".join(f"{d} {f:.3f}" for d, f in model["held_out_macro_f1_by_dataset"].items())
+            + ").",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
         for label, scores in held["per_class"].items():
-            lines.append(f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} | "
-                         f"{scores['support']} |")
+            lines.append(
+                f"| {label} | {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} | "
+                f"{scores['support']} |"
+            )
         lines.append("")
         routing = model.get("routing")
         if routing:
-            lines += [f"**Routing.** A complaint whose category confidence is below **{routing['threshold']:.3f}** "
-                      f"goes to the review queue (flag `low_confidence`) instead of its category's queue; P1s are "
-                      f"escalated whatever the confidence. On {routing['chosen_on']} this routes "
-                      f"{routing['coverage']:.1%} of complaints automatically, "
-                      f"{routing['precision'] if routing['precision'] is not None else 0:.1%} of them to the right "
-                      f"category, at least {routing.get('precision_lower_bound', 0):.1%} allowing for the sample's "
-                      f"size (one-sided 95%; target {routing['target_precision']:.0%}).", ""]
+            lines += [
+                f"**Routing.** A complaint whose category confidence is below **{routing['threshold']:.3f}** "
+                f"goes to the review queue (flag `low_confidence`) instead of its category's queue; P1s are "
+                f"escalated whatever the confidence. On {routing['chosen_on']} this routes "
+                f"{routing['coverage']:.1%} of complaints automatically, "
+                f"{routing['precision'] if routing['precision'] is not None else 0:.1%} of them to the right "
+                f"category, at least {routing.get('precision_lower_bound', 0):.1%} allowing for the sample's "
+                f"size (one-sided 95%; target {routing['target_precision']:.0%}).",
+                "",
+            ]
     lines += ["## Libraries", ", ".join(f"{k} {v}" for k, v in card["libraries"].items()), ""]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ every few minutes (``complaints stream supervise``, the ``complaints_stream_supe
 - no earlier job (or none with a retained checkpoint): a new run starts from the consumer group's offsets.
 Standard library only (and the project's run ids): it talks HTTP to Flink's REST API.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ class SupervisorError(Exception):
 
 @dataclass
 class Decision:
-    action: str                  # "alive", "restarted", "started"
+    action: str  # "alive", "restarted", "started"
     job_name: str | None = None
     run_id: str | None = None
     restored_from: str | None = None
@@ -71,8 +72,11 @@ def stream_jobs(rest: str, stream_id: str) -> list[dict]:
 def restore_point(rest: str, job_id: str) -> str | None:
     """The newest retained checkpoint or savepoint of a job (a path Flink can restore from), or None."""
     latest = _get(rest, f"/jobs/{job_id}/checkpoints").get("latest") or {}
-    candidates = [entry for entry in (latest.get("savepoint"), latest.get("completed"))
-                  if entry and entry.get("external_path") and not entry.get("discarded")]
+    candidates = [
+        entry
+        for entry in (latest.get("savepoint"), latest.get("completed"))
+        if entry and entry.get("external_path") and not entry.get("discarded")
+    ]
     if not candidates:
         return None
     newest = max(candidates, key=lambda entry: entry.get("latest_ack_timestamp", 0))
@@ -90,13 +94,14 @@ def run_id_of(job_name: str, stream_id: str) -> str:
     """The run id a job name carries. Flink's names are lower case: a run id made by ``warehouse.runs.new_run_id``
     (``20261202T133629Z-96bc5e``, by ``complaints stream run`` or by the supervisor) is given its capitals back, so
     the restored job's rows keep its key."""
-    run_id = job_name[len(job_prefix(stream_id)):]
+    run_id = job_name[len(job_prefix(stream_id)) :]
     generated = _GENERATED_RUN_ID.fullmatch(run_id)
     return f"{generated[1]}T{generated[2]}Z-{generated[3]}" if generated else run_id
 
 
-def supervise(rest: str, stream_id: str, stream_command: list[str], log_path: str,
-              wait_seconds: float = 180) -> Decision:
+def supervise(
+    rest: str, stream_id: str, stream_command: list[str], log_path: str, wait_seconds: float = 180
+) -> Decision:
     """One check of ``stream_id``; starts ``stream_command`` (``complaints stream run ...`` without ``--run-id`` and
     ``--savepoint_path``, which are added) if no job of the stream is alive, and waits until Flink runs it."""
     jobs = stream_jobs(rest, stream_id)
@@ -117,17 +122,20 @@ def supervise(rest: str, stream_id: str, stream_command: list[str], log_path: st
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"\n== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {' '.join(command)}\n".encode())
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        running = [job for job in stream_jobs(rest, stream_id)
-                   if job["name"] == job_name and job.get("state") == "RUNNING"]
+        running = [
+            job for job in stream_jobs(rest, stream_id) if job["name"] == job_name and job.get("state") == "RUNNING"
+        ]
         if running:
             return Decision("restarted" if restored else "started", job_name, run_id, restored, running[0]["jid"])
         if process.poll() is not None:
-            raise SupervisorError(f"the stream command exited {process.returncode} before its job ran: "
-                                  f"{_last_line(log_path)}")
+            raise SupervisorError(
+                f"the stream command exited {process.returncode} before its job ran: {_last_line(log_path)}"
+            )
         time.sleep(2)
     raise SupervisorError(f"job {job_name} was not running {wait_seconds:.0f} s after it was submitted; see {log_path}")
 

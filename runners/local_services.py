@@ -21,6 +21,7 @@ for the tests of a second engine on our tables), ``bin/prism``, ``data/`` (``dat
 cluster, made by initdb at its first start), ``logs/`` and ``run/*.pid``. Ports come from the environment
 (defaults below).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,9 @@ FLINK_SLOTS = _env_number("COMPLAINTS_FLINK_SLOTS", 2)
 PYTHON_POOL_PORT = _env_number("COMPLAINTS_PYTHON_POOL_PORT", 50000)
 #: when set, how many times the cluster restarts a job that lost a TaskManager (fixed delay of 2 s), batch jobs
 #: included; unset: Flink's default (streams with checkpoints restart with an exponential delay, batch jobs never)
-FLINK_RESTART_ATTEMPTS = (_env_number("COMPLAINTS_FLINK_RESTART_ATTEMPTS", 1)
-                          if os.environ.get("COMPLAINTS_FLINK_RESTART_ATTEMPTS") else None)
+FLINK_RESTART_ATTEMPTS = (
+    _env_number("COMPLAINTS_FLINK_RESTART_ATTEMPTS", 1) if os.environ.get("COMPLAINTS_FLINK_RESTART_ATTEMPTS") else None
+)
 #: the interpreter whose Beam the Flink workers run: the project's environment (``make`` passes it)
 PYTHON = os.environ.get("COMPLAINTS_PYTHON", str(REPO / ".venv" / "bin" / "python"))
 
@@ -78,11 +80,26 @@ POSTGRES_DATABASE = "iceberg_catalog"
 POSTGRES_USER = "complaints"
 POSTGRES_PASSWORD = "complaints"  # a local development server on loopback only; production's comes from a secret
 
-SERVICES = ("postgres", "kafka", "java-worker", "expansion", "flink-jobmanager", "flink-taskmanager",
-            "flink-job-server", "python-worker-pool")
-PORTS = {"postgres": POSTGRES_PORT, "kafka": KAFKA_PORT, "java-worker": JAVA_WORKER_PORT,
-         "expansion": EXPANSION_PORT, "flink-jobmanager": FLINK_REST_PORT, "flink-taskmanager": None,
-         "flink-job-server": FLINK_JOB_PORT, "python-worker-pool": PYTHON_POOL_PORT}
+SERVICES = (
+    "postgres",
+    "kafka",
+    "java-worker",
+    "expansion",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "flink-job-server",
+    "python-worker-pool",
+)
+PORTS = {
+    "postgres": POSTGRES_PORT,
+    "kafka": KAFKA_PORT,
+    "java-worker": JAVA_WORKER_PORT,
+    "expansion": EXPANSION_PORT,
+    "flink-jobmanager": FLINK_REST_PORT,
+    "flink-taskmanager": None,
+    "flink-job-server": FLINK_JOB_PORT,
+    "python-worker-pool": PYTHON_POOL_PORT,
+}
 #: how a service is asked to stop (SIGTERM otherwise): PostgreSQL's "fast" shutdown ends its sessions and stops at
 #: once, where SIGTERM ("smart") would wait for every client to disconnect
 STOP_SIGNALS = {"postgres": signal.SIGINT}
@@ -101,9 +118,14 @@ def catalog_uri(database: str = POSTGRES_DATABASE) -> str:
 def flink_submit_options() -> list[str]:
     """The Beam options that submit a job to this cluster, its ports as ``start`` opened them (the env overrides
     included): Beam's job server, the JobManager, and the Python worker pool as an EXTERNAL environment."""
-    return ["--runner", "FlinkRunner", f"--flink_master=localhost:{FLINK_REST_PORT}",
-            f"--job_endpoint=localhost:{FLINK_JOB_PORT}", "--environment_type=EXTERNAL",
-            f"--environment_config=localhost:{PYTHON_POOL_PORT}"]
+    return [
+        "--runner",
+        "FlinkRunner",
+        f"--flink_master=localhost:{FLINK_REST_PORT}",
+        f"--job_endpoint=localhost:{FLINK_JOB_PORT}",
+        "--environment_type=EXTERNAL",
+        f"--environment_config=localhost:{PYTHON_POOL_PORT}",
+    ]
 
 
 def _run(command: list[str], cwd: Path | None = None) -> None:
@@ -121,8 +143,18 @@ def _copy_dependencies(pom: Path, target: Path) -> None:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     print(f"fetching {pom.parent.name} jars from Maven Central into {target}", flush=True)
-    _run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={target}",
-          "-DincludeScope=runtime"])
+    _run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={target}",
+            "-DincludeScope=runtime",
+        ]
+    )
     stamp.touch()
 
 
@@ -154,8 +186,20 @@ def fetch_flink() -> None:
         return
     target = HOME / "flink" / "dist"
     print(f"installing Flink {FLINK_VERSION} from PyPI into {target}", flush=True)
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-          f"apache-flink=={FLINK_VERSION}", f"apache-flink-libraries=={FLINK_VERSION}"])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            f"apache-flink=={FLINK_VERSION}",
+            f"apache-flink-libraries=={FLINK_VERSION}",
+        ]
+    )
     for script in (flink_home() / "bin").iterdir():
         script.chmod(0o755)
 
@@ -219,13 +263,17 @@ def run_airflow() -> int:
     fetch_airflow()
     env = airflow_environment()
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    print(f"Airflow on http://127.0.0.1:{env['AIRFLOW__API__PORT']} (user admin, password in "
-          f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated); DAGs from "
-          f"{env['AIRFLOW__CORE__DAGS_FOLDER']}, landing {env['COMPLAINTS_LANDING_DIR']}, output "
-          f"{env['COMPLAINTS_OUTPUT_DIR']}; Ctrl-C stops it", flush=True)
+    print(
+        f"Airflow on http://127.0.0.1:{env['AIRFLOW__API__PORT']} (user admin, password in "
+        f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated); DAGs from "
+        f"{env['AIRFLOW__CORE__DAGS_FOLDER']}, landing {env['COMPLAINTS_LANDING_DIR']}, output "
+        f"{env['COMPLAINTS_OUTPUT_DIR']}; Ctrl-C stops it",
+        flush=True,
+    )
     try:
-        return subprocess.call([str(airflow_venv() / "bin" / "airflow"), "standalone"], env=env,
-                               cwd=env["AIRFLOW_HOME"])
+        return subprocess.call(
+            [str(airflow_venv() / "bin" / "airflow"), "standalone"], env=env, cwd=env["AIRFLOW_HOME"]
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -270,13 +318,35 @@ def fetch_spark() -> None:
     def install(venv: Path) -> None:
         print(f"installing Apache Spark from PyPI into {spark_home() / 'venv'}", flush=True)
         _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-        _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-              "--no-deps", "-r", str(requirements)])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "--quiet",
+                "--no-deps",
+                "-r",
+                str(requirements),
+            ]
+        )
 
     def copy_jars(jars: Path) -> None:
         print(f"fetching Spark's Iceberg jars from Maven Central into {spark_home() / 'jars'}", flush=True)
-        _run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={jars}",
-              "-DincludeScope=runtime"])
+        _run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={jars}",
+                "-DincludeScope=runtime",
+            ]
+        )
 
     _fetch_into(spark_home() / "venv", [requirements], install)
     _fetch_into(spark_home() / "jars", [pom], copy_jars)
@@ -300,8 +370,10 @@ PARTS = {
     "kafka": ("the Kafka broker", ("kafka",)),
     "xlang": ("Beam's expansion service and Java worker pool (Kafka on Prism and Flink)", ("java-worker", "expansion")),
     "prism": ("the Prism runner (a binary, nothing to start)", ()),
-    "flink": ("the Flink cluster, Beam's job server and the Python worker pool",
-              ("flink-jobmanager", "flink-taskmanager", "flink-job-server", "python-worker-pool")),
+    "flink": (
+        "the Flink cluster, Beam's job server and the Python worker pool",
+        ("flink-jobmanager", "flink-taskmanager", "flink-job-server", "python-worker-pool"),
+    ),
     "airflow": ("Apache Airflow's environment (for the DAG tests and make airflow)", ()),
     "spark": ("Apache Spark's environment and Iceberg jars (for the second-engine tests)", ()),
     "kubernetes": ("the Flink operator's CRDs and kustomize (for the manifest tests)", ()),
@@ -368,8 +440,14 @@ def _alive(name: str) -> int | None:
     return pid
 
 
-def _spawn(name: str, command: list[str], port: int | None, env: dict | None = None, timeout: float = 90,
-           user: str | None = None) -> bool:
+def _spawn(
+    name: str,
+    command: list[str],
+    port: int | None,
+    env: dict | None = None,
+    timeout: float = 90,
+    user: str | None = None,
+) -> bool:
     """Start a service unless it runs already; True if this call started it. Without a ``port`` (a process that
     only connects out), it returns once the process runs. ``user``: the account it runs as (root only)."""
     if port is not None and _alive(name) and _listening(port):
@@ -380,9 +458,16 @@ def _spawn(name: str, command: list[str], port: int | None, env: dict | None = N
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
     (HOME / "run").mkdir(parents=True, exist_ok=True)
     log = open(HOME / "logs" / f"{name}.log", "ab")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                               start_new_session=True, user=user, group=user and _group_of(user),
-                               extra_groups=[] if user else None)
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        user=user,
+        group=user and _group_of(user),
+        extra_groups=[] if user else None,
+    )
     _pid_file(name).write_text(str(process.pid))
     if port is None:
         return True
@@ -399,8 +484,10 @@ def _spawn(name: str, command: list[str], port: int | None, env: dict | None = N
 
 def postgres_bin() -> Path:
     """The folder of Debian's PostgreSQL server programs (``initdb``, ``postgres``), the newest installed."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parent.parent.name)
-                   if path.parent.parent.name.isdecimal() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdecimal() else 0,
+    )
     if not found:
         raise ServiceError("PostgreSQL is not installed (apt-get install postgresql): no /usr/lib/postgresql/*/bin")
     return found[-1].parent
@@ -416,8 +503,9 @@ def _postgres_account() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise ServiceError("PostgreSQL will not run as root and there is no 'postgres' account "
-                           "(apt-get install postgresql makes it)") from None
+        raise ServiceError(
+            "PostgreSQL will not run as root and there is no 'postgres' account (apt-get install postgresql makes it)"
+        ) from None
     return "postgres"
 
 
@@ -437,8 +525,16 @@ def _owned_folder(path: Path, user: str | None) -> Path:
 
 
 def _as(user: str | None, command: list[str], input: str | None = None) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, input=input, user=user,
-                            group=user and _group_of(user), extra_groups=[] if user else None, cwd="/")
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        input=input,
+        user=user,
+        group=user and _group_of(user),
+        extra_groups=[] if user else None,
+        cwd="/",
+    )
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
         raise ServiceError(f"{' '.join(command[:3])} ... failed:\n" + "\n".join(tail))
@@ -446,21 +542,44 @@ def _as(user: str | None, command: list[str], input: str | None = None) -> None:
 
 def start_postgres() -> bool:
     """PostgreSQL for the shared Iceberg SQL catalog: a cluster of its own in ``.services/data/postgres`` (made by
-    ``initdb`` the first time; see ``_postgres_folders``), listening on 127.0.0.1:``COMPLAINTS_POSTGRES_PORT`` (5433) with password
-    (scram-sha-256) logins, and on a Unix socket in ``.services/run/postgres`` where only its own account gets in
-    (peer). As root it runs as the ``postgres`` account. The first start makes the catalog's user and database
-    (``catalog_uri()``); pyiceberg creates its tables in it."""
+    ``initdb`` the first time; see ``_postgres_folders``), listening on 127.0.0.1:``COMPLAINTS_POSTGRES_PORT`` (5433)
+    with password (scram-sha-256) logins, and on a Unix socket in ``.services/run/postgres`` where only its own
+    account gets in (peer). As root it runs as the ``postgres`` account. The first start makes the catalog's user and
+    database (``catalog_uri()``); pyiceberg creates its tables in it."""
     user = _postgres_account()
     programs = postgres_bin()
     data, sockets = _postgres_folders(user)
     _owned_folder(sockets, user)
     if not (data / "PG_VERSION").exists():
         _owned_folder(data, user)
-        _as(user, [str(programs / "initdb"), "--pgdata", str(data), "--encoding=UTF8", "--locale=C.UTF-8",
-                   "--auth-local=peer", "--auth-host=scram-sha-256"])
-    started = _spawn("postgres", [str(programs / "postgres"), "-D", str(data), "-p", str(POSTGRES_PORT),
-                                  "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}"],
-                     POSTGRES_PORT, user=user)
+        _as(
+            user,
+            [
+                str(programs / "initdb"),
+                "--pgdata",
+                str(data),
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+            ],
+        )
+    started = _spawn(
+        "postgres",
+        [
+            str(programs / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(POSTGRES_PORT),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={sockets}",
+        ],
+        POSTGRES_PORT,
+        user=user,
+    )
     if started:
         _ensure_catalog_database(user, sockets)
     return started
@@ -483,50 +602,74 @@ def _postgres_folders(user: str | None) -> tuple[Path, Path]:
 
 def _reachable_by(user: str, folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["test", "-x", str(folder)], user=user, group=_group_of(user), extra_groups=[],
-                          cwd="/").returncode == 0
+    return (
+        subprocess.run(
+            ["test", "-x", str(folder)], user=user, group=_group_of(user), extra_groups=[], cwd="/"
+        ).returncode
+        == 0
+    )
 
 
 def _ensure_catalog_database(user: str | None, sockets: Path) -> None:
     """The catalog's login and database, made once: psql over the Unix socket as the server's own account. The
     login may make databases: the tests give each test a catalog database of its own."""
-    psql = [str(postgres_bin() / "psql") if (postgres_bin() / "psql").exists() else "psql", "-h", str(sockets),
-            "-p", str(POSTGRES_PORT), "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qtA"]
+    psql = [
+        str(postgres_bin() / "psql") if (postgres_bin() / "psql").exists() else "psql",
+        "-h",
+        str(sockets),
+        "-p",
+        str(POSTGRES_PORT),
+        "-d",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qtA",
+    ]
     for _ in range(40):  # the port listens a moment before the server takes logins
         if subprocess.run([*psql, "-c", "select 1"], capture_output=True, user=user, cwd="/").returncode == 0:
             break
         time.sleep(0.25)
-    _as(user, psql, input=(
-        f"select 'create role {POSTGRES_USER} login' where not exists "
-        f"(select from pg_roles where rolname = '{POSTGRES_USER}') \\gexec\n"
-        f"alter role {POSTGRES_USER} createdb password '{POSTGRES_PASSWORD}';\n"
-        f"select 'create database {POSTGRES_DATABASE} owner {POSTGRES_USER}' where not exists "
-        f"(select from pg_database where datname = '{POSTGRES_DATABASE}') \\gexec\n"))
+    _as(
+        user,
+        psql,
+        input=(
+            f"select 'create role {POSTGRES_USER} login' where not exists "
+            f"(select from pg_roles where rolname = '{POSTGRES_USER}') \\gexec\n"
+            f"alter role {POSTGRES_USER} createdb password '{POSTGRES_PASSWORD}';\n"
+            f"select 'create database {POSTGRES_DATABASE} owner {POSTGRES_USER}' where not exists "
+            f"(select from pg_database where datname = '{POSTGRES_DATABASE}') \\gexec\n"
+        ),
+    )
 
 
 def kafka_properties(port: int, controller_port: int, data_dir: Path) -> str:
     """A one-node KRaft broker's ``server.properties``: broker and controller in one process on localhost,
     ``port`` for clients, ``controller_port`` for the quorum, its log in ``data_dir``. The tests' private
     brokers (``tests/support/kafka_broker.py``) use it too."""
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@localhost:{controller_port}",
-        f"listeners=PLAINTEXT://localhost:{port},CONTROLLER://localhost:{controller_port}",
-        f"advertised.listeners=PLAINTEXT://localhost:{port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={data_dir}",
-        "num.partitions=2",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=true",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@localhost:{controller_port}",
+                f"listeners=PLAINTEXT://localhost:{port},CONTROLLER://localhost:{controller_port}",
+                f"advertised.listeners=PLAINTEXT://localhost:{port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={data_dir}",
+                "num.partitions=2",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=true",
+            ]
+        )
+        + "\n"
+    )
 
 
 def kafka_log_options() -> list[str]:
@@ -546,29 +689,59 @@ def start_kafka() -> bool:
     logging = kafka_log_options()
     config = _kafka_config()
     if not (HOME / "data" / "kafka" / "meta.properties").exists():
-        cluster_id = subprocess.run(["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "random-uuid"],
-                                    capture_output=True, text=True).stdout.strip().splitlines()
+        cluster_id = (
+            subprocess.run(
+                ["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         cluster = cluster_id[-1] if cluster_id else uuid.uuid4().hex[:22]
-        _run(["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "format", "-t", cluster,
-              "-c", str(config)])
+        _run(
+            ["java", "-cp", classpath, *logging, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)]
+        )
     return _spawn("kafka", ["java", "-Xmx768m", *logging, "-cp", classpath, "kafka.Kafka", str(config)], KAFKA_PORT)
 
 
 def start_java_worker() -> bool:
     libs = HOME / "xlang" / "libs"
-    options = ('{"options":{"environmentType":"EXTERNAL","environmentOptions":'
-               f'["external_service_address=localhost:{JAVA_WORKER_PORT}"]}}}}')
-    return _spawn("java-worker", ["java", "-Xmx1g", f"-javaagent:{libs}/jamm-0.4.0.jar", "-cp", f"{libs}/*",
-                           "org.apache.beam.fn.harness.ExternalWorkerService"], JAVA_WORKER_PORT,
-           env={"PIPELINE_OPTIONS": options})
+    options = (
+        '{"options":{"environmentType":"EXTERNAL","environmentOptions":'
+        f'["external_service_address=localhost:{JAVA_WORKER_PORT}"]}}}}'
+    )
+    return _spawn(
+        "java-worker",
+        [
+            "java",
+            "-Xmx1g",
+            f"-javaagent:{libs}/jamm-0.4.0.jar",
+            "-cp",
+            f"{libs}/*",
+            "org.apache.beam.fn.harness.ExternalWorkerService",
+        ],
+        JAVA_WORKER_PORT,
+        env={"PIPELINE_OPTIONS": options},
+    )
 
 
 def start_expansion() -> bool:
     libs = HOME / "xlang" / "libs"
-    return _spawn("expansion", ["java", "-Xmx512m", "-cp", f"{libs}/*",
-                         "org.apache.beam.sdk.expansion.service.ExpansionService", str(EXPANSION_PORT),
-                         "--defaultEnvironmentType=EXTERNAL",
-                         f"--defaultEnvironmentConfig=localhost:{JAVA_WORKER_PORT}"], EXPANSION_PORT)
+    return _spawn(
+        "expansion",
+        [
+            "java",
+            "-Xmx512m",
+            "-cp",
+            f"{libs}/*",
+            "org.apache.beam.sdk.expansion.service.ExpansionService",
+            str(EXPANSION_PORT),
+            "--defaultEnvironmentType=EXTERNAL",
+            f"--defaultEnvironmentConfig=localhost:{JAVA_WORKER_PORT}",
+        ],
+        EXPANSION_PORT,
+    )
 
 
 def _flink_conf() -> Path:
@@ -580,30 +753,50 @@ def _flink_conf() -> Path:
     for name in ("log4j-console.properties", "logback-console.xml"):
         shutil.copy(flink_home() / "conf" / name, conf / name)
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
-    (conf / "config.yaml").write_text("\n".join([
-        f"env.java.opts.all: {_java17_options()}",
-        "jobmanager.rpc.address: localhost", f"jobmanager.rpc.port: {FLINK_RPC_PORT}",
-        "jobmanager.bind-host: localhost", "jobmanager.memory.process.size: 1024m",
-        "taskmanager.bind-host: localhost", "taskmanager.host: localhost",
-        f"taskmanager.numberOfTaskSlots: {FLINK_SLOTS}",
-        "taskmanager.memory.process.size: 3072m", "taskmanager.memory.network.min: 256mb",
-        "taskmanager.memory.network.max: 256mb",
-        # the Python workers' data plane (gRPC) takes direct memory: 100k complaints at parallelism 1
-        # failed with "OutOfMemoryError: Direct buffer memory" without task off-heap memory of its own
-        "taskmanager.memory.task.off-heap.size: 512m", "taskmanager.memory.managed.fraction: 0.25",
-        "rest.address: localhost", "rest.bind-address: localhost", f"rest.port: {FLINK_REST_PORT}",
-        "parallelism.default: 1",
-        # a lost TaskManager is noticed in seconds, not the default 50 s
-        "heartbeat.interval: 2000", "heartbeat.timeout: 10000",
-        f"env.pid.dir: {HOME / 'run'}", f"env.log.dir: {HOME / 'logs'}",
-        f"state.checkpoints.dir: file://{HOME / 'data' / 'flink-checkpoints'}",
-        f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
-        # a cancelled or failed job keeps its last checkpoint, so it can be started again from it
-        "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
-        *([] if FLINK_RESTART_ATTEMPTS is None else [
-            "restart-strategy.type: fixed-delay", f"restart-strategy.fixed-delay.attempts: {FLINK_RESTART_ATTEMPTS}",
-            "restart-strategy.fixed-delay.delay: 2 s"]),
-    ]) + "\n")
+    (conf / "config.yaml").write_text(
+        "\n".join(
+            [
+                f"env.java.opts.all: {_java17_options()}",
+                "jobmanager.rpc.address: localhost",
+                f"jobmanager.rpc.port: {FLINK_RPC_PORT}",
+                "jobmanager.bind-host: localhost",
+                "jobmanager.memory.process.size: 1024m",
+                "taskmanager.bind-host: localhost",
+                "taskmanager.host: localhost",
+                f"taskmanager.numberOfTaskSlots: {FLINK_SLOTS}",
+                "taskmanager.memory.process.size: 3072m",
+                "taskmanager.memory.network.min: 256mb",
+                "taskmanager.memory.network.max: 256mb",
+                # the Python workers' data plane (gRPC) takes direct memory: 100k complaints at parallelism 1
+                # failed with "OutOfMemoryError: Direct buffer memory" without task off-heap memory of its own
+                "taskmanager.memory.task.off-heap.size: 512m",
+                "taskmanager.memory.managed.fraction: 0.25",
+                "rest.address: localhost",
+                "rest.bind-address: localhost",
+                f"rest.port: {FLINK_REST_PORT}",
+                "parallelism.default: 1",
+                # a lost TaskManager is noticed in seconds, not the default 50 s
+                "heartbeat.interval: 2000",
+                "heartbeat.timeout: 10000",
+                f"env.pid.dir: {HOME / 'run'}",
+                f"env.log.dir: {HOME / 'logs'}",
+                f"state.checkpoints.dir: file://{HOME / 'data' / 'flink-checkpoints'}",
+                f"state.savepoints.dir: file://{HOME / 'data' / 'flink-savepoints'}",
+                # a cancelled or failed job keeps its last checkpoint, so it can be started again from it
+                "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
+                *(
+                    []
+                    if FLINK_RESTART_ATTEMPTS is None
+                    else [
+                        "restart-strategy.type: fixed-delay",
+                        f"restart-strategy.fixed-delay.attempts: {FLINK_RESTART_ATTEMPTS}",
+                        "restart-strategy.fixed-delay.delay: 2 s",
+                    ]
+                ),
+            ]
+        )
+        + "\n"
+    )
     return conf
 
 
@@ -617,8 +810,7 @@ def _java17_options() -> str:
 
 
 def _flink_env() -> dict:
-    return {"FLINK_HOME": str(flink_home()), "FLINK_CONF_DIR": str(_flink_conf()),
-            "FLINK_LOG_DIR": str(HOME / "logs")}
+    return {"FLINK_HOME": str(flink_home()), "FLINK_CONF_DIR": str(_flink_conf()), "FLINK_LOG_DIR": str(HOME / "logs")}
 
 
 def _rest_ready(path: str, check) -> bool:
@@ -633,20 +825,25 @@ def _rest_ready(path: str, check) -> bool:
 
 
 def start_flink_jobmanager() -> bool:
-    return _spawn("flink-jobmanager", [str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground"],
-                  FLINK_REST_PORT, env=_flink_env(), timeout=120)
+    return _spawn(
+        "flink-jobmanager",
+        [str(flink_home() / "bin" / "jobmanager.sh"), "start-foreground"],
+        FLINK_REST_PORT,
+        env=_flink_env(),
+        timeout=120,
+    )
 
 
 def start_flink_taskmanager() -> bool:
     if _alive("flink-taskmanager") and _rest_ready("/overview", lambda o: o.get("taskmanagers", 0) > 0):
         print("flink-taskmanager: already running")
         return False
-    _spawn("flink-taskmanager", [str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground"], None,
-           env=_flink_env())
+    _spawn(
+        "flink-taskmanager", [str(flink_home() / "bin" / "taskmanager.sh"), "start-foreground"], None, env=_flink_env()
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if _rest_ready("/overview",
-                       lambda o: o.get("taskmanagers", 0) > 0 and o.get("slots-total", 0) >= FLINK_SLOTS):
+        if _rest_ready("/overview", lambda o: o.get("taskmanagers", 0) > 0 and o.get("slots-total", 0) >= FLINK_SLOTS):
             print(f"flink-taskmanager: registered, {FLINK_SLOTS} slots", flush=True)
             return True
         time.sleep(0.5)
@@ -655,32 +852,53 @@ def start_flink_taskmanager() -> bool:
 
 def start_flink_job_server() -> bool:
     libs = HOME / "flink" / "job-server"
-    return _spawn("flink-job-server", [
-        "java", "-Xmx768m", "-cp", f"{libs}/*", "org.apache.beam.runners.flink.FlinkJobServerDriver",
-        f"--flink-master=localhost:{FLINK_REST_PORT}", "--job-host=localhost", f"--job-port={FLINK_JOB_PORT}",
-        f"--artifact-port={FLINK_JOB_PORT - 1}", f"--expansion-port={FLINK_JOB_PORT - 2}",
-        # the jobs it builds take the cluster's configuration (checkpoint and savepoint directories) from here
-        f"--flink-conf-dir={_flink_conf()}"], FLINK_JOB_PORT)
+    return _spawn(
+        "flink-job-server",
+        [
+            "java",
+            "-Xmx768m",
+            "-cp",
+            f"{libs}/*",
+            "org.apache.beam.runners.flink.FlinkJobServerDriver",
+            f"--flink-master=localhost:{FLINK_REST_PORT}",
+            "--job-host=localhost",
+            f"--job-port={FLINK_JOB_PORT}",
+            f"--artifact-port={FLINK_JOB_PORT - 1}",
+            f"--expansion-port={FLINK_JOB_PORT - 2}",
+            # the jobs it builds take the cluster's configuration (checkpoint and savepoint directories) from here
+            f"--flink-conf-dir={_flink_conf()}",
+        ],
+        FLINK_JOB_PORT,
+    )
 
 
 def start_python_worker_pool() -> bool:
     """Beam's Python SDK worker pool for ``--environment_type=EXTERNAL``: it starts workers with ``python`` from
     ``PATH``, so the project's environment comes first there."""
     bin_dir = str(Path(PYTHON).parent)
-    return _spawn("python-worker-pool", [PYTHON, "-m", "apache_beam.runners.worker.worker_pool_main",
-                                         f"--service_port={PYTHON_POOL_PORT}"], PYTHON_POOL_PORT,
-                  # its workers run only our pipelines' record work: they may tune their collector for it
-                  env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "COMPLAINTS_WORKER_GC_TUNING": "1"})
+    return _spawn(
+        "python-worker-pool",
+        [PYTHON, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={PYTHON_POOL_PORT}"],
+        PYTHON_POOL_PORT,
+        # its workers run only our pipelines' record work: they may tune their collector for it
+        env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "COMPLAINTS_WORKER_GC_TUNING": "1"},
+    )
 
 
 def start(parts=tuple(PARTS)) -> list[str]:
     """Fetch what ``parts`` need and start their services that are not running (every part by default); returns
     the names of those this call started."""
     fetch(parts)
-    starters = {"postgres": start_postgres, "kafka": start_kafka, "java-worker": start_java_worker,
-                "expansion": start_expansion,
-                "flink-jobmanager": start_flink_jobmanager, "flink-taskmanager": start_flink_taskmanager,
-                "flink-job-server": start_flink_job_server, "python-worker-pool": start_python_worker_pool}
+    starters = {
+        "postgres": start_postgres,
+        "kafka": start_kafka,
+        "java-worker": start_java_worker,
+        "expansion": start_expansion,
+        "flink-jobmanager": start_flink_jobmanager,
+        "flink-taskmanager": start_flink_taskmanager,
+        "flink-job-server": start_flink_job_server,
+        "python-worker-pool": start_python_worker_pool,
+    }
     wanted = {service for part in parts for service in PARTS[part][1]}
     return [name for name in SERVICES if name in wanted and starters[name]()]
 
@@ -715,9 +933,13 @@ def status() -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("fetch", "start", "stop", "status", "run", "airflow"))
-    parser.add_argument("--only", metavar="PARTS",
-                        help="with fetch, start or run: only these parts, comma-separated, of "
-                             + ", ".join(PARTS) + " (default: all); e.g. --only kafka,xlang,prism for streaming")
+    parser.add_argument(
+        "--only",
+        metavar="PARTS",
+        help="with fetch, start or run: only these parts, comma-separated, of "
+        + ", ".join(PARTS)
+        + " (default: all); e.g. --only kafka,xlang,prism for streaming",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="with run: the command to run")
     argv = sys.argv[1:] if argv is None else list(argv)
     # --only may come after the action (``start --only kafka``), where the command's REMAINDER would take it
@@ -725,10 +947,10 @@ def main(argv=None) -> int:
     head, tail = argv[:separator], argv[separator:]
     for index, word in enumerate(head):
         if word == "--only" and index + 1 < len(head):
-            head = ["--only", head[index + 1], *head[:index], *head[index + 2:]]
+            head = ["--only", head[index + 1], *head[:index], *head[index + 2 :]]
             break
         if word.startswith("--only="):
-            head = [word, *head[:index], *head[index + 1:]]
+            head = [word, *head[:index], *head[index + 1 :]]
             break
     args = parser.parse_args(head + tail)
     try:

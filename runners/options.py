@@ -6,6 +6,7 @@ use FnApiRunner with the profile's worker count and running mode (``multi_proces
 one process for a small input (``local_runner_options``).
 Any other runner name (``FlinkRunner``, ``DataflowRunner``, ``PortableRunner``...) is passed to Beam as is.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ def build_options(runner: str, beam_args: list[str], runner_defaults: dict) -> P
 SINGLE_PROCESS = {"direct_num_workers": 1, "direct_running_mode": "in_memory"}
 
 
-def local_runner_options(runner_defaults: dict, beam_args: list[str], input_bytes: int,
-                         single_process_below_mb: int) -> dict:
+def local_runner_options(
+    runner_defaults: dict, beam_args: list[str], input_bytes: int, single_process_below_mb: int
+) -> dict:
     """The local runner's options for a batch of ``input_bytes``: the profile's, except that an input smaller
     than ``single_process_below_mb`` runs in this process. Worker processes each import Beam and every record
     travels to them and back, which below about 30,000 complaints costs more than the second core gains
@@ -74,8 +76,10 @@ def prism_location() -> str:
     services = Path(os.environ.get("COMPLAINTS_SERVICES_DIR", ".services"))
     location = os.environ.get("COMPLAINTS_PRISM_LOCATION") or str((services / "bin" / "prism").absolute())
     if not os.path.exists(location):
-        raise RunnerSetupError(f"the Prism runner is not built at {location}: run "
-                               "`python runners/local_services.py fetch` (or set COMPLAINTS_PRISM_LOCATION)")
+        raise RunnerSetupError(
+            f"the Prism runner is not built at {location}: run "
+            "`python runners/local_services.py fetch` (or set COMPLAINTS_PRISM_LOCATION)"
+        )
     return location
 
 
@@ -101,8 +105,11 @@ def cancel_flink_job(beam_args: list[str], job_name: str) -> list[str]:
 
     rest = flink_rest_address(beam_args)
     with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=10) as response:
-        jobs = [job["jid"] for job in json.load(response)["jobs"]
-                if job["name"] == job_name and job["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+        jobs = [
+            job["jid"]
+            for job in json.load(response)["jobs"]
+            if job["name"] == job_name and job["state"] not in ("FINISHED", "CANCELED", "FAILED")
+        ]
     for job_id in jobs:
         request = urllib.request.Request(f"{rest}/jobs/{job_id}?mode=cancel", method="PATCH")
         urllib.request.urlopen(request, timeout=10).close()
@@ -169,8 +176,10 @@ def stream_pipeline(transport: str, runner: str | None, beam_args: list[str], bo
     options.view_as(StandardOptions).streaming = True
     if runner in LOCAL_RUNNERS:
         if transport == "kafka":
-            raise RunnerSetupError("Kafka's cross-language read does not run on the DirectRunner: use "
-                                   "--runner PrismRunner (the default), FlinkRunner or DataflowRunner")
+            raise RunnerSetupError(
+                "Kafka's cross-language read does not run on the DirectRunner: use "
+                "--runner PrismRunner (the default), FlinkRunner or DataflowRunner"
+            )
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
         return beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)

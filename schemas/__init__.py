@@ -8,6 +8,7 @@ Partition keys (``event_date``, ``ingest_date``) are part of the logical record.
 hold them as columns (``arrow_schema(name, include_partition_key=True)``, what ``warehouse/catalog.py`` creates
 the tables from); a record's schema without them is what the pipeline's stages pass along.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -26,10 +27,18 @@ SCHEMA_VERSION = "1.2.0"  # 1.1: stream_counts window_start and pane_index; part
 #      run_id instead of pane_index in their key; complaint_volume gained run_id
 
 _AVRO_DIR = Path(__file__).parent / "avro"
-_FILES = {"Complaint": "complaint.avsc", "DeadLetter": "dead_letter.avsc", "RawRecord": "raw_record.avsc",
-          "ComplaintVolume": "complaint_volume.avsc", "Alert": "alert.avsc", "StreamCount": "stream_count.avsc",
-          "Forecast": "forecast.avsc", "ForecastBacktest": "forecast_backtest.avsc",
-          "ComplaintEvent": "complaint_event.avsc", "ReviewItem": "review_item.avsc"}
+_FILES = {
+    "Complaint": "complaint.avsc",
+    "DeadLetter": "dead_letter.avsc",
+    "RawRecord": "raw_record.avsc",
+    "ComplaintVolume": "complaint_volume.avsc",
+    "Alert": "alert.avsc",
+    "StreamCount": "stream_count.avsc",
+    "Forecast": "forecast.avsc",
+    "ForecastBacktest": "forecast_backtest.avsc",
+    "ComplaintEvent": "complaint_event.avsc",
+    "ReviewItem": "review_item.avsc",
+}
 
 #: The partition column of each warehouse table's schema.
 PARTITION_KEYS = {table.schema: table.partition[0] for table in WAREHOUSE_TABLES.values()}
@@ -65,8 +74,15 @@ def _arrow_type(avro_type) -> tuple[pa.DataType, bool]:
         if avro_type["type"] == "map":
             return pa.map_(pa.string(), _arrow_type(avro_type["values"])[0]), False
         return _arrow_type(avro_type["type"])
-    primitive = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64(),
-                 "float": pa.float32(), "boolean": pa.bool_(), "bytes": pa.binary()}
+    primitive = {
+        "string": pa.string(),
+        "long": pa.int64(),
+        "int": pa.int32(),
+        "double": pa.float64(),
+        "float": pa.float32(),
+        "boolean": pa.bool_(),
+        "bytes": pa.binary(),
+    }
     return primitive[avro_type], False
 
 
@@ -104,8 +120,9 @@ def _python_type(avro_type):
         if avro_type["type"] == "map":
             return dict[str, _python_type(avro_type["values"])]
         return _python_type(avro_type["type"])
-    return {"string": str, "long": int, "int": int, "double": float, "float": float, "boolean": bool,
-            "bytes": bytes}[avro_type]
+    return {"string": str, "long": int, "int": int, "double": float, "float": float, "boolean": bool, "bytes": bytes}[
+        avro_type
+    ]
 
 
 def _fields_with_types(name: str) -> dict:

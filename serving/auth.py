@@ -18,6 +18,7 @@ volumes, alerts, forecasts, phrases and the summary (no single complaint); ``met
 read-only key gets 403). A request without a valid key gets
 401; a valid key without the endpoint's scope gets 403.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,7 +68,7 @@ class ApiKeys:
         return found
 
     @classmethod
-    def from_file(cls, path: str, environ: dict | None = None) -> "ApiKeys":
+    def from_file(cls, path: str, environ: dict | None = None) -> ApiKeys:
         environ = os.environ if environ is None else environ
         try:
             with open(path, "rb") as handle:

@@ -4,6 +4,7 @@ An event replayed with the same content is the same row (the answer says ``dupli
 different content is refused (``EventConflict``), because one of the two would be silently lost. Writes commit
 one Iceberg snapshot each through the warehouse's committer, one at a time per server (``Warehouse.writing``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,15 +31,22 @@ def event_row(complaint_id: str, event: dict, client: str | None, now: dt.dateti
     """The ``complaint_events`` row of a posted event (``event_id``, ``type``, ``occurred_at``, ``agent``,
     ``note``); ``occurred_at`` naive means UTC."""
     occurred = event["occurred_at"]
-    occurred = occurred.replace(tzinfo=dt.timezone.utc) if occurred.tzinfo is None else occurred.astimezone(
-        dt.timezone.utc)
+    occurred = occurred.replace(tzinfo=dt.UTC) if occurred.tzinfo is None else occurred.astimezone(dt.UTC)
     if occurred > now + FUTURE_TOLERANCE:
         raise EventRefused(f"occurred_at {occurred.isoformat()} is in the future")
     if event["type"] not in EVENT_TYPES:
         raise EventRefused(f"type must be one of {', '.join(EVENT_TYPES)}")
-    return {"event_id": event["event_id"], "complaint_id": complaint_id, "event_type": event["type"],
-            "occurred_at": occurred, "received_at": now, "agent": event.get("agent"), "note": event.get("note"),
-            "client": client, "event_date": occurred.date()}
+    return {
+        "event_id": event["event_id"],
+        "complaint_id": complaint_id,
+        "event_type": event["type"],
+        "occurred_at": occurred,
+        "received_at": now,
+        "agent": event.get("agent"),
+        "note": event.get("note"),
+        "client": client,
+        "event_date": occurred.date(),
+    }
 
 
 def _same(recorded: dict, row: dict) -> bool:
@@ -52,15 +60,19 @@ def record_event(warehouse: Warehouse, row: dict) -> tuple[dict, bool]:
         existing = warehouse.rows("SELECT * FROM complaint_events WHERE event_id = ?", [row["event_id"]])
         if existing:
             if not _same(existing[0], row):
-                raise EventConflict(f"event {row['event_id']} is already recorded for complaint "
-                                    f"{existing[0]['complaint_id']} ({existing[0]['event_type']} at "
-                                    f"{existing[0]['occurred_at'].isoformat()}) with different content")
+                raise EventConflict(
+                    f"event {row['event_id']} is already recorded for complaint "
+                    f"{existing[0]['complaint_id']} ({existing[0]['event_type']} at "
+                    f"{existing[0]['occurred_at'].isoformat()}) with different content"
+                )
             return existing[0], False
         warehouse.upsert(tables.COMPLAINT_EVENTS, [row], {"writer": "crm-events", "client": row["client"] or ""})
         return row, True
 
 
 def events_of(warehouse: Warehouse, complaint_id: str) -> list[dict]:
-    return warehouse.rows("SELECT event_id, event_type, occurred_at, received_at, agent, note, client "
-                          "FROM complaint_events WHERE complaint_id = ? ORDER BY occurred_at, event_id",
-                          [complaint_id])
+    return warehouse.rows(
+        "SELECT event_id, event_type, occurred_at, received_at, agent, note, client "
+        "FROM complaint_events WHERE complaint_id = ? ORDER BY occurred_at, event_id",
+        [complaint_id],
+    )

@@ -4,14 +4,15 @@ The content is written beside its target under a hidden name (``.tmp-...``, whic
 then renamed into place: a reader sees the old version or the new one, never half of one, and a failed write
 leaves nothing behind. Pipeline outputs do the same through Beam's FileSystems (``transforms/windowed_sinks.py``).
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """The platform's health as the pipelines leave it: run manifests (``OUT/_runs``), the scheduler's freshness
 records (``OUT/_freshness``), each channel's newest record in the warehouse, and the alerts Alertmanager has open.
 ``/metrics`` (``metrics.py``) and the dashboard's health panel (``/api/v1/health``) both read it from here."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,13 +25,13 @@ def timestamp(text: str | None) -> float | None:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 class RunManifests:
@@ -52,8 +53,9 @@ class RunManifests:
                     self._parsed[path.name] = (changed, json.loads(path.read_text()))
             except (OSError, ValueError):  # being replaced, or damaged: not a run to report
                 continue
-        return sorted((m for _, m in self._parsed.values() if isinstance(m, dict)),
-                      key=lambda m: m.get("finished_at") or "~")
+        return sorted(
+            (m for _, m in self._parsed.values() if isinstance(m, dict)), key=lambda m: m.get("finished_at") or "~"
+        )
 
 
 def channel_sources(counts: dict) -> list[str]:
@@ -63,16 +65,28 @@ def channel_sources(counts: dict) -> list[str]:
 def run_summary(manifest: dict) -> dict:
     """One run as the health panel lists it: status, duration, and per source read / written / rejected."""
     counts = manifest.get("counts", {})
-    sources = {source: {"read": counts[source].get("read", 0), "written": counts[source].get("written", 0),
-                        "rejected": counts[source].get("rejected", 0),
-                        "reject_ratio": (counts[source].get("rejected", 0) / counts[source]["read"]
-                                         if counts[source].get("read") else 0.0)}
-               for source in channel_sources(counts)}
-    return {"run_id": manifest.get("run_id"), "batch_date": manifest.get("batch_date"),
-            "finished_at": manifest.get("finished_at"), "status": manifest.get("status", "unknown"),
-            "duration_seconds": manifest.get("duration_seconds"), "runner": manifest.get("runner"),
-            "refused_because": manifest.get("refused_because") or manifest.get("reason"),
-            "quality_warnings": manifest.get("quality_warnings", []), "sources": sources}
+    sources = {
+        source: {
+            "read": counts[source].get("read", 0),
+            "written": counts[source].get("written", 0),
+            "rejected": counts[source].get("rejected", 0),
+            "reject_ratio": (
+                counts[source].get("rejected", 0) / counts[source]["read"] if counts[source].get("read") else 0.0
+            ),
+        }
+        for source in channel_sources(counts)
+    }
+    return {
+        "run_id": manifest.get("run_id"),
+        "batch_date": manifest.get("batch_date"),
+        "finished_at": manifest.get("finished_at"),
+        "status": manifest.get("status", "unknown"),
+        "duration_seconds": manifest.get("duration_seconds"),
+        "runner": manifest.get("runner"),
+        "refused_because": manifest.get("refused_because") or manifest.get("reason"),
+        "quality_warnings": manifest.get("quality_warnings", []),
+        "sources": sources,
+    }
 
 
 def read_freshness(freshness_dir: Path) -> dict[str, float]:
@@ -92,10 +106,15 @@ def read_freshness(freshness_dir: Path) -> dict[str, float]:
 def last_record_by_channel(warehouse: Warehouse) -> dict[str, float]:
     """When each channel's newest record arrived: a complaint (``ingested_at``) or a dead letter (``failed_at``)."""
     channels = ", ".join(f"'{channel}'" for channel in CHANNELS)
-    return {row["source"]: row["arrived"] for row in warehouse.rows(
-        "SELECT source, epoch(max(arrived)) AS arrived FROM (SELECT source, ingested_at AS arrived FROM complaints "
-        f"UNION ALL SELECT source, failed_at AS arrived FROM dead_letter) WHERE source IN ({channels}) "
-        "GROUP BY source ORDER BY source") if row["arrived"] is not None}
+    return {
+        row["source"]: row["arrived"]
+        for row in warehouse.rows(
+            "SELECT source, epoch(max(arrived)) AS arrived FROM (SELECT source, ingested_at AS arrived FROM complaints "
+            f"UNION ALL SELECT source, failed_at AS arrived FROM dead_letter) WHERE source IN ({channels}) "
+            "GROUP BY source ORDER BY source"
+        )
+        if row["arrived"] is not None
+    }
 
 
 def channel_health(warehouse: Warehouse, output_dir: Path, quality, now: float | None = None) -> list[dict]:
@@ -108,11 +127,16 @@ def channel_health(warehouse: Warehouse, output_dir: Path, quality, now: float |
     for channel in CHANNELS:
         limit = quality.max_silence_minutes.get(channel)
         silence = now - last[channel] if channel in last else None
-        channels.append({"channel": channel, "last_record_at": iso(last.get(channel)),
-                         "silent_seconds": round(silence, 1) if silence is not None else None,
-                         "max_silence_seconds": limit * 60 if limit else None,
-                         "silent": bool(limit and silence is not None and silence > limit * 60),
-                         "complete_through": iso(complete.get(channel))})
+        channels.append(
+            {
+                "channel": channel,
+                "last_record_at": iso(last.get(channel)),
+                "silent_seconds": round(silence, 1) if silence is not None else None,
+                "max_silence_seconds": limit * 60 if limit else None,
+                "silent": bool(limit and silence is not None and silence > limit * 60),
+                "complete_through": iso(complete.get(channel)),
+            }
+        )
     return channels
 
 
@@ -127,20 +151,41 @@ def active_alerts(alertmanager_url: str | None, timeout: float = 3.0) -> dict:
     except (OSError, ValueError) as error:
         LOG.warning("health: Alertmanager not readable: %s", error)
         return {"source": alertmanager_url, "items": [], "error": f"Alertmanager not readable: {error}"}
-    items = [{"alert": alert["labels"].get("alertname"), "source": alert["labels"].get("source"),
-              "severity": alert["labels"].get("severity"), "summary": alert.get("annotations", {}).get("summary"),
-              "since": alert.get("startsAt")} for alert in alerts]
-    return {"source": alertmanager_url, "items": sorted(items, key=lambda a: (a["severity"] != "page", a["alert"] or "")),
-            "error": None}
+    items = [
+        {
+            "alert": alert["labels"].get("alertname"),
+            "source": alert["labels"].get("source"),
+            "severity": alert["labels"].get("severity"),
+            "summary": alert.get("annotations", {}).get("summary"),
+            "since": alert.get("startsAt"),
+        }
+        for alert in alerts
+    ]
+    return {
+        "source": alertmanager_url,
+        "items": sorted(items, key=lambda a: (a["severity"] != "page", a["alert"] or "")),
+        "error": None,
+    }
 
 
-def platform_health(warehouse: Warehouse, output_dir: Path, quality, manifests: RunManifests,
-                    alertmanager_url: str | None = None, runs: int = 20) -> dict:
+def platform_health(
+    warehouse: Warehouse,
+    output_dir: Path,
+    quality,
+    manifests: RunManifests,
+    alertmanager_url: str | None = None,
+    runs: int = 20,
+) -> dict:
     """The health panel: channels, the last ``runs`` batch runs (newest first), open alerts, the review queue's
     items per status."""
     from serving.review import counts as review_counts
 
     recent = [run_summary(manifest) for manifest in manifests.all()[-runs:]][::-1]
-    return {"checked_at": iso(time.time()), "channels": channel_health(warehouse, output_dir, quality),
-            "runs": recent, "alerts": active_alerts(alertmanager_url), "review_queue": review_counts(warehouse),
-            "limits": {"max_reject_ratio": quality.max_reject_ratio, "max_flagged_ratio": quality.max_flagged_ratio}}
+    return {
+        "checked_at": iso(time.time()),
+        "channels": channel_health(warehouse, output_dir, quality),
+        "runs": recent,
+        "alerts": active_alerts(alertmanager_url),
+        "review_queue": review_counts(warehouse),
+        "limits": {"max_reject_ratio": quality.max_reject_ratio, "max_flagged_ratio": quality.max_flagged_ratio},
+    }

@@ -9,21 +9,98 @@ A phrase is listed once, in its most informative form: a word whose count its tw
 ("home" 86, "fibre" 86, "home fibre" 86) gives way to the phrase, and of two-word phrases that overlap with nearly
 the same count (one sentence, cut in pairs: "getting passed", "passed agents") only the better ranked is listed.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-HOUSE_WORDS = frozenset({"beejan", "beejancare", "dear", "regards", "kindly", "pls", "please", "hi", "hello",
-                         "phone", "email", "masked", "u", "ur", "im", "ive", "dont", "thanks", "customer"})
+HOUSE_WORDS = frozenset(
+    {
+        "beejan",
+        "beejancare",
+        "dear",
+        "regards",
+        "kindly",
+        "pls",
+        "please",
+        "hi",
+        "hello",
+        "phone",
+        "email",
+        "masked",
+        "u",
+        "ur",
+        "im",
+        "ive",
+        "dont",
+        "thanks",
+        "customer",
+    }
+)
 #: words that carry no complaint of their own: when, how often, and the verbs around the complaint
-FILLER_WORDS = frozenset({"day", "days", "today", "yesterday", "tonight", "morning", "evening", "night", "week",
-                          "weeks", "weekend", "month", "months", "hour", "hours", "time", "times", "now", "still",
-                          "since", "already", "just", "really", "keep", "keeps", "kept", "show", "shows", "showing",
-                          "shown", "get", "gets", "getting", "got", "try", "tried", "trying", "need", "needs",
-                          "want", "wants", "said", "says", "told", "tell", "like", "going", "did", "does",
-                          "doing", "done", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-                          "sunday"})
+FILLER_WORDS = frozenset(
+    {
+        "day",
+        "days",
+        "today",
+        "yesterday",
+        "tonight",
+        "morning",
+        "evening",
+        "night",
+        "week",
+        "weeks",
+        "weekend",
+        "month",
+        "months",
+        "hour",
+        "hours",
+        "time",
+        "times",
+        "now",
+        "still",
+        "since",
+        "already",
+        "just",
+        "really",
+        "keep",
+        "keeps",
+        "kept",
+        "show",
+        "shows",
+        "showing",
+        "shown",
+        "get",
+        "gets",
+        "getting",
+        "got",
+        "try",
+        "tried",
+        "trying",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "said",
+        "says",
+        "told",
+        "tell",
+        "like",
+        "going",
+        "did",
+        "does",
+        "doing",
+        "done",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    }
+)
 STOP_WORDS = sorted(ENGLISH_STOP_WORDS | HOUSE_WORDS | FILLER_WORDS)
 #: two counts are "nearly the same" (one sentence counted twice) when the smaller is at least this share of the larger
 NEAR_SAME_COUNT = 0.8
@@ -34,8 +111,13 @@ def distinctive_phrases(texts_by_category: dict[str, list[str]], top: int = 10, 
     categories = [c for c, texts in sorted(texts_by_category.items()) if texts]
     if not categories:
         return {}
-    vectorizer = CountVectorizer(ngram_range=(1, 2), stop_words=STOP_WORDS, min_df=min_count,
-                                 token_pattern=r"(?u)\b[^\W\d_][^\W\d_']+\b", lowercase=True)
+    vectorizer = CountVectorizer(
+        ngram_range=(1, 2),
+        stop_words=STOP_WORDS,
+        min_df=min_count,
+        token_pattern=r"(?u)\b[^\W\d_][^\W\d_']+\b",
+        lowercase=True,
+    )
     documents = [text for category in categories for text in texts_by_category[category]]
     try:
         matrix = vectorizer.fit_transform(documents)
@@ -45,7 +127,7 @@ def distinctive_phrases(texts_by_category: dict[str, list[str]], top: int = 10, 
     counts, row = [], 0
     for category in categories:
         size = len(texts_by_category[category])
-        counts.append(np.asarray(matrix[row:row + size].sum(axis=0)).ravel())
+        counts.append(np.asarray(matrix[row : row + size].sum(axis=0)).ravel())
         row += size
     counts = np.vstack(counts).astype(float)
     total = counts.sum(axis=0)
@@ -55,14 +137,16 @@ def distinctive_phrases(texts_by_category: dict[str, list[str]], top: int = 10, 
     for index, category in enumerate(categories):
         own, rest = counts[index], total - counts[index]
         own_n, rest_n = own.sum(), rest.sum()
-        log_odds = (np.log((own + prior) / (own_n + prior_sum - own - prior))
-                    - np.log((rest + prior) / (rest_n + prior_sum - rest - prior)))
+        log_odds = np.log((own + prior) / (own_n + prior_sum - own - prior)) - np.log(
+            (rest + prior) / (rest_n + prior_sum - rest - prior)
+        )
         variance = 1.0 / (own + prior) + 1.0 / (rest + prior)
         z = log_odds / np.sqrt(variance)
         ranked = [i for i in np.argsort(-z) if own[i] >= min_count]
         best = without_repeats(ranked, vocabulary, own, top)
-        result[category] = [{"phrase": str(vocabulary[i]), "count": int(own[i]), "score": round(float(z[i]), 2)}
-                            for i in best]
+        result[category] = [
+            {"phrase": str(vocabulary[i]), "count": int(own[i]), "score": round(float(z[i]), 2)} for i in best
+        ]
     return result
 
 
@@ -89,8 +173,9 @@ def without_repeats(ranked: list[int], vocabulary, counts, top: int) -> list[int
             i = longer[phrase]
             phrase = str(vocabulary[i])
         words = set(phrase.split())
-        if i in chosen or any(words & set(str(vocabulary[j]).split()) and _nearly_same(counts[i], counts[j])
-                              for j in chosen):
+        if i in chosen or any(
+            words & set(str(vocabulary[j]).split()) and _nearly_same(counts[i], counts[j]) for j in chosen
+        ):
             continue
         chosen.append(i)
         if len(chosen) == top:

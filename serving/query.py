@@ -6,6 +6,7 @@ statement (``SELECT`` / ``WITH`` ... ``SELECT``) is accepted, so a typo cannot w
 Reads are confined to the warehouse directory (``serving.warehouse``): a query cannot read other files on the
 host. Exports: ``.csv`` (formula-safe cells, like the reports) or ``.parquet``.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,15 @@ import pyarrow.parquet as pq
 
 from serving.files import published
 from serving.report import write_csv
-from serving.warehouse import (TABLES, AsOfOutOfRange, BadQuery, OutsideWarehouse, UnreadableTable, Warehouse,
-                               WarehouseError)
+from serving.warehouse import (
+    TABLES,
+    AsOfOutOfRange,
+    BadQuery,
+    OutsideWarehouse,
+    UnreadableTable,
+    Warehouse,
+    WarehouseError,
+)
 
 
 class QueryRefused(ValueError):
@@ -84,5 +92,15 @@ def format_table(table: pa.Table, max_rows: int) -> str:
     return text
 
 
-__all__ = ["QueryRefused", "AsOfOutOfRange", "UnreadableTable", "WarehouseError", "TABLES", "check_read_only",
-           "run_query", "export_format", "export", "format_table"]
+__all__ = [
+    "TABLES",
+    "AsOfOutOfRange",
+    "QueryRefused",
+    "UnreadableTable",
+    "WarehouseError",
+    "check_read_only",
+    "export",
+    "export_format",
+    "format_table",
+    "run_query",
+]

@@ -4,6 +4,7 @@ The HTML carries its charts and plotly.js inline, so it opens offline and can be
 cell that a spreadsheet would run as a formula (text starting with ``=``, ``+``, ``-``, ``@``, a tab or a
 carriage return) is prefixed with an apostrophe: complaint texts come from the public.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -13,11 +14,11 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.files import published
+from models.base import CATEGORIES, PRIORITIES
 from serving import phrases as phrase_ranking
 from serving import queries, sla
+from serving.files import published
 from serving.warehouse import Warehouse
-from models.base import CATEGORIES, PRIORITIES
 
 PERIODS = ("daily", "weekly", "monthly")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,7 +34,7 @@ class EmptyPeriod(ValueError):
 class Period:
     kind: str
     start: dt.date  # inclusive
-    end: dt.date    # exclusive
+    end: dt.date  # exclusive
 
     @property
     def label(self) -> str:
@@ -52,7 +53,7 @@ class Period:
             return f"Week {self.label[-2:]}, {self.start:%d %b} – {self.end - dt.timedelta(days=1):%d %b %Y}"
         return self.start.strftime("%B %Y")
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         if self.kind == "monthly":
             last = self.start - dt.timedelta(days=1)
             return Period(self.kind, last.replace(day=1), self.start)
@@ -92,11 +93,31 @@ def _between(period: Period) -> list:
     return [period.start, period.end - dt.timedelta(days=1)]
 
 
-SLA_CASE_COLUMNS = ["case_id", "started_at", "priority", "segment", "route_queue", "source", "channels",
-                    "first_response", "first_response_due", "first_response_at", "resolution", "resolution_due",
-                    "resolved_at"]
-SLA_GROUP_COLUMNS = ["key", "cases", "first_response_compliance", "first_response_breached", "first_response_at_risk",
-                     "resolution_compliance", "resolution_breached", "resolution_at_risk"]
+SLA_CASE_COLUMNS = [
+    "case_id",
+    "started_at",
+    "priority",
+    "segment",
+    "route_queue",
+    "source",
+    "channels",
+    "first_response",
+    "first_response_due",
+    "first_response_at",
+    "resolution",
+    "resolution_due",
+    "resolved_at",
+]
+SLA_GROUP_COLUMNS = [
+    "key",
+    "cases",
+    "first_response_compliance",
+    "first_response_breached",
+    "first_response_at_risk",
+    "resolution_compliance",
+    "resolution_breached",
+    "resolution_at_risk",
+]
 
 
 def gather_sla(warehouse: Warehouse, period: Period, sla_settings, now: dt.datetime) -> dict:
@@ -105,8 +126,12 @@ def gather_sla(warehouse: Warehouse, period: Period, sla_settings, now: dt.datet
     cases = sla.sla_cases(warehouse, period.start, period.end - dt.timedelta(days=1), sla_settings, now)
     for case in cases:
         case["channels"] = " ".join(case["channels"])
-    return {"cases": cases, "by_queue": sla.compliance(cases, "route_queue"),
-            "by_channel": sla.compliance(cases, "source"), "by_day": sla.compliance(cases, "day")}
+    return {
+        "cases": cases,
+        "by_queue": sla.compliance(cases, "route_queue"),
+        "by_channel": sla.compliance(cases, "source"),
+        "by_day": sla.compliance(cases, "day"),
+    }
 
 
 def gather(warehouse: Warehouse, period: Period) -> dict:
@@ -122,37 +147,51 @@ def gather(warehouse: Warehouse, period: Period) -> dict:
     totals = warehouse.rows(
         f"SELECT count(*) AS complaints, count(*) FILTER (WHERE priority = 'P1') AS p1, "
         f"count(*) FILTER (WHERE sentiment_label = 'negative') AS negative FROM complaints WHERE {where}",
-        _between(period))[0]
+        _between(period),
+    )[0]
     previous_total = warehouse.scalar(f"SELECT count(*) FROM complaints WHERE {where}", _between(previous))
 
     def counts_by(columns: str, order: str, also: str = "") -> list[dict]:
         """Complaints of the period per ``columns`` (plus the ``also`` aggregates), ordered by ``order``."""
-        return warehouse.rows(f"SELECT {columns}, count(*) AS complaints{also} FROM complaints WHERE {where} "
-                              f"GROUP BY ALL ORDER BY {order}", _between(period))
+        return warehouse.rows(
+            f"SELECT {columns}, count(*) AS complaints{also} FROM complaints WHERE {where} "
+            f"GROUP BY ALL ORDER BY {order}",
+            _between(period),
+        )
 
     return {
         "days_covered": days_covered,
         "days_in_period": (period.end - period.start).days,
         "totals": totals,
         "previous_total": previous_total or 0,
-        "volume": [{"bucket": r["bucket"], "category": r["key"], "complaints": r["complaints"]} for r in
-                   warehouse.rows(queries.bucketed_counts_sql(bucket, "category", where), _between(period))],
+        "volume": [
+            {"bucket": r["bucket"], "category": r["key"], "complaints": r["complaints"]}
+            for r in warehouse.rows(queries.bucketed_counts_sql(bucket, "category", where), _between(period))
+        ],
         "by_day": counts_by("event_date AS day, category, source", "day, category, source"),
         "channels": counts_by("source", "complaints DESC"),
         "priority_mix": counts_by("category, priority", "category, priority"),
         "queues": counts_by("route_queue", "complaints DESC", also=", count(*) FILTER (WHERE priority = 'P1') AS p1"),
-        "regions": counts_by("coalesce(region, 'unknown customer') AS region", "complaints DESC LIMIT 12",
-                             also=", round(avg(sentiment_score), 3) AS mean_sentiment"),
+        "regions": counts_by(
+            "coalesce(region, 'unknown customer') AS region",
+            "complaints DESC LIMIT 12",
+            also=", round(avg(sentiment_score), 3) AS mean_sentiment",
+        ),
         "rejections": warehouse.rows(
             "SELECT source, stage, error_type, count(*) AS records FROM dead_letter "
-            "WHERE ingest_date BETWEEN ? AND ? GROUP BY ALL ORDER BY records DESC", _between(period)),
+            "WHERE ingest_date BETWEEN ? AND ? GROUP BY ALL ORDER BY records DESC",
+            _between(period),
+        ),
         "alerts": warehouse.rows(
             "SELECT minute_start, scope, complaints, baseline_mean, severity FROM alerts "
-            "WHERE alert_date BETWEEN ? AND ? ORDER BY minute_start", _between(period)),
+            "WHERE alert_date BETWEEN ? AND ? ORDER BY minute_start",
+            _between(period),
+        ),
         "complaints": warehouse.rows(
             f"SELECT complaint_id, event_time, source, category, priority, route_queue, sentiment_label, "
             f"segment, region, customer_id, text FROM complaints WHERE {where} ORDER BY event_time, complaint_id",
-            _between(period)),
+            _between(period),
+        ),
     }
 
 
@@ -165,8 +204,13 @@ def _phrases(data: dict) -> dict:
 
 # -- HTML -------------------------------------------------------------------------------------------------------
 def _figure_html(figure) -> str:
-    figure.update_layout(margin={"l": 50, "r": 20, "t": 30, "b": 40}, height=340, template="plotly_white",
-                         legend={"orientation": "h", "y": -0.2}, font={"family": "DejaVu Sans, sans-serif"})
+    figure.update_layout(
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        height=340,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+        font={"family": "DejaVu Sans, sans-serif"},
+    )
     return figure.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
 
 
@@ -178,19 +222,33 @@ def _charts(data: dict, period: Period) -> list[tuple[str, str]]:
     for category in CATEGORIES:
         rows = [r for r in data["volume"] if r["category"] == category]
         if rows:
-            volume.add_bar(name=category, x=[r["bucket"] for r in rows], y=[r["complaints"] for r in rows],
-                           marker_color=CATEGORY_COLOURS[category])
+            volume.add_bar(
+                name=category,
+                x=[r["bucket"] for r in rows],
+                y=[r["complaints"] for r in rows],
+                marker_color=CATEGORY_COLOURS[category],
+            )
     volume.update_layout(barmode="stack")
     charts.append((f"Complaints per {'hour' if period.kind == 'daily' else 'day'} by category", _figure_html(volume)))
-    channels = go.Figure(go.Bar(x=[r["source"] for r in data["channels"]], y=[r["complaints"] for r in data["channels"]],
-                                marker_color="#0b6e4f"))
+    channels = go.Figure(
+        go.Bar(
+            x=[r["source"] for r in data["channels"]],
+            y=[r["complaints"] for r in data["channels"]],
+            marker_color="#0b6e4f",
+        )
+    )
     charts.append(("Complaints by channel", _figure_html(channels)))
     mix = go.Figure()
     categories = sorted({r["category"] for r in data["priority_mix"]})
     for priority in PRIORITIES:
         counts = {r["category"]: r["complaints"] for r in data["priority_mix"] if r["priority"] == priority}
-        mix.add_bar(name=priority, y=categories, x=[counts.get(c, 0) for c in categories], orientation="h",
-                    marker_color=PRIORITY_COLOURS[priority])
+        mix.add_bar(
+            name=priority,
+            y=categories,
+            x=[counts.get(c, 0) for c in categories],
+            orientation="h",
+            marker_color=PRIORITY_COLOURS[priority],
+        )
     mix.update_layout(barmode="stack")
     charts.append(("Priority mix by category", _figure_html(mix)))
     return charts
@@ -198,7 +256,7 @@ def _charts(data: dict, period: Period) -> list[tuple[str, str]]:
 
 def _display(value) -> str:
     if isinstance(value, dt.datetime):
-        return f"{value.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):
@@ -210,8 +268,9 @@ def _table(rows: list[dict], columns: list[str], empty: str) -> str:
     if not rows:
         return f'<p class="muted">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_display(row.get(c)))}</td>" for c in columns)
-                   + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_display(row.get(c)))}</td>" for c in columns) + "</tr>" for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -234,55 +293,80 @@ def render_html(period: Period, data: dict, generated_at: dt.datetime, warehouse
     from plotly.offline import get_plotlyjs
 
     totals = data["totals"]
-    change = ((totals["complaints"] - data["previous_total"]) / data["previous_total"] * 100
-              if data["previous_total"] else None)
+    change = (
+        (totals["complaints"] - data["previous_total"]) / data["previous_total"] * 100
+        if data["previous_total"]
+        else None
+    )
     unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period.kind]
     partial = data["days_covered"] < data["days_in_period"]
-    change_text = (f"{change:+.0f}% vs the same {data['days_covered']} days of the previous {unit}" if partial
-                   else f"{change:+.0f}% vs previous {unit}") if change is not None else "no previous period"
-    coverage = (f" · so far: {data['days_covered']} of {data['days_in_period']} days have data" if partial else "")
+    change_text = (
+        (
+            f"{change:+.0f}% vs the same {data['days_covered']} days of the previous {unit}"
+            if partial
+            else f"{change:+.0f}% vs previous {unit}"
+        )
+        if change is not None
+        else "no previous period"
+    )
+    coverage = f" · so far: {data['days_covered']} of {data['days_in_period']} days have data" if partial else ""
     negative = totals["negative"] / totals["complaints"] * 100 if totals["complaints"] else 0.0
     rejected = sum(r["records"] for r in data["rejections"])
-    tiles = [(f"{totals['complaints']:,}", f"complaints ({change_text})"), (f"{totals['p1']:,}", "P1 (urgent)"),
-             (f"{negative:.0f}%", "negative sentiment"), (f"{rejected:,}", "records rejected (dead letter)")]
+    tiles = [
+        (f"{totals['complaints']:,}", f"complaints ({change_text})"),
+        (f"{totals['p1']:,}", "P1 (urgent)"),
+        (f"{negative:.0f}%", "negative sentiment"),
+        (f"{rejected:,}", "records rejected (dead letter)"),
+    ]
     phrase_blocks = "".join(
-        f"<div><b>{html.escape(category)}</b>: "
-        + html.escape(", ".join(p["phrase"] for p in ranked)) + "</div>"
-        for category, ranked in _phrases(data).items())
+        f"<div><b>{html.escape(category)}</b>: " + html.escape(", ".join(p["phrase"] for p in ranked)) + "</div>"
+        for category, ranked in _phrases(data).items()
+    )
     sections = [f"<section><h2>{html.escape(title)}</h2>{chart}</section>" for title, chart in _charts(data, period)]
     sections += [
         "<section><h2>Queues</h2>" + _table(data["queues"], ["route_queue", "complaints", "p1"], "none") + "</section>",
-        "<section><h2>Top phrases per category</h2><div class=\"phrases\">"
-        + (phrase_blocks or '<p class="muted">too few complaints</p>') + "</div></section>",
-        "<section><h2>Regions</h2>" + _table(data["regions"], ["region", "complaints", "mean_sentiment"], "none")
+        '<section><h2>Top phrases per category</h2><div class="phrases">'
+        + (phrase_blocks or '<p class="muted">too few complaints</p>')
+        + "</div></section>",
+        "<section><h2>Regions</h2>"
+        + _table(data["regions"], ["region", "complaints", "mean_sentiment"], "none")
         + "</section>",
-        "<section><h2>Spike alerts</h2>" + _table(data["alerts"], ["minute_start", "scope", "complaints",
-                                                                    "baseline_mean", "severity"],
-                                                   "No spike alerts in this period.") + "</section>",
-        "<section><h2>Rejected records by reason</h2>" + _table(data["rejections"], ["source", "stage", "error_type",
-                                                                                    "records"],
-                                                               "Nothing was rejected.") + "</section>",
+        "<section><h2>Spike alerts</h2>"
+        + _table(
+            data["alerts"],
+            ["minute_start", "scope", "complaints", "baseline_mean", "severity"],
+            "No spike alerts in this period.",
+        )
+        + "</section>",
+        "<section><h2>Rejected records by reason</h2>"
+        + _table(data["rejections"], ["source", "stage", "error_type", "records"], "Nothing was rejected.")
+        + "</section>",
     ]
     if data.get("sla"):
         judged = data["sla"]
         sections += [
-            "<section><h2>Response SLAs by queue</h2><p class=\"muted\">Cases by first contact in the period, "
+            '<section><h2>Response SLAs by queue</h2><p class="muted">Cases by first contact in the period, '
             f"judged at {generated_at:%Y-%m-%d %H:%M} UTC; compliance is met / (met + breached).</p>"
-            + _table(judged["by_queue"], SLA_GROUP_COLUMNS, "No cases in this period.") + "</section>",
+            + _table(judged["by_queue"], SLA_GROUP_COLUMNS, "No cases in this period.")
+            + "</section>",
             "<section><h2>Response SLAs by channel of first contact</h2>"
-            + _table(judged["by_channel"], SLA_GROUP_COLUMNS, "No cases in this period.") + "</section>",
+            + _table(judged["by_channel"], SLA_GROUP_COLUMNS, "No cases in this period.")
+            + "</section>",
         ]
-    tile_html = "".join(f'<div class="tile"><b>{html.escape(v)}</b><span>{html.escape(t)}</span></div>'
-                        for v, t in tiles)
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Complaints report: {html.escape(period.title)}</title><style>{STYLE}</style>"
-            f"<script>{get_plotlyjs()}</script></head><body>"
-            f"<header><h1>Customer complaints: {html.escape(period.title)}</h1>"
-            f"<p>{period.kind.capitalize()} report · {period.start} to {period.end - dt.timedelta(days=1)} (UTC) · "
-            f"generated {generated_at:%Y-%m-%d %H:%M} UTC{coverage}</p></header><main>"
-            f"<div class=\"tiles\">{tile_html}</div>{''.join(sections)}</main>"
-            f"<footer>From the warehouse {html.escape(warehouse_dir)}. CSV exports sit beside this file.</footer>"
-            f"</body></html>")
+    tile_html = "".join(
+        f'<div class="tile"><b>{html.escape(v)}</b><span>{html.escape(t)}</span></div>' for v, t in tiles
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Complaints report: {html.escape(period.title)}</title><style>{STYLE}</style>"
+        f"<script>{get_plotlyjs()}</script></head><body>"
+        f"<header><h1>Customer complaints: {html.escape(period.title)}</h1>"
+        f"<p>{period.kind.capitalize()} report · {period.start} to {period.end - dt.timedelta(days=1)} (UTC) · "
+        f"generated {generated_at:%Y-%m-%d %H:%M} UTC{coverage}</p></header><main>"
+        f'<div class="tiles">{tile_html}</div>{"".join(sections)}</main>'
+        f"<footer>From the warehouse {html.escape(warehouse_dir)}. CSV exports sit beside this file.</footer>"
+        f"</body></html>"
+    )
 
 
 # -- the command -----------------------------------------------------------------------------------------------
@@ -301,14 +385,21 @@ def default_day(warehouse: Warehouse) -> dt.date:
     return newest.date()
 
 
-def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir: str,
-                 now: dt.datetime | None = None, catalog=None, sla_settings=None) -> ReportFiles:
+def write_report(
+    warehouse_dir: str,
+    kind: str,
+    day: dt.date | None,
+    output_dir: str,
+    now: dt.datetime | None = None,
+    catalog=None,
+    sla_settings=None,
+) -> ReportFiles:
     """Write ``complaints-<kind>-<label>.html`` and a folder of CSVs beside it; both appear whole or not at all.
     ``catalog``: the tables' ``CatalogConfig`` (default: the embedded catalog in ``warehouse_dir``);
     ``sla_settings``: the profile's ``[sla]`` (default: the defaults)."""
     from beam_pipelines.config import SlaSettings
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     warehouse = Warehouse(warehouse_dir, catalog=catalog)
     try:
         period = period_containing(kind, day or default_day(warehouse))
@@ -323,13 +414,28 @@ def write_report(warehouse_dir: str, kind: str, day: dt.date | None, output_dir:
         write_csv(csv_dir / "priority_mix.csv", data["priority_mix"], ["category", "priority", "complaints"])
         write_csv(csv_dir / "queues.csv", data["queues"], ["route_queue", "complaints", "p1"])
         write_csv(csv_dir / "rejections.csv", data["rejections"], ["source", "stage", "error_type", "records"])
-        write_csv(csv_dir / "alerts.csv", data["alerts"],
-                  ["minute_start", "scope", "complaints", "baseline_mean", "severity"])
+        write_csv(
+            csv_dir / "alerts.csv", data["alerts"], ["minute_start", "scope", "complaints", "baseline_mean", "severity"]
+        )
         write_csv(csv_dir / "sla_cases.csv", data["sla"]["cases"], SLA_CASE_COLUMNS)
         write_csv(csv_dir / "sla_by_queue.csv", data["sla"]["by_queue"], SLA_GROUP_COLUMNS)
-        write_csv(csv_dir / "complaints.csv", data["complaints"],
-                  ["complaint_id", "event_time", "source", "category", "priority", "route_queue", "sentiment_label",
-                   "segment", "region", "customer_id", "text"])
+        write_csv(
+            csv_dir / "complaints.csv",
+            data["complaints"],
+            [
+                "complaint_id",
+                "event_time",
+                "source",
+                "category",
+                "priority",
+                "route_queue",
+                "sentiment_label",
+                "segment",
+                "region",
+                "customer_id",
+                "text",
+            ],
+        )
     with published(output / f"{name}.html") as html_file:
         html_file.write_text(render_html(period, data, now, str(warehouse_dir)), encoding="utf-8")
     return ReportFiles(period, output / f"{name}.html", output / name, data["totals"]["complaints"])

@@ -15,6 +15,7 @@
 
 Plain functions over rows; ``sla_report`` reads them from the warehouse.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,12 +29,12 @@ TARGETS = ("first_response", "resolution")
 
 @dataclass
 class Case:
-    case_id: str                      # the first complaint's id
+    case_id: str  # the first complaint's id
     customer_id: str | None
-    started_at: dt.datetime           # the first contact
+    started_at: dt.datetime  # the first contact
     priority: str
     segment: str | None
-    source: str                       # the first contact's channel
+    source: str  # the first contact's channel
     route_queue: str
     complaint_ids: list[str] = field(default_factory=list)
     channels: set[str] = field(default_factory=set)
@@ -54,8 +55,15 @@ def link_cases(complaints: list[dict], window: dt.timedelta) -> list[Case]:
         customer = complaint.get("customer_id")
         case = open_case.get(customer) if customer else None
         if case is None or started - case.started_at > window:
-            case = Case(complaint["complaint_id"], customer, started, complaint.get("priority") or "P4",
-                        complaint.get("segment"), complaint["source"], complaint.get("route_queue") or "")
+            case = Case(
+                complaint["complaint_id"],
+                customer,
+                started,
+                complaint.get("priority") or "P4",
+                complaint.get("segment"),
+                complaint["source"],
+                complaint.get("route_queue") or "",
+            )
             cases.append(case)
             if customer:
                 open_case[customer] = case
@@ -78,8 +86,9 @@ def case_times(events: list[dict]) -> tuple[dt.datetime | None, dt.datetime | No
     return (min(responses) if responses else None), resolved
 
 
-def target_status(started: dt.datetime, done: dt.datetime | None, allowance: float, as_of: dt.datetime,
-                  at_risk_share: float) -> tuple[str, dt.datetime]:
+def target_status(
+    started: dt.datetime, done: dt.datetime | None, allowance: float, as_of: dt.datetime, at_risk_share: float
+) -> tuple[str, dt.datetime]:
     """(met | breached | at_risk | pending, due time) of one target."""
     due = started + dt.timedelta(seconds=allowance)
     if done is not None and done <= as_of:
@@ -89,27 +98,42 @@ def target_status(started: dt.datetime, done: dt.datetime | None, allowance: flo
     return ("at_risk" if (due - as_of).total_seconds() < at_risk_share * allowance else "pending"), due
 
 
-def evaluate_cases(cases: list[Case], events_by_complaint: dict[str, list[dict]], sla, as_of: dt.datetime) -> list[dict]:
+def evaluate_cases(
+    cases: list[Case], events_by_complaint: dict[str, list[dict]], sla, as_of: dt.datetime
+) -> list[dict]:
     """Each case with its targets' status and due times at ``as_of`` (events after ``as_of`` not yet known)."""
     evaluated = []
     for case in cases:
         if case.started_at > as_of:
             continue
-        events = [e for cid in case.complaint_ids for e in events_by_complaint.get(cid, ())
-                  if e["occurred_at"] <= as_of]
+        events = [
+            e for cid in case.complaint_ids for e in events_by_complaint.get(cid, ()) if e["occurred_at"] <= as_of
+        ]
         responded, resolved = case_times(events)
         response_allowance, resolve_allowance = sla.allowance(case.priority, case.segment)
-        first_response, response_due = target_status(case.started_at, responded, response_allowance, as_of,
-                                                     sla.at_risk_share)
-        resolution, resolve_due = target_status(case.started_at, resolved, resolve_allowance, as_of,
-                                                sla.at_risk_share)
-        evaluated.append({"case_id": case.case_id, "customer_id": case.customer_id,
-                          "started_at": case.started_at, "priority": case.priority, "segment": case.segment,
-                          "source": case.source, "route_queue": case.route_queue,
-                          "channels": sorted(case.channels), "complaint_ids": case.complaint_ids,
-                          "first_response": first_response, "first_response_due": response_due,
-                          "first_response_at": responded, "resolution": resolution,
-                          "resolution_due": resolve_due, "resolved_at": resolved})
+        first_response, response_due = target_status(
+            case.started_at, responded, response_allowance, as_of, sla.at_risk_share
+        )
+        resolution, resolve_due = target_status(case.started_at, resolved, resolve_allowance, as_of, sla.at_risk_share)
+        evaluated.append(
+            {
+                "case_id": case.case_id,
+                "customer_id": case.customer_id,
+                "started_at": case.started_at,
+                "priority": case.priority,
+                "segment": case.segment,
+                "source": case.source,
+                "route_queue": case.route_queue,
+                "channels": sorted(case.channels),
+                "complaint_ids": case.complaint_ids,
+                "first_response": first_response,
+                "first_response_due": response_due,
+                "first_response_at": responded,
+                "resolution": resolution,
+                "resolution_due": resolve_due,
+                "resolved_at": resolved,
+            }
+        )
     return evaluated
 
 
@@ -119,8 +143,18 @@ def compliance(rows: list[dict], by: str) -> list[dict]:
     groups: dict[str, dict] = {}
     for row in rows:
         key = row["started_at"].date().isoformat() if by == "day" else row[by]
-        group = groups.setdefault(key, {"key": key, "cases": 0, **{
-            f"{target}_{status}": 0 for target in TARGETS for status in ("met", "breached", "at_risk", "pending")}})
+        group = groups.setdefault(
+            key,
+            {
+                "key": key,
+                "cases": 0,
+                **{
+                    f"{target}_{status}": 0
+                    for target in TARGETS
+                    for status in ("met", "breached", "at_risk", "pending")
+                },
+            },
+        )
         group["cases"] += 1
         for target in TARGETS:
             group[f"{target}_{row[target]}"] += 1
@@ -131,8 +165,16 @@ def compliance(rows: list[dict], by: str) -> list[dict]:
     return sorted(groups.values(), key=lambda g: g["key"])
 
 
-CASE_COLUMNS = ("complaint_id", "customer_id", "event_time", "ingested_at", "priority", "segment", "source",
-                "route_queue")
+CASE_COLUMNS = (
+    "complaint_id",
+    "customer_id",
+    "event_time",
+    "ingested_at",
+    "priority",
+    "segment",
+    "source",
+    "route_queue",
+)
 
 
 def load_cases(warehouse: Warehouse, start: dt.date, end: dt.date, sla) -> list[Case]:
@@ -140,8 +182,10 @@ def load_cases(warehouse: Warehouse, start: dt.date, end: dt.date, sla) -> list[
     ``start`` are read too, so a case that began the day before keeps its later complaints."""
     window = dt.timedelta(hours=sla.case_window_hours)
     earliest = start - dt.timedelta(days=int(window.total_seconds() // 86400) + 1)
-    complaints = warehouse.rows(f"SELECT {', '.join(CASE_COLUMNS)} FROM complaints "
-                                "WHERE event_date BETWEEN ? AND ?", [earliest, end + dt.timedelta(days=1)])
+    complaints = warehouse.rows(
+        f"SELECT {', '.join(CASE_COLUMNS)} FROM complaints WHERE event_date BETWEEN ? AND ?",
+        [earliest, end + dt.timedelta(days=1)],
+    )
     return [case for case in link_cases(complaints, window) if start <= case.started_at.date() <= end]
 
 
@@ -149,8 +193,10 @@ def load_events(warehouse: Warehouse, complaint_ids: list[str]) -> dict[str, lis
     if not complaint_ids:
         return {}
     found: dict[str, list[dict]] = {}
-    rows = warehouse.arrow("SELECT complaint_id, event_type, occurred_at FROM complaint_events "
-                           "WHERE complaint_id IN (SELECT unnest(?))", [complaint_ids]).to_pylist()
+    rows = warehouse.arrow(
+        "SELECT complaint_id, event_type, occurred_at FROM complaint_events WHERE complaint_id IN (SELECT unnest(?))",
+        [complaint_ids],
+    ).to_pylist()
     for row in rows:
         found.setdefault(row["complaint_id"], []).append(row)
     return found

@@ -17,6 +17,7 @@ The views follow new snapshots (a batch commits, a streaming pane lands), checke
 files a snapshot adds are appended, and the table is reloaded whole when a snapshot removes files (an upsert
 that replaced rows, a compaction), while queries go on against the previous copy.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -68,8 +69,15 @@ def _sql_string(value: str) -> str:
 class Warehouse:
     """A DuckDB connection whose views follow the warehouse's committed files."""
 
-    def __init__(self, warehouse_dir: str | os.PathLike, refresh_seconds: float = 2.0, threads: int | None = None,
-                 materialize: tuple[str, ...] = (), catalog: CatalogConfig | None = None, as_of=None):
+    def __init__(
+        self,
+        warehouse_dir: str | os.PathLike,
+        refresh_seconds: float = 2.0,
+        threads: int | None = None,
+        materialize: tuple[str, ...] = (),
+        catalog: CatalogConfig | None = None,
+        as_of=None,
+    ):
         self.root = Path(warehouse_dir)
         if not self.root.is_dir():
             raise WarehouseError(f"warehouse directory not found: {self.root}")
@@ -94,8 +102,8 @@ class Warehouse:
         self._write_lock = threading.Lock()
         self._files: dict[str, tuple[str, ...]] = {}
         self._states: dict[str, TableState] = {}
-        self._deletes: dict[str, tuple] = {}       # table -> the (data file, delete files) its view applies
-        self._applied: dict[str, str] = {}         # table -> DuckDB table of its files read with deletes applied
+        self._deletes: dict[str, tuple] = {}  # table -> the (data file, delete files) its view applies
+        self._applied: dict[str, str] = {}  # table -> DuckDB table of its files read with deletes applied
         self._icebergs: dict = {}
         self.refused: dict[str, WarehouseError] = {}  # table -> why it is not served (one line)
         self._parser, self._parser_lock = duckdb.connect(":memory:"), threading.Lock()
@@ -125,8 +133,9 @@ class Warehouse:
                 schema_name = entry.schema
                 state = self._live_state(table)
                 files = tuple(f for f in state.plain_files if self._readable(f))
-                tasks = tuple(task for task in state.tasks_with_deletes
-                              if self._readable(local_path(task.file.file_path)))
+                tasks = tuple(
+                    task for task in state.tasks_with_deletes if self._readable(local_path(task.file.file_path))
+                )
                 deletes = tuple(item for item in state.deleted if self._readable(item[0]))
                 if table in self.materialize:
                     changed |= self._sync_materialized(table, schema_name, files, deletes, tasks)
@@ -159,20 +168,25 @@ class Warehouse:
             iceberg = load_table(catalog, self.catalog_config, entry)
             snapshot = iceberg.snapshot_by_id(as_of) if iceberg is not None else None
             if snapshot is not None:
-                return dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.timezone.utc)
+                return dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC)
         raise AsOfOutOfRange(f"no warehouse table has a snapshot {as_of} (expired, or never taken)")
 
     def _check_as_of(self) -> None:
         """Refuse an ``as_of`` time before every table's oldest snapshot still kept: nothing can be read then
         (the warehouse was empty, or its snapshots of then expired), and empty tables would be a wrong answer."""
-        oldest = [min(snapshot.timestamp_ms for snapshot in iceberg.snapshots())
-                  for iceberg in self._icebergs.values() if iceberg is not None and iceberg.snapshots()]
+        oldest = [
+            min(snapshot.timestamp_ms for snapshot in iceberg.snapshots())
+            for iceberg in self._icebergs.values()
+            if iceberg is not None and iceberg.snapshots()
+        ]
         if not oldest:
             raise AsOfOutOfRange("the warehouse has no snapshot yet: there is nothing to read as of a time")
-        earliest = dt.datetime.fromtimestamp(min(oldest) / 1000, dt.timezone.utc)
+        earliest = dt.datetime.fromtimestamp(min(oldest) / 1000, dt.UTC)
         if self.as_of < earliest:
-            raise AsOfOutOfRange(f"as of {self.as_of.isoformat()} is before the warehouse's first readable "
-                                 f"snapshot: the earliest time it can be read as of is {earliest.isoformat()}")
+            raise AsOfOutOfRange(
+                f"as of {self.as_of.isoformat()} is before the warehouse's first readable "
+                f"snapshot: the earliest time it can be read as of is {earliest.isoformat()}"
+            )
 
     def _live_state(self, table: str) -> TableState:
         """The data files of the table's snapshot (current, or as of ``as_of``); none before the table exists.
@@ -186,17 +200,22 @@ class Warehouse:
                 self._catalog = open_catalog(self.catalog_config, create=False)
             except NoCatalogYet:
                 if self.as_of is not None:
-                    raise AsOfOutOfRange("the warehouse has no snapshot yet: there is nothing to read as of a "
-                                         "time") from None
+                    raise AsOfOutOfRange(
+                        "the warehouse has no snapshot yet: there is nothing to read as of a time"
+                    ) from None
                 return nothing  # no writer has committed yet
             except CatalogError as error:  # a shared catalog that does not answer is not an empty warehouse
                 raise WarehouseError(str(error)) from None
             if self.as_of is not None:
-                self._icebergs = {name: load_table(self._catalog, self.catalog_config, entry)
-                                  for name, entry in TABLES.items()}
+                self._icebergs = {
+                    name: load_table(self._catalog, self.catalog_config, entry) for name, entry in TABLES.items()
+                }
                 self._check_as_of()
-        iceberg = self._icebergs.get(table) if self.as_of is not None else \
-            load_table(self._catalog, self.catalog_config, TABLES[table])
+        iceberg = (
+            self._icebergs.get(table)
+            if self.as_of is not None
+            else load_table(self._catalog, self.catalog_config, TABLES[table])
+        )
         if iceberg is None:
             self.snapshots[table] = None
             self._states[table] = nothing
@@ -205,8 +224,11 @@ class Warehouse:
         snapshot = iceberg.current_snapshot()
         if self.as_of is None:
             self.snapshot_times[table] = snapshot.timestamp_ms / 1000 if snapshot else None
-        if self.as_of is None and table in self._states and self.snapshots.get(table) == (
-                snapshot.snapshot_id if snapshot else None):
+        if (
+            self.as_of is None
+            and table in self._states
+            and self.snapshots.get(table) == (snapshot.snapshot_id if snapshot else None)
+        ):
             return self._states[table]
         try:
             state = table_state(iceberg, table, self.as_of)
@@ -216,10 +238,11 @@ class Warehouse:
             oldest = min(iceberg.snapshots(), key=lambda kept: kept.timestamp_ms, default=None)
             # it had snapshots before this one (pyiceberg's expiry forgets the parent; the sequence number says it)
             if oldest is not None and (oldest.parent_snapshot_id is not None or (oldest.sequence_number or 0) > 1):
-                earliest = dt.datetime.fromtimestamp(oldest.timestamp_ms / 1000, dt.timezone.utc)
+                earliest = dt.datetime.fromtimestamp(oldest.timestamp_ms / 1000, dt.UTC)
                 self.refused[table] = AsOfOutOfRange(
                     f"table {table} as of {self.as_of.isoformat()}: its snapshots of then have expired; the earliest "
-                    f"time it can be read as of is {earliest.isoformat()}")
+                    f"time it can be read as of is {earliest.isoformat()}"
+                )
         except EqualityDeletes as error:
             if str(self.refused.get(table)) != str(error):  # a query of it gets the line itself (the API logs it)
                 LOG.info("warehouse table not served: %s", error)
@@ -237,8 +260,9 @@ class Warehouse:
         try:
             rows = read_tasks(self._icebergs[table], tasks, snapshot_id)
         except (OSError, pa.ArrowInvalid) as error:  # a delete file missing or damaged: no answer, not a wrong one
-            raise WarehouseError(f"table {table}: its files cannot be read with their deletes applied: "
-                                 f"{str(error).splitlines()[0]}") from error
+            raise WarehouseError(
+                f"table {table}: its files cannot be read with their deletes applied: {str(error).splitlines()[0]}"
+            ) from error
         self._generation += 1
         name = f"{table}_deletes_applied_{self._generation}"
         self._connection.register("applied_arrow", rows)
@@ -256,8 +280,9 @@ class Warehouse:
         if applied:
             self._applied[table] = applied
 
-    def _sync_materialized(self, table: str, schema_name: str, files: tuple[str, ...], deletes: tuple,
-                           tasks: tuple) -> bool:
+    def _sync_materialized(
+        self, table: str, schema_name: str, files: tuple[str, ...], deletes: tuple, tasks: tuple
+    ) -> bool:
         """Keep ``table`` as an in-memory DuckDB table: append new files; reload whole when a file went or changed,
         or the delete files applied to it did."""
         stats = {}
@@ -273,15 +298,19 @@ class Warehouse:
             return False
         if known is not None and same_deletes and all(stats.get(name) == stat for name, stat in known.items()):
             added = [name for name in stats if name not in known]
-            self._connection.execute(f"INSERT INTO {self._loaded_as[table]} BY NAME "
-                                     f"{self._select_sql(schema_name, added)} ORDER BY {TABLES[table].order_by}")
+            self._connection.execute(
+                f"INSERT INTO {self._loaded_as[table]} BY NAME "
+                f"{self._select_sql(schema_name, added)} ORDER BY {TABLES[table].order_by}"
+            )
         else:
             self._generation += 1
             loaded = f"{table}_loaded_{self._generation}"
             # in time order: DuckDB then skips whole row groups for time ranges and newest-first searches
             applied = self._applied_relation(table, tasks, self._states[table].snapshot_id)
-            self._connection.execute(f"CREATE TABLE {loaded} AS {self._select_sql(schema_name, list(stats), applied)}"
-                                     f" ORDER BY {TABLES[table].order_by}")
+            self._connection.execute(
+                f"CREATE TABLE {loaded} AS {self._select_sql(schema_name, list(stats), applied)}"
+                f" ORDER BY {TABLES[table].order_by}"
+            )
             self._drop_applied(table, None)
             if applied:
                 self._connection.execute(f"DROP TABLE {applied}")
@@ -344,9 +373,13 @@ class Warehouse:
         """Committed files left out because they are missing or not readable Parquet, relative to the warehouse
         (only those the tables' snapshots still name)."""
         named = {path for files in self._files.values() for path in files} | {
-            path for state in self._states.values() for path in state.files}
-        return sorted(os.path.relpath(path, self.root) for path, (_, readable) in self._checked_files.items()
-                      if not readable and path in named)
+            path for state in self._states.values() for path in state.files
+        }
+        return sorted(
+            os.path.relpath(path, self.root)
+            for path, (_, readable) in self._checked_files.items()
+            if not readable and path in named
+        )
 
     def file_counts(self) -> dict[str, int]:
         """Live data files per table, as of the last refresh."""

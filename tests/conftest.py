@@ -1,5 +1,6 @@
 """The tests' shared fixtures and nothing else: the helpers that tests import are in the ``tests.support`` package
 (``tests/support/*.py``)."""
+
 import datetime as dt
 import json
 import os
@@ -39,8 +40,15 @@ def generated_day(tmp_path_factory):
 def batch_output(generated_day, tmp_path_factory):
     """The generated day run through ``complaints batch`` once."""
     output_dir = tmp_path_factory.mktemp("output")
-    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(output_dir),
-                     "--date", generated_day["date"])
+    result = run_cli(
+        "batch",
+        "--input-dir",
+        str(generated_day["dir"]),
+        "--output-dir",
+        str(output_dir),
+        "--date",
+        generated_day["date"],
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return {"dir": output_dir, "manifest": latest_manifest(output_dir), "stdout": result.stdout}
 
@@ -67,8 +75,10 @@ def kafka_services():
     if missing:
         message = f"not running: {', '.join(missing)} (python runners/local_services.py start)"
         unavailable(message)
-    return {"bootstrap_servers": f"localhost:{SERVICE_PORTS['Kafka']}",
-            "expansion_service": f"localhost:{SERVICE_PORTS['the expansion service']}"}
+    return {
+        "bootstrap_servers": f"localhost:{SERVICE_PORTS['Kafka']}",
+        "expansion_service": f"localhost:{SERVICE_PORTS['the expansion service']}",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +118,17 @@ def serving_warehouse(tmp_path_factory):
     from serving.forecast_job import run_forecast
 
     warehouse = tmp_path_factory.mktemp("serving") / "warehouse"
-    truth = write_history(str(warehouse), SERVING_END, days=63, per_day=250, seed=5,
-                          now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))  # CRM events up to then
+    truth = write_history(
+        str(warehouse),
+        SERVING_END,
+        days=63,
+        per_day=250,
+        seed=5,
+        now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC),
+    )  # CRM events up to then
     formula_ids = write_formula_complaints(warehouse)
     stream = write_stream_tables(warehouse)
-    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc))
+    run_forecast(str(warehouse), ForecastSettings(), now=dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC))
     return {"dir": warehouse, "truth": truth, "formula_ids": formula_ids, "stream": stream}
 
 
@@ -123,11 +139,14 @@ def api_server(serving_warehouse, tmp_path_factory):
 
     key_file = tmp_path_factory.mktemp("keys") / "keys.toml"
     key_file.write_text(
-        "[[keys]]\nname = \"ops\"\n"
-        f"sha256 = \"{hashlib.sha256(API_KEYS['ops'].encode()).hexdigest()}\"\n"
-        "scopes = [\"complaints\", \"aggregates\"]\n\n"
-        "[[keys]]\nname = \"wallboard\"\nkey_env = \"TEST_WALLBOARD_KEY\"\nscopes = [\"aggregates\"]\n")
-    process, base = start_server(["--warehouse", str(serving_warehouse["dir"]), "--api-keys", str(key_file)],
-                                 {"TEST_WALLBOARD_KEY": API_KEYS["wallboard"]})
+        '[[keys]]\nname = "ops"\n'
+        f'sha256 = "{hashlib.sha256(API_KEYS["ops"].encode()).hexdigest()}"\n'
+        'scopes = ["complaints", "aggregates"]\n\n'
+        '[[keys]]\nname = "wallboard"\nkey_env = "TEST_WALLBOARD_KEY"\nscopes = ["aggregates"]\n'
+    )
+    process, base = start_server(
+        ["--warehouse", str(serving_warehouse["dir"]), "--api-keys", str(key_file)],
+        {"TEST_WALLBOARD_KEY": API_KEYS["wallboard"]},
+    )
     yield {"base": base, "keys": API_KEYS, "warehouse": serving_warehouse, "process": process}
     stop_server(process)

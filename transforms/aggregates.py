@@ -11,6 +11,7 @@ trailing baseline, the shape of a network outage. A spike is judged when the min
 on-time pane), from the minutes before it; complaints that arrive after that still count in the volume but do
 not re-judge a minute that has already been judged.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,16 +43,29 @@ class SpikeRules:
 
 
 def volume_key(row: dict, window_seconds: int) -> tuple:
-    return (window_start(row["event_time"], window_seconds).isoformat(), row["source"], row["category"],
-            row["priority"])
+    return (
+        window_start(row["event_time"], window_seconds).isoformat(),
+        row["source"],
+        row["category"],
+        row["priority"],
+    )
 
 
 def volume_row(key: tuple, count: int, pane: str, pane_index: int, window_seconds: int) -> dict:
     minute, source, category, priority = key
     start = dt.datetime.fromisoformat(minute)
-    return {"minute_start": start, "window_seconds": window_seconds, "source": source, "category": category,
-            "priority": priority, "complaints": int(count), "pane": pane, "pane_index": int(pane_index),
-            "written_at": dt.datetime.now(dt.timezone.utc), "event_date": start.date()}
+    return {
+        "minute_start": start,
+        "window_seconds": window_seconds,
+        "source": source,
+        "category": category,
+        "priority": priority,
+        "complaints": int(count),
+        "pane": pane,
+        "pane_index": int(pane_index),
+        "written_at": dt.datetime.now(dt.UTC),
+        "event_date": start.date(),
+    }
 
 
 def spike_scopes(row: dict) -> list[str]:
@@ -59,14 +73,24 @@ def spike_scopes(row: dict) -> list[str]:
     return [ALL_COMPLAINTS, f"category:{row['category']}"]
 
 
-def detect_spike(scope: str, minute: int, complaints: int, history: dict[int, int], first_minute: int,
-                 window_seconds: int, rules: SpikeRules) -> dict | None:
+def detect_spike(
+    scope: str,
+    minute: int,
+    complaints: int,
+    history: dict[int, int],
+    first_minute: int,
+    window_seconds: int,
+    rules: SpikeRules,
+) -> dict | None:
     """An alert row if ``complaints`` in the window starting at epoch second ``minute`` is a spike against
     ``history`` (window start -> complaints; missing windows had none), else None."""
     if (minute - first_minute) // window_seconds < rules.warmup_minutes:
         return None
-    before = [history.get(minute - step * window_seconds, 0) for step in range(1, rules.baseline_minutes + 1)
-              if minute - step * window_seconds >= first_minute]
+    before = [
+        history.get(minute - step * window_seconds, 0)
+        for step in range(1, rules.baseline_minutes + 1)
+        if minute - step * window_seconds >= first_minute
+    ]
     if not before:
         return None
     mean = sum(before) / len(before)
@@ -74,7 +98,7 @@ def detect_spike(scope: str, minute: int, complaints: int, history: dict[int, in
     threshold = max(rules.min_complaints, rules.ratio * mean, mean + rules.sigmas * stddev)
     if complaints < threshold:
         return None
-    start = dt.datetime.fromtimestamp(minute, tz=dt.timezone.utc)
+    start = dt.datetime.fromtimestamp(minute, tz=dt.UTC)
     return {
         "alert_id": "al-" + hashlib.sha256(f"{scope}|{minute}".encode()).hexdigest()[:20],
         "scope": scope,
@@ -85,7 +109,7 @@ def detect_spike(scope: str, minute: int, complaints: int, history: dict[int, in
         "baseline_stddev": round(stddev, 3),
         "threshold": round(threshold, 3),
         "severity": "critical" if complaints >= 2 * threshold else "warning",
-        "detected_at": dt.datetime.now(dt.timezone.utc),
+        "detected_at": dt.datetime.now(dt.UTC),
         "alert_date": start.date(),
     }
 
@@ -124,10 +148,12 @@ class CountVolumes(beam.PTransform):
             if carries_something(count):
                 yield volume_row(key, count, pane_timing(pane), pane.index, seconds)
 
-        return (windowed_rows
-                | "KeyByMinute" >> beam.Map(lambda row: (volume_key(row, seconds), row["complaint_id"]))
-                | "CountPerMinute" >> beam.CombinePerKey(CountDistinct())
-                | "VolumeRows" >> beam.FlatMap(to_row))
+        return (
+            windowed_rows
+            | "KeyByMinute" >> beam.Map(lambda row: (volume_key(row, seconds), row["complaint_id"]))
+            | "CountPerMinute" >> beam.CombinePerKey(CountDistinct())
+            | "VolumeRows" >> beam.FlatMap(to_row)
+        )
 
 
 def pane_timing(pane) -> str:
@@ -172,10 +198,12 @@ class DetectSpikes(beam.PTransform):
             if carries_something(complaints):
                 yield scope, (int(window.start), complaints)
 
-        return (rows
-                | "Scopes" >> beam.FlatMap(lambda row: [(scope, 1) for scope in spike_scopes(row)])
-                | "MinuteWindows" >> beam.WindowInto(FixedWindows(seconds))
-                | "CountPerScope" >> beam.CombinePerKey(sum)
-                | "WithWindowStart" >> beam.FlatMap(with_start)
-                | "History" >> beam.WindowInto(GlobalWindows())
-                | "Detect" >> beam.ParDo(SpikeDetectorFn(seconds, self.rules)))
+        return (
+            rows
+            | "Scopes" >> beam.FlatMap(lambda row: [(scope, 1) for scope in spike_scopes(row)])
+            | "MinuteWindows" >> beam.WindowInto(FixedWindows(seconds))
+            | "CountPerScope" >> beam.CombinePerKey(sum)
+            | "WithWindowStart" >> beam.FlatMap(with_start)
+            | "History" >> beam.WindowInto(GlobalWindows())
+            | "Detect" >> beam.ParDo(SpikeDetectorFn(seconds, self.rules))
+        )

@@ -3,6 +3,7 @@
 Plain functions on values and records; the pipelines apply ``clean_complaint`` as a stage with
 ``transforms.outcomes.apply_stage`` (or ``apply_stage_to_batches``), which dead-letters what it rejects.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,9 +30,12 @@ _EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[^\W\
 _PHONE_CANDIDATE = re.compile(r"(?<![\d+])(?:\+|\()?\d[\d\s().\-/_\u2010-\u2015]{5,}\d(?!\d)")
 _SEVEN_DIGITS = re.compile(r"(?:\d\D{0,4}){6}\d")  # cheap test that a text may hold a phone number at all
 # What looks like a phone number but is not one: links, dates and times (3:13pm too).
-_NOT_A_PHONE = re.compile(r"(?:https?://|www\.)\S+"
-                          r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?\b"
-                          r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?(?!\d)", re.IGNORECASE)
+_NOT_A_PHONE = re.compile(
+    r"(?:https?://|www\.)\S+"
+    r"|\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?\b"
+    r"|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?(?!\d)",
+    re.IGNORECASE,
+)
 
 
 def clean_text(text: str | None) -> str:
@@ -131,8 +135,10 @@ def _masked_run(run: str, glued_before: bool, glued_after: bool) -> str:
     digits = re.sub(r"\D", "", run)
     if len(digits) > 15 and "/" in run:
         pieces = run.split("/")
-        return "/".join(_masked_run(piece, glued_before and number == 0, glued_after and number == len(pieces) - 1)
-                        for number, piece in enumerate(pieces))
+        return "/".join(
+            _masked_run(piece, glued_before and number == 0, glued_after and number == len(pieces) - 1)
+            for number, piece in enumerate(pieces)
+        )
     if not (glued_before or glued_after):
         return "[phone]" if 7 <= len(digits) <= 15 else run
     if _glued_phone(run, digits):
@@ -207,7 +213,7 @@ def parse_timestamp(value: str | None, field: str, *, local_zone: str | None = N
             raise RecordError("invalid_timestamp", f"{field} has no UTC offset: {text[:60]!r}")
         parsed = parsed.replace(tzinfo=zone(local_zone))
     try:
-        return parsed.astimezone(dt.timezone.utc)
+        return parsed.astimezone(dt.UTC)
     except OverflowError:  # year 1 east of UTC, year 9999 west of it
         raise RecordError("invalid_timestamp", f"{field} is outside the calendar in UTC: {text[:60]!r}") from None
 
@@ -216,12 +222,17 @@ def clean_complaint(complaint: dict) -> dict:
     """A parsed complaint -> a new, cleaned complaint: text and subject, and its contact identifiers in canonical
     form (E.164 phone, lower-case e-mail and handle, upper-case account number). The input is left as it was."""
     contacts = complaint["_contacts"]
-    cleaned = {**complaint, "text": clean_text(complaint["text"]), "_contacts": {
-        **contacts,
-        "account_number": (contacts.get("account_number") or "").strip().upper() or None,
-        "msisdn_e164": normalise_phone(contacts.get("msisdn")),
-        "email": normalise_email(contacts.get("email")),
-        "twitter_handle": normalise_handle(contacts.get("twitter_handle"))}}
+    cleaned = {
+        **complaint,
+        "text": clean_text(complaint["text"]),
+        "_contacts": {
+            **contacts,
+            "account_number": (contacts.get("account_number") or "").strip().upper() or None,
+            "msisdn_e164": normalise_phone(contacts.get("msisdn")),
+            "email": normalise_email(contacts.get("email")),
+            "twitter_handle": normalise_handle(contacts.get("twitter_handle")),
+        },
+    }
     if complaint.get("subject") is not None:
         cleaned["subject"] = clean_text(complaint["subject"]) or None
     if complaint.get("language"):

@@ -7,6 +7,7 @@ are counted as duplicates; retweets are counted as duplicates outright. Working 
 instead of single records keeps Beam's per-element cost off the hot path and gives enrichment and the
 warehouse writer whole batches.
 """
+
 from __future__ import annotations
 
 import typing
@@ -33,8 +34,7 @@ def dedupe(complaints: list[dict]) -> tuple[list[dict], dict[tuple, int]]:
     """Return (one complaint per complaint_id, in complaint_id order; tallies of what was removed)."""
     tallies: dict[tuple, int] = {}
     kept: dict[str, dict] = {}
-    ordered = sorted(complaints, key=lambda c: (c["complaint_id"], c["source_file"] or "",
-                                               c["source_position"] or 0))
+    ordered = sorted(complaints, key=lambda c: (c["complaint_id"], c["source_file"] or "", c["source_position"] or 0))
     for complaint in ordered:
         reason = complaint.get("_duplicate_reason")
         if reason is None and complaint["complaint_id"] in kept:
@@ -66,7 +66,8 @@ class DedupeShards(beam.PTransform):
                 yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
         deduped = shards | "Dedupe" >> beam.FlatMap(dedupe_shard).with_output_types(batch_class).with_outputs(
-            TALLY, main="complaints")
+            TALLY, main="complaints"
+        )
         return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}
 
 
@@ -82,8 +83,13 @@ class DedupeWithinHorizonFn(beam.DoFn):
     def __init__(self, horizon_seconds: int | None):
         self.horizon_seconds = horizon_seconds
 
-    def process(self, keyed, timestamp=beam.DoFn.TimestampParam, seen=beam.DoFn.StateParam(SEEN),
-                expire=beam.DoFn.TimerParam(EXPIRE)):
+    def process(
+        self,
+        keyed,
+        timestamp=beam.DoFn.TimestampParam,
+        seen=beam.DoFn.StateParam(SEEN),
+        expire=beam.DoFn.TimerParam(EXPIRE),
+    ):
         _, complaint = keyed
         reason = complaint.get("_duplicate_reason")
         if reason is None and seen.read():
@@ -112,10 +118,14 @@ class DedupeWithinHorizon(beam.PTransform):
         self.horizon_seconds = horizon_seconds
 
     def expand(self, complaints):
-        deduped = (complaints
-                   | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
-                   | "KeyByComplaintId" >> beam.Map(lambda complaint: (complaint["complaint_id"], complaint))
-                   .with_output_types(beam.typehints.KV[str, typing.Any])  # a deterministic key coder
-                   | "FirstCopyOnly" >> beam.ParDo(DedupeWithinHorizonFn(self.horizon_seconds)).with_outputs(
-                       TALLY, main="complaints"))
+        deduped = (
+            complaints
+            | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
+            | "KeyByComplaintId"
+            >> beam.Map(lambda complaint: (complaint["complaint_id"], complaint)).with_output_types(
+                beam.typehints.KV[str, typing.Any]
+            )  # a deterministic key coder
+            | "FirstCopyOnly"
+            >> beam.ParDo(DedupeWithinHorizonFn(self.horizon_seconds)).with_outputs(TALLY, main="complaints")
+        )
         return {"complaints": deduped.complaints, "tallies": deduped[TALLY]}

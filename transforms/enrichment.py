@@ -6,12 +6,13 @@ in the text, the MSISDN, the e-mail, the Twitter handle. ``contact_token`` is an
 normalised contact under a key from configuration, so the same contact always gets the same token without the
 value ever being stored.
 """
+
 from __future__ import annotations
 
 import hmac
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -25,8 +26,12 @@ from transforms.records import ENRICH, dead_letter_from_complaint
 from transforms.sources.customers import CustomerIndex
 
 ACCOUNT_IN_TEXT = re.compile(r"\bBJN-?\d{6,10}\b", re.IGNORECASE)
-ROUTES = {"Network": "network-operations", "Billing": "billing-disputes", "Customer Service": "customer-care",
-          "Other": "general-enquiries"}
+ROUTES = {
+    "Network": "network-operations",
+    "Billing": "billing-disputes",
+    "Customer Service": "customer-care",
+    "Other": "general-enquiries",
+}
 ESCALATION_QUEUE = "priority-escalations"
 REVIEW_QUEUE = "complaint-review"  # complaints whose category is too uncertain to route on (see route_queue)
 COMPLAINT_FIELDS = [name for name in schemas.field_names("Complaint") if name != "event_date"]
@@ -44,8 +49,11 @@ def link_customer(complaint: dict, index: CustomerIndex) -> tuple[dict | None, s
         candidate = candidate if "-" in candidate else candidate[:3] + "-" + candidate[3:]
         if candidate in index.by_account:
             return index.by_account[candidate], "account_in_text"
-    for key, lookup in (("msisdn_e164", index.by_msisdn), ("email", index.by_email),
-                        ("twitter_handle", index.by_handle)):
+    for key, lookup in (
+        ("msisdn_e164", index.by_msisdn),
+        ("email", index.by_email),
+        ("twitter_handle", index.by_handle),
+    ):
         value = contacts.get(key)
         if value and value in lookup:
             return lookup[value], "msisdn" if key == "msisdn_e164" else key
@@ -58,7 +66,7 @@ def contact_token(contacts: dict, key: bytes) -> str | None:
         value = contacts.get(kind)
         if value:
             # hmac.digest is the one-call C path; the first 16 bytes are the 32 hex characters of the hexdigest
-            return hmac.digest(key, f"{kind}:{value}".encode("utf-8"), "sha256")[:16].hex()
+            return hmac.digest(key, f"{kind}:{value}".encode(), "sha256")[:16].hex()
     return None
 
 
@@ -72,14 +80,16 @@ def route_queue(category: str, priority: str, needs_review: bool = False) -> str
 def link_and_protect(complaint: dict, index: CustomerIndex, token_key: bytes) -> dict:
     """A new complaint with the customer profile (or the ``unknown_customer`` flag) and the contact token."""
     customer, match = link_customer(complaint, index)
-    return {**complaint,
-            "customer_id": customer["account_number"] if customer else None,
-            "customer_match": match,
-            "segment": customer["segment"] if customer else None,
-            "region": customer["region"] if customer else None,
-            "plan": customer["plan"] if customer else None,
-            "flags": complaint["flags"] if customer else [*complaint["flags"], "unknown_customer"],
-            "contact_token": contact_token(complaint["_contacts"], token_key)}
+    return {
+        **complaint,
+        "customer_id": customer["account_number"] if customer else None,
+        "customer_match": match,
+        "segment": customer["segment"] if customer else None,
+        "region": customer["region"] if customer else None,
+        "plan": customer["plan"] if customer else None,
+        "flags": complaint["flags"] if customer else [*complaint["flags"], "unknown_customer"],
+        "contact_token": contact_token(complaint["_contacts"], token_key),
+    }
 
 
 def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> dict:
@@ -88,8 +98,11 @@ def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> d
     finished = {
         "text": mask_contacts(complaint["text"]),
         "subject": mask_contacts(complaint["subject"]) if complaint.get("subject") else complaint.get("subject"),
-        "customer_topic": (mask_contacts(complaint["customer_topic"]) if complaint.get("customer_topic")
-                           else complaint.get("customer_topic")),
+        "customer_topic": (
+            mask_contacts(complaint["customer_topic"])
+            if complaint.get("customer_topic")
+            else complaint.get("customer_topic")
+        ),
         "category": prediction.category,
         "category_confidence": float(prediction.category_confidence),
         "sentiment_score": float(prediction.sentiment_score),
@@ -101,7 +114,7 @@ def finish_row(complaint: dict, prediction: Prediction, model_version: str) -> d
         "schema_version": schemas.SCHEMA_VERSION,
         "flags": sorted({*complaint["flags"], *(["low_confidence"] if prediction.needs_review else [])}),
     }
-    row = dict(zip(COMPLAINT_FIELDS, map(complaint.get, COMPLAINT_FIELDS)))  # in the schema's order
+    row = dict(zip(COMPLAINT_FIELDS, map(complaint.get, COMPLAINT_FIELDS), strict=True))  # in the schema's order
     row.update(finished)  # every key of ``finished`` is a schema field, so the order stays the schema's
     return row
 
@@ -113,18 +126,22 @@ def record_prediction_metrics(predictions: Sequence[Prediction]) -> None:
     for prediction in predictions:
         counts[f"category.{prediction.category}"] += 1
         counts[f"sentiment.{prediction.sentiment_label}"] += 1
-        confidence.update(int(round(prediction.category_confidence * 1000)))
+        confidence.update(round(prediction.category_confidence * 1000))
     for name, count in counts.items():
         Metrics.counter(MODEL_METRICS, name).inc(count)
 
 
-def enrich_complaints(complaints: Sequence[dict], index: CustomerIndex, model: ComplaintModel,
-                      token_key: bytes) -> list[dict]:
+def enrich_complaints(
+    complaints: Sequence[dict], index: CustomerIndex, model: ComplaintModel, token_key: bytes
+) -> list[dict]:
     """Working-form complaints -> warehouse rows (schema ``Complaint``), labelled by ``model`` in one batch."""
     complaints = [link_and_protect(complaint, index, token_key) for complaint in complaints]
     predictions = model.predict(complaints)
     record_prediction_metrics(predictions)
-    return [finish_row(complaint, prediction, model.version) for complaint, prediction in zip(complaints, predictions)]
+    return [
+        finish_row(complaint, prediction, model.version)
+        for complaint, prediction in zip(complaints, predictions, strict=True)
+    ]
 
 
 class EnrichShardsFn(beam.DoFn):
@@ -152,8 +169,9 @@ class EnrichShardsFn(beam.DoFn):
                 try:
                     rows.extend(enrich_complaints([complaint], customer_index, self.model, self.token_key))
                 except Exception as error:  # noqa: BLE001
-                    yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
-                        complaint, as_record_error(error, ENRICH)))
+                    yield beam.pvalue.TaggedOutput(
+                        DEAD_LETTER, dead_letter_from_complaint(complaint, as_record_error(error, ENRICH))
+                    )
         yield self.batch_class(shard, rows)
 
 
@@ -169,7 +187,7 @@ class EnrichShards(beam.PTransform):
     def expand(self, shards):
         enriched = shards | "Enrich" >> beam.ParDo(
             EnrichShardsFn(self.model_factory, self.token_key, self.batch_class),
-            customer_index=beam.pvalue.AsSingleton(self.customer_index, default_value=CustomerIndex([]))
+            customer_index=beam.pvalue.AsSingleton(self.customer_index, default_value=CustomerIndex([])),
         ).with_output_types(self.batch_class).with_outputs(DEAD_LETTER, main="complaints")
         return {"complaints": enriched.complaints, "dead_letters": enriched[DEAD_LETTER]}
 
@@ -201,8 +219,9 @@ class EnrichComplaints(beam.PTransform):
     swaps in new models itself.
     """
 
-    def __init__(self, customers_path: str | None, model_handler, token_key: bytes,
-                 customers_refresh_seconds: float = 300):
+    def __init__(
+        self, customers_path: str | None, model_handler, token_key: bytes, customers_refresh_seconds: float = 300
+    ):
         super().__init__()
         self.customers_path, self.model_handler = customers_path, model_handler
         self.token_key, self.customers_refresh_seconds = token_key, customers_refresh_seconds
@@ -213,22 +232,30 @@ class EnrichComplaints(beam.PTransform):
         from models.inference import PredictionError
 
         keyed = complaints | "LinkCustomers" >> beam.ParDo(
-            LinkCustomersFn(self.customers_path, self.token_key, self.customers_refresh_seconds))
-        results, failures = keyed | "Label" >> RunInference(KeyedModelHandler(self.model_handler)
-                                                            ).with_exception_handling()
+            LinkCustomersFn(self.customers_path, self.token_key, self.customers_refresh_seconds)
+        )
+        results, failures = (
+            keyed | "Label" >> RunInference(KeyedModelHandler(self.model_handler)).with_exception_handling()
+        )
 
         def finish(keyed_result):
             _, result = keyed_result
             if isinstance(result.inference, PredictionError):
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
-                    result.example, as_record_error(RuntimeError(str(result.inference)), ENRICH)))
+                yield beam.pvalue.TaggedOutput(
+                    DEAD_LETTER,
+                    dead_letter_from_complaint(
+                        result.example, as_record_error(RuntimeError(str(result.inference)), ENRICH)
+                    ),
+                )
                 return
             record_prediction_metrics([result.inference])
             yield finish_row(result.example, result.inference, result.model_id)
 
         rows = results | "FinishRows" >> beam.FlatMap(finish).with_outputs(DEAD_LETTER, main="complaints")
         failed_batches = failures.failed_inferences | "FailedBatches" >> beam.FlatMap(
-            lambda failed: [dead_letter_from_complaint(complaint, as_record_error(failed[1], ENRICH))
-                            for _, complaint in failed[0]])
+            lambda failed: [
+                dead_letter_from_complaint(complaint, as_record_error(failed[1], ENRICH)) for _, complaint in failed[0]
+            ]
+        )
         dead_letters = (rows[DEAD_LETTER], failed_batches) | "EnrichFailures" >> beam.Flatten()
         return {"complaints": rows.complaints, "dead_letters": dead_letters}

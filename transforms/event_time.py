@@ -9,6 +9,7 @@ timestamp and gets the flag ``arrived_after_window``, so it is still written (in
 in its event_date partition) and counted in its true event minute. An event time in the future (beyond the
 clock-skew tolerance) would hold its window open until then; it is timestamped at arrival as well.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,7 +54,7 @@ def event_timestamp(complaint: dict, timing: StreamTiming) -> tuple[dt.datetime,
 def window_start(moment: dt.datetime, seconds: int) -> dt.datetime:
     """Start of the fixed window of ``seconds`` that holds ``moment`` (windows aligned to the epoch, UTC)."""
     epoch = int(moment.timestamp())
-    return dt.datetime.fromtimestamp(epoch - epoch % seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(epoch - epoch % seconds, tz=dt.UTC)
 
 
 class AssignEventTime(beam.PTransform):

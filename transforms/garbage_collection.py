@@ -13,6 +13,7 @@ do the same sets that variable in its environment (the local Flink cluster's doe
 A program of its own that composes our transforms can call ``relax_for_record_work()`` itself, or set the variable
 for its workers.
 """
+
 from __future__ import annotations
 
 import atexit

@@ -6,6 +6,7 @@ dead-lettered too (``unexpected_<ExceptionType>``), so one odd record never stop
 rows anywhere (duplicates, merged SMS parts) are emitted as tallies on ``TALLY``: ``((source, outcome,
 reason), count)``; the run manifest sums them. Every outcome also increments a Beam counter.
 """
+
 from __future__ import annotations
 
 import logging
@@ -105,8 +106,9 @@ class MapComplaints(_CountingDoFn):
             kept.append(self.fn(complaint, *self.fn_args))
         except Exception as error:  # noqa: BLE001
             self.count(complaint["source"], "rejected")
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_from_complaint(
-                complaint, as_record_error(error, self.stage)))
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTER, dead_letter_from_complaint(complaint, as_record_error(error, self.stage))
+            )
 
     def process(self, complaint):
         kept = []
@@ -131,8 +133,8 @@ class MapComplaintsInBatches(MapComplaints):
 def apply_stage_to_batches(batches, label: str, fn, stage: str, *fn_args, batch_class: type = RecordBatch):
     """Like ``apply_stage``, on RecordBatches (shards); returns (``batch_class`` batches, dead_letters)."""
     outputs = batches | label >> beam.ParDo(
-        MapComplaintsInBatches(fn, stage, *fn_args, batch_class=batch_class)).with_output_types(
-        batch_class).with_outputs(DEAD_LETTER, main="complaints")
+        MapComplaintsInBatches(fn, stage, *fn_args, batch_class=batch_class)
+    ).with_output_types(batch_class).with_outputs(DEAD_LETTER, main="complaints")
     return outputs.complaints, outputs[DEAD_LETTER]
 
 

@@ -13,6 +13,7 @@ full after each step. So:
 
 Both ends run this same package, so the pickles always match.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -20,7 +21,7 @@ import typing
 
 import apache_beam as beam
 
-KeyedBytes = typing.Tuple[typing.Any, bytes]
+KeyedBytes = tuple[typing.Any, bytes]
 ESTIMATED_BYTES_PER_RECORD = 1024  # for Beam's size metrics only
 
 
@@ -98,19 +99,21 @@ class PackByKey(beam.PTransform):
 
     def expand(self, records):
         key_fn = self.key_fn
-        return records | "Pack" >> beam.Map(lambda record: (key_fn(record), pack(record))).with_output_types(
-            KeyedBytes)
+        return records | "Pack" >> beam.Map(lambda record: (key_fn(record), pack(record))).with_output_types(KeyedBytes)
 
 
 class GroupPacked(beam.PTransform):
     """(key, pickled record) -> RecordBatch(key, records)."""
 
     def expand(self, packed):
-        return (packed
-                | "Group" >> beam.GroupByKey()
-                | "Unpack" >> beam.MapTuple(
-                    lambda key, group: RecordBatch(key, [unpack(data) for data in group])).with_output_types(
-                        RecordBatch))
+        return (
+            packed
+            | "Group" >> beam.GroupByKey()
+            | "Unpack"
+            >> beam.MapTuple(lambda key, group: RecordBatch(key, [unpack(data) for data in group])).with_output_types(
+                RecordBatch
+            )
+        )
 
 
 class GroupPackedLists(beam.PTransform):
@@ -122,8 +125,11 @@ class GroupPackedLists(beam.PTransform):
 
     def expand(self, packed):
         batch_class = self.batch_class
-        return (packed
-                | "Group" >> beam.GroupByKey()
-                | "Unpack" >> beam.MapTuple(
-                    lambda key, group: batch_class(key, [record for data in group for record in unpack(data)])
-                ).with_output_types(batch_class))
+        return (
+            packed
+            | "Group" >> beam.GroupByKey()
+            | "Unpack"
+            >> beam.MapTuple(
+                lambda key, group: batch_class(key, [record for data in group for record in unpack(data)])
+            ).with_output_types(batch_class)
+        )

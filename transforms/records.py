@@ -1,4 +1,5 @@
 """Helpers shared by every stage: deterministic identities, record errors and dead-letter records."""
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,7 @@ class RecordError(Exception):
 
 def complaint_id(source: str, source_record_id: str) -> str:
     """Deterministic complaint identity: the same source record always gets the same id, in every run."""
-    digest = hashlib.sha256(f"{source}:{source_record_id}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{source}:{source_record_id}".encode()).hexdigest()
     return f"{source[:2]}-{digest[:24]}"
 
 
@@ -44,20 +45,30 @@ def raw_text(record: dict) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise RecordError("invalid_utf8", f"record is not valid UTF-8: {error.reason} at byte {error.start}",
-                          READ) from None
+        raise RecordError(
+            "invalid_utf8", f"record is not valid UTF-8: {error.reason} at byte {error.start}", READ
+        ) from None
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
-def dead_letter(raw_record: dict, stage: str, error_type: str, message: str, *,
-                source_record_id: str | None = None, failed_at: dt.datetime | None = None) -> dict:
+def dead_letter(
+    raw_record: dict,
+    stage: str,
+    error_type: str,
+    message: str,
+    *,
+    source_record_id: str | None = None,
+    failed_at: dt.datetime | None = None,
+) -> dict:
     """Build a dead-letter record (schema ``DeadLetter``) for a raw record that failed at ``stage``."""
     position = raw_record.get("line") if raw_record.get("line") is not None else raw_record.get("offset")
-    identity = (f"{raw_record['source']}|{raw_record.get('source_file')}|{raw_record.get('message_id')}|"
-                f"{position}|{stage}|{error_type}")
+    identity = (
+        f"{raw_record['source']}|{raw_record.get('source_file')}|{raw_record.get('message_id')}|"
+        f"{position}|{stage}|{error_type}"
+    )
     return {
         "error_id": "dl-" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:24],
         "source": raw_record["source"],
@@ -80,16 +91,25 @@ def dead_letter(raw_record: dict, stage: str, error_type: str, message: str, *,
 
 def dead_letter_from_complaint(record: dict, error: RecordError) -> dict:
     """Dead-letter a parsed complaint (which carries its raw record under ``_raw``)."""
-    return dead_letter(record["_raw"], error.stage, error.error_type, error.message,
-                       source_record_id=record.get("source_record_id"))
+    return dead_letter(
+        record["_raw"], error.stage, error.error_type, error.message, source_record_id=record.get("source_record_id")
+    )
 
 
 def parse_ingested_at(raw_record: dict) -> dt.datetime:
     return dt.datetime.fromisoformat(raw_record["ingested_at"])
 
 
-def new_complaint(raw_record: dict, source_record_id, event_time: dt.datetime, text: str | None,
-                  *, contacts: dict | None = None, identity: str | None = None, **fields) -> dict:
+def new_complaint(
+    raw_record: dict,
+    source_record_id,
+    event_time: dt.datetime,
+    text: str | None,
+    *,
+    contacts: dict | None = None,
+    identity: str | None = None,
+    **fields,
+) -> dict:
     """A parsed complaint in working form: schema fields known so far, plus ``_``-prefixed working fields
     (``_raw``: the raw record for dead-lettering, ``_contacts``: identifiers for customer linking).
     ``complaint_id`` comes from the source and ``identity`` (by default the ``source_record_id``): a channel
@@ -127,5 +147,5 @@ class RunContext:
     def __init__(self, run_id: str, batch_id: str, ingested_at: dt.datetime, chunk_size: int = 10_000):
         self.run_id = run_id
         self.batch_id = batch_id
-        self.ingested_at = ingested_at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+        self.ingested_at = ingested_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
         self.chunk_size = chunk_size

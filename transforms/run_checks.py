@@ -6,6 +6,7 @@ Tallies are ``((source, outcome, reason), count)``; ``summarise_counts`` turns t
 counts a run manifest records, each with ``balanced``: every record read is written, rejected, a counted
 duplicate or a merged SMS part, and (for the channels) verbatim in the lake.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,19 @@ def summarise_counts(rows: list[dict], with_lake: bool = True) -> dict:
     that writes no lake (``with_lake`` false) is not checked for its ``in_lake`` count."""
     sources: dict[str, dict] = {}
     for row in rows:
-        entry = sources.setdefault(row["source"], {"read": 0, "written": 0, "rejected": 0, "duplicates": 0,
-                                                   "merged_parts": 0, "rejected_by_reason": {},
-                                                   "duplicates_by_reason": {}, "flagged": {}})
+        entry = sources.setdefault(
+            row["source"],
+            {
+                "read": 0,
+                "written": 0,
+                "rejected": 0,
+                "duplicates": 0,
+                "merged_parts": 0,
+                "rejected_by_reason": {},
+                "duplicates_by_reason": {},
+                "flagged": {},
+            },
+        )
         outcome, reason, count = row["outcome"], row["reason"], row["count"]
         if outcome == "rejected":
             entry["rejected"] += count
@@ -45,8 +56,9 @@ def summarise_counts(rows: list[dict], with_lake: bool = True) -> dict:
             accounted = entry.get("loaded", 0) + entry["rejected"]
         else:
             accounted = entry["written"] + entry["rejected"] + entry["duplicates"] + entry["merged_parts"]
-            early = sum(n for reason, n in entry["rejected_by_reason"].items()
-                        if reason.startswith(("read:", "parse:")))
+            early = sum(
+                n for reason, n in entry["rejected_by_reason"].items() if reason.startswith(("read:", "parse:"))
+            )
             entry["parsed"] = entry["read"] - early
             if with_lake:
                 entry.setdefault("in_lake", 0)
@@ -122,10 +134,19 @@ def reject_guard(counts: dict, quality) -> dict:
             decision = "refuse"
         else:
             decision = "pass"
-        sources[source] = {"read": read, "rejected": rejected, "reject_ratio": round(rejected / read, 6),
-                           "lower_bound": round(lower, 6), "decision": decision}
-    return {"max_reject_ratio": quality.max_reject_ratio, "confidence": quality.reject_ratio_confidence,
-            "min_records": quality.min_records_for_reject_ratio, "sources": sources}
+        sources[source] = {
+            "read": read,
+            "rejected": rejected,
+            "reject_ratio": round(rejected / read, 6),
+            "lower_bound": round(lower, 6),
+            "decision": decision,
+        }
+    return {
+        "max_reject_ratio": quality.max_reject_ratio,
+        "confidence": quality.reject_ratio_confidence,
+        "min_records": quality.min_records_for_reject_ratio,
+        "sources": sources,
+    }
 
 
 def guard_verdict(guard: dict) -> str:
@@ -133,8 +154,11 @@ def guard_verdict(guard: dict) -> str:
     limit, confidence = guard["max_reject_ratio"], guard["confidence"]
     refused = {s: e for s, e in guard["sources"].items() if e["decision"] == "refuse"}
     if refused:
-        listed = ", ".join(f"{source} {e['rejected']} of {e['read']} ({e['reject_ratio']:.0%}, at least "
-                           f"{e['lower_bound']:.0%} at {confidence:.0%} confidence)" for source, e in refused.items())
+        listed = ", ".join(
+            f"{source} {e['rejected']} of {e['read']} ({e['reject_ratio']:.0%}, at least "
+            f"{e['lower_bound']:.0%} at {confidence:.0%} confidence)"
+            for source, e in refused.items()
+        )
         return f"rejected share above {limit:.0%} ([quality] max_reject_ratio): {listed}"
     above = {s: e for s, e in guard["sources"].items() if e["reject_ratio"] > limit}
     if not above:
@@ -142,11 +166,15 @@ def guard_verdict(guard: dict) -> str:
     reasons = []
     for source, e in above.items():
         if e["decision"] == "too_few":
-            reasons.append(f"{source} {e['rejected']} of {e['read']}: fewer than {guard['min_records']} records, "
-                           "too few to judge ([quality] min_records_for_reject_ratio)")
+            reasons.append(
+                f"{source} {e['rejected']} of {e['read']}: fewer than {guard['min_records']} records, "
+                "too few to judge ([quality] min_records_for_reject_ratio)"
+            )
         else:
-            reasons.append(f"{source} {e['rejected']} of {e['read']} ({e['reject_ratio']:.0%}): not above "
-                           f"{limit:.0%} at {confidence:.0%} confidence (at least {e['lower_bound']:.0%})")
+            reasons.append(
+                f"{source} {e['rejected']} of {e['read']} ({e['reject_ratio']:.0%}): not above "
+                f"{limit:.0%} at {confidence:.0%} confidence (at least {e['lower_bound']:.0%})"
+            )
     return "committed although above the rejected share's limit: " + "; ".join(reasons)
 
 
@@ -158,8 +186,10 @@ def quality_warnings(counts: dict, quality) -> list[str]:
         flagged = sum(entry.get("flagged", {}).values())
         if source != "customers" and entry.get("written") and flagged / entry["written"] > quality.max_flagged_ratio:
             # flags are counted by reason and a complaint may carry several, so this is not a share of complaints
-            warnings.append(f"{source}: {flagged / entry['written']:.2f} flags per written complaint, above "
-                            f"{quality.max_flagged_ratio:.2f} ([quality] max_flagged_ratio)")
+            warnings.append(
+                f"{source}: {flagged / entry['written']:.2f} flags per written complaint, above "
+                f"{quality.max_flagged_ratio:.2f} ([quality] max_flagged_ratio)"
+            )
     return warnings
 
 
@@ -168,9 +198,12 @@ def check_quality(counts: dict, quality, staging: str) -> None:
     unexpected = unexpected_errors(counts)
     if sum(unexpected.values()) > quality.max_unexpected_errors:
         listed = ", ".join(f"{reason} {n}" for reason, n in sorted(unexpected.items(), key=lambda i: -i[1]))
-        raise BrokenStage(f"{sum(unexpected.values())} records hit unexpected errors in the pipeline's code "
-                          f"({listed}; at most {quality.max_unexpected_errors} allowed by [quality] "
-                          "max_unexpected_errors)", staging)
+        raise BrokenStage(
+            f"{sum(unexpected.values())} records hit unexpected errors in the pipeline's code "
+            f"({listed}; at most {quality.max_unexpected_errors} allowed by [quality] "
+            "max_unexpected_errors)",
+            staging,
+        )
     guard = reject_guard(counts, quality)
     if any(entry["decision"] == "refuse" for entry in guard["sources"].values()):
         raise RefusedRun(guard_verdict(guard), staging)

@@ -15,6 +15,7 @@ Layout (OUTPUTS.md; locations and partitions from the table catalog, ``schemas/t
   warehouse/complaints/event_date=YYYY-MM-DD/<run_id>-<shard>.parquet     (Iceberg data files)
   warehouse/dead_letter/ingest_date=YYYY-MM-DD/<run_id>-<shard>.parquet
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -61,7 +62,7 @@ def _slug(path: str) -> str:
 
 
 def lake_line(raw_record: dict) -> bytes:
-    return orjson.dumps(dict(zip(LAKE_FIELDS, map(raw_record.get, LAKE_FIELDS)))) + b"\n"
+    return orjson.dumps(dict(zip(LAKE_FIELDS, map(raw_record.get, LAKE_FIELDS), strict=True))) + b"\n"
 
 
 def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
@@ -93,16 +94,22 @@ class WriteLake(beam.PTransform):
             source, source_file, chunk = batch.key
             if source not in LAKE_SOURCES:
                 return None  # reference data (the customer master) is not a channel record
-            path = FileSystems.join(staging, tables.LAKE.path, tables.LAKE.partition_path(source, ingest_date),
-                                    f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl")
+            path = FileSystems.join(
+                staging,
+                tables.LAKE.path,
+                tables.LAKE.partition_path(source, ingest_date),
+                f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl",
+            )
             lines = [lake_line(record) for record in batch.records]
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(lines))
             return count_tally((source, "in_lake", STAGED_LAKE), len(lines))
 
-        return (raw_batches
-                | "WriteLakeFile" >> beam.Map(write)
-                | "DropReferenceData" >> beam.Filter(lambda tally: tally is not None))
+        return (
+            raw_batches
+            | "WriteLakeFile" >> beam.Map(write)
+            | "DropReferenceData" >> beam.Filter(lambda tally: tally is not None)
+        )
 
 
 class WriteComplaints(beam.PTransform):
@@ -126,8 +133,12 @@ class WriteComplaints(beam.PTransform):
             tallies: Counter = Counter()
             for event_date, date_rows in by_date.items():
                 date_rows.sort(key=lambda row: row["complaint_id"])
-                path = FileSystems.join(staging, tables.COMPLAINTS.path,
-                                        tables.COMPLAINTS.partition_path(event_date), f"{batch_id}-{shard:05d}.parquet")
+                path = FileSystems.join(
+                    staging,
+                    tables.COMPLAINTS.path,
+                    tables.COMPLAINTS.partition_path(event_date),
+                    f"{batch_id}-{shard:05d}.parquet",
+                )
                 write_parquet(path, date_rows, schema)
             for row in rows:
                 tallies[(row["source"], "written", "")] += 1
@@ -166,15 +177,17 @@ class WriteDeadLetters(beam.PTransform):
             records = sorted(records, key=lambda record: record["error_id"])
             for record in records:
                 record["ingest_date"] = day
-            path = FileSystems.join(staging, tables.DEAD_LETTER.path,
-                                    tables.DEAD_LETTER.partition_path(ingest_date), f"{batch_id}-{shard:05d}.parquet")
+            path = FileSystems.join(
+                staging,
+                tables.DEAD_LETTER.path,
+                tables.DEAD_LETTER.partition_path(ingest_date),
+                f"{batch_id}-{shard:05d}.parquet",
+            )
             write_parquet(path, records, schema)
             tallies = Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
             yield from (count_tally(key, count) for key, count in tallies.items())
 
-        return (packed_dead_letters
-                | "GroupByPartition" >> GroupPacked()
-                | "WriteDeadLetterFiles" >> beam.FlatMap(write))
+        return packed_dead_letters | "GroupByPartition" >> GroupPacked() | "WriteDeadLetterFiles" >> beam.FlatMap(write)
 
 
 def _match(pattern: str) -> list[str]:
@@ -187,7 +200,7 @@ def _match(pattern: str) -> list[str]:
 def _mkdirs(path: str) -> None:
     try:
         FileSystems.mkdirs(path)
-    except (BeamIOError, IOError, OSError):
+    except (BeamIOError, OSError):
         pass  # exists already (local), or a flat object store without directories
 
 
@@ -219,12 +232,16 @@ def plan_lake_commit(output_dir: str, staging: str, batch_id: str, read_files=No
     for table in LAKE_TABLES:
         partitions = "/".join(["*"] * len(table.partition))
         staged = sorted(_match(FileSystems.join(staging, table.path, partitions, "*")))
-        targets = [FileSystems.join(output_dir, table.path,
-                                    path[len(FileSystems.join(staging, table.path)):].lstrip("/"))
-                   for path in staged]
-        previous = {path for path in committed_files(output_dir, table, batch_id)
-                    if prefixes is None or path.rsplit("/", 1)[-1].startswith(prefixes)}
-        moves += [[source, target] for source, target in zip(staged, targets)]
+        targets = [
+            FileSystems.join(output_dir, table.path, path[len(FileSystems.join(staging, table.path)) :].lstrip("/"))
+            for path in staged
+        ]
+        previous = {
+            path
+            for path in committed_files(output_dir, table, batch_id)
+            if prefixes is None or path.rsplit("/", 1)[-1].startswith(prefixes)
+        }
+        moves += [[source, target] for source, target in zip(staged, targets, strict=True)]
         replaces += sorted(previous - set(targets))
         counts[table.path] = len(targets)
     return {"moves": moves, "replaces": replaces, "counts": counts}
@@ -361,9 +378,17 @@ def staged_lake_lines(output_dir: str, run_id: str) -> dict[str, int]:
     return lines
 
 
-def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_schemas: dict,
-                  properties: dict | None = None, attempts: int = 8, read_files=None,
-                  manifest_draft: dict | None = None) -> dict:
+def commit_staged(
+    output_dir: str,
+    run_id: str,
+    batch_id: str,
+    catalog,
+    table_schemas: dict,
+    properties: dict | None = None,
+    attempts: int = 8,
+    read_files=None,
+    manifest_draft: dict | None = None,
+) -> dict:
     """Make a run's staged output visible: the lake files (replacing the batch's earlier lake files of the input
     files in ``read_files``, see ``plan_lake_commit``), then each warehouse table's data files as one
     Iceberg snapshot (upsert by the table's key) in ``catalog`` (a ``warehouse.catalog.CatalogConfig``),
@@ -394,10 +419,15 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
     if journal is None:
         import socket
 
-        journal = {**plan_lake_commit(output_dir, staging, batch_id, read_files), "run_id": run_id,
-                   "batch_id": batch_id, "properties": properties or {}, "attempts": attempts,
-                   "owner": {"host": socket.gethostname(), "pid": os.getpid()},
-                   "manifest_draft": manifest_draft or {}}
+        journal = {
+            **plan_lake_commit(output_dir, staging, batch_id, read_files),
+            "run_id": run_id,
+            "batch_id": batch_id,
+            "properties": properties or {},
+            "attempts": attempts,
+            "owner": {"host": socket.gethostname(), "pid": os.getpid()},
+            "manifest_draft": manifest_draft or {},
+        }
         write_lake_journal(output_dir, run_id, journal)
     files = apply_lake_commit(journal)
     snapshots, rows = {}, {}
@@ -411,14 +441,17 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
             if committed_before is not None:  # a commit of this run that was interrupted after this table's snapshot
                 files[table.path] = int(committed_before.summary.get("added-data-files") or 0)
                 snapshots[table.name] = committed_before.snapshot_id
-                rows[table.name] = {"written": int(committed_before.summary.get("added-records") or 0),
-                                    "replaced": int(committed_before.summary.get("deleted-records") or 0)}
+                rows[table.name] = {
+                    "written": int(committed_before.summary.get("added-records") or 0),
+                    "replaced": int(committed_before.summary.get("deleted-records") or 0),
+                }
                 continue
             location = local_path(iceberg.location())
             staged = staged_data_files(output_dir, run_id, table)
             # an interrupted commit of this run may have moved some files already; they are not in the table yet
-            targets = sorted(_match(FileSystems.join(location, "/".join(["*"] * len(table.partition)),
-                                                     f"{run_id}-*.parquet")))
+            targets = sorted(
+                _match(FileSystems.join(location, "/".join(["*"] * len(table.partition)), f"{run_id}-*.parquet"))
+            )
             moves = []
             for path in staged:
                 partition, name = path.rsplit("/", 2)[-2:]
@@ -428,8 +461,14 @@ def commit_staged(output_dir: str, run_id: str, batch_id: str, catalog, table_sc
             if staged:
                 FileSystems.rename(staged, moves)
             targets = sorted(set(targets) | set(moves))
-            result = upsert_files(iceberg, [file_uri(target) for target in targets], table.key,
-                                  {**(properties or {}), "run_id": run_id}, attempts, once_per_run=True)
+            result = upsert_files(
+                iceberg,
+                [file_uri(target) for target in targets],
+                table.key,
+                {**(properties or {}), "run_id": run_id},
+                attempts,
+                once_per_run=True,
+            )
             files[table.path] = result.files_added
             snapshots[table.name] = result.snapshot_id
             rows[table.name] = {"written": result.rows_written, "replaced": result.rows_replaced}
@@ -455,7 +494,7 @@ def _remove_empty_partitions(removed_files: list[str]) -> None:
 
 
 OWNER_FILE = "_owner.json"  # in a run's staging directory: which process on which host is writing it
-KEPT_FILE = "_kept.json"    # in a refused or unbalanced run's staging directory: kept for inspection, and why
+KEPT_FILE = "_kept.json"  # in a refused or unbalanced run's staging directory: kept for inspection, and why
 
 
 def claim_staging(output_dir: str, run_id: str, detached: bool = False) -> None:
@@ -467,8 +506,11 @@ def claim_staging(output_dir: str, run_id: str, detached: bool = False) -> None:
 
     path = FileSystems.join(staging_root(output_dir, run_id), OWNER_FILE)
     with FileSystems.create(path) as handle:
-        handle.write(json.dumps({"host": socket.gethostname(), "pid": None if detached else os.getpid(),
-                                 "detached": detached}).encode("utf-8"))
+        handle.write(
+            json.dumps(
+                {"host": socket.gethostname(), "pid": None if detached else os.getpid(), "detached": detached}
+            ).encode("utf-8")
+        )
 
 
 def keep_staging(output_dir: str, run_id: str, reason: str) -> None:

@@ -6,6 +6,7 @@ review, but kept: empty text, a future timestamp, a late or stale record, an imp
 number that is not a phone number, no contact at all.
 ``unknown_customer`` and ``partial_sms`` are flagged by enrichment and SMS assembly.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from transforms.cleaning import normalise_phone
 from transforms.records import VALIDATE, RecordError
 
-EARLIEST_EVENT = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)  # older: a default or epoch value
-LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST_EVENT = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # older: a default or epoch value
+LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,11 @@ def validate_complaint(complaint: dict, rules: ValidationRules) -> dict:
     (stage ``validate``)."""
     event_time = complaint["event_time"]
     if not EARLIEST_EVENT <= event_time < LATEST_EVENT:
-        raise RecordError("event_time_out_of_range", f"event time {event_time.isoformat()} is not plausible",
-                          VALIDATE)
+        raise RecordError("event_time_out_of_range", f"event time {event_time.isoformat()} is not plausible", VALIDATE)
     if len(complaint["text"]) > rules.max_text_chars:
-        raise RecordError("text_too_long", f"text of {len(complaint['text'])} characters exceeds "
-                                           f"{rules.max_text_chars}", VALIDATE)
+        raise RecordError(
+            "text_too_long", f"text of {len(complaint['text'])} characters exceeds {rules.max_text_chars}", VALIDATE
+        )
     flags = list(complaint["flags"])
     if not complaint["text"].strip():
         flags.append("empty_text")

@@ -27,6 +27,7 @@ nothing; a commit the catalog refused is tried again from its journal). A launch
 manifest (``complaints batch``) turns that off: the job succeeds, and the launcher maps the manifest's status to
 its exit code.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,9 +40,19 @@ from apache_beam.transforms.window import GlobalWindows
 from schemas import tables
 from transforms import sinks
 from transforms.packing import PackByKey
-from transforms.run_checks import (BrokenStage, CommitFailed, RefusedRun, RunIdReused, UnbalancedRun,
-                                   check_quality, default_quality, guard_verdict, quality_warnings, reject_guard,
-                                   summarise_counts)
+from transforms.run_checks import (
+    BrokenStage,
+    CommitFailed,
+    RefusedRun,
+    RunIdReused,
+    UnbalancedRun,
+    check_quality,
+    default_quality,
+    guard_verdict,
+    quality_warnings,
+    reject_guard,
+    summarise_counts,
+)
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
 
 #: the manifest statuses of a run that ended without committing
@@ -89,16 +100,18 @@ class WriteToLake(beam.PTransform):
       ingest_date: the lake partition (default: today, UTC, when the pipeline is built).
     """
 
-    def __init__(self, output_dir: str, *, run_id: str, batch_id: str | None = None,
-                 ingest_date: dt.date | None = None):
+    def __init__(
+        self, output_dir: str, *, run_id: str, batch_id: str | None = None, ingest_date: dt.date | None = None
+    ):
         super().__init__()
         self.output_dir, self.run_id = output_dir.rstrip("/"), run_id
         self.batch_id = batch_id or run_id
-        self.ingest_date = ingest_date or dt.datetime.now(dt.timezone.utc).date()
+        self.ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
 
     def expand(self, raw_batches):
         return raw_batches | "WriteLakeFiles" >> sinks.WriteLake(
-            sinks.staging_root(self.output_dir, self.run_id), self.batch_id, self.ingest_date)
+            sinks.staging_root(self.output_dir, self.run_id), self.batch_id, self.ingest_date
+        )
 
 
 @dataclass(frozen=True)
@@ -107,18 +120,18 @@ class RunCommit:
     tallies): balance, quality guard, lake and table commit, run manifest. Safe to call again for the same run
     (a retried step): see ``__call__``."""
 
-    catalog: object                 # warehouse.catalog.CatalogConfig
+    catalog: object  # warehouse.catalog.CatalogConfig
     output_dir: str
     run_id: str
     batch_id: str
     table_schemas: dict
-    quality: object = None          # [quality] limits (beam_pipelines.config.QualitySettings); None: defaults
+    quality: object = None  # [quality] limits (beam_pipelines.config.QualitySettings); None: defaults
     manifest: dict = field(default_factory=dict)  # what the manifest says of the run besides its outcome
     properties: dict = field(default_factory=dict)  # the snapshots' summary properties (run_id always)
     attempts: int = DEFAULT_COMMIT_ATTEMPTS
     read_files: tuple | None = None  # the input files (display paths) whose earlier lake files the run replaces
     with_lake: bool = True
-    fail_pipeline: bool = True      # a run not committed raises (fails the step), after its manifest says why
+    fail_pipeline: bool = True  # a run not committed raises (fails the step), after its manifest says why
 
     def __call__(self, tallies) -> dict:
         """Commit the run whose tallies (``((source, outcome, reason), count)``, summed) are given; return its
@@ -136,8 +149,10 @@ class RunCommit:
         done = run_records.read_manifest(self.output_dir, self.run_id)
         if done is not None and done.get("status") == "succeeded":
             if json.loads(json.dumps(counts)) != done.get("counts"):  # a retry counts what the run counted
-                reason = (f"run {self.run_id} was committed already, with other counts: give this run a run id "
-                          "of its own (transforms.warehouse_io.new_run_id)")
+                reason = (
+                    f"run {self.run_id} was committed already, with other counts: give this run a run id "
+                    "of its own (transforms.warehouse_io.new_run_id)"
+                )
                 sinks.keep_staging(self.output_dir, self.run_id, reason)
                 raise RunIdReused(reason)
             sinks.finish_lake_commit(self.output_dir, self.run_id)  # an attempt lost right after the manifest
@@ -148,56 +163,90 @@ class RunCommit:
         reason = "counts did not balance"
         if sinks.read_lake_journal(self.output_dir, self.run_id) is None:  # no earlier attempt moved a file yet
             # the rows in the files are the rows counted: none lost to a file written over another
-            counted = {tables.COMPLAINTS.name: sum(entry.get("written", 0) for entry in counts.values()),
-                       tables.DEAD_LETTER.name: sum(entry["rejected"] for entry in counts.values())}
+            counted = {
+                tables.COMPLAINTS.name: sum(entry.get("written", 0) for entry in counts.values()),
+                tables.DEAD_LETTER.name: sum(entry["rejected"] for entry in counts.values()),
+            }
             staged_rows = sinks.staged_rows(self.output_dir, self.run_id)
             manifest.update(staged_rows=staged_rows, counted_rows=counted)
             if staged_rows != counted:
                 manifest["balanced"] = False
-                reason = (f"the staged data files hold {staged_rows} rows, the writers counted {counted}: "
-                          "a file was written over another (two batches of one shard?)")
+                reason = (
+                    f"the staged data files hold {staged_rows} rows, the writers counted {counted}: "
+                    "a file was written over another (two batches of one shard?)"
+                )
             # and the lines in the staged lake files are the lines WriteToLake counted
             counted_lines = {s: n for (s, o, r), n in sorted(tallies) if o == "in_lake" and r == sinks.STAGED_LAKE}
             staged_lines = sinks.staged_lake_lines(self.output_dir, self.run_id) if self.with_lake else {}
             manifest.update(staged_lake_lines=staged_lines, counted_lake_lines=counted_lines)
             if {s: n for s, n in staged_lines.items() if n} != {s: n for s, n in counted_lines.items() if n}:
                 manifest["balanced"] = False
-                reason = (f"the staged lake files hold {staged_lines} lines, WriteToLake counted {counted_lines}: "
-                          f"was it given another output directory or run id than this writer "
-                          f"({self.output_dir}, {self.run_id})?")
+                reason = (
+                    f"the staged lake files hold {staged_lines} lines, WriteToLake counted {counted_lines}: "
+                    f"was it given another output directory or run id than this writer "
+                    f"({self.output_dir}, {self.run_id})?"
+                )
         guard = reject_guard(counts, quality)
         if not manifest["balanced"]:
             sinks.keep_staging(self.output_dir, self.run_id, reason)
-            run_records.write_manifest(self.output_dir, {**manifest, "status": "unbalanced",
-                                                         "reason": reason, "guard": guard,
-                                                         "staging": staging})
+            run_records.write_manifest(
+                self.output_dir,
+                {**manifest, "status": "unbalanced", "reason": reason, "guard": guard, "staging": staging},
+            )
             return self._not_committed(UnbalancedRun(f"{reason}: {json.dumps(counts)}"))
         warnings = quality_warnings(counts, quality)
         try:
             check_quality(counts, quality, staging)
         except RefusedRun as refused:
             sinks.keep_staging(self.output_dir, self.run_id, str(refused))
-            run_records.write_manifest(self.output_dir, {
-                **manifest, "status": "refused", "refused_because": str(refused),
-                "broken_stage": isinstance(refused, BrokenStage), "guard": {**guard, "verdict": str(refused)},
-                "quality_warnings": warnings, "staging": staging})
+            run_records.write_manifest(
+                self.output_dir,
+                {
+                    **manifest,
+                    "status": "refused",
+                    "refused_because": str(refused),
+                    "broken_stage": isinstance(refused, BrokenStage),
+                    "guard": {**guard, "verdict": str(refused)},
+                    "quality_warnings": warnings,
+                    "staging": staging,
+                },
+            )
             return self._not_committed(refused)
-        draft = {**manifest, "status": "succeeded", "quality_warnings": warnings,
-                 "guard": {**guard, "verdict": guard_verdict(guard)}}
+        draft = {
+            **manifest,
+            "status": "succeeded",
+            "quality_warnings": warnings,
+            "guard": {**guard, "verdict": guard_verdict(guard)},
+        }
         try:
-            committed = sinks.commit_staged(self.output_dir, self.run_id, self.batch_id, self.catalog,
-                                            self.table_schemas, {**self.properties, "run_id": self.run_id},
-                                            self.attempts, read_files=self.read_files, manifest_draft=draft)
+            committed = sinks.commit_staged(
+                self.output_dir,
+                self.run_id,
+                self.batch_id,
+                self.catalog,
+                self.table_schemas,
+                {**self.properties, "run_id": self.run_id},
+                self.attempts,
+                read_files=self.read_files,
+                manifest_draft=draft,
+            )
         except Exception as error:  # noqa: BLE001 - whatever the catalog raised, the manifest says it in one line
-            reason = (f"the pipeline ran and its counts balance, but committing to the warehouse tables failed "
-                      f"({type(error).__name__}: {str(error)[:300]}); the tables are at their previous snapshot: "
-                      "run the batch again (it replaces, never duplicates)")
-            run_records.write_manifest(self.output_dir, {**draft, "status": "failed", "reason": reason,
-                                                         "commit_failed": True})
+            reason = (
+                f"the pipeline ran and its counts balance, but committing to the warehouse tables failed "
+                f"({type(error).__name__}: {str(error)[:300]}); the tables are at their previous snapshot: "
+                "run the batch again (it replaces, never duplicates)"
+            )
+            run_records.write_manifest(
+                self.output_dir, {**draft, "status": "failed", "reason": reason, "commit_failed": True}
+            )
             return self._not_committed(CommitFailed(reason), error)
-        final = {**draft, "committed_files": committed["files"], "snapshots": committed["snapshots"],
-                 "committed_rows": committed["rows"],
-                 "committed_at": dt.datetime.now(dt.timezone.utc).isoformat()}  # --as-of this reads the run
+        final = {
+            **draft,
+            "committed_files": committed["files"],
+            "snapshots": committed["snapshots"],
+            "committed_rows": committed["rows"],
+            "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+        }  # --as-of this reads the run
         run_records.write_manifest(self.output_dir, final)
         sinks.finish_lake_commit(self.output_dir, self.run_id)
         sinks.discard_staging(self.output_dir, self.run_id)
@@ -214,15 +263,21 @@ class RunCommit:
 
     def _outcome_free_manifest(self, counts: dict) -> dict:
         """The manifest's fields that do not depend on the outcome: the run (``manifest``), its counts, when."""
-        finished_at = dt.datetime.now(dt.timezone.utc)
+        finished_at = dt.datetime.now(dt.UTC)
         manifest = {"run_id": self.run_id, "batch_id": self.batch_id, **self.manifest}
         started = manifest.get("started_at")
         if started:
-            manifest["duration_seconds"] = round(
-                (finished_at - dt.datetime.fromisoformat(started)).total_seconds(), 3)
+            manifest["duration_seconds"] = round((finished_at - dt.datetime.fromisoformat(started)).total_seconds(), 3)
         balanced = all(entry["balanced"] for entry in counts.values())
-        return {**manifest, "finished_at": finished_at.isoformat(), "counts": counts, "balanced": balanced,
-                "committed_files": {}, "snapshots": {}, "committed_rows": {}}
+        return {
+            **manifest,
+            "finished_at": finished_at.isoformat(),
+            "counts": counts,
+            "balanced": balanced,
+            "committed_files": {},
+            "snapshots": {},
+            "committed_rows": {},
+        }
 
 
 class WriteToWarehouse(beam.PTransform):
@@ -275,62 +330,96 @@ class WriteToWarehouse(beam.PTransform):
         and reads the manifest itself (``complaints batch``), so the runner logs no error for a verdict.
     """
 
-    def __init__(self, catalog, *, run_id: str | None = None, output_dir: str | None = None,
-                 batch_id: str | None = None, batch_date: dt.date | None = None, lake=None, quality=None,
-                 manifest: dict | None = None, table_schemas: dict | None = None,
-                 commit_attempts: int = DEFAULT_COMMIT_ATTEMPTS, read_files=None,
-                 dead_letter_files: int = DEFAULT_DEAD_LETTER_FILES, properties: dict | None = None,
-                 fail_pipeline: bool = True):
+    def __init__(
+        self,
+        catalog,
+        *,
+        run_id: str | None = None,
+        output_dir: str | None = None,
+        batch_id: str | None = None,
+        batch_date: dt.date | None = None,
+        lake=None,
+        quality=None,
+        manifest: dict | None = None,
+        table_schemas: dict | None = None,
+        commit_attempts: int = DEFAULT_COMMIT_ATTEMPTS,
+        read_files=None,
+        dead_letter_files: int = DEFAULT_DEAD_LETTER_FILES,
+        properties: dict | None = None,
+        fail_pipeline: bool = True,
+    ):
         super().__init__()
         if lake is not None and not run_id:
-            raise ValueError("WriteToWarehouse(lake=...) needs the run_id given to WriteToLake: the run's commit "
-                             "moves the lake files that run staged")
+            raise ValueError(
+                "WriteToWarehouse(lake=...) needs the run_id given to WriteToLake: the run's commit "
+                "moves the lake files that run staged"
+            )
         self.catalog = catalog_of(catalog)
         self.run_id = run_id or new_run_id()
         warehouse_dir = self.catalog.warehouse_dir
-        self.output_dir = (output_dir or (warehouse_dir.rsplit("/", 1)[0] if "/" in warehouse_dir else ".")
-                           ).rstrip("/") or "/"
+        self.output_dir = (output_dir or (warehouse_dir.rsplit("/", 1)[0] if "/" in warehouse_dir else ".")).rstrip(
+            "/"
+        ) or "/"
         self.batch_id = batch_id or self.run_id
-        self.batch_date = batch_date or dt.datetime.now(dt.timezone.utc).date()
+        self.batch_date = batch_date or dt.datetime.now(dt.UTC).date()
         self.lake, self.quality, self.manifest = lake, quality, dict(manifest or {})
         self.table_schemas = table_schemas or default_table_schemas()
         self.commit_attempts, self.dead_letter_files = commit_attempts, dead_letter_files
         self.read_files = None if read_files is None else tuple(read_files)
         self.fail_pipeline = fail_pipeline
-        self.properties = {"batch_id": self.batch_id, "batch_date": self.batch_date.isoformat(),
-                           **(properties or {})}
+        self.properties = {"batch_id": self.batch_id, "batch_date": self.batch_date.isoformat(), **(properties or {})}
 
     def commit_step(self) -> RunCommit:
         """The logic of this writer's commit step (what a test or a recovery calls without a pipeline)."""
-        return RunCommit(self.catalog, self.output_dir, self.run_id, self.batch_id, self.table_schemas,
-                         self.quality, {"batch_date": self.batch_date.isoformat(), **self.manifest},
-                         self.properties, self.commit_attempts, self.read_files, self.lake is not None,
-                         self.fail_pipeline)
+        return RunCommit(
+            self.catalog,
+            self.output_dir,
+            self.run_id,
+            self.batch_id,
+            self.table_schemas,
+            self.quality,
+            {"batch_date": self.batch_date.isoformat(), **self.manifest},
+            self.properties,
+            self.commit_attempts,
+            self.read_files,
+            self.lake is not None,
+            self.fail_pipeline,
+        )
 
     def expand(self, stage):
-        inputs = {"complaints": stage.complaints, "dead_letters": stage.dead_letters, "tallies": stage.tallies,
-                  **({"lake": self.lake} if self.lake is not None else {})}
+        inputs = {
+            "complaints": stage.complaints,
+            "dead_letters": stage.dead_letters,
+            "tallies": stage.tallies,
+            **({"lake": self.lake} if self.lake is not None else {}),
+        }
         unbounded = [name for name, pcoll in inputs.items() if not pcoll.is_bounded]
         if unbounded:  # each pane would commit part of the run, and the first one's manifest discard the rest
-            raise ValueError(f"WriteToWarehouse commits a run once, after all of it is written: it needs a bounded "
-                             f"input, and {', '.join(unbounded)} is unbounded; a stream commits its windows with "
-                             "transforms.windowed_sinks.CommitWindowedRows")
+            raise ValueError(
+                f"WriteToWarehouse commits a run once, after all of it is written: it needs a bounded "
+                f"input, and {', '.join(unbounded)} is unbounded; a stream commits its windows with "
+                "transforms.windowed_sinks.CommitWindowedRows"
+            )
         staging = sinks.staging_root(self.output_dir, self.run_id)
         written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
-            staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name))
-        rejected = (stage.dead_letters
-                    # one file per partition and shard for the whole run, not one per window or pane of the caller's
-                    | "DeadLettersOfWholeRun" >> beam.WindowInto(GlobalWindows())
-                    | "PackDeadLetters" >> PackByKey(sinks.dead_letter_partition(self.dead_letter_files,
-                                                                                 self.batch_date))
-                    | "WriteDeadLetters" >> sinks.WriteDeadLetters(staging, self.batch_id,
-                                                                   self.table_schemas.get(tables.DEAD_LETTER.name)))
+            staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name)
+        )
+        rejected = (
+            stage.dead_letters
+            # one file per partition and shard for the whole run, not one per window or pane of the caller's
+            | "DeadLettersOfWholeRun" >> beam.WindowInto(GlobalWindows())
+            | "PackDeadLetters" >> PackByKey(sinks.dead_letter_partition(self.dead_letter_files, self.batch_date))
+            | "WriteDeadLetters"
+            >> sinks.WriteDeadLetters(staging, self.batch_id, self.table_schemas.get(tables.DEAD_LETTER.name))
+        )
         tallies = [stage.tallies, written, rejected] + ([self.lake] if self.lake is not None else [])
         # the run's tallies in one window whatever windows the caller gave them: one sum, one commit
         tallies = [pcoll | f"WholeRun{i}" >> beam.WindowInto(GlobalWindows()) for i, pcoll in enumerate(tallies)]
-        return (tallies
-                | "AllTallies" >> beam.Flatten()
-                | "SumTallies" >> beam.CombinePerKey(sum)
-                # one element, only once every writer above has closed its files: the commit's trigger
-                | "AfterEveryFileIsWritten" >> beam.combiners.ToList()
-                | "CommitRun" >> beam.Map(self.commit_step()))
+        return (
+            tallies
+            | "AllTallies" >> beam.Flatten()
+            | "SumTallies" >> beam.CombinePerKey(sum)
+            # one element, only once every writer above has closed its files: the commit's trigger
+            | "AfterEveryFileIsWritten" >> beam.combiners.ToList()
+            | "CommitRun" >> beam.Map(self.commit_step())
+        )

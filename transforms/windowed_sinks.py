@@ -13,6 +13,7 @@ lateness.
   instead of adding them, and a complaint the warehouse already holds from a batch or an earlier stream is
   held once. ``stream_counts`` records what each firing wrote.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,14 +46,17 @@ def stream_windowing(timing: StreamTiming, label: str = "Windows", accumulating:
     the window into panes, the row ends at the window's total (a pane-keyed delta would be counted twice)."""
     return label >> beam.WindowInto(
         FixedWindows(timing.window_seconds),
-        trigger=AfterWatermark(early=AfterCount(timing.early_firing_count) if timing.early_firing_count else None,
-                               late=AfterCount(1)),
+        trigger=AfterWatermark(
+            early=AfterCount(timing.early_firing_count) if timing.early_firing_count else None, late=AfterCount(1)
+        ),
         allowed_lateness=timing.allowed_lateness_seconds,
-        accumulation_mode=AccumulationMode.ACCUMULATING if accumulating else AccumulationMode.DISCARDING)
+        accumulation_mode=AccumulationMode.ACCUMULATING if accumulating else AccumulationMode.DISCARDING,
+    )
 
 
-def pane_file_name(stream_id: str, run_id: str, window_start: dt.datetime, pane_index: int, shard: int,
-                   extension: str) -> str:
+def pane_file_name(
+    stream_id: str, run_id: str, window_start: dt.datetime, pane_index: int, shard: int, extension: str
+) -> str:
     return f"{stream_id}-{run_id}-{window_start:%Y%m%dT%H%M%SZ}-p{pane_index:04d}-{shard:03d}.{extension}"
 
 
@@ -73,8 +77,17 @@ class TableLayout:
     written records stand for, whether a commit holds each identity at most once (``unique``), and what a
     record needs added to be a warehouse row (``complete``: its partition column)."""
 
-    def __init__(self, table: Table, partition_values, identity, extension=None, encode=None, tallies=None,
-                 unique=False, complete=None):
+    def __init__(
+        self,
+        table: Table,
+        partition_values,
+        identity,
+        extension=None,
+        encode=None,
+        tallies=None,
+        unique=False,
+        complete=None,
+    ):
         self.table, self.partition_values, self.identity = table, partition_values, identity
         self.extension, self.encode, self.tallies, self.unique = extension, encode, tallies, unique
         self.complete = complete or (lambda record: record)
@@ -110,13 +123,24 @@ def _dead_letter_tallies(records):
     return Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
 
 
-LAKE = TableLayout(tables.LAKE, lambda r: (r["source"], r["ingested_at"][:10]), lambda r: r.get("message_id") or "",
-                   "jsonl", lambda records: b"".join(lake_line(r) for r in records))
-COMPLAINTS = TableLayout(tables.COMPLAINTS, lambda r: (r["event_time"],), lambda r: r["complaint_id"],
-                         tallies=_complaint_tallies, unique=True,
-                         complete=lambda r: {**r, "event_date": r["event_time"].date()})
-DEAD_LETTERS = TableLayout(tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"],
-                           tallies=_dead_letter_tallies)
+LAKE = TableLayout(
+    tables.LAKE,
+    lambda r: (r["source"], r["ingested_at"][:10]),
+    lambda r: r.get("message_id") or "",
+    "jsonl",
+    lambda records: b"".join(lake_line(r) for r in records),
+)
+COMPLAINTS = TableLayout(
+    tables.COMPLAINTS,
+    lambda r: (r["event_time"],),
+    lambda r: r["complaint_id"],
+    tallies=_complaint_tallies,
+    unique=True,
+    complete=lambda r: {**r, "event_date": r["event_time"].date()},
+)
+DEAD_LETTERS = TableLayout(
+    tables.DEAD_LETTER, lambda r: (r["ingest_date"],), lambda r: r["error_id"], tallies=_dead_letter_tallies
+)
 VOLUMES = TableLayout(tables.COMPLAINT_VOLUME, lambda r: (r["event_date"],), lambda r: r["source"])
 STREAM_COUNTS = TableLayout(tables.STREAM_COUNTS, lambda r: (r["written_date"],), lambda r: r["source"])
 ALERTS = TableLayout(tables.ALERTS, lambda r: (r["alert_date"],), lambda r: r["alert_id"])
@@ -147,19 +171,20 @@ class WriteWindowedFiles(beam.PTransform):
             for copy in copies:
                 yield count_tally((copy["source"], "duplicates", "same_complaint_id"), 1)
             start = getattr(window, "start", None)
-            start = start.to_utc_datetime(has_tz=True) if start is not None else dt.datetime.now(dt.timezone.utc)
+            start = start.to_utc_datetime(has_tz=True) if start is not None else dt.datetime.now(dt.UTC)
             name = pane_file_name(stream_id, run_id, start, pane.index, shard, layout.extension)
-            write_atomically(FileSystems.join(output_dir, layout.table.path, partition, name),
-                             layout.encode(records))
+            write_atomically(FileSystems.join(output_dir, layout.table.path, partition, name), layout.encode(records))
             if layout.tallies is not None:
                 for tally_key, count in layout.tallies(records).items():
                     yield count_tally(tally_key, count)
 
-        return (records
-                | "KeyByFile" >> beam.Map(key)
-                | "GroupByFile" >> beam.GroupByKey()
-                | "WriteFiles" >> beam.FlatMap(write)
-                | "TalliesToGlobal" >> beam.WindowInto(GlobalWindows()))
+        return (
+            records
+            | "KeyByFile" >> beam.Map(key)
+            | "GroupByFile" >> beam.GroupByKey()
+            | "WriteFiles" >> beam.FlatMap(write)
+            | "TalliesToGlobal" >> beam.WindowInto(GlobalWindows())
+        )
 
 
 class CommitWindowedRows(beam.PTransform):
@@ -169,20 +194,26 @@ class CommitWindowedRows(beam.PTransform):
     once, makes few large commits instead of one per minute. Emits the tallies of what was committed
     (``count_tally`` form) in the global window, at each pane's timestamp."""
 
-    def __init__(self, catalog: CatalogConfig, layout: TableLayout, stream_id: str, run_id: str,
-                 attempts: int = 8):
+    def __init__(self, catalog: CatalogConfig, layout: TableLayout, stream_id: str, run_id: str, attempts: int = 8):
         super().__init__()
         self.catalog, self.layout, self.stream_id, self.run_id, self.attempts = (
-            catalog, layout, stream_id, run_id, attempts)
+            catalog,
+            layout,
+            stream_id,
+            run_id,
+            attempts,
+        )
 
     def expand(self, records):
         name = self.layout.table.name
-        return (records
-                | "KeyByTable" >> beam.Map(lambda record: (name, record))
-                | "GroupByPane" >> beam.GroupByKey()
-                | "Commit" >> beam.ParDo(_CommitPanes(self.catalog, self.layout, self.stream_id, self.run_id,
-                                                      self.attempts))
-                | "TalliesToGlobal" >> beam.WindowInto(GlobalWindows()))
+        return (
+            records
+            | "KeyByTable" >> beam.Map(lambda record: (name, record))
+            | "GroupByPane" >> beam.GroupByKey()
+            | "Commit"
+            >> beam.ParDo(_CommitPanes(self.catalog, self.layout, self.stream_id, self.run_id, self.attempts))
+            | "TalliesToGlobal" >> beam.WindowInto(GlobalWindows())
+        )
 
 
 class _CommitPanes(beam.DoFn):
@@ -193,7 +224,12 @@ class _CommitPanes(beam.DoFn):
 
     def __init__(self, catalog: CatalogConfig, layout: TableLayout, stream_id: str, run_id: str, attempts: int):
         self.catalog, self.layout, self.stream_id, self.run_id, self.attempts = (
-            catalog, layout, stream_id, run_id, attempts)
+            catalog,
+            layout,
+            stream_id,
+            run_id,
+            attempts,
+        )
         self.iceberg, self._panes = None, []
 
     def setup(self):
@@ -204,14 +240,21 @@ class _CommitPanes(beam.DoFn):
     def start_bundle(self):
         self._panes = []
 
-    def process(self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam,
-                timestamp=beam.DoFn.TimestampParam):
+    def process(
+        self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam, timestamp=beam.DoFn.TimestampParam
+    ):
         records = list(keyed[1])
         if not records:  # an empty firing (see carries_something) commits nothing
             return
         start = getattr(window, "start", None)
-        self._panes.append((start.to_utc_datetime(has_tz=True) if start is not None else None, pane.index,
-                            (timestamp, window), records))
+        self._panes.append(
+            (
+                start.to_utc_datetime(has_tz=True) if start is not None else None,
+                pane.index,
+                (timestamp, window),
+                records,
+            )
+        )
 
     def finish_bundle(self):
         from apache_beam.utils.windowed_value import WindowedValue
@@ -231,8 +274,9 @@ class _CommitPanes(beam.DoFn):
                 copies += [record for record in records if layout.identity(record) in seen]
                 records = [record for record in records if layout.identity(record) not in seen]
                 seen.update(layout.identity(record) for record in records)
-                tallies += [(timestamp, count_tally((copy["source"], "duplicates", "same_complaint_id"), 1))
-                            for copy in copies]
+                tallies += [
+                    (timestamp, count_tally((copy["source"], "duplicates", "same_complaint_id"), 1)) for copy in copies
+                ]
             # the stream and window a firing belongs to, for tables whose key has them (volumes, stream counts)
             context = {"stream_id": self.stream_id, "run_id": self.run_id, "window_start": start}
             rows += [{**context, **layout.complete(record)} for record in records]
@@ -243,9 +287,13 @@ class _CommitPanes(beam.DoFn):
             # pane index, the window's total so far) must be the one kept for its key
             rows.sort(key=lambda row: row.get("pane_index") or 0)
         panes = ",".join(f"{start.isoformat() if start else 'global'}/{index}" for start, index, _, _ in self._panes)
-        upsert_rows(self.iceberg, schemas.arrow_table(rows, writer_schema(self.iceberg)), layout.table.key,
-                    {"writer": "stream", "stream_id": self.stream_id, "run_id": self.run_id,
-                     "panes": panes[:4000]}, self.attempts)
+        upsert_rows(
+            self.iceberg,
+            schemas.arrow_table(rows, writer_schema(self.iceberg)),
+            layout.table.key,
+            {"writer": "stream", "stream_id": self.stream_id, "run_id": self.run_id, "panes": panes[:4000]},
+            self.attempts,
+        )
         self._panes = []
         for (timestamp, window), tally in tallies:  # in the pane's own window, as the output is windowed
             yield WindowedValue(tally, timestamp, (window,))
@@ -256,8 +304,7 @@ class WriteStreamCounts(beam.PTransform):
     timestamps, the window's count so far, replaced by each later firing (accumulating panes), so a row holds
     its window's total and ``SUM(count)`` balances however often the job was restored from a checkpoint."""
 
-    def __init__(self, catalog: CatalogConfig, stream_id: str, run_id: str, timing: StreamTiming,
-                 attempts: int = 8):
+    def __init__(self, catalog: CatalogConfig, stream_id: str, run_id: str, timing: StreamTiming, attempts: int = 8):
         super().__init__()
         self.catalog, self.stream_id, self.run_id, self.timing = catalog, stream_id, run_id, timing
         self.attempts = attempts
@@ -269,17 +316,26 @@ class WriteStreamCounts(beam.PTransform):
             (source, outcome, reason), count = keyed
             if not carries_something(count):
                 return
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             start = getattr(window, "start", None)
-            yield {"stream_id": stream_id, "run_id": run_id, "source": source, "outcome": outcome,
-                    "reason": reason, "count": count, "written_at": now, "written_date": now.date(),
-                    "window_start": start.to_utc_datetime(has_tz=True) if start is not None else None,
-                    "pane_index": pane.index}
+            yield {
+                "stream_id": stream_id,
+                "run_id": run_id,
+                "source": source,
+                "outcome": outcome,
+                "reason": reason,
+                "count": count,
+                "written_at": now,
+                "written_date": now.date(),
+                "window_start": start.to_utc_datetime(has_tz=True) if start is not None else None,
+                "pane_index": pane.index,
+            }
 
-        return (tallies
-                | stream_windowing(self.timing, "CountWindows", accumulating=True)
-                | "SumPerWindow" >> beam.CombinePerKey(sum)
-                | "CountRows" >> beam.FlatMap(to_rows)
-                | stream_windowing(self.timing, "RowWindows")  # each firing's rows committed once, not again later
-                | "CommitCounts" >> CommitWindowedRows(self.catalog, STREAM_COUNTS, stream_id, run_id,
-                                                       self.attempts))
+        return (
+            tallies
+            | stream_windowing(self.timing, "CountWindows", accumulating=True)
+            | "SumPerWindow" >> beam.CombinePerKey(sum)
+            | "CountRows" >> beam.FlatMap(to_rows)
+            | stream_windowing(self.timing, "RowWindows")  # each firing's rows committed once, not again later
+            | "CommitCounts" >> CommitWindowedRows(self.catalog, STREAM_COUNTS, stream_id, run_id, self.attempts)
+        )

@@ -14,6 +14,7 @@ Every table is created from its Avro schema (``schemas/avro``) with the partitio
 ``schemas/tables.py`` as identity partitions; a column added to the Avro schema is added to the table the
 next time a writer opens it (Iceberg schema evolution: old files read it as null).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ from pyiceberg.transforms import IdentityTransform
 
 import schemas
 from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
+
 # file_uri and local_path are re-exported: callers import them from here
 from warehouse.uris import file_uri, is_local, local_path, normalise_uri
 
@@ -63,9 +65,11 @@ class WarehouseMoved(CatalogError):
     reads or writes it. ``recorded`` is where the catalog points, ``warehouse_dir`` where the catalog is."""
 
     def __init__(self, warehouse_dir: str, recorded: str):
-        super().__init__(f"{warehouse_dir}'s catalog points at {recorded}: this warehouse was moved or copied; "
-                         "make it usable here with: complaints warehouse relocate "
-                         f"--from {recorded} --to {warehouse_dir}")
+        super().__init__(
+            f"{warehouse_dir}'s catalog points at {recorded}: this warehouse was moved or copied; "
+            "make it usable here with: complaints warehouse relocate "
+            f"--from {recorded} --to {warehouse_dir}"
+        )
         self.warehouse_dir = warehouse_dir
         self.recorded = recorded
 
@@ -83,12 +87,15 @@ class CatalogConfig:
 
     def __post_init__(self):
         if self.name and self.uri:
-            raise CatalogError(f"a catalog is either named ({self.name!r}, configured in pyiceberg) or a SQL catalog "
-                               "at a database URI, not both")
+            raise CatalogError(
+                f"a catalog is either named ({self.name!r}, configured in pyiceberg) or a SQL catalog "
+                "at a database URI, not both"
+            )
 
     @classmethod
-    def of_output(cls, output_dir: str, name: str = "", namespace: str = DEFAULT_NAMESPACE,
-                  uri: str = "") -> "CatalogConfig":
+    def of_output(
+        cls, output_dir: str, name: str = "", namespace: str = DEFAULT_NAMESPACE, uri: str = ""
+    ) -> CatalogConfig:
         """The catalog of a run writing to ``output_dir``: its tables under ``OUT/warehouse``."""
         return cls(f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}", name, namespace, uri)
 
@@ -99,8 +106,10 @@ class CatalogConfig:
 
     def __repr__(self) -> str:  # the URI may carry a password: never in a log or a traceback
         uri = f", uri={redact_uri(self.uri)!r}" if self.uri else ""
-        return (f"CatalogConfig(warehouse_dir={self.warehouse_dir!r}, name={self.name!r}, "
-                f"namespace={self.namespace!r}{uri})")
+        return (
+            f"CatalogConfig(warehouse_dir={self.warehouse_dir!r}, name={self.name!r}, "
+            f"namespace={self.namespace!r}{uri})"
+        )
 
     def location(self, table: Table) -> str:
         """The table's location: ``<warehouse_dir>/<table>``, as a URI."""
@@ -130,8 +139,10 @@ def open_catalog(config: CatalogConfig, create: bool = True, check_location: boo
         except Exception as error:  # pyiceberg raises ValueError, ImportError, connection errors...
             raise CatalogError(f"cannot open Iceberg catalog {config.name!r}: {error}") from error
     if "://" in config.warehouse_dir:
-        raise CatalogError(f"the embedded catalog needs a local warehouse directory, not {config.warehouse_dir}: "
-                           "name a shared catalog in the profile's [warehouse] catalog")
+        raise CatalogError(
+            f"the embedded catalog needs a local warehouse directory, not {config.warehouse_dir}: "
+            "name a shared catalog in the profile's [warehouse] catalog"
+        )
     path = os.path.join(os.path.abspath(config.warehouse_dir), CATALOG_FILE)
     if not os.path.exists(path):
         if not create:
@@ -169,9 +180,12 @@ def _open_shared_catalog(config: CatalogConfig, create: bool) -> Catalog:
     from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     where = redact_uri(config.uri)
-    properties = {"uri": config.uri, "warehouse": file_uri(config.warehouse_dir),
-                  # a worker holds one connection; one dropped by the server (a restart) is noticed, not used
-                  "pool_pre_ping": "true"}
+    properties = {
+        "uri": config.uri,
+        "warehouse": file_uri(config.warehouse_dir),
+        # a worker holds one connection; one dropped by the server (a restart) is noticed, not used
+        "pool_pre_ping": "true",
+    }
     try:
         catalog = SqlCatalog(SQL_CATALOG_NAME, **properties, init_catalog_tables="false")
         if not inspect(catalog.engine).has_table("iceberg_tables"):
@@ -205,8 +219,12 @@ def catalog_entries(catalog) -> list[CatalogEntry]:
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.orm import Session
 
-    query = select(IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location,
-                   IcebergTables.previous_metadata_location).where(IcebergTables.catalog_name == catalog.name)
+    query = select(
+        IcebergTables.table_namespace,
+        IcebergTables.table_name,
+        IcebergTables.metadata_location,
+        IcebergTables.previous_metadata_location,
+    ).where(IcebergTables.catalog_name == catalog.name)
     try:
         with Session(catalog.engine) as session:
             return [CatalogEntry(*row) for row in session.execute(query)]
@@ -234,7 +252,7 @@ def recorded_warehouse(entry: CatalogEntry, warehouse_dir: str | None = None) ->
             if name in files:
                 relative = os.path.relpath(os.path.join(folder, name), local_path(warehouse_dir))
                 if path.endswith("/" + relative):
-                    return path[:-len(relative) - 1] or "/"
+                    return path[: -len(relative) - 1] or "/"
     folder = os.path.dirname(path)
     table_dir = os.path.dirname(folder) if os.path.basename(folder) == "metadata" else folder
     return os.path.dirname(table_dir) if os.path.basename(table_dir) == entry.name else table_dir
@@ -258,9 +276,17 @@ def iceberg_schema(table: Table) -> Schema:
 
 
 def _partition_spec(table: Table, schema: Schema) -> PartitionSpec:
-    return PartitionSpec(*(PartitionField(source_id=schema.find_field(column).field_id, field_id=1000 + n,
-                                          transform=IdentityTransform(), name=column)
-                           for n, column in enumerate(table.partition)))
+    return PartitionSpec(
+        *(
+            PartitionField(
+                source_id=schema.find_field(column).field_id,
+                field_id=1000 + n,
+                transform=IdentityTransform(),
+                name=column,
+            )
+            for n, column in enumerate(table.partition)
+        )
+    )
 
 
 def ensure_table(catalog: Catalog, config: CatalogConfig, table: Table) -> IcebergTable:
@@ -290,9 +316,13 @@ def _create_table(catalog: Catalog, config: CatalogConfig, table: Table) -> Iceb
     schema = iceberg_schema(table)
     location = config.location(table)
     try:
-        return catalog.create_table(identifier, schema=schema, location=location,
-                                    partition_spec=_partition_spec(table, schema),
-                                    properties={**TABLE_PROPERTIES, "write.data.path": location})
+        return catalog.create_table(
+            identifier,
+            schema=schema,
+            location=location,
+            partition_spec=_partition_spec(table, schema),
+            properties={**TABLE_PROPERTIES, "write.data.path": location},
+        )
     except Exception:  # noqa: BLE001 - TableAlreadyExistsError, or IntegrityError when racing
         try:
             return catalog.load_table(identifier)
@@ -326,8 +356,11 @@ def writer_schemas(config: CatalogConfig, tables: list[Table]) -> dict[str, pa.S
     found = {}
     for table in tables:
         iceberg = load_table(catalog, config, table) if catalog is not None else None
-        found[table.name] = (writer_schema(ensure_table(catalog, config, table)) if iceberg is not None
-                             else _writer_schema_of(iceberg_schema(table)))
+        found[table.name] = (
+            writer_schema(ensure_table(catalog, config, table))
+            if iceberg is not None
+            else _writer_schema_of(iceberg_schema(table))
+        )
     return found
 
 

@@ -18,6 +18,7 @@ table's new state and tried again, with a growing pause, up to ``attempts`` time
 (the threads of a worker, a batch beside a stream on the embedded catalog) take turns instead: a lock per
 table, held from reading the table's state to committing, so they do not refuse each other at all.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,8 +67,8 @@ class DuplicateKeys(Exception):
 class CommitResult:
     table: str
     snapshot_id: int | None  # None when there was nothing to commit
-    rows_written: int        # rows the commit added (new or replacing)
-    rows_replaced: int       # earlier versions of those rows it removed
+    rows_written: int  # rows the commit added (new or replacing)
+    rows_replaced: int  # earlier versions of those rows it removed
     files_added: int
     files_removed: int
     attempts: int
@@ -118,10 +119,10 @@ _NAMED_BY_DELETES: dict[str, frozenset[str]] = {}  # delete file -> the data fil
 class _Replacement:
     """What one attempt of a commit changes besides adding the new files."""
 
-    removed: list          # data files leaving the table
-    rewritten: list        # data files holding the rows of removed ones that stay
+    removed: list  # data files leaving the table
+    rewritten: list  # data files holding the rows of removed ones that stay
     dropped_deletes: list  # position delete files naming removed data files
-    replaced: int          # live rows the new files replace
+    replaced: int  # live rows the new files replace
 
 
 def _without_keys(iceberg: IcebergTable, key: tuple[str, ...], new_keys: pa.Array, skip: set[str]) -> _Replacement:
@@ -142,19 +143,24 @@ def _without_keys(iceberg: IcebergTable, key: tuple[str, ...], new_keys: pa.Arra
             rewrite.append((task, new_keys))
     dropped = []
     if any(task.delete_files for task in removed):
-        dropped, more = delete_files_to_drop(iceberg, tasks, {normalise_uri(t.file.file_path) for t in removed},
-                                             _NAMED_BY_DELETES)
+        dropped, more = delete_files_to_drop(
+            iceberg, tasks, {normalise_uri(t.file.file_path) for t in removed}, _NAMED_BY_DELETES
+        )
         removed.extend(more)
         rewrite.extend((task, None) for task in more)
     write_uuid, counter = uuid.uuid4(), itertools.count(0)  # one name sequence: files of one commit never collide
     rewritten = []
     for task, drop_keys in rewrite:
         current = read_tasks(iceberg, [task])  # deletes applied: rows another engine deleted stay deleted
-        kept = current if drop_keys is None else current.filter(
-            pc.invert(pc.is_in(key_values(current, key), value_set=drop_keys)))
+        kept = (
+            current
+            if drop_keys is None
+            else current.filter(pc.invert(pc.is_in(key_values(current, key), value_set=drop_keys)))
+        )
         if kept.num_rows:
-            rewritten.extend(_dataframe_to_data_files(iceberg.metadata, kept, iceberg.io, write_uuid=write_uuid,
-                                                      counter=counter))
+            rewritten.extend(
+                _dataframe_to_data_files(iceberg.metadata, kept, iceberg.io, write_uuid=write_uuid, counter=counter)
+            )
     return _Replacement([task.file for task in removed], rewritten, dropped, replaced)
 
 
@@ -182,8 +188,15 @@ def _turn(iceberg: IcebergTable):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _commit(iceberg: IcebergTable, key: tuple[str, ...], new_files: list, new_keys: pa.Array, properties: dict,
-            attempts: int, once_per_run: bool = False) -> CommitResult:
+def _commit(
+    iceberg: IcebergTable,
+    key: tuple[str, ...],
+    new_files: list,
+    new_keys: pa.Array,
+    properties: dict,
+    attempts: int,
+    once_per_run: bool = False,
+) -> CommitResult:
     with _turn(iceberg):
         return _commit_in_turn(iceberg, key, new_files, new_keys, properties, attempts, once_per_run)
 
@@ -196,8 +209,15 @@ def snapshot_of_run(iceberg: IcebergTable, run_id: str):
     return None
 
 
-def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list, new_keys: pa.Array,
-                    properties: dict, attempts: int, once_per_run: bool = False) -> CommitResult:
+def _commit_in_turn(
+    iceberg: IcebergTable,
+    key: tuple[str, ...],
+    new_files: list,
+    new_keys: pa.Array,
+    properties: dict,
+    attempts: int,
+    once_per_run: bool = False,
+) -> CommitResult:
     own = {data_file.file_path for data_file in new_files}
     rows_written = sum(data_file.record_count for data_file in new_files)
     last_error = None
@@ -206,16 +226,23 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
         done = snapshot_of_run(iceberg, properties["run_id"]) if once_per_run else None
         if done is not None:  # another attempt of this run's commit (a retried step) committed it meanwhile
             summary = done.summary
-            return CommitResult(iceberg.name()[-1], done.snapshot_id, int(summary.get("added-records") or 0),
-                                int(summary.get("deleted-records") or 0), int(summary.get("added-data-files") or 0),
-                                int(summary.get("deleted-data-files") or 0), attempt)
+            return CommitResult(
+                iceberg.name()[-1],
+                done.snapshot_id,
+                int(summary.get("added-records") or 0),
+                int(summary.get("deleted-records") or 0),
+                int(summary.get("added-data-files") or 0),
+                int(summary.get("deleted-data-files") or 0),
+                attempt,
+            )
         change = _without_keys(iceberg, key, new_keys, own)
         if not new_files and not change.removed:
             return CommitResult(iceberg.name()[-1], None, 0, 0, 0, 0, attempt)
         try:
             with iceberg.transaction() as transaction:
-                stage_replacement(transaction, change.removed, [*new_files, *change.rewritten],
-                                  change.dropped_deletes, properties)
+                stage_replacement(
+                    transaction, change.removed, [*new_files, *change.rewritten], change.dropped_deletes, properties
+                )
         except _RETRYABLE as error:
             last_error = str(error).splitlines()[0][:200]
             if isinstance(error, _CatalogBusy):
@@ -224,13 +251,22 @@ def _commit_in_turn(iceberg: IcebergTable, key: tuple[str, ...], new_files: list
                 iceberg.io.delete(data_file.file_path)
             if attempt == attempts:
                 break
-            time.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+            time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
             continue
         snapshot = iceberg.current_snapshot()
-        return CommitResult(iceberg.name()[-1], snapshot.snapshot_id if snapshot else None, rows_written,
-                            change.replaced, len(new_files) + len(change.rewritten), len(change.removed), attempt)
-    raise CommitConflict(f"{'.'.join(iceberg.name())}: other writers kept committing or holding the catalog; gave "
-                         f"up after {attempts} attempts (nothing of this commit is in the table; last: {last_error})")
+        return CommitResult(
+            iceberg.name()[-1],
+            snapshot.snapshot_id if snapshot else None,
+            rows_written,
+            change.replaced,
+            len(new_files) + len(change.rewritten),
+            len(change.removed),
+            attempt,
+        )
+    raise CommitConflict(
+        f"{'.'.join(iceberg.name())}: other writers kept committing or holding the catalog; gave "
+        f"up after {attempts} attempts (nothing of this commit is in the table; last: {last_error})"
+    )
 
 
 def _drop_catalog_connections(iceberg: IcebergTable) -> None:
@@ -247,8 +283,14 @@ def _properties(properties: dict | None) -> dict[str, str]:
     return {name: str(value) for name, value in (properties or {}).items()}
 
 
-def upsert_files(iceberg: IcebergTable, paths: list[str], key: tuple[str, ...], properties: dict | None = None,
-                 attempts: int = DEFAULT_ATTEMPTS, once_per_run: bool = False) -> CommitResult:
+def upsert_files(
+    iceberg: IcebergTable,
+    paths: list[str],
+    key: tuple[str, ...],
+    properties: dict | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    once_per_run: bool = False,
+) -> CommitResult:
     """Commit data files that workers wrote (each within one partition, columns by the table's schema) as one
     snapshot; rows of the table with the same key are replaced. The files must hold each key once.
 
@@ -262,8 +304,9 @@ def upsert_files(iceberg: IcebergTable, paths: list[str], key: tuple[str, ...], 
     if len(new_keys) != len(pc.unique(new_keys)):
         counts = pc.value_counts(new_keys)
         twice = [str(item["values"]) for item in counts.to_pylist() if item["counts"] > 1][:3]
-        raise DuplicateKeys(f"{'.'.join(iceberg.name())}: the new files hold these keys more than once: "
-                            f"{', '.join(twice)}")
+        raise DuplicateKeys(
+            f"{'.'.join(iceberg.name())}: the new files hold these keys more than once: {', '.join(twice)}"
+        )
     return _commit(iceberg, key, data_files, new_keys, _properties(properties), attempts, once_per_run)
 
 
@@ -277,8 +320,13 @@ def last_per_key(rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
     return rows.take(pc.take(last, pc.sort_indices(last)))  # in the order given
 
 
-def upsert_rows(iceberg: IcebergTable, rows: pa.Table, key: tuple[str, ...], properties: dict | None = None,
-                attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
+def upsert_rows(
+    iceberg: IcebergTable,
+    rows: pa.Table,
+    key: tuple[str, ...],
+    properties: dict | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+) -> CommitResult:
     """Write ``rows`` (the table's columns) as data files and commit them as one snapshot, replacing the rows
     with the same key; of several given rows with one key, the last wins."""
     rows = last_per_key(rows, key)
@@ -300,8 +348,7 @@ def _schema_for(iceberg: IcebergTable, rows: pa.Table) -> pa.Schema:
     return pa.schema([schema.field(name) for name in rows.schema.names])
 
 
-def write_rows(config, table, rows, properties: dict | None = None,
-               attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
+def write_rows(config, table, rows, properties: dict | None = None, attempts: int = DEFAULT_ATTEMPTS) -> CommitResult:
     """Upsert ``rows`` (record dicts or Arrow, the table's columns) into warehouse table ``table``
     (a ``schemas.tables.Table``), creating the table when it does not exist: for writers outside Beam
     (the forecast job, the history generator, imports)."""

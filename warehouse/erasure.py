@@ -51,6 +51,7 @@ is refused, naming the tag.
 The audit record (``OUT/_erasures/<erasure_id>.json``) holds counts, snapshot ids and times, the requester's
 reference, and a keyed hash of the subject (under the contact-token key): never an identifier in clear.
 """
+
 from __future__ import annotations
 
 import base64
@@ -115,7 +116,7 @@ class RefHoldsSubject(ErasureError):
 def contact_token(key: bytes, kind: str, value: str) -> str:
     """The pipeline's contact token of one normalised contact (``kind`` is ``msisdn_e164``, ``email`` or
     ``twitter_handle``): the same keyed hash as ``transforms.enrichment.contact_token`` (a test holds them equal)."""
-    return hmac.digest(key, f"{kind}:{value}".encode("utf-8"), "sha256")[:16].hex()
+    return hmac.digest(key, f"{kind}:{value}".encode(), "sha256")[:16].hex()
 
 
 @dataclass(frozen=True)
@@ -126,12 +127,12 @@ class Subject:
     token_key: bytes
     customer_ids: frozenset[str] = frozenset()
     tokens: frozenset[str] = frozenset()
-    phones: frozenset[str] = frozenset()    # E.164
-    emails: frozenset[str] = frozenset()    # lower case
-    handles: frozenset[str] = frozenset()   # lower case, no @
+    phones: frozenset[str] = frozenset()  # E.164
+    emails: frozenset[str] = frozenset()  # lower case
+    handles: frozenset[str] = frozenset()  # lower case, no @
 
     @classmethod
-    def of(cls, token_key: bytes, customer_ids=(), tokens=(), contacts=()) -> "Subject":
+    def of(cls, token_key: bytes, customer_ids=(), tokens=(), contacts=()) -> Subject:
         """A subject from the request: customer ids, contact tokens, and contacts in clear (a phone number in any
         spelling, an e-mail address, or a handle with or without ``@``; each is normalised). Raises
         ``ErasureError`` for a contact that is none of these."""
@@ -146,11 +147,16 @@ class Subject:
                 handles.add(normalise_handle(contact))
             else:
                 raise ErasureError(f"{contact!r} is not a phone number, an e-mail address or a handle")
-        return cls(token_key, frozenset(i.strip().upper() for i in customer_ids if i and i.strip()),
-                   frozenset(t.strip().lower() for t in tokens if t and t.strip()),
-                   frozenset(phones), frozenset(emails), frozenset(handles))
+        return cls(
+            token_key,
+            frozenset(i.strip().upper() for i in customer_ids if i and i.strip()),
+            frozenset(t.strip().lower() for t in tokens if t and t.strip()),
+            frozenset(phones),
+            frozenset(emails),
+            frozenset(handles),
+        )
 
-    def widened(self, customers=(), tokens=()) -> "Subject":
+    def widened(self, customers=(), tokens=()) -> Subject:
         """This subject with the contacts of customer-master rows (dicts of ``transforms.sources.customers``:
         ``msisdn``, ``email``, ``twitter_handle``) and more contact tokens."""
         phones, emails, handles = set(self.phones), set(self.emails), set(self.handles)
@@ -161,8 +167,13 @@ class Subject:
                 emails.add(customer["email"])
             if customer.get("twitter_handle"):
                 handles.add(customer["twitter_handle"])
-        return replace(self, phones=frozenset(phones), emails=frozenset(emails), handles=frozenset(handles),
-                       tokens=self.tokens | frozenset(t for t in tokens if t))
+        return replace(
+            self,
+            phones=frozenset(phones),
+            emails=frozenset(emails),
+            handles=frozenset(handles),
+            tokens=self.tokens | frozenset(t for t in tokens if t),
+        )
 
     @property
     def all_tokens(self) -> frozenset[str]:
@@ -181,13 +192,14 @@ class Subject:
         or of the contacts given) the request named, for the audit: whoever holds the key can tell whether a given
         person was erased; nobody can read who was from it."""
         named = "|".join(sorted(self.customer_ids)) + "#" + "|".join(sorted(self.all_tokens))
-        return hmac.digest(self.token_key, f"erasure-subject:{named}".encode("utf-8"), "sha256").hex()
+        return hmac.digest(self.token_key, f"erasure-subject:{named}".encode(), "sha256").hex()
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _AT_HANDLE = re.compile(r"(?<![\w@.])@(\w{1,50})")
 _HANDLE_FIELD = re.compile(
-    r"""["']?\b(?:username|screen_name|handle|twitter_handle|twitter)["']?\s*[:=]\s*["']?@?(\w{1,50})""", re.IGNORECASE)
+    r"""["']?\b(?:username|screen_name|handle|twitter_handle|twitter)["']?\s*[:=]\s*["']?@?(\w{1,50})""", re.IGNORECASE
+)
 # digits in groups separated by at most two of the characters people write between them
 _DIGIT_RUN = re.compile(r"\+?\d+(?:[ \-./()_\u2010-\u2015]{1,2}\d+)*")
 
@@ -276,7 +288,7 @@ class Linked:
 
     complaint_ids: set[str] = field(default_factory=set)
     error_ids: set[str] = field(default_factory=set)
-    lake_keys: set[tuple] = field(default_factory=set)   # (source, file or message id, line or offset)
+    lake_keys: set[tuple] = field(default_factory=set)  # (source, file or message id, line or offset)
 
 
 def _column(rows: pa.Table, name: str) -> list:
@@ -299,7 +311,7 @@ def matching_rows(name: str, rows: pa.Table, matcher: Matcher, linked: Linked) -
     for column in PERSONAL_TABLES.get(name, ()):
         for i, text in enumerate(_column(rows, column)):
             if not hits[i] and text:
-                hits[i] = (matcher.names_raw(text, encodings[i]) if column == "raw" else matcher.names(text))
+                hits[i] = matcher.names_raw(text, encodings[i]) if column == "raw" else matcher.names(text)
     return hits
 
 
@@ -307,12 +319,15 @@ def _remember(name: str, rows: pa.Table, linked: Linked) -> None:
     """Note the erased rows' ids and the lake records they were read from."""
     if name == tables.COMPLAINTS.name:
         linked.complaint_ids.update(_column(rows, "complaint_id"))
-        linked.lake_keys.update(zip(_column(rows, "source"), _column(rows, "source_file"),
-                                    _column(rows, "source_position"), strict=True))
+        linked.lake_keys.update(
+            zip(_column(rows, "source"), _column(rows, "source_file"), _column(rows, "source_position"), strict=True)
+        )
     elif name == tables.DEAD_LETTER.name:
         linked.error_ids.update(_column(rows, "error_id"))
-        references = [file or message for file, message in zip(_column(rows, "source_file"),
-                                                                _column(rows, "message_id"), strict=True)]
+        references = [
+            file or message
+            for file, message in zip(_column(rows, "source_file"), _column(rows, "message_id"), strict=True)
+        ]
         linked.lake_keys.update(zip(_column(rows, "source"), references, _column(rows, "position"), strict=True))
 
 
@@ -323,13 +338,17 @@ class TableErasure:
     table: str
     rows: dict[str, int] = field(default_factory=dict)
     files_rewritten: int = 0
-    snapshots: dict[str, int] = field(default_factory=dict)   # ref -> the erasure's snapshot id
-    hidden_rows: int = 0   # rows already deleted by another engine's delete file but still in a data file
+    snapshots: dict[str, int] = field(default_factory=dict)  # ref -> the erasure's snapshot id
+    hidden_rows: int = 0  # rows already deleted by another engine's delete file but still in a data file
 
 
 #: the columns ``matching_rows`` reads of each table (besides its text columns)
-_MATCHED_BY = {tables.COMPLAINTS.name: ("customer_id", "contact_token"), tables.DEAD_LETTER.name: ("raw_encoding",),
-               tables.COMPLAINT_EVENTS.name: ("complaint_id",), tables.REVIEWS.name: ("item_kind", "ref_id")}
+_MATCHED_BY = {
+    tables.COMPLAINTS.name: ("customer_id", "contact_token"),
+    tables.DEAD_LETTER.name: ("raw_encoding",),
+    tables.COMPLAINT_EVENTS.name: ("complaint_id",),
+    tables.REVIEWS.name: ("item_kind", "ref_id"),
+}
 
 
 def _read_file(iceberg: IcebergTable, path: str, name: str) -> pa.Table:
@@ -349,16 +368,24 @@ def _plan(iceberg: IcebergTable, name: str, snapshot_id: int, matcher: Matcher, 
         written = _read_file(iceberg, task.file.file_path, name)
         if not any(matching_rows(name, written, matcher, linked)):
             continue
-        live = ArrowScan(table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=iceberg.schema(),
-                         row_filter=AlwaysTrue()).to_table(tasks=[task])
+        live = ArrowScan(
+            table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=iceberg.schema(), row_filter=AlwaysTrue()
+        ).to_table(tasks=[task])
         hits = pa.array(matching_rows(name, live, matcher, linked), pa.bool_())
         plan.append((task.file, live.filter(pc.invert(hits)), live.filter(hits), len(written) - len(live)))
     return plan
 
 
-def _erase_ref(iceberg: IcebergTable, name: str, ref: str, matcher: Matcher, linked: Linked,
-               properties: dict[str, str], attempts: int = 8,
-               dry_run: bool = False) -> tuple[int, int, int | None, int]:
+def _erase_ref(
+    iceberg: IcebergTable,
+    name: str,
+    ref: str,
+    matcher: Matcher,
+    linked: Linked,
+    properties: dict[str, str],
+    attempts: int = 8,
+    dry_run: bool = False,
+) -> tuple[int, int, int | None, int]:
     """Remove the subject's rows from the head of ``ref`` in one overwrite snapshot. Returns (rows removed, files
     rewritten, the new snapshot id or None when the ref held none or ``dry_run``, hidden rows); a dry run counts
     what it would remove and commits nothing. The caller holds the table's turn."""
@@ -373,8 +400,7 @@ def _erase_ref(iceberg: IcebergTable, name: str, ref: str, matcher: Matcher, lin
         if dry_run:
             for _, _, erased, _ in plan:
                 _remember(name, erased, linked)
-            return (sum(len(erased) for _, _, erased, _ in plan), len(plan), None,
-                    sum(hidden for *_, hidden in plan))
+            return (sum(len(erased) for _, _, erased, _ in plan), len(plan), None, sum(hidden for *_, hidden in plan))
         write_uuid, counter, written = uuid.uuid4(), itertools.count(0), []
         try:
             with iceberg.transaction() as transaction:
@@ -382,35 +408,50 @@ def _erase_ref(iceberg: IcebergTable, name: str, ref: str, matcher: Matcher, lin
                     for data_file, kept, _, _ in plan:
                         overwrite.delete_data_file(data_file)
                         if len(kept):
-                            new_files = list(_dataframe_to_data_files(iceberg.metadata, kept, iceberg.io,
-                                                                      write_uuid=write_uuid, counter=counter))
+                            new_files = list(
+                                _dataframe_to_data_files(
+                                    iceberg.metadata, kept, iceberg.io, write_uuid=write_uuid, counter=counter
+                                )
+                            )
                             written.extend(new_files)
                             for new_file in new_files:
                                 overwrite.append_data_file(new_file)
         except _RETRYABLE:
             for new_file in written:
                 iceberg.io.delete(new_file.file_path)
-            time.sleep(min(5.0, 0.05 * 2 ** attempt))
+            time.sleep(min(5.0, 0.05 * 2**attempt))
             continue
         for _, _, erased, _ in plan:
             _remember(name, erased, linked)
         iceberg.refresh()
-        return (sum(len(erased) for _, _, erased, _ in plan), len(plan), iceberg.metadata.refs[ref].snapshot_id,
-                sum(hidden for *_, hidden in plan))
-    raise CommitConflict(f"{name}: other writers kept committing; the erasure of {ref} gave up after {attempts} "
-                         "attempts (nothing of it is in the table)")
+        return (
+            sum(len(erased) for _, _, erased, _ in plan),
+            len(plan),
+            iceberg.metadata.refs[ref].snapshot_id,
+            sum(hidden for *_, hidden in plan),
+        )
+    raise CommitConflict(
+        f"{name}: other writers kept committing; the erasure of {ref} gave up after {attempts} "
+        "attempts (nothing of it is in the table)"
+    )
 
 
 def _branches(iceberg: IcebergTable) -> list[str]:
     """``main`` first, then the other branches."""
-    others = sorted(name for name, ref in iceberg.metadata.refs.items()
-                    if ref.snapshot_ref_type == SnapshotRefType.BRANCH and name != MAIN)
+    others = sorted(
+        name
+        for name, ref in iceberg.metadata.refs.items()
+        if ref.snapshot_ref_type == SnapshotRefType.BRANCH and name != MAIN
+    )
     return ([MAIN] if MAIN in iceberg.metadata.refs else []) + others
 
 
 def _tags(iceberg: IcebergTable) -> dict[str, int]:
-    return {name: ref.snapshot_id for name, ref in iceberg.metadata.refs.items()
-            if ref.snapshot_ref_type == SnapshotRefType.TAG}
+    return {
+        name: ref.snapshot_id
+        for name, ref in iceberg.metadata.refs.items()
+        if ref.snapshot_ref_type == SnapshotRefType.TAG
+    }
 
 
 #: how a complaint may be linked to a customer for its contact to count as the customer's: the contact itself is
@@ -426,12 +467,18 @@ def tokens_of_customers(iceberg: IcebergTable | None, customer_ids: frozenset[st
     if iceberg is None or not customer_ids:
         return found
     for branch in _branches(iceberg):
-        rows = iceberg.scan(snapshot_id=iceberg.metadata.refs[branch].snapshot_id,
-                            selected_fields=("customer_id", "customer_match", "contact_token")).to_arrow()
+        rows = iceberg.scan(
+            snapshot_id=iceberg.metadata.refs[branch].snapshot_id,
+            selected_fields=("customer_id", "customer_match", "contact_token"),
+        ).to_arrow()
         wanted = pa.array(sorted(customer_ids), rows.schema.field("customer_id").type)
         own = pa.array(OWN_CONTACT_MATCHES, rows.schema.field("customer_match").type)
-        linked = rows.filter(pc.and_(pc.is_in(pc.utf8_upper(rows["customer_id"]), value_set=wanted),
-                                     pc.is_in(rows["customer_match"], value_set=own)))
+        linked = rows.filter(
+            pc.and_(
+                pc.is_in(pc.utf8_upper(rows["customer_id"]), value_set=wanted),
+                pc.is_in(rows["customer_match"], value_set=own),
+            )
+        )
         found.update(token for token in linked["contact_token"].to_pylist() if token)
     return found
 
@@ -460,14 +507,21 @@ def refuse_tags_holding(icebergs: dict[str, IcebergTable], matcher: Matcher, era
         iceberg = icebergs.get(name)
         holding = tags_holding(iceberg, name, matcher, linked) if iceberg is not None else []
         if holding:
-            raise RefHoldsSubject(f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
-                                  f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; nothing was "
-                                  "erased")
+            raise RefHoldsSubject(
+                f"tag {holding[0]!r} of table {name} holds the person's rows (snapshot "
+                f"{_tags(iceberg)[holding[0]]}): remove the tag, then erase again; nothing was "
+                "erased"
+            )
 
 
-def erase_tables(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id: str,
-                 linked: Linked | None = None, results: dict | None = None,
-                 dry_run: bool = False) -> tuple[dict[str, TableErasure], Linked]:
+def erase_tables(
+    icebergs: dict[str, IcebergTable],
+    matcher: Matcher,
+    erasure_id: str,
+    linked: Linked | None = None,
+    results: dict | None = None,
+    dry_run: bool = False,
+) -> tuple[dict[str, TableErasure], Linked]:
     """Erase the subject from every personal table given (name -> Iceberg table), in ``PERSONAL_TABLES`` order,
     on ``main`` and every other branch, holding every table's commit turn until the last commit (a batch or a
     stream waits, then commits from the erased state). Returns what was done per table (also filled into
@@ -483,8 +537,9 @@ def erase_tables(icebergs: dict[str, IcebergTable], matcher: Matcher, erasure_id
             iceberg, result = icebergs[name], TableErasure(name)
             iceberg.refresh()
             for branch in _branches(iceberg):
-                rows, files, snapshot_id, hidden = _erase_ref(iceberg, name, branch, matcher, linked, properties,
-                                                              dry_run=dry_run)
+                rows, files, snapshot_id, hidden = _erase_ref(
+                    iceberg, name, branch, matcher, linked, properties, dry_run=dry_run
+                )
                 result.rows[branch] = rows
                 result.files_rewritten += files
                 result.hidden_rows += hidden
@@ -502,7 +557,7 @@ class TableExpiry:
     snapshots_expired: int = 0
     files_removed: int = 0
     snapshots_left: int = 0
-    leftovers: int = 0   # data files no snapshot references (a writer's leftovers) that still hold the subject
+    leftovers: int = 0  # data files no snapshot references (a writer's leftovers) that still hold the subject
 
 
 def _seal(iceberg: IcebergTable, properties: dict[str, str]) -> dict[str, int]:
@@ -533,7 +588,7 @@ def remove_released_files(iceberg: IcebergTable, released: set[str]) -> int:
         return 0
     removed = 0
     with _turn(iceberg):
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         for path in maintenance.find_orphans(iceberg, now):
             if maintenance.file_key(path) in released:
                 try:
@@ -550,7 +605,7 @@ def unreferenced_files_holding(iceberg: IcebergTable, name: str, matcher: Matche
     delete (a writer may be about to commit them); ``complaints warehouse maintain`` removes them once older than its
     orphan age."""
     holding = []
-    for path in maintenance.find_orphans(iceberg, dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)):
+    for path in maintenance.find_orphans(iceberg, dt.datetime.now(dt.UTC) + dt.timedelta(days=1)):
         if path.endswith(".parquet"):
             try:
                 rows = _read_file(iceberg, path, name)
@@ -576,8 +631,9 @@ def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Li
     seal_time = min(iceberg.snapshot_by_id(head).timestamp_ms for head in heads.values())
     before_ids = {snapshot.snapshot_id for snapshot in iceberg.snapshots()}
     before_files = maintenance.referenced_files(iceberg)
-    older_than = (dt.datetime.fromtimestamp(seal_time // 1000, dt.timezone.utc)
-                  + dt.timedelta(milliseconds=seal_time % 1000))  # exact: a float would round a millisecond off
+    older_than = dt.datetime.fromtimestamp(seal_time // 1000, dt.UTC) + dt.timedelta(
+        milliseconds=seal_time % 1000
+    )  # exact: a float would round a millisecond off
     maintenance.expire_snapshots(iceberg, older_than)
     iceberg.refresh()
     left = iceberg.snapshots()
@@ -588,10 +644,15 @@ def expire_erased(iceberg: IcebergTable, name: str, matcher: Matcher, linked: Li
     for snapshot in left:
         if _plan(iceberg, name, snapshot.snapshot_id, matcher, linked):
             holders = [ref for ref, head in iceberg.metadata.refs.items() if head.snapshot_id == snapshot.snapshot_id]
-            why = (f"the head of {', '.join(holders)}" if holders else "kept by a branch's or the table's snapshot "
-                   "retention (min-snapshots-to-keep, max-snapshot-age-ms)")
-            raise ErasureError(f"{name}: snapshot {snapshot.snapshot_id} ({why}) still holds the person's rows after "
-                               "expiry; the current snapshots no longer do")
+            why = (
+                f"the head of {', '.join(holders)}"
+                if holders
+                else "kept by a branch's or the table's snapshot retention (min-snapshots-to-keep, max-snapshot-age-ms)"
+            )
+            raise ErasureError(
+                f"{name}: snapshot {snapshot.snapshot_id} ({why}) still holds the person's rows after "
+                "expiry; the current snapshots no longer do"
+            )
     return result
 
 
@@ -601,7 +662,7 @@ class FileErasure:
     """What the erasure did to JSON-lines files under one root (``lake`` or ``_review``)."""
 
     root: str
-    records: dict[str, int] = field(default_factory=dict)   # per source (``source=...`` folder, or the file name)
+    records: dict[str, int] = field(default_factory=dict)  # per source (``source=...`` folder, or the file name)
     files_rewritten: int = 0
 
 
@@ -677,8 +738,12 @@ def rewrite_without(path: Path, drop, dry_run: bool = False) -> int:
 
 def _jsonl_files(root: Path):
     if root.is_dir():
-        yield from sorted(path for pattern in ("*.jsonl", "*.jsonl.gz") for path in root.rglob(pattern)
-                          if not path.name.startswith("."))
+        yield from sorted(
+            path
+            for pattern in ("*.jsonl", "*.jsonl.gz")
+            for path in root.rglob(pattern)
+            if not path.name.startswith(".")
+        )
 
 
 def erase_files(root: Path, label: str, matcher: Matcher, linked: Linked, dry_run: bool = False) -> FileErasure:
@@ -688,8 +753,9 @@ def erase_files(root: Path, label: str, matcher: Matcher, linked: Linked, dry_ru
     for path in _jsonl_files(root):
         dropped = rewrite_without(path, lambda record: line_matches(record, matcher, linked), dry_run)
         if dropped:
-            source = next((part.removeprefix("source=") for part in path.parts if part.startswith("source=")),
-                          path.name)
+            source = next(
+                (part.removeprefix("source=") for part in path.parts if part.startswith("source=")), path.name
+            )
             result.records[source] = result.records.get(source, 0) + dropped
             result.files_rewritten += 1
     return result
@@ -723,7 +789,7 @@ class Erasure:
     # done; refused (a tag holds the subject: nothing changed); failed (``error`` says what stopped it, the counts
     # what was done before)
     status: str = "running"
-    tokens_found: int = 0   # contact tokens of the customer's complaints beyond those the request named
+    tokens_found: int = 0  # contact tokens of the customer's complaints beyond those the request named
     error: str | None = None
 
     @property
@@ -745,24 +811,40 @@ class Erasure:
             "reference": self.reference,
             "subject_hash": self.subject.fingerprint(),
             "subject_hash_algorithm": "HMAC-SHA256 under the profile's contact-token key of 'erasure-subject:' + "
-                                      "the sorted customer ids + '#' + the sorted contact tokens named or given "
-                                      "as contacts, each list joined by '|'",
-            "identifiers": {"customer_ids": len(self.subject.customer_ids), "contact_tokens": len(self.subject.tokens),
-                            "phones": len(self.subject.phones), "emails": len(self.subject.emails),
-                            "handles": len(self.subject.handles),
-                            "contact_tokens_of_their_complaints": self.tokens_found},
-            "tables": {name: {"rows": table.rows, "files_rewritten": table.files_rewritten,
-                              "snapshots": {ref: str(snapshot) for ref, snapshot in table.snapshots.items()},
-                              "hidden_rows_removed": table.hidden_rows}
-                       for name, table in self.tables.items()},
+            "the sorted customer ids + '#' + the sorted contact tokens named or given "
+            "as contacts, each list joined by '|'",
+            "identifiers": {
+                "customer_ids": len(self.subject.customer_ids),
+                "contact_tokens": len(self.subject.tokens),
+                "phones": len(self.subject.phones),
+                "emails": len(self.subject.emails),
+                "handles": len(self.subject.handles),
+                "contact_tokens_of_their_complaints": self.tokens_found,
+            },
+            "tables": {
+                name: {
+                    "rows": table.rows,
+                    "files_rewritten": table.files_rewritten,
+                    "snapshots": {ref: str(snapshot) for ref, snapshot in table.snapshots.items()},
+                    "hidden_rows_removed": table.hidden_rows,
+                }
+                for name, table in self.tables.items()
+            },
             "untouched_count_tables": list(COUNT_TABLES),
-            "files": {files.root: {"records": files.records, "files_rewritten": files.files_rewritten}
-                      for files in self.files},
+            "files": {
+                files.root: {"records": files.records, "files_rewritten": files.files_rewritten} for files in self.files
+            },
             "expire": self.expire,
-            "expiry": {name: {"seal_snapshot": str(result.seal_snapshot), "snapshots_expired": result.snapshots_expired,
-                              "files_removed": result.files_removed, "snapshots_left": result.snapshots_left,
-                              "unreferenced_files_holding_them": result.leftovers}
-                       for name, result in self.expiry.items()},
+            "expiry": {
+                name: {
+                    "seal_snapshot": str(result.seal_snapshot),
+                    "snapshots_expired": result.snapshots_expired,
+                    "files_removed": result.files_removed,
+                    "snapshots_left": result.snapshots_left,
+                    "unreferenced_files_holding_them": result.leftovers,
+                }
+                for name, result in self.expiry.items()
+            },
             "staging_runs_not_erased": len(self.staging_left),
         }
 
@@ -782,8 +864,17 @@ def write_audit(output_dir: str | Path, erasure: Erasure) -> Path:
     return path
 
 
-def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Subject, *, expire: bool = False,
-          reference: str | None = None, customers=(), erasure_id: str | None = None, dry_run: bool = False) -> Erasure:
+def erase(
+    output_dir: str | Path,
+    icebergs: dict[str, IcebergTable],
+    subject: Subject,
+    *,
+    expire: bool = False,
+    reference: str | None = None,
+    customers=(),
+    erasure_id: str | None = None,
+    dry_run: bool = False,
+) -> Erasure:
     """Erase ``subject`` from the warehouse tables given (name -> Iceberg table, or None when it does not exist),
     the lake and the review files under ``output_dir``; with ``expire``, from the tables' history too. ``customers``
     are the subject's customer-master rows (their contacts widen the subject). Writes the audit record and returns
@@ -793,7 +884,7 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
     the erasure would), change nothing, write no audit record."""
     if subject.empty:
         raise ErasureError("name the person: a customer id, a contact token or a contact")
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     erasure = Erasure(erasure_id or new_erasure_id(started), started, subject, reference, expire)
     output, linked = Path(output_dir), Linked()
     try:
@@ -801,8 +892,9 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
         erasure.tokens_found = len(found - subject.all_tokens)
         subject = subject.widened(customers, found)
         matcher = Matcher(subject)
-        present = {name: iceberg for name, iceberg in icebergs.items()
-                   if name in PERSONAL_TABLES and iceberg is not None}
+        present = {
+            name: iceberg for name, iceberg in icebergs.items() if name in PERSONAL_TABLES and iceberg is not None
+        }
         if expire:
             refuse_tags_holding(present, matcher, erasure.erasure_id)
         erase_tables(present, matcher, erasure.erasure_id, linked, erasure.tables, dry_run=dry_run)
@@ -818,7 +910,7 @@ def erase(output_dir: str | Path, icebergs: dict[str, IcebergTable], subject: Su
         erasure.error = (f"{type(error).__name__}: {error}".splitlines() or ["failed"])[0][:300]
         raise
     finally:
-        erasure.finished_at = dt.datetime.now(dt.timezone.utc)
+        erasure.finished_at = dt.datetime.now(dt.UTC)
         if not dry_run:
             write_audit(output, erasure)
     return erasure

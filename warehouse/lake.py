@@ -1,6 +1,7 @@
 """Finding one raw record in the data lake (``OUT/lake/raw/source=S/ingest_date=D/*.jsonl``), by where it was read
 from: the file (or live message id) and the line (or offset). No Beam: the review queue shows a record's
 original text with it, and re-injects a corrected copy of it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,15 @@ def _lines(path: Path):
         yield from stream
 
 
-def find_raw_record(output_dir: str | Path, source: str, reference: str | None, position: int | None,
-                    ingest_day: dt.date, batch_id: str | None = None, with_day: bool = False):
+def find_raw_record(
+    output_dir: str | Path,
+    source: str,
+    reference: str | None,
+    position: int | None,
+    ingest_day: dt.date,
+    batch_id: str | None = None,
+    with_day: bool = False,
+):
     """The lake record of ``source`` read from ``reference`` (its ``source_file``, or for a live message its
     ``message_id``) at ``position`` (its ``line``, or ``offset``); None when the lake holds no such record
     (expired, or the lake is elsewhere). A batch's lake files are named after its ``batch_id`` in the partition
@@ -26,8 +34,11 @@ def find_raw_record(output_dir: str | Path, source: str, reference: str | None, 
     ``with_day``, (the record, the day of the partition it is in)."""
     channel = Path(output_dir) / tables.LAKE.path / f"source={source}"
     candidates = sorted(channel.glob(f"ingest_date=*/{batch_id}-*.jsonl*")) if batch_id else []
-    candidates += [path for path in sorted((channel / f"ingest_date={ingest_day.isoformat()}").glob("*.jsonl*"))
-                   if path not in candidates]
+    candidates += [
+        path
+        for path in sorted((channel / f"ingest_date={ingest_day.isoformat()}").glob("*.jsonl*"))
+        if path not in candidates
+    ]
     for path in candidates:
         for line in _lines(path):
             try:

@@ -27,6 +27,7 @@ still reads. So:
 Every step has a dry run (``dry_run=True``; ``complaints warehouse maintain --dry-run``) that lists what it would do and
 changes nothing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -146,8 +147,9 @@ def _hadoop_current_metadata(root: str) -> str | None:
     return None
 
 
-def files_of_metadata(iceberg: IcebergTable, metadata: TableMetadata, skip_snapshots=frozenset(),
-                      table_is_local: bool = True) -> set[str]:
+def files_of_metadata(
+    iceberg: IcebergTable, metadata: TableMetadata, skip_snapshots=frozenset(), table_is_local: bool = True
+) -> set[str]:
     """Every file ``metadata`` references (normalised keys): the metadata files of its log, its statistics
     files, and for each snapshot not in ``skip_snapshots`` (whatever branch, tag or none holds it) the manifest
     list, its manifests and their live data and delete files (position and equality).
@@ -161,8 +163,9 @@ def files_of_metadata(iceberg: IcebergTable, metadata: TableMetadata, skip_snaps
         if snapshot.snapshot_id in skip_snapshots:
             continue
         if not snapshot.manifest_list:
-            raise UnreadableMetadata(f"snapshot {snapshot.snapshot_id} has no manifest list (a format this upkeep "
-                                     "does not read)")
+            raise UnreadableMetadata(
+                f"snapshot {snapshot.snapshot_id} has no manifest list (a format this upkeep does not read)"
+            )
         found.add(file_key(snapshot.manifest_list))
         for manifest in _manifests_of(iceberg, snapshot.manifest_list, table_is_local):
             key = file_key(manifest.manifest_path)
@@ -170,8 +173,9 @@ def files_of_metadata(iceberg: IcebergTable, metadata: TableMetadata, skip_snaps
             if key in manifests_read:
                 continue
             manifests_read.add(key)
-            found.update(file_key(entry.data_file.file_path)
-                         for entry in _entries_of(iceberg, manifest, table_is_local))
+            found.update(
+                file_key(entry.data_file.file_path) for entry in _entries_of(iceberg, manifest, table_is_local)
+            )
     return found
 
 
@@ -285,7 +289,7 @@ def protected_snapshots(metadata: TableMetadata, now: dt.datetime | None = None)
     """The snapshots expiry must keep: every branch's and tag's head, and the ancestors of a branch that its
     ``min-snapshots-to-keep`` / ``max-snapshot-age-ms`` (or the table's ``history.expire.min-snapshots-to-keep``
     / ``history.expire.max-snapshot-age-ms``, which other engines' users set) keeps."""
-    now_ms = (now or dt.datetime.now(dt.timezone.utc)).timestamp() * 1000
+    now_ms = (now or dt.datetime.now(dt.UTC)).timestamp() * 1000
     table_minimum = int(metadata.properties.get(MIN_SNAPSHOTS_PROPERTY, "1"))
     table_max_age = int(metadata.properties.get(MAX_SNAPSHOT_AGE_PROPERTY, "0")) or None
     by_id = {snapshot.snapshot_id: snapshot for snapshot in metadata.snapshots}
@@ -311,12 +315,16 @@ def snapshots_to_expire(metadata: TableMetadata, older_than: dt.datetime, now: d
     """The ids of the snapshots older than ``older_than`` that :func:`protected_snapshots` does not keep."""
     limit = older_than.timestamp() * 1000
     kept = protected_snapshots(metadata, now)
-    return sorted(snapshot.snapshot_id for snapshot in metadata.snapshots
-                  if snapshot.timestamp_ms < limit and snapshot.snapshot_id not in kept)
+    return sorted(
+        snapshot.snapshot_id
+        for snapshot in metadata.snapshots
+        if snapshot.timestamp_ms < limit and snapshot.snapshot_id not in kept
+    )
 
 
-def expire_snapshots(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool = False,
-                     attempts: int = 8) -> list[int]:
+def expire_snapshots(
+    iceberg: IcebergTable, older_than: dt.datetime, dry_run: bool = False, attempts: int = 8
+) -> list[int]:
     """Drop the snapshots :func:`snapshots_to_expire` names from the table's metadata with pyiceberg's
     ``table.maintenance.expire_snapshots()`` (which itself refuses to expire a branch or tag head); returns
     their ids (to expire, when ``dry_run``: nothing changes). Removes no file: their files become orphans.
@@ -335,19 +343,22 @@ def expire_snapshots(iceberg: IcebergTable, older_than: dt.datetime, dry_run: bo
             expiry = iceberg.maintenance.expire_snapshots().by_ids(expired)
             # pyiceberg's expiry applies to the catalog's newest metadata and would drop a ref that points at an
             # expired snapshot; require the refs it was planned against (its builder has no public way to)
-            expiry._requirements = tuple(AssertRefSnapshotId(ref=name, snapshot_id=ref.snapshot_id)
-                                         for name, ref in iceberg.metadata.refs.items())
+            expiry._requirements = tuple(
+                AssertRefSnapshotId(ref=name, snapshot_id=ref.snapshot_id)
+                for name, ref in iceberg.metadata.refs.items()
+            )
             try:
                 expiry.commit()
                 return expired
             except _RETRYABLE:
                 pass
-        time.sleep(min(5.0, 0.05 * 2 ** attempt))
+        time.sleep(min(5.0, 0.05 * 2**attempt))
     raise CommitConflict(f"{'.'.join(iceberg.name())}: snapshot expiry kept meeting other writers' commits")
 
 
-def expire_and_remove_orphans(iceberg: IcebergTable, expire_before: dt.datetime, orphans_before: dt.datetime,
-                              dry_run: bool = False) -> tuple[list[int], list[str]]:
+def expire_and_remove_orphans(
+    iceberg: IcebergTable, expire_before: dt.datetime, orphans_before: dt.datetime, dry_run: bool = False
+) -> tuple[list[int], list[str]]:
     """Expire the snapshots older than ``expire_before`` (:func:`expire_snapshots`), then remove the files
     older than ``orphans_before`` that nothing references any more (:func:`remove_orphans`); returns
     (expired snapshot ids, removed local paths). With ``dry_run`` nothing changes and both lists are what the
@@ -369,8 +380,8 @@ class CompactionPlan:
     """Which files compaction would rewrite: ``crowded`` holds one list of scan tasks per partition."""
 
     crowded: list[list] = field(default_factory=list)
-    with_deletes: int = 0        # data files left alone because delete files apply to them
-    refused: str = ""            # why the table is not compacted at all ("" when it is)
+    with_deletes: int = 0  # data files left alone because delete files apply to them
+    refused: str = ""  # why the table is not compacted at all ("" when it is)
 
     @property
     def files(self) -> int:
@@ -379,8 +390,11 @@ class CompactionPlan:
     def partitions(self, iceberg: IcebergTable) -> list[str]:
         """The crowded partitions as paths (``alert_date=2026-11-26``), each with its number of files."""
         specs = iceberg.metadata.specs()
-        return [f"{specs[tasks[0].file.spec_id].partition_to_path(tasks[0].file.partition, iceberg.schema())} "
-                f"({len(tasks)} files)" for tasks in self.crowded]
+        return [
+            f"{specs[tasks[0].file.spec_id].partition_to_path(tasks[0].file.partition, iceberg.schema())} "
+            f"({len(tasks)} files)"
+            for tasks in self.crowded
+        ]
 
 
 def compaction_plan(iceberg: IcebergTable, min_files: int) -> CompactionPlan:
@@ -421,11 +435,17 @@ def compact(iceberg: IcebergTable, min_files: int, attempts: int = 8) -> Compact
                 with iceberg.transaction() as transaction:
                     with transaction.update_snapshot(snapshot_properties={"writer": "maintain"}).overwrite() as rewrite:
                         for tasks in plan.crowded:
-                            rows = ArrowScan(table_metadata=iceberg.metadata, io=iceberg.io,
-                                             projected_schema=iceberg.schema(), row_filter=AlwaysTrue()
-                                             ).to_table(tasks=tasks)
-                            new_files = list(_dataframe_to_data_files(iceberg.metadata, rows, iceberg.io,
-                                                                      write_uuid=write_uuid, counter=counter))
+                            rows = ArrowScan(
+                                table_metadata=iceberg.metadata,
+                                io=iceberg.io,
+                                projected_schema=iceberg.schema(),
+                                row_filter=AlwaysTrue(),
+                            ).to_table(tasks=tasks)
+                            new_files = list(
+                                _dataframe_to_data_files(
+                                    iceberg.metadata, rows, iceberg.io, write_uuid=write_uuid, counter=counter
+                                )
+                            )
                             written.extend(new_files)
                             for task in tasks:
                                 rewrite.delete_data_file(task.file)
@@ -435,7 +455,7 @@ def compact(iceberg: IcebergTable, min_files: int, attempts: int = 8) -> Compact
             except _RETRYABLE:
                 for data_file in written:
                     iceberg.io.delete(data_file.file_path)
-        time.sleep(min(5.0, 0.05 * 2 ** attempt))
+        time.sleep(min(5.0, 0.05 * 2**attempt))
     raise CommitConflict(f"{'.'.join(iceberg.name())}: compaction kept meeting other writers' commits")
 
 
@@ -459,8 +479,15 @@ def _current_files(iceberg: IcebergTable) -> tuple[int, int, int]:
     return data, rows, deletes
 
 
-def maintain_table(iceberg: IcebergTable, *, min_files: int, retention: dt.timedelta, orphan_age: dt.timedelta,
-                   now: dt.datetime | None = None, dry_run: bool = False) -> TableUpkeep:
+def maintain_table(
+    iceberg: IcebergTable,
+    *,
+    min_files: int,
+    retention: dt.timedelta,
+    orphan_age: dt.timedelta,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> TableUpkeep:
     """Compact, expire and remove orphans in one table, in that order (compaction's replaced files become
     orphans once the snapshots that still reference them expire).
 
@@ -468,22 +495,25 @@ def maintain_table(iceberg: IcebergTable, *, min_files: int, retention: dt.timed
     nothing has changed. With ``dry_run`` nothing changes at all; the result lists the partitions, snapshots
     and files the run would compact, expire and remove (orphans as they would be once those snapshots expired;
     files a compaction would replace are not among them: they are still referenced until a later run)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     upkeep = TableUpkeep(iceberg.name()[-1], dry_run=dry_run)
     iceberg.refresh()
     referenced_files(iceberg)  # every reference readable, or stop before anything changes
     upkeep.files_before, rows_before, upkeep.delete_files = _current_files(iceberg)
     plan = compaction_plan(iceberg, min_files) if dry_run else compact(iceberg, min_files)
-    upkeep.expired_ids, upkeep.orphans = expire_and_remove_orphans(iceberg, now - retention, now - orphan_age,
-                                                                   dry_run=dry_run)
+    upkeep.expired_ids, upkeep.orphans = expire_and_remove_orphans(
+        iceberg, now - retention, now - orphan_age, dry_run=dry_run
+    )
     upkeep.partitions_compacted, upkeep.files_compacted = len(plan.crowded), plan.files
     upkeep.crowded_partitions = plan.partitions(iceberg)
     upkeep.snapshots_expired, upkeep.orphans_removed = len(upkeep.expired_ids), len(upkeep.orphans)
     if plan.refused:
         upkeep.notes.append(plan.refused)
     if plan.with_deletes:
-        upkeep.notes.append(f"{plan.with_deletes} data file(s) with delete files not compacted (other engines' "
-                            "deletes apply to them; their engine's rewrite handles them)")
+        upkeep.notes.append(
+            f"{plan.with_deletes} data file(s) with delete files not compacted (other engines' "
+            "deletes apply to them; their engine's rewrite handles them)"
+        )
     if not is_local(iceberg.location()):
         upkeep.notes.append("orphan files not looked for: the table is not on the local disk")
     upkeep.files_after, upkeep.rows, upkeep.delete_files = _current_files(iceberg)

@@ -13,6 +13,7 @@ What other modules call: ``scan_tasks`` (the planned files of a snapshot, each w
 ``read_tasks`` / ``read_iceberg`` / ``read_arrow`` (rows with deletes applied), ``equality_delete_files`` and
 ``refuse_equality_deletes`` (the check), ``table_state`` (what a reader sees).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,7 +52,7 @@ class TableState:
     ``rows`` counts the rows of the data files before deletes."""
 
     name: str
-    snapshot_id: int | None   # None: the table does not exist yet, or has no snapshot
+    snapshot_id: int | None  # None: the table does not exist yet, or has no snapshot
     files: tuple[str, ...]
     rows: int
     deleted: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -77,9 +78,8 @@ def parse_as_of(text: str) -> int | dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"--as-of {text!r} is neither a snapshot id nor an ISO time (2026-11-26T12:00:00Z)") \
-            from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        raise ValueError(f"--as-of {text!r} is neither a snapshot id nor an ISO time (2026-11-26T12:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def snapshot_id_as_of(iceberg: IcebergTable, as_of: int | dt.datetime | None) -> int | None:
@@ -107,8 +107,11 @@ def equality_delete_files(iceberg: IcebergTable, snapshot_id: int | None = None)
     for manifest in snapshot.manifests(iceberg.io):
         if manifest.content != ManifestContent.DELETES:
             continue
-        found.extend(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(iceberg.io)
-                     if entry.data_file.content == DataFileContent.EQUALITY_DELETES)
+        found.extend(
+            entry.data_file.file_path
+            for entry in manifest.fetch_manifest_entry(iceberg.io)
+            if entry.data_file.content == DataFileContent.EQUALITY_DELETES
+        )
     return sorted(found)
 
 
@@ -122,7 +125,8 @@ def refuse_equality_deletes(iceberg: IcebergTable, snapshot_id: int | None = Non
             f"table {name} holds {len(found)} equality delete file(s) (Flink upserts write them) that this reader "
             f"cannot apply, so it is not read rather than read wrong; apply them in Spark: CALL {SPARK_CATALOG}."
             f"system.rewrite_data_files(table => '{name}', options => map('rewrite-all', 'true', "
-            f"'remove-dangling-deletes', 'true'))")
+            f"'remove-dangling-deletes', 'true'))"
+        )
 
 
 def scan_tasks(iceberg: IcebergTable, snapshot_id: int | None = None) -> list[FileScanTask]:
@@ -135,17 +139,20 @@ def scan_tasks(iceberg: IcebergTable, snapshot_id: int | None = None) -> list[Fi
     return list(iceberg.scan(snapshot_id=snapshot_id).plan_files())
 
 
-def read_tasks(iceberg: IcebergTable, tasks, snapshot_id: int | None = None,
-               columns: tuple[str, ...] | None = None) -> pa.Table:
+def read_tasks(
+    iceberg: IcebergTable, tasks, snapshot_id: int | None = None, columns: tuple[str, ...] | None = None
+) -> pa.Table:
     """The live rows of the data files of ``tasks`` (from ``scan_tasks``): each file's position deletes applied
     (pyiceberg's reader), columns as of the snapshot's schema (``columns``: only those)."""
     projected = iceberg.scan(snapshot_id=snapshot_id, selected_fields=columns or ("*",)).projection()
-    return ArrowScan(table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=projected,
-                     row_filter=AlwaysTrue()).to_table(tasks=list(tasks))
+    return ArrowScan(
+        table_metadata=iceberg.metadata, io=iceberg.io, projected_schema=projected, row_filter=AlwaysTrue()
+    ).to_table(tasks=list(tasks))
 
 
-def read_iceberg(iceberg: IcebergTable, snapshot_id: int | None = None,
-                 columns: tuple[str, ...] | None = None) -> pa.Table:
+def read_iceberg(
+    iceberg: IcebergTable, snapshot_id: int | None = None, columns: tuple[str, ...] | None = None
+) -> pa.Table:
     """Every live row of a snapshot of ``iceberg`` (default: the current one), deletes applied; raises
     ``EqualityDeletes`` for a snapshot it cannot read right."""
     refuse_equality_deletes(iceberg, snapshot_id)
@@ -161,11 +168,19 @@ def table_state(iceberg: IcebergTable | None, name: str, as_of=None) -> TableSta
     if snapshot_id is None:
         return TableState(name, None, (), 0)
     tasks = sorted(scan_tasks(iceberg, snapshot_id), key=lambda task: local_path(task.file.file_path))
-    deleted = tuple((local_path(task.file.file_path),
-                     tuple(sorted(local_path(delete.file_path) for delete in task.delete_files)))
-                    for task in tasks if task.delete_files)
-    return TableState(name, snapshot_id, tuple(local_path(task.file.file_path) for task in tasks),
-                      sum(task.file.record_count for task in tasks), deleted, tuple(tasks))
+    deleted = tuple(
+        (local_path(task.file.file_path), tuple(sorted(local_path(delete.file_path) for delete in task.delete_files)))
+        for task in tasks
+        if task.delete_files
+    )
+    return TableState(
+        name,
+        snapshot_id,
+        tuple(local_path(task.file.file_path) for task in tasks),
+        sum(task.file.record_count for task in tasks),
+        deleted,
+        tuple(tasks),
+    )
 
 
 def read_arrow(config: CatalogConfig, name: str, as_of=None, columns: tuple[str, ...] | None = None) -> pa.Table:

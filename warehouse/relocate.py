@@ -24,6 +24,7 @@ of Puffin files (statistics; deletion vectors of format-version 3 tables: refuse
 A manifest field pyiceberg does not read (a delete file's optional ``referenced_data_file`` hint) is not carried over;
 readers then match the delete file to data files by its ``file_path`` bounds, with the same result.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,17 +38,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.avro.file import AvroFile
-from pyiceberg.io.pyarrow import (PyArrowFileIO, compute_statistics_plan, data_file_statistics_from_parquet_metadata,
-                                  parquet_path_to_id_mapping)
-from pyiceberg.manifest import (DATA_FILE_TYPE, DEFAULT_READ_VERSION, MANIFEST_LIST_FILE_SCHEMAS, DataFileContent,
-                                ManifestContent, ManifestEntryStatus, read_manifest_list,
-                                write_manifest, write_manifest_list)
+from pyiceberg.io.pyarrow import (
+    PyArrowFileIO,
+    compute_statistics_plan,
+    data_file_statistics_from_parquet_metadata,
+    parquet_path_to_id_mapping,
+)
+from pyiceberg.manifest import (
+    DATA_FILE_TYPE,
+    DEFAULT_READ_VERSION,
+    MANIFEST_LIST_FILE_SCHEMAS,
+    DataFileContent,
+    ManifestContent,
+    ManifestEntryStatus,
+    read_manifest_list,
+    write_manifest,
+    write_manifest_list,
+)
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import FromInputFile, ToOutputFile
 from pyiceberg.types import LongType, NestedField, StringType
 
-from warehouse.catalog import (CATALOG_FILE, CatalogConfig, CatalogEntry, catalog_entries, inside, open_catalog,
-                               recorded_warehouse)
+from warehouse.catalog import (
+    CATALOG_FILE,
+    CatalogConfig,
+    CatalogEntry,
+    catalog_entries,
+    inside,
+    open_catalog,
+    recorded_warehouse,
+)
 from warehouse.replace import DeleteManifestWriter
 from warehouse.uris import is_local, local_path, normalise_uri
 
@@ -72,7 +92,7 @@ class PathMove:
     new: str
 
     @classmethod
-    def of(cls, old: str, new: str) -> "PathMove":
+    def of(cls, old: str, new: str) -> PathMove:
         given = normalise_uri(old)
         return cls(tuple(dict.fromkeys((given, os.path.realpath(given)))), os.path.realpath(normalise_uri(new)))
 
@@ -80,7 +100,7 @@ class PathMove:
         """The normalised local ``path`` under the new directory, or None when it is not under the old one."""
         for root in self.old:
             if path == root or path.startswith(root.rstrip("/") + "/"):
-                return self.new + path[len(root.rstrip("/")):] if path != root else self.new
+                return self.new + path[len(root.rstrip("/")) :] if path != root else self.new
         return None
 
     def __call__(self, uri: str) -> str:
@@ -129,7 +149,8 @@ def warehouse_dirs(old: str, new: str) -> tuple[str, str]:
     ``warehouse`` folders when ``new`` is an output directory (``OUT``, holding ``OUT/warehouse/catalog.db``)."""
     new_path = os.path.abspath(local_path(new))
     if not os.path.exists(os.path.join(new_path, CATALOG_FILE)) and os.path.exists(
-            os.path.join(new_path, "warehouse", CATALOG_FILE)):
+        os.path.join(new_path, "warehouse", CATALOG_FILE)
+    ):
         return posixpath.join(normalise_uri(old), "warehouse"), os.path.join(new_path, "warehouse")
     return normalise_uri(old), new_path
 
@@ -144,9 +165,11 @@ def relocate_warehouse(old: str, new: str) -> Relocation:
     old, new = warehouse_dirs(old, new)
     catalog_file = os.path.join(new, CATALOG_FILE)
     if not os.path.isfile(catalog_file):
-        raise RelocationError(f"no warehouse catalog at {catalog_file}: --to names the copied warehouse directory "
-                              "(a warehouse on a shared catalog, [warehouse] catalog_uri, has none there: relocate "
-                              "rewrites only an embedded catalog)")
+        raise RelocationError(
+            f"no warehouse catalog at {catalog_file}: --to names the copied warehouse directory "
+            "(a warehouse on a shared catalog, [warehouse] catalog_uri, has none there: relocate "
+            "rewrites only an embedded catalog)"
+        )
     move = PathMove.of(old, new)
     for root in move.old:
         if inside(move.new, root) or inside(root, move.new):
@@ -159,15 +182,19 @@ def relocate_warehouse(old: str, new: str) -> Relocation:
         if move.applies(entry.metadata_location):
             to_move.append(entry)
         elif not inside(entry.metadata_location, new):
-            raise RelocationError(f"table {entry.namespace}.{entry.name} of {new}'s catalog points at "
-                                  f"{recorded_warehouse(entry, new)}, not at {old}: relocate --from that directory")
+            raise RelocationError(
+                f"table {entry.namespace}.{entry.name} of {new}'s catalog points at "
+                f"{recorded_warehouse(entry, new)}, not at {old}: relocate --from that directory"
+            )
     rewriter = _Rewriter(move)
     try:
         results = tuple(rewriter.table(entry) for entry in to_move)
         missing = [path for result in results for path in result.missing]
         if missing:
-            raise RelocationError(f"the copy lacks {len(missing)} file(s) its tables need, e.g. {missing[0]}: copy the "
-                                  "whole warehouse directory again (while no commit runs) and relocate that")
+            raise RelocationError(
+                f"the copy lacks {len(missing)} file(s) its tables need, e.g. {missing[0]}: copy the "
+                "whole warehouse directory again (while no commit runs) and relocate that"
+            )
         rewriter.replace_all()
         _point_catalog(catalog, move)
     finally:
@@ -195,10 +222,12 @@ def _point_catalog(catalog, move: PathMove) -> None:
     with Session(catalog.engine) as session, session.begin():
         for row in session.scalars(select(IcebergTables).where(IcebergTables.catalog_name == catalog.name)):
             row.metadata_location = move(row.metadata_location) if row.metadata_location else None
-            row.previous_metadata_location = (move(row.previous_metadata_location)
-                                              if row.previous_metadata_location else None)
-        for row in session.scalars(select(IcebergNamespaceProperties)
-                                   .where(IcebergNamespaceProperties.catalog_name == catalog.name)):
+            row.previous_metadata_location = (
+                move(row.previous_metadata_location) if row.previous_metadata_location else None
+            )
+        for row in session.scalars(
+            select(IcebergNamespaceProperties).where(IcebergNamespaceProperties.catalog_name == catalog.name)
+        ):
             row.property_value = move(row.property_value)
 
 
@@ -256,12 +285,16 @@ class _Rewriter:
         try:
             metadata = FromInputFile.table_metadata(self.io.new_input(current))
         except ValueError as error:  # pydantic's ValidationError is one: a view's metadata, a damaged file
-            raise RelocationError(f"{current} is not the metadata of an Iceberg table (a view?), which relocate "
-                                  f"cannot rewrite: {str(error).splitlines()[0]}") from None
+            raise RelocationError(
+                f"{current} is not the metadata of an Iceberg table (a view?), which relocate "
+                f"cannot rewrite: {str(error).splitlines()[0]}"
+            ) from None
         if metadata.format_version > 2:
-            raise RelocationError(f"table {result.table} is Iceberg format version {metadata.format_version}: "
-                                  "its deletion vectors (Puffin) cannot be rewritten here; relocate it with "
-                                  "Iceberg's rewrite_table_path (Spark) instead")
+            raise RelocationError(
+                f"table {result.table} is Iceberg format version {metadata.format_version}: "
+                "its deletion vectors (Puffin) cannot be rewritten here; relocate it with "
+                "Iceberg's rewrite_table_path (Spark) instead"
+            )
         self._metadata_file(current, metadata, result, strict=True)
         for logged in metadata.metadata_log:
             path = self._local(logged.metadata_file)
@@ -275,17 +308,25 @@ class _Rewriter:
         for snapshot in metadata.snapshots:
             self._manifest_list(snapshot, metadata, result, strict)
             snapshots.append(snapshot.model_copy(update={"manifest_list": move(snapshot.manifest_list)}))
-        rewritten = metadata.model_copy(update={
-            "location": move(metadata.location),
-            "properties": {key: move(value) for key, value in metadata.properties.items()},
-            "snapshots": snapshots,
-            "metadata_log": [logged.model_copy(update={"metadata_file": move(logged.metadata_file)})
-                             for logged in metadata.metadata_log],
-            "statistics": [stats.model_copy(update={"statistics_path": move(stats.statistics_path)})
-                           for stats in metadata.statistics],
-            "partition_statistics": [stats.model_copy(update={"statistics_path": move(stats.statistics_path)})
-                                     for stats in metadata.partition_statistics],
-        })
+        rewritten = metadata.model_copy(
+            update={
+                "location": move(metadata.location),
+                "properties": {key: move(value) for key, value in metadata.properties.items()},
+                "snapshots": snapshots,
+                "metadata_log": [
+                    logged.model_copy(update={"metadata_file": move(logged.metadata_file)})
+                    for logged in metadata.metadata_log
+                ],
+                "statistics": [
+                    stats.model_copy(update={"statistics_path": move(stats.statistics_path)})
+                    for stats in metadata.statistics
+                ],
+                "partition_statistics": [
+                    stats.model_copy(update={"statistics_path": move(stats.statistics_path)})
+                    for stats in metadata.partition_statistics
+                ],
+            }
+        )
         temporary = self._temporary(path)
         ToOutputFile.table_metadata(rewritten, self.io.new_output(temporary))
         self.pending[path] = temporary
@@ -299,12 +340,19 @@ class _Rewriter:
             if strict:
                 result.missing.append(path)
             return
-        manifests = [self._manifest(manifest, metadata, result, strict)
-                     for manifest in read_manifest_list(self.io.new_input(path))]
+        manifests = [
+            self._manifest(manifest, metadata, result, strict)
+            for manifest in read_manifest_list(self.io.new_input(path))
+        ]
         temporary = self._temporary(path)
-        with write_manifest_list(metadata.format_version, self.io.new_output(temporary), snapshot.snapshot_id,
-                                 snapshot.parent_snapshot_id, snapshot.sequence_number,
-                                 _avro_codec(_avro_header(self.io, path))) as writer:
+        with write_manifest_list(
+            metadata.format_version,
+            self.io.new_output(temporary),
+            snapshot.snapshot_id,
+            snapshot.parent_snapshot_id,
+            snapshot.sequence_number,
+            _avro_codec(_avro_header(self.io, path)),
+        ) as writer:
             writer.add_manifests(manifests)
         self.pending[path] = temporary
         result.manifest_lists += 1
@@ -336,13 +384,22 @@ class _Rewriter:
         # the schema the manifest was written with (its header says; the table's current one otherwise)
         schema = Schema.model_validate_json(header["schema"]) if "schema" in header else metadata.schema()
         temporary = self._temporary(path)
-        with _manifest_writer(manifest.content, metadata.format_version, metadata.specs()[manifest.partition_spec_id],
-                              schema, self.io.new_output(temporary), manifest.added_snapshot_id,
-                              _avro_codec(header)) as writer:
+        with _manifest_writer(
+            manifest.content,
+            metadata.format_version,
+            metadata.specs()[manifest.partition_spec_id],
+            schema,
+            self.io.new_output(temporary),
+            manifest.added_snapshot_id,
+            _avro_codec(header),
+        ) as writer:
             for entry in entries:
                 writer.add_entry(entry)
-        _set(record, MANIFEST_LIST_FILE_SCHEMAS[DEFAULT_READ_VERSION],
-             manifest_length=writer.to_manifest_file().manifest_length)
+        _set(
+            record,
+            MANIFEST_LIST_FILE_SCHEMAS[DEFAULT_READ_VERSION],
+            manifest_length=writer.to_manifest_file().manifest_length,
+        )
         self.pending[path] = temporary
         self.manifests[path] = record
         result.manifests += 1
@@ -364,16 +421,19 @@ class _Rewriter:
         for name in ("column_sizes", "value_counts", "null_value_counts", "lower_bounds", "upper_bounds"):
             known = getattr(data_file, name)
             if known is not None:
-                changes[name] = {key: statistics[name].get(key, value) if key in (DELETE_FILE_PATH_ID, DELETE_POS_ID)
-                                 else value for key, value in known.items()}
+                changes[name] = {
+                    key: statistics[name].get(key, value) if key in (DELETE_FILE_PATH_ID, DELETE_POS_ID) else value
+                    for key, value in known.items()
+                }
         if data_file.split_offsets is not None:
             changes["split_offsets"] = statistics["split_offsets"]
         _set(data_file, DATA_FILE_TYPE[DEFAULT_READ_VERSION], **changes)
 
     def _rewrite_delete_file(self, path: str) -> tuple[int, dict]:
         source = pq.ParquetFile(path)
-        compression = source.metadata.row_group(0).column(0).compression.lower() if source.metadata.num_row_groups \
-            else "snappy"
+        compression = (
+            source.metadata.row_group(0).column(0).compression.lower() if source.metadata.num_row_groups else "snappy"
+        )
         table = source.read()
         column = table.schema.get_field_index("file_path")
         if column < 0:
@@ -383,14 +443,18 @@ class _Rewriter:
         moved = pa.array([self.move(value) for value in unique.to_pylist()], type=paths.type)
         table = table.set_column(column, table.schema.field(column), pc.take(moved, pc.index_in(paths, unique)))
         temporary = self._temporary(path)
-        pq.write_table(table, temporary, compression=compression if compression != "uncompressed" else "none",
-                       store_schema=False)
+        pq.write_table(
+            table, temporary, compression=compression if compression != "uncompressed" else "none", store_schema=False
+        )
         self.pending[path] = temporary
-        schema = Schema(NestedField(DELETE_FILE_PATH_ID, "file_path", StringType(), required=True),
-                        NestedField(DELETE_POS_ID, "pos", LongType(), required=True))
+        schema = Schema(
+            NestedField(DELETE_FILE_PATH_ID, "file_path", StringType(), required=True),
+            NestedField(DELETE_POS_ID, "pos", LongType(), required=True),
+        )
         plan = compute_statistics_plan(schema, {"write.metadata.metrics.default": "full"})
-        statistics = data_file_statistics_from_parquet_metadata(pq.ParquetFile(temporary).metadata, plan,
-                                                                parquet_path_to_id_mapping(schema))
+        statistics = data_file_statistics_from_parquet_metadata(
+            pq.ParquetFile(temporary).metadata, plan, parquet_path_to_id_mapping(schema)
+        )
         serialised = {**statistics.to_serialized_dict(), "split_offsets": statistics.split_offsets}
         return os.path.getsize(temporary), serialised
 

@@ -13,11 +13,18 @@ delete file may name several data files of a partition: it can only go once none
 ``stage_replacement`` stages the snapshot in a transaction. The committer (``warehouse/commit.py``) uses both;
 so should anything else that rewrites data files (compaction, erasure).
 """
+
 from __future__ import annotations
 
 from pyiceberg.exceptions import ValidationException
-from pyiceberg.manifest import (DataFile, DataFileContent, ManifestContent, ManifestEntry, ManifestEntryStatus,
-                                ManifestWriterV2)
+from pyiceberg.manifest import (
+    DataFile,
+    DataFileContent,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+    ManifestWriterV2,
+)
 from pyiceberg.table import FileScanTask
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.snapshots import Operation
@@ -46,15 +53,20 @@ class ReplaceFiles(_OverwriteFiles):
     properties) as replace: ...`` inside ``with table.transaction() as transaction``."""
 
     def __init__(self, transaction, snapshot_properties: dict[str, str]):
-        super().__init__(operation=Operation.OVERWRITE, transaction=transaction, io=transaction._table.io,
-                         snapshot_properties=snapshot_properties)
+        super().__init__(
+            operation=Operation.OVERWRITE,
+            transaction=transaction,
+            io=transaction._table.io,
+            snapshot_properties=snapshot_properties,
+        )
 
     def _manifest_writer(self, manifest) -> ManifestWriterV2:
         spec = self.spec(manifest.partition_spec_id)
         if manifest.content == ManifestContent.DATA:
             return self.new_manifest_writer(spec)
-        return DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id,
-                                     self._compression)
+        return DeleteManifestWriter(
+            spec, self.schema(), self.new_manifest_output(), self._snapshot_id, self._compression
+        )
 
     def _existing_manifests(self) -> list:
         """The parent's manifests, those holding a removed file rewritten without it (a data file's deleted entry
@@ -87,8 +99,11 @@ class ReplaceFiles(_OverwriteFiles):
 
     def _deleted_entries(self) -> list[ManifestEntry]:
         """Deleted entries for the removed data files; every removed file must be live in the parent."""
-        snapshot = self._transaction.table_metadata.snapshot_by_id(self._parent_snapshot_id) \
-            if self._parent_snapshot_id is not None else None
+        snapshot = (
+            self._transaction.table_metadata.snapshot_by_id(self._parent_snapshot_id)
+            if self._parent_snapshot_id is not None
+            else None
+        )
         deleted, found = [], set()
         evaluators = KeyDefaultDict(self._build_manifest_evaluator)
         for manifest in snapshot.manifests(self._io) if snapshot else []:
@@ -99,18 +114,28 @@ class ReplaceFiles(_OverwriteFiles):
                     continue
                 found.add(entry.data_file.file_path)
                 if entry.data_file.content == DataFileContent.DATA:
-                    deleted.append(ManifestEntry.from_args(
-                        status=ManifestEntryStatus.DELETED, snapshot_id=self._snapshot_id,
-                        sequence_number=entry.sequence_number, file_sequence_number=entry.file_sequence_number,
-                        data_file=entry.data_file))
+                    deleted.append(
+                        ManifestEntry.from_args(
+                            status=ManifestEntryStatus.DELETED,
+                            snapshot_id=self._snapshot_id,
+                            sequence_number=entry.sequence_number,
+                            file_sequence_number=entry.file_sequence_number,
+                            data_file=entry.data_file,
+                        )
+                    )
         missing = sorted(f.file_path for f in self._deleted_data_files if f.file_path not in found)
         if missing:
             raise ValidationException(f"Missing required files to delete: {', '.join(missing)}")
         return deleted
 
 
-def stage_replacement(transaction, removed: list[DataFile], added: list[DataFile], dropped_deletes: list[DataFile],
-                      properties: dict[str, str]) -> None:
+def stage_replacement(
+    transaction,
+    removed: list[DataFile],
+    added: list[DataFile],
+    dropped_deletes: list[DataFile],
+    properties: dict[str, str],
+) -> None:
     """Stage in ``transaction`` (``with table.transaction() as transaction``) one snapshot that removes the data
     files ``removed`` and the position delete files ``dropped_deletes`` (from ``delete_files_to_drop``) and adds
     the data files ``added``: pyiceberg's own overwrite when no delete file goes, ``ReplaceFiles`` otherwise."""
@@ -136,8 +161,9 @@ def _named_data_files(iceberg: IcebergTable, delete_file: DataFile, cache: dict)
     return cache[delete_file.file_path]
 
 
-def delete_files_to_drop(iceberg: IcebergTable, tasks: list[FileScanTask], removed: set[str],
-                         cache: dict | None = None) -> tuple[list[DataFile], list[FileScanTask]]:
+def delete_files_to_drop(
+    iceberg: IcebergTable, tasks: list[FileScanTask], removed: set[str], cache: dict | None = None
+) -> tuple[list[DataFile], list[FileScanTask]]:
     """Which position delete files leave the table when the data files ``removed`` (normalised URIs) do.
 
     ``tasks``: the snapshot's scan tasks (``warehouse.read.scan_tasks``). A delete file applied to a removed data

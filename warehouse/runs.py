@@ -4,6 +4,7 @@ A run id is stamped on every row a run writes, in its snapshots' summaries and o
 time and is unique without a coordinator: ``20261202T133629Z-96bc5e`` (UTC start to the second, then 24 random
 bits). Flink lower-cases job names; ``runners/flink_supervisor.py`` gives such an id its capitals back.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,5 +13,5 @@ import secrets
 
 def new_run_id(started_at: dt.datetime | None = None) -> str:
     """A new run id for a run started at ``started_at`` (default now, UTC)."""
-    started_at = started_at or dt.datetime.now(dt.timezone.utc)
+    started_at = started_at or dt.datetime.now(dt.UTC)
     return f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"

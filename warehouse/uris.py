@@ -9,6 +9,7 @@ key) or :func:`local_path` (a path the OS opens), never through string prefixes 
 Object-store URIs (``s3://bucket/key``, ``gs://...``, ``abfss://...``) are kept as they are apart from a
 lower-cased scheme and the collapse of repeated slashes in the key.
 """
+
 from __future__ import annotations
 
 import os

@@ -12,6 +12,7 @@ Bad arguments, a missing input directory or an unwritable output give one clear 
 non-zero exit, never a traceback (2 usage, 3 input/output, 4 pipeline failed, 5 counts did not balance: the one
 mapping is ``common.exit_code``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,14 +26,28 @@ from beam_pipelines.cli.log_filters import keep_runner_noise_off_the_terminal
 from transforms.garbage_collection import ask_workers_to_tune, skip_collections_at_exit
 
 #: The top-level entries of the CLI (a command, or a group of commands), in the order ``--help`` lists them.
-COMMANDS: dict[str, Command | Group] = {entry.name: entry for entry in (
-    generate.GROUP, pipelines.BATCH, pipelines.STREAM, ingest.GROUP, models.GROUP, warehouse_commands.GROUP,
-    serving.QUERY, serving.SERVE, serving.REPORT, operations.ALERT)}
+COMMANDS: dict[str, Command | Group] = {
+    entry.name: entry
+    for entry in (
+        generate.GROUP,
+        pipelines.BATCH,
+        pipelines.STREAM,
+        ingest.GROUP,
+        models.GROUP,
+        warehouse_commands.GROUP,
+        serving.QUERY,
+        serving.SERVE,
+        serving.REPORT,
+        operations.ALERT,
+    )
+}
 #: The top-level packages of each extra, to name what is missing when a command's extra is not installed.
-EXTRA_PACKAGES = {"pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
-                  "serving": ("duckdb", "fastapi", "uvicorn", "plotly", "holidays", "sklearn", "pandas"),
-                  "ingest": ("confluent_kafka", "aiohttp", "google"),
-                  "warehouse": ("pyiceberg", "sqlalchemy")}
+EXTRA_PACKAGES = {
+    "pipeline": ("apache_beam", "phonenumbers", "defusedxml", "sklearn", "vaderSentiment"),
+    "serving": ("duckdb", "fastapi", "uvicorn", "plotly", "holidays", "sklearn", "pandas"),
+    "ingest": ("confluent_kafka", "aiohttp", "google"),
+    "warehouse": ("pyiceberg", "sqlalchemy"),
+}
 
 
 def leaf_commands() -> dict[str, Command]:
@@ -50,15 +65,21 @@ def build_parser(selected: str | None = None) -> Parser:
     """The parser of every command; only ``selected``'s arguments are added (its words, e.g. ``model train``: a
     command's arguments may need its extra installed, e.g. the pipelines' options are Beam ``PipelineOptions``),
     so ``--help`` needs none."""
-    parser = Parser(prog="complaints", description="Beejan complaint data platform: pipelines and tools.",
-                    epilog="`complaints COMMAND --help` says more of one; exit codes: 2 bad use, 3 input or "
-                           "output, 4 the pipeline failed, 5 counts or quality refused the commit.")
+    parser = Parser(
+        prog="complaints",
+        description="Beejan complaint data platform: pipelines and tools.",
+        epilog="`complaints COMMAND --help` says more of one; exit codes: 2 bad use, 3 input or "
+        "output, 4 the pipeline failed, 5 counts or quality refused the commit.",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, entry in COMMANDS.items():
         if isinstance(entry, Group):
-            group = subparsers.add_parser(name, help=entry.help, description=entry.help[0].upper() + entry.help[1:]
-                                          + ".", epilog=entry.epilog or f"`complaints {name} COMMAND --help` says "
-                                                                        "more of one.")
+            group = subparsers.add_parser(
+                name,
+                help=entry.help,
+                description=entry.help[0].upper() + entry.help[1:] + ".",
+                epilog=entry.epilog or f"`complaints {name} COMMAND --help` says more of one.",
+            )
             commands = group.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
             for command in entry.commands:
                 _add_command(commands, command, f"{name} {command.name}", selected)
@@ -68,8 +89,12 @@ def build_parser(selected: str | None = None) -> Parser:
 
 
 def _add_command(subparsers, command: Command, path: str, selected: str | None) -> None:
-    subparser = subparsers.add_parser(command.name, help=command.help, epilog=command.epilog,
-                                      description=command.help[0].upper() + command.help[1:] + ".")
+    subparser = subparsers.add_parser(
+        command.name,
+        help=command.help,
+        epilog=command.epilog,
+        description=command.help[0].upper() + command.help[1:] + ".",
+    )
     if path == selected:
         command.add_arguments(subparser)
 
@@ -97,8 +122,7 @@ def run(command: Command, args, extra: list[str]) -> int:
     if command.beam_options:
         return command.run(args, extra)
     if extra:
-        raise CliError(f"complaints {args.command}: unrecognised arguments: {' '.join(extra)} (see --help)",
-                       EXIT_USAGE)
+        raise CliError(f"complaints {args.command}: unrecognised arguments: {' '.join(extra)} (see --help)", EXIT_USAGE)
     return command.run(args)
 
 
@@ -137,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(COMMANDS[args.command], Group):
                 if args.subcommand is None:
                     names = ", ".join(command.name for command in COMMANDS[args.command].commands)
-                    raise CliError(f"complaints {args.command}: name one of its commands: {names} (see --help)",
-                                   EXIT_USAGE)
+                    raise CliError(
+                        f"complaints {args.command}: name one of its commands: {names} (see --help)", EXIT_USAGE
+                    )
                 args.command = f"{args.command} {args.subcommand}"
             command = leaf_commands()[args.command]
             if command.beam_options:  # a pipeline: this process and its workers do record work
@@ -146,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             return run(command, args, extra)
         except ModuleNotFoundError as error:
             if selected and error.name and error.name.split(".")[0] in EXTRA_PACKAGES[selected.extra]:
-                raise CliError(f"complaints {path} needs the '{selected.extra}' extra: pip install "
-                               f"'beejan-complaints[{selected.extra}]' (module {error.name} is missing)") from None
+                raise CliError(
+                    f"complaints {path} needs the '{selected.extra}' extra: pip install "
+                    f"'beejan-complaints[{selected.extra}]' (module {error.name} is missing)"
+                ) from None
             raise
-    except Exception as error:  # noqa: BLE001 - a moved warehouse is one line whatever the command; others as before
+    except Exception as error:  # a moved warehouse is one line whatever the command; others as before
         moved = moved_warehouse(error)
         if moved is not None:
             print(f"complaints {path}: {moved}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """What every command of the ``complaints`` CLI shares: the command and group records, one-line errors with the
 one mapping from what went wrong to an exit code, argument types, and checks of the paths a command is given."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,8 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 EXIT_USAGE, EXIT_INPUT, EXIT_FAILED, EXIT_UNBALANCED = 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
@@ -17,11 +18,11 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_USAGE: "bad use: an unknown flag, a missing or malformed argument (one line says which)",
     EXIT_INPUT: "input or output: a missing input directory, an unreadable file, an unwritable output, a "
-                "warehouse or catalog that cannot be opened",
+    "warehouse or catalog that cannot be opened",
     EXIT_FAILED: "the pipeline failed (a bug: too many unexpected errors in a stage), or its commit failed: "
-                 "nothing was committed; the schedules retry it",
+    "nothing was committed; the schedules retry it",
     EXIT_UNBALANCED: "the counts did not balance, or the output broke a [quality] limit: nothing was committed, "
-                     "the staged output is kept; a retry would fail the same way",
+    "the staged output is kept; a retry would fail the same way",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM): what had been committed stays",
 }
 DEFAULT_WAREHOUSE = os.environ.get("COMPLAINTS_WAREHOUSE", "out/warehouse")
@@ -41,10 +42,13 @@ def _failures() -> tuple:
     found = []
     batch = sys.modules.get("beam_pipelines.batch")
     if batch is not None:
-        found += [(batch.InputError, EXIT_INPUT), (batch.UnbalancedRun, EXIT_UNBALANCED),
-                  (batch.BrokenStage, EXIT_FAILED),  # a bug: the schedules retry it (before its base, RefusedRun)
-                  (batch.RefusedRun, EXIT_UNBALANCED),  # the data broke a [quality] limit: a retry fails the same
-                  (batch.CommitFailed, EXIT_FAILED)]
+        found += [
+            (batch.InputError, EXIT_INPUT),
+            (batch.UnbalancedRun, EXIT_UNBALANCED),
+            (batch.BrokenStage, EXIT_FAILED),  # a bug: the schedules retry it (before its base, RefusedRun)
+            (batch.RefusedRun, EXIT_UNBALANCED),  # the data broke a [quality] limit: a retry fails the same
+            (batch.CommitFailed, EXIT_FAILED),
+        ]
     catalog = sys.modules.get("warehouse.catalog")
     if catalog is not None:
         found.append((catalog.WarehouseMoved, EXIT_INPUT))

@@ -1,5 +1,6 @@
 """``complaints ingest publish|webform|x``: the ingestion edge (``ingest/``) that puts live complaints on the Kafka
 or Pub/Sub topics, and the transport flags the streaming pipeline shares."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,16 @@ import signal
 import sys
 import threading
 
-from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_USAGE, CliError, Command, Group, non_negative, positive,
-                                       positive_float)
+from beam_pipelines.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CliError,
+    Command,
+    Group,
+    non_negative,
+    positive,
+    positive_float,
+)
 from ingest.transport import add_transport_arguments
 
 
@@ -27,14 +36,18 @@ def transport_config(args):
 
     topics = {"twitter": args.twitter_topic, "webform": args.webform_topic}
     if args.transport == "kafka":
-        return KafkaConfig(bootstrap_servers=args.kafka_bootstrap_servers, topics=topics,
-                           group_id=getattr(args, "group_id", "complaints-stream"),
-                           expansion_service=getattr(args, "expansion_service", "localhost:18097"),
-                           max_records=getattr(args, "max_records", None),
-                           commit_on_finalize=commits_on_finalize(getattr(args, "runner", None) or "PrismRunner"))
+        return KafkaConfig(
+            bootstrap_servers=args.kafka_bootstrap_servers,
+            topics=topics,
+            group_id=getattr(args, "group_id", "complaints-stream"),
+            expansion_service=getattr(args, "expansion_service", "localhost:18097"),
+            max_records=getattr(args, "max_records", None),
+            commit_on_finalize=commits_on_finalize(getattr(args, "runner", None) or "PrismRunner"),
+        )
     if not args.pubsub_project:
-        raise CliError(f"complaints {args.command}: Pub/Sub needs --pubsub-project (or GOOGLE_CLOUD_PROJECT)",
-                       EXIT_USAGE)
+        raise CliError(
+            f"complaints {args.command}: Pub/Sub needs --pubsub-project (or GOOGLE_CLOUD_PROJECT)", EXIT_USAGE
+        )
     return PubSubConfig(project=args.pubsub_project, topics=topics)
 
 
@@ -49,9 +62,12 @@ def checked_publisher(args):
 
 
 def publish_arguments(parser) -> None:
-    parser.add_argument("--from", dest="input_dir", required=True,
-                        help="directory with twitter/*.jsonl and webforms/*.jsonl|*.form (e.g. from `complaints "
-                             "generate day`)")
+    parser.add_argument(
+        "--from",
+        dest="input_dir",
+        required=True,
+        help="directory with twitter/*.jsonl and webforms/*.jsonl|*.form (e.g. from `complaints generate day`)",
+    )
     parser.add_argument("--rate", type=positive_float, help="messages per second (default: as fast as it goes)")
     parser.add_argument("--limit", type=positive, help="publish at most this many messages")
     add_transport_arguments(parser)
@@ -73,27 +89,31 @@ def run_publish(args) -> int:
     print("published " + ", ".join(f"{n} {source} messages" for source, n in sorted(published.items())))
     batch_only = [folder for folder in ("sms", "phone_logs") if os.path.isdir(os.path.join(args.input_dir, folder))]
     if batch_only:
-        print(f"complaints ingest publish: {' and '.join(f'{folder}/' for folder in batch_only)} left out: SMS "
-              "gateway files and call-centre exports are batch inputs (complaints batch), only Twitter/X and web "
-              "forms are live",
-              file=sys.stderr)
+        print(
+            f"complaints ingest publish: {' and '.join(f'{folder}/' for folder in batch_only)} left out: SMS "
+            "gateway files and call-centre exports are batch inputs (complaints batch), only Twitter/X and web "
+            "forms are live",
+            file=sys.stderr,
+        )
     return 0
 
 
 def endpoint_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=positive, default=8085)
-    parser.add_argument("--profile", help="dev (default), staging, prod, or a .toml file: its [webform] section "
-                                          "(limits, origins, trusted proxies, keys)")
+    parser.add_argument(
+        "--profile",
+        help="dev (default), staging, prod, or a .toml file: its [webform] section "
+        "(limits, origins, trusted proxies, keys)",
+    )
     add_transport_arguments(parser)
 
 
 def endpoint_config(args):
     """The endpoint's configuration from the profile's ``[webform]`` section and the keys it names."""
     from beam_pipelines.config import ConfigError, load_section, webform_keys
-    from ingest.webform_endpoint import EndpointConfig
-
     from beam_pipelines.parameters import validation_rules
+    from ingest.webform_endpoint import EndpointConfig
 
     try:
         settings = load_section("webform", args.profile)
@@ -114,8 +134,11 @@ def run_webform_endpoint(args) -> int:
     transport = transport_config(args)
     try:
         # librdkafka gives up on a message as the endpoint stops waiting for it, so its answer is rarely "unknown"
-        publisher = KafkaPublisher(transport, message_timeout=settings.delivery_timeout_seconds) \
-            if isinstance(transport, KafkaConfig) else checked_publisher(args)
+        publisher = (
+            KafkaPublisher(transport, message_timeout=settings.delivery_timeout_seconds)
+            if isinstance(transport, KafkaConfig)
+            else checked_publisher(args)
+        )
         publisher.check()
     except TransportError as error:
         raise CliError(f"complaints {args.command}: {error}") from None
@@ -124,8 +147,12 @@ def run_webform_endpoint(args) -> int:
     if "COMPLAINTS_LOG_LEVEL" not in os.environ:
         for name in ("complaints.webform", "complaints.transport"):
             logging.getLogger(name).setLevel(logging.INFO)
-    print(f"web-form endpoint on http://{args.host}:{args.port}/webforms publishing to {args.transport} "
-          f"topic {args.webform_topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(
+        f"web-form endpoint on http://{args.host}:{args.port}/webforms publishing to {args.transport} "
+        f"topic {args.webform_topic} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         serve(publisher, args.host, args.port, config)
     finally:
@@ -134,22 +161,42 @@ def run_webform_endpoint(args) -> int:
 
 
 def x_stream_arguments(parser) -> None:
-    parser.add_argument("--url", default="https://api.x.com/2/tweets/search/stream",
-                        help="the filtered-stream endpoint")
+    parser.add_argument(
+        "--url", default="https://api.x.com/2/tweets/search/stream", help="the filtered-stream endpoint"
+    )
     parser.add_argument("--max-posts", type=positive, help="stop after this many posts (duplicates not counted)")
-    parser.add_argument("--spool-dir", default=os.environ.get("COMPLAINTS_X_SPOOL", "x-stream-spool"),
-                        help="where posts the transport has not confirmed wait, on disk, to be sent again (also "
-                             "after a restart); default x-stream-spool or COMPLAINTS_X_SPOOL")
-    parser.add_argument("--backfill-minutes", type=backfill_minutes, default=5,
-                        help="minutes of posts X replays on each reconnect, 1-5 (0: off, for access levels "
-                             "without backfill); default 5")
-    parser.add_argument("--flush-seconds", type=positive_float, default=10.0,
-                        help="on stopping, how long to wait for the transport to confirm what is in flight "
-                             "before it goes to the spool (default 10)")
-    parser.add_argument("--max-in-flight", type=positive, default=1000,
-                        help="stop reading X while this many posts await the transport's confirmation")
-    parser.add_argument("--spool-max-mb", type=positive, default=1024,
-                        help="stop reading X while the spool holds this many megabytes (default 1024)")
+    parser.add_argument(
+        "--spool-dir",
+        default=os.environ.get("COMPLAINTS_X_SPOOL", "x-stream-spool"),
+        help="where posts the transport has not confirmed wait, on disk, to be sent again (also "
+        "after a restart); default x-stream-spool or COMPLAINTS_X_SPOOL",
+    )
+    parser.add_argument(
+        "--backfill-minutes",
+        type=backfill_minutes,
+        default=5,
+        help="minutes of posts X replays on each reconnect, 1-5 (0: off, for access levels "
+        "without backfill); default 5",
+    )
+    parser.add_argument(
+        "--flush-seconds",
+        type=positive_float,
+        default=10.0,
+        help="on stopping, how long to wait for the transport to confirm what is in flight "
+        "before it goes to the spool (default 10)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=positive,
+        default=1000,
+        help="stop reading X while this many posts await the transport's confirmation",
+    )
+    parser.add_argument(
+        "--spool-max-mb",
+        type=positive,
+        default=1024,
+        help="stop reading X while the spool holds this many megabytes (default 1024)",
+    )
     add_transport_arguments(parser)
 
 
@@ -174,15 +221,28 @@ def run_x_stream(args) -> int:
 
     def stop_reading(signum, frame):
         if not stop.is_set():
-            print(f"complaints ingest x: {signal.Signals(signum).name}: stopping; flushing what is in flight "
-                  f"(at most {args.flush_seconds:.0f} s), the rest goes to the spool", file=sys.stderr, flush=True)
+            print(
+                f"complaints ingest x: {signal.Signals(signum).name}: stopping; flushing what is in flight "
+                f"(at most {args.flush_seconds:.0f} s), the rest goes to the spool",
+                file=sys.stderr,
+                flush=True,
+            )
         stop.set()
 
     previous = {signum: signal.signal(signum, stop_reading) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        stats = run_connector(args.url, token, publisher, args.spool_dir, max_posts=args.max_posts,
-                              backfill_minutes=args.backfill_minutes, stop=stop, flush_seconds=args.flush_seconds,
-                              max_in_flight=args.max_in_flight, spool_max_bytes=args.spool_max_mb << 20)
+        stats = run_connector(
+            args.url,
+            token,
+            publisher,
+            args.spool_dir,
+            max_posts=args.max_posts,
+            backfill_minutes=args.backfill_minutes,
+            stop=stop,
+            flush_seconds=args.flush_seconds,
+            max_in_flight=args.max_in_flight,
+            spool_max_bytes=args.spool_max_mb << 20,
+        )
     except XStreamError as error:
         raise CliError(f"complaints ingest x: {error}") from None
     except OSError as error:
@@ -192,15 +252,30 @@ def run_x_stream(args) -> int:
             signal.signal(signum, handler)
     print(stats.summary(), flush=True)
     if stats.delivery.lost:
-        raise CliError(f"complaints ingest x: {stats.delivery.lost} posts lost (each logged with its post id)",
-                       EXIT_FAILED)
+        raise CliError(
+            f"complaints ingest x: {stats.delivery.lost} posts lost (each logged with its post id)", EXIT_FAILED
+        )
     return 0
 
 
-GROUP = Group("ingest", "the live edge: put complaints on the Kafka or Pub/Sub topics the stream reads", (
-    Command("publish", "replay channel files into the live topics", publish_arguments, run_publish, extra="ingest"),
-    Command("webform", "HTTP endpoint that accepts web-form posts and publishes them", endpoint_arguments,
-            run_webform_endpoint, extra="ingest"),
-    Command("x", "read the X API v2 filtered stream and publish each post (bearer token from X_BEARER_TOKEN)",
-            x_stream_arguments, run_x_stream, extra="ingest"),
-))
+GROUP = Group(
+    "ingest",
+    "the live edge: put complaints on the Kafka or Pub/Sub topics the stream reads",
+    (
+        Command("publish", "replay channel files into the live topics", publish_arguments, run_publish, extra="ingest"),
+        Command(
+            "webform",
+            "HTTP endpoint that accepts web-form posts and publishes them",
+            endpoint_arguments,
+            run_webform_endpoint,
+            extra="ingest",
+        ),
+        Command(
+            "x",
+            "read the X API v2 filtered stream and publish each post (bearer token from X_BEARER_TOKEN)",
+            x_stream_arguments,
+            run_x_stream,
+            extra="ingest",
+        ),
+    ),
+)

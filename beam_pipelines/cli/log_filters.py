@@ -10,6 +10,7 @@ a program using the library as a library sees every record its runners log).
   holds that channel, so it cannot be fixed here; it is dropped from the terminal, and the Java worker's own log
   still has it.
 """
+
 from __future__ import annotations
 
 import logging

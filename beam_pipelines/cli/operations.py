@@ -1,5 +1,6 @@
 """``complaints alert``: what every schedule (``runners/airflow/dags``) runs when a task fails, a failure alert to
 the profile's webhook."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,10 +35,13 @@ def alert_arguments(parser) -> None:
 def send_alert(payload: dict, webhook_url: str, timeout: float) -> int:
     """POST ``payload`` as JSON to ``webhook_url``; returns the HTTP status (raises ``OSError`` when it cannot be
     delivered, ``urllib.error.HTTPError`` on a non-2xx answer)."""
-    request = urllib.request.Request(webhook_url, data=json.dumps(payload).encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "User-Agent": "beejan-complaints-alert"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's own URL
+    request = urllib.request.Request(
+        webhook_url,
+        data=json.dumps(payload).encode("utf-8"),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "beejan-complaints-alert"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # the operator's own URL
         return response.status
 
 
@@ -53,7 +57,7 @@ def run_alert(args) -> int:
             raise CliError(f"complaints alert: standard input is not a JSON object: {error}", EXIT_USAGE) from None
         if not isinstance(payload, dict):
             raise CliError("complaints alert: standard input is not a JSON object", EXIT_USAGE)
-    payload.setdefault("sent_at", dt.datetime.now(dt.timezone.utc).isoformat())
+    payload.setdefault("sent_at", dt.datetime.now(dt.UTC).isoformat())
     url = os.environ.get(settings.webhook_url_env) or settings.webhook_url
     if not url:
         print("ALERT " + json.dumps(payload), flush=True)
@@ -64,11 +68,17 @@ def run_alert(args) -> int:
         status = send_alert(payload, url, settings.timeout_seconds)
     except (OSError, urllib.error.HTTPError) as error:
         print("ALERT " + json.dumps(payload), flush=True)  # not lost: it is in the log
-        raise CliError(f"complaints alert: the webhook did not take the alert ({error}); printed instead",
-                       EXIT_FAILED) from None
+        raise CliError(
+            f"complaints alert: the webhook did not take the alert ({error}); printed instead", EXIT_FAILED
+        ) from None
     print(f"alert delivered ({status})")
     return 0
 
 
-ALERT = Command("alert", "send an alert (JSON on stdin, or --message) to the profile's [alerts] webhook",
-                alert_arguments, run_alert, extra="pipeline")
+ALERT = Command(
+    "alert",
+    "send an alert (JSON on stdin, or --message) to the profile's [alerts] webhook",
+    alert_arguments,
+    run_alert,
+    extra="pipeline",
+)

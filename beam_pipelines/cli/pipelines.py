@@ -5,6 +5,7 @@ A batch reads one of three inputs and runs them through the same batch graph, co
 files (``--input-dir``), the lake's raw records of some days again (``--from-lake``: ``beam_pipelines/reprocess.py``)
 or the review queue's corrected records (``--from-review``: ``beam_pipelines/review.py``); whichever it was, a
 failure is reported in one line with the exit code of ``common.exit_code``."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,20 @@ import signal
 import sys
 import threading
 
-from beam_pipelines.cli.common import (EXIT_FAILED, EXIT_UNBALANCED, EXIT_USAGE, CliError, Command, Group, absolute,
-                                       check_writable, date, exit_code, failure_reason, pipeline_failure)
+from beam_pipelines.cli.common import (
+    EXIT_FAILED,
+    EXIT_UNBALANCED,
+    EXIT_USAGE,
+    CliError,
+    Command,
+    Group,
+    absolute,
+    check_writable,
+    date,
+    exit_code,
+    failure_reason,
+    pipeline_failure,
+)
 from beam_pipelines.cli.ingest import transport_config
 
 BEAM_OPTIONS_EPILOG = "Other --flags are Beam pipeline options and pass through unchanged."
@@ -36,12 +49,17 @@ def settings_for_pipeline(args, beam_args: list[str], runner: str):
         raise CliError(f"complaints {args.command}: {error}", EXIT_USAGE) from None
     for flag, close in unknown_options(beam_args, also_known=("--runner", "--quiet")):
         if runner in FORWARDING_RUNNERS:
-            print(f"complaints {args.command}: passing {flag} to {runner} as is (not a Python option of Beam's)",
-                  file=sys.stderr)
+            print(
+                f"complaints {args.command}: passing {flag} to {runner} as is (not a Python option of Beam's)",
+                file=sys.stderr,
+            )
             continue
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-        raise CliError(f"complaints {args.command}: unknown option {flag}{hint}: neither ours nor a Beam "
-                       f"pipeline option (see --help)", EXIT_USAGE)
+        raise CliError(
+            f"complaints {args.command}: unknown option {flag}{hint}: neither ours nor a Beam "
+            f"pipeline option (see --help)",
+            EXIT_USAGE,
+        )
     for flag in beam_args:
         if not flag.startswith("--"):
             raise CliError(f"complaints {args.command}: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
@@ -51,10 +69,12 @@ def settings_for_pipeline(args, beam_args: list[str], runner: str):
         raise CliError(f"complaints {args.command}: {error}") from None
 
 
-PUBLIC_KEY_WARNING = ("complaints {command}: WARNING: contact tokens are made with the {profile} profile's public "
-                      "key, so anyone with this repository can reverse them to phone numbers and e-mails: set "
-                      "COMPLAINTS_CONTACT_TOKEN_KEY to a secret for real data (this run's manifest records it; "
-                      "`complaints serve` refuses such a warehouse beyond loopback)")
+PUBLIC_KEY_WARNING = (
+    "complaints {command}: WARNING: contact tokens are made with the {profile} profile's public "
+    "key, so anyone with this repository can reverse them to phone numbers and e-mails: set "
+    "COMPLAINTS_CONTACT_TOKEN_KEY to a secret for real data (this run's manifest records it; "
+    "`complaints serve` refuses such a warehouse beyond loopback)"
+)
 
 
 def warn_if_public_key(settings, command: str) -> None:
@@ -177,9 +197,11 @@ def checked_model_factory(model_dir: str | None):
     return factory
 
 
-BATCH_EPILOG = ("One of --input-dir (a day of channel files), --from-lake (the lake's raw records of the days "
-                "--start to --end, through today's rules and models: same complaint_ids, rows replaced) or "
-                "--from-review (the review queue's corrected records). " + BEAM_OPTIONS_EPILOG)
+BATCH_EPILOG = (
+    "One of --input-dir (a day of channel files), --from-lake (the lake's raw records of the days "
+    "--start to --end, through today's rules and models: same complaint_ids, rows replaced) or "
+    "--from-review (the review queue's corrected records). " + BEAM_OPTIONS_EPILOG
+)
 
 
 def batch_arguments(parser) -> None:
@@ -189,24 +211,38 @@ def batch_arguments(parser) -> None:
     files = parser.add_argument_group("a day of channel files")
     BatchOptions.add_arguments(files)
     lake = parser.add_argument_group("the lake's days again, or the review queue's corrections (OUT/lake)")
-    lake.add_argument("--from-lake", action="store_true",
-                      help="reprocess the raw records the lake under --output-dir received from --start to --end, "
-                           "one run per day")
+    lake.add_argument(
+        "--from-lake",
+        action="store_true",
+        help="reprocess the raw records the lake under --output-dir received from --start to --end, one run per day",
+    )
     lake.add_argument("--start", type=date, metavar="YYYY-MM-DD", help="with --from-lake: first ingest date")
     lake.add_argument("--end", type=date, metavar="YYYY-MM-DD", help="with --from-lake: last ingest date (inclusive)")
-    lake.add_argument("--from-review", action="store_true",
-                      help="re-inject the review queue's corrected records (their originals found in the lake), one "
-                           "run per original batch day; also writes the reviewers' labels for `complaints model "
-                           "train`")
-    lake.add_argument("--customers", help="customer master to link with: a CSV file or a folder of them, e.g. the "
-                                          "batch input's customers/ (default: none, every complaint is flagged "
-                                          "unknown_customer)")
-    parser.add_argument("--runner", default="DirectRunner",
-                        help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner")
+    lake.add_argument(
+        "--from-review",
+        action="store_true",
+        help="re-inject the review queue's corrected records (their originals found in the lake), one "
+        "run per original batch day; also writes the reviewers' labels for `complaints model "
+        "train`",
+    )
+    lake.add_argument(
+        "--customers",
+        help="customer master to link with: a CSV file or a folder of them, e.g. the "
+        "batch input's customers/ (default: none, every complaint is flagged "
+        "unknown_customer)",
+    )
+    parser.add_argument(
+        "--runner",
+        default="DirectRunner",
+        help="DirectRunner (default, local), FlinkRunner, DataflowRunner or any Beam runner",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
-    parser.add_argument("--detach", action="store_true",
-                        help="submit the job and exit without waiting (Flink, Dataflow): the job commits by itself "
-                             "and writes its manifest, OUT/_runs/RUN_ID.json, whose status says how it ended")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="submit the job and exit without waiting (Flink, Dataflow): the job commits by itself "
+        "and writes its manifest, OUT/_runs/RUN_ID.json, whose status says how it ended",
+    )
 
 
 def checked(check, args):
@@ -222,15 +258,30 @@ def checked(check, args):
 def batch_input(args) -> str:
     """Which input the batch reads, ``files``, ``lake`` or ``review``, after checking that exactly one is named
     and that the flags given belong to it."""
-    named = [flag for flag, given in (("--input-dir", args.input_dir), ("--from-lake", args.from_lake),
-                                      ("--from-review", args.from_review)) if given]
+    named = [
+        flag
+        for flag, given in (
+            ("--input-dir", args.input_dir),
+            ("--from-lake", args.from_lake),
+            ("--from-review", args.from_review),
+        )
+        if given
+    ]
     if len(named) != 1:
-        raise CliError(f"complaints batch: {'give only one of' if named else 'name the input:'} --input-dir, "
-                       "--from-lake or --from-review (see --help)", EXIT_USAGE)
+        raise CliError(
+            f"complaints batch: {'give only one of' if named else 'name the input:'} --input-dir, "
+            "--from-lake or --from-review (see --help)",
+            EXIT_USAGE,
+        )
     kind = {"--input-dir": "files", "--from-lake": "lake", "--from-review": "review"}[named[0]]
-    belongs = {"--date": ("files", args.date), "--batch-id": ("files", args.batch_id),
-               "--include": ("files", args.include), "--start": ("lake", args.start), "--end": ("lake", args.end),
-               "--customers": ("lake review", args.customers)}
+    belongs = {
+        "--date": ("files", args.date),
+        "--batch-id": ("files", args.batch_id),
+        "--include": ("files", args.include),
+        "--start": ("lake", args.start),
+        "--end": ("lake", args.end),
+        "--customers": ("lake review", args.customers),
+    }
     for flag, (kinds, given) in belongs.items():
         if given is not None and kind not in kinds.split():
             raise CliError(f"complaints batch: {flag} does not go with {named[0]} (see --help)", EXIT_USAGE)
@@ -253,8 +304,11 @@ def run_batch_command(args, beam_args: list[str]) -> int:
     if kind == "files":
         return _batch_of_files(args, beam_args, settings, output_dir)
     if "://" not in output_dir and not os.path.isdir(os.path.join(output_dir, "lake")):
-        whose = "the batches and streams whose records to reprocess" if kind == "lake" else \
-            "whose review queue to re-inject"
+        whose = (
+            "the batches and streams whose records to reprocess"
+            if kind == "lake"
+            else "whose review queue to re-inject"
+        )
         raise CliError(f"complaints batch: {args.output_dir} has no lake/ (the --output-dir of {whose})")
     if kind == "review" and "://" in output_dir:
         raise CliError("complaints batch: --from-review works on a local --output-dir", EXIT_USAGE)
@@ -279,39 +333,68 @@ def _batch_of_files(args, beam_args: list[str], settings, output_dir: str) -> in
         raise CliError(f"complaints batch: input directory {args.input_dir} does not exist")
     model_factory = checked_model_factory(os.path.abspath(args.model_dir) if args.model_dir else None)
     try:
-        plan = plan_batch(input_dir, output_dir, settings, batch_date=batch_date, batch_id=args.batch_id,
-                          runner=args.runner, beam_args=beam_args, include=args.include)
+        plan = plan_batch(
+            input_dir,
+            output_dir,
+            settings,
+            batch_date=batch_date,
+            batch_id=args.batch_id,
+            runner=args.runner,
+            beam_args=beam_args,
+            include=args.include,
+        )
     except Exception as error:  # noqa: BLE001 - an unusable input: one line, exit 3 (the one mapping)
         raise pipeline_failure(error, "batch", "nothing was committed") from None
     check_writable(output_dir)  # only once there is something to write: a bad input leaves no empty folder
     if plan.ignored:
         listed = "; ".join(f"{entry['path']} ({entry['reason']})" for entry in plan.ignored[:5])
         more = f"; and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
-        print(f"complaints batch: {len(plan.ignored)} files in the channel folders are not read (listed in the "
-              f"manifest as ignored_files): {listed}{more}", file=sys.stderr)
+        print(
+            f"complaints batch: {len(plan.ignored)} files in the channel folders are not read (listed in the "
+            f"manifest as ignored_files): {listed}{more}",
+            file=sys.stderr,
+        )
     warn_if_public_key(settings, "batch")
     if batch_date is None:
-        named = sorted({day for day in (day_in_name(f.display_path) for f in plan.files if f.source != "customers")
-                        if day is not None})
+        named = sorted(
+            {
+                day
+                for day in (day_in_name(f.display_path) for f in plan.files if f.source != "customers")
+                if day is not None
+            }
+        )
         if len(named) > 1:
-            print(f"complaints batch: the input files are named for {len(named)} days ({named[0]} to {named[-1]}); "
-                  f"the batch is filed under {plan.batch_date} (--date D to choose)", file=sys.stderr)
+            print(
+                f"complaints batch: the input files are named for {len(named)} days ({named[0]} to {named[-1]}); "
+                f"the batch is filed under {plan.batch_date} (--date D to choose)",
+                file=sys.stderr,
+            )
     if not any(f.source == "customers" for f in plan.files):
-        print(f"complaints batch: no customer master under {args.input_dir}/customers/: every complaint will be "
-              "flagged unknown_customer", file=sys.stderr)
+        print(
+            f"complaints batch: no customer master under {args.input_dir}/customers/: every complaint will be "
+            "flagged unknown_customer",
+            file=sys.stderr,
+        )
     if not args.quiet:
         total = sum(f.size for f in plan.files)
-        print(f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
-              f"{plan.shards} shards, runner {plan.runner}; running...", file=sys.stderr, flush=True)
+        print(
+            f"run {plan.run_id}: batch {plan.batch_id}, {len(plan.files)} input files ({total / 1e6:.1f} MB), "
+            f"{plan.shards} shards, runner {plan.runner}; running...",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         with one_line_on_interrupt("batch", output_dir):
-            manifest = run_batch(plan, settings, model_factory, show_progress=not (args.quiet or args.detach),
-                                 wait=not args.detach)
+            manifest = run_batch(
+                plan, settings, model_factory, show_progress=not (args.quiet or args.detach), wait=not args.detach
+            )
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
         raise pipeline_failure(error, "batch", "nothing was committed") from None
     if args.detach:
-        print(f"run {plan.run_id}: submitted to {plan.runner}; the job commits by itself and its manifest "
-              f"{run_records.manifest_path(output_dir, plan.run_id)} says how it ended")
+        print(
+            f"run {plan.run_id}: submitted to {plan.runner}; the job commits by itself and its manifest "
+            f"{run_records.manifest_path(output_dir, plan.run_id)} says how it ended"
+        )
         return 0
     print(format_summary(manifest))
     return 0
@@ -330,13 +413,25 @@ def _batch_of_the_lake(args, beam_args: list[str], settings, output_dir: str, mo
         if plan is None:
             print(f"{day}: the lake holds no records ingested that day; nothing to reprocess", file=sys.stderr)
         else:
-            print(f"{day}: run {plan.run_id}, {sum(1 for f in plan.files if f.source == 'lake')} lake files; "
-                  "running...", file=sys.stderr, flush=True)
+            print(
+                f"{day}: run {plan.run_id}, {sum(1 for f in plan.files if f.source == 'lake')} lake files; running...",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
         with one_line_on_interrupt("batch", output_dir):
-            results = run_reprocess(output_dir, settings, args.start, args.end, model_factory,
-                                    customers=args.customers, runner=args.runner, beam_args=beam_args, on_day=on_day)
+            results = run_reprocess(
+                output_dir,
+                settings,
+                args.start,
+                args.end,
+                model_factory,
+                customers=args.customers,
+                runner=args.runner,
+                beam_args=beam_args,
+                on_day=on_day,
+            )
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
         raise pipeline_failure(error, "batch", "that day was not committed") from None
     for day, manifest in results:
@@ -355,18 +450,33 @@ def _batch_of_the_review_queue(args, beam_args: list[str], settings, output_dir:
 
     try:
         with one_line_on_interrupt("batch", output_dir):
-            result = run_reinjection(output_dir, settings, model_factory, customers=args.customers,
-                                     runner=args.runner, beam_args=beam_args, on_run=on_run)
+            result = run_reinjection(
+                output_dir,
+                settings,
+                model_factory,
+                customers=args.customers,
+                runner=args.runner,
+                beam_args=beam_args,
+                on_run=on_run,
+            )
     except Exception as error:  # noqa: BLE001 - a failed run is reported in one line; details are logged
         raise pipeline_failure(error, "batch", "the corrections stay pending") from None
     outcomes: dict[str, int] = {}
     for item_id, outcome in result["items"]:
         outcomes[outcome["result"]] = outcomes.get(outcome["result"], 0) + 1
-        print(f"{item_id}: {outcome['result']}" + (f" {outcome.get('complaint_id') or outcome.get('reason', '')}"
-                                                    if outcome["result"] in ("written", "rejected") else ""))
+        print(
+            f"{item_id}: {outcome['result']}"
+            + (
+                f" {outcome.get('complaint_id') or outcome.get('reason', '')}"
+                if outcome["result"] in ("written", "rejected")
+                else ""
+            )
+        )
     summary = ", ".join(f"{n} {result_}" for result_, n in sorted(outcomes.items())) or "nothing pending"
-    print(f"re-injected {len(result['items'])} corrections ({summary}) in {len(result['runs'])} runs; "
-          f"{result['labels']} labelled examples in {os.path.join(output_dir, REVIEW_DIR, LABELS_FILE)}")
+    print(
+        f"re-injected {len(result['items'])} corrections ({summary}) in {len(result['runs'])} runs; "
+        f"{result['labels']} labelled examples in {os.path.join(output_dir, REVIEW_DIR, LABELS_FILE)}"
+    )
     return 0
 
 
@@ -375,8 +485,10 @@ def stream_arguments(parser) -> None:
 
     StreamOptions.add_arguments(parser, required=True)
     ComplaintsOptions.add_arguments(parser, required=True)
-    parser.add_argument("--runner", help="PrismRunner (default for kafka), DirectRunner (default for pubsub), "
-                                         "FlinkRunner, DataflowRunner")
+    parser.add_argument(
+        "--runner",
+        help="PrismRunner (default for kafka), DirectRunner (default for pubsub), FlinkRunner, DataflowRunner",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the final totals")
 
 
@@ -401,15 +513,26 @@ def run_stream_command(args, beam_args: list[str]) -> int:
         except ModelDirectoryError as error:
             raise CliError(f"complaints stream run: --model-watch {error}") from None
     checked_model_factory(model_dir)
-    timing = stream_timing(settings.streaming, window_seconds=args.window_seconds,
-                           allowed_lateness_seconds=args.allowed_lateness, early_firing_count=args.early_firing_count,
-                           dedupe_horizon_seconds=args.dedupe_horizon)
-    plan = StreamPlan(output_dir, args.stream_id or f"stream-{args.transport}", timing,
-                      customers_path=absolute(args.customers) if args.customers else None,
-                      model_dir=model_dir, shards=args.shards, model_watch=args.model_watch,
-                      model_watch_seconds=args.model_watch_seconds, bounded=args.max_records is not None,
-                      catalog=catalog_config(settings.warehouse, output_dir),
-                      commit_attempts=settings.warehouse.commit_attempts)
+    timing = stream_timing(
+        settings.streaming,
+        window_seconds=args.window_seconds,
+        allowed_lateness_seconds=args.allowed_lateness,
+        early_firing_count=args.early_firing_count,
+        dedupe_horizon_seconds=args.dedupe_horizon,
+    )
+    plan = StreamPlan(
+        output_dir,
+        args.stream_id or f"stream-{args.transport}",
+        timing,
+        customers_path=absolute(args.customers) if args.customers else None,
+        model_dir=model_dir,
+        shards=args.shards,
+        model_watch=args.model_watch,
+        model_watch_seconds=args.model_watch_seconds,
+        bounded=args.max_records is not None,
+        catalog=catalog_config(settings.warehouse, output_dir),
+        commit_attempts=settings.warehouse.commit_attempts,
+    )
     if args.run_id:
         plan.run_id = args.run_id
     config = transport_config(args)
@@ -418,25 +541,40 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     except (RunnerSetupError, TransportError) as error:
         raise CliError(f"complaints stream run: {error}") from None
     warn_if_public_key(settings, "stream run")
-    print(f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
-          f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
-          file=sys.stderr, flush=True)
+    print(
+        f"stream {plan.stream_id} run {plan.run_id}: reading {args.transport} topics "
+        f"{', '.join(sorted(config.topics.values()))}; writing to {output_dir} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     stop = StopRequests()
     try:
         with stop_on_signals(stop) as listen:
-            totals = run_stream(plan, settings, args.transport, config, runner=args.runner, beam_args=beam_args,
-                                show_progress=not args.quiet, stop=stop, on_job_started=listen)
+            totals = run_stream(
+                plan,
+                settings,
+                args.transport,
+                config,
+                runner=args.runner,
+                beam_args=beam_args,
+                show_progress=not args.quiet,
+                stop=stop,
+                on_job_started=listen,
+            )
     except (RunnerSetupError, TransportError) as error:
         raise CliError(f"complaints stream run: {error}") from None
     except (KeyboardInterrupt, StreamStopped):
         raise KeyboardInterrupt from None
-    except Exception as error:  # noqa: BLE001 - reported in one line; details are logged
+    except Exception as error:  # reported in one line; details are logged
         logging.getLogger(__name__).debug("stream failed", exc_info=True)
-        raise CliError(f"complaints stream run: the streaming pipeline failed: {failure_reason(error)[:500]}",
-                       exit_code(error)) from None
+        raise CliError(
+            f"complaints stream run: the streaming pipeline failed: {failure_reason(error)[:500]}", exit_code(error)
+        ) from None
     for source, entry in sorted(totals.items()):
-        print(f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
-              f"  duplicates {entry['duplicates']:>6}  {'balanced' if entry['balanced'] else 'NOT BALANCED'}")
+        print(
+            f"{source:<8} read {entry['read']:>7}  written {entry['written']:>7}  rejected {entry['rejected']:>6}"
+            f"  duplicates {entry['duplicates']:>6}  {'balanced' if entry['balanced'] else 'NOT BALANCED'}"
+        )
     return 0 if all(entry["balanced"] for entry in totals.values()) else EXIT_UNBALANCED
 
 
@@ -475,12 +613,19 @@ def supervise_arguments(parser) -> None:
 
     parser.add_argument("--flink-rest", default="http://localhost:8081", help="Flink's REST API (the JobManager)")
     parser.add_argument("--stream-id", default="stream-kafka", help="the stream to keep alive (its --stream-id)")
-    parser.add_argument("--log", help="where the started stream's output goes (default OUT/_streams/<id>.log, "
-                                      "OUT from the stream's --output-dir)")
+    parser.add_argument(
+        "--log",
+        help="where the started stream's output goes (default OUT/_streams/<id>.log, "
+        "OUT from the stream's --output-dir)",
+    )
     parser.add_argument("--wait-seconds", type=int, default=180, help="how long a started job may take to run")
-    parser.add_argument("stream_args", nargs=argparse.REMAINDER, metavar="-- STREAM ARGS",
-                        help="the `complaints stream run` flags the job runs with (FlinkRunner, EXTERNAL or PROCESS "
-                             "workers); --run-id, --job_name and --savepoint_path are added")
+    parser.add_argument(
+        "stream_args",
+        nargs=argparse.REMAINDER,
+        metavar="-- STREAM ARGS",
+        help="the `complaints stream run` flags the job runs with (FlinkRunner, EXTERNAL or PROCESS "
+        "workers); --run-id, --job_name and --savepoint_path are added",
+    )
 
 
 def _flag_value(arguments: list[str], *spellings: str) -> str | None:
@@ -498,30 +643,58 @@ def run_supervise_command(args) -> int:
     stream_args = args.stream_args[1:] if args.stream_args[:1] == ["--"] else args.stream_args
     output = _flag_value(stream_args, "--output-dir", "--output_dir")
     if not output:
-        raise CliError("complaints stream supervise: give the stream's flags after --, with --output-dir "
-                       "(e.g. -- --transport kafka --output-dir OUT --runner FlinkRunner ...)", EXIT_USAGE)
+        raise CliError(
+            "complaints stream supervise: give the stream's flags after --, with --output-dir "
+            "(e.g. -- --transport kafka --output-dir OUT --runner FlinkRunner ...)",
+            EXIT_USAGE,
+        )
     for owned in ("--run-id", "--run_id", "--savepoint_path", "--job_name", "--stream-id", "--stream_id"):
         if any(arg.split("=", 1)[0] == owned for arg in stream_args):
             raise CliError(f"complaints stream supervise: {owned} is chosen by the supervisor", EXIT_USAGE)
     log = args.log or os.path.join(output, "_streams", f"{args.stream_id}.log")
     try:
-        decision = supervise(args.flink_rest, args.stream_id,
-                             [sys.executable, "-m", "beam_pipelines", "stream", "run", *stream_args], log,
-                             args.wait_seconds)
+        decision = supervise(
+            args.flink_rest,
+            args.stream_id,
+            [sys.executable, "-m", "beam_pipelines", "stream", "run", *stream_args],
+            log,
+            args.wait_seconds,
+        )
     except SupervisorError as error:
         raise CliError(f"complaints stream supervise: {error}", EXIT_FAILED) from None
     print(decision.describe())
     return 0
 
 
-BATCH = Command("batch", "run the batch pipeline: a day of channel files, the lake's days again, or the review "
-                         "queue's corrections", batch_arguments, run_batch_command, extra="pipeline", beam_options=True,
-                epilog=BATCH_EPILOG)
-STREAM = Group("stream", "the streaming pipeline on the live channels, and its keeper on Flink", (
-    Command("run", "run the streaming pipeline on the live channels (Kafka or Pub/Sub)", stream_arguments,
-            run_stream_command, extra="pipeline", beam_options=True,
+BATCH = Command(
+    "batch",
+    "run the batch pipeline: a day of channel files, the lake's days again, or the review queue's corrections",
+    batch_arguments,
+    run_batch_command,
+    extra="pipeline",
+    beam_options=True,
+    epilog=BATCH_EPILOG,
+)
+STREAM = Group(
+    "stream",
+    "the streaming pipeline on the live channels, and its keeper on Flink",
+    (
+        Command(
+            "run",
+            "run the streaming pipeline on the live channels (Kafka or Pub/Sub)",
+            stream_arguments,
+            run_stream_command,
+            extra="pipeline",
+            beam_options=True,
             epilog=BEAM_OPTIONS_EPILOG + " Kafka runs on Prism by default (start the local services with "
-                                         "`python runners/local_services.py start`)."),
-    Command("supervise", "start a Flink streaming job again (from its last checkpoint) if it is not running",
-            supervise_arguments, run_supervise_command, extra="pipeline"),
-))
+            "`python runners/local_services.py start`).",
+        ),
+        Command(
+            "supervise",
+            "start a Flink streaming job again (from its last checkpoint) if it is not running",
+            supervise_arguments,
+            run_supervise_command,
+            extra="pipeline",
+        ),
+    ),
+)

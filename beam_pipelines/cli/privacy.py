@@ -1,5 +1,6 @@
 """``complaints warehouse erase``: a person's right to erasure (``warehouse/erasure.py``;
 docs/operations/erasure.md)."""
+
 from __future__ import annotations
 
 import csv
@@ -10,30 +11,59 @@ from beam_pipelines.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command
 
 
 def erase_arguments(parser) -> None:
-    parser.add_argument("--output-dir", required=True,
-                        help="the output directory whose warehouse (OUT/warehouse, or the profile's catalog), lake "
-                             "(OUT/lake) and review files (OUT/_review) are erased from; the audit goes to "
-                             "OUT/_erasures/")
-    parser.add_argument("--customer-id", action="append", default=[], metavar="ID",
-                        help="the person's customer id (account number); repeat for several")
-    parser.add_argument("--contact-token", action="append", default=[], metavar="TOKEN",
-                        help="a contact token of the person (the warehouse's keyed hash of a phone, e-mail or handle)")
-    parser.add_argument("--contact", action="append", default=[], metavar="VALUE",
-                        help="a contact of the person in clear: phone number, e-mail address or @handle (used to find "
-                             "records, never written anywhere)")
-    parser.add_argument("--customers", metavar="PATH",
-                        help="the customer master (a CSV file or a folder of them): the contacts of the customer ids "
-                             "given are erased too (the master itself is not rewritten)")
-    parser.add_argument("--reference", help="the requester's reference for the audit record (e.g. a ticket number; "
-                                            "not a name or contact)")
-    parser.add_argument("--expire", action="store_true",
-                        help="also remove the person from the tables' history: expire every snapshot older than the "
-                             "erasure and delete the files only those referenced (ends time travel before it)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="count what would be erased (and refuse as the erasure would); change nothing, write "
-                             "no audit record")
-    parser.add_argument("--profile", help="dev (default), staging, prod or a .toml file: the catalog and the "
-                                          "contact-token key")
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        help="the output directory whose warehouse (OUT/warehouse, or the profile's catalog), lake "
+        "(OUT/lake) and review files (OUT/_review) are erased from; the audit goes to "
+        "OUT/_erasures/",
+    )
+    parser.add_argument(
+        "--customer-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="the person's customer id (account number); repeat for several",
+    )
+    parser.add_argument(
+        "--contact-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a contact token of the person (the warehouse's keyed hash of a phone, e-mail or handle)",
+    )
+    parser.add_argument(
+        "--contact",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a contact of the person in clear: phone number, e-mail address or @handle (used to find "
+        "records, never written anywhere)",
+    )
+    parser.add_argument(
+        "--customers",
+        metavar="PATH",
+        help="the customer master (a CSV file or a folder of them): the contacts of the customer ids "
+        "given are erased too (the master itself is not rewritten)",
+    )
+    parser.add_argument(
+        "--reference",
+        help="the requester's reference for the audit record (e.g. a ticket number; not a name or contact)",
+    )
+    parser.add_argument(
+        "--expire",
+        action="store_true",
+        help="also remove the person from the tables' history: expire every snapshot older than the "
+        "erasure and delete the files only those referenced (ends time travel before it)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count what would be erased (and refuse as the erasure would); change nothing, write no audit record",
+    )
+    parser.add_argument(
+        "--profile", help="dev (default), staging, prod or a .toml file: the catalog and the contact-token key"
+    )
 
 
 def master_rows(path: str, customer_ids) -> list[dict]:
@@ -49,16 +79,22 @@ def master_rows(path: str, customer_ids) -> list[dict]:
         with open(file, newline="", encoding="utf-8", errors="replace") as handle:
             for row in csv.DictReader(handle):
                 if (row.get("account_number") or "").strip().upper() in wanted:
-                    found.append({"msisdn": normalise_phone(row.get("msisdn")),
-                                  "email": normalise_email(row.get("email")),
-                                  "twitter_handle": normalise_handle(row.get("twitter_handle"))})
+                    found.append(
+                        {
+                            "msisdn": normalise_phone(row.get("msisdn")),
+                            "email": normalise_email(row.get("email")),
+                            "twitter_handle": normalise_handle(row.get("twitter_handle")),
+                        }
+                    )
     return found
 
 
 def _summary(erasure) -> list[str]:
     would = "would be erased (dry run: nothing changed)" if erasure.status == "dry-run" else "erased"
-    lines = [f"erasure {erasure.erasure_id}: {erasure.rows_erased:,} warehouse rows (on all branches) and "
-             f"{erasure.records_erased:,} lake/review records {would}"]
+    lines = [
+        f"erasure {erasure.erasure_id}: {erasure.rows_erased:,} warehouse rows (on all branches) and "
+        f"{erasure.records_erased:,} lake/review records {would}"
+    ]
     for name, table in erasure.tables.items():
         refs = ", ".join(f"{ref} {rows:,}" for ref, rows in table.rows.items()) or "no rows"
         snapshots = ", ".join(f"{ref} {snapshot}" for ref, snapshot in table.snapshots.items()) or "none"
@@ -70,20 +106,28 @@ def _summary(erasure) -> list[str]:
         return lines
     if erasure.expire:
         for name, expiry in erasure.expiry.items():
-            lines.append(f"  {name:<18} history: sealed at snapshot {expiry.seal_snapshot}, "
-                         f"{expiry.snapshots_expired} snapshots expired, {expiry.files_removed} files deleted, "
-                         f"{expiry.snapshots_left} snapshots left")
+            lines.append(
+                f"  {name:<18} history: sealed at snapshot {expiry.seal_snapshot}, "
+                f"{expiry.snapshots_expired} snapshots expired, {expiry.files_removed} files deleted, "
+                f"{expiry.snapshots_left} snapshots left"
+            )
             if expiry.leftovers:
-                lines.append(f"NOTE: {name}: {expiry.leftovers} data file(s) that no snapshot references (a killed "
-                             "or running writer's) hold the person: `complaints warehouse maintain` removes them after "
-                             "its orphan age")
+                lines.append(
+                    f"NOTE: {name}: {expiry.leftovers} data file(s) that no snapshot references (a killed "
+                    "or running writer's) hold the person: `complaints warehouse maintain` removes them after "
+                    "its orphan age"
+                )
     else:
-        lines.append("NOTE: without --expire the tables' history (time travel to earlier snapshots, and their data "
-                     "files) still holds the erased rows: run again with --expire to remove them")
+        lines.append(
+            "NOTE: without --expire the tables' history (time travel to earlier snapshots, and their data "
+            "files) still holds the erased rows: run again with --expire to remove them"
+        )
     if erasure.staging_left:
-        lines.append(f"NOTE: OUT/_staging holds {len(erasure.staging_left)} run(s) still running or kept for "
-                     f"inspection ({', '.join(erasure.staging_left)}): their files are not erased; remove them when "
-                     "done")
+        lines.append(
+            f"NOTE: OUT/_staging holds {len(erasure.staging_left)} run(s) still running or kept for "
+            f"inspection ({', '.join(erasure.staging_left)}): their files are not erased; remove them when "
+            "done"
+        )
     return lines
 
 
@@ -95,12 +139,14 @@ def cmd_erase(args) -> int:
     from warehouse.erasure import PERSONAL_TABLES, ErasureError, RefHoldsSubject, Subject, erase
 
     if not (args.customer_id or args.contact_token or args.contact):
-        raise CliError("complaints warehouse erase: name the person: --customer-id, --contact-token or --contact "
-                       "(see --help)",
-                       EXIT_USAGE)
+        raise CliError(
+            "complaints warehouse erase: name the person: --customer-id, --contact-token or --contact (see --help)",
+            EXIT_USAGE,
+        )
     if args.customers and not args.customer_id:
-        raise CliError("complaints warehouse erase: --customers is read for the contacts of --customer-id; give one",
-                       EXIT_USAGE)
+        raise CliError(
+            "complaints warehouse erase: --customers is read for the contacts of --customer-id; give one", EXIT_USAGE
+        )
     output_dir = os.path.abspath(args.output_dir)
     if not os.path.isdir(output_dir):
         raise CliError(f"complaints warehouse erase: output directory not found: {output_dir}")
@@ -125,8 +171,15 @@ def cmd_erase(args) -> int:
         raise CliError(f"complaints warehouse erase: --contact {error}", EXIT_USAGE) from None
     try:
         customers = master_rows(args.customers, args.customer_id) if args.customers else []
-        erasure = erase(output_dir, icebergs, subject, expire=args.expire, reference=args.reference,
-                        customers=customers, dry_run=args.dry_run)
+        erasure = erase(
+            output_dir,
+            icebergs,
+            subject,
+            expire=args.expire,
+            reference=args.reference,
+            customers=customers,
+            dry_run=args.dry_run,
+        )
     except RefHoldsSubject as error:
         raise CliError(f"complaints warehouse erase: {error}") from None
     except ErasureError as error:
@@ -134,8 +187,11 @@ def cmd_erase(args) -> int:
     except OSError as error:
         raise CliError(f"complaints warehouse erase: {error}") from None
     except Exception as error:  # noqa: BLE001 - a catalog or commit failure: one line, the tables as committed
-        raise CliError(f"complaints warehouse erase: {type(error).__name__}: {error} (tables already erased keep their "
-                       "erasure; run the command again)", EXIT_FAILED) from None
+        raise CliError(
+            f"complaints warehouse erase: {type(error).__name__}: {error} (tables already erased keep their "
+            "erasure; run the command again)",
+            EXIT_FAILED,
+        ) from None
     for line in _summary(erasure):
         print(line)
     if not args.dry_run:
@@ -143,7 +199,11 @@ def cmd_erase(args) -> int:
     return 0
 
 
-ERASE = Command("erase", "erase a person (right to erasure) from the warehouse, the lake and the review files",
-                erase_arguments, cmd_erase, extra="pipeline",  # phonenumbers: contacts normalised as the pipeline does
-                epilog="See docs/operations/erasure.md for what is erased, what --expire does and what is out of "
-                       "scope.")
+ERASE = Command(
+    "erase",
+    "erase a person (right to erasure) from the warehouse, the lake and the review files",
+    erase_arguments,
+    cmd_erase,
+    extra="pipeline",  # phonenumbers: contacts normalised as the pipeline does
+    epilog="See docs/operations/erasure.md for what is erased, what --expire does and what is out of scope.",
+)

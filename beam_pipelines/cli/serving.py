@@ -1,19 +1,32 @@
 """``complaints serve``, ``report`` and ``query``, and ``model forecast``'s arguments and run: the serving side
 (``serving/``), which reads the warehouse and needs no Beam."""
+
 from __future__ import annotations
 
 import ipaddress
 import os
 import sys
 
-from beam_pipelines.cli.common import (DEFAULT_WAREHOUSE, EXIT_FAILED, EXIT_INPUT, EXIT_USAGE, CliError, Command,
-                                      date, positive, warehouse_catalog)
+from beam_pipelines.cli.common import (
+    DEFAULT_WAREHOUSE,
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_USAGE,
+    CliError,
+    Command,
+    date,
+    positive,
+    warehouse_catalog,
+)
 from schemas.tables import WAREHOUSE_TABLES
 
 
 def _profile_argument(parser) -> None:
-    parser.add_argument("--profile", help="profile whose [warehouse] catalog holds the tables (default: the "
-                                          "embedded catalog in --warehouse; dev, staging, prod or a .toml file)")
+    parser.add_argument(
+        "--profile",
+        help="profile whose [warehouse] catalog holds the tables (default: the "
+        "embedded catalog in --warehouse; dev, staging, prod or a .toml file)",
+    )
 
 
 def catalog_of(args, command: str):
@@ -25,22 +38,33 @@ def catalog_of(args, command: str):
 
 def serve_arguments(parser) -> None:
     _profile_argument(parser)
-    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE,
-                        help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)")
+    parser.add_argument(
+        "--warehouse",
+        default=DEFAULT_WAREHOUSE,
+        help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=positive, default=8080, help="port (default 8080)")
-    parser.add_argument("--api-keys", default=os.environ.get("COMPLAINTS_API_KEYS_FILE"),
-                        help="TOML file of API keys and scopes (default COMPLAINTS_API_KEYS_FILE); see "
-                             "serving/auth.py")
-    parser.add_argument("--no-auth", action="store_true",
-                        help="serve without API keys: only on a loopback address, for local use")
-    parser.add_argument("--output-dir",
-                        help="where the runs' manifests (_runs) and freshness records (_freshness) are, which "
-                             "/metrics reports (default: the warehouse's parent directory); the profile's "
-                             "[quality] limits are reported beside them")
-    parser.add_argument("--alertmanager-url", default=os.environ.get("COMPLAINTS_ALERTMANAGER_URL"),
-                        help="Alertmanager whose open alerts the dashboard's health panel lists, e.g. "
-                             "http://127.0.0.1:9093 (default COMPLAINTS_ALERTMANAGER_URL; none: not listed)")
+    parser.add_argument(
+        "--api-keys",
+        default=os.environ.get("COMPLAINTS_API_KEYS_FILE"),
+        help="TOML file of API keys and scopes (default COMPLAINTS_API_KEYS_FILE); see serving/auth.py",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="serve without API keys: only on a loopback address, for local use"
+    )
+    parser.add_argument(
+        "--output-dir",
+        help="where the runs' manifests (_runs) and freshness records (_freshness) are, which "
+        "/metrics reports (default: the warehouse's parent directory); the profile's "
+        "[quality] limits are reported beside them",
+    )
+    parser.add_argument(
+        "--alertmanager-url",
+        default=os.environ.get("COMPLAINTS_ALERTMANAGER_URL"),
+        help="Alertmanager whose open alerts the dashboard's health panel lists, e.g. "
+        "http://127.0.0.1:9093 (default COMPLAINTS_ALERTMANAGER_URL; none: not listed)",
+    )
 
 
 def report_arguments(parser) -> None:
@@ -57,9 +81,13 @@ def query_arguments(parser) -> None:
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
     parser.add_argument("--output", help="export the whole result to FILE.csv or FILE.parquet")
     parser.add_argument("--max-rows", type=positive, default=50, help="rows to print (default 50)")
-    parser.add_argument("--as-of", type=as_of, metavar="TIME|SNAPSHOT",
-                        help="read the tables as they were at a time (ISO 8601, UTC unless it says otherwise) or "
-                             "when a snapshot id was committed (run manifests list theirs)")
+    parser.add_argument(
+        "--as-of",
+        type=as_of,
+        metavar="TIME|SNAPSHOT",
+        help="read the tables as they were at a time (ISO 8601, UTC unless it says otherwise) or "
+        "when a snapshot id was committed (run manifests list theirs)",
+    )
 
 
 def as_of(value: str):
@@ -77,10 +105,12 @@ def forecast_arguments(parser) -> None:
     _profile_argument(parser)
     parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE)
     parser.add_argument("--horizon", type=positive, default=14, help="days to forecast (default 14)")
-    parser.add_argument("--training-days", type=positive, default=84,
-                        help="days of history each series is fitted on (default 84)")
-    parser.add_argument("--holidays", default="NG",
-                        help="country code of the public-holiday calendar (default NG), or 'none'")
+    parser.add_argument(
+        "--training-days", type=positive, default=84, help="days of history each series is fitted on (default 84)"
+    )
+    parser.add_argument(
+        "--holidays", default="NG", help="country code of the public-holiday calendar (default NG), or 'none'"
+    )
 
 
 def _warehouse_dir(path: str, command: str) -> str:
@@ -113,13 +143,17 @@ def cmd_serve(args) -> int:
     if not _is_loopback(args.host):
         public = runs_with_public_token_key(warehouse_dir)
         if public:
-            raise CliError(f"complaints serve: {len(public)} runs in this warehouse (e.g. {public[0]}) made contact "
-                           "tokens with the dev profile's public key, which anyone can reverse: serve it on a "
-                           "loopback address only, or rerun them with COMPLAINTS_CONTACT_TOKEN_KEY set", EXIT_USAGE)
+            raise CliError(
+                f"complaints serve: {len(public)} runs in this warehouse (e.g. {public[0]}) made contact "
+                "tokens with the dev profile's public key, which anyone can reverse: serve it on a "
+                "loopback address only, or rerun them with COMPLAINTS_CONTACT_TOKEN_KEY set",
+                EXIT_USAGE,
+            )
     if args.no_auth:
         if not _is_loopback(args.host):
-            raise CliError(f"complaints serve: --no-auth is only allowed on a loopback address, not {args.host}",
-                           EXIT_USAGE)
+            raise CliError(
+                f"complaints serve: --no-auth is only allowed on a loopback address, not {args.host}", EXIT_USAGE
+            )
         keys = ApiKeys()
     elif args.api_keys:
         try:
@@ -127,8 +161,11 @@ def cmd_serve(args) -> int:
         except KeyFileError as error:
             raise CliError(f"complaints serve: {error}") from None
     else:
-        raise CliError("complaints serve: no API keys: give --api-keys FILE (or COMPLAINTS_API_KEYS_FILE), "
-                       "or --no-auth for local use", EXIT_USAGE)
+        raise CliError(
+            "complaints serve: no API keys: give --api-keys FILE (or COMPLAINTS_API_KEYS_FILE), "
+            "or --no-auth for local use",
+            EXIT_USAGE,
+        )
     try:
         with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -149,21 +186,25 @@ def cmd_serve(args) -> int:
     if args.output_dir and not os.path.isdir(args.output_dir):
         raise CliError(f"complaints serve: output directory not found: {args.output_dir}", EXIT_USAGE)
     if args.alertmanager_url and not args.alertmanager_url.startswith(("http://", "https://")):
-        raise CliError(f"complaints serve: --alertmanager-url must be an http(s) URL, not {args.alertmanager_url}",
-                       EXIT_USAGE)
+        raise CliError(
+            f"complaints serve: --alertmanager-url must be an http(s) URL, not {args.alertmanager_url}", EXIT_USAGE
+        )
     app = create_app(warehouse, keys, args.output_dir, quality, args.alertmanager_url, sla)
     auth = f"{len(keys)} API key(s)" if keys.enabled else "no authentication (loopback only)"
-    print(f"serving {warehouse_dir} at http://{args.host}:{args.port}/dashboard and /api/v1 ({auth}); "
-          f"OpenAPI at /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
+    print(
+        f"serving {warehouse_dir} at http://{args.host}:{args.port}/dashboard and /api/v1 ({auth}); "
+        f"OpenAPI at /openapi.json; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 
 
 def cmd_report(args) -> int:
+    from beam_pipelines.config import ConfigError, load_section
     from serving.report import EmptyPeriod, write_report
     from serving.warehouse import UnreadableTable, WarehouseError
-
-    from beam_pipelines.config import ConfigError, load_section
 
     warehouse_dir = _warehouse_dir(args.warehouse, "report")
     try:
@@ -171,8 +212,9 @@ def cmd_report(args) -> int:
     except ConfigError as error:
         raise CliError(f"complaints report: {error}") from None
     try:
-        files = write_report(warehouse_dir, args.period, args.date, args.output, catalog=catalog_of(args, "report"),
-                             sla_settings=sla)
+        files = write_report(
+            warehouse_dir, args.period, args.date, args.output, catalog=catalog_of(args, "report"), sla_settings=sla
+        )
     except (EmptyPeriod, UnreadableTable) as error:
         raise CliError(f"complaints report: {error}") from None
     except WarehouseError as error:
@@ -186,8 +228,16 @@ def cmd_report(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from serving.query import (AsOfOutOfRange, QueryRefused, UnreadableTable, WarehouseError, export,
-                               export_format, format_table, run_query)
+    from serving.query import (
+        AsOfOutOfRange,
+        QueryRefused,
+        UnreadableTable,
+        WarehouseError,
+        export,
+        export_format,
+        format_table,
+        run_query,
+    )
 
     warehouse_dir = _warehouse_dir(args.warehouse, "query")
     try:
@@ -212,9 +262,9 @@ def cmd_query(args) -> int:
 
 
 def cmd_forecast(args) -> int:
+    from models.forecast import ForecastSettings, NotEnoughHistory
     from serving.forecast_job import run_forecast
     from serving.warehouse import UnreadableTable, WarehouseError
-    from models.forecast import ForecastSettings, NotEnoughHistory
     from warehouse.read import EqualityDeletes
 
     warehouse_dir = _warehouse_dir(args.warehouse, "model forecast")
@@ -223,10 +273,12 @@ def cmd_forecast(args) -> int:
         import holidays
 
         if country not in holidays.list_supported_countries():
-            raise CliError(f"complaints model forecast: no holiday calendar for '{args.holidays}' "
-                           f"(use an ISO country code such as NG, or 'none')", EXIT_USAGE)
-    settings = ForecastSettings(horizon_days=args.horizon, training_days=args.training_days,
-                                holiday_country=country)
+            raise CliError(
+                f"complaints model forecast: no holiday calendar for '{args.holidays}' "
+                f"(use an ISO country code such as NG, or 'none')",
+                EXIT_USAGE,
+            )
+    settings = ForecastSettings(horizon_days=args.horizon, training_days=args.training_days, holiday_country=country)
     try:
         result = run_forecast(warehouse_dir, settings, catalog=catalog_of(args, "model forecast"))
     except (NotEnoughHistory, UnreadableTable, EqualityDeletes) as error:
@@ -234,27 +286,41 @@ def cmd_forecast(args) -> int:
     except WarehouseError as error:
         raise CliError(f"complaints model forecast: {error}", EXIT_FAILED) from None
     forecast = result.forecast
-    print(f"forecast run {result.run_id}: {args.horizon} days from {forecast['forecast_date'].min()} for "
-          f"{forecast.groupby(['category', 'source']).ngroups} series, from {result.history_days} days of history")
+    print(
+        f"forecast run {result.run_id}: {args.horizon} days from {forecast['forecast_date'].min()} for "
+        f"{forecast.groupby(['category', 'source']).ngroups} series, from {result.history_days} days of history"
+    )
     print(f"  table forecast, snapshot {result.forecast_snapshot}")
     if result.backtest is None:
         print("  backtest: not enough history for it yet")
         return 0
     errors = result.backtest
-    print(f"backtest ({settings.folds} origins a week apart, {settings.backtest_horizon} days each): "
-          f"WAPE of the daily total, model vs seasonal-naive")
+    print(
+        f"backtest ({settings.folds} origins a week apart, {settings.backtest_horizon} days each): "
+        f"WAPE of the daily total, model vs seasonal-naive"
+    )
     for scope in errors["scope"].unique():
         part = errors[errors["scope"] == scope].set_index("method")
         model, naive = part.loc["poisson_weekly"], part.loc["seasonal_naive"]
-        print(f"  {scope:<28} {model['wape']:7.1%}  vs {naive['wape']:7.1%}   (MAE {model['mae']:.1f} vs "
-              f"{naive['mae']:.1f} per day)")
+        print(
+            f"  {scope:<28} {model['wape']:7.1%}  vs {naive['wape']:7.1%}   (MAE {model['mae']:.1f} vs "
+            f"{naive['mae']:.1f} per day)"
+        )
     print(f"  table forecast_backtest, snapshot {result.backtest_snapshot}")
     return 0
 
 
-SERVE = Command("serve", "the HTTP API for CRM and apps, and the live dashboard", serve_arguments, cmd_serve,
-                extra="serving")
-REPORT = Command("report", "a self-contained HTML report and CSV exports for a period", report_arguments, cmd_report,
-                 extra="serving")
-QUERY = Command("query", "ad-hoc read-only SQL over the warehouse tables (DuckDB)", query_arguments, cmd_query,
-                extra="serving", epilog="Tables: " + ", ".join(WAREHOUSE_TABLES) + ".")
+SERVE = Command(
+    "serve", "the HTTP API for CRM and apps, and the live dashboard", serve_arguments, cmd_serve, extra="serving"
+)
+REPORT = Command(
+    "report", "a self-contained HTML report and CSV exports for a period", report_arguments, cmd_report, extra="serving"
+)
+QUERY = Command(
+    "query",
+    "ad-hoc read-only SQL over the warehouse tables (DuckDB)",
+    query_arguments,
+    cmd_query,
+    extra="serving",
+    epilog="Tables: " + ", ".join(WAREHOUSE_TABLES) + ".",
+)

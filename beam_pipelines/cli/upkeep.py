@@ -1,44 +1,86 @@
 """``complaints warehouse maintain``: upkeep of the warehouse's Iceberg tables (``warehouse/``) and the lake's
 retention beside them, which needs neither Beam nor the serving extra."""
+
 from __future__ import annotations
 
 import datetime as dt
 import os
 import shutil
 
-from beam_pipelines.cli.common import (DEFAULT_WAREHOUSE, EXIT_FAILED, CliError, Command, date, non_negative, positive,
-                                       warehouse_catalog)
+from beam_pipelines.cli.common import (
+    DEFAULT_WAREHOUSE,
+    EXIT_FAILED,
+    CliError,
+    Command,
+    date,
+    non_negative,
+    positive,
+    warehouse_catalog,
+)
 from schemas.tables import WAREHOUSE_TABLES
 
 
 def _catalog_arguments(parser) -> None:
-    parser.add_argument("--warehouse", default=DEFAULT_WAREHOUSE,
-                        help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)")
-    parser.add_argument("--profile", help="profile whose [warehouse] section names the catalog and the retention "
-                                          "(dev, staging, prod or a .toml file; default dev or COMPLAINTS_PROFILE)")
+    parser.add_argument(
+        "--warehouse",
+        default=DEFAULT_WAREHOUSE,
+        help="warehouse directory (default out/warehouse or COMPLAINTS_WAREHOUSE)",
+    )
+    parser.add_argument(
+        "--profile",
+        help="profile whose [warehouse] section names the catalog and the retention "
+        "(dev, staging, prod or a .toml file; default dev or COMPLAINTS_PROFILE)",
+    )
 
 
 def maintain_arguments(parser) -> None:
     _catalog_arguments(parser)
-    parser.add_argument("--tables", nargs="+", choices=list(WAREHOUSE_TABLES), default=list(WAREHOUSE_TABLES),
-                        metavar="TABLE", help="tables to maintain (default all)")
-    parser.add_argument("--min-files", type=positive, help="compact a partition with at least this many data files "
-                                                           "(default: the profile's compact_min_files)")
-    parser.add_argument("--retention-hours", type=hours,
-                        help="expire snapshots older than this (default: the profile's snapshot_retention_hours)")
-    parser.add_argument("--orphan-age-hours", type=hours,
-                        help="remove unreferenced files older than this (default: the profile's orphan_age_hours)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list the partitions, snapshots, files and lake partitions it would compact, expire and "
-                             "remove; change nothing")
+    parser.add_argument(
+        "--tables",
+        nargs="+",
+        choices=list(WAREHOUSE_TABLES),
+        default=list(WAREHOUSE_TABLES),
+        metavar="TABLE",
+        help="tables to maintain (default all)",
+    )
+    parser.add_argument(
+        "--min-files",
+        type=positive,
+        help="compact a partition with at least this many data files (default: the profile's compact_min_files)",
+    )
+    parser.add_argument(
+        "--retention-hours",
+        type=hours,
+        help="expire snapshots older than this (default: the profile's snapshot_retention_hours)",
+    )
+    parser.add_argument(
+        "--orphan-age-hours",
+        type=hours,
+        help="remove unreferenced files older than this (default: the profile's orphan_age_hours)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the partitions, snapshots, files and lake partitions it would compact, expire and "
+        "remove; change nothing",
+    )
     lake = parser.add_argument_group("the lake's retention (after the tables)")
-    lake.add_argument("--lake", help="the lake folder (default: lake/ beside the warehouse directory, OUT/lake, when "
-                                     "there is one)")
-    lake.add_argument("--lake-retention-days", type=non_negative, metavar="DAYS",
-                      help="keep the lake's ingest dates of the last DAYS days (default: the profile's [lake] "
-                           "retention_days; 0 keeps everything)")
-    lake.add_argument("--today", type=date, metavar="YYYY-MM-DD",
-                      help="the day the lake's retention counts back from (default: today, UTC)")
+    lake.add_argument(
+        "--lake", help="the lake folder (default: lake/ beside the warehouse directory, OUT/lake, when there is one)"
+    )
+    lake.add_argument(
+        "--lake-retention-days",
+        type=non_negative,
+        metavar="DAYS",
+        help="keep the lake's ingest dates of the last DAYS days (default: the profile's [lake] "
+        "retention_days; 0 keeps everything)",
+    )
+    lake.add_argument(
+        "--today",
+        type=date,
+        metavar="YYYY-MM-DD",
+        help="the day the lake's retention counts back from (default: today, UTC)",
+    )
 
 
 def hours(value: str) -> float:
@@ -92,10 +134,13 @@ def cmd_maintain(args) -> int:
         tables[name] = iceberg
     for name, iceberg in tables.items():
         try:
-            upkeep = maintain_table(iceberg, min_files=args.min_files or settings.compact_min_files,
-                                    retention=given(args.retention_hours, settings.snapshot_retention_hours) * hour,
-                                    orphan_age=given(args.orphan_age_hours, settings.orphan_age_hours) * hour,
-                                    dry_run=args.dry_run)
+            upkeep = maintain_table(
+                iceberg,
+                min_files=args.min_files or settings.compact_min_files,
+                retention=given(args.retention_hours, settings.snapshot_retention_hours) * hour,
+                orphan_age=given(args.orphan_age_hours, settings.orphan_age_hours) * hour,
+                dry_run=args.dry_run,
+            )
         except Exception as error:  # noqa: BLE001 - one line, never a traceback
             raise one_line(name, error) from None
         print(_upkeep_line(name, upkeep))
@@ -117,13 +162,17 @@ def _upkeep_line(name: str, upkeep) -> str:
     deletes = f" (+{upkeep.delete_files} delete files)" if upkeep.delete_files else ""
     before_deletes = " before deletes" if upkeep.delete_files else ""
     if upkeep.dry_run:
-        return (f"{name:<18} dry run, nothing changed: files {upkeep.files_before}{deletes}; would compact "
-                f"{upkeep.partitions_compacted} partitions ({upkeep.files_compacted} files), expire "
-                f"{upkeep.snapshots_expired} snapshots, remove {upkeep.orphans_removed} orphan files{notes}")
-    return (f"{name:<18} files {upkeep.files_before:>5} -> {upkeep.files_after:<5}{deletes} "
-            f"rows {upkeep.rows:>9,}{before_deletes}  "
-            f"partitions compacted {upkeep.partitions_compacted}, snapshots expired {upkeep.snapshots_expired}, "
-            f"orphans removed {upkeep.orphans_removed}, snapshot {upkeep.snapshot_id}{notes}")
+        return (
+            f"{name:<18} dry run, nothing changed: files {upkeep.files_before}{deletes}; would compact "
+            f"{upkeep.partitions_compacted} partitions ({upkeep.files_compacted} files), expire "
+            f"{upkeep.snapshots_expired} snapshots, remove {upkeep.orphans_removed} orphan files{notes}"
+        )
+    return (
+        f"{name:<18} files {upkeep.files_before:>5} -> {upkeep.files_after:<5}{deletes} "
+        f"rows {upkeep.rows:>9,}{before_deletes}  "
+        f"partitions compacted {upkeep.partitions_compacted}, snapshots expired {upkeep.snapshots_expired}, "
+        f"orphans removed {upkeep.orphans_removed}, snapshot {upkeep.snapshot_id}{notes}"
+    )
 
 
 def expired_partitions(lake: str, keep_days: int, today: dt.date) -> list[str]:
@@ -138,7 +187,7 @@ def expired_partitions(lake: str, keep_days: int, today: dt.date) -> list[str]:
             if not partition.startswith("ingest_date="):
                 continue
             try:
-                day = dt.date.fromisoformat(partition[len("ingest_date="):])
+                day = dt.date.fromisoformat(partition[len("ingest_date=") :])
             except ValueError:
                 continue
             if day < oldest_kept:
@@ -167,16 +216,24 @@ def expire_lake(args, lake: str, settings) -> None:
             keep = load_section("lake", args.profile).retention_days
         except ConfigError as error:
             raise CliError(f"complaints warehouse maintain: {error}") from None
-    today = args.today or dt.datetime.now(dt.timezone.utc).date()
+    today = args.today or dt.datetime.now(dt.UTC).date()
     expired = expired_partitions(lake, keep, today)
     for path in expired:
         if not args.dry_run:
             shutil.rmtree(path)
         print(f"{'would remove' if args.dry_run else 'removed'} {path}")
-    print(f"lake {lake}: {len(expired)} partitions older than {keep} days {'found' if args.dry_run else 'removed'}"
-          if keep else f"lake {lake}: retention 0, the lake keeps everything")
+    print(
+        f"lake {lake}: {len(expired)} partitions older than {keep} days {'found' if args.dry_run else 'removed'}"
+        if keep
+        else f"lake {lake}: retention 0, the lake keeps everything"
+    )
 
 
-MAINTAIN = Command("maintain", "upkeep: compact small files, expire old snapshots, remove orphan files, then remove "
-                               "lake partitions older than the retention", maintain_arguments, cmd_maintain,
-                   extra="warehouse")
+MAINTAIN = Command(
+    "maintain",
+    "upkeep: compact small files, expire old snapshots, remove orphan files, then remove "
+    "lake partitions older than the retention",
+    maintain_arguments,
+    cmd_maintain,
+    extra="warehouse",
+)

@@ -6,6 +6,7 @@ an unknown section or key is refused (a typo must not silently fall back to a de
 the settings into the transforms' parameters (``beam_pipelines/parameters.py``). This module imports neither
 Beam nor the transforms, so every command can read a profile.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,10 +29,10 @@ class ConfigError(Exception):
 class PipelineSettings:
     """``[pipeline]``: how a batch is cut up and read."""
 
-    shards: int = 0                              # 0 = one shard per ~32 MB of input (at least 8)
-    chunk_size: int = 10_000                     # raw records per lake file
-    sms_reassembly_timeout_hours: int = 24       # parts of a long SMS still joined when this far apart
-    call_centre_timezone: str = "Africa/Lagos"   # wall-clock zone of call-centre exports without an offset
+    shards: int = 0  # 0 = one shard per ~32 MB of input (at least 8)
+    chunk_size: int = 10_000  # raw records per lake file
+    sms_reassembly_timeout_hours: int = 24  # parts of a long SMS still joined when this far apart
+    call_centre_timezone: str = "Africa/Lagos"  # wall-clock zone of call-centre exports without an offset
     #: a batch whose input is smaller than this many MB runs on the local runner in one process (``in_memory``)
     #: instead of the [runner] options' worker processes, which cost more than they gain below about 30,000
     #: complaints (README, "Performance"); 0 = always the [runner] options. A mode or worker count given on the
@@ -49,11 +50,11 @@ class ValidationSettings:
     library's own (``transforms.validation.ValidationRules()``; a test keeps them equal), so a pipeline built
     without a profile applies the same rules."""
 
-    future_tolerance_minutes: int = 10   # timed further than this after its ingestion: flagged future_timestamp
-    late_after_days: int = 1             # event day this many days before the batch date: flagged late_arrival
-    stale_after_days: int = 365          # timed this long before its ingestion: flagged stale_event_time
-    max_text_chars: int = 20_000         # a longer text is rejected (text_too_long)
-    max_call_duration_hours: int = 4     # a call logged longer (or negative): flagged implausible_call_duration
+    future_tolerance_minutes: int = 10  # timed further than this after its ingestion: flagged future_timestamp
+    late_after_days: int = 1  # event day this many days before the batch date: flagged late_arrival
+    stale_after_days: int = 365  # timed this long before its ingestion: flagged stale_event_time
+    max_text_chars: int = 20_000  # a longer text is rejected (text_too_long)
+    max_call_duration_hours: int = 4  # a call logged longer (or negative): flagged implausible_call_duration
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,18 @@ class StreamingSettings:
     """``[streaming]``: event-time windows, lateness and dedupe of the streaming pipeline; the ``stream``
     command's flags override them."""
 
-    window_seconds: int = 60              # fixed event-time windows of files and live aggregates
+    window_seconds: int = 60  # fixed event-time windows of files and live aggregates
     allowed_lateness_seconds: int = 3600  # how long after its window closes a record still joins it
-    early_firing_count: int = 1000        # an open window writes early once this many records wait (0: never)
-    dedupe_horizon_seconds: int = 86400   # a complaint_id seen again within this is a duplicate
-    future_tolerance_seconds: int = 600   # clock skew allowed between a payload's time and arrival
+    early_firing_count: int = 1000  # an open window writes early once this many records wait (0: never)
+    dedupe_horizon_seconds: int = 86400  # a complaint_id seen again within this is a duplicate
+    future_tolerance_seconds: int = 600  # clock skew allowed between a payload's time and arrival
 
 
 @dataclass(frozen=True)
 class QualitySettings:
     """``[quality]``: what a batch must meet before its output is committed."""
 
-    max_reject_ratio: float = 0.25   # per source: rejected / read above this refuses the commit (exit 5) when
+    max_reject_ratio: float = 0.25  # per source: rejected / read above this refuses the commit (exit 5) when
     #                                  the run has enough records to tell (the two settings below)
     #: a source with fewer records read than this is never refused for its rejected share: 3 bad SMS of 4 in a
     #: quiet hour say little about the feed, and refusing would hold back every channel's good complaints
@@ -83,13 +84,14 @@ class QualitySettings:
     reject_ratio_confidence: float = 0.95
     max_unexpected_errors: int = 10  # records that hit an unexpected exception in our code: above this, the run
     #                                  fails (exit 4): a bug, not bad data, and its dead letters would hide it
-    max_flagged_ratio: float = 0.5   # per source: flags (by reason; a complaint may carry two) per written
+    max_flagged_ratio: float = 0.5  # per source: flags (by reason; a complaint may carry two) per written
     #                                  complaint above this is a warning in the run manifest and an alert
     #                                  (FlaggedRatioHigh), not a refusal: flagged complaints are kept
     #: per channel: minutes without a new record (complaint or dead letter) before the feed counts as silent
     #: (alert FeedSilent); the call centre exports once a day, so its gap is a day and two hours
-    max_silence_minutes: dict = field(default_factory=lambda: {
-        "twitter": 60.0, "webform": 180.0, "sms": 180.0, "phone": 1560.0})
+    max_silence_minutes: dict = field(
+        default_factory=lambda: {"twitter": 60.0, "webform": 180.0, "sms": 180.0, "phone": 1560.0}
+    )
     #: per channel: complaints expected at least, per complete day (alert VolumeLow); a channel not listed has
     #: no minimum
     min_daily_volume: dict = field(default_factory=dict)
@@ -104,11 +106,15 @@ class QualitySettings:
         if not 0 <= self.max_flagged_ratio <= 1 or not 0 <= self.max_reject_ratio <= 1:
             raise ValueError("[quality] max_reject_ratio and max_flagged_ratio must be between 0 and 1")
         if not 0.5 <= self.reject_ratio_confidence < 1:
-            raise ValueError("[quality] reject_ratio_confidence must be at least 0.5 and below 1, "
-                             f"got {self.reject_ratio_confidence!r}")
+            raise ValueError(
+                "[quality] reject_ratio_confidence must be at least 0.5 and below 1, "
+                f"got {self.reject_ratio_confidence!r}"
+            )
         if type(self.min_records_for_reject_ratio) is not int or self.min_records_for_reject_ratio < 1:
-            raise ValueError("[quality] min_records_for_reject_ratio must be a whole number of at least 1, "
-                             f"got {self.min_records_for_reject_ratio!r}")
+            raise ValueError(
+                "[quality] min_records_for_reject_ratio must be a whole number of at least 1, "
+                f"got {self.min_records_for_reject_ratio!r}"
+            )
 
 
 PRIORITY_LEVELS = ("P1", "P2", "P3", "P4")
@@ -127,13 +133,15 @@ class SlaSettings:
     #: segments = { enterprise = { first_response_minutes = { P1 = 30 } } }
     segments: dict = field(default_factory=dict)
     case_window_hours: float = 48.0  # one customer's complaints (any channel) this close to the first are one case
-    at_risk_share: float = 0.25      # an open case with less than this share of its allowance left is at risk
+    at_risk_share: float = 0.25  # an open case with less than this share of its allowance left is at risk
 
     def __post_init__(self):
         def check(table: dict, where: str, unit: str) -> None:
             for priority, value in table.items():
                 if priority not in PRIORITY_LEVELS:
-                    raise ValueError(f"[sla] {where}: unknown priority {priority!r} (known: {', '.join(PRIORITY_LEVELS)})")
+                    raise ValueError(
+                        f"[sla] {where}: unknown priority {priority!r} (known: {', '.join(PRIORITY_LEVELS)})"
+                    )
                 if type(value) not in (int, float) or value <= 0:
                     raise ValueError(f"[sla] {where}.{priority} must be a positive number of {unit}, got {value!r}")
 
@@ -161,18 +169,18 @@ class WarehouseSettings:
     """``[warehouse]``: the Iceberg catalog of the warehouse tables (``warehouse/catalog.py``) and their upkeep
     (``complaints warehouse maintain``)."""
 
-    catalog: str = ""                   # "": embedded SQLite catalog in OUT/warehouse; else a catalog name that
+    catalog: str = ""  # "": embedded SQLite catalog in OUT/warehouse; else a catalog name that
     #                                     pyiceberg is configured with (~/.pyiceberg.yaml, PYICEBERG_CATALOG__*)
     #: the database of a shared Iceberg SQL catalog that every worker reaches, as a SQLAlchemy URI, e.g.
     #: postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (docs/operations/shared-catalog.md); "": the embedded
     #: (or the named) catalog. Only dev may carry a password here: the variable below overrides it
     catalog_uri: str = ""
     catalog_uri_env: str = "COMPLAINTS_CATALOG_URI"  # an environment variable whose URI, when set, is used instead
-    namespace: str = "beejan"           # the catalog namespace of the tables
-    commit_attempts: int = 8            # a commit refused because another writer committed first is redone
-    snapshot_retention_hours: int = 168 # maintain: snapshots older than this expire (time travel reaches back so far)
-    orphan_age_hours: int = 24          # maintain: unreferenced files older than this are removed
-    compact_min_files: int = 8          # maintain: a partition with at least this many files is rewritten
+    namespace: str = "beejan"  # the catalog namespace of the tables
+    commit_attempts: int = 8  # a commit refused because another writer committed first is redone
+    snapshot_retention_hours: int = 168  # maintain: snapshots older than this expire (time travel reaches back so far)
+    orphan_age_hours: int = 24  # maintain: unreferenced files older than this are removed
+    compact_min_files: int = 8  # maintain: a partition with at least this many files is rewritten
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,7 @@ class AlertSettings:
     """``[alerts]``: where the scheduled jobs' failure alerts go (``complaints alert``, the Airflow DAGs'
     failure callback)."""
 
-    webhook_url: str = ""        # POSTed a JSON alert; "": alerts are printed to standard output (the task log)
+    webhook_url: str = ""  # POSTed a JSON alert; "": alerts are printed to standard output (the task log)
     webhook_url_env: str = "COMPLAINTS_ALERT_WEBHOOK_URL"  # an environment variable that overrides it (secrets)
     timeout_seconds: int = 10
 
@@ -189,7 +197,7 @@ class AlertSettings:
 class LakeSettings:
     """``[lake]``: how long the raw records are kept (``complaints warehouse maintain`` removes older ones)."""
 
-    retention_days: int = 730    # ingest_date partitions older than this are removed; 0 keeps everything
+    retention_days: int = 730  # ingest_date partitions older than this are removed; 0 keeps everything
 
 
 @dataclass(frozen=True)
@@ -205,23 +213,23 @@ class WebformSettings:
     """``[webform]``: the public web-form endpoint (``complaints ingest webform``; docs/operations/
     webform-endpoint.md). Keys are named by environment variables (secrets); only dev may carry one in the file."""
 
-    max_body_bytes: int = 65_536           # a larger body is refused with 413 (before 100 Continue when declared)
-    body_timeout_seconds: float = 10.0     # the whole body must arrive within this after the headers, else 408
-    delivery_timeout_seconds: float = 10.0 # how long a post waits for its message's delivery report (then 503)
-    retry_after_seconds: int = 5           # the Retry-After of a 503 (transport down, outcome unknown) and a 429
+    max_body_bytes: int = 65_536  # a larger body is refused with 413 (before 100 Continue when declared)
+    body_timeout_seconds: float = 10.0  # the whole body must arrive within this after the headers, else 408
+    delivery_timeout_seconds: float = 10.0  # how long a post waits for its message's delivery report (then 503)
+    retry_after_seconds: int = 5  # the Retry-After of a 503 (transport down, outcome unknown) and a 429
     #: the browser origins (scheme://host[:port]) whose pages may post (CORS); a request with any other Origin
     #: header is refused with 403. Empty: no cross-origin browser post at all
     allowed_origins: list = field(default_factory=list)
-    require_origin: bool = False           # true: a request without an Origin header is refused too (browsers only)
+    require_origin: bool = False  # true: a request without an Origin header is refused too (browsers only)
     #: reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is believed; from anyone else the
     #: header is ignored and the client is the connection's peer
     trusted_proxies: list = field(default_factory=list)
-    rate_per_minute: float = 30.0          # posts per client IP per minute, sustained (0: no limit)
-    rate_burst: int = 10                   # posts a client IP may make at once before the rate applies
-    retry_window_seconds: int = 86_400     # a submission id seen again with other content within this is counted
+    rate_per_minute: float = 30.0  # posts per client IP per minute, sustained (0: no limit)
+    rate_burst: int = 10  # posts a client IP may make at once before the rate applies
+    retry_window_seconds: int = 86_400  # a submission id seen again with other content within this is counted
     #                                        as a collision (metric webform_identity_collisions_total)
     identity_key_env: str = "COMPLAINTS_WEBFORM_IDENTITY_KEY"  # the key of the identity hash (a secret)
-    identity_key: str | None = None        # dev only: the key in the file
+    identity_key: str | None = None  # dev only: the key in the file
     #: the key that signs form tokens (X-Form-Token); "" = no token needed. Set it where the form page can
     #: issue tokens (ingest.webform_endpoint.issue_form_token)
     form_token_key_env: str = ""
@@ -229,13 +237,17 @@ class WebformSettings:
 
     def __post_init__(self):
         if self.max_body_bytes < 1 or self.body_timeout_seconds <= 0 or self.delivery_timeout_seconds <= 0:
-            raise ValueError("[webform] max_body_bytes, body_timeout_seconds and delivery_timeout_seconds must be "
-                             "positive")
+            raise ValueError(
+                "[webform] max_body_bytes, body_timeout_seconds and delivery_timeout_seconds must be positive"
+            )
         if self.rate_per_minute < 0 or self.rate_burst < 1 or self.retry_after_seconds < 1:
             raise ValueError("[webform] rate_per_minute must be >= 0, rate_burst and retry_after_seconds >= 1")
         for origin in self.allowed_origins:
-            if not isinstance(origin, str) or not origin.startswith(("http://", "https://")) or \
-                    origin.rstrip("/") != origin:
+            if (
+                not isinstance(origin, str)
+                or not origin.startswith(("http://", "https://"))
+                or origin.rstrip("/") != origin
+            ):
                 raise ValueError(f"[webform] allowed_origins: {origin!r} is not an origin like https://example.com")
         import ipaddress
 
@@ -287,9 +299,18 @@ class Settings:
         return self.pipeline.call_centre_timezone
 
 
-SECTIONS = {"pipeline": PipelineSettings, "validation": ValidationSettings, "streaming": StreamingSettings,
-            "quality": QualitySettings, "sla": SlaSettings, "warehouse": WarehouseSettings, "alerts": AlertSettings,
-            "lake": LakeSettings, "security": SecuritySettings, "webform": WebformSettings}
+SECTIONS = {
+    "pipeline": PipelineSettings,
+    "validation": ValidationSettings,
+    "streaming": StreamingSettings,
+    "quality": QualitySettings,
+    "sla": SlaSettings,
+    "warehouse": WarehouseSettings,
+    "alerts": AlertSettings,
+    "lake": LakeSettings,
+    "security": SecuritySettings,
+    "webform": WebformSettings,
+}
 
 
 def _section(path: Path, name: str, values: dict):
@@ -298,8 +319,7 @@ def _section(path: Path, name: str, values: dict):
     fields = {f.name: f for f in dataclasses.fields(kind)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"profile {path}: unknown setting [{name}] {', '.join(unknown)} "
-                          f"(known: {', '.join(fields)})")
+        raise ConfigError(f"profile {path}: unknown setting [{name}] {', '.join(unknown)} (known: {', '.join(fields)})")
     for key, value in values.items():
         expected = type(getattr(kind(), key)) if getattr(kind(), key) is not None else str
         if expected is float and type(value) is int:
@@ -326,8 +346,9 @@ def _read_profile(profile: str | None) -> tuple[str, Path, dict]:
         raise ConfigError(f"profile {path} is not valid TOML: {error}") from None
     unknown = sorted(set(data) - set(SECTIONS) - {"runner"})
     if unknown:
-        raise ConfigError(f"profile {path}: unknown section {', '.join(unknown)} "
-                          f"(known: {', '.join([*SECTIONS, 'runner'])})")
+        raise ConfigError(
+            f"profile {path}: unknown section {', '.join(unknown)} (known: {', '.join([*SECTIONS, 'runner'])})"
+        )
     return name, path, data
 
 
@@ -347,8 +368,9 @@ def webform_keys(settings: WebformSettings) -> tuple[bytes, bytes | None]:
     dev profile's identity key may be in the file); ConfigError names the variable to set."""
     identity = os.environ.get(settings.identity_key_env) or settings.identity_key
     if not identity:
-        raise ConfigError(f"the web-form endpoint needs its identity key: set the environment variable "
-                          f"{settings.identity_key_env}")
+        raise ConfigError(
+            f"the web-form endpoint needs its identity key: set the environment variable {settings.identity_key_env}"
+        )
     token = None
     if settings.form_token_key_env:
         token = os.environ.get(settings.form_token_key_env)
@@ -366,7 +388,14 @@ def load_settings(profile: str | None = None) -> Settings:
     if not key and security.contact_token_key:
         key, source = security.contact_token_key, "profile file"
     if not key:
-        raise ConfigError(f"profile {name!r} needs the contact-token key: set the environment variable "
-                          f"{security.contact_token_key_env}")
-    return Settings(profile=path.stem, contact_token_key=key.encode("utf-8"), runner_defaults=data.get("runner", {}),
-                    contact_token_key_source=source, **sections)
+        raise ConfigError(
+            f"profile {name!r} needs the contact-token key: set the environment variable "
+            f"{security.contact_token_key_env}"
+        )
+    return Settings(
+        profile=path.stem,
+        contact_token_key=key.encode("utf-8"),
+        runner_defaults=data.get("runner", {}),
+        contact_token_key_source=source,
+        **sections,
+    )

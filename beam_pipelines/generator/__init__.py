@@ -14,6 +14,7 @@ complaint texts in each channel's style), ``day`` (one day's records with defect
 (writing the channel files and ``_truth/``) and ``history`` (weeks of curated complaints straight into a
 warehouse).
 """
+
 from beam_pipelines.generator.files import generate
 
 __all__ = ["generate"]

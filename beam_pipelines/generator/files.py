@@ -1,4 +1,5 @@
 """Writing a generated day: the channel files in the layout of INPUT_FORMATS.md and the truth under ``_truth/``."""
+
 from __future__ import annotations
 
 import csv
@@ -58,6 +59,15 @@ def generate(output_dir: str, date: dt.date, volume: int, seed: int = 7, defect_
         writer.writerows(generated.labels)
     expected = {source: dict(counts) for source, counts in sorted(generated.expected.items())}
     with open(os.path.join(truth_dir, "expected_counts.json"), "w", encoding="utf-8") as handle:
-        json.dump({"date": date.isoformat(), "volume": volume, "seed": seed, "defect_rate": defect_rate,
-                   "expected": expected}, handle, indent=2)
+        json.dump(
+            {
+                "date": date.isoformat(),
+                "volume": volume,
+                "seed": seed,
+                "defect_rate": defect_rate,
+                "expected": expected,
+            },
+            handle,
+            indent=2,
+        )
     return expected

@@ -21,6 +21,7 @@ the dashboard's "today", its channel freshness and its at-risk cases look like a
 Rows are deterministic for a seed (and ``now``) and carry ``batch_id = history-<seed>``, so a rerun replaces them
 and they are never mistaken for pipeline output. The truth (daily counts, outage days, holidays, events) is returned.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,9 +31,9 @@ import random
 import numpy as np
 
 import schemas
+from beam_pipelines.config import SlaSettings
 from beam_pipelines.generator import text as texts
 from beam_pipelines.generator.population import CATEGORY_WEIGHTS, CHANNEL_WEIGHTS, REGIONS
-from beam_pipelines.config import SlaSettings
 from models.forecast import holiday_days
 from models.rules import RulesModel
 from schemas import tables
@@ -77,9 +78,15 @@ def _text_pool(rng: random.Random) -> list[dict]:
         else:
             body = texts.agent_note(category, rng)
         # cleaned and masked as the pipeline's Clean stage leaves them (HTML entities of tweets unescaped)
-        pool.append({"text": mask_contacts(clean_text(body)),
-                     "subject": mask_contacts(clean_text(subject)) if subject else None,
-                     "source": source, "segment": segment, "flags": []})
+        pool.append(
+            {
+                "text": mask_contacts(clean_text(body)),
+                "subject": mask_contacts(clean_text(subject)) if subject else None,
+                "source": source,
+                "segment": segment,
+                "flags": [],
+            }
+        )
     for entry, prediction in zip(pool, RulesModel().predict(pool), strict=True):
         entry.update(prediction=prediction, category=prediction.category)
     return pool
@@ -89,8 +96,9 @@ def _complaint_id(seed: int, day: dt.date, index: int) -> str:
     return "hi-" + hashlib.sha256(f"history:{seed}:{day}:{index}".encode()).hexdigest()[:24]
 
 
-def daily_volumes(first: dt.date, days: int, per_day: int, seed: int,
-                  holiday_country: str | None) -> tuple[list[tuple[dt.date, int, bool]], set[dt.date]]:
+def daily_volumes(
+    first: dt.date, days: int, per_day: int, seed: int, holiday_country: str | None
+) -> tuple[list[tuple[dt.date, int, bool]], set[dt.date]]:
     """[(day, complaints, is_outage)] and the holidays used: the known shape every consumer can be checked against."""
     rng = np.random.default_rng(seed)
     last = first + dt.timedelta(days=days - 1)
@@ -114,31 +122,49 @@ def crm_events(rows: list[dict], sla: SlaSettings, now: dt.datetime, seed: int) 
     resolve_factor = np.exp(numbers.normal(-RESOLUTION_ON_TIME_Z * DELAY_SIGMA, DELAY_SIGMA, len(rows)))
     agents = numbers.integers(1, AGENTS + 1, len(rows))
     events = []
-    for row, responded, resolved, agent in zip(rows, response_factor, resolve_factor, agents):
+    for row, responded, resolved, agent in zip(rows, response_factor, resolve_factor, agents, strict=True):
         response_allowance, resolve_allowance = sla.allowance(row["priority"], row["segment"])
         contact = min(row["event_time"], row["ingested_at"])
         first_response = contact + dt.timedelta(seconds=float(response_allowance * responded))
-        resolution = max(contact + dt.timedelta(seconds=float(resolve_allowance * resolved)),
-                         first_response + dt.timedelta(minutes=5))
+        resolution = max(
+            contact + dt.timedelta(seconds=float(resolve_allowance * resolved)),
+            first_response + dt.timedelta(minutes=5),
+        )
         for event_type, occurred in (("first_response", first_response), ("resolved", resolution)):
             if occurred > now:
                 break  # not happened yet: the case is still open
             occurred = occurred.replace(microsecond=0)
-            events.append({"event_id": "hx-" + hashlib.sha256(f"{seed}:{row['complaint_id']}:{event_type}".encode())
-                           .hexdigest()[:24], "complaint_id": row["complaint_id"], "event_type": event_type,
-                           "occurred_at": occurred, "received_at": min(occurred + dt.timedelta(seconds=20), now),
-                           "agent": f"AG-{int(agent):02d}", "note": None, "client": "history",
-                           "event_date": occurred.date()})
+            events.append(
+                {
+                    "event_id": "hx-"
+                    + hashlib.sha256(f"{seed}:{row['complaint_id']}:{event_type}".encode()).hexdigest()[:24],
+                    "complaint_id": row["complaint_id"],
+                    "event_type": event_type,
+                    "occurred_at": occurred,
+                    "received_at": min(occurred + dt.timedelta(seconds=20), now),
+                    "agent": f"AG-{int(agent):02d}",
+                    "note": None,
+                    "client": "history",
+                    "event_date": occurred.date(),
+                }
+            )
     return events
 
 
-def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, seed: int = 7,
-                  holiday_country: str | None = "NG", now: dt.datetime | None = None,
-                  sla: SlaSettings | None = None) -> dict:
+def write_history(
+    warehouse_dir: str,
+    end: dt.date,
+    days: int,
+    per_day: int,
+    seed: int = 7,
+    holiday_country: str | None = "NG",
+    now: dt.datetime | None = None,
+    sla: SlaSettings | None = None,
+) -> dict:
     """Write ``days`` days of complaints ending on ``end`` into ``warehouse_dir``, with their CRM events
     (judged by ``sla``, default the ``[sla]`` defaults), nothing after ``now`` (default: the wall clock);
     return the truth."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     sla = sla or SlaSettings()
     rng = random.Random(seed)
     pool = _text_pool(rng)
@@ -150,8 +176,14 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
     numbers = np.random.default_rng(seed + 1)
     all_complaints, all_dead_letters = [], []
     batch_id, run_id = f"history-{seed}", f"history-{seed}"
-    truth = {"days": [], "holidays": sorted(str(d) for d in holidays_set), "outages": [], "complaints": 0,
-             "dead_letters": 0, "events": 0}
+    truth = {
+        "days": [],
+        "holidays": sorted(str(d) for d in holidays_set),
+        "outages": [],
+        "complaints": 0,
+        "dead_letters": 0,
+        "events": 0,
+    }
     hour_probability = HOURLY_WEIGHT / HOURLY_WEIGHT.sum()
     for day, count, outage in plan:
         picks = [pool[i] for i in numbers.integers(0, len(pool), count)]
@@ -160,7 +192,7 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
             network = by_category["Network"]
             picks += [network[i] for i in numbers.integers(0, len(network), extra)]
             truth["outages"].append(str(day))
-        midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+        midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
         hours = numbers.choice(24, size=len(picks), p=hour_probability)
         seconds = numbers.integers(0, 3600, len(picks))
         rows = []
@@ -169,24 +201,32 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
             known = entry["segment"] is not None
             # a working-form complaint, made a warehouse row by the pipeline's own finish_row
             complaint = {
-                "complaint_id": _complaint_id(seed, day, index), "source": entry["source"],
-                "source_record_id": f"history-{day:%Y%m%d}-{index:06d}", "event_time": event_time,
+                "complaint_id": _complaint_id(seed, day, index),
+                "source": entry["source"],
+                "source_record_id": f"history-{day:%Y%m%d}-{index:06d}",
+                "event_time": event_time,
                 "ingested_at": event_time + dt.timedelta(minutes=int(second % 90) + 1),
                 "customer_id": f"BJN-{int(second * 7 + hour) % 40000:08d}" if known else None,
                 "customer_match": "msisdn" if known else "none",
                 "contact_token": hashlib.sha256(f"{seed}:{index % 9000}".encode()).hexdigest()[:32],
-                "text": entry["text"], "subject": entry["subject"], "flags": [] if known else ["unknown_customer"],
-                "segment": entry["segment"], "region": REGIONS[int(second) % len(REGIONS)] if known else None,
+                "text": entry["text"],
+                "subject": entry["subject"],
+                "flags": [] if known else ["unknown_customer"],
+                "segment": entry["segment"],
+                "region": REGIONS[int(second) % len(REGIONS)] if known else None,
                 "plan": texts.PLANS[int(second) % len(texts.PLANS)] if known else None,
-                "batch_id": batch_id, "run_id": run_id}
+                "batch_id": batch_id,
+                "run_id": run_id,
+            }
             if complaint["ingested_at"] > now:
                 continue  # has not arrived yet
             rows.append({**finish_row(complaint, entry["prediction"], HISTORY_MODEL_VERSION), "event_date": day})
         rejected = _dead_letters(day, int(len(rows) * DEAD_LETTER_SHARE), seed, batch_id, run_id, now)
         all_complaints.extend(rows)
         all_dead_letters.extend(rejected)
-        truth["days"].append({"date": str(day), "complaints": len(rows), "outage": outage,
-                              "holiday": day in holidays_set})
+        truth["days"].append(
+            {"date": str(day), "complaints": len(rows), "outage": outage, "holiday": day in holidays_set}
+        )
         truth["complaints"] += len(rows)
         truth["dead_letters"] += len(rejected)
     events = crm_events(all_complaints, sla, now, seed)
@@ -199,20 +239,37 @@ def write_history(warehouse_dir: str, end: dt.date, days: int, per_day: int, see
     return truth
 
 
-REJECTIONS = (("parse", "malformed_json", "twitter", "Expecting ',' delimiter: line 1 column 88"),
-              ("validate", "empty_text", "sms", "the complaint has no text after cleaning"),
-              ("parse", "bad_timestamp", "webform", "submitted_at is not a timestamp: '31/02/2026 25:00'"),
-              ("validate", "implausible_duration", "phone", "call duration -40 s is not plausible"))
+REJECTIONS = (
+    ("parse", "malformed_json", "twitter", "Expecting ',' delimiter: line 1 column 88"),
+    ("validate", "empty_text", "sms", "the complaint has no text after cleaning"),
+    ("parse", "bad_timestamp", "webform", "submitted_at is not a timestamp: '31/02/2026 25:00'"),
+    ("validate", "implausible_duration", "phone", "call duration -40 s is not plausible"),
+)
 
 
 def _dead_letters(day: dt.date, count: int, seed: int, batch_id: str, run_id: str, now: dt.datetime) -> list[dict]:
-    failed_at = min(dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.timezone.utc), now.replace(microsecond=0))
+    failed_at = min(dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.UTC), now.replace(microsecond=0))
     rows = []
     for index in range(count):
         stage, error_type, source, message = REJECTIONS[index % len(REJECTIONS)]
-        rows.append({"error_id": hashlib.sha256(f"history-dl:{seed}:{day}:{index}".encode()).hexdigest()[:24],
-                     "source": source, "stage": stage, "error_type": error_type, "error_message": message,
-                     "raw": "{\"text\": \"...", "raw_encoding": "utf-8", "source_file": None, "message_id": None,
-                     "position": index, "source_record_id": None, "failed_at": failed_at, "batch_id": batch_id,
-                     "run_id": run_id, "schema_version": schemas.SCHEMA_VERSION, "ingest_date": day})
+        rows.append(
+            {
+                "error_id": hashlib.sha256(f"history-dl:{seed}:{day}:{index}".encode()).hexdigest()[:24],
+                "source": source,
+                "stage": stage,
+                "error_type": error_type,
+                "error_message": message,
+                "raw": '{"text": "...',
+                "raw_encoding": "utf-8",
+                "source_file": None,
+                "message_id": None,
+                "position": index,
+                "source_record_id": None,
+                "failed_at": failed_at,
+                "batch_id": batch_id,
+                "run_id": run_id,
+                "schema_version": schemas.SCHEMA_VERSION,
+                "ingest_date": day,
+            }
+        )
     return rows

@@ -7,6 +7,7 @@ catalog and the Avro schemas, the HTTP API from the server's OpenAPI document, t
 mapping. A page that drifts from the code cannot exist. ``mkdocs build --strict`` runs this hook
 (``mkdocs.yml``: ``hooks``); the functions are plain, so a test can check what they produce.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,6 +30,7 @@ def page(path: str):
     def register(function):
         PAGES[path] = function
         return function
+
     return register
 
 
@@ -47,16 +49,24 @@ def cli_page() -> str:
     def anchor(path: str) -> str:
         return path.replace(" ", "-")
 
-    lines = ["# Command line", "",
-             "Generated from the CLI's own parsers (`beam_pipelines/cli/`). `complaints --help` lists the commands, "
-             "`complaints GROUP --help` the commands of a group, `complaints COMMAND --help` the flags of one. Each "
-             "command needs only its own extra installed (`pip install '.[EXTRA]'`). Exit codes: "
-             "[Exit codes](exit-codes.md).", "",
-             "| command | what it does | extra |", "|---|---|---|"]
+    lines = [
+        "# Command line",
+        "",
+        "Generated from the CLI's own parsers (`beam_pipelines/cli/`). `complaints --help` lists the commands, "
+        "`complaints GROUP --help` the commands of a group, `complaints COMMAND --help` the flags of one. Each "
+        "command needs only its own extra installed (`pip install '.[EXTRA]'`). Exit codes: "
+        "[Exit codes](exit-codes.md).",
+        "",
+        "| command | what it does | extra |",
+        "|---|---|---|",
+    ]
     for name, entry in COMMANDS.items():
         if isinstance(entry, Group):
-            lines += [f"| [`{name} {command.name}`](#{anchor(name + ' ' + command.name)}) | {_escape(command.help)} "
-                      f"| `{command.extra}` |" for command in entry.commands]
+            lines += [
+                f"| [`{name} {command.name}`](#{anchor(name + ' ' + command.name)}) | {_escape(command.help)} "
+                f"| `{command.extra}` |"
+                for command in entry.commands
+            ]
         else:
             lines.append(f"| [`{name}`](#{anchor(name)}) | {_escape(entry.help)} | `{entry.extra}` |")
     top = build_parser()
@@ -69,8 +79,16 @@ def cli_page() -> str:
             lines += ["", f"## {group}", "", "```text", command_parser(group).format_help().rstrip(), "```"]
         parser = command_parser(path)
         level = "###" if group in groups else "##"
-        lines += ["", f"{level} {path}", "", command.help[0].upper() + command.help[1:] + ".", "",
-                  "```text", parser.format_help().rstrip(), "```"]
+        lines += [
+            "",
+            f"{level} {path}",
+            "",
+            command.help[0].upper() + command.help[1:] + ".",
+            "",
+            "```text",
+            parser.format_help().rstrip(),
+            "```",
+        ]
         if command.beam_options:
             lines += ["", "Every other `--flag` must be an Apache Beam pipeline option and is passed to the runner."]
     return "\n".join(lines) + "\n"
@@ -80,9 +98,16 @@ def cli_page() -> str:
 def exit_codes_page() -> str:
     from beam_pipelines.cli.common import EXIT_CODES
 
-    lines = ["# Exit codes", "", "Generated from the CLI's one mapping (`beam_pipelines/cli/common.py`, "
-             "`EXIT_CODES`). A command that fails prints one line on stderr, never a traceback.", "",
-             "| code | meaning |", "|---|---|", "| 0 | done |"]
+    lines = [
+        "# Exit codes",
+        "",
+        "Generated from the CLI's one mapping (`beam_pipelines/cli/common.py`, "
+        "`EXIT_CODES`). A command that fails prints one line on stderr, never a traceback.",
+        "",
+        "| code | meaning |",
+        "|---|---|",
+        "| 0 | done |",
+    ]
     lines += [f"| {code} | {_escape(meaning)} |" for code, meaning in sorted(EXIT_CODES.items())]
     return "\n".join(lines) + "\n"
 
@@ -111,8 +136,11 @@ def field_comments(cls) -> dict[str, str]:
         if number in comments and not comments[number].startswith("#:"):
             after.append(comments[number].lstrip("#").strip())
             following = number + 1  # a comment continued on comment-only lines below
-            while following <= len(lines) and lines[following - 1].strip().startswith("#") \
-                    and not lines[following - 1].strip().startswith("#:"):
+            while (
+                following <= len(lines)
+                and lines[following - 1].strip().startswith("#")
+                and not lines[following - 1].strip().startswith("#:")
+            ):
                 after.append(lines[following - 1].strip().lstrip("#").strip())
                 following += 1
         found[node.target.id] = " ".join(above + after).strip()
@@ -132,11 +160,15 @@ def configuration_page() -> str:
     """Every section and key of a profile, with its default and what it does, from the settings dataclasses."""
     from beam_pipelines.config import SECTIONS
 
-    lines = ["# Configuration", "",
-             "Generated from the settings dataclasses (`beam_pipelines/config/__init__.py`). A profile is a TOML "
-             "file: `--profile dev|staging|prod` (the files in `beam_pipelines/config/`) or a path. A key not "
-             "given takes the default below; an unknown section or key is refused with one line. `[runner]` holds "
-             "Beam pipeline options for the local runner.", ""]
+    lines = [
+        "# Configuration",
+        "",
+        "Generated from the settings dataclasses (`beam_pipelines/config/__init__.py`). A profile is a TOML "
+        "file: `--profile dev|staging|prod` (the files in `beam_pipelines/config/`) or a path. A key not "
+        "given takes the default below; an unknown section or key is refused with one line. `[runner]` holds "
+        "Beam pipeline options for the local runner.",
+        "",
+    ]
     for section, cls in SECTIONS.items():
         doc = inspect.getdoc(cls) or ""
         comments = field_comments(cls)
@@ -175,20 +207,34 @@ def tables_page() -> str:
     import schemas
     from schemas import tables
 
-    lines = ["# Tables", "",
-             "Generated from the table catalog (`schemas/tables.py`) and the Avro schemas (`schemas/avro/`), "
-             "the one source of truth for every record. Warehouse tables are Apache Iceberg tables (format 2) "
-             "under `OUT/warehouse/`, written by upsert on their key: each key is in its table once.", ""]
+    lines = [
+        "# Tables",
+        "",
+        "Generated from the table catalog (`schemas/tables.py`) and the Avro schemas (`schemas/avro/`), "
+        "the one source of truth for every record. Warehouse tables are Apache Iceberg tables (format 2) "
+        "under `OUT/warehouse/`, written by upsert on their key: each key is in its table once.",
+        "",
+    ]
     everything = {"raw": tables.LAKE, **tables.WAREHOUSE_TABLES}
     for name, table in everything.items():
         schema = schemas.avro_schema(table.schema)
         kind = "JSON-lines lake files" if table is tables.LAKE else "Iceberg table"
-        lines += [f"## {name}", "", schema.get("doc", ""), "",
-                  f"- {kind} at `OUT/{table.path}/`, partitioned by `{', '.join(table.partition)}`",
-                  f"- key: `{', '.join(table.key)}`", f"- record: `{table.schema}`", "",
-                  "| column | type | meaning |", "|---|---|---|"]
-        lines += [f"| `{f['name']}` | {_escape(_avro_type(f['type']))} | {_escape(f.get('doc', ''))} |"
-                  for f in schema["fields"]]
+        lines += [
+            f"## {name}",
+            "",
+            schema.get("doc", ""),
+            "",
+            f"- {kind} at `OUT/{table.path}/`, partitioned by `{', '.join(table.partition)}`",
+            f"- key: `{', '.join(table.key)}`",
+            f"- record: `{table.schema}`",
+            "",
+            "| column | type | meaning |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| `{f['name']}` | {_escape(_avro_type(f['type']))} | {_escape(f.get('doc', ''))} |"
+            for f in schema["fields"]
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -207,24 +253,37 @@ def openapi_document() -> dict:
 @page("reference/http-api.md")
 def http_api_page() -> str:
     document = openapi_document()
-    lines = ["# HTTP API", "",
-             f"Generated from the server's OpenAPI document ({document['info']['title']}, version "
-             f"{document['info']['version']}); `complaints serve` also serves it at `/openapi.json`. "
-             "Every endpoint but `/healthz` needs an API key (`X-API-Key`) with the scope named.", "",
-             document["info"].get("description", ""), ""]
+    lines = [
+        "# HTTP API",
+        "",
+        f"Generated from the server's OpenAPI document ({document['info']['title']}, version "
+        f"{document['info']['version']}); `complaints serve` also serves it at `/openapi.json`. "
+        "Every endpoint but `/healthz` needs an API key (`X-API-Key`) with the scope named.",
+        "",
+        document["info"].get("description", ""),
+        "",
+    ]
     for path, operations in sorted(document["paths"].items()):
         for method, operation in operations.items():
-            lines += [f"## `{method.upper()} {path}`", "", operation.get("summary", ""), "",
-                      (operation.get("description") or "").strip(), ""]
+            lines += [
+                f"## `{method.upper()} {path}`",
+                "",
+                operation.get("summary", ""),
+                "",
+                (operation.get("description") or "").strip(),
+                "",
+            ]
             parameters = operation.get("parameters", [])
             if parameters:
                 lines += ["| parameter | in | type | required | meaning |", "|---|---|---|---|---|"]
                 for parameter in parameters:
                     schema = parameter.get("schema", {})
                     kind = schema.get("type") or " or ".join(s.get("type", "") for s in schema.get("anyOf", []))
-                    lines.append(f"| `{parameter['name']}` | {parameter['in']} | {_escape(kind)} | "
-                                 f"{'yes' if parameter.get('required') else 'no'} | "
-                                 f"{_escape(parameter.get('description', ''))} |")
+                    lines.append(
+                        f"| `{parameter['name']}` | {parameter['in']} | {_escape(kind)} | "
+                        f"{'yes' if parameter.get('required') else 'no'} | "
+                        f"{_escape(parameter.get('description', ''))} |"
+                    )
                 lines.append("")
             codes = ", ".join(sorted(operation.get("responses", {})))
             lines += [f"Responses: {codes}.", ""]

@@ -7,6 +7,7 @@ commits by itself (``transforms.warehouse_io.WriteToWarehouse``): its last step 
 quality guard, commits one snapshot per table and writes ``_runs/<run_id>.json``. A run that is not committed
 fails the job (its manifest says why).
 """
+
 import sys
 
 from beam_pipelines.cli import main

@@ -5,6 +5,7 @@ parameter names are the CLI's flags in their underscore spelling) and Dataflow's
 ``complaints stream run --transport pubsub --runner DataflowRunner ...``, so a template job and a command-line job
 build the same graph.
 """
+
 import sys
 
 from beam_pipelines.cli import main

@@ -16,6 +16,7 @@
 Bad parameters get 400 with the parameter and the problem, never a 500. The only writes are the CRM's events
 (``complaint_events``) and reviewers' decisions (``reviews``), through the warehouse's committer.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,19 +30,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import queries
 from serving.api import aggregates, complaints, crm, models, pages, review
+from serving.auth import ApiKeys
 from serving.health import RunManifests
 from serving.metrics import platform_registry
-from serving.auth import ApiKeys
 from serving.warehouse import Warehouse, WarehouseError
 
 LOG = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
-ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict"}
+ERRORS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+}
 
 
-def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None = None, quality=None,
-               alertmanager_url: str | None = None, sla=None) -> FastAPI:
+def create_app(
+    warehouse: Warehouse,
+    api_keys: ApiKeys,
+    output_dir: Path | None = None,
+    quality=None,
+    alertmanager_url: str | None = None,
+    sla=None,
+) -> FastAPI:
     """The app over ``warehouse``; ``api_keys`` empty means no authentication (local use only). ``output_dir``
     (default: the warehouse's parent, as the pipelines lay it out) holds the run manifests and freshness records
     that ``/metrics`` and the health panel report; ``quality`` is the profile's ``[quality]`` section (default:
@@ -49,10 +62,15 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None 
     is the profile's ``[sla]`` section (default: the defaults)."""
     from beam_pipelines.config import QualitySettings, SlaSettings
 
-    app = FastAPI(title="Beejan complaints API", version=API_VERSION, docs_url=None, redoc_url=None,
-                  description="Curated customer complaints, volumes, alerts and forecasts from the Beejan "
-                              "complaint warehouse. Contact details appear only as tokens.",
-                  responses={code: {"model": models.ErrorBody} for code in (400, 401, 403, 503)})
+    app = FastAPI(
+        title="Beejan complaints API",
+        version=API_VERSION,
+        docs_url=None,
+        redoc_url=None,
+        description="Curated customer complaints, volumes, alerts and forecasts from the Beejan "
+        "complaint warehouse. Contact details appear only as tokens.",
+        responses={code: {"model": models.ErrorBody} for code in (400, 401, 403, 503)},
+    )
     app.state.warehouse, app.state.api_keys = warehouse, api_keys
     app.state.phrase_cache = aggregates.PhraseCache()
     app.state.output_dir = Path(output_dir) if output_dir else warehouse.root.parent
@@ -60,25 +78,35 @@ def create_app(warehouse: Warehouse, api_keys: ApiKeys, output_dir: Path | None 
     app.state.sla = sla or SlaSettings()
     app.state.run_manifests = RunManifests(app.state.output_dir / "_runs")
     app.state.metrics_registry, request_metrics = platform_registry(
-        warehouse, app.state.output_dir, app.state.quality, app.state.run_manifests, app.state.sla)
+        warehouse, app.state.output_dir, app.state.quality, app.state.run_manifests, app.state.sla
+    )
     for router in (pages.router, complaints.router, aggregates.router, crm.router, review.router):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameters(request: Request, error: RequestValidationError):
-        problems = [{"parameter": ".".join(str(part) for part in item["loc"][1:]) or str(item["loc"][0]),
-                     "problem": item["msg"]} for item in error.errors()]
+        problems = [
+            {
+                "parameter": ".".join(str(part) for part in item["loc"][1:]) or str(item["loc"][0]),
+                "problem": item["msg"],
+            }
+            for item in error.errors()
+        ]
         return JSONResponse({"error": "bad_request", "detail": problems}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
-        return JSONResponse({"error": ERRORS.get(error.status_code, "error"), "detail": error.detail},
-                            status_code=error.status_code, headers=getattr(error, "headers", None))
+        return JSONResponse(
+            {"error": ERRORS.get(error.status_code, "error"), "detail": error.detail},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
 
     @app.exception_handler(queries.BadCursor)
     async def bad_cursor(request: Request, error: queries.BadCursor):
-        return JSONResponse({"error": "bad_request", "detail": [{"parameter": "cursor", "problem": str(error)}]},
-                            status_code=400)
+        return JSONResponse(
+            {"error": "bad_request", "detail": [{"parameter": "cursor", "problem": str(error)}]}, status_code=400
+        )
 
     @app.exception_handler(WarehouseError)
     async def warehouse_unavailable(request: Request, error: WarehouseError):

@@ -1,6 +1,7 @@
 """What the routes depend on: the warehouse and key file of the running app, the API-key check with scopes, and
 the types of date and time parameters (``UtcTime``, ``Day``). Everything is read from ``request.app.state``, set
 once by ``create_app``."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +18,7 @@ from serving.warehouse import Warehouse
 
 HEADER_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from the key file.")
 BEARER = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
-EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2999, 12, 31, tzinfo=dt.timezone.utc)
+EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
 
 
 def warehouse(request: Request) -> Warehouse:
@@ -29,25 +30,32 @@ def api_keys(request: Request) -> ApiKeys:
 
 
 # The key checks are async: they do no I/O, so they need not run in the thread pool.
-async def client(keys: Annotated[ApiKeys, Depends(api_keys)],
-                 key: Annotated[str | None, Security(HEADER_KEY)] = None,
-                 token: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> Client | None:
+async def client(
+    keys: Annotated[ApiKeys, Depends(api_keys)],
+    key: Annotated[str | None, Security(HEADER_KEY)] = None,
+    token: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> Client | None:
     """The client whose key came with the request (None when the app runs without keys); 401 otherwise."""
     if not keys.enabled:
         return None
     found = keys.client_for(key or (token.credentials if token else None))
     if found is None:
-        raise HTTPException(401, "a valid API key is required (X-API-Key header or Authorization: Bearer)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "a valid API key is required (X-API-Key header or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return found
 
 
 def scope(name: str):
     """A dependency that lets through only clients whose key has the scope ``name`` (403 otherwise)."""
+
     async def check(found: Annotated[Client | None, Depends(client)]) -> Client | None:
         if found is not None and name not in found.scopes:
             raise HTTPException(403, f"this API key ({found.name}) does not have the '{name}' scope")
         return found
+
     return check
 
 

@@ -4,6 +4,7 @@ Dates and times are ISO 8601 strings (times in UTC with ``Z``), as ``serving.que
 model is derived from the warehouse schema (``schemas/avro/complaint.avsc``), less where on the ingest machine a
 record was read from.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -31,8 +32,11 @@ def _json_type(avro_type):
 
 
 _COMPLAINT_TYPES = {field["name"]: _json_type(field["type"]) for field in schemas.avro_schema("Complaint")["fields"]}
-Complaint = create_model("Complaint", __doc__="One curated complaint; contacts only as a token and masked text.",
-                         **{name: (_COMPLAINT_TYPES[name] | None, None) for name in COMPLAINT_COLUMNS})
+Complaint = create_model(
+    "Complaint",
+    __doc__="One curated complaint; contacts only as a token and masked text.",
+    **{name: (_COMPLAINT_TYPES[name] | None, None) for name in COMPLAINT_COLUMNS},
+)
 
 
 class ComplaintPage(BaseModel):
@@ -380,8 +384,7 @@ class ReviewPage(BaseModel):
 
 
 class ClaimIn(BaseModel):
-    reviewer: str | None = Field(default=None, max_length=128,
-                                 description="the person (default: the API key's name)")
+    reviewer: str | None = Field(default=None, max_length=128, description="the person (default: the API key's name)")
 
 
 class ResolveIn(BaseModel):

@@ -5,14 +5,14 @@
 works on a closed network. Like the dashboard and the OpenAPI document it is public: it holds no data, and trying
 an operation needs a key, given once with its Authorize button (``X-API-Key`` or bearer).
 """
+
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
-from fastapi import Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -57,8 +57,7 @@ def review_page():
 @router.get("/static/{name}", include_in_schema=False)
 def static(name: str):
     if name == "plotly.min.js":
-        return FileResponse(plotly_bundle(), media_type="text/javascript",
-                            headers={"Cache-Control": "max-age=86400"})
+        return FileResponse(plotly_bundle(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
     if name in {"dashboard.js", "dashboard.css", "review.js"}:
         return FileResponse(DASHBOARD_DIR / name, headers={"Cache-Control": "no-cache"})
     raise HTTPException(404, "not found")
@@ -68,13 +67,15 @@ def static(name: str):
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI over this app's OpenAPI document, every file of it from this server."""
     root = request.scope.get("root_path", "")
-    return get_swagger_ui_html(openapi_url=f"{root}{request.app.openapi_url}",
-                               title=f"{request.app.title}: interactive docs",
-                               swagger_js_url=f"{root}/static/docs/swagger-ui-bundle.js",
-                               swagger_css_url=f"{root}/static/docs/swagger-ui.css",
-                               swagger_favicon_url=f"{root}/static/docs/favicon.png",
-                               # no badge from the public validator: the page must not call out
-                               swagger_ui_parameters={"validatorUrl": None})
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=f"{request.app.title}: interactive docs",
+        swagger_js_url=f"{root}/static/docs/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}/static/docs/swagger-ui.css",
+        swagger_favicon_url=f"{root}/static/docs/favicon.png",
+        # no badge from the public validator: the page must not call out
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 @router.get("/static/docs/{name}", include_in_schema=False)
@@ -84,14 +85,17 @@ def docs_static(name: str):
     return FileResponse(docs_asset(name), media_type=DOCS_ASSETS[name], headers={"Cache-Control": "max-age=86400"})
 
 
-@router.get("/healthz", tags=["service"], response_model=models.Health,
-            summary="Liveness and the warehouse's tables")
+@router.get("/healthz", tags=["service"], response_model=models.Health, summary="Liveness and the warehouse's tables")
 def health(warehouse: WarehouseDep, keys: Annotated[ApiKeys, Depends(api_keys)]):
-    return {"status": "ok", "warehouse": warehouse.root.name, "tables": warehouse.file_counts(),
-            "snapshots": dict(warehouse.snapshots),
-            "unreadable_files": warehouse.unreadable_files(),
-            "refused_tables": {name: str(why) for name, why in warehouse.refused.items()},
-            "auth": "api-keys" if keys.enabled else "off"}
+    return {
+        "status": "ok",
+        "warehouse": warehouse.root.name,
+        "tables": warehouse.file_counts(),
+        "snapshots": dict(warehouse.snapshots),
+        "unreadable_files": warehouse.unreadable_files(),
+        "refused_tables": {name: str(why) for name, why in warehouse.refused.items()},
+        "auth": "api-keys" if keys.enabled else "off",
+    }
 
 
 # Prometheus' own text format, for Prometheus rather than API clients: like the page, not in the OpenAPI document

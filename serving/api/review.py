@@ -1,5 +1,6 @@
 """The review queue (``serving/review.py``): items to list and read (scope ``complaints``: they hold complaint
 text and raw records), to claim and resolve (scope ``write``)."""
+
 from __future__ import annotations
 
 import base64
@@ -31,24 +32,37 @@ def _who(caller: Client | None, reviewer: str | None) -> str:
     return f"{reviewer} via {key}" if reviewer else key
 
 
-@router.get("/items", response_model=models.ReviewPage, dependencies=[Depends(scope("complaints"))],
-            summary="Review-queue items, newest first: flagged complaints and dead letters")
-def items(warehouse: WarehouseDep,
-          kind: Annotated[Literal["complaint", "dead_letter"] | None, Query()] = None,
-          status: Annotated[Literal[review.STATUS_FILTERS], Query(
-              description="pending (open or claimed, the default), open, claimed, a decision, or "
-                          "awaiting_reinjection")] = "pending",
-          source: Annotated[Source | None, Query()] = None,
-          reason: Annotated[str | None, Query(max_length=100, description="flag or error contains")] = None,
-          before: Annotated[UtcTime | None, Query(description="next_before of the previous page")] = None,
-          limit: Annotated[int, Query(ge=1, le=500)] = 50):
-    page = review.queue_items(warehouse, kind=kind, status=status, source=source, reason=reason,
-                              before=before, limit=limit)
+@router.get(
+    "/items",
+    response_model=models.ReviewPage,
+    dependencies=[Depends(scope("complaints"))],
+    summary="Review-queue items, newest first: flagged complaints and dead letters",
+)
+def items(
+    warehouse: WarehouseDep,
+    kind: Annotated[Literal["complaint", "dead_letter"] | None, Query()] = None,
+    status: Annotated[
+        Literal[review.STATUS_FILTERS],
+        Query(description="pending (open or claimed, the default), open, claimed, a decision, or awaiting_reinjection"),
+    ] = "pending",
+    source: Annotated[Source | None, Query()] = None,
+    reason: Annotated[str | None, Query(max_length=100, description="flag or error contains")] = None,
+    before: Annotated[UtcTime | None, Query(description="next_before of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+):
+    page = review.queue_items(
+        warehouse, kind=kind, status=status, source=source, reason=reason, before=before, limit=limit
+    )
     return {"items": [_shown(item) for item in page["items"]], "next_before": queries.iso(page["next_before"])}
 
 
-@router.get("/items/{item_id}", response_model=models.ReviewItem, dependencies=[Depends(scope("complaints"))],
-            summary="One item, with its original raw record from the lake", responses={404: {"model": models.ErrorBody}})
+@router.get(
+    "/items/{item_id}",
+    response_model=models.ReviewItem,
+    dependencies=[Depends(scope("complaints"))],
+    summary="One item, with its original raw record from the lake",
+    responses={404: {"model": models.ErrorBody}},
+)
 def item(item_id: ItemId, warehouse: WarehouseDep, request: Request):
     from warehouse.lake import find_raw_record
 
@@ -60,8 +74,14 @@ def item(item_id: ItemId, warehouse: WarehouseDep, request: Request):
     if found["item_kind"] == "dead_letter":
         raw, encoding = found["text"], found["raw_encoding"]
     else:
-        record = find_raw_record(request.app.state.output_dir, found["source"], found["reference"],
-                                 found["position"], found["arrived_at"].date(), found["batch_id"])
+        record = find_raw_record(
+            request.app.state.output_dir,
+            found["source"],
+            found["reference"],
+            found["position"],
+            found["arrived_at"].date(),
+            found["batch_id"],
+        )
         raw, encoding = (record["raw"], record.get("raw_encoding")) if record else (None, None)
     if raw is not None and encoding == "base64":  # bytes that were not UTF-8: shown decoded, the bad ones as U+FFFD,
         raw = base64.b64decode(raw).decode("utf-8", errors="replace")  # so a reviewer can fix the text
@@ -80,21 +100,41 @@ def _decide(action):
         raise HTTPException(400, str(refused)) from None
 
 
-@router.post("/items/{item_id}/claim", response_model=models.ReviewItem, dependencies=[Depends(scope("write"))],
-             summary="Claim an item (409 when someone else has it, or it is decided)",
-             responses={404: {"model": models.ErrorBody}, 409: {"model": models.ErrorBody}})
-def claim(item_id: ItemId, body: models.ClaimIn, warehouse: WarehouseDep,
-          caller: Annotated[Client | None, Depends(client)]):
-    now = dt.datetime.now(dt.timezone.utc)
+@router.post(
+    "/items/{item_id}/claim",
+    response_model=models.ReviewItem,
+    dependencies=[Depends(scope("write"))],
+    summary="Claim an item (409 when someone else has it, or it is decided)",
+    responses={404: {"model": models.ErrorBody}, 409: {"model": models.ErrorBody}},
+)
+def claim(
+    item_id: ItemId, body: models.ClaimIn, warehouse: WarehouseDep, caller: Annotated[Client | None, Depends(client)]
+):
+    now = dt.datetime.now(dt.UTC)
     return _decide(lambda: review.claim(warehouse, item_id, _who(caller, body.reviewer), now))
 
 
-@router.post("/items/{item_id}/resolve", response_model=models.ReviewItem, dependencies=[Depends(scope("write"))],
-             summary="Accept, correct (a fixed raw record to re-inject, and/or labels) or discard an item",
-             responses={404: {"model": models.ErrorBody}, 409: {"model": models.ErrorBody}})
-def resolve(item_id: ItemId, body: models.ResolveIn, warehouse: WarehouseDep,
-            caller: Annotated[Client | None, Depends(client)]):
-    now = dt.datetime.now(dt.timezone.utc)
-    return _decide(lambda: review.resolve(warehouse, item_id, _who(caller, body.reviewer), now, body.action,
-                                          reason=body.reason, corrected_raw=body.raw, category=body.category,
-                                          sentiment=body.sentiment))
+@router.post(
+    "/items/{item_id}/resolve",
+    response_model=models.ReviewItem,
+    dependencies=[Depends(scope("write"))],
+    summary="Accept, correct (a fixed raw record to re-inject, and/or labels) or discard an item",
+    responses={404: {"model": models.ErrorBody}, 409: {"model": models.ErrorBody}},
+)
+def resolve(
+    item_id: ItemId, body: models.ResolveIn, warehouse: WarehouseDep, caller: Annotated[Client | None, Depends(client)]
+):
+    now = dt.datetime.now(dt.UTC)
+    return _decide(
+        lambda: review.resolve(
+            warehouse,
+            item_id,
+            _who(caller, body.reviewer),
+            now,
+            body.action,
+            reason=body.reason,
+            corrected_raw=body.raw,
+            category=body.category,
+            sentiment=body.sentiment,
+        )
+    )

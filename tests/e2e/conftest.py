@@ -1,4 +1,5 @@
 """Fixtures of the end-to-end tests that drive a browser (the helpers they use are in ``tests/support/browser.py``)."""
+
 import pytest
 
 from tests.support.browser import CHROMIUM_FLAGS, chromium_executable

@@ -2,6 +2,7 @@
 ``runners/local_services.py fetch`` from ``runners/airflow/requirements.txt``): ``airflow dags test`` runs the real
 tasks, which run the real ``complaints`` command on generated input; the backfill runs on a real scheduler
 (``airflow standalone``)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from runners import local_services
-from tests.support.warehouse import read_table
 from tests.support.ports import free_port
+from tests.support.warehouse import read_table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow]
 REPO = Path(__file__).resolve().parents[2]
@@ -42,20 +43,25 @@ def airflow_env(home: Path, landing: Path, out: Path, **extra: str) -> dict:
     """The environment ``make airflow`` gives Airflow (``local_services.airflow_environment``), with this test's
     home, landing and output folders; the ``complaints`` command is this test run's interpreter, as the project's
     environment would be."""
-    env = {key: value for key, value in local_services.airflow_environment().items()
-           if not key.startswith("PYTHON")}
-    env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": local_services.airflow_database(str(home)),
-        "COMPLAINTS_LANDING_DIR": str(landing), "COMPLAINTS_OUTPUT_DIR": str(out),
-        "COMPLAINTS_CLI": f"{sys.executable} -m beam_pipelines", "COMPLAINTS_RETRY_DELAY_SECONDS": "1",
-    })
+    env = {key: value for key, value in local_services.airflow_environment().items() if not key.startswith("PYTHON")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": local_services.airflow_database(str(home)),
+            "COMPLAINTS_LANDING_DIR": str(landing),
+            "COMPLAINTS_OUTPUT_DIR": str(out),
+            "COMPLAINTS_CLI": f"{sys.executable} -m beam_pipelines",
+            "COMPLAINTS_RETRY_DELAY_SECONDS": "1",
+        }
+    )
     env.update(extra)
     return env
 
 
 def airflow(env: dict, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=env["AIRFLOW_HOME"])
+    return subprocess.run(
+        [str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=env["AIRFLOW_HOME"]
+    )
 
 
 def dags_test(env: dict, dag_id: str, logical_date: str, *extra: str) -> subprocess.CompletedProcess:
@@ -132,16 +138,24 @@ for dag in bag.dags.values():
 print(json.dumps({"errors": {k: v[-300:] for k, v in bag.import_errors.items()}, "dags": dags}))
 """.replace("DAGS", repr(str(DAGS)), 1)
     env = airflow_env(airflow_home, tmp_path, tmp_path)
-    result = subprocess.run([str(AIRFLOW.parent / "python"), "-c", script], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [str(AIRFLOW.parent / "python"), "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["errors"] == {}
-    schedules = {"complaints_sms_hourly": "0 * * * *", "complaints_call_centre_daily": "0 0 * * *",
-                 "complaints_report_daily": "0 0 * * *", "complaints_report_weekly": "0 0 * * 1",
-                 "complaints_report_monthly": "0 0 1 * *", "complaints_maintenance": "30 3 * * *",
-                 "complaints_model_retraining": "0 4 * * 0", "complaints_reprocess": "NullTimetable",
-                 "complaints_stream_supervisor": "*/5 * * * *", "complaints_review_reinject": "20 * * * *"}
+    schedules = {
+        "complaints_sms_hourly": "0 * * * *",
+        "complaints_call_centre_daily": "0 0 * * *",
+        "complaints_report_daily": "0 0 * * *",
+        "complaints_report_weekly": "0 0 * * 1",
+        "complaints_report_monthly": "0 0 1 * *",
+        "complaints_maintenance": "30 3 * * *",
+        "complaints_model_retraining": "0 4 * * 0",
+        "complaints_reprocess": "NullTimetable",
+        "complaints_stream_supervisor": "*/5 * * * *",
+        "complaints_review_reinject": "20 * * * *",
+    }
     assert set(found["dags"]) == set(schedules)
     # the lake's retention is part of `complaints warehouse maintain`: one task keeps both
     assert found["dags"]["complaints_maintenance"]["tasks"] == ["maintain_warehouse_and_lake"]
@@ -150,8 +164,11 @@ print(json.dumps({"errors": {k: v[-300:] for k, v in bag.import_errors.items()},
         assert dag["owners"] == ["data-platform"] and dag["doc"], dag_id
         assert min(dag["retries"]) >= 1 and min(dag["backoff"]) > 1, dag_id  # retried, with exponential backoff
         assert dag["callbacks"], dag_id  # every task alerts on failure
-    assert found["dags"]["complaints_sms_hourly"]["tasks"] == ["publish_sms_freshness", "run_sms_batch",
-                                                               "wait_for_sms_export"]
+    assert found["dags"]["complaints_sms_hourly"]["tasks"] == [
+        "publish_sms_freshness",
+        "run_sms_batch",
+        "wait_for_sms_export",
+    ]
 
 
 def test_sms_and_call_centre_batches_fill_the_warehouse_and_the_daily_report_follows(airflow_home, landing, tmp_path):
@@ -186,7 +203,7 @@ def test_sms_and_call_centre_batches_fill_the_warehouse_and_the_daily_report_fol
     markers = [json.loads(path.read_text()) for path in (out / "_schedule").rglob("*.json")]
     assert {marker["slot"] for marker in markers} == {f"{DAY}T23", str(DAY)}
     latest_batch = max(dt.datetime.fromisoformat(marker["completed_at"]) for marker in markers)
-    assert dt.datetime.fromtimestamp(html.stat().st_mtime, dt.timezone.utc) > latest_batch
+    assert dt.datetime.fromtimestamp(html.stat().st_mtime, dt.UTC) > latest_batch
 
 
 def _counting_cli(tmp_path: Path, fail_first_batch_with: int | None) -> tuple[Path, Path]:
@@ -196,7 +213,7 @@ def _counting_cli(tmp_path: Path, fail_first_batch_with: int | None) -> tuple[Pa
     wrapper = tmp_path / "complaints"
     wrapper.write_text(f"""#!/bin/sh
 echo "$1" >> {calls}
-if [ "$1" = batch ] && [ -n "{fail_first_batch_with or ''}" ] && [ ! -e {tmp_path}/failed-once ]; then
+if [ "$1" = batch ] && [ -n "{fail_first_batch_with or ""}" ] && [ ! -e {tmp_path}/failed-once ]; then
   touch {tmp_path}/failed-once
   echo "complaints batch: the pipeline failed, nothing was committed: job server unreachable" >&2
   exit {fail_first_batch_with or 0}
@@ -218,8 +235,7 @@ def test_a_transient_failure_is_retried_and_then_succeeds(airflow_home, landing,
     assert read_table(out / "warehouse" / "complaints").num_rows == landing["expected"]["phone"]["written"]
 
 
-def test_a_data_error_is_not_retried_and_the_webhook_is_told_the_dag_task_and_reason(airflow_home, landing,
-                                                                                      tmp_path):
+def test_a_data_error_is_not_retried_and_the_webhook_is_told_the_dag_task_and_reason(airflow_home, landing, tmp_path):
     wrapper, calls = _counting_cli(tmp_path, fail_first_batch_with=None)
     broken = tmp_path / "landing"
     shutil.copytree(landing["dir"], broken)
@@ -228,9 +244,17 @@ def test_a_data_error_is_not_retried_and_the_webhook_is_told_the_dag_task_and_re
     webhook = Webhook()
     try:
         # the rejected call breaks this profile's quality threshold: exit 5, a data error
-        profile = profile_with(tmp_path, f'[quality]\nmax_reject_ratio = 0.0\n[alerts]\nwebhook_url = "{webhook.url}"\n')
-        env = airflow_env(airflow_home, broken, tmp_path / "out", COMPLAINTS_CLI=str(wrapper),
-                          COMPLAINTS_PROFILE=str(profile), COMPLAINTS_CONTACT_TOKEN_KEY="test-secret")
+        profile = profile_with(
+            tmp_path, f'[quality]\nmax_reject_ratio = 0.0\n[alerts]\nwebhook_url = "{webhook.url}"\n'
+        )
+        env = airflow_env(
+            airflow_home,
+            broken,
+            tmp_path / "out",
+            COMPLAINTS_CLI=str(wrapper),
+            COMPLAINTS_PROFILE=str(profile),
+            COMPLAINTS_CONTACT_TOKEN_KEY="test-secret",
+        )
         result = dags_test(env, "complaints_call_centre_daily", f"{DAY + dt.timedelta(days=1)}T00:00:00+00:00")
     finally:
         webhook.close()
@@ -256,8 +280,22 @@ def test_the_reprocessing_dag_relabels_a_day_with_another_model(airflow_home, la
 
     write_fixture(tmp_path / "fixture.labelled.csv")
     models = tmp_path / "models"
-    trained = subprocess.run([sys.executable, "-m", "beam_pipelines", "model", "train", "--data", str(tmp_path),
-                              "--output-dir", str(models)], capture_output=True, text=True, cwd=REPO)
+    trained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "model",
+            "train",
+            "--data",
+            str(tmp_path),
+            "--output-dir",
+            str(models),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert trained.returncode == 0, trained.stderr[-2000:]
     version = json.loads((models / "model_card.json").read_text())["version"]
 
@@ -301,14 +339,21 @@ def scheduler(airflow_bin, tmp_path):
     home, out = tmp_path / "airflow-home", tmp_path / "out"
     home.mkdir()
     api = free_port()
-    env = airflow_env(home, landing, out, AIRFLOW__API__HOST="127.0.0.1", AIRFLOW__API__PORT=str(api),
-                      AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api}/execution/",
-                      AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-                      AIRFLOW__TRIGGERER__TRIGGERER_LOG_SERVER_PORT=str(free_port()),
-                      COMPLAINTS_CALLS_WAIT_MINUTES="1")
+    env = airflow_env(
+        home,
+        landing,
+        out,
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(api),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api}/execution/",
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+        AIRFLOW__TRIGGERER__TRIGGERER_LOG_SERVER_PORT=str(free_port()),
+        COMPLAINTS_CALLS_WAIT_MINUTES="1",
+    )
     log = open(tmp_path / "standalone.log", "wb")
-    process = subprocess.Popen([str(AIRFLOW), "standalone"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(AIRFLOW), "standalone"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -330,14 +375,27 @@ def scheduler(airflow_bin, tmp_path):
 
 def _backfill(env: dict, days: list[dt.date], *extra: str) -> list[dict]:
     """Create a backfill of the call-centre DAG over ``days`` and wait until each of its runs has run (again)."""
-    asked = dt.datetime.now(dt.timezone.utc)
+    asked = dt.datetime.now(dt.UTC)
     for _ in range(60):  # up to 3 minutes: under load the scheduler takes a minute or more to close a backfill
-        created = airflow(env, "backfill", "create", "--dag-id", "complaints_call_centre_daily", "--from-date",
-                          str(days[0]), "--to-date", str(days[-1]), "--max-active-runs", "1", *extra)
+        created = airflow(
+            env,
+            "backfill",
+            "create",
+            "--dag-id",
+            "complaints_call_centre_daily",
+            "--from-date",
+            str(days[0]),
+            "--to-date",
+            str(days[-1]),
+            "--max-active-runs",
+            "1",
+            *extra,
+        )
         # the CLI and the scheduler share one SQLite file (a write may find it locked for a moment), and the
         # scheduler marks the previous backfill complete a few seconds after its last run
-        if not any(word in created.stdout + created.stderr for word in ("database is locked",
-                                                                         "AlreadyRunningBackfill")):
+        if not any(
+            word in created.stdout + created.stderr for word in ("database is locked", "AlreadyRunningBackfill")
+        ):
             break
         time.sleep(3)
     assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
@@ -349,8 +407,13 @@ def _backfill(env: dict, days: list[dt.date], *extra: str) -> list[dict]:
             time.sleep(3)
             continue
         runs = [run for run in json.loads(lines[-1]) if run["run_id"].startswith("backfill__")]
-        done = [run for run in runs if run["state"] in ("success", "failed") and run["start_date"]
-                and dt.datetime.fromisoformat(run["start_date"]) > asked]
+        done = [
+            run
+            for run in runs
+            if run["state"] in ("success", "failed")
+            and run["start_date"]
+            and dt.datetime.fromisoformat(run["start_date"]) > asked
+        ]
         if len(done) == len(days):
             return done
         time.sleep(3)
@@ -382,10 +445,18 @@ def test_a_backfill_over_three_days_twice_gives_the_same_warehouse(scheduler):
     assert len(second) == 3 and {run["state"] for run in second} == {"success"}, second
     again = _warehouse(out)
     for table in once:
-        differing = [(key, {k: (v, again[table].get(key, {}).get(k)) for k, v in row.items()
-                            if again[table].get(key, {}).get(k) != v})
-                     for key, row in (once[table].items() if isinstance(once[table], dict) else [])
-                     if again[table].get(key) != row]
+        differing = [
+            (
+                key,
+                {
+                    k: (v, again[table].get(key, {}).get(k))
+                    for k, v in row.items()
+                    if again[table].get(key, {}).get(k) != v
+                },
+            )
+            for key, row in (once[table].items() if isinstance(once[table], dict) else [])
+            if again[table].get(key) != row
+        ]
         assert again[table] == once[table], (table, differing[:3])
     manifests = [json.loads(path.read_text()) for path in (out / "_runs").glob("*.json")]
     runs_per_day = {f"calls-{day:%Y%m%d}": 0 for day in days}

@@ -13,6 +13,7 @@ P4 48 h / 14 d):
     D    no customer, phone 13:00 P3          general  none, 1 h of 24 left: at risk     pending
     E    CE twitter 14:00 P4                  general  acknowledged only: pending        pending
 """
+
 import datetime as dt
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from tests.support.serving import call_api, start_server, stop_server, write_key_file
 
 KEYS = {"crm": ("crm-key-2f9a", ["write", "complaints"]), "ops": ("ops-key-77d0", ["complaints", "aggregates"])}
-DAY = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 AS_OF = "2026-11-21T12:00:00Z"
 
 
@@ -42,7 +43,7 @@ EVENTS = [  # complaint_id, event_id, type, occurred_at
     ("sla-b1", "crm-b-2", "resolved", at(9, day=1)),
     ("sla-c1", "crm-c-1", "first_response", at(17)),
     ("sla-c1", "crm-c-2", "resolved", at(12, day=1)),
-    ("sla-c1", "crm-c-3", "reopened", at(13, day=1)),     # after AS_OF: not known then
+    ("sla-c1", "crm-c-3", "reopened", at(13, day=1)),  # after AS_OF: not known then
     ("sla-e1", "crm-e-1", "acknowledged", at(14, 10)),
 ]
 
@@ -59,12 +60,26 @@ def crm_warehouse(batch_output, tmp_path_factory):
     from warehouse.commit import write_rows
     from warehouse.read import read_arrow
 
-    template = read_arrow(CatalogConfig(str(batch_output["dir"] / "warehouse")), "complaints").slice(0, 1).to_pylist()[0]
+    template = (
+        read_arrow(CatalogConfig(str(batch_output["dir"] / "warehouse")), "complaints").slice(0, 1).to_pylist()[0]
+    )
     warehouse = tmp_path_factory.mktemp("crm") / "warehouse"
-    rows = [{**template, "complaint_id": cid, "customer_id": customer, "source": source, "event_time": when,
-             "ingested_at": when + dt.timedelta(minutes=1), "event_date": when.date(), "priority": priority,
-             "route_queue": queue, "segment": None, "source_record_id": cid}
-            for cid, customer, source, when, priority, queue in COMPLAINTS]
+    rows = [
+        {
+            **template,
+            "complaint_id": cid,
+            "customer_id": customer,
+            "source": source,
+            "event_time": when,
+            "ingested_at": when + dt.timedelta(minutes=1),
+            "event_date": when.date(),
+            "priority": priority,
+            "route_queue": queue,
+            "segment": None,
+            "source_record_id": cid,
+        }
+        for cid, customer, source, when, priority, queue in COMPLAINTS
+    ]
     write_rows(CatalogConfig(str(warehouse)), tables.COMPLAINTS, rows)
     return warehouse
 
@@ -81,17 +96,23 @@ def crm_server(crm_warehouse):
 def posted(crm_server):
     answers = {}
     for complaint_id, event_id, kind, when in EVENTS:
-        answers[event_id] = call(crm_server, f"/api/v1/complaints/{complaint_id}/events", "crm",
-                                 {"event_id": event_id, "type": kind, "occurred_at": when.isoformat(),
-                                  "agent": "agent-7"})
+        answers[event_id] = call(
+            crm_server,
+            f"/api/v1/complaints/{complaint_id}/events",
+            "crm",
+            {"event_id": event_id, "type": kind, "occurred_at": when.isoformat(), "agent": "agent-7"},
+        )
     return answers
 
 
 def test_events_are_recorded_once_and_a_replay_is_a_duplicate_not_a_second_row(crm_server, posted):
     assert {status for status, _ in posted.values()} == {201}
-    replay = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
-                  {"event_id": "crm-b-1", "type": "first_response", "occurred_at": at(11, 45).isoformat(),
-                   "agent": "agent-7"})
+    replay = call(
+        crm_server,
+        "/api/v1/complaints/sla-b1/events",
+        "crm",
+        {"event_id": "crm-b-1", "type": "first_response", "occurred_at": at(11, 45).isoformat(), "agent": "agent-7"},
+    )
     assert replay[0] == 200 and replay[1]["status"] == "duplicate"
     status, listed = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm")
     assert status == 200 and [e["event_id"] for e in listed["items"]] == ["crm-b-1", "crm-b-2"]
@@ -99,40 +120,76 @@ def test_events_are_recorded_once_and_a_replay_is_a_duplicate_not_a_second_row(c
 
 
 def test_an_event_id_reused_for_other_content_unknown_complaints_and_bad_events_are_refused(crm_server, posted):
-    status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
-                        {"event_id": "crm-b-1", "type": "resolved", "occurred_at": at(12).isoformat()})
+    status, body = call(
+        crm_server,
+        "/api/v1/complaints/sla-b1/events",
+        "crm",
+        {"event_id": "crm-b-1", "type": "resolved", "occurred_at": at(12).isoformat()},
+    )
     assert status == 409 and body["error"] == "conflict" and "crm-b-1" in body["detail"]
-    assert call(crm_server, "/api/v1/complaints/no-such/events", "crm",
-                {"event_id": "x-1", "type": "resolved", "occurred_at": at(12).isoformat()})[0] == 404
-    status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
-                        {"event_id": "x-2", "type": "escalated", "occurred_at": at(12).isoformat()})
+    assert (
+        call(
+            crm_server,
+            "/api/v1/complaints/no-such/events",
+            "crm",
+            {"event_id": "x-1", "type": "resolved", "occurred_at": at(12).isoformat()},
+        )[0]
+        == 404
+    )
+    status, body = call(
+        crm_server,
+        "/api/v1/complaints/sla-b1/events",
+        "crm",
+        {"event_id": "x-2", "type": "escalated", "occurred_at": at(12).isoformat()},
+    )
     assert status == 400 and body["detail"][0]["parameter"] == "type"
-    status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
-                        {"event_id": "x-3", "type": "resolved", "occurred_at": "2099-01-01T00:00:00Z"})
+    status, body = call(
+        crm_server,
+        "/api/v1/complaints/sla-b1/events",
+        "crm",
+        {"event_id": "x-3", "type": "resolved", "occurred_at": "2099-01-01T00:00:00Z"},
+    )
     assert status == 400 and "future" in body["detail"]
     for extreme in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):  # overflow when made UTC
-        status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "crm",
-                            {"event_id": "x-4", "type": "resolved", "occurred_at": extreme})
+        status, body = call(
+            crm_server,
+            "/api/v1/complaints/sla-b1/events",
+            "crm",
+            {"event_id": "x-4", "type": "resolved", "occurred_at": extreme},
+        )
         assert status == 400 and body["detail"][0]["parameter"] == "occurred_at", (extreme, body)
 
 
 def test_posting_events_needs_the_write_scope(crm_server, posted):
-    status, body = call(crm_server, "/api/v1/complaints/sla-b1/events", "ops",
-                        {"event_id": "ops-1", "type": "resolved", "occurred_at": at(12).isoformat()})
+    status, body = call(
+        crm_server,
+        "/api/v1/complaints/sla-b1/events",
+        "ops",
+        {"event_id": "ops-1", "type": "resolved", "occurred_at": at(12).isoformat()},
+    )
     assert status == 403 and "write" in body["detail"]
     assert call(crm_server, "/api/v1/sla", "crm")[0] == 403  # and the CRM's key reads no aggregates
 
 
 def test_sla_compliance_per_queue_and_channel_is_exact(crm_server, posted):
-    status, report = call(crm_server, f"/api/v1/sla?start=2026-11-20&end=2026-11-20&by=route_queue&as_of={AS_OF}",
-                          "ops")
+    status, report = call(
+        crm_server, f"/api/v1/sla?start=2026-11-20&end=2026-11-20&by=route_queue&as_of={AS_OF}", "ops"
+    )
     assert status == 200
     groups = {group["key"]: group for group in report["groups"]}
 
     def figures(g):
-        return (g["cases"], g["first_response_met"], g["first_response_breached"], g["first_response_at_risk"],
-                g["first_response_pending"], g["resolution_met"], g["resolution_breached"], g["resolution_at_risk"],
-                g["resolution_pending"])
+        return (
+            g["cases"],
+            g["first_response_met"],
+            g["first_response_breached"],
+            g["first_response_at_risk"],
+            g["first_response_pending"],
+            g["resolution_met"],
+            g["resolution_breached"],
+            g["resolution_at_risk"],
+            g["resolution_pending"],
+        )
 
     assert figures(groups["network"]) == (2, 1, 1, 0, 0, 1, 1, 0, 0)
     assert figures(groups["billing"]) == (1, 0, 1, 0, 0, 1, 0, 0, 0)
@@ -153,8 +210,9 @@ def test_sla_compliance_per_queue_and_channel_is_exact(crm_server, posted):
 
 
 def test_a_reopened_case_counts_as_unresolved_after_the_reopening(crm_server, posted):
-    _, report = call(crm_server, "/api/v1/sla?start=2026-11-20&end=2026-11-20&by=route_queue"
-                                 "&as_of=2026-11-21T14:00:00Z", "ops")
+    _, report = call(
+        crm_server, "/api/v1/sla?start=2026-11-20&end=2026-11-20&by=route_queue&as_of=2026-11-21T14:00:00Z", "ops"
+    )
     billing = next(group for group in report["groups"] if group["key"] == "billing")
     assert billing["resolution_met"] == 0 and billing["resolution_pending"] == 1  # reopened at 13:00, 72 h allowed
 
@@ -165,8 +223,17 @@ def test_the_daily_report_carries_the_sla_compliance_per_queue(crm_warehouse, po
 
     from tests.support.cli import run_cli
 
-    result = run_cli("report", "--warehouse", str(crm_warehouse), "--period", "daily", "--date", "2026-11-20",
-                     "--output", str(tmp_path))
+    result = run_cli(
+        "report",
+        "--warehouse",
+        str(crm_warehouse),
+        "--period",
+        "daily",
+        "--date",
+        "2026-11-20",
+        "--output",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "complaints-daily-2026-11-20"
     by_queue = {row["key"]: row for row in csv.DictReader(open(folder / "sla_by_queue.csv"))}

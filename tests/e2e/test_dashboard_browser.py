@@ -2,6 +2,7 @@
 
 Screenshots go to ``test-artifacts/`` (or ``COMPLAINTS_ARTIFACTS_DIR``), kept by CI as artefacts.
 """
+
 import datetime as dt
 
 import pytest
@@ -72,8 +73,10 @@ def dashboard_demo(tmp_path_factory):
     from tests.support.serving import start_server, stop_server
 
     warehouse = tmp_path_factory.mktemp("dashboard-demo") / "warehouse"
-    for command in (["generate", "history", "--warehouse", str(warehouse), "--days", "28", "--per-day", "150"],
-                    ["model", "forecast", "--warehouse", str(warehouse)]):
+    for command in (
+        ["generate", "history", "--warehouse", str(warehouse), "--days", "28", "--per-day", "150"],
+        ["model", "forecast", "--warehouse", str(warehouse)],
+    ):
         result = run_cli(*command)
         assert result.returncode == 0, result.stderr[-2000:]
     process, base = start_server(["--warehouse", str(warehouse), "--no-auth"])
@@ -84,6 +87,7 @@ def dashboard_demo(tmp_path_factory):
 def test_the_demo_dashboard_shows_a_plausible_live_day(dashboard_demo, page):
     """SLA compliance of a working contact centre (the history's CRM events), no silent channel (the history runs up
     to now), phrases without filler or nested repeats, and daily charts on every day, a missing one at zero."""
+
     def with_a_missing_day(route):  # the channel chart's answer with one day taken out: it must show 0 there
         response = route.fetch()
         body = response.json()
@@ -106,8 +110,10 @@ def test_the_demo_dashboard_shows_a_plausible_live_day(dashboard_demo, page):
         phrase = item.rsplit(" (", 1)[0]
         assert not {"keeps", "shows", "week", "getting"} & set(phrase.split()), phrase
     for block in page.locator("#phrases ol").all():
-        listed = {text.rsplit(" (", 1)[0]: int(text.rsplit("(", 1)[1].rstrip(")"))
-                  for text in block.locator("li").all_inner_texts()}
+        listed = {
+            text.rsplit(" (", 1)[0]: int(text.rsplit("(", 1)[1].rstrip(")"))
+            for text in block.locator("li").all_inner_texts()
+        }
         for a, count_a in listed.items():
             for b, count_b in listed.items():
                 if a != b and set(a.split()) & set(b.split()):

@@ -1,6 +1,7 @@
 """Dataflow, as far as it goes without Google Cloud: the Flex Templates' parameters are the CLI's flags, and
 both pipelines build into a Dataflow job (the runner's own job translation, ``--dry_run``: the job is made, not
 submitted), the batch one with its commit step inside."""
+
 import json
 
 import apache_beam as beam
@@ -11,13 +12,29 @@ from tests.support.paths import REPO
 pytestmark = pytest.mark.e2e
 METADATA = REPO / "runners" / "dataflow" / "stream-metadata.json"
 BATCH_METADATA = REPO / "runners" / "dataflow" / "batch-metadata.json"
-DATAFLOW = ["--runner=DataflowRunner", "--project=beejan-test", "--region=europe-west1",
-            "--temp_location=gs://beejan-test/tmp", "--no_auth", "--dry_run=True", "--sdk_location=container",
-            "--sdk_container_image=europe-docker.pkg.dev/beejan-test/complaints/complaints-worker:0.1.0"]
+DATAFLOW = [
+    "--runner=DataflowRunner",
+    "--project=beejan-test",
+    "--region=europe-west1",
+    "--temp_location=gs://beejan-test/tmp",
+    "--no_auth",
+    "--dry_run=True",
+    "--sdk_location=container",
+    "--sdk_container_image=europe-docker.pkg.dev/beejan-test/complaints/complaints-worker:0.1.0",
+]
 #: flags of `complaints stream run` a Pub/Sub template does not take: Kafka's, a bounded test run's, and what the
 #: template fixes (transport, runner) or leaves to the console (progress lines)
-NOT_IN_TEMPLATE = {"transport", "bootstrap_servers", "kafka_bootstrap_servers", "group_id", "expansion_service",
-                   "max_records", "runner", "quiet", "help"}
+NOT_IN_TEMPLATE = {
+    "transport",
+    "bootstrap_servers",
+    "kafka_bootstrap_servers",
+    "group_id",
+    "expansion_service",
+    "max_records",
+    "runner",
+    "quiet",
+    "help",
+}
 
 
 #: flags of `complaints batch` the batch template does not take: what it fixes (runner, detached), leaves to the
@@ -83,8 +100,17 @@ def test_the_batch_template_is_the_batch_command_detached_on_dataflow(monkeypatc
 
     seen = []
     monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
-    monkeypatch.setattr(sys, "argv", ["batch_template.py", "--input_dir=gs://b/in", "--output_dir=gs://b/out",
-                                      "--date=2026-11-26", "--profile=prod"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "batch_template.py",
+            "--input_dir=gs://b/in",
+            "--output_dir=gs://b/out",
+            "--date=2026-11-26",
+            "--profile=prod",
+        ],
+    )
     with pytest.raises(SystemExit) as ended:
         runpy.run_path(str(REPO / "runners" / "dataflow" / "batch_template.py"), run_name="__main__")
     assert ended.value.code == 0
@@ -109,9 +135,12 @@ def test_the_streaming_pipeline_builds_as_a_dataflow_streaming_job(prod_settings
     from runners.options import stream_pipeline
 
     pipeline = stream_pipeline("pubsub", "DataflowRunner", [*DATAFLOW, "--streaming"])
-    plan = StreamPlan("gs://beejan-test/complaints", "stream-pubsub", model_watch="gs://beejan-test/m/*/model_card.json")
-    build_stream_graph(read_messages(pipeline, "pubsub", PubSubConfig(project="beejan-test"), plan), plan,
-                       prod_settings)
+    plan = StreamPlan(
+        "gs://beejan-test/complaints", "stream-pubsub", model_watch="gs://beejan-test/m/*/model_card.json"
+    )
+    build_stream_graph(
+        read_messages(pipeline, "pubsub", PubSubConfig(project="beejan-test"), plan), plan, prod_settings
+    )
     job = pipeline.run().job
     assert job.proto.type.name == "JOB_TYPE_STREAMING"
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
@@ -124,14 +153,24 @@ def test_the_batch_pipeline_builds_as_a_dataflow_batch_job(generated_day, prod_s
     from runners.options import build_options
 
     settings = prod_settings
-    plan = plan_batch(str(generated_day["dir"]), "gs://beejan-test/complaints", settings,
-                      runner="DataflowRunner", beam_args=DATAFLOW)
+    plan = plan_batch(
+        str(generated_day["dir"]), "gs://beejan-test/complaints", settings, runner="DataflowRunner", beam_args=DATAFLOW
+    )
     pipeline = beam.Pipeline(runner="DataflowRunner", options=build_options("DataflowRunner", DATAFLOW, {}))
     build_batch_pipeline(pipeline, plan, settings)
     job = pipeline.run().job
     assert job.proto.type.name == "JOB_TYPE_BATCH"
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
-    for step in ("ReadChannelFiles/ReadAllChannels", "WriteLake", "ReadChannelFiles/GroupIntoShards", "Clean",
-                 "Validate", "Dedupe", "Enrich/EnrichComplaints", "WriteWarehouse", "WriteWarehouse/WriteDeadLetters",
-                 "WriteWarehouse/CommitRun"):  # the commit is a step of the job
+    for step in (
+        "ReadChannelFiles/ReadAllChannels",
+        "WriteLake",
+        "ReadChannelFiles/GroupIntoShards",
+        "Clean",
+        "Validate",
+        "Dedupe",
+        "Enrich/EnrichComplaints",
+        "WriteWarehouse",
+        "WriteWarehouse/WriteDeadLetters",
+        "WriteWarehouse/CommitRun",
+    ):  # the commit is a step of the job
         assert step in names, step

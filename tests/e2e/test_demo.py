@@ -1,5 +1,6 @@
 """``make demo`` as a user runs it: ``complaints generate day`` (yesterday, by default) then ``complaints batch`` (no
 ``--date``) file the data, the lake and the dead letters under one day, so that day's report tells the truth."""
+
 import datetime as dt
 import json
 import re
@@ -21,8 +22,13 @@ def demo(tmp_path_factory):
     batch = run_cli("batch", "--input-dir", str(sample), "--output-dir", str(out), "--quiet")
     assert batch.returncode == 0, batch.stderr[-2000:]
     truth = json.loads((sample / "_truth" / "expected_counts.json").read_text())
-    return {"sample": sample, "out": out, "day": truth["date"], "manifest": latest_manifest(out),
-            "stdout": batch.stdout}
+    return {
+        "sample": sample,
+        "out": out,
+        "day": truth["date"],
+        "manifest": latest_manifest(out),
+        "stdout": batch.stdout,
+    }
 
 
 def test_the_batch_takes_the_day_the_generated_files_are_named_for(demo):
@@ -35,8 +41,17 @@ def test_the_batch_takes_the_day_the_generated_files_are_named_for(demo):
 def test_the_daily_report_of_the_demo_day_counts_its_dead_letters(demo, tmp_path):
     rejected = sum(counts["rejected"] for counts in demo["manifest"]["counts"].values())
     assert rejected > 0
-    result = run_cli("report", "--warehouse", str(demo["out"] / "warehouse"), "--period", "daily", "--date",
-                     demo["day"], "--output", str(tmp_path))
+    result = run_cli(
+        "report",
+        "--warehouse",
+        str(demo["out"] / "warehouse"),
+        "--period",
+        "daily",
+        "--date",
+        demo["day"],
+        "--output",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     page = (tmp_path / f"complaints-daily-{demo['day']}.html").read_text()
     assert f"<b>{rejected:,}</b>" in page and "Nothing was rejected." not in page
@@ -55,7 +70,8 @@ def test_the_summary_points_at_the_query_the_report_and_the_manifest_not_a_table
     assert counted.returncode == 0, counted.stderr[-2000:]
     rows = (demo["out"] / "dl.csv").read_text().splitlines()[1:]
     assert sum(int(row.rsplit(",", 1)[1]) for row in rows) == sum(
-        counts["rejected"] for counts in demo["manifest"]["counts"].values())
+        counts["rejected"] for counts in demo["manifest"]["counts"].values()
+    )
     assert f"--period daily --date {demo['day']}" in stdout
     assert f"manifest:    {out}/_runs/{demo['manifest']['run_id']}.json" in stdout
 
@@ -67,7 +83,8 @@ def test_the_day_named_by_files_weighs_them_by_size_and_ignores_undated_names():
     delivery = [(f"sms/sms_20261126{hour:02d}.txt", 5000) for hour in range(1, 24)] + [("sms/sms_2026112700.txt", 90)]
     assert day_named_by(delivery) == dt.date(2026, 11, 26)  # a stray early-hours file of the next day
     two_days = [(f"twitter/tweets_20261125{h:02d}.jsonl", 900) for h in range(24)] + [
-        (f"twitter/tweets_20261126{h:02d}.jsonl", 1000) for h in range(24)]
+        (f"twitter/tweets_20261126{h:02d}.jsonl", 1000) for h in range(24)
+    ]
     assert day_named_by(two_days) == dt.date(2026, 11, 26)  # a folder of two whole days: the newest
     assert day_named_by(two_days[:24] + two_days[24:26]) == dt.date(2026, 11, 25)  # a day and two stray hours
     assert day_named_by([("webforms/export.jsonl", 10)]) is None

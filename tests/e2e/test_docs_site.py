@@ -1,5 +1,6 @@
 """The docs site builds strictly (a broken link, a missing page or a page left out is an error), and its reference
 pages, generated from the code, cover every command and every configuration key."""
+
 import dataclasses
 import importlib.util
 import os
@@ -18,13 +19,26 @@ def reference_module():
 
 
 def test_the_site_builds_strictly(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stderr[-4000:]
-    for page in ("reference/cli", "reference/configuration", "reference/tables", "reference/http-api",
-                 "reference/exit-codes", "reference/input-formats", "reference/outputs", "performance",
-                 "design/staged-commit"):
+    for page in (
+        "reference/cli",
+        "reference/configuration",
+        "reference/tables",
+        "reference/http-api",
+        "reference/exit-codes",
+        "reference/input-formats",
+        "reference/outputs",
+        "performance",
+        "design/staged-commit",
+    ):
         assert (tmp_path / page / "index.html").stat().st_size > 2000
 
 

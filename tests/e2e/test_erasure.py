@@ -9,6 +9,7 @@ under the output directory naming them (Parquet and Avro decoded, everything els
 rows and lake lines are exactly as they were; the audit's counts are the rows that went, and it names nobody;
 and a real Spark reads none of them either, now or at any snapshot it can travel to.
 """
+
 import csv
 import json
 from pathlib import Path
@@ -16,15 +17,19 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.serving import call_api, start_server, stop_server, write_key_file
 from tests.support.erasure import find_identifiers, names_any, phone_spellings
+from tests.support.serving import call_api, start_server, stop_server, write_key_file
 
 pytestmark = pytest.mark.e2e
 
 DAY = "2026-11-20"
 KEYS = {"crm": ("crm-key-erase-1", ["write", "complaints"])}
-TABLE_KEYS = {"complaints": "complaint_id", "dead_letter": "error_id", "complaint_events": "event_id",
-              "reviews": "item_id"}
+TABLE_KEYS = {
+    "complaints": "complaint_id",
+    "dead_letter": "error_id",
+    "complaint_events": "event_id",
+    "reviews": "item_id",
+}
 
 
 def catalog(out: Path):
@@ -74,8 +79,10 @@ def needles_of(customer: dict) -> set[str]:
     from transforms.cleaning import normalise_phone
 
     phone = normalise_phone(customer["msisdn"])
-    return ({customer["account_number"], customer["email"], customer["twitter_handle"]}
-            | (phone_spellings(phone) if phone else set())) - {"", None}
+    return (
+        {customer["account_number"], customer["email"], customer["twitter_handle"]}
+        | (phone_spellings(phone) if phone else set())
+    ) - {"", None}
 
 
 def dead_letter_names(row: dict, needles: set[str]) -> bool:
@@ -105,8 +112,19 @@ def pick_person(out: Path, input_dir: Path) -> dict:
 
 
 def erase(out: Path, input_dir: Path, person: dict, *extra: str):
-    return run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", person["id"], "--customers",
-                   str(input_dir / "customers"), "--reference", "REQ-2026-0042", *extra)
+    return run_cli(
+        "warehouse",
+        "erase",
+        "--output-dir",
+        str(out),
+        "--customer-id",
+        person["id"],
+        "--customers",
+        str(input_dir / "customers"),
+        "--reference",
+        "REQ-2026-0042",
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +144,9 @@ def world(tmp_path_factory):
     complaints = read(out, "complaints")
     theirs = next(row for row in complaints if row["customer_id"] == person["id"])
     others = next(row for row in complaints if row["customer_id"] not in (None, person["id"]))
-    their_dead = next(row for row in read(out, "dead_letter") if dead_letter_names(row, person["needles"])
-                      and fixable(row))
+    their_dead = next(
+        row for row in read(out, "dead_letter") if dead_letter_names(row, person["needles"]) and fixable(row)
+    )
     corrected = json.loads(their_dead["raw"])
     corrected["data"]["created_at"] = "2026-11-20T10:00:00.000Z"
     other_dead = next(row for row in read(out, "dead_letter") if not dead_letter_names(row, person["needles"]))
@@ -136,66 +155,113 @@ def world(tmp_path_factory):
     process, url = start_server(["--warehouse", str(out / "warehouse"), "--api-keys", str(keys)])
     try:
         for complaint, event_id in ((theirs, "crm-erase-1"), (others, "crm-keep-1")):
-            status, _ = call_api(url, f"/api/v1/complaints/{complaint['complaint_id']}/events", KEYS["crm"][0],
-                                 {"event_id": event_id, "type": "first_response", "agent": "agent-3",
-                                  "occurred_at": "2026-11-20T23:00:00Z", "note": "called the customer back"})
+            status, _ = call_api(
+                url,
+                f"/api/v1/complaints/{complaint['complaint_id']}/events",
+                KEYS["crm"][0],
+                {
+                    "event_id": event_id,
+                    "type": "first_response",
+                    "agent": "agent-3",
+                    "occurred_at": "2026-11-20T23:00:00Z",
+                    "note": "called the customer back",
+                },
+            )
             assert status == 201
-        for dead, action in ((their_dead, {"action": "correct", "raw": json.dumps(corrected)}),
-                             (other_dead, {"action": "discard", "reason": "a test message"})):
+        for dead, action in (
+            (their_dead, {"action": "correct", "raw": json.dumps(corrected)}),
+            (other_dead, {"action": "discard", "reason": "a test message"}),
+        ):
             item = f"dead_letter:{dead['error_id']}"
             assert call_api(url, f"/api/v1/review/items/{item}/claim", KEYS["crm"][0], {"reviewer": "ada"})[0] == 200
-            assert call_api(url, f"/api/v1/review/items/{item}/resolve", KEYS["crm"][0],
-                            {**action, "reviewer": "ada"})[0] == 200
+            assert (
+                call_api(url, f"/api/v1/review/items/{item}/resolve", KEYS["crm"][0], {**action, "reviewer": "ada"})[0]
+                == 200
+            )
     finally:
         stop_server(process)
-    reinjected = run_cli("batch", "--from-review", "--output-dir", str(out), "--customers",
-                         str(input_dir / "customers"))
+    reinjected = run_cli(
+        "batch", "--from-review", "--output-dir", str(out), "--customers", str(input_dir / "customers")
+    )
     assert reinjected.returncode == 0, reinjected.stderr[-2000:]
     before = {name: read(out, name) for name in TABLE_KEYS}
-    return {"input": input_dir, "out": out, "person": person, "before": before, "lake": lake_lines(out),
-            "snapshots": {name: iceberg(out, name).current_snapshot().snapshot_id for name in TABLE_KEYS}}
+    return {
+        "input": input_dir,
+        "out": out,
+        "person": person,
+        "before": before,
+        "lake": lake_lines(out),
+        "snapshots": {name: iceberg(out, name).current_snapshot().snapshot_id for name in TABLE_KEYS},
+    }
 
 
 def expected_erasure(world) -> dict:
     """What belongs to the person, found with the test's own literal search (not the erasure's matching): their
     linked complaints and those with one of their contact tokens, dead letters and review decisions whose text names
     them, the events of their complaints, and the lake/review lines that name them."""
-    from transforms.enrichment import contact_token
-
     from beam_pipelines.config import load_settings
+    from transforms.enrichment import contact_token
 
     person, before = world["person"], world["before"]
     key = load_settings("dev").contact_token_key
-    linked_tokens = {row["contact_token"] for row in before["complaints"] if row["customer_id"] == person["id"]
-                     and row["customer_match"] != "account_in_text"}  # a contact of theirs, not a mention
+    linked_tokens = {
+        row["contact_token"]
+        for row in before["complaints"]
+        if row["customer_id"] == person["id"] and row["customer_match"] != "account_in_text"
+    }  # a contact of theirs, not a mention
     customer = person["customer"]
     from transforms.cleaning import normalise_email, normalise_handle, normalise_phone
 
-    tokens = linked_tokens | {contact_token({kind: value}, key) for kind, value in (
-        ("msisdn_e164", normalise_phone(customer["msisdn"])), ("email", normalise_email(customer["email"])),
-        ("twitter_handle", normalise_handle(customer["twitter_handle"]))) if value}
+    tokens = linked_tokens | {
+        contact_token({kind: value}, key)
+        for kind, value in (
+            ("msisdn_e164", normalise_phone(customer["msisdn"])),
+            ("email", normalise_email(customer["email"])),
+            ("twitter_handle", normalise_handle(customer["twitter_handle"])),
+        )
+        if value
+    }
     needles = person["needles"]
-    complaints = {row["complaint_id"] for row in before["complaints"]
-                  if row["customer_id"] == person["id"] or row["contact_token"] in tokens
-                  or names_any(row["text"], needles)}
+    complaints = {
+        row["complaint_id"]
+        for row in before["complaints"]
+        if row["customer_id"] == person["id"] or row["contact_token"] in tokens or names_any(row["text"], needles)
+    }
     dead = {row["error_id"] for row in before["dead_letter"] if dead_letter_names(row, needles)}
     events = {row["event_id"] for row in before["complaint_events"] if row["complaint_id"] in complaints}
-    reviews = {row["item_id"] for row in before["reviews"]
-               if row["ref_id"] in (complaints if row["item_kind"] == "complaint" else dead)
-               or names_any(row["corrected_raw"], needles)}
-    lines = {path: [line for line in lines if names_any(line_text(line), needles)
-                    or json.loads(line).get("complaint_id") in complaints]
-             for path, lines in world["lake"].items()}
-    return {"complaints": complaints, "dead_letter": dead, "complaint_events": events, "reviews": reviews,
-            "lines": {path: found for path, found in lines.items() if found}}
+    reviews = {
+        row["item_id"]
+        for row in before["reviews"]
+        if row["ref_id"] in (complaints if row["item_kind"] == "complaint" else dead)
+        or names_any(row["corrected_raw"], needles)
+    }
+    lines = {
+        path: [
+            line
+            for line in lines
+            if names_any(line_text(line), needles) or json.loads(line).get("complaint_id") in complaints
+        ]
+        for path, lines in world["lake"].items()
+    }
+    return {
+        "complaints": complaints,
+        "dead_letter": dead,
+        "complaint_events": events,
+        "reviews": reviews,
+        "lines": {path: found for path, found in lines.items() if found},
+    }
 
 
 @pytest.fixture(scope="module")
 def dry_run(world):
     """``erase --dry-run``, before anything else: counts, and changes nothing."""
     result = erase(world["out"], world["input"], world["person"], "--dry-run", "--expire")
-    return {"result": result, "lake": lake_lines(world["out"]), "erasures": (world["out"] / "_erasures").exists(),
-            "snapshots": {name: iceberg(world["out"], name).current_snapshot().snapshot_id for name in TABLE_KEYS}}
+    return {
+        "result": result,
+        "lake": lake_lines(world["out"]),
+        "erasures": (world["out"] / "_erasures").exists(),
+        "snapshots": {name: iceberg(world["out"], name).current_snapshot().snapshot_id for name in TABLE_KEYS},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +270,11 @@ def refused(world, dry_run):
     table = iceberg(world["out"], "complaints")
     table.manage_snapshots().create_tag(table.current_snapshot().snapshot_id, "audit-2026-11").commit()
     result = erase(world["out"], world["input"], world["person"], "--expire")
-    state = {"lake": lake_lines(world["out"]),
-             "snapshots": {name: iceberg(world["out"], name).current_snapshot().snapshot_id for name in TABLE_KEYS},
-             "erasures": list((world["out"] / "_erasures").glob("*.json"))}
+    state = {
+        "lake": lake_lines(world["out"]),
+        "snapshots": {name: iceberg(world["out"], name).current_snapshot().snapshot_id for name in TABLE_KEYS},
+        "erasures": list((world["out"] / "_erasures").glob("*.json")),
+    }
     table = iceberg(world["out"], "complaints")
     table.manage_snapshots().remove_tag("audit-2026-11").commit()
     return {"result": result, "state": state}
@@ -222,16 +290,23 @@ def erased(world, refused):
     audits = [json.loads(path.read_text()) for path in (world["out"] / "_erasures").glob("*.json")]
     done = [audit for audit in audits if audit["status"] == "done"]
     assert len(audits) == 2 and len(done) == 1
-    return {"result": result, "audit": done[0],
-            "after": {name: read(world["out"], name) for name in TABLE_KEYS}, "lake": lake_lines(world["out"])}
+    return {
+        "result": result,
+        "audit": done[0],
+        "after": {name: read(world["out"], name) for name in TABLE_KEYS},
+        "lake": lake_lines(world["out"]),
+    }
 
 
 @pytest.fixture(scope="module")
 def expired(world, erased):
     result = erase(world["out"], world["input"], world["person"], "--expire")
     assert result.returncode == 0, result.stderr
-    return {"result": result, "after": {name: read(world["out"], name) for name in TABLE_KEYS},
-            "lake": lake_lines(world["out"])}
+    return {
+        "result": result,
+        "after": {name: read(world["out"], name) for name in TABLE_KEYS},
+        "lake": lake_lines(world["out"]),
+    }
 
 
 def test_a_dry_run_counts_what_would_go_and_changes_nothing(world, dry_run):
@@ -271,8 +346,11 @@ def test_every_part_of_their_merged_sms_leaves_the_lake(world, erased):
     expected = expected_erasure(world)
     theirs = [row for row in world["before"]["complaints"] if row["complaint_id"] in expected["complaints"]]
     parts = sum(row["sms_parts_received"] or 1 for row in theirs if row["source"] == "sms")
-    dead = sum(1 for row in world["before"]["dead_letter"] if row["error_id"] in expected["dead_letter"]
-               and row["source"] == "sms")
+    dead = sum(
+        1
+        for row in world["before"]["dead_letter"]
+        if row["error_id"] in expected["dead_letter"] and row["source"] == "sms"
+    )
     assert erased["audit"]["files"]["lake"]["records"].get("sms", 0) == parts + dead
 
 
@@ -297,8 +375,12 @@ def test_each_table_was_erased_in_one_snapshot_naming_the_run(world, erased):
     erasure_id = erased["audit"]["erasure_id"]
     for name in TABLE_KEYS:
         table = iceberg(world["out"], name)
-        new = [s for s in table.snapshots() if s.snapshot_id != world["snapshots"][name]
-               and s.summary.additional_properties.get("erasure-run") == erasure_id]
+        new = [
+            s
+            for s in table.snapshots()
+            if s.snapshot_id != world["snapshots"][name]
+            and s.summary.additional_properties.get("erasure-run") == erasure_id
+        ]
         on_main = [s for s in new if s.snapshot_id == table.current_snapshot().snapshot_id]
         assert len(on_main) == 1 and on_main[0].parent_snapshot_id == world["snapshots"][name], name
         assert str(on_main[0].snapshot_id) == erased["audit"]["tables"][name]["snapshots"]["main"]
@@ -308,8 +390,8 @@ def test_everything_that_is_theirs_went_and_nothing_else(world, erased):
     expected, before = expected_erasure(world), world["before"]
     for name in TABLE_KEYS:
         old, new = by_key(before[name], name), by_key(erased["after"][name], name)
-        assert set(old) - set(new) == expected[name], name           # exactly theirs went
-        assert {key: old[key] for key in new} == new, name           # everyone else's rows are as they were
+        assert set(old) - set(new) == expected[name], name  # exactly theirs went
+        assert {key: old[key] for key in new} == new, name  # everyone else's rows are as they were
     for path, lines in world["lake"].items():
         gone = expected["lines"].get(path, [])
         assert erased["lake"][path] == [line for line in lines if line not in gone], path  # byte for byte
@@ -320,7 +402,8 @@ def test_the_audit_counts_what_went_and_names_nobody(world, erased):
     for name in TABLE_KEYS:
         assert audit["tables"][name]["rows"]["main"] == len(expected[name]), name
     assert audit["tables"]["complaints"]["rows"]["qa"] == len(
-        [row for row in world["before"]["complaints"] if row["complaint_id"] in expected["complaints"]])
+        [row for row in world["before"]["complaints"] if row["complaint_id"] in expected["complaints"]]
+    )
     lines_gone = sum(len(lines) for lines in expected["lines"].values())
     assert sum(sum(files["records"].values()) for files in audit["files"].values()) == lines_gone
     assert audit["reference"] == "REQ-2026-0042" and audit["expire"] is False
@@ -349,8 +432,11 @@ def test_with_expire_no_snapshot_and_no_file_under_the_output_holds_them(world, 
 def test_a_contact_token_alone_erases_a_person_who_is_no_customer(world, expired):
     out = world["out"]
     complaints = read(out, "complaints")
-    unlinked = sorted(row["contact_token"] for row in complaints if row["customer_id"] is None
-                      and row["contact_token"] and row["source"] == "twitter")
+    unlinked = sorted(
+        row["contact_token"]
+        for row in complaints
+        if row["customer_id"] is None and row["contact_token"] and row["source"] == "twitter"
+    )
     token = unlinked[0]
     theirs = {row["complaint_id"] for row in complaints if row["contact_token"] == token}
     lines_before = lake_lines(out)
@@ -395,6 +481,10 @@ def test_spark_reads_none_of_the_erased_rows(world, expired):
                 assert not travelled & expected[name], (name, snapshot_id)
             for row in spark.rows(f"SELECT file_path FROM {table}.all_files"):
                 assert os.path.exists(local_path(row["file_path"])), row["file_path"]
-        on_branch = {row["complaint_id"] for row in spark.rows(
-            f"SELECT complaint_id FROM {spark_support.table_name('complaints')} VERSION AS OF 'qa'")}
+        on_branch = {
+            row["complaint_id"]
+            for row in spark.rows(
+                f"SELECT complaint_id FROM {spark_support.table_name('complaints')} VERSION AS OF 'qa'"
+            )
+        }
         assert on_branch and not on_branch & expected["complaints"]

@@ -2,16 +2,18 @@
 spelled ``file:/`` as Spark writes it, a row of the person another engine already deleted with a position delete
 file (still in the data file on disk), a tag that does not hold the person, and equality deletes pyiceberg cannot
 read."""
+
 import json
 import os
 
 import pytest
 
-from tests.support.cli import run_cli
 from tests.support import iceberg_engines, snapshot_refs
+from tests.support.cli import run_cli
 from tests.support.erasure import DAY, OTHER, PERSON, complaint, complaints_table, find_identifiers
 
 pytestmark = pytest.mark.e2e
+
 
 def ids(iceberg, snapshot_id=None) -> set[str]:
     iceberg.refresh()
@@ -31,8 +33,9 @@ def test_a_spark_file_a_row_hidden_by_a_position_delete_and_a_clean_tag(tmp_path
     clean = snapshot_refs.tag(iceberg, "clean")
     write_rows(config, tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c4", None, f"my account {PERSON}")])
     iceberg = complaints_table(out)
-    spark_file = iceberg_engines.append_spark_style(iceberg, [complaint("s2", PERSON), complaint("s3", OTHER)],
-                                                    "event_date=2026-11-20")
+    spark_file = iceberg_engines.append_spark_style(
+        iceberg, [complaint("s2", PERSON), complaint("s3", OTHER)], "event_date=2026-11-20"
+    )
     iceberg_engines.delete_positions(iceberg, spark_file, [0])  # s2: deleted by another engine, still on disk
     assert ids(iceberg) == {"c1", "c2", "c3", "c4", "s3"}  # no read shows s2: only the file on disk has it
 
@@ -80,8 +83,9 @@ def test_a_writers_uncommitted_file_holding_the_person_is_reported_not_deleted(t
     from warehouse.uris import local_path
 
     out = tmp_path / "out"
-    write_rows(CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON),
-                                                                        complaint("c2", OTHER)])
+    write_rows(
+        CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c2", OTHER)]
+    )
     iceberg = complaints_table(out)
     stray = f"{local_path(iceberg.location())}/event_date=2026-11-20/00000-9-uncommitted.parquet"
     pq.write_table(pa.Table.from_pylist([complaint("x1", PERSON)], schema=writer_schema(iceberg)), stray)
@@ -91,7 +95,8 @@ def test_a_writers_uncommitted_file_holding_the_person_is_reported_not_deleted(t
     audit = json.loads(next((out / "_erasures").glob("*.json")).read_text())
     assert audit["expiry"]["complaints"]["unreferenced_files_holding_them"] == 1
     assert {path for path, _ in find_identifiers(out, {PERSON})} == {
-        os.path.relpath(stray, out)}  # the only file left naming them
+        os.path.relpath(stray, out)
+    }  # the only file left naming them
 
 
 def test_a_tag_of_events_holding_an_event_of_their_complaint_refuses_expiry(tmp_path):
@@ -103,10 +108,24 @@ def test_a_tag_of_events_holding_an_event_of_their_complaint_refuses_expiry(tmp_
     out = tmp_path / "out"
     config = CatalogConfig(str(out / "warehouse"))
     write_rows(config, tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c2", OTHER)])
-    write_rows(config, tables.COMPLAINT_EVENTS, [
-        {"event_id": f"e-{cid}", "complaint_id": cid, "event_type": "first_response", "occurred_at": DAY,
-         "received_at": DAY, "agent": "agent-1", "note": "called back", "client": "crm", "event_date": DAY.date()}
-        for cid in ("c1", "c2")])
+    write_rows(
+        config,
+        tables.COMPLAINT_EVENTS,
+        [
+            {
+                "event_id": f"e-{cid}",
+                "complaint_id": cid,
+                "event_type": "first_response",
+                "occurred_at": DAY,
+                "received_at": DAY,
+                "agent": "agent-1",
+                "note": "called back",
+                "client": "crm",
+                "event_date": DAY.date(),
+            }
+            for cid in ("c1", "c2")
+        ],
+    )
     events = ensure_table(open_catalog(config), config, tables.COMPLAINT_EVENTS)
     snapshot_refs.tag(events, "crm-audit")
     result = run_cli("warehouse", "erase", "--output-dir", str(out), "--customer-id", PERSON, "--expire")
@@ -123,8 +142,9 @@ def test_a_retention_that_keeps_old_snapshots_makes_expiry_fail_saying_so(tmp_pa
     from warehouse.commit import write_rows
 
     out = tmp_path / "out"
-    write_rows(CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON),
-                                                                        complaint("c2", OTHER)])
+    write_rows(
+        CatalogConfig(str(out / "warehouse")), tables.COMPLAINTS, [complaint("c1", PERSON), complaint("c2", OTHER)]
+    )
     iceberg = complaints_table(out)
     with iceberg.transaction() as transaction:
         transaction.set_properties({"history.expire.min-snapshots-to-keep": "5"})

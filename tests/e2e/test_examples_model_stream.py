@@ -40,9 +40,27 @@ def day(tmp_path_factory):
     """A generated day (the CLI, as the docs tell a user) and the own-model example's output on it."""
     input_dir, output_dir = tmp_path_factory.mktemp("input"), tmp_path_factory.mktemp("own_model")
     subprocess.run(
-        [sys.executable, "-m", "beam_pipelines", "generate", "day", "--output-dir", str(input_dir), "--volume", "200",
-         "--date", "2026-11-20", "--seed", "31", "--defect-rate", "0.05"],
-        cwd=REPO, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "generate",
+            "day",
+            "--output-dir",
+            str(input_dir),
+            "--volume",
+            "200",
+            "--date",
+            "2026-11-20",
+            "--seed",
+            "31",
+            "--defect-rate",
+            "0.05",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     expected = json.loads((input_dir / "_truth" / "expected_counts.json").read_text())["expected"]
     stdout = run_example("own_model_runinference.py", "--input-dir", input_dir, "--output-dir", output_dir)
@@ -74,14 +92,18 @@ def test_own_model_labels_every_complaint_of_the_day(day):
 
 
 def test_stream_counts_each_unique_complaint_once_in_the_minute_window_of_its_event_time(day, tmp_path):
-    stdout = run_example("stream_windowed_volumes.py", "--input-dir", day["input"], "--output-dir", tmp_path,
-                         "--horizon-seconds", 86400)
+    stdout = run_example(
+        "stream_windowed_volumes.py", "--input-dir", day["input"], "--output-dir", tmp_path, "--horizon-seconds", 86400
+    )
     windows = json.loads((tmp_path / "window_counts.json").read_text())
     assert all(row["window_start"].endswith(":00+00:00") for row in windows)  # whole minutes
     assert {row["category"] for row in windows} <= CATEGORIES
     # the stream reads the live channels' JSON lines: the batch's rows from those files, once each
-    batch_rows = [row for row in json_lines(day["output"].glob("complaints-*.jsonl"))
-                  if row["source"] == "twitter" or row["source_file"].endswith(".jsonl")]
+    batch_rows = [
+        row
+        for row in json_lines(day["output"].glob("complaints-*.jsonl"))
+        if row["source"] == "twitter" or row["source_file"].endswith(".jsonl")
+    ]
     expected = Counter((row["event_time"][:16], row["category"]) for row in batch_rows)
     got = Counter({(row["window_start"][:16], row["category"]): row["complaints"] for row in windows})
     assert sum(got.values()) == len(batch_rows) > 0

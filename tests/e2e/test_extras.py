@@ -2,6 +2,7 @@
 
 The commands run in a fresh interpreter whose import system refuses the other roles' packages, as a machine
 without them installed would (``pip install .[serving]`` / ``.[pipeline]``)."""
+
 import datetime as dt
 import json
 import subprocess
@@ -43,8 +44,17 @@ def complaints_without(blocked, *args, **popen):
 def test_serve_report_and_query_run_without_beam(serving_warehouse, tmp_path):
     warehouse = str(serving_warehouse["dir"])
     port = free_port()
-    server = complaints_without(BEAM_SIDE, "serve", "--warehouse", warehouse, "--port", str(port), "--no-auth",
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = complaints_without(
+        BEAM_SIDE,
+        "serve",
+        "--warehouse",
+        warehouse,
+        "--port",
+        str(port),
+        "--no-auth",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -61,8 +71,9 @@ def test_serve_report_and_query_run_without_beam(serving_warehouse, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=15)
-    report = complaints_without(BEAM_SIDE, "report", "--warehouse", warehouse, "--period", "daily",
-                                "--output", str(tmp_path / "reports"))
+    report = complaints_without(
+        BEAM_SIDE, "report", "--warehouse", warehouse, "--period", "daily", "--output", str(tmp_path / "reports")
+    )
     assert report.returncode == 0, report.stderr
     query = complaints_without(BEAM_SIDE, "query", "SELECT count(*) AS n FROM complaints", "--warehouse", warehouse)
     assert query.returncode == 0, query.stderr
@@ -73,8 +84,17 @@ def test_batch_runs_without_the_serving_stack(tmp_path):
     from beam_pipelines.generator import generate
 
     generate(str(tmp_path / "input"), dt.date(2026, 11, 20), volume=200, seed=3, defect_rate=0.05)
-    result = complaints_without(SERVING_SIDE, "batch", "--input-dir", str(tmp_path / "input"),
-                                "--output-dir", str(tmp_path / "out"), "--date", "2026-11-20", "--quiet")
+    result = complaints_without(
+        SERVING_SIDE,
+        "batch",
+        "--input-dir",
+        str(tmp_path / "input"),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--date",
+        "2026-11-20",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from tests.support.warehouse import read_table
 
@@ -84,5 +104,7 @@ def test_batch_runs_without_the_serving_stack(tmp_path):
 def test_a_command_whose_extra_is_missing_says_which_to_install(serving_warehouse):
     result = complaints_without(("duckdb",), "query", "SELECT 1", "--warehouse", str(serving_warehouse["dir"]))
     assert result.returncode == 3
-    assert result.stderr.strip() == ("complaints query needs the 'serving' extra: pip install "
-                                     "'beejan-complaints[serving]' (module duckdb is missing)")
+    assert result.stderr.strip() == (
+        "complaints query needs the 'serving' extra: pip install "
+        "'beejan-complaints[serving]' (module duckdb is missing)"
+    )

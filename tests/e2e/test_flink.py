@@ -1,5 +1,6 @@
 """The pipelines on a real Flink 1.19 cluster (``runners/local_services.py``): Beam's Flink job server, the
 Python SDK workers of an external worker pool, two task slots."""
+
 import uuid
 
 import pytest
@@ -19,11 +20,22 @@ def rows(out, name, key):
     return by_key
 
 
-def test_batch_on_flink_at_parallelism_2_gives_the_rows_of_the_direct_runner(flink_services, generated_day,
-                                                                            batch_output, tmp_path):
+def test_batch_on_flink_at_parallelism_2_gives_the_rows_of_the_direct_runner(
+    flink_services, generated_day, batch_output, tmp_path
+):
     out = tmp_path / "flink"
-    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out),
-                     "--date", generated_day["date"], "--quiet", *flink_services, "--parallelism=2")
+    result = run_cli(
+        "batch",
+        "--input-dir",
+        str(generated_day["dir"]),
+        "--output-dir",
+        str(out),
+        "--date",
+        generated_day["date"],
+        "--quiet",
+        *flink_services,
+        "--parallelism=2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
@@ -41,9 +53,18 @@ LIVE = ("twitter", "webform")
 
 def _topics_and_transport(kafka_services):
     topics = {"twitter": f"f{uuid.uuid4().hex[:8]}.twitter", "webform": f"f{uuid.uuid4().hex[:8]}.webforms"}
-    return ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
-            "--twitter-topic", topics["twitter"], "--webform-topic", topics["webform"],
-            "--expansion-service", kafka_services["expansion_service"]]
+    return [
+        "--transport",
+        "kafka",
+        "--bootstrap-servers",
+        kafka_services["bootstrap_servers"],
+        "--twitter-topic",
+        topics["twitter"],
+        "--webform-topic",
+        topics["webform"],
+        "--expansion-service",
+        kafka_services["expansion_service"],
+    ]
 
 
 def _published(result) -> int:
@@ -61,7 +82,11 @@ def _assert_matches_the_truth(output_dir, expected):
         entry, truth = totals[source], expected[source]
         assert entry["balanced"], (source, entry)
         assert (entry["read"], entry["written"], entry["rejected"], entry["duplicates"]) == (
-            truth["read"], truth["written"], truth.get("rejected", 0), truth.get("duplicates", 0)), (source, entry)
+            truth["read"],
+            truth["written"],
+            truth.get("rejected", 0),
+            truth.get("duplicates", 0),
+        ), (source, entry)
     ids = [row["complaint_id"] for row in read_table(output_dir / "warehouse" / "complaints").to_pylist()]
     assert len(ids) == len(set(ids)) == sum(totals[source]["written"] for source in LIVE)
     volume = read_table(output_dir / "warehouse" / "complaint_volume").to_pylist()
@@ -69,14 +94,26 @@ def _assert_matches_the_truth(output_dir, expected):
 
 
 @pytest.mark.kafka
-def test_stream_on_flink_with_checkpoints_balances_per_source(flink_services, kafka_services, generated_day,
-                                                             tmp_path):
+def test_stream_on_flink_with_checkpoints_balances_per_source(flink_services, kafka_services, generated_day, tmp_path):
     transport = _topics_and_transport(kafka_services)
     published = _published(run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport[:8]))
     customers = next((generated_day["dir"] / "customers").glob("*.csv"))
-    result = run_cli("stream", "run", *transport, "--output-dir", str(tmp_path), "--max-records", str(published),
-                     "--customers", str(customers), "--group-id", f"flink-{uuid.uuid4().hex[:6]}",
-                     *flink_services, "--checkpointing_interval=2000", timeout=600)
+    result = run_cli(
+        "stream",
+        "run",
+        *transport,
+        "--output-dir",
+        str(tmp_path),
+        "--max-records",
+        str(published),
+        "--customers",
+        str(customers),
+        "--group-id",
+        f"flink-{uuid.uuid4().hex[:6]}",
+        *flink_services,
+        "--checkpointing_interval=2000",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "balanced" in result.stdout and "NOT BALANCED" not in result.stdout
     _assert_matches_the_truth(tmp_path, generated_day["expected"])
@@ -109,8 +146,9 @@ def _checkpoints(rest: str, job_id: str) -> dict:
 
 
 @pytest.mark.kafka
-def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(flink_services, kafka_services,
-                                                                                generated_day, tmp_path):
+def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
+    flink_services, kafka_services, generated_day, tmp_path
+):
     """``kill -9`` of the TaskManager while a live stream runs, then a new TaskManager: Flink restores the job
     from its last checkpoint and replays Kafka from the offsets in it. The warehouse ends with every complaint
     once and stream_counts with exactly one pass of the day: the rows replayed after the checkpoint replace,
@@ -132,11 +170,33 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     expected = generated_day["expected"]
     total = sum(expected[source]["read"] for source in LIVE)
     customers = next((generated_day["dir"] / "customers").glob("*.csv"))
-    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "run", *transport, "--output-dir",
-                            str(tmp_path), "--customers", str(customers), "--window-seconds", "5",
-                            "--allowed-lateness", "60", "--group-id", f"kill-{uuid.uuid4().hex[:6]}",
-                            "--quiet", *flink_services, "--checkpointing_interval=2000"],
-                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "stream",
+            "run",
+            *transport,
+            "--output-dir",
+            str(tmp_path),
+            "--customers",
+            str(customers),
+            "--window-seconds",
+            "5",
+            "--allowed-lateness",
+            "60",
+            "--group-id",
+            f"kill-{uuid.uuid4().hex[:6]}",
+            "--quiet",
+            *flink_services,
+            "--checkpointing_interval=2000",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     publisher = None
 
     def committed() -> int:
@@ -152,9 +212,24 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
             assert job.poll() is None, job.stderr.read()[-3000:]
             time.sleep(0.5)
         # 834 messages at 10/s: 80 s of input, room for the first commit on a loaded machine before the kill
-        publisher = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "ingest", "publish", "--from",
-                                      str(generated_day["dir"]), *transport[:8], "--rate", "10"],
-                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        publisher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "beam_pipelines",
+                "ingest",
+                "publish",
+                "--from",
+                str(generated_day["dir"]),
+                *transport[:8],
+                "--rate",
+                "10",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # mid-stream: rows committed and a checkpoint taken, input still coming
             running = _running_job(rest)
@@ -177,7 +252,8 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         while time.monotonic() < deadline:  # until every message is counted and every window has closed
             totals = stream_totals(str(tmp_path))
             if sum(entry["read"] for entry in totals.values()) >= total and all(
-                    entry["balanced"] for entry in totals.values()):
+                entry["balanced"] for entry in totals.values()
+            ):
                 break
             assert job.poll() is None, job.stderr.read()[-3000:]
             time.sleep(1)
@@ -201,14 +277,16 @@ def test_a_taskmanager_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
 
 
 @pytest.mark.kafka
-def test_a_partition_that_gets_nothing_does_not_hold_the_windows_on_flink(flink_services, kafka_services,
-                                                                          generated_day, tmp_path):
+def test_a_partition_that_gets_nothing_does_not_hold_the_windows_on_flink(
+    flink_services, kafka_services, generated_day, tmp_path
+):
     """On Flink, checkpointed: see ``stream_with_a_partition_that_gets_nothing``. This is the stall CI saw in
     the supervisor test: a topic partition left empty by the producer kept every window open."""
     from tests.support.streams import stream_with_a_partition_that_gets_nothing
 
-    stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp_path,
-                                              [*flink_services, "--checkpointing_interval=2000"])
+    stream_with_a_partition_that_gets_nothing(
+        kafka_services, generated_day, tmp_path, [*flink_services, "--checkpointing_interval=2000"]
+    )
 
 
 def _last_job(rest: str) -> str:
@@ -242,8 +320,9 @@ def _jobs(rest: str) -> list[dict]:
 
 
 @pytest.mark.kafka
-def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flink_services, kafka_services,
-                                                                           generated_day, tmp_path):
+def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(
+    flink_services, kafka_services, generated_day, tmp_path
+):
     """``complaints stream supervise`` (what the stream-supervisor DAG runs every few minutes): a stream that is
     not running is started; a running one is left alone; a cancelled one is started again from its retained
     checkpoint with the same run id, and what arrives afterwards is counted into the same run: the warehouse
@@ -259,20 +338,38 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
     assert _running_job(rest) is None, "another job runs on the cluster"
     transport = _topics_and_transport(kafka_services)
     second_day = tmp_path / "second-day"
-    truths = [generated_day["expected"], generate(str(second_day), dt.date(2026, 11, 21), volume=300, seed=5,
-                                                  defect_rate=0.05)]
+    truths = [
+        generated_day["expected"],
+        generate(str(second_day), dt.date(2026, 11, 21), volume=300, seed=5, defect_rate=0.05),
+    ]
     written = sum(truth[source]["written"] for truth in truths for source in LIVE)
     customers = next((generated_day["dir"] / "customers").glob("*.csv"))
     stream_id = f"sup-{uuid.uuid4().hex[:6]}"
     out = tmp_path / "out"
-    stream_args = [*transport, "--output-dir", str(out), "--customers", str(customers), "--window-seconds", "5",
-                   "--allowed-lateness", "60", "--group-id", f"sup-{uuid.uuid4().hex[:6]}", "--quiet",
-                   *flink_services, "--checkpointing_interval=2000"]
+    stream_args = [
+        *transport,
+        "--output-dir",
+        str(out),
+        "--customers",
+        str(customers),
+        "--window-seconds",
+        "5",
+        "--allowed-lateness",
+        "60",
+        "--group-id",
+        f"sup-{uuid.uuid4().hex[:6]}",
+        "--quiet",
+        *flink_services,
+        "--checkpointing_interval=2000",
+    ]
 
     def supervise():
-        result = run_cli("stream", "supervise", "--flink-rest", rest, "--stream-id", stream_id, "--", *stream_args,
-                         timeout=400)
-        assert result.returncode == 0, result.stderr[-3000:] + (out / "_streams" / f"{stream_id}.log").read_text()[-3000:]
+        result = run_cli(
+            "stream", "supervise", "--flink-rest", rest, "--stream-id", stream_id, "--", *stream_args, timeout=400
+        )
+        assert result.returncode == 0, (
+            result.stderr[-3000:] + (out / "_streams" / f"{stream_id}.log").read_text()[-3000:]
+        )
         return result.stdout.strip()
 
     def committed() -> int:
@@ -310,8 +407,11 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
         deadline, totals = time.monotonic() + 300, {}
         while time.monotonic() < deadline:
             totals = stream_totals(str(out))
-            if sum(entry["read"] for entry in totals.values()) >= reads and committed() >= written and all(
-                    entry["balanced"] for entry in totals.values()):
+            if (
+                sum(entry["read"] for entry in totals.values()) >= reads
+                and committed() >= written
+                and all(entry["balanced"] for entry in totals.values())
+            ):
                 break
             time.sleep(1)
         time.sleep(5)  # a copy counted twice would show now
@@ -321,8 +421,10 @@ def test_the_supervisor_starts_a_lost_stream_again_from_its_last_checkpoint(flin
                 _cancel(rest, job["jid"])
     totals = stream_totals(str(out))
     for source in LIVE:
-        expected = {outcome: sum(truth[source].get(outcome, 0) for truth in truths)
-                    for outcome in ("read", "written", "rejected", "duplicates")}
+        expected = {
+            outcome: sum(truth[source].get(outcome, 0) for truth in truths)
+            for outcome in ("read", "written", "rejected", "duplicates")
+        }
         assert {outcome: totals[source][outcome] for outcome in expected} == expected, (source, totals[source])
     ids = [row["complaint_id"] for row in read_table(out / "warehouse" / "complaints").to_pylist()]
     assert len(ids) == len(set(ids)) == written
@@ -338,9 +440,19 @@ def test_the_stream_benchmark_refuses_more_parallelism_than_the_cluster_has_slot
     from tests.support.paths import REPO
 
     too_many = local_services.FLINK_SLOTS + 1
-    result = subprocess.run([sys.executable, "benchmarks/stream_throughput.py", "--runner", "flink",
-                             "--parallelism", str(too_many)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "benchmarks/stream_throughput.py", "--runner", "flink", "--parallelism", str(too_many)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].endswith(
-        f"error: --parallelism {too_many} is more than the cluster's {local_services.FLINK_SLOTS} task slots "
-        "(start it with COMPLAINTS_FLINK_SLOTS=N python runners/local_services.py start)")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"error: --parallelism {too_many} is more than the cluster's {local_services.FLINK_SLOTS} task slots "
+            "(start it with COMPLAINTS_FLINK_SLOTS=N python runners/local_services.py start)"
+        )
+    )

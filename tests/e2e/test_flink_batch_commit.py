@@ -8,6 +8,7 @@ kills its TaskManager, which must not break the jobs of others on the shared one
 in this checkout, so the commit step that runs on the workers is this checkout's code (the shared pool imports the
 code of the checkout that started it).
 """
+
 import json
 import os
 import signal
@@ -19,8 +20,8 @@ import uuid
 import pytest
 
 from schemas import tables
-from tests.support.paths import REPO
 from tests.support import flink_cluster
+from tests.support.paths import REPO
 from tests.support.postgres import catalog_rows, fresh_catalog_database
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
@@ -36,15 +37,35 @@ def catalog_uri():
         yield uri
 
 
-def launch_batch(day: dict, out, catalog_uri: str, flink_options: list[str], job_name: str,
-                 *extra: str) -> subprocess.Popen:
+def launch_batch(
+    day: dict, out, catalog_uri: str, flink_options: list[str], job_name: str, *extra: str
+) -> subprocess.Popen:
     """``complaints batch`` of ``day`` into ``out`` on a Flink cluster, its tables in the PostgreSQL catalog at
     ``catalog_uri``, the job named ``job_name``; in a process group of its own (so it can be killed whole)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "beam_pipelines", "batch", "--input-dir", str(day["dir"]), "--output-dir", str(out),
-         "--date", day["date"], "--quiet", *extra, *flink_options, f"--job_name={job_name}"],
-        cwd=REPO, env={**os.environ, "COMPLAINTS_CATALOG_URI": catalog_uri}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "batch",
+            "--input-dir",
+            str(day["dir"]),
+            "--output-dir",
+            str(out),
+            "--date",
+            day["date"],
+            "--quiet",
+            *extra,
+            *flink_options,
+            f"--job_name={job_name}",
+        ],
+        cwd=REPO,
+        env={**os.environ, "COMPLAINTS_CATALOG_URI": catalog_uri},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def the_run(out) -> dict:
@@ -77,8 +98,9 @@ def assert_committed_once(out, catalog_uri: str, direct_out, run_id: str) -> Non
         ours = read_arrow(CatalogConfig(str(out / "warehouse"), uri=catalog_uri), name)
         ids = ours.column(key).to_pylist()
         assert len(ids) == len(set(ids))
-        assert stable_rows(ours, key) == stable_rows(read_arrow(CatalogConfig(str(direct_out / "warehouse")), name),
-                                                     key)
+        assert stable_rows(ours, key) == stable_rows(
+            read_arrow(CatalogConfig(str(direct_out / "warehouse")), name), key
+        )
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +120,8 @@ def private_flink():
 
 
 def test_a_detached_batch_whose_launcher_is_killed_after_submission_commits_exactly_once(
-        private_flink, catalog_uri, generated_day, batch_output, tmp_path):
+    private_flink, catalog_uri, generated_day, batch_output, tmp_path
+):
     """``complaints batch --detach``, ``kill -9``-ed as soon as its job is on the cluster (unless it has already
     exited, as a detached launcher does once the job is submitted). At that moment nothing is committed: what is
     committed afterwards, the snapshot of each table and the run manifest, the job's own commit step writes."""
@@ -131,8 +154,9 @@ def _lock_the_catalog_row(catalog_uri: str, table: str):
     import psycopg
 
     connection = psycopg.connect(catalog_uri.replace("postgresql+psycopg://", "postgresql://", 1))
-    rows = connection.execute("select table_name from iceberg_tables where table_name = %s for update",
-                              (table,)).fetchall()
+    rows = connection.execute(
+        "select table_name from iceberg_tables where table_name = %s for update", (table,)
+    ).fetchall()
     assert rows == [(table,)]
     return connection
 
@@ -141,12 +165,14 @@ def _sessions_waiting_for_a_lock(catalog_uri: str) -> int:
     import psycopg
 
     with psycopg.connect(catalog_uri.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
-        return connection.execute("select count(*) from pg_stat_activity where datname = current_database() "
-                                  "and wait_event_type = 'Lock'").fetchone()[0]
+        return connection.execute(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        ).fetchone()[0]
 
 
 def test_a_taskmanager_killed_during_the_commit_step_leaves_each_row_once(
-        private_flink, catalog_uri, generated_day, batch_output, tmp_path):
+    private_flink, catalog_uri, generated_day, batch_output, tmp_path
+):
     """The tables exist (empty) before the run, and the test holds the catalog row of the table committed last
     (the dead letters) locked: the commit step commits the complaints, then waits in PostgreSQL to commit the
     dead letters. Then the TaskManager (with its Python workers) is killed and a new one started; the lock is let

@@ -1,5 +1,6 @@
 """The ingestion edge with the real Kafka broker: what the web-form endpoint and the X connector accept is on
 the topic, verbatim, with its content type."""
+
 import asyncio
 import collections
 import json
@@ -16,9 +17,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from ingest.transport import KafkaConfig, KafkaPublisher
 from ingest.webform_endpoint import build_app
 from ingest.x_stream import run_connector
-from ingest.transport import KafkaConfig, KafkaPublisher
 from tests.support.ingest import serve_in_thread
 from transforms.sources.messages import kafka_record, parse_message
 
@@ -29,8 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0):
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:6]}",
-                         "auto.offset.reset": "earliest", "log_level": 3})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "log_level": 3,
+        }
+    )
     consumer.subscribe([topic])
     messages = []
     deadline = time.monotonic() + timeout
@@ -44,12 +51,14 @@ def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0):
 
 def test_webform_endpoint_publishes_to_kafka(kafka_services):
     topic = f"t{uuid.uuid4().hex[:8]}.webforms"
-    config = KafkaConfig(bootstrap_servers=kafka_services["bootstrap_servers"],
-                         topics={"twitter": "unused", "webform": topic})
+    config = KafkaConfig(
+        bootstrap_servers=kafka_services["bootstrap_servers"], topics={"twitter": "unused", "webform": topic}
+    )
     body = b"submission_id=wf-77&submitted_at=2026-11-26T09%3A00%3A00Z&message=no+signal"
     with serve_in_thread(build_app(KafkaPublisher(config))) as url:
-        request = urllib.request.Request(f"{url}/webforms", data=body, method="POST",
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        request = urllib.request.Request(
+            f"{url}/webforms", data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 202
             answer = json.loads(response.read())
@@ -61,16 +70,24 @@ def test_webform_endpoint_publishes_to_kafka(kafka_services):
     # the pipeline's live reader makes the record from the Kafka record and gives it the id the sender was told
     from types import SimpleNamespace
 
-    row = SimpleNamespace(topic=message.topic(), partition=message.partition(), offset=message.offset(),
-                          timestamp=message.timestamp()[1], value=message.value(), headers=message.headers())
+    row = SimpleNamespace(
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+        timestamp=message.timestamp()[1],
+        value=message.value(),
+        headers=message.headers(),
+    )
     complaint = parse_message(kafka_record(row, {topic: "webform"}, "run-1", "b1"))
     assert complaint["complaint_id"] == answer["complaint_id"] and complaint["source_record_id"] == "wf-77"
 
 
 def test_x_connector_publishes_to_kafka(kafka_services, tmp_path):
     topic = f"t{uuid.uuid4().hex[:8]}.twitter"
-    lines = [json.dumps({"data": {"id": str(n), "text": "no signal", "created_at": "2026-11-26T09:00:00Z"}})
-             .encode() for n in range(3)]
+    lines = [
+        json.dumps({"data": {"id": str(n), "text": "no signal", "created_at": "2026-11-26T09:00:00Z"}}).encode()
+        for n in range(3)
+    ]
 
     async def stream(request):
         response = web.StreamResponse()
@@ -81,8 +98,9 @@ def test_x_connector_publishes_to_kafka(kafka_services, tmp_path):
 
     app = web.Application()
     app.router.add_get("/2/tweets/search/stream", stream)
-    config = KafkaConfig(bootstrap_servers=kafka_services["bootstrap_servers"],
-                         topics={"twitter": topic, "webform": "unused"})
+    config = KafkaConfig(
+        bootstrap_servers=kafka_services["bootstrap_servers"], topics={"twitter": topic, "webform": "unused"}
+    )
     with serve_in_thread(app) as url:
         stats = run_connector(f"{url}/2/tweets/search/stream", "t", KafkaPublisher(config), tmp_path, max_posts=3)
     assert stats.published == 3
@@ -94,8 +112,8 @@ def test_x_connector_publishes_to_kafka(kafka_services, tmp_path):
 @pytest.fixture()
 def private_kafka(tmp_path):
     """A broker of the test's own (own ports and data directory), never the shared one on 9092."""
-    from tests.support.services import unavailable
     from tests.support.kafka_broker import PrivateKafka
+    from tests.support.services import unavailable
 
     kafka = PrivateKafka(tmp_path / "kafka")
     if kafka.available():
@@ -108,8 +126,19 @@ def private_kafka(tmp_path):
 
 
 def post(n: int) -> bytes:
-    return json.dumps({"data": {"id": str(n), "text": f"no signal {n}", "created_at": "2026-11-26T09:00:00.000Z",
-                                "author_id": "1"}}).encode() + b"\r\n"
+    return (
+        json.dumps(
+            {
+                "data": {
+                    "id": str(n),
+                    "text": f"no signal {n}",
+                    "created_at": "2026-11-26T09:00:00.000Z",
+                    "author_id": "1",
+                }
+            }
+        ).encode()
+        + b"\r\n"
+    )
 
 
 def ids_on(bootstrap: str, topic: str, expected: int, timeout: float = 60.0, quiet: float = 3.0) -> list[str]:
@@ -117,8 +146,14 @@ def ids_on(bootstrap: str, topic: str, expected: int, timeout: float = 60.0, qui
     a duplicate beyond the expected count would be seen)."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ids-{uuid.uuid4().hex[:6]}",
-                         "auto.offset.reset": "earliest", "log_level": 3})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"ids-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "log_level": 3,
+        }
+    )
     consumer.subscribe([topic])
     ids, deadline, last_new = [], time.monotonic() + timeout, time.monotonic()
     while time.monotonic() < deadline and (len(ids) < expected or time.monotonic() - last_new < quiet):
@@ -132,6 +167,7 @@ def ids_on(bootstrap: str, topic: str, expected: int, timeout: float = 60.0, qui
 
 def keep_alives_until_closed(response, seconds: float = 60):
     """Hold a stream open with X's keep-alives until the client goes (or ``seconds``)."""
+
     async def hold():
         deadline = time.monotonic() + seconds
         try:
@@ -141,6 +177,7 @@ def keep_alives_until_closed(response, seconds: float = 60):
         except (ConnectionResetError, ConnectionError):
             pass
         return response
+
     return hold()
 
 
@@ -168,8 +205,10 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
                 if n % 10 == 9:
                     await response.write(b"\r\n")
                 await asyncio.sleep(0.5)
-            await response.write(b'{"errors": [{"title": "operational-disconnect", "disconnect_type": '
-                                 b'"UpstreamOperationalDisconnect", "detail": "maintenance"}]}\r\n')
+            await response.write(
+                b'{"errors": [{"title": "operational-disconnect", "disconnect_type": '
+                b'"UpstreamOperationalDisconnect", "detail": "maintenance"}]}\r\n'
+            )
             return response
         for n in [*range(75, 80), *range(80, 100)]:  # the backfill (75-79 again), then new posts
             await response.write(post(n))
@@ -178,8 +217,9 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
 
     def outage():
         sent_four.wait(60)
-        before_stop.extend(json.loads(m.value())["data"]["id"] for m in consume(private_kafka.bootstrap_servers,
-                                                                                 topic, 4, timeout=60))
+        before_stop.extend(
+            json.loads(m.value())["data"]["id"] for m in consume(private_kafka.bootstrap_servers, topic, 4, timeout=60)
+        )
         private_kafka.stop()
         broker_down.set()
         time.sleep(38)  # longer than the producer's message.timeout.ms (30 s)
@@ -194,15 +234,21 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
     outage_thread = threading.Thread(target=outage, daemon=True)
     outage_thread.start()
     with serve_in_thread(app) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, spool, max_posts=100,
-                              flush_seconds=120, retry_seconds=1)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, spool, max_posts=100, flush_seconds=120, retry_seconds=1
+        )
     outage_thread.join(60)
     delivery = stats.delivery
     ids = ids_on(private_kafka.bootstrap_servers, topic, 100)
     twice = sorted(n for n, times in collections.Counter(ids).items() if times > 1)
     assert sorted(ids, key=int) == [str(n) for n in range(100)], (stats, twice, before_stop)  # each exactly once
-    assert (delivery.read, delivery.published, delivery.duplicates, delivery.spooled, delivery.lost) == \
-        (105, 100, 5, 0, 0), stats
+    assert (delivery.read, delivery.published, delivery.duplicates, delivery.spooled, delivery.lost) == (
+        105,
+        100,
+        5,
+        0,
+        0,
+    ), stats
     assert delivery.spool_writes > 0 and delivery.balanced()  # the outage did hit, and the spool carried it
     assert stats.operational_messages == 2 and stats.connections == 2, stats
     assert "backfill_minutes" not in queries[0] and queries[1]["backfill_minutes"] == "5"
@@ -210,8 +256,14 @@ def test_x_connector_loses_nothing_when_kafka_is_down_longer_than_the_producer_t
 
 
 def run_cli(*arguments: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "beam_pipelines", "ingest", "x", *arguments], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "beam_pipelines", "ingest", "x", *arguments],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_sends_them(private_kafka, tmp_path):
@@ -242,8 +294,16 @@ def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_send
 
     private_kafka.create_topic(topic)
     env = {**os.environ, "PYTHONPATH": str(REPO), "X_BEARER_TOKEN": "t"}
-    flags = ["--transport", "kafka", "--bootstrap-servers", private_kafka.bootstrap_servers, "--twitter-topic",
-             topic, "--spool-dir", str(spool)]
+    flags = [
+        "--transport",
+        "kafka",
+        "--bootstrap-servers",
+        private_kafka.bootstrap_servers,
+        "--twitter-topic",
+        topic,
+        "--spool-dir",
+        str(spool),
+    ]
     app = web.Application()
     app.router.add_get("/2/tweets/search/stream", first)
     with serve_in_thread(app) as url:
@@ -261,22 +321,47 @@ def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_send
                 cli.kill()
     assert cli.returncode == 0, err
     assert "SIGTERM: stopping" in err and "Traceback" not in err
-    assert out.strip().splitlines()[-1].startswith(
-        "x-stream: read 15, recovered from the spool 0, published 5, duplicates 0, spooled 10, lost 0")
-    spooled = [json.loads(line)["data"]["id"] for path in spool.glob("*.jsonl")
-               for line in path.read_text().splitlines()]
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("x-stream: read 15, recovered from the spool 0, published 5, duplicates 0, spooled 10, lost 0")
+    )
+    spooled = [
+        json.loads(line)["data"]["id"] for path in spool.glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
     assert sorted(spooled, key=int) == [str(n) for n in range(6, 16)]
 
     private_kafka.start()
     app = web.Application()
     app.router.add_get("/2/tweets/search/stream", second)
     with serve_in_thread(app) as url:
-        result = subprocess.run([sys.executable, "-m", "beam_pipelines", "ingest", "x", "--url",
-                                 f"{url}/2/tweets/search/stream", "--max-posts", "1", "--flush-seconds", "60",
-                                 *flags], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "beam_pipelines",
+                "ingest",
+                "x",
+                "--url",
+                f"{url}/2/tweets/search/stream",
+                "--max-posts",
+                "1",
+                "--flush-seconds",
+                "60",
+                *flags,
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].startswith(
-        "x-stream: read 1, recovered from the spool 10, published 11, duplicates 0, spooled 0, lost 0")
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith("x-stream: read 1, recovered from the spool 10, published 11, duplicates 0, spooled 0, lost 0")
+    )
     ids = ids_on(private_kafka.bootstrap_servers, topic, 16)
     assert sorted(ids, key=int) == [str(n) for n in range(1, 17)]  # each exactly once
     assert list(spool.glob("*.jsonl")) == []

@@ -4,6 +4,7 @@ apiextensions.k8s.io/v1 form of the CRD, whose v1beta1 version our manifests use
 ``kubectl apply --validate=strict`` would, and its pieces agree with each other and with the CLI: the submitter's
 flags parse, it reaches the sidecar pools, the job server and the REST service that the operator creates. There is
 no Kubernetes cluster here; these are the checks that can run without one."""
+
 import copy
 import os
 import subprocess
@@ -36,8 +37,12 @@ def strict(schema: dict) -> dict:
 
     def walk(node):
         if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node \
-                    and not node.get("x-kubernetes-preserve-unknown-fields"):
+            if (
+                node.get("type") == "object"
+                and "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 walk(value)
@@ -47,8 +52,13 @@ def strict(schema: dict) -> dict:
 
     walk(schema)
     # what every object has and Kubernetes checks itself, outside the CRD's schema
-    schema["properties"].update({"apiVersion": {"enum": ["flink.apache.org/v1beta1"]},
-                                 "kind": {"enum": ["FlinkDeployment"]}, "metadata": {"type": "object"}})
+    schema["properties"].update(
+        {
+            "apiVersion": {"enum": ["flink.apache.org/v1beta1"]},
+            "kind": {"enum": ["FlinkDeployment"]},
+            "metadata": {"type": "object"},
+        }
+    )
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata", "spec"})
     return schema
 
@@ -65,8 +75,12 @@ def flink_deployment_schema():
 @pytest.fixture(scope="module", params=OVERLAYS)
 def rendered(request):
     _need(KUSTOMIZE)
-    result = subprocess.run([str(KUSTOMIZE), "build", str(REPO / "runners" / "kubernetes" / "overlays" / request.param)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(KUSTOMIZE), "build", str(REPO / "runners" / "kubernetes" / "overlays" / request.param)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     return {"overlay": request.param, "by_kind": {(doc["kind"], doc["metadata"]["name"]): doc for doc in docs}}
@@ -121,7 +135,9 @@ def test_the_pieces_reach_each_other(rendered):
     registry = {"dev": "beejan-dev", "staging": "beejan-staging", "prod": "beejan-prod"}[rendered["overlay"]]
     assert all(registry in image and image.endswith(":0.1.0") for image in images), images
     assert flags["output-dir"].startswith(f"gs://beejan-complaints-{rendered['overlay']}/")
-    assert flink["flinkConfiguration"]["state.checkpoints.dir"].startswith(f"gs://beejan-complaints-{rendered['overlay']}/")
+    assert flink["flinkConfiguration"]["state.checkpoints.dir"].startswith(
+        f"gs://beejan-complaints-{rendered['overlay']}/"
+    )
     if rendered["overlay"] == "prod":
         assert flink["jobManager"]["replicas"] == 2
         assert flink["flinkConfiguration"]["high-availability.type"] == "kubernetes"
@@ -139,10 +155,16 @@ def test_the_submitters_flags_are_the_clis(rendered):
     assert (args.command, args.subcommand, args.transport) == ("stream", "run", "kafka")
     assert args.profile == {"prod": "prod"}.get(rendered["overlay"], rendered["overlay"])
     assert args.runner == "FlinkRunner"
-    assert {arg.split("=")[0] for arg in extra} <= {"--flink_master", "--job_endpoint", "--artifact_endpoint",
-                                                   "--environment_type", "--environment_config",
-                                                   "--parallelism", "--checkpointing_interval",
-                                                   "--sdk_worker_parallelism"}
+    assert {arg.split("=")[0] for arg in extra} <= {
+        "--flink_master",
+        "--job_endpoint",
+        "--artifact_endpoint",
+        "--environment_type",
+        "--environment_config",
+        "--parallelism",
+        "--checkpointing_interval",
+        "--sdk_worker_parallelism",
+    }
 
 
 def test_the_webform_endpoint_is_the_clis_and_its_service_probes_and_profile_agree(rendered):

@@ -3,6 +3,7 @@
 A clone has only the repository: a link to ``../shared/...`` or to an absolute path is broken there, and a README
 link to a page that exists only in the built site (the generated reference) is broken on GitHub.
 """
+
 import re
 
 import pytest
@@ -31,7 +32,7 @@ def local_path(page, target: str):
 
 
 def test_link_targets_are_read_from_prose_only():
-    markdown = "See [a](docs/a.md#x) and ![img](b.png \"t\").\n```\n[c](../c.md)\n```\n`[d](../d.md)`"
+    markdown = 'See [a](docs/a.md#x) and ![img](b.png "t").\n```\n[c](../c.md)\n```\n`[d](../d.md)`'
     assert link_targets(markdown) == ["docs/a.md#x", "b.png"]
 
 

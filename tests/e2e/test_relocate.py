@@ -1,6 +1,7 @@
 """A warehouse moved, copied or restored elsewhere: every command refuses it in one line until
 ``complaints warehouse relocate`` has rewritten its paths; then it works on its own files, and the original stays as
 it was and usable."""
+
 import datetime as dt
 import hashlib
 import json
@@ -62,6 +63,7 @@ def assert_same_meaning(original: Path, copy: Path, name: str = "complaints", re
     """Every snapshot's manifest entries (status, snapshot, sequence numbers, partition, counts, statistics) and
     every manifest's record of ``name`` in ``copy`` equal those of ``original`` but for the directory in paths,
     a manifest's length and the size of the rewritten delete files ``resized``."""
+
     def spelled(rows, directory: Path):
         return json.loads(json.dumps(rows, default=str).replace(str(directory), "WAREHOUSE"))
 
@@ -74,14 +76,19 @@ def assert_same_meaning(original: Path, copy: Path, name: str = "complaints", re
             if entry["data_file"]["content"] == 1 and entry["data_file"]["file_path"] in resized:
                 entry["data_file"]["file_size_in_bytes"] = None
         assert old == new
-    old, new = (spelled(table.inspect.all_manifests().to_pylist(), folder)
-                for table, folder in ((before, original), (after, copy)))
+    old, new = (
+        spelled(table.inspect.all_manifests().to_pylist(), folder)
+        for table, folder in ((before, original), (after, copy))
+    )
     assert [{**m, "length": None} for m in old] == [{**m, "length": None} for m in new]
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def assert_refused(result, copy_warehouse: Path, old_warehouse: Path):
@@ -110,8 +117,13 @@ def original(days, tmp_path_factory):
     assert batch(days["2026-11-20"], out, "2026-11-20").returncode == 0
     first = current_snapshots(out / "warehouse")["complaints"]
     assert batch(days["2026-11-21"], out, "2026-11-21").returncode == 0
-    return {"out": out, "first_snapshot": first, "later": days["2026-11-22"], "rows": count(out / "warehouse"),
-            "first_rows": count(out / "warehouse", first)}
+    return {
+        "out": out,
+        "first_snapshot": first,
+        "later": days["2026-11-22"],
+        "rows": count(out / "warehouse"),
+        "first_rows": count(out / "warehouse", first),
+    }
 
 
 def test_a_moved_warehouse_is_refused_in_one_line_by_every_command(days, tmp_path):
@@ -121,8 +133,11 @@ def test_a_moved_warehouse_is_refused_in_one_line_by_every_command(days, tmp_pat
     old_warehouse, warehouse = out / "warehouse", moved / "warehouse"
     assert_refused(query(warehouse, "SELECT count(*) FROM complaints"), warehouse, old_warehouse)
     assert_refused(run_cli("warehouse", "maintain", "--warehouse", str(warehouse)), warehouse, old_warehouse)
-    assert_refused(run_cli("report", "--period", "daily", "--warehouse", str(warehouse), "--output",
-                           str(tmp_path / "report")), warehouse, old_warehouse)
+    assert_refused(
+        run_cli("report", "--period", "daily", "--warehouse", str(warehouse), "--output", str(tmp_path / "report")),
+        warehouse,
+        old_warehouse,
+    )
     assert_refused(batch(days["2026-11-20"], moved, "2026-11-20"), warehouse, old_warehouse)
 
 
@@ -173,8 +188,9 @@ def test_a_relocated_copy_works_on_its_own_files_and_the_original_stays_as_it_wa
     table = load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES["complaints"])
     files = [task.file.file_path for task in table.scan().plan_files()]
     assert files and all(f"{warehouse}/complaints/" in path for path in files)
-    maintained = run_cli("warehouse", "maintain", "--warehouse", str(warehouse), "--retention-hours", "0",
-                         "--orphan-age-hours", "0")
+    maintained = run_cli(
+        "warehouse", "maintain", "--warehouse", str(warehouse), "--retention-hours", "0", "--orphan-age-hours", "0"
+    )
     assert maintained.returncode == 0, maintained.stderr[-2000:]
     assert count(warehouse) == grown
     assert file_hashes(original["out"]) == before
@@ -208,8 +224,10 @@ def test_relocation_rewrites_position_delete_files(original, tmp_path):
     assert len(kept) == len(all_ids) - 3
     # Spark's local file system writes a Hadoop checksum beside each file, and checks it when it reads the file
     source_delete_file = Path(deleted["delete_file"].removeprefix("file:"))
-    checksums = [path.parent / f".{path.name}.crc" for path in (source_delete_file,
-                                                               *(source / "complaints" / "metadata").glob("*.avro"))]
+    checksums = [
+        path.parent / f".{path.name}.crc"
+        for path in (source_delete_file, *(source / "complaints" / "metadata").glob("*.avro"))
+    ]
     for checksum in checksums:
         checksum.write_bytes(b"crc\x00\x00\x00\x02\x00")
     before = file_hashes(source)
@@ -273,12 +291,23 @@ def test_a_copy_made_of_hard_links_is_relocated_without_changing_the_original(or
 def test_a_shared_catalog_is_not_checked_against_the_warehouse_directory(original, tmp_path):
     """A catalog named in the profile (here a SQL catalog over the original's database, given by PYICEBERG_*
     variables as a shared one would be) holds tables wherever it likes: no refusal."""
-    env = {**os.environ, "PYICEBERG_CATALOG__EMBEDDED__TYPE": "sql",
-           "PYICEBERG_CATALOG__EMBEDDED__URI": f"sqlite:///{original['out'] / 'warehouse' / 'catalog.db'}"}
-    reader = ("import sys\nfrom warehouse.catalog import CatalogConfig\nfrom warehouse.read import read_arrow\n"
-              "print(read_arrow(CatalogConfig(sys.argv[1], 'embedded', 'beejan'), 'complaints').num_rows)")
-    result = subprocess.run([sys.executable, "-c", reader, str(tmp_path / "elsewhere" / "warehouse")], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYICEBERG_CATALOG__EMBEDDED__TYPE": "sql",
+        "PYICEBERG_CATALOG__EMBEDDED__URI": f"sqlite:///{original['out'] / 'warehouse' / 'catalog.db'}",
+    }
+    reader = (
+        "import sys\nfrom warehouse.catalog import CatalogConfig\nfrom warehouse.read import read_arrow\n"
+        "print(read_arrow(CatalogConfig(sys.argv[1], 'embedded', 'beejan'), 'complaints').num_rows)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", reader, str(tmp_path / "elsewhere" / "warehouse")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.split()[-1]) == original["rows"]
 

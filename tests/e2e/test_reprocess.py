@@ -1,5 +1,6 @@
 """``complaints batch --from-lake``: the lake's raw records of some days through the batch graph again, as a user
 runs it after changing rules or models. Checked against the tables the original batches committed."""
+
 import json
 
 import pytest
@@ -15,8 +16,9 @@ DAYS = ("2026-11-24", "2026-11-25")
 @pytest.fixture(scope="module")
 def two_days(tmp_path_factory):
     """Two generated days batched into one output directory."""
-    from beam_pipelines.generator import generate
     import datetime as dt
+
+    from beam_pipelines.generator import generate
 
     out = tmp_path_factory.mktemp("reprocess-out")
     inputs = {}
@@ -43,8 +45,18 @@ def test_reprocessing_a_day_gives_the_same_rows_with_the_new_run(two_days):
     day_two = _batch_of(before, DAYS[1])
     assert day_two and len(day_two) < len(before)
 
-    result = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[1], "--end", DAYS[1],
-                     "--customers", str(two_days["inputs"][DAYS[1]] / "customers"))
+    result = run_cli(
+        "batch",
+        "--from-lake",
+        "--output-dir",
+        str(out),
+        "--start",
+        DAYS[1],
+        "--end",
+        DAYS[1],
+        "--customers",
+        str(two_days["inputs"][DAYS[1]] / "customers"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "counts balance" in result.stdout
 
@@ -55,8 +67,9 @@ def test_reprocessing_a_day_gives_the_same_rows_with_the_new_run(two_days):
     ignore = {"run_id", "batch_id"}
     for key, row in after.items():
         if key in day_two:
-            assert {k: v for k, v in row.items() if k not in ignore} == \
-                   {k: v for k, v in before[key].items() if k not in ignore}, key
+            assert {k: v for k, v in row.items() if k not in ignore} == {
+                k: v for k, v in before[key].items() if k not in ignore
+            }, key
         else:
             assert row == before[key]  # the other day is not touched
     # the lake is read, not written: no lake file of the reprocessing
@@ -75,9 +88,21 @@ def test_reprocessing_with_another_model_changes_model_version_on_that_days_rows
     before = _rows(out)
     day_two = {key for key, row in before.items() if row["batch_id"].startswith(("b20261125", "reprocess-20261125"))}
 
-    result = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[1], "--end", DAYS[1],
-                     "--customers", str(two_days["inputs"][DAYS[1]] / "customers"), "--model-dir", str(models),
-                     "--quiet")
+    result = run_cli(
+        "batch",
+        "--from-lake",
+        "--output-dir",
+        str(out),
+        "--start",
+        DAYS[1],
+        "--end",
+        DAYS[1],
+        "--customers",
+        str(two_days["inputs"][DAYS[1]] / "customers"),
+        "--model-dir",
+        str(models),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     after = _rows(out)
     assert len(after) == len(before) and after.keys() == before.keys()
@@ -111,10 +136,33 @@ def test_a_broken_stage_exits_4_from_a_batch_of_files_and_of_the_lake_alike(two_
     broken = broken_model_dir(tmp_path / "broken-model")
     before = _rows(out)
     quiet = {"COMPLAINTS_LOG_LEVEL": "ERROR"}  # the stage's warning per record is not the point here
-    of_files = run_cli("batch", "--input-dir", str(two_days["inputs"][DAYS[0]]), "--output-dir", str(out), "--date",
-                       DAYS[0], "--model-dir", str(broken), "--quiet", env=quiet)
-    of_the_lake = run_cli("batch", "--from-lake", "--output-dir", str(out), "--start", DAYS[0], "--end", DAYS[0],
-                          "--model-dir", str(broken), "--quiet", env=quiet)
+    of_files = run_cli(
+        "batch",
+        "--input-dir",
+        str(two_days["inputs"][DAYS[0]]),
+        "--output-dir",
+        str(out),
+        "--date",
+        DAYS[0],
+        "--model-dir",
+        str(broken),
+        "--quiet",
+        env=quiet,
+    )
+    of_the_lake = run_cli(
+        "batch",
+        "--from-lake",
+        "--output-dir",
+        str(out),
+        "--start",
+        DAYS[0],
+        "--end",
+        DAYS[0],
+        "--model-dir",
+        str(broken),
+        "--quiet",
+        env=quiet,
+    )
     for result, not_committed in ((of_files, "nothing was committed"), (of_the_lake, "that day was not committed")):
         assert result.returncode == 4, result.stderr[-2000:]
         line = result.stderr.strip().splitlines()[-1]

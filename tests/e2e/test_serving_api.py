@@ -2,6 +2,7 @@
 
 Answers are checked against the warehouse read independently with pyarrow, not against the server's own SQL.
 """
+
 import datetime as dt
 import json
 import re
@@ -70,24 +71,35 @@ def test_search_results_carry_no_phone_number_or_e_mail(api_server):
 
 
 def test_cursor_pages_return_every_matching_complaint_once_newest_first(api_server, complaints_table):
-    params = {"category": "Billing", "priority": ["P1", "P2"], "start": "2026-11-20T00:00:00Z",
-              "end": "2026-11-24T00:00:00Z", "limit": 7}
+    params = {
+        "category": "Billing",
+        "priority": ["P1", "P2"],
+        "start": "2026-11-20T00:00:00Z",
+        "end": "2026-11-24T00:00:00Z",
+        "limit": 7,
+    }
     seen, cursor, pages = [], None, 0
     while True:
-        status, body = call(api_server, "/api/v1/complaints", params={**params, **({"cursor": cursor} if cursor else {})})
+        status, body = call(
+            api_server, "/api/v1/complaints", params={**params, **({"cursor": cursor} if cursor else {})}
+        )
         assert status == 200
         seen += body["items"]
         pages += 1
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    start = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
-    end = dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    end = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
     table = complaints_table
-    expected = table.filter(pc.and_(pc.and_(pc.equal(table["category"], "Billing"),
-                                            pc.is_in(table["priority"], value_set=pa.array(["P1", "P2"]))),
-                                    pc.and_(pc.greater_equal(table["event_time"], start),
-                                            pc.less(table["event_time"], end))))
+    expected = table.filter(
+        pc.and_(
+            pc.and_(
+                pc.equal(table["category"], "Billing"), pc.is_in(table["priority"], value_set=pa.array(["P1", "P2"]))
+            ),
+            pc.and_(pc.greater_equal(table["event_time"], start), pc.less(table["event_time"], end)),
+        )
+    )
     ids = [item["complaint_id"] for item in seen]
     assert len(ids) == len(set(ids)) == expected.num_rows > 7
     assert set(ids) == set(expected["complaint_id"].to_pylist())
@@ -101,21 +113,38 @@ def test_search_filters_match_the_warehouse(api_server, complaints_table):
     status, body = call(api_server, "/api/v1/complaints", params={"customer_id": customer, "limit": 500})
     assert status == 200
     assert {i["complaint_id"] for i in body["items"]} == set(
-        complaints_table.filter(pc.equal(complaints_table["customer_id"], customer))["complaint_id"].to_pylist())
-    status, body = call(api_server, "/api/v1/complaints", params={"flag": "unknown_customer", "source": ["sms", "phone"],
-                                                                  "limit": 50})
+        complaints_table.filter(pc.equal(complaints_table["customer_id"], customer))["complaint_id"].to_pylist()
+    )
+    status, body = call(
+        api_server, "/api/v1/complaints", params={"flag": "unknown_customer", "source": ["sms", "phone"], "limit": 50}
+    )
     assert status == 200 and body["items"]
-    assert all("unknown_customer" in i["flags"] and i["source"] in ("sms", "phone") and i["customer_id"] is None
-               for i in body["items"])
+    assert all(
+        "unknown_customer" in i["flags"] and i["source"] in ("sms", "phone") and i["customer_id"] is None
+        for i in body["items"]
+    )
     status, body = call(api_server, "/api/v1/complaints", params={"q": "REFUND", "limit": 20})
     assert status == 200 and body["items"] and all("refund" in i["text"].lower() for i in body["items"])
 
 
-@pytest.mark.parametrize("params", [
-    {"category": "Roaming"}, {"source": "fax"}, {"priority": "P0"}, {"limit": 0}, {"limit": 501},
-    {"start": "yesterday"}, {"start": "2026-11-25", "end": "2026-11-20"}, {"cursor": "bm90LWEtY3Vyc29y"},
-    {"cursor": "%%%"}, {"sentiment": "angry"}, {"q": "x" * 201}, {"start": "0001-01-01T00:00:00+05:00"},
-    {"end": "9999-12-31T23:59:59-05:00"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"category": "Roaming"},
+        {"source": "fax"},
+        {"priority": "P0"},
+        {"limit": 0},
+        {"limit": 501},
+        {"start": "yesterday"},
+        {"start": "2026-11-25", "end": "2026-11-20"},
+        {"cursor": "bm90LWEtY3Vyc29y"},
+        {"cursor": "%%%"},
+        {"sentiment": "angry"},
+        {"q": "x" * 201},
+        {"start": "0001-01-01T00:00:00+05:00"},
+        {"end": "9999-12-31T23:59:59-05:00"},
+    ],
+)
 def test_bad_search_parameters_get_a_400_that_names_the_problem(api_server, params):
     status, body = call(api_server, "/api/v1/complaints", params=params)
     assert status == 400, body
@@ -124,12 +153,20 @@ def test_bad_search_parameters_get_a_400_that_names_the_problem(api_server, para
 
 # -- aggregates ---------------------------------------------------------------------------------------------------
 def test_daily_volumes_by_category_add_up_to_the_warehouse(api_server, complaints_table):
-    status, body = call(api_server, "/api/v1/volumes", key="wallboard",
-                        params={"granularity": "day", "by": "category", "start": "2026-11-01", "end": "2026-11-15"})
+    status, body = call(
+        api_server,
+        "/api/v1/volumes",
+        key="wallboard",
+        params={"granularity": "day", "by": "category", "start": "2026-11-01", "end": "2026-11-15"},
+    )
     assert status == 200
     table = complaints_table
-    window = table.filter(pc.and_(pc.greater_equal(table["event_time"], dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)),
-                                  pc.less(table["event_time"], dt.datetime(2026, 11, 15, tzinfo=dt.timezone.utc))))
+    window = table.filter(
+        pc.and_(
+            pc.greater_equal(table["event_time"], dt.datetime(2026, 11, 1, tzinfo=dt.UTC)),
+            pc.less(table["event_time"], dt.datetime(2026, 11, 15, tzinfo=dt.UTC)),
+        )
+    )
     expected = {}
     for row in window.select(["event_time", "category"]).to_pylist():
         key = (row["event_time"].date().isoformat(), row["category"])
@@ -144,8 +181,12 @@ def test_hourly_volumes_default_to_the_48_hours_before_the_newest_complaint(api_
     buckets = sorted({item["bucket"] for item in body["series"]})
     assert buckets[0] >= "2026-11-24T00:00:00Z" and buckets[-1] == "2026-11-25T23:00:00Z"
     assert call(api_server, "/api/v1/volumes", params={"granularity": "week"})[0] == 400
-    assert call(api_server, "/api/v1/volumes", params={"granularity": "hour", "start": "2026-01-01",
-                                                       "end": "2026-11-01"})[0] == 400
+    assert (
+        call(api_server, "/api/v1/volumes", params={"granularity": "hour", "start": "2026-01-01", "end": "2026-11-01"})[
+            0
+        ]
+        == 400
+    )
 
 
 def test_summary_counts_the_newest_day(api_server, complaints_table):
@@ -194,8 +235,16 @@ def test_phrases_and_priority_mix(api_server):
 def test_openapi_document_describes_every_api_path_and_the_key_schemes(api_server):
     status, document = call(api_server, "/openapi.json", key=None)
     assert status == 200
-    assert {"/api/v1/complaints", "/api/v1/complaints/{complaint_id}", "/api/v1/volumes", "/api/v1/volumes/live",
-            "/api/v1/alerts", "/api/v1/forecast", "/api/v1/summary", "/api/v1/phrases"} <= set(document["paths"])
+    assert {
+        "/api/v1/complaints",
+        "/api/v1/complaints/{complaint_id}",
+        "/api/v1/volumes",
+        "/api/v1/volumes/live",
+        "/api/v1/alerts",
+        "/api/v1/forecast",
+        "/api/v1/summary",
+        "/api/v1/phrases",
+    } <= set(document["paths"])
     assert {"APIKeyHeader", "HTTPBearer"} <= set(document["components"]["securitySchemes"])
 
 

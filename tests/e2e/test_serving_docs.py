@@ -1,5 +1,6 @@
 """``complaints serve`` exactly as the docs show it: the example key file (``serving/keys.example.toml``) with its
 key in ``COMPLAINTS_LOCAL_KEY``; the interactive API docs at ``/docs``, every file of them from the server itself."""
+
 import re
 import urllib.error
 import urllib.request
@@ -17,9 +18,10 @@ EXAMPLE_KEY = "example-local-key-for-the-test"
 
 @pytest.fixture(scope="module")
 def example_server(serving_warehouse):
-    process, base = start_server(["--warehouse", str(serving_warehouse["dir"]),
-                                  "--api-keys", str(REPO / "serving" / "keys.example.toml")],
-                                 {"COMPLAINTS_LOCAL_KEY": EXAMPLE_KEY})
+    process, base = start_server(
+        ["--warehouse", str(serving_warehouse["dir"]), "--api-keys", str(REPO / "serving" / "keys.example.toml")],
+        {"COMPLAINTS_LOCAL_KEY": EXAMPLE_KEY},
+    )
     yield base
     stop_server(process)
 

@@ -1,6 +1,7 @@
 """The warehouse on a shared Iceberg SQL catalog in a real PostgreSQL 15 (``runners/local_services.py``, part
 ``postgres``), as production has: the committer from two processes at once, a stale commit refused by the
 catalog itself, a batch written and read through it, and ``maintain --dry-run`` on it."""
+
 import datetime as dt
 import subprocess
 import sys
@@ -46,9 +47,19 @@ def catalog_uri():
 
 
 def alert(alert_id: str, complaints: int = 9) -> dict:
-    return {"alert_id": alert_id, "scope": "all", "minute_start": MOMENT, "window_seconds": 60,
-            "complaints": complaints, "baseline_mean": 1.0, "baseline_stddev": 1.0, "threshold": 3.0,
-            "severity": "warning", "detected_at": MOMENT, "alert_date": DAY}
+    return {
+        "alert_id": alert_id,
+        "scope": "all",
+        "minute_start": MOMENT,
+        "window_seconds": 60,
+        "complaints": complaints,
+        "baseline_mean": 1.0,
+        "baseline_stddev": 1.0,
+        "threshold": 3.0,
+        "severity": "warning",
+        "detected_at": MOMENT,
+        "alert_date": DAY,
+    }
 
 
 def _stable_rows(table, key: str) -> list[dict]:
@@ -59,9 +70,16 @@ def _stable_rows(table, key: str) -> list[dict]:
 
 def test_two_processes_committing_to_one_table_of_the_postgresql_catalog_both_land(catalog_uri, tmp_path):
     commits = 4
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, catalog_uri, str(tmp_path), name, str(commits)],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for name in ("a", "b")]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, catalog_uri, str(tmp_path), name, str(commits)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
     for writer in writers:
         _, stderr = writer.communicate(timeout=300)
         assert writer.returncode == 0, stderr[-3000:]
@@ -100,8 +118,9 @@ def test_a_reader_of_an_empty_catalog_database_is_told_nothing_was_committed(cat
     assert "complaints:***@" in repr(CatalogConfig(str(tmp_path), uri=catalog_uri))
 
 
-def test_a_batch_commits_to_the_postgresql_catalog_and_maintain_and_query_read_it(catalog_uri, generated_day,
-                                                                                 batch_output, tmp_path):
+def test_a_batch_commits_to_the_postgresql_catalog_and_maintain_and_query_read_it(
+    catalog_uri, generated_day, batch_output, tmp_path
+):
     """``complaints batch`` with ``COMPLAINTS_CATALOG_URI`` set: the tables' files under OUT/warehouse, their
     catalog in PostgreSQL; the rows are those of the same day on the embedded catalog; ``query`` and
     ``maintain --dry-run`` open the same catalog through the profile."""
@@ -109,8 +128,17 @@ def test_a_batch_commits_to_the_postgresql_catalog_and_maintain_and_query_read_i
 
     env = {"COMPLAINTS_CATALOG_URI": catalog_uri}
     out = tmp_path / "out"
-    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(out),
-                     "--date", generated_day["date"], "--quiet", env=env)
+    result = run_cli(
+        "batch",
+        "--input-dir",
+        str(generated_day["dir"]),
+        "--output-dir",
+        str(out),
+        "--date",
+        generated_day["date"],
+        "--quiet",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (out / "warehouse" / "catalog.db").exists()
     assert {row[2] for row in catalog_rows(catalog_uri)} >= {"complaints", "dead_letter"}
@@ -121,20 +149,33 @@ def test_a_batch_commits_to_the_postgresql_catalog_and_maintain_and_query_read_i
         ours, theirs = (_stable_rows(read_arrow(config, name), key) for config in (shared, embedded))
         assert ours == theirs and len(ours) > 0
 
-    counted = run_cli("query", "--profile", "dev", "--warehouse", str(out / "warehouse"),
-                      "SELECT count(*) AS n FROM complaints", "--output", str(tmp_path / "n.csv"), env=env)
+    counted = run_cli(
+        "query",
+        "--profile",
+        "dev",
+        "--warehouse",
+        str(out / "warehouse"),
+        "SELECT count(*) AS n FROM complaints",
+        "--output",
+        str(tmp_path / "n.csv"),
+        env=env,
+    )
     assert counted.returncode == 0, counted.stderr[-2000:]
     assert (tmp_path / "n.csv").read_text().split()[-1] == str(read_arrow(embedded, "complaints").num_rows)
 
     snapshots_before = {row[2]: row[3] for row in catalog_rows(catalog_uri)}
-    planned = run_cli("warehouse", "maintain", "--profile", "dev", "--warehouse", str(out / "warehouse"), "--dry-run", env=env)
+    planned = run_cli(
+        "warehouse", "maintain", "--profile", "dev", "--warehouse", str(out / "warehouse"), "--dry-run", env=env
+    )
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert "complaints" in planned.stdout
     assert {row[2]: row[3] for row in catalog_rows(catalog_uri)} == snapshots_before  # a dry run changes nothing
     assert not (out / "warehouse" / "catalog.db").exists()
 
     # relocation rewrites an embedded catalog only: here it refuses, in one line, and changes nothing
-    moved = run_cli("warehouse", "relocate", "--from", str(tmp_path / "elsewhere"), "--to", str(out / "warehouse"), env=env)
+    moved = run_cli(
+        "warehouse", "relocate", "--from", str(tmp_path / "elsewhere"), "--to", str(out / "warehouse"), env=env
+    )
     assert moved.returncode == 3 and "relocate rewrites only an embedded catalog" in moved.stderr
     assert len(moved.stderr.strip().splitlines()) == 1
     assert {row[2]: row[3] for row in catalog_rows(catalog_uri)} == snapshots_before
@@ -163,8 +204,14 @@ def test_the_local_services_start_a_postgresql_of_their_own_with_the_catalog_dat
     env = {**os.environ, "COMPLAINTS_SERVICES_DIR": home, "COMPLAINTS_POSTGRES_PORT": str(port)}
 
     def services(*args):
-        return subprocess.run([sys.executable, "runners/local_services.py", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "runners/local_services.py", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     try:
         started = services("start", "--only", "postgres")
@@ -172,7 +219,9 @@ def test_the_local_services_start_a_postgresql_of_their_own_with_the_catalog_dat
         assert f"postgres: listening on port {port}" in started.stdout
         with psycopg.connect(f"postgresql://complaints:complaints@127.0.0.1:{port}/iceberg_catalog") as connection:
             assert connection.execute("select current_user, current_database()").fetchone() == (
-                "complaints", "iceberg_catalog")
+                "complaints",
+                "iceberg_catalog",
+            )
         assert services("start", "--only", "postgres").stdout.startswith("postgres: already running")
         assert f"postgres             port {port:<6} up" in services("status").stdout
         assert services("stop").stdout.strip() == "postgres: stopped"
@@ -195,16 +244,20 @@ def test_spark_reads_and_writes_a_table_we_committed_on_the_postgresql_catalog(c
     from warehouse.read import read_arrow
 
     if not list((local_services.spark_home() / "jars").glob("postgresql-*.jar")):
-        unavailable(f"no PostgreSQL JDBC driver in {local_services.spark_home() / 'jars'} "
-                    "(python runners/local_services.py fetch --only spark)")
+        unavailable(
+            f"no PostgreSQL JDBC driver in {local_services.spark_home() / 'jars'} "
+            "(python runners/local_services.py fetch --only spark)"
+        )
     config = CatalogConfig(str(tmp_path), uri=catalog_uri)
     write_rows(config, tables.ALERTS, [alert("ours-1", 7), alert("ours-2", 8)])
     with spark_sql(tmp_path, catalog_uri) as spark:
         seen = spark.rows(f"SELECT alert_id, complaints FROM {table_name('alerts')} ORDER BY alert_id")
         assert seen == [{"alert_id": "ours-1", "complaints": 7}, {"alert_id": "ours-2", "complaints": 8}]
-        spark.execute(f"INSERT INTO {table_name('alerts')} SELECT 'spark-1', scope, minute_start, window_seconds, "
-                      f"99, baseline_mean, baseline_stddev, threshold, severity, detected_at, alert_date "
-                      f"FROM {table_name('alerts')} WHERE alert_id = 'ours-1'")
+        spark.execute(
+            f"INSERT INTO {table_name('alerts')} SELECT 'spark-1', scope, minute_start, window_seconds, "
+            f"99, baseline_mean, baseline_stddev, threshold, severity, detected_at, alert_date "
+            f"FROM {table_name('alerts')} WHERE alert_id = 'ours-1'"
+        )
     rows = read_arrow(config, "alerts").sort_by("alert_id").to_pylist()
     assert [(row["alert_id"], row["complaints"]) for row in rows] == [("ours-1", 7), ("ours-2", 8), ("spark-1", 99)]
     assert [row[:3] for row in catalog_rows(catalog_uri)] == [(SQL_CATALOG_NAME, "beejan", "alerts")]
@@ -220,15 +273,17 @@ def test_the_commit_step_leaves_no_connection_to_the_catalog_database_open(catal
     from transforms.warehouse_io import WriteToWarehouse
 
     database = catalog_uri.rsplit("/", 1)[-1].split("?")[0]
-    commit = WriteToWarehouse(CatalogConfig(str(tmp_path / "warehouse"), uri=catalog_uri),
-                              run_id="no-open-connection").commit_step()
+    commit = WriteToWarehouse(
+        CatalogConfig(str(tmp_path / "warehouse"), uri=catalog_uri), run_id="no-open-connection"
+    ).commit_step()
     was_enabled = gc.isenabled()
     gc.disable()  # what is left open is then left open until the end of the test, not until a collection
     try:
         record = commit([(("twitter", "read", ""), 1), (("twitter", "duplicates", "copy"), 1)])
         with _admin_connection() as admin:
-            connections = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                                        (database,)).fetchone()[0]
+            connections = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchone()[0]
     finally:
         if was_enabled:
             gc.enable()

@@ -6,6 +6,7 @@ Spark call our refusal of equality deletes names (Flink's upserts write them; Sp
 
 One Spark session stays open throughout, as a user's would, while we read and commit.
 """
+
 import re
 
 import pytest
@@ -43,11 +44,15 @@ def theirs(spark) -> dict:
 def test_spark_and_our_readers_and_committer_share_a_table_with_delete_files(tmp_path):
     config, iceberg = alerts_table(tmp_path)
     with spark_sql(tmp_path) as spark:
-        spark.execute(f"ALTER TABLE {ALERTS} SET TBLPROPERTIES ('write.delete.mode' = 'merge-on-read', "
-                      "'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')")
-        spark.execute(f"INSERT INTO {ALERTS} SELECT 's1', scope, minute_start, window_seconds, complaints, "
-                      "baseline_mean, baseline_stddev, threshold, severity, detected_at, alert_date "
-                      f"FROM {ALERTS} WHERE alert_id = 'a1'")
+        spark.execute(
+            f"ALTER TABLE {ALERTS} SET TBLPROPERTIES ('write.delete.mode' = 'merge-on-read', "
+            "'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
+        )
+        spark.execute(
+            f"INSERT INTO {ALERTS} SELECT 's1', scope, minute_start, window_seconds, complaints, "
+            "baseline_mean, baseline_stddev, threshold, severity, detected_at, alert_date "
+            f"FROM {ALERTS} WHERE alert_id = 'a1'"
+        )
         spark.execute(f"DELETE FROM {ALERTS} WHERE alert_id IN ('a2', 's1')")
         spark.execute(f"UPDATE {ALERTS} SET severity = 'warning' WHERE alert_id = 'a3'")
         assert spark.rows(f"SELECT count(*) AS n FROM {ALERTS}.delete_files")[0]["n"] >= 1  # merge-on-read it was
@@ -55,14 +60,17 @@ def test_spark_and_our_readers_and_committer_share_a_table_with_delete_files(tmp
         assert ours(tmp_path) == {"a1": "critical", "a3": "warning", "a4": "critical"}  # its file:/ files, deletes
 
         # a2 (deleted by Spark) comes back as a new row; a4 replaces one live row
-        result = write_rows(config, WAREHOUSE_TABLES["alerts"], [alert("a2", severity="back"),
-                                                                 alert("a4", severity="new")])
+        result = write_rows(
+            config, WAREHOUSE_TABLES["alerts"], [alert("a2", severity="back"), alert("a4", severity="new")]
+        )
         assert (result.rows_written, result.rows_replaced) == (2, 1)
         committed = {"a1": "critical", "a2": "back", "a3": "warning", "a4": "new"}
         assert ours(tmp_path) == committed
         assert theirs(spark) == committed  # Spark reads the snapshot we wrote
-        named = {normalise_uri(row["file_path"]) for row in spark.rows(
-            f"SELECT DISTINCT file_path FROM {ALERTS}.position_deletes")}
+        named = {
+            normalise_uri(row["file_path"])
+            for row in spark.rows(f"SELECT DISTINCT file_path FROM {ALERTS}.position_deletes")
+        }
         data = {normalise_uri(row["file_path"]) for row in spark.rows(f"SELECT file_path FROM {ALERTS}.data_files")}
         assert named <= data  # no delete file names a data file the table no longer has
 

@@ -8,6 +8,7 @@ The tests of this module build on each other, in order, on one warehouse: each c
 table against a model of what it must hold (``World.model``), kept by applying to it in Python what every
 statement and command did.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 COMPLAINTS = table_name("complaints")
 #: the generated days: (date, volume, seed). The first two are batched before Spark comes; the others are the
 #: "next batch" after each round of Spark writes
-DAYS = [(dt.date(2026, 11, 20), 120, 11), (dt.date(2026, 11, 21), 60, 12), (dt.date(2026, 11, 22), 30, 13),
-        (dt.date(2026, 11, 23), 30, 14), (dt.date(2026, 11, 24), 30, 15)]
+DAYS = [
+    (dt.date(2026, 11, 20), 120, 11),
+    (dt.date(2026, 11, 21), 60, 12),
+    (dt.date(2026, 11, 22), 30, 13),
+    (dt.date(2026, 11, 23), 30, 14),
+    (dt.date(2026, 11, 24), 30, 15),
+]
 #: columns the engines set per run, left out where a row is compared with what an earlier run derived
 RUN_COLUMNS = ("run_id", "batch_id")
 SERVER_CATCH_UP = 60.0  # seconds the server may take to follow a new snapshot (it checks every 2 s)
@@ -42,7 +48,7 @@ SERVER_CATCH_UP = 60.0  # seconds the server may take to follow a new snapshot (
 # -- comparing rows ------------------------------------------------------------------------------------------------
 def column_kinds(warehouse: Path, name: str) -> dict[str, str]:
     """``timestamp``, ``date`` or ``value`` for each column of our table ``name``, from its Iceberg schema."""
-    from pyiceberg.types import DateType, TimestamptzType, TimestampType
+    from pyiceberg.types import DateType, TimestampType, TimestamptzType
 
     from schemas.tables import WAREHOUSE_TABLES
     from warehouse.catalog import CatalogConfig, load_table, open_catalog
@@ -51,8 +57,13 @@ def column_kinds(warehouse: Path, name: str) -> dict[str, str]:
     iceberg = load_table(open_catalog(config, create=False), config, WAREHOUSE_TABLES[name])
     kinds = {}
     for column in iceberg.schema().fields:
-        kinds[column.name] = ("timestamp" if isinstance(column.field_type, (TimestamptzType, TimestampType))
-                              else "date" if isinstance(column.field_type, DateType) else "value")
+        kinds[column.name] = (
+            "timestamp"
+            if isinstance(column.field_type, (TimestamptzType, TimestampType))
+            else "date"
+            if isinstance(column.field_type, DateType)
+            else "value"
+        )
     return kinds
 
 
@@ -64,8 +75,8 @@ def canonical(value, kind: str):
     if kind == "timestamp":
         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
     if kind == "date":
         return value.isoformat() if isinstance(value, dt.date) else dt.date.fromisoformat(value).isoformat()
     if isinstance(value, (list, tuple)):
@@ -93,7 +104,8 @@ def assert_same(expected: dict[str, dict], actual: dict[str, dict], who: str, ig
             differing[key] = {c: (expected[key][c], actual[key].get(c)) for c in columns[:4]}
     assert not (missing or extra or differing), (
         f"{who}: {len(actual)} rows, expected {len(expected)}; missing {len(missing)} {missing[:5]}, "
-        f"extra {len(extra)} {extra[:5]}, differing {len(differing)} {dict(list(differing.items())[:3])}")
+        f"extra {len(extra)} {extra[:5]}, differing {len(differing)} {dict(list(differing.items())[:3])}"
+    )
 
 
 # -- the world the tests share -------------------------------------------------------------------------------------
@@ -110,7 +122,7 @@ class World:
     derived: dict[str, dict] = field(default_factory=dict)
     #: the ingest date (the batch's --date) of each derived complaint: reprocess runs one batch per date
     ingested: dict[str, str] = field(default_factory=dict)
-    batched: int = 0    # how many of DAYS are batched
+    batched: int = 0  # how many of DAYS are batched
     scratch: int = 0
     #: the disagreements a test met: each check goes on to the next reader, the test fails at its end with all
     failures: list[str] = field(default_factory=list)
@@ -159,8 +171,7 @@ def read_ours(world: World, as_of=None) -> dict[str, dict]:
     from warehouse.catalog import CatalogConfig
     from warehouse.read import read_arrow
 
-    return by_key(read_arrow(CatalogConfig(str(world.warehouse)), "complaints", as_of=as_of).to_pylist(),
-                  world.kinds)
+    return by_key(read_arrow(CatalogConfig(str(world.warehouse)), "complaints", as_of=as_of).to_pylist(), world.kinds)
 
 
 def read_spark(world: World, as_of: str = "") -> dict[str, dict]:
@@ -171,8 +182,9 @@ def read_spark(world: World, as_of: str = "") -> dict[str, dict]:
 def read_query(world: World, *as_of: str) -> dict[str, dict]:
     """``complaints query "SELECT * FROM complaints" --output FILE.parquet``, as a user exports the table."""
     export = world.scratch_file(".parquet")
-    result = run_cli("query", "--warehouse", str(world.warehouse), "SELECT * FROM complaints", "--output",
-                     str(export), *as_of)
+    result = run_cli(
+        "query", "--warehouse", str(world.warehouse), "SELECT * FROM complaints", "--output", str(export), *as_of
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return by_key(pq.read_table(export).to_pylist(), world.kinds)
 
@@ -183,9 +195,9 @@ def read_api(world: World) -> dict[str, dict]:
 
     rows, cursor = [], None
     while True:
-        status, page = call_api(world.server, "/api/v1/complaints", "", params={"limit": 500,
-                                                                                   **({"cursor": cursor} if cursor
-                                                                                      else {})})
+        status, page = call_api(
+            world.server, "/api/v1/complaints", "", params={"limit": 500, **({"cursor": cursor} if cursor else {})}
+        )
         assert status == 200, page
         rows += page["items"]
         cursor = page["next_cursor"]
@@ -209,11 +221,17 @@ def assert_readers_agree(world: World, step: str, expected: dict[str, dict], ign
     def api() -> None:  # a query makes the server look for a new snapshot (at most every 2 s)
         current = current_snapshot_id(world)
         deadline = time.monotonic() + SERVER_CATCH_UP
-        while (answered := read_api(world)) != served and served_snapshot(world) != current \
-                and time.monotonic() < deadline:
+        while (
+            (answered := read_api(world)) != served
+            and served_snapshot(world) != current
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
-        assert_same(served, answered, f"the server's /api/v1/complaints (serving snapshot {served_snapshot(world)} "
-                                      f"of {current})")
+        assert_same(
+            served,
+            answered,
+            f"the server's /api/v1/complaints (serving snapshot {served_snapshot(world)} of {current})",
+        )
 
     world.check(f"{step}: the server's API", api)
     return seen
@@ -240,14 +258,22 @@ def our_snapshots(world: World) -> list[dict]:
 
     config = CatalogConfig(str(world.warehouse))
     iceberg = load_table(open_catalog(config, create=False), config, TABLE)
-    return [{"snapshot_id": s.snapshot_id, "parent_id": s.parent_snapshot_id, "operation": s.summary.operation.value,
-             "committed_at": dt.datetime.fromtimestamp(s.timestamp_ms / 1000, dt.timezone.utc)}
-            for s in iceberg.snapshots()]
+    return [
+        {
+            "snapshot_id": s.snapshot_id,
+            "parent_id": s.parent_snapshot_id,
+            "operation": s.summary.operation.value,
+            "committed_at": dt.datetime.fromtimestamp(s.timestamp_ms / 1000, dt.UTC),
+        }
+        for s in iceberg.snapshots()
+    ]
 
 
 def spark_snapshots(world: World) -> list[dict]:
-    rows = world.spark.rows(f"SELECT snapshot_id, parent_id, operation, committed_at FROM {COMPLAINTS}.snapshots "
-                            "ORDER BY committed_at, snapshot_id")
+    rows = world.spark.rows(
+        f"SELECT snapshot_id, parent_id, operation, committed_at FROM {COMPLAINTS}.snapshots "
+        "ORDER BY committed_at, snapshot_id"
+    )
     return [{**row, "committed_at": dt.datetime.fromisoformat(row["committed_at"])} for row in rows]
 
 
@@ -287,17 +313,31 @@ def batch_after_spark(world: World) -> None:
     before = dict(world.model)
     world.check("our batch after Spark's writes", run_batch, world)
     seen = assert_readers_agree(world, "our batch after Spark's writes", world.model)
-    world.check("our batch keeps every row it did not deliver", lambda: assert_same(
-        before, {key: seen[key] for key in before if key in seen}, "rows before the batch"))
+    world.check(
+        "our batch keeps every row it did not deliver",
+        lambda: assert_same(before, {key: seen[key] for key in before if key in seen}, "rows before the batch"),
+    )
 
 
 def maintain_after_spark(world: World) -> None:
     """``complaints warehouse maintain`` (compaction of every partition with 2 files or more, orphan files of any age)
     changes no row, and leaves every file a snapshot references: Spark and our readers still read the table."""
-    result = run_cli("warehouse", "maintain", "--warehouse", str(world.warehouse), "--tables", "complaints",
-                     "--min-files", "2", "--orphan-age-hours", "0")
-    world.check("complaints warehouse maintain after Spark's writes", lambda: (result.returncode == 0) or pytest.fail(
-        f"exit {result.returncode}: {stderr_tail(result)}"))
+    result = run_cli(
+        "warehouse",
+        "maintain",
+        "--warehouse",
+        str(world.warehouse),
+        "--tables",
+        "complaints",
+        "--min-files",
+        "2",
+        "--orphan-age-hours",
+        "0",
+    )
+    world.check(
+        "complaints warehouse maintain after Spark's writes",
+        lambda: (result.returncode == 0) or pytest.fail(f"exit {result.returncode}: {stderr_tail(result)}"),
+    )
     assert_readers_agree(world, "complaints warehouse maintain after Spark's writes", world.model)
 
 
@@ -308,15 +348,30 @@ def reprocess_after_spark(world: World) -> None:
     manifest counts the rows it replaced exactly."""
     before_keys = set(world.model)
     runs_before = set((world.out / "_runs").glob("*.json"))
-    result = run_cli("batch", "--from-lake", "--output-dir", str(world.out), "--start", world.days[0]["date"],
-                     "--end", world.days[world.batched - 1]["date"], "--customers",
-                     str(world.days[0]["dir"] / "customers"), "--quiet")
+    result = run_cli(
+        "batch",
+        "--from-lake",
+        "--output-dir",
+        str(world.out),
+        "--start",
+        world.days[0]["date"],
+        "--end",
+        world.days[world.batched - 1]["date"],
+        "--customers",
+        str(world.days[0]["dir"] / "customers"),
+        "--quiet",
+    )
     if result.returncode != 0:
-        world.failures.append(f"complaints batch --from-lake after Spark's writes: exit {result.returncode}: "
-                              f"{stderr_tail(result)}")
+        world.failures.append(
+            f"complaints batch --from-lake after Spark's writes: exit {result.returncode}: {stderr_tail(result)}"
+        )
         return
-    manifests = {manifest["batch_date"]: manifest for manifest in (
-        json.loads(path.read_text()) for path in set((world.out / "_runs").glob("*.json")) - runs_before)}
+    manifests = {
+        manifest["batch_date"]: manifest
+        for manifest in (
+            json.loads(path.read_text()) for path in set((world.out / "_runs").glob("*.json")) - runs_before
+        )
+    }
     for key, row in world.derived.items():
         manifest = manifests[world.ingested[key]]
         world.model[key] = {**copy.deepcopy(row), "run_id": manifest["run_id"], "batch_id": manifest["batch_id"]}
@@ -324,9 +379,15 @@ def reprocess_after_spark(world: World) -> None:
     for date, manifest in sorted(manifests.items()):
         keys = {key for key, day in world.ingested.items() if day == date}
         counted = {"written": len(keys), "replaced": len(before_keys & keys)}
-        world.check(f"complaints batch --from-lake of {date} counts what it replaced", lambda manifest=manifest, counted=counted: (
-            manifest["committed_rows"]["complaints"] == counted) or pytest.fail(
-            f"manifest committed_rows {manifest['committed_rows']['complaints']}, expected {counted}"))
+        world.check(
+            f"complaints batch --from-lake of {date} counts what it replaced",
+            lambda manifest=manifest, counted=counted: (
+                (manifest["committed_rows"]["complaints"] == counted)
+                or pytest.fail(
+                    f"manifest committed_rows {manifest['committed_rows']['complaints']}, expected {counted}"
+                )
+            ),
+        )
 
 
 # -- fixtures ------------------------------------------------------------------------------------------------------
@@ -347,7 +408,7 @@ def world(tmp_path_factory):
     world.batched = 1
     world.kinds = column_kinds(world.warehouse, "complaints")
     world.derived = read_ours(world)
-    world.ingested = {key: days[0]["date"] for key in world.derived}
+    world.ingested = dict.fromkeys(world.derived, days[0]["date"])
     world.model = copy.deepcopy(world.derived)
     run_batch(world)
     process, world.server = start_server(["--warehouse", str(world.warehouse), "--no-auth"])
@@ -360,9 +421,18 @@ def world(tmp_path_factory):
 
 
 # -- Spark reads our tables ----------------------------------------------------------------------------------------
-SPARK_TYPES = {"StringType": "string", "LongType": "bigint", "IntegerType": "int", "DoubleType": "double",
-               "FloatType": "float", "BooleanType": "boolean", "DateType": "date", "TimestamptzType": "timestamp",
-               "TimestampType": "timestamp_ntz", "BinaryType": "binary"}
+SPARK_TYPES = {
+    "StringType": "string",
+    "LongType": "bigint",
+    "IntegerType": "int",
+    "DoubleType": "double",
+    "FloatType": "float",
+    "BooleanType": "boolean",
+    "DateType": "date",
+    "TimestamptzType": "timestamp",
+    "TimestampType": "timestamp_ntz",
+    "BinaryType": "binary",
+}
 
 
 def spark_type(iceberg_type) -> str:
@@ -402,16 +472,19 @@ def test_spark_sees_our_partitions_files_and_snapshots(world):
 
     config = CatalogConfig(str(world.warehouse))
     iceberg = load_table(open_catalog(config, create=False), config, TABLE)
-    partitions = world.spark.rows(f"SELECT partition.event_date AS event_date, record_count, file_count "
-                                  f"FROM {COMPLAINTS}.partitions")
+    partitions = world.spark.rows(
+        f"SELECT partition.event_date AS event_date, record_count, file_count FROM {COMPLAINTS}.partitions"
+    )
     ours = iceberg.inspect.partitions().to_pylist()
     assert sorted((row["event_date"], row["record_count"], row["file_count"]) for row in partitions) == sorted(
-        (row["partition"]["event_date"].isoformat(), row["record_count"], row["file_count"]) for row in ours)
+        (row["partition"]["event_date"].isoformat(), row["record_count"], row["file_count"]) for row in ours
+    )
     assert len(partitions) >= 2
     files = world.spark.rows(f"SELECT file_path, record_count FROM {COMPLAINTS}.files")
     planned = [task.file for task in iceberg.scan().plan_files()]
     assert sorted((normalise_uri(row["file_path"]), row["record_count"]) for row in files) == sorted(
-        (normalise_uri(file.file_path), file.record_count) for file in planned)
+        (normalise_uri(file.file_path), file.record_count) for file in planned
+    )
     assert spark_snapshots(world) == our_snapshots(world)
     assert len(our_snapshots(world)) == 2
 
@@ -435,15 +508,21 @@ def spark_insert(world: World, tag: str) -> None:
     """INSERT: copies of the first six twitter complaints under new ids, every second one ten days later (a
     partition that did not exist)."""
     columns = world.spark.sql(f"SELECT * FROM {COMPLAINTS} LIMIT 0").columns
-    changed = {"complaint_id": f"concat('spark-{tag}-', complaint_id)", "batch_id": f"'spark-{tag}'",
-               "event_time": "CASE WHEN n % 2 = 0 THEN event_time + INTERVAL 10 DAYS ELSE event_time END",
-               "event_date": "CASE WHEN n % 2 = 0 THEN date_add(event_date, 10) ELSE event_date END"}
+    changed = {
+        "complaint_id": f"concat('spark-{tag}-', complaint_id)",
+        "batch_id": f"'spark-{tag}'",
+        "event_time": "CASE WHEN n % 2 = 0 THEN event_time + INTERVAL 10 DAYS ELSE event_time END",
+        "event_date": "CASE WHEN n % 2 = 0 THEN date_add(event_date, 10) ELSE event_date END",
+    }
     select = ", ".join(f"{changed.get(column, column)} AS {column}" for column in columns)
-    world.spark.execute(f"INSERT INTO {COMPLAINTS} SELECT {select} FROM (SELECT *, row_number() OVER "
-                        f"(ORDER BY complaint_id) AS n FROM {COMPLAINTS} WHERE source = 'twitter' AND complaint_id "
-                        f"NOT LIKE 'spark-%') WHERE n <= 6")
-    sources = sorted(key for key, row in world.model.items() if row["source"] == "twitter"
-                     and not key.startswith("spark-"))[:6]
+    world.spark.execute(
+        f"INSERT INTO {COMPLAINTS} SELECT {select} FROM (SELECT *, row_number() OVER "
+        f"(ORDER BY complaint_id) AS n FROM {COMPLAINTS} WHERE source = 'twitter' AND complaint_id "
+        f"NOT LIKE 'spark-%') WHERE n <= 6"
+    )
+    sources = sorted(
+        key for key, row in world.model.items() if row["source"] == "twitter" and not key.startswith("spark-")
+    )[:6]
     for n, key in enumerate(sources, start=1):
         row = {**world.model[key], "complaint_id": f"spark-{tag}-{key}", "batch_id": f"spark-{tag}"}
         if n % 2 == 0:
@@ -465,12 +544,16 @@ def spark_update(world: World, tag: str, endings: tuple[str, ...]) -> None:
     world.spark.execute(
         f"UPDATE {COMPLAINTS} SET priority = 'P1', text = concat(text, ' [updated by Spark]'), flags = CASE "
         f"WHEN flags IS NULL THEN array('spark_{tag}') ELSE array_union(flags, array('spark_{tag}')) END "
-        f"WHERE substr(complaint_id, -1) IN {sql_list(endings)}")
+        f"WHERE substr(complaint_id, -1) IN {sql_list(endings)}"
+    )
     for key, row in world.model.items():
         if key[-1] in endings:
-            world.model[key] = {**row, "priority": "P1", "flags": list(dict.fromkeys([*(row["flags"] or []),
-                                                                                    f"spark_{tag}"])),
-                                "text": None if row["text"] is None else row["text"] + " [updated by Spark]"}
+            world.model[key] = {
+                **row,
+                "priority": "P1",
+                "flags": list(dict.fromkeys([*(row["flags"] or []), f"spark_{tag}"])),
+                "text": None if row["text"] is None else row["text"] + " [updated by Spark]",
+            }
 
 
 def sql_list(values) -> str:
@@ -481,8 +564,10 @@ def spark_writes(world: World, mode: str) -> None:
     """Spark, with the table's write modes set to ``mode``, INSERTs, DELETEs and UPDATEs; after each our readers
     agree with it."""
     tag, deleted, updated = MODES[mode]
-    world.spark.execute(f"ALTER TABLE {COMPLAINTS} SET TBLPROPERTIES ('write.delete.mode'='{mode}', "
-                        f"'write.update.mode'='{mode}', 'write.merge.mode'='{mode}')")
+    world.spark.execute(
+        f"ALTER TABLE {COMPLAINTS} SET TBLPROPERTIES ('write.delete.mode'='{mode}', "
+        f"'write.update.mode'='{mode}', 'write.merge.mode'='{mode}')"
+    )
     spark_insert(world, tag)
     assert_readers_agree(world, f"Spark INSERT ({mode})", world.model)
     deletes_before = delete_files(world)
@@ -493,9 +578,14 @@ def spark_writes(world: World, mode: str) -> None:
     if mode == "merge-on-read":  # Spark wrote position delete files, which every reader must apply
         assert delete_files(world) > deletes_before
         after_delete = spark_snapshots(world)[-2]["snapshot_id"]
-        world.check("time travel to Spark's merge-on-read DELETE", lambda: assert_same(
-            read_spark(world, f"VERSION AS OF {after_delete}"), read_ours(world, as_of=after_delete),
-            "read_arrow as of Spark's merge-on-read DELETE"))
+        world.check(
+            "time travel to Spark's merge-on-read DELETE",
+            lambda: assert_same(
+                read_spark(world, f"VERSION AS OF {after_delete}"),
+                read_ours(world, as_of=after_delete),
+                "read_arrow as of Spark's merge-on-read DELETE",
+            ),
+        )
     else:
         assert delete_files(world) == 0
 
@@ -534,15 +624,20 @@ def test_spark_expire_snapshots_and_ours_after(world):
     snapshots = our_snapshots(world)
     assert len(snapshots) > 2
     newest = max(row["committed_at"] for row in snapshots) + dt.timedelta(seconds=1)
-    world.spark.execute(f"CALL embedded.system.expire_snapshots(table => 'beejan.complaints', "
-                        f"older_than => TIMESTAMP '{newest.isoformat()}', retain_last => 1)")
+    world.spark.execute(
+        f"CALL embedded.system.expire_snapshots(table => 'beejan.complaints', "
+        f"older_than => TIMESTAMP '{newest.isoformat()}', retain_last => 1)"
+    )
     assert [row["snapshot_id"] for row in spark_snapshots(world)] == [snapshots[-1]["snapshot_id"]]
-    world.check("snapshots after Spark's expire_snapshots", lambda: (
-        spark_snapshots(world) == our_snapshots(world)) or pytest.fail(f"{our_snapshots(world)}"))
+    world.check(
+        "snapshots after Spark's expire_snapshots",
+        lambda: (spark_snapshots(world) == our_snapshots(world)) or pytest.fail(f"{our_snapshots(world)}"),
+    )
     assert_readers_agree(world, "Spark's expire_snapshots", world.model)
     expired = str(snapshots[0]["snapshot_id"])
-    result = run_cli("query", "--warehouse", str(world.warehouse), "SELECT count(*) FROM complaints", "--as-of",
-                     expired)
+    result = run_cli(
+        "query", "--warehouse", str(world.warehouse), "SELECT count(*) FROM complaints", "--as-of", expired
+    )
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     with pytest.raises(SparkError):
         world.spark.sql(f"SELECT count(*) FROM {COMPLAINTS} VERSION AS OF {expired}")

@@ -1,6 +1,7 @@
 """End to end on the real Kafka broker: ``complaints ingest publish`` replays a generated day into topics, ``complaints
 stream`` reads them through our cross-language Kafka read (Beam's KafkaIO) on Prism, and the lake, warehouse and
 stream_counts are read back and checked against the generator's truth and the batch pipeline's output."""
+
 import json
 import uuid
 from pathlib import Path
@@ -21,8 +22,16 @@ from tests.support.warehouse import read_table  # noqa: E402 - the warehouse tab
 def streamed(kafka_services, generated_day, tmp_path_factory):
     """The generated day published twice (a full replay: every message redelivered) and streamed once."""
     topics = {"twitter": f"t{uuid.uuid4().hex[:8]}.twitter", "webform": f"t{uuid.uuid4().hex[:8]}.webforms"}
-    transport = ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
-                 "--twitter-topic", topics["twitter"], "--webform-topic", topics["webform"]]
+    transport = [
+        "--transport",
+        "kafka",
+        "--bootstrap-servers",
+        kafka_services["bootstrap_servers"],
+        "--twitter-topic",
+        topics["twitter"],
+        "--webform-topic",
+        topics["webform"],
+    ]
     published = 0
     for _ in range(2):
         result = run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport)
@@ -30,9 +39,22 @@ def streamed(kafka_services, generated_day, tmp_path_factory):
         published += sum(int(n) for n in result.stdout.split() if n.isdigit())
     output_dir = tmp_path_factory.mktemp("stream-out")
     customers = next((Path(generated_day["dir"]) / "customers").glob("*.csv"))
-    result = run_cli("stream", "run", *transport, "--output-dir", str(output_dir), "--max-records", str(published),
-                     "--expansion-service", kafka_services["expansion_service"], "--customers", str(customers),
-                     "--group-id", f"e2e-{uuid.uuid4().hex[:6]}", timeout=900)
+    result = run_cli(
+        "stream",
+        "run",
+        *transport,
+        "--output-dir",
+        str(output_dir),
+        "--max-records",
+        str(published),
+        "--expansion-service",
+        kafka_services["expansion_service"],
+        "--customers",
+        str(customers),
+        "--group-id",
+        f"e2e-{uuid.uuid4().hex[:6]}",
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return {"dir": output_dir, "published": published, "stdout": result.stdout, "stderr": result.stderr}
 
@@ -67,14 +89,25 @@ def test_warehouse_holds_each_complaint_once_with_the_same_ids_as_batch(streamed
     assert set(ids) == set(batch_live)
     for row in streamed_rows:  # same curated values as batch, whatever the edge
         twin = batch_live[row["complaint_id"]]
-        for column in ("event_time", "text", "category", "priority", "customer_id", "contact_token",
-                       "sentiment_label", "route_queue"):
+        for column in (
+            "event_time",
+            "text",
+            "category",
+            "priority",
+            "customer_id",
+            "contact_token",
+            "sentiment_label",
+            "route_queue",
+        ):
             assert row[column] == twin[column], (column, row["complaint_id"])
 
 
 def test_lake_keeps_every_message_verbatim_with_its_kafka_identity(streamed, generated_day):
-    lines = [json.loads(line) for path in (streamed["dir"] / "lake" / "raw").rglob("*.jsonl")
-             for line in path.read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for path in (streamed["dir"] / "lake" / "raw").rglob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     assert len(lines) == streamed["published"]
     identities = {line["message_id"] for line in lines}
     assert len(identities) == len(lines)  # topic/partition/offset: each message once
@@ -109,22 +142,51 @@ def test_unbounded_stream_writes_while_running_and_stops_cleanly(kafka_services,
     from tests.support.paths import REPO
 
     topics = [f"live{uuid.uuid4().hex[:8]}.twitter", f"live{uuid.uuid4().hex[:8]}.webforms"]
-    transport = ["--transport", "kafka", "--bootstrap-servers", kafka_services["bootstrap_servers"],
-                 "--twitter-topic", topics[0], "--webform-topic", topics[1]]
-    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "run", *transport, "--output-dir",
-                            str(tmp_path), "--window-seconds", "5", "--allowed-lateness", "30",
-                            "--expansion-service", kafka_services["expansion_service"],
-                            "--group-id", f"live-{uuid.uuid4().hex[:6]}"],
-                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    transport = [
+        "--transport",
+        "kafka",
+        "--bootstrap-servers",
+        kafka_services["bootstrap_servers"],
+        "--twitter-topic",
+        topics[0],
+        "--webform-topic",
+        topics[1],
+    ]
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "stream",
+            "run",
+            *transport,
+            "--output-dir",
+            str(tmp_path),
+            "--window-seconds",
+            "5",
+            "--allowed-lateness",
+            "30",
+            "--expansion-service",
+            kafka_services["expansion_service"],
+            "--group-id",
+            f"live-{uuid.uuid4().hex[:6]}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        published = run_cli("ingest", "publish", "--from", str(generated_day["dir"]), *transport, "--rate", "50",
-                            "--limit", "150")
+        published = run_cli(
+            "ingest", "publish", "--from", str(generated_day["dir"]), *transport, "--rate", "50", "--limit", "150"
+        )
         assert published.returncode == 0, published.stderr
         deadline, totals = time.monotonic() + 120, {}
         while time.monotonic() < deadline:
             totals = stream_totals(tmp_path)
             if sum(entry["read"] for entry in totals.values()) >= 150 and all(
-                    entry["balanced"] for entry in totals.values()):
+                entry["balanced"] for entry in totals.values()
+            ):
                 break
             assert job.poll() is None, job.stderr.read()[-3000:]
             time.sleep(1)
@@ -167,24 +229,39 @@ def test_an_expansion_service_without_our_kafka_read_is_one_clear_line(kafka_ser
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    service = subprocess.Popen(["java", "-Xmx256m", "-cp", classpath,
-                                "org.apache.beam.sdk.expansion.service.ExpansionService", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        ["java", "-Xmx256m", "-cp", classpath, "org.apache.beam.sdk.expansion.service.ExpansionService", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not listening(port):
             assert time.monotonic() < deadline and service.poll() is None, "the stock expansion service did not start"
             time.sleep(0.5)
-        result = run_cli("stream", "run", "--transport", "kafka", "--bootstrap-servers",
-                         kafka_services["bootstrap_servers"], "--expansion-service", f"localhost:{port}",
-                         "--output-dir", str(tmp_path / "out"), "--max-records", "1", "--quiet")
+        result = run_cli(
+            "stream",
+            "run",
+            "--transport",
+            "kafka",
+            "--bootstrap-servers",
+            kafka_services["bootstrap_servers"],
+            "--expansion-service",
+            f"localhost:{port}",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--max-records",
+            "1",
+            "--quiet",
+        )
     finally:
         service.kill()
         service.wait()
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"complaints stream run: the expansion service at localhost:{port} does not serve our Kafka "
-                           "read"), result.stderr[-2000:]
+    assert last.startswith(
+        f"complaints stream run: the expansion service at localhost:{port} does not serve our Kafka read"
+    ), result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "java.lang" not in result.stderr
 
 
@@ -199,10 +276,22 @@ def _files_per_partition(table_dir: Path) -> dict:
 
 def test_maintain_after_a_streamed_day_leaves_a_few_files_per_partition_and_the_same_rows(streamed):
     warehouse = streamed["dir"] / "warehouse"
-    before = {name: sorted(map(str, read_table(warehouse / name).to_pylist()))
-              for name in ("complaints", "complaint_volume", "dead_letter", "stream_counts")}
-    result = run_cli("warehouse", "maintain", "--warehouse", str(warehouse), "--min-files", "2",
-                     "--retention-hours", "0", "--orphan-age-hours", "0")
+    before = {
+        name: sorted(map(str, read_table(warehouse / name).to_pylist()))
+        for name in ("complaints", "complaint_volume", "dead_letter", "stream_counts")
+    }
+    result = run_cli(
+        "warehouse",
+        "maintain",
+        "--warehouse",
+        str(warehouse),
+        "--min-files",
+        "2",
+        "--retention-hours",
+        "0",
+        "--orphan-age-hours",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     for name, rows in before.items():
         assert sorted(map(str, read_table(warehouse / name).to_pylist())) == rows, name
@@ -211,12 +300,21 @@ def test_maintain_after_a_streamed_day_leaves_a_few_files_per_partition_and_the_
         assert len(on_disk) == sum(_files_per_partition(warehouse / name).values()), name  # orphans removed
 
 
-def test_a_batch_backfill_of_the_streamed_day_holds_each_complaint_once_as_batch_made_it(streamed, batch_output,
-                                                                                        generated_day):
+def test_a_batch_backfill_of_the_streamed_day_holds_each_complaint_once_as_batch_made_it(
+    streamed, batch_output, generated_day
+):
     """The day streamed live, then its channel files run through batch into the same warehouse: every complaint
     once, with the values of batch (the later processing wins)."""
-    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(streamed["dir"]),
-                     "--date", generated_day["date"], "--quiet")
+    result = run_cli(
+        "batch",
+        "--input-dir",
+        str(generated_day["dir"]),
+        "--output-dir",
+        str(streamed["dir"]),
+        "--date",
+        generated_day["date"],
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     volatile = {"run_id", "batch_id", "ingested_at"}
 

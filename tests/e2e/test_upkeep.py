@@ -5,6 +5,7 @@ manifest, expires no branch or tag head, never brings deleted rows back, and its
 Other engines' commits are made with pyiceberg the way Spark / Trino / Flink shape them
 (``tests/support/iceberg_engines.py``, branches and tags ``tests/support/snapshot_refs.py``); every file is
 aged past the orphan age, as after a day."""
+
 import datetime as dt
 import hashlib
 import json
@@ -19,9 +20,9 @@ from pyiceberg.table import StaticTable
 from pyiceberg.table.statistics import BlobMetadata, StatisticsFile
 
 from schemas import tables
-from tests.support.cli import run_cli
 from tests.support import iceberg_engines as engines
 from tests.support import snapshot_refs as refs
+from tests.support.cli import run_cli
 from tests.support.upkeep import PARTITION, age_files, alert, alerts_table, maintain, rows, stray_file
 from tests.support.warehouse import add_rows
 from warehouse.catalog import CatalogConfig, load_table, open_catalog, writer_schema
@@ -29,10 +30,14 @@ from warehouse.uris import local_path
 
 pytestmark = pytest.mark.e2e
 
+
 def disk_state(warehouse: Path) -> dict:
     """Every file under ``warehouse``: its size, modification time and content hash."""
-    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
-            for path in sorted(warehouse.rglob("*")) if path.is_file()}
+    return {
+        str(path): (path.stat().st_size, path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in sorted(warehouse.rglob("*"))
+        if path.is_file()
+    }
 
 
 def test_files_another_engine_spells_file_colon_slash_are_kept_and_true_orphans_go(tmp_path):
@@ -44,8 +49,9 @@ def test_files_another_engine_spells_file_colon_slash_are_kept_and_true_orphans_
     before = rows(alerts_table(tmp_path))
     stray = stray_file(tmp_path)
     # Spark (Hadoop's local file system) writes a checksum file next to each file: it goes with its file only
-    stray_checksum, spark_checksum = (Path(local_path(path)).with_name(f".{Path(local_path(path)).name}.crc")
-                                      for path in (str(stray), spark_file))
+    stray_checksum, spark_checksum = (
+        Path(local_path(path)).with_name(f".{Path(local_path(path)).name}.crc") for path in (str(stray), spark_file)
+    )
     for checksum in (stray_checksum, spark_checksum):
         checksum.write_bytes(b"crc")
     age_files(tmp_path)
@@ -79,8 +85,9 @@ def test_a_file_another_engine_names_through_a_symbolic_link_to_the_warehouse_is
 def test_position_delete_files_of_a_merge_on_read_engine_are_kept_and_still_apply(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-1")])
     iceberg = alerts_table(tmp_path)
-    spark_file = engines.spark_append(iceberg, [alert("spark-1"), alert("spark-2"), alert("spark-3")],
-                                      PARTITION).file_path
+    spark_file = engines.spark_append(
+        iceberg, [alert("spark-1"), alert("spark-2"), alert("spark-3")], PARTITION
+    ).file_path
     [delete] = engines.spark_delete(iceberg, "alert_id", ["spark-2"])
     delete_file = delete.file_path
     before = rows(alerts_table(tmp_path))
@@ -125,8 +132,10 @@ def test_the_metadata_file_a_catalog_points_to_is_kept_in_any_spelling(tmp_path)
     # Spark's JDBC catalog writes its pointer as file:/...; a Hadoop catalog over the same folder keeps its
     # own pointer (metadata/version-hint.text) to a metadata file ours never lists
     with sqlite3.connect(tmp_path / "catalog.db") as database:
-        database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
-                         (engines.spelled(local_path(iceberg.metadata_location), "file:/"),))
+        database.execute(
+            "UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
+            (engines.spelled(local_path(iceberg.metadata_location), "file:/"),),
+        )
     metadata_dir = Path(local_path(iceberg.location())) / "metadata"
     hadoop_metadata = metadata_dir / "v1.metadata.json"
     hadoop_metadata.write_bytes(Path(local_path(iceberg.metadata_location)).read_bytes())
@@ -136,8 +145,10 @@ def test_the_metadata_file_a_catalog_points_to_is_kept_in_any_spelling(tmp_path)
     add_rows(tmp_path, "alerts", [alert("a-1", complaints=5), alert("a-2", complaints=6)])  # replaces both
     pointer = alerts_table(tmp_path).metadata_location
     with sqlite3.connect(tmp_path / "catalog.db") as database:
-        database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
-                         (engines.spelled(local_path(pointer), "file:/"),))
+        database.execute(
+            "UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
+            (engines.spelled(local_path(pointer), "file:/"),),
+        )
     before = rows(alerts_table(tmp_path))
     age_files(tmp_path)
 
@@ -162,8 +173,10 @@ def _point_an_older_snapshot_elsewhere(warehouse: Path, iceberg, snapshot_id: in
     path = Path(local_path(iceberg.metadata_location)).with_name("00099-written-elsewhere.metadata.json")
     path.write_text(json.dumps(metadata))
     with sqlite3.connect(warehouse / "catalog.db") as database:
-        database.execute("UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
-                         (engines.spelled(str(path), "file:/"),))
+        database.execute(
+            "UPDATE iceberg_tables SET metadata_location = ? WHERE table_name = 'alerts'",
+            (engines.spelled(str(path), "file:/"),),
+        )
 
 
 def test_a_statistics_file_another_engine_wrote_is_kept(tmp_path):
@@ -174,19 +187,32 @@ def test_a_statistics_file_another_engine_wrote_is_kept(tmp_path):
     puffin = Path(local_path(iceberg.location())) / "metadata" / f"{snapshot_id}-stats.puffin"
     puffin.write_bytes(b"PFA1 sketches PFA1")
     with iceberg.update_statistics() as update:
-        update.set_statistics(StatisticsFile(
-            snapshot_id=snapshot_id, statistics_path=engines.spelled(str(puffin), "file:/"),
-            file_size_in_bytes=puffin.stat().st_size, file_footer_size_in_bytes=4,
-            blob_metadata=[BlobMetadata(type="apache-datasketches-theta-v1", snapshot_id=snapshot_id,
-                                        sequence_number=1, fields=[1], properties={})]))
+        update.set_statistics(
+            StatisticsFile(
+                snapshot_id=snapshot_id,
+                statistics_path=engines.spelled(str(puffin), "file:/"),
+                file_size_in_bytes=puffin.stat().st_size,
+                file_footer_size_in_bytes=4,
+                blob_metadata=[
+                    BlobMetadata(
+                        type="apache-datasketches-theta-v1",
+                        snapshot_id=snapshot_id,
+                        sequence_number=1,
+                        fields=[1],
+                        properties={},
+                    )
+                ],
+            )
+        )
     age_files(tmp_path)
 
     result = maintain(tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert puffin.exists()
-    assert [entry.statistics_path for entry in alerts_table(tmp_path).metadata.statistics] == \
-        [engines.spelled(str(puffin), "file:/")]
+    assert [entry.statistics_path for entry in alerts_table(tmp_path).metadata.statistics] == [
+        engines.spelled(str(puffin), "file:/")
+    ]
 
 
 @pytest.mark.parametrize("damage", ["missing manifest", "corrupt manifest", "manifest list of an unknown scheme"])
@@ -195,8 +221,10 @@ def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_cha
         add_rows(tmp_path, "alerts", [alert("a-1", complaints=n), alert(f"b-{n}")])
     iceberg = alerts_table(tmp_path)
     current = {manifest.manifest_path for manifest in iceberg.current_snapshot().manifests(iceberg.io)}
-    older = sorted({manifest.manifest_path for snapshot in iceberg.snapshots()
-                    for manifest in snapshot.manifests(iceberg.io)} - current)
+    older = sorted(
+        {manifest.manifest_path for snapshot in iceberg.snapshots() for manifest in snapshot.manifests(iceberg.io)}
+        - current
+    )
     assert older, "an earlier snapshot should have a manifest of its own"
     damaged = local_path(older[0])
     if damage == "missing manifest":
@@ -222,10 +250,25 @@ def test_an_unreadable_manifest_stops_maintain_with_one_line_before_anything_cha
 def test_an_unreadable_manifest_of_one_table_leaves_every_table_as_it_was(tmp_path):
     add_rows(tmp_path, "alerts", [alert("a-1")])
     add_rows(tmp_path, "alerts", [alert("a-1", complaints=2)])
-    written = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
-    add_rows(tmp_path, "stream_counts", [{"stream_id": "s", "run_id": "r", "source": "sms", "outcome": "ok",
-                                          "reason": "", "count": 1, "written_at": written, "window_start": None,
-                                          "pane_index": None, "written_date": written.date()}])
+    written = dt.datetime(2026, 11, 26, 9, tzinfo=dt.UTC)
+    add_rows(
+        tmp_path,
+        "stream_counts",
+        [
+            {
+                "stream_id": "s",
+                "run_id": "r",
+                "source": "sms",
+                "outcome": "ok",
+                "reason": "",
+                "count": 1,
+                "written_at": written,
+                "window_start": None,
+                "pane_index": None,
+                "written_date": written.date(),
+            }
+        ],
+    )
     config = CatalogConfig(str(tmp_path))
     counts = load_table(open_catalog(config, create=False), config, tables.STREAM_COUNTS)
     [manifest] = counts.current_snapshot().manifests(counts.io)
@@ -234,8 +277,19 @@ def test_an_unreadable_manifest_of_one_table_leaves_every_table_as_it_was(tmp_pa
     age_files(tmp_path)
     disk_before = disk_state(tmp_path)
 
-    result = run_cli("warehouse", "maintain", "--warehouse", str(tmp_path), "--tables", "alerts", "stream_counts",
-                     "--retention-hours", "0", "--orphan-age-hours", "0")
+    result = run_cli(
+        "warehouse",
+        "maintain",
+        "--warehouse",
+        str(tmp_path),
+        "--tables",
+        "alerts",
+        "stream_counts",
+        "--retention-hours",
+        "0",
+        "--orphan-age-hours",
+        "0",
+    )
 
     assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1
     assert "stream_counts" in result.stderr and local_path(manifest.manifest_path) in result.stderr
@@ -248,8 +302,11 @@ def test_a_dry_run_lists_what_it_would_do_and_changes_nothing(tmp_path):
     stray = stray_file(tmp_path)
     age_files(tmp_path)
     iceberg = alerts_table(tmp_path)
-    older = [snapshot.snapshot_id for snapshot in iceberg.snapshots()
-             if snapshot.snapshot_id != iceberg.current_snapshot().snapshot_id]
+    older = [
+        snapshot.snapshot_id
+        for snapshot in iceberg.snapshots()
+        if snapshot.snapshot_id != iceberg.current_snapshot().snapshot_id
+    ]
     disk_before = disk_state(tmp_path)
 
     dry = maintain(tmp_path, "--dry-run", min_files="4")
@@ -307,8 +364,9 @@ def test_expiry_keeps_what_the_tables_own_history_settings_keep(tmp_path):
 def test_compaction_leaves_files_with_position_deletes_and_brings_no_deleted_row_back(tmp_path):
     add_rows(tmp_path, "alerts", [alert("ours-0")])
     iceberg = alerts_table(tmp_path)
-    spark_files = [engines.spark_append(iceberg, [alert(f"s-{n}-0"), alert(f"s-{n}-1")], PARTITION).file_path
-                   for n in range(5)]
+    spark_files = [
+        engines.spark_append(iceberg, [alert(f"s-{n}-0"), alert(f"s-{n}-1")], PARTITION).file_path for n in range(5)
+    ]
     engines.spark_delete(iceberg, "alert_id", ["s-0-0"])  # one delete file, naming spark_files[0]
     before = rows(alerts_table(tmp_path))
     assert "s-0-0" not in {row["alert_id"] for row in before}

@@ -3,12 +3,13 @@
 and metadata files): the case that once destroyed a table for every reader. Spark's own orphan finder
 (``remove_orphan_files``, dry run) is the oracle: ours never lists a file Spark's would keep. Runs on the Spark
 harness (``tests/support/spark.py``): skipped where Spark is not fetched, failed under CI."""
+
 import datetime as dt
 
 import pytest
 
-from tests.support.upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
 from tests.support import spark as spark_support
+from tests.support.upkeep import age_files, alert, alerts_table, maintain, rows, stray_file
 from tests.support.warehouse import add_rows
 from warehouse.maintenance import file_key
 
@@ -27,8 +28,10 @@ def test_maintain_after_real_spark_commits_removes_no_file_spark_needs_and_every
     table = spark_support.table_name("alerts")
     query = f"SELECT alert_id, complaints FROM {table} ORDER BY alert_id"
     with spark_support.spark_sql(tmp_path) as spark:
-        spark.execute(f"ALTER TABLE {table} SET TBLPROPERTIES ('write.delete.mode'='merge-on-read', "
-                      "'write.update.mode'='merge-on-read')")
+        spark.execute(
+            f"ALTER TABLE {table} SET TBLPROPERTIES ('write.delete.mode'='merge-on-read', "
+            "'write.update.mode'='merge-on-read')"
+        )
         spark.execute(f"INSERT INTO {table} VALUES {', '.join(_values(f'spark-{n}', 9) for n in range(5))}")
         spark.execute(f"DELETE FROM {table} WHERE alert_id = 'spark-1'")
         spark.execute(f"UPDATE {table} SET complaints = 42 WHERE alert_id = 'spark-2'")
@@ -43,9 +46,11 @@ def test_maintain_after_real_spark_commits_removes_no_file_spark_needs_and_every
         stray = stray_file(tmp_path)  # a killed writer's file: both finders must name it
         age_files(tmp_path, hours=48)
         # Spark refuses an orphan age under 24 h; both finders get 25 h (every file is 48 h old)
-        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=25)).strftime("%Y-%m-%d %H:%M:%S")
-        sparks = spark.rows(f"CALL {spark_support.CATALOG}.system.remove_orphan_files(table => 'beejan.alerts', "
-                            f"older_than => TIMESTAMP '{cutoff}', dry_run => true)")
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)).strftime("%Y-%m-%d %H:%M:%S")
+        sparks = spark.rows(
+            f"CALL {spark_support.CATALOG}.system.remove_orphan_files(table => 'beejan.alerts', "
+            f"older_than => TIMESTAMP '{cutoff}', dry_run => true)"
+        )
 
         dry = maintain(tmp_path, "--dry-run", retention="100000", orphan_age="25")  # no expiry, as Spark's
 
@@ -59,8 +64,10 @@ def test_maintain_after_real_spark_commits_removes_no_file_spark_needs_and_every
         assert result.returncode == 0, result.stderr
         assert not stray.exists()
         assert spark.rows(query) == expected
-        assert spark.rows(f"{query.replace('ORDER BY', 'VERSION AS OF ' + repr('before-upkeep') + ' ORDER BY')}") \
-            == tagged
+        assert (
+            spark.rows(f"{query.replace('ORDER BY', 'VERSION AS OF ' + repr('before-upkeep') + ' ORDER BY')}") == tagged
+        )
         assert spark.rows(f"{query.replace('ORDER BY', 'VERSION AS OF ' + repr('audit') + ' ORDER BY')}") == audit
-    assert [(row["alert_id"], row["complaints"]) for row in rows(alerts_table(tmp_path))] == \
-        [(row["alert_id"], row["complaints"]) for row in expected]
+    assert [(row["alert_id"], row["complaints"]) for row in rows(alerts_table(tmp_path))] == [
+        (row["alert_id"], row["complaints"]) for row in expected
+    ]

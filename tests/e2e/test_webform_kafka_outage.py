@@ -1,6 +1,7 @@
 """The web-form endpoint on a real Kafka broker that goes away under load and comes back: a PRIVATE broker
 (tests/support/kafka_broker.py: own ports, own data), stopped and started by the test; the shared broker is
 never touched. What the endpoint answered is checked against what is on the topic afterwards."""
+
 import collections
 import json
 import threading
@@ -21,8 +22,9 @@ KEY = b"outage-test-key"
 
 
 def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{url}/webforms", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/webforms", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -57,9 +59,14 @@ class Load:
         with self._lock:
             self._count += 1
             n = self._count
-        return json.dumps({"submission_id": f"wf-{n:06d}", "form_id": "complaint-v3",
-                           "submitted_at": "2026-11-26T09:00:00Z",
-                           "fields": {"message": f"complaint number {n}: no signal"}}).encode()
+        return json.dumps(
+            {
+                "submission_id": f"wf-{n:06d}",
+                "form_id": "complaint-v3",
+                "submitted_at": "2026-11-26T09:00:00Z",
+                "fields": {"message": f"complaint number {n}: no signal"},
+            }
+        ).encode()
 
     def _send(self):
         while not self._stop.is_set():
@@ -87,21 +94,29 @@ class Load:
 
 @pytest.mark.parametrize("outage", ["stop", "kill"])
 def test_kafka_stopped_and_restarted_under_load_every_202_is_on_the_topic_once_and_no_503_not_queued_is(
-        private_kafka, outage):
+    private_kafka, outage
+):
     """``stop``: a clean shutdown (SIGTERM); ``kill``: a crash (SIGKILL), in-flight requests unanswered."""
     topic = f"complaints.webforms.outage-{outage}"
     private_kafka.create_topic(topic)
-    publisher = KafkaPublisher(KafkaConfig(bootstrap_servers=private_kafka.bootstrap_servers,
-                                           topics={"twitter": "unused", "webform": topic}), message_timeout=4)
+    publisher = KafkaPublisher(
+        KafkaConfig(bootstrap_servers=private_kafka.bootstrap_servers, topics={"twitter": "unused", "webform": topic}),
+        message_timeout=4,
+    )
     config = EndpointConfig(identity_key=KEY, delivery_timeout=4)
     try:
         with serve_in_thread(build_app(publisher, config)) as url, Load(url) as load:
             wait_for(lambda: load.statuses()[202] >= 50, 60, "50 posts accepted before the outage")
             getattr(private_kafka, outage)()
             wait_for(lambda: health(url) == 503, 30, "/healthz 503 with the broker down")
-            wait_for(lambda: sum(1 for _, status, answer in load.answers
-                                 if status == 503 and answer.get("queued") is False) >= 50, 60,
-                     "50 posts refused as not queued while the broker is down")
+            wait_for(
+                lambda: (
+                    sum(1 for _, status, answer in load.answers if status == 503 and answer.get("queued") is False)
+                    >= 50
+                ),
+                60,
+                "50 posts refused as not queued while the broker is down",
+            )
             private_kafka.start()
             wait_for(lambda: health(url) == 200, 60, "/healthz 200 after the broker came back")
             accepted_before = load.statuses()[202]
@@ -114,8 +129,10 @@ def test_kafka_stopped_and_restarted_under_load_every_202_is_on_the_topic_once_a
     identities = {message.value(): dict(message.headers())["identity"].decode() for message in on_topic}
     outcomes = collections.defaultdict(list)
     for body, status, answer in load.answers:
-        kind = {202: "accepted", 503: {False: "not_queued", "unknown": "unknown"}.get(answer.get("queued"),
-                                                                                       "down")}.get(status, status)
+        kind = {
+            202: "accepted",
+            503: {False: "not_queued", "unknown": "unknown"}.get(answer.get("queued"), "down"),
+        }.get(status, status)
         outcomes[kind].append((body, answer))
     assert set(outcomes) <= {"accepted", "not_queued", "unknown", "down"}, set(outcomes)
     # every 202 is on the topic exactly once, byte for byte, with the identity whose complaint_id it answered

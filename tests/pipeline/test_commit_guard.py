@@ -1,5 +1,6 @@
 """A bug that makes a stage raise on every record must not pass as a run full of dead letters: the run fails,
 nothing is committed, and the batch's earlier good output stays."""
+
 import datetime as dt
 
 import pytest
@@ -25,8 +26,14 @@ def test_a_stage_that_raises_on_every_record_is_refused_and_the_earlier_commit_s
     local = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
     def plan():
-        return plan_batch(str(tmp_path / "input"), str(tmp_path / "out"), settings, batch_date=dt.date(2026, 11, 20),
-                          batch_id="guarded", beam_args=local)
+        return plan_batch(
+            str(tmp_path / "input"),
+            str(tmp_path / "out"),
+            settings,
+            batch_date=dt.date(2026, 11, 20),
+            batch_id="guarded",
+            beam_args=local,
+        )
 
     good = run_batch(plan(), settings, RulesModel)
     rows = read_table(tmp_path / "out" / "warehouse" / "complaints")
@@ -59,8 +66,13 @@ def test_a_commit_that_fails_leaves_the_tables_at_their_snapshot_and_says_so_in_
     settings = load_settings("dev")
 
     def plan():
-        return plan_batch(str(tmp_path / "input"), str(tmp_path / "out"), settings, batch_date=dt.date(2026, 11, 20),
-                          beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+        return plan_batch(
+            str(tmp_path / "input"),
+            str(tmp_path / "out"),
+            settings,
+            batch_date=dt.date(2026, 11, 20),
+            beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        )
 
     good = run_batch(plan(), settings, RulesModel)
 

@@ -3,6 +3,7 @@
 the snapshot's summary, and writes its run manifest; a commit step run again for the same run (a runner's retry
 after a worker was lost, or a second pipeline run with the same run id) commits nothing twice; a run whose
 counts do not balance commits nothing. Runs on Beam's FnApiRunner, named explicitly."""
+
 import datetime as dt
 import json
 from pathlib import Path
@@ -19,7 +20,7 @@ from transforms.warehouse_io import WriteToLake, WriteToWarehouse
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 
 DAY = dt.date(2026, 11, 20)
-STARTED = dt.datetime(2026, 11, 21, 2, tzinfo=dt.timezone.utc)
+STARTED = dt.datetime(2026, 11, 21, 2, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +35,24 @@ def tweets(tmp_path_factory) -> list[str]:
     return files
 
 
-def compose(pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False,
-            lake_dir: Path | None = None) -> WriteToWarehouse:
+def compose(
+    pipeline, tweets, out: Path, run_id: str, extra_tallies=(), split_shards=False, lake_dir: Path | None = None
+) -> WriteToWarehouse:
     """tweets -> lake and warehouse, from the public transforms, as a Beam user composes them; returns the writer.
     ``split_shards``: each shard of enriched complaints reaches the writer as two batches with its key.
     ``lake_dir``: the output directory given to ``WriteToLake`` (default: ``out``, the warehouse writer's)."""
     pattern = str(Path(tweets[0]).parent / "*.jsonl")
-    read = pipeline | ReadFromTwitter(pattern, run_id=run_id, batch_id="hand", ingested_at=STARTED, chunk_size=40,
-                                      shards=3)
+    read = pipeline | ReadFromTwitter(
+        pattern, run_id=run_id, batch_id="hand", ingested_at=STARTED, chunk_size=40, shards=3
+    )
     in_lake = read.raw_batches | WriteToLake(str(lake_dir or out), run_id=run_id, batch_id="hand", ingest_date=DAY)
-    enriched = (read | Clean() | Validate(ValidationRules(batch_date=DAY)) | Dedupe()
-                | Enrich(RulesModel, contact_token_key=b"a-key-for-this-test"))
+    enriched = (
+        read
+        | Clean()
+        | Validate(ValidationRules(batch_date=DAY))
+        | Dedupe()
+        | Enrich(RulesModel, contact_token_key=b"a-key-for-this-test")
+    )
     complaints = enriched.complaints
     if split_shards:
         complaints = complaints | "SplitShards" >> beam.FlatMap(
@@ -144,7 +152,8 @@ def test_a_commit_step_run_again_after_a_lost_worker_commits_once(tweets, tmp_pa
     assert retried["status"] == "succeeded"
     assert run_snapshots(out, "run-b") == committed
     assert {table: retried["snapshots"][table] for table in committed} == {
-        table: committed[table]["run"][0] for table in committed}
+        table: committed[table]["run"][0] for table in committed
+    }
     # and once more, after the manifest: the same manifest, still one snapshot per table
     assert writer.commit_step()(tallies) == manifest(out, "run-b") == retried
     assert run_snapshots(out, "run-b") == committed
@@ -170,7 +179,7 @@ def test_a_second_pipeline_run_with_the_same_run_id_commits_nothing_more(tweets,
 def test_a_run_whose_counts_do_not_balance_commits_nothing_and_keeps_its_staging(tweets, tmp_path):
     out = tmp_path / "out"
     lost_record = (("twitter", "read", ""), 1)  # a record read that ends nowhere
-    with pytest.raises(Exception, match="UnbalancedRun|balance"):
+    with pytest.raises(Exception, match=r"UnbalancedRun|balance"):
         run_pipeline(tweets, out, "run-d", extra_tallies=[lost_record])
     record = manifest(out, "run-d")
     assert record["status"] == "unbalanced" and not record["balanced"] and not record["snapshots"]
@@ -210,8 +219,15 @@ def test_two_attempts_of_one_runs_commit_racing_each_other_commit_once(tweets, t
     def attempt():
         table = load_table(open_catalog(config), config, tables.COMPLAINTS)  # each attempt its own view
         start.wait()
-        results.append(upsert_files(table, [file_uri(str(folder / "run-f-0.parquet"))], tables.COMPLAINTS.key,
-                                    {"run_id": "run-f"}, once_per_run=True))
+        results.append(
+            upsert_files(
+                table,
+                [file_uri(str(folder / "run-f-0.parquet"))],
+                tables.COMPLAINTS.key,
+                {"run_id": "run-f"},
+                once_per_run=True,
+            )
+        )
 
     attempts = [threading.Thread(target=attempt) for _ in range(2)]
     for thread in attempts:
@@ -233,11 +249,13 @@ def test_a_detached_runs_manifest_and_staging_belong_to_its_job_not_to_the_launc
     from beam_pipelines import run_records
     from tests.support.paths import REPO
 
-    launcher = ("import sys; from beam_pipelines import run_records; from transforms import sinks; "
-                "out = sys.argv[1]; "
-                "run_records.record_started(out, {'run_id': 'detached', 'batch_id': 'b'}, detached=True); "
-                "run_records.record_started(out, {'run_id': 'waited', 'batch_id': 'b'}); "
-                "[sinks.claim_staging(out, run, detached=run == 'detached') for run in ('detached', 'waited')]")
+    launcher = (
+        "import sys; from beam_pipelines import run_records; from transforms import sinks; "
+        "out = sys.argv[1]; "
+        "run_records.record_started(out, {'run_id': 'detached', 'batch_id': 'b'}, detached=True); "
+        "run_records.record_started(out, {'run_id': 'waited', 'batch_id': 'b'}); "
+        "[sinks.claim_staging(out, run, detached=run == 'detached') for run in ('detached', 'waited')]"
+    )
     subprocess.run([sys.executable, "-c", launcher, str(tmp_path)], cwd=REPO, check=True, timeout=120)
 
     assert run_records.record_abandoned(str(tmp_path)) == ["waited"]  # its launcher's process is gone
@@ -270,10 +288,15 @@ def test_the_warehouse_writer_refuses_an_unbounded_stage_at_construction(tmp_pat
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
-    live = (pipeline
-            | TestStream().add_elements([(("twitter", "read", ""), 1)]).advance_watermark_to_infinity()
-            | beam.WindowInto(window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-                              accumulation_mode=trigger.AccumulationMode.DISCARDING))
+    live = (
+        pipeline
+        | TestStream().add_elements([(("twitter", "read", ""), 1)]).advance_watermark_to_infinity()
+        | beam.WindowInto(
+            window.GlobalWindows(),
+            trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+            accumulation_mode=trigger.AccumulationMode.DISCARDING,
+        )
+    )
     nothing = [pipeline | f"Empty{i}" >> beam.Create([]) for i in range(2)]
     with pytest.raises(ValueError, match="needs a bounded input, and tallies is unbounded"):
         Stage(nothing[0], nothing[1], live) | WriteToWarehouse(str(tmp_path / "warehouse"), run_id="live")
@@ -285,21 +308,41 @@ def test_a_windowed_batch_stage_is_committed_once_for_the_whole_run(tmp_path):
     from apache_beam.transforms import window
 
     pipeline = beam.Pipeline(runner=FnApiRunner())
-    tallies = (pipeline
-               | "Tallies" >> beam.Create([(("twitter", "read", ""), 4), (("twitter", "duplicates", "copy"), 2)])
-               | "Stamp" >> beam.Map(lambda tally: window.TimestampedValue(tally, 100))
-               | "Minutes" >> beam.WindowInto(window.FixedWindows(60)))
+    tallies = (
+        pipeline
+        | "Tallies" >> beam.Create([(("twitter", "read", ""), 4), (("twitter", "duplicates", "copy"), 2)])
+        | "Stamp" >> beam.Map(lambda tally: window.TimestampedValue(tally, 100))
+        | "Minutes" >> beam.WindowInto(window.FixedWindows(60))
+    )
     complaints = pipeline | "NoComplaints" >> beam.Create([])
     # two dead letters of one file (one ingest_date, one shard) in two different minutes
-    rejected = [dead_letter({"source": "twitter", "source_file": "t.jsonl", "line": line, "raw": "{", "batch_id": "b",
-                             "raw_encoding": "utf-8", "ingested_at": "2026-11-20T02:00:00+00:00", "run_id": "w"},
-                            "parse", "json", "not JSON") for line in (1, 2)]
-    dead_letters = (pipeline
-                    | "DeadLetters" >> beam.Create(rejected)
-                    | "StampDead" >> beam.Map(lambda record: window.TimestampedValue(record, 60 * record["position"]))
-                    | "DeadMinutes" >> beam.WindowInto(window.FixedWindows(60)))
-    Stage(complaints, dead_letters, tallies) | WriteToWarehouse(str(tmp_path / "warehouse"), run_id="windowed",
-                                                              dead_letter_files=1)
+    rejected = [
+        dead_letter(
+            {
+                "source": "twitter",
+                "source_file": "t.jsonl",
+                "line": line,
+                "raw": "{",
+                "batch_id": "b",
+                "raw_encoding": "utf-8",
+                "ingested_at": "2026-11-20T02:00:00+00:00",
+                "run_id": "w",
+            },
+            "parse",
+            "json",
+            "not JSON",
+        )
+        for line in (1, 2)
+    ]
+    dead_letters = (
+        pipeline
+        | "DeadLetters" >> beam.Create(rejected)
+        | "StampDead" >> beam.Map(lambda record: window.TimestampedValue(record, 60 * record["position"]))
+        | "DeadMinutes" >> beam.WindowInto(window.FixedWindows(60))
+    )
+    Stage(complaints, dead_letters, tallies) | WriteToWarehouse(
+        str(tmp_path / "warehouse"), run_id="windowed", dead_letter_files=1
+    )
     pipeline.run().wait_until_finish()
 
     record = manifest(tmp_path, "windowed")
@@ -342,8 +385,7 @@ def test_a_second_run_reusing_a_committed_run_id_over_other_records_fails_instea
     assert (out / "_staging" / "run-e" / sinks.KEPT_FILE).exists()
 
 
-def test_a_commit_step_retried_after_its_manifest_was_written_finishes_the_lake_commit(tweets, tmp_path,
-                                                                                       monkeypatch):
+def test_a_commit_step_retried_after_its_manifest_was_written_finishes_the_lake_commit(tweets, tmp_path, monkeypatch):
     """The worker is lost between writing the run's manifest and removing its lake-commit journal: the retry
     sees a succeeded run, and must still remove the journal, or the run's lake files stay listed as uncommitted
     (reprocessing skips them) and the next launch on the host, finding the journal's owner gone, rewrites the

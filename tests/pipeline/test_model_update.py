@@ -2,6 +2,7 @@
 for a newer model card at most every ``watch_seconds`` and labels with it from then on; a directory that does
 not load leaves the model in use. No side input is involved, so it works on every runner (Flink cannot
 checkpoint a portable job with one, Prism does not trigger them)."""
+
 import os
 import shutil
 import time
@@ -13,9 +14,9 @@ from models.datasets import load_known_datasets
 from models.inference import ComplaintModelHandler
 from models.sklearn_model import ModelFactory
 from models.training import train
-from tests.support.records import make_raw
-from tests.support.pipelines import pipeline, tweet_line
 from tests.support.models import write_fixture
+from tests.support.pipelines import pipeline, tweet_line
+from tests.support.records import make_raw
 from transforms.cleaning import clean_complaint
 from transforms.enrichment import EnrichComplaints
 from transforms.sources.twitter import parse_tweet
@@ -31,8 +32,10 @@ def _two_model_dirs(tmp_path):
 
 
 def _complaints(n):
-    return [clean_complaint(parse_tweet(make_raw("twitter", tweet_line(str(i), text="no signal at all"), line=i)))
-            for i in range(1, n + 1)]
+    return [
+        clean_complaint(parse_tweet(make_raw("twitter", tweet_line(str(i), text="no signal at all"), line=i)))
+        for i in range(1, n + 1)
+    ]
 
 
 class _Clock:
@@ -46,8 +49,9 @@ class _Clock:
 def test_the_handler_swaps_in_a_newer_model_card_after_watch_seconds(tmp_path, caplog):
     first, second, (first_version, second_version) = _two_model_dirs(tmp_path)
     clock = _Clock()
-    handler = ComplaintModelHandler(str(first), watch=str(tmp_path / "models" / "*" / "model_card.json"),
-                                    watch_seconds=60, clock=clock)
+    handler = ComplaintModelHandler(
+        str(first), watch=str(tmp_path / "models" / "*" / "model_card.json"), watch_seconds=60, clock=clock
+    )
     model = handler.load_model()
 
     def versions():
@@ -80,9 +84,9 @@ def test_a_streaming_enrichment_labels_with_the_newest_watched_model(tmp_path):
     later = time.time() + 5
     os.utime(tmp_path / "models" / "b" / "model_card.json", (later, later))
     assert ModelFactory(str(first)).version != second_version
-    handler = ComplaintModelHandler(str(first), min_batch_size=1, watch_seconds=0,
-                                    watch=str(tmp_path / "models" / "*" / "model_card.json"))
+    handler = ComplaintModelHandler(
+        str(first), min_batch_size=1, watch_seconds=0, watch=str(tmp_path / "models" / "*" / "model_card.json")
+    )
     with pipeline() as p:
         enriched = p | beam.Create(_complaints(3)) | EnrichComplaints(None, handler, b"key")
-        assert_that(enriched["complaints"] | beam.Map(lambda r: r["model_version"]),
-                    equal_to([second_version] * 3))
+        assert_that(enriched["complaints"] | beam.Map(lambda r: r["model_version"]), equal_to([second_version] * 3))

@@ -1,5 +1,6 @@
 """Every run leaves a manifest whatever becomes of it, a commit killed part-way is finished by the next run, and
 the commit guard judges a source's rejected share by what its number of records can show."""
+
 import datetime as dt
 import json
 import os
@@ -19,12 +20,14 @@ DAY = dt.date(2026, 11, 20)
 
 
 def counts_of(**sources):
-    return {source: {"read": read, "rejected": rejected, "rejected_by_reason": {}}
-            for source, (read, rejected) in sources.items()}
+    return {
+        source: {"read": read, "rejected": rejected, "rejected_by_reason": {}}
+        for source, (read, rejected) in sources.items()
+    }
 
 
 def test_the_wilson_bound_is_the_textbook_one():
-    assert wilson_lower_bound(3, 4, 0.95) == pytest.approx(0.3006, abs=5e-4)   # 3 of 4: 30.1% to 95.4%
+    assert wilson_lower_bound(3, 4, 0.95) == pytest.approx(0.3006, abs=5e-4)  # 3 of 4: 30.1% to 95.4%
     assert wilson_lower_bound(0, 50, 0.95) == 0.0
     assert wilson_lower_bound(75, 100, 0.95) == pytest.approx(0.6569, abs=5e-4)
 
@@ -39,7 +42,7 @@ def test_three_bad_sms_of_four_in_a_quiet_hour_do_not_hold_back_the_run():
 
 def test_a_share_just_above_the_limit_needs_more_records_to_refuse():
     quality = QualitySettings(max_reject_ratio=0.25, min_records_for_reject_ratio=20)
-    check_quality(counts_of(sms=(40, 12)), quality, "staging")   # 30% of 40: could be 25% by chance
+    check_quality(counts_of(sms=(40, 12)), quality, "staging")  # 30% of 40: could be 25% by chance
     assert "not above 25% at 95% confidence" in guard_verdict(reject_guard(counts_of(sms=(40, 12)), quality))
     with pytest.raises(RefusedRun, match=r"sms 3000 of 10000 \(30%, at least 29% at 95% confidence\)"):
         check_quality(counts_of(sms=(10000, 3000)), quality, "staging")
@@ -90,8 +93,13 @@ KILLED_RUN = textwrap.dedent("""
 
 
 def killed_run(input_dir, output_dir, kill_at: str) -> str:
-    job = subprocess.run([sys.executable, "-c", KILLED_RUN, str(input_dir), str(output_dir), kill_at], cwd=REPO,
-                         capture_output=True, text=True, timeout=600)
+    job = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(input_dir), str(output_dir), kill_at],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert job.returncode == -signal.SIGKILL, job.stderr[-2000:]
     return job.stdout.split()[0]
 
@@ -102,8 +110,14 @@ def run_again(input_dir, output_dir, batch_id="day"):
     from models.rules import RulesModel
 
     settings = load_settings("dev")
-    plan = plan_batch(str(input_dir), str(output_dir), settings, batch_date=DAY, batch_id=batch_id,
-                      beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    plan = plan_batch(
+        str(input_dir),
+        str(output_dir),
+        settings,
+        batch_date=DAY,
+        batch_id=batch_id,
+        beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    )
     return run_batch(plan, settings, RulesModel)
 
 
@@ -141,6 +155,7 @@ def test_a_commit_killed_part_way_is_finished_by_the_next_run(small_day, tmp_pat
     lake_files = {target for _, target in journal["moves"]}
     assert lake_files and all(os.path.exists(path) for path in lake_files)  # moved, but marked uncommitted
     from transforms.sinks import uncommitted_lake_files
+
     assert uncommitted_lake_files(str(out)) == lake_files
     assert manifest(out, killed)["status"] == "running"
 
@@ -188,12 +203,14 @@ def test_every_committed_run_says_why_the_guard_let_it_pass(small_day, tmp_path)
     assert guard["max_reject_ratio"] == 0.25 and guard["min_records"] == 20
     assert set(guard["sources"]) == {"twitter", "webform", "sms", "phone"}
     assert guard["verdict"]
-    assert not (tmp_path / "out" / "lake" / "_commits").exists() or \
-        not list((tmp_path / "out" / "lake" / "_commits").iterdir())
+    assert not (tmp_path / "out" / "lake" / "_commits").exists() or not list(
+        (tmp_path / "out" / "lake" / "_commits").iterdir()
+    )
 
 
-def test_a_launcher_interrupted_while_its_job_runs_on_leaves_the_job_its_staged_files(small_day, tmp_path, prism,
-                                                                                       monkeypatch):
+def test_a_launcher_interrupted_while_its_job_runs_on_leaves_the_job_its_staged_files(
+    small_day, tmp_path, prism, monkeypatch
+):
     """Ctrl-C in ``complaints batch`` while it waits stops the launcher, not a job on a runner of its own (Prism
     here, a Flink cluster or Dataflow alike): the job goes on and commits. The launcher must not delete the
     run's staging under it, or the job's commit step finds its files gone."""
@@ -215,8 +232,15 @@ def test_a_launcher_interrupted_while_its_job_runs_on_leaves_the_job_its_staged_
 
     monkeypatch.setattr(portable_runner.PipelineResult, "wait_until_finish", interrupted)
     settings = load_settings("dev")
-    plan = plan_batch(str(small_day), str(out), settings, batch_date=DAY, batch_id="day", runner="PrismRunner",
-                      beam_args=[f"--prism_location={prism}", "--environment_type=LOOPBACK"])
+    plan = plan_batch(
+        str(small_day),
+        str(out),
+        settings,
+        batch_date=DAY,
+        batch_id="day",
+        runner="PrismRunner",
+        beam_args=[f"--prism_location={prism}", "--environment_type=LOOPBACK"],
+    )
     with pytest.raises(KeyboardInterrupt):
         run_batch(plan, settings, SlowRulesModel)
 
@@ -227,7 +251,8 @@ def test_a_launcher_interrupted_while_its_job_runs_on_leaves_the_job_its_staged_
     assert record["status"] == "succeeded", record.get("reason")
     assert record["balanced"] and record["committed_rows"]["complaints"]["written"] > 0
     assert len(read_table(out / "warehouse" / "complaints", ["complaint_id"])) == sum(
-        entry["written"] for entry in record["counts"].values() if "written" in entry)
+        entry["written"] for entry in record["counts"].values() if "written" in entry
+    )
     lake_lines = sum(len(path.read_text().splitlines()) for path in (out / "lake" / "raw").rglob("*.jsonl"))
     assert lake_lines == sum(entry.get("in_lake", 0) for entry in record["counts"].values()) > 0
 

@@ -4,6 +4,7 @@ Runs on Beam's streaming DirectRunner (``BundleBasedDirectRunner``, named explic
 binary has been built (``runners/local_services.py``), on Prism as well: the runner ``complaints stream run``
 uses with Kafka.
 """
+
 import datetime as dt
 import json
 import os
@@ -21,7 +22,7 @@ from beam_pipelines.streaming import StreamPlan, build_stream_graph
 from transforms.aggregates import SpikeRules
 from transforms.sources.messages import message_record
 
-T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 PRISM = Path(__file__).resolve().parents[2] / ".services" / "bin" / "prism"
 
 
@@ -30,12 +31,24 @@ def seconds(n):
 
 
 def tweet_message(n: int, event: dt.datetime, arrival: dt.datetime, *, text: str | None = None, retweet_of=None):
-    data = {"id": str(1000 + n), "text": text or f"no signal in lekki since morning ({n})",
-            "created_at": event.isoformat().replace("+00:00", "Z"), "author_id": "9"}
+    data = {
+        "id": str(1000 + n),
+        "text": text or f"no signal in lekki since morning ({n})",
+        "created_at": event.isoformat().replace("+00:00", "Z"),
+        "author_id": "9",
+    }
     if retweet_of:
         data["referenced_tweets"] = [{"type": "retweeted", "id": str(retweet_of)}]
-    record = message_record("twitter", json.dumps({"data": data}).encode(), f"complaints.twitter/0/{n}", n,
-                            arrival, {}, "run-test", "s-test")
+    record = message_record(
+        "twitter",
+        json.dumps({"data": data}).encode(),
+        f"complaints.twitter/0/{n}",
+        n,
+        arrival,
+        {},
+        "run-test",
+        "s-test",
+    )
     return TimestampedValue(record, arrival.timestamp())
 
 
@@ -52,14 +65,18 @@ def streaming_options():
 
 def run_stream(test_stream, output_dir, runner="direct", timing=None, spike_rules=None):
     if runner == "prism":
-        pipeline = beam.Pipeline(options=PipelineOptions([
-            "--runner=PrismRunner", f"--prism_location={PRISM}", "--environment_type=LOOPBACK", "--streaming"]))
+        pipeline = beam.Pipeline(
+            options=PipelineOptions(
+                ["--runner=PrismRunner", f"--prism_location={PRISM}", "--environment_type=LOOPBACK", "--streaming"]
+            )
+        )
     else:
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
         pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options())
-    plan = StreamPlan(str(output_dir), "s-test", timing or stream_timing(StreamingSettings()),
-                      spike_rules or SpikeRules())
+    plan = StreamPlan(
+        str(output_dir), "s-test", timing or stream_timing(StreamingSettings()), spike_rules or SpikeRules()
+    )
     build_stream_graph(pipeline | test_stream, plan, load_settings("dev"))
     pipeline.run().wait_until_finish()
     return plan
@@ -99,22 +116,31 @@ def counts(output_dir):
 def late_data_stream():
     """Five tweets on time, a redelivery, a retweet, a poison message, one tweet late within the allowed
     lateness and one far beyond it."""
-    return (BeamTestStream()
-            .advance_watermark_to(T0.timestamp())
-            .add_elements([tweet_message(n, T0 + seconds(n), T0 + seconds(n + 1)) for n in range(5)])
-            .add_elements([tweet_message(2, T0 + seconds(2), T0 + seconds(9))])
-            .add_elements([tweet_message(7, T0 + seconds(7), T0 + seconds(9), retweet_of=1001)])
-            .add_elements([raw_message(99, b"{not json", T0 + seconds(10))])
-            .advance_watermark_to((T0 + dt.timedelta(minutes=3)).timestamp())
-            .add_elements([tweet_message(50, T0 + seconds(20), T0 + dt.timedelta(minutes=3))])
-            .advance_watermark_to((T0 + dt.timedelta(hours=3)).timestamp())
-            .add_elements([tweet_message(60, T0 + seconds(30), T0 + dt.timedelta(hours=3))])
-            .advance_watermark_to_infinity())
+    return (
+        BeamTestStream()
+        .advance_watermark_to(T0.timestamp())
+        .add_elements([tweet_message(n, T0 + seconds(n), T0 + seconds(n + 1)) for n in range(5)])
+        .add_elements([tweet_message(2, T0 + seconds(2), T0 + seconds(9))])
+        .add_elements([tweet_message(7, T0 + seconds(7), T0 + seconds(9), retweet_of=1001)])
+        .add_elements([raw_message(99, b"{not json", T0 + seconds(10))])
+        .advance_watermark_to((T0 + dt.timedelta(minutes=3)).timestamp())
+        .add_elements([tweet_message(50, T0 + seconds(20), T0 + dt.timedelta(minutes=3))])
+        .advance_watermark_to((T0 + dt.timedelta(hours=3)).timestamp())
+        .add_elements([tweet_message(60, T0 + seconds(30), T0 + dt.timedelta(hours=3))])
+        .advance_watermark_to_infinity()
+    )
 
 
-RUNNERS = ["direct", pytest.param("prism", marks=pytest.mark.skipif(
-    not PRISM.exists() and not os.environ.get("COMPLAINTS_REQUIRE_SERVICES"),
-    reason="Prism not built (python runners/local_services.py fetch)"))]
+RUNNERS = [
+    "direct",
+    pytest.param(
+        "prism",
+        marks=pytest.mark.skipif(
+            not PRISM.exists() and not os.environ.get("COMPLAINTS_REQUIRE_SERVICES"),
+            reason="Prism not built (python runners/local_services.py fetch)",
+        ),
+    ),
+]
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -131,10 +157,12 @@ def test_every_message_lands_once_and_late_data_is_written_not_dropped(tmp_path,
 
     dead = table(tmp_path, "warehouse/dead_letter")
     assert [(d["stage"], d["error_type"], d["raw"], d["message_id"]) for d in dead] == [
-        ("parse", "invalid_json", "{not json", "topic/0/99")]
+        ("parse", "invalid_json", "{not json", "topic/0/99")
+    ]
 
-    lake = [json.loads(line) for path in (tmp_path / "lake/raw").rglob("*.jsonl")
-            for line in path.read_text().splitlines()]
+    lake = [
+        json.loads(line) for path in (tmp_path / "lake/raw").rglob("*.jsonl") for line in path.read_text().splitlines()
+    ]
     assert len(lake) == 10  # every message read, verbatim, duplicates and poison included
     assert sum(1 for record in lake if record["raw"] == "{not json") == 1
 
@@ -151,8 +179,12 @@ def test_late_record_within_lateness_goes_to_a_late_pane_of_its_event_window(tmp
     run_stream(late_data_stream(), tmp_path, runner)
 
     complaints = {row["complaint_id"]: row["source_record_id"] for row in table(tmp_path, "warehouse/complaints")}
-    nine_oclock = [(pane, ids) for panes, ids in commits(tmp_path, "complaints", "complaint_id")
-                   for pane in panes if pane.startswith("2026-11-26T09:00:00+00:00/")]
+    nine_oclock = [
+        (pane, ids)
+        for panes, ids in commits(tmp_path, "complaints", "complaint_id")
+        for pane in panes
+        if pane.startswith("2026-11-26T09:00:00+00:00/")
+    ]
     # the on-time pane and one late pane of the 09:00 window; the late one is its own commit
     assert [pane for pane, _ in nine_oclock] == ["2026-11-26T09:00:00+00:00/0", "2026-11-26T09:00:00+00:00/1"]
     assert [complaints[i] for i in nine_oclock[1][1]] == ["1050"]
@@ -169,13 +201,15 @@ def test_late_record_within_lateness_goes_to_a_late_pane_of_its_event_window(tmp
 
 def test_dedupe_horizon_forgets_old_ids(tmp_path):
     horizon = 600
-    stream = (BeamTestStream()
-              .advance_watermark_to(T0.timestamp())
-              .add_elements([tweet_message(1, T0, T0 + seconds(1))])
-              .advance_watermark_to((T0 + seconds(horizon + 120)).timestamp())
-              .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 121))])  # a replay after the horizon
-              .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 122))])  # and its redelivery
-              .advance_watermark_to_infinity())
+    stream = (
+        BeamTestStream()
+        .advance_watermark_to(T0.timestamp())
+        .add_elements([tweet_message(1, T0, T0 + seconds(1))])
+        .advance_watermark_to((T0 + seconds(horizon + 120)).timestamp())
+        .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 121))])  # a replay after the horizon
+        .add_elements([tweet_message(1, T0, T0 + seconds(horizon + 122))])  # and its redelivery
+        .advance_watermark_to_infinity()
+    )
     run_stream(stream, tmp_path, timing=stream_timing(StreamingSettings(), dedupe_horizon_seconds=horizon))
     totals = counts(tmp_path)
     assert totals[("twitter", "written", "")] == 2
@@ -183,18 +217,30 @@ def test_dedupe_horizon_forgets_old_ids(tmp_path):
 
 
 def test_web_forms_json_and_urlencoded_and_poison_messages(tmp_path):
-    form = (b"submission_id=wf-2&submitted_at=2026-11-26T09%3A00%3A05Z&full_name=Ada&email=ada%40example.com"
-            b"&message=I+was+billed+twice+this+month")
-    payload = json.dumps({"submission_id": "wf-1", "submitted_at": "2026-11-26T10:00:03+01:00",
-                          "fields": {"message": "my data bundle vanished", "phone": "08031234567"}}).encode()
-    stream = (BeamTestStream()
-              .advance_watermark_to(T0.timestamp())
-              .add_elements([raw_message(1, payload, T0 + seconds(4), "webform", {"content_type": "application/json"}),
-                             raw_message(2, form, T0 + seconds(6), "webform",
-                                         {"content_type": "application/x-www-form-urlencoded"}),
-                             raw_message(3, b"\xff\xfe\x00", T0 + seconds(7), "webform"),
-                             raw_message(4, b"", T0 + seconds(8), "webform")])
-              .advance_watermark_to_infinity())
+    form = (
+        b"submission_id=wf-2&submitted_at=2026-11-26T09%3A00%3A05Z&full_name=Ada&email=ada%40example.com"
+        b"&message=I+was+billed+twice+this+month"
+    )
+    payload = json.dumps(
+        {
+            "submission_id": "wf-1",
+            "submitted_at": "2026-11-26T10:00:03+01:00",
+            "fields": {"message": "my data bundle vanished", "phone": "08031234567"},
+        }
+    ).encode()
+    stream = (
+        BeamTestStream()
+        .advance_watermark_to(T0.timestamp())
+        .add_elements(
+            [
+                raw_message(1, payload, T0 + seconds(4), "webform", {"content_type": "application/json"}),
+                raw_message(2, form, T0 + seconds(6), "webform", {"content_type": "application/x-www-form-urlencoded"}),
+                raw_message(3, b"\xff\xfe\x00", T0 + seconds(7), "webform"),
+                raw_message(4, b"", T0 + seconds(8), "webform"),
+            ]
+        )
+        .advance_watermark_to_infinity()
+    )
     run_stream(stream, tmp_path)
     complaints = {row["source_record_id"]: row for row in table(tmp_path, "warehouse/complaints")}
     assert set(complaints) == {"wf-1", "wf-2"}
@@ -204,23 +250,39 @@ def test_web_forms_json_and_urlencoded_and_poison_messages(tmp_path):
     assert [message_id for message_id, _ in dead] == ["topic/0/3", "topic/0/4"]
     totals = counts(tmp_path)
     assert totals[("webform", "read", "")] == 4
-    assert totals[("webform", "written", "")] + sum(
-        n for (s, o, _), n in totals.items() if s == "webform" and o == "rejected") == 4
+    assert (
+        totals[("webform", "written", "")]
+        + sum(n for (s, o, _), n in totals.items() if s == "webform" and o == "rejected")
+        == 4
+    )
 
 
 def test_spike_alert_when_the_minute_volume_jumps(tmp_path):
-    quiet = [tweet_message(n, T0 + dt.timedelta(minutes=n // 2, seconds=n % 2),
-                           T0 + dt.timedelta(minutes=n // 2, seconds=5)) for n in range(20)]  # 2 a minute
+    quiet = [
+        tweet_message(n, T0 + dt.timedelta(minutes=n // 2, seconds=n % 2), T0 + dt.timedelta(minutes=n // 2, seconds=5))
+        for n in range(20)
+    ]  # 2 a minute
     outage_minute = T0 + dt.timedelta(minutes=10)
-    outage = [tweet_message(100 + n, outage_minute + seconds(n % 50), outage_minute + seconds(55),
-                            text=f"total network outage, no service at all ({n})") for n in range(30)]
+    outage = [
+        tweet_message(
+            100 + n,
+            outage_minute + seconds(n % 50),
+            outage_minute + seconds(55),
+            text=f"total network outage, no service at all ({n})",
+        )
+        for n in range(30)
+    ]
     stream = BeamTestStream().advance_watermark_to(T0.timestamp())
     for minute in range(10):
-        stream = stream.add_elements(quiet[2 * minute:2 * minute + 2]).advance_watermark_to(
-            (T0 + dt.timedelta(minutes=minute + 1)).timestamp())
+        stream = stream.add_elements(quiet[2 * minute : 2 * minute + 2]).advance_watermark_to(
+            (T0 + dt.timedelta(minutes=minute + 1)).timestamp()
+        )
     stream = stream.add_elements(outage).advance_watermark_to_infinity()
-    run_stream(stream, tmp_path, spike_rules=SpikeRules(baseline_minutes=10, warmup_minutes=5, ratio=3.0,
-                                                        sigmas=3.0, min_complaints=10))
+    run_stream(
+        stream,
+        tmp_path,
+        spike_rules=SpikeRules(baseline_minutes=10, warmup_minutes=5, ratio=3.0, sigmas=3.0, min_complaints=10),
+    )
     alerts = table(tmp_path, "warehouse/alerts")
     scopes = {alert["scope"]: alert for alert in alerts}
     assert "all" in scopes, alerts
@@ -240,21 +302,36 @@ def test_pubsub_messages_take_the_same_path(tmp_path):
     from transforms.sources.messages import pubsub_record
 
     def message(source, n, payload, arrival, attributes=None):
-        return TimestampedValue((source, PubsubMessage(payload, attributes or {}, message_id=f"m-{n}",
-                                                       publish_time=Timestamp.of(arrival.timestamp()))),
-                                arrival.timestamp())
+        return TimestampedValue(
+            (
+                source,
+                PubsubMessage(
+                    payload, attributes or {}, message_id=f"m-{n}", publish_time=Timestamp.of(arrival.timestamp())
+                ),
+            ),
+            arrival.timestamp(),
+        )
 
     tweet = json.dumps({"data": {"id": "77", "text": "no 4G in Ikeja", "created_at": "2026-11-26T09:00:01Z"}})
     form = b"submission_id=wf-5&submitted_at=2026-11-26T09%3A00%3A02Z&message=double+charge"
-    stream = (BeamTestStream().advance_watermark_to(T0.timestamp())
-              .add_elements([message("twitter", 1, tweet.encode(), T0 + seconds(2)),
-                             message("twitter", 2, b"oops", T0 + seconds(3)),
-                             message("webform", 3, form, T0 + seconds(4),
-                                     {"content_type": "application/x-www-form-urlencoded"})])
-              .advance_watermark_to_infinity())
+    stream = (
+        BeamTestStream()
+        .advance_watermark_to(T0.timestamp())
+        .add_elements(
+            [
+                message("twitter", 1, tweet.encode(), T0 + seconds(2)),
+                message("twitter", 2, b"oops", T0 + seconds(3)),
+                message("webform", 3, form, T0 + seconds(4), {"content_type": "application/x-www-form-urlencoded"}),
+            ]
+        )
+        .advance_watermark_to_infinity()
+    )
     pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options())
-    raw = (pipeline | stream
-           | "AsReadPubSubMessagesDoes" >> beam.MapTuple(lambda source, m: pubsub_record(m, source, "run-t", "s-t")))
+    raw = (
+        pipeline
+        | stream
+        | "AsReadPubSubMessagesDoes" >> beam.MapTuple(lambda source, m: pubsub_record(m, source, "run-t", "s-t"))
+    )
     build_stream_graph(raw, StreamPlan(str(tmp_path), "s-test"), load_settings("dev"))
     pipeline.run().wait_until_finish()
 
@@ -277,10 +354,14 @@ def test_pubsub_read_edge_builds_for_dataflow_and_the_emulator():
     plan = StreamPlan("/tmp/unused", "s-test")
     raw = pipeline | ReadPubSubMessages(PubSubConfig(project="beejan-prod"), plan.run_id, plan.stream_id)
     build_stream_graph(raw, plan, load_settings("dev"))
-    reads = [t.transform for t in pipeline.transforms_stack[0].parts[0].parts if isinstance(t.transform, ReadFromPubSub)]
+    reads = [
+        t.transform for t in pipeline.transforms_stack[0].parts[0].parts if isinstance(t.transform, ReadFromPubSub)
+    ]
     subscriptions = sorted(read._source.full_subscription for read in reads)
-    assert subscriptions == ["projects/beejan-prod/subscriptions/complaints.twitter-stream",
-                             "projects/beejan-prod/subscriptions/complaints.webforms-stream"]
+    assert subscriptions == [
+        "projects/beejan-prod/subscriptions/complaints.twitter-stream",
+        "projects/beejan-prod/subscriptions/complaints.webforms-stream",
+    ]
     assert all(read.with_attributes for read in reads)
 
 
@@ -291,8 +372,13 @@ def test_the_streaming_graph_has_no_side_inputs_and_the_model_handler_watches(tm
     from apache_beam.portability.api import beam_runner_api_pb2
 
     pipeline = beam.Pipeline(options=streaming_options())
-    plan = StreamPlan(str(tmp_path), "s-test", model_watch=str(tmp_path / "*" / "model_card.json"),
-                      model_watch_seconds=5, customers_path=str(tmp_path / "customers.csv"))
+    plan = StreamPlan(
+        str(tmp_path),
+        "s-test",
+        model_watch=str(tmp_path / "*" / "model_card.json"),
+        model_watch_seconds=5,
+        customers_path=str(tmp_path / "customers.csv"),
+    )
     build_stream_graph(pipeline | beam.Create([]), plan, load_settings("dev"))
     proto = pipeline.to_runner_api()
     with_side_inputs = []
@@ -326,14 +412,15 @@ def test_a_bounded_run_remembers_every_id_until_its_input_ends():
     def complaint(n):
         return {"complaint_id": "tw-1", "source": "twitter", "copy": n}
 
-    stream = (BeamTestStream()
-              .advance_watermark_to(T0.timestamp())
-              .add_elements([TimestampedValue(complaint(1), T0.timestamp())])
-              .advance_watermark_to((T0 + seconds(10 * 86400)).timestamp())
-              .add_elements([TimestampedValue(complaint(2), (T0 + seconds(10 * 86400 + 1)).timestamp())])
-              .advance_watermark_to_infinity())
+    stream = (
+        BeamTestStream()
+        .advance_watermark_to(T0.timestamp())
+        .add_elements([TimestampedValue(complaint(1), T0.timestamp())])
+        .advance_watermark_to((T0 + seconds(10 * 86400)).timestamp())
+        .add_elements([TimestampedValue(complaint(2), (T0 + seconds(10 * 86400 + 1)).timestamp())])
+        .advance_watermark_to_infinity()
+    )
     with beam.Pipeline(runner=BundleBasedDirectRunner(), options=streaming_options()) as pipeline:
         deduped = pipeline | stream | DedupeWithinHorizon(None)
         assert_that(deduped["complaints"] | beam.Map(lambda c: c["copy"]), equal_to([1]), label="FirstOnly")
-        assert_that(deduped["tallies"] | beam.Map(lambda t: "duplicate"), equal_to(["duplicate"]),
-                    label="OneDuplicate")
+        assert_that(deduped["tallies"] | beam.Map(lambda t: "duplicate"), equal_to(["duplicate"]), label="OneDuplicate")

@@ -1,5 +1,6 @@
 """Real public data (../shared/data/real, never copied into this repository) adapted into the channel formats
 and run through ``complaints batch``: nothing may be lost and nothing may crash."""
+
 import csv
 import datetime as dt
 import json
@@ -12,8 +13,12 @@ import pytest
 from tests.support.cli import latest_manifest, run_cli
 from tests.support.paths import SHARED_REAL
 
-pytestmark = [pytest.mark.realdata, pytest.mark.skipif(
-    not SHARED_REAL.is_dir(), reason=f"real data not found at {SHARED_REAL} (it lives beside the repository)")]
+pytestmark = [
+    pytest.mark.realdata,
+    pytest.mark.skipif(
+        not SHARED_REAL.is_dir(), reason=f"real data not found at {SHARED_REAL} (it lives beside the repository)"
+    ),
+]
 csv.field_size_limit(10**8)
 
 
@@ -26,8 +31,13 @@ def rows(relative: str, limit: int | None = None, **kwargs):
 
 
 def x_payload(tweet_id: str, text: str, created_at: dt.datetime, author: str) -> bytes:
-    data = {"id": tweet_id, "text": text, "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "author_id": author, "lang": "en"}
+    data = {
+        "id": tweet_id,
+        "text": text,
+        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "author_id": author,
+        "lang": "en",
+    }
     if text.startswith("RT @"):
         data["referenced_tweets"] = [{"type": "retweeted", "id": "0"}]
     payload = {"data": data, "includes": {"users": [{"id": author, "username": f"user{author}"}]}}
@@ -60,26 +70,43 @@ def build_input(root) -> dict[str, int]:
         lines.append(line)
     for number, row in enumerate(rows("uk_mobile_tweets/uk_mobile_tweets.csv", limit=4000)):
         try:
-            moment = dt.datetime(1899, 12, 30, tzinfo=dt.timezone.utc) + dt.timedelta(days=float(row["Tweet Created At"]))
+            moment = dt.datetime(1899, 12, 30, tzinfo=dt.UTC) + dt.timedelta(days=float(row["Tweet Created At"]))
         except ValueError:
-            moment = dt.datetime(2019, 12, 3, tzinfo=dt.timezone.utc)
+            moment = dt.datetime(2019, 12, 3, tzinfo=dt.UTC)
         lines.append(x_payload(f"uk{number:07d}", row["Tweet Text"], moment, "44"))
     (root / "twitter" / "real.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     counts["twitter"] = len(lines)
 
     forms, bodies = [], []
     for number, row in enumerate(rows("comcast_fcc_2015/comcast_fcc_complaints_2015.csv")):
-        submitted = dt.datetime(2015, 6, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5))) + dt.timedelta(minutes=number)
-        forms.append(json.dumps({"submission_id": f"fcc-{number}", "submitted_at": submitted.isoformat(),
-                                 "fields": {"message": row["Description"], "topic": ""}}, ensure_ascii=False))
+        submitted = dt.datetime(2015, 6, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5))) + dt.timedelta(
+            minutes=number
+        )
+        forms.append(
+            json.dumps(
+                {
+                    "submission_id": f"fcc-{number}",
+                    "submitted_at": submitted.isoformat(),
+                    "fields": {"message": row["Description"], "topic": ""},
+                },
+                ensure_ascii=False,
+            )
+        )
     for row in rows("cfpb_complaints_sample/complaints_sample.csv"):
         if not row["Consumer complaint narrative"]:
             continue
         year, month, day = (int(part) for part in row["Date received"].split("/"))
-        bodies.append(urlencode({"submission_id": f"cfpb-{row['Complaint ID']}",
-                                 "submitted_at": f"{year:04d}-{month:02d}-{day:02d}T12:00:00Z",
-                                 "subject": row["Issue"], "topic": row["Product"],
-                                 "message": row["Consumer complaint narrative"]}))
+        bodies.append(
+            urlencode(
+                {
+                    "submission_id": f"cfpb-{row['Complaint ID']}",
+                    "submitted_at": f"{year:04d}-{month:02d}-{day:02d}T12:00:00Z",
+                    "subject": row["Issue"],
+                    "topic": row["Product"],
+                    "message": row["Consumer complaint narrative"],
+                }
+            )
+        )
     (root / "webforms" / "fcc.jsonl").write_text("\n".join(forms) + "\n", encoding="utf-8", errors="surrogateescape")
     (root / "webforms" / "cfpb.form").write_text("\n".join(bodies) + "\n", encoding="utf-8")
     counts["webform"] = len(forms) + len(bodies)
@@ -91,7 +118,7 @@ def build_input(root) -> dict[str, int]:
         for number, line in enumerate(handle):
             _, _, body = line.rstrip("\n").partition("\t")
             body = body.replace("\n", "\\n")
-            parts = [body[i:i + 153] for i in range(0, len(body), 153)] or [""]
+            parts = [body[i : i + 153] for i in range(0, len(body), 153)] or [""]
             ref = f"{rng.randrange(256):02x}" if len(parts) > 1 else "0"
             sender = f"080{number:08d}"
             for index, text in enumerate(parts, start=1):
@@ -100,8 +127,18 @@ def build_input(root) -> dict[str, int]:
     (root / "sms" / "sms_2026112608.txt").write_text("\n".join(sms_lines) + "\n", encoding="utf-8")
     counts["sms"] = len(sms_lines) - 1
 
-    columns = ["call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
-               "wrap_up_code", "disposition", "notes"]
+    columns = [
+        "call_id",
+        "start_time",
+        "end_time",
+        "caller_number",
+        "account_number",
+        "agent_id",
+        "queue",
+        "wrap_up_code",
+        "disposition",
+        "notes",
+    ]
     with open(root / "phone_logs" / "calls_19990201.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -109,9 +146,20 @@ def build_input(root) -> dict[str, int]:
             day = dt.datetime.strptime(row["date"], "%y%m%d").date()
             begin = row["ser_start"] if row["ser_start"] != "0:00:00" else row["vru_entry"]
             end = row["ser_exit"] if row["ser_exit"] != "0:00:00" else row["vru_exit"]
-            writer.writerow([f"{row['vru+line']}-{row['call_id']}", f"{day} {begin}", f"{day} {end}",
-                             row["customer_id"], "", row["server"], row["type"], row["outcome"], row["outcome"],
-                             f"type {row['type']}, priority {row['priority']}, waited {row['q_time']} s"])
+            writer.writerow(
+                [
+                    f"{row['vru+line']}-{row['call_id']}",
+                    f"{day} {begin}",
+                    f"{day} {end}",
+                    row["customer_id"],
+                    "",
+                    row["server"],
+                    row["type"],
+                    row["outcome"],
+                    row["outcome"],
+                    f"type {row['type']}, priority {row['priority']}, waited {row['q_time']} s",
+                ]
+            )
             counts["phone"] += 1
     return counts
 
@@ -142,12 +190,27 @@ def test_models_train_on_the_real_layouts_and_evaluate_with_their_label_maps(tmp
     card = json.loads((models / "model_card.json").read_text())
     assert card["training_data"]["datasets"] == ["sentitel", "uk_mobile_tweets"]
     assert card["models"]["category"]["held_out"]["macro_f1"] > 0.5
-    for column, label_map, path in (("Subject", "uk_mobile", "uk_mobile_tweets/uk_mobile_tweets.csv"),
-                                    ("Sentiment", "uk_mobile_sentiment", "uk_mobile_tweets/uk_mobile_tweets.csv")):
+    for column, label_map, path in (
+        ("Subject", "uk_mobile", "uk_mobile_tweets/uk_mobile_tweets.csv"),
+        ("Sentiment", "uk_mobile_sentiment", "uk_mobile_tweets/uk_mobile_tweets.csv"),
+    ):
         output = tmp_path / f"{column}.json"
-        result = run_cli("model", "evaluate", "--model-dir", str(models), "--input", str(SHARED_REAL / path),
-                         "--text-column", "Tweet Text", "--label-column", column, "--label-map", label_map,
-                         "--output", str(output))
+        result = run_cli(
+            "model",
+            "evaluate",
+            "--model-dir",
+            str(models),
+            "--input",
+            str(SHARED_REAL / path),
+            "--text-column",
+            "Tweet Text",
+            "--label-column",
+            column,
+            "--label-map",
+            label_map,
+            "--output",
+            str(output),
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         assert json.loads(output.read_text())["examples"] > 3000
 
@@ -190,8 +253,10 @@ def reference_prediction(complaint: dict) -> tuple:
 
     text = complaint.get("text") or ""
     combined = " " + " ".join(filter(None, (complaint.get("subject"), text))).lower() + " "
-    scores = {category: float(sum(weight for phrase, weight in words.items() if contains_reference(combined, phrase)))
-              for category, words in rules.CATEGORY_KEYWORDS.items()}
+    scores = {
+        category: float(sum(weight for phrase, weight in words.items() if contains_reference(combined, phrase)))
+        for category, words in rules.CATEGORY_KEYWORDS.items()
+    }
     for value, weight in ((complaint.get("call_queue"), 3.0), (complaint.get("customer_topic"), 1.0)):
         hint = rules.STRUCTURED_HINTS.get((value or "").strip().lower())
         if hint:
@@ -202,15 +267,18 @@ def reference_prediction(complaint: dict) -> tuple:
         scores[hint] += 3.0
     best = max(scores, key=lambda c: (scores[c], -list(scores).index(c)))
     total = sum(scores.values())
-    category, confidence = (("Other", round(0.6 - min(total, 2.0) / 10.0, 3)) if scores[best] < 2
-                            else (best, round(scores[best] / (total + 1.0), 3)))
+    category, confidence = (
+        ("Other", round(0.6 - min(total, 2.0) / 10.0, 3))
+        if scores[best] < 2
+        else (best, round(scores[best] / (total + 1.0), 3))
+    )
     lowered = " " + text.lower() + " "
     negative = sum(weight for phrase, weight in rules.NEGATIVE.items() if contains_reference(lowered, phrase))
     positive = 0
     for phrase, weight in rules.POSITIVE.items():
         if contains_reference(lowered, phrase):
             at = lowered.find(phrase)
-            if any(lowered[max(0, at - 8):at].endswith(negation) for negation in rules.NEGATIONS):
+            if any(lowered[max(0, at - 8) : at].endswith(negation) for negation in rules.NEGATIONS):
                 negative += weight
             else:
                 positive += weight
@@ -248,15 +316,29 @@ def test_the_rules_model_labels_real_complaints_as_the_phrase_by_phrase_referenc
     texts += [row["Text"] for row in rows("us_isp_tweets_2021/analogous_tweets_nov_27.csv", limit=4000)]
     assert len(texts) > 10000
     pick = random.Random(7)
-    extras = [{}, {"subject": "No SERVICE since Monday"}, {"subject": "refund please", "customer_topic": "Billing"},
-              {"call_queue": "Technical", "wrap_up_code": "NO_SERVICE_RESOLVED", "disposition": "escalated"},
-              {"segment": "vip"}, {"segment": "business", "customer_topic": "care"}]
+    extras = [
+        {},
+        {"subject": "No SERVICE since Monday"},
+        {"subject": "refund please", "customer_topic": "Billing"},
+        {"call_queue": "Technical", "wrap_up_code": "NO_SERVICE_RESOLVED", "disposition": "escalated"},
+        {"segment": "vip"},
+        {"segment": "business", "customer_topic": "care"},
+    ]
     complaints = [{"text": text, "subject": None, **pick.choice(extras)} for text in texts]
     predictions = RulesModel().predict(complaints)
-    differing = [(complaint, prediction) for complaint, prediction in zip(complaints, predictions, strict=True)
-                 if (prediction.category, prediction.category_confidence, prediction.sentiment_score,
-                     prediction.sentiment_label, prediction.priority, tuple(prediction.priority_reasons))
-                 != reference_prediction(complaint)]
+    differing = [
+        (complaint, prediction)
+        for complaint, prediction in zip(complaints, predictions, strict=True)
+        if (
+            prediction.category,
+            prediction.category_confidence,
+            prediction.sentiment_score,
+            prediction.sentiment_label,
+            prediction.priority,
+            tuple(prediction.priority_reasons),
+        )
+        != reference_prediction(complaint)
+    ]
     assert not differing, differing[:3]
 
 
@@ -264,11 +346,13 @@ def real_texts():
     """Free text of real SMS, complaints and tweets, as cleaning leaves it."""
     from transforms.cleaning import clean_text
 
-    for relative, column in [("sms_spam_collection/sms_spam_collection.csv", "text"),
-                             ("comcast_fcc_2015/comcast_fcc_complaints_2015.csv", "Description"),
-                             ("cfpb_complaints_sample/complaints_sample.csv", "Consumer complaint narrative"),
-                             ("twcs_telecom_inbound/twcs_telecom_inbound.csv", "text"),
-                             ("telecom_tweets_2015/telecom_tweets.csv", "text")]:
+    for relative, column in [
+        ("sms_spam_collection/sms_spam_collection.csv", "text"),
+        ("comcast_fcc_2015/comcast_fcc_complaints_2015.csv", "Description"),
+        ("cfpb_complaints_sample/complaints_sample.csv", "Consumer complaint narrative"),
+        ("twcs_telecom_inbound/twcs_telecom_inbound.csv", "text"),
+        ("telecom_tweets_2015/telecom_tweets.csv", "text"),
+    ]:
         for row in rows(relative):
             yield clean_text(row[column])
 
@@ -278,8 +362,10 @@ def real_texts():
 # and ids with a long run of digits not led by 0 ("nat27081980", a page's "yiv4071081077"), and short ones ("4G",
 # "150p", "MobileUpd8").
 GLUED_NATIONAL = re.compile(r"(?<=[A-Za-z])0[1-9]\d{9}(?!\d)|(?<![\d+])0[1-9]\d{9}(?=[A-Za-z])")
-ORDINARY_WORDS = re.compile(r"(?<![\w-])(?:[A-Za-z]+[1-9]\d{6,}|[A-Za-z]*\d{1,6}[A-Za-z]+\w*|[A-Za-z]+\d{1,6})"
-                            r"(?![\w-])")
+ORDINARY_WORDS = re.compile(
+    r"(?<![\w-])(?:[A-Za-z]+[1-9]\d{6,}|[A-Za-z]*\d{1,6}[A-Za-z]+\w*|[A-Za-z]+\d{1,6})"
+    r"(?![\w-])"
+)
 
 
 def test_phone_numbers_glued_to_words_in_real_texts_are_masked_and_ordinary_words_with_digits_are_not():

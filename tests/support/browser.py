@@ -1,13 +1,22 @@
 """Debian's headless chromium for the browser tests (driven by Playwright, which downloads no browser of its own),
 and where their screenshots go."""
+
 import os
 import shutil
 from pathlib import Path
 
 from tests.support.paths import REPO
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_executable() -> str | None:

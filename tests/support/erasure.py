@@ -2,6 +2,7 @@
 an erasure would (Parquet files by their decoded column values, Avro files (Iceberg manifests) by their decoded
 records, every other file by its raw bytes; each text also URL-decoded and, when it is base64, decoded, with the
 separators people put between a phone number's digits removed), and make a small warehouse of hand-made rows."""
+
 from __future__ import annotations
 
 import base64
@@ -98,12 +99,33 @@ DAY = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
 
 def complaint(complaint_id: str, customer: str | None, text: str = "no signal since morning") -> dict:
     """A ``complaints`` row of ``customer`` (an account number, or None) with every required column."""
-    return {"complaint_id": complaint_id, "source": "sms", "source_record_id": complaint_id, "source_file": "sms/a.txt",
-            "source_position": 1, "event_time": DAY, "ingested_at": DAY, "event_date": DAY.date(),
-            "customer_id": customer, "customer_match": "account_number" if customer else "none", "contact_token": None,
-            "language": "en", "text": text, "category": "Network", "category_confidence": 0.9, "sentiment_score": -0.5,
-            "sentiment_label": "negative", "priority": "P3", "priority_reasons": [], "route_queue": "network",
-            "flags": [], "model_version": "rules-1", "batch_id": "b1", "run_id": "r1", "schema_version": "1.2.0"}
+    return {
+        "complaint_id": complaint_id,
+        "source": "sms",
+        "source_record_id": complaint_id,
+        "source_file": "sms/a.txt",
+        "source_position": 1,
+        "event_time": DAY,
+        "ingested_at": DAY,
+        "event_date": DAY.date(),
+        "customer_id": customer,
+        "customer_match": "account_number" if customer else "none",
+        "contact_token": None,
+        "language": "en",
+        "text": text,
+        "category": "Network",
+        "category_confidence": 0.9,
+        "sentiment_score": -0.5,
+        "sentiment_label": "negative",
+        "priority": "P3",
+        "priority_reasons": [],
+        "route_queue": "network",
+        "flags": [],
+        "model_version": "rules-1",
+        "batch_id": "b1",
+        "run_id": "r1",
+        "schema_version": "1.2.0",
+    }
 
 
 def complaints_table(out):

@@ -3,6 +3,7 @@ server and Python worker pool on free ports, with its own configuration, logs an
 own, started and stopped with ``runners/local_services.py``'s own functions (the Flink distribution and the job
 server's jars are the shared ``.services`` ones, linked, not fetched again). The shared cluster is never touched.
 And the REST look-ups the Flink tests make of a cluster's jobs."""
+
 from __future__ import annotations
 
 import json
@@ -88,40 +89,59 @@ class PrivateFlinkCluster:
     def __init__(self, slots: int = 1, restart_attempts: int = 2):
         shared = local_services.HOME / "flink"
         if not (shared / "dist" / "pyflink" / "bin" / "jobmanager.sh").exists() or not (shared / "job-server").is_dir():
-            raise FileNotFoundError(f"Flink is not fetched into {shared} (python runners/local_services.py fetch "
-                                    "--only flink)")
+            raise FileNotFoundError(
+                f"Flink is not fetched into {shared} (python runners/local_services.py fetch --only flink)"
+            )
         self.home = Path(tempfile.mkdtemp(prefix="complaints-flink-"))
         (self.home / "flink").mkdir()
         for name in ("dist", "job-server"):  # read only: the private cluster writes its conf, logs and pids here
             (self.home / "flink" / name).symlink_to(shared / name)
         job_port = free_port(run=3)
-        self.ports = {"COMPLAINTS_FLINK_REST_PORT": free_port(), "COMPLAINTS_FLINK_RPC_PORT": free_port(),
-                      "COMPLAINTS_FLINK_JOB_PORT": job_port, "COMPLAINTS_PYTHON_POOL_PORT": free_port()}
-        self.env = {**os.environ, **{name: str(port) for name, port in self.ports.items()},
-                    "COMPLAINTS_SERVICES_DIR": str(self.home), "COMPLAINTS_FLINK_SLOTS": str(slots),
-                    "COMPLAINTS_FLINK_RESTART_ATTEMPTS": str(restart_attempts)}
+        self.ports = {
+            "COMPLAINTS_FLINK_REST_PORT": free_port(),
+            "COMPLAINTS_FLINK_RPC_PORT": free_port(),
+            "COMPLAINTS_FLINK_JOB_PORT": job_port,
+            "COMPLAINTS_PYTHON_POOL_PORT": free_port(),
+        }
+        self.env = {
+            **os.environ,
+            **{name: str(port) for name, port in self.ports.items()},
+            "COMPLAINTS_SERVICES_DIR": str(self.home),
+            "COMPLAINTS_FLINK_SLOTS": str(slots),
+            "COMPLAINTS_FLINK_RESTART_ATTEMPTS": str(restart_attempts),
+        }
         self.rest = f"http://localhost:{self.ports['COMPLAINTS_FLINK_REST_PORT']}"
 
     def _services(self, *calls: str) -> None:
         """Call ``local_services`` functions in a process that has this cluster's folder and ports."""
         code = "from runners import local_services as s\n" + "\n".join(f"s.{call}" for call in calls)
-        result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=self.env, capture_output=True,
-                                text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"private Flink cluster: {calls} failed:\n{result.stderr[-3000:]}\n"
-                               f"logs in {self.home / 'logs'}")
+            raise RuntimeError(
+                f"private Flink cluster: {calls} failed:\n{result.stderr[-3000:]}\nlogs in {self.home / 'logs'}"
+            )
 
     def start(self) -> PrivateFlinkCluster:
-        self._services("start_flink_jobmanager()", "start_flink_taskmanager()", "start_flink_job_server()",
-                       "start_python_worker_pool()")
+        self._services(
+            "start_flink_jobmanager()",
+            "start_flink_taskmanager()",
+            "start_flink_job_server()",
+            "start_python_worker_pool()",
+        )
         return self
 
     def submit_options(self) -> list[str]:
         """The Beam options that submit a pipeline to this cluster."""
-        return ["--runner", "FlinkRunner", f"--flink_master=localhost:{self.ports['COMPLAINTS_FLINK_REST_PORT']}",
-                f"--job_endpoint=localhost:{self.ports['COMPLAINTS_FLINK_JOB_PORT']}",
-                "--environment_type=EXTERNAL",
-                f"--environment_config=localhost:{self.ports['COMPLAINTS_PYTHON_POOL_PORT']}"]
+        return [
+            "--runner",
+            "FlinkRunner",
+            f"--flink_master=localhost:{self.ports['COMPLAINTS_FLINK_REST_PORT']}",
+            f"--job_endpoint=localhost:{self.ports['COMPLAINTS_FLINK_JOB_PORT']}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{self.ports['COMPLAINTS_PYTHON_POOL_PORT']}",
+        ]
 
     def _pid(self, service: str) -> int | None:
         path = self.home / "run" / f"{service}.pid"
@@ -150,6 +170,11 @@ class PrivateFlinkCluster:
         self._services("start_python_worker_pool()", "start_flink_taskmanager()")
 
     def stop(self) -> None:
-        subprocess.run([sys.executable, "runners/local_services.py", "stop"], cwd=REPO, env=self.env,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "runners/local_services.py", "stop"],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(self.home, ignore_errors=True)

@@ -13,6 +13,7 @@ delete file that names one data file carries that path as its ``file_path`` boun
 each commit is one snapshot with the operation the engine would record. ``tests/support/spark.py`` (issue 29)
 checks the same behaviour against a real Spark.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,10 +45,12 @@ from warehouse.catalog import writer_schema
 from warehouse.replace import DeleteManifestWriter
 from warehouse.uris import local_path
 
-POSITION_DELETE_SCHEMA = pa.schema([
-    pa.field("file_path", pa.string(), nullable=False, metadata={b"PARQUET:field_id": b"2147483546"}),
-    pa.field("pos", pa.int64(), nullable=False, metadata={b"PARQUET:field_id": b"2147483545"}),
-])
+POSITION_DELETE_SCHEMA = pa.schema(
+    [
+        pa.field("file_path", pa.string(), nullable=False, metadata={b"PARQUET:field_id": b"2147483546"}),
+        pa.field("pos", pa.int64(), nullable=False, metadata={b"PARQUET:field_id": b"2147483545"}),
+    ]
+)
 FILE_PATH_FIELD_ID = 2147483546
 
 
@@ -55,10 +58,18 @@ def _int_equality_ids(schema: Schema) -> Schema:
     """The manifest entry schema with ``equality_ids`` a list of int, as the Iceberg spec has it: pyiceberg 0.12
     declares longs, which Java readers (Spark) refuse for an equality delete file. Avro writes both the same."""
     data_file = schema.find_field(2)
-    fields = [NestedField(135, "equality_ids", ListType(136, IntegerType(), element_required=True), required=False)
-              if field.field_id == 135 else field for field in data_file.field_type.fields]
-    return Schema(*[NestedField(2, "data_file", StructType(*fields), required=True) if field.field_id == 2 else field
-                    for field in schema.fields])
+    fields = [
+        NestedField(135, "equality_ids", ListType(136, IntegerType(), element_required=True), required=False)
+        if field.field_id == 135
+        else field
+        for field in data_file.field_type.fields
+    ]
+    return Schema(
+        *[
+            NestedField(2, "data_file", StructType(*fields), required=True) if field.field_id == 2 else field
+            for field in schema.fields
+        ]
+    )
 
 
 class _DeleteManifestWriter(DeleteManifestWriter):
@@ -67,8 +78,13 @@ class _DeleteManifestWriter(DeleteManifestWriter):
 
     def new_writer(self) -> AvroOutputFile[ManifestEntry]:
         schema = _int_equality_ids(self._with_partition(self.version))
-        return AvroOutputFile[ManifestEntry](output_file=self._output_file, file_schema=schema, record_schema=schema,
-                                             schema_name="manifest_entry", metadata=self._meta)
+        return AvroOutputFile[ManifestEntry](
+            output_file=self._output_file,
+            file_schema=schema,
+            record_schema=schema,
+            schema_name="manifest_entry",
+            metadata=self._meta,
+        )
 
 
 class _EngineCommit(_FastAppendFiles):
@@ -78,30 +94,43 @@ class _EngineCommit(_FastAppendFiles):
         spec = self._transaction.table_metadata.spec()
         manifests = []
         for content in (ManifestContent.DATA, ManifestContent.DELETES):
-            files = [f for f in self._added_data_files
-                     if (f.content == DataFileContent.DATA) == (content == ManifestContent.DATA)]
+            files = [
+                f
+                for f in self._added_data_files
+                if (f.content == DataFileContent.DATA) == (content == ManifestContent.DATA)
+            ]
             if not files:
                 continue
-            writer = (self.new_manifest_writer(spec) if content == ManifestContent.DATA else
-                      _DeleteManifestWriter(spec, self.schema(), self.new_manifest_output(), self._snapshot_id,
-                                            self._compression))
+            writer = (
+                self.new_manifest_writer(spec)
+                if content == ManifestContent.DATA
+                else _DeleteManifestWriter(
+                    spec, self.schema(), self.new_manifest_output(), self._snapshot_id, self._compression
+                )
+            )
             with writer:
                 for data_file in files:
-                    writer.add(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
-                                                       sequence_number=None, file_sequence_number=None,
-                                                       data_file=data_file))
+                    writer.add(
+                        ManifestEntry.from_args(
+                            status=ManifestEntryStatus.ADDED,
+                            snapshot_id=self._snapshot_id,
+                            sequence_number=None,
+                            file_sequence_number=None,
+                            data_file=data_file,
+                        )
+                    )
             manifests.append(writer.to_manifest_file())
         return manifests + self._existing_manifests()
 
 
-def commit_files(iceberg: IcebergTable, files: list[DataFile], operation: Operation,
-                 engine: str = "spark") -> int:
+def commit_files(iceberg: IcebergTable, files: list[DataFile], operation: Operation, engine: str = "spark") -> int:
     """Commit data and delete ``files`` to ``iceberg`` as one snapshot of ``operation`` on its latest state; its
     snapshot id."""
     iceberg.refresh()
     with iceberg.transaction() as transaction:
-        producer = _EngineCommit(operation=operation, transaction=transaction, io=iceberg.io,
-                                 snapshot_properties={"engine": engine})
+        producer = _EngineCommit(
+            operation=operation, transaction=transaction, io=iceberg.io, snapshot_properties={"engine": engine}
+        )
         with producer:
             for data_file in files:
                 producer.append_data_file(data_file)
@@ -134,20 +163,29 @@ def position_delete_file(iceberg: IcebergTable, positions: dict[str, list[int]],
     """A position delete file deleting ``positions`` (``{data file path as the manifest spells it: [row]}``),
     all in the partition of ``template`` (a data file it deletes from)."""
     rows = sorted((path, pos) for path, found in positions.items() for pos in found)
-    table = pa.table({"file_path": [path for path, _ in rows], "pos": [pos for _, pos in rows]},
-                     schema=POSITION_DELETE_SCHEMA)
+    table = pa.table(
+        {"file_path": [path for path, _ in rows], "pos": [pos for _, pos in rows]}, schema=POSITION_DELETE_SCHEMA
+    )
     folder = local_path(template.file_path).rsplit("/", 2)[-2]
     path = _new_path(iceberg, folder, "engine-deletes")
     pq.write_table(table, path)
     bounds = {}
     if len(positions) == 1:  # Spark records the one data file a delete file names in its file_path bounds
         bounds = {FILE_PATH_FIELD_ID: next(iter(positions)).encode("utf-8")}
-    return DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=spelled(path, "file:/"),
-                              file_format=FileFormat.PARQUET, partition=template.partition,
-                              record_count=len(rows), file_size_in_bytes=len(iceberg.io.new_input(path)),
-                              lower_bounds=bounds or None, upper_bounds=bounds or None,
-                              spec_id=iceberg.metadata.default_spec_id, equality_ids=None, sort_order_id=None,
-                              key_metadata=None)
+    return DataFile.from_args(
+        content=DataFileContent.POSITION_DELETES,
+        file_path=spelled(path, "file:/"),
+        file_format=FileFormat.PARQUET,
+        partition=template.partition,
+        record_count=len(rows),
+        file_size_in_bytes=len(iceberg.io.new_input(path)),
+        lower_bounds=bounds or None,
+        upper_bounds=bounds or None,
+        spec_id=iceberg.metadata.default_spec_id,
+        equality_ids=None,
+        sort_order_id=None,
+        key_metadata=None,
+    )
 
 
 def equality_delete_file(iceberg: IcebergTable, column: str, values: list, template: DataFile) -> DataFile:
@@ -158,12 +196,18 @@ def equality_delete_file(iceberg: IcebergTable, column: str, values: list, templ
     folder = local_path(template.file_path).rsplit("/", 2)[-2]
     path = _new_path(iceberg, folder, "engine-eq-deletes")
     pq.write_table(table, path)
-    return DataFile.from_args(content=DataFileContent.EQUALITY_DELETES, file_path=spelled(path, "file:/"),
-                              file_format=FileFormat.PARQUET, partition=template.partition,
-                              record_count=len(values), file_size_in_bytes=len(iceberg.io.new_input(path)),
-                              spec_id=iceberg.metadata.default_spec_id,
-                              equality_ids=[iceberg.schema().find_field(column).field_id], sort_order_id=None,
-                              key_metadata=None)
+    return DataFile.from_args(
+        content=DataFileContent.EQUALITY_DELETES,
+        file_path=spelled(path, "file:/"),
+        file_format=FileFormat.PARQUET,
+        partition=template.partition,
+        record_count=len(values),
+        file_size_in_bytes=len(iceberg.io.new_input(path)),
+        spec_id=iceberg.metadata.default_spec_id,
+        equality_ids=[iceberg.schema().find_field(column).field_id],
+        sort_order_id=None,
+        key_metadata=None,
+    )
 
 
 def _positions_of(iceberg: IcebergTable, column: str, values: list) -> dict[str, tuple[DataFile, list[int]]]:
@@ -192,9 +236,10 @@ def spark_delete(iceberg: IcebergTable, column: str, values: list) -> list[DataF
     by_partition = defaultdict(dict)
     for path, (target, rows) in _positions_of(iceberg, column, values).items():
         by_partition[(target.spec_id, target.partition)][path] = (target, rows)
-    deletes = [position_delete_file(iceberg, {path: rows for path, (_, rows) in group.items()},
-                                    next(iter(group.values()))[0])
-               for group in by_partition.values()]
+    deletes = [
+        position_delete_file(iceberg, {path: rows for path, (_, rows) in group.items()}, next(iter(group.values()))[0])
+        for group in by_partition.values()
+    ]
     if deletes:
         commit_files(iceberg, deletes, Operation.DELETE)
     return deletes
@@ -229,10 +274,20 @@ def alert(alert_id: str, **changes) -> dict:
     import datetime as dt
 
     moment = dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)
-    return {"alert_id": alert_id, "scope": "all", "minute_start": moment, "window_seconds": 60, "complaints": 50,
-            "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0, "severity": "critical",
-            "detected_at": moment + dt.timedelta(minutes=1), "alert_date": dt.date.fromisoformat(ALERT_DAY),
-            **changes}
+    return {
+        "alert_id": alert_id,
+        "scope": "all",
+        "minute_start": moment,
+        "window_seconds": 60,
+        "complaints": 50,
+        "baseline_mean": 4.0,
+        "baseline_stddev": 1.0,
+        "threshold": 12.0,
+        "severity": "critical",
+        "detected_at": moment + dt.timedelta(minutes=1),
+        "alert_date": dt.date.fromisoformat(ALERT_DAY),
+        **changes,
+    }
 
 
 def alerts_table(warehouse_dir, ids=("a1", "a2", "a3", "a4")):

@@ -1,5 +1,6 @@
 """Helpers for the ingestion-edge tests: a real HTTP server on localhost in a thread, and a publisher that
 records what it was given (the transport itself is tested against the real broker in the kafka tests)."""
+
 import asyncio
 import json
 import threading

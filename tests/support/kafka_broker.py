@@ -9,6 +9,7 @@ broker on 9092 is never touched). KRaft mode, one node, the same ``server.proper
 A broker takes 10-20 s to start on a busy machine, so the fixture is shared by a module; ``tests/conftest.py``
 registers this module as a plugin, so every test module has it without an import.
 """
+
 from __future__ import annotations
 
 import base64
@@ -60,8 +61,7 @@ class PrivateKafka:
         return None
 
     def _java(self, *arguments: str) -> list[str]:
-        return ["java", f"-Xmx{self.heap}", *local_services.kafka_log_options(), "-cp", f"{self.libs}/*",
-                *arguments]
+        return ["java", f"-Xmx{self.heap}", *local_services.kafka_log_options(), "-cp", f"{self.libs}/*", *arguments]
 
     def _format(self, config: Path) -> None:
         if (self.workdir / "data" / "meta.properties").exists():
@@ -71,8 +71,11 @@ class PrivateKafka:
         cluster = "-"
         while cluster.startswith("-"):
             cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster}",
-                                           "-c", str(config)), capture_output=True, text=True)
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster}", "-c", str(config)),
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise BrokerError(f"cannot format {self.workdir / 'data'}: {(result.stdout + result.stderr)[-1500:]}")
 
@@ -87,8 +90,9 @@ class PrivateKafka:
         while listening(self.port) and time.monotonic() < deadline:  # a port still held by a stopped broker
             time.sleep(0.2)
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BrokerError(f"private Kafka exited with {self.process.returncode}; see {self.log_file}")
@@ -102,8 +106,7 @@ class PrivateKafka:
         from confluent_kafka.admin import AdminClient
 
         try:
-            metadata = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0}).list_topics(
-                timeout=2)
+            metadata = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0}).list_topics(timeout=2)
         except Exception:  # noqa: BLE001 - not ready yet
             return False
         return bool(metadata.brokers)
@@ -144,8 +147,12 @@ class PrivateKafka:
         deadline = time.monotonic() + timeout
         while True:
             found = admin.list_topics(topic, timeout=10).topics.get(topic)
-            if found and found.error is None and len(found.partitions) == partitions and \
-                    all(partition.leader >= 0 for partition in found.partitions.values()):
+            if (
+                found
+                and found.error is None
+                and len(found.partitions) == partitions
+                and all(partition.leader >= 0 for partition in found.partitions.values())
+            ):
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(f"topic {topic} has no leader on the private broker after {timeout:.0f} s")
@@ -157,14 +164,22 @@ def _kafka_version(libs: Path) -> str:
     return jars[-1].name.removeprefix("kafka-clients-").removesuffix(".jar") if jars else "?"
 
 
-def consume_all(bootstrap_servers: str, topic: str, timeout: float = 30.0, idle: float = 3.0,
-                expected: int | None = None) -> list:
+def consume_all(
+    bootstrap_servers: str, topic: str, timeout: float = 30.0, idle: float = 3.0, expected: int | None = None
+) -> list:
     """Every message on ``topic`` from the beginning (a fresh consumer group): reads until ``expected`` messages
     arrived, or, without ``expected``, until nothing new came for ``idle`` seconds; ``timeout`` bounds both."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": f"check-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "log_level": 0})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"check-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
     consumer.subscribe([topic])
     messages, deadline, last = [], time.monotonic() + timeout, time.monotonic()
     try:

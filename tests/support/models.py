@@ -1,5 +1,6 @@
 """Model fixtures for tests: a small labelled data set made here, and a model directory that loads like a trained
 one and fails on every complaint."""
+
 from __future__ import annotations
 
 import csv
@@ -41,7 +42,13 @@ def broken_model_dir(path: Path) -> Path:
     joblib.dump(FunctionTransformer(operator.itemgetter("no-such-column")), path / "features.joblib")
     joblib.dump(DummyClassifier().fit([[0], [0]], ["Network", "Billing"]), path / "category.joblib")
     joblib.dump(DummyClassifier().fit([[0], [0]], ["negative", "positive"]), path / "sentiment.joblib")
-    (path / "model_card.json").write_text(json.dumps({
-        "version": "broken-features-1", "features": {"file": "features.joblib"},
-        "models": {"category": {"file": "category.joblib"}, "sentiment": {"file": "sentiment.joblib"}}}))
+    (path / "model_card.json").write_text(
+        json.dumps(
+            {
+                "version": "broken-features-1",
+                "features": {"file": "features.joblib"},
+                "models": {"category": {"file": "category.joblib"}, "sentiment": {"file": "sentiment.joblib"}},
+            }
+        )
+    )
     return path

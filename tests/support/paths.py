@@ -1,4 +1,5 @@
 """Where the tests find the repository and the real public data."""
+
 import os
 from pathlib import Path
 

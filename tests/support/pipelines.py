@@ -1,4 +1,5 @@
 """Beam pipelines and channel lines for the pipeline tests."""
+
 import json
 
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner

@@ -1,4 +1,5 @@
 """Loopback ports: a free one for a server a test starts, and whether something listens on one."""
+
 import socket
 
 

@@ -1,5 +1,6 @@
 """The shared Iceberg SQL catalog on the real PostgreSQL that ``runners/local_services.py`` starts (part
 ``postgres``): a test gets a catalog database of its own, made for it and dropped after it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +32,10 @@ def fresh_catalog_database():
     PostgreSQL, dropped afterwards (its open sessions ended first); a test's fixture yields it. Skips the test
     when PostgreSQL is not running (fails it under ``COMPLAINTS_REQUIRE_SERVICES=1``)."""
     if not postgres_listening():
-        message = (f"PostgreSQL not running on port {local_services.POSTGRES_PORT} "
-                   "(python runners/local_services.py start --only postgres)")
+        message = (
+            f"PostgreSQL not running on port {local_services.POSTGRES_PORT} "
+            "(python runners/local_services.py start --only postgres)"
+        )
         if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
             pytest.fail(message)
         pytest.skip(message)
@@ -54,8 +57,10 @@ def catalog_rows(uri: str) -> list[tuple]:
     with psycopg.connect(uri.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
         if connection.execute("select to_regclass('iceberg_tables')").fetchone()[0] is None:
             return []
-        return connection.execute("select catalog_name, table_namespace, table_name, metadata_location "
-                                  "from iceberg_tables order by table_name").fetchall()
+        return connection.execute(
+            "select catalog_name, table_namespace, table_name, metadata_location "
+            "from iceberg_tables order by table_name"
+        ).fetchall()
 
 
 def postgres_installed() -> bool:

@@ -3,6 +3,7 @@
 
 Spark and Trino users tag a snapshot (``ALTER TABLE t CREATE TAG``) or write to a branch (``INSERT INTO
 t.branch_audit``); these helpers do the same with pyiceberg's own ``manage_snapshots`` and ``add_files``."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ from warehouse.uris import local_path
 def live_entries(iceberg: IcebergTable, snapshot_id: int | None = None) -> list[ManifestEntry]:
     """The live manifest entries (data and delete files) of a snapshot (default: the current one)."""
     snapshot = iceberg.snapshot_by_id(snapshot_id) if snapshot_id else iceberg.current_snapshot()
-    return [entry for manifest in snapshot.manifests(iceberg.io)
-            for entry in manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)]
+    return [
+        entry
+        for manifest in snapshot.manifests(iceberg.io)
+        for entry in manifest.fetch_manifest_entry(iceberg.io, discard_deleted=True)
+    ]
 
 
 def live_paths(iceberg: IcebergTable, snapshot_id: int | None = None) -> set[str]:

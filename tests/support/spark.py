@@ -12,6 +12,7 @@ JSON (see ``spark_driver.py`` for how values are spelled). Use it as::
 
 The catalog is ``embedded`` and our tables are ``embedded.beejan.<table>`` (:func:`table_name`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,7 @@ from runners import local_services
 
 DRIVER = Path(__file__).with_name("spark_driver.py")
 CATALOG = "embedded"
-START_TIMEOUT = 180.0      # seconds: a cold JVM on a busy 2-core machine
+START_TIMEOUT = 180.0  # seconds: a cold JVM on a busy 2-core machine
 STATEMENT_TIMEOUT = 300.0
 
 
@@ -62,8 +63,11 @@ def jdbc_of(catalog_uri: str) -> dict:
     url = make_url(catalog_uri)
     if url.get_backend_name() != "postgresql":
         raise SparkError(f"Spark is given JDBC drivers for SQLite and PostgreSQL only, not {url.drivername}")
-    return {"url": f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}", "user": url.username,
-            "password": url.password}
+    return {
+        "url": f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}",
+        "user": url.username,
+        "password": url.password,
+    }
 
 
 def spark_missing() -> str | None:
@@ -72,8 +76,9 @@ def spark_missing() -> str | None:
     python = home / "venv" / "bin" / "python"
     if not python.exists() or not list((home / "jars").glob("*.jar")):
         return f"Spark is not fetched into {home} (python runners/local_services.py fetch)"
-    if not any(Path(folder, "java").exists() for folder in os.environ.get("PATH", "").split(os.pathsep)) \
-            and not os.environ.get("JAVA_HOME"):
+    if not any(
+        Path(folder, "java").exists() for folder in os.environ.get("PATH", "").split(os.pathsep)
+    ) and not os.environ.get("JAVA_HOME"):
         return "Spark needs java (OpenJDK 17) on PATH or JAVA_HOME"
     return None
 
@@ -96,10 +101,15 @@ class SparkSQL:
         env.pop("SPARK_HOME", None)  # the venv's pyspark is the Spark that runs
         if catalog_uri:
             env["COMPLAINTS_SPARK_CATALOG_JDBC"] = json.dumps(jdbc_of(catalog_uri))
-        self._process = subprocess.Popen([str(home / "venv" / "bin" / "python"), str(DRIVER),
-                                          str(self.warehouse_dir), *jars],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                         text=True, env=env, cwd=self.scratch)
+        self._process = subprocess.Popen(
+            [str(home / "venv" / "bin" / "python"), str(DRIVER), str(self.warehouse_dir), *jars],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+            cwd=self.scratch,
+        )
         ready = self._receive(START_TIMEOUT)
         self.version = ready.get("spark")
 

@@ -13,6 +13,7 @@ Values are plain JSON: timestamps (with time zone) as ISO 8601 in UTC with ``+00
 timestamps without time zone and dates as ISO 8601, decimals as strings, bytes as hex, arrays as lists, maps and
 structs as objects. Anything Spark or its JVM prints goes to stderr; the answers have stdout to themselves.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,9 +33,15 @@ def session_settings(warehouse: str, jars: list[str], shared: dict | None = None
     only rows of its own name (ours is ``embedded``) and needs the warehouse location; its table cache is off, so
     each statement sees what other writers (our pipelines) committed since."""
     catalog = "spark.sql.catalog.embedded"
-    database = ({f"{catalog}.uri": shared["url"], f"{catalog}.jdbc.user": shared["user"],
-                 f"{catalog}.jdbc.password": shared["password"]} if shared
-                else {f"{catalog}.uri": f"jdbc:sqlite:{warehouse}/catalog.db"})
+    database = (
+        {
+            f"{catalog}.uri": shared["url"],
+            f"{catalog}.jdbc.user": shared["user"],
+            f"{catalog}.jdbc.password": shared["password"],
+        }
+        if shared
+        else {f"{catalog}.uri": f"jdbc:sqlite:{warehouse}/catalog.db"}
+    )
     return {
         "spark.master": "local[2]",
         "spark.app.name": "complaints-spark-tests",
@@ -76,7 +83,7 @@ def plain(value, type_name: str):
     if isinstance(value, dict):
         return {str(plain(key, "")): plain(item, "") for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        element = type_name[len("array<"):-1] if type_name.startswith("array<") else ""
+        element = type_name[len("array<") : -1] if type_name.startswith("array<") else ""
         return [plain(item, element) for item in value]
     return value
 
@@ -103,8 +110,11 @@ def main(argv: list[str]) -> int:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    shared = json.loads(os.environ["COMPLAINTS_SPARK_CATALOG_JDBC"]) if os.environ.get(
-        "COMPLAINTS_SPARK_CATALOG_JDBC") else None
+    shared = (
+        json.loads(os.environ["COMPLAINTS_SPARK_CATALOG_JDBC"])
+        if os.environ.get("COMPLAINTS_SPARK_CATALOG_JDBC")
+        else None
+    )
     for key, value in session_settings(warehouse, jars, shared).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

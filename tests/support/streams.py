@@ -1,4 +1,5 @@
 """A streaming scenario the Prism and Flink end-to-end tests both run."""
+
 import uuid
 
 from tests.support.warehouse import read_table
@@ -28,23 +29,49 @@ def stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp
     from ingest.transport import KafkaConfig, KafkaPublisher
     from tests.support.paths import REPO
 
-    topics = {"twitter": f"quiet{uuid.uuid4().hex[:8]}.twitter",
-              "webform": f"quiet{uuid.uuid4().hex[:8]}.webforms"}
-    KafkaPublisher(KafkaConfig(bootstrap_servers=kafka_services["bootstrap_servers"],
-                               topics=topics)).ensure_topics(partitions=2)
+    topics = {"twitter": f"quiet{uuid.uuid4().hex[:8]}.twitter", "webform": f"quiet{uuid.uuid4().hex[:8]}.webforms"}
+    KafkaPublisher(KafkaConfig(bootstrap_servers=kafka_services["bootstrap_servers"], topics=topics)).ensure_topics(
+        partitions=2
+    )
     producer = Producer({"bootstrap.servers": kafka_services["bootstrap_servers"]})
     tweets = [payload for source, payload, _ in channel_messages(str(generated_day["dir"])) if source == "twitter"]
     for payload in tweets:
         producer.produce(topics["twitter"], value=payload, partition=0)
     assert producer.flush(30) == 0
 
-    job = subprocess.Popen([sys.executable, "-m", "beam_pipelines", "stream", "run", "--transport", "kafka",
-                            "--bootstrap-servers", kafka_services["bootstrap_servers"],
-                            "--twitter-topic", topics["twitter"], "--webform-topic", topics["webform"],
-                            "--output-dir", str(tmp_path), "--window-seconds", "5", "--allowed-lateness", "30",
-                            "--expansion-service", kafka_services["expansion_service"], "--quiet",
-                            "--group-id", f"quiet-{uuid.uuid4().hex[:6]}", *runner_args],
-                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "stream",
+            "run",
+            "--transport",
+            "kafka",
+            "--bootstrap-servers",
+            kafka_services["bootstrap_servers"],
+            "--twitter-topic",
+            topics["twitter"],
+            "--webform-topic",
+            topics["webform"],
+            "--output-dir",
+            str(tmp_path),
+            "--window-seconds",
+            "5",
+            "--allowed-lateness",
+            "30",
+            "--expansion-service",
+            kafka_services["expansion_service"],
+            "--quiet",
+            "--group-id",
+            f"quiet-{uuid.uuid4().hex[:6]}",
+            *runner_args,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline, totals = time.monotonic() + 180, {}
         while time.monotonic() < deadline:
@@ -63,7 +90,8 @@ def stream_with_a_partition_that_gets_nothing(kafka_services, generated_day, tmp
     assert "twitter" in totals, "nothing was counted in 180 s: no window closed (the watermark did not move)"
     expected = generated_day["expected"]["twitter"]
     assert {outcome: totals["twitter"][outcome] for outcome in ("read", "written", "rejected", "duplicates")} == {
-        outcome: expected.get(outcome, 0) for outcome in ("read", "written", "rejected", "duplicates")}, totals
+        outcome: expected.get(outcome, 0) for outcome in ("read", "written", "rejected", "duplicates")
+    }, totals
     assert "webform" not in totals  # nothing arrived there, and nothing was made up
     complaints = read_table(tmp_path / "warehouse" / "complaints").to_pylist()
     assert len(complaints) == expected["written"] and {row["source"] for row in complaints} == {"twitter"}

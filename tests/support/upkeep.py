@@ -1,5 +1,6 @@
 """The upkeep tests' table: rows of ``alerts`` on one day, files aged as after a day, a file a killed writer
 left, and ``complaints warehouse maintain`` run on it."""
+
 import datetime as dt
 import os
 import time
@@ -16,9 +17,19 @@ MOMENT = dt.datetime(2026, 11, 26, 9, tzinfo=dt.UTC)
 
 def alert(alert_id: str, complaints: int = 9) -> dict:
     """One row of the ``alerts`` table on ``DAY``."""
-    return {"alert_id": alert_id, "scope": "all", "minute_start": MOMENT, "window_seconds": 60,
-            "complaints": complaints, "baseline_mean": 1.0, "baseline_stddev": 1.0, "threshold": 3.0,
-            "severity": "warning", "detected_at": MOMENT, "alert_date": DAY}
+    return {
+        "alert_id": alert_id,
+        "scope": "all",
+        "minute_start": MOMENT,
+        "window_seconds": 60,
+        "complaints": complaints,
+        "baseline_mean": 1.0,
+        "baseline_stddev": 1.0,
+        "threshold": 3.0,
+        "severity": "warning",
+        "detected_at": MOMENT,
+        "alert_date": DAY,
+    }
 
 
 def alerts_table(warehouse: Path):
@@ -51,5 +62,18 @@ def stray_file(warehouse: Path) -> Path:
 def maintain(warehouse: Path, *extra: str, retention: str = "0", orphan_age: str = "0", min_files: str = "100"):
     """``complaints warehouse maintain`` on the ``alerts`` table of ``warehouse``, by default removing whatever
     it may."""
-    return run_cli("warehouse", "maintain", "--warehouse", str(warehouse), "--tables", "alerts",
-                   "--retention-hours", retention, "--orphan-age-hours", orphan_age, "--min-files", min_files, *extra)
+    return run_cli(
+        "warehouse",
+        "maintain",
+        "--warehouse",
+        str(warehouse),
+        "--tables",
+        "alerts",
+        "--retention-hours",
+        retention,
+        "--orphan-age-hours",
+        orphan_age,
+        "--min-files",
+        min_files,
+        *extra,
+    )

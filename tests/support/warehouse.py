@@ -1,5 +1,6 @@
 """Reading and seeding warehouse tables in tests, through their Iceberg catalog as every reader does (reading a
 table's folder with pyarrow would also see data files that a later snapshot replaced)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Which Iceberg catalog a profile's ``[warehouse]`` section and the environment name
 (``beam_pipelines.parameters.warehouse_catalog_config``), and that a catalog URI's password is never shown."""
+
 import pytest
 
 from beam_pipelines.config import WarehouseSettings
@@ -24,13 +25,15 @@ def test_the_environment_variable_wins_over_the_profile(monkeypatch):
     config = warehouse_catalog_config(settings, "/w")
     assert config.uri == ENV_URI and not config.embedded and config.warehouse_dir == "/w"
     # a profile may name another variable, or none (then only its own key counts)
-    assert warehouse_catalog_config(WarehouseSettings(catalog_uri=PROFILE_URI, catalog_uri_env=""), "/w").uri \
+    assert (
+        warehouse_catalog_config(WarehouseSettings(catalog_uri=PROFILE_URI, catalog_uri_env=""), "/w").uri
         == PROFILE_URI
+    )
 
 
 def test_a_named_catalog_and_a_uri_together_are_refused(monkeypatch):
     monkeypatch.setenv("COMPLAINTS_CATALOG_URI", ENV_URI)
-    with pytest.raises(CatalogError, match="either named .* or a SQL catalog at a database URI, not both"):
+    with pytest.raises(CatalogError, match=r"either named .* or a SQL catalog at a database URI, not both"):
         warehouse_catalog_config(WarehouseSettings(catalog="beejan"), "/w")
 
 

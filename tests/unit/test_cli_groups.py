@@ -1,6 +1,7 @@
 """The command line in groups: at most a dozen top-level entries, each group's commands listed by its own --help,
 one line and exit 2 for a group without its command or with a wrong one (the old names included: no aliases), and
 one mapping from what went wrong to the exit code, whichever command met it."""
+
 import re
 
 import pytest
@@ -28,8 +29,13 @@ def test_the_top_level_help_lists_at_most_twelve_entries_and_each_group_its_comm
         result = run_cli(name, "--help")
         assert result.returncode == 0, result.stderr
         assert listed_commands(result.stdout) == [command.name for command in group.commands], name
-    assert [command.name for command in GROUPS["model"].commands] == ["train", "evaluate", "promote", "rollback",
-                                                                    "forecast"]
+    assert [command.name for command in GROUPS["model"].commands] == [
+        "train",
+        "evaluate",
+        "promote",
+        "rollback",
+        "forecast",
+    ]
     assert [command.name for command in GROUPS["warehouse"].commands] == ["maintain", "relocate", "erase"]
 
 
@@ -43,29 +49,41 @@ def test_every_command_has_a_help_of_its_own_under_its_whole_name():
     assert "--data" in result.stdout and "--no-refit" in result.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["model"], "complaints model: name one of its commands: train, evaluate, promote, rollback, forecast"),
-    (["warehouse"], "complaints warehouse: name one of its commands: maintain, relocate, erase"),
-    (["model", "trian"], "invalid choice: 'trian'"),
-    (["ingest", "webform-endpoint", "--port", "1"], "invalid choice: 'webform-endpoint'"),
-    (["stream", "--transport", "kafka"], "invalid choice: 'kafka' (choose from 'run', 'supervise')"),  # was a stream
-    # the old names are gone, with no alias
-    (["reprocess", "--start", "2026-11-20"], "invalid choice: 'reprocess'"),
-    (["review-reinject"], "invalid choice: 'review-reinject'"),
-    (["promote-model"], "invalid choice: 'promote-model'"),
-    (["expire-lake", "--lake", "x"], "invalid choice: 'expire-lake'"),
-    (["warehouse-import"], "invalid choice: 'warehouse-import'"),
-    (["generate-history"], "invalid choice: 'generate-history'"),
-    # one batch, one input
-    (["batch", "--output-dir", "/tmp/x", "--from-lake", "--from-review"], "give only one of --input-dir"),
-    (["batch", "--output-dir", "/tmp/x", "--from-lake", "--start", "2026-11-20"],
-     "--from-lake needs --start and --end"),
-    (["batch", "--output-dir", "/tmp/x", "--input-dir", ".", "--start", "2026-11-20"],
-     "--start does not go with --input-dir"),
-    (["batch", "--output-dir", "/tmp/x", "--from-review", "--include", "sms/*"],
-     "--include does not go with --from-review"),
-    (["warehouse", "maintain", "--today", "26/11/2026"], "--today: invalid date"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["model"], "complaints model: name one of its commands: train, evaluate, promote, rollback, forecast"),
+        (["warehouse"], "complaints warehouse: name one of its commands: maintain, relocate, erase"),
+        (["model", "trian"], "invalid choice: 'trian'"),
+        (["ingest", "webform-endpoint", "--port", "1"], "invalid choice: 'webform-endpoint'"),
+        (
+            ["stream", "--transport", "kafka"],
+            "invalid choice: 'kafka' (choose from 'run', 'supervise')",
+        ),  # was a stream
+        # the old names are gone, with no alias
+        (["reprocess", "--start", "2026-11-20"], "invalid choice: 'reprocess'"),
+        (["review-reinject"], "invalid choice: 'review-reinject'"),
+        (["promote-model"], "invalid choice: 'promote-model'"),
+        (["expire-lake", "--lake", "x"], "invalid choice: 'expire-lake'"),
+        (["warehouse-import"], "invalid choice: 'warehouse-import'"),
+        (["generate-history"], "invalid choice: 'generate-history'"),
+        # one batch, one input
+        (["batch", "--output-dir", "/tmp/x", "--from-lake", "--from-review"], "give only one of --input-dir"),
+        (
+            ["batch", "--output-dir", "/tmp/x", "--from-lake", "--start", "2026-11-20"],
+            "--from-lake needs --start and --end",
+        ),
+        (
+            ["batch", "--output-dir", "/tmp/x", "--input-dir", ".", "--start", "2026-11-20"],
+            "--start does not go with --input-dir",
+        ),
+        (
+            ["batch", "--output-dir", "/tmp/x", "--from-review", "--include", "sms/*"],
+            "--include does not go with --from-review",
+        ),
+        (["warehouse", "maintain", "--today", "26/11/2026"], "--today: invalid date"),
+    ],
+)
 def test_a_wrong_or_missing_command_is_one_line_and_exit_2(args, message):
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr

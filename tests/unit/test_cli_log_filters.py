@@ -1,12 +1,15 @@
 """The command line keeps Beam Java's harmless gRPC channel notice (relayed by Prism) off the terminal, and only it."""
+
 import io
 import logging
 
 from beam_pipelines.cli.log_filters import keep_runner_noise_off_the_terminal
 
 # as `complaints stream` on Prism printed it (the Java SDK harness's notice, re-emitted by Beam's PrismRunner filter)
-PRISM_NOTICE = ("[SDK] *~*~*~ Previous channel ManagedChannelImpl{logId=10, target=localhost:44713} was garbage "
-                "collected without being shut down! ~*~*~*\n    Make sure to call shutdown()/shutdownNow() ()")
+PRISM_NOTICE = (
+    "[SDK] *~*~*~ Previous channel ManagedChannelImpl{logId=10, target=localhost:44713} was garbage "
+    "collected without being shut down! ~*~*~*\n    Make sure to call shutdown()/shutdownNow() ()"
+)
 
 
 def test_the_channel_notice_is_dropped_and_every_other_record_passes():

@@ -1,5 +1,6 @@
 """Profiles: typed settings with one home for their defaults, refused typos, and Beam options the command
 line overrides."""
+
 import pytest
 
 from beam_pipelines.config import ConfigError, StreamingSettings, ValidationSettings, load_settings
@@ -9,14 +10,15 @@ from runners.options import build_options
 
 def write_profile(tmp_path, text: str) -> str:
     path = tmp_path / "custom.toml"
-    path.write_text("[security]\ncontact_token_key = \"k\"\n" + text)
+    path.write_text('[security]\ncontact_token_key = "k"\n' + text)
     return str(path)
 
 
 def test_a_profile_sets_only_what_differs_and_the_rest_are_the_dataclass_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPLAINTS_CONTACT_TOKEN_KEY", "a-secret")
-    settings = load_settings(write_profile(tmp_path, "[validation]\nstale_after_days = 30\n"
-                                                     "[streaming]\nwindow_seconds = 300\n"))
+    settings = load_settings(
+        write_profile(tmp_path, "[validation]\nstale_after_days = 30\n[streaming]\nwindow_seconds = 300\n")
+    )
     assert settings.validation == ValidationSettings(stale_after_days=30)
     assert settings.streaming == StreamingSettings(window_seconds=300)
     assert validation_rules(settings.validation, None).stale_after.days == 30
@@ -24,12 +26,15 @@ def test_a_profile_sets_only_what_differs_and_the_rest_are_the_dataclass_default
     assert load_settings("dev").validation == ValidationSettings()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[validation]\nstale_after_dyas = 30\n", "unknown setting [validation] stale_after_dyas"),
-    ("[streeming]\nwindow_seconds = 30\n", "unknown section streeming"),
-    ("[pipeline]\nshards = \"8\"\n", "[pipeline] shards must be int, got '8'"),
-    ("[streaming]\nwindow_seconds = true\n", "[streaming] window_seconds must be int, got True"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[validation]\nstale_after_dyas = 30\n", "unknown setting [validation] stale_after_dyas"),
+        ("[streeming]\nwindow_seconds = 30\n", "unknown section streeming"),
+        ('[pipeline]\nshards = "8"\n', "[pipeline] shards must be int, got '8'"),
+        ("[streaming]\nwindow_seconds = true\n", "[streaming] window_seconds must be int, got True"),
+    ],
+)
 def test_typos_and_wrong_types_are_refused_with_what_to_fix(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_settings(write_profile(tmp_path, text))
@@ -77,8 +82,9 @@ def test_a_gzip_input_counts_as_the_data_it_holds_when_the_mode_is_chosen():
 
     from beam_pipelines.batch import GZIP_RATIO, BatchPlan, InputFile
 
-    files = [InputFile("twitter", "in/twitter/t.jsonl", "twitter/t.jsonl", 1000),
-             InputFile("sms", "in/sms/s.txt.gz", "sms/s.txt.gz", 100)]
-    plan = BatchPlan("in", "out", dt.date(2026, 11, 20), "b", "r", dt.datetime.now(dt.timezone.utc), files, 8,
-                     "DirectRunner")
+    files = [
+        InputFile("twitter", "in/twitter/t.jsonl", "twitter/t.jsonl", 1000),
+        InputFile("sms", "in/sms/s.txt.gz", "sms/s.txt.gz", 100),
+    ]
+    plan = BatchPlan("in", "out", dt.date(2026, 11, 20), "b", "r", dt.datetime.now(dt.UTC), files, 8, "DirectRunner")
     assert plan.input_bytes == 1000 + 100 * GZIP_RATIO

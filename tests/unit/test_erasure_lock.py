@@ -1,5 +1,6 @@
 """An erasure holds the committer's turn of every table it erases: a writer committing meanwhile waits, then
 commits on top of the erasure's snapshot (its rows kept, the erased ones not brought back)."""
+
 import threading
 import time
 
@@ -37,8 +38,9 @@ def test_a_writer_waits_for_the_erasure_and_commits_on_top_of_it(tmp_path):
 
     thread = threading.Thread(target=writer)
     thread.start()
-    results, _ = erase_tables({"complaints": iceberg}, SignallingMatcher(Subject.of(b"k", [PERSON]), reading),
-                              "erasure-test")
+    results, _ = erase_tables(
+        {"complaints": iceberg}, SignallingMatcher(Subject.of(b"k", [PERSON]), reading), "erasure-test"
+    )
     thread.join(timeout=120)
     erasure_snapshot = results["complaints"].snapshots["main"]
     iceberg.refresh()

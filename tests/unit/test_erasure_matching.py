@@ -1,6 +1,7 @@
 """How an erasure tells a person's records (warehouse/erasure.py): phone numbers in any spelling, e-mails in form
 posts, handles, customer ids, raw text kept as base64, a request that gives only a contact token; and the atomic
 rewrite of a JSON-lines file that keeps every other line byte for byte."""
+
 import base64
 import gzip
 import json
@@ -10,8 +11,9 @@ import pytest
 from warehouse.erasure import ErasureError, Linked, Matcher, Subject, contact_token, line_matches, rewrite_without
 
 KEY = b"unit-test-key"
-PERSON = Subject.of(KEY, customer_ids=["BJN-00000081"], contacts=["0806 900 4642", "Aisha.Lawal81@Example.com",
-                                                                  "@Aisha_L81"])
+PERSON = Subject.of(
+    KEY, customer_ids=["BJN-00000081"], contacts=["0806 900 4642", "Aisha.Lawal81@Example.com", "@Aisha_L81"]
+)
 
 
 def test_the_token_is_the_pipelines_contact_token():
@@ -28,22 +30,34 @@ def test_a_request_names_contacts_in_any_spelling_and_refuses_what_is_none():
         Subject.of(KEY, contacts=["not a contact!"])
 
 
-@pytest.mark.parametrize("text", [
-    "2026-11-20T01:51:30+01:00|0806-900-4642|3737|smsc-1|0|1|1|no signal",    # an SMS line, beside other digits
-    "call me on +234 (806) 900 4642 please", "234.806.900.4642", "tel:08069004642",
-    "submission_id=wf-1&email=aisha.lawal81%40example.com&phone=0806+900+4642",  # a form post
-    '{"includes": {"users": [{"username": "Aisha_L81"}]}}', "thanks @aisha_l81!",
-    "C-1,2026-11-20 19:54:34,,bjn00000081,AG-28,billing",                 # the id without its hyphen
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-20T01:51:30+01:00|0806-900-4642|3737|smsc-1|0|1|1|no signal",  # an SMS line, beside other digits
+        "call me on +234 (806) 900 4642 please",
+        "234.806.900.4642",
+        "tel:08069004642",
+        "submission_id=wf-1&email=aisha.lawal81%40example.com&phone=0806+900+4642",  # a form post
+        '{"includes": {"users": [{"username": "Aisha_L81"}]}}',
+        "thanks @aisha_l81!",
+        "C-1,2026-11-20 19:54:34,,bjn00000081,AG-28,billing",  # the id without its hyphen
+    ],
+)
 def test_the_person_is_found_however_they_are_written(text):
     assert Matcher(PERSON).names(text)
 
 
-@pytest.mark.parametrize("text", [
-    "2026-11-20T01:51:30+01:00|0806-900-4643|3737|smsc-1|0|1|1|no signal",    # one digit off
-    "aisha.lawal810@example.com", "@aisha_l810", "BJN-000000812", "user aisha_l81 without an at or a field",
-    "the 08069 bundle cost 004642 naira",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-20T01:51:30+01:00|0806-900-4643|3737|smsc-1|0|1|1|no signal",  # one digit off
+        "aisha.lawal810@example.com",
+        "@aisha_l810",
+        "BJN-000000812",
+        "user aisha_l81 without an at or a field",
+        "the 08069 bundle cost 004642 naira",
+    ],
+)
 def test_other_people_and_near_misses_are_not(text):
     assert not Matcher(PERSON).names(text)
 
@@ -64,15 +78,20 @@ def test_a_lake_line_goes_by_its_key_its_complaint_or_its_text():
     matcher = Matcher(PERSON)
     assert line_matches({"source": "sms", "source_file": "sms/a.txt", "line": 7, "raw": "x"}, matcher, linked)
     assert line_matches({"text": "x", "complaint_id": "tw-1"}, matcher, linked)
-    assert line_matches({"source": "sms", "source_file": "sms/a.txt", "line": 8, "raw": "from 08069004642"},
-                        matcher, linked)
+    assert line_matches(
+        {"source": "sms", "source_file": "sms/a.txt", "line": 8, "raw": "from 08069004642"}, matcher, linked
+    )
     assert not line_matches({"source": "sms", "source_file": "sms/a.txt", "line": 8, "raw": "x"}, matcher, linked)
 
 
 @pytest.mark.parametrize("compressed", [False, True])
 def test_a_rewrite_keeps_every_other_line_byte_for_byte(tmp_path, compressed):
-    lines = [b'{"raw": "keep \\u00e9 me",  "n": 1}\n', b'{"raw": "08069004642"}\n', b"not json at all\n",
-             b'{"raw":"keep too"}']  # odd spacing, an escape, a line that is not JSON, no final newline
+    lines = [
+        b'{"raw": "keep \\u00e9 me",  "n": 1}\n',
+        b'{"raw": "08069004642"}\n',
+        b"not json at all\n",
+        b'{"raw":"keep too"}',
+    ]  # odd spacing, an escape, a line that is not JSON, no final newline
     path = tmp_path / ("part.jsonl.gz" if compressed else "part.jsonl")
     (gzip.open if compressed else open)(path, "wb").write(b"".join(lines))
     matcher = Matcher(PERSON)

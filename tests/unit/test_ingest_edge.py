@@ -1,5 +1,6 @@
 """The ingestion edge against real local HTTP servers: the web-form endpoint (requests over a socket) and the
 X filtered-stream connector (a local server that disconnects, errors, rate-limits, stalls and sends junk)."""
+
 import asyncio
 import json
 import logging
@@ -29,16 +30,20 @@ def endpoint():
 
 def test_json_submission_is_published_verbatim_and_acknowledged_with_its_complaint_id(endpoint):
     url, publisher = endpoint
-    body = json.dumps({"submission_id": "wf-9", "submitted_at": "2026-11-26T09:00:00Z",
-                       "fields": {"message": "no network"}}).encode()
+    body = json.dumps(
+        {"submission_id": "wf-9", "submitted_at": "2026-11-26T09:00:00Z", "fields": {"message": "no network"}}
+    ).encode()
     status, answer, _ = post(f"{url}/webforms", body, "application/json; charset=utf-8")
     assert status == 202
     [(source, payload, attributes)] = publisher.messages  # acknowledged only after its own delivery report
     assert source == "webform" and payload == body
     assert attributes["content_type"] == "application/json" and attributes["received_at"]
     # a live post's identity is the endpoint's (docs/operations/webform-endpoint.md), not the bare submission id
-    assert answer == {"status": "accepted", "submission_id": "wf-9",
-                      "complaint_id": complaint_id("webform", attributes["identity"])}
+    assert answer == {
+        "status": "accepted",
+        "submission_id": "wf-9",
+        "complaint_id": complaint_id("webform", attributes["identity"]),
+    }
     assert attributes["identity"].startswith("v1.") and answer["complaint_id"] != complaint_id("webform", "wf-9")
 
 
@@ -50,18 +55,21 @@ def test_urlencoded_submission_is_accepted(endpoint):
     assert publisher.messages[0][1] == body and publisher.messages[0][2]["content_type"] == FORM
 
 
-@pytest.mark.parametrize("body, content_type, status, reason", [
-    (b"", "application/json", 400, "empty body"),
-    (b"{not json", "application/json", 400, "not valid JSON"),
-    (b"[1, 2]", "application/json", 400, "JSON object"),
-    (b'{"submitted_at": "2026-11-26T09:00:00Z"}', "application/json", 400, "missing submission_id"),
-    (b'{"submission_id": "x", "submitted_at": ""}', "application/json", 400, "missing submitted_at"),
-    (b'{"submission_id": {"a": 1}, "submitted_at": "t"}', "application/json", 400, "must be text"),
-    (b"submission_id=1&submitted_at=%ZZ&x", FORM, 400, "urlencoded"),
-    (b"submission_id=1", "text/plain", 415, "unsupported content type"),
-    (b"submission_id=1", "multipart/form-data; boundary=x", 415, "unsupported content type"),
-    (b"x" * (70 * 1024), FORM, 413, "larger than"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status, reason",
+    [
+        (b"", "application/json", 400, "empty body"),
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"[1, 2]", "application/json", 400, "JSON object"),
+        (b'{"submitted_at": "2026-11-26T09:00:00Z"}', "application/json", 400, "missing submission_id"),
+        (b'{"submission_id": "x", "submitted_at": ""}', "application/json", 400, "missing submitted_at"),
+        (b'{"submission_id": {"a": 1}, "submitted_at": "t"}', "application/json", 400, "must be text"),
+        (b"submission_id=1&submitted_at=%ZZ&x", FORM, 400, "urlencoded"),
+        (b"submission_id=1", "text/plain", 415, "unsupported content type"),
+        (b"submission_id=1", "multipart/form-data; boundary=x", 415, "unsupported content type"),
+        (b"x" * (70 * 1024), FORM, 413, "larger than"),
+    ],
+)
 def test_bad_requests_get_a_clear_4xx_and_nothing_is_published(endpoint, body, content_type, status, reason):
     url, publisher = endpoint
     got, answer, _ = post(f"{url}/webforms", body, content_type)
@@ -92,8 +100,12 @@ def test_health_and_unknown_routes(endpoint):
 
 # -- the X connector ----------------------------------------------------------------------------------------
 def post_line(n: int) -> bytes:
-    return json.dumps({"data": {"id": str(n), "text": f"post {n}", "created_at": "2026-11-26T09:00:00.000Z",
-                                "author_id": "1"}}).encode() + b"\r\n"
+    return (
+        json.dumps(
+            {"data": {"id": str(n), "text": f"post {n}", "created_at": "2026-11-26T09:00:00.000Z", "author_id": "1"}}
+        ).encode()
+        + b"\r\n"
+    )
 
 
 class FakeXServer:
@@ -155,8 +167,16 @@ def test_connector_reconnects_with_xs_backoff_and_loses_nothing_it_was_sent(tmp_
         waits.append(seconds)
 
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "token-123", publisher, tmp_path / "spool",
-                              max_posts=6, backoff=Backoff(), stall_seconds=3, sleep=recording_sleep)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream",
+            "token-123",
+            publisher,
+            tmp_path / "spool",
+            max_posts=6,
+            backoff=Backoff(),
+            stall_seconds=3,
+            sleep=recording_sleep,
+        )
     payloads = [payload for _, payload, _ in publisher.messages]
     assert ids_of(publisher) == ["1", "2", "4", "5"]
     assert b"this is not json" in payloads and b'{"data": {"id": "3", "te' in payloads  # published, not lost
@@ -179,8 +199,15 @@ def test_connector_reopens_a_stalled_connection(tmp_path):
         waits.append(seconds)
 
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=2,
-                              stall_seconds=0.5, sleep=recording_sleep)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream",
+            "t",
+            publisher,
+            tmp_path,
+            max_posts=2,
+            stall_seconds=0.5,
+            sleep=recording_sleep,
+        )
     assert stats.published == 2 and server.connections == 2 and waits == [0.25]
 
 
@@ -193,8 +220,7 @@ def test_bad_token_stops_with_a_clear_error(tmp_path):
 def test_a_refused_backfill_stops_with_a_hint(tmp_path):
     server = FakeXServer([("lines", [post_line(1)]), ("status", 403)])
     with serve_in_thread(server.app()) as url, pytest.raises(XStreamError, match="--backfill-minutes 0"):
-        run_connector(f"{url}/2/tweets/search/stream", "t", RecordingPublisher(), tmp_path, max_posts=2,
-                      sleep=no_sleep)
+        run_connector(f"{url}/2/tweets/search/stream", "t", RecordingPublisher(), tmp_path, max_posts=2, sleep=no_sleep)
 
 
 def test_backoff_schedule_caps():
@@ -206,40 +232,54 @@ def test_backoff_schedule_caps():
     assert backoff.after_http_error(429) == 60.0
 
 
-@pytest.mark.parametrize("line, expected", [
-    (b"\r\n", Line("keep_alive")),
-    (b"", Line("keep_alive")),
-    (post_line(1), Line("post", "1")),
-    (b'{"data": {"id": 42, "text": "x"}}', Line("post", "42")),
-    (b'{"data": {"id": "7", "text": "x"}, "errors": [{"title": "Not Found Error", "resource_type": "user"}]}',
-     Line("post", "7", "with an errors list")),
-    (b'{"errors": [{"title": "ConnectionException"}]}', Line("operational")),
-    (b'{"errors": [{"title": "operational-disconnect", "disconnect_type": "UpstreamOperationalDisconnect"}]}',
-     Line("disconnect")),
-    (b'{"errors": [{"disconnect_type": "UpstreamOperationalDisconnect"}]}', Line("disconnect")),
-    (b'{"errors": 5}', Line("operational", note="errors is not a list of objects")),
-    (b'{"errors": "stream closed"}', Line("operational", note="errors is not a list of objects")),
-    (b'{"errors": [5, null]}', Line("operational", note="errors is not a list of objects")),
-    (b'{"errors": null}', Line("operational", note="errors is not a list of objects")),
-    (b'{"data": 5}', Line("unparsed", note="data is not a post with an id")),
-    (b'{"data": {"text": "no id"}}', Line("unparsed", note="data is not a post with an id")),
-    (b'{"data": {"id": true}}', Line("unparsed", note="data is not a post with an id")),
-    (b'{"matching_rules": []}', Line("unparsed", note="neither data nor errors")),
-    (b"[1]", Line("unparsed", note="a JSON list, not an object")),
-    (b"{oops", Line("unparsed", note="not JSON")),
-    (b"\xff\xfe", Line("unparsed", note="not JSON")),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (b"\r\n", Line("keep_alive")),
+        (b"", Line("keep_alive")),
+        (post_line(1), Line("post", "1")),
+        (b'{"data": {"id": 42, "text": "x"}}', Line("post", "42")),
+        (
+            b'{"data": {"id": "7", "text": "x"}, "errors": [{"title": "Not Found Error", "resource_type": "user"}]}',
+            Line("post", "7", "with an errors list"),
+        ),
+        (b'{"errors": [{"title": "ConnectionException"}]}', Line("operational")),
+        (
+            b'{"errors": [{"title": "operational-disconnect", "disconnect_type": "UpstreamOperationalDisconnect"}]}',
+            Line("disconnect"),
+        ),
+        (b'{"errors": [{"disconnect_type": "UpstreamOperationalDisconnect"}]}', Line("disconnect")),
+        (b'{"errors": 5}', Line("operational", note="errors is not a list of objects")),
+        (b'{"errors": "stream closed"}', Line("operational", note="errors is not a list of objects")),
+        (b'{"errors": [5, null]}', Line("operational", note="errors is not a list of objects")),
+        (b'{"errors": null}', Line("operational", note="errors is not a list of objects")),
+        (b'{"data": 5}', Line("unparsed", note="data is not a post with an id")),
+        (b'{"data": {"text": "no id"}}', Line("unparsed", note="data is not a post with an id")),
+        (b'{"data": {"id": true}}', Line("unparsed", note="data is not a post with an id")),
+        (b'{"matching_rules": []}', Line("unparsed", note="neither data nor errors")),
+        (b"[1]", Line("unparsed", note="a JSON list, not an object")),
+        (b"{oops", Line("unparsed", note="not JSON")),
+        (b"\xff\xfe", Line("unparsed", note="not JSON")),
+    ],
+)
 def test_classify_line(line, expected):
     assert classify_line(line) == expected
 
 
 def test_odd_lines_are_logged_and_counted_never_a_crash(tmp_path, caplog):
-    odd = [b'{"errors": 5}\r\n', b'{"errors": [5]}\r\n', b'{"errors": null}\r\n', b"\r\n", b"\r\n",
-           b'{"data": {"id": "2"}, "errors": [{"title": "Not Found Error"}]}\r\n', b"[1, 2]\r\n", b"\xff\r\n"]
+    odd = [
+        b'{"errors": 5}\r\n',
+        b'{"errors": [5]}\r\n',
+        b'{"errors": null}\r\n',
+        b"\r\n",
+        b"\r\n",
+        b'{"data": {"id": "2"}, "errors": [{"title": "Not Found Error"}]}\r\n',
+        b"[1, 2]\r\n",
+        b"\xff\r\n",
+    ]
     server, publisher = FakeXServer([("lines", [post_line(1), *odd, post_line(3)])]), RecordingPublisher()
     with caplog.at_level(logging.INFO, logger="ingest"), serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=5,
-                              sleep=no_sleep)
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=5, sleep=no_sleep)
     assert ids_of(publisher) == ["1", "2", "3"]
     assert [p for _, p, _ in publisher.messages if not p.startswith(b"{")] == [b"[1, 2]", b"\xff"]
     assert (stats.operational_messages, stats.keep_alives, stats.partial_errors, stats.unparsed) == (3, 2, 1, 2)
@@ -248,13 +288,16 @@ def test_odd_lines_are_logged_and_counted_never_a_crash(tmp_path, caplog):
 
 
 def test_every_reconnect_asks_for_backfill_and_a_replayed_post_is_a_counted_duplicate(tmp_path):
-    script = [("lines", [post_line(1), post_line(2), post_line(3)]),  # then the connection drops
-              ("lines", [post_line(2), post_line(3), post_line(4)]),  # X's backfill replays 2 and 3
-              ("lines", [post_line(4), post_line(5)])]
+    script = [
+        ("lines", [post_line(1), post_line(2), post_line(3)]),  # then the connection drops
+        ("lines", [post_line(2), post_line(3), post_line(4)]),  # X's backfill replays 2 and 3
+        ("lines", [post_line(4), post_line(5)]),
+    ]
     server, publisher = FakeXServer(script), RecordingPublisher()
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=5,
-                              sleep=no_sleep, backfill_minutes=3)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=5, sleep=no_sleep, backfill_minutes=3
+        )
     assert ids_of(publisher) == ["1", "2", "3", "4", "5"]
     assert stats.delivery.duplicates == 3 and stats.delivery.read == 8 and stats.delivery.balanced()
     assert "backfill_minutes" not in server.queries[0]  # a fresh start asks for no replay
@@ -266,16 +309,26 @@ def test_every_reconnect_asks_for_backfill_and_a_replayed_post_is_a_counted_dupl
 def test_backfill_can_be_turned_off_and_is_checked(tmp_path):
     server = FakeXServer([("lines", [post_line(1)]), ("lines", [post_line(2)])])
     with serve_in_thread(server.app()) as url:
-        run_connector(f"{url}/2/tweets/search/stream", "t", RecordingPublisher(), tmp_path, max_posts=2,
-                      sleep=no_sleep, backfill_minutes=0)
+        run_connector(
+            f"{url}/2/tweets/search/stream",
+            "t",
+            RecordingPublisher(),
+            tmp_path,
+            max_posts=2,
+            sleep=no_sleep,
+            backfill_minutes=0,
+        )
     assert all("backfill_minutes" not in query for query in server.queries)
     with pytest.raises(XStreamError, match=r"0 \(off\) to 5"):
         run_connector("http://127.0.0.1:9/x", "t", RecordingPublisher(), tmp_path, backfill_minutes=6)
 
 
 def spooled_ids(spool_dir) -> list[str]:
-    return [json.loads(line)["data"]["id"] for path in sorted(spool_dir.glob("*.jsonl"))
-            for line in path.read_bytes().splitlines()]
+    return [
+        json.loads(line)["data"]["id"]
+        for path in sorted(spool_dir.glob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
 
 
 def test_transport_down_spools_and_the_next_start_sends_the_spool(tmp_path):
@@ -283,8 +336,9 @@ def test_transport_down_spools_and_the_next_start_sends_the_spool(tmp_path):
     publisher.down = True
     server = FakeXServer([("lines", [post_line(n) for n in range(1, 6)])])
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, spool_dir, max_posts=5,
-                              sleep=no_sleep, flush_seconds=0.5)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, spool_dir, max_posts=5, sleep=no_sleep, flush_seconds=0.5
+        )
     assert publisher.messages == []
     assert (stats.delivery.published, stats.delivery.spooled, stats.delivery.lost) == (0, 5, 0)
     assert stats.delivery.balanced() and sorted(spooled_ids(spool_dir)) == ["1", "2", "3", "4", "5"]
@@ -292,8 +346,7 @@ def test_transport_down_spools_and_the_next_start_sends_the_spool(tmp_path):
     publisher.down = False  # the broker is back; the next start replays the spool, then reads X (6, and 3 again)
     server = FakeXServer([("lines", [post_line(3), post_line(6)])])
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, spool_dir, max_posts=1,
-                              sleep=no_sleep)
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, spool_dir, max_posts=1, sleep=no_sleep)
     assert sorted(ids_of(publisher)) == ["1", "2", "3", "4", "5", "6"]
     assert (stats.delivery.recovered, stats.delivery.read, stats.delivery.duplicates) == (5, 2, 1)
     assert (stats.delivery.published, stats.delivery.spooled) == (6, 0) and stats.delivery.balanced()
@@ -315,8 +368,9 @@ def test_an_outage_mid_stream_spools_then_replays_when_the_transport_answers(tmp
     app = web.Application()
     app.router.add_get("/2/tweets/search/stream", outage)
     with serve_in_thread(app) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=9,
-                              sleep=no_sleep, retry_seconds=0.2)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=9, sleep=no_sleep, retry_seconds=0.2
+        )
     assert sorted(ids_of(publisher), key=int) == [str(n) for n in range(1, 10)]
     assert stats.delivery.published == 9 and stats.delivery.spool_writes >= 3 and stats.delivery.spooled == 0
     assert list(tmp_path.glob("*.jsonl")) == []
@@ -328,8 +382,9 @@ def test_a_spool_that_cannot_be_written_makes_each_loss_counted_and_named(tmp_pa
     publisher.down = True
     server = FakeXServer([("lines", [post_line(11), post_line(12)])])
     with caplog.at_level(logging.ERROR, logger="ingest"), serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=2,
-                              sleep=no_sleep, flush_seconds=0.2)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=2, sleep=no_sleep, flush_seconds=0.2
+        )
     assert (stats.delivery.lost, stats.delivery.spooled, stats.delivery.published) == (2, 0, 0)
     assert stats.delivery.balanced()
     assert "post 11 LOST" in caplog.text and "post 12 LOST" in caplog.text
@@ -357,8 +412,9 @@ def test_back_pressure_stops_reading_while_too_much_awaits_confirmation(tmp_path
     publisher = SlowConfirmations()
     server = FakeXServer([("lines", [post_line(n) for n in range(1, 10)])])
     with serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=9,
-                              sleep=no_sleep, max_in_flight=3)
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=9, sleep=no_sleep, max_in_flight=3
+        )
     assert publisher.most_waiting == 3 and stats.paused_seconds > 0
     assert stats.delivery.published == 9 and stats.delivery.balanced()
 
@@ -400,12 +456,12 @@ def test_a_spool_left_by_a_crash_mid_replay_is_sent_once_and_a_torn_last_line_is
     # a process died while replaying: its segment still holds 1 and 2, which it had also spooled again (2 with
     # 3) when the broker failed; and the current file's last append was cut short by the crash
     (tmp_path / "replay-1.jsonl").write_bytes(post_line(1).rstrip() + b"\n" + post_line(2).rstrip() + b"\n")
-    (tmp_path / "spool.jsonl").write_bytes(post_line(2).rstrip() + b"\n" + post_line(3).rstrip() + b"\n"
-                                           + b'{"data": {"id": "4", "te')
+    (tmp_path / "spool.jsonl").write_bytes(
+        post_line(2).rstrip() + b"\n" + post_line(3).rstrip() + b"\n" + b'{"data": {"id": "4", "te'
+    )
     publisher, server = RecordingPublisher(), FakeXServer([("lines", [post_line(5)])])
     with caplog.at_level(logging.WARNING, logger="ingest"), serve_in_thread(server.app()) as url:
-        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=1,
-                              sleep=no_sleep)
+        stats = run_connector(f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=1, sleep=no_sleep)
     assert ids_of(publisher) == ["1", "2", "3", "5"]
     assert b'{"data": {"id": "4", "te' in [payload for _, payload, _ in publisher.messages]  # kept, verbatim
     assert (stats.delivery.recovered, stats.delivery.duplicates, stats.delivery.published) == (5, 1, 5)

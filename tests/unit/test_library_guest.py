@@ -1,6 +1,7 @@
 """A library is a guest in its host's process: importing the public transforms and building and running a
 pipeline of them leaves the garbage collector, the exit hooks, ``sys.stderr`` and the signal handlers as they were.
 Run in a fresh interpreter, so that nothing the test runner did before counts."""
+
 import subprocess
 import sys
 
@@ -61,24 +62,28 @@ def test_importing_and_running_our_transforms_changes_nothing_process_wide():
 def test_importing_the_package_or_its_beam_free_modules_imports_no_beam():
     """``import transforms`` is cheap and Beam-free (the public names load on first use), so the web-form
     endpoint, which imports ``transforms.cleaning``, stays without Beam; a public name loads its module."""
-    code = ("import sys\n"
-            "import transforms, transforms.cleaning, transforms.validation\n"
-            "assert 'apache_beam' not in sys.modules, 'Beam imported'\n"
-            "assert set(transforms.__all__) <= set(dir(transforms))\n"
-            "from transforms import Clean\n"
-            "assert 'apache_beam' in sys.modules and Clean.__module__ == 'transforms.stages'\n"
-            "print('ok')\n")
+    code = (
+        "import sys\n"
+        "import transforms, transforms.cleaning, transforms.validation\n"
+        "assert 'apache_beam' not in sys.modules, 'Beam imported'\n"
+        "assert set(transforms.__all__) <= set(dir(transforms))\n"
+        "from transforms import Clean\n"
+        "assert 'apache_beam' in sys.modules and Clean.__module__ == 'transforms.stages'\n"
+        "print('ok')\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 def test_a_worker_tunes_its_collector_only_when_its_environment_asks():
-    code = ("import gc, os\n"
-            "from transforms.garbage_collection import RECORD_WORK_THRESHOLDS, tune_worker_if_asked\n"
-            "os.environ.pop('COMPLAINTS_WORKER_GC_TUNING', None)\n"
-            "assert not tune_worker_if_asked() and gc.get_threshold() != RECORD_WORK_THRESHOLDS\n"
-            "os.environ['COMPLAINTS_WORKER_GC_TUNING'] = '1'\n"
-            "assert tune_worker_if_asked() and gc.get_threshold() == RECORD_WORK_THRESHOLDS\n"
-            "print('ok')\n")
+    code = (
+        "import gc, os\n"
+        "from transforms.garbage_collection import RECORD_WORK_THRESHOLDS, tune_worker_if_asked\n"
+        "os.environ.pop('COMPLAINTS_WORKER_GC_TUNING', None)\n"
+        "assert not tune_worker_if_asked() and gc.get_threshold() != RECORD_WORK_THRESHOLDS\n"
+        "os.environ['COMPLAINTS_WORKER_GC_TUNING'] = '1'\n"
+        "assert tune_worker_if_asked() and gc.get_threshold() == RECORD_WORK_THRESHOLDS\n"
+        "print('ok')\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]

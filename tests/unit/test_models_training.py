@@ -1,4 +1,5 @@
 """Training and evaluation on a small labelled fixture made here, and the trained model in the pipeline."""
+
 import csv
 import json
 
@@ -8,6 +9,7 @@ from models.datasets import DatasetError, load_label_map, load_labelled_file, ne
 from models.evaluation import classification_metrics, majority_baseline
 from tests.support.cli import run_cli
 from tests.support.models import write_fixture
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -59,9 +61,22 @@ def test_shipped_models_are_refitted_on_all_examples_unless_asked_not_to(trained
 
 def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_path):
     output = tmp_path / "metrics.json"
-    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]),
-                     "--input", str(trained["data"] / "fixture.labelled.csv"), "--text-column", "text",
-                     "--label-column", "sentiment", "--target", "sentiment", "--output", str(output))
+    result = run_cli(
+        "model",
+        "evaluate",
+        "--model-dir",
+        str(trained["models"]),
+        "--input",
+        str(trained["data"] / "fixture.labelled.csv"),
+        "--text-column",
+        "text",
+        "--label-column",
+        "sentiment",
+        "--target",
+        "sentiment",
+        "--output",
+        str(output),
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(output.read_text())
     assert {"macro_f1", "per_class", "confusion"} <= set(metrics)
@@ -71,9 +86,20 @@ def test_evaluate_prints_and_writes_metrics_for_any_labelled_file(trained, tmp_p
 def test_evaluate_separates_rows_the_model_was_trained_on(trained, tmp_path):
     # the fixture itself: every row was a training text (the shipped models are refitted on all of it)
     seen_file = tmp_path / "seen.json"
-    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]),
-                     "--input", str(trained["data"] / "fixture.labelled.csv"), "--text-column", "text",
-                     "--label-column", "category", "--output", str(seen_file))
+    result = run_cli(
+        "model",
+        "evaluate",
+        "--model-dir",
+        str(trained["models"]),
+        "--input",
+        str(trained["data"] / "fixture.labelled.csv"),
+        "--text-column",
+        "text",
+        "--label-column",
+        "category",
+        "--output",
+        str(seen_file),
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(seen_file.read_text())["rows_seen_in_training"] == 600
     assert "not a held-out evaluation" in result.stdout
@@ -89,8 +115,20 @@ def test_evaluate_separates_rows_the_model_was_trained_on(trained, tmp_path):
         writer.writerow(["my bill shows a charge I never agreed to", "Billing"])
         writer.writerow(["no signal anywhere in town since monday", "Network"])
     mixed_file = tmp_path / "mixed.json"
-    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
-                     "--text-column", "text", "--label-column", "category", "--output", str(mixed_file))
+    result = run_cli(
+        "model",
+        "evaluate",
+        "--model-dir",
+        str(trained["models"]),
+        "--input",
+        str(mixed),
+        "--text-column",
+        "text",
+        "--label-column",
+        "category",
+        "--output",
+        str(mixed_file),
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(mixed_file.read_text())
     assert metrics["rows_seen_in_training"] == 1 and metrics["unseen_rows"]["examples"] == 2
@@ -99,29 +137,56 @@ def test_evaluate_separates_rows_the_model_was_trained_on(trained, tmp_path):
 
 def test_batch_with_a_model_dir_stamps_its_version(trained, generated_day, tmp_path):
 
-    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path),
-                     "--date", generated_day["date"], "--model-dir", str(trained["models"]), "--quiet")
+    result = run_cli(
+        "batch",
+        "--input-dir",
+        str(generated_day["dir"]),
+        "--output-dir",
+        str(tmp_path),
+        "--date",
+        generated_day["date"],
+        "--model-dir",
+        str(trained["models"]),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     from tests.support.warehouse import read_table
 
-    versions = set(read_table(tmp_path / "warehouse" / "complaints", ["model_version"])
-                   .column("model_version").to_pylist())
+    versions = set(
+        read_table(tmp_path / "warehouse" / "complaints", ["model_version"]).column("model_version").to_pylist()
+    )
     assert versions == {trained["card"]["version"]}
 
 
-@pytest.mark.parametrize("setup,message", [
-    (lambda d: None, "not a model directory"),
-    (lambda d: (d / "model_card.json").write_text('{"version": "v", "models": {}}'), "incomplete or corrupted"),
-    (lambda d: ((d / "model_card.json").write_text(
-        '{"version": "v", "models": {"category": {"file": "c.joblib"}, "sentiment": {"file": "s.joblib"}}}'),
-        (d / "c.joblib").write_bytes(b"not a pickle")), "incomplete or corrupted"),
-])
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda d: None, "not a model directory"),
+        (lambda d: (d / "model_card.json").write_text('{"version": "v", "models": {}}'), "incomplete or corrupted"),
+        (
+            lambda d: (
+                (d / "model_card.json").write_text(
+                    '{"version": "v", "models": {"category": {"file": "c.joblib"}, "sentiment": {"file": "s.joblib"}}}'
+                ),
+                (d / "c.joblib").write_bytes(b"not a pickle"),
+            ),
+            "incomplete or corrupted",
+        ),
+    ],
+)
 def test_a_bad_model_directory_fails_at_start_up_with_one_line(setup, message, generated_day, tmp_path):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     setup(model_dir)
-    result = run_cli("batch", "--input-dir", str(generated_day["dir"]), "--output-dir", str(tmp_path / "out"),
-                     "--model-dir", str(model_dir))
+    result = run_cli(
+        "batch",
+        "--input-dir",
+        str(generated_day["dir"]),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--model-dir",
+        str(model_dir),
+    )
     assert result.returncode == 3
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "running" not in result.stderr  # refused before the pipeline started
@@ -169,16 +234,23 @@ def test_generator_labels_are_training_data_but_alone_lack_sentiment(generated_d
     assert len(rows) > 1000 and {r["category"] for r in rows} == {"Network", "Billing", "Customer Service", "Other"}
     result = run_cli("model", "train", "--data", str(generated_day["dir"] / "_truth"), "--output-dir", str(tmp_path))
     assert result.returncode == 3
-    assert result.stderr.strip() == ("complaints model train: not enough sentiment labels to train on (need at least "
-                                     "two classes); add a labelled dataset with a sentiment column")
+    assert result.stderr.strip() == (
+        "complaints model train: not enough sentiment labels to train on (need at least "
+        "two classes); add a labelled dataset with a sentiment column"
+    )
 
 
 def test_lexicon_features_measure_positive_and_negative_vocabulary():
     from models.lexicon import LexiconFeatures
 
     features = LexiconFeatures().fit([])
-    rows = features.transform(["thank you so much, great help and very happy", "terrible awful service, I hate it",
-                               "my sim card was moved to the new phone"]).toarray()
+    rows = features.transform(
+        [
+            "thank you so much, great help and very happy",
+            "terrible awful service, I hate it",
+            "my sim card was moved to the new phone",
+        ]
+    ).toarray()
     happy, angry, neutral = rows
     assert happy[0] > 0 and happy[1] == 0 and happy[5] == 1.0  # positive only
     assert angry[1] > 0 and angry[0] == 0 and angry[6] == 1.0  # negative only
@@ -201,7 +273,7 @@ def test_the_routing_threshold_is_the_lowest_that_keeps_routed_predictions_preci
     # with the default margin, 1 right of 1 is too little evidence of 90%; 95 right of the top 100 is enough
     assert routing_threshold(confidences, correct, precision=0.9)["coverage"] == 0
     many = [1 - n / 1000 for n in range(200)]
-    right = [n < 100 and n % 20 != 0 or n >= 100 and n % 2 == 0 for n in range(200)]  # 95 of the top 100
+    right = [(n < 100 and n % 20 != 0) or (n >= 100 and n % 2 == 0) for n in range(200)]  # 95 of the top 100
     chosen = routing_threshold(many, right, precision=0.9)
     assert chosen["precision_lower_bound"] >= 0.9 and chosen["precision"] > 0.9
     assert 0.45 < chosen["coverage"] < 0.55  # where the top half ends: below it only half are right
@@ -223,14 +295,28 @@ def test_the_card_and_evaluate_report_precision_and_coverage_at_the_routing_thre
     with open(mixed, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "category"])
-        for text, category in [("my bill shows a charge I never agreed to", "Billing"),
-                               ("no signal anywhere in town since monday", "Network"),
-                               ("the agent on the phone was rude to me", "Customer Service"),
-                               ("where is your nearest shop", "Other")]:
+        for text, category in [
+            ("my bill shows a charge I never agreed to", "Billing"),
+            ("no signal anywhere in town since monday", "Network"),
+            ("the agent on the phone was rude to me", "Customer Service"),
+            ("where is your nearest shop", "Other"),
+        ]:
             writer.writerow([text, category])
     output = tmp_path / "metrics.json"
-    result = run_cli("model", "evaluate", "--model-dir", str(trained["models"]), "--input", str(mixed),
-                     "--text-column", "text", "--label-column", "category", "--output", str(output))
+    result = run_cli(
+        "model",
+        "evaluate",
+        "--model-dir",
+        str(trained["models"]),
+        "--input",
+        str(mixed),
+        "--text-column",
+        "text",
+        "--label-column",
+        "category",
+        "--output",
+        str(output),
+    )
     assert result.returncode == 0, result.stderr
     reported = json.loads(output.read_text())["routing"]
     assert reported["threshold"] == routing["threshold"] and reported["examples"] == 4

@@ -1,5 +1,6 @@
 """What the schedules run besides the pipelines: ``complaints alert``, the model registry (``complaints model
 promote|rollback``) and the lake's retention (``complaints warehouse maintain``)."""
+
 import http.server
 import json
 import os
@@ -11,13 +12,20 @@ import pytest
 
 from models import registry
 from tests.support.cli import run_cli
-from tests.support.paths import REPO
 from tests.support.models import write_fixture
+from tests.support.paths import REPO
 
 
 def _alert(*args, stdin="", env=None):
-    return subprocess.run([sys.executable, "-m", "beam_pipelines", "alert", *args], input=stdin, text=True,
-                          capture_output=True, cwd=REPO, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "beam_pipelines", "alert", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 @pytest.fixture()
@@ -26,8 +34,9 @@ def webhook():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
-            received.append((self.headers["Content-Type"],
-                             json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            received.append(
+                (self.headers["Content-Type"], json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            )
             self.send_response(200)
             self.end_headers()
 
@@ -55,7 +64,7 @@ def test_alert_posts_the_json_payload_to_the_profiles_webhook(webhook, tmp_path)
 def test_alert_without_a_webhook_prints_and_an_unreachable_one_prints_and_fails(tmp_path):
     printed = _alert("--message", "feed silent")
     assert printed.returncode == 0 and printed.stdout.startswith("ALERT ")
-    assert json.loads(printed.stdout[len("ALERT "):])["message"] == "feed silent"
+    assert json.loads(printed.stdout[len("ALERT ") :])["message"] == "feed silent"
     unreachable = _alert("--message", "x", env={"COMPLAINTS_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/none"})
     assert unreachable.returncode == 4 and "ALERT " in unreachable.stdout  # not lost: in the log
     assert unreachable.stderr.count("\n") == 1 and "did not take the alert" in unreachable.stderr
@@ -109,8 +118,16 @@ def test_promote_model_scores_real_models_on_the_held_out_file(tmp_path):
     write_fixture(tmp_path / "holdout.csv", count=200, seed=99)
     trained = run_cli("model", "train", "--data", str(tmp_path / "train"), "--output-dir", str(tmp_path / "candidate"))
     assert trained.returncode == 0, trained.stderr[-2000:]
-    result = run_cli("model", "promote", "--candidate", str(tmp_path / "candidate"), "--registry",
-                     str(tmp_path / "models"), "--holdout", str(tmp_path / "holdout.csv"))
+    result = run_cli(
+        "model",
+        "promote",
+        "--candidate",
+        str(tmp_path / "candidate"),
+        "--registry",
+        str(tmp_path / "models"),
+        "--holdout",
+        str(tmp_path / "holdout.csv"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     decision = json.loads(result.stdout.strip().splitlines()[-1])
     assert decision["serving"]["model_version"].startswith("rules-")
@@ -159,6 +176,7 @@ def test_the_supervisor_reads_back_the_run_id_a_flink_job_name_carries():
 def test_supervise_stream_refuses_flags_it_chooses_itself_and_a_stream_without_output():
     result = run_cli("stream", "supervise", "--", "--transport", "kafka", "--output-dir", "out", "--run-id", "x")
     assert result.returncode == 2 and "--run-id is chosen by the supervisor" in result.stderr
-    result = run_cli("stream", "supervise", "--flink-rest", "http://127.0.0.1:9", "--", "--transport", "kafka",
-                     "--output-dir", "out")
+    result = run_cli(
+        "stream", "supervise", "--flink-rest", "http://127.0.0.1:9", "--", "--transport", "kafka", "--output-dir", "out"
+    )
     assert result.returncode == 4 and "cannot be reached" in result.stderr and "Traceback" not in result.stderr

@@ -1,34 +1,57 @@
 """The pipelines' typed options: one definition for the CLI and for launchers that speak Beam's flags."""
+
 import datetime as dt
 from types import SimpleNamespace
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipelines.options import (BatchOptions, ComplaintsOptions, OptionsError, StreamOptions, check_batch,
-                                    check_stream)
+from beam_pipelines.options import (
+    BatchOptions,
+    ComplaintsOptions,
+    OptionsError,
+    StreamOptions,
+    check_batch,
+    check_stream,
+)
 
 
 def test_beam_spellings_and_cli_spellings_set_the_same_options():
-    options = PipelineOptions(["--input_dir=/in", "--output-dir=/out", "--date=2026-11-26", "--batch_id=b1",
-                               "--transport=kafka", "--kafka_bootstrap_servers=broker:9092", "--window_seconds=30"])
-    batch, common, stream = (options.view_as(BatchOptions), options.view_as(ComplaintsOptions),
-                             options.view_as(StreamOptions))
+    options = PipelineOptions(
+        [
+            "--input_dir=/in",
+            "--output-dir=/out",
+            "--date=2026-11-26",
+            "--batch_id=b1",
+            "--transport=kafka",
+            "--kafka_bootstrap_servers=broker:9092",
+            "--window_seconds=30",
+        ]
+    )
+    batch, common, stream = (
+        options.view_as(BatchOptions),
+        options.view_as(ComplaintsOptions),
+        options.view_as(StreamOptions),
+    )
     assert (batch.input_dir, common.output_dir, batch.batch_id) == ("/in", "/out", "b1")
-    values = SimpleNamespace(input_dir=batch.input_dir, output_dir=common.output_dir, date=batch.date,
-                             batch_id=batch.batch_id)
+    values = SimpleNamespace(
+        input_dir=batch.input_dir, output_dir=common.output_dir, date=batch.date, batch_id=batch.batch_id
+    )
     assert check_batch(values) == dt.date(2026, 11, 26)
     assert (stream.kafka_bootstrap_servers, stream.window_seconds) == ("broker:9092", 30)
     # Beam's own options are untouched by ours (its Kafka Streams runner owns --bootstrap_servers)
     assert options.get_all_options()["bootstrap_servers"] == "localhost:9092"
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"input_dir": None}, "--input-dir is required"),
-    ({"date": "26/11/2026"}, "invalid date"),
-    ({"batch_id": "2026-11-26/retry"}, "--batch-id"),
-    ({"batch_id": "../../x"}, "--batch-id"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"input_dir": None}, "--input-dir is required"),
+        ({"date": "26/11/2026"}, "invalid date"),
+        ({"batch_id": "2026-11-26/retry"}, "--batch-id"),
+        ({"batch_id": "../../x"}, "--batch-id"),
+    ],
+)
 def test_batch_options_are_checked_up_front(values, message):
     given = {"input_dir": "/in", "output_dir": "/out", "date": None, "batch_id": None, **values}
     with pytest.raises(OptionsError, match=message):
@@ -36,9 +59,17 @@ def test_batch_options_are_checked_up_front(values, message):
 
 
 def test_stream_options_are_checked_up_front():
-    values = {"output_dir": "/out", "transport": "kafka", "max_records": None, "model_watch_seconds": 60,
-              "window_seconds": 60, "dedupe_horizon": None, "shards": 1, "allowed_lateness": -1,
-              "early_firing_count": None}
+    values = {
+        "output_dir": "/out",
+        "transport": "kafka",
+        "max_records": None,
+        "model_watch_seconds": 60,
+        "window_seconds": 60,
+        "dedupe_horizon": None,
+        "shards": 1,
+        "allowed_lateness": -1,
+        "early_firing_count": None,
+    }
     with pytest.raises(OptionsError, match="--allowed-lateness: expected zero or more, got -1"):
         check_stream(SimpleNamespace(**values))
     check_stream(SimpleNamespace(**{**values, "allowed_lateness": 0}))

@@ -1,6 +1,7 @@
 """Property: whatever a record holds, each channel's parser returns a complaint or raises ``RecordError``, never
 another exception; and a complaint it returns goes through cleaning, validation and enrichment into a row that
 the warehouse's Arrow schema accepts (a tweet whose ``lang`` was ``false`` once failed the whole run there)."""
+
 import json
 
 import pytest
@@ -27,10 +28,15 @@ SCHEMA = schemas.arrow_schema("Complaint")
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63 - 1) | st.floats(allow_nan=False)
-    | st.text(max_size=40) | st.sampled_from(["2026-11-20T10:00:00Z", "2026-11-20 10:00:00", "+2348031234567"]),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["2026-11-20T10:00:00Z", "2026-11-20 10:00:00", "+2348031234567"]),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 def through_the_pipeline(parse, raw_record) -> None:
@@ -46,27 +52,58 @@ def through_the_pipeline(parse, raw_record) -> None:
 
 @PROPERTY
 @given(st.binary(max_size=300))
-@pytest.mark.parametrize("source, parse, name", [
-    ("twitter", parse_tweet, "t.jsonl"), ("webform", parse_webform, "w.jsonl"), ("webform", parse_webform, "w.form"),
-    ("sms", parse_sms_part, "s.txt"), ("phone", parse_call, "c.xml")])
+@pytest.mark.parametrize(
+    "source, parse, name",
+    [
+        ("twitter", parse_tweet, "t.jsonl"),
+        ("webform", parse_webform, "w.jsonl"),
+        ("webform", parse_webform, "w.form"),
+        ("sms", parse_sms_part, "s.txt"),
+        ("phone", parse_call, "c.xml"),
+    ],
+)
 def test_arbitrary_bytes_are_a_complaint_or_a_record_error(source, parse, name, data):
     through_the_pipeline(parse, make_raw(source, data, source_file=name))
 
 
 @PROPERTY
-@given(id_=json_values, text=json_values, created=json_values, lang=json_values, author=json_values,
-       referenced=json_values, includes=json_values)
-def test_tweets_with_any_json_values_are_a_complaint_or_a_record_error(id_, text, created, lang, author,
-                                                                        referenced, includes):
-    payload = {"data": {"id": id_, "text": text, "created_at": created, "lang": lang, "author_id": author,
-                        "referenced_tweets": referenced}, "includes": includes}
+@given(
+    id_=json_values,
+    text=json_values,
+    created=json_values,
+    lang=json_values,
+    author=json_values,
+    referenced=json_values,
+    includes=json_values,
+)
+def test_tweets_with_any_json_values_are_a_complaint_or_a_record_error(
+    id_, text, created, lang, author, referenced, includes
+):
+    payload = {
+        "data": {
+            "id": id_,
+            "text": text,
+            "created_at": created,
+            "lang": lang,
+            "author_id": author,
+            "referenced_tweets": referenced,
+        },
+        "includes": includes,
+    }
     through_the_pipeline(parse_tweet, make_raw("twitter", json.dumps(payload)))
 
 
 @PROPERTY
-@given(submission=json_values, submitted=json_values, fields=st.dictionaries(
-    st.sampled_from(["full_name", "email", "phone", "account_number", "topic", "subject", "message", "x"]),
-    json_values, max_size=7) | json_values)
+@given(
+    submission=json_values,
+    submitted=json_values,
+    fields=st.dictionaries(
+        st.sampled_from(["full_name", "email", "phone", "account_number", "topic", "subject", "message", "x"]),
+        json_values,
+        max_size=7,
+    )
+    | json_values,
+)
 def test_web_forms_with_any_json_values_are_a_complaint_or_a_record_error(submission, submitted, fields):
     payload = {"submission_id": submission, "submitted_at": submitted, "fields": fields}
     through_the_pipeline(parse_webform, make_raw("webform", json.dumps(payload), source_file="w.jsonl"))
@@ -103,8 +140,9 @@ def test_customer_rows_with_any_values_are_a_profile_or_a_record_error(values):
     csv.writer(line).writerow(values)
     header = "account_number,msisdn,email,twitter_handle,full_name,segment,region,plan,tenure_months"
     try:
-        parse_customer(make_raw("customers", line.getvalue().rstrip("\r\n"), source_file="c.csv",
-                                attributes={"header": header}))
+        parse_customer(
+            make_raw("customers", line.getvalue().rstrip("\r\n"), source_file="c.csv", attributes={"header": header})
+        )
     except RecordError:
         pass
 
@@ -117,9 +155,17 @@ def test_a_tweet_whose_lang_is_not_text_is_a_dead_letter_with_a_reason(lang):
     assert error.value.error_type == "invalid_field" and "data.lang" in error.value.message
 
 
-@pytest.mark.parametrize("tweet_id, accepted", [("1900000000000000005", True), (1900000000000000005, True),
-                                                (1.9000000000000005e18, False), (True, False), ([1], False),
-                                                ({"id": 1}, False)])
+@pytest.mark.parametrize(
+    "tweet_id, accepted",
+    [
+        ("1900000000000000005", True),
+        (1900000000000000005, True),
+        (1.9000000000000005e18, False),
+        (True, False),
+        ([1], False),
+        ({"id": 1}, False),
+    ],
+)
 def test_ids_are_exact_text_or_refused(tweet_id, accepted):
     payload = {"data": {"id": tweet_id, "text": "no signal", "created_at": "2026-11-20T10:00:00Z"}}
     raw = make_raw("twitter", json.dumps(payload))

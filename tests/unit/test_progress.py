@@ -21,6 +21,7 @@ def test_reporter_prints_when_the_staged_output_grows(tmp_path):
     with ProgressReporter(str(tmp_path), input_files=4, shards=8, interval=0.05, stream=stream):
         (lake / "b1-sms_a.txt-00000.jsonl").write_text("{}\n")
         import time
+
         deadline = time.monotonic() + 5
         while "1 of 4 channel files read" not in stream.getvalue() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -36,14 +37,28 @@ def test_stream_progress_counts_the_committed_rows_of_its_own_run(tmp_path):
     from warehouse.commit import write_rows
 
     config = CatalogConfig(str(tmp_path / "warehouse"))
-    now = dt.datetime(2026, 11, 26, 9, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 26, 9, tzinfo=dt.UTC)
 
     def commit(run_id, outcome, count, minute=0, pane=0):
         window = now + dt.timedelta(minutes=minute)
-        write_rows(config, tables.STREAM_COUNTS, [{
-            "stream_id": "s", "run_id": run_id, "source": "twitter", "outcome": outcome, "reason": "",
-            "count": count, "written_at": now, "written_date": now.date(), "window_start": window,
-            "pane_index": pane}])
+        write_rows(
+            config,
+            tables.STREAM_COUNTS,
+            [
+                {
+                    "stream_id": "s",
+                    "run_id": run_id,
+                    "source": "twitter",
+                    "outcome": outcome,
+                    "reason": "",
+                    "count": count,
+                    "written_at": now,
+                    "written_date": now.date(),
+                    "window_start": window,
+                    "pane_index": pane,
+                }
+            ],
+        )
 
     progress = StreamProgress(str(tmp_path), "run-1")
     assert progress.refresh() is False  # no table yet

@@ -1,4 +1,5 @@
 """Serving logic without a server: keys, cursors, periods, spreadsheet safety, phrases, forecasting pieces."""
+
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -8,21 +9,23 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from models import forecast
 from serving import queries
 from serving.auth import ApiKeys, KeyFileError
 from serving.phrases import distinctive_phrases
 from serving.query import QueryRefused, check_read_only
 from serving.report import period_containing, spreadsheet_safe
 from serving.warehouse import Warehouse
-from models import forecast
 
 
 # -- API keys ------------------------------------------------------------------------------------------------------
 def test_key_file_with_a_hash_and_an_environment_key(tmp_path):
     path = tmp_path / "keys.toml"
-    path.write_text(f'[[keys]]\nname = "crm"\nsha256 = "{hashlib.sha256(b"s3cret").hexdigest()}"\n'
-                    'scopes = ["complaints", "aggregates"]\n\n'
-                    '[[keys]]\nname = "board"\nkey_env = "BOARD_KEY"\nscopes = ["aggregates"]\n')
+    path.write_text(
+        f'[[keys]]\nname = "crm"\nsha256 = "{hashlib.sha256(b"s3cret").hexdigest()}"\n'
+        'scopes = ["complaints", "aggregates"]\n\n'
+        '[[keys]]\nname = "board"\nkey_env = "BOARD_KEY"\nscopes = ["aggregates"]\n'
+    )
     keys = ApiKeys.from_file(str(path), environ={"BOARD_KEY": "b0ard"})
     assert keys.client_for("s3cret").name == "crm"
     assert keys.client_for("b0ard").scopes == frozenset({"aggregates"})
@@ -31,12 +34,17 @@ def test_key_file_with_a_hash_and_an_environment_key(tmp_path):
         ApiKeys.from_file(str(path), environ={})
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('[[keys]]\nname = "x"\nsha256 = "abc"\nscopes = ["aggregates"]\n', "64 hex digits"),
-    ('[[keys]]\nname = "x"\nsha256 = "' + "0" * 64 + '"\nscopes = ["admin"]\n', "needs scopes"),
-    ('[[keys]]\nscopes = ["aggregates"]\n', "needs a name"),
-    ('[[keys]]\nname = "x"\nscopes = ["aggregates"]\n', "needs sha256 or key_env"),
-    ("keys = [", "not readable TOML"), ("", "no [[keys]]")])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[[keys]]\nname = "x"\nsha256 = "abc"\nscopes = ["aggregates"]\n', "64 hex digits"),
+        ('[[keys]]\nname = "x"\nsha256 = "' + "0" * 64 + '"\nscopes = ["admin"]\n', "needs scopes"),
+        ('[[keys]]\nscopes = ["aggregates"]\n', "needs a name"),
+        ('[[keys]]\nname = "x"\nscopes = ["aggregates"]\n', "needs sha256 or key_env"),
+        ("keys = [", "not readable TOML"),
+        ("", "no [[keys]]"),
+    ],
+)
 def test_bad_key_files_are_refused_with_the_reason(tmp_path, text, problem):
     path = tmp_path / "keys.toml"
     path.write_text(text)
@@ -46,7 +54,7 @@ def test_bad_key_files_are_refused_with_the_reason(tmp_path, text, problem):
 
 # -- pagination, periods, spreadsheets ---------------------------------------------------------------------------------
 def test_cursor_round_trips_and_foreign_cursors_are_refused():
-    moment = dt.datetime(2026, 11, 25, 10, 11, 12, 345678, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 11, 25, 10, 11, 12, 345678, tzinfo=dt.UTC)
     assert queries.decode_cursor(queries.encode_cursor(moment, "tw-abc")) == (moment, "tw-abc")
     for foreign in ("abc", "W10", "WzEuNSwgIngiXQ", "eyJhIjogMX0"):
         with pytest.raises(queries.BadCursor):
@@ -63,10 +71,24 @@ def test_periods_cover_whole_weeks_and_months():
     assert day.previous().start == dt.date(2025, 12, 31)
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("=1+1", "'=1+1"), ("+234803", "'+234803"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
-    ("\rx", "'\rx"), ("plain text", "plain text"), (" =not first", " =not first"), (-2, -2), (3.5, 3.5),
-    (None, None), (["a", "=b"], "a; =b"), (["=a"], "'=a")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("=1+1", "'=1+1"),
+        ("+234803", "'+234803"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain text", "plain text"),
+        (" =not first", " =not first"),
+        (-2, -2),
+        (3.5, 3.5),
+        (None, None),
+        (["a", "=b"], "a; =b"),
+        (["=a"], "'=a"),
+    ],
+)
 def test_spreadsheet_safe_cells(value, expected):
     assert spreadsheet_safe(value) == expected
 
@@ -76,7 +98,9 @@ def test_read_only_queries_pass(sql):
     check_read_only(sql)
 
 
-@pytest.mark.parametrize("sql", ["INSERT INTO t VALUES (1)", "ATTACH 'x.db'", "PRAGMA version", "", "SELECT 1; DROP TABLE t"])
+@pytest.mark.parametrize(
+    "sql", ["INSERT INTO t VALUES (1)", "ATTACH 'x.db'", "PRAGMA version", "", "SELECT 1; DROP TABLE t"]
+)
 def test_anything_else_is_refused(sql):
     with pytest.raises(QueryRefused):
         check_read_only(sql)
@@ -86,17 +110,27 @@ def test_anything_else_is_refused(sql):
 def test_warehouse_reads_committed_snapshots_only_and_tables_that_do_not_exist_yet_are_empty(tmp_path):
     from tests.support.warehouse import add_rows
 
-    row = {"alert_id": "a1", "scope": "all", "minute_start": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc),
-           "window_seconds": 60, "complaints": 50, "baseline_mean": 4.0, "baseline_stddev": 1.0, "threshold": 12.0,
-           "severity": "critical", "detected_at": dt.datetime(2026, 11, 25, 10, 1, tzinfo=dt.timezone.utc),
-           "alert_date": dt.date(2026, 11, 25)}
+    row = {
+        "alert_id": "a1",
+        "scope": "all",
+        "minute_start": dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC),
+        "window_seconds": 60,
+        "complaints": 50,
+        "baseline_mean": 4.0,
+        "baseline_stddev": 1.0,
+        "threshold": 12.0,
+        "severity": "critical",
+        "detected_at": dt.datetime(2026, 11, 25, 10, 1, tzinfo=dt.UTC),
+        "alert_date": dt.date(2026, 11, 25),
+    }
     assert Warehouse(tmp_path, refresh_seconds=0).scalar("SELECT count(*) FROM alerts") == 0  # no catalog yet
     add_rows(tmp_path, "alerts", [row])
     target = tmp_path / "alerts" / "alert_date=2026-11-25"
     (target / "written-not-committed.parquet").write_bytes(b"a data file no snapshot has yet")
     warehouse = Warehouse(tmp_path, refresh_seconds=0)
-    assert warehouse.rows("SELECT alert_id, alert_date FROM alerts") == [{"alert_id": "a1",
-                                                                          "alert_date": dt.date(2026, 11, 25)}]
+    assert warehouse.rows("SELECT alert_id, alert_date FROM alerts") == [
+        {"alert_id": "a1", "alert_date": dt.date(2026, 11, 25)}
+    ]
     assert warehouse.scalar("SELECT count(*) FROM complaints") == 0
     assert "event_date" in [r["column_name"] for r in warehouse.rows("DESCRIBE complaints")]
     add_rows(tmp_path, "alerts", [{**row, "alert_id": "a2"}])
@@ -116,10 +150,24 @@ def test_warehouse_reads_committed_snapshots_only_and_tables_that_do_not_exist_y
 
 # -- phrases ----------------------------------------------------------------------------------------------------------
 def test_distinctive_phrases_are_the_ones_a_category_owns():
-    texts = {"Network": ["no signal in Lekki since morning", "no signal at home again", "network down no signal",
-                         "calls dropping and no signal", "my data is slow today"] * 3,
-             "Billing": ["charged twice for my bundle", "refund my airtime please", "charged twice this month",
-                         "airtime deducted and charged twice", "my data is slow today"] * 3}
+    texts = {
+        "Network": [
+            "no signal in Lekki since morning",
+            "no signal at home again",
+            "network down no signal",
+            "calls dropping and no signal",
+            "my data is slow today",
+        ]
+        * 3,
+        "Billing": [
+            "charged twice for my bundle",
+            "refund my airtime please",
+            "charged twice this month",
+            "airtime deducted and charged twice",
+            "my data is slow today",
+        ]
+        * 3,
+    }
     ranked = distinctive_phrases(texts, top=3, min_count=3)
     assert ranked["Network"][0]["phrase"] in ("signal", "no signal")
     assert "charged twice" in [p["phrase"] for p in ranked["Billing"]] or ranked["Billing"][0]["phrase"] == "charged"
@@ -128,10 +176,18 @@ def test_distinctive_phrases_are_the_ones_a_category_owns():
 
 
 def test_phrases_leave_out_filler_words_and_list_each_phrase_once_in_its_longest_form():
-    network = ["my home fibre keeps dropping every evening", "home fibre shows red light all week",
-               "the home fibre router keeps blinking this week", "home fibre down again, modem shows los"] * 6
-    care = ["passed between agents, no solution after a week", "getting passed between agents with no solution",
-            "I keep getting passed between agents for no solution", "agents promised a callback that never came"] * 6
+    network = [
+        "my home fibre keeps dropping every evening",
+        "home fibre shows red light all week",
+        "the home fibre router keeps blinking this week",
+        "home fibre down again, modem shows los",
+    ] * 6
+    care = [
+        "passed between agents, no solution after a week",
+        "getting passed between agents with no solution",
+        "I keep getting passed between agents for no solution",
+        "agents promised a callback that never came",
+    ] * 6
     ranked = distinctive_phrases({"Network": network, "Customer Service": care}, top=6, min_count=3)
     listed = {category: [p["phrase"] for p in phrases] for category, phrases in ranked.items()}
     everything = [phrase for phrases in listed.values() for phrase in phrases]
@@ -147,8 +203,14 @@ def test_phrases_leave_out_filler_words_and_list_each_phrase_once_in_its_longest
 
 # -- forecasting pieces -----------------------------------------------------------------------------------------------
 def test_complete_history_fills_missing_days_with_zero():
-    daily = pd.DataFrame({"day": [dt.date(2026, 11, 1), dt.date(2026, 11, 4)], "category": ["Network"] * 2,
-                          "source": ["sms"] * 2, "complaints": [3, 5]})
+    daily = pd.DataFrame(
+        {
+            "day": [dt.date(2026, 11, 1), dt.date(2026, 11, 4)],
+            "category": ["Network"] * 2,
+            "source": ["sms"] * 2,
+            "complaints": [3, 5],
+        }
+    )
     full = forecast.complete_history(daily)
     assert full["complaints"].tolist() == [3.0, 0.0, 0.0, 5.0]
 
@@ -225,10 +287,21 @@ def test_the_summary_baseline_counts_only_days_that_were_ingested(tmp_path):
     from tests.support.warehouse import add_rows, read_table
 
     write_history(str(tmp_path), end, days=2, per_day=100, seed=3)
-    day_before = [row for row in read_table(tmp_path / "complaints").to_pylist()
-                  if row["event_date"] == end - dt.timedelta(days=1)]
-    late = [{**row, "complaint_id": f"late-{n}", "flags": ["late_arrival"], "event_date": dt.date(2026, 11, 21),
-             "event_time": dt.datetime(2026, 11, 21, 9, tzinfo=dt.timezone.utc)} for n, row in enumerate(day_before[:3])]
+    day_before = [
+        row
+        for row in read_table(tmp_path / "complaints").to_pylist()
+        if row["event_date"] == end - dt.timedelta(days=1)
+    ]
+    late = [
+        {
+            **row,
+            "complaint_id": f"late-{n}",
+            "flags": ["late_arrival"],
+            "event_date": dt.date(2026, 11, 21),
+            "event_time": dt.datetime(2026, 11, 21, 9, tzinfo=dt.UTC),
+        }
+        for n, row in enumerate(day_before[:3])
+    ]
     add_rows(tmp_path, "complaints", late)
     summary = queries.summary(Warehouse(tmp_path, refresh_seconds=0))
     assert summary["day"] == "2026-11-25"
@@ -245,9 +318,15 @@ def test_newest_first_places_a_mis_clocked_complaint_at_its_arrival_and_pages_st
 
     write_history(str(tmp_path), end, days=1, per_day=60, seed=4)
     [template] = read_table(tmp_path / "complaints").slice(0, 1).to_pylist()
-    arrived = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
-    future = {**template, "complaint_id": "fx-2036", "flags": ["future_timestamp"], "event_date": dt.date(2036, 11, 25),
-              "event_time": dt.datetime(2036, 11, 25, 9, tzinfo=dt.timezone.utc), "ingested_at": arrived}
+    arrived = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    future = {
+        **template,
+        "complaint_id": "fx-2036",
+        "flags": ["future_timestamp"],
+        "event_date": dt.date(2036, 11, 25),
+        "event_time": dt.datetime(2036, 11, 25, 9, tzinfo=dt.UTC),
+        "ingested_at": arrived,
+    }
     add_rows(tmp_path, "complaints", [future])
     warehouse = Warehouse(tmp_path, refresh_seconds=0)
     seen, cursor = [], None

@@ -3,6 +3,7 @@
 The other engines' commits are made by ``tests/support/iceberg_engines.py`` (pyiceberg + pyarrow, the files
 Spark, Trino and Flink write); ``tests/support/spark.py`` checks the same against a real Spark.
 """
+
 import datetime as dt
 import logging
 from pathlib import Path
@@ -14,8 +15,8 @@ from pyiceberg.manifest import DataFileContent
 from schemas.tables import WAREHOUSE_TABLES
 from serving.query import AsOfOutOfRange, QueryRefused, UnreadableTable, run_query
 from serving.warehouse import Warehouse
-from tests.support.cli import run_cli
 from tests.support import iceberg_engines as engines
+from tests.support.cli import run_cli
 from tests.support.iceberg_engines import alert, alerts_table
 from warehouse.catalog import CatalogConfig, load_table, open_catalog
 from warehouse.commit import write_rows
@@ -60,7 +61,7 @@ def test_a_spark_append_named_file_colon_slash_is_read_and_a_missing_file_is_rep
     assert sorted(severities(config)) == ["a1", "s1"]
     assert run_query(tmp_path, "SELECT alert_id FROM alerts ORDER BY 1").column("alert_id").to_pylist() == ["a1", "s1"]
     assert served(tmp_path, "SELECT alert_id FROM alerts") == [("a1",), ("s1",)]
-    Path(added.file_path[len("file:"):]).unlink()  # gone from disk, still in the snapshot
+    Path(added.file_path[len("file:") :]).unlink()  # gone from disk, still in the snapshot
     warehouse = Warehouse(tmp_path, refresh_seconds=0)
     with caplog.at_level(logging.ERROR, logger="serving.warehouse"):
         warehouse.refresh(force=True)
@@ -88,8 +89,14 @@ def test_position_deletes_and_updates_of_other_engines_are_applied_by_every_read
     assert plain.scalar("SELECT count(*) FROM alerts") == 4
     # time travel: as of the snapshot before the delete, the deleted rows are there and the update is not
     as_then = dict(tuple(row.values()) for row in run_query(tmp_path, sql, as_of=before_delete).to_pylist())
-    assert as_then == {"a1": "critical", "a2": "critical", "a3": "critical", "a4": "critical", "s1": "critical",
-                       "s2": "critical"}
+    assert as_then == {
+        "a1": "critical",
+        "a2": "critical",
+        "a3": "critical",
+        "a4": "critical",
+        "s1": "critical",
+        "s2": "critical",
+    }
 
 
 def test_the_materialized_table_follows_deletes_added_to_files_it_already_holds(tmp_path):
@@ -109,7 +116,8 @@ def test_the_materialized_table_follows_deletes_added_to_files_it_already_holds(
     assert warehouse.scalar("SELECT count(*) FROM complaints") == total - 3
     assert warehouse.scalar("SELECT count(*) FROM complaints WHERE complaint_id IN (?, ?, ?)", gone) == 0
     assert warehouse.rows("SELECT text FROM complaints WHERE complaint_id = ?", [changed["complaint_id"]]) == [
-        {"text": "updated by spark"}]
+        {"text": "updated by spark"}
+    ]
     warehouse.close()
     on_day = sum(1 for row in rows if row["event_date"] == DAY)
     report = write_report(str(tmp_path), "daily", DAY, str(tmp_path / "reports"))
@@ -145,8 +153,7 @@ def test_equality_deletes_are_refused_in_one_line_by_every_reader_and_the_commit
 
 
 # -- the committer ----------------------------------------------------------------------------------------------------
-def test_the_committer_keeps_other_engines_deletes_counts_replacements_exactly_and_leaves_no_dangling_delete(
-        tmp_path):
+def test_the_committer_keeps_other_engines_deletes_counts_replacements_exactly_and_leaves_no_dangling_delete(tmp_path):
     config, iceberg = alerts_table(tmp_path)
     engines.spark_append(iceberg, [alert("s1"), alert("s2")], FOLDER)
     engines.spark_delete(iceberg, "alert_id", ["a2", "s1"])  # one delete file naming both data files
@@ -163,8 +170,9 @@ def test_the_committer_keeps_other_engines_deletes_counts_replacements_exactly_a
 def test_a_file_whose_live_rows_are_all_replaced_goes_with_its_delete_file_and_other_files_keep_theirs(tmp_path):
     config, iceberg = alerts_table(tmp_path, ids=("a1", "a2"))
     second = FOLDER.replace("25", "26")
-    engines.spark_append(iceberg, [alert("s1", alert_date=dt.date(2026, 11, 26)),
-                                   alert("s2", alert_date=dt.date(2026, 11, 26))], second)
+    engines.spark_append(
+        iceberg, [alert("s1", alert_date=dt.date(2026, 11, 26)), alert("s2", alert_date=dt.date(2026, 11, 26))], second
+    )
     engines.spark_delete(iceberg, "alert_id", ["a2", "s2"])  # one delete file per partition
     result = write_rows(config, ALERTS, [alert("a1", severity="new")])  # a1 is the only live row of its file
     assert (result.rows_replaced, result.files_removed) == (1, 1)
@@ -180,7 +188,7 @@ def test_query_names_the_tables_for_an_unknown_one_and_the_earliest_time_for_an_
     with pytest.raises(QueryRefused, match="no table complains; the tables are complaints, "):
         run_query(tmp_path, "SELECT * FROM complains")
     with pytest.raises(AsOfOutOfRange, match="earliest time it can be read as of is 20"):
-        run_query(tmp_path, "SELECT count(*) FROM alerts", as_of=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+        run_query(tmp_path, "SELECT count(*) FROM alerts", as_of=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     result = run_cli("query", "--warehouse", str(tmp_path), "SELECT * FROM complains")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "the tables are complaints, dead_letter" in result.stderr
@@ -192,8 +200,16 @@ def test_query_names_the_tables_for_an_unknown_one_and_the_earliest_time_for_an_
 def test_a_table_whose_snapshots_of_then_expired_is_refused_not_answered_empty(tmp_path):
     import time
 
-    count = {"stream_id": "s1", "run_id": "r1", "source": "sms", "outcome": "written", "reason": "", "count": 3,
-             "written_at": dt.datetime(2026, 11, 25, 10, tzinfo=dt.timezone.utc), "written_date": DAY}
+    count = {
+        "stream_id": "s1",
+        "run_id": "r1",
+        "source": "sms",
+        "outcome": "written",
+        "reason": "",
+        "count": 3,
+        "written_at": dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC),
+        "written_date": DAY,
+    }
     write_rows(CatalogConfig(str(tmp_path)), WAREHOUSE_TABLES["stream_counts"], [count])  # kept: it is older
     config, iceberg = alerts_table(tmp_path, ids=("a1",))
     first = iceberg.current_snapshot()
@@ -201,7 +217,7 @@ def test_a_table_whose_snapshots_of_then_expired_is_refused_not_answered_empty(t
     write_rows(config, ALERTS, [alert("a2")])
     iceberg.refresh()
     iceberg.maintenance.expire_snapshots().by_id(first.snapshot_id).commit()
-    then = dt.datetime.fromtimestamp(first.timestamp_ms / 1000 + 0.01, dt.timezone.utc)  # alerts held a1 then
+    then = dt.datetime.fromtimestamp(first.timestamp_ms / 1000 + 0.01, dt.UTC)  # alerts held a1 then
     assert run_query(tmp_path, "SELECT count(*) AS n FROM stream_counts", as_of=then).column("n").to_pylist() == [1]
     with pytest.raises(AsOfOutOfRange, match=r"table alerts as of .* its snapshots of then have expired"):
         run_query(tmp_path, "SELECT count(*) FROM alerts", as_of=then)

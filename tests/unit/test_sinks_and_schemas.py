@@ -29,8 +29,9 @@ LAKE_PARTITION = "lake/raw/source=sms/ingest_date=2026-11-26"
 def _no_warehouse_files(tmp_path):
     from warehouse.catalog import CatalogConfig, writer_schemas
 
-    return CatalogConfig(str(tmp_path / "warehouse")), writer_schemas(CatalogConfig(str(tmp_path / "warehouse")),
-                                                                        list(sinks.ICEBERG_TABLES))
+    return CatalogConfig(str(tmp_path / "warehouse")), writer_schemas(
+        CatalogConfig(str(tmp_path / "warehouse")), list(sinks.ICEBERG_TABLES)
+    )
 
 
 def test_commit_moves_staged_lake_files_and_replaces_only_this_batch(tmp_path):
@@ -60,8 +61,9 @@ def test_a_run_over_part_of_a_batch_replaces_the_lake_files_of_what_it_read_and_
     _stage(tmp_path, "run1", f"{LAKE_PARTITION}/sms-d-sms_sms_09.txt-00000.jsonl", b"09 first")
     _stage(tmp_path, "run1", f"{LAKE_PARTITION}/sms-d-sms_sms_10.txt-00000.jsonl", b"10")
     _stage(tmp_path, "run1", f"{LAKE_PARTITION}/sms-d-sms_sms_10.txt-00001.jsonl", b"10 second chunk")
-    sinks.commit_staged(str(tmp_path), "run1", "sms-d", catalog, schemas_by_table,
-                        read_files=["sms/sms_09.txt", "sms/sms_10.txt"])
+    sinks.commit_staged(
+        str(tmp_path), "run1", "sms-d", catalog, schemas_by_table, read_files=["sms/sms_09.txt", "sms/sms_10.txt"]
+    )
     _stage(tmp_path, "run2", f"{LAKE_PARTITION}/sms-d-sms_sms_09.txt-00000.jsonl", b"09 again")
     sinks.commit_staged(str(tmp_path), "run2", "sms-d", catalog, schemas_by_table, read_files=["sms/sms_09.txt"])
     assert (tmp_path / LAKE_PARTITION / "sms-d-sms_sms_09.txt-00000.jsonl").read_bytes() == b"09 again"
@@ -71,15 +73,30 @@ def test_a_run_over_part_of_a_batch_replaces_the_lake_files_of_what_it_read_and_
     _stage(tmp_path, "run3", f"{LAKE_PARTITION}/sms-d-sms_sms_10.txt-00000.jsonl", b"10 again")
     sinks.commit_staged(str(tmp_path), "run3", "sms-d", catalog, schemas_by_table, read_files=["sms/sms_10.txt"])
     assert sorted(p.name for p in (tmp_path / LAKE_PARTITION).iterdir()) == [
-        "sms-d-sms_sms_09.txt-00000.jsonl", "sms-d-sms_sms_10.txt-00000.jsonl"]
+        "sms-d-sms_sms_09.txt-00000.jsonl",
+        "sms-d-sms_sms_10.txt-00000.jsonl",
+    ]
 
 
 def _dead_letter(error_id, message, day="2026-11-26"):
-    return {"error_id": error_id, "source": "sms", "stage": "parse", "error_type": "wrong_field_count",
-            "error_message": message, "raw": "a|b", "raw_encoding": "utf-8", "source_file": "sms/x.txt",
-            "message_id": None, "position": 3, "source_record_id": None,
-            "failed_at": dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc), "batch_id": "b", "run_id": "r",
-            "schema_version": schemas.SCHEMA_VERSION, "ingest_date": dt.date.fromisoformat(day)}
+    return {
+        "error_id": error_id,
+        "source": "sms",
+        "stage": "parse",
+        "error_type": "wrong_field_count",
+        "error_message": message,
+        "raw": "a|b",
+        "raw_encoding": "utf-8",
+        "source_file": "sms/x.txt",
+        "message_id": None,
+        "position": 3,
+        "source_record_id": None,
+        "failed_at": dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
+        "batch_id": "b",
+        "run_id": "r",
+        "schema_version": schemas.SCHEMA_VERSION,
+        "ingest_date": dt.date.fromisoformat(day),
+    }
 
 
 def test_commit_upserts_the_staged_data_files_by_key_as_one_snapshot_per_table(tmp_path):
@@ -87,13 +104,19 @@ def test_commit_upserts_the_staged_data_files_by_key_as_one_snapshot_per_table(t
 
     catalog, schemas_by_table = _no_warehouse_files(tmp_path)
     staged = tmp_path / "_staging" / "run1" / "warehouse" / "dead_letter" / "ingest_date=2026-11-26"
-    sinks.write_parquet(str(staged / "b1-00000.parquet"), [_dead_letter("dl-1", "first"), _dead_letter("dl-2", "x")],
-                        schemas_by_table["dead_letter"])
+    sinks.write_parquet(
+        str(staged / "b1-00000.parquet"),
+        [_dead_letter("dl-1", "first"), _dead_letter("dl-2", "x")],
+        schemas_by_table["dead_letter"],
+    )
     first = sinks.commit_staged(str(tmp_path), "run1", "b1", catalog, schemas_by_table)
     # another run (another batch id, another --date) carries dl-1 again: it replaces the row, in its own date
     staged = tmp_path / "_staging" / "run2" / "warehouse" / "dead_letter" / "ingest_date=2026-11-27"
-    sinks.write_parquet(str(staged / "b2-00000.parquet"), [_dead_letter("dl-1", "second", "2026-11-27")],
-                        schemas_by_table["dead_letter"])
+    sinks.write_parquet(
+        str(staged / "b2-00000.parquet"),
+        [_dead_letter("dl-1", "second", "2026-11-27")],
+        schemas_by_table["dead_letter"],
+    )
     second = sinks.commit_staged(str(tmp_path), "run2", "b2", catalog, schemas_by_table)
 
     rows = {row["error_id"]: row for row in read_table(tmp_path / "warehouse" / "dead_letter").to_pylist()}
@@ -106,8 +129,9 @@ def test_commit_upserts_the_staged_data_files_by_key_as_one_snapshot_per_table(t
 
 def test_parquet_written_by_the_sink_reads_back_with_its_schema(tmp_path):
     path = tmp_path / "dead_letter" / "ingest_date=2026-11-26" / "b-00000.parquet"
-    sinks.write_parquet(str(path), [_dead_letter("dl-1", "expected 8")],
-                        schemas.arrow_schema("DeadLetter", include_partition_key=True))
+    sinks.write_parquet(
+        str(path), [_dead_letter("dl-1", "expected 8")], schemas.arrow_schema("DeadLetter", include_partition_key=True)
+    )
     table = pq.read_table(path)
     assert table.num_rows == 1
     assert table.column("ingest_date").to_pylist() == [dt.date(2026, 11, 26)]
@@ -123,9 +147,11 @@ def test_staging_left_by_a_killed_run_is_swept_but_a_kept_or_running_one_stays(t
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(finished.stdout)
     host = socket.gethostname()
-    for run_id, owner, kept in (("killed", {"host": host, "pid": dead_pid}, False),
-                                ("refused", {"host": host, "pid": dead_pid}, True),
-                                ("elsewhere", {"host": "another-host", "pid": dead_pid}, False)):
+    for run_id, owner, kept in (
+        ("killed", {"host": host, "pid": dead_pid}, False),
+        ("refused", {"host": host, "pid": dead_pid}, True),
+        ("elsewhere", {"host": "another-host", "pid": dead_pid}, False),
+    ):
         staging = tmp_path / "_staging" / run_id
         staging.mkdir(parents=True)
         (staging / sinks.OWNER_FILE).write_text(json.dumps(owner))

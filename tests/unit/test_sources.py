@@ -12,9 +12,16 @@ from transforms.sources.sms import assemble_parts, parse_sms_part
 from transforms.sources.twitter import parse_tweet
 from transforms.sources.webforms import parse_webform
 
-TWEET = {"data": {"id": "1861234567890123456", "text": "@BeejanCare no signal in Ikeja &amp; Yaba 😡",
-                  "created_at": "2026-11-26T07:15:02.000Z", "author_id": "998877", "lang": "en"},
-         "includes": {"users": [{"id": "998877", "username": "ada_k", "name": "Ada K"}]}}
+TWEET = {
+    "data": {
+        "id": "1861234567890123456",
+        "text": "@BeejanCare no signal in Ikeja &amp; Yaba 😡",
+        "created_at": "2026-11-26T07:15:02.000Z",
+        "author_id": "998877",
+        "lang": "en",
+    },
+    "includes": {"users": [{"id": "998877", "username": "ada_k", "name": "Ada K"}]},
+}
 
 
 def test_tweet_becomes_a_complaint_with_deterministic_id_and_author_handle():
@@ -22,7 +29,7 @@ def test_tweet_becomes_a_complaint_with_deterministic_id_and_author_handle():
     again = parse_tweet(make_raw("twitter", json.dumps(TWEET), line=99))
     assert complaint["complaint_id"] == again["complaint_id"]
     assert complaint["source_record_id"] == "1861234567890123456"
-    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 7, 15, 2, tzinfo=dt.timezone.utc)
+    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 7, 15, 2, tzinfo=dt.UTC)
     assert complaint["_contacts"]["twitter_handle"] == "ada_k"
     assert complaint["language"] == "en"
     assert "_duplicate_reason" not in complaint
@@ -35,14 +42,17 @@ def test_retweet_is_marked_as_a_duplicate_and_extra_fields_are_ignored():
     assert parse_tweet(make_raw("twitter", json.dumps(payload)))["_duplicate_reason"] == "retweet"
 
 
-@pytest.mark.parametrize("line,error_type", [
-    ('{"data": {"id": "1", "text": "x", "created_at": "2026-11-26T07:15:02Z"', "invalid_json"),
-    ("[1, 2]", "invalid_json"),
-    ('{"data": {"text": "x", "created_at": "2026-11-26T07:15:02Z"}}', "missing_field"),
-    ('{"data": {"id": "1", "text": "x"}}', "missing_field"),
-    ('{"data": {"id": "1", "text": "x", "created_at": "yesterday"}}', "invalid_timestamp"),
-    ('{"includes": {}}', "missing_field"),
-])
+@pytest.mark.parametrize(
+    "line,error_type",
+    [
+        ('{"data": {"id": "1", "text": "x", "created_at": "2026-11-26T07:15:02Z"', "invalid_json"),
+        ("[1, 2]", "invalid_json"),
+        ('{"data": {"text": "x", "created_at": "2026-11-26T07:15:02Z"}}', "missing_field"),
+        ('{"data": {"id": "1", "text": "x"}}', "missing_field"),
+        ('{"data": {"id": "1", "text": "x", "created_at": "yesterday"}}', "invalid_timestamp"),
+        ('{"includes": {}}', "missing_field"),
+    ],
+)
 def test_bad_tweets_raise_record_errors_with_a_reason(line, error_type):
     with pytest.raises(RecordError) as error:
         parse_tweet(make_raw("twitter", line))
@@ -55,9 +65,15 @@ def test_invalid_utf8_is_rejected_at_read_stage():
     assert (error.value.stage, error.value.error_type) == ("read", "invalid_utf8")
 
 
-FORM_FIELDS = {"full_name": "Ada Kalu", "email": "ada@example.com", "phone": "0803 123 4567",
-               "account_number": "BJN-00012345", "topic": "Billing", "subject": "Charged twice",
-               "message": "I was charged twice"}
+FORM_FIELDS = {
+    "full_name": "Ada Kalu",
+    "email": "ada@example.com",
+    "phone": "0803 123 4567",
+    "account_number": "BJN-00012345",
+    "topic": "Billing",
+    "subject": "Charged twice",
+    "message": "I was charged twice",
+}
 
 
 def test_webform_json_and_urlencoded_bodies_give_the_same_complaint():
@@ -67,7 +83,7 @@ def test_webform_json_and_urlencoded_bodies_give_the_same_complaint():
     from_form = parse_webform(make_raw("webform", body, source_file="webforms/a.form"))
     for complaint in (from_json, from_form):
         assert complaint["complaint_id"] == from_json["complaint_id"]
-        assert complaint["event_time"] == dt.datetime(2026, 11, 26, 9, 1, tzinfo=dt.timezone.utc)
+        assert complaint["event_time"] == dt.datetime(2026, 11, 26, 9, 1, tzinfo=dt.UTC)
         assert complaint["customer_topic"] == "Billing"
         assert complaint["_contacts"]["account_number"] == "BJN-00012345"
         assert complaint["text"] == "I was charged twice"
@@ -75,8 +91,13 @@ def test_webform_json_and_urlencoded_bodies_give_the_same_complaint():
 
 def test_webform_without_submission_id_or_with_garbage_is_rejected():
     with pytest.raises(RecordError) as error:
-        parse_webform(make_raw("webform", json.dumps({"submitted_at": "2026-11-26T10:01:00Z", "fields": {}}),
-                               source_file="webforms/a.jsonl"))
+        parse_webform(
+            make_raw(
+                "webform",
+                json.dumps({"submitted_at": "2026-11-26T10:01:00Z", "fields": {}}),
+                source_file="webforms/a.jsonl",
+            )
+        )
     assert error.value.error_type == "missing_field"
     with pytest.raises(RecordError) as error:
         parse_webform(make_raw("webform", "just some text", source_file="webforms/a.form"))
@@ -94,13 +115,16 @@ def test_sms_body_may_contain_pipes_and_numbers_become_e164():
     assert part["sms_parts_expected"] == 1
 
 
-@pytest.mark.parametrize("line,error_type", [
-    ("2026-11-26T09:00:41+01:00|0803|3737", "wrong_field_count"),
-    ("2026-11-26T09:00:41+01:00|08031234567|3737||0|1|1|hi", "missing_field"),
-    ("2026-11-26T09:00:41+01:00|08031234567|3737|m|a7|3|2|hi", "invalid_part_numbers"),
-    ("2026-11-26T09:00:41+01:00|08031234567|3737|m|a7|x|2|hi", "invalid_field"),
-    ("20261126090041|08031234567|3737|m|0|1|1|hi", "invalid_timestamp"),
-])
+@pytest.mark.parametrize(
+    "line,error_type",
+    [
+        ("2026-11-26T09:00:41+01:00|0803|3737", "wrong_field_count"),
+        ("2026-11-26T09:00:41+01:00|08031234567|3737||0|1|1|hi", "missing_field"),
+        ("2026-11-26T09:00:41+01:00|08031234567|3737|m|a7|3|2|hi", "invalid_part_numbers"),
+        ("2026-11-26T09:00:41+01:00|08031234567|3737|m|a7|x|2|hi", "invalid_field"),
+        ("20261126090041|08031234567|3737|m|0|1|1|hi", "invalid_timestamp"),
+    ],
+)
 def test_bad_sms_lines_are_rejected(line, error_type):
     with pytest.raises(RecordError) as error:
         sms(line)
@@ -108,24 +132,23 @@ def test_bad_sms_lines_are_rejected(line, error_type):
 
 
 def test_multipart_sms_joins_out_of_order_across_files_in_both_phone_formats():
-    parts = [sms("2026-11-26T10:00:02+01:00|+2348031234567|3737|smsc-9|a7|2|2| this month.", 3,
-                 "sms/sms_2026112610.txt"),
-             sms("2026-11-26T09:59:58+01:00|08031234567|3737|smsc-8|a7|1|2|Billed twice", 7,
-                 "sms/sms_2026112609.txt")]
+    parts = [
+        sms("2026-11-26T10:00:02+01:00|+2348031234567|3737|smsc-9|a7|2|2| this month.", 3, "sms/sms_2026112610.txt"),
+        sms("2026-11-26T09:59:58+01:00|08031234567|3737|smsc-8|a7|1|2|Billed twice", 7, "sms/sms_2026112609.txt"),
+    ]
     complaints, merged, duplicates = assemble_parts(parts, dt.timedelta(hours=24))
     assert (merged, duplicates) == (1, 0)
     [complaint] = complaints
     assert complaint["text"] == "Billed twice this month."
     assert complaint["source_record_id"] == "smsc-8"
-    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 8, 59, 58, tzinfo=dt.timezone.utc)
+    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 8, 59, 58, tzinfo=dt.UTC)
     assert complaint["flags"] == []
     assert complaint["_raw"]["raw"].count("\n") == 1  # both parts' lines kept for the dead letter
 
 
 def test_incomplete_sms_is_emitted_with_partial_flag_and_repeated_parts_are_duplicates():
     line = "2026-11-26T09:00:00+01:00|08031234567|3737|smsc-1|b1|1|3|first part"
-    parts = [sms(line), sms(line, 2),
-             sms("2026-11-26T09:00:09+01:00|08031234567|3737|smsc-3|b1|3|3| third part", 3)]
+    parts = [sms(line), sms(line, 2), sms("2026-11-26T09:00:09+01:00|08031234567|3737|smsc-3|b1|3|3| third part", 3)]
     complaints, merged, duplicates = assemble_parts(parts, dt.timedelta(hours=24))
     assert (len(complaints), merged, duplicates) == (1, 1, 1)
     assert complaints[0]["flags"] == ["partial_sms"]
@@ -133,13 +156,17 @@ def test_incomplete_sms_is_emitted_with_partial_flag_and_repeated_parts_are_dupl
 
 
 def test_a_reused_concat_reference_starts_a_new_message():
-    parts = [sms("2026-11-26T09:00:00+01:00|08031234567|3737|m1|c3|1|2|first message a"),
-             sms("2026-11-26T09:00:04+01:00|08031234567|3737|m2|c3|2|2|first message b"),
-             sms("2026-11-26T15:00:00+01:00|08031234567|3737|m3|c3|1|2|second message a"),
-             sms("2026-11-26T15:00:04+01:00|08031234567|3737|m4|c3|2|2|second message b")]
+    parts = [
+        sms("2026-11-26T09:00:00+01:00|08031234567|3737|m1|c3|1|2|first message a"),
+        sms("2026-11-26T09:00:04+01:00|08031234567|3737|m2|c3|2|2|first message b"),
+        sms("2026-11-26T15:00:00+01:00|08031234567|3737|m3|c3|1|2|second message a"),
+        sms("2026-11-26T15:00:04+01:00|08031234567|3737|m4|c3|2|2|second message b"),
+    ]
     complaints, merged, _ = assemble_parts(parts, dt.timedelta(hours=1))
-    assert sorted(c["text"] for c in complaints) == ["first message afirst message b",
-                                                     "second message asecond message b"]
+    assert sorted(c["text"] for c in complaints) == [
+        "first message afirst message b",
+        "second message asecond message b",
+    ]
     assert merged == 2
 
 
@@ -147,16 +174,20 @@ CSV_HEADER = "call_id,start_time,end_time,caller_number,account_number,agent_id,
 
 
 def test_phone_csv_row_uses_local_call_centre_time_and_its_own_header_order():
-    row = 'C-1,2026-11-26 08:01:12,2026-11-26 08:09:40,08031234567,BJN-00012345,AG-17,billing,BILL_DISPUTE,' \
-          'resolved,"Charged twice,\nrefund raised"'
-    complaint = parse_call(make_raw("phone", row, source_file="phone_logs/calls.csv",
-                                    attributes={"header": CSV_HEADER}))
-    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 7, 1, 12, tzinfo=dt.timezone.utc)
+    row = (
+        "C-1,2026-11-26 08:01:12,2026-11-26 08:09:40,08031234567,BJN-00012345,AG-17,billing,BILL_DISPUTE,"
+        'resolved,"Charged twice,\nrefund raised"'
+    )
+    complaint = parse_call(
+        make_raw("phone", row, source_file="phone_logs/calls.csv", attributes={"header": CSV_HEADER})
+    )
+    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 7, 1, 12, tzinfo=dt.UTC)
     assert complaint["call_duration_seconds"] == 508
     assert complaint["text"] == "Charged twice,\nrefund raised"
     reordered = "notes,call_id,start_time\n"
-    complaint = parse_call(make_raw("phone", '"hello",C-2,2026-11-26 08:00:00',
-                                    attributes={"header": reordered.strip()}))
+    complaint = parse_call(
+        make_raw("phone", '"hello",C-2,2026-11-26 08:00:00', attributes={"header": reordered.strip()})
+    )
     assert complaint["source_record_id"] == "C-2" and complaint["text"] == "hello"
 
 
@@ -167,27 +198,34 @@ def test_phone_csv_row_with_wrong_field_count_is_rejected():
 
 
 def test_phone_xml_call_uses_the_export_time_zone():
-    element = ('<call id="C-2"><start>2026-11-26T08:05:00</start><end>2026-11-26T08:20:31</end>'
-               '<caller>+2348039876543</caller><account/><queue>network</queue><wrap_up>NO_SERVICE</wrap_up>'
-               '<notes>No 4G in Lekki &amp; Ajah</notes></call>')
-    complaint = parse_call(make_raw("phone", element, line=None, offset=120,
-                                    attributes={"timezone": "Europe/London"}))
-    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 8, 5, tzinfo=dt.timezone.utc)
+    element = (
+        '<call id="C-2"><start>2026-11-26T08:05:00</start><end>2026-11-26T08:20:31</end>'
+        "<caller>+2348039876543</caller><account/><queue>network</queue><wrap_up>NO_SERVICE</wrap_up>"
+        "<notes>No 4G in Lekki &amp; Ajah</notes></call>"
+    )
+    complaint = parse_call(make_raw("phone", element, line=None, offset=120, attributes={"timezone": "Europe/London"}))
+    assert complaint["event_time"] == dt.datetime(2026, 11, 26, 8, 5, tzinfo=dt.UTC)
     assert complaint["text"] == "No 4G in Lekki & Ajah"
     assert complaint["wrap_up_code"] == "NO_SERVICE" and complaint["source_position"] == 120
 
 
 def test_phone_xml_errors_from_the_reader_are_rejected_at_read_stage():
     with pytest.raises(RecordError) as error:
-        parse_call(make_raw("phone", "<!DOCTYPE ...>", offset=0, line=None,
-                            attributes={"error": "EntitiesForbidden: ..."}))
+        parse_call(
+            make_raw("phone", "<!DOCTYPE ...>", offset=0, line=None, attributes={"error": "EntitiesForbidden: ..."})
+        )
     assert (error.value.stage, error.value.error_type) == ("read", "xml_forbidden")
 
 
 def test_customer_rows_are_normalised_and_indexed():
     header = "account_number,msisdn,email,twitter_handle,full_name,segment,region,plan,tenure_months"
-    customer = parse_customer(make_raw("customers", "bjn-00000001,0803 123 4567,Ada@Example.com,@Ada,Ada K,VIP,"
-                                                    "Lagos,Flex,12", attributes={"header": header}))
+    customer = parse_customer(
+        make_raw(
+            "customers",
+            "bjn-00000001,0803 123 4567,Ada@Example.com,@Ada,Ada K,VIP,Lagos,Flex,12",
+            attributes={"header": header},
+        )
+    )
     assert customer["account_number"] == "BJN-00000001" and customer["msisdn"] == "+2348031234567"
     assert customer["segment"] == "vip" and customer["twitter_handle"] == "ada"
     index = CustomerIndex([customer])

@@ -1,23 +1,29 @@
 """Record logic of the streaming pipeline: message records, event time, spike detection."""
+
 import datetime as dt
 from types import SimpleNamespace
 
 import pytest
 
-from transforms.aggregates import SpikeRules, detect_spike, volume_key
 from beam_pipelines.config import StreamingSettings
 from beam_pipelines.parameters import stream_timing
+from transforms.aggregates import SpikeRules, detect_spike, volume_key
 from transforms.event_time import event_timestamp, window_start
 from transforms.records import RecordError
 from transforms.sources.messages import kafka_record, message_record, parse_message
 
-T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 
 
 def test_kafka_record_keeps_payload_verbatim_with_its_identity_and_headers():
-    row = SimpleNamespace(topic="complaints.webforms", partition=3, offset=42, timestamp=1795683600000,
-                          value=b"submission_id=1&message=hi", headers=[SimpleNamespace(
-                              key="content_type", value=b"application/x-www-form-urlencoded")])
+    row = SimpleNamespace(
+        topic="complaints.webforms",
+        partition=3,
+        offset=42,
+        timestamp=1795683600000,
+        value=b"submission_id=1&message=hi",
+        headers=[SimpleNamespace(key="content_type", value=b"application/x-www-form-urlencoded")],
+    )
     record = kafka_record(row, {"complaints.webforms": "webform"}, "run-1", "s-1")
     assert record["source"] == "webform"
     assert record["message_id"] == "complaints.webforms/3/42" and record["offset"] == 42
@@ -44,17 +50,21 @@ def complaint(event, arrival):
     return {"event_time": event, "ingested_at": arrival}
 
 
-@pytest.mark.parametrize("event_offset, arrival_offset, expected_offset, too_late", [
-    (0, 5, 0, False),            # on time: its event time
-    (0, 3599, 0, False),         # late but within the allowed lateness: still its event time
-    (0, 3601, 3601, True),       # beyond: its arrival, flagged
-    (1200, 0, 0, False),         # 20 minutes in the future (clock skew): its arrival
-    (300, 0, 300, False),        # 5 minutes ahead is within the tolerance
-])
+@pytest.mark.parametrize(
+    "event_offset, arrival_offset, expected_offset, too_late",
+    [
+        (0, 5, 0, False),  # on time: its event time
+        (0, 3599, 0, False),  # late but within the allowed lateness: still its event time
+        (0, 3601, 3601, True),  # beyond: its arrival, flagged
+        (1200, 0, 0, False),  # 20 minutes in the future (clock skew): its arrival
+        (300, 0, 300, False),  # 5 minutes ahead is within the tolerance
+    ],
+)
 def test_event_timestamp(event_offset, arrival_offset, expected_offset, too_late):
     timing = stream_timing(StreamingSettings(), allowed_lateness_seconds=3600, future_tolerance_seconds=600)
-    moment, late = event_timestamp(complaint(T0 + dt.timedelta(seconds=event_offset),
-                                             T0 + dt.timedelta(seconds=arrival_offset)), timing)
+    moment, late = event_timestamp(
+        complaint(T0 + dt.timedelta(seconds=event_offset), T0 + dt.timedelta(seconds=arrival_offset)), timing
+    )
     assert moment == T0 + dt.timedelta(seconds=expected_offset)
     assert late is too_late
 
@@ -68,8 +78,7 @@ def test_timing_rejects_nonsense():
 
 def test_window_start_and_volume_key():
     assert window_start(T0 + dt.timedelta(seconds=119), 60) == T0 + dt.timedelta(seconds=60)
-    row = {"event_time": T0 + dt.timedelta(seconds=61), "source": "twitter", "category": "Network",
-           "priority": "P2"}
+    row = {"event_time": T0 + dt.timedelta(seconds=61), "source": "twitter", "category": "Network", "priority": "P2"}
     assert volume_key(row, 60) == ((T0 + dt.timedelta(seconds=60)).isoformat(), "twitter", "Network", "P2")
 
 
@@ -104,9 +113,11 @@ def test_quiet_minutes_missing_from_history_count_as_zero():
 def test_a_complaint_file_keeps_the_first_arrival_of_each_complaint_and_counts_the_copies():
     from transforms.windowed_sinks import COMPLAINTS, first_copies
 
-    rows = [{"complaint_id": "wf-1", "ingested_at": T0 + dt.timedelta(seconds=5), "source": "webform"},
-            {"complaint_id": "wf-2", "ingested_at": T0, "source": "webform"},
-            {"complaint_id": "wf-1", "ingested_at": T0, "source": "webform"}]
+    rows = [
+        {"complaint_id": "wf-1", "ingested_at": T0 + dt.timedelta(seconds=5), "source": "webform"},
+        {"complaint_id": "wf-2", "ingested_at": T0, "source": "webform"},
+        {"complaint_id": "wf-1", "ingested_at": T0, "source": "webform"},
+    ]
     kept, copies = first_copies(rows, COMPLAINTS.identity)
     assert sorted((r["complaint_id"], r["ingested_at"]) for r in kept) == [("wf-1", T0), ("wf-2", T0)]
     assert [(r["complaint_id"], r["ingested_at"]) for r in copies] == [("wf-1", T0 + dt.timedelta(seconds=5))]

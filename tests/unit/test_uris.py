@@ -1,4 +1,5 @@
 """The one file-URI normalisation: every engine's spelling of a local file is one file."""
+
 import os
 
 import pytest
@@ -6,14 +7,17 @@ import pytest
 from warehouse.uris import file_uri, is_local, local_path, normalise_uri
 
 
-@pytest.mark.parametrize("spelling", [
-    "/w/t/data/a b.parquet",
-    "file:/w/t/data/a b.parquet",              # Spark / Hadoop Path
-    "file:///w/t/data/a b.parquet",            # pyiceberg
-    "file://localhost/w/t/data/a b.parquet",
-    "file:///w/t/data/a%20b.parquet",          # percent-escaped
-    "file:///w/t//data/./a b.parquet",
-])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "/w/t/data/a b.parquet",
+        "file:/w/t/data/a b.parquet",  # Spark / Hadoop Path
+        "file:///w/t/data/a b.parquet",  # pyiceberg
+        "file://localhost/w/t/data/a b.parquet",
+        "file:///w/t/data/a%20b.parquet",  # percent-escaped
+        "file:///w/t//data/./a b.parquet",
+    ],
+)
 def test_every_spelling_of_a_local_file_is_one_file(spelling):
     assert is_local(spelling)
     assert local_path(spelling) == "/w/t/data/a b.parquet"

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from beam_pipelines.config import ValidationSettings
+from beam_pipelines.parameters import validation_rules
 from models.rules import RulesModel
 from tests.support.records import make_raw
 from transforms.cleaning import clean_complaint
@@ -10,23 +12,41 @@ from transforms.enrichment import contact_token, enrich_complaints, link_custome
 from transforms.records import RecordError
 from transforms.sources.customers import CustomerIndex
 from transforms.sources.twitter import parse_tweet
-from beam_pipelines.config import ValidationSettings
-from beam_pipelines.parameters import validation_rules
 from transforms.validation import validate_complaint
 
 RULES = validation_rules(ValidationSettings(), dt.date(2026, 11, 26))
 KEY = b"test-key"
-CUSTOMERS = CustomerIndex([
-    {"account_number": "BJN-00000001", "msisdn": "+2348031234567", "email": "ada@example.com",
-     "twitter_handle": "ada_k", "segment": "vip", "region": "Lagos", "plan": "Flex", "tenure_months": 3},
-    {"account_number": "BJN-00000002", "msisdn": "+2348030000002", "email": "bo@example.com",
-     "twitter_handle": "bo", "segment": "consumer", "region": "Abuja", "plan": "Lite", "tenure_months": 9},
-])
+CUSTOMERS = CustomerIndex(
+    [
+        {
+            "account_number": "BJN-00000001",
+            "msisdn": "+2348031234567",
+            "email": "ada@example.com",
+            "twitter_handle": "ada_k",
+            "segment": "vip",
+            "region": "Lagos",
+            "plan": "Flex",
+            "tenure_months": 3,
+        },
+        {
+            "account_number": "BJN-00000002",
+            "msisdn": "+2348030000002",
+            "email": "bo@example.com",
+            "twitter_handle": "bo",
+            "segment": "consumer",
+            "region": "Abuja",
+            "plan": "Lite",
+            "tenure_months": 9,
+        },
+    ]
+)
 
 
 def tweet(text="no signal in Ikeja", created_at="2026-11-26T07:15:02Z", handle="ada_k"):
-    payload = {"data": {"id": "42", "text": text, "created_at": created_at, "author_id": "1"},
-               "includes": {"users": [{"id": "1", "username": handle}]}}
+    payload = {
+        "data": {"id": "42", "text": text, "created_at": created_at, "author_id": "1"},
+        "includes": {"users": [{"id": "1", "username": handle}]},
+    }
     return clean_complaint(parse_tweet(make_raw("twitter", json.dumps(payload))))
 
 
@@ -34,13 +54,16 @@ def test_clean_record_passes_without_flags():
     assert validate_complaint(tweet(), RULES)["flags"] == []
 
 
-@pytest.mark.parametrize("kwargs,flag", [
-    ({"text": "   "}, "empty_text"),
-    ({"created_at": "2036-11-26T07:15:02Z"}, "future_timestamp"),
-    ({"created_at": "2026-11-20T07:15:02Z"}, "late_arrival"),
-    ({"created_at": "2024-01-20T07:15:02Z"}, "stale_event_time"),
-    ({"handle": None}, "no_contact"),
-])
+@pytest.mark.parametrize(
+    "kwargs,flag",
+    [
+        ({"text": "   "}, "empty_text"),
+        ({"created_at": "2036-11-26T07:15:02Z"}, "future_timestamp"),
+        ({"created_at": "2026-11-20T07:15:02Z"}, "late_arrival"),
+        ({"created_at": "2024-01-20T07:15:02Z"}, "stale_event_time"),
+        ({"handle": None}, "no_contact"),
+    ],
+)
 def test_suspicious_records_are_flagged_not_rejected(kwargs, flag):
     assert flag in validate_complaint(tweet(**kwargs), RULES)["flags"]
 
@@ -87,9 +110,11 @@ def test_contact_token_is_the_hmac_sha256_of_kind_and_value_so_tokens_of_earlier
     import hashlib
     import hmac
 
-    for contacts, message in (({"msisdn_e164": "+2348031234567", "email": "a@b.ng"}, "msisdn_e164:+2348031234567"),
-                              ({"email": "ada@example.com"}, "email:ada@example.com"),
-                              ({"twitter_handle": "ngozi_ok"}, "twitter_handle:ngozi_ok")):
+    for contacts, message in (
+        ({"msisdn_e164": "+2348031234567", "email": "a@b.ng"}, "msisdn_e164:+2348031234567"),
+        ({"email": "ada@example.com"}, "email:ada@example.com"),
+        ({"twitter_handle": "ngozi_ok"}, "twitter_handle:ngozi_ok"),
+    ):
         expected = hmac.new(KEY, message.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
         assert contact_token(contacts, KEY) == expected
 
@@ -129,12 +154,15 @@ def test_unknown_customer_is_flagged():
     assert "unknown_customer" in row["flags"]
 
 
-@pytest.mark.parametrize("text,category", [
-    ("I was charged twice for my bundle, I want a refund", "Billing"),
-    ("no network in Lekki since yesterday, data not working", "Network"),
-    ("your agent was rude and hung up on me, no response to my ticket", "Customer Service"),
-    ("how do I do a sim swap", "Other"),
-])
+@pytest.mark.parametrize(
+    "text,category",
+    [
+        ("I was charged twice for my bundle, I want a refund", "Billing"),
+        ("no network in Lekki since yesterday, data not working", "Network"),
+        ("your agent was rude and hung up on me, no response to my ticket", "Customer Service"),
+        ("how do I do a sim swap", "Other"),
+    ],
+)
 def test_rules_model_categories(text, category):
     [prediction] = RulesModel().predict([{"text": text}])
     assert prediction.category == category
@@ -152,13 +180,23 @@ def test_rules_model_sentiment_and_priority_reasons():
 
 
 def test_a_master_that_contradicts_itself_is_reported_and_shared_identifiers_link_no_one():
-    base = {"msisdn": None, "email": None, "twitter_handle": None, "segment": "consumer", "region": "Lagos",
-            "plan": "P", "full_name": "A", "tenure_months": 3}
-    rows = [{**base, "account_number": "BJN-1", "segment": "vip", "twitter_handle": "ada"},
-            {**base, "account_number": "BJN-1", "segment": "consumer", "twitter_handle": "ada"},
-            {**base, "account_number": "BJN-1", "segment": "business", "twitter_handle": "ada"},
-            {**base, "account_number": "BJN-2", "twitter_handle": "shared", "msisdn": "+2348030000002"},
-            {**base, "account_number": "BJN-3", "twitter_handle": "shared", "msisdn": "+2348030000003"}]
+    base = {
+        "msisdn": None,
+        "email": None,
+        "twitter_handle": None,
+        "segment": "consumer",
+        "region": "Lagos",
+        "plan": "P",
+        "full_name": "A",
+        "tenure_months": 3,
+    }
+    rows = [
+        {**base, "account_number": "BJN-1", "segment": "vip", "twitter_handle": "ada"},
+        {**base, "account_number": "BJN-1", "segment": "consumer", "twitter_handle": "ada"},
+        {**base, "account_number": "BJN-1", "segment": "business", "twitter_handle": "ada"},
+        {**base, "account_number": "BJN-2", "twitter_handle": "shared", "msisdn": "+2348030000002"},
+        {**base, "account_number": "BJN-3", "twitter_handle": "shared", "msisdn": "+2348030000003"},
+    ]
     forwards, backwards = CustomerIndex(rows), CustomerIndex(list(reversed(rows)))
     assert forwards.conflicts == {"account_repeated_with_other_values": 2, "handle_shared": 1}
     assert forwards.by_account["BJN-1"] == backwards.by_account["BJN-1"]  # the same version whatever the order
@@ -185,18 +223,28 @@ def test_the_customer_index_of_a_random_master_is_the_one_its_rules_define_whate
             for account, row in kept.items():
                 if row[key]:
                     owners.setdefault(row[key], set()).add(account)
-            lookups[key] = {value: kept[next(iter(accounts))] for value, accounts in owners.items()
-                            if len(accounts) == 1}
+            lookups[key] = {
+                value: kept[next(iter(accounts))] for value, accounts in owners.items() if len(accounts) == 1
+            }
         return kept, lookups
 
     for _ in range(200):
-        rows = [{"account_number": f"BJN-{rng.randint(1, 12)}", "segment": rng.choice(["vip", "consumer"]),
-                 "msisdn": rng.choice([None, "+2348030000001", "+2348030000002", f"+23480{rng.randint(0, 10**8)}"]),
-                 "email": rng.choice([None, "a@b.ng", f"{rng.randint(0, 9)}@c.ng"]),
-                 "twitter_handle": rng.choice([None, "ada", f"h{rng.randint(0, 30)}"])} for _ in range(rng.randint(0, 25))]
+        rows = [
+            {
+                "account_number": f"BJN-{rng.randint(1, 12)}",
+                "segment": rng.choice(["vip", "consumer"]),
+                "msisdn": rng.choice([None, "+2348030000001", "+2348030000002", f"+23480{rng.randint(0, 10**8)}"]),
+                "email": rng.choice([None, "a@b.ng", f"{rng.randint(0, 9)}@c.ng"]),
+                "twitter_handle": rng.choice([None, "ada", f"h{rng.randint(0, 30)}"]),
+            }
+            for _ in range(rng.randint(0, 25))
+        ]
         index, shuffled = CustomerIndex(rows), CustomerIndex(rng.sample(rows, len(rows)))
         kept, lookups = reference(rows)
         assert index.by_account == kept
-        assert (index.by_msisdn, index.by_email, index.by_handle) == \
-            (lookups["msisdn"], lookups["email"], lookups["twitter_handle"])
+        assert (index.by_msisdn, index.by_email, index.by_handle) == (
+            lookups["msisdn"],
+            lookups["email"],
+            lookups["twitter_handle"],
+        )
         assert (shuffled.conflicts, shuffled.conflict_examples) == (index.conflicts, index.conflict_examples)

@@ -1,6 +1,7 @@
 """The web-form endpoint against a real HTTP server on localhost, driven over raw sockets where the way the bytes
 arrive matters (bodies in pieces, bodies that never come, 100-continue). The transport is a recording publisher
 here; the real broker, stopped and restarted under load, is in tests/e2e/test_webform_kafka_outage.py."""
+
 import datetime as dt
 import json
 import logging
@@ -13,11 +14,19 @@ import urllib.request
 import pytest
 
 from ingest.transport import Delivery, Outcome
-from ingest.webform_endpoint import (EndpointConfig, RateLimiter, build_app, client_ip, issue_form_token,
-                                     submission_identity, verify_form_token, BadSubmission)
-from tests.support.records import make_raw
+from ingest.webform_endpoint import (
+    BadSubmission,
+    EndpointConfig,
+    RateLimiter,
+    build_app,
+    client_ip,
+    issue_form_token,
+    submission_identity,
+    verify_form_token,
+)
 from tests.support.ingest import DeliveringPublisher, serve_in_thread
 from tests.support.ingest import post as post_to
+from tests.support.records import make_raw
 from transforms.records import RecordError, complaint_id
 from transforms.sources.messages import message_record, parse_message
 from transforms.sources.webforms import parse_webform
@@ -27,8 +36,15 @@ KEY = b"test-identity-key"
 
 
 def submission(n="wf-1", message="no network since morning", **extra) -> bytes:
-    return json.dumps({"submission_id": n, "form_id": "complaint-v3", "submitted_at": "2026-11-26T09:00:00Z",
-                       "fields": {"message": message, "email": "ada@example.com"}, **extra}).encode()
+    return json.dumps(
+        {
+            "submission_id": n,
+            "form_id": "complaint-v3",
+            "submitted_at": "2026-11-26T09:00:00Z",
+            "fields": {"message": message, "email": "ada@example.com"},
+            **extra,
+        }
+    ).encode()
 
 
 @pytest.fixture()
@@ -84,7 +100,7 @@ class Raw:
         self.sock.settimeout(within)
         try:
             return self.sock.recv(1) == b""
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             return False
 
     def close(self):
@@ -106,8 +122,9 @@ def connect():
 
 
 def head(length, content_type=JSON, extra: str = "") -> bytes:
-    return (f"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n"
-            f"{extra}\r\n").encode()
+    return (
+        f"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n{extra}\r\n"
+    ).encode()
 
 
 # -- whole bodies, whatever the segments ------------------------------------------------------------------------
@@ -130,7 +147,7 @@ def test_a_json_body_in_many_1448_byte_segments_with_delays_is_published_whole(s
     raw = connect(url)
     raw.send(head(len(body)))
     for start in range(0, len(body), 1448):
-        raw.send(body[start:start + 1448], pause=0.02)
+        raw.send(body[start : start + 1448], pause=0.02)
     status, _, answer = raw.response()
     raw.close()
     assert status == 202, answer
@@ -156,8 +173,10 @@ def test_headers_without_a_body_get_408_and_the_connection_is_freed(serve, conne
     assert status == 408 and raw.closed_by_server()
     # a chunked body that never ends is the same
     raw = connect(url)
-    raw.send(b"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-             b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+    raw.send(
+        b"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n'
+    )
     status, _, _ = raw.response()
     assert status == 408 and raw.closed_by_server()
     assert publisher.handed == []
@@ -180,8 +199,10 @@ def test_a_client_that_goes_away_mid_body_is_one_log_line_not_a_traceback(serve,
 def test_the_64_kib_limit_holds_for_a_chunked_body_too(serve, connect):
     url, publisher = serve()
     raw = connect(url)
-    raw.send(b"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
-             b"\r\n\r\n" + (b"8000\r\n" + b"x" * 0x8000 + b"\r\n") * 3 + b"0\r\n\r\n")
+    raw.send(
+        b"POST /webforms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
+        b"\r\n\r\n" + (b"8000\r\n" + b"x" * 0x8000 + b"\r\n") * 3 + b"0\r\n\r\n"
+    )
     status, _, answer = raw.response()
     assert status == 413 and "larger than 65536" in json.loads(answer)["error"]
     assert publisher.handed == []
@@ -216,15 +237,21 @@ def test_expect_100_continue_for_an_acceptable_post_gets_100_then_202(serve, con
 
 
 # -- what the pipeline would dead-letter is refused at the edge -----------------------------------------------------
-@pytest.mark.parametrize("payload, reason", [
-    ({"submission_id": True, "submitted_at": "2026-11-26T09:00:00Z"}, "submission_id must be text"),
-    ({"submission_id": "x" * 5000, "submitted_at": "2026-11-26T09:00:00Z"}, "invalid_record_id"),
-    ({"submission_id": "wf-1\nwf-2", "submitted_at": "2026-11-26T09:00:00Z"}, "invalid_record_id"),
-    ({"submission_id": "wf-1", "submitted_at": "not a date"}, "submitted_at"),
-    ({"submission_id": 1.5e18, "submitted_at": "2026-11-26T09:00:00Z"}, "must be text"),
-    ({"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": [1]}, "'fields' is not an object"),
-    ({"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": {"phone": True}}, "phone is not text"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ({"submission_id": True, "submitted_at": "2026-11-26T09:00:00Z"}, "submission_id must be text"),
+        ({"submission_id": "x" * 5000, "submitted_at": "2026-11-26T09:00:00Z"}, "invalid_record_id"),
+        ({"submission_id": "wf-1\nwf-2", "submitted_at": "2026-11-26T09:00:00Z"}, "invalid_record_id"),
+        ({"submission_id": "wf-1", "submitted_at": "not a date"}, "submitted_at"),
+        ({"submission_id": 1.5e18, "submitted_at": "2026-11-26T09:00:00Z"}, "must be text"),
+        ({"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": [1]}, "'fields' is not an object"),
+        (
+            {"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": {"phone": True}},
+            "phone is not text",
+        ),
+    ],
+)
 def test_what_the_pipeline_would_dead_letter_is_400_with_its_reason(serve, payload, reason):
     url, publisher = serve()
     status, answer, _ = post(url, json.dumps(payload).encode())
@@ -259,13 +286,20 @@ def test_a_retry_is_one_complaint_an_edit_or_a_claimed_id_is_another_and_collisi
     counted = metrics(url)
     assert counted["webform_identity_collisions_total"] == 2 and counted["webform_retries_total"] == 1
     # the same fields in another order, and another client block (IP, user agent), are the same content
-    reordered = json.dumps({"submitted_at": "2026-11-26T09:00:00Z", "form_id": "complaint-v3",
-                            "fields": {"email": "ada@example.com", "message": "charged twice"},
-                            "submission_id": "wf-7", "client": {"ip": "198.51.100.9"}}).encode()
+    reordered = json.dumps(
+        {
+            "submitted_at": "2026-11-26T09:00:00Z",
+            "form_id": "complaint-v3",
+            "fields": {"email": "ada@example.com", "message": "charged twice"},
+            "submission_id": "wf-7",
+            "client": {"ip": "198.51.100.9"},
+        }
+    ).encode()
     assert post(url, reordered)[1]["complaint_id"] == first["complaint_id"]
     # another form's wf-7 is another submission
-    assert post(url, submission("wf-7", "charged twice", form_id="other-form"))[1]["complaint_id"] \
-        != first["complaint_id"]
+    assert (
+        post(url, submission("wf-7", "charged twice", form_id="other-form"))[1]["complaint_id"] != first["complaint_id"]
+    )
 
 
 def test_the_pipeline_gives_a_live_post_the_complaint_id_the_endpoint_answered(serve):
@@ -273,24 +307,43 @@ def test_the_pipeline_gives_a_live_post_the_complaint_id_the_endpoint_answered(s
     body = submission("wf-8")
     answer = post(url, body)[1]
     [(_, payload, attributes)] = publisher.messages
-    record = message_record("webform", payload, "complaints.webforms/0/17", 17,
-                            dt.datetime(2026, 11, 26, 9, 0, 1, tzinfo=dt.timezone.utc), attributes, "run-1", "b1")
+    record = message_record(
+        "webform",
+        payload,
+        "complaints.webforms/0/17",
+        17,
+        dt.datetime(2026, 11, 26, 9, 0, 1, tzinfo=dt.UTC),
+        attributes,
+        "run-1",
+        "b1",
+    )
     complaint = parse_message(record)
     assert complaint["complaint_id"] == answer["complaint_id"]
     assert complaint["source_record_id"] == "wf-8"
     # a web-form FILE keeps the contract's identity: the submission id, whatever its attributes say
-    from_file = parse_webform(make_raw("webform", body.decode(), source_file="webforms/day.jsonl",
-                                       attributes={"identity": attributes["identity"]}))
+    from_file = parse_webform(
+        make_raw(
+            "webform", body.decode(), source_file="webforms/day.jsonl", attributes={"identity": attributes["identity"]}
+        )
+    )
     assert from_file["complaint_id"] == complaint_id("webform", "wf-8")
     # a replayed message without the endpoint's attribute (complaints ingest publish) is identified as a file is
-    assert parse_message({**record, "attributes": {"content_type": JSON}})["complaint_id"] == \
-        complaint_id("webform", "wf-8")
+    assert parse_message({**record, "attributes": {"content_type": JSON}})["complaint_id"] == complaint_id(
+        "webform", "wf-8"
+    )
 
 
 def test_an_identity_attribute_the_endpoint_does_not_make_is_a_dead_letter_not_a_silent_fallback():
-    record = message_record("webform", submission("wf-9"), "t/0/1", 1,
-                            dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc),
-                            {"content_type": JSON, "identity": "wf-9"}, "run-1", "b1")
+    record = message_record(
+        "webform",
+        submission("wf-9"),
+        "t/0/1",
+        1,
+        dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
+        {"content_type": JSON, "identity": "wf-9"},
+        "run-1",
+        "b1",
+    )
     with pytest.raises(Exception, match="identity attribute"):
         parse_message(record)
 
@@ -298,9 +351,19 @@ def test_an_identity_attribute_the_endpoint_does_not_make_is_a_dead_letter_not_a
 def test_submission_identity_depends_on_key_form_id_content_and_token():
     base = submission_identity(KEY, "f", "wf-1", "d1", "")
     assert base == submission_identity(KEY, "f", "wf-1", "d1", "")
-    assert len({base, submission_identity(b"other", "f", "wf-1", "d1", ""),
-                submission_identity(KEY, "g", "wf-1", "d1", ""), submission_identity(KEY, "f", "wf-2", "d1", ""),
-                submission_identity(KEY, "f", "wf-1", "d2", ""), submission_identity(KEY, "f", "wf-1", "d1", "n")}) == 6
+    assert (
+        len(
+            {
+                base,
+                submission_identity(b"other", "f", "wf-1", "d1", ""),
+                submission_identity(KEY, "g", "wf-1", "d1", ""),
+                submission_identity(KEY, "f", "wf-2", "d1", ""),
+                submission_identity(KEY, "f", "wf-1", "d2", ""),
+                submission_identity(KEY, "f", "wf-1", "d1", "n"),
+            }
+        )
+        == 6
+    )
 
 
 # -- origin, CORS, rate limit, form token, client IP, access log -------------------------------------------------
@@ -323,9 +386,15 @@ def test_require_origin_refuses_a_post_without_one(serve):
 
 
 def options(url, origin, method="POST"):
-    request = urllib.request.Request(f"{url}/webforms", method="OPTIONS", headers={
-        "Origin": origin, "Access-Control-Request-Method": method,
-        "Access-Control-Request-Headers": "content-type"})
+    request = urllib.request.Request(
+        f"{url}/webforms",
+        method="OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, dict(response.headers)
@@ -345,8 +414,7 @@ def test_a_preflight_is_answered_for_allowed_origins_only(serve):
 
 def test_the_rate_limit_is_per_client_ip_and_x_forwarded_for_counts_only_from_a_trusted_proxy(serve):
     url, publisher = serve(rate_per_minute=1, rate_burst=2)
-    spoofed = [post(url, submission(f"wf-r{n}"), headers={"X-Forwarded-For": f"203.0.113.{n}"})[0]
-               for n in range(3)]
+    spoofed = [post(url, submission(f"wf-r{n}"), headers={"X-Forwarded-For": f"203.0.113.{n}"})[0] for n in range(3)]
     assert spoofed == [202, 202, 429]  # a forged header from an untrusted peer buys no new bucket
     status, answer, headers = post(url, submission("wf-r9"))
     assert status == 429 and int(headers["Retry-After"]) >= 1 and "too many" in answer["error"]
@@ -354,11 +422,16 @@ def test_the_rate_limit_is_per_client_ip_and_x_forwarded_for_counts_only_from_a_
     import ipaddress
 
     url, publisher = serve(rate_per_minute=1, rate_burst=2, trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),))
-    behind_proxy = [post(url, submission(f"wf-p{n}"), headers={"X-Forwarded-For": f"203.0.113.{n % 2}"})[0]
-                    for n in range(5)]
+    behind_proxy = [
+        post(url, submission(f"wf-p{n}"), headers={"X-Forwarded-For": f"203.0.113.{n % 2}"})[0] for n in range(5)
+    ]
     assert behind_proxy == [202, 202, 202, 202, 429]  # two clients, two buckets of two
-    assert [attributes["client_ip"] for _, _, attributes in publisher.messages] == \
-        ["203.0.113.0", "203.0.113.1", "203.0.113.0", "203.0.113.1"]
+    assert [attributes["client_ip"] for _, _, attributes in publisher.messages] == [
+        "203.0.113.0",
+        "203.0.113.1",
+        "203.0.113.0",
+        "203.0.113.1",
+    ]
 
 
 def test_client_ip_believes_only_trusted_proxies():
@@ -407,13 +480,12 @@ def test_verify_form_token():
 
 
 def test_one_access_log_line_per_request_without_body_content(serve, caplog):
-    from ingest.webform_endpoint import AccessLogger, ACCESS_LOG
+    from ingest.webform_endpoint import ACCESS_LOG, AccessLogger
 
     publisher = DeliveringPublisher()
     app = build_app(publisher, EndpointConfig(identity_key=KEY))
     runner_kwargs = {"access_log": ACCESS_LOG, "access_log_class": AccessLogger}
-    with caplog.at_level(logging.INFO, logger=ACCESS_LOG.name), \
-            serve_in_thread(app, **runner_kwargs) as url:
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOG.name), serve_in_thread(app, **runner_kwargs) as url:
         post(url, submission("wf-30", "my secret account details"))
         post(url, b"{", JSON)
     lines = [r.getMessage() for r in caplog.records if r.name == ACCESS_LOG.name]
@@ -478,13 +550,31 @@ def test_the_command_without_its_identity_key_is_one_line_and_exit_2():
     from tests.support.paths import REPO
 
     env = {k: v for k, v in os.environ.items() if k != "COMPLAINTS_WEBFORM_IDENTITY_KEY"}
-    result = subprocess.run([sys.executable, "-m", "beam_pipelines", "ingest", "webform", "--transport", "kafka",
-                             "--profile", "prod", "--bootstrap-servers", "localhost:1"],
-                            capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "beam_pipelines",
+            "ingest",
+            "webform",
+            "--transport",
+            "kafka",
+            "--profile",
+            "prod",
+            "--bootstrap-servers",
+            "localhost:1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "complaints ingest webform: the web-form endpoint needs its identity key: set the environment variable "
-        "COMPLAINTS_WEBFORM_IDENTITY_KEY"]
+        "COMPLAINTS_WEBFORM_IDENTITY_KEY"
+    ]
 
 
 def test_fifty_posts_wait_for_their_reports_at_once_with_no_pool_to_queue_behind(serve):
@@ -505,8 +595,9 @@ def test_fifty_posts_wait_for_their_reports_at_once_with_no_pool_to_queue_behind
 
     url, publisher = serve(Gate(50), delivery_timeout=30)
     results = []
-    threads = [threading.Thread(target=lambda n=n: results.append(post(url, submission(f"wf-g{n}"))[0]))
-               for n in range(50)]
+    threads = [
+        threading.Thread(target=lambda n=n: results.append(post(url, submission(f"wf-g{n}"))[0])) for n in range(50)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -514,11 +605,16 @@ def test_fifty_posts_wait_for_their_reports_at_once_with_no_pool_to_queue_behind
     assert results == [202] * 50 and len(publisher.handed) == 50
 
 
-@pytest.mark.parametrize("payload, reason", [
-    ({"submission_id": "wf-1", "submitted_at": "1970-01-01T00:00:00Z"}, "event_time_out_of_range"),
-    ({"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": {"message": "x" * 20_001}},
-     "text_too_long"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ({"submission_id": "wf-1", "submitted_at": "1970-01-01T00:00:00Z"}, "event_time_out_of_range"),
+        (
+            {"submission_id": "wf-1", "submitted_at": "2026-11-26T09:00:00Z", "fields": {"message": "x" * 20_001}},
+            "text_too_long",
+        ),
+    ],
+)
 def test_what_the_pipeline_s_validation_would_reject_is_400_too(serve, payload, reason):
     url, publisher = serve()
     status, answer, _ = post(url, json.dumps(payload).encode())
@@ -554,13 +650,22 @@ def test_a_live_post_reprocessed_from_the_lake_keeps_its_complaint_id(serve, tmp
     url, publisher = serve()
     answer = post(url, submission("wf-50", "billed twice"))[1]
     [(_, payload, attributes)] = publisher.messages
-    record = message_record("webform", payload, "complaints.webforms/1/5", 5,
-                            dt.datetime(2026, 11, 26, 9, 0, 1, tzinfo=dt.timezone.utc), attributes, "run-1", "b1")
+    record = message_record(
+        "webform",
+        payload,
+        "complaints.webforms/1/5",
+        5,
+        dt.datetime(2026, 11, 26, 9, 0, 1, tzinfo=dt.UTC),
+        attributes,
+        "run-1",
+        "b1",
+    )
     lake_file = tmp_path / "source=webform" / "ingest_date=2026-11-26" / "b1-live-0.jsonl"
     lake_file.parent.mkdir(parents=True)
     lake_file.write_bytes(orjson.dumps(record) + b"\n")
-    [again] = lake_records(str(lake_file), str(lake_file), run_id="run-2", batch_id="b2",
-                           ingested_at="2026-12-01T00:00:00+00:00")
+    [again] = lake_records(
+        str(lake_file), str(lake_file), run_id="run-2", batch_id="b2", ingested_at="2026-12-01T00:00:00+00:00"
+    )
     assert parse_message(again)["complaint_id"] == answer["complaint_id"]
 
 

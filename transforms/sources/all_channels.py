@@ -8,6 +8,7 @@ shuffle that follows, one pickled list per shard, so Beam's per-element cost is 
 complaint. SMS parts come out unjoined: the batch pipeline joins them after the shuffle
 (``sms.AssembleSmsInBatches``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -86,8 +87,9 @@ class ReadAllChannels(beam.PTransform):
     profiles), dead_letters, tallies. ``reader`` reads a file into raw batches (``ReadRawBatches``, or the
     lake's reader for reprocessing)."""
 
-    def __init__(self, context, shards: int, call_centre_timezone: str = phone_logs.DEFAULT_TIMEZONE,
-                 reader=ReadRawBatches):
+    def __init__(
+        self, context, shards: int, call_centre_timezone: str = phone_logs.DEFAULT_TIMEZONE, reader=ReadRawBatches
+    ):
         super().__init__()
         self.context, self.shards, self.reader = context, shards, reader
         self.call_centre_timezone = call_centre_timezone
@@ -98,7 +100,10 @@ class ReadAllChannels(beam.PTransform):
             ParseIntoShardsFn(ParseByChannel(self.call_centre_timezone), self.shards)
         ).with_output_types(KeyedBytes).with_outputs(DEAD_LETTER, CUSTOMERS, main="complaint_shards")
         loaded = parsed[CUSTOMERS] | "CountCustomers" >> customers.CountLoaded()
-        return {"raw_batches": raw_batches,
-                "complaint_shards": parsed.complaint_shards,
-                "customers": parsed[CUSTOMERS], "dead_letters": parsed[DEAD_LETTER],
-                "tallies": (read, loaded) | "Tallies" >> beam.Flatten()}
+        return {
+            "raw_batches": raw_batches,
+            "complaint_shards": parsed.complaint_shards,
+            "customers": parsed[CUSTOMERS],
+            "dead_letters": parsed[DEAD_LETTER],
+            "tallies": (read, loaded) | "Tallies" >> beam.Flatten(),
+        }

@@ -2,6 +2,7 @@
 records, for the lake) and their ``(source, read, '')`` tallies. The public readers (``transforms.sources.readers``)
 start with them, through ``all_channels.ReadAllChannels``.
 """
+
 from __future__ import annotations
 
 import apache_beam as beam

@@ -1,5 +1,6 @@
 """The customer master (reference data): ``account_number,msisdn,email,twitter_handle,full_name,segment,
 region,plan,tenure_months``. Rows become customer profiles; bad rows go to the dead letter."""
+
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,8 @@ from transforms.outcomes import as_record_error, count_tally
 from transforms.packing import RecordBatch
 from transforms.records import RecordError, raw_text
 from transforms.sources.payloads import parse_csv_row
+
+_LOG = logging.getLogger(__name__)
 
 SOURCE = "customers"
 SEGMENTS = ("consumer", "business", "vip")
@@ -87,8 +90,9 @@ class CustomerIndex(CacheAware):
                     first = owner.setdefault(value, account)
                     if first != account:
                         sharers.setdefault(value, [first]).append(account)
-            lookups[key].update((value, by_account[account]) for value, account in owner.items()
-                                if value not in sharers)
+            lookups[key].update(
+                (value, by_account[account]) for value, account in owner.items() if value not in sharers
+            )
             shared.extend((key, value, name, sorted(accounts)) for value, accounts in sharers.items())
         for _, _, name, accounts in sorted(shared):
             self._conflict(f"{name}_shared", f"{' and '.join(accounts)} share one {name}")
@@ -133,10 +137,12 @@ class CountLoaded(beam.PTransform):
     counter."""
 
     def expand(self, profiles):
-        return (profiles
-                | "Profiles" >> beam.Map(lambda item: len(item.records) if isinstance(item, RecordBatch) else 1)
-                | "Count" >> beam.CombineGlobally(sum)
-                | "Tally" >> beam.Map(lambda n: count_tally((SOURCE, "loaded", ""), n)))
+        return (
+            profiles
+            | "Profiles" >> beam.Map(lambda item: len(item.records) if isinstance(item, RecordBatch) else 1)
+            | "Count" >> beam.CombineGlobally(sum)
+            | "Tally" >> beam.Map(lambda n: count_tally((SOURCE, "loaded", ""), n))
+        )
 
 
 def conflict_tallies(index: CustomerIndex) -> list[tuple]:
@@ -150,8 +156,9 @@ def load_customer_index(path: str) -> CustomerIndex:
     from transforms.sources.files import raw_records
 
     profiles, rejected = [], Counter()
-    for raw in raw_records(SOURCE, path, path.rsplit("/", 1)[-1], run_id="customers", batch_id="customers",
-                           ingested_at=""):
+    for raw in raw_records(
+        SOURCE, path, path.rsplit("/", 1)[-1], run_id="customers", batch_id="customers", ingested_at=""
+    ):
         try:
             profiles.append(parse_customer(raw))
         except Exception as error:  # noqa: BLE001 - a bad row is counted, the others still link
@@ -159,8 +166,12 @@ def load_customer_index(path: str) -> CustomerIndex:
     index = CustomerIndex(profiles)
     index.rejected = dict(rejected)
     if rejected:
-        logging.warning("customer master %s: %d rows left out (%s)", path, sum(rejected.values()),
-                        ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items())))
+        _LOG.warning(
+            "customer master %s: %d rows left out (%s)",
+            path,
+            sum(rejected.values()),
+            ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items())),
+        )
     return index
 
 
@@ -191,11 +202,12 @@ class CustomerMaster:
                 self._checked = now
                 try:
                     stamp = self._file_stamp()
-                except Exception as error:  # noqa: BLE001 - keep linking with what was read before
+                except Exception as error:  # keep linking with what was read before
                     if self._index is None:
                         raise
-                    logging.warning("customer master %s unreadable (%s): still using the one read before",
-                                    self.path, error)
+                    _LOG.warning(
+                        "customer master %s unreadable (%s): still using the one read before", self.path, error
+                    )
                     return self._index
                 if stamp != self._stamp:
                     self._index, self._stamp = load_customer_index(self.path), stamp

@@ -8,6 +8,7 @@ compressed files (``.gz``) all work.
 Records are emitted in ``RecordBatch`` chunks of up to ``chunk_size`` records with a deterministic chunk number,
 so the lake writes one file per chunk with the same name in every run.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -17,7 +18,7 @@ import gzip
 import io
 import re
 import zlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -79,7 +80,7 @@ def split_lines(stream) -> Iterator[tuple[str, int, bytes, dict]]:
     """Yield ('line', line_number, bytes, {}) for each non-blank line; CRLF/LF/CR and a leading BOM are removed."""
     for number, line in enumerate(lines_of(stream), start=1):
         if number == 1 and line.startswith(BOM):
-            line = line[len(BOM):]
+            line = line[len(BOM) :]
         line = line.rstrip(b"\r\n")
         if line.strip():
             yield Position.LINE, number, line, {}
@@ -112,7 +113,7 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
     attributes: dict = {}
     for number, line in enumerate(lines_of(stream), start=1):
         if number == 1 and line.startswith(BOM):
-            line = line[len(BOM):]
+            line = line[len(BOM) :]
         if not pending:
             if not line.strip():
                 continue
@@ -129,9 +130,17 @@ def split_csv_records(stream) -> Iterator[tuple[str, int, bytes, dict]]:
             cut = None if line.endswith((b"\n", b"\r")) else _cut_last_record(record, attributes["header"])
             yield Position.LINE, first_line, record, {**attributes, **cut} if cut else attributes
     if pending:
-        yield Position.LINE, first_line, b"".join(pending).rstrip(b"\r\n"), \
-            {**attributes, "error": f"truncated export: an unterminated quoted field at the end of the file, in the "
-                                    f"record that starts on line {first_line}", "error_type": TRUNCATED_EXPORT}
+        yield (
+            Position.LINE,
+            first_line,
+            b"".join(pending).rstrip(b"\r\n"),
+            {
+                **attributes,
+                "error": f"truncated export: an unterminated quoted field at the end of the file, in the "
+                f"record that starts on line {first_line}",
+                "error_type": TRUNCATED_EXPORT,
+            },
+        )
 
 
 def _cut_last_record(record: bytes, header: str) -> dict | None:
@@ -141,8 +150,10 @@ def _cut_last_record(record: bytes, header: str) -> dict | None:
     fields = len(next(csv.reader(io.StringIO(record.decode("utf-8", errors="replace"), newline="")), []))
     if fields >= columns:
         return None
-    return {"error": f"truncated export: the last line has {fields} of the header's {columns} fields and no line "
-                     f"end", "error_type": TRUNCATED_EXPORT}
+    return {
+        "error": f"truncated export: the last line has {fields} of the header's {columns} fields and no line end",
+        "error_type": TRUNCATED_EXPORT,
+    }
 
 
 def _still_quoted(line: bytes, in_quotes: bool) -> bool:
@@ -157,7 +168,7 @@ def _still_quoted(line: bytes, in_quotes: bool) -> bool:
             index = line.find(b'"', index)
             if index < 0:
                 return True
-            if line[index + 1:index + 2] == b'"':
+            if line[index + 1 : index + 2] == b'"':
                 index += 2  # a doubled quote is a quote character in the field
             else:
                 in_quotes, index = False, index + 1
@@ -205,8 +216,11 @@ class _Utf8Stream:
         text = self.decoder.decode(data, final=not data)
         if self.first:
             self.first = False
-            text = re.sub(r"^(\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*[\"'])[A-Za-z0-9._-]+", r"\g<1>UTF-8",
-                          text.removeprefix("\ufeff"))
+            text = re.sub(
+                r"^(\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*[\"'])[A-Za-z0-9._-]+",
+                r"\g<1>UTF-8",
+                text.removeprefix("\ufeff"),
+            )
         return text.encode("utf-8") if text or not data else self.read(size)
 
 
@@ -294,7 +308,7 @@ def split_xml_calls(stream) -> Iterator[tuple[str, int, bytes, dict]]:
             match = _CALL_END.match(buffer, end_tag_at - buffer_start)
             end = buffer_start + match.end() if match else end_tag_at
             consumed = end
-            yield Position.OFFSET, start, buffer[start - buffer_start:end - buffer_start], attributes
+            yield Position.OFFSET, start, buffer[start - buffer_start : end - buffer_start], attributes
         target.completed.clear()
 
     error: Exception | None = None
@@ -314,21 +328,21 @@ def split_xml_calls(stream) -> Iterator[tuple[str, int, bytes, dict]]:
         if error is not None or not block:
             break
         keep_from = target.open_start if target.open_start is not None else max(consumed, buffer_start)
-        keep_from = min(keep_from, buffer_start + len(buffer) - READ_BLOCK) if target.open_start is None \
-            else keep_from
+        keep_from = min(keep_from, buffer_start + len(buffer) - READ_BLOCK) if target.open_start is None else keep_from
         if keep_from > buffer_start:
-            buffer = buffer[keep_from - buffer_start:]
+            buffer = buffer[keep_from - buffer_start :]
             buffer_start = keep_from
 
     if error is None:
         return
     # Malformed document: the rest of the file, from the first byte not yet accounted for.
     rest_start = target.open_start if target.open_start is not None else consumed
-    rest = buffer[max(rest_start - buffer_start, 0):] + stream.read()
+    rest = buffer[max(rest_start - buffer_start, 0) :] + stream.read()
     reason = f"{type(error).__name__}: {error}"
     end = rest_start + len(rest)
-    yield from _marking_the_cut(_resync_calls(rest, rest_start, attributes, reason),
-                                _truncation(target.root, rest, end), end, attributes)
+    yield from _marking_the_cut(
+        _resync_calls(rest, rest_start, attributes, reason), _truncation(target.root, rest, end), end, attributes
+    )
 
 
 def _truncation(root: str | None, rest: bytes, end: int) -> str | None:
@@ -368,19 +382,26 @@ def _resync_calls(rest: bytes, rest_start: int, attributes: dict, reason: str):
         start_match = _CALL_START.search(rest, position)
         if start_match is None:
             break
-        if rest[position:start_match.start()].strip():
-            yield Position.OFFSET, rest_start + position, rest[position:start_match.start()], \
-                {**attributes, "error": reason}
+        if rest[position : start_match.start()].strip():
+            yield (
+                Position.OFFSET,
+                rest_start + position,
+                rest[position : start_match.start()],
+                {**attributes, "error": reason},
+            )
         end_match = _CALL_END.search(rest, start_match.end())
         next_start = _CALL_START.search(rest, start_match.end())
         if end_match is None or (next_start is not None and next_start.start() < end_match.start()):
             stop = next_start.start() if next_start is not None else len(rest)
-            yield Position.OFFSET, rest_start + start_match.start(), rest[start_match.start():stop], \
-                {**attributes, "error": reason + " (unterminated <call>)"}
+            yield (
+                Position.OFFSET,
+                rest_start + start_match.start(),
+                rest[start_match.start() : stop],
+                {**attributes, "error": reason + " (unterminated <call>)"},
+            )
             position = stop
             continue
-        yield Position.OFFSET, rest_start + start_match.start(), rest[start_match.start():end_match.end()], \
-            attributes
+        yield Position.OFFSET, rest_start + start_match.start(), rest[start_match.start() : end_match.end()], attributes
         position = end_match.end()
     tail = rest[position:]
     if tail.strip() and not re.fullmatch(rb"(?:\s*</[^<>\s]+\s*>)*\s*", tail):  # end tags: </calls>, a wrapper's
@@ -398,8 +419,9 @@ def splitter_for(source: str, path: str):
     return split_lines
 
 
-def raw_records(source: str, path: str, display_path: str, *, run_id: str, batch_id: str,
-                ingested_at: str) -> Iterator[dict]:
+def raw_records(
+    source: str, path: str, display_path: str, *, run_id: str, batch_id: str, ingested_at: str
+) -> Iterator[dict]:
     """All raw records of one file, in file order."""
     splitter = splitter_for(source, path)
     with _open(path) as stream:
@@ -426,8 +448,12 @@ def _until_unreadable(items: Iterator, display_path: str) -> Iterator[tuple[str,
     try:
         yield from items
     except READ_ERRORS as error:
-        yield Position.OFFSET, None, b"", {READ_ERROR: f"{display_path} cannot be read past here: "
-                                                       f"{type(error).__name__}: {error}"}
+        yield (
+            Position.OFFSET,
+            None,
+            b"",
+            {READ_ERROR: f"{display_path} cannot be read past here: {type(error).__name__}: {error}"},
+        )
 
 
 def chunked(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -453,7 +479,8 @@ class ReadRawBatches(beam.DoFn):
 
     def process(self, element):
         source, path, display_path = element
-        records = raw_records(source, path, display_path, run_id=self.run_id, batch_id=self.batch_id,
-                              ingested_at=self.ingested_at)
+        records = raw_records(
+            source, path, display_path, run_id=self.run_id, batch_id=self.batch_id, ingested_at=self.ingested_at
+        )
         for number, chunk in enumerate(chunked(records, self.chunk_size)):
             yield RecordBatch((source, display_path, number), chunk)

@@ -6,6 +6,7 @@ functions take it unchanged and a reprocessed record gets the ``complaint_id`` a
 time. Only ``run_id`` and ``batch_id`` change: they say which processing wrote the row. The record's
 ``ingested_at`` stays: it is when the record reached us.
 """
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -22,7 +23,7 @@ def lake_source(path: str) -> str:
     """The channel of a lake file, from its ``source=...`` partition folder."""
     for part in path.split("/"):
         if part.startswith("source="):
-            return part[len("source="):]
+            return part[len("source=") :]
     raise ValueError(f"{path} is not in a source=... partition of the lake")
 
 
@@ -42,11 +43,21 @@ def lake_records(path: str, display_path: str, *, run_id: str, batch_id: str, in
                 if not isinstance(record, dict) or not {"source", "raw", "raw_encoding"} <= record.keys():
                     raise ValueError("not a lake record")
             except ValueError as error:
-                yield {"source": source, "source_file": display_path, "message_id": None, "line": number,
-                       "offset": None, "ingested_at": ingested_at, "run_id": run_id, "batch_id": batch_id,
-                       "raw": line.decode("utf-8", errors="replace").rstrip("\r\n"), "raw_encoding": "utf-8",
-                       "attributes": {READ_ERROR: f"line {number} of lake file {display_path} is not a lake "
-                                                  f"record: {error}"}}
+                yield {
+                    "source": source,
+                    "source_file": display_path,
+                    "message_id": None,
+                    "line": number,
+                    "offset": None,
+                    "ingested_at": ingested_at,
+                    "run_id": run_id,
+                    "batch_id": batch_id,
+                    "raw": line.decode("utf-8", errors="replace").rstrip("\r\n"),
+                    "raw_encoding": "utf-8",
+                    "attributes": {
+                        READ_ERROR: f"line {number} of lake file {display_path} is not a lake record: {error}"
+                    },
+                }
                 continue
             record["run_id"], record["batch_id"] = run_id, batch_id
             record["attributes"] = record.get("attributes") or {}
@@ -65,10 +76,12 @@ class ReadLakeBatches(beam.DoFn):
         source, path, display_path = element
         if source == LAKE:
             source = lake_source(path)
-            records = lake_records(path, display_path, run_id=self.run_id, batch_id=self.batch_id,
-                                   ingested_at=self.ingested_at)
+            records = lake_records(
+                path, display_path, run_id=self.run_id, batch_id=self.batch_id, ingested_at=self.ingested_at
+            )
         else:
-            records = raw_records(source, path, display_path, run_id=self.run_id, batch_id=self.batch_id,
-                                  ingested_at=self.ingested_at)
+            records = raw_records(
+                source, path, display_path, run_id=self.run_id, batch_id=self.batch_id, ingested_at=self.ingested_at
+            )
         for number, chunk in enumerate(chunked(records, self.chunk_size)):
             yield RecordBatch((source, display_path, number), chunk)

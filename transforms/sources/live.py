@@ -11,6 +11,7 @@ partition back, which on Flink shortens the read's bundles and with them the wat
 (README, Performance). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as
 timestamp. Topics and their settings are ``ingest.transport``'s configs, shared with the publishers.
 """
+
 from __future__ import annotations
 
 import typing
@@ -20,14 +21,17 @@ import apache_beam as beam
 from ingest.transport import KafkaConfig, PubSubConfig, TransportError
 from transforms.sources.messages import kafka_record, pubsub_record
 
-
 # ReadLiveTopics's URN and expansion payload (its Java Configuration's setters, by snake_case name). The
 # functional form keeps the field types real types: this module's postponed annotations would make them strings,
 # which Beam's schema inference reads as "any Python object".
 READ_LIVE_TOPICS_URN = "beejan:transform:kafka_read_live_topics:v1"
-ReadLiveTopicsConfig = typing.NamedTuple("ReadLiveTopicsConfig", [
-    ("consumer_config", typing.Mapping[str, str]), ("topics", typing.List[str]),
-    ("commit_offset_in_finalize", bool), ("max_num_records", typing.Optional[int])])
+
+
+class ReadLiveTopicsConfig(typing.NamedTuple):
+    consumer_config: typing.Mapping[str, str]
+    topics: list[str]
+    commit_offset_in_finalize: bool
+    max_num_records: int | None
 
 
 class ReadKafkaMessages(beam.PTransform):
@@ -43,23 +47,30 @@ class ReadKafkaMessages(beam.PTransform):
 
         config, run_id, stream_id = self.config, self.run_id, self.stream_id
         topic_sources = {topic: source for source, topic in config.topics.items()}
-        consumer = {"bootstrap.servers": config.bootstrap_servers, "group.id": config.group_id,
-                    "auto.offset.reset": "earliest",
-                    "enable.auto.commit": "false" if config.commit_on_finalize else "true"}
+        consumer = {
+            "bootstrap.servers": config.bootstrap_servers,
+            "group.id": config.group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": "false" if config.commit_on_finalize else "true",
+        }
         payload = ReadLiveTopicsConfig(
-            consumer_config=consumer, topics=sorted(topic_sources),
+            consumer_config=consumer,
+            topics=sorted(topic_sources),
             commit_offset_in_finalize=config.commit_on_finalize and config.max_records is None,
-            max_num_records=config.max_records)
+            max_num_records=config.max_records,
+        )
         try:
             rows = pipeline | "ReadFromKafka" >> ExternalTransform(
-                READ_LIVE_TOPICS_URN, NamedTupleBasedPayloadBuilder(payload), config.expansion_service)
+                READ_LIVE_TOPICS_URN, NamedTupleBasedPayloadBuilder(payload), config.expansion_service
+            )
         except RuntimeError as error:
             if f"Unknown urn: {READ_LIVE_TOPICS_URN}" not in str(error):
                 raise
             raise TransportError(
                 f"the expansion service at {config.expansion_service} does not serve our Kafka read "
                 f"({READ_LIVE_TOPICS_URN}): use the one runners/local_services.py starts, or put the jar that "
-                "`mvn package` builds in runners/services/xlang on its classpath") from None
+                "`mvn package` builds in runners/services/xlang on its classpath"
+            ) from None
         return rows | "ToRawRecords" >> beam.Map(lambda row: kafka_record(row, topic_sources, run_id, stream_id))
 
 
@@ -78,8 +89,10 @@ class ReadPubSubMessages(beam.PTransform):
         for source, topic in sorted(config.topics.items()):
             subscription = config.subscriptions.get(source) or f"{topic}-stream"
             path = f"projects/{config.project}/subscriptions/{subscription}"
-            reads.append(pipeline
-                         | f"Read{source}" >> ReadFromPubSub(subscription=path, with_attributes=True)
-                         | f"ToRawRecords{source}" >> beam.Map(
-                             lambda message, source=source: pubsub_record(message, source, run_id, stream_id)))
+            reads.append(
+                pipeline
+                | f"Read{source}" >> ReadFromPubSub(subscription=path, with_attributes=True)
+                | f"ToRawRecords{source}"
+                >> beam.Map(lambda message, source=source: pubsub_record(message, source, run_id, stream_id))
+            )
         return reads | "AllChannels" >> beam.Flatten()

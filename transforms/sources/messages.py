@@ -6,6 +6,7 @@ transport's (``message_id``: ``<topic>/<partition>/<offset>`` for Kafka, the mes
 ``ingested_at`` is when the transport accepted it (the record's timestamp), so a replay of the same message
 yields the same rows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,16 @@ LIVE_SOURCES = ("twitter", "webform")
 PARSERS = {"twitter": parse_tweet, "webform": parse_webform}
 
 
-def message_record(source: str, payload: bytes, message_id: str, position: int | None,
-                   published_at: dt.datetime, attributes: dict | None, run_id: str, batch_id: str) -> dict:
+def message_record(
+    source: str,
+    payload: bytes,
+    message_id: str,
+    position: int | None,
+    published_at: dt.datetime,
+    attributes: dict | None,
+    run_id: str,
+    batch_id: str,
+) -> dict:
     """One transport message -> a raw record (schema ``RawRecord``); undecodable bytes are kept as base64."""
     raw, encoding = decode_raw(payload if payload is not None else b"")
     return {
@@ -32,7 +41,7 @@ def message_record(source: str, payload: bytes, message_id: str, position: int |
         "message_id": message_id,
         "line": None,
         "offset": position,
-        "ingested_at": published_at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "ingested_at": published_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         "run_id": run_id,
         "batch_id": batch_id,
         "raw": raw,
@@ -42,7 +51,7 @@ def message_record(source: str, payload: bytes, message_id: str, position: int |
 
 
 def _from_millis(millis) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(millis) / 1000, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(int(millis) / 1000, tz=dt.UTC)
 
 
 def kafka_record(row, topic_sources: dict, run_id: str, batch_id: str) -> dict:
@@ -53,29 +62,48 @@ def kafka_record(row, topic_sources: dict, run_id: str, batch_id: str) -> dict:
         key, value = (header.key, header.value) if hasattr(header, "key") else header
         attributes[key] = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
     source = topic_sources.get(row.topic, f"unknown:{row.topic}")
-    return message_record(source, row.value, f"{row.topic}/{row.partition}/{row.offset}", int(row.offset),
-                          _from_millis(row.timestamp), attributes, run_id, batch_id)
+    return message_record(
+        source,
+        row.value,
+        f"{row.topic}/{row.partition}/{row.offset}",
+        int(row.offset),
+        _from_millis(row.timestamp),
+        attributes,
+        run_id,
+        batch_id,
+    )
 
 
 def pubsub_record(message, source: str, run_id: str, batch_id: str) -> dict:
     """A ``PubsubMessage`` (read with attributes) -> raw record; its publish time is ``ingested_at``."""
     published = message.publish_time
     if published is None:  # only messages made by hand lack it; the service always sets it
-        published_at = dt.datetime.now(dt.timezone.utc)
+        published_at = dt.datetime.now(dt.UTC)
     elif isinstance(published, Timestamp):
         published_at = published.to_utc_datetime(has_tz=True)
     else:
-        published_at = published if published.tzinfo else published.replace(tzinfo=dt.timezone.utc)
-    return message_record(source, message.data, message.message_id or "", None, published_at,
-                          dict(message.attributes or {}), run_id, batch_id)
+        published_at = published if published.tzinfo else published.replace(tzinfo=dt.UTC)
+    return message_record(
+        source,
+        message.data,
+        message.message_id or "",
+        None,
+        published_at,
+        dict(message.attributes or {}),
+        run_id,
+        batch_id,
+    )
 
 
 def parse_message(raw_record: dict) -> dict:
     """Raw record of a live channel -> complaint (working form), by its source."""
     parse = PARSERS.get(raw_record["source"])
     if parse is None:
-        raise RecordError("unknown_source", f"no parser for source {raw_record['source']!r} "
-                                            f"(message {raw_record.get('message_id')})", PARSE)
+        raise RecordError(
+            "unknown_source",
+            f"no parser for source {raw_record['source']!r} (message {raw_record.get('message_id')})",
+            PARSE,
+        )
     return parse(raw_record)
 
 
@@ -92,6 +120,7 @@ class ParseMessages(beam.PTransform):
         from transforms.stages import ParsedRecord, Stage
 
         parsed = raw_records | "Parse" >> beam.ParDo(ParseRawRecords(parse_message)).with_output_types(
-            ParsedRecord).with_outputs(DEAD_LETTER, main="complaints")
+            ParsedRecord
+        ).with_outputs(DEAD_LETTER, main="complaints")
         tallies = raw_records | "CountRead" >> beam.Map(lambda record: count_tally((record["source"], "read", ""), 1))
         return Stage(parsed.complaints, parsed[DEAD_LETTER], tallies)

@@ -1,5 +1,6 @@
 """Decoding one record's payload, shared by the channel parsers: a JSON object (tweets, web forms) and a CSV
 row read with its file's own header (call-centre exports, the customer master)."""
+
 from __future__ import annotations
 
 import csv
@@ -38,7 +39,7 @@ def parse_csv_row(text: str, header: str) -> dict:
     values = rows[0]
     if len(values) != len(columns):
         raise RecordError("wrong_field_count", f"expected {len(columns)} fields as in the header, found {len(values)}")
-    return {name.strip().lower(): value for name, value in zip(columns, values)}
+    return {name.strip().lower(): value for name, value in zip(columns, values, strict=True)}
 
 
 def string_field(value, name: str) -> str | None:
@@ -63,6 +64,8 @@ def identifier_field(value, name: str) -> str | None:
     fraction or an exponent (``1.9000000000000005e+18``: a big id that went through a float) cannot hold an exact
     id and would collapse different records into false duplicates, so it is refused."""
     if isinstance(value, float):
-        raise RecordError("invalid_field", f"{name} {value!r} is a JSON number that cannot hold an exact identifier;"
-                                           " send it as a string")
+        raise RecordError(
+            "invalid_field",
+            f"{name} {value!r} is a JSON number that cannot hold an exact identifier; send it as a string",
+        )
     return text_field(value, name)

@@ -4,6 +4,7 @@ Identity is ``call_id``; event time the call's start. Times are local wall-clock
 Africa/Lagos unless the export says otherwise (the XML ``timezone`` attribute, a CSV ``timezone`` column, or an
 explicit UTC offset on the time itself). The agent's notes are the complaint text.
 """
+
 from __future__ import annotations
 
 from defusedxml import DefusedXmlException
@@ -16,11 +17,29 @@ from transforms.sources.payloads import parse_csv_row
 
 SOURCE = "phone"
 DEFAULT_TIMEZONE = "Africa/Lagos"
-CSV_COLUMNS = ("call_id", "start_time", "end_time", "caller_number", "account_number", "agent_id", "queue",
-               "wrap_up_code", "disposition", "notes")
-XML_TAGS = {"start": "start_time", "end": "end_time", "caller": "caller_number", "account": "account_number",
-            "agent": "agent_id", "queue": "queue", "wrap_up": "wrap_up_code", "disposition": "disposition",
-            "notes": "notes"}
+CSV_COLUMNS = (
+    "call_id",
+    "start_time",
+    "end_time",
+    "caller_number",
+    "account_number",
+    "agent_id",
+    "queue",
+    "wrap_up_code",
+    "disposition",
+    "notes",
+)
+XML_TAGS = {
+    "start": "start_time",
+    "end": "end_time",
+    "caller": "caller_number",
+    "account": "account_number",
+    "agent": "agent_id",
+    "queue": "queue",
+    "wrap_up": "wrap_up_code",
+    "disposition": "disposition",
+    "notes": "notes",
+}
 
 
 def parse_call_xml(text: str) -> dict:
@@ -49,7 +68,8 @@ def parse_call(raw_record: dict, default_timezone: str = DEFAULT_TIMEZONE) -> di
     attributes = raw_record.get("attributes") or {}
     if attributes.get("error"):
         error_type = attributes.get("error_type") or (
-            "xml_forbidden" if "Forbidden" in attributes["error"] else "malformed_export")
+            "xml_forbidden" if "Forbidden" in attributes["error"] else "malformed_export"
+        )
         raise RecordError(error_type, attributes["error"], READ)
     text = raw_text(raw_record)
     if raw_record.get("offset") is not None or text.lstrip().startswith("<"):
@@ -64,11 +84,15 @@ def parse_call(raw_record: dict, default_timezone: str = DEFAULT_TIMEZONE) -> di
     end = parse_timestamp(end_text, "end_time", local_zone=zone_name) if end_text else None
     duration = int((end - start).total_seconds()) if end else None
     complaint = new_complaint(
-        raw_record, values.get("call_id"), start, values.get("notes"),
-        contacts={"account_number": _optional(values, "account_number"),
-                  "msisdn": _optional(values, "caller_number")},
-        agent_id=_optional(values, "agent_id"), call_queue=_optional(values, "queue"),
-        wrap_up_code=_optional(values, "wrap_up_code"), disposition=_optional(values, "disposition"),
+        raw_record,
+        values.get("call_id"),
+        start,
+        values.get("notes"),
+        contacts={"account_number": _optional(values, "account_number"), "msisdn": _optional(values, "caller_number")},
+        agent_id=_optional(values, "agent_id"),
+        call_queue=_optional(values, "queue"),
+        wrap_up_code=_optional(values, "wrap_up_code"),
+        disposition=_optional(values, "disposition"),
         call_duration_seconds=duration,
     )
     return complaint

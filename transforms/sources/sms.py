@@ -5,12 +5,13 @@ out of order and in different hourly files. ``parse_sms_part`` turns a line into
 joins the parts of one sender and reference into complaints. A set still incomplete after the timeout is
 emitted with the ``partial_sms`` flag; a part repeated with the same ``message_id`` is a counted duplicate.
 """
+
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import apache_beam as beam
-import datetime as dt
 
 from transforms.cleaning import normalise_phone, parse_timestamp
 from transforms.outcomes import TALLY, count_tally
@@ -35,7 +36,7 @@ def parse_sms_part(raw_record: dict) -> dict:
     values = line.split("|", len(FIELDS) - 1)
     if len(values) != len(FIELDS):
         raise RecordError("wrong_field_count", f"expected {len(FIELDS)} '|'-separated fields, found {len(values)}")
-    record = dict(zip(FIELDS, values))
+    record = dict(zip(FIELDS, values, strict=True))
     if not record["message_id"].strip():
         raise RecordError("missing_field", "missing message_id")
     if not record["msisdn"].strip():
@@ -47,11 +48,22 @@ def parse_sms_part(raw_record: dict) -> dict:
     sender = normalise_phone(record["msisdn"]) or record["msisdn"].strip()
     concat_ref = record["concat_ref"].strip()
     # a gateway's message ids are unique per sender only: two senders' "msg-1" are two complaints
-    complaint = new_complaint(raw_record, record["message_id"], received_at, record["body"],
-                              contacts={"msisdn": record["msisdn"]},
-                              identity=f"{sender}|{record['message_id'].strip()}")
-    complaint["_sms"] = {"sender": sender, "concat_ref": concat_ref, "part": part, "parts": parts,
-                         "message_id": record["message_id"].strip(), "shortcode": record["shortcode"].strip()}
+    complaint = new_complaint(
+        raw_record,
+        record["message_id"],
+        received_at,
+        record["body"],
+        contacts={"msisdn": record["msisdn"]},
+        identity=f"{sender}|{record['message_id'].strip()}",
+    )
+    complaint["_sms"] = {
+        "sender": sender,
+        "concat_ref": concat_ref,
+        "part": part,
+        "parts": parts,
+        "message_id": record["message_id"].strip(),
+        "shortcode": record["shortcode"].strip(),
+    }
     if parts == 1:
         complaint["sms_parts_expected"] = complaint["sms_parts_received"] = 1
     return complaint
@@ -86,8 +98,11 @@ def assemble_parts(parts: list[dict], timeout: dt.timedelta) -> tuple[list[dict]
             continue
         seen_ids.add(sms["message_id"])
         current = messages[-1] if messages else None
-        if (current is None or sms["part"] in current
-                or part["event_time"] - min(p["event_time"] for p in current.values()) > timeout):
+        if (
+            current is None
+            or sms["part"] in current
+            or part["event_time"] - min(p["event_time"] for p in current.values()) > timeout
+        ):
             messages.append({})
             current = messages[-1]
         current[sms["part"]] = part
@@ -109,8 +124,14 @@ def _join(message: dict[int, dict]) -> dict:
         record_id = f"partial-{sender_digest}:{first['_sms']['concat_ref']}:{earliest.isoformat()}"
     raw = dict(first["_raw"])
     raw["raw"] = "\n".join(message[n]["_raw"]["raw"] for n in numbers)
-    complaint = new_complaint(raw, record_id, earliest, "".join(message[n]["text"] for n in numbers),
-                              contacts=first["_contacts"], identity=f"{sender}|{record_id}")
+    complaint = new_complaint(
+        raw,
+        record_id,
+        earliest,
+        "".join(message[n]["text"] for n in numbers),
+        contacts=first["_contacts"],
+        identity=f"{sender}|{record_id}",
+    )
     complaint["sms_parts_expected"] = expected
     complaint["sms_parts_received"] = len(numbers)
     complaint["_sms"] = {**first["_sms"], "part": numbers[0], "parts_received": numbers}
@@ -155,5 +176,6 @@ class AssembleSmsInBatches(beam.PTransform):
                 yield beam.pvalue.TaggedOutput(TALLY, count_tally(key, count))
 
         outputs = batches | "JoinParts" >> beam.FlatMap(assemble).with_output_types(RecordBatch).with_outputs(
-            TALLY, main="complaints")
+            TALLY, main="complaints"
+        )
         return {"complaints": outputs.complaints, "tallies": outputs[TALLY]}

@@ -3,6 +3,7 @@
 Identity is ``data.id``; event time ``data.created_at``. A retweet (``referenced_tweets`` of type
 ``retweeted``) repeats another complaint: it is marked as a duplicate and counted, not curated.
 """
+
 from __future__ import annotations
 
 from transforms.cleaning import parse_timestamp
@@ -31,17 +32,23 @@ def parse_tweet(raw_record: dict) -> dict:
     includes = payload.get("includes")
     users = includes.get("users") if isinstance(includes, dict) else None
     for user in users if isinstance(users, list) else []:
-        if isinstance(user, dict) and author_id is not None and user.get("id") is not None \
-                and identifier_field(user.get("id"), "includes.users.id") == author_id:
+        if (
+            isinstance(user, dict)
+            and author_id is not None
+            and user.get("id") is not None
+            and identifier_field(user.get("id"), "includes.users.id") == author_id
+        ):
             username = string_field(user.get("username"), "includes.users.username")
             break
     referenced = data.get("referenced_tweets")
     if referenced is not None and not isinstance(referenced, list):
         raise RecordError("invalid_field", "data.referenced_tweets is not a list")
-    retweet_of = next((ref.get("id") for ref in referenced or []
-                       if isinstance(ref, dict) and ref.get("type") == "retweeted"), None)
-    complaint = new_complaint(raw_record, tweet_id, event_time, text,
-                              contacts={"twitter_handle": username}, language=language)
+    retweet_of = next(
+        (ref.get("id") for ref in referenced or [] if isinstance(ref, dict) and ref.get("type") == "retweeted"), None
+    )
+    complaint = new_complaint(
+        raw_record, tweet_id, event_time, text, contacts={"twitter_handle": username}, language=language
+    )
     if retweet_of is not None:
         complaint["_duplicate_reason"] = "retweet"
     return complaint

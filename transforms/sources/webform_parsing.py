@@ -10,6 +10,7 @@ docs/operations/webform-endpoint.md) is identified by that instead, so a client'
 edited re-post, or another client's post under the same submission id, is another. ``source_record_id`` stays
 the submission id either way.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,10 +31,13 @@ def _complaint_from_fields(raw_record: dict, submission_id, submitted_at, fields
     event_time = parse_timestamp(string_field(submitted_at, "submitted_at"), "submitted_at")
     values = {name: text_field(fields.get(name), name) for name in FIELD_NAMES}
     return new_complaint(
-        raw_record, identifier_field(submission_id, "submission_id"), event_time, values["message"],
-        contacts={"account_number": values["account_number"], "msisdn": values["phone"],
-                  "email": values["email"]},
-        subject=values["subject"], customer_topic=(values["topic"] or "").strip() or None,
+        raw_record,
+        identifier_field(submission_id, "submission_id"),
+        event_time,
+        values["message"],
+        contacts={"account_number": values["account_number"], "msisdn": values["phone"], "email": values["email"]},
+        subject=values["subject"],
+        customer_topic=(values["topic"] or "").strip() or None,
         identity=live_identity(raw_record),
     )
 
@@ -47,8 +51,10 @@ def live_identity(raw_record: dict) -> str | None:
     if identity is None:
         return None
     if not IDENTITY_PATTERN.fullmatch(identity):
-        raise RecordError("invalid_field", f"identity attribute {identity[:60]!r} is not one the web-form endpoint "
-                                           "makes (v1. and 32 hex digits)")
+        raise RecordError(
+            "invalid_field",
+            f"identity attribute {identity[:60]!r} is not one the web-form endpoint makes (v1. and 32 hex digits)",
+        )
     return identity
 
 

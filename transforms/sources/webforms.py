@@ -5,7 +5,13 @@ Identity is ``submission_id`` (a live message from the web-form endpoint: its ``
 it may be empty or wrong, so it is not the category. The parse functions live in ``webform_parsing.py``, which
 needs no Beam, so the endpoint checks a post with the same code.
 """
+
 from __future__ import annotations
 
 from transforms.sources.webform_parsing import (  # noqa: F401 - the parse functions' home for the pipeline
-    FIELD_NAMES, SOURCE, parse_webform, parse_webform_body, parse_webform_json)
+    FIELD_NAMES,
+    SOURCE,
+    parse_webform,
+    parse_webform_body,
+    parse_webform_json,
+)

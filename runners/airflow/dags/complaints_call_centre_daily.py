@@ -5,13 +5,12 @@ The export of day D (``phone_logs/calls_YYYYMMDD.csv`` or ``.xml``, ``.gz`` too)
 sensor waits at most ``COMPLAINTS_CALLS_WAIT_MINUTES`` (720) and then fails and alerts. The batch reads that day's
 export files (``--batch-id calls-YYYYMMDD``); a rerun or backfill replaces, never duplicates.
 """
+
 from __future__ import annotations
 
-
+import beejan_airflow as beejan
 from airflow.sdk import DAG, PokeReturnValue, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-
-import beejan_airflow as beejan
 
 EXPORTS = ("calls_{day}.csv", "calls_{day}.xml", "calls_{day}.csv.gz", "calls_{day}.xml.gz")
 
@@ -38,9 +37,21 @@ with DAG(
         day = data_interval_start.date()
         includes = [arg for name in EXPORTS for arg in ("--include", "phone_logs/" + name.format(day=f"{day:%Y%m%d}"))]
         return beejan.run_complaints(
-            "batch", "--input-dir", str(beejan.landing_dir()), "--output-dir", str(beejan.output_dir()),
-            "--date", day.isoformat(), "--batch-id", f"calls-{day:%Y%m%d}", *includes, "--quiet",
-            *beejan.profile_args(), *beejan.current_model_args(), *beejan.runner_args())
+            "batch",
+            "--input-dir",
+            str(beejan.landing_dir()),
+            "--output-dir",
+            str(beejan.output_dir()),
+            "--date",
+            day.isoformat(),
+            "--batch-id",
+            f"calls-{day:%Y%m%d}",
+            *includes,
+            "--quiet",
+            *beejan.profile_args(),
+            *beejan.current_model_args(),
+            *beejan.runner_args(),
+        )
 
     @task
     def publish_call_centre_freshness(summary: str, data_interval_start=None, data_interval_end=None) -> dict:

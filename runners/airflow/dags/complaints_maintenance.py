@@ -2,12 +2,12 @@
 crowded partitions, snapshot expiry, orphan files), then the lake's retention (ingest dates older than the
 profile's ``[lake] retention_days``). Both are safe while batches and streams commit: a commit that lands during
 compaction makes it redo that table."""
+
 from __future__ import annotations
 
+import beejan_airflow as beejan
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
-
-import beejan_airflow as beejan
 
 with DAG(
     dag_id="complaints_maintenance",
@@ -23,7 +23,14 @@ with DAG(
 
     @task
     def maintain_warehouse_and_lake() -> str:
-        return beejan.run_complaints("warehouse", "maintain", "--warehouse", str(beejan.output_dir() / "warehouse"),
-                                     "--lake", str(beejan.output_dir() / "lake"), *beejan.profile_args())
+        return beejan.run_complaints(
+            "warehouse",
+            "maintain",
+            "--warehouse",
+            str(beejan.output_dir() / "warehouse"),
+            "--lake",
+            str(beejan.output_dir() / "lake"),
+            *beejan.profile_args(),
+        )
 
     maintain_warehouse_and_lake()

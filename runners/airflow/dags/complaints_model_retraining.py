@@ -4,14 +4,14 @@ at least as well on the held-out file (``COMPLAINTS_HOLDOUT_FILE``, columns ``CO
 ``..._LABEL_COLUMN``, default ``text`` / ``category``) as the serving one. The registry
 (``COMPLAINTS_MODELS_DIR``, ``models/registry.py``) keeps every version; ``current`` is what the scheduled batches
 use from their next run, ``previous`` is one ``complaints model rollback`` away."""
+
 from __future__ import annotations
 
 import os
 
+import beejan_airflow as beejan
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
-
-import beejan_airflow as beejan
 
 with DAG(
     dag_id="complaints_model_retraining",
@@ -33,20 +33,34 @@ with DAG(
             data.append(str(labels.parent))
         if not data:
             from airflow.exceptions import AirflowFailException
+
             raise AirflowFailException("COMPLAINTS_TRAINING_DATA is not set: no labelled data to train on")
         candidate = beejan.models_dir() / "candidates" / "".join(ch if ch.isalnum() else "-" for ch in run_id)
-        beejan.run_complaints("model", "train", *[arg for path in data for arg in ("--data", path)],
-                              "--output-dir", str(candidate))
+        beejan.run_complaints(
+            "model", "train", *[arg for path in data for arg in ("--data", path)], "--output-dir", str(candidate)
+        )
         return str(candidate)
 
     @task
     def promote_if_as_good(candidate: str) -> str:
         return beejan.run_complaints(
-            "model", "promote", "--candidate", candidate, "--registry", str(beejan.models_dir()),
-            "--holdout", os.environ.get("COMPLAINTS_HOLDOUT_FILE", ""),
-            "--text-column", os.environ.get("COMPLAINTS_HOLDOUT_TEXT_COLUMN", "text"),
-            "--label-column", os.environ.get("COMPLAINTS_HOLDOUT_LABEL_COLUMN", "category"),
-            *(["--label-map", os.environ["COMPLAINTS_HOLDOUT_LABEL_MAP"]]
-              if os.environ.get("COMPLAINTS_HOLDOUT_LABEL_MAP") else []))
+            "model",
+            "promote",
+            "--candidate",
+            candidate,
+            "--registry",
+            str(beejan.models_dir()),
+            "--holdout",
+            os.environ.get("COMPLAINTS_HOLDOUT_FILE", ""),
+            "--text-column",
+            os.environ.get("COMPLAINTS_HOLDOUT_TEXT_COLUMN", "text"),
+            "--label-column",
+            os.environ.get("COMPLAINTS_HOLDOUT_LABEL_COLUMN", "category"),
+            *(
+                ["--label-map", os.environ["COMPLAINTS_HOLDOUT_LABEL_MAP"]]
+                if os.environ.get("COMPLAINTS_HOLDOUT_LABEL_MAP")
+                else []
+            ),
+        )
 
     promote_if_as_good(train_candidate())

@@ -3,14 +3,14 @@ period have succeeded (the SMS day's last hour and the call-centre export, from 
 ``OUT/_schedule/``), then writes ``complaints report`` for the period to ``COMPLAINTS_REPORTS_DIR``. The wait
 (12 h, 24 h, 48 h; ``COMPLAINTS_REPORT_WAIT_MINUTES`` overrides it) ends in a failure and an alert.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 
+import beejan_airflow as beejan
 from airflow.sdk import DAG, PokeReturnValue, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-
-import beejan_airflow as beejan
 
 PERIODS = {  # period -> (cron of the interval boundaries, minutes to wait for the period's batches)
     "daily": ("0 0 * * *", 12 * 60),
@@ -31,11 +31,15 @@ def report_dag(period: str, cron: str, wait_minutes: float) -> DAG:
         doc_md=__doc__,
     ) as dag:
 
-        @task.sensor(task_id="wait_for_period_batches",
-                     **beejan.sensor_timing(600, wait_minutes, "COMPLAINTS_REPORT_WAIT_MINUTES"))
+        @task.sensor(
+            task_id="wait_for_period_batches",
+            **beejan.sensor_timing(600, wait_minutes, "COMPLAINTS_REPORT_WAIT_MINUTES"),
+        )
         def wait_for_period_batches(data_interval_start=None, data_interval_end=None) -> PokeReturnValue:
-            days = [data_interval_start.date() + dt.timedelta(days=n)
-                    for n in range((data_interval_end.date() - data_interval_start.date()).days)]
+            days = [
+                data_interval_start.date() + dt.timedelta(days=n)
+                for n in range((data_interval_end.date() - data_interval_start.date()).days)
+            ]
             missing = beejan.slots_missing(days)
             if missing:
                 print(f"waiting for {len(missing)} batches: {', '.join(missing[:10])}")
@@ -44,9 +48,17 @@ def report_dag(period: str, cron: str, wait_minutes: float) -> DAG:
         @task(task_id=f"write_{period}_report")
         def write_report(data_interval_start=None) -> str:
             return beejan.run_complaints(
-                "report", "--warehouse", str(beejan.output_dir() / "warehouse"), "--period", period,
-                "--date", data_interval_start.date().isoformat(), "--output", str(beejan.reports_dir()),
-                *beejan.profile_args())
+                "report",
+                "--warehouse",
+                str(beejan.output_dir() / "warehouse"),
+                "--period",
+                period,
+                "--date",
+                data_interval_start.date().isoformat(),
+                "--output",
+                str(beejan.reports_dir()),
+                *beejan.profile_args(),
+            )
 
         wait_for_period_batches() >> write_report()
     return dag

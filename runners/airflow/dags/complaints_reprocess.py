@@ -2,12 +2,11 @@
 rules, customer master and model (``complaints batch --from-lake``). Trigger it with its parameters, e.g.
 ``airflow dags trigger complaints_reprocess --conf '{"start": "2026-11-20", "end": "2026-11-26"}'``; without a
 ``model_dir`` the promoted model (or the rules model) is used. Same complaint_ids: rows are replaced, not added."""
+
 from __future__ import annotations
 
-
-from airflow.sdk import DAG, Param, task
-
 import beejan_airflow as beejan
+from airflow.sdk import DAG, Param, task
 
 with DAG(
     dag_id="complaints_reprocess",
@@ -30,8 +29,20 @@ with DAG(
     def reprocess_from_lake(params=None) -> str:
         model = ["--model-dir", params["model_dir"]] if params.get("model_dir") else beejan.current_model_args()
         return beejan.run_complaints(
-            "batch", "--from-lake", "--output-dir", str(beejan.output_dir()), "--start", params["start"], "--end",
-            params["end"], "--customers", str(beejan.landing_dir() / "customers"), "--quiet",
-            *beejan.profile_args(), *model, *beejan.runner_args())
+            "batch",
+            "--from-lake",
+            "--output-dir",
+            str(beejan.output_dir()),
+            "--start",
+            params["start"],
+            "--end",
+            params["end"],
+            "--customers",
+            str(beejan.landing_dir() / "customers"),
+            "--quiet",
+            *beejan.profile_args(),
+            *model,
+            *beejan.runner_args(),
+        )
 
     reprocess_from_lake()

@@ -2,12 +2,12 @@
 (``complaints batch --from-review``), each queue item records what happened, and the reviewers' category and sentiment
 corrections are written as training examples (``OUT/_review/reviews.labelled.jsonl``, which the weekly retraining
 can read). Nothing pending: nothing runs but the labels file."""
+
 from __future__ import annotations
 
+import beejan_airflow as beejan
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
-
-import beejan_airflow as beejan
 
 with DAG(
     dag_id="complaints_review_reinject",
@@ -24,8 +24,15 @@ with DAG(
     @task
     def reinject_corrections() -> str:
         return beejan.run_complaints(
-            "batch", "--from-review", "--output-dir", str(beejan.output_dir()), "--customers",
-            str(beejan.landing_dir() / "customers"), *beejan.profile_args(), *beejan.current_model_args(),
-            *beejan.runner_args())
+            "batch",
+            "--from-review",
+            "--output-dir",
+            str(beejan.output_dir()),
+            "--customers",
+            str(beejan.landing_dir() / "customers"),
+            *beejan.profile_args(),
+            *beejan.current_model_args(),
+            *beejan.runner_args(),
+        )
 
     reinject_corrections()

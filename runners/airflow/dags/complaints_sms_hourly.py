@@ -10,13 +10,12 @@ The sensor waits for ``sms/sms_YYYYMMDDHH.txt`` (or ``.txt.gz``) of the hour, or
 without messages may have no file), at most ``COMPLAINTS_SMS_WAIT_MINUTES`` (180); a timeout fails the run and
 alerts (the feed is silent).
 """
+
 from __future__ import annotations
 
-
+import beejan_airflow as beejan
 from airflow.sdk import DAG, PokeReturnValue, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-
-import beejan_airflow as beejan
 
 with DAG(
     dag_id="complaints_sms_hourly",
@@ -45,10 +44,24 @@ with DAG(
     def run_sms_batch(data_interval_start=None) -> str:
         day = data_interval_start.date()
         return beejan.run_complaints(
-            "batch", "--input-dir", str(beejan.landing_dir()), "--output-dir", str(beejan.output_dir()),
-            "--date", day.isoformat(), "--batch-id", f"sms-{day:%Y%m%d}",
-            "--include", f"sms/sms_{day:%Y%m%d}??.txt", "--include", f"sms/sms_{day:%Y%m%d}??.txt.gz",
-            "--quiet", *beejan.profile_args(), *beejan.current_model_args(), *beejan.runner_args())
+            "batch",
+            "--input-dir",
+            str(beejan.landing_dir()),
+            "--output-dir",
+            str(beejan.output_dir()),
+            "--date",
+            day.isoformat(),
+            "--batch-id",
+            f"sms-{day:%Y%m%d}",
+            "--include",
+            f"sms/sms_{day:%Y%m%d}??.txt",
+            "--include",
+            f"sms/sms_{day:%Y%m%d}??.txt.gz",
+            "--quiet",
+            *beejan.profile_args(),
+            *beejan.current_model_args(),
+            *beejan.runner_args(),
+        )
 
     @task
     def publish_sms_freshness(summary: str, data_interval_start=None, data_interval_end=None) -> dict:

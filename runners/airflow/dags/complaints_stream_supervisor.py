@@ -8,16 +8,16 @@ Set ``COMPLAINTS_STREAM_ARGS`` to the ``complaints stream run`` flags of the job
 ``COMPLAINTS_FLINK_REST`` (default ``http://localhost:8081``) and ``COMPLAINTS_STREAM_ID`` (default
 ``stream-kafka``). A restart alerts like any failure would not: the task log and the supervisor's log
 (``OUT/_streams/<stream id>.log``) say what it did."""
+
 from __future__ import annotations
 
 import os
 import shlex
 
+import beejan_airflow as beejan
 from airflow.exceptions import AirflowFailException
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
-
-import beejan_airflow as beejan
 
 with DAG(
     dag_id="complaints_stream_supervisor",
@@ -37,7 +37,14 @@ with DAG(
         if not stream_args:
             raise AirflowFailException("COMPLAINTS_STREAM_ARGS is not set: the stream's flags are not known")
         return beejan.run_complaints(
-            "stream", "supervise", "--flink-rest", os.environ.get("COMPLAINTS_FLINK_REST", "http://localhost:8081"),
-            "--stream-id", os.environ.get("COMPLAINTS_STREAM_ID", "stream-kafka"), "--", *stream_args)
+            "stream",
+            "supervise",
+            "--flink-rest",
+            os.environ.get("COMPLAINTS_FLINK_REST", "http://localhost:8081"),
+            "--stream-id",
+            os.environ.get("COMPLAINTS_STREAM_ID", "stream-kafka"),
+            "--",
+            *stream_args,
+        )
 
     keep_stream_alive()

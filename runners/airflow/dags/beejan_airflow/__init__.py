@@ -18,6 +18,7 @@ Set in the scheduler's and workers' environment (read when a task runs, so a cha
 ``COMPLAINTS_REPORTS_DIR``    where the reports go (default ``OUTPUT/reports``)
 ``COMPLAINTS_MODELS_DIR``     the model registry of the retraining DAG (``current`` is what the batches use)
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,11 +37,14 @@ REPO = Path(__file__).resolve().parents[4]
 
 #: exit codes of ``complaints`` that no retry can change: 2 bad usage (a DAG or configuration mistake), 3 the
 #: input or output cannot be used, 5 the counts did not balance or the data broke a quality threshold
-NOT_RETRIED = {2: "bad usage", 3: "input or output cannot be used",
-               5: "counts did not balance or a quality threshold was broken"}
+NOT_RETRIED = {
+    2: "bad usage",
+    3: "input or output cannot be used",
+    5: "counts did not balance or a quality threshold was broken",
+}
 
 #: when every DAG's schedule starts (none catches up on missed intervals: backfills are asked for)
-START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+START_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 def sensor_timing(poke_seconds: float, wait_minutes: float, wait_variable: str) -> dict:
@@ -88,8 +92,11 @@ def complaints_command() -> list[str]:
 
 
 def runner_args() -> list[str]:
-    return ["--runner", os.environ.get("COMPLAINTS_RUNNER", "DirectRunner"),
-            *shlex.split(os.environ.get("COMPLAINTS_BEAM_ARGS", ""))]
+    return [
+        "--runner",
+        os.environ.get("COMPLAINTS_RUNNER", "DirectRunner"),
+        *shlex.split(os.environ.get("COMPLAINTS_BEAM_ARGS", "")),
+    ]
 
 
 def current_model_args() -> list[str]:
@@ -153,8 +160,14 @@ def alert_on_failure(context) -> None:
     payload = failure_payload(context)
     body = json.dumps(payload)
     try:
-        result = subprocess.run([*complaints_command(), "alert", *profile_args()], input=body, text=True,
-                                capture_output=True, timeout=60, cwd=REPO)
+        result = subprocess.run(
+            [*complaints_command(), "alert", *profile_args()],
+            input=body,
+            text=True,
+            capture_output=True,
+            timeout=60,
+            cwd=REPO,
+        )
         print(result.stdout, end="")
         if result.returncode == 0:
             return
@@ -193,15 +206,21 @@ def mark_done(channel: str, slot: str, slot_end: dt.datetime, run_summary: str) 
     """Record that ``slot`` of ``channel`` is committed, and move the channel's freshness forward (never back:
     a backfill of an older slot leaves it). Returns the freshness record."""
     run_line = next((line for line in run_summary.splitlines() if line.startswith("run ")), "")
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    _write_json(marker_path(channel, slot), {"channel": channel, "slot": slot, "slot_end": slot_end.isoformat(),
-                                             "run": run_line.split(" ")[1] if run_line else None,
-                                             "completed_at": now})
+    now = dt.datetime.now(dt.UTC).isoformat()
+    _write_json(
+        marker_path(channel, slot),
+        {
+            "channel": channel,
+            "slot": slot,
+            "slot_end": slot_end.isoformat(),
+            "run": run_line.split(" ")[1] if run_line else None,
+            "completed_at": now,
+        },
+    )
     freshness_file = output_dir() / "_freshness" / f"{channel}.json"
     previous = json.loads(freshness_file.read_text()) if freshness_file.exists() else {}
     complete_through = max(slot_end.isoformat(), previous.get("complete_through", ""))
-    freshness = {"channel": channel, "complete_through": complete_through, "updated_at": now,
-                 "last_slot": slot}
+    freshness = {"channel": channel, "complete_through": complete_through, "updated_at": now, "last_slot": slot}
     _write_json(freshness_file, freshness)
     print(f"{channel}: slot {slot} done; complete through {complete_through}")
     return freshness
