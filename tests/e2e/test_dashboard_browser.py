@@ -4,6 +4,7 @@ Screenshots go to ``test-artifacts/`` (or ``COMPLAINTS_ARTIFACTS_DIR``), kept by
 """
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -80,8 +81,30 @@ def dashboard_demo(tmp_path_factory):
         result = run_cli(*command)
         assert result.returncode == 0, result.stderr[-2000:]
     process, base = start_server(["--warehouse", str(warehouse), "--no-auth"])
+    DEMO_WAREHOUSE["dir"] = warehouse
     yield base
     stop_server(process)
+
+
+#: the dashboard demo's warehouse, for checks against its tables
+DEMO_WAREHOUSE: dict = {}
+
+
+def silent_channels(warehouse, now: float, margin: float = 0) -> set[str]:
+    """The channels whose newest complaint or dead letter arrived longer ago than the ``[quality]`` default silence
+    limit (by more than ``margin`` seconds), read from the tables themselves."""
+    from beam_pipelines.config import QualitySettings
+    from tests.support.warehouse import read_table
+
+    newest: dict[str, float] = {}
+    for table, column in (("complaints", "ingested_at"), ("dead_letter", "failed_at")):
+        for row in read_table(warehouse / table).select(["source", column]).to_pylist():
+            arrived = row[column].timestamp()
+            newest[row["source"]] = max(newest.get(row["source"], arrived), arrived)
+    limits = QualitySettings().max_silence_minutes
+    return {
+        source for source, limit in limits.items() if source in newest and now - newest[source] > limit * 60 + margin
+    }
 
 
 def test_the_demo_dashboard_shows_a_plausible_live_day(dashboard_demo, page):
@@ -104,7 +127,18 @@ def test_the_demo_dashboard_shows_a_plausible_live_day(dashboard_demo, page):
     sla = page.evaluate("document.getElementById('chart-sla').data.map(t => ({name: t.name, y: t.y}))")
     first_response = [y for y in next(t for t in sla if t["name"] == "first response")["y"] if y is not None]
     assert first_response and 60 <= sum(first_response) / len(first_response) <= 99, first_response
-    assert "all channels within their silence limits" in page.inner_text("#health-note")
+    # the health note tells the truth of the tables at the wall clock: a small history (150 a day) can leave a
+    # channel silent in the night's quiet hours, as a real one would be; make dashboard's 2,000 a day does not
+    note = page.inner_text("#health-note")
+    checked = time.time()
+    surely, maybe = (
+        silent_channels(DEMO_WAREHOUSE["dir"], checked, 120),
+        silent_channels(DEMO_WAREHOUSE["dir"], checked),
+    )
+    if not maybe:
+        assert "all channels within their silence limits" in note, note
+    else:
+        assert any(f"{count} silent channel(s)" in note for count in range(len(surely), len(maybe) + 1)), note
 
     for item in page.locator("#phrases li").all_inner_texts():
         phrase = item.rsplit(" (", 1)[0]
