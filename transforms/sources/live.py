@@ -21,17 +21,23 @@ import apache_beam as beam
 from ingest.transport import KafkaConfig, PubSubConfig, TransportError
 from transforms.sources.messages import kafka_record, pubsub_record
 
-# ReadLiveTopics's URN and expansion payload (its Java Configuration's setters, by snake_case name). The
-# functional form keeps the field types real types: this module's postponed annotations would make them strings,
-# which Beam's schema inference reads as "any Python object".
+# ReadLiveTopics's URN and expansion payload (its Java Configuration's setters, by snake_case name).
 READ_LIVE_TOPICS_URN = "beejan:transform:kafka_read_live_topics:v1"
 
 
-class ReadLiveTopicsConfig(typing.NamedTuple):
-    consumer_config: typing.Mapping[str, str]
-    topics: list[str]
-    commit_offset_in_finalize: bool
-    max_num_records: int | None
+#: The payload of our Kafka read's expansion request. Beam derives its schema from the field types, so they are
+#: real ``typing`` objects: the functional form (a class body's annotations would be strings under this module's
+#: ``from __future__ import annotations``) and ``typing.Optional`` (Beam 2.77 reads ``int | None`` as an opaque
+#: Python type, not a nullable INT64); with either, the expansion service cannot build the transform.
+ReadLiveTopicsConfig = typing.NamedTuple(  # noqa: UP014 - see above
+    "ReadLiveTopicsConfig",
+    [
+        ("consumer_config", typing.Mapping[str, str]),
+        ("topics", typing.List[str]),  # noqa: UP006 - see above
+        ("commit_offset_in_finalize", bool),
+        ("max_num_records", typing.Optional[int]),  # noqa: UP045 - see above
+    ],
+)
 
 
 class ReadKafkaMessages(beam.PTransform):
