@@ -15,10 +15,10 @@ BASE = [  # what every role reads and writes: the record schemas and the table c
     "pyiceberg[sql-sqlite]==0.12.0",  # the warehouse's Apache Iceberg tables, and their embedded SQLite catalog
 ]
 PIPELINE = [  # the Beam pipelines, the models they run, the generator
-    "apache-beam[gcp]==2.77.0",
+    "apache-beam[gcp,dataframe]==2.77.0",  # dataframe: to_dataframe on typed complaints (pins pandas<2.4)
     "google-cloud-pubsub==2.44.0",
     "scikit-learn==1.9.1",
-    "pandas==3.1.1",
+    "pandas==2.3.3",  # Beam 2.77's DataFrame API requires pandas<2.4
     "phonenumbers==9.0.43",  # E.164 normalisation: a maintained port of Google's libphonenumber
     "defusedxml==0.7.1",  # XML without entity expansion or external entities
     "pyahocorasick==2.3.1",  # the rules model finds all its phrases in one pass over a text (Aho-Corasick, C)
@@ -36,7 +36,7 @@ SERVING = [  # the API, dashboard, reports, query and forecast over the warehous
     "plotly==7.1.0",  # dashboard and report charts; ships plotly.js, served locally / inlined offline
     "holidays==0.108",  # forecasting: public-holiday calendars per country
     "scikit-learn==1.9.1",  # the forecast's Poisson regression and the phrase ranking
-    "pandas==3.1.1",
+    "pandas==2.3.3",  # Beam 2.77's DataFrame API requires pandas<2.4
 ]
 INGEST = [  # the web-form endpoint, the X connector and replay, publishing to the live topics
     "confluent-kafka==2.16.1",  # Kafka producer (librdkafka)

@@ -65,8 +65,24 @@ def test_one_channel_from_files_commits_its_complaints_and_dead_letters_to_the_w
     assert lake_lines == twitter["read"]
 
 
-def test_typed_complaints_grouped_by_category_and_by_channel_and_priority(day, tmp_path):
-    run_example("typed_complaints_sql.py", day["dir"], tmp_path)
+@pytest.fixture(scope="module")
+def committed_complaints(day, tmp_path_factory):
+    """The complaint rows ``complaints batch`` commits for the day: what the typed examples' queries must equal."""
+    from tests.support.cli import run_cli
+    from tests.support.warehouse import read_table
+
+    out = tmp_path_factory.mktemp("batch")
+    result = run_cli("batch", "--input-dir", str(day["dir"]), "--output-dir", str(out), "--date", "2026-11-20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return read_table(out / "warehouse" / "complaints").to_pylist()
+
+
+def csv_rows(paths):
+    return [row for path in sorted(paths) for row in csv.DictReader(path.read_text().splitlines())]
+
+
+def test_typed_complaints_grouped_by_category_and_by_channel_and_priority(day, tmp_path, committed_complaints):
+    run_example("typed_complaints.py", day["dir"], tmp_path)
     written = {source: counts["written"] for source, counts in day["expected"].items() if source != "customers"}
     categories = json_lines(tmp_path.glob("by_category-*.jsonl"))
     assert {row["category"] for row in categories} <= {"Network", "Billing", "Customer Service", "Other"}
@@ -78,3 +94,25 @@ def test_typed_complaints_grouped_by_category_and_by_channel_and_priority(day, t
             assert row["priority"] in ("P1", "P2", "P3", "P4")
             per_source[row["source"]] += int(row["complaints"])
     assert per_source == written
+
+    # the DataFrame API's answers equal the same questions asked of the committed warehouse rows
+    expected = {}
+    for row in committed_complaints:
+        count, total = expected.get((row["category"], row["priority"]), (0, 0.0))
+        expected[(row["category"], row["priority"])] = (count + 1, total + row["sentiment_score"])
+    summary = {(row["category"], row["priority"]): row for row in csv_rows(tmp_path.glob("by_category_priority-*.csv"))}
+    assert summary.keys() == expected.keys()
+    for key, (count, total) in expected.items():
+        assert int(summary[key]["complaints"]) == count
+        assert float(summary[key]["mean_sentiment"]) == pytest.approx(total / count)
+
+    network = [row for row in committed_complaints if row["category"] == "Network" and row["region"] is not None]
+    regions = {row["region"]: row for row in csv_rows(tmp_path.glob("network_by_region-*.csv"))}
+    assert {region: int(row["complaints"]) for region, row in regions.items()} == Counter(
+        row["region"] for row in network
+    )
+    assert {region: int(row["urgent"]) for region, row in regions.items()} == {
+        region: sum(1 for row in network if row["region"] == region and row["priority"] in ("P1", "P2"))
+        for region in regions
+    }
+    assert sum(int(row["urgent"]) for row in regions.values()) > 0
