@@ -212,13 +212,15 @@ class WebformSettings:
     #: the key that signs form tokens (X-Form-Token); "" = no token needed. Set it where the form page can
     #: issue tokens (ingest.webform_endpoint.issue_form_token)
     form_token_key_env: str = ""
-    form_token_ttl_seconds: int = 3600
+    form_token_ttl_seconds: int = 3600  # a form token issued longer ago than this is refused (403, expired)
 
     def __post_init__(self):
         if self.max_body_bytes < 1 or self.body_timeout_seconds <= 0 or self.delivery_timeout_seconds <= 0:
             raise ValueError(
                 "[webform] max_body_bytes, body_timeout_seconds and delivery_timeout_seconds must be positive"
             )
+        if self.form_token_ttl_seconds < 1:
+            raise ValueError(f"[webform] form_token_ttl_seconds must be at least 1, got {self.form_token_ttl_seconds}")
         if self.rate_per_minute < 0 or self.rate_burst < 1 or self.retry_after_seconds < 1:
             raise ValueError("[webform] rate_per_minute must be >= 0, rate_burst and retry_after_seconds >= 1")
         for origin in self.allowed_origins:
