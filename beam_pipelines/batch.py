@@ -29,7 +29,7 @@ from beam_pipelines.parameters import catalog_config, validation_rules
 from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import LOCAL_RUNNERS, build_options, local_runner_options, make_runner
-from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, Validate, sinks
+from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, Validate, run_manifests, sinks
 from transforms.run_checks import (  # noqa: F401 - re-exported: the CLI's exit-code mapping and callers read them here
     BrokenStage,
     CommitFailed,
@@ -325,12 +325,12 @@ def recover_interrupted_commits(output_dir: str, settings: Settings) -> list[dic
                 "committed_at": dt.datetime.now(dt.UTC).isoformat(),
                 "recovered_by": run_records.owner(),
             }
-            run_records.write_manifest(output_dir, manifest)
+            run_manifests.write_manifest(output_dir, manifest)
             sinks.finish_lake_commit(output_dir, run_id)
             sinks.discard_staging(output_dir, run_id)
             recovered.append(manifest)
             continue
-        run_records.write_manifest(output_dir, manifest)
+        run_manifests.write_manifest(output_dir, manifest)
         recovered.append(manifest)
     return recovered
 
@@ -375,10 +375,10 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
         with progress:
             result = pipeline.run()
             if not wait:  # submitted: the job commits by itself and writes the manifest
-                return run_records.read_manifest(plan.output_dir, plan.run_id)
+                return run_manifests.read_manifest(plan.output_dir, plan.run_id)
             result.wait_until_finish()
     except BaseException as error:
-        manifest = run_records.read_manifest(plan.output_dir, plan.run_id)
+        manifest = run_manifests.read_manifest(plan.output_dir, plan.run_id)
         if manifest is not None and manifest.get("status") in NOT_COMMITTED:
             # the commit step failed the pipeline on purpose, after recording why: its verdict, not the runner's
             # wrapping of it, is the outcome
@@ -386,7 +386,7 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
         if job_ended(result):  # a job that runs on (this launcher was interrupted) still commits its staged files
             sinks.discard_staging(plan.output_dir, plan.run_id)
         raise
-    return run_outcome(plan.output_dir, run_records.read_manifest(plan.output_dir, plan.run_id))
+    return run_outcome(plan.output_dir, run_manifests.read_manifest(plan.output_dir, plan.run_id))
 
 
 def job_ended(result) -> bool:

@@ -1,14 +1,13 @@
-"""Run manifests (``OUT/_runs/<run_id>.json``) for every run, including the ones that never finish.
+"""A launcher's records of its runs in their manifests (``OUT/_runs/<run_id>.json``), including the runs that
+never finish. The manifests are read and written by the library (``transforms/run_manifests.py``).
 
-A batch run writes its manifest when it starts (``status: running``, with the host and process that run it) and
-rewrites it when it ends: ``succeeded``, ``refused``, ``unbalanced`` (``beam_pipelines/batch.py``), or ``failed``
-with the error. A run stopped by Ctrl-C is recorded as ``interrupted`` by the command's interrupt handler; a run
-whose process was killed (``kill -9``, a lost machine) cannot record anything itself, so the next run on the same
-host records it as ``abandoned`` before it starts: its process is gone and its manifest still says ``running``.
-Monitoring (``/metrics``' ``complaints_batch_runs{status=...}``) then sees every run.
-
-Manifests are replaced atomically (a temporary file renamed over the old one), so a reader sees the old or the new
-manifest, never half of one.
+``complaints batch`` writes a run's manifest when it starts (``status: running``, with the host and process that
+run it); the run's commit step (``WriteToWarehouse``) rewrites it when the run ends: ``succeeded``, ``refused``,
+``unbalanced`` or ``failed``. What the commit step never reaches is recorded here: a run that fails before it is
+``failed`` with the error; a run stopped by Ctrl-C is recorded as ``interrupted`` by the command's interrupt
+handler; a run whose process was killed (``kill -9``, a lost machine) cannot record anything itself, so the next
+run on the same host records it as ``abandoned`` before it starts: its process is gone and its manifest still
+says ``running``. Monitoring (``/metrics``' ``complaints_batch_runs{status=...}``) then sees every run.
 """
 
 from __future__ import annotations
@@ -18,27 +17,11 @@ import json
 import os
 import socket
 
-from apache_beam.io.filesystems import FileSystems
-
-from transforms.sinks import process_alive, read_json, write_json
+from transforms.run_manifests import read_manifest, write_manifest
+from transforms.sinks import process_alive
 
 # a run's states; ``running`` is the only one a later run may change
 RUNNING, INTERRUPTED, ABANDONED, FAILED = "running", "interrupted", "abandoned", "failed"
-
-
-def manifest_path(output_dir: str, run_id: str) -> str:
-    return FileSystems.join(output_dir, "_runs", f"{run_id}.json")
-
-
-def write_manifest(output_dir: str, manifest: dict) -> str:
-    """Write (or replace) a run's manifest atomically; returns its path."""
-    path = manifest_path(output_dir, manifest["run_id"])
-    write_json(path, manifest, indent=2)
-    return path
-
-
-def read_manifest(output_dir: str, run_id: str) -> dict | None:
-    return read_json(manifest_path(output_dir, run_id))
 
 
 def owner() -> dict:

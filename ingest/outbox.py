@@ -50,7 +50,7 @@ class Spool:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise SpoolBusy(f"the spool {self.directory} is in use by another x-stream process") from None
+            raise SpoolBusy(f"the spool {self.directory} is in use by another `complaints ingest x` process") from None
         self.path = self.directory / CURRENT
         self.count, self.bytes = 0, 0
 
@@ -74,8 +74,8 @@ class Spool:
             data = segment.read_bytes()
             if data and not data.endswith(b"\n"):
                 LOG.warning(
-                    "spool segment %s ends in a partial line (a crash while writing?); it is replayed as "
-                    "it is, and the pipeline dead-letters it if it is not a post",
+                    "complaints ingest x: spool segment %s ends in a partial line (a crash while writing?); it is "
+                    "replayed as it is, and the pipeline dead-letters it if it is not a post",
                     segment,
                 )
             segments.append((segment, [line for line in data.split(b"\n") if line]))
@@ -159,7 +159,7 @@ class Outbox:
         self.counts.recovered += recovered
         if recovered:
             LOG.warning(
-                "x-stream: %d undelivered posts from an earlier run found in %s; replaying them",
+                "complaints ingest x: %d undelivered posts from an earlier run found in %s; replaying them",
                 recovered,
                 self.spool.directory,
             )
@@ -183,7 +183,9 @@ class Outbox:
         self.counts.read += 1
         if self.is_duplicate(post_id):
             self.counts.duplicates += 1
-            LOG.info("x-stream: post %s again (a backfill replay); counted as a duplicate, not published", post_id)
+            LOG.info(
+                "complaints ingest x: post %s again (a backfill replay); counted as a duplicate, not published", post_id
+            )
             return
         self.distinct_read += 1
         message = _Message(post_id, payload)
@@ -227,7 +229,7 @@ class Outbox:
         except OSError as error:
             self.counts.lost += 1
             LOG.error(
-                "x-stream: post %s LOST: %s and the spool %s cannot be written (%s)",
+                "complaints ingest x: post %s LOST: %s and the spool %s cannot be written (%s)",
                 message.post_id or "(no id)",
                 why,
                 self.spool.path,
@@ -235,7 +237,7 @@ class Outbox:
             )
         else:
             self.counts.spool_writes += 1
-            LOG.debug("x-stream: post %s spooled (%s)", message.post_id, why)
+            LOG.debug("complaints ingest x: post %s spooled (%s)", message.post_id, why)
         self._resolved(message)
 
     def _resolved(self, message: _Message) -> None:
@@ -289,7 +291,7 @@ class Outbox:
             return
         queued = self._queue_segments(self.spool.take())
         self._outage_logged = False
-        LOG.warning("x-stream: the transport answers again; replaying %d spooled posts", queued)
+        LOG.warning("complaints ingest x: the transport answers again; replaying %d spooled posts", queued)
 
     async def finish(self, seconds: float) -> None:
         """Wait up to ``seconds`` for every report, replay and the spool to drain (while the transport is up);
@@ -308,7 +310,7 @@ class Outbox:
             self._to_spool(message, "not confirmed before the connector stopped")
         if unconfirmed:
             LOG.warning(
-                "x-stream: %d posts not confirmed before stopping were written to the spool %s",
+                "complaints ingest x: %d posts not confirmed before stopping were written to the spool %s",
                 len(unconfirmed),
                 self.spool.directory,
             )
@@ -332,7 +334,7 @@ class Outbox:
             if not self._outage_logged:
                 self._outage_logged = True
                 LOG.warning(
-                    "x-stream: the transport did not take post %s (%s); spooling undelivered posts to %s "
+                    "complaints ingest x: the transport did not take post %s (%s); spooling undelivered posts to %s "
                     "and retrying every %g s",
                     message.post_id or "(no id)",
                     error,

@@ -70,7 +70,8 @@ def default_validation_rules() -> ValidationRules:
 class EndpointConfig:
     """What the endpoint needs to know; ``from_settings`` builds it from a profile's ``[webform]`` section (and
     its ``[validation]`` rules). ``identity_key`` keys the identity hash (empty: an unkeyed hash, for tests only);
-    ``form_token_key`` (None: no token needed) verifies X-Form-Token. The defaults here are a library's (no rate
+    ``form_token_key`` (None: no token needed) verifies X-Form-Token, and a token issued more than
+    ``form_token_ttl`` seconds ago is refused as expired. The defaults here are a library's (no rate
     limit, no origin allowed); the profile's are in ``beam_pipelines.config.WebformSettings``."""
 
     identity_key: bytes = b""
@@ -197,29 +198,44 @@ def _token_signature(key: bytes, payload: str) -> str:
     return base64.urlsafe_b64encode(hmac.new(key, payload.encode(), hashlib.sha256).digest()[:18]).decode()
 
 
-def issue_form_token(key: bytes, ttl_seconds: float = 3600, now: float | None = None) -> str:
+#: how far ahead of the endpoint's clock a token's issue time may be (the form page's clock may run fast)
+FORM_TOKEN_CLOCK_SKEW_SECONDS = 60
+
+
+def issue_form_token(key: bytes, now: float | None = None) -> str:
     """A signed form token for one rendered form (the page that serves the form calls this and puts the token
-    in the X-Form-Token header of the post): ``<expires>.<nonce>.<signature>``."""
-    expires = int((time.time() if now is None else now) + ttl_seconds)
-    payload = f"{expires}.{secrets.token_urlsafe(12)}"
+    in the X-Form-Token header of the post): ``<issued>.<nonce>.<signature>``, ``issued`` in Unix seconds. How
+    long it is good is the endpoint's to decide (``[webform] form_token_ttl_seconds``)."""
+    issued = int(time.time() if now is None else now)
+    payload = f"{issued}.{secrets.token_urlsafe(12)}"
     return f"{payload}.{_token_signature(key, payload)}"
 
 
-def verify_form_token(key: bytes, token: str | None, now: float | None = None) -> str:
-    """The nonce of a valid, unexpired form token; BadSubmission 403 says what is wrong with any other."""
+def verify_form_token(key: bytes, token: str | None, ttl_seconds: float, now: float | None = None) -> str:
+    """The nonce of a valid form token issued at most ``ttl_seconds`` ago; BadSubmission 403 says what is wrong
+    with any other (missing, forged, expired, or issued ahead of this clock by more than the skew allowed)."""
     if not token:
         raise BadSubmission(403, f"missing {FORM_TOKEN_HEADER}: load the form again")
-    expires, _, rest = token.partition(".")
+    issued, _, rest = token.partition(".")
     nonce, _, signature = rest.partition(".")
     if not (
-        expires.isdecimal()
+        issued.isdecimal()
         and nonce
         and signature
-        and hmac.compare_digest(signature, _token_signature(key, f"{expires}.{nonce}"))
+        and hmac.compare_digest(signature, _token_signature(key, f"{issued}.{nonce}"))
     ):
         raise BadSubmission(403, f"invalid {FORM_TOKEN_HEADER}")
-    if int(expires) < (time.time() if now is None else now):
-        raise BadSubmission(403, f"expired {FORM_TOKEN_HEADER}: load the form again")
+    age = (time.time() if now is None else now) - int(issued)
+    if age > ttl_seconds:
+        raise BadSubmission(
+            403,
+            f"expired {FORM_TOKEN_HEADER}: issued {age:.0f} s ago, and form tokens are good for {ttl_seconds:.0f} s "
+            "([webform] form_token_ttl_seconds): load the form again",
+        )
+    if age < -FORM_TOKEN_CLOCK_SKEW_SECONDS:
+        raise BadSubmission(
+            403, f"invalid {FORM_TOKEN_HEADER}: issued {-age:.0f} s in the future (is the form page's clock right?)"
+        )
     return nonce
 
 
@@ -450,7 +466,9 @@ def build_app(publisher, config: EndpointConfig | None = None, *, counters: Coun
             )
         if config.form_token_key is not None:
             try:
-                request[TOKEN_NONCE] = verify_form_token(config.form_token_key, request.headers.get(FORM_TOKEN_HEADER))
+                request[TOKEN_NONCE] = verify_form_token(
+                    config.form_token_key, request.headers.get(FORM_TOKEN_HEADER), config.form_token_ttl
+                )
             except BadSubmission as error:
                 return refuse(request, error.status, error.message, "form_token", close=body_coming)
         up, why = transport_state(publisher)

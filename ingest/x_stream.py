@@ -98,7 +98,7 @@ class ConnectorStats:
 
     def summary(self) -> str:
         return (
-            f"x-stream: {self.delivery.summary()}; {self.connections} connections, {self.keep_alives} "
+            f"complaints ingest x: {self.delivery.summary()}; {self.connections} connections, {self.keep_alives} "
             f"keep-alives, {self.operational_messages} X messages, {self.unparsed} lines not posts"
         )
 
@@ -209,7 +209,8 @@ class _Connector:
             return
         started = time.monotonic()
         LOG.warning(
-            "x-stream: pausing the stream: %d posts await the transport's confirmation, the spool holds %d bytes",
+            "complaints ingest x: pausing the stream: %d posts await the transport's confirmation, "
+            "the spool holds %d bytes",
             self.outbox.in_flight,
             self.outbox.spool.bytes,
         )
@@ -218,7 +219,7 @@ class _Connector:
         paused = time.monotonic() - started
         self.stats.paused_seconds += paused
         LOG.warning(
-            "x-stream: reading again after %.0f s%s",
+            "complaints ingest x: reading again after %.0f s%s",
             paused,
             "; X's backfill covers at most 5 minutes: posts of the rest of the pause may be missing"
             if paused > MAX_BACKFILL_MINUTES * 60
@@ -286,18 +287,19 @@ class _Connector:
             return None
         if kind in ("operational", "disconnect"):
             self.stats.operational_messages += 1
-            LOG.warning("x-stream: X stream message%s: %s", f" ({note})" if note else "", _shown(line))
+            LOG.warning("complaints ingest x: X stream message%s: %s", f" ({note})" if note else "", _shown(line))
             return "disconnect" if kind == "disconnect" else None
         if kind == "unparsed":
             self.stats.unparsed += 1
             LOG.warning(
-                "x-stream: a line that is not a post (%s), published as it is for the pipeline to dead-letter: %s",
+                "complaints ingest x: a line that is not a post (%s), published as it is for the pipeline "
+                "to dead-letter: %s",
                 note,
                 _shown(line),
             )
         elif note:
             self.stats.partial_errors += 1
-            LOG.info("x-stream: post %s came %s: %s", post_id, note, _shown(line))
+            LOG.info("complaints ingest x: post %s came %s: %s", post_id, note, _shown(line))
         self.outbox.submit(post_id, line.rstrip(b"\r\n"))
         return "done" if self.enough() else None
 
@@ -321,7 +323,7 @@ class _Connector:
                     if outcome in ("done", "stopped"):
                         return
                     LOG.warning(
-                        "x-stream: the connection %s; reconnecting",
+                        "complaints ingest x: the connection %s; reconnecting",
                         {
                             "stalled": f"sent nothing for {self.stall_seconds:.0f} s",
                             "closed": "was closed",
@@ -330,10 +332,10 @@ class _Connector:
                     )
                     wait = self.backoff.after_network_error()
                 except aiohttp.ClientResponseError as error:
-                    LOG.warning("x-stream: X stream HTTP %s; backing off", error.status)
+                    LOG.warning("complaints ingest x: X stream HTTP %s; backing off", error.status)
                     wait = self.backoff.after_http_error(error.status)
                 except (TimeoutError, aiohttp.ClientError, ConnectionError) as error:
-                    LOG.warning("x-stream: X stream network error (%s); backing off", error)
+                    LOG.warning("complaints ingest x: X stream network error (%s); backing off", error)
                     wait = self.backoff.after_network_error()
                 if self.max_connections is not None and attempts >= self.max_connections:
                     return

@@ -2,7 +2,8 @@
 
 Each record type is defined once, as an Avro schema in ``schemas/avro/*.avsc``. Everything else is derived
 from those files here: the parsed Avro schema (checked by fastavro), the Arrow schema the Parquet files are
-written with, a ``TypedDict`` for type-checking record dicts, and a ``NamedTuple`` for Beam schema-aware rows.
+written with, and a ``TypedDict`` for type-checking record dicts. The Beam schema type of a curated complaint,
+which needs Beam's own types, is derived from the same file in ``transforms/rows.py`` (``Complaint``).
 
 Partition keys (``event_date``, ``ingest_date``) are part of the logical record. The warehouse's Iceberg tables
 hold them as columns (``arrow_schema(name, include_partition_key=True)``, what ``warehouse/catalog.py`` creates
@@ -134,12 +135,6 @@ def _fields_with_types(name: str) -> dict:
 Complaint = typing.TypedDict("Complaint", _fields_with_types("Complaint"))
 DeadLetter = typing.TypedDict("DeadLetter", _fields_with_types("DeadLetter"))
 RawRecord = typing.TypedDict("RawRecord", _fields_with_types("RawRecord"))
-
-
-@cache
-def beam_row_type(name: str) -> type:
-    """A NamedTuple for schema-aware Beam PCollections (``beam.Map(...).with_output_types(...)``)."""
-    return typing.NamedTuple(name + "Row", list(_fields_with_types(name).items()))
 
 
 def validate(name: str, record: dict) -> None:

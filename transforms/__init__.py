@@ -46,6 +46,7 @@ _HOMES = {
     "Dedupe": "transforms.stages",
     "Enrich": "transforms.stages",
     "ValidationRules": "transforms.validation",
+    "QualityLimits": "transforms.run_checks",
     "Complaint": "transforms.rows",
     "ToRows": "transforms.rows",
     "WriteToLake": "transforms.warehouse_io",

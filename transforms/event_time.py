@@ -23,8 +23,9 @@ ARRIVED_AFTER_WINDOW = "arrived_after_window"
 
 @dataclass(frozen=True)
 class StreamTiming:
-    """The streaming pipeline's time settings (a profile's ``[streaming]`` section and the ``stream`` flags,
-    by ``beam_pipelines.parameters.stream_timing``): windows, lateness, early firing, dedupe horizon, skew."""
+    """The streaming pipeline's time settings: windows, lateness, early firing, dedupe horizon, skew. Build one
+    with the values you need; the ``complaints`` CLI builds it from a profile's ``[streaming]`` section and the
+    ``stream`` flags."""
 
     window_seconds: int
     allowed_lateness_seconds: int

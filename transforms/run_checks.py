@@ -1,6 +1,7 @@
 """What a batch run's counts must show before its output is committed: the balance of every record read, and
-the quality guard (``[quality]``). Plain functions over the run's tallies, used by the commit step of
-``WriteToWarehouse`` (``transforms/warehouse_io.py``), and the exceptions that say why a run was not committed.
+the quality guard (``QualityLimits``, a profile's ``[quality]``). Plain functions over the run's tallies, used by
+the commit step of ``WriteToWarehouse`` (``transforms/warehouse_io.py``), and the exceptions that say why a run
+was not committed.
 
 Tallies are ``((source, outcome, reason), count)``; ``summarise_counts`` turns their sums into the per-source
 counts a run manifest records, each with ``balanced``: every record read is written, rejected, a counted
@@ -11,13 +12,43 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 
-def default_quality():
-    """The ``[quality]`` limits with their documented defaults, for a pipeline built without a profile."""
-    from beam_pipelines.config import QualitySettings
+@dataclass(frozen=True)
+class QualityLimits:
+    """What a batch must meet before its output is committed (``WriteToWarehouse``'s ``quality``). Every limit
+    has its documented default; a profile's ``[quality]`` section is one of these with more fields (the
+    feed-health alerts' limits), so the defaults here are the profile's."""
 
-    return QualitySettings()
+    max_reject_ratio: float = 0.25  # per source: rejected / read above this refuses the commit (exit 5) when
+    #                                  the run has enough records to tell (the two settings below)
+    #: a source with fewer records read than this is never refused for its rejected share: 3 bad SMS of 4 in a
+    #: quiet hour say little about the feed, and refusing would hold back every channel's good complaints
+    min_records_for_reject_ratio: int = 20
+    #: the share must be above max_reject_ratio with this confidence: the run is refused only when the lower
+    #: bound of the Wilson score interval of its rejected share is above the limit, so a small run needs a
+    #: clearer excess than a large one (0.95: a run at the limit is refused about 5% of the time at worst)
+    reject_ratio_confidence: float = 0.95
+    max_unexpected_errors: int = 10  # records that hit an unexpected exception in our code: above this, the run
+    #                                  fails (exit 4): a bug, not bad data, and its dead letters would hide it
+    max_flagged_ratio: float = 0.5  # per source: flags (by reason; a complaint may carry two) per written
+    #                                  complaint above this is a warning in the run manifest and an alert
+    #                                  (FlaggedRatioHigh), not a refusal: flagged complaints are kept
+
+    def __post_init__(self):
+        if not 0 <= self.max_flagged_ratio <= 1 or not 0 <= self.max_reject_ratio <= 1:
+            raise ValueError("[quality] max_reject_ratio and max_flagged_ratio must be between 0 and 1")
+        if not 0.5 <= self.reject_ratio_confidence < 1:
+            raise ValueError(
+                "[quality] reject_ratio_confidence must be at least 0.5 and below 1, "
+                f"got {self.reject_ratio_confidence!r}"
+            )
+        if type(self.min_records_for_reject_ratio) is not int or self.min_records_for_reject_ratio < 1:
+            raise ValueError(
+                "[quality] min_records_for_reject_ratio must be a whole number of at least 1, "
+                f"got {self.min_records_for_reject_ratio!r}"
+            )
 
 
 def summarise_counts(rows: list[dict], with_lake: bool = True) -> dict:

@@ -65,8 +65,15 @@ def lake_line(raw_record: dict) -> bytes:
     return orjson.dumps(dict(zip(LAKE_FIELDS, map(raw_record.get, LAKE_FIELDS), strict=True))) + b"\n"
 
 
-def write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
-    table = schemas.arrow_table(rows, schema)
+def write_parquet(path: str, rows: list[dict], schema: pa.Schema, constants: dict | None = None) -> None:
+    """Write ``rows`` as a Parquet file of ``schema``. ``constants``: columns of the schema that hold one value
+    in every row (a partition key), given here instead of in each row."""
+    constants = constants or {}
+    columns = [name for name in schema.names if name not in constants]
+    table = schemas.arrow_table(rows, pa.schema([schema.field(name) for name in columns], metadata=schema.metadata))
+    for name, value in sorted(constants.items(), key=lambda item: schema.get_field_index(item[0])):
+        field = schema.field(name)
+        table = table.add_column(schema.get_field_index(name), field, pa.array([value] * table.num_rows, field.type))
     with FileSystems.create(path) as handle:
         pq.write_table(table, handle, compression="snappy")
 
@@ -112,9 +119,34 @@ class WriteLake(beam.PTransform):
         )
 
 
+def write_complaint_files(staging: str, batch_id: str, schema: pa.Schema, shard: int, rows: list[dict]) -> Counter:
+    """Write one shard's warehouse rows as data files of the complaints table under ``staging``, one per
+    ``event_date`` partition (the UTC date of ``event_time``), rows in ``complaint_id`` order; return the tallies
+    (``(source, "written", "")`` and ``(source, "flagged", flag)``). The rows are read, never changed: the
+    partition value goes into the file's column, not into the row."""
+    by_date: dict[dt.date, list[dict]] = {}
+    for row in rows:
+        by_date.setdefault(row["event_time"].date(), []).append(row)
+    for event_date, date_rows in by_date.items():
+        date_rows.sort(key=lambda row: row["complaint_id"])
+        path = FileSystems.join(
+            staging,
+            tables.COMPLAINTS.path,
+            tables.COMPLAINTS.partition_path(event_date),
+            f"{batch_id}-{shard:05d}.parquet",
+        )
+        write_parquet(path, date_rows, schema, constants={"event_date": event_date})
+    tallies: Counter = Counter()
+    for row in rows:
+        tallies[(row["source"], "written", "")] += 1
+        for flag in row["flags"]:
+            tallies[(row["source"], "flagged", flag)] += 1
+    return tallies
+
+
 class WriteComplaints(beam.PTransform):
     """(shard, [warehouse rows]) -> a data file of the complaints table per event_date partition and shard
-    (staged), written with the table's ``schema``; emits tallies."""
+    (staged), written with the table's ``schema``; emits tallies. Its input rows are left as they are."""
 
     def __init__(self, staging: str, batch_id: str, schema: pa.Schema | None = None):
         super().__init__()
@@ -125,25 +157,7 @@ class WriteComplaints(beam.PTransform):
         staging, batch_id, schema = self.staging, self.batch_id, self.schema
 
         def write(keyed):
-            shard, rows = keyed
-            by_date: dict[str, list[dict]] = {}
-            for row in rows:
-                row["event_date"] = row["event_time"].date()
-                by_date.setdefault(row["event_date"].isoformat(), []).append(row)
-            tallies: Counter = Counter()
-            for event_date, date_rows in by_date.items():
-                date_rows.sort(key=lambda row: row["complaint_id"])
-                path = FileSystems.join(
-                    staging,
-                    tables.COMPLAINTS.path,
-                    tables.COMPLAINTS.partition_path(event_date),
-                    f"{batch_id}-{shard:05d}.parquet",
-                )
-                write_parquet(path, date_rows, schema)
-            for row in rows:
-                tallies[(row["source"], "written", "")] += 1
-                for flag in row["flags"]:
-                    tallies[(row["source"], "flagged", flag)] += 1
+            tallies = write_complaint_files(staging, batch_id, schema, *keyed)
             yield from (count_tally(key, count) for key, count in tallies.items())
 
         return shards | "WriteComplaintFiles" >> beam.FlatMap(write)

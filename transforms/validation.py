@@ -21,8 +21,8 @@ LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 @dataclass(frozen=True)
 class ValidationRules:
-    """Thresholds of the rules and the batch's logical date. The defaults are the documented rules (a profile's
-    ``[validation]`` section overrides them, through ``beam_pipelines.parameters.validation_rules``).
+    """Thresholds of the rules and the batch's logical date. The defaults are the documented rules (the
+    ``complaints`` CLI overrides them with a profile's ``[validation]`` section).
 
     batch_date: the batch's logical date, which ``late_arrival`` is judged against; None (the default): each
         record's ingestion date (live records, and a batch run on the day it reads).

@@ -4,7 +4,7 @@ A run writes every file under ``OUT/_staging/<run_id>/`` first (``transforms/sin
 then runs ONE step after all of them are written (Beam's finalize pattern: the tallies every writer emits once
 its files are closed are summed into a single element, so the step cannot start before the last file is
 written). That step checks the balance (every record read is in the warehouse, a dead letter or a counted
-duplicate, and verbatim in the lake) and the quality guard (``[quality]``, ``transforms/run_checks.py``),
+duplicate, and verbatim in the lake) and the quality guard (``QualityLimits``, ``transforms/run_checks.py``),
 commits the lake files and one Iceberg snapshot per table by upsert, and writes the run manifest
 (``OUT/_runs/<run_id>.json``)::
 
@@ -38,16 +38,16 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import tables
-from transforms import sinks
+from transforms import run_manifests, sinks
 from transforms.packing import PackByKey
 from transforms.run_checks import (
     BrokenStage,
     CommitFailed,
+    QualityLimits,
     RefusedRun,
     RunIdReused,
     UnbalancedRun,
     check_quality,
-    default_quality,
     guard_verdict,
     quality_warnings,
     reject_guard,
@@ -125,7 +125,7 @@ class RunCommit:
     run_id: str
     batch_id: str
     table_schemas: dict
-    quality: object = None  # [quality] limits (beam_pipelines.config.QualitySettings); None: defaults
+    quality: QualityLimits = field(default_factory=QualityLimits)  # what the run must meet to be committed
     manifest: dict = field(default_factory=dict)  # what the manifest says of the run besides its outcome
     properties: dict = field(default_factory=dict)  # the snapshots' summary properties (run_id always)
     attempts: int = DEFAULT_COMMIT_ATTEMPTS
@@ -141,12 +141,10 @@ class RunCommit:
         is discarded), unless its counts differ from this call's: then another run is using its id, and this
         raises ``RunIdReused`` (always), keeping what was staged; a table that has this run's snapshot is not
         committed to again."""
-        from beam_pipelines import run_records
-
         staging = sinks.staging_root(self.output_dir, self.run_id)
         rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
         counts = summarise_counts(rows, self.with_lake)
-        done = run_records.read_manifest(self.output_dir, self.run_id)
+        done = run_manifests.read_manifest(self.output_dir, self.run_id)
         if done is not None and done.get("status") == "succeeded":
             if json.loads(json.dumps(counts)) != done.get("counts"):  # a retry counts what the run counted
                 reason = (
@@ -158,7 +156,7 @@ class RunCommit:
             sinks.finish_lake_commit(self.output_dir, self.run_id)  # an attempt lost right after the manifest
             sinks.discard_staging(self.output_dir, self.run_id)
             return done
-        quality = self.quality if self.quality is not None else default_quality()
+        quality = self.quality
         manifest = self._outcome_free_manifest(counts)
         reason = "counts did not balance"
         if sinks.read_lake_journal(self.output_dir, self.run_id) is None:  # no earlier attempt moved a file yet
@@ -189,7 +187,7 @@ class RunCommit:
         guard = reject_guard(counts, quality)
         if not manifest["balanced"]:
             sinks.keep_staging(self.output_dir, self.run_id, reason)
-            run_records.write_manifest(
+            run_manifests.write_manifest(
                 self.output_dir,
                 {**manifest, "status": "unbalanced", "reason": reason, "guard": guard, "staging": staging},
             )
@@ -199,7 +197,7 @@ class RunCommit:
             check_quality(counts, quality, staging)
         except RefusedRun as refused:
             sinks.keep_staging(self.output_dir, self.run_id, str(refused))
-            run_records.write_manifest(
+            run_manifests.write_manifest(
                 self.output_dir,
                 {
                     **manifest,
@@ -236,7 +234,7 @@ class RunCommit:
                 f"({type(error).__name__}: {str(error)[:300]}); the tables are at their previous snapshot: "
                 "run the batch again (it replaces, never duplicates)"
             )
-            run_records.write_manifest(
+            run_manifests.write_manifest(
                 self.output_dir, {**draft, "status": "failed", "reason": reason, "commit_failed": True}
             )
             return self._not_committed(CommitFailed(reason), error)
@@ -247,7 +245,7 @@ class RunCommit:
             "committed_rows": committed["rows"],
             "committed_at": dt.datetime.now(dt.UTC).isoformat(),
         }  # --as-of this reads the run
-        run_records.write_manifest(self.output_dir, final)
+        run_manifests.write_manifest(self.output_dir, final)
         sinks.finish_lake_commit(self.output_dir, self.run_id)
         sinks.discard_staging(self.output_dir, self.run_id)
         return final
@@ -257,9 +255,7 @@ class RunCommit:
         the pipeline fail), or return the manifest to a launcher that reads it (``fail_pipeline`` false)."""
         if self.fail_pipeline:
             raise why from cause
-        from beam_pipelines import run_records
-
-        return run_records.read_manifest(self.output_dir, self.run_id)
+        return run_manifests.read_manifest(self.output_dir, self.run_id)
 
     def _outcome_free_manifest(self, counts: dict) -> dict:
         """The manifest's fields that do not depend on the outcome: the run (``manifest``), its counts, when."""
@@ -316,7 +312,8 @@ class WriteToWarehouse(beam.PTransform):
       lake: the ``in_lake`` tallies ``WriteToLake`` emitted (or, for records read back from the lake,
         their count): the run commits those lake files and its balance requires every record read in the
         lake. None: the run writes no lake and its balance does not look for one.
-      quality: the ``[quality]`` limits (``beam_pipelines.config.QualitySettings``; default: its defaults).
+      quality: the limits the run must meet to be committed, a ``transforms.run_checks.QualityLimits`` (default:
+        its documented defaults; a profile's ``[quality]`` section is one).
       manifest: fields the run manifest records as given (the launcher's plan: input files, options, versions).
       table_schemas: the Arrow schema each table's files are written with, by table name (default: the
         record schemas' ids, ``default_table_schemas``; a launcher gives ``warehouse.catalog.writer_schemas``).
@@ -339,7 +336,7 @@ class WriteToWarehouse(beam.PTransform):
         batch_id: str | None = None,
         batch_date: dt.date | None = None,
         lake=None,
-        quality=None,
+        quality: QualityLimits | None = None,
         manifest: dict | None = None,
         table_schemas: dict | None = None,
         commit_attempts: int = DEFAULT_COMMIT_ATTEMPTS,
@@ -362,7 +359,8 @@ class WriteToWarehouse(beam.PTransform):
         ) or "/"
         self.batch_id = batch_id or self.run_id
         self.batch_date = batch_date or dt.datetime.now(dt.UTC).date()
-        self.lake, self.quality, self.manifest = lake, quality, dict(manifest or {})
+        self.lake, self.manifest = lake, dict(manifest or {})
+        self.quality = quality if quality is not None else QualityLimits()
         self.table_schemas = table_schemas or default_table_schemas()
         self.commit_attempts, self.dead_letter_files = commit_attempts, dead_letter_files
         self.read_files = None if read_files is None else tuple(read_files)

@@ -321,11 +321,11 @@ def run_batch_command(args, beam_args: list[str]) -> int:
 
 
 def _batch_of_files(args, beam_args: list[str], settings, output_dir: str) -> int:
-    from beam_pipelines import run_records
     from beam_pipelines.batch import plan_batch, run_batch
     from beam_pipelines.input_days import day_in_name
     from beam_pipelines.options import check_batch
     from beam_pipelines.summary import format_summary
+    from transforms import run_manifests
 
     batch_date = checked(check_batch, args)
     input_dir = absolute(args.input_dir)
@@ -393,7 +393,7 @@ def _batch_of_files(args, beam_args: list[str], settings, output_dir: str) -> in
     if args.detach:
         print(
             f"run {plan.run_id}: submitted to {plan.runner}; the job commits by itself and its manifest "
-            f"{run_records.manifest_path(output_dir, plan.run_id)} says how it ended"
+            f"{run_manifests.manifest_path(output_dir, plan.run_id)} says how it ended"
         )
         return 0
     print(format_summary(manifest))

@@ -1,10 +1,11 @@
 """Environment profiles (dev, staging, prod): version-controlled TOML files beside this module, selected by
 ``--profile`` (or ``COMPLAINTS_PROFILE``), or any TOML file given by path.
 
-The settings are typed dataclasses, and their defaults here are the only ones: a profile sets what differs,
-an unknown section or key is refused (a typo must not silently fall back to a default), and the pipelines turn
-the settings into the transforms' parameters (``beam_pipelines/parameters.py``). This module imports neither
-Beam nor the transforms, so every command can read a profile.
+The settings are typed dataclasses, and each default has one home: here, or, where the library needs the value
+without a profile (the commit's quality limits), the library's dataclass that the section extends. A profile sets
+what differs, an unknown section or key is refused (a typo must not silently fall back to a default), and the
+pipelines turn the settings into the transforms' parameters (``beam_pipelines/parameters.py``). This module
+imports no Beam (``transforms.run_checks`` is plain Python), so every command can read a profile.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from transforms.run_checks import QualityLimits
 
 PROFILES = ("dev", "staging", "prod")
 CHANNELS = ("twitter", "webform", "sms", "phone")  # the complaint channels, as the `source` column names them
@@ -70,23 +73,10 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
-class QualitySettings:
-    """``[quality]``: what a batch must meet before its output is committed."""
+class QualitySettings(QualityLimits):
+    """``[quality]``: what a batch must meet before its output is committed (the library's
+    ``transforms.run_checks.QualityLimits``, whose defaults these are), and the feed-health alerts' limits."""
 
-    max_reject_ratio: float = 0.25  # per source: rejected / read above this refuses the commit (exit 5) when
-    #                                  the run has enough records to tell (the two settings below)
-    #: a source with fewer records read than this is never refused for its rejected share: 3 bad SMS of 4 in a
-    #: quiet hour say little about the feed, and refusing would hold back every channel's good complaints
-    min_records_for_reject_ratio: int = 20
-    #: the share must be above max_reject_ratio with this confidence: the run is refused only when the lower
-    #: bound of the Wilson score interval of its rejected share is above the limit, so a small run needs a
-    #: clearer excess than a large one (0.95: a run at the limit is refused about 5% of the time at worst)
-    reject_ratio_confidence: float = 0.95
-    max_unexpected_errors: int = 10  # records that hit an unexpected exception in our code: above this, the run
-    #                                  fails (exit 4): a bug, not bad data, and its dead letters would hide it
-    max_flagged_ratio: float = 0.5  # per source: flags (by reason; a complaint may carry two) per written
-    #                                  complaint above this is a warning in the run manifest and an alert
-    #                                  (FlaggedRatioHigh), not a refusal: flagged complaints are kept
     #: per channel: minutes without a new record (complaint or dead letter) before the feed counts as silent
     #: (alert FeedSilent); the call centre exports once a day, so its gap is a day and two hours
     max_silence_minutes: dict = field(
@@ -97,24 +87,13 @@ class QualitySettings:
     min_daily_volume: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        super().__post_init__()
         for name in ("max_silence_minutes", "min_daily_volume"):
             for channel, value in getattr(self, name).items():
                 if channel not in CHANNELS:
                     raise ValueError(f"[quality] {name}: unknown channel {channel!r} (known: {', '.join(CHANNELS)})")
                 if type(value) not in (int, float) or value <= 0:
                     raise ValueError(f"[quality] {name}.{channel} must be a positive number, got {value!r}")
-        if not 0 <= self.max_flagged_ratio <= 1 or not 0 <= self.max_reject_ratio <= 1:
-            raise ValueError("[quality] max_reject_ratio and max_flagged_ratio must be between 0 and 1")
-        if not 0.5 <= self.reject_ratio_confidence < 1:
-            raise ValueError(
-                "[quality] reject_ratio_confidence must be at least 0.5 and below 1, "
-                f"got {self.reject_ratio_confidence!r}"
-            )
-        if type(self.min_records_for_reject_ratio) is not int or self.min_records_for_reject_ratio < 1:
-            raise ValueError(
-                "[quality] min_records_for_reject_ratio must be a whole number of at least 1, "
-                f"got {self.min_records_for_reject_ratio!r}"
-            )
 
 
 PRIORITY_LEVELS = ("P1", "P2", "P3", "P4")
@@ -233,13 +212,15 @@ class WebformSettings:
     #: the key that signs form tokens (X-Form-Token); "" = no token needed. Set it where the form page can
     #: issue tokens (ingest.webform_endpoint.issue_form_token)
     form_token_key_env: str = ""
-    form_token_ttl_seconds: int = 3600
+    form_token_ttl_seconds: int = 3600  # a form token issued longer ago than this is refused (403, expired)
 
     def __post_init__(self):
         if self.max_body_bytes < 1 or self.body_timeout_seconds <= 0 or self.delivery_timeout_seconds <= 0:
             raise ValueError(
                 "[webform] max_body_bytes, body_timeout_seconds and delivery_timeout_seconds must be positive"
             )
+        if self.form_token_ttl_seconds < 1:
+            raise ValueError(f"[webform] form_token_ttl_seconds must be at least 1, got {self.form_token_ttl_seconds}")
         if self.rate_per_minute < 0 or self.rate_burst < 1 or self.retry_after_seconds < 1:
             raise ValueError("[webform] rate_per_minute must be >= 0, rate_burst and retry_after_seconds >= 1")
         for origin in self.allowed_origins:

@@ -171,7 +171,10 @@ def configuration_page() -> str:
     ]
     for section, cls in SECTIONS.items():
         doc = inspect.getdoc(cls) or ""
-        comments = field_comments(cls)
+        comments = {}
+        for klass in reversed(cls.__mro__):  # a section that extends a library dataclass: its fields' comments too
+            if dataclasses.is_dataclass(klass):
+                comments.update(field_comments(klass))
         lines += [f"## [{section}]", "", doc, "", "| key | default | what it does |", "|---|---|---|"]
         for field in dataclasses.fields(cls):
             if field.name.startswith("_"):

@@ -324,7 +324,9 @@ def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_send
     assert (
         out.strip()
         .splitlines()[-1]
-        .startswith("x-stream: read 15, recovered from the spool 0, published 5, duplicates 0, spooled 10, lost 0")
+        .startswith(
+            "complaints ingest x: read 15, recovered from the spool 0, published 5, duplicates 0, spooled 10, lost 0"
+        )
     )
     spooled = [
         json.loads(line)["data"]["id"] for path in spool.glob("*.jsonl") for line in path.read_text().splitlines()
@@ -360,7 +362,9 @@ def test_x_stream_sigterm_flushes_spools_the_undelivered_and_the_next_start_send
     assert (
         result.stdout.strip()
         .splitlines()[-1]
-        .startswith("x-stream: read 1, recovered from the spool 10, published 11, duplicates 0, spooled 0, lost 0")
+        .startswith(
+            "complaints ingest x: read 1, recovered from the spool 10, published 11, duplicates 0, spooled 0, lost 0"
+        )
     )
     ids = ids_on(private_kafka.bootstrap_servers, topic, 16)
     assert sorted(ids, key=int) == [str(n) for n in range(1, 17)]  # each exactly once

@@ -6,9 +6,10 @@ import datetime as dt
 import pytest
 
 from beam_pipelines.batch import BrokenStage, check_quality, plan_batch, run_batch
-from beam_pipelines.config import QualitySettings, load_settings
+from beam_pipelines.config import load_settings
 from models.rules import RulesModel
 from tests.support.warehouse import current_snapshots, read_table
+from transforms.run_checks import QualityLimits
 
 
 class ModelWithABug(RulesModel):
@@ -52,9 +53,9 @@ def current_snapshot(out, name):
 
 def test_a_few_unexpected_errors_are_dead_letters_but_more_than_the_threshold_fail():
     counts = {"sms": {"read": 100, "rejected": 3, "rejected_by_reason": {"clean:unexpected_ValueError": 3}}}
-    check_quality(counts, QualitySettings(max_unexpected_errors=3), "staging")
+    check_quality(counts, QualityLimits(max_unexpected_errors=3), "staging")
     with pytest.raises(BrokenStage):
-        check_quality(counts, QualitySettings(max_unexpected_errors=2), "staging")
+        check_quality(counts, QualityLimits(max_unexpected_errors=2), "staging")
 
 
 def test_a_commit_that_fails_leaves_the_tables_at_their_snapshot_and_says_so_in_one_line(tmp_path, monkeypatch):

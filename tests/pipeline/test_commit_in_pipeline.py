@@ -130,16 +130,16 @@ def test_a_commit_step_run_again_after_a_lost_worker_commits_once(tweets, tmp_pa
     assert list((out / "_staging" / "run-b").rglob("*.parquet"))
 
     # the first attempt commits both tables, and its worker is lost before the run manifest is written
-    from beam_pipelines import run_records
+    from transforms import run_manifests
 
-    write_manifest = run_records.write_manifest
+    write_manifest = run_manifests.write_manifest
 
     def lost_before_the_manifest(output_dir, document):
         if document.get("status") == "succeeded":
             raise WorkerLost()
         return write_manifest(output_dir, document)
 
-    monkeypatch.setattr(run_records, "write_manifest", lost_before_the_manifest)
+    monkeypatch.setattr(run_manifests, "write_manifest", lost_before_the_manifest)
     with pytest.raises(WorkerLost):
         writer.commit_step()(tallies)
     monkeypatch.undo()
@@ -265,14 +265,21 @@ def test_a_detached_runs_manifest_and_staging_belong_to_its_job_not_to_the_launc
 
 
 def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_documented_quality_limits():
-    from beam_pipelines.config import QualitySettings
-    from transforms.run_checks import default_quality
+
+    from beam_pipelines.config import QualitySettings, load_settings
+    from transforms import QualityLimits
 
     writer = WriteToWarehouse("out/warehouse")
     assert writer.output_dir == "out" and writer.catalog == CatalogConfig("out/warehouse")
     assert writer.batch_id == writer.run_id and writer.fail_pipeline
     assert set(writer.table_schemas) == {"complaints", "dead_letter"}
-    assert default_quality() == QualitySettings()
+    assert writer.quality == QualityLimits()
+    # the profile's [quality] is the library's limits (one home of their defaults) plus the alerts' own
+    assert issubclass(QualitySettings, QualityLimits)
+    assert writer.quality == QualityLimits(
+        **{f: getattr(QualitySettings(), f) for f in QualityLimits.__dataclass_fields__}
+    )
+    assert isinstance(load_settings("dev").quality, QualityLimits)
     with pytest.raises(ValueError, match="run_id given to WriteToLake"):
         WriteToWarehouse("out/warehouse", lake=object())
 

@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 from beam_pipelines.batch import RefusedRun, check_quality, guard_verdict, reject_guard, wilson_lower_bound
-from beam_pipelines.config import QualitySettings
 from tests.support.paths import REPO
 from tests.support.warehouse import current_snapshots, read_table
+from transforms.run_checks import QualityLimits
 
 DAY = dt.date(2026, 11, 20)
 
@@ -34,14 +34,14 @@ def test_the_wilson_bound_is_the_textbook_one():
 
 def test_three_bad_sms_of_four_in_a_quiet_hour_do_not_hold_back_the_run():
     counts = counts_of(sms=(4, 3), twitter=(900, 20))
-    check_quality(counts, QualitySettings(), "staging")  # not refused
-    guard = reject_guard(counts, QualitySettings())
+    check_quality(counts, QualityLimits(), "staging")  # not refused
+    guard = reject_guard(counts, QualityLimits())
     assert guard["sources"]["sms"]["decision"] == "too_few"
     assert "sms 3 of 4: fewer than 20 records, too few to judge" in guard_verdict(guard)
 
 
 def test_a_share_just_above_the_limit_needs_more_records_to_refuse():
-    quality = QualitySettings(max_reject_ratio=0.25, min_records_for_reject_ratio=20)
+    quality = QualityLimits(max_reject_ratio=0.25, min_records_for_reject_ratio=20)
     check_quality(counts_of(sms=(40, 12)), quality, "staging")  # 30% of 40: could be 25% by chance
     assert "not above 25% at 95% confidence" in guard_verdict(reject_guard(counts_of(sms=(40, 12)), quality))
     with pytest.raises(RefusedRun, match=r"sms 3000 of 10000 \(30%, at least 29% at 95% confidence\)"):
@@ -52,9 +52,9 @@ def test_a_share_just_above_the_limit_needs_more_records_to_refuse():
 
 def test_the_guard_settings_are_checked():
     with pytest.raises(ValueError, match="reject_ratio_confidence"):
-        QualitySettings(reject_ratio_confidence=1.0)
+        QualityLimits(reject_ratio_confidence=1.0)
     with pytest.raises(ValueError, match="min_records_for_reject_ratio"):
-        QualitySettings(min_records_for_reject_ratio=0)
+        QualityLimits(min_records_for_reject_ratio=0)
 
 
 # A batch run in a child process, with one step replaced so that the process kills itself (SIGKILL: nothing of

@@ -390,6 +390,23 @@ def test_a_spool_that_cannot_be_written_makes_each_loss_counted_and_named(tmp_pa
     assert "post 11 LOST" in caplog.text and "post 12 LOST" in caplog.text
 
 
+def test_the_connectors_lines_name_the_command_that_runs_it(tmp_path, caplog):
+    """Every line the connector logs, and its summary, start with the command an operator runs and greps for:
+    ``complaints ingest x`` (not its old name)."""
+    (tmp_path / "spool.jsonl").mkdir()  # losses, the loudest lines there are
+    publisher = RecordingPublisher()
+    publisher.down = True
+    server = FakeXServer([("lines", [post_line(11), b"not a post\n", post_line(12)])])
+    with caplog.at_level(logging.DEBUG, logger="ingest"), serve_in_thread(server.app()) as url:
+        stats = run_connector(
+            f"{url}/2/tweets/search/stream", "t", publisher, tmp_path, max_posts=3, sleep=no_sleep, flush_seconds=0.2
+        )
+    lines = [record.getMessage() for record in caplog.records if record.name in ("ingest.outbox", "ingest.x_stream")]
+    assert any("post 11 LOST" in line for line in lines) and any("not a post" in line for line in lines)
+    assert [line for line in lines if not line.startswith("complaints ingest x: ")] == []
+    assert stats.summary().startswith("complaints ingest x: read 3, ")
+
+
 def test_back_pressure_stops_reading_while_too_much_awaits_confirmation(tmp_path):
     class SlowConfirmations(RecordingPublisher):
         """Confirms only what ``release`` lets through: plays a broker that is slow to acknowledge."""
@@ -446,7 +463,7 @@ def test_a_second_connector_on_the_same_spool_is_refused(tmp_path):
 
     spool = Spool(tmp_path)
     try:
-        with pytest.raises(XStreamError, match="in use by another"):
+        with pytest.raises(XStreamError, match="in use by another `complaints ingest x` process"):
             run_connector("http://127.0.0.1:9/x", "t", RecordingPublisher(), tmp_path, max_posts=1)
     finally:
         spool.close()

@@ -2,6 +2,7 @@
 pipeline of them leaves the garbage collector, the exit hooks, ``sys.stderr`` and the signal handlers as they were.
 Run in a fresh interpreter, so that nothing the test runner did before counts."""
 
+import json
 import subprocess
 import sys
 
@@ -50,8 +51,6 @@ print(json.dumps({"before": before, "after_import": after_import, "after_run": a
 
 
 def test_importing_and_running_our_transforms_changes_nothing_process_wide():
-    import json
-
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     states = json.loads(result.stdout.strip().splitlines()[-1])
@@ -87,3 +86,72 @@ def test_a_worker_tunes_its_collector_only_when_its_environment_asks():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# -- the library stands alone: it imports nothing from the applications built on it ------------------------------
+#: the library's packages (DESIGN.md: the transforms, the schemas they derive from, the models Enrich runs and the
+#: warehouse tables WriteToWarehouse commits to) and the applications that use them
+LIBRARY = ("transforms", "schemas", "models", "warehouse")
+APPLICATIONS = ("beam_pipelines", "serving", "runners")
+
+
+def _imported_modules(path):
+    """Every module an ``import`` or ``from ... import`` in the file names, at any depth (lazy imports too)."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def test_no_library_module_imports_an_application_module_even_lazily():
+    found = [
+        f"{path.relative_to(REPO)} imports {module}"
+        for package in LIBRARY
+        for path in sorted((REPO / package).rglob("*.py"))
+        for module in _imported_modules(path)
+        if module.split(".")[0] in APPLICATIONS
+    ]
+    assert found == []
+
+
+def test_a_public_api_pipeline_that_commits_loads_no_application_module(tmp_path):
+    """On a small generated day (generated here: the generator is the CLI's), build and run a pipeline of
+    ``transforms.__all__`` that writes the lake and the warehouse, the commit step, the quality guard and the run
+    manifest included, in a fresh interpreter: not one module of the applications is loaded."""
+    code = r"""
+import json, sys
+import apache_beam as beam
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, ToRows, Validate, WriteToLake, WriteToWarehouse
+from transforms.records import new_run_id
+
+work = sys.argv[1]
+assert not [name for name in sys.modules if name.split(".")[0] in APPLICATIONS], "loaded before the run"
+run_id = new_run_id()
+with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+    read = pipeline | ReadFromChannelFiles(work + "/in", run_id=run_id)
+    in_lake = read.raw_batches | WriteToLake(work + "/out", run_id=run_id)
+    enriched = read | Clean() | Validate() | Dedupe() | Enrich(customers=read.customers)
+    enriched | WriteToWarehouse(work + "/out/warehouse", run_id=run_id, lake=in_lake)
+    enriched | ToRows()
+manifest = json.load(open(f"{work}/out/_runs/{run_id}.json"))
+written = sum(counts.get("written", 0) for counts in manifest["counts"].values())
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in APPLICATIONS)
+print(json.dumps({"status": manifest["status"], "written": written, "loaded": loaded}))
+"""
+    import datetime as dt
+
+    from beam_pipelines.generator import generate
+
+    generate(str(tmp_path / "in"), dt.date(2026, 11, 20), volume=40, seed=3, defect_rate=0.1)
+    code = f"APPLICATIONS = {APPLICATIONS!r}\n" + code
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "succeeded" and outcome["written"] > 0
+    assert outcome["loaded"] == []

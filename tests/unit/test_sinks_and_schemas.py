@@ -14,7 +14,6 @@ def test_schemas_are_derived_from_avro_and_the_tables_hold_their_partition_colum
     assert complaint.field("event_time").type.tz == "UTC"
     assert complaint.metadata[b"schema_version"] == schemas.SCHEMA_VERSION.encode()
     assert set(schemas.Complaint.__annotations__) == set(schemas.field_names("Complaint"))
-    assert schemas.beam_row_type("DeadLetter")._fields[0] == "error_id"
 
 
 def _stage(output_dir, run_id, relative, content=b"x"):
@@ -160,3 +159,96 @@ def test_staging_left_by_a_killed_run_is_swept_but_a_kept_or_running_one_stays(t
     sinks.claim_staging(str(tmp_path), "running")
     assert sinks.sweep_abandoned_staging(str(tmp_path)) == ["killed"]
     assert sorted(p.name for p in (tmp_path / "_staging").iterdir()) == ["elsewhere", "refused", "running"]
+
+
+def _enriched_row(complaint_id: str, event_time: dt.datetime, flags=()) -> dict:
+    """A warehouse row as ``Enrich`` emits it: every field of the Complaint schema but the partition key."""
+    return {
+        "complaint_id": complaint_id,
+        "source": "twitter",
+        "source_record_id": complaint_id,
+        "source_file": "twitter/a.jsonl",
+        "source_position": 1,
+        "event_time": event_time,
+        "ingested_at": event_time + dt.timedelta(minutes=5),
+        "customer_id": None,
+        "customer_match": "none",
+        "contact_token": None,
+        "language": "en",
+        "text": "charged twice",
+        "subject": None,
+        "customer_topic": None,
+        "category": "Billing",
+        "category_confidence": 0.9,
+        "sentiment_score": -0.5,
+        "sentiment_label": "negative",
+        "priority": "P2",
+        "priority_reasons": [],
+        "route_queue": "billing",
+        "flags": list(flags),
+        **dict.fromkeys(("segment", "region", "plan", "agent_id", "call_queue", "wrap_up_code", "disposition"), None),
+        **dict.fromkeys(("call_duration_seconds", "sms_parts_expected", "sms_parts_received"), None),
+        "model_version": "rules-1",
+        "batch_id": "b1",
+        "run_id": "r1",
+        "schema_version": schemas.SCHEMA_VERSION,
+    }
+
+
+def test_writing_complaint_files_leaves_its_input_rows_as_they_were(tmp_path):
+    """Beam hands a DoFn's input to every consumer of its PCollection: ``WriteComplaints`` computes each row's
+    ``event_date`` partition without writing it into the row. A sibling step fused with it (here one applied
+    before and one after it, whichever the runner calls last) sees the rows as ``Enrich`` emitted them; the
+    files hold the partition column all the same."""
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.testing.util import assert_that, equal_to
+
+    utc = dt.UTC
+    rows = [
+        _enriched_row("c2", dt.datetime(2026, 11, 20, 23, 59, tzinfo=utc), ["late_arrival"]),
+        _enriched_row("c1", dt.datetime(2026, 11, 21, 0, 1, tzinfo=utc)),
+        _enriched_row("c3", dt.datetime(2026, 11, 20, 8, 0, tzinfo=utc)),
+    ]
+    staging = str(tmp_path / "staging")
+
+    def fields_added(shard):
+        return [sorted(set(row) - set(rows[0])) for row in shard[1]]
+
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        shards = pipeline | beam.Create([(7, rows)])
+        before = shards | "AddedBefore" >> beam.FlatMap(fields_added)
+        tallies = shards | sinks.WriteComplaints(staging, "b1")
+        after = shards | "AddedAfter" >> beam.FlatMap(fields_added)
+        assert_that(before, equal_to([[]] * 3), label="NothingAddedBefore")
+        assert_that(after, equal_to([[]] * 3), label="NothingAddedAfter")
+        assert_that(
+            tallies,
+            equal_to([(("twitter", "written", ""), 3), (("twitter", "flagged", "late_arrival"), 1)]),
+            label="Tallies",
+        )
+    written = {
+        path.parent.name: pq.read_table(path).to_pylist()
+        for path in (tmp_path / "staging" / tables.COMPLAINTS.path).rglob("*.parquet")
+    }
+    assert sorted(written) == ["event_date=2026-11-20", "event_date=2026-11-21"]
+    assert [(r["complaint_id"], r["event_date"]) for r in written["event_date=2026-11-20"]] == [
+        ("c2", dt.date(2026, 11, 20)),
+        ("c3", dt.date(2026, 11, 20)),
+    ]
+    assert [(r["complaint_id"], r["event_date"]) for r in written["event_date=2026-11-21"]] == [
+        ("c1", dt.date(2026, 11, 21))
+    ]
+
+
+def test_the_complaint_files_function_leaves_its_rows_as_they_were(tmp_path):
+    import copy
+
+    rows = [_enriched_row(f"c{n}", dt.datetime(2026, 11, 20 + n % 2, n, tzinfo=dt.UTC)) for n in range(4)]
+    given = copy.deepcopy(rows)
+    schema = schemas.arrow_schema("Complaint", include_partition_key=True)
+    tallies = sinks.write_complaint_files(str(tmp_path), "b1", schema, 0, rows)
+    assert rows == given
+    assert tallies == {("twitter", "written", ""): 4}
+    partitions = sorted(path.parent.name for path in tmp_path.rglob("*.parquet"))
+    assert partitions == ["event_date=2026-11-20", "event_date=2026-11-21"]

@@ -5,6 +5,7 @@ here; the real broker, stopped and restarted under load, is in tests/e2e/test_we
 import datetime as dt
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -458,7 +459,7 @@ def test_a_signed_form_token_is_needed_when_configured_and_scopes_the_identity(s
     url, _ = serve(form_token_key=token_key)
     assert post(url, submission("wf-20"))[0] == 403
     assert post(url, submission("wf-20"), headers={"X-Form-Token": "1.2.3"})[0] == 403
-    expired = issue_form_token(token_key, ttl_seconds=-10)
+    expired = issue_form_token(token_key, now=time.time() - 3601)  # the endpoint's default ttl is an hour
     assert "expired" in post(url, submission("wf-20"), headers={"X-Form-Token": expired})[1]["error"]
     token, other = issue_form_token(token_key), issue_form_token(token_key)
     first = post(url, submission("wf-20"), headers={"X-Form-Token": token})
@@ -470,13 +471,37 @@ def test_a_signed_form_token_is_needed_when_configured_and_scopes_the_identity(s
     assert post(url, submission("wf-20"), headers={"X-Form-Token": forged})[0] == 403
 
 
+def test_the_endpoint_refuses_a_form_token_older_than_its_ttl_and_says_why(serve):
+    """How long a form token is good is the endpoint's setting (``[webform] form_token_ttl_seconds``), not the
+    page's that issued it: a token issued two minutes ago is refused where tokens are good for one minute."""
+    from beam_pipelines.config import WebformSettings
+
+    token_key = b"form-token-key"
+    config = EndpointConfig.from_settings(WebformSettings(form_token_ttl_seconds=60), b"identity", token_key)
+    assert config.form_token_ttl == 60
+    url, _ = serve(form_token_key=token_key, form_token_ttl=config.form_token_ttl)
+    stale = issue_form_token(token_key, now=time.time() - 120)
+    status, answer, _ = post(url, submission("wf-21"), headers={"X-Form-Token": stale})
+    assert status == 403
+    assert re.fullmatch(
+        r"expired X-Form-Token: issued 12\d s ago, and form tokens are good for 60 s "
+        r"\(\[webform\] form_token_ttl_seconds\): load the form again",
+        answer["error"],
+    )
+    fresh = issue_form_token(token_key, now=time.time() - 30)
+    assert post(url, submission("wf-21"), headers={"X-Form-Token": fresh})[0] == 202
+
+
 def test_verify_form_token():
-    token = issue_form_token(b"k", ttl_seconds=60, now=1000)
-    assert verify_form_token(b"k", token, now=1059)
+    token = issue_form_token(b"k", now=1000)
+    assert verify_form_token(b"k", token, ttl_seconds=60, now=1060)
     with pytest.raises(BadSubmission, match="expired"):
-        verify_form_token(b"k", token, now=1061)
+        verify_form_token(b"k", token, ttl_seconds=60, now=1061)
     with pytest.raises(BadSubmission, match="invalid"):
-        verify_form_token(b"other", token, now=1000)
+        verify_form_token(b"other", token, ttl_seconds=60, now=1000)
+    assert verify_form_token(b"k", token, ttl_seconds=60, now=940)  # the page's clock a minute fast
+    with pytest.raises(BadSubmission, match="issued 61 s in the future"):
+        verify_form_token(b"k", token, ttl_seconds=60, now=939)
 
 
 def test_one_access_log_line_per_request_without_body_content(serve, caplog):
