@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import socket
 import typing
 
 import apache_beam as beam
@@ -42,7 +43,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.sql import SqlTransform
 from apache_beam.utils.timestamp import Timestamp
 
-from runners.options import prism_location
+from runners.options import RunnerSetupError, prism_location
 from transforms import Clean, Complaint, Dedupe, Enrich, ReadFromChannelFiles, ToRows, Validate, ValidationRules
 
 #: ``Complaint``'s instants, renamed: whole microseconds since the epoch in ``SqlComplaint``
@@ -113,6 +114,18 @@ def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str, batch_date: 
     )
 
 
+def expansion_service_listens(address: str) -> None:
+    """Stops with one line when nothing listens at ``address`` (else Beam's gRPC error is a long traceback)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "localhost", int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise SystemExit(
+            f"no expansion service at {address}: start ours with "
+            "`python runners/local_services.py start --only xlang,prism`, or name another with --expansion-service"
+        ) from None
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", required=True, help="a day's input directory (twitter/, webforms/, ...)")
@@ -126,10 +139,15 @@ def main(argv=None) -> None:
         help="the Java expansion service that expands SqlTransform (default: runners/local_services.py's)",
     )
     args, beam_args = parser.parse_known_args(argv)
-    # Prism, built by runners/local_services.py, unless another portable runner is asked for
-    options = PipelineOptions(
-        beam_args or ["--runner=PrismRunner", f"--prism_location={prism_location()}", "--environment_type=LOOPBACK"]
-    )
+    expansion_service_listens(args.expansion_service)
+    if beam_args:
+        options = PipelineOptions(beam_args)
+    else:  # Prism, built by runners/local_services.py, running the Python steps in this process
+        try:
+            prism = prism_location()
+        except RunnerSetupError as error:
+            raise SystemExit(str(error)) from None
+        options = PipelineOptions(["--runner=PrismRunner", f"--prism_location={prism}", "--environment_type=LOOPBACK"])
     batch_date = args.date or dt.datetime.now(dt.UTC).date()
     with beam.Pipeline(options=options) as pipeline:
         build(pipeline, args.input_dir, args.output_dir, batch_date, args.expansion_service)
