@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Local services for the pipelines: a Kafka broker, Beam's Kafka expansion service and Java worker pool, the
+"""Local services for the pipelines: a Kafka broker, Beam's expansion service (Kafka, SQL) and Java worker pool, the
 Prism runner, a Flink 1.19 cluster (JobManager + one TaskManager with 2 slots) with Beam's Flink job server
 and a Python SDK worker pool, and PostgreSQL holding the shared Iceberg catalog (Debian's ``postgresql``; as
 root it runs as the ``postgres`` account). Standard library only, so it runs before the project's environment
@@ -160,13 +160,14 @@ def _copy_dependencies(pom: Path, target: Path) -> None:
 
 def _build_kafka_read(module: Path, target: Path) -> None:
     """Our Java module (``runners/services/xlang/src``: the Kafka read with a watermark that does not stall on
-    an empty partition, and its JUnit tests) built and tested by ``mvn package``, and its jar put on the
+    an empty partition, the registrar of SqlTransform's URN, and their JUnit tests) built and tested by
+    ``mvn package``, and its jar put on the
     expansion service's and Java worker's classpath beside the dependencies. Rebuilt when a source changes."""
     jar = target / "beejan-kafka-read.jar"
     inputs = [module / "pom.xml", *(path for path in (module / "src").rglob("*") if path.is_file())]
     if jar.exists() and jar.stat().st_mtime >= max(path.stat().st_mtime for path in inputs):
         return
-    print(f"building and testing our Kafka read ({module / 'src'})", flush=True)
+    print(f"building and testing our Java module ({module / 'src'})", flush=True)
     _run(["mvn", "-q", "-B", "-f", str(module / "pom.xml"), "package"])
     shutil.copyfile(module / "target" / jar.name, jar)
 
@@ -368,7 +369,10 @@ def _go_install(module: str, binary: str, what: str) -> None:
 #: test suite needs everything.
 PARTS = {
     "kafka": ("the Kafka broker", ("kafka",)),
-    "xlang": ("Beam's expansion service and Java worker pool (Kafka on Prism and Flink)", ("java-worker", "expansion")),
+    "xlang": (
+        "Beam's expansion service and Java worker pool (Kafka on Prism and Flink, SqlTransform)",
+        ("java-worker", "expansion"),
+    ),
     "prism": ("the Prism runner (a binary, nothing to start)", ()),
     "flink": (
         "the Flink cluster, Beam's job server and the Python worker pool",

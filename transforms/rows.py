@@ -2,11 +2,17 @@
 
 ``Complaint`` is a ``NamedTuple`` with one field per field of ``schemas/avro/complaint.avsc``, in its order, and
 Beam's ``RowCoder`` is registered for it, so a ``PCollection[Complaint]`` is schema-aware: ``beam.Select``,
-``beam.GroupBy('category').aggregate_field(...)``, ``SqlTransform`` and the DataFrame API
+``beam.GroupBy('category').aggregate_field(...)`` and the DataFrame API
 (``apache_beam.dataframe.convert.to_dataframe``) work on it. Avro types map to Beam's: ``string`` -> ``str``,
 ``long``/``int`` -> ``int``, ``double`` -> ``float``, a ``["null", T]`` union -> ``Optional[T]``, an array ->
 ``Sequence``, ``timestamp-micros`` -> ``apache_beam.utils.timestamp.Timestamp`` (Beam's micros instant), ``date``
 -> ``datetime.date``.
+
+``SqlTransform`` (Beam's Java SQL, through an expansion service) reads every field but three: Beam SQL has no type
+for the micros instants ``event_time`` and ``ingested_at`` (it refuses the whole table), and Java's schemas do not
+know ``event_date``'s ``beam:logical_type:date:v1`` (SQL sees days since the epoch, BIGINT, and selecting the
+column fails at run time). Project those three first: ``examples/typed_complaints_beam_sql.py`` turns them into
+whole microseconds and ISO text (``for_sql``).
 
 The stages keep working on batches of dicts (their fast path); ``ToRows`` is the typed boundary.
 """
