@@ -109,3 +109,24 @@ def test_splitting_a_uri_without_a_password_changes_nothing():
     assert split_password(BARE_URI) == (BARE_URI, None)
     assert split_password("sqlite:////tmp/catalog.db") == ("sqlite:////tmp/catalog.db", None)
     assert split_password("postgresql+psycopg:///?service=catalog") == ("postgresql+psycopg:///?service=catalog", None)
+
+
+def test_the_launcher_says_in_one_line_when_workers_elsewhere_must_find_the_password(monkeypatch, capsys):
+    from beam_pipelines.cli.pipelines import warn_if_password_not_sent, workers_started_here
+    from beam_pipelines.config import Settings
+
+    assert workers_started_here("DirectRunner", []) and workers_started_here("PrismRunner", [])
+    assert not workers_started_here("FlinkRunner", []) and not workers_started_here("DataflowRunner", [])
+    assert workers_started_here("FlinkRunner", ["--environment_type=LOOPBACK"])
+    assert not workers_started_here("PrismRunner", ["--environment_type", "EXTERNAL"])
+
+    settings = Settings("dev", b"key", warehouse=WarehouseSettings(catalog_uri=PROFILE_URI))
+    warn_if_password_not_sent(settings, "DirectRunner", [], "batch")
+    assert capsys.readouterr().err == ""  # its workers are this process's: they get it from its environment
+    warn_if_password_not_sent(settings, "FlinkRunner", [], "batch")
+    printed = capsys.readouterr().err
+    assert printed.startswith("complaints batch: the catalog URI's password is not sent with the job: FlinkRunner")
+    assert f"${DEFAULT_PASSWORD_ENV}" in printed and len(printed.splitlines()) == 1 and "from-profile" not in printed
+    bare = Settings("dev", b"key", warehouse=WarehouseSettings(catalog_uri=BARE_URI))
+    warn_if_password_not_sent(bare, "FlinkRunner", [], "batch")
+    assert capsys.readouterr().err == ""  # nothing to say when the URI holds none
