@@ -220,7 +220,7 @@ def connection_uri(config: CatalogConfig) -> str:
 
 
 def _password_sources(config: CatalogConfig) -> str:
-    """Where a password was looked for, for an error saying that none was accepted."""
+    """Where a password is looked for, in order, for an error saying that none was accepted."""
     places = [f"${config.password_env}" if config.password_env else "", config.password_file]
     return ", ".join([place for place in places if place] + ["libpq's PGPASSWORD, PGPASSFILE or ~/.pgpass"])
 
@@ -297,8 +297,9 @@ def _open_shared_catalog(config: CatalogConfig, create: bool) -> Catalog:
                 pass
     except (OperationalError, ImportError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "password" in reason and not config.carries_password:
-            reason += f" (the password is looked for in {_password_sources(config)})"
+        if "password" in reason and not config.carries_password:  # libpq's words, without the host said above
+            libpq_said = reason.rsplit(" failed: ", 1)[-1].strip()
+            reason = f"{libpq_said} (password from the first of: {_password_sources(config)})"
         raise CatalogError(f"cannot open the Iceberg catalog at {where}: {reason}") from error
     return catalog
 

@@ -96,6 +96,7 @@ def test_without_a_password_the_error_says_where_it_was_looked_for(login, no_pas
     message = str(refused.value)
     assert "no password supplied" in message and f"${DEFAULT_PASSWORD_ENV}" in message and "PGPASSFILE" in message
     assert len(message.splitlines()) == 1
+    assert len(message) < 300  # whole in a failed run's manifest, which keeps 300 characters of the error
 
 
 def test_a_uri_holding_a_password_given_to_the_writer_is_pickled_with_a_warning(caplog):

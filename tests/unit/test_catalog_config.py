@@ -2,6 +2,7 @@
 (``beam_pipelines.parameters.warehouse_catalog_config``), that a catalog URI's password is never shown, and that the
 configuration a pipeline carries names where the password is instead of holding it."""
 
+import dataclasses
 import os
 
 import pytest
@@ -130,3 +131,24 @@ def test_the_launcher_says_in_one_line_when_workers_elsewhere_must_find_the_pass
     bare = Settings("dev", b"key", warehouse=WarehouseSettings(catalog_uri=BARE_URI))
     warn_if_password_not_sent(bare, "FlinkRunner", [], "batch")
     assert capsys.readouterr().err == ""  # nothing to say when the URI holds none
+
+
+def test_a_password_file_in_object_storage_is_read_through_beams_filesystems(tmp_path):
+    """``gs://...`` (Dataflow: an object only the workers' service account may read) goes through Beam's
+    ``FileSystems``, as every other path of ours; here a filesystem of the test's own scheme stands in for GCS,
+    which is not reachable from this machine."""
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    class SecretStore(LocalFileSystem):  # Beam finds a FileSystem by its subclasses' schemes
+        @classmethod
+        def scheme(cls):
+            return "secretstore"
+
+        def open(self, path, *args, **kwargs):
+            return super().open(str(tmp_path / path.split("://", 1)[1]), *args, **kwargs)
+
+    (tmp_path / "catalog-password").write_text("from-object-storage\n")
+    config = CatalogConfig("/w", uri=BARE_URI, password_file="secretstore://catalog-password")
+    assert catalog_password(config) == "from-object-storage"
+    with pytest.raises(CatalogError, match="cannot read the catalog's password from secretstore://nothing-here"):
+        catalog_password(dataclasses.replace(config, password_file="secretstore://nothing-here"))
