@@ -208,14 +208,15 @@ def catalog_password(config: CatalogConfig) -> str | None:
 
 def connection_uri(config: CatalogConfig) -> str:
     """The URI this process connects to the shared catalog with: ``config.uri`` with the password
-    ``catalog_password`` finds in it (the URI unchanged when it holds one already, or when libpq is to find it)."""
-    if split_password(config.uri)[1] is not None:
+    ``catalog_password`` finds in it (the URI unchanged when it holds one already, when libpq is to find it, or
+    for a database that takes no password: a SQLite file)."""
+    from sqlalchemy.engine import make_url
+
+    if split_password(config.uri)[1] is not None or make_url(config.uri).get_backend_name() == "sqlite":
         return config.uri
     password = catalog_password(config)
     if password is None:
         return config.uri
-    from sqlalchemy.engine import make_url
-
     return make_url(config.uri).set(password=password).render_as_string(hide_password=False)
 
 

@@ -93,8 +93,9 @@ def test_the_password_is_found_in_the_variable_then_the_file_then_left_to_libpq(
     assert catalog_password(config) == "from-variable"
     assert catalog_password(CatalogConfig("/w", uri=BARE_URI, password_env="")) is None
     assert connection_uri(CatalogConfig("/w", uri=BARE_URI, password_env="")) == BARE_URI  # libpq's turn
-    # a URI that holds a password keeps it
+    # a URI that holds a password keeps it; a SQLite file takes none
     assert connection_uri(CatalogConfig("/w", uri=ENV_URI)) == ENV_URI
+    assert connection_uri(CatalogConfig("/w", uri="sqlite:////tmp/c.db")) == "sqlite:////tmp/c.db"
 
 
 def test_a_password_file_that_cannot_be_read_is_one_clear_error(tmp_path):
