@@ -63,10 +63,13 @@ def test_the_login_cannot_connect_without_its_password(login, no_password_anywhe
         assert connection.execute("select current_user").fetchone()[0] == uri.rsplit("/", 1)[1]
 
 
-@pytest.mark.parametrize("source", ["our variable", "password file", "libpq's PGPASSFILE", "libpq's PGPASSWORD"])
+@pytest.mark.parametrize(
+    "source", ["our variable", "password file", "libpq's PGPASSFILE", "libpq's PGPASSWORD", "libpq's service file"]
+)
 def test_the_process_opening_the_catalog_finds_the_password(source, login, no_password_anywhere, monkeypatch, tmp_path):
     uri, password = login
     config = CatalogConfig(str(tmp_path / "warehouse"), uri=uri)
+    user = uri.split("://")[1].split("@")[0]
     if source == "our variable":
         monkeypatch.setenv(DEFAULT_PASSWORD_ENV, password)
     elif source == "password file":  # a Kubernetes secret volume: the password and a newline
@@ -74,11 +77,20 @@ def test_the_process_opening_the_catalog_finds_the_password(source, login, no_pa
         config = dataclasses.replace(config, password_file=str(tmp_path / "catalog-password"))
     elif source == "libpq's PGPASSFILE":
         passfile = tmp_path / "pgpass"
-        passfile.write_text(f"127.0.0.1:*:*:{uri.split('://')[1].split('@')[0]}:{password}\n")
+        passfile.write_text(f"127.0.0.1:*:*:{user}:{password}\n")
         passfile.chmod(0o600)  # libpq ignores a password file others may read
         monkeypatch.setenv("PGPASSFILE", str(passfile))
-    else:
+    elif source == "libpq's PGPASSWORD":
         monkeypatch.setenv("PGPASSWORD", password)
+    else:  # the URI names a service; where the server is, who logs in and the password are in the service file
+        services = tmp_path / "pg_service.conf"
+        host_port = uri.split("@")[1].split("/")[0]
+        services.write_text(
+            f"[catalog]\nhost={host_port.split(':')[0]}\nport={host_port.split(':')[1]}\nuser={user}\n"
+            f"dbname={user}\npassword={password}\n"
+        )
+        monkeypatch.setenv("PGSERVICEFILE", str(services))
+        config = dataclasses.replace(config, uri="postgresql+psycopg:///?service=catalog")
     assert password not in repr(config) and password not in config.uri
     catalog = open_catalog(config)
     try:
