@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from beam_pipelines.config import StreamingSettings, ValidationSettings, WarehouseSettings
 from schemas.tables import WAREHOUSE_DIR
 from transforms.validation import ValidationRules
-from warehouse.catalog import CatalogConfig
+from warehouse.catalog import CatalogConfig, split_password
 
 if TYPE_CHECKING:  # transforms.event_time needs Beam; the web-form endpoint, which has none, uses this module
     from transforms.event_time import StreamTiming
@@ -42,10 +42,34 @@ def catalog_config(warehouse: WarehouseSettings, output_dir: str) -> CatalogConf
     return warehouse_catalog_config(warehouse, f"{output_dir.rstrip('/')}/{WAREHOUSE_DIR}")
 
 
+def configured_catalog_uri(warehouse: WarehouseSettings) -> str:
+    """The shared SQL catalog's URI as ``[warehouse]`` gives it, password and all: the one in the environment
+    variable ``catalog_uri_env`` names (when set), else ``catalog_uri``; "" for none."""
+    from_env = os.environ.get(warehouse.catalog_uri_env, "") if warehouse.catalog_uri_env else ""
+    return (from_env or warehouse.catalog_uri).strip()
+
+
 def warehouse_catalog_config(warehouse: WarehouseSettings, warehouse_dir: str) -> CatalogConfig:
     """The Iceberg catalog of the tables whose files are in ``warehouse_dir``, as ``[warehouse]`` names it: the
-    shared SQL catalog at the URI in the environment variable ``catalog_uri_env`` names (when set) or at
-    ``catalog_uri``; else the catalog named ``catalog``; else the embedded one in ``warehouse_dir``. Raises
-    ``warehouse.catalog.CatalogError`` when both a URI and a name are given."""
-    uri = (os.environ.get(warehouse.catalog_uri_env, "") if warehouse.catalog_uri_env else "") or warehouse.catalog_uri
-    return CatalogConfig(warehouse_dir, warehouse.catalog, warehouse.namespace, uri.strip())
+    shared SQL catalog at ``configured_catalog_uri``; else the catalog named ``catalog``; else the embedded one in
+    ``warehouse_dir``. Raises ``warehouse.catalog.CatalogError`` when both a URI and a name are given.
+
+    The configuration returned holds no password (pipelines pickle it): it names where the process opening the
+    catalog finds one (``catalog_password_env``, ``catalog_password_file``, else libpq's own places). A password
+    written into the URI is taken out of it and put into this process's environment under
+    ``catalog_password_env``, where this launcher and the workers it starts itself (the local runners) find it;
+    workers elsewhere (a Flink cluster, Dataflow) must be given it there."""
+    uri, password = split_password(configured_catalog_uri(warehouse))
+    if password is not None:
+        if warehouse.catalog_password_env:
+            os.environ[warehouse.catalog_password_env] = password
+        else:  # nowhere to hand it over: it stays in the URI (and WriteToWarehouse warns that it travels)
+            uri = configured_catalog_uri(warehouse)
+    return CatalogConfig(
+        warehouse_dir,
+        warehouse.catalog,
+        warehouse.namespace,
+        uri,
+        password_env=warehouse.catalog_password_env,
+        password_file=warehouse.catalog_password_file,
+    )

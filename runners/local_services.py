@@ -79,6 +79,8 @@ POSTGRES_PORT = _env_number("COMPLAINTS_POSTGRES_PORT", 5433)
 POSTGRES_DATABASE = "iceberg_catalog"
 POSTGRES_USER = "complaints"
 POSTGRES_PASSWORD = "complaints"  # a local development server on loopback only; production's comes from a secret
+#: where the processes opening the catalog find its password (``[warehouse] catalog_password_env``'s default)
+CATALOG_PASSWORD_ENV = "COMPLAINTS_CATALOG_PASSWORD"
 
 SERVICES = (
     "postgres",
@@ -614,10 +616,10 @@ def _reachable_by(user: str, folder: Path) -> bool:
     )
 
 
-def _ensure_catalog_database(user: str | None, sockets: Path) -> None:
-    """The catalog's login and database, made once: psql over the Unix socket as the server's own account. The
-    login may make databases: the tests give each test a catalog database of its own."""
-    psql = [
+def _server_psql(sockets: Path) -> list[str]:
+    """psql over the local PostgreSQL's Unix socket (where only the server's own account gets in), as a
+    superuser, on the ``postgres`` database."""
+    return [
         str(postgres_bin() / "psql") if (postgres_bin() / "psql").exists() else "psql",
         "-h",
         str(sockets),
@@ -629,6 +631,19 @@ def _ensure_catalog_database(user: str | None, sockets: Path) -> None:
         "ON_ERROR_STOP=1",
         "-qtA",
     ]
+
+
+def run_sql_as_server(sql: str) -> None:
+    """Run ``sql`` on the running local PostgreSQL as its superuser (psql over the Unix socket, as the server's
+    own account): what the catalog's login may not do, such as making another login (the tests')."""
+    user = _postgres_account()
+    _as(user, _server_psql(_postgres_folders(user)[1]), input=sql)
+
+
+def _ensure_catalog_database(user: str | None, sockets: Path) -> None:
+    """The catalog's login and database, made once: psql over the Unix socket as the server's own account. The
+    login may make databases: the tests give each test a catalog database of its own."""
+    psql = _server_psql(sockets)
     for _ in range(40):  # the port listens a moment before the server takes logins
         if subprocess.run([*psql, "-c", "select 1"], capture_output=True, user=user, cwd="/").returncode == 0:
             break
@@ -878,14 +893,20 @@ def start_flink_job_server() -> bool:
 
 def start_python_worker_pool() -> bool:
     """Beam's Python SDK worker pool for ``--environment_type=EXTERNAL``: it starts workers with ``python`` from
-    ``PATH``, so the project's environment comes first there."""
+    ``PATH``, so the project's environment comes first there. Its workers get the local PostgreSQL catalog's
+    password in ``COMPLAINTS_CATALOG_PASSWORD`` (unless that is set already), as a cluster's workers get it from a
+    secret: a job carries the catalog's URI without it (docs/operations/shared-catalog.md)."""
     bin_dir = str(Path(PYTHON).parent)
     return _spawn(
         "python-worker-pool",
         [PYTHON, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={PYTHON_POOL_PORT}"],
         PYTHON_POOL_PORT,
-        # its workers run only our pipelines' record work: they may tune their collector for it
-        env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "COMPLAINTS_WORKER_GC_TUNING": "1"},
+        env={
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            # its workers run only our pipelines' record work: they may tune their collector for it
+            "COMPLAINTS_WORKER_GC_TUNING": "1",
+            CATALOG_PASSWORD_ENV: os.environ.get(CATALOG_PASSWORD_ENV, POSTGRES_PASSWORD),
+        },
     )
 
 

@@ -303,7 +303,9 @@ class WriteToWarehouse(beam.PTransform):
       catalog: the warehouse's Iceberg catalog: a ``warehouse.catalog.CatalogConfig`` (what
         ``beam_pipelines.parameters.catalog_config`` gives for a profile: the embedded one or a named, shared
         one that every worker can open), or the directory of an embedded SQLite catalog (``out/warehouse``).
-        The commit step opens it on the worker that runs it.
+        The commit step opens it on the worker that runs it; a shared catalog's password is found there
+        (``CatalogConfig.password_env``, ``password_file``, libpq's own places). A URI holding a password is
+        pickled with the pipeline as it is, with a warning.
       run_id: the run (default: a new one); the same as ``WriteToLake``'s. One id names one run: a pipeline
         reusing a committed run's id over other records fails its commit step (``RunIdReused``).
       output_dir: where staging, the lake and ``_runs`` are (default: the catalog directory's parent).
@@ -351,7 +353,10 @@ class WriteToWarehouse(beam.PTransform):
                 "WriteToWarehouse(lake=...) needs the run_id given to WriteToLake: the run's commit "
                 "moves the lake files that run staged"
             )
+        from warehouse.catalog import warn_if_password_travels
+
         self.catalog = catalog_of(catalog)
+        warn_if_password_travels(self.catalog, "WriteToWarehouse")
         self.run_id = run_id or new_run_id()
         warehouse_dir = self.catalog.warehouse_dir
         self.output_dir = (output_dir or (warehouse_dir.rsplit("/", 1)[0] if "/" in warehouse_dir else ".")).rstrip(

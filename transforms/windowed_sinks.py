@@ -31,7 +31,7 @@ from schemas.tables import Table
 from transforms.event_time import StreamTiming, carries_something
 from transforms.outcomes import count_tally
 from transforms.sinks import lake_line
-from warehouse.catalog import CatalogConfig
+from warehouse.catalog import CatalogConfig, warn_if_password_travels
 
 
 def stream_windowing(timing: StreamTiming, label: str = "Windows", accumulating: bool = False) -> beam.WindowInto:
@@ -196,6 +196,7 @@ class CommitWindowedRows(beam.PTransform):
 
     def __init__(self, catalog: CatalogConfig, layout: TableLayout, stream_id: str, run_id: str, attempts: int = 8):
         super().__init__()
+        warn_if_password_travels(catalog, f"CommitWindowedRows({layout.table.name})")
         self.catalog, self.layout, self.stream_id, self.run_id, self.attempts = (
             catalog,
             layout,

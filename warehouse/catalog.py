@@ -5,10 +5,12 @@ each table's files under ``OUT/warehouse/<table>/`` (data in Hive-style partitio
 ``event_date=2026-11-26/``, Iceberg metadata in ``metadata/``). Nothing has to run. A profile's
 ``[warehouse] catalog_uri`` (or the environment variable its ``catalog_uri_env`` names, ``COMPLAINTS_CATALOG_URI``)
 puts the same SQL catalog in a shared database that every worker reaches instead, as production has: a SQLAlchemy
-URI such as ``postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE`` (``runners/local_services.py`` starts such a
-PostgreSQL locally). A profile's ``[warehouse] catalog`` can name any other catalog pyiceberg is configured with
-(REST, Hive, Glue): pyiceberg reads its properties from ``~/.pyiceberg.yaml`` or ``PYICEBERG_CATALOG__<NAME>__*``
-environment variables, so secrets stay out of the profile.
+URI such as ``postgresql+psycopg://USER@HOST:5432/DATABASE`` (``runners/local_services.py`` starts such a
+PostgreSQL locally). The configuration that travels with a pipeline names where the password is, never the
+password: the process that opens the catalog (a worker) reads it then (``catalog_password``). A profile's
+``[warehouse] catalog`` can name any other catalog pyiceberg is configured with (REST, Hive, Glue): pyiceberg
+reads its properties from ``~/.pyiceberg.yaml`` or ``PYICEBERG_CATALOG__<NAME>__*`` environment variables, so
+secrets stay out of the profile.
 
 Every table is created from its Avro schema (``schemas/avro``) with the partition columns of
 ``schemas/tables.py`` as identity partitions; a column added to the Avro schema is added to the table the
@@ -17,6 +19,7 @@ next time a writer opens it (Iceberg schema evolution: old files read it as null
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -35,7 +38,11 @@ from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
 # file_uri and local_path are re-exported: callers import them from here
 from warehouse.uris import file_uri, is_local, local_path, normalise_uri
 
+_log = logging.getLogger(__name__)
+
 CATALOG_FILE = "catalog.db"
+#: the environment variable a process opening a shared SQL catalog reads its password from, by default
+DEFAULT_PASSWORD_ENV = "COMPLAINTS_CATALOG_PASSWORD"
 #: the name our SQL catalog (embedded or shared) gives its rows in the database: a JDBC catalog (Spark's) sees only
 #: the rows of its own name, so Spark names it so too (``spark.sql.catalog.embedded``)
 SQL_CATALOG_NAME = "embedded"
@@ -77,13 +84,21 @@ class WarehouseMoved(CatalogError):
 @dataclass(frozen=True)
 class CatalogConfig:
     """Where the warehouse tables live: ``warehouse_dir`` (``OUT/warehouse``) holds the tables' files and the
-    embedded catalog; ``uri`` (a SQLAlchemy URI, e.g. ``postgresql+psycopg://...``) puts the SQL catalog in that
-    shared database instead; ``name`` names a pyiceberg-configured catalog instead of either."""
+    embedded catalog; ``uri`` (a SQLAlchemy URI, e.g. ``postgresql+psycopg://USER@HOST:5432/DATABASE``) puts the
+    SQL catalog in that shared database instead; ``name`` names a pyiceberg-configured catalog instead of either.
+
+    A configuration is pickled into the pipelines that commit, so it should hold no secret: the URI's password is
+    found by the process that opens the catalog (``catalog_password``), in the environment variable
+    ``password_env`` names, else in the file ``password_file`` (a local path or a URI Beam's filesystems read),
+    else by libpq itself (``PGPASSWORD``, ``PGPASSFILE`` or ``~/.pgpass``, a ``?service=`` of ``PGSERVICEFILE``).
+    A URI that holds a password is used as it is (and its password travels wherever the configuration goes)."""
 
     warehouse_dir: str
     name: str = ""
     namespace: str = DEFAULT_NAMESPACE
     uri: str = ""
+    password_env: str = DEFAULT_PASSWORD_ENV
+    password_file: str = ""
 
     def __post_init__(self):
         if self.name and self.uri:
@@ -105,11 +120,20 @@ class CatalogConfig:
         return not self.name and not self.uri
 
     def __repr__(self) -> str:  # the URI may carry a password: never in a log or a traceback
-        uri = f", uri={redact_uri(self.uri)!r}" if self.uri else ""
+        uri = (
+            f", uri={redact_uri(self.uri)!r}, password_env={self.password_env!r}, password_file={self.password_file!r}"
+            if self.uri
+            else ""
+        )
         return (
             f"CatalogConfig(warehouse_dir={self.warehouse_dir!r}, name={self.name!r}, "
             f"namespace={self.namespace!r}{uri})"
         )
+
+    @property
+    def carries_password(self) -> bool:
+        """True when the URI itself holds a password (which then goes wherever this configuration is pickled)."""
+        return bool(self.uri) and split_password(self.uri)[1] is not None
 
     def location(self, table: Table) -> str:
         """The table's location: ``<warehouse_dir>/<table>``, as a URI."""
@@ -123,6 +147,83 @@ def redact_uri(uri: str) -> str:
     if not separator or not at or ":" not in credentials:
         return uri
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def split_password(uri: str) -> tuple[str, str | None]:
+    """(``uri`` without its password, the password or None): what a launcher keeps out of the pipeline."""
+    if "://" not in uri or "@" not in uri.partition("://")[2]:
+        return uri, None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if url.password is None:
+        return uri, None
+    # URL.set(password=None) would keep it: None there means "unchanged"
+    return url._replace(password=None).render_as_string(hide_password=False), str(url.password) or None
+
+
+def warn_if_password_travels(config: CatalogConfig, transform: str) -> None:
+    """One warning when the URI of ``config``, which ``transform`` pickles into its pipeline, holds a password:
+    the runner ships it to every worker and may show or store it with the job (Dataflow's job graph)."""
+    if config.carries_password:
+        _log.warning(
+            "%s: the catalog URI %s holds a password, which is pickled into the pipeline and travels with the job; "
+            "give the URI without it and the password to the workers in $%s or a file "
+            "(CatalogConfig.password_env, password_file)",
+            transform,
+            redact_uri(config.uri),
+            config.password_env or DEFAULT_PASSWORD_ENV,
+        )
+
+
+def catalog_password(config: CatalogConfig) -> str | None:
+    """The password this process opens the shared catalog of ``config`` with, found here and now: the
+    environment variable ``config.password_env`` names (when set and not empty), else the first line of the file
+    ``config.password_file`` (a Kubernetes secret volume, a bucket object only the workers may read); None when
+    neither is given, and libpq looks in its own places (``PGPASSWORD``, ``PGPASSFILE`` or ``~/.pgpass``, the
+    service file). A password file that cannot be read raises ``CatalogError``."""
+    if config.password_env and os.environ.get(config.password_env):
+        return os.environ[config.password_env]
+    if not config.password_file:
+        return None
+    try:
+        if is_local(config.password_file):
+            with open(local_path(config.password_file), encoding="utf-8") as file:
+                text = file.read()
+        else:  # gs://, s3://...: read with the worker's own credentials through Beam's filesystems
+            from apache_beam.io.filesystems import FileSystems
+
+            with FileSystems.open(config.password_file, compression_type="uncompressed") as file:
+                text = file.read().decode("utf-8")
+    except Exception as error:  # noqa: BLE001 - missing, unreadable, no such bucket: one line that says which file
+        raise CatalogError(
+            f"cannot read the catalog's password from {config.password_file} ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else 'unreadable'})"
+        ) from None
+    password = text.splitlines()[0] if text.splitlines() else ""
+    if not password:
+        raise CatalogError(f"the catalog's password file {config.password_file} is empty")
+    return password
+
+
+def connection_uri(config: CatalogConfig) -> str:
+    """The URI this process connects to the shared catalog with: ``config.uri`` with the password
+    ``catalog_password`` finds in it (the URI unchanged when it holds one already, when libpq is to find it, or
+    for a database that takes no password: a SQLite file)."""
+    from sqlalchemy.engine import make_url
+
+    if split_password(config.uri)[1] is not None or make_url(config.uri).get_backend_name() == "sqlite":
+        return config.uri
+    password = catalog_password(config)
+    if password is None:
+        return config.uri
+    return make_url(config.uri).set(password=password).render_as_string(hide_password=False)
+
+
+def _password_sources(config: CatalogConfig) -> str:
+    """Where a password is looked for, in order, for an error saying that none was accepted."""
+    places = [f"${config.password_env}" if config.password_env else "", config.password_file]
+    return ", ".join([place for place in places if place] + ["libpq's PGPASSWORD, PGPASSFILE or ~/.pgpass"])
 
 
 def open_catalog(config: CatalogConfig, create: bool = True, check_location: bool = True) -> Catalog:
@@ -181,7 +282,7 @@ def _open_shared_catalog(config: CatalogConfig, create: bool) -> Catalog:
 
     where = redact_uri(config.uri)
     properties = {
-        "uri": config.uri,
+        "uri": connection_uri(config),  # the password found here, on the worker: in this process's memory only
         "warehouse": file_uri(config.warehouse_dir),
         # a worker holds one connection; one dropped by the server (a restart) is noticed, not used
         "pool_pre_ping": "true",
@@ -197,6 +298,9 @@ def _open_shared_catalog(config: CatalogConfig, create: bool) -> Catalog:
                 pass
     except (OperationalError, ImportError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "password" in reason and not config.carries_password:  # libpq's words, without the host said above
+            libpq_said = reason.rsplit(" failed: ", 1)[-1].strip()
+            reason = f"{libpq_said} (password from the first of: {_password_sources(config)})"
         raise CatalogError(f"cannot open the Iceberg catalog at {where}: {reason}") from error
     return catalog
 

@@ -64,9 +64,49 @@ def settings_for_pipeline(args, beam_args: list[str], runner: str):
         if not flag.startswith("--"):
             raise CliError(f"complaints {args.command}: unexpected argument {flag!r} (see --help)", EXIT_USAGE)
     try:
-        return load_settings(args.profile)
+        settings = load_settings(args.profile)
     except ConfigError as error:
         raise CliError(f"complaints {args.command}: {error}") from None
+    warn_if_password_not_sent(settings, runner, beam_args, args.command)
+    return settings
+
+
+#: runners whose workers run in this process or in processes it starts (unless an --environment_type says otherwise)
+RUNNERS_WITH_OWN_WORKERS = ("DirectRunner", "FnApiRunner", "PrismRunner")
+
+
+def workers_started_here(runner: str, beam_args: list[str]) -> bool:
+    """True when the pipeline's workers run in this process or in processes it starts, and so see its
+    environment: a local runner's, or any runner's ``--environment_type=LOOPBACK``."""
+    environment = None
+    for n, flag in enumerate(beam_args):
+        if flag.startswith("--environment_type="):
+            environment = flag.split("=", 1)[1]
+        elif flag == "--environment_type" and n + 1 < len(beam_args):
+            environment = beam_args[n + 1]
+    if environment is not None:
+        return environment.upper() == "LOOPBACK"
+    return runner in RUNNERS_WITH_OWN_WORKERS
+
+
+def warn_if_password_not_sent(settings, runner: str, beam_args: list[str], command: str) -> None:
+    """One line when the catalog URI holds a password that workers elsewhere will not get: the launcher keeps it
+    out of the job (``beam_pipelines.parameters.warehouse_catalog_config``), so they must find it themselves."""
+    from beam_pipelines.parameters import configured_catalog_uri
+    from warehouse.catalog import split_password
+
+    warehouse = settings.warehouse
+    if not warehouse.catalog_password_env or workers_started_here(runner, beam_args):
+        return
+    if split_password(configured_catalog_uri(warehouse))[1] is not None:
+        places = ", ".join(
+            place for place in (f"${warehouse.catalog_password_env}", warehouse.catalog_password_file) if place
+        )
+        print(
+            f"complaints {command}: the catalog URI's password is not sent with the job: {runner}'s workers "
+            f"must find it themselves ({places}, PGPASSWORD or ~/.pgpass; docs/operations/shared-catalog.md)",
+            file=sys.stderr,
+        )
 
 
 PUBLIC_KEY_WARNING = (

@@ -151,10 +151,18 @@ class WarehouseSettings:
     catalog: str = ""  # "": embedded SQLite catalog in OUT/warehouse; else a catalog name that
     #                                     pyiceberg is configured with (~/.pyiceberg.yaml, PYICEBERG_CATALOG__*)
     #: the database of a shared Iceberg SQL catalog that every worker reaches, as a SQLAlchemy URI, e.g.
-    #: postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (docs/operations/shared-catalog.md); "": the embedded
-    #: (or the named) catalog. Only dev may carry a password here: the variable below overrides it
+    #: postgresql+psycopg://USER@HOST:5432/DATABASE (docs/operations/shared-catalog.md); "": the embedded
+    #: (or the named) catalog. Its password is best given apart (the two keys below); one written into the URI
+    #: is taken out of it by the launcher and handed to its local workers in catalog_password_env
     catalog_uri: str = ""
     catalog_uri_env: str = "COMPLAINTS_CATALOG_URI"  # an environment variable whose URI, when set, is used instead
+    #: the environment variable the catalog's password is read from by whichever process opens the catalog (the
+    #: launcher, each worker): only its name travels with a job; unset there, the file below, then libpq's own
+    #: PGPASSWORD, PGPASSFILE or ~/.pgpass are tried
+    catalog_password_env: str = "COMPLAINTS_CATALOG_PASSWORD"
+    #: a file holding the catalog's password, read where the catalog is opened: a path (a Kubernetes secret
+    #: volume) or a URI Beam's filesystems read (gs://, readable by the workers' service account only); "": none
+    catalog_password_file: str = ""
     namespace: str = "beejan"  # the catalog namespace of the tables
     commit_attempts: int = 8  # a commit refused because another writer committed first is redone
     snapshot_retention_hours: int = 168  # maintain: snapshots older than this expire (time travel reaches back so far)

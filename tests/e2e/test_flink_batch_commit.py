@@ -23,7 +23,7 @@ from schemas import tables
 from tests.support import flink_cluster
 from tests.support.paths import REPO
 from tests.support.postgres import catalog_rows, fresh_catalog_database
-from warehouse.catalog import CatalogConfig, load_table, open_catalog
+from warehouse.catalog import DEFAULT_PASSWORD_ENV, CatalogConfig, load_table, open_catalog, split_password
 
 pytestmark = [pytest.mark.e2e, pytest.mark.flink, pytest.mark.postgres]
 
@@ -41,7 +41,10 @@ def launch_batch(
     day: dict, out, catalog_uri: str, flink_options: list[str], job_name: str, *extra: str
 ) -> subprocess.Popen:
     """``complaints batch`` of ``day`` into ``out`` on a Flink cluster, its tables in the PostgreSQL catalog at
-    ``catalog_uri``, the job named ``job_name``; in a process group of its own (so it can be killed whole)."""
+    ``catalog_uri``, the job named ``job_name``; in a process group of its own (so it can be killed whole). As in
+    production, the launcher is given the URI without the password and the password apart; the job carries
+    neither, and the cluster's Python workers have their own (``local_services.start_python_worker_pool``)."""
+    uri, password = split_password(catalog_uri)
     return subprocess.Popen(
         [
             sys.executable,
@@ -60,7 +63,7 @@ def launch_batch(
             f"--job_name={job_name}",
         ],
         cwd=REPO,
-        env={**os.environ, "COMPLAINTS_CATALOG_URI": catalog_uri},
+        env={**os.environ, "COMPLAINTS_CATALOG_URI": uri, DEFAULT_PASSWORD_ENV: password},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

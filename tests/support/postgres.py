@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import uuid
 
@@ -26,11 +27,8 @@ def _admin_connection():
     return psycopg.connect(uri, autocommit=True)
 
 
-@contextlib.contextmanager
-def fresh_catalog_database():
-    """The SQLAlchemy URI (``postgresql+psycopg://...``) of a fresh, empty catalog database on the local
-    PostgreSQL, dropped afterwards (its open sessions ended first); a test's fixture yields it. Skips the test
-    when PostgreSQL is not running (fails it under ``COMPLAINTS_REQUIRE_SERVICES=1``)."""
+def _require_postgres() -> None:
+    """Skip the test when PostgreSQL is not running (fail it under ``COMPLAINTS_REQUIRE_SERVICES=1``)."""
     if not postgres_listening():
         message = (
             f"PostgreSQL not running on port {local_services.POSTGRES_PORT} "
@@ -39,6 +37,14 @@ def fresh_catalog_database():
         if os.environ.get("COMPLAINTS_REQUIRE_SERVICES"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def fresh_catalog_database():
+    """The SQLAlchemy URI (``postgresql+psycopg://...``) of a fresh, empty catalog database on the local
+    PostgreSQL, dropped afterwards (its open sessions ended first); a test's fixture yields it. Skips the test
+    when PostgreSQL is not running (fails it under ``COMPLAINTS_REQUIRE_SERVICES=1``)."""
+    _require_postgres()
     database = f"test_{uuid.uuid4().hex[:12]}"
     with _admin_connection() as connection:
         connection.execute(f'create database "{database}"')
@@ -47,6 +53,25 @@ def fresh_catalog_database():
     finally:
         with _admin_connection() as connection:
             connection.execute(f'drop database if exists "{database}" with (force)')
+
+
+@contextlib.contextmanager
+def fresh_login_database():
+    """(URI without a password, password) of a login of its own with a random password, owning a fresh catalog
+    database of the same name on the local PostgreSQL; both dropped afterwards. The server takes logins over TCP
+    only with the password (``scram-sha-256``: ``local_services.start_postgres``). The login is made by the
+    server's superuser over its Unix socket (``local_services.run_sql_as_server``); the password goes to psql on
+    its standard input, never on a command line. Skips like ``fresh_catalog_database``."""
+    _require_postgres()
+    name = f"test_login_{uuid.uuid4().hex[:12]}"
+    password = f"pw-{secrets.token_hex(16)}"
+    local_services.run_sql_as_server(
+        f"create role {name} login password '{password}';\ncreate database {name} owner {name};\n"
+    )
+    try:
+        yield f"postgresql+psycopg://{name}@127.0.0.1:{local_services.POSTGRES_PORT}/{name}", password
+    finally:
+        local_services.run_sql_as_server(f"drop database if exists {name} with (force);\ndrop role if exists {name};\n")
 
 
 def catalog_rows(uri: str) -> list[tuple]:
