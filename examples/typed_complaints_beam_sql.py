@@ -15,19 +15,9 @@ Beam SQL runs in Java: ``SqlTransform`` is expanded by the expansion service ``r
 the Java SDK worker pool beside it, while Prism runs the Python steps in this process (``LOOPBACK``). A runner
 without cross-language support (Beam's ``FnApiRunner``/``DirectRunner``) cannot run it.
 
-Beam's Java SQL does not read two of ``Complaint``'s types, so ``for_sql`` projects them first (every other
-field crosses as it is: ``flags`` and ``priority_reasons`` as ARRAY<VARCHAR>, ``Optional`` ones as nullable
-columns):
-
-- the instants ``event_time`` and ``ingested_at`` (Beam's ``beam:logical_type:micros_instant:v1``): Java knows the
-  type, but Beam SQL maps no Calcite type to it and refuses the whole table, even when the query never names them
-  ("Cannot find a matching Calcite SqlTypeName for Beam logical type: beam:logical_type:micros_instant:v1"). They
-  become ``event_time_micros`` and ``ingested_at_micros``, whole microseconds since the epoch (BIGINT). (Beam
-  SQL's TIMESTAMP is Java's millisecond instant, which Python's SDK decodes but cannot encode.)
-- ``event_date`` (``beam:logical_type:date:v1``): Java's schema translation does not know that URN, so SQL sees
-  days since the epoch (BIGINT: ``event_date = DATE '2026-11-20'`` is refused) and a query that selects the column
-  fails when it runs ("java.lang.Long cannot be cast to class java.time.LocalDate"). It becomes its ISO text,
-  ``2026-11-20`` (VARCHAR; ``CAST(event_date AS DATE)`` in SQL where a date is needed).
+Beam's Java SQL does not read three of ``Complaint``'s fields as they are (the instants ``event_time`` and
+``ingested_at``, and ``event_date``), so ``ToSqlRows()`` turns them into whole microseconds since the epoch
+(``event_time_micros``, ``ingested_at_micros``) and ISO text first; ``transforms/rows.py`` says why.
 """
 
 from __future__ import annotations
@@ -36,46 +26,13 @@ import argparse
 import datetime as dt
 import json
 import socket
-import typing
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.sql import SqlTransform
-from apache_beam.utils.timestamp import Timestamp
 
 from runners.options import RunnerSetupError, prism_location
-from transforms import Clean, Complaint, Dedupe, Enrich, ReadFromChannelFiles, ToRows, Validate, ValidationRules
-
-#: ``Complaint``'s instants, renamed: whole microseconds since the epoch in ``SqlComplaint``
-_INSTANTS = {name: f"{name}_micros" for name, kind in Complaint.__annotations__.items() if kind is Timestamp}
-
-
-def _sql_field(name: str, kind) -> tuple[str, type]:
-    if name in _INSTANTS:
-        return _INSTANTS[name], int
-    return name, (str if kind is dt.date else kind)
-
-
-#: ``Complaint`` as Beam SQL reads it (see the module): instants as ``int`` microseconds, ``event_date`` as ISO text
-SqlComplaint = typing.NamedTuple(
-    "SqlComplaint", [_sql_field(name, kind) for name, kind in Complaint.__annotations__.items()]
-)
-beam.coders.registry.register_coder(SqlComplaint, beam.coders.RowCoder)
-
-
-def _sql_value(value):
-    if isinstance(value, Timestamp):
-        return value.micros
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
-def for_sql(row: Complaint) -> SqlComplaint:
-    """A ``Complaint`` as Beam SQL can read it: its instants as whole microseconds since the epoch, its
-    ``event_date`` as ISO text."""
-    return SqlComplaint(*map(_sql_value, row))
-
+from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, ToRows, ToSqlRows, Validate, ValidationRules
 
 #: per event date, category and priority: complaints, mean sentiment, negative ones, ones matched to a customer,
 #: flagged ones
@@ -107,7 +64,7 @@ def build(pipeline: beam.Pipeline, input_dir: str, output_dir: str, batch_date: 
     )  # PCollection[transforms.Complaint]
     (
         rows
-        | "ForSql" >> beam.Map(for_sql).with_output_types(SqlComplaint)
+        | ToSqlRows()  # PCollection[transforms.SqlComplaint]
         | "Summarise" >> SqlTransform(QUERY, expansion_service=expansion_service)
         | "AsJson" >> beam.Map(as_json)
         | "Write" >> beam.io.WriteToText(f"{output_dir}/by_day_category_priority", file_name_suffix=".jsonl")

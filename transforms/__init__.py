@@ -49,6 +49,8 @@ _HOMES = {
     "QualityLimits": "transforms.run_checks",
     "Complaint": "transforms.rows",
     "ToRows": "transforms.rows",
+    "SqlComplaint": "transforms.rows",
+    "ToSqlRows": "transforms.rows",
     "WriteToLake": "transforms.warehouse_io",
     "WriteToWarehouse": "transforms.warehouse_io",
 }

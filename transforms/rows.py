@@ -11,8 +11,10 @@ Beam's ``RowCoder`` is registered for it, so a ``PCollection[Complaint]`` is sch
 ``SqlTransform`` (Beam's Java SQL, through an expansion service) reads every field but three: Beam SQL has no type
 for the micros instants ``event_time`` and ``ingested_at`` (it refuses the whole table), and Java's schemas do not
 know ``event_date``'s ``beam:logical_type:date:v1`` (SQL sees days since the epoch, BIGINT, and selecting the
-column fails at run time). Project those three first: ``examples/typed_complaints_beam_sql.py`` turns them into
-whole microseconds and ISO text (``for_sql``).
+column fails at run time). ``ToSqlRows()`` turns ``Complaint`` rows into ``SqlComplaint`` rows, where those three
+are whole microseconds since the epoch (``event_time_micros``, ``ingested_at_micros``: BIGINT) and ISO text
+(``event_date``: VARCHAR, ``CAST(event_date AS DATE)`` where SQL needs a date); every other field is as it is
+(``flags`` and ``priority_reasons`` are ARRAY<VARCHAR>, ``Optional`` fields nullable columns).
 
 The stages keep working on batches of dicts (their fast path); ``ToRows`` is the typed boundary.
 """
@@ -86,3 +88,44 @@ class ToRows(beam.PTransform):
         return stage.complaints | "ToRows" >> beam.FlatMap(
             lambda batch: [complaint_row(row) for row in batch.records]
         ).with_output_types(Complaint)
+
+
+def _sql_field(name: str, kind) -> tuple[str, type]:
+    if kind is Timestamp:
+        return f"{name}_micros", int
+    return name, (str if kind is dt.date else kind)
+
+
+#: A curated complaint as Beam SQL reads it: ``Complaint`` with its instants as whole microseconds since the epoch
+#: (``event_time_micros``, ``ingested_at_micros``) and ``event_date`` as ISO text (see the module).
+SqlComplaint = typing.NamedTuple("SqlComplaint", [_sql_field(name, kind) for name, kind in _fields("Complaint")])
+SqlComplaint.__module__ = __name__
+SqlComplaint.__doc__ = "A curated complaint as Beam's Java SQL reads it (see the module)."
+beam.coders.registry.register_coder(SqlComplaint, beam.coders.RowCoder)
+
+
+def _sql_value(value):
+    if isinstance(value, Timestamp):
+        return value.micros
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def sql_row(row: Complaint) -> SqlComplaint:
+    """``Complaint`` -> ``SqlComplaint``: its instants as whole microseconds since the epoch, its ``event_date`` as
+    ISO text, every other field unchanged."""
+    return SqlComplaint(*map(_sql_value, row))
+
+
+class ToSqlRows(beam.PTransform):
+    """Turns typed complaints into rows Beam SQL reads: one ``SqlComplaint`` per ``Complaint``.
+
+    Takes the ``PCollection[Complaint]`` that ``ToRows()`` emits (anything else fails when the pipeline is built)
+    and emits a schema-aware ``PCollection[SqlComplaint]`` for ``SqlTransform``: the same fields, except the two
+    instants, which become ``event_time_micros`` and ``ingested_at_micros`` (whole microseconds since the epoch),
+    and ``event_date``, which becomes its ISO text. No arguments.
+    """
+
+    def expand(self, rows):
+        return rows | "ToSqlRows" >> beam.Map(sql_row).with_input_types(Complaint).with_output_types(SqlComplaint)

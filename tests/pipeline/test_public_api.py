@@ -19,6 +19,7 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.cli import latest_manifest, run_cli
 from tests.support.warehouse import read_table
@@ -224,6 +225,37 @@ def test_typed_rows_are_the_avro_schema_as_a_beam_row_type_and_round_trip_throug
     row = complaint_row(load(composed / "rows.pkl")[0])
     assert coder.decode(coder.encode(row)) == row
     assert row.event_date == row.event_time.to_utc_datetime().date()
+
+
+def test_sql_rows_carry_no_type_beam_sql_cannot_read_and_keep_every_value(composed):
+    """``ToSqlRows``: no logical type left in ``SqlComplaint``'s schema (Beam SQL refuses micros instants and
+    misreads dates), the instants as whole microseconds, ``event_date`` as ISO text, the rest unchanged; anything
+    but ``Complaint`` rows is refused when the pipeline is built."""
+    from apache_beam.typehints.decorators import TypeCheckError
+    from apache_beam.typehints.schemas import named_tuple_to_schema
+
+    from transforms import SqlComplaint, ToSqlRows
+    from transforms.rows import complaint_row, sql_row
+
+    fields = named_tuple_to_schema(SqlComplaint).fields
+    assert [f.name for f in fields if f.type.WhichOneof("type_info") == "logical_type"] == []
+    assert isinstance(beam.coders.registry.get_coder(SqlComplaint), beam.coders.RowCoder)
+
+    complaint = complaint_row(load(composed / "rows.pkl")[0])
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        got = p | beam.Create([complaint]).with_output_types(Complaint) | ToSqlRows()
+        assert got.element_type is SqlComplaint
+        assert_that(got, equal_to([sql_row(complaint)]))
+    row = sql_row(complaint)._asdict()
+    assert row.pop("event_time_micros") == complaint.event_time.micros
+    assert row.pop("ingested_at_micros") == complaint.ingested_at.micros
+    assert row.pop("event_date") == complaint.event_date.isoformat()
+    kept = complaint._asdict()
+    assert row == {name: kept[name] for name in row}
+
+    with pytest.raises(TypeCheckError, match=r"requires PCollections of type .*rows\.Complaint"):
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            _ = p | beam.Create(["not a complaint"]).with_output_types(str) | ToSqlRows()
 
 
 def test_one_channel_from_a_file_pattern_gives_that_channels_rows(day, tmp_path):
