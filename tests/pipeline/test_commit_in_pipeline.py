@@ -264,6 +264,54 @@ def test_a_detached_runs_manifest_and_staging_belong_to_its_job_not_to_the_launc
     assert (tmp_path / "_staging" / "detached").is_dir()
 
 
+def test_a_relaunch_leaves_the_staging_of_a_job_that_runs_on_after_its_launcher_died(tweets, tmp_path):
+    """A waiting launcher stopped by Ctrl-C (or killed) while its job runs on elsewhere (Prism, Flink): its
+    process is gone, the job's worker is not, and has staged files it has not committed. A relaunch on the host
+    sweeps abandoned staging before it starts: it must leave this one, or the job ends ``unbalanced``. Once the
+    job is gone, what it left is swept."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.paths import REPO
+
+    out, gate = tmp_path / "out", tmp_path / "gate"
+    gate.mkdir()
+    support = "tests.support.staging_race"
+    launcher = f"import sys; from {support} import claim_as_a_launcher; claim_as_a_launcher(*sys.argv[1:3])"
+    subprocess.run([sys.executable, "-c", launcher, str(out), "ran-on"], cwd=REPO, check=True, timeout=120)
+    pattern = str(Path(tweets[0]).parent / "*.jsonl")
+    job = subprocess.Popen(
+        [sys.executable, "-m", support, pattern, str(out), "ran-on", str(gate)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not (gate / "ready").exists():
+            assert job.poll() is None, job.stderr.read()[-3000:]
+            time.sleep(0.1)
+        staged = out / "_staging" / "ran-on"
+        assert list((staged / "lake").rglob("*.jsonl"))  # the job's staged lake files, not committed yet
+
+        assert sinks.sweep_abandoned_staging(str(out)) == []  # the relaunch: its launcher is gone, its job is not
+        assert list((staged / "lake").rglob("*.jsonl"))
+
+        (gate / "go").touch()
+        assert job.wait(timeout=600) == 0, job.stderr.read()[-3000:]
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    record = manifest(out, "ran-on")
+    assert record["status"] == "succeeded", record.get("reason")
+    twitter = record["counts"]["twitter"]
+    assert twitter["read"] == twitter["in_lake"] > 30
+    assert len(keys(out, "complaints")) == twitter["written"]
+    assert not (out / "_staging").exists()
+
+
 def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_documented_quality_limits():
 
     from beam_pipelines.config import QualitySettings, load_settings
