@@ -361,7 +361,9 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
     plan.runner_options = {name: in_effect.get(name, value) for name, value in runner_defaults.items()}
     pipeline = beam.Pipeline(runner=make_runner(plan.runner), options=options)
     build_batch_pipeline(pipeline, plan, settings, model_factory)
-    sinks.sweep_abandoned_staging(plan.output_dir)  # what killed runs on this host left behind
+    # what runs on this host left behind once their launcher and every process of their job are gone; a job that
+    # runs on after its launcher was stopped keeps its staging (its workers named themselves in it)
+    sinks.sweep_abandoned_staging(plan.output_dir)
     # a detached job's staging belongs to the job, not to this process: no sweep may take it when this one ends
     sinks.claim_staging(plan.output_dir, plan.run_id, detached=not wait)
     channel_files = sum(1 for f in plan.files if f.source in sinks.LAKE_SOURCES)
@@ -392,7 +394,7 @@ def _launch(plan: BatchPlan, settings: Settings, model_factory, show_progress: b
 def job_ended(result) -> bool:
     """Whether the job of ``result`` (None: it was never submitted) can no longer use its run's staging. A job
     whose state cannot be read counts as running: a sweep of a later run removes its staging once this process
-    is gone (``sinks.sweep_abandoned_staging``)."""
+    and every process of the job that wrote into it are gone (``sinks.sweep_abandoned_staging``)."""
     if result is None:
         return True
     try:

@@ -108,6 +108,7 @@ class WriteLake(beam.PTransform):
                 f"{batch_id}-{_slug(source_file)}-{chunk:05d}.jsonl",
             )
             lines = [lake_line(record) for record in batch.records]
+            hold_staging(staging)
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(lines))
             return count_tally((source, "in_lake", STAGED_LAKE), len(lines))
@@ -124,6 +125,7 @@ def write_complaint_files(staging: str, batch_id: str, schema: pa.Schema, shard:
     ``event_date`` partition (the UTC date of ``event_time``), rows in ``complaint_id`` order; return the tallies
     (``(source, "written", "")`` and ``(source, "flagged", flag)``). The rows are read, never changed: the
     partition value goes into the file's column, not into the row."""
+    hold_staging(staging)
     by_date: dict[dt.date, list[dict]] = {}
     for row in rows:
         by_date.setdefault(row["event_time"].date(), []).append(row)
@@ -197,6 +199,7 @@ class WriteDeadLetters(beam.PTransform):
                 tables.DEAD_LETTER.partition_path(ingest_date),
                 f"{batch_id}-{shard:05d}.parquet",
             )
+            hold_staging(staging)
             write_parquet(path, records, schema)
             tallies = Counter((r["source"], "rejected", f"{r['stage']}:{r['error_type']}") for r in records)
             yield from (count_tally(key, count) for key, count in tallies.items())
@@ -429,6 +432,7 @@ def commit_staged(
     from warehouse.commit import upsert_files
 
     staging = staging_root(output_dir, run_id)
+    hold_staging(staging)
     journal = read_lake_journal(output_dir, run_id)
     if journal is None:
         import socket
@@ -507,12 +511,14 @@ def _remove_empty_partitions(removed_files: list[str]) -> None:
             pass  # not empty: other batches' files live there
 
 
-OWNER_FILE = "_owner.json"  # in a run's staging directory: which process on which host is writing it
+OWNER_FILE = "_owner.json"  # in a run's staging directory: which process on which host launched it
 KEPT_FILE = "_kept.json"  # in a refused or unbalanced run's staging directory: kept for inspection, and why
+#: in a run's staging directory: one file per process that writes into it (``<host>-<pid>.json``)
+HOLDERS_DIR = "_holders"
 
 
 def claim_staging(output_dir: str, run_id: str, detached: bool = False) -> None:
-    """Mark a run's staging directory as this process's, so a later run can tell an abandoned one; a
+    """Mark a run's staging directory as launched by this process, so a later run can tell an abandoned one; a
     ``detached`` run's (a job submitted without waiting) as its job's, which no sweep takes for abandoned: the
     job's commit step removes it."""
     import json
@@ -527,6 +533,25 @@ def claim_staging(output_dir: str, run_id: str, detached: bool = False) -> None:
         )
 
 
+def hold_staging(staging: str) -> None:
+    """Name this process (host and pid) in ``staging`` as one of the job's that write into it or commit it, before
+    it does: while it lives, no sweep takes the staging for abandoned, whether or not the launcher lives on
+    (``sweep_abandoned_staging``). Once per process and staging directory; staging on object storage is never
+    swept, so nothing is written there."""
+    import json
+    import socket
+
+    if "://" in staging:
+        return
+    host, pid = socket.gethostname(), os.getpid()
+    path = os.path.join(staging, HOLDERS_DIR, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', host)}-{pid}.json")
+    if os.path.exists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"host": host, "pid": pid}, handle)
+
+
 def keep_staging(output_dir: str, run_id: str, reason: str) -> None:
     """Keep a run's staged output for inspection (a refused or unbalanced run): sweeps leave it alone."""
     import json
@@ -537,44 +562,101 @@ def keep_staging(output_dir: str, run_id: str, reason: str) -> None:
 
 
 def sweep_abandoned_staging(output_dir: str) -> list[str]:
-    """Remove the staging directories of runs killed on this host (their process is gone), except those kept
-    for inspection; returns the run ids removed. Local output only: another host's runs are never touched."""
-    import json
-    import socket
+    """Remove the staging directories of runs that no process can still use, except those kept for inspection;
+    returns the run ids removed. Local output only.
 
+    A run's staging is abandoned when its launcher (``claim_staging``) and every process of its job that wrote
+    into it (``hold_staging``) ran on this host and are gone, and no lake commit of it is to be finished (its
+    journal). A launcher stopped by Ctrl-C or killed while its job runs on (Prism, Flink) leaves the job's
+    workers alive: their staging stays. A detached run's, a process of another host's, or one whose liveness
+    cannot be judged (someone else's) stays too. A staging directory is moved aside before it is removed and
+    judged again there, so a process that names itself in it meanwhile gets it back."""
     root = os.path.join(output_dir, "_staging")
     if "://" in output_dir or not os.path.isdir(root):
         return []
     removed = []
     for run_id in sorted(os.listdir(root)):
+        if run_id.startswith("."):
+            continue  # a sweep's own directory
         staging = os.path.join(root, run_id)
-        if os.path.exists(os.path.join(staging, KEPT_FILE)):
+        if not _abandoned(output_dir, run_id, staging):
             continue
+        aside = os.path.join(root, f".sweeping-{run_id}-{os.getpid()}")
         try:
-            with open(os.path.join(staging, OWNER_FILE), encoding="utf-8") as handle:
-                owner = json.load(handle)
-        except (OSError, ValueError):
-            continue  # not claimed (yet, or by an older version): leave it
-        if owner.get("host") != socket.gethostname() or process_alive(owner.get("pid")):
-            continue
-        journal = read_lake_journal(output_dir, run_id)
-        if journal is not None and not journal.get("abandoned"):
-            continue  # a commit in progress or to be finished (``batch.recover_interrupted_commits``) needs it
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(run_id)
+            os.rename(staging, aside)
+        except OSError:
+            continue  # gone already (another sweep), or not movable: leave it
+        if _abandoned(output_dir, run_id, aside):
+            shutil.rmtree(aside, ignore_errors=True)
+            removed.append(run_id)
+        else:
+            _move_back(aside, staging)
     return removed
 
 
+def _abandoned(output_dir: str, run_id: str, staging: str) -> bool:
+    """Whether no process can still use ``staging`` (see ``sweep_abandoned_staging``)."""
+    import json
+    import socket
+
+    if os.path.exists(os.path.join(staging, KEPT_FILE)):
+        return False
+    processes = []
+    holders = os.path.join(staging, HOLDERS_DIR)
+    names = [OWNER_FILE] + (
+        [os.path.join(HOLDERS_DIR, name) for name in os.listdir(holders)] if os.path.isdir(holders) else []
+    )
+    for name in names:
+        try:
+            with open(os.path.join(staging, name), encoding="utf-8") as handle:
+                processes.append(json.load(handle))
+        except (OSError, ValueError):
+            return False  # not claimed (yet, or by an older version), or being written: leave it
+    host = socket.gethostname()
+    if any(not isinstance(p, dict) or p.get("host") != host or process_alive(p.get("pid")) for p in processes):
+        return False
+    journal = read_lake_journal(output_dir, run_id)
+    # a commit in progress or to be finished (``batch.recover_interrupted_commits``) needs it
+    return journal is None or bool(journal.get("abandoned"))
+
+
+def _move_back(aside: str, staging: str) -> None:
+    """Put a staging directory that a sweep had moved aside back where its job writes. If the job has written
+    there meanwhile, each file goes back beside those; one it has written again stays aside (never deleted)."""
+    try:
+        os.rename(aside, staging)
+        return
+    except OSError:
+        pass  # the job made the directory again meanwhile
+    for directory, _, files in os.walk(aside):
+        for name in files:
+            source = os.path.join(directory, name)
+            target = os.path.join(staging, os.path.relpath(source, aside))
+            if not os.path.exists(target):
+                os.renames(source, target)
+    for directory, _, _ in sorted(os.walk(aside), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass  # a file the job wrote again: it stays aside
+
+
 def process_alive(pid) -> bool:
-    """Whether process ``pid`` exists on this host; one that cannot be judged (someone else's, not a pid) counts
-    as alive, so nothing of it is taken for abandoned."""
+    """Whether process ``pid`` runs on this host; one that cannot be judged (someone else's, not a pid) counts
+    as alive, so nothing of it is taken for abandoned. A zombie (ended, not yet reaped: a killed launcher's
+    worker whose new parent has not waited for it) has ended: it writes nothing more."""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except (PermissionError, TypeError, ValueError, OverflowError):
         return True
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]  # the field after the command name in parentheses
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): alive, as os.kill said
+    return state != "Z"
 
 
 def discard_staging(output_dir: str, run_id: str) -> None:

@@ -142,6 +142,7 @@ class RunCommit:
         raises ``RunIdReused`` (always), keeping what was staged; a table that has this run's snapshot is not
         committed to again."""
         staging = sinks.staging_root(self.output_dir, self.run_id)
+        sinks.hold_staging(staging)  # while this step reads and commits it, no relaunch's sweep takes it
         rows = [{"source": s, "outcome": o, "reason": r, "count": n} for (s, o, r), n in sorted(tallies)]
         counts = summarise_counts(rows, self.with_lake)
         done = run_manifests.read_manifest(self.output_dir, self.run_id)

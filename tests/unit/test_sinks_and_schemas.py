@@ -161,6 +161,86 @@ def test_staging_left_by_a_killed_run_is_swept_but_a_kept_or_running_one_stays(t
     assert sorted(p.name for p in (tmp_path / "_staging").iterdir()) == ["elsewhere", "refused", "running"]
 
 
+def test_a_runs_staging_is_swept_only_once_its_launcher_and_every_process_that_wrote_it_are_gone(tmp_path):
+    """A launcher stopped or killed while its job runs on: the job's workers named themselves in the staging
+    before writing (``hold_staging``); a relaunch's sweep leaves it while one of them lives, or is of another host,
+    or cannot be read, and takes it once all of them are gone."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    def dead_pid() -> int:
+        ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        return int(ended.stdout)
+
+    host = socket.gethostname()
+    launcher = {"host": host, "pid": dead_pid()}
+    # a worker ended and not reaped yet (a killed launcher's, whose new parent has not waited for it)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    holders = {
+        "worker-alive": [{"host": host, "pid": dead_pid()}, None],  # None: this process, alive, holds it
+        "worker-elsewhere": [{"host": "another-host", "pid": dead_pid()}],
+        "worker-unreadable": ["{not json"],
+        "workers-gone": [{"host": host, "pid": dead_pid()}, {"host": host, "pid": zombie.pid}],
+    }
+    for run_id, processes in holders.items():
+        staging = tmp_path / "_staging" / run_id
+        (staging / "lake").mkdir(parents=True)
+        (staging / "lake" / "part.jsonl").write_text("{}\n")
+        (staging / sinks.OWNER_FILE).write_text(json.dumps(launcher))
+        for n, process in enumerate(processes):
+            if process is None:
+                sinks.hold_staging(str(staging))
+                continue
+            (staging / sinks.HOLDERS_DIR).mkdir(exist_ok=True)
+            text = process if isinstance(process, str) else json.dumps(process)
+            (staging / sinks.HOLDERS_DIR / f"w{n}.json").write_text(text)
+    assert sinks.sweep_abandoned_staging(str(tmp_path)) == ["workers-gone"]
+    zombie.wait()
+    left = sorted(p.name for p in (tmp_path / "_staging").iterdir())
+    assert left == ["worker-alive", "worker-elsewhere", "worker-unreadable"]  # nothing moved aside is left there
+    for run_id in left:
+        assert (tmp_path / "_staging" / run_id / "lake" / "part.jsonl").read_text() == "{}\n"
+    mine = json.loads(
+        next((tmp_path / "_staging" / "worker-alive" / sinks.HOLDERS_DIR).glob(f"*-{os.getpid()}.json")).read_text()
+    )
+    assert mine == {"host": host, "pid": os.getpid()}
+
+
+def test_a_staging_directory_a_sweep_moved_aside_goes_back_beside_what_its_job_wrote_meanwhile(tmp_path):
+    """A job's process named itself while a sweep was moving its staging aside: the sweep puts every file back,
+    beside the ones the job has written again since in a fresh directory; a file the job wrote again there
+    wins, and the older copy stays aside: nothing is deleted."""
+    aside, staging = tmp_path / ".sweeping-run-1", tmp_path / "run"
+    for name, text in (("lake/a.jsonl", "a"), ("lake/b.jsonl", "old b"), (f"{sinks.HOLDERS_DIR}/w.json", "{}")):
+        (aside / name).parent.mkdir(parents=True, exist_ok=True)
+        (aside / name).write_text(text)
+    (staging / "lake").mkdir(parents=True)
+    (staging / "lake" / "b.jsonl").write_text("new b")
+    (staging / "lake" / "c.jsonl").write_text("c")
+
+    sinks._move_back(str(aside), str(staging))
+
+    assert {p.relative_to(staging).as_posix(): p.read_text() for p in staging.rglob("*") if p.is_file()} == {
+        "lake/a.jsonl": "a",
+        "lake/b.jsonl": "new b",
+        "lake/c.jsonl": "c",
+        f"{sinks.HOLDERS_DIR}/w.json": "{}",
+    }
+    assert [p.read_text() for p in aside.rglob("*") if p.is_file()] == ["old b"]
+
+    sinks._move_back(str(staging), str(tmp_path / "nothing-there"))  # no directory there: moved back whole
+    assert not staging.exists() and (tmp_path / "nothing-there" / "lake" / "c.jsonl").read_text() == "c"
+
+
 def _enriched_row(complaint_id: str, event_time: dt.datetime, flags=()) -> dict:
     """A warehouse row as ``Enrich`` emits it: every field of the Complaint schema but the partition key."""
     return {
