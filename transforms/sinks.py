@@ -522,34 +522,49 @@ def claim_staging(output_dir: str, run_id: str, detached: bool = False) -> None:
     ``detached`` run's (a job submitted without waiting) as its job's, which no sweep takes for abandoned: the
     job's commit step removes it."""
     import json
-    import socket
 
+    owner = {**_this_process(), "detached": detached}
+    if detached:
+        owner["pid"] = None
     path = FileSystems.join(staging_root(output_dir, run_id), OWNER_FILE)
     with FileSystems.create(path) as handle:
-        handle.write(
-            json.dumps(
-                {"host": socket.gethostname(), "pid": None if detached else os.getpid(), "detached": detached}
-            ).encode("utf-8")
-        )
+        handle.write(json.dumps(owner).encode("utf-8"))
 
 
 def hold_staging(staging: str) -> None:
-    """Name this process (host and pid) in ``staging`` as one of the job's that write into it or commit it, before
-    it does: while it lives, no sweep takes the staging for abandoned, whether or not the launcher lives on
-    (``sweep_abandoned_staging``). Once per process and staging directory; staging on object storage is never
-    swept, so nothing is written there."""
+    """Name this process (host, pid namespace and pid) in ``staging`` as one of the job's that write into it or
+    commit it, before it does: while it lives, no sweep takes the staging for abandoned, whether or not the
+    launcher lives on (``sweep_abandoned_staging``). Once per process and staging directory; staging on object
+    storage is never swept, so nothing is written there."""
     import json
-    import socket
 
     if "://" in staging:
         return
-    host, pid = socket.gethostname(), os.getpid()
-    path = os.path.join(staging, HOLDERS_DIR, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', host)}-{pid}.json")
-    if os.path.exists(path):
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump({"host": host, "pid": pid}, handle)
+    me = _this_process()
+    path = os.path.join(staging, HOLDERS_DIR, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', me['host'])}-{me['pid']}.json")
+    for _ in range(3):  # a sweep that moved a dead job's staging aside just now: this process starts it again
+        if os.path.exists(path):
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(me, handle)
+            return
+        except FileNotFoundError:
+            continue
+    raise OSError(f"could not name this process in the staging directory {staging}")
+
+
+def _this_process() -> dict:
+    """This process as a staging directory names its holders: a pid means this process only on this host and in
+    this pid namespace (a container's pids are not its host's)."""
+    import socket
+
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = None
+    return {"host": socket.gethostname(), "pid_namespace": namespace, "pid": os.getpid()}
 
 
 def keep_staging(output_dir: str, run_id: str, reason: str) -> None:
@@ -597,7 +612,6 @@ def sweep_abandoned_staging(output_dir: str) -> list[str]:
 def _abandoned(output_dir: str, run_id: str, staging: str) -> bool:
     """Whether no process can still use ``staging`` (see ``sweep_abandoned_staging``)."""
     import json
-    import socket
 
     if os.path.exists(os.path.join(staging, KEPT_FILE)):
         return False
@@ -612,12 +626,22 @@ def _abandoned(output_dir: str, run_id: str, staging: str) -> bool:
                 processes.append(json.load(handle))
         except (OSError, ValueError):
             return False  # not claimed (yet, or by an older version), or being written: leave it
-    host = socket.gethostname()
-    if any(not isinstance(p, dict) or p.get("host") != host or process_alive(p.get("pid")) for p in processes):
+    if not all(isinstance(p, dict) and _gone_from_here(p) for p in processes):
         return False
     journal = read_lake_journal(output_dir, run_id)
     # a commit in progress or to be finished (``batch.recover_interrupted_commits``) needs it
     return journal is None or bool(journal.get("abandoned"))
+
+
+def _gone_from_here(process: dict) -> bool:
+    """Whether ``process`` (``{"host", "pid", "pid_namespace"}``) ran here and has ended; one of another host, or
+    of another pid namespace (a launcher's older record has none), cannot be judged: it is not gone."""
+    me = _this_process()
+    if process.get("host") != me["host"]:
+        return False
+    if "pid_namespace" in process and process["pid_namespace"] != me["pid_namespace"]:
+        return False
+    return not process_alive(process.get("pid"))
 
 
 def _move_back(aside: str, staging: str) -> None:

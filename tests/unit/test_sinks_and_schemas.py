@@ -188,6 +188,8 @@ def test_a_runs_staging_is_swept_only_once_its_launcher_and_every_process_that_w
     holders = {
         "worker-alive": [{"host": host, "pid": dead_pid()}, None],  # None: this process, alive, holds it
         "worker-elsewhere": [{"host": "another-host", "pid": dead_pid()}],
+        # same host name, another pid namespace (a container's): its pid says nothing here
+        "worker-in-a-container": [{"host": host, "pid_namespace": "pid:[1]", "pid": dead_pid()}],
         "worker-unreadable": ["{not json"],
         "workers-gone": [{"host": host, "pid": dead_pid()}, {"host": host, "pid": zombie.pid}],
     }
@@ -206,13 +208,14 @@ def test_a_runs_staging_is_swept_only_once_its_launcher_and_every_process_that_w
     assert sinks.sweep_abandoned_staging(str(tmp_path)) == ["workers-gone"]
     zombie.wait()
     left = sorted(p.name for p in (tmp_path / "_staging").iterdir())
-    assert left == ["worker-alive", "worker-elsewhere", "worker-unreadable"]  # nothing moved aside is left there
+    # nothing moved aside is left there
+    assert left == ["worker-alive", "worker-elsewhere", "worker-in-a-container", "worker-unreadable"]
     for run_id in left:
         assert (tmp_path / "_staging" / run_id / "lake" / "part.jsonl").read_text() == "{}\n"
     mine = json.loads(
         next((tmp_path / "_staging" / "worker-alive" / sinks.HOLDERS_DIR).glob(f"*-{os.getpid()}.json")).read_text()
     )
-    assert mine == {"host": host, "pid": os.getpid()}
+    assert mine == {"host": host, "pid_namespace": os.readlink("/proc/self/ns/pid"), "pid": os.getpid()}
 
 
 def test_a_staging_directory_a_sweep_moved_aside_goes_back_beside_what_its_job_wrote_meanwhile(tmp_path):
