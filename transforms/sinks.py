@@ -657,7 +657,8 @@ def _move_back(aside: str, staging: str) -> None:
             source = os.path.join(directory, name)
             target = os.path.join(staging, os.path.relpath(source, aside))
             if not os.path.exists(target):
-                os.renames(source, target)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.rename(source, target)
     for directory, _, _ in sorted(os.walk(aside), key=lambda entry: -len(entry[0])):
         try:
             os.rmdir(directory)
