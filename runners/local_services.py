@@ -912,7 +912,7 @@ def start_python_worker_pool() -> bool:
 
 def start(parts=tuple(PARTS)) -> list[str]:
     """Fetch what ``parts`` need and start their services that are not running (every part by default); returns
-    the names of those this call started."""
+    the names of those this call started. When one fails to start, those this call started are stopped again."""
     fetch(parts)
     starters = {
         "postgres": start_postgres,
@@ -925,7 +925,15 @@ def start(parts=tuple(PARTS)) -> list[str]:
         "python-worker-pool": start_python_worker_pool,
     }
     wanted = {service for part in parts for service in PARTS[part][1]}
-    return [name for name in SERVICES if name in wanted and starters[name]()]
+    started = []
+    try:
+        for name in SERVICES:
+            if name in wanted and starters[name]():
+                started.append(name)
+    except BaseException:
+        stop(started)  # one service failed to start: leave none of this call's running behind it
+        raise
+    return started
 
 
 def stop(names=SERVICES) -> None:

@@ -101,6 +101,25 @@ def test_start_only_starts_the_services_of_the_parts_named(monkeypatch):
     assert fetched == [("kafka", "xlang", "prism")] and "flink_jobmanager" not in started
 
 
+def test_a_service_that_fails_to_start_leaves_none_of_that_calls_services_running(monkeypatch):
+    """``run -- pytest`` whose Flink job server cannot bind its port: the broker and expansion service it had
+    started are stopped again, not left holding their ports (a service running before the call is not touched)."""
+    stopped = []
+    monkeypatch.setattr(local_services, "fetch", lambda parts: None)
+    monkeypatch.setattr(local_services, "stop", lambda names: stopped.append(list(names)))
+    monkeypatch.setattr(local_services, "start_kafka", lambda: True)
+    monkeypatch.setattr(local_services, "start_java_worker", lambda: False)  # already running
+    monkeypatch.setattr(local_services, "start_expansion", lambda: True)
+
+    def refuse():
+        raise local_services.ServiceError("flink-job-server: exited with 0")
+
+    monkeypatch.setattr(local_services, "start_flink_jobmanager", refuse)
+    with pytest.raises(local_services.ServiceError):
+        local_services.start(("kafka", "xlang", "flink"))
+    assert stopped == [["kafka", "expansion"]]
+
+
 def test_only_may_follow_the_action_and_a_bad_part_is_one_line(capsys):
     assert local_services.main(["start", "--only", "kafka,nonsense"]) == 1
     assert capsys.readouterr().err.strip().startswith("local_services: --only takes a comma-separated list")
