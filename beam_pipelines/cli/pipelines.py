@@ -536,9 +536,9 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.options import check_stream
     from beam_pipelines.parameters import catalog_config, stream_timing
     from beam_pipelines.streaming import StopRequests, StreamPlan, StreamStopped, prepare_edge, run_stream
-    from ingest.transport import TransportError
     from models.sklearn_model import ModelDirectoryError, newest_model_dir
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
+    from transforms.sources.transport import TransportError
 
     checked(check_stream, args)
     settings = settings_for_pipeline(args, beam_args, args.runner or STREAM_RUNNER_FOR[args.transport])
