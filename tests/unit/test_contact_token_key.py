@@ -125,3 +125,18 @@ def test_a_profile_files_own_key_is_handed_to_the_launchers_workers_in_the_envir
     assert own.public_contact_token_key
     assert contact_token_key_for_workers(own).resolve() == b"a-profile-key"
     assert os.environ[TOKEN_KEY_ENV] == "a-profile-key"
+
+
+def test_the_launcher_says_when_a_profiles_own_key_cannot_reach_the_workers(no_key, tmp_path, capsys):
+    from beam_pipelines.cli.pipelines import warn_if_key_not_sent
+
+    profile = tmp_path / "own.toml"
+    profile.write_text('[security]\ncontact_token_key = "a-profile-key"\n')
+    own, dev = load_settings(str(profile)), load_settings("dev")
+    warn_if_key_not_sent(own, "FlinkRunner", ["--environment_type=LOOPBACK"], "batch")  # its workers are here
+    warn_if_key_not_sent(dev, "FlinkRunner", ["--environment_type=EXTERNAL"], "batch")  # they take the dev key
+    assert capsys.readouterr().err == ""
+    warn_if_key_not_sent(own, "FlinkRunner", ["--environment_type=EXTERNAL"], "batch")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "contact-token key is not sent with the job" in line and f"${TOKEN_KEY_ENV}" in line
+    assert "a-profile-key" not in line
