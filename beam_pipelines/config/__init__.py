@@ -259,7 +259,7 @@ class WebformSettings:
 @dataclass(frozen=True)
 class Settings:
     profile: str
-    contact_token_key: bytes
+    contact_token_key: bytes = field(repr=False)  # a secret: never in a log line or a traceback's locals
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)

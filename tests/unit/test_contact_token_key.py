@@ -98,6 +98,7 @@ def test_the_profile_names_a_key_file_and_the_settings_say_where_the_key_came_fr
     profile.write_text(f'[security]\ncontact_token_key_file = "{secret_file}"\n')
     settings = load_settings(str(profile))
     assert (settings.contact_token_key, settings.contact_token_key_source) == (SECRET.encode(), "key file")
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
     assert not settings.public_contact_token_key
     travels = contact_token_key_for_workers(settings)
     assert travels == ContactTokenKey(TOKEN_KEY_ENV, str(secret_file), key_check(SECRET.encode()))
