@@ -25,7 +25,7 @@ import schemas
 from beam_pipelines import __version__, run_records
 from beam_pipelines.config import Settings
 from beam_pipelines.input_days import day_named_by
-from beam_pipelines.parameters import catalog_config, validation_rules
+from beam_pipelines.parameters import catalog_config, contact_token_key_for_workers, validation_rules
 from beam_pipelines.progress import ProgressReporter
 from models.rules import RulesModel
 from runners.options import LOCAL_RUNNERS, build_options, local_runner_options, make_runner
@@ -173,7 +173,8 @@ def build_batch_pipeline(pipeline: beam.Pipeline, plan: BatchPlan, settings: Set
         | "Clean" >> Clean(settings.sms_timeout)
         | "Validate" >> Validate(validation_rules(settings.validation, plan.batch_date))
         | "Dedupe" >> Dedupe()
-        | "Enrich" >> Enrich(model_factory, customers=read.customers, contact_token_key=settings.contact_token_key)
+        | "Enrich"
+        >> Enrich(model_factory, customers=read.customers, contact_token_key=contact_token_key_for_workers(settings))
         | "WriteWarehouse"
         >> WriteToWarehouse(
             catalog_config(settings.warehouse, plan.output_dir),

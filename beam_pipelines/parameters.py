@@ -6,12 +6,13 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING
 
-from beam_pipelines.config import StreamingSettings, ValidationSettings, WarehouseSettings
+from beam_pipelines.config import Settings, StreamingSettings, ValidationSettings, WarehouseSettings
 from schemas.tables import WAREHOUSE_DIR
 from transforms.validation import ValidationRules
 from warehouse.catalog import CatalogConfig, split_password
 
-if TYPE_CHECKING:  # transforms.event_time needs Beam; the web-form endpoint, which has none, uses this module
+if TYPE_CHECKING:  # these need Beam; the web-form endpoint, which has none, uses this module
+    from transforms.enrichment import ContactTokenKey
     from transforms.event_time import StreamTiming
 
 
@@ -73,3 +74,23 @@ def warehouse_catalog_config(warehouse: WarehouseSettings, warehouse_dir: str) -
         password_env=warehouse.catalog_password_env,
         password_file=warehouse.catalog_password_file,
     )
+
+
+def contact_token_key_for_workers(settings: Settings) -> ContactTokenKey:
+    """Where the pipeline's workers find the contact-token key this launcher holds (``settings.contact_token_key``,
+    from ``[security]``'s environment variable, key file or profile): what ``Enrich`` pickles into the pipeline is
+    the variable's name, the file's and the key's check (``ContactTokenKey``), never the key. Each worker reads the
+    key as its enrichment step sets up, and fails there if it finds another.
+
+    A key written in the profile file itself (public by design: it warns) that is not the development key is put
+    into this process's environment under ``contact_token_key_env``, where this launcher's own workers (the local
+    runners, ``--environment_type=LOOPBACK``) find it; workers elsewhere must be given it there. The development
+    key needs no handing over: a worker that finds no key takes it."""
+    from transforms.enrichment import DEVELOPMENT_TOKEN_KEY, ContactTokenKey
+
+    security = settings.security
+    key = settings.contact_token_key
+    if settings.contact_token_key_source == "profile file" and key != DEVELOPMENT_TOKEN_KEY:
+        if security.contact_token_key_env:
+            os.environ[security.contact_token_key_env] = key.decode("utf-8")
+    return ContactTokenKey.expecting(key, security.contact_token_key_env, security.contact_token_key_file)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from beam_pipelines.config import Settings, StreamingSettings
-from beam_pipelines.parameters import stream_timing, validation_rules
+from beam_pipelines.parameters import contact_token_key_for_workers, stream_timing, validation_rules
 from beam_pipelines.progress import StreamProgress
 from models.inference import ComplaintModelHandler
 from schemas import tables
@@ -85,7 +85,10 @@ def build_stream_graph(raw_records, plan: StreamPlan, settings: Settings, model_
         | "Clean" >> Clean()
         | "Validate" >> Validate(validation_rules(settings.validation, None))
         | "Dedupe" >> Dedupe(None if plan.bounded else timing.dedupe_horizon_seconds)
-        | "Enrich" >> Enrich(model_handler, customers=plan.customers_path, contact_token_key=settings.contact_token_key)
+        | "Enrich"
+        >> Enrich(
+            model_handler, customers=plan.customers_path, contact_token_key=contact_token_key_for_workers(settings)
+        )
     )
     rows = enriched.complaints | "EventTime" >> AssignEventTime(timing)
     windowed_rows = rows | sinks.stream_windowing(timing, "ComplaintWindows")

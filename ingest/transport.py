@@ -3,7 +3,9 @@
 Each live channel has its own topic on Kafka (self-hosted, Flink) or Pub/Sub (Dataflow); a web form's body kind
 travels as the ``content_type`` header/attribute. Publishing to Kafka uses librdkafka (confluent-kafka) with an
 idempotent producer; to Pub/Sub the Google client, which honours ``PUBSUB_EMULATOR_HOST``. The streaming
-pipeline's readers of the same topics are ``transforms/sources/live.py``.
+pipeline's readers of the same topics are ``transforms/sources/live.py``; the topics' configurations
+(``KafkaConfig``, ``PubSubConfig``) and ``TransportError`` are the library's (``transforms/sources/transport.py``),
+imported from there.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+# the topics' configurations are the library's (its live readers take them); the publishers here take the same
+from transforms.sources.transport import DEFAULT_TOPICS, KafkaConfig, PubSubConfig, TransportError
 
 # librdkafka's own log (one line per failed connection attempt) goes through Python logging, quiet by default:
 # failures reach the user as one TransportError line.
 _LIBRDKAFKA_LOG = logging.getLogger("complaints.librdkafka")
 _LIBRDKAFKA_LOG.setLevel(logging.CRITICAL)
 _LOG = logging.getLogger("complaints.transport")
-DEFAULT_TOPICS = {"twitter": "complaints.twitter", "webform": "complaints.webforms"}
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 
 
@@ -48,10 +52,6 @@ def add_transport_arguments(parser, required: bool = True) -> None:
     )
     flag("twitter-topic", "--twitter_topic", default=DEFAULT_TOPICS["twitter"])
     flag("webform-topic", "--webform_topic", default=DEFAULT_TOPICS["webform"])
-
-
-class TransportError(Exception):
-    """The transport cannot be reached or is misconfigured; the message says what to fix."""
 
 
 class Outcome(enum.Enum):
@@ -97,25 +97,6 @@ class BrokerState:
             if not self.up and self.recheck_after is not None and time.monotonic() - self.since >= self.recheck_after:
                 return True, ""
             return self.up, self.reason
-
-
-@dataclass
-class KafkaConfig:
-    bootstrap_servers: str = "localhost:9092"
-    topics: dict = field(default_factory=lambda: dict(DEFAULT_TOPICS))
-    group_id: str = "complaints-stream"
-    expansion_service: str = "localhost:18097"
-    max_records: int | None = None  # a bounded read (tests, benchmarks, backfills); None = run until stopped
-    # Commit offsets when a bundle's output is final (needs a runner with stable input: Flink, Dataflow).
-    # Off, the consumer auto-commits what it has read: Prism has no stable input (nor checkpoints).
-    commit_on_finalize: bool = True
-
-
-@dataclass
-class PubSubConfig:
-    project: str = ""
-    topics: dict = field(default_factory=lambda: dict(DEFAULT_TOPICS))
-    subscriptions: dict = field(default_factory=dict)  # source -> subscription name; default <topic>-stream
 
 
 # delivery errors after which the message is certainly not on the topic: refused locally before it was sent, or

@@ -45,6 +45,7 @@ _HOMES = {
     "Validate": "transforms.stages",
     "Dedupe": "transforms.stages",
     "Enrich": "transforms.stages",
+    "ContactTokenKey": "transforms.enrichment",
     "ValidationRules": "transforms.validation",
     "QualityLimits": "transforms.run_checks",
     "Complaint": "transforms.rows",

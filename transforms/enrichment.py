@@ -4,15 +4,18 @@
 ``complaints`` schema. Customer linking tries, in order: the account number given, an account number written
 in the text, the MSISDN, the e-mail, the Twitter handle. ``contact_token`` is an HMAC-SHA256 of the
 normalised contact under a key from configuration, so the same contact always gets the same token without the
-value ever being stored.
+value ever being stored. The key is a secret, so a pipeline carries only where it is (``ContactTokenKey``): each
+worker reads it when its enrichment step sets up.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -24,6 +27,7 @@ from transforms.outcomes import DEAD_LETTER, as_record_error
 from transforms.packing import RecordBatch
 from transforms.records import ENRICH, dead_letter_from_complaint
 from transforms.sources.customers import CustomerIndex
+from warehouse.secrets import SecretError, read_secret
 
 ACCOUNT_IN_TEXT = re.compile(r"\bBJN-?\d{6,10}\b", re.IGNORECASE)
 ROUTES = {
@@ -68,6 +72,89 @@ def contact_token(contacts: dict, key: bytes) -> str | None:
             # hmac.digest is the one-call C path; the first 16 bytes are the 32 hex characters of the hexdigest
             return hmac.digest(key, f"{kind}:{value}".encode(), "sha256")[:16].hex()
     return None
+
+
+#: the ``dev`` profile's key of ``contact_token`` (``beam_pipelines/config/dev.toml``): not a secret
+DEVELOPMENT_TOKEN_KEY = b"dev-only-contact-token-key-not-a-secret"
+#: the environment variable the contact-token key is read from, by default
+TOKEN_KEY_ENV = "COMPLAINTS_CONTACT_TOKEN_KEY"
+
+
+class ContactTokenKeyError(Exception):
+    """A worker cannot use the contact-token key: its file cannot be read, or the key it found is not the one its
+    pipeline was built with. The message says where it looked, never a key."""
+
+
+def key_check(key: bytes) -> str:
+    """A check value of a contact-token key: 16 hex digits of an HMAC-SHA256 of a fixed text under it. It tells
+    whether two processes hold the same key and gives away no more of it than any contact token does (each is
+    an HMAC under the key of a text that may be guessed)."""
+    return hmac.digest(key, b"beejan complaints: contact-token key check", "sha256")[:8].hex()
+
+
+@dataclass(frozen=True)
+class ContactTokenKey:
+    """Where the key of ``contact_token`` is found: what a pipeline carries to its workers in place of the key.
+
+    ``resolve()``, called where the key is used (the enrichment step's ``DoFn.setup`` on each worker), reads the
+    environment variable ``env`` names, else the first line of ``file`` (a path such as a Kubernetes secret
+    volume, or a URI Beam's filesystems read, such as a ``gs://`` object only the workers may read:
+    ``warehouse.secrets.read_secret``), else takes the development key ``DEVELOPMENT_TOKEN_KEY``. When ``check``
+    is given (``key_check`` of the key the pipeline was built with, see ``expecting``), the key found must match
+    it: a worker that finds no key, or another one, fails as it sets up instead of writing tokens that join no
+    earlier run's (nor an erasure request's).
+
+    Args:
+      env: the environment variable that holds the key. Default ``COMPLAINTS_CONTACT_TOKEN_KEY``; "" for none.
+      file: a file (path or URI) whose first line is the key; "" for none. A file that is named but cannot be
+        read is an error, never a fall-back.
+      check: ``key_check`` of the key the workers must find; "" to take whatever key they find.
+    """
+
+    env: str = TOKEN_KEY_ENV
+    file: str = ""
+    check: str = ""
+
+    @classmethod
+    def expecting(cls, key: bytes | None, env: str = TOKEN_KEY_ENV, file: str = "") -> ContactTokenKey:
+        """Where the workers find the key ``key`` (which a launcher holds: it is not kept, only its check)."""
+        return cls(env, file, key_check(key) if key else "")
+
+    @classmethod
+    def found_here(cls, env: str = TOKEN_KEY_ENV, file: str = "") -> ContactTokenKey:
+        """Where the workers find the key that this process (the launcher) finds there now, checked against it; no
+        check when it finds none (or cannot read ``file``, which only the workers may be allowed to read)."""
+        try:
+            found = read_secret(env, file, "the contact-token key")
+        except SecretError:
+            found = None  # the workers read the file themselves, and fail there if they cannot
+        return cls.expecting(found.encode("utf-8") if found else None, env, file)
+
+    def resolve(self) -> bytes:
+        """The key, found here and now (see the class); ``ContactTokenKeyError`` when it cannot be used."""
+        try:
+            found = read_secret(self.env, self.file, "the contact-token key")
+        except SecretError as error:
+            raise ContactTokenKeyError(str(error)) from None
+        key = found.encode("utf-8") if found else DEVELOPMENT_TOKEN_KEY
+        if self.check and key_check(key) != self.check:
+            looked = " or ".join(place for place in (f"${self.env}" if self.env else "", self.file) if place)
+            if found is None:
+                raise ContactTokenKeyError(
+                    f"no contact-token key here ({looked or 'nowhere named'}), and the pipeline was built with one: "
+                    "give the workers the launcher's key there"
+                )
+            where = f"${self.env}" if self.env and os.environ.get(self.env) else self.file
+            raise ContactTokenKeyError(
+                f"the contact-token key in {where} is not the one the pipeline was built with: give the workers "
+                "the launcher's key"
+            )
+        return key
+
+
+def resolved_token_key(key: bytes | ContactTokenKey) -> bytes:
+    """The key of a DoFn's ``token_key`` argument: resolved here when it says where the key is."""
+    return key.resolve() if isinstance(key, ContactTokenKey) else bytes(key)
 
 
 def route_queue(category: str, priority: str, needs_review: bool = False) -> str:
@@ -148,26 +235,28 @@ class EnrichShardsFn(beam.DoFn):
     """RecordBatch(shard, complaints) -> ``batch_class``(shard, warehouse rows); a complaint that fails -> dead
     letter (enrich).
 
-    The model comes from ``model_factory`` once per worker (``setup``). The customer index is a side input.
-    A failing batch is retried one complaint at a time, so only the complaints that fail are dead-lettered.
+    The model comes from ``model_factory`` once per worker (``setup``), and so does the contact-token key when
+    ``token_key`` says where it is (``ContactTokenKey``). The customer index is a side input. A failing batch is
+    retried one complaint at a time, so only the complaints that fail are dead-lettered.
     """
 
-    def __init__(self, model_factory, token_key: bytes, batch_class: type = RecordBatch):
+    def __init__(self, model_factory, token_key: bytes | ContactTokenKey, batch_class: type = RecordBatch):
         self.model_factory, self.token_key, self.batch_class = model_factory, token_key, batch_class
-        self.model = None
+        self.model, self.key = None, None
 
     def setup(self):
+        self.key = resolved_token_key(self.token_key)
         self.model = self.model_factory()
 
     def process(self, keyed, customer_index):
         shard, complaints = keyed
         try:
-            rows = enrich_complaints(complaints, customer_index, self.model, self.token_key)
+            rows = enrich_complaints(complaints, customer_index, self.model, self.key)
         except Exception:  # noqa: BLE001 - isolate the complaints that fail
             rows = []
             for complaint in complaints:
                 try:
-                    rows.extend(enrich_complaints([complaint], customer_index, self.model, self.token_key))
+                    rows.extend(enrich_complaints([complaint], customer_index, self.model, self.key))
                 except Exception as error:  # noqa: BLE001
                     yield beam.pvalue.TaggedOutput(
                         DEAD_LETTER, dead_letter_from_complaint(complaint, as_record_error(error, ENRICH))
@@ -179,7 +268,9 @@ class EnrichShards(beam.PTransform):
     """Link customers, label with the model, prioritise and route; {'complaints', 'dead_letters'}.
     ``customer_index``: a PCollection of at most one CustomerIndex; when it is empty, no complaint links."""
 
-    def __init__(self, customer_index, model_factory, token_key: bytes, batch_class: type = RecordBatch):
+    def __init__(
+        self, customer_index, model_factory, token_key: bytes | ContactTokenKey, batch_class: type = RecordBatch
+    ):
         super().__init__()
         self.customer_index, self.model_factory, self.token_key = customer_index, model_factory, token_key
         self.batch_class = batch_class
@@ -194,19 +285,21 @@ class EnrichShards(beam.PTransform):
 
 class LinkCustomersFn(beam.DoFn):
     """complaint -> (complaint_id, complaint linked to its customer, contacts protected). The customer index
-    is this worker's ``CustomerMaster`` of ``customers_path``, read again when the file changes."""
+    is this worker's ``CustomerMaster`` of ``customers_path``, read again when the file changes; the contact-token
+    key is found as the worker sets up when ``token_key`` says where it is (``ContactTokenKey``)."""
 
-    def __init__(self, customers_path: str | None, token_key: bytes, refresh_seconds: float):
+    def __init__(self, customers_path: str | None, token_key: bytes | ContactTokenKey, refresh_seconds: float):
         self.customers_path, self.token_key, self.refresh_seconds = customers_path, token_key, refresh_seconds
-        self.master = None
+        self.master, self.key = None, None
 
     def setup(self):
         from transforms.sources.customers import customer_master
 
+        self.key = resolved_token_key(self.token_key)
         self.master = customer_master(self.customers_path, self.refresh_seconds)
 
     def process(self, complaint):
-        yield complaint["complaint_id"], link_and_protect(complaint, self.master.current(), self.token_key)
+        yield complaint["complaint_id"], link_and_protect(complaint, self.master.current(), self.key)
 
 
 class EnrichComplaints(beam.PTransform):
@@ -220,7 +313,11 @@ class EnrichComplaints(beam.PTransform):
     """
 
     def __init__(
-        self, customers_path: str | None, model_handler, token_key: bytes, customers_refresh_seconds: float = 300
+        self,
+        customers_path: str | None,
+        model_handler,
+        token_key: bytes | ContactTokenKey,
+        customers_refresh_seconds: float = 300,
     ):
         super().__init__()
         self.customers_path, self.model_handler = customers_path, model_handler

@@ -21,6 +21,7 @@ counted as duplicates (``Dedupe``), never written.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -30,8 +31,11 @@ from transforms.packing import RecordBatch, RecordBatchCoder
 
 if TYPE_CHECKING:
     from models.base import ComplaintModel
+    from transforms.enrichment import ContactTokenKey
     from transforms.sources.readers import CustomerRead
     from transforms.validation import ValidationRules
+
+_log = logging.getLogger(__name__)
 
 
 class Stage(NamedTuple):
@@ -292,9 +296,13 @@ class Enrich(beam.PTransform):
         dead letters, its ``(customers, read)`` and ``(customers, loaded)`` tallies the tallies), or the
         ``customers`` PCollection of ``ReadFromChannelFiles``' result, or ``ReadCustomers``' result; for a
         stream, the path of its CSV file. Default None: no master, so no complaint is linked.
-      contact_token_key: the key (bytes or str) of ``contact_token``. Default: the environment variable
-        ``COMPLAINTS_CONTACT_TOKEN_KEY``, else the development key of the ``dev`` profile (not a secret: set a
-        key of your own for real data).
+      contact_token_key: where each worker finds the key of ``contact_token``, as it sets up: a
+        ``transforms.enrichment.ContactTokenKey`` (an environment variable, a file or a ``gs://`` object; only
+        that name is pickled into the pipeline). Default: ``COMPLAINTS_CONTACT_TOKEN_KEY``, else the development
+        key of the ``dev`` profile (not a secret: set a key of your own for real data); when the variable is set
+        here, the workers must find the same key (``ContactTokenKey.found_here``). A key given by value (bytes
+        or str) is used as it is, and pickled into the pipeline, which a runner ships to every worker and may
+        show or store (Dataflow's job graph): a warning says so.
 
     Takes only the ``Stage`` that ``Dedupe`` emits (``UniqueBatch``, or ``UniqueRecord`` for a stream), so a
     retweet or a repeated copy can never reach the warehouse uncounted, and emits a ``Stage`` of ``EnrichedBatch``
@@ -307,10 +315,11 @@ class Enrich(beam.PTransform):
         self,
         model: Callable[[], ComplaintModel] | ComplaintModel | None = None,
         customers: str | beam.PCollection | CustomerRead | None = None,
-        contact_token_key: bytes | str | None = None,
+        contact_token_key: ContactTokenKey | bytes | str | None = None,
     ):
         super().__init__()
-        self.model, self.customers, self.contact_token_key = model, customers, contact_token_key
+        self.model, self.customers = model, customers
+        self.contact_token_key = token_key(contact_token_key)
 
     def expand(self, pvalueish) -> Stage:
         from transforms.enrichment import EnrichShards
@@ -328,7 +337,7 @@ class Enrich(beam.PTransform):
             index = profiles | "BuildCustomerIndex" >> beam.CombineGlobally(BuildCustomerIndex()).without_defaults()
             tallies.append(index | "CountCustomerConflicts" >> beam.FlatMap(conflict_tallies))
         enriched = stage.complaints | "EnrichComplaints" >> EnrichShards(
-            index, model_factory(self.model), token_key(self.contact_token_key), EnrichedBatch
+            index, model_factory(self.model), self.contact_token_key, EnrichedBatch
         )
         return _add(stage, "Enrich", enriched["complaints"], [enriched["dead_letters"], *dead_letters], tallies)
 
@@ -351,7 +360,7 @@ class Enrich(beam.PTransform):
 
             handler = ComplaintModelHandler(None, min_batch_size=1, max_batch_size=256)
         enriched = stage.complaints | "EnrichComplaints" >> EnrichComplaints(
-            self.customers, handler, token_key(self.contact_token_key)
+            self.customers, handler, self.contact_token_key
         )
         rows = enriched["complaints"] | "Rows" >> beam.Map(lambda row: row).with_output_types(EnrichedRecord)
         failures = enriched["dead_letters"] | "RestampFailures" >> beam.Map(
@@ -381,18 +390,26 @@ class Enrich(beam.PTransform):
         )
 
 
-#: the ``dev`` profile's key of ``contact_token`` (``beam_pipelines/config/dev.toml``): not a secret
-DEVELOPMENT_TOKEN_KEY = b"dev-only-contact-token-key-not-a-secret"
-TOKEN_KEY_ENV = "COMPLAINTS_CONTACT_TOKEN_KEY"
-
-
-def token_key(key: bytes | str | None) -> bytes:
-    """The key of ``contact_token``: ``key``, else the environment's ``COMPLAINTS_CONTACT_TOKEN_KEY``, else the
-    development key."""
-    import os
+def token_key(key: ContactTokenKey | bytes | str | None) -> ContactTokenKey | bytes:
+    """``Enrich``'s ``contact_token_key`` as its enrichment step takes it: where the workers find the key (for
+    None, ``COMPLAINTS_CONTACT_TOKEN_KEY`` checked against this process's), or a key given by value, with a
+    warning that it travels with the pipeline."""
+    from transforms.enrichment import ContactTokenKey
 
     if key is None:
-        key = os.environ.get(TOKEN_KEY_ENV) or DEVELOPMENT_TOKEN_KEY
+        return ContactTokenKey.found_here()
+    if isinstance(key, ContactTokenKey):
+        return key
+    if not isinstance(key, (bytes, str)):
+        raise TypeError(
+            "Enrich(contact_token_key=...) takes a ContactTokenKey (where the workers find the key), or the key "
+            f"as bytes or str, not {type(key).__name__}"
+        )
+    _log.warning(
+        "Enrich: the contact-token key is given by value, so it is pickled into the pipeline and travels with the "
+        "job (a runner ships it to every worker and may show or store it, as Dataflow's job graph does); name "
+        "where the workers find it instead: contact_token_key=ContactTokenKey(env=..., file=...)"
+    )
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
 
 

@@ -8,4 +8,6 @@ maintenance. Imports no Beam: the pipelines, the serving side and the maintenanc
   (upsert), retried from the table's new state when another writer committed first.
 - ``read``: the live data files of a table (now, or as of a time or snapshot) and the table read into Arrow.
 - ``maintenance``: compaction of small files, snapshot expiry, removal of orphan files.
+- ``secrets``: a secret (the catalog's password, the contact-token key) read where it is used, from an
+  environment variable or a file, so that a pipeline carries only where it is.
 """

@@ -36,6 +36,7 @@ import schemas
 from schemas.tables import WAREHOUSE_DIR, WAREHOUSE_TABLES, Table
 
 # file_uri and local_path are re-exported: callers import them from here
+from warehouse.secrets import SecretError, read_secret
 from warehouse.uris import file_uri, is_local, local_path, normalise_uri
 
 _log = logging.getLogger(__name__)
@@ -177,33 +178,16 @@ def warn_if_password_travels(config: CatalogConfig, transform: str) -> None:
 
 
 def catalog_password(config: CatalogConfig) -> str | None:
-    """The password this process opens the shared catalog of ``config`` with, found here and now: the
-    environment variable ``config.password_env`` names (when set and not empty), else the first line of the file
-    ``config.password_file`` (a Kubernetes secret volume, a bucket object only the workers may read); None when
-    neither is given, and libpq looks in its own places (``PGPASSWORD``, ``PGPASSFILE`` or ``~/.pgpass``, the
-    service file). A password file that cannot be read raises ``CatalogError``."""
-    if config.password_env and os.environ.get(config.password_env):
-        return os.environ[config.password_env]
-    if not config.password_file:
-        return None
+    """The password this process opens the shared catalog of ``config`` with, found here and now
+    (``warehouse.secrets.read_secret``): the environment variable ``config.password_env`` names (when set and not
+    empty), else the first line of the file ``config.password_file`` (a Kubernetes secret volume, a bucket object
+    only the workers may read); None when neither is given, and libpq looks in its own places (``PGPASSWORD``,
+    ``PGPASSFILE`` or ``~/.pgpass``, the service file). A password file that cannot be read raises
+    ``CatalogError``."""
     try:
-        if is_local(config.password_file):
-            with open(local_path(config.password_file), encoding="utf-8") as file:
-                text = file.read()
-        else:  # gs://, s3://...: read with the worker's own credentials through Beam's filesystems
-            from apache_beam.io.filesystems import FileSystems
-
-            with FileSystems.open(config.password_file, compression_type="uncompressed") as file:
-                text = file.read().decode("utf-8")
-    except Exception as error:  # noqa: BLE001 - missing, unreadable, no such bucket: one line that says which file
-        raise CatalogError(
-            f"cannot read the catalog's password from {config.password_file} ({type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0] if str(error).strip() else 'unreadable'})"
-        ) from None
-    password = text.splitlines()[0] if text.splitlines() else ""
-    if not password:
-        raise CatalogError(f"the catalog's password file {config.password_file} is empty")
-    return password
+        return read_secret(config.password_env, config.password_file, "the catalog's password")
+    except SecretError as error:
+        raise CatalogError(str(error)) from None
 
 
 def connection_uri(config: CatalogConfig) -> str:

@@ -32,7 +32,7 @@ def commits_on_finalize(runner: str) -> bool:
 
 def transport_config(args):
     """The Kafka or Pub/Sub configuration that the transport flags describe."""
-    from ingest.transport import KafkaConfig, PubSubConfig
+    from transforms.sources.transport import KafkaConfig, PubSubConfig
 
     topics = {"twitter": args.twitter_topic, "webform": args.webform_topic}
     if args.transport == "kafka":

@@ -68,6 +68,7 @@ def settings_for_pipeline(args, beam_args: list[str], runner: str):
     except ConfigError as error:
         raise CliError(f"complaints {args.command}: {error}") from None
     warn_if_password_not_sent(settings, runner, beam_args, args.command)
+    warn_if_key_not_sent(settings, runner, beam_args, args.command)
     return settings
 
 
@@ -107,6 +108,26 @@ def warn_if_password_not_sent(settings, runner: str, beam_args: list[str], comma
             f"must find it themselves ({places}, PGPASSWORD or ~/.pgpass; docs/operations/shared-catalog.md)",
             file=sys.stderr,
         )
+
+
+def warn_if_key_not_sent(settings, runner: str, beam_args: list[str], command: str) -> None:
+    """One line when the contact-token key is written in the profile file and workers elsewhere will not get it:
+    the launcher hands it only to the workers it starts (``beam_pipelines.parameters.contact_token_key_for_workers``),
+    and the job carries no key. (The dev profile's own key needs no handing over: a worker that finds none takes it.)"""
+    from transforms.enrichment import DEVELOPMENT_TOKEN_KEY
+
+    if settings.contact_token_key_source != "profile file" or settings.contact_token_key == DEVELOPMENT_TOKEN_KEY:
+        return
+    if workers_started_here(runner, beam_args):
+        return
+    security = settings.security
+    env, file = security.contact_token_key_env, security.contact_token_key_file
+    places = " or ".join(place for place in (f"${env}" if env else "", file) if place) or "nowhere named"
+    print(
+        f"complaints {command}: the profile's contact-token key is not sent with the job: {runner}'s workers must "
+        f"find the same key themselves ({places}), or the job fails as they set up",
+        file=sys.stderr,
+    )
 
 
 PUBLIC_KEY_WARNING = (
@@ -536,9 +557,9 @@ def run_stream_command(args, beam_args: list[str]) -> int:
     from beam_pipelines.options import check_stream
     from beam_pipelines.parameters import catalog_config, stream_timing
     from beam_pipelines.streaming import StopRequests, StreamPlan, StreamStopped, prepare_edge, run_stream
-    from ingest.transport import TransportError
     from models.sklearn_model import ModelDirectoryError, newest_model_dir
     from runners.options import STREAM_RUNNER_FOR, RunnerSetupError
+    from transforms.sources.transport import TransportError
 
     checked(check_stream, args)
     settings = settings_for_pipeline(args, beam_args, args.runner or STREAM_RUNNER_FOR[args.transport])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transforms.run_checks import QualityLimits
+from warehouse.secrets import SecretError, read_secret
 
 PROFILES = ("dev", "staging", "prod")
 CHANNELS = ("twitter", "webform", "sms", "phone")  # the complaint channels, as the `source` column names them
@@ -189,9 +190,17 @@ class LakeSettings:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """``[security]``: where the contact-token key comes from (only dev may carry one in the file)."""
+    """``[security]``: where the contact-token key comes from (only dev may carry one in the file). The launcher
+    and every worker read it there themselves (``transforms.enrichment.ContactTokenKey``): a pipeline carries the
+    names below, never the key."""
 
+    #: the environment variable that holds the key (a Kubernetes secret); looked at first
     contact_token_key_env: str = "COMPLAINTS_CONTACT_TOKEN_KEY"
+    #: a file whose first line is the key, when the variable is not set: a path (a Kubernetes secret volume) or a
+    #: URI Beam's filesystems read (gs://, readable only by the launcher's and the workers' service accounts: for
+    #: Dataflow, whose workers get no environment variables); "": none
+    contact_token_key_file: str = ""
+    #: the key itself, public (dev only): used when neither of the above gives one
     contact_token_key: str | None = None
 
 
@@ -250,7 +259,7 @@ class WebformSettings:
 @dataclass(frozen=True)
 class Settings:
     profile: str
-    contact_token_key: bytes
+    contact_token_key: bytes = field(repr=False)  # a secret: never in a log line or a traceback's locals
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
@@ -262,13 +271,15 @@ class Settings:
     webform: WebformSettings = field(default_factory=WebformSettings)
     #: ``[runner]``: Beam pipeline options for the local runner, under whatever the command line gives
     runner_defaults: dict = field(default_factory=dict)
-    #: where the contact-token key came from: ``environment`` (a secret), or ``profile file`` (the dev profile's
-    #: public key: tokens made with it can be reversed by anyone who has the repository)
+    #: where the contact-token key came from: ``environment`` or ``key file`` (a secret), or ``profile file`` (the
+    #: dev profile's public key: tokens made with it can be reversed by anyone who has the repository)
     contact_token_key_source: str = "environment"
+    #: ``[security]``: where the key is found, which is what a pipeline carries to its workers
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property
     def public_contact_token_key(self) -> bool:
-        return self.contact_token_key_source != "environment"
+        return self.contact_token_key_source == "profile file"
 
     # the pipeline settings the graphs read most, by their short names
     @property
@@ -371,16 +382,18 @@ def webform_keys(settings: WebformSettings) -> tuple[bytes, bytes | None]:
 def load_settings(profile: str | None = None) -> Settings:
     name, path, data = _read_profile(profile)
     sections = {key: _section(path, key, data.get(key, {})) for key in SECTIONS}
-    security = sections.pop("security")
-    key = os.environ.get(security.contact_token_key_env)
-    source = "environment"
+    security = sections["security"]
+    try:
+        key = read_secret(security.contact_token_key_env, security.contact_token_key_file, "the contact-token key")
+    except SecretError as error:
+        raise ConfigError(f"profile {name!r}: {error}") from None
+    source = "key file" if key and not os.environ.get(security.contact_token_key_env or "") else "environment"
     if not key and security.contact_token_key:
         key, source = security.contact_token_key, "profile file"
     if not key:
-        raise ConfigError(
-            f"profile {name!r} needs the contact-token key: set the environment variable "
-            f"{security.contact_token_key_env}"
-        )
+        env = security.contact_token_key_env
+        where = (f"the environment variable {env} or " if env else "") + "[security] contact_token_key_file"
+        raise ConfigError(f"profile {name!r} needs the contact-token key: set {where}")
     return Settings(
         profile=path.stem,
         contact_token_key=key.encode("utf-8"),

@@ -146,6 +146,7 @@ def test_the_streaming_pipeline_builds_as_a_dataflow_streaming_job(prod_settings
     names = {transform.unique_name for transform in job.proto_pipeline.components.transforms.values()}
     for step in ("ReadMessages", "Enrich", "WriteComplaints", "WriteStreamCounts", "WriteDeadLetters"):
         assert step in names, step
+    assert_no_token_key_in(job, prod_settings)
 
 
 def test_the_batch_pipeline_builds_as_a_dataflow_batch_job(generated_day, prod_settings):
@@ -174,3 +175,14 @@ def test_the_batch_pipeline_builds_as_a_dataflow_batch_job(generated_day, prod_s
         "WriteWarehouse/CommitRun",
     ):  # the commit is a step of the job
         assert step in names, step
+    assert_no_token_key_in(job, settings)
+
+
+def assert_no_token_key_in(job, settings) -> None:
+    """What Dataflow is sent (the job: its steps, options and the pipeline proto, pickled payloads decoded) holds
+    where the workers find the contact-token key, never the key (docs/operations/secrets.md)."""
+    from tests.support.pickled import readable_bytes
+
+    sent = readable_bytes(str(job.proto).encode()) + readable_bytes(job.proto_pipeline.SerializeToString())
+    assert settings.contact_token_key not in sent
+    assert b"COMPLAINTS_CONTACT_TOKEN_KEY" in sent  # the search reaches the pickled enrichment step

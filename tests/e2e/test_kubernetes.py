@@ -143,6 +143,26 @@ def test_the_pieces_reach_each_other(rendered):
         assert flink["flinkConfiguration"]["high-availability.type"] == "kubernetes"
 
 
+def test_the_secrets_a_job_does_not_carry_reach_the_workers_from_the_submitters_secret(rendered):
+    """The stream job carries neither the contact-token key nor the catalog's password, only where they are: the
+    submitter takes ``complaints-secrets`` whole, and the Python worker pool beside each TaskManager (where the
+    enrichment and commit steps run) takes the same two keys of it, under the names the profile says."""
+    from beam_pipelines.config import SecuritySettings, WarehouseSettings
+
+    docs = rendered["by_kind"]
+    flink = docs[("FlinkDeployment", "complaints-flink")]["spec"]
+    pool = {c["name"]: c for c in flink["taskManager"]["podTemplate"]["spec"]["containers"]}["beam-python-worker-pool"]
+    submit = docs[("Job", "complaints-stream")]["spec"]["template"]["spec"]["containers"][0]
+    [secret] = [ref["secretRef"]["name"] for ref in submit["envFrom"]]
+    from_secret = {
+        variable["name"]: variable["valueFrom"]["secretKeyRef"]
+        for variable in pool["env"]
+        if "secretKeyRef" in variable.get("valueFrom", {})
+    }
+    for name in (SecuritySettings().contact_token_key_env, WarehouseSettings().catalog_password_env):
+        assert from_secret[name]["name"] == secret and from_secret[name]["key"] == name, name
+
+
 def test_the_submitters_flags_are_the_clis(rendered):
     """What the Job runs parses as ``complaints stream run`` with FlinkRunner options, as the CLI would."""
     from beam_pipelines.cli import build_parser

@@ -90,9 +90,11 @@ def test_a_worker_tunes_its_collector_only_when_its_environment_asks():
 
 # -- the library stands alone: it imports nothing from the applications built on it ------------------------------
 #: the library's packages (DESIGN.md: the transforms, the schemas they derive from, the models Enrich runs and the
-#: warehouse tables WriteToWarehouse commits to) and the applications that use them
+#: warehouse tables WriteToWarehouse commits to) and the applications that use them: the pipelines and their CLI, the
+#: serving application, the launch scripts and the ingestion edge (whose publishers take the library's topic
+#: configurations, ``transforms/sources/transport.py``, never the other way round)
 LIBRARY = ("transforms", "schemas", "models", "warehouse")
-APPLICATIONS = ("beam_pipelines", "serving", "runners")
+APPLICATIONS = ("beam_pipelines", "serving", "runners", "ingest")
 
 
 def _imported_modules(path):
@@ -155,3 +157,23 @@ print(json.dumps({"status": manifest["status"], "written": written, "loaded": lo
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["status"] == "succeeded" and outcome["written"] > 0
     assert outcome["loaded"] == []
+
+
+def test_the_live_topics_configurations_have_one_home_the_library_and_the_edge_takes_them_without_beam():
+    """The streaming readers' ``KafkaConfig``, ``PubSubConfig`` and ``TransportError`` are the library's; the
+    ingestion edge's publishers use the very same classes (not copies), and importing them loads no Beam (the
+    edge installs without it)."""
+    code = (
+        "import sys\n"
+        "import ingest.transport as edge\n"
+        "import transforms.sources.transport as library\n"
+        "assert 'apache_beam' not in sys.modules, 'Beam imported'\n"
+        "for name in ('KafkaConfig', 'PubSubConfig', 'TransportError', 'DEFAULT_TOPICS'):\n"
+        "    assert getattr(edge, name) is getattr(library, name), name\n"
+        "assert library.KafkaConfig.__module__ == 'transforms.sources.transport'\n"
+        "import transforms.sources.live as live\n"
+        "assert live.KafkaConfig is library.KafkaConfig and live.TransportError is library.TransportError\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -9,7 +9,8 @@ it, and with it every window, at the beginning of time (a quiet channel whose pr
 partitions stalled the whole stream). It also polls for at most 1 s (KafkaIO's default is 2 s) before handing a
 partition back, which on Flink shortens the read's bundles and with them the watermark's steps and checkpoints
 (README, Performance). Pub/Sub (Dataflow): ``ReadFromPubSub`` with attributes, publish time as
-timestamp. Topics and their settings are ``ingest.transport``'s configs, shared with the publishers.
+timestamp. Topics and their settings are ``transforms.sources.transport``'s configs, shared with the publishers
+(``ingest.transport``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import typing
 
 import apache_beam as beam
 
-from ingest.transport import KafkaConfig, PubSubConfig, TransportError
 from transforms.sources.messages import kafka_record, pubsub_record
+from transforms.sources.transport import KafkaConfig, PubSubConfig, TransportError
 
 # ReadLiveTopics's URN and expansion payload (its Java Configuration's setters, by snake_case name).
 READ_LIVE_TOPICS_URN = "beejan:transform:kafka_read_live_topics:v1"
