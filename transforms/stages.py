@@ -141,6 +141,57 @@ def stage_input(pvalueish, transform: str, expected: type) -> tuple[Stage, bool]
     )
 
 
+# -- whole shards ---------------------------------------------------------------------------------------------
+# The batched stages work a shard at a time, so each shard must be one batch holding every copy of its complaints
+# and every part of its SMS messages. A reader's complaints are (it groups them); anything else, such as the
+# Flatten of two readers' complaints (two batches per shard, sharded by two counts), ``Clean`` regroups first.
+_WHOLE_SHARDS = "_complaints_whole_shards"  # attribute of a reader's complaints PCollection: its shard count
+
+
+def mark_whole_shards(complaints: beam.PCollection, shards: int) -> beam.PCollection:
+    """Record, when the pipeline is built, that ``complaints`` (a reader's) hold each of ``shards`` shards once."""
+    setattr(complaints, _WHOLE_SHARDS, shards)
+    return complaints
+
+
+def _shard_count(pcoll: beam.PCollection, default: int) -> tuple[int, bool]:
+    """(how many shards ``pcoll``'s complaints were sharded into, whether each shard is one batch): the reader's
+    mark, or, for a collection made from readers' (a Flatten), the largest of their counts."""
+    marked = getattr(pcoll, _WHOLE_SHARDS, None)
+    if marked is not None:
+        return marked, True
+    producer = getattr(pcoll, "producer", None)
+    upstream = [_shard_count(p, 0)[0] for p in getattr(producer, "main_inputs", {}).values()]
+    return max([*upstream, default]), False
+
+
+def _reshard(batch: RecordBatch, shards: int):
+    """A batch -> (shard, pickled list of its records in that shard) for each shard it has records in."""
+    from transforms.dedupe import shard_of
+    from transforms.packing import pack
+
+    by_shard: dict[int, list] = {}
+    for record in batch.records:
+        by_shard.setdefault(shard_of(record, shards), []).append(record)
+    for shard, records in by_shard.items():
+        yield shard, pack(records)
+
+
+def whole_shards(complaints: beam.PCollection, min_shards: int) -> beam.PCollection:
+    """``complaints`` (``ParsedBatch``) as one batch per shard: as they are when a reader emitted them, else
+    regrouped (every record sharded again by ``dedupe.shard_of``)."""
+    from transforms.packing import GroupPackedLists, KeyedBytes
+
+    shards, whole = _shard_count(complaints, min_shards)
+    if whole:
+        return complaints
+    return (
+        complaints
+        | "Reshard" >> beam.FlatMap(_reshard, shards).with_output_types(KeyedBytes)
+        | "RegroupShards" >> GroupPackedLists(ParsedBatch)
+    )
+
+
 def _add(stage: Stage, label: str, complaints, dead_letters=(), tallies=()) -> Stage:
     """The next Stage: ``complaints``, and the upstream dead letters and tallies with this stage's own."""
     if dead_letters:
@@ -162,7 +213,9 @@ class Clean(beam.PTransform):
     identifiers (E.164 phone numbers, lower-case e-mail addresses and handles, upper-case account numbers);
     ``transforms.cleaning.clean_complaint`` is the record logic. SMS assembly happens here, not in the readers,
     because the parts of one message can be in different files: a reader's shards hold every part of a message
-    together, and this stage joins them (``transforms.sources.sms.assemble_parts``). A set of parts still
+    together, and this stage joins them (``transforms.sources.sms.assemble_parts``). Complaints that are not one
+    reader's as it emitted them (several readers' Stages flattened, field by field, with ``beam.Flatten``) are
+    first regrouped into whole shards, so that copies and SMS parts read by different readers meet. A set of parts still
     incomplete after ``sms_timeout`` becomes a complaint flagged ``partial_sms``.
 
     Args:
@@ -189,7 +242,10 @@ class Clean(beam.PTransform):
         if live:  # the live channels (Twitter/X, web forms) have no SMS parts to join
             cleaned, failures = apply_stage(stage.complaints, "Clean", clean_complaint, CLEAN, output_type=CleanRecord)
             return _add(stage, "Clean", cleaned, [failures])
-        assembled = stage.complaints | "AssembleSms" >> AssembleSmsInBatches(self.sms_timeout)
+        from transforms.sources.layout import MIN_SHARDS
+
+        complaints = whole_shards(stage.complaints, MIN_SHARDS)
+        assembled = complaints | "AssembleSms" >> AssembleSmsInBatches(self.sms_timeout)
         cleaned, failures = apply_stage_to_batches(
             assembled["complaints"], "Clean", clean_complaint, CLEAN, batch_class=CleanBatch
         )

@@ -30,7 +30,10 @@ from transforms import (
     Enrich,
     ReadCustomers,
     ReadFromChannelFiles,
+    ReadFromPhoneLogs,
+    ReadFromSms,
     ReadFromTwitter,
+    ReadFromWebforms,
     Stage,
     ToRows,
     Validate,
@@ -286,6 +289,56 @@ def test_one_channel_from_a_file_pattern_gives_that_channels_rows(day, tmp_path)
     assert tallies[("twitter", "read", "")] == counts["twitter"]["read"]
     assert tallies[("customers", "loaded", "")] == counts["customers"]["loaded"]
     assert tallies[("twitter", "duplicates", "retweet")] == counts["twitter"]["duplicates_by_reason"]["retweet"]
+
+
+def test_readers_flattened_before_clean_commit_the_batch_commands_rows_each_once(day, tmp_path):
+    """One reader per channel (two for tweets and for SMS, each half the hours, and a third tweet reader of a copy
+    of one hour's file), their Stages flattened by hand, then the chain and the writers: the run commits exactly
+    the rows ``complaints batch`` committed, and counts every copy as a duplicate. Before, each reader's shard was
+    a batch of its own: a complaint's copies read by two readers were both kept, the parts of an SMS read by two
+    readers were never joined, and the warehouse writer's files of one shard overwrote each other (the commit
+    refused the run as unbalanced)."""
+    input_dir, run = day["input"], day["run"]
+    again = tmp_path / "again"
+    again.mkdir()
+    copied = sorted((input_dir / "twitter").glob("*.jsonl"))[0]
+    (again / "tweets_again.jsonl").write_bytes(copied.read_bytes())
+    out = tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        reads = [
+            p | "Tweets0" >> ReadFromTwitter(str(input_dir / "twitter" / "*_????????[01]?.jsonl"), **run),
+            p | "Tweets2" >> ReadFromTwitter(str(input_dir / "twitter" / "*_????????2?.jsonl"), **run),
+            p | "TweetsAgain" >> ReadFromTwitter(str(again / "*.jsonl"), **run),
+            p | "Sms0" >> ReadFromSms(str(input_dir / "sms" / "*_????????[01]?.txt"), **run),
+            p | "Sms2" >> ReadFromSms(str(input_dir / "sms" / "*_????????2?.txt"), **run),
+            p | ReadFromWebforms(str(input_dir / "webforms" / "*"), **run),
+            p | ReadFromPhoneLogs(str(input_dir / "phone_logs" / "*"), **run),
+        ]
+        customers = p | ReadCustomers(str(input_dir / "customers" / "*.csv"), **run)
+        read = Stage(
+            *(tuple(getattr(r, name) for r in reads) | f"All{name}" >> beam.Flatten() for name in Stage._fields)
+        )
+        (
+            read
+            | Clean()
+            | Validate(ValidationRules(batch_date=DATE))
+            | Dedupe()
+            | Enrich(customers=customers)
+            | WriteToWarehouse(str(out / "warehouse"), run_id=run["run_id"], batch_id=run["batch_id"], batch_date=DATE)
+        )
+    manifest = json.loads((out / "_runs" / f"{run['run_id']}.json").read_text())
+    assert manifest["status"] == "succeeded", manifest.get("reason")
+    key = "complaint_id"
+    assert sorted(warehouse_rows(out, "complaints"), key=lambda r: r[key]) == sorted(
+        warehouse_rows(day["output"], "complaints"), key=lambda r: r[key]
+    )
+    tweets = manifest["counts"]["twitter"]
+    assert (
+        tweets["duplicates"]
+        == day["manifest"]["counts"]["twitter"]["duplicates"]
+        + tweets["parsed"]
+        - (day["manifest"]["counts"]["twitter"]["parsed"])
+    )
 
 
 # -- a miswired chain fails when the pipeline is built ------------------------------------------------------

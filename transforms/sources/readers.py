@@ -26,7 +26,7 @@ from transforms.sources import layout
 from transforms.sources.all_channels import ReadAllChannels
 from transforms.sources.files import ReadRawBatches
 from transforms.sources.phone_logs import DEFAULT_TIMEZONE
-from transforms.stages import ParsedBatch, Stage
+from transforms.stages import ParsedBatch, Stage, mark_whole_shards
 
 DEFAULT_CHUNK_SIZE = 10_000
 
@@ -95,16 +95,15 @@ class _ReadFiles(beam.PTransform):
             ingested_at,
             self.chunk_size,
         )
+        shards = self.shards or layout.default_shards(files)
         read = (
             pbegin
             | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in files])
             | "SpreadInputFiles" >> beam.Reshuffle()
-            | "ReadAllChannels"
-            >> ReadAllChannels(
-                context, self.shards or layout.default_shards(files), self.call_centre_timezone, self.reader
-            )
+            | "ReadAllChannels" >> ReadAllChannels(context, shards, self.call_centre_timezone, self.reader)
         )
         complaints = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists(ParsedBatch)
+        mark_whole_shards(complaints, shards)
         return ChannelRead(complaints, read["dead_letters"], read["tallies"], read["raw_batches"], read["customers"])
 
 
