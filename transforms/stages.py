@@ -192,6 +192,23 @@ def whole_shards(complaints: beam.PCollection, min_shards: int) -> beam.PCollect
     )
 
 
+def refuse_other_stages(pvalueish, transform: str, expected: type) -> None:
+    """For a transform that also takes complaints batched by its caller (element type ``Any`` or a
+    ``RecordBatch`` of the caller's): refuse, when the pipeline is built, complaints this library's chain typed
+    as another stage's than ``expected``'s batches (``stage_input``'s message says which stages are missing), and
+    live complaints (one record per element)."""
+    given = getattr(getattr(pvalueish, "complaints", None), "element_type", None)
+    chain_types = tuple(row[column] for row in CHAIN for column in (BATCHED, LIVE))
+    if isinstance(given, type) and issubclass(given, chain_types):
+        _, live = stage_input(pvalueish, transform, expected)
+        if live:
+            raise TypeError(
+                f"{transform} takes complaints batched as {CHAIN[[row[BATCHED] for row in CHAIN].index(expected)][0]} "
+                f"emits them in a batch pipeline ({expected.__name__}), not a stream's one record at a time "
+                f"({given.__name__})"
+            )
+
+
 def _add(stage: Stage, label: str, complaints, dead_letters=(), tallies=()) -> Stage:
     """The next Stage: ``complaints``, and the upstream dead letters and tallies with this stage's own."""
     if dead_letters:

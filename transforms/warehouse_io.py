@@ -53,6 +53,7 @@ from transforms.run_checks import (
     reject_guard,
     summarise_counts,
 )
+from transforms.stages import EnrichedBatch, refuse_other_stages
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
 
 #: the manifest statuses of a run that ended without committing
@@ -283,7 +284,8 @@ class WriteToWarehouse(beam.PTransform):
     ``RecordBatch`` shards of enriched complaint rows (every copy of a complaint_id in one shard),
     ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``. The input must
     be bounded (a batch; in any windows, the run is committed as a whole): an unbounded one is refused with
-    ``ValueError`` when the pipeline is built.
+    ``ValueError`` when the pipeline is built, and so (``TypeError``) are complaints of the chain that have not
+    been through ``Enrich`` (``read | Clean() | Validate() | Dedupe() | WriteToWarehouse(...)``).
 
     Writes the data files of the ``complaints`` table (per shard and ``event_date``) and of the ``dead_letter``
     table (a few per ``ingest_date``) into the run's staging directory, then one commit step after all of them
@@ -403,6 +405,8 @@ class WriteToWarehouse(beam.PTransform):
                 f"input, and {', '.join(unbounded)} is unbounded; a stream commits its windows with "
                 "transforms.windowed_sinks.CommitWindowedRows"
             )
+        # complaints the chain has not enriched (Enrich() forgotten) would fail only when their files are written
+        refuse_other_stages(stage, "WriteToWarehouse()", EnrichedBatch)
         staging = sinks.staging_root(self.output_dir, self.run_id)
         written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
             staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name)

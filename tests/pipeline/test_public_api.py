@@ -358,6 +358,12 @@ def tweets(tmp_path):
         (lambda read: read | Clean() | Dedupe(), "apply Validate() first"),
         (lambda read: read | Clean() | "CleanAgain" >> Clean(), "went through Clean() already"),
         (lambda read: read | ToRows(), "apply Clean(), then Validate(), then Dedupe(), then Enrich() first"),
+        # before: built, then failed at run time inside pyarrow ("customer_match is declared non-nullable")
+        (
+            lambda read: read | Clean() | Validate() | Dedupe() | WriteToWarehouse("unused/warehouse"),
+            "WriteToWarehouse() takes the complaints Enrich() emits (EnrichedBatch), not UniqueBatch: "
+            "apply Enrich() first",
+        ),
     ],
 )
 def test_a_miswired_chain_fails_at_construction_with_what_is_missing(tweets, chain, message):
@@ -375,6 +381,10 @@ def test_a_miswired_chain_fails_at_construction_with_what_is_missing(tweets, cha
         (
             lambda parsed: parsed | Clean() | Validate() | Dedupe() | Enrich() | "Again" >> Dedupe(),
             "went through Enrich() already",
+        ),
+        (
+            lambda parsed: parsed | Clean() | Validate() | Dedupe() | Enrich() | WriteToWarehouse("unused/warehouse"),
+            "WriteToWarehouse() takes complaints batched as Enrich() emits them in a batch pipeline",
         ),
     ],
 )
