@@ -222,6 +222,13 @@ def _add(stage: Stage, label: str, complaints, dead_letters=(), tallies=()) -> S
     return Stage(complaints, dead_letters, tallies)
 
 
+def check_argument(transform: str, name: str, value, kinds: tuple, what: str) -> None:
+    """Refuse, when the transform is constructed, an argument that is not one of ``kinds`` (``what`` says what
+    is wanted), instead of a failure on the workers (or every record dead-lettered) once the pipeline runs."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise TypeError(f"{transform}: {name} must be {what}, not {value!r}")
+
+
 # -- the stages ---------------------------------------------------------------------------------------------
 class Clean(beam.PTransform):
     """Joins the parts of every long SMS into its message, then cleans each complaint.
@@ -247,6 +254,7 @@ class Clean(beam.PTransform):
 
     def __init__(self, sms_timeout: dt.timedelta = dt.timedelta(hours=24)):
         super().__init__()
+        check_argument("Clean()", "sms_timeout", sms_timeout, (dt.timedelta,), "a datetime.timedelta")
         self.sms_timeout = sms_timeout
 
     def expand(self, pvalueish) -> Stage:
@@ -288,6 +296,9 @@ class Validate(beam.PTransform):
 
     def __init__(self, rules: ValidationRules | None = None):
         super().__init__()
+        from transforms.validation import ValidationRules
+
+        check_argument("Validate()", "rules", rules, (ValidationRules, type(None)), "a ValidationRules or None")
         self.rules = rules
 
     def expand(self, pvalueish) -> Stage:
@@ -330,6 +341,7 @@ class Dedupe(beam.PTransform):
 
     def __init__(self, horizon_seconds: int | None = None):
         super().__init__()
+        check_argument("Dedupe()", "horizon_seconds", horizon_seconds, (int, float, type(None)), "seconds or None")
         self.horizon_seconds = horizon_seconds
 
     def expand(self, pvalueish) -> Stage:
@@ -383,6 +395,9 @@ class Enrich(beam.PTransform):
         contact_token_key: bytes | str | None = None,
     ):
         super().__init__()
+        check_argument(
+            "Enrich()", "contact_token_key", contact_token_key, (bytes, str, type(None)), "bytes, str or None"
+        )
         self.model, self.customers, self.contact_token_key = model, customers, contact_token_key
 
     def expand(self, pvalueish) -> Stage:

@@ -398,6 +398,22 @@ def test_a_miswired_stream_fails_at_construction_too(chain, message):
         chain(parsed)
 
 
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        # before: Clean failed on the workers ("'>' not supported between ... timedelta and 'int'") ...
+        (lambda: Clean(sms_timeout=3600), "Clean(): sms_timeout must be a datetime.timedelta, not 3600"),
+        # ... and Validate dead-lettered every complaint as validate:unexpected_AttributeError, the run refused
+        (lambda: Validate({"max_text_chars": 40}), "Validate(): rules must be a ValidationRules or None"),
+        (lambda: Dedupe(horizon_seconds="1d"), "Dedupe(): horizon_seconds must be seconds or None, not '1d'"),
+        (lambda: Enrich(contact_token_key=1234), "Enrich(): contact_token_key must be bytes, str or None, not 1234"),
+    ],
+)
+def test_a_stage_given_an_argument_of_the_wrong_kind_fails_when_it_is_constructed(stage, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        stage()
+
+
 def test_a_stage_refuses_records_that_did_not_come_from_a_reader(tweets):
     pipeline = beam.Pipeline(runner=FnApiRunner())
     records = pipeline | beam.Create([{"text": "raw"}])
