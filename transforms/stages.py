@@ -328,7 +328,8 @@ class Dedupe(beam.PTransform):
     ``(source, duplicates, retweet | same_complaint_id)``.
 
     Live complaints (a stream) are deduplicated by state per complaint_id in the global window, whatever their
-    windowing, so a copy that arrives in another window is still caught.
+    windowing, so a copy that arrives in another window is still caught; the complaints kept and the duplicates'
+    tallies are then put back into the windows (and trigger) the complaints came in.
 
     Args:
       horizon_seconds: for live complaints, how long (in event time) a complaint_id is remembered after its first
@@ -345,15 +346,30 @@ class Dedupe(beam.PTransform):
         self.horizon_seconds = horizon_seconds
 
     def expand(self, pvalueish) -> Stage:
+        from apache_beam.transforms.window import GlobalWindows
+
         from transforms.dedupe import DedupeShards, DedupeWithinHorizon
 
         stage, live = stage_input(pvalueish, "Dedupe()", ValidBatch)
         if live:
             deduped = stage.complaints | "Dedupe" >> DedupeWithinHorizon(self.horizon_seconds)
-            unique = deduped["complaints"] | "Unique" >> beam.Map(lambda complaint: complaint).with_output_types(
-                UniqueRecord
-            )
-            return _add(stage, "Dedupe", unique, tallies=[deduped["tallies"]])
+            unique, tallies = deduped["complaints"], deduped["tallies"]
+            windowing = stage.complaints.windowing
+            if not isinstance(windowing.windowfn, GlobalWindows):  # back into the caller's windows
+                unique, tallies = (
+                    pcoll
+                    | f"{name}InTheirWindows"
+                    >> beam.WindowInto(
+                        windowing.windowfn,
+                        trigger=windowing.triggerfn,
+                        accumulation_mode=windowing.accumulation_mode,
+                        timestamp_combiner=windowing.timestamp_combiner,
+                        allowed_lateness=windowing.allowed_lateness,
+                    )
+                    for name, pcoll in (("Complaints", unique), ("Tallies", tallies))
+                )
+            unique = unique | "Unique" >> beam.Map(lambda complaint: complaint).with_output_types(UniqueRecord)
+            return _add(stage, "Dedupe", unique, tallies=[tallies])
         deduped = stage.complaints | "Dedupe" >> DedupeShards(UniqueBatch)
         return _add(stage, "Dedupe", deduped["complaints"], tallies=[deduped["tallies"]])
 

@@ -414,6 +414,50 @@ def test_a_stage_given_an_argument_of_the_wrong_kind_fails_when_it_is_constructe
         stage()
 
 
+def test_a_stream_windowed_before_the_stages_keeps_its_windows_and_a_copy_in_another_window_is_counted():
+    """Live tweets put into one-minute windows before ``ParseMessages``, as a Beam user windows a source: the
+    complaints ``Dedupe`` keeps, and its tally of the redelivered copy (in the next minute), are in the windows
+    the complaints came in. Before, Dedupe's tallies came out in the global window and were flattened with the
+    windowed ones: the pipeline was built, then failed at run time decoding ``Dedupe/DedupeTallies``."""
+    from apache_beam.transforms.window import FixedWindows, GlobalWindow, TimestampedValue
+
+    from transforms.sources.messages import ParseMessages, message_record
+
+    def tweet(number: int, tweet_id: str, at: str):
+        payload = json.dumps({"data": {"id": tweet_id, "text": "no signal at home", "created_at": at}}).encode()
+        published = dt.datetime.fromisoformat(at)
+        return message_record("twitter", payload, f"tweets/0/{number}", number, published, None, "run", "live")
+
+    messages = [tweet(0, "1", "2026-11-26T07:00:10+00:00"), tweet(1, "2", "2026-11-26T07:01:10+00:00")]
+    messages.append(tweet(2, "1", "2026-11-26T07:01:30+00:00"))  # tweet 1 again, a minute later
+
+    class InWindow(beam.DoFn):
+        def process(self, element, window=beam.DoFn.WindowParam):
+            if isinstance(window, GlobalWindow):
+                yield "global", element
+            else:
+                yield window.start.to_utc_datetime().strftime("%H:%M"), element
+
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        unique = (
+            p
+            | beam.Create(messages)
+            | beam.Map(lambda raw: TimestampedValue(raw, dt.datetime.fromisoformat(raw["ingested_at"]).timestamp()))
+            | beam.WindowInto(FixedWindows(60))
+            | ParseMessages()
+            | Clean()
+            | Validate()
+            | Dedupe()
+        )
+        kept = (
+            unique.complaints | "Kept" >> beam.Map(lambda c: c["source_record_id"]) | "KeptIn" >> beam.ParDo(InWindow())
+        )
+        assert_that(kept, equal_to([("07:00", "1"), ("07:01", "2")]), label="KeptInTheirWindows")
+        duplicates = unique.tallies | beam.Filter(lambda tally: tally[0][1] == "duplicates") | beam.ParDo(InWindow())
+        expected = [("07:01", (("twitter", "duplicates", "same_complaint_id"), 1))]
+        assert_that(duplicates, equal_to(expected), label="DuplicateCountedInItsWindow")
+
+
 def test_a_stage_refuses_records_that_did_not_come_from_a_reader(tweets):
     pipeline = beam.Pipeline(runner=FnApiRunner())
     records = pipeline | beam.Create([{"text": "raw"}])
