@@ -53,7 +53,7 @@ from transforms.run_checks import (
     reject_guard,
     summarise_counts,
 )
-from transforms.stages import EnrichedBatch, refuse_other_stages
+from transforms.stages import EnrichedBatch, check_argument, refuse_other_stages
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
 
 #: the manifest statuses of a run that ended without committing
@@ -83,6 +83,13 @@ def default_table_schemas() -> dict:
     return {table.name: _writer_schema_of(iceberg_schema(table)) for table in sinks.ICEBERG_TABLES}
 
 
+def _check_date(transform: str, name: str, value) -> None:
+    """A partition date argument: a ``datetime.date`` (not a datetime, whose day depends on its zone) or None."""
+    if isinstance(value, dt.datetime):
+        raise TypeError(f"{transform}: {name} must be a datetime.date or None, not the datetime {value!r}")
+    check_argument(transform, name, value, (dt.date, type(None)), "a datetime.date or None")
+
+
 class WriteToLake(beam.PTransform):
     """Writes raw record batches to the JSON lake, staged until ``WriteToWarehouse`` commits the run.
 
@@ -105,6 +112,8 @@ class WriteToLake(beam.PTransform):
         self, output_dir: str, *, run_id: str, batch_id: str | None = None, ingest_date: dt.date | None = None
     ):
         super().__init__()
+        check_argument("WriteToLake()", "run_id", run_id, (str,), "the run's id, a str")
+        _check_date("WriteToLake()", "ingest_date", ingest_date)
         self.output_dir, self.run_id = output_dir.rstrip("/"), run_id
         self.batch_id = batch_id or run_id
         self.ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
@@ -350,6 +359,9 @@ class WriteToWarehouse(beam.PTransform):
         fail_pipeline: bool = True,
     ):
         super().__init__()
+        # refused here, not by the commit step once every file is written (it would fail with no manifest)
+        check_argument("WriteToWarehouse()", "quality", quality, (QualityLimits, type(None)), "a QualityLimits or None")
+        _check_date("WriteToWarehouse()", "batch_date", batch_date)
         if lake is not None and not run_id:
             raise ValueError(
                 "WriteToWarehouse(lake=...) needs the run_id given to WriteToLake: the run's commit "

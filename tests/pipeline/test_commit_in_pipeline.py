@@ -6,6 +6,7 @@ counts do not balance commits nothing. Runs on Beam's FnApiRunner, named explici
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import apache_beam as beam
@@ -282,6 +283,31 @@ def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_doc
     assert isinstance(load_settings("dev").quality, QualityLimits)
     with pytest.raises(ValueError, match="run_id given to WriteToLake"):
         WriteToWarehouse("out/warehouse", lake=object())
+
+
+@pytest.mark.parametrize(
+    "writer, message",
+    [
+        # before: the pipeline ran, wrote every file, then its commit step failed ("'dict' object has no
+        # attribute 'reject_ratio_confidence'") with no manifest to say why, staging left behind
+        (
+            lambda: WriteToWarehouse("out/warehouse", quality={"max_reject_ratio": 0.5}),
+            "WriteToWarehouse(): quality must be a QualityLimits or None, not {'max_reject_ratio': 0.5}",
+        ),
+        (
+            lambda: WriteToWarehouse("out/warehouse", batch_date="2026-11-20"),
+            "WriteToWarehouse(): batch_date must be a datetime.date or None, not '2026-11-20'",
+        ),
+        (
+            lambda: WriteToLake("out", run_id="r", ingest_date=dt.datetime(2026, 11, 20, 23, tzinfo=dt.UTC)),
+            "WriteToLake(): ingest_date must be a datetime.date or None, not the datetime",
+        ),
+        (lambda: WriteToLake("out", run_id=None), "WriteToLake(): run_id must be the run's id, a str, not None"),
+    ],
+)
+def test_a_writer_given_an_argument_of_the_wrong_kind_fails_when_it_is_constructed(writer, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        writer()
 
 
 def test_the_warehouse_writer_refuses_an_unbounded_stage_at_construction(tmp_path):
