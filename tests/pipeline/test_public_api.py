@@ -475,6 +475,22 @@ def test_a_pattern_that_matches_nothing_fails_at_construction(tmp_path):
         _ = beam.Pipeline(runner=FnApiRunner()) | ReadFromChannelFiles(str(tmp_path))
 
 
+def test_a_reader_given_a_directory_reads_the_files_in_it(tweets, tmp_path):
+    """``ReadFromTwitter("in/twitter")``: the files directly in the directory, not its sub-folders, which a glob
+    matching them leaves out too. Before, the directory itself was listed as the one input file, and the run
+    failed on the workers with ``IsADirectoryError``."""
+    (tmp_path / "older").mkdir()
+    (tmp_path / "older" / "tweets.jsonl").write_text("not read\n")
+    for pattern in (str(tmp_path), str(tmp_path / "*")):
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            read = p | ReadFromTwitter(pattern)
+            reads = read.tallies | beam.Filter(lambda tally: tally[0][1] == "read") | beam.Map(lambda t: t[1])
+            assert_that(reads | beam.CombineGlobally(sum), equal_to([1]))
+    (tmp_path / "older" / "empty").mkdir()  # an empty directory matches no file
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        _ = beam.Pipeline(runner=FnApiRunner()) | ReadFromTwitter(str(tmp_path / "older" / "empty"))
+
+
 def test_the_librarys_default_rules_are_the_profiles_defaults():
     from beam_pipelines.config import ValidationSettings
     from beam_pipelines.parameters import validation_rules

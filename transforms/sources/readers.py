@@ -197,7 +197,7 @@ class ReadFromTwitter(_ReadPattern):
     A retweet is marked here and counted as a duplicate by ``Dedupe``.
 
     Args:
-      file_pattern: a path or glob (``in/twitter/*.jsonl``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/twitter/*.jsonl``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -216,7 +216,7 @@ class ReadFromWebforms(_ReadPattern):
     dead letter with its reason.
 
     Args:
-      file_pattern: a path or glob (``in/webforms/*.jsonl``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/webforms/*.jsonl``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -236,7 +236,7 @@ class ReadFromSms(_ReadPattern):
     The parts of a long message are joined by ``Clean``, across files.
 
     Args:
-      file_pattern: a path or glob (``in/sms/*.txt``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/sms/*.txt``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -255,7 +255,7 @@ class ReadFromPhoneLogs(_ReadPattern):
     dead letter with its reason.
 
     Args:
-      file_pattern: a path or glob (``in/phone_logs/*.csv``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/phone_logs/*.csv``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -270,7 +270,7 @@ class ReadCustomers(beam.PTransform):
     """Reads the customer master (CSV: ``account_number,msisdn,email,twitter_handle,...``) for ``Enrich``.
 
     Args:
-      file_pattern: a path or glob of the master's CSV files, local or ``gs://``.
+      file_pattern: a path, a directory or a glob of the master's CSV files, local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``chunk_size``, with the same defaults; they stamp the dead letters of rows that cannot be parsed.
 
