@@ -192,6 +192,36 @@ def whole_shards(complaints: beam.PCollection, min_shards: int) -> beam.PCollect
     )
 
 
+# -- the run the records carry --------------------------------------------------------------------------------
+# A reader stamps every record and dead letter with its run id (given, or a new one). Its tallies PCollection is
+# marked with that RunContext, so that the transforms after it can find, when the pipeline is built, which runs
+# the records they take were read as (tallies flow from every reader to every writer through the stages).
+_RUN = "_complaints_run_context"
+
+
+def mark_run(tallies: beam.PCollection, context) -> beam.PCollection:
+    """Record, when the pipeline is built, that a reader's records carry ``context`` (a ``RunContext``)."""
+    setattr(tallies, _RUN, context)
+    return tallies
+
+
+def runs_read(tallies: beam.PCollection) -> dict:
+    """run id -> ``RunContext`` of every reader whose tallies flow into ``tallies``."""
+    found, seen, todo = {}, set(), [tallies]
+    while todo:
+        pcoll = todo.pop()
+        if id(pcoll) in seen:
+            continue
+        seen.add(id(pcoll))
+        context = getattr(pcoll, _RUN, None)
+        if context is not None:
+            found[context.run_id] = context
+            continue
+        producer = getattr(pcoll, "producer", None)
+        todo.extend(p for p in getattr(producer, "main_inputs", {}).values() if isinstance(p, beam.PCollection))
+    return found
+
+
 def refuse_other_stages(pvalueish, transform: str, expected: type) -> None:
     """For a transform that also takes complaints batched by its caller (element type ``Any`` or a
     ``RecordBatch`` of the caller's): refuse, when the pipeline is built, complaints this library's chain typed
@@ -389,8 +419,9 @@ class Enrich(beam.PTransform):
       model: the model: a zero-argument callable that returns a ``models.base.ComplaintModel`` (such as the
         class ``models.rules.RulesModel``; called once per worker), or a model object. For a stream, a
         RunInference ``ModelHandler`` (``models.inference.ComplaintModelHandler``). Default: the rules model.
-      customers: the customer master: a file pattern of its CSV files (read here: its rejected rows join the
-        dead letters, its ``(customers, read)`` and ``(customers, loaded)`` tallies the tallies), or the
+      customers: the customer master: a file pattern of its CSV files (read here, as the run the complaints
+        were read as: its rejected rows join the dead letters, its ``(customers, read)`` and
+        ``(customers, loaded)`` tallies the tallies), or the
         ``customers`` PCollection of ``ReadFromChannelFiles``' result, or ``ReadCustomers``' result; for a
         stream, the path of its CSV file. Default None: no master, so no complaint is linked.
       contact_token_key: the key (bytes or str) of ``contact_token``. Default: the environment variable
@@ -423,7 +454,7 @@ class Enrich(beam.PTransform):
         stage, live = stage_input(pvalueish, "Enrich()", UniqueBatch)
         if live:
             return self._enrich_live(stage)
-        profiles, dead_letters, tallies = self._customer_profiles(stage.complaints.pipeline)
+        profiles, dead_letters, tallies = self._customer_profiles(stage)
         if profiles is None:
             index = stage.complaints.pipeline | "NoCustomers" >> beam.Create([])
         else:
@@ -463,15 +494,25 @@ class Enrich(beam.PTransform):
         )
         return _add(stage, "Enrich", rows, [failures])
 
-    def _customer_profiles(self, pipeline):
-        """(profiles PCollection or None, dead letters to add, tallies to add) of the ``customers`` argument."""
+    def _customer_profiles(self, stage: Stage):
+        """(profiles PCollection or None, dead letters to add, tallies to add) of the ``customers`` argument. A
+        master read here stamps its dead letters with the run the complaints were read as (when they were read
+        as one), so the run's dead letters all name it."""
         customers = self.customers
         if customers is None:
             return None, [], []
         if isinstance(customers, str):
             from transforms.sources.readers import ReadCustomers
 
-            customers = pipeline | "ReadCustomers" >> ReadCustomers(customers)
+            runs = list(runs_read(stage.tallies).values())
+            run = {}
+            if len(runs) == 1:
+                run = {
+                    "run_id": runs[0].run_id,
+                    "batch_id": runs[0].batch_id,
+                    "ingested_at": dt.datetime.fromisoformat(runs[0].ingested_at),
+                }
+            customers = stage.complaints.pipeline | "ReadCustomers" >> ReadCustomers(customers, **run)
         if isinstance(customers, beam.PCollection):
             return customers, [], []
         if all(

@@ -53,7 +53,7 @@ from transforms.run_checks import (
     reject_guard,
     summarise_counts,
 )
-from transforms.stages import EnrichedBatch, check_argument, refuse_other_stages
+from transforms.stages import EnrichedBatch, check_argument, refuse_other_stages, runs_read
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
 
 #: the manifest statuses of a run that ended without committing
@@ -317,8 +317,11 @@ class WriteToWarehouse(beam.PTransform):
         The commit step opens it on the worker that runs it; a shared catalog's password is found there
         (``CatalogConfig.password_env``, ``password_file``, libpq's own places). A URI holding a password is
         pickled with the pipeline as it is, with a warning.
-      run_id: the run (default: a new one); the same as ``WriteToLake``'s. One id names one run: a pipeline
-        reusing a committed run's id over other records fails its commit step (``RunIdReused``).
+      run_id: the run; the same as ``WriteToLake``'s. Default: the run id the readers stamped the records with
+        (a new one for complaints that did not come from this library's readers). A run id other than the
+        readers' is refused when the pipeline is built (``ValueError``), so every row and dead letter names
+        the run committed. One id names one run: a pipeline reusing a committed run's id over other records
+        fails its commit step (``RunIdReused``).
       output_dir: where staging, the lake and ``_runs`` are (default: the catalog directory's parent).
       batch_id: the batch the run belongs to (default: ``run_id``); names the staged files.
       batch_date: the ``ingest_date`` partition of the dead letters (default: today, UTC, at build time).
@@ -371,6 +374,7 @@ class WriteToWarehouse(beam.PTransform):
 
         self.catalog = catalog_of(catalog)
         warn_if_password_travels(self.catalog, "WriteToWarehouse")
+        self._run_id_given, self._batch_id_given = run_id, batch_id
         self.run_id = run_id or new_run_id()
         warehouse_dir = self.catalog.warehouse_dir
         self.output_dir = (output_dir or (warehouse_dir.rsplit("/", 1)[0] if "/" in warehouse_dir else ".")).rstrip(
@@ -385,6 +389,23 @@ class WriteToWarehouse(beam.PTransform):
         self.read_files = None if read_files is None else tuple(read_files)
         self.fail_pipeline = fail_pipeline
         self.properties = {"batch_id": self.batch_id, "batch_date": self.batch_date.isoformat(), **(properties or {})}
+
+    def _commit_the_run_read(self, run_ids: list[str]) -> None:
+        """Commit the run the records were read as (their rows and dead letters name it): without a ``run_id``,
+        take the readers' one; refuse, when the pipeline is built, a ``run_id`` other than theirs, or readers of
+        several runs (rows naming a run that no manifest or snapshot names)."""
+        if not run_ids or run_ids == [self.run_id]:
+            return
+        if self._run_id_given is None and len(run_ids) == 1:
+            self.run_id = run_ids[0]
+            if self._batch_id_given is None:
+                self.batch_id = self.run_id
+                self.properties["batch_id"] = self.batch_id
+            return
+        raise ValueError(
+            f"WriteToWarehouse would commit run {self.run_id}, but its records were read as run "
+            f"{', '.join(run_ids)}: give the readers and both writers one run_id (new_run_id())"
+        )
 
     def commit_step(self) -> RunCommit:
         """The logic of this writer's commit step (what a test or a recovery calls without a pipeline)."""
@@ -419,6 +440,7 @@ class WriteToWarehouse(beam.PTransform):
             )
         # complaints the chain has not enriched (Enrich() forgotten) would fail only when their files are written
         refuse_other_stages(stage, "WriteToWarehouse()", EnrichedBatch)
+        self._commit_the_run_read(sorted(runs_read(stage.tallies)))
         staging = sinks.staging_root(self.output_dir, self.run_id)
         written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
             staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name)

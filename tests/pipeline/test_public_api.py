@@ -341,6 +341,37 @@ def test_readers_flattened_before_clean_commit_the_batch_commands_rows_each_once
     )
 
 
+def test_a_run_composed_with_the_default_run_ids_commits_the_run_its_rows_and_dead_letters_name(day, tmp_path):
+    """No run id anywhere: ``WriteToWarehouse`` commits the run the reader stamped the records with, and
+    ``Enrich(customers=pattern)`` stamps the master's dead letters with it too. Before, the reader, the master
+    read inside Enrich and the writer each made a run id of their own: the manifest and the snapshots named a
+    run that no row or dead letter named."""
+    input_dir, out = day["input"], tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        (
+            p
+            | ReadFromTwitter(str(input_dir / "twitter" / "*.jsonl"))
+            | Clean()
+            | Validate(ValidationRules(batch_date=DATE))
+            | Dedupe()
+            | Enrich(customers=str(input_dir / "customers" / "*.csv"))
+            | WriteToWarehouse(str(out / "warehouse"), batch_date=DATE)
+        )
+    (manifest_path,) = (out / "_runs").glob("*.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["status"] == "succeeded" and manifest["counts"]["customers"]["rejected"] == 1
+    named = {r["run_id"] for name in ("complaints", "dead_letter") for r in warehouse_rows(out, name)}
+    assert named == {manifest["run_id"]}
+    assert manifest["run_id"] == manifest_path.stem
+
+
+def test_a_writer_given_another_run_id_than_its_readers_fails_at_construction(tweets):
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    enriched = pipeline | ReadFromTwitter(tweets, run_id="read-as") | Clean() | Validate() | Dedupe() | Enrich()
+    with pytest.raises(ValueError, match="would commit run other, but its records were read as run read-as"):
+        enriched | WriteToWarehouse("unused/warehouse", run_id="other")
+
+
 # -- a miswired chain fails when the pipeline is built ------------------------------------------------------
 @pytest.fixture()
 def tweets(tmp_path):

@@ -26,7 +26,7 @@ from transforms.sources import layout
 from transforms.sources.all_channels import ReadAllChannels
 from transforms.sources.files import ReadRawBatches
 from transforms.sources.phone_logs import DEFAULT_TIMEZONE
-from transforms.stages import ParsedBatch, Stage, mark_whole_shards
+from transforms.stages import ParsedBatch, Stage, mark_run, mark_whole_shards
 
 DEFAULT_CHUNK_SIZE = 10_000
 
@@ -104,7 +104,8 @@ class _ReadFiles(beam.PTransform):
         )
         complaints = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists(ParsedBatch)
         mark_whole_shards(complaints, shards)
-        return ChannelRead(complaints, read["dead_letters"], read["tallies"], read["raw_batches"], read["customers"])
+        tallies = mark_run(read["tallies"], context)
+        return ChannelRead(complaints, read["dead_letters"], tallies, read["raw_batches"], read["customers"])
 
 
 class ReadFromChannelFiles(_ReadFiles):
