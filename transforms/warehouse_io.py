@@ -53,7 +53,15 @@ from transforms.run_checks import (
     reject_guard,
     summarise_counts,
 )
-from transforms.stages import EnrichedBatch, check_argument, refuse_other_stages, runs_read
+from transforms.stages import (
+    BATCHED,
+    CHAIN,
+    LIVE,
+    EnrichedBatch,
+    check_argument,
+    refuse_other_stages,
+    runs_read,
+)
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
 
 #: the manifest statuses of a run that ended without committing
@@ -90,11 +98,27 @@ def _check_date(transform: str, name: str, value) -> None:
     check_argument(transform, name, value, (dt.date, type(None)), "a datetime.date or None")
 
 
+def lake_input(pvalueish) -> beam.PCollection:
+    """What ``WriteToLake`` writes: a reader's ``raw_batches`` (given as such, or as the reader's result), checked
+    when the pipeline is built: complaints of the chain (``read.complaints``, a Stage) are not raw records."""
+    raw_batches = getattr(pvalueish, "raw_batches", pvalueish)
+    given = getattr(raw_batches, "element_type", None)
+    chain_types = tuple(row[column] for row in CHAIN for column in (BATCHED, LIVE))
+    if not isinstance(raw_batches, beam.PCollection) or (isinstance(given, type) and issubclass(given, chain_types)):
+        what = getattr(given, "__name__", None) or type(pvalueish).__name__
+        raise TypeError(
+            f"WriteToLake() takes the raw records a reader read (read.raw_batches, or the reader's result), "
+            f"not {what}: the lake keeps records as read, before parsing"
+        )
+    return raw_batches
+
+
 class WriteToLake(beam.PTransform):
     """Writes raw record batches to the JSON lake, staged until ``WriteToWarehouse`` commits the run.
 
     Takes ``transforms.packing.RecordBatch`` elements of raw records keyed ``(source, input file, chunk)`` (what
-    the readers emit); reference data (the customer master) is not written. Each batch becomes one JSON-lines
+    the readers emit as ``raw_batches``; a reader's whole result is taken too, and a Stage's complaints refused
+    when the pipeline is built); reference data (the customer master) is not written. Each batch becomes one JSON-lines
     file ``lake/raw/source=<source>/ingest_date=<date>/<batch_id>-<input file>-<chunk>.jsonl`` in the run's
     staging directory, records verbatim. Nothing is visible before the commit.
 
@@ -119,6 +143,7 @@ class WriteToLake(beam.PTransform):
         self.ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
 
     def expand(self, raw_batches):
+        raw_batches = lake_input(raw_batches)
         return raw_batches | "WriteLakeFiles" >> sinks.WriteLake(
             sinks.staging_root(self.output_dir, self.run_id), self.batch_id, self.ingest_date
         )

@@ -310,6 +310,27 @@ def test_a_writer_given_an_argument_of_the_wrong_kind_fails_when_it_is_construct
         writer()
 
 
+def test_the_lake_writer_takes_a_readers_result_and_refuses_complaints_at_construction(tweets, tmp_path):
+    """``read | WriteToLake(...)`` writes the reader's raw records (before: Beam's AttributeError, ``'ChannelRead'
+    object has no attribute 'is_bounded'``); ``read.complaints | WriteToLake(...)`` is refused when built (before:
+    it was built, then failed on the workers, ``cannot unpack non-iterable int object``)."""
+    out = tmp_path / "out"
+    pattern = str(Path(tweets[0]).parent / "*.jsonl")
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        read = pipeline | ReadFromTwitter(pattern, run_id="whole-read", ingested_at=STARTED)
+        in_lake = read | WriteToLake(str(out), run_id="whole-read", ingest_date=DAY)
+        enriched = read | Clean() | Validate(ValidationRules(batch_date=DAY)) | Dedupe() | Enrich()
+        enriched | WriteToWarehouse(str(out / "warehouse"), run_id="whole-read", batch_date=DAY, lake=in_lake)
+    record = manifest(out, "whole-read")
+    assert record["status"] == "succeeded"
+    assert record["counts"]["twitter"]["in_lake"] == record["counts"]["twitter"]["read"] > 0
+
+    read = beam.Pipeline(runner=FnApiRunner()) | ReadFromTwitter(pattern)
+    for label, parsed in (("Complaints", read.complaints), ("Stage", read.stage)):
+        with pytest.raises(TypeError, match=r"WriteToLake\(\) takes the raw records a reader read"):
+            _ = parsed | label >> WriteToLake(str(out), run_id="parsed")
+
+
 def test_the_warehouse_writer_refuses_an_unbounded_stage_at_construction(tmp_path):
     """A stream's panes would each reach the commit step: the first would commit part of the run and write its
     manifest, and every later pane's files would be discarded as a run already committed. So an unbounded input
