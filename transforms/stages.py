@@ -177,6 +177,39 @@ def _reshard(batch: RecordBatch, shards: int):
         yield shard, pack(records)
 
 
+def _same_shards(output: beam.PCollection, given: beam.PCollection) -> beam.PCollection:
+    """A batch-by-batch stage's ``output`` holds whole shards when the complaints it was ``given`` did."""
+    shards = getattr(given, _WHOLE_SHARDS, None)
+    return output if shards is None else mark_whole_shards(output, shards)
+
+
+def _flattened_whole_shards(pcoll: beam.PCollection) -> bool:
+    """``pcoll`` is the Flatten of collections that each hold whole shards (several chains' complaints)."""
+    producer = getattr(pcoll, "producer", None)
+    if producer is None or not isinstance(producer.transform, beam.Flatten):
+        return False
+    inputs = list(producer.main_inputs.values())
+    return bool(inputs) and all(
+        getattr(p, _WHOLE_SHARDS, None) is not None or _flattened_whole_shards(p) for p in inputs
+    )
+
+
+def merge_flattened_shards(complaints: beam.PCollection) -> beam.PCollection:
+    """Several chains' complaints flattened (two batches with one shard key) as one batch per shard key, so that
+    a writer's file per shard holds them all; anything else as it is."""
+    from transforms.packing import GroupPackedLists, KeyedBytes, pack
+
+    if not _flattened_whole_shards(complaints):
+        return complaints
+    given = complaints.element_type
+    batch_class = given if isinstance(given, type) and issubclass(given, RecordBatch) else RecordBatch
+    return (
+        complaints
+        | "PackShards" >> beam.Map(lambda batch: (batch.key, pack(batch.records))).with_output_types(KeyedBytes)
+        | "MergeShards" >> GroupPackedLists(batch_class)
+    )
+
+
 def whole_shards(complaints: beam.PCollection, min_shards: int) -> beam.PCollection:
     """``complaints`` (``ParsedBatch``) as one batch per shard: as they are when a reader emitted them, else
     regrouped (every record sharded again by ``dedupe.shard_of``)."""
@@ -304,6 +337,7 @@ class Clean(beam.PTransform):
         cleaned, failures = apply_stage_to_batches(
             assembled["complaints"], "Clean", clean_complaint, CLEAN, batch_class=CleanBatch
         )
+        mark_whole_shards(cleaned, _shard_count(complaints, MIN_SHARDS)[0])
         return _add(stage, "Clean", cleaned, [failures], [assembled["tallies"]])
 
 
@@ -346,7 +380,7 @@ class Validate(beam.PTransform):
         valid, invalid = apply_stage_to_batches(
             stage.complaints, "Validate", validate_complaint, VALIDATE, rules, batch_class=ValidBatch
         )
-        return _add(stage, "Validate", valid, [invalid])
+        return _add(stage, "Validate", _same_shards(valid, stage.complaints), [invalid])
 
 
 class Dedupe(beam.PTransform):
@@ -401,7 +435,8 @@ class Dedupe(beam.PTransform):
             unique = unique | "Unique" >> beam.Map(lambda complaint: complaint).with_output_types(UniqueRecord)
             return _add(stage, "Dedupe", unique, tallies=[tallies])
         deduped = stage.complaints | "Dedupe" >> DedupeShards(UniqueBatch)
-        return _add(stage, "Dedupe", deduped["complaints"], tallies=[deduped["tallies"]])
+        unique = _same_shards(deduped["complaints"], stage.complaints)
+        return _add(stage, "Dedupe", unique, tallies=[deduped["tallies"]])
 
 
 class Enrich(beam.PTransform):
@@ -465,7 +500,8 @@ class Enrich(beam.PTransform):
         enriched = stage.complaints | "EnrichComplaints" >> EnrichShards(
             index, model_factory(self.model), token_key(self.contact_token_key), EnrichedBatch
         )
-        return _add(stage, "Enrich", enriched["complaints"], [enriched["dead_letters"], *dead_letters], tallies)
+        rows = _same_shards(enriched["complaints"], stage.complaints)
+        return _add(stage, "Enrich", rows, [enriched["dead_letters"], *dead_letters], tallies)
 
     def _enrich_live(self, stage: Stage) -> Stage:
         """One complaint at a time, through RunInference; the dead letters of its batches get their failure time

@@ -59,6 +59,7 @@ from transforms.stages import (
     LIVE,
     EnrichedBatch,
     check_argument,
+    merge_flattened_shards,
     refuse_other_stages,
     runs_read,
 )
@@ -467,7 +468,9 @@ class WriteToWarehouse(beam.PTransform):
         refuse_other_stages(stage, "WriteToWarehouse()", EnrichedBatch)
         self._commit_the_run_read(sorted(runs_read(stage.tallies)))
         staging = sinks.staging_root(self.output_dir, self.run_id)
-        written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
+        # several chains' Stages flattened (a model per channel, say): one batch per shard key, one file each
+        complaints = merge_flattened_shards(stage.complaints)
+        written = complaints | "WriteComplaints" >> sinks.WriteComplaints(
             staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name)
         )
         rejected = (

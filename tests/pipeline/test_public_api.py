@@ -341,6 +341,37 @@ def test_readers_flattened_before_clean_commit_the_batch_commands_rows_each_once
     )
 
 
+def test_two_chains_flattened_after_enrich_commit_both_channels_rows(day, tmp_path):
+    """A chain per channel (each could have its own model), their enriched Stages flattened into one
+    ``WriteToWarehouse``: the run commits the batch command's rows of both channels. Before, the two chains'
+    batches of one shard key wrote the same staged file, and the commit refused the run as unbalanced."""
+    input_dir, run, out = day["input"], day["run"], tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        customers = p | ReadCustomers(str(input_dir / "customers" / "*.csv"), **run)
+        chains = []
+        for name, reader, customers_of_chain in (
+            ("Tweets", ReadFromTwitter(str(input_dir / "twitter" / "*.jsonl"), **run), customers),
+            ("Sms", ReadFromSms(str(input_dir / "sms" / "*.txt"), **run), customers.profiles),  # counted once
+        ):
+            chains.append(
+                p
+                | name >> reader
+                | f"Clean{name}" >> Clean()
+                | f"Validate{name}" >> Validate(ValidationRules(batch_date=DATE))
+                | f"Dedupe{name}" >> Dedupe()
+                | f"Enrich{name}" >> Enrich(customers=customers_of_chain)
+            )
+        both = Stage(
+            *(tuple(getattr(c, name) for c in chains) | f"All{name}" >> beam.Flatten() for name in Stage._fields)
+        )
+        both | WriteToWarehouse(str(out / "warehouse"), run_id=run["run_id"], batch_id=run["batch_id"], batch_date=DATE)
+    manifest = json.loads((out / "_runs" / f"{run['run_id']}.json").read_text())
+    assert manifest["status"] == "succeeded", manifest.get("reason")
+    key = "complaint_id"
+    batch_rows = [r for r in warehouse_rows(day["output"], "complaints") if r["source"] in ("twitter", "sms")]
+    assert sorted(warehouse_rows(out, "complaints"), key=lambda r: r[key]) == sorted(batch_rows, key=lambda r: r[key])
+
+
 def test_a_run_composed_with_the_default_run_ids_commits_the_run_its_rows_and_dead_letters_name(day, tmp_path):
     """No run id anywhere: ``WriteToWarehouse`` commits the run the reader stamped the records with, and
     ``Enrich(customers=pattern)`` stamps the master's dead letters with it too. Before, the reader, the master
