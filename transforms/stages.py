@@ -145,11 +145,14 @@ def stage_input(pvalueish, transform: str, expected: type) -> tuple[Stage, bool]
 # The batched stages work a shard at a time, so each shard must be one batch holding every copy of its complaints
 # and every part of its SMS messages. A reader's complaints are (it groups them); anything else, such as the
 # Flatten of two readers' complaints (two batches per shard, sharded by two counts), ``Clean`` regroups first.
-_WHOLE_SHARDS = "_complaints_whole_shards"  # attribute of a reader's complaints PCollection: its shard count
+# The stages after it keep a shard a batch, so their complaints carry the mark on; a writer given several
+# chains' complaints flattened merges their batches per shard (``merge_flattened_shards``).
+_WHOLE_SHARDS = "_complaints_whole_shards"  # attribute of a complaints PCollection: its shard count
 
 
 def mark_whole_shards(complaints: beam.PCollection, shards: int) -> beam.PCollection:
-    """Record, when the pipeline is built, that ``complaints`` (a reader's) hold each of ``shards`` shards once."""
+    """Record, when the pipeline is built, that ``complaints`` (a reader's or a stage's) hold each of ``shards``
+    shards in one batch."""
     setattr(complaints, _WHOLE_SHARDS, shards)
     return complaints
 
