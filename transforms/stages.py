@@ -241,21 +241,45 @@ def mark_run(tallies: beam.PCollection, context) -> beam.PCollection:
     return tallies
 
 
+def _readers_tallies(tallies: beam.PCollection) -> dict[int, tuple[beam.PCollection, int]]:
+    """id -> (a reader's marked tallies that flow into ``tallies``, along how many paths)."""
+    paths: dict[int, dict] = {}
+
+    def reached(pcoll) -> dict:
+        if id(pcoll) not in paths:
+            if getattr(pcoll, _RUN, None) is not None:
+                found = {id(pcoll): (pcoll, 1)}
+            else:
+                found = {}
+                producer = getattr(pcoll, "producer", None)
+                for upstream in getattr(producer, "main_inputs", {}).values():
+                    if isinstance(upstream, beam.PCollection):
+                        for key, (marked, count) in reached(upstream).items():
+                            found[key] = (marked, found.get(key, (marked, 0))[1] + count)
+            paths[id(pcoll)] = found
+        return paths[id(pcoll)]
+
+    return reached(tallies)
+
+
 def runs_read(tallies: beam.PCollection) -> dict:
     """run id -> ``RunContext`` of every reader whose tallies flow into ``tallies``."""
-    found, seen, todo = {}, set(), [tallies]
-    while todo:
-        pcoll = todo.pop()
-        if id(pcoll) in seen:
-            continue
-        seen.add(id(pcoll))
-        context = getattr(pcoll, _RUN, None)
-        if context is not None:
-            found[context.run_id] = context
-            continue
-        producer = getattr(pcoll, "producer", None)
-        todo.extend(p for p in getattr(producer, "main_inputs", {}).values() if isinstance(p, beam.PCollection))
-    return found
+    contexts = (getattr(marked, _RUN) for marked, _ in _readers_tallies(tallies).values())
+    return {context.run_id: context for context in contexts}
+
+
+def refuse_tallies_counted_twice(tallies: beam.PCollection, transform: str) -> None:
+    """Refuse, when the pipeline is built, tallies into which a reader's tallies flow along several paths: its
+    records would be counted (and its dead letters written) more than once, e.g. one ``ReadCustomers`` result
+    given whole to the ``Enrich`` of two chains that are then flattened."""
+    twice = [(marked, count) for marked, count in _readers_tallies(tallies).values() if count > 1]
+    if twice:
+        readers = ", ".join(f"{marked.producer.full_label.split('/')[0]} ({count} times)" for marked, count in twice)
+        raise ValueError(
+            f"{transform} would count what a reader read more than once: {readers}. Its result reaches the "
+            "writer along several paths; given whole to the Enrich of each flattened chain? Give it to one, and "
+            "its .profiles to the others"
+        )
 
 
 def refuse_other_stages(pvalueish, transform: str, expected: type) -> None:

@@ -61,6 +61,7 @@ from transforms.stages import (
     check_argument,
     merge_flattened_shards,
     refuse_other_stages,
+    refuse_tallies_counted_twice,
     runs_read,
 )
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
@@ -466,6 +467,7 @@ class WriteToWarehouse(beam.PTransform):
             )
         # complaints the chain has not enriched (Enrich() forgotten) would fail only when their files are written
         refuse_other_stages(stage, "WriteToWarehouse()", EnrichedBatch)
+        refuse_tallies_counted_twice(stage.tallies, "WriteToWarehouse()")
         self._commit_the_run_read(sorted(runs_read(stage.tallies)))
         staging = sinks.staging_root(self.output_dir, self.run_id)
         # several chains' Stages flattened (a model per channel, say): one batch per shard key, one file each

@@ -372,6 +372,30 @@ def test_two_chains_flattened_after_enrich_commit_both_channels_rows(day, tmp_pa
     assert sorted(warehouse_rows(out, "complaints"), key=lambda r: r[key]) == sorted(batch_rows, key=lambda r: r[key])
 
 
+def test_a_readers_result_reaching_the_writer_twice_fails_at_construction(day):
+    """One ``ReadCustomers`` result given whole to the ``Enrich`` of two chains that are flattened: its rows would
+    be counted twice and its dead letters written twice. Before, the pipeline ran, counted 202 master rows read
+    of 101, and its commit failed on the dead letters' duplicate keys; now it is refused when it is built."""
+    input_dir, run = day["input"], day["run"]
+    p = beam.Pipeline(runner=FnApiRunner())
+    customers = p | ReadCustomers(str(input_dir / "customers" / "*.csv"), **run)
+    chains = [
+        p
+        | name >> reader
+        | f"Clean{name}" >> Clean()
+        | f"Validate{name}" >> Validate()
+        | f"Dedupe{name}" >> Dedupe()
+        | f"Enrich{name}" >> Enrich(customers=customers)
+        for name, reader in (
+            ("Tweets", ReadFromTwitter(str(input_dir / "twitter" / "*.jsonl"), **run)),
+            ("Sms", ReadFromSms(str(input_dir / "sms" / "*.txt"), **run)),
+        )
+    ]
+    both = Stage(*(tuple(getattr(c, name) for c in chains) | f"All{name}" >> beam.Flatten() for name in Stage._fields))
+    with pytest.raises(ValueError, match=re.escape("would count what a reader read more than once: ReadCustomers (2")):
+        both | WriteToWarehouse("unused/warehouse", run_id=run["run_id"])
+
+
 def test_a_run_composed_with_the_default_run_ids_commits_the_run_its_rows_and_dead_letters_name(day, tmp_path):
     """No run id anywhere: ``WriteToWarehouse`` commits the run the reader stamped the records with, and
     ``Enrich(customers=pattern)`` stamps the master's dead letters with it too. Before, the reader, the master
