@@ -321,7 +321,9 @@ class WriteToWarehouse(beam.PTransform):
     ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``. The input must
     be bounded (a batch; in any windows, the run is committed as a whole): an unbounded one is refused with
     ``ValueError`` when the pipeline is built, and so (``TypeError``) are complaints of the chain that have not
-    been through ``Enrich`` (``read | Clean() | Validate() | Dedupe() | WriteToWarehouse(...)``).
+    been through ``Enrich`` (``read | Clean() | Validate() | Dedupe() | WriteToWarehouse(...)``) and (``ValueError``)
+    a reader's result that reaches the writer along two paths (its records would be counted twice). Several
+    chains' enriched Stages flattened are merged per shard.
 
     Writes the data files of the ``complaints`` table (per shard and ``event_date``) and of the ``dead_letter``
     table (a few per ``ingest_date``) into the run's staging directory, then one commit step after all of them
