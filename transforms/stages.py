@@ -145,6 +145,164 @@ def stage_input(pvalueish, transform: str, expected: type) -> tuple[Stage, bool]
     )
 
 
+# -- whole shards ---------------------------------------------------------------------------------------------
+# The batched stages work a shard at a time, so each shard must be one batch holding every copy of its complaints
+# and every part of its SMS messages. A reader's complaints are (it groups them); anything else, such as the
+# Flatten of two readers' complaints (two batches per shard, sharded by two counts), ``Clean`` regroups first.
+# The stages after it keep a shard a batch, so their complaints carry the mark on; a writer given several
+# chains' complaints flattened merges their batches per shard (``merge_flattened_shards``).
+_WHOLE_SHARDS = "_complaints_whole_shards"  # attribute of a complaints PCollection: its shard count
+
+
+def mark_whole_shards(complaints: beam.PCollection, shards: int) -> beam.PCollection:
+    """Record, when the pipeline is built, that ``complaints`` (a reader's or a stage's) hold each of ``shards``
+    shards in one batch."""
+    setattr(complaints, _WHOLE_SHARDS, shards)
+    return complaints
+
+
+def _shard_count(pcoll: beam.PCollection, default: int) -> tuple[int, bool]:
+    """(how many shards ``pcoll``'s complaints were sharded into, whether each shard is one batch): the reader's
+    mark, or, for a collection made from readers' (a Flatten), the largest of their counts."""
+    marked = getattr(pcoll, _WHOLE_SHARDS, None)
+    if marked is not None:
+        return marked, True
+    producer = getattr(pcoll, "producer", None)
+    upstream = [_shard_count(p, 0)[0] for p in getattr(producer, "main_inputs", {}).values()]
+    return max([*upstream, default]), False
+
+
+def _reshard(batch: RecordBatch, shards: int):
+    """A batch -> (shard, pickled list of its records in that shard) for each shard it has records in."""
+    from transforms.dedupe import shard_of
+    from transforms.packing import pack
+
+    by_shard: dict[int, list] = {}
+    for record in batch.records:
+        by_shard.setdefault(shard_of(record, shards), []).append(record)
+    for shard, records in by_shard.items():
+        yield shard, pack(records)
+
+
+def _same_shards(output: beam.PCollection, given: beam.PCollection) -> beam.PCollection:
+    """A batch-by-batch stage's ``output`` holds whole shards when the complaints it was ``given`` did."""
+    shards = getattr(given, _WHOLE_SHARDS, None)
+    return output if shards is None else mark_whole_shards(output, shards)
+
+
+def _flattened_whole_shards(pcoll: beam.PCollection) -> bool:
+    """``pcoll`` is the Flatten of collections that each hold whole shards (several chains' complaints)."""
+    producer = getattr(pcoll, "producer", None)
+    if producer is None or not isinstance(producer.transform, beam.Flatten):
+        return False
+    inputs = list(producer.main_inputs.values())
+    return bool(inputs) and all(
+        getattr(p, _WHOLE_SHARDS, None) is not None or _flattened_whole_shards(p) for p in inputs
+    )
+
+
+def merge_flattened_shards(complaints: beam.PCollection) -> beam.PCollection:
+    """Several chains' complaints flattened (two batches with one shard key) as one batch per shard key, so that
+    a writer's file per shard holds them all; anything else as it is."""
+    from transforms.packing import GroupPackedLists, KeyedBytes, pack
+
+    if not _flattened_whole_shards(complaints):
+        return complaints
+    given = complaints.element_type
+    batch_class = given if isinstance(given, type) and issubclass(given, RecordBatch) else RecordBatch
+    return (
+        complaints
+        | "PackShards" >> beam.Map(lambda batch: (batch.key, pack(batch.records))).with_output_types(KeyedBytes)
+        | "MergeShards" >> GroupPackedLists(batch_class)
+    )
+
+
+def whole_shards(complaints: beam.PCollection, min_shards: int) -> beam.PCollection:
+    """``complaints`` (``ParsedBatch``) as one batch per shard: as they are when a reader emitted them, else
+    regrouped (every record sharded again by ``dedupe.shard_of``)."""
+    from transforms.packing import GroupPackedLists, KeyedBytes
+
+    shards, whole = _shard_count(complaints, min_shards)
+    if whole:
+        return complaints
+    return (
+        complaints
+        | "Reshard" >> beam.FlatMap(_reshard, shards).with_output_types(KeyedBytes)
+        | "RegroupShards" >> GroupPackedLists(ParsedBatch)
+    )
+
+
+# -- the run the records carry --------------------------------------------------------------------------------
+# A reader stamps every record and dead letter with its run id (given, or a new one). Its tallies PCollection is
+# marked with that RunContext, so that the transforms after it can find, when the pipeline is built, which runs
+# the records they take were read as (tallies flow from every reader to every writer through the stages).
+_RUN = "_complaints_run_context"
+
+
+def mark_run(tallies: beam.PCollection, context) -> beam.PCollection:
+    """Record, when the pipeline is built, that a reader's records carry ``context`` (a ``RunContext``)."""
+    setattr(tallies, _RUN, context)
+    return tallies
+
+
+def _readers_tallies(tallies: beam.PCollection) -> dict[int, tuple[beam.PCollection, int]]:
+    """id -> (a reader's marked tallies that flow into ``tallies``, along how many paths)."""
+    paths: dict[int, dict] = {}
+
+    def reached(pcoll) -> dict:
+        if id(pcoll) not in paths:
+            if getattr(pcoll, _RUN, None) is not None:
+                found = {id(pcoll): (pcoll, 1)}
+            else:
+                found = {}
+                producer = getattr(pcoll, "producer", None)
+                for upstream in getattr(producer, "main_inputs", {}).values():
+                    if isinstance(upstream, beam.PCollection):
+                        for key, (marked, count) in reached(upstream).items():
+                            found[key] = (marked, found.get(key, (marked, 0))[1] + count)
+            paths[id(pcoll)] = found
+        return paths[id(pcoll)]
+
+    return reached(tallies)
+
+
+def runs_read(tallies: beam.PCollection) -> dict:
+    """run id -> ``RunContext`` of every reader whose tallies flow into ``tallies``."""
+    contexts = (getattr(marked, _RUN) for marked, _ in _readers_tallies(tallies).values())
+    return {context.run_id: context for context in contexts}
+
+
+def refuse_tallies_counted_twice(tallies: beam.PCollection, transform: str) -> None:
+    """Refuse, when the pipeline is built, tallies into which a reader's tallies flow along several paths: its
+    records would be counted (and its dead letters written) more than once, e.g. one ``ReadCustomers`` result
+    given whole to the ``Enrich`` of two chains that are then flattened."""
+    twice = [(marked, count) for marked, count in _readers_tallies(tallies).values() if count > 1]
+    if twice:
+        readers = ", ".join(f"{marked.producer.full_label.split('/')[0]} ({count} times)" for marked, count in twice)
+        raise ValueError(
+            f"{transform} would count what a reader read more than once: {readers}. Its result reaches the "
+            "writer along several paths; given whole to the Enrich of each flattened chain? Give it to one, and "
+            "its .profiles to the others"
+        )
+
+
+def refuse_other_stages(pvalueish, transform: str, expected: type) -> None:
+    """For a transform that also takes complaints batched by its caller (element type ``Any`` or a
+    ``RecordBatch`` of the caller's): refuse, when the pipeline is built, complaints this library's chain typed
+    as another stage's than ``expected``'s batches (``stage_input``'s message says which stages are missing), and
+    live complaints (one record per element)."""
+    given = getattr(getattr(pvalueish, "complaints", None), "element_type", None)
+    chain_types = tuple(row[column] for row in CHAIN for column in (BATCHED, LIVE))
+    if isinstance(given, type) and issubclass(given, chain_types):
+        _, live = stage_input(pvalueish, transform, expected)
+        if live:
+            raise TypeError(
+                f"{transform} takes complaints batched as {CHAIN[[row[BATCHED] for row in CHAIN].index(expected)][0]} "
+                f"emits them in a batch pipeline ({expected.__name__}), not a stream's one record at a time "
+                f"({given.__name__})"
+            )
+
+
 def _add(stage: Stage, label: str, complaints, dead_letters=(), tallies=()) -> Stage:
     """The next Stage: ``complaints``, and the upstream dead letters and tallies with this stage's own."""
     if dead_letters:
@@ -158,6 +316,13 @@ def _add(stage: Stage, label: str, complaints, dead_letters=(), tallies=()) -> S
     return Stage(complaints, dead_letters, tallies)
 
 
+def check_argument(transform: str, name: str, value, kinds: tuple, what: str) -> None:
+    """Refuse, when the transform is constructed, an argument that is not one of ``kinds`` (``what`` says what
+    is wanted), instead of a failure on the workers (or every record dead-lettered) once the pipeline runs."""
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise TypeError(f"{transform}: {name} must be {what}, not {value!r}")
+
+
 # -- the stages ---------------------------------------------------------------------------------------------
 class Clean(beam.PTransform):
     """Joins the parts of every long SMS into its message, then cleans each complaint.
@@ -166,7 +331,9 @@ class Clean(beam.PTransform):
     identifiers (E.164 phone numbers, lower-case e-mail addresses and handles, upper-case account numbers);
     ``transforms.cleaning.clean_complaint`` is the record logic. SMS assembly happens here, not in the readers,
     because the parts of one message can be in different files: a reader's shards hold every part of a message
-    together, and this stage joins them (``transforms.sources.sms.assemble_parts``). A set of parts still
+    together, and this stage joins them (``transforms.sources.sms.assemble_parts``). Complaints that are not one
+    reader's as it emitted them (several readers' Stages flattened, field by field, with ``beam.Flatten``) are
+    first regrouped into whole shards, so that copies and SMS parts read by different readers meet. A set of parts still
     incomplete after ``sms_timeout`` becomes a complaint flagged ``partial_sms``.
 
     Args:
@@ -181,6 +348,7 @@ class Clean(beam.PTransform):
 
     def __init__(self, sms_timeout: dt.timedelta = dt.timedelta(hours=24)):
         super().__init__()
+        check_argument("Clean()", "sms_timeout", sms_timeout, (dt.timedelta,), "a datetime.timedelta")
         self.sms_timeout = sms_timeout
 
     def expand(self, pvalueish) -> Stage:
@@ -193,10 +361,14 @@ class Clean(beam.PTransform):
         if live:  # the live channels (Twitter/X, web forms) have no SMS parts to join
             cleaned, failures = apply_stage(stage.complaints, "Clean", clean_complaint, CLEAN, output_type=CleanRecord)
             return _add(stage, "Clean", cleaned, [failures])
-        assembled = stage.complaints | "AssembleSms" >> AssembleSmsInBatches(self.sms_timeout)
+        from transforms.sources.layout import MIN_SHARDS
+
+        complaints = whole_shards(stage.complaints, MIN_SHARDS)
+        assembled = complaints | "AssembleSms" >> AssembleSmsInBatches(self.sms_timeout)
         cleaned, failures = apply_stage_to_batches(
             assembled["complaints"], "Clean", clean_complaint, CLEAN, batch_class=CleanBatch
         )
+        mark_whole_shards(cleaned, _shard_count(complaints, MIN_SHARDS)[0])
         return _add(stage, "Clean", cleaned, [failures], [assembled["tallies"]])
 
 
@@ -219,6 +391,9 @@ class Validate(beam.PTransform):
 
     def __init__(self, rules: ValidationRules | None = None):
         super().__init__()
+        from transforms.validation import ValidationRules
+
+        check_argument("Validate()", "rules", rules, (ValidationRules, type(None)), "a ValidationRules or None")
         self.rules = rules
 
     def expand(self, pvalueish) -> Stage:
@@ -236,7 +411,7 @@ class Validate(beam.PTransform):
         valid, invalid = apply_stage_to_batches(
             stage.complaints, "Validate", validate_complaint, VALIDATE, rules, batch_class=ValidBatch
         )
-        return _add(stage, "Validate", valid, [invalid])
+        return _add(stage, "Validate", _same_shards(valid, stage.complaints), [invalid])
 
 
 class Dedupe(beam.PTransform):
@@ -248,7 +423,8 @@ class Dedupe(beam.PTransform):
     ``(source, duplicates, retweet | same_complaint_id)``.
 
     Live complaints (a stream) are deduplicated by state per complaint_id in the global window, whatever their
-    windowing, so a copy that arrives in another window is still caught.
+    windowing, so a copy that arrives in another window is still caught; the complaints kept and the duplicates'
+    tallies are then put back into the windows (and trigger) the complaints came in.
 
     Args:
       horizon_seconds: for live complaints, how long (in event time) a complaint_id is remembered after its first
@@ -261,20 +437,37 @@ class Dedupe(beam.PTransform):
 
     def __init__(self, horizon_seconds: int | None = None):
         super().__init__()
+        check_argument("Dedupe()", "horizon_seconds", horizon_seconds, (int, float, type(None)), "seconds or None")
         self.horizon_seconds = horizon_seconds
 
     def expand(self, pvalueish) -> Stage:
+        from apache_beam.transforms.window import GlobalWindows
+
         from transforms.dedupe import DedupeShards, DedupeWithinHorizon
 
         stage, live = stage_input(pvalueish, "Dedupe()", ValidBatch)
         if live:
             deduped = stage.complaints | "Dedupe" >> DedupeWithinHorizon(self.horizon_seconds)
-            unique = deduped["complaints"] | "Unique" >> beam.Map(lambda complaint: complaint).with_output_types(
-                UniqueRecord
-            )
-            return _add(stage, "Dedupe", unique, tallies=[deduped["tallies"]])
+            unique, tallies = deduped["complaints"], deduped["tallies"]
+            windowing = stage.complaints.windowing
+            if not isinstance(windowing.windowfn, GlobalWindows):  # back into the caller's windows
+                unique, tallies = (
+                    pcoll
+                    | f"{name}InTheirWindows"
+                    >> beam.WindowInto(
+                        windowing.windowfn,
+                        trigger=windowing.triggerfn,
+                        accumulation_mode=windowing.accumulation_mode,
+                        timestamp_combiner=windowing.timestamp_combiner,
+                        allowed_lateness=windowing.allowed_lateness,
+                    )
+                    for name, pcoll in (("Complaints", unique), ("Tallies", tallies))
+                )
+            unique = unique | "Unique" >> beam.Map(lambda complaint: complaint).with_output_types(UniqueRecord)
+            return _add(stage, "Dedupe", unique, tallies=[tallies])
         deduped = stage.complaints | "Dedupe" >> DedupeShards(UniqueBatch)
-        return _add(stage, "Dedupe", deduped["complaints"], tallies=[deduped["tallies"]])
+        unique = _same_shards(deduped["complaints"], stage.complaints)
+        return _add(stage, "Dedupe", unique, tallies=[deduped["tallies"]])
 
 
 class Enrich(beam.PTransform):
@@ -292,8 +485,9 @@ class Enrich(beam.PTransform):
       model: the model: a zero-argument callable that returns a ``models.base.ComplaintModel`` (such as the
         class ``models.rules.RulesModel``; called once per worker), or a model object. For a stream, a
         RunInference ``ModelHandler`` (``models.inference.ComplaintModelHandler``). Default: the rules model.
-      customers: the customer master: a file pattern of its CSV files (read here: its rejected rows join the
-        dead letters, its ``(customers, read)`` and ``(customers, loaded)`` tallies the tallies), or the
+      customers: the customer master: a file pattern of its CSV files (read here, as the run the complaints
+        were read as: its rejected rows join the dead letters, its ``(customers, read)`` and
+        ``(customers, loaded)`` tallies the tallies), or the
         ``customers`` PCollection of ``ReadFromChannelFiles``' result, or ``ReadCustomers``' result; for a
         stream, the path of its CSV file. Default None: no master, so no complaint is linked.
       contact_token_key: where each worker finds the key of ``contact_token``, as it sets up: a
@@ -328,7 +522,7 @@ class Enrich(beam.PTransform):
         stage, live = stage_input(pvalueish, "Enrich()", UniqueBatch)
         if live:
             return self._enrich_live(stage)
-        profiles, dead_letters, tallies = self._customer_profiles(stage.complaints.pipeline)
+        profiles, dead_letters, tallies = self._customer_profiles(stage)
         if profiles is None:
             index = stage.complaints.pipeline | "NoCustomers" >> beam.Create([])
         else:
@@ -339,7 +533,8 @@ class Enrich(beam.PTransform):
         enriched = stage.complaints | "EnrichComplaints" >> EnrichShards(
             index, model_factory(self.model), self.contact_token_key, EnrichedBatch
         )
-        return _add(stage, "Enrich", enriched["complaints"], [enriched["dead_letters"], *dead_letters], tallies)
+        rows = _same_shards(enriched["complaints"], stage.complaints)
+        return _add(stage, "Enrich", rows, [enriched["dead_letters"], *dead_letters], tallies)
 
     def _enrich_live(self, stage: Stage) -> Stage:
         """One complaint at a time, through RunInference; the dead letters of its batches get their failure time
@@ -368,15 +563,25 @@ class Enrich(beam.PTransform):
         )
         return _add(stage, "Enrich", rows, [failures])
 
-    def _customer_profiles(self, pipeline):
-        """(profiles PCollection or None, dead letters to add, tallies to add) of the ``customers`` argument."""
+    def _customer_profiles(self, stage: Stage):
+        """(profiles PCollection or None, dead letters to add, tallies to add) of the ``customers`` argument. A
+        master read here stamps its dead letters with the run the complaints were read as (when they were read
+        as one), so the run's dead letters all name it."""
         customers = self.customers
         if customers is None:
             return None, [], []
         if isinstance(customers, str):
             from transforms.sources.readers import ReadCustomers
 
-            customers = pipeline | "ReadCustomers" >> ReadCustomers(customers)
+            runs = list(runs_read(stage.tallies).values())
+            run = {}
+            if len(runs) == 1:
+                run = {
+                    "run_id": runs[0].run_id,
+                    "batch_id": runs[0].batch_id,
+                    "ingested_at": dt.datetime.fromisoformat(runs[0].ingested_at),
+                }
+            customers = stage.complaints.pipeline | "ReadCustomers" >> ReadCustomers(customers, **run)
         if isinstance(customers, beam.PCollection):
             return customers, [], []
         if all(
@@ -402,8 +607,8 @@ def token_key(key: ContactTokenKey | bytes | str | None) -> ContactTokenKey | by
         return key
     if not isinstance(key, (bytes, str)):
         raise TypeError(
-            "Enrich(contact_token_key=...) takes a ContactTokenKey (where the workers find the key), or the key "
-            f"as bytes or str, not {type(key).__name__}"
+            "Enrich(): contact_token_key must be a ContactTokenKey (where the workers find the key), the key as "
+            f"bytes or str, or None, not {key!r}"
         )
     _log.warning(
         "Enrich: the contact-token key is given by value, so it is pickled into the pipeline and travels with the "

@@ -40,6 +40,29 @@ class ValidationRules:
     max_text_chars: int = 20_000
     max_call_duration: dt.timedelta = dt.timedelta(hours=4)
 
+    def __post_init__(self):
+        """Refuse rules the validation could not apply, when they are made: each record would otherwise be
+        dead-lettered for the rules' error (``validate:unexpected_TypeError``), once the pipeline runs."""
+        if self.batch_date is not None and (
+            not isinstance(self.batch_date, dt.date) or isinstance(self.batch_date, dt.datetime)
+        ):
+            raise TypeError(f"ValidationRules: batch_date must be a datetime.date or None, not {self.batch_date!r}")
+        for name in ("future_tolerance", "late_after", "stale_after", "max_call_duration"):
+            value = getattr(self, name)
+            if not isinstance(value, dt.timedelta):
+                raise TypeError(f"ValidationRules: {name} must be a datetime.timedelta, not {value!r}")
+            if value < dt.timedelta(0):
+                raise ValueError(f"ValidationRules: {name} must not be negative, not {value}")
+        if self.late_after % dt.timedelta(days=1):
+            raise ValueError(
+                "ValidationRules: late_after must be whole days (lateness is judged by the event's day), "
+                f"not {self.late_after}"
+            )
+        if type(self.max_text_chars) is not int or self.max_text_chars < 1:
+            raise TypeError(
+                f"ValidationRules: max_text_chars must be a whole number of at least 1, not {self.max_text_chars!r}"
+            )
+
 
 def call_duration_is_plausible(seconds: int | None, maximum: dt.timedelta) -> bool:
     """A call lasting ``seconds`` (None: unknown) is at most ``maximum`` and not negative."""

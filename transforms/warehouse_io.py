@@ -53,6 +53,17 @@ from transforms.run_checks import (
     reject_guard,
     summarise_counts,
 )
+from transforms.stages import (
+    BATCHED,
+    CHAIN,
+    LIVE,
+    EnrichedBatch,
+    check_argument,
+    merge_flattened_shards,
+    refuse_other_stages,
+    refuse_tallies_counted_twice,
+    runs_read,
+)
 from warehouse.runs import new_run_id  # re-exported: the one run-id function
 
 #: the manifest statuses of a run that ended without committing
@@ -82,11 +93,34 @@ def default_table_schemas() -> dict:
     return {table.name: _writer_schema_of(iceberg_schema(table)) for table in sinks.ICEBERG_TABLES}
 
 
+def _check_date(transform: str, name: str, value) -> None:
+    """A partition date argument: a ``datetime.date`` (not a datetime, whose day depends on its zone) or None."""
+    if isinstance(value, dt.datetime):
+        raise TypeError(f"{transform}: {name} must be a datetime.date or None, not the datetime {value!r}")
+    check_argument(transform, name, value, (dt.date, type(None)), "a datetime.date or None")
+
+
+def lake_input(pvalueish) -> beam.PCollection:
+    """What ``WriteToLake`` writes: a reader's ``raw_batches`` (given as such, or as the reader's result), checked
+    when the pipeline is built: complaints of the chain (``read.complaints``, a Stage) are not raw records."""
+    raw_batches = getattr(pvalueish, "raw_batches", pvalueish)
+    given = getattr(raw_batches, "element_type", None)
+    chain_types = tuple(row[column] for row in CHAIN for column in (BATCHED, LIVE))
+    if not isinstance(raw_batches, beam.PCollection) or (isinstance(given, type) and issubclass(given, chain_types)):
+        what = getattr(given, "__name__", None) or type(pvalueish).__name__
+        raise TypeError(
+            f"WriteToLake() takes the raw records a reader read (read.raw_batches, or the reader's result), "
+            f"not {what}: the lake keeps records as read, before parsing"
+        )
+    return raw_batches
+
+
 class WriteToLake(beam.PTransform):
     """Writes raw record batches to the JSON lake, staged until ``WriteToWarehouse`` commits the run.
 
     Takes ``transforms.packing.RecordBatch`` elements of raw records keyed ``(source, input file, chunk)`` (what
-    the readers emit); reference data (the customer master) is not written. Each batch becomes one JSON-lines
+    the readers emit as ``raw_batches``; a reader's whole result is taken too, and a Stage's complaints refused
+    when the pipeline is built); reference data (the customer master) is not written. Each batch becomes one JSON-lines
     file ``lake/raw/source=<source>/ingest_date=<date>/<batch_id>-<input file>-<chunk>.jsonl`` in the run's
     staging directory, records verbatim. Nothing is visible before the commit.
 
@@ -104,11 +138,14 @@ class WriteToLake(beam.PTransform):
         self, output_dir: str, *, run_id: str, batch_id: str | None = None, ingest_date: dt.date | None = None
     ):
         super().__init__()
+        check_argument("WriteToLake()", "run_id", run_id, (str,), "the run's id, a str")
+        _check_date("WriteToLake()", "ingest_date", ingest_date)
         self.output_dir, self.run_id = output_dir.rstrip("/"), run_id
         self.batch_id = batch_id or run_id
         self.ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
 
     def expand(self, raw_batches):
+        raw_batches = lake_input(raw_batches)
         return raw_batches | "WriteLakeFiles" >> sinks.WriteLake(
             sinks.staging_root(self.output_dir, self.run_id), self.batch_id, self.ingest_date
         )
@@ -284,7 +321,10 @@ class WriteToWarehouse(beam.PTransform):
     ``RecordBatch`` shards of enriched complaint rows (every copy of a complaint_id in one shard),
     ``dead_letters`` as dead-letter rows, ``tallies`` as ``((source, outcome, reason), count)``. The input must
     be bounded (a batch; in any windows, the run is committed as a whole): an unbounded one is refused with
-    ``ValueError`` when the pipeline is built.
+    ``ValueError`` when the pipeline is built, and so (``TypeError``) are complaints of the chain that have not
+    been through ``Enrich`` (``read | Clean() | Validate() | Dedupe() | WriteToWarehouse(...)``) and (``ValueError``)
+    a reader's result that reaches the writer along two paths (its records would be counted twice). Several
+    chains' enriched Stages flattened are merged per shard.
 
     Writes the data files of the ``complaints`` table (per shard and ``event_date``) and of the ``dead_letter``
     table (a few per ``ingest_date``) into the run's staging directory, then one commit step after all of them
@@ -307,8 +347,11 @@ class WriteToWarehouse(beam.PTransform):
         The commit step opens it on the worker that runs it; a shared catalog's password is found there
         (``CatalogConfig.password_env``, ``password_file``, libpq's own places). A URI holding a password is
         pickled with the pipeline as it is, with a warning.
-      run_id: the run (default: a new one); the same as ``WriteToLake``'s. One id names one run: a pipeline
-        reusing a committed run's id over other records fails its commit step (``RunIdReused``).
+      run_id: the run; the same as ``WriteToLake``'s. Default: the run id the readers stamped the records with
+        (a new one for complaints that did not come from this library's readers). A run id other than the
+        readers' is refused when the pipeline is built (``ValueError``), so every row and dead letter names
+        the run committed. One id names one run: a pipeline reusing a committed run's id over other records
+        fails its commit step (``RunIdReused``).
       output_dir: where staging, the lake and ``_runs`` are (default: the catalog directory's parent).
       batch_id: the batch the run belongs to (default: ``run_id``); names the staged files.
       batch_date: the ``ingest_date`` partition of the dead letters (default: today, UTC, at build time).
@@ -349,6 +392,9 @@ class WriteToWarehouse(beam.PTransform):
         fail_pipeline: bool = True,
     ):
         super().__init__()
+        # refused here, not by the commit step once every file is written (it would fail with no manifest)
+        check_argument("WriteToWarehouse()", "quality", quality, (QualityLimits, type(None)), "a QualityLimits or None")
+        _check_date("WriteToWarehouse()", "batch_date", batch_date)
         if lake is not None and not run_id:
             raise ValueError(
                 "WriteToWarehouse(lake=...) needs the run_id given to WriteToLake: the run's commit "
@@ -358,6 +404,7 @@ class WriteToWarehouse(beam.PTransform):
 
         self.catalog = catalog_of(catalog)
         warn_if_password_travels(self.catalog, "WriteToWarehouse")
+        self._run_id_given, self._batch_id_given = run_id, batch_id
         self.run_id = run_id or new_run_id()
         warehouse_dir = self.catalog.warehouse_dir
         self.output_dir = (output_dir or (warehouse_dir.rsplit("/", 1)[0] if "/" in warehouse_dir else ".")).rstrip(
@@ -372,6 +419,23 @@ class WriteToWarehouse(beam.PTransform):
         self.read_files = None if read_files is None else tuple(read_files)
         self.fail_pipeline = fail_pipeline
         self.properties = {"batch_id": self.batch_id, "batch_date": self.batch_date.isoformat(), **(properties or {})}
+
+    def _commit_the_run_read(self, run_ids: list[str]) -> None:
+        """Commit the run the records were read as (their rows and dead letters name it): without a ``run_id``,
+        take the readers' one; refuse, when the pipeline is built, a ``run_id`` other than theirs, or readers of
+        several runs (rows naming a run that no manifest or snapshot names)."""
+        if not run_ids or run_ids == [self.run_id]:
+            return
+        if self._run_id_given is None and len(run_ids) == 1:
+            self.run_id = run_ids[0]
+            if self._batch_id_given is None:
+                self.batch_id = self.run_id
+                self.properties["batch_id"] = self.batch_id
+            return
+        raise ValueError(
+            f"WriteToWarehouse would commit run {self.run_id}, but its records were read as run "
+            f"{', '.join(run_ids)}: give the readers and both writers one run_id (new_run_id())"
+        )
 
     def commit_step(self) -> RunCommit:
         """The logic of this writer's commit step (what a test or a recovery calls without a pipeline)."""
@@ -404,8 +468,14 @@ class WriteToWarehouse(beam.PTransform):
                 f"input, and {', '.join(unbounded)} is unbounded; a stream commits its windows with "
                 "transforms.windowed_sinks.CommitWindowedRows"
             )
+        # complaints the chain has not enriched (Enrich() forgotten) would fail only when their files are written
+        refuse_other_stages(stage, "WriteToWarehouse()", EnrichedBatch)
+        refuse_tallies_counted_twice(stage.tallies, "WriteToWarehouse()")
+        self._commit_the_run_read(sorted(runs_read(stage.tallies)))
         staging = sinks.staging_root(self.output_dir, self.run_id)
-        written = stage.complaints | "WriteComplaints" >> sinks.WriteComplaints(
+        # several chains' Stages flattened (a model per channel, say): one batch per shard key, one file each
+        complaints = merge_flattened_shards(stage.complaints)
+        written = complaints | "WriteComplaints" >> sinks.WriteComplaints(
             staging, self.batch_id, self.table_schemas.get(tables.COMPLAINTS.name)
         )
         rejected = (

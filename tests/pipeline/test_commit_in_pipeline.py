@@ -6,6 +6,7 @@ counts do not balance commits nothing. Runs on Beam's FnApiRunner, named explici
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import apache_beam as beam
@@ -330,6 +331,52 @@ def test_the_warehouse_writer_needs_only_a_warehouse_directory_and_takes_the_doc
     assert isinstance(load_settings("dev").quality, QualityLimits)
     with pytest.raises(ValueError, match="run_id given to WriteToLake"):
         WriteToWarehouse("out/warehouse", lake=object())
+
+
+@pytest.mark.parametrize(
+    "writer, message",
+    [
+        # before: the pipeline ran, wrote every file, then its commit step failed ("'dict' object has no
+        # attribute 'reject_ratio_confidence'") with no manifest to say why, staging left behind
+        (
+            lambda: WriteToWarehouse("out/warehouse", quality={"max_reject_ratio": 0.5}),
+            "WriteToWarehouse(): quality must be a QualityLimits or None, not {'max_reject_ratio': 0.5}",
+        ),
+        (
+            lambda: WriteToWarehouse("out/warehouse", batch_date="2026-11-20"),
+            "WriteToWarehouse(): batch_date must be a datetime.date or None, not '2026-11-20'",
+        ),
+        (
+            lambda: WriteToLake("out", run_id="r", ingest_date=dt.datetime(2026, 11, 20, 23, tzinfo=dt.UTC)),
+            "WriteToLake(): ingest_date must be a datetime.date or None, not the datetime",
+        ),
+        (lambda: WriteToLake("out", run_id=None), "WriteToLake(): run_id must be the run's id, a str, not None"),
+    ],
+)
+def test_a_writer_given_an_argument_of_the_wrong_kind_fails_when_it_is_constructed(writer, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        writer()
+
+
+def test_the_lake_writer_takes_a_readers_result_and_refuses_complaints_at_construction(tweets, tmp_path):
+    """``read | WriteToLake(...)`` writes the reader's raw records (before: Beam's AttributeError, ``'ChannelRead'
+    object has no attribute 'is_bounded'``); ``read.complaints | WriteToLake(...)`` is refused when built (before:
+    it was built, then failed on the workers, ``cannot unpack non-iterable int object``)."""
+    out = tmp_path / "out"
+    pattern = str(Path(tweets[0]).parent / "*.jsonl")
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        read = pipeline | ReadFromTwitter(pattern, run_id="whole-read", ingested_at=STARTED)
+        in_lake = read | WriteToLake(str(out), run_id="whole-read", ingest_date=DAY)
+        enriched = read | Clean() | Validate(ValidationRules(batch_date=DAY)) | Dedupe() | Enrich()
+        enriched | WriteToWarehouse(str(out / "warehouse"), run_id="whole-read", batch_date=DAY, lake=in_lake)
+    record = manifest(out, "whole-read")
+    assert record["status"] == "succeeded"
+    assert record["counts"]["twitter"]["in_lake"] == record["counts"]["twitter"]["read"] > 0
+
+    read = beam.Pipeline(runner=FnApiRunner()) | ReadFromTwitter(pattern)
+    for label, parsed in (("Complaints", read.complaints), ("Stage", read.stage)):
+        with pytest.raises(TypeError, match=r"WriteToLake\(\) takes the raw records a reader read"):
+            _ = parsed | label >> WriteToLake(str(out), run_id="parsed")
 
 
 def test_the_warehouse_writer_refuses_an_unbounded_stage_at_construction(tmp_path):

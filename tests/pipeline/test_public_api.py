@@ -30,7 +30,10 @@ from transforms import (
     Enrich,
     ReadCustomers,
     ReadFromChannelFiles,
+    ReadFromPhoneLogs,
+    ReadFromSms,
     ReadFromTwitter,
+    ReadFromWebforms,
     Stage,
     ToRows,
     Validate,
@@ -288,6 +291,142 @@ def test_one_channel_from_a_file_pattern_gives_that_channels_rows(day, tmp_path)
     assert tallies[("twitter", "duplicates", "retweet")] == counts["twitter"]["duplicates_by_reason"]["retweet"]
 
 
+def test_readers_flattened_before_clean_commit_the_batch_commands_rows_each_once(day, tmp_path):
+    """One reader per channel (two for tweets and for SMS, each half the hours, and a third tweet reader of a copy
+    of one hour's file), their Stages flattened by hand, then the chain and the writers: the run commits exactly
+    the rows ``complaints batch`` committed, and counts every copy as a duplicate. Before, each reader's shard was
+    a batch of its own: a complaint's copies read by two readers were both kept, the parts of an SMS read by two
+    readers were never joined, and the warehouse writer's files of one shard overwrote each other (the commit
+    refused the run as unbalanced)."""
+    input_dir, run = day["input"], day["run"]
+    again = tmp_path / "again"
+    again.mkdir()
+    copied = sorted((input_dir / "twitter").glob("*.jsonl"))[0]
+    (again / "tweets_again.jsonl").write_bytes(copied.read_bytes())
+    out = tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        reads = [
+            p | "Tweets0" >> ReadFromTwitter(str(input_dir / "twitter" / "*_????????[01]?.jsonl"), **run),
+            p | "Tweets2" >> ReadFromTwitter(str(input_dir / "twitter" / "*_????????2?.jsonl"), **run),
+            p | "TweetsAgain" >> ReadFromTwitter(str(again / "*.jsonl"), **run),
+            p | "Sms0" >> ReadFromSms(str(input_dir / "sms" / "*_????????[01]?.txt"), **run),
+            p | "Sms2" >> ReadFromSms(str(input_dir / "sms" / "*_????????2?.txt"), **run),
+            p | ReadFromWebforms(str(input_dir / "webforms" / "*"), **run),
+            p | ReadFromPhoneLogs(str(input_dir / "phone_logs" / "*"), **run),
+        ]
+        customers = p | ReadCustomers(str(input_dir / "customers" / "*.csv"), **run)
+        read = Stage(
+            *(tuple(getattr(r, name) for r in reads) | f"All{name}" >> beam.Flatten() for name in Stage._fields)
+        )
+        (
+            read
+            | Clean()
+            | Validate(ValidationRules(batch_date=DATE))
+            | Dedupe()
+            | Enrich(customers=customers)
+            | WriteToWarehouse(str(out / "warehouse"), run_id=run["run_id"], batch_id=run["batch_id"], batch_date=DATE)
+        )
+    manifest = json.loads((out / "_runs" / f"{run['run_id']}.json").read_text())
+    assert manifest["status"] == "succeeded", manifest.get("reason")
+    key = "complaint_id"
+    assert sorted(warehouse_rows(out, "complaints"), key=lambda r: r[key]) == sorted(
+        warehouse_rows(day["output"], "complaints"), key=lambda r: r[key]
+    )
+    tweets = manifest["counts"]["twitter"]
+    assert (
+        tweets["duplicates"]
+        == day["manifest"]["counts"]["twitter"]["duplicates"]
+        + tweets["parsed"]
+        - (day["manifest"]["counts"]["twitter"]["parsed"])
+    )
+
+
+def test_two_chains_flattened_after_enrich_commit_both_channels_rows(day, tmp_path):
+    """A chain per channel (each could have its own model), their enriched Stages flattened into one
+    ``WriteToWarehouse``: the run commits the batch command's rows of both channels. Before, the two chains'
+    batches of one shard key wrote the same staged file, and the commit refused the run as unbalanced."""
+    input_dir, run, out = day["input"], day["run"], tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        customers = p | ReadCustomers(str(input_dir / "customers" / "*.csv"), **run)
+        chains = []
+        for name, reader, customers_of_chain in (
+            ("Tweets", ReadFromTwitter(str(input_dir / "twitter" / "*.jsonl"), **run), customers),
+            ("Sms", ReadFromSms(str(input_dir / "sms" / "*.txt"), **run), customers.profiles),  # counted once
+        ):
+            chains.append(
+                p
+                | name >> reader
+                | f"Clean{name}" >> Clean()
+                | f"Validate{name}" >> Validate(ValidationRules(batch_date=DATE))
+                | f"Dedupe{name}" >> Dedupe()
+                | f"Enrich{name}" >> Enrich(customers=customers_of_chain)
+            )
+        both = Stage(
+            *(tuple(getattr(c, name) for c in chains) | f"All{name}" >> beam.Flatten() for name in Stage._fields)
+        )
+        both | WriteToWarehouse(str(out / "warehouse"), run_id=run["run_id"], batch_id=run["batch_id"], batch_date=DATE)
+    manifest = json.loads((out / "_runs" / f"{run['run_id']}.json").read_text())
+    assert manifest["status"] == "succeeded", manifest.get("reason")
+    key = "complaint_id"
+    batch_rows = [r for r in warehouse_rows(day["output"], "complaints") if r["source"] in ("twitter", "sms")]
+    assert sorted(warehouse_rows(out, "complaints"), key=lambda r: r[key]) == sorted(batch_rows, key=lambda r: r[key])
+
+
+def test_a_readers_result_reaching_the_writer_twice_fails_at_construction(day):
+    """One ``ReadCustomers`` result given whole to the ``Enrich`` of two chains that are flattened: its rows would
+    be counted twice and its dead letters written twice. Before, the pipeline ran, counted 202 master rows read
+    of 101, and its commit failed on the dead letters' duplicate keys; now it is refused when it is built."""
+    input_dir, run = day["input"], day["run"]
+    p = beam.Pipeline(runner=FnApiRunner())
+    customers = p | ReadCustomers(str(input_dir / "customers" / "*.csv"), **run)
+    chains = [
+        p
+        | name >> reader
+        | f"Clean{name}" >> Clean()
+        | f"Validate{name}" >> Validate()
+        | f"Dedupe{name}" >> Dedupe()
+        | f"Enrich{name}" >> Enrich(customers=customers)
+        for name, reader in (
+            ("Tweets", ReadFromTwitter(str(input_dir / "twitter" / "*.jsonl"), **run)),
+            ("Sms", ReadFromSms(str(input_dir / "sms" / "*.txt"), **run)),
+        )
+    ]
+    both = Stage(*(tuple(getattr(c, name) for c in chains) | f"All{name}" >> beam.Flatten() for name in Stage._fields))
+    with pytest.raises(ValueError, match=re.escape("would count what a reader read more than once: ReadCustomers (2")):
+        both | WriteToWarehouse("unused/warehouse", run_id=run["run_id"])
+
+
+def test_a_run_composed_with_the_default_run_ids_commits_the_run_its_rows_and_dead_letters_name(day, tmp_path):
+    """No run id anywhere: ``WriteToWarehouse`` commits the run the reader stamped the records with, and
+    ``Enrich(customers=pattern)`` stamps the master's dead letters with it too. Before, the reader, the master
+    read inside Enrich and the writer each made a run id of their own: the manifest and the snapshots named a
+    run that no row or dead letter named."""
+    input_dir, out = day["input"], tmp_path / "out"
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        (
+            p
+            | ReadFromTwitter(str(input_dir / "twitter" / "*.jsonl"))
+            | Clean()
+            | Validate(ValidationRules(batch_date=DATE))
+            | Dedupe()
+            | Enrich(customers=str(input_dir / "customers" / "*.csv"))
+            | WriteToWarehouse(str(out / "warehouse"), batch_date=DATE)
+        )
+    (manifest_path,) = (out / "_runs").glob("*.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["status"] == "succeeded" and manifest["counts"]["customers"]["rejected"] == 1
+    named = {r["run_id"] for name in ("complaints", "dead_letter") for r in warehouse_rows(out, name)}
+    assert named == {manifest["run_id"]}
+    assert manifest["run_id"] == manifest_path.stem
+
+
+def test_a_writer_given_another_run_id_than_its_readers_fails_at_construction(tweets):
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    enriched = pipeline | ReadFromTwitter(tweets, run_id="read-as") | Clean() | Validate() | Dedupe() | Enrich()
+    with pytest.raises(ValueError, match="would commit run other, but its records were read as run read-as"):
+        enriched | WriteToWarehouse("unused/warehouse", run_id="other")
+
+
 # -- a miswired chain fails when the pipeline is built ------------------------------------------------------
 @pytest.fixture()
 def tweets(tmp_path):
@@ -305,6 +444,12 @@ def tweets(tmp_path):
         (lambda read: read | Clean() | Dedupe(), "apply Validate() first"),
         (lambda read: read | Clean() | "CleanAgain" >> Clean(), "went through Clean() already"),
         (lambda read: read | ToRows(), "apply Clean(), then Validate(), then Dedupe(), then Enrich() first"),
+        # before: built, then failed at run time inside pyarrow ("customer_match is declared non-nullable")
+        (
+            lambda read: read | Clean() | Validate() | Dedupe() | WriteToWarehouse("unused/warehouse"),
+            "WriteToWarehouse() takes the complaints Enrich() emits (EnrichedBatch), not UniqueBatch: "
+            "apply Enrich() first",
+        ),
     ],
 )
 def test_a_miswired_chain_fails_at_construction_with_what_is_missing(tweets, chain, message):
@@ -323,6 +468,10 @@ def test_a_miswired_chain_fails_at_construction_with_what_is_missing(tweets, cha
             lambda parsed: parsed | Clean() | Validate() | Dedupe() | Enrich() | "Again" >> Dedupe(),
             "went through Enrich() already",
         ),
+        (
+            lambda parsed: parsed | Clean() | Validate() | Dedupe() | Enrich() | WriteToWarehouse("unused/warehouse"),
+            "WriteToWarehouse() takes complaints batched as Enrich() emits them in a batch pipeline",
+        ),
     ],
 )
 def test_a_miswired_stream_fails_at_construction_too(chain, message):
@@ -333,6 +482,66 @@ def test_a_miswired_stream_fails_at_construction_too(chain, message):
     parsed = beam.Pipeline(runner=FnApiRunner()) | beam.Create([]) | ParseMessages()
     with pytest.raises(TypeError, match=re.escape(message)):
         chain(parsed)
+
+
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        # before: Clean failed on the workers ("'>' not supported between ... timedelta and 'int'") ...
+        (lambda: Clean(sms_timeout=3600), "Clean(): sms_timeout must be a datetime.timedelta, not 3600"),
+        # ... and Validate dead-lettered every complaint as validate:unexpected_AttributeError, the run refused
+        (lambda: Validate({"max_text_chars": 40}), "Validate(): rules must be a ValidationRules or None"),
+        (lambda: Dedupe(horizon_seconds="1d"), "Dedupe(): horizon_seconds must be seconds or None, not '1d'"),
+        (lambda: Enrich(contact_token_key=1234), "Enrich(): contact_token_key must be a ContactTokenKey"),
+    ],
+)
+def test_a_stage_given_an_argument_of_the_wrong_kind_fails_when_it_is_constructed(stage, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        stage()
+
+
+def test_a_stream_windowed_before_the_stages_keeps_its_windows_and_a_copy_in_another_window_is_counted():
+    """Live tweets put into one-minute windows before ``ParseMessages``, as a Beam user windows a source: the
+    complaints ``Dedupe`` keeps, and its tally of the redelivered copy (in the next minute), are in the windows
+    the complaints came in. Before, Dedupe's tallies came out in the global window and were flattened with the
+    windowed ones: the pipeline was built, then failed at run time decoding ``Dedupe/DedupeTallies``."""
+    from apache_beam.transforms.window import FixedWindows, GlobalWindow, TimestampedValue
+
+    from transforms.sources.messages import ParseMessages, message_record
+
+    def tweet(number: int, tweet_id: str, at: str):
+        payload = json.dumps({"data": {"id": tweet_id, "text": "no signal at home", "created_at": at}}).encode()
+        published = dt.datetime.fromisoformat(at)
+        return message_record("twitter", payload, f"tweets/0/{number}", number, published, None, "run", "live")
+
+    messages = [tweet(0, "1", "2026-11-26T07:00:10+00:00"), tweet(1, "2", "2026-11-26T07:01:10+00:00")]
+    messages.append(tweet(2, "1", "2026-11-26T07:01:30+00:00"))  # tweet 1 again, a minute later
+
+    class InWindow(beam.DoFn):
+        def process(self, element, window=beam.DoFn.WindowParam):
+            if isinstance(window, GlobalWindow):
+                yield "global", element
+            else:
+                yield window.start.to_utc_datetime().strftime("%H:%M"), element
+
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        unique = (
+            p
+            | beam.Create(messages)
+            | beam.Map(lambda raw: TimestampedValue(raw, dt.datetime.fromisoformat(raw["ingested_at"]).timestamp()))
+            | beam.WindowInto(FixedWindows(60))
+            | ParseMessages()
+            | Clean()
+            | Validate()
+            | Dedupe()
+        )
+        kept = (
+            unique.complaints | "Kept" >> beam.Map(lambda c: c["source_record_id"]) | "KeptIn" >> beam.ParDo(InWindow())
+        )
+        assert_that(kept, equal_to([("07:00", "1"), ("07:01", "2")]), label="KeptInTheirWindows")
+        duplicates = unique.tallies | beam.Filter(lambda tally: tally[0][1] == "duplicates") | beam.ParDo(InWindow())
+        expected = [("07:01", (("twitter", "duplicates", "same_complaint_id"), 1))]
+        assert_that(duplicates, equal_to(expected), label="DuplicateCountedInItsWindow")
 
 
 def test_a_stage_refuses_records_that_did_not_come_from_a_reader(tweets):
@@ -350,6 +559,22 @@ def test_a_pattern_that_matches_nothing_fails_at_construction(tmp_path):
         _ = beam.Pipeline(runner=FnApiRunner()) | ReadFromTwitter(str(tmp_path / "none" / "*.jsonl"))
     with pytest.raises(FileNotFoundError, match="no channel files"):
         _ = beam.Pipeline(runner=FnApiRunner()) | ReadFromChannelFiles(str(tmp_path))
+
+
+def test_a_reader_given_a_directory_reads_the_files_in_it(tweets, tmp_path):
+    """``ReadFromTwitter("in/twitter")``: the files directly in the directory, not its sub-folders, which a glob
+    matching them leaves out too. Before, the directory itself was listed as the one input file, and the run
+    failed on the workers with ``IsADirectoryError``."""
+    (tmp_path / "older").mkdir()
+    (tmp_path / "older" / "tweets.jsonl").write_text("not read\n")
+    for pattern in (str(tmp_path), str(tmp_path / "*")):
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            read = p | ReadFromTwitter(pattern)
+            reads = read.tallies | beam.Filter(lambda tally: tally[0][1] == "read") | beam.Map(lambda t: t[1])
+            assert_that(reads | beam.CombineGlobally(sum), equal_to([1]))
+    (tmp_path / "older" / "empty").mkdir()  # an empty directory matches no file
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        _ = beam.Pipeline(runner=FnApiRunner()) | ReadFromTwitter(str(tmp_path / "older" / "empty"))
 
 
 def test_the_librarys_default_rules_are_the_profiles_defaults():

@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -248,3 +249,31 @@ def test_the_customer_index_of_a_random_master_is_the_one_its_rules_define_whate
             lookups["twitter_handle"],
         )
         assert (shuffled.conflicts, shuffled.conflict_examples) == (index.conflicts, index.conflict_examples)
+
+
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        # before: each complaint became a validate:unexpected_TypeError dead letter once the pipeline ran
+        ({"max_text_chars": "40"}, "max_text_chars must be a whole number of at least 1, not '40'"),
+        ({"batch_date": "2026-11-20"}, "batch_date must be a datetime.date or None, not '2026-11-20'"),
+        ({"batch_date": dt.datetime(2026, 11, 20, tzinfo=dt.UTC)}, "batch_date must be a datetime.date or None"),
+        ({"stale_after": 365}, "stale_after must be a datetime.timedelta, not 365"),
+        ({"future_tolerance": dt.timedelta(minutes=-10)}, "future_tolerance must not be negative"),
+        # before: silently judged as 0 days (late_after.days), so every event of an earlier day was late
+        ({"late_after": dt.timedelta(hours=36)}, "late_after must be whole days"),
+    ],
+)
+def test_validation_rules_the_validation_could_not_apply_are_refused_when_made(rules, message):
+    from transforms.validation import ValidationRules
+
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        ValidationRules(**rules)
+
+
+def test_validation_rules_in_whole_days_and_the_defaults_are_accepted():
+    from transforms.validation import ValidationRules
+
+    rules = ValidationRules(batch_date=dt.date(2026, 11, 20), late_after=dt.timedelta(days=2), max_text_chars=40)
+    assert (rules.late_after, rules.max_text_chars) == (dt.timedelta(days=2), 40)
+    assert ValidationRules().late_after == dt.timedelta(days=1)

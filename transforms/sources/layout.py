@@ -72,8 +72,12 @@ def match_channel_files(pattern: str, source: str) -> list[InputFile]:
     """The files that ``pattern`` (a path, a glob, ``gs://...``) matches, read as ``source``'s files. Each is
     recorded as ``<channel folder>/<file name>``, the name ``discover_inputs`` gives it in an input directory,
     so its complaints get the same ``source_file`` whichever reader read them. Raises ``FileNotFoundError``
-    when nothing matches."""
+    when nothing matches. A local directory stands for the files directly in it; directories a glob matches are
+    not files, and are left out."""
     matches = FileSystems.match([pattern])[0].metadata_list
+    if len(matches) == 1 and _is_local_dir(matches[0].path):
+        matches = FileSystems.match([FileSystems.join(matches[0].path, "*")])[0].metadata_list
+    matches = [m for m in matches if not _is_local_dir(m.path)]
     if not matches:
         raise FileNotFoundError(f"no file matches {pattern}")
     folder = FOLDER_OF_SOURCE[source]
@@ -81,6 +85,10 @@ def match_channel_files(pattern: str, source: str) -> list[InputFile]:
         (InputFile(source, m.path, f"{folder}/{m.path.rsplit('/', 1)[-1]}", m.size_in_bytes) for m in matches),
         key=lambda f: f.display_path,
     )
+
+
+def _is_local_dir(path: str) -> bool:
+    return "://" not in path and os.path.isdir(path)
 
 
 def _outside(input_dir: str, path: str) -> bool:

@@ -26,7 +26,7 @@ from transforms.sources import layout
 from transforms.sources.all_channels import ReadAllChannels
 from transforms.sources.files import ReadRawBatches
 from transforms.sources.phone_logs import DEFAULT_TIMEZONE
-from transforms.stages import ParsedBatch, Stage
+from transforms.stages import ParsedBatch, Stage, mark_run, mark_whole_shards
 
 DEFAULT_CHUNK_SIZE = 10_000
 
@@ -95,17 +95,17 @@ class _ReadFiles(beam.PTransform):
             ingested_at,
             self.chunk_size,
         )
+        shards = self.shards or layout.default_shards(files)
         read = (
             pbegin
             | "ListInputFiles" >> beam.Create([(f.source, f.path, f.display_path) for f in files])
             | "SpreadInputFiles" >> beam.Reshuffle()
-            | "ReadAllChannels"
-            >> ReadAllChannels(
-                context, self.shards or layout.default_shards(files), self.call_centre_timezone, self.reader
-            )
+            | "ReadAllChannels" >> ReadAllChannels(context, shards, self.call_centre_timezone, self.reader)
         )
         complaints = read["complaint_shards"] | "GroupIntoShards" >> GroupPackedLists(ParsedBatch)
-        return ChannelRead(complaints, read["dead_letters"], read["tallies"], read["raw_batches"], read["customers"])
+        mark_whole_shards(complaints, shards)
+        tallies = mark_run(read["tallies"], context)
+        return ChannelRead(complaints, read["dead_letters"], tallies, read["raw_batches"], read["customers"])
 
 
 class ReadFromChannelFiles(_ReadFiles):
@@ -198,7 +198,7 @@ class ReadFromTwitter(_ReadPattern):
     A retweet is marked here and counted as a duplicate by ``Dedupe``.
 
     Args:
-      file_pattern: a path or glob (``in/twitter/*.jsonl``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/twitter/*.jsonl``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -217,7 +217,7 @@ class ReadFromWebforms(_ReadPattern):
     dead letter with its reason.
 
     Args:
-      file_pattern: a path or glob (``in/webforms/*.jsonl``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/webforms/*.jsonl``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -237,7 +237,7 @@ class ReadFromSms(_ReadPattern):
     The parts of a long message are joined by ``Clean``, across files.
 
     Args:
-      file_pattern: a path or glob (``in/sms/*.txt``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/sms/*.txt``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -256,7 +256,7 @@ class ReadFromPhoneLogs(_ReadPattern):
     dead letter with its reason.
 
     Args:
-      file_pattern: a path or glob (``in/phone_logs/*.csv``), local or ``gs://``.
+      file_pattern: a path, a directory (the files directly in it) or a glob (``in/phone_logs/*.csv``), local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``shards``, ``call_centre_timezone``, ``chunk_size``, with the same defaults.
 
@@ -271,7 +271,7 @@ class ReadCustomers(beam.PTransform):
     """Reads the customer master (CSV: ``account_number,msisdn,email,twitter_handle,...``) for ``Enrich``.
 
     Args:
-      file_pattern: a path or glob of the master's CSV files, local or ``gs://``.
+      file_pattern: a path, a directory or a glob of the master's CSV files, local or ``gs://``.
       **options: ``ReadFromChannelFiles``'s keyword arguments ``run_id``, ``batch_id``, ``ingested_at``,
         ``chunk_size``, with the same defaults; they stamp the dead letters of rows that cannot be parsed.
 
