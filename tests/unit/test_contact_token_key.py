@@ -82,7 +82,7 @@ def test_enrich_warns_only_when_the_key_is_given_by_value(no_key, caplog):
         by_value = Enrich(contact_token_key=SECRET)
     assert "given by value, so it is pickled into the pipeline" in caplog.text and SECRET not in caplog.text
     assert by_value.contact_token_key == SECRET.encode()
-    with pytest.raises(TypeError, match="takes a ContactTokenKey"):
+    with pytest.raises(TypeError, match="contact_token_key must be a ContactTokenKey"):
         Enrich(contact_token_key=42)
 
 
