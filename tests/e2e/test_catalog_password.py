@@ -10,18 +10,16 @@ the server demands over TCP (``scram-sha-256``).
 """
 
 import dataclasses
-import json
 import logging
 import os
 
 import apache_beam as beam
 import psycopg
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from beam_pipelines import batch
 from beam_pipelines.config import load_settings
-from tests.support.pickled import pipeline_bytes
+from tests.support.pickled import RecordingRunner, pipeline_bytes
 from tests.support.postgres import catalog_rows, fresh_login_database
 from transforms.warehouse_io import WriteToWarehouse
 from warehouse.catalog import DEFAULT_PASSWORD_ENV, CatalogConfig, CatalogError, close_catalog, open_catalog
@@ -138,15 +136,7 @@ def test_a_batch_with_a_password_in_its_uri_commits_though_its_pipeline_never_he
     )
     sent = {}
 
-    class RecordingRunner(FnApiRunner):
-        """The local runner, noting the pipeline and options it is given (what a remote runner would be sent)."""
-
-        def run_pipeline(self, pipeline, options):
-            sent["pipeline"] = pipeline_bytes(pipeline)
-            sent["options"] = json.dumps(options.get_all_options(), default=str).encode()
-            return super().run_pipeline(pipeline, options)
-
-    monkeypatch.setattr(batch, "make_runner", lambda name: RecordingRunner())
+    monkeypatch.setattr(batch, "make_runner", lambda name: RecordingRunner(sent))
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "out"
     plan = batch.plan_batch(

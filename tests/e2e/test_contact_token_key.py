@@ -17,7 +17,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from beam_pipelines import batch
 from beam_pipelines.config import load_settings
-from tests.support.pickled import pipeline_bytes
+from tests.support.pickled import RecordingRunner, pipeline_bytes
 from transforms import Clean, Dedupe, Enrich, ReadFromChannelFiles, Validate, ValidationRules
 from transforms.enrichment import TOKEN_KEY_ENV, key_check
 from warehouse.catalog import CatalogConfig
@@ -72,15 +72,7 @@ def test_the_batch_writes_the_keys_tokens_though_its_pipeline_never_held_the_key
     assert settings.contact_token_key_source == "environment"
     sent = {}
 
-    class RecordingRunner(FnApiRunner):
-        """The local runner, noting the pipeline and options it is given (what a remote runner would be sent)."""
-
-        def run_pipeline(self, pipeline, options):
-            sent["pipeline"] = pipeline_bytes(pipeline)
-            sent["options"] = json.dumps(options.get_all_options(), default=str).encode()
-            return super().run_pipeline(pipeline, options)
-
-    monkeypatch.setattr(batch, "make_runner", lambda name: RecordingRunner())
+    monkeypatch.setattr(batch, "make_runner", lambda name: RecordingRunner(sent))
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "out"
     plan = batch.plan_batch(

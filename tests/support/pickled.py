@@ -1,14 +1,18 @@
 """What a pipeline carries to its workers, made greppable: Beam stores each pickled function of a pipeline proto as
 base64 of a bz2 (or zlib) compressed pickle (``apache_beam.internal.pickler``), so a string inside one never shows
-in the serialized bytes as it is. ``readable_bytes`` decodes every such payload it finds, nested ones too."""
+in the serialized bytes as it is. ``readable_bytes`` decodes every such payload it finds, nested ones too;
+``RecordingRunner`` keeps what a runner is sent."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import bz2
+import json
 import re
 import zlib
+
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 #: a run of base64 long enough to be a pickled payload rather than a name
 BASE64_RUN = re.compile(rb"[A-Za-z0-9+/]{40,}={0,2}")
@@ -42,3 +46,17 @@ def readable_bytes(data: bytes, depth: int = 3) -> bytes:
 def pipeline_bytes(pipeline) -> bytes:
     """The pipeline's runner API proto, serialized (what a runner is sent), with its pickled payloads decoded."""
     return readable_bytes(pipeline.to_runner_api().SerializeToString())
+
+
+class RecordingRunner(FnApiRunner):
+    """The local runner, noting in ``sent`` the pipeline (``sent["pipeline"]``, ``pipeline_bytes``) and options
+    (``sent["options"]``, as JSON) it is given: what a remote runner would be sent."""
+
+    def __init__(self, sent: dict):
+        super().__init__()
+        self.sent = sent
+
+    def run_pipeline(self, pipeline, options):
+        self.sent["pipeline"] = pipeline_bytes(pipeline)
+        self.sent["options"] = json.dumps(options.get_all_options(), default=str).encode()
+        return super().run_pipeline(pipeline, options)
